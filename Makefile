@@ -1,0 +1,45 @@
+# Thin targets; the real work is in the Go code and its tests.
+GO         ?= go
+BIN        ?= bin/loyalty
+# The demo picks a free NATS port so that it runs beside any NATS already on
+# 4222; other tools find it through the data directory.
+NATS_PORT  ?= 0
+DEMO_FLAGS ?= --demo-members 1000 --demo-days 180
+
+.PHONY: run build test test-short bench fuzz lint vet compose-up compose-down clean
+
+run: build
+	$(BIN) serve --nats-port $(NATS_PORT) --demo $(DEMO_FLAGS)
+
+build:
+	$(GO) build -o $(BIN) ./cmd/loyalty
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeEvent -fuzztime 60s ./streams
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./programs
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s ./streams/csvimport
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+
+compose-up:
+	docker compose up --build -d
+
+compose-down:
+	docker compose down
+
+clean:
+	rm -rf bin .loyalty

@@ -1,0 +1,320 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/domain/simulate"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/programs"
+	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// referenceFold is what the read models must show: the same events folded
+// straight through domain/, with what the rules reject left out.
+func referenceFold(t *testing.T, events []domain.Event) (members map[string]*domain.Member, rejected int) {
+	t.Helper()
+	program, err := programs.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	members = map[string]*domain.Member{}
+	for _, e := range events {
+		if err := domain.Validate(e, e.OccurredAt); err != nil {
+			rejected++
+			continue
+		}
+		m := members[e.MemberID]
+		if m == nil {
+			m = domain.NewMember(e.MemberID)
+		}
+		if _, err := domain.Apply(m, e, program); err != nil {
+			if !errors.Is(err, domain.ErrRejected) {
+				t.Fatal(err)
+			}
+			rejected++
+			continue
+		}
+		members[e.MemberID] = m
+	}
+	return members, rejected
+}
+
+// waitCaughtUp waits until the engine has handled every input and both
+// projections have committed the whole ledger.
+func waitCaughtUp(t *testing.T, js jetstream.JetStream, pool *pgxpool.Pool, inputs uint64) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Minute)
+	for ; time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		in, err := js.Stream(ctx, streams.InputStream)
+		if err != nil || in.CachedInfo().State.Msgs < inputs {
+			continue
+		}
+		if !enginesIdle(ctx, js) {
+			continue
+		}
+		ledger, err := js.Stream(ctx, streams.LedgerStream)
+		if err != nil {
+			continue
+		}
+		last := ledger.CachedInfo().State.LastSeq
+		var behind int
+		err = pool.QueryRow(ctx, `select count(*) from loyalty.projection_checkpoints where ledger_seq < $1`, int64(last)).Scan(&behind)
+		if err == nil && behind == 0 {
+			return
+		}
+	}
+	t.Fatal("the pipeline did not catch up within 5 minutes")
+}
+
+func enginesIdle(ctx context.Context, js jetstream.JetStream) bool {
+	for p := range streams.Partitions {
+		c, err := js.Consumer(ctx, streams.InputStream, handlers.ConsumerName(p))
+		if err != nil {
+			return false
+		}
+		if info := c.CachedInfo(); info.NumPending > 0 || info.NumAckPending > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestEndToEndSimulatedMembersMatchTheReferenceFold(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	srv := startServe(t, "--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", t.TempDir())
+
+	cfg := simulate.Config{Members: 1000, Days: 180, Seed: 42, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	out := mustLoyalty(t, "simulate", "--nats-url", env.Server.ClientURL(), "--members", "1000", "--days", "180",
+		"--seed", "42", "--start", "2026-01-01", "--quiet")
+	t.Log(strings.TrimSpace(out))
+	events, err := simulate.All(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
+
+	want, rejected := referenceFold(t, events)
+	assertMembersEqual(t, db.Pool, want)
+	assertLedgerInvariants(t, db.Pool)
+	dlq, err := env.JS.Stream(context.Background(), streams.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dlq.CachedInfo().State.Msgs; got != uint64(rejected) {
+		t.Errorf("dead letters = %d, reference rejects %d events", got, rejected)
+	}
+	t.Logf("%d events, %d members, %d rejected by the rules", len(events), len(want), rejected)
+
+	checkMemberShow(t, db.URL, want)
+	checkLiveMetrics(t, srv.metricsAddr)
+	srv.stop(t)
+}
+
+func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domain.Member) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `select member_id, points_balance, lifetime_points, tier,
+		purchases_count, qualifying_spend from loyalty.members`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var id, tier string
+		var balance, lifetime, purchases, spend int64
+		if err := rows.Scan(&id, &balance, &lifetime, &tier, &purchases, &spend); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		w := want[id]
+		if w == nil {
+			t.Errorf("member %q is in the read model but not in the reference", id)
+			continue
+		}
+		if balance != w.Balance || lifetime != w.Lifetime || tier != w.Tier || purchases != w.Purchases || spend != w.QualifyingSpend {
+			t.Errorf("member %q: table balance %d lifetime %d tier %s purchases %d spend %d; reference %d %d %s %d %d",
+				id, balance, lifetime, tier, purchases, spend, w.Balance, w.Lifetime, w.Tier, w.Purchases, w.QualifyingSpend)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(want) {
+		t.Errorf("read model has %d members, reference %d", seen, len(want))
+	}
+}
+
+func assertLedgerInvariants(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	var doubled, unbalanced int
+	if err := pool.QueryRow(ctx, `select count(*) from (select source_event_id, rule from loyalty.points_ledger
+		where kind = 'earned' group by 1, 2 having count(*) > 1) d`).Scan(&doubled); err != nil {
+		t.Fatal(err)
+	}
+	if doubled != 0 {
+		t.Errorf("%d (event, rule) pairs credited more than once", doubled)
+	}
+	if err := pool.QueryRow(ctx, `select count(*) from loyalty.members m where points_balance <>
+		(select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id)`).Scan(&unbalanced); err != nil {
+		t.Fatal(err)
+	}
+	if unbalanced != 0 {
+		t.Errorf("%d members' points_balance differs from the sum of their points_ledger", unbalanced)
+	}
+}
+
+// checkMemberShow asks the CLI about an awkward member id.
+func checkMemberShow(t *testing.T, dbURL string, want map[string]*domain.Member) {
+	t.Helper()
+	var id string
+	for candidate := range want {
+		if strings.ContainsAny(candidate, ". *>") || candidate > "\x7f" {
+			id = candidate
+			break
+		}
+	}
+	if id == "" {
+		t.Fatal("the simulation produced no awkward member ids")
+	}
+	out := mustLoyalty(t, "member", "show", id, "--json", "--database-url", dbURL)
+	var shown struct {
+		MemberID      string `json:"member_id"`
+		PointsBalance int64  `json:"points_balance"`
+		Tier          string `json:"tier"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil {
+		t.Fatalf("member show --json: %v\n%s", err, out)
+	}
+	if shown.MemberID != id || shown.PointsBalance != want[id].Balance || shown.Tier != want[id].Tier {
+		t.Errorf("member show %q = %+v, want balance %d tier %s", id, shown, want[id].Balance, want[id].Tier)
+	}
+	text := mustLoyalty(t, "member", "show", id, "--database-url", dbURL)
+	if !strings.Contains(text, "recent ledger entries") {
+		t.Errorf("member show text output lacks the ledger:\n%s", text)
+	}
+	if _, errOut, err := loyalty(t, "member", "show", "nobody-has-this-id", "--database-url", dbURL); err == nil || !strings.Contains(errOut, "not found") {
+		t.Errorf("member show of an unknown id: err %v, stderr %q", err, errOut)
+	}
+}
+
+// checkLiveMetrics scrapes the running engine and has promtool lint it.
+func checkLiveMetrics(t *testing.T, addr string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"loyalty_events_total", "loyalty_dead_letters_total", "loyalty_event_to_table_seconds_bucket",
+		"loyalty_projection_position", "loyalty_points_issued_total", "loyalty_input_pending_events"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool not found: CI must install it (apt-get install prometheus)")
+		}
+		t.Log("promtool not found; the live scrape is not linted")
+		return
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(string(body))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// With no configuration at all, serve runs on an embedded NATS server and a
+// PostgreSQL it manages in the data directory; the other commands find them
+// there; data survives a restart.
+func TestServeWithNoConfigurationManagesItsOwnServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := traversableTempDir(t)
+	srv := startServe(t, "--data-dir", dir, "--nats-port", "0")
+	mustLoyalty(t, "simulate", "--data-dir", dir, "--members", "30", "--days", "20", "--seed", "3", "--quiet")
+	dbURL, err := os.ReadFile(filepath.Join(dir, "database.url"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(context.Background(), strings.TrimSpace(string(dbURL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	members := waitForMembers(t, pool, 30)
+	srv.stop(t)
+
+	srv = startServe(t, "--data-dir", dir, "--nats-port", "0")
+	out := mustLoyalty(t, "member", "show", members[0], "--data-dir", dir, "--json")
+	if !strings.Contains(out, `"member_id"`) {
+		t.Errorf("member show after restart: %s", out)
+	}
+	srv.stop(t)
+}
+
+// traversableTempDir is a temporary directory that the unprivileged user
+// PostgreSQL runs as (when tests run as root) can reach; t.TempDir's parent
+// is private to the test's user.
+func traversableTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "loyalty-e2e-data-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "data")
+}
+
+func waitForMembers(t *testing.T, pool *pgxpool.Pool, want int) []string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var ids []string
+		rows, err := pool.Query(context.Background(), `select member_id from loyalty.members order by member_id`)
+		if err != nil {
+			continue
+		}
+		for rows.Next() {
+			var id string
+			if rows.Scan(&id) == nil {
+				ids = append(ids, id)
+			}
+		}
+		rows.Close()
+		if len(ids) >= want {
+			return ids
+		}
+	}
+	t.Fatalf("fewer than %d members reached the read model", want)
+	return nil
+}

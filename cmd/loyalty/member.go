@@ -1,0 +1,109 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pointsledger/loyalty/projections"
+)
+
+func newMemberCommand(g *globals) *cobra.Command {
+	member := &cobra.Command{Use: "member", Short: "Look up members"}
+	var asJSON bool
+	var recent int
+	show := &cobra.Command{
+		Use:   "show MEMBER_ID",
+		Short: "Print a member's balance, tier and recent ledger entries",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			url, err := g.resolveDatabase()
+			if err != nil {
+				return err
+			}
+			pool, err := openDatabase(cmd.Context(), url)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			view, err := projections.MemberSummary(cmd.Context(), pool, args[0], recent)
+			if errors.Is(err, projections.ErrMemberNotFound) {
+				return fmt.Errorf("member %q not found: no events for that id have reached the read models", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(memberJSON(view))
+			}
+			return printMember(g.stdout, view)
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show.Flags().IntVar(&recent, "recent", 10, "how many recent ledger entries to show")
+	member.AddCommand(show)
+	return member
+}
+
+func printMember(w io.Writer, v projections.MemberView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "member\t%s\n", v.MemberID)
+	fmt.Fprintf(tw, "balance\t%d points\n", v.Balance)
+	fmt.Fprintf(tw, "lifetime\t%d points\n", v.Lifetime)
+	fmt.Fprintf(tw, "tier\t%s (since %s)\n", v.Tier, formatTime(v.TierSince))
+	fmt.Fprintf(tw, "qualifying spend\t%d (minor units, last 365 days)\n", v.QualifyingSpend)
+	fmt.Fprintf(tw, "purchases\t%d\n", v.Purchases)
+	fmt.Fprintf(tw, "active\t%s .. %s\n", formatTime(v.FirstActivity), formatTime(v.LastActivity))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nrecent ledger entries:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "occurred at\tpoints\trule\torder\tevent\t")
+	for _, e := range v.Recent {
+		fmt.Fprintf(tw, "%s\t%+d\t%s\t%s\t%s\t\n", formatTime(e.OccurredAt), e.Points, e.Rule, e.OrderID, e.SourceEventID)
+	}
+	return tw.Flush()
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// memberJSON is the stable JSON shape of `member show --json`.
+func memberJSON(v projections.MemberView) any {
+	type entry struct {
+		OccurredAt    time.Time `json:"occurred_at"`
+		Points        int64     `json:"points"`
+		Rule          string    `json:"rule"`
+		OrderID       string    `json:"order_id,omitempty"`
+		SourceEventID string    `json:"source_event_id"`
+	}
+	entries := make([]entry, 0, len(v.Recent))
+	for _, e := range v.Recent {
+		entries = append(entries, entry{e.OccurredAt, e.Points, e.Rule, e.OrderID, e.SourceEventID})
+	}
+	return struct {
+		MemberID        string    `json:"member_id"`
+		PointsBalance   int64     `json:"points_balance"`
+		LifetimePoints  int64     `json:"lifetime_points"`
+		Tier            string    `json:"tier"`
+		TierSince       time.Time `json:"tier_since"`
+		QualifyingSpend int64     `json:"qualifying_spend"`
+		PurchasesCount  int64     `json:"purchases_count"`
+		FirstActivityAt time.Time `json:"first_activity_at"`
+		LastActivityAt  time.Time `json:"last_activity_at"`
+		Recent          []entry   `json:"recent_ledger"`
+	}{v.MemberID, v.Balance, v.Lifetime, v.Tier, v.TierSince, v.QualifyingSpend,
+		v.Purchases, v.FirstActivity, v.LastActivity, entries}
+}

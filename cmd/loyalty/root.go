@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	dataDir     string
+	natsURL     string
+	databaseURL string
+	logLevel    string
+	getenv      func(string) string
+	stdout      io.Writer
+	stderr      io.Writer
+}
+
+func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{getenv: getenv, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "loyalty",
+		Short:         "An event-sourced loyalty engine on NATS JetStream and PostgreSQL",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.dataDir, "data-dir", envOr(getenv, "LOYALTY_DATA_DIR", ".loyalty"),
+		"directory for the embedded NATS store and managed PostgreSQL (env LOYALTY_DATA_DIR)")
+	pf.StringVar(&g.natsURL, "nats-url", getenv("LOYALTY_NATS_URL"),
+		"NATS server URL; empty: the embedded server (env LOYALTY_NATS_URL)")
+	pf.StringVar(&g.databaseURL, "database-url", getenv("LOYALTY_DATABASE_URL"),
+		"PostgreSQL URL; empty: a server managed in the data directory (env LOYALTY_DATABASE_URL)")
+	pf.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOYALTY_LOG_LEVEL", "info"), "debug, info, warn or error")
+	root.AddCommand(newServeCommand(g), newSimulateCommand(g), newImportCommand(g),
+		newMemberCommand(g), newMigrateCommand(g))
+	return root
+}
+
+func envOr(getenv func(string) string, key, fallback string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func (g *globals) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// Files in the data directory through which a running `loyalty serve` tells
+// the other commands where its embedded servers are.
+const (
+	natsURLFile     = "nats.url"
+	databaseURLFile = "database.url"
+)
+
+// resolveNATS returns the NATS URL to use: the flag or environment, else the
+// one a running `loyalty serve` recorded in the data directory.
+func (g *globals) resolveNATS() (string, error) {
+	if g.natsURL != "" {
+		return g.natsURL, nil
+	}
+	return g.recorded(natsURLFile, "--nats-url", "LOYALTY_NATS_URL")
+}
+
+// resolveDatabase is resolveNATS for PostgreSQL.
+func (g *globals) resolveDatabase() (string, error) {
+	if g.databaseURL != "" {
+		return g.databaseURL, nil
+	}
+	return g.recorded(databaseURLFile, "--database-url", "LOYALTY_DATABASE_URL")
+}
+
+func (g *globals) recorded(file, flag, env string) (string, error) {
+	path := filepath.Join(g.dataDir, file)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("no %s given and no running `loyalty serve` found (%s not readable): "+
+			"start `loyalty serve` with the same --data-dir, or pass %s / set %s", flag, path, flag, env)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (g *globals) record(file, value string) error {
+	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(g.dataDir, file), []byte(value+"\n"), 0o600)
+}
+
+func (g *globals) forget(file string) {
+	_ = os.Remove(filepath.Join(g.dataDir, file))
+}

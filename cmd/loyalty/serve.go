@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/programs"
+	"github.com/pointsledger/loyalty/projections"
+	"github.com/pointsledger/loyalty/projections/pgserver"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+type serveOptions struct {
+	metricsAddr string
+	programPath string
+	natsPort    int
+	natsHost    string
+	pgPort      int
+	demo        simulateOptions
+	demoOn      bool
+}
+
+func newServeCommand(g *globals) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the engine: input stream -> rules -> ledger -> PostgreSQL read models",
+		Long: `Run the engine. With no --nats-url it starts an embedded NATS server with
+JetStream (store in the data directory, listening on --nats-host:--nats-port);
+with no --database-url it runs a PostgreSQL server of its own in the data
+directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.metricsAddr, "metrics-addr", envOr(g.getenv, "LOYALTY_METRICS_ADDR", ":9464"), "address for /metrics, /healthz and /readyz")
+	f.StringVar(&o.programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file (YAML); empty: the built-in programs/default.yaml")
+	f.IntVar(&o.natsPort, "nats-port", 4222, "port of the embedded NATS server; 0 picks a free one")
+	f.StringVar(&o.natsHost, "nats-host", "127.0.0.1", "listen address of the embedded NATS server")
+	f.IntVar(&o.pgPort, "pg-port", 0, "port of the managed PostgreSQL; 0 reuses the last one or picks a free one")
+	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
+	o.demo.register(f, "demo-")
+	return cmd
+}
+
+// loadProgram reads the program file, or the built-in default.
+func loadProgram(path string) (*domain.Program, error) {
+	if path == "" {
+		return programs.LoadDefault()
+	}
+	return programs.Load(path)
+}
+
+func serve(ctx context.Context, g *globals, o *serveOptions) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	program, err := loadProgram(o.programPath)
+	if err != nil {
+		return err
+	}
+	natsURL, stopNATS, err := startNATS(ctx, g, o, log)
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	dbURL, stopDB, err := startDatabase(ctx, g, o, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+
+	nc, err := connectNATS(natsURL, "loyalty-serve", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{}); err != nil {
+		return err
+	}
+	pool, err := openDatabase(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := migrate(ctx, pool, log); err != nil {
+		return err
+	}
+	return runPipeline(ctx, g, o, pipeline{js: js, nc: nc, pool: pool, program: program, log: log})
+}
+
+type pipeline struct {
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	pool    *pgxpool.Pool
+	program *domain.Program
+	log     *slog.Logger
+}
+
+// runPipeline runs the engine, the projections and the metrics endpoint
+// until ctx ends or one of them fails.
+func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) error {
+	reg, engineMetrics, projMetrics, err := newMetrics()
+	if err != nil {
+		return err
+	}
+	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Program: p.program, Logger: p.log, Metrics: engineMetrics})
+	if err != nil {
+		return err
+	}
+	var runners []*projections.Runner
+	for _, proj := range []projections.Projection{projections.Members{}, projections.Activity{}} {
+		r, err := projections.NewRunner(p.pool, p.js, proj, projections.RunnerConfig{Logger: p.log, Metrics: projMetrics})
+		if err != nil {
+			return err
+		}
+		runners = append(runners, r)
+	}
+	health := newHealth(p.nc, p.pool)
+	stopHTTP, err := serveHTTP(o.metricsAddr, reg, health, p.log)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+
+	group, ctx := errgroup.WithContext(ctx)
+	group.Go(func() error { return engine.Run(ctx) })
+	for _, r := range runners {
+		group.Go(func() error { return r.Run(ctx) })
+	}
+	health.setReady(true)
+	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", p.program.Version)
+	if o.demoOn {
+		group.Go(func() error { return runDemo(ctx, g, o, p) })
+	}
+	err = group.Wait()
+	health.setReady(false)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	p.log.Info("loyalty engine stopped")
+	return nil
+}
+
+func runDemo(ctx context.Context, g *globals, o *serveOptions, p pipeline) error {
+	if err := simulateInto(ctx, g, p.js, o.demo); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("demo: %w", err)
+	}
+	p.log.Info("demo load published; the engine keeps running until interrupted")
+	return nil
+}
+
+// startNATS returns the NATS URL to use, starting the embedded server when
+// none is configured.
+func startNATS(ctx context.Context, g *globals, o *serveOptions, log *slog.Logger) (string, func(), error) {
+	if g.natsURL != "" {
+		return g.natsURL, func() {}, nil
+	}
+	port := o.natsPort
+	if port == 0 {
+		port = -1
+	}
+	srv, err := streams.StartServer(ctx, streams.ServerConfig{
+		Dir: filepath.Join(g.dataDir, "nats"), Host: o.natsHost, Port: port, Logger: log,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	url := srv.ClientURL()
+	if err := g.record(natsURLFile, url); err != nil {
+		srv.Shutdown()
+		return "", nil, fmt.Errorf("record nats url in %s: %w", g.dataDir, err)
+	}
+	log.Info("embedded NATS server started", "url", url, "store", filepath.Join(g.dataDir, "nats"))
+	return url, func() { g.forget(natsURLFile); srv.Shutdown() }, nil
+}
+
+// startDatabase returns the PostgreSQL URL to use, starting a managed server
+// in the data directory when none is configured.
+func startDatabase(ctx context.Context, g *globals, o *serveOptions, log *slog.Logger) (string, func(), error) {
+	if g.databaseURL != "" {
+		return g.databaseURL, func() {}, nil
+	}
+	srv, err := pgserver.Start(ctx, pgserver.Config{Dir: filepath.Join(g.dataDir, "postgres"), Port: o.pgPort, Logger: log})
+	if err != nil {
+		return "", nil, fmt.Errorf("%w (or pass --database-url to use an existing PostgreSQL)", err)
+	}
+	if err := g.record(databaseURLFile, srv.URL()); err != nil {
+		return "", nil, fmt.Errorf("record database url in %s: %w", g.dataDir, err)
+	}
+	log.Info("managed PostgreSQL started", "dir", filepath.Join(g.dataDir, "postgres"))
+	stop := func() {
+		g.forget(databaseURLFile)
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		if err := srv.Stop(stopCtx); err != nil {
+			log.Warn("stopping managed PostgreSQL", "err", err)
+		}
+	}
+	return srv.URL(), stop, nil
+}
+
+// connectNATS connects with reconnects forever: a NATS restart must not
+// need an operator.
+func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? check --nats-url)", url, err)
+	}
+	return nc, nil
+}
+
+func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w (check --database-url)", err)
+	}
+	return pool, nil
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	from, to, err := projections.Migrate(ctx, conn.Conn())
+	if err != nil {
+		return err
+	}
+	if from != to {
+		log.Info("database schema migrated", "from", from, "to", to)
+	}
+	return nil
+}

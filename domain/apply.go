@@ -1,0 +1,247 @@
+package domain
+
+import (
+	"math/big"
+)
+
+// Apply decides the facts an event causes for a member and folds them into
+// the member's state. On rejection the state is unchanged and the error is a
+// *RejectedError. The event must have passed Validate.
+func Apply(m *Member, e Event, p *Program) ([]Fact, error) {
+	facts, err := Decide(m, e, p)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range facts {
+		m.Evolve(f)
+	}
+	return facts, nil
+}
+
+// Decide returns the facts an event causes without changing the member.
+func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
+	meta := FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}
+	var facts []Fact
+	var err error
+	switch b := e.Body.(type) {
+	case Enrolment:
+		facts, err = decideEnrolment(m, meta, b)
+	case Purchase:
+		facts, err = decidePurchase(m, meta, b, p)
+	case Refund:
+		facts, err = decideRefund(m, meta, b, p)
+	case Feedback:
+		facts = decideFeedback(m, meta, b, p)
+	case Visit:
+		facts = decideVisit(m, meta, b, p)
+	default:
+		return nil, reject(ReasonMissingField, "data", "no body for event type %s", e.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !m.Known() {
+		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}
+		facts = append([]Fact{first}, facts...)
+	}
+	return facts, nil
+}
+
+func decideEnrolment(m *Member, meta FactMeta, b Enrolment) ([]Fact, error) {
+	if !m.EnrolledAt.IsZero() {
+		return nil, reject(ReasonAlreadyEnrolled, "member_id", "member enrolled on %s", m.EnrolledAt.Format("2006-01-02"))
+	}
+	return []Fact{MemberEnrolled{FactMeta: meta, Channel: b.Channel}}, nil
+}
+
+func decidePurchase(m *Member, meta FactMeta, b Purchase, p *Program) ([]Fact, error) {
+	rule, ok := p.Earning.Currencies[b.Total.Currency]
+	if !ok {
+		return nil, reject(ReasonCurrencyNotAccepted, "currency", "the program does not accept %s", b.Total.Currency)
+	}
+	if m.orders[b.OrderID] != nil {
+		return nil, reject(ReasonDuplicateOrder, "order_id", "order %q was already recorded for this member", b.OrderID)
+	}
+	qualifying := mulDivFloor(b.Total.Minor, rule.ToProgramCurrency,
+		Ratio{Num: MinorUnit(p.Currency), Den: MinorUnit(b.Total.Currency)})
+	if p.MaxOrderAmount > 0 && qualifying > p.MaxOrderAmount {
+		return nil, reject(ReasonInvalidAmount, "amount", "%d %s exceeds the program's max_order_amount", b.Total.Minor, b.Total.Currency)
+	}
+	after := m.peekSpendWithin(meta.OccurredAt) + qualifying
+	facts := []Fact{PurchaseRecorded{
+		FactMeta: meta, OrderID: b.OrderID, Total: b.Total, Lines: b.Lines, Channel: b.Channel,
+		QualifyingSpend: qualifying, QualifyingSpendAfter: after,
+	}}
+	base, tierBonus := purchasePoints(m, b, rule, p)
+	earn := func(points int64, rule string) {
+		if points > 0 {
+			facts = append(facts, PointsEarned{FactMeta: meta, Points: points, Rule: rule, OrderID: b.OrderID, ProgramVersion: p.Version})
+		}
+	}
+	earn(base, RuleBase)
+	earn(tierBonus, RuleTierBonus)
+	if m.Purchases == 0 {
+		earn(p.Earning.FirstPurchaseBonus, RuleFirstPurchaseBonus)
+	}
+	if next := p.TierFor(after); p.tierRank(next.Name) > p.tierRank(currentTier(m, p)) {
+		facts = append(facts, TierChanged{FactMeta: meta, From: currentTier(m, p), To: next.Name, Reason: TierReasonQualifyingSpend})
+	}
+	return facts, nil
+}
+
+// currentTier is the member's tier, or the starting tier for a new member.
+func currentTier(m *Member, p *Program) string {
+	if m.Tier == "" {
+		return p.Tiers[0].Name
+	}
+	return m.Tier
+}
+
+// purchasePoints computes base points (per currency unit, weighted by line
+// categories) and the extra points of the member's tier multiplier, capped
+// per order. The purchase earns at the tier the member had when it arrived.
+func purchasePoints(m *Member, b Purchase, rule CurrencyRule, p *Program) (base, tierBonus int64) {
+	exact := new(big.Rat).SetFrac64(b.Total.Minor, MinorUnit(b.Total.Currency))
+	exact.Mul(exact, rat(rule.PointsPerUnit))
+	exact.Mul(exact, categoryFactor(b.Lines, p.Earning.CategoryMultipliers))
+	withTier := new(big.Rat).Mul(exact, rat(tierMultiplier(m, p)))
+	base = floor(exact)
+	tierBonus = floor(withTier) - base
+	if tierBonus < 0 {
+		tierBonus = 0
+	}
+	if limit := p.Earning.PerOrderCap; limit > 0 && base+tierBonus > limit {
+		if base > limit {
+			base = limit
+		}
+		tierBonus = limit - base
+	}
+	return base, tierBonus
+}
+
+// categoryFactor is the spend-weighted mean multiplier of the order's lines;
+// it applies to the order total so discounts reduce points proportionally.
+func categoryFactor(lines []LineItem, multipliers map[string]Ratio) *big.Rat {
+	sum := new(big.Rat)
+	weighted := new(big.Rat)
+	for _, l := range lines {
+		amount := new(big.Rat).SetInt64(l.Quantity)
+		amount.Mul(amount, new(big.Rat).SetInt64(l.UnitPrice))
+		sum.Add(sum, amount)
+		mult, ok := multipliers[l.Category]
+		if !ok {
+			mult = One
+		}
+		weighted.Add(weighted, amount.Mul(amount, rat(mult)))
+	}
+	if sum.Sign() == 0 {
+		return big.NewRat(1, 1)
+	}
+	return weighted.Quo(weighted, sum)
+}
+
+func tierMultiplier(m *Member, p *Program) Ratio {
+	if i := p.tierRank(currentTier(m, p)); i >= 0 {
+		return p.Tiers[i].Multiplier
+	}
+	return One
+}
+
+func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error) {
+	o := m.orders[b.OrderID]
+	if o == nil {
+		return nil, reject(ReasonUnknownOrder, "order_id", "no order %q is on record for this member", b.OrderID)
+	}
+	if meta.OccurredAt.Sub(o.PlacedAt) > p.RefundWindow {
+		return nil, reject(ReasonRefundWindowClosed, "order_id", "order %q was placed on %s, outside the refund window",
+			b.OrderID, o.PlacedAt.Format("2006-01-02"))
+	}
+	amount, err := refundAmount(o, b)
+	if err != nil {
+		return nil, err
+	}
+	refunded := o.Refunded + amount
+	var reversal, lost int64
+	if o.Total.Minor > 0 {
+		reversal = mulDivFloor(o.Earned, Ratio{Num: refunded, Den: o.Total.Minor}) - o.Reversed
+		lost = mulDivFloor(o.QualifyingSpend, Ratio{Num: refunded, Den: o.Total.Minor}) - o.QualifyingLost
+	}
+	after := m.peekSpendWithin(meta.OccurredAt)
+	if dayOf(o.PlacedAt) > dayOf(meta.OccurredAt.Add(-QualifyingWindow)) {
+		after -= lost
+	}
+	facts := []Fact{RefundRecorded{
+		FactMeta: meta, OrderID: b.OrderID, Amount: Money{Minor: amount, Currency: o.Total.Currency}, Lines: b.Lines,
+		QualifyingSpend: -lost, QualifyingSpendAfter: after,
+	}}
+	if reversal > 0 {
+		facts = append(facts, PointsReversed{FactMeta: meta, Points: reversal, Rule: RuleRefund, OrderID: b.OrderID, ProgramVersion: p.Version})
+	}
+	return facts, nil
+}
+
+// refundAmount is what the refund returns, in the order's currency: the
+// amount given, or the returned lines at the order's unit prices.
+func refundAmount(o *Order, b Refund) (int64, error) {
+	remaining := o.Total.Minor - o.Refunded
+	amount := b.Amount.Minor
+	if len(b.Lines) > 0 {
+		amount = 0
+		returning := map[string]int64{}
+		for i, rl := range b.Lines {
+			line, ok := findLine(o.Lines, rl.SKU)
+			if !ok {
+				return 0, reject(ReasonInvalidField, lineField(i, "sku"), "order has no line with sku %q", rl.SKU)
+			}
+			// Earlier refunds of the order count: a line is returned at most once.
+			returning[rl.SKU] += rl.Quantity
+			if before := o.returned[rl.SKU]; returning[rl.SKU]+before > line.Quantity {
+				return 0, reject(ReasonRefundExceedsOrder, lineField(i, "quantity"), "returns %d of sku %q, order had %d of which %d were returned before",
+					rl.Quantity, rl.SKU, line.Quantity, before)
+			}
+			amount += rl.Quantity * line.UnitPrice
+		}
+		// Line prices may add up to more than a discounted total.
+		if amount > remaining {
+			amount = remaining
+		}
+	} else if b.Amount.Currency != o.Total.Currency {
+		return 0, reject(ReasonCurrencyMismatch, "currency", "refund in %s for an order paid in %s", b.Amount.Currency, o.Total.Currency)
+	}
+	if amount > remaining {
+		return 0, reject(ReasonRefundExceedsOrder, "amount", "refund of %d exceeds the %d left on the order", amount, remaining)
+	}
+	return amount, nil
+}
+
+func findLine(lines []LineItem, sku string) (LineItem, bool) {
+	for _, l := range lines {
+		if l.SKU == sku {
+			return l, true
+		}
+	}
+	return LineItem{}, false
+}
+
+func decideFeedback(m *Member, meta FactMeta, b Feedback, p *Program) []Fact {
+	facts := []Fact{FeedbackRecorded{FactMeta: meta, OrderID: b.OrderID, Rating: b.Rating, NPS: b.NPS, Comment: b.Comment, Channel: b.Channel}}
+	if o := m.orders[b.OrderID]; o != nil && !o.FeedbackRewarded && p.Earning.FeedbackBonus > 0 {
+		facts = append(facts, PointsEarned{FactMeta: meta, Points: p.Earning.FeedbackBonus, Rule: RuleFeedbackBonus, OrderID: b.OrderID, ProgramVersion: p.Version})
+	}
+	return facts
+}
+
+func decideVisit(m *Member, meta FactMeta, b Visit, p *Program) []Fact {
+	facts := []Fact{VisitRecorded{FactMeta: meta, Channel: b.Channel}}
+	capped := p.Earning.VisitBonusMaxPerDay > 0 && m.visitBonusesOn(meta.OccurredAt) >= p.Earning.VisitBonusMaxPerDay
+	if p.Earning.VisitBonus > 0 && !capped {
+		facts = append(facts, PointsEarned{FactMeta: meta, Points: p.Earning.VisitBonus, Rule: RuleVisitBonus, ProgramVersion: p.Version})
+	}
+	return facts
+}
+
+func rat(r Ratio) *big.Rat { return new(big.Rat).SetFrac64(r.Num, r.Den) }
+
+func floor(r *big.Rat) int64 {
+	return new(big.Int).Quo(r.Num(), r.Denom()).Int64()
+}

@@ -1,0 +1,111 @@
+// Package domain is the language of the loyalty program: members, events
+// from upstream, the facts the rules derive from them, and the program that
+// holds the rules. It does no I/O and never reads the clock: the same events
+// and program always give the same facts, so history can be replayed.
+package domain
+
+import "time"
+
+// EventType names an input event on the wire. The names are part of the
+// contract with upstream publishers: never derive them from Go type names.
+type EventType string
+
+const (
+	TypeMemberEnrolled    EventType = "loyalty.member.enrolled.v1"
+	TypePurchaseCompleted EventType = "loyalty.purchase.completed.v1"
+	TypePurchaseRefunded  EventType = "loyalty.purchase.refunded.v1"
+	TypeFeedbackSubmitted EventType = "loyalty.feedback.submitted.v1"
+	TypeVisitRecorded     EventType = "loyalty.visit.recorded.v1"
+)
+
+// EventTypes lists every input event type the engine accepts.
+var EventTypes = []EventType{
+	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
+	TypeFeedbackSubmitted, TypeVisitRecorded,
+}
+
+// MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.
+const MaxMemberIDBytes = 128
+
+// MaxEventIDBytes bounds event ids (a UUID is 36 bytes).
+const MaxEventIDBytes = 128
+
+// Event is one piece of member activity reported by an upstream system.
+// Body holds exactly one of the *Body types below, matching Type.
+type Event struct {
+	ID         string
+	Type       EventType
+	Source     string
+	MemberID   string
+	OccurredAt time.Time
+	Body       EventBody
+}
+
+// EventBody is implemented by the body of each input event type.
+type EventBody interface {
+	EventType() EventType
+}
+
+// Enrolment is the body of TypeMemberEnrolled.
+type Enrolment struct {
+	Channel string
+}
+
+// Purchase is the body of TypePurchaseCompleted. Total is what the member
+// paid after discounts; Lines may be empty when upstream does not send them.
+type Purchase struct {
+	OrderID string
+	Total   Money
+	Lines   []LineItem
+	Channel string
+}
+
+// LineItem is one line of an order. UnitPrice is in the order's currency.
+type LineItem struct {
+	SKU       string
+	Category  string
+	Quantity  int64
+	UnitPrice int64
+}
+
+// Refund is the body of TypePurchaseRefunded: either an Amount in the order's
+// currency or the Lines returned (priced at the order's unit prices).
+type Refund struct {
+	OrderID string
+	Amount  Money
+	Lines   []RefundLine
+}
+
+// RefundLine names a returned quantity of an order line by SKU.
+type RefundLine struct {
+	SKU      string
+	Quantity int64
+}
+
+// Feedback is the body of TypeFeedbackSubmitted. Rating (1-5) and NPS (0-10)
+// are each optional, but at least one is present.
+type Feedback struct {
+	OrderID string
+	Rating  *int
+	NPS     *int
+	Comment string
+	Channel string
+}
+
+// Visit is the body of TypeVisitRecorded: a store or site visit.
+type Visit struct {
+	Channel string
+}
+
+func (Enrolment) EventType() EventType { return TypeMemberEnrolled }
+func (Purchase) EventType() EventType  { return TypePurchaseCompleted }
+func (Refund) EventType() EventType    { return TypePurchaseRefunded }
+func (Feedback) EventType() EventType  { return TypeFeedbackSubmitted }
+func (Visit) EventType() EventType     { return TypeVisitRecorded }
+
+// Money is an amount in integer minor units of an ISO 4217 currency
+// (cents for EUR, yen for JPY).
+type Money struct {
+	Minor    int64
+	Currency string
+}

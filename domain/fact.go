@@ -1,0 +1,147 @@
+package domain
+
+import "time"
+
+// FactType names a fact in the ledger. Like EventType it is a contract:
+// projections and analysts depend on these names.
+type FactType string
+
+const (
+	FactMemberEnrolled   FactType = "loyalty.member.enrolled.v1"
+	FactPurchaseRecorded FactType = "loyalty.purchase.recorded.v1"
+	FactRefundRecorded   FactType = "loyalty.refund.recorded.v1"
+	FactVisitRecorded    FactType = "loyalty.visit.recorded.v1"
+	FactFeedbackRecorded FactType = "loyalty.feedback.recorded.v1"
+	FactPointsEarned     FactType = "loyalty.points.earned.v1"
+	FactPointsReversed   FactType = "loyalty.points.reversed.v1"
+	FactTierChanged      FactType = "loyalty.tier.changed.v1"
+)
+
+// Rule ids recorded on PointsEarned facts. Together with the source event id
+// a rule id identifies an award: no event is credited twice by one rule.
+const (
+	RuleBase               = "base"
+	RuleTierBonus          = "tier_bonus"
+	RuleFirstPurchaseBonus = "first_purchase_bonus"
+	RuleFeedbackBonus      = "feedback_bonus"
+	RuleVisitBonus         = "visit_bonus"
+	RuleRefund             = "refund"
+)
+
+// TierReasonQualifyingSpend is why a tier changes when spend crosses a threshold.
+const (
+	TierReasonEnrolment       = "enrolment"
+	TierReasonQualifyingSpend = "qualifying_spend"
+)
+
+// Fact is something the rules decided happened. Facts are the ledger: member
+// state and every read model are folds over them.
+type Fact interface {
+	FactType() FactType
+	Meta() FactMeta
+}
+
+// FactMeta is carried by every fact: whose it is, which input event caused it
+// and when that event happened.
+type FactMeta struct {
+	MemberID   string
+	EventID    string
+	OccurredAt time.Time
+}
+
+// Meta returns the fact's common attributes.
+func (m FactMeta) Meta() FactMeta { return m }
+
+// MemberEnrolled records a member's enrolment.
+type MemberEnrolled struct {
+	FactMeta
+	Channel string
+}
+
+// PurchaseRecorded records a completed purchase. QualifyingSpend is what the
+// purchase adds to tier qualification, in the program currency's minor units;
+// QualifyingSpendAfter is the member's rolling total once it is added.
+type PurchaseRecorded struct {
+	FactMeta
+	OrderID              string
+	Total                Money
+	Lines                []LineItem
+	Channel              string
+	QualifyingSpend      int64
+	QualifyingSpendAfter int64
+}
+
+// RefundRecorded records money returned for an order. QualifyingSpend is
+// negative: the refund's share of the order's qualifying spend.
+type RefundRecorded struct {
+	FactMeta
+	OrderID              string
+	Amount               Money
+	Lines                []RefundLine
+	QualifyingSpend      int64
+	QualifyingSpendAfter int64
+}
+
+// VisitRecorded records a store or site visit.
+type VisitRecorded struct {
+	FactMeta
+	Channel string
+}
+
+// FeedbackRecorded records feedback as submitted.
+type FeedbackRecorded struct {
+	FactMeta
+	OrderID string
+	Rating  *int
+	NPS     *int
+	Comment string
+	Channel string
+}
+
+// PointsEarned credits points to a member under one rule of the program.
+type PointsEarned struct {
+	FactMeta
+	Points         int64
+	Rule           string
+	OrderID        string
+	ProgramVersion string
+}
+
+// PointsReversed takes back points an order earned (Points is positive: the
+// amount removed from the balance).
+type PointsReversed struct {
+	FactMeta
+	Points         int64
+	Rule           string
+	OrderID        string
+	ProgramVersion string
+}
+
+// TierChanged moves a member from one tier to another. From is empty for a
+// member's first tier.
+type TierChanged struct {
+	FactMeta
+	From   string
+	To     string
+	Reason string
+}
+
+func (MemberEnrolled) FactType() FactType   { return FactMemberEnrolled }
+func (PurchaseRecorded) FactType() FactType { return FactPurchaseRecorded }
+func (RefundRecorded) FactType() FactType   { return FactRefundRecorded }
+func (VisitRecorded) FactType() FactType    { return FactVisitRecorded }
+func (FeedbackRecorded) FactType() FactType { return FactFeedbackRecorded }
+func (PointsEarned) FactType() FactType     { return FactPointsEarned }
+func (PointsReversed) FactType() FactType   { return FactPointsReversed }
+func (TierChanged) FactType() FactType      { return FactTierChanged }
+
+// PointsDelta is the signed change a fact makes to a member's balance.
+func PointsDelta(f Fact) int64 {
+	switch f := f.(type) {
+	case PointsEarned:
+		return f.Points
+	case PointsReversed:
+		return -f.Points
+	}
+	return 0
+}

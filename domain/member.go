@@ -1,0 +1,208 @@
+package domain
+
+import "time"
+
+// Member is what the rules need to know about one member. It is rebuilt by
+// folding the member's facts with Evolve, so it holds nothing a fact does not
+// carry. Fields are kept small: open orders are forgotten after the refund
+// window and spend is kept per day.
+type Member struct {
+	ID            string
+	EnrolledAt    time.Time
+	Balance       int64
+	Lifetime      int64
+	Tier          string
+	TierSince     time.Time
+	FirstActivity time.Time
+	LastActivity  time.Time
+	Purchases     int64
+
+	// QualifyingSpend is the rolling spend as of the latest purchase or refund.
+	QualifyingSpend int64
+	spend           []daySpend
+	orders          map[string]*Order
+	visitBonusDay   int64
+	visitBonuses    int
+}
+
+// Order is what a member's state remembers of a purchase, for refunds and
+// the once-per-order feedback bonus.
+type Order struct {
+	PlacedAt         time.Time
+	Total            Money
+	Lines            []LineItem
+	QualifyingSpend  int64
+	Earned           int64
+	Refunded         int64
+	Reversed         int64
+	QualifyingLost   int64
+	FeedbackRewarded bool
+	returned         map[string]int64 // quantity returned per SKU by line refunds
+}
+
+type daySpend struct {
+	day    int64 // days since the Unix epoch, UTC
+	amount int64
+}
+
+// NewMember returns the state of a member with no history.
+func NewMember(id string) *Member {
+	return &Member{ID: id}
+}
+
+// Known reports whether the member has any history.
+func (m *Member) Known() bool { return !m.FirstActivity.IsZero() }
+
+// Order returns the remembered order with the given id, or nil.
+func (m *Member) Order(id string) *Order { return m.orders[id] }
+
+// Evolve folds one fact into the member's state. It never fails: facts are
+// decisions already taken.
+func (m *Member) Evolve(f Fact) {
+	meta := f.Meta()
+	m.touch(meta.OccurredAt)
+	switch f := f.(type) {
+	case MemberEnrolled:
+		m.EnrolledAt = f.OccurredAt
+	case PurchaseRecorded:
+		m.evolvePurchase(f)
+	case RefundRecorded:
+		m.evolveRefund(f)
+	case PointsEarned:
+		m.Balance += f.Points
+		m.Lifetime += f.Points
+		if o := m.orders[f.OrderID]; o != nil && f.OrderID != "" {
+			switch f.Rule {
+			case RuleFeedbackBonus:
+				o.FeedbackRewarded = true
+			case RuleBase, RuleTierBonus:
+				o.Earned += f.Points
+			}
+		}
+		if f.Rule == RuleVisitBonus {
+			m.countVisitBonus(f.OccurredAt)
+		}
+	case PointsReversed:
+		m.Balance -= f.Points
+		if o := m.orders[f.OrderID]; o != nil {
+			o.Reversed += f.Points
+		}
+	case TierChanged:
+		m.Tier = f.To
+		m.TierSince = f.OccurredAt
+	}
+}
+
+func (m *Member) touch(at time.Time) {
+	if m.FirstActivity.IsZero() || at.Before(m.FirstActivity) {
+		m.FirstActivity = at
+	}
+	if at.After(m.LastActivity) {
+		m.LastActivity = at
+	}
+}
+
+func (m *Member) evolvePurchase(f PurchaseRecorded) {
+	m.Purchases++
+	m.forgetOldOrders(f.OccurredAt)
+	if m.orders == nil {
+		m.orders = map[string]*Order{}
+	}
+	m.orders[f.OrderID] = &Order{
+		PlacedAt:        f.OccurredAt,
+		Total:           f.Total,
+		Lines:           f.Lines,
+		QualifyingSpend: f.QualifyingSpend,
+	}
+	m.addSpend(f.OccurredAt, f.QualifyingSpend)
+	m.QualifyingSpend = f.QualifyingSpendAfter
+}
+
+func (m *Member) evolveRefund(f RefundRecorded) {
+	if o := m.orders[f.OrderID]; o != nil {
+		o.Refunded += f.Amount.Minor
+		for _, l := range f.Lines {
+			if o.returned == nil {
+				o.returned = map[string]int64{}
+			}
+			o.returned[l.SKU] += l.Quantity
+		}
+		o.QualifyingLost -= f.QualifyingSpend
+		m.addSpend(o.PlacedAt, f.QualifyingSpend)
+	}
+	m.QualifyingSpend = f.QualifyingSpendAfter
+}
+
+// addSpend books spend on the day it was made, so it leaves the rolling
+// window a year after the purchase, refunds included.
+func (m *Member) addSpend(at time.Time, amount int64) {
+	day := dayOf(at)
+	for i := range m.spend {
+		if m.spend[i].day == day {
+			m.spend[i].amount += amount
+			return
+		}
+	}
+	m.spend = append(m.spend, daySpend{day: day, amount: amount})
+}
+
+// spendWithin sums spend on days inside the qualifying window ending at now,
+// dropping days that have left it for good.
+func (m *Member) spendWithin(now time.Time) int64 {
+	oldest := dayOf(now.Add(-QualifyingWindow))
+	var total int64
+	kept := m.spend[:0]
+	for _, s := range m.spend {
+		if s.day > oldest {
+			kept = append(kept, s)
+			total += s.amount
+		}
+	}
+	m.spend = kept
+	return total
+}
+
+// peekSpendWithin is spendWithin without forgetting anything, for decisions
+// that must not change state.
+func (m *Member) peekSpendWithin(now time.Time) int64 {
+	oldest := dayOf(now.Add(-QualifyingWindow))
+	var total int64
+	for _, s := range m.spend {
+		if s.day > oldest {
+			total += s.amount
+		}
+	}
+	return total
+}
+
+func (m *Member) forgetOldOrders(now time.Time) {
+	m.spendWithin(now)
+	for id, o := range m.orders {
+		if now.Sub(o.PlacedAt) > orderMemory {
+			delete(m.orders, id)
+		}
+	}
+}
+
+// orderMemory bounds how long orders are remembered in state. Refund windows
+// longer than this are refused by program validation.
+const orderMemory = 2 * QualifyingWindow
+
+func (m *Member) countVisitBonus(at time.Time) {
+	day := dayOf(at)
+	if day != m.visitBonusDay {
+		m.visitBonusDay, m.visitBonuses = day, 0
+	}
+	m.visitBonuses++
+}
+
+func (m *Member) visitBonusesOn(at time.Time) int {
+	if dayOf(at) != m.visitBonusDay {
+		return 0
+	}
+	return m.visitBonuses
+}
+
+func dayOf(t time.Time) int64 {
+	return t.UTC().Unix() / 86400
+}

@@ -1,0 +1,182 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// QualifyingWindow is how far back purchases count towards a tier.
+const QualifyingWindow = 365 * 24 * time.Hour
+
+// Program is one version of a loyalty program's rules. It is loaded from a
+// program file (see package programs) and validated before use.
+type Program struct {
+	Version string
+	// Currency is the program currency: tier thresholds, qualifying spend and
+	// MaxOrderAmount are in its minor units.
+	Currency string
+	Earning  Earning
+	// Tiers are ordered by ascending QualifyingSpend; the first has threshold 0
+	// and is every member's starting tier.
+	Tiers []Tier
+	// MaxOrderAmount rejects orders above it (in program currency minor units)
+	// as absurd; 0 means no limit.
+	MaxOrderAmount int64
+	// RefundWindow is how long after a purchase a refund is accepted; orders
+	// older than that are forgotten, which keeps member state small.
+	RefundWindow time.Duration
+}
+
+// Earning holds the rules that award points.
+type Earning struct {
+	// Currencies lists the accepted currencies and how each earns points.
+	Currencies map[string]CurrencyRule
+	// CategoryMultipliers scale the base points of line items by category;
+	// categories not listed earn at 1.
+	CategoryMultipliers map[string]Ratio
+	// PerOrderCap caps base plus tier points for one order; 0 means no cap.
+	PerOrderCap         int64
+	FirstPurchaseBonus  int64
+	FeedbackBonus       int64
+	VisitBonus          int64
+	VisitBonusMaxPerDay int
+}
+
+// CurrencyRule says how purchases in one currency earn and qualify.
+type CurrencyRule struct {
+	// PointsPerUnit is the points earned per major unit (1.00 EUR) spent.
+	PointsPerUnit Ratio
+	// ToProgramCurrency converts one major unit of this currency into major
+	// units of the program currency, for tier qualification.
+	ToProgramCurrency Ratio
+}
+
+// Tier is a level members reach by qualifying spend.
+type Tier struct {
+	Name            string
+	QualifyingSpend int64
+	Multiplier      Ratio
+}
+
+// Validate reports every problem with the program, naming the field.
+func (p *Program) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if p.Version == "" {
+		add("version", "is required")
+	}
+	if _, ok := Currencies[p.Currency]; !ok {
+		add("currency", "%q is not an ISO 4217 currency code", p.Currency)
+	}
+	if len(p.Earning.Currencies) == 0 {
+		add("earning.currencies", "must list at least one accepted currency")
+	}
+	for _, code := range sortedKeys(p.Earning.Currencies) {
+		rule := p.Earning.Currencies[code]
+		field := "earning.currencies." + code
+		if _, ok := Currencies[code]; !ok {
+			add(field, "%q is not an ISO 4217 currency code", code)
+		}
+		if rule.PointsPerUnit.Negative() {
+			add(field+".points_per_unit", "must not be negative")
+		}
+		if !rule.ToProgramCurrency.Positive() {
+			add(field+".rate", "must be greater than zero")
+		}
+	}
+	for _, cat := range sortedKeys(p.Earning.CategoryMultipliers) {
+		if p.Earning.CategoryMultipliers[cat].Negative() {
+			add("earning.category_multipliers."+cat, "must not be negative")
+		}
+	}
+	for field, v := range map[string]int64{
+		"earning.per_order_cap":        p.Earning.PerOrderCap,
+		"earning.first_purchase_bonus": p.Earning.FirstPurchaseBonus,
+		"earning.feedback_bonus":       p.Earning.FeedbackBonus,
+		"earning.visit_bonus.points":   p.Earning.VisitBonus,
+		"max_order_amount":             p.MaxOrderAmount,
+	} {
+		if v < 0 {
+			add(field, "must not be negative, got %d", v)
+		}
+	}
+	if p.Earning.VisitBonusMaxPerDay < 0 {
+		add("earning.visit_bonus.max_per_day", "must not be negative")
+	}
+	if p.RefundWindow < 24*time.Hour || p.RefundWindow > orderMemory {
+		add("refund_window_days", "must be between 1 and %d days", int(orderMemory.Hours()/24))
+	}
+	errs = append(errs, validateTiers(p.Tiers)...)
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+func validateTiers(tiers []Tier) []error {
+	var errs []error
+	if len(tiers) == 0 {
+		return []error{&FieldError{Field: "tiers", Reason: "must define at least one tier"}}
+	}
+	seen := map[string]bool{}
+	for i, t := range tiers {
+		field := fmt.Sprintf("tiers[%d]", i)
+		switch {
+		case t.Name == "":
+			errs = append(errs, &FieldError{Field: field + ".name", Reason: "is required"})
+		case seen[t.Name]:
+			errs = append(errs, &FieldError{Field: field + ".name", Reason: fmt.Sprintf("%q is defined twice", t.Name)})
+		}
+		seen[t.Name] = true
+		if i == 0 && t.QualifyingSpend != 0 {
+			errs = append(errs, &FieldError{Field: field + ".qualifying_spend", Reason: "the first tier must start at 0"})
+		}
+		if i > 0 && t.QualifyingSpend <= tiers[i-1].QualifyingSpend {
+			errs = append(errs, &FieldError{Field: field + ".qualifying_spend", Reason: "must be greater than the previous tier's"})
+		}
+		if !t.Multiplier.Positive() {
+			errs = append(errs, &FieldError{Field: field + ".multiplier", Reason: "must be greater than zero"})
+		}
+	}
+	return errs
+}
+
+// TierFor returns the highest tier whose threshold qualifyingSpend reaches.
+func (p *Program) TierFor(qualifyingSpend int64) Tier {
+	best := p.Tiers[0]
+	for _, t := range p.Tiers[1:] {
+		if qualifyingSpend >= t.QualifyingSpend {
+			best = t
+		}
+	}
+	return best
+}
+
+// tierRank is the index of a tier by name, -1 when the program has none.
+func (p *Program) tierRank(name string) int {
+	for i, t := range p.Tiers {
+		if t.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// FieldError names the program or event field that is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,391 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+func testProgram() *domain.Program {
+	return &domain.Program{
+		Version:  "test-1",
+		Currency: "EUR",
+		Earning: domain.Earning{
+			Currencies:          map[string]domain.CurrencyRule{"EUR": {PointsPerUnit: domain.One, ToProgramCurrency: domain.One}},
+			FirstPurchaseBonus:  100,
+			FeedbackBonus:       10,
+			VisitBonus:          5,
+			VisitBonusMaxPerDay: 1,
+		},
+		Tiers: []domain.Tier{
+			{Name: "bronze", Multiplier: domain.One},
+			{Name: "silver", QualifyingSpend: 50000, Multiplier: domain.Ratio{Num: 3, Den: 2}},
+		},
+		MaxOrderAmount: 10_000_000,
+		RefundWindow:   365 * 24 * time.Hour,
+	}
+}
+
+// runEngine runs an engine until the test ends or stop is called.
+func runEngine(t *testing.T, js jetstream.JetStream) (stop func(), metrics *handlers.Metrics, reg *prometheus.Registry) {
+	t.Helper()
+	reg = prometheus.NewRegistry()
+	metrics, err := handlers.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := handlers.NewEngine(js, handlers.EngineConfig{Program: testProgram(), Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("engine.Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop, metrics, reg
+}
+
+var day0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+func purchase(id, member, order string, amount int64, at time.Time) domain.Event {
+	return domain.Event{ID: id, Type: domain.TypePurchaseCompleted, Source: "test", MemberID: member, OccurredAt: at,
+		Body: domain.Purchase{OrderID: order, Total: domain.Money{Minor: amount, Currency: "EUR"}, Channel: "web"}}
+}
+
+func visit(id, member string, at time.Time) domain.Event {
+	return domain.Event{ID: id, Type: domain.TypeVisitRecorded, Source: "test", MemberID: member, OccurredAt: at,
+		Body: domain.Visit{Channel: "store-1"}}
+}
+
+func refund(id, member, order string, amount int64, at time.Time) domain.Event {
+	return domain.Event{ID: id, Type: domain.TypePurchaseRefunded, Source: "test", MemberID: member, OccurredAt: at,
+		Body: domain.Refund{OrderID: order, Amount: domain.Money{Minor: amount, Currency: "EUR"}}}
+}
+
+func publish(t *testing.T, js jetstream.JetStream, events ...domain.Event) {
+	t.Helper()
+	ctx := context.Background()
+	for _, e := range events {
+		data, err := streams.EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, err := streams.InputSubject(e.Type, e.MemberID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}); err != nil {
+			t.Fatalf("publish %s: %v", e.ID, err)
+		}
+	}
+}
+
+// waitForMsgs polls a stream until it holds want messages.
+func waitForMsgs(t *testing.T, js jetstream.JetStream, stream string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := js.Stream(context.Background(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.CachedInfo().State.Msgs
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("%s holds %d messages, want %d", stream, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readAll(t *testing.T, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*jetstream.RawStreamMsg
+	for seq := uint64(1); seq <= s.CachedInfo().State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// foldLedger rebuilds member state from the ledger stream.
+func foldLedger(t *testing.T, js jetstream.JetStream) (map[string]*domain.Member, []streams.LedgerRecord) {
+	t.Helper()
+	members := map[string]*domain.Member{}
+	var records []streams.LedgerRecord
+	for _, m := range readAll(t, js, streams.LedgerStream) {
+		rec, err := streams.DecodeLedgerRecord(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != streams.LedgerSubject(rec.Partition) {
+			t.Errorf("record for partition %d on %s", rec.Partition, m.Subject)
+		}
+		records = append(records, rec)
+		mem := members[rec.MemberID]
+		if mem == nil {
+			mem = domain.NewMember(rec.MemberID)
+			members[rec.MemberID] = mem
+		}
+		for _, f := range rec.Facts {
+			if f.Meta().MemberID != rec.MemberID {
+				t.Errorf("fact of %q in record of %q", f.Meta().MemberID, rec.MemberID)
+			}
+			mem.Evolve(f)
+		}
+	}
+	return members, records
+}
+
+// reference folds events straight through domain.Apply, skipping what the
+// rules reject: what the engine's ledger must amount to.
+func reference(t *testing.T, events []domain.Event) map[string]*domain.Member {
+	t.Helper()
+	members := map[string]*domain.Member{}
+	for _, e := range events {
+		m := members[e.MemberID]
+		if m == nil {
+			m = domain.NewMember(e.MemberID)
+		}
+		if _, err := domain.Apply(m, e, testProgram()); err != nil {
+			if !errors.Is(err, domain.ErrRejected) {
+				t.Fatal(err)
+			}
+			continue
+		}
+		members[e.MemberID] = m
+	}
+	return members
+}
+
+func compareMembers(t *testing.T, got, want map[string]*domain.Member) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("ledger has %d members, reference %d", len(got), len(want))
+	}
+	for id, w := range want {
+		g := got[id]
+		if g == nil {
+			t.Errorf("member %q missing from the ledger", id)
+			continue
+		}
+		if g.Balance != w.Balance || g.Lifetime != w.Lifetime || g.Tier != w.Tier || g.Purchases != w.Purchases {
+			t.Errorf("member %q: ledger balance %d lifetime %d tier %s purchases %d; reference %d %d %s %d",
+				id, g.Balance, g.Lifetime, g.Tier, g.Purchases, w.Balance, w.Lifetime, w.Tier, w.Purchases)
+		}
+	}
+}
+
+func TestEngineAppliesEventsPerMemberAndSurvivesRestart(t *testing.T) {
+	env := natstest.Start(t)
+	// Awkward member ids must land on their own member and nowhere else.
+	ids := []string{"a.b", "*", ">", "x y", "jürgen.müller@example", "東京", "m-1"}
+	var events []domain.Event
+	for i, id := range ids {
+		n := fmt.Sprint(i)
+		events = append(events,
+			purchase("p1-"+n, id, "o1-"+n, int64(1000*(i+1)), day0),
+			visit("v1-"+n, id, day0.Add(time.Hour)),
+			visit("v2-"+n, id, day0.Add(2*time.Hour)), // capped: no second bonus that day
+			purchase("p2-"+n, id, "o2-"+n, 60000, day0.Add(24*time.Hour)),
+			refund("r1-"+n, id, "o2-"+n, 30000, day0.Add(48*time.Hour)),
+		)
+	}
+	stop, _, reg := runEngine(t, env.JS)
+	publish(t, env.JS, events...)
+	waitForMsgs(t, env.JS, streams.LedgerStream, uint64(len(events)))
+	got, records := foldLedger(t, env.JS)
+	compareMembers(t, got, reference(t, events))
+	if silver := got["a.b"].Tier; silver != "silver" {
+		t.Errorf("a.b tier %q, want silver after 610.00 EUR", silver)
+	}
+	assertNoDoubleCredit(t, records)
+
+	// A restart re-reads state from the ledger; the same events published
+	// again (new message ids, as after the duplicate window) award nothing.
+	if v := metricValue(t, reg, "loyalty_points_issued_total"); v <= 0 {
+		t.Errorf("loyalty_points_issued_total = %v, want > 0", v)
+	}
+	stop()
+	runEngine(t, env.JS)
+	for i := range events {
+		events[i].Source = "retry" // new bytes; same content, so the same digest
+	}
+	publish(t, env.JS, events...)
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, uint64(len(events)))
+	again, _ := foldLedger(t, env.JS)
+	compareMembers(t, again, got)
+	for _, m := range readAll(t, env.JS, streams.DeadLetterStream) {
+		if r := m.Header.Get(handlers.HeaderReason); r != string(handlers.ReasonDuplicateEvent) {
+			t.Errorf("re-published event dead-lettered as %q, want duplicate_event", r)
+		}
+	}
+}
+
+// metricValue sums every series of a metric family.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return total
+}
+
+func assertNoDoubleCredit(t *testing.T, records []streams.LedgerRecord) {
+	t.Helper()
+	credited := map[string]bool{}
+	inputs := map[uint64]bool{}
+	for _, r := range records {
+		if inputs[r.InputSeq] {
+			t.Errorf("input seq %d has two ledger records", r.InputSeq)
+		}
+		inputs[r.InputSeq] = true
+		for _, f := range r.Facts {
+			if e, ok := f.(domain.PointsEarned); ok {
+				key := e.EventID + "/" + e.Rule
+				if credited[key] {
+					t.Errorf("event %s credited twice by rule %s", e.EventID, e.Rule)
+				}
+				credited[key] = true
+			}
+		}
+	}
+}
+
+func TestEngineDeadLettersEveryBadInputClass(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	good := purchase("good-1", "m-9", "o-9", 1000, day0)
+	publish(t, env.JS, good)
+	waitForMsgs(t, env.JS, streams.LedgerStream, 1)
+
+	subject := func(member string) string {
+		s, err := streams.InputSubject(domain.TypePurchaseCompleted, member)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	encode := func(e domain.Event) []byte {
+		b, err := streams.EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	changed := purchase("good-1", "m-9", "o-9", 2000, day0)
+	negative := purchase("neg", "m-9", "o-10", -5, day0)
+	absurd := purchase("absurd", "m-9", "o-11", domain.MaxAmount+1, day0)
+	currency := purchase("cur", "m-9", "o-12", 100, day0)
+	currency.Body = domain.Purchase{OrderID: "o-12", Total: domain.Money{Minor: 100, Currency: "XYZ"}}
+	notAccepted := purchase("usd", "m-9", "o-13", 100, day0)
+	notAccepted.Body = domain.Purchase{OrderID: "o-13", Total: domain.Money{Minor: 100, Currency: "USD"}}
+	future := purchase("future", "m-9", "o-14", 100, time.Now().Add(72*time.Hour))
+	noID := purchase("", "m-9", "o-15", 100, day0)
+	unknownOrder := refund("ref", "m-9", "nope", 100, day0)
+	cases := []struct {
+		subject string
+		data    []byte
+		want    domain.Reason
+	}{
+		{subject("m-9"), []byte(`{"specversion":"1.0","id":`), streams.ReasonMalformedJSON},
+		{subject("m-9"), []byte(`{"specversion":"1.0","id":"u1","type":"loyalty.coupon.v1","time":"2026-03-02T10:00:00Z","data":{"member_id":"m-9"}}`), streams.ReasonUnknownType},
+		{subject("m-9"), encode(noID), domain.ReasonMissingField},
+		{subject("m-9"), encode(good), handlers.ReasonDuplicateEvent},
+		{subject("m-9"), encode(changed), handlers.ReasonEventIDConflict},
+		{subject("m-9"), encode(negative), domain.ReasonInvalidAmount},
+		{subject("m-9"), encode(absurd), domain.ReasonInvalidAmount},
+		{subject("m-9"), encode(currency), domain.ReasonUnknownCurrency},
+		{subject("m-9"), encode(notAccepted), domain.ReasonCurrencyNotAccepted},
+		{subject("m-9"), encode(future), domain.ReasonFutureTimestamp},
+		{subject("m-9"), append(encode(purchase("big", "m-9", "o-16", 1, day0)), bytes.Repeat([]byte(" "), streams.MaxEventBytes)...), streams.ReasonOversized},
+		{subject("someone-else"), encode(purchase("wrong", "m-9", "o-17", 1, day0)), handlers.ReasonSubjectMismatch},
+		{"loyalty.in.purchase-refunded." + streams.MemberKey("m-9"), encode(unknownOrder), domain.ReasonUnknownOrder},
+	}
+	ctx := context.Background()
+	caseAt := map[string]int{} // input seq -> case
+	for i, c := range cases {
+		ack, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: c.subject, Data: c.data})
+		if err != nil {
+			t.Fatalf("publish %s: %v", c.want, err)
+		}
+		caseAt[fmt.Sprint(ack.Sequence)] = i
+	}
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, uint64(len(cases)))
+	var got, want []string
+	for _, m := range readAll(t, env.JS, streams.DeadLetterStream) {
+		i, ok := caseAt[m.Header.Get(handlers.HeaderInputSeq)]
+		if !ok {
+			t.Fatalf("dead letter for unknown input seq %q", m.Header.Get(handlers.HeaderInputSeq))
+		}
+		got = append(got, m.Header.Get(handlers.HeaderReason))
+		want = append(want, string(cases[i].want))
+		if m.Header.Get(handlers.HeaderReason) != string(cases[i].want) {
+			t.Errorf("case %d: reason %q, want %q (%s)", i, m.Header.Get(handlers.HeaderReason), cases[i].want, m.Header.Get(handlers.HeaderError))
+		}
+		if !bytes.Equal(m.Data, cases[i].data) {
+			t.Errorf("dead letter %d does not keep the original payload", i)
+		}
+		if m.Header.Get(handlers.HeaderError) == "" || m.Header.Get(handlers.HeaderInputSeq) == "" {
+			t.Errorf("dead letter %d lacks error or input seq headers: %v", i, m.Header)
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("dead-letter reasons\n got %v\nwant %v", got, want)
+	}
+	if got := metricValue(t, reg, "loyalty_dead_letters_total"); got != float64(len(cases)) {
+		t.Errorf("loyalty_dead_letters_total = %v, want %d", got, len(cases))
+	}
+	// Nothing bad reached the ledger, and the engine is still working.
+	publish(t, env.JS, visit("after", "m-9", day0.Add(time.Hour)))
+	waitForMsgs(t, env.JS, streams.LedgerStream, 2)
+}

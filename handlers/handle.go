@@ -1,0 +1,204 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// Reasons the engine itself adds to the dead-letter reasons of domain and
+// streams.
+const (
+	ReasonDuplicateEvent  domain.Reason = "duplicate_event"
+	ReasonEventIDConflict domain.Reason = "event_id_conflict"
+	ReasonSubjectMismatch domain.Reason = "subject_mismatch"
+	ReasonInternalError   domain.Reason = "internal_error"
+)
+
+// errFenced means another writer appended to the partition's ledger subject.
+var errFenced = errors.New("partition ledger was appended by another writer")
+
+// input is a delivered input message with what JetStream knows about it.
+type input struct {
+	msg     jetstream.Msg
+	subject streams.StoredInput
+	seq     uint64
+	stored  time.Time
+}
+
+// verdict is what handling an input decided; exactly one field is set.
+type verdict struct {
+	deadLetter  *domain.RejectedError
+	redelivered bool
+	record      *streams.LedgerRecord
+}
+
+// handle takes one input through decode, validation, de-duplication and the
+// rules, then appends its facts to the ledger or dead-letters it. An error
+// return is transient (NATS unavailable, fenced): the input is retried.
+func (e *Engine) handle(ctx context.Context, p *partition, in input) (domain.EventType, error) {
+	ev, v := e.decide(p, in)
+	switch {
+	case v.redelivered:
+		e.metrics.events.WithLabelValues(string(ev.Type), outcomeRedelivered).Inc()
+		return ev.Type, nil
+	case v.deadLetter != nil:
+		if err := e.publishDeadLetter(ctx, in, ev.ID, v.deadLetter); err != nil {
+			return ev.Type, err
+		}
+		e.metrics.events.WithLabelValues(typeLabel(ev.Type), outcomeDeadLettered).Inc()
+		e.metrics.deadLetters.WithLabelValues(string(v.deadLetter.Reason)).Inc()
+		return ev.Type, nil
+	}
+	refolded, err := e.appendLedger(ctx, p, v.record)
+	if err != nil {
+		return ev.Type, err
+	}
+	if !refolded {
+		p.fold(*v.record)
+	}
+	e.countFacts(v.record.Facts)
+	e.metrics.events.WithLabelValues(string(ev.Type), outcomeApplied).Inc()
+	return ev.Type, nil
+}
+
+// decide works out what to do with an input without side effects.
+func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
+	defer func() {
+		if r := recover(); r != nil {
+			v = verdict{deadLetter: &domain.RejectedError{Reason: ReasonInternalError, Detail: fmt.Sprint("panic: ", r)}}
+		}
+	}()
+	ev, rej := e.admit(in)
+	if rej != nil {
+		return ev, verdict{deadLetter: rej}
+	}
+	digest := streams.EventDigest(ev)
+	if seen, ok := p.seen[keyOf(ev.ID)]; ok {
+		switch {
+		case seen.inputSeq == in.seq:
+			return ev, verdict{redelivered: true}
+		case seen.digest == digest:
+			return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonDuplicateEvent, Field: "id",
+				Detail: fmt.Sprintf("event %q was already applied (input seq %d)", ev.ID, seen.inputSeq)}}
+		default:
+			return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonEventIDConflict, Field: "id",
+				Detail: fmt.Sprintf("event %q was applied (input seq %d) with a different body", ev.ID, seen.inputSeq)}}
+		}
+	}
+	facts, err := domain.Decide(p.member(ev.MemberID), ev, e.cfg.Program)
+	var rejected *domain.RejectedError
+	if errors.As(err, &rejected) {
+		return ev, verdict{deadLetter: rejected}
+	} else if err != nil {
+		return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonInternalError, Detail: err.Error()}}
+	}
+	return ev, verdict{record: &streams.LedgerRecord{
+		Partition: p.id, InputSeq: in.seq, InputStored: in.stored, EventID: ev.ID,
+		EventDigest: digest, MemberID: ev.MemberID, Facts: facts,
+	}}
+}
+
+// admit decodes and validates an input on its own.
+func (e *Engine) admit(in input) (domain.Event, *domain.RejectedError) {
+	var rejected *domain.RejectedError
+	ev, err := streams.DecodeEvent(in.msg.Data())
+	if errors.As(err, &rejected) {
+		return ev, rejected
+	} else if err != nil {
+		return ev, &domain.RejectedError{Reason: streams.ReasonMalformedJSON, Detail: err.Error()}
+	}
+	if t, ok := streams.TypeForToken(in.subject.TypeToken); !ok || t != ev.Type {
+		return ev, &domain.RejectedError{Reason: ReasonSubjectMismatch, Field: "type",
+			Detail: fmt.Sprintf("published on type token %q but the event is %s", in.subject.TypeToken, ev.Type)}
+	}
+	if streams.MemberKey(ev.MemberID) != in.subject.MemberKey {
+		return ev, &domain.RejectedError{Reason: ReasonSubjectMismatch, Field: "member_id",
+			Detail: "the subject's member key is not the key of data.member_id (see streams.MemberKey)"}
+	}
+	if err := domain.Validate(ev, in.stored); errors.As(err, &rejected) {
+		return ev, rejected
+	} else if err != nil {
+		return ev, &domain.RejectedError{Reason: domain.ReasonInvalidField, Detail: err.Error()}
+	}
+	return ev, nil
+}
+
+// appendLedger writes the record to the partition's ledger subject, expecting
+// the partition's last sequence there: if another writer got in between, the
+// append fails and the partition is re-read before the input is retried.
+// refolded reports that the partition state was re-read from the ledger and
+// already holds the record.
+func (e *Engine) appendLedger(ctx context.Context, p *partition, rec *streams.LedgerRecord) (refolded bool, err error) {
+	data, err := streams.EncodeLedgerRecord(*rec)
+	if err != nil {
+		return false, fmt.Errorf("encode ledger record: %w", err)
+	}
+	msg := &nats.Msg{Subject: streams.LedgerSubject(p.id), Data: data, Header: nats.Header{}}
+	ack, err := e.js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID(fmt.Sprintf("in-%d", rec.InputSeq)),
+		jetstream.WithExpectLastSequencePerSubject(p.ledgerSeq),
+		jetstream.WithExpectStream(streams.LedgerStream))
+	if isWrongLastSequence(err) {
+		if rerr := e.resync(ctx, p); rerr != nil {
+			return false, fmt.Errorf("%w; re-reading it failed: %w", errFenced, rerr)
+		}
+		return false, errFenced
+	}
+	if err != nil {
+		return false, fmt.Errorf("append to ledger: %w", err)
+	}
+	if ack.Duplicate {
+		// An earlier append of ours whose acknowledgement was lost.
+		return true, e.resync(ctx, p)
+	}
+	rec.Seq = ack.Sequence
+	e.metrics.ledgerRecords.Inc()
+	return false, nil
+}
+
+// resync replaces the partition's state with a fresh fold of its ledger.
+func (e *Engine) resync(ctx context.Context, p *partition) error {
+	parts, err := rebuild(ctx, e.js, []int{p.id})
+	if err != nil {
+		return err
+	}
+	*p = *parts[p.id]
+	e.cfg.Logger.Warn("partition state re-read from the ledger", "partition", p.id, "ledger_seq", p.ledgerSeq)
+	return nil
+}
+
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+func (e *Engine) countFacts(facts []domain.Fact) {
+	for _, f := range facts {
+		switch f := f.(type) {
+		case domain.PointsEarned:
+			e.metrics.pointsIssued.Add(float64(f.Points))
+		case domain.PointsReversed:
+			e.metrics.pointsReversed.Add(float64(f.Points))
+		}
+	}
+}
+
+// typeLabel keeps the type label to the known event types, so a flood of
+// made-up types cannot blow up the metric's cardinality.
+func typeLabel(t domain.EventType) string {
+	for _, known := range domain.EventTypes {
+		if t == known {
+			return string(t)
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,81 @@
+package handlers
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the engine's Prometheus metrics. Labels never carry member ids.
+type Metrics struct {
+	events          *prometheus.CounterVec
+	deadLetters     *prometheus.CounterVec
+	processing      prometheus.Histogram
+	pointsIssued    prometheus.Counter
+	pointsReversed  prometheus.Counter
+	ledgerRecords   prometheus.Counter
+	partitionsOwned prometheus.Gauge
+	members         prometheus.Gauge
+	retries         prometheus.Counter
+	inputPending    prometheus.Gauge
+}
+
+// Outcomes of an input event, the outcome label of loyalty_events_total.
+const (
+	outcomeApplied      = "applied"
+	outcomeDeadLettered = "dead_lettered"
+	outcomeRedelivered  = "redelivered"
+)
+
+// NewMetrics registers the engine's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_events_total",
+			Help: "Input events handled, by event type and outcome (applied, dead_lettered, redelivered).",
+		}, []string{"type", "outcome"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_dead_letters_total",
+			Help: "Input events sent to the dead-letter stream, by reason.",
+		}, []string{"reason"}),
+		processing: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "loyalty_processing_seconds",
+			Help:    "Time to handle one input event, from delivery to ledger acknowledgement.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		pointsIssued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_points_issued_total",
+			Help: "Points credited to members.",
+		}),
+		pointsReversed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_points_reversed_total",
+			Help: "Points taken back by refunds.",
+		}),
+		ledgerRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_ledger_records_total",
+			Help: "Records appended to the ledger stream by this process.",
+		}),
+		partitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loyalty_engine_partitions_owned",
+			Help: "Member partitions this process is handling.",
+		}),
+		members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loyalty_engine_members",
+			Help: "Members held in memory by this process.",
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_engine_retries_total",
+			Help: "Handler attempts that failed with a transient error and were retried.",
+		}),
+		inputPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loyalty_input_pending_events",
+			Help: "Input events not yet applied by this process's partitions (undelivered plus unacknowledged).",
+		}),
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
+		m.pointsReversed, m.ledgerRecords, m.partitionsOwned, m.members, m.retries, m.inputPending} {
+		errs = append(errs, reg.Register(c))
+	}
+	return m, errors.Join(errs...)
+}

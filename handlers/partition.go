@@ -1,0 +1,66 @@
+package handlers
+
+import (
+	"crypto/sha256"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// partition is the in-memory state of one member partition: the members'
+// rule state and the event ids already in the ledger. It is owned by one
+// goroutine (the partition's handler), so it needs no locks.
+type partition struct {
+	id      int
+	members map[string]*domain.Member
+	seen    map[eventKey]seenEvent
+	// ledgerSeq is the sequence of the partition's last ledger record; every
+	// append expects it, which fences out any other writer.
+	ledgerSeq uint64
+	// inputSeq is the input sequence of the last record, for recovery checks.
+	inputSeq uint64
+}
+
+// eventKey is a fixed-size digest of an event id: ids may be 128 bytes, and
+// the seen-set holds every event of the partition.
+type eventKey [16]byte
+
+type seenEvent struct {
+	digest   uint64
+	inputSeq uint64
+}
+
+func keyOf(eventID string) eventKey {
+	sum := sha256.Sum256([]byte(eventID))
+	var k eventKey
+	copy(k[:], sum[:16])
+	return k
+}
+
+func newPartition(id int) *partition {
+	return &partition{id: id, members: map[string]*domain.Member{}, seen: map[eventKey]seenEvent{}}
+}
+
+// member returns the member's state, or a new member (not yet stored).
+func (p *partition) member(id string) *domain.Member {
+	if m := p.members[id]; m != nil {
+		return m
+	}
+	return domain.NewMember(id)
+}
+
+// fold applies a ledger record to the state: used both when rebuilding from
+// the ledger and after appending a record, so both paths give the same state.
+func (p *partition) fold(r streams.LedgerRecord) {
+	m := p.members[r.MemberID]
+	if m == nil {
+		m = domain.NewMember(r.MemberID)
+		p.members[r.MemberID] = m
+	}
+	for _, f := range r.Facts {
+		m.Evolve(f)
+	}
+	p.seen[keyOf(r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq}
+	p.ledgerSeq = r.Seq
+	p.inputSeq = r.InputSeq
+}

@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// rebuild folds the ledger records of the given partitions into fresh state,
+// reading the ledger up to its end at the time of the call.
+func rebuild(ctx context.Context, js jetstream.JetStream, ids []int) (map[int]*partition, error) {
+	parts := make(map[int]*partition, len(ids))
+	subjects := make([]string, 0, len(ids))
+	for _, id := range ids {
+		parts[id] = newPartition(id)
+		subjects = append(subjects, streams.LedgerSubject(id))
+	}
+	stream, err := js.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: ledger stream: %w", err)
+	}
+	if stream.CachedInfo().State.Msgs == 0 {
+		return parts, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: ledger consumer: %w", err)
+	}
+	if cons.CachedInfo().NumPending == 0 {
+		return parts, nil
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(2000))
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: ledger messages: %w", err)
+	}
+	defer iter.Stop()
+	for {
+		msg, err := nextCtx(ctx, iter)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: %w", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: metadata: %w", err)
+		}
+		rec, err := streams.DecodeLedgerRecord(msg.Data())
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: ledger seq %d: %w", meta.Sequence.Stream, err)
+		}
+		rec.Seq = meta.Sequence.Stream
+		part := parts[rec.Partition]
+		if part == nil || msg.Subject() != streams.LedgerSubject(rec.Partition) {
+			return nil, fmt.Errorf("rebuild: ledger seq %d on %s claims partition %d", rec.Seq, msg.Subject(), rec.Partition)
+		}
+		part.fold(rec)
+		if meta.NumPending == 0 {
+			return parts, nil
+		}
+	}
+}
+
+// nextCtx is iter.Next that gives up when ctx ends.
+func nextCtx(ctx context.Context, iter jetstream.MessagesContext) (jetstream.Msg, error) {
+	stop := context.AfterFunc(ctx, iter.Stop)
+	defer stop()
+	msg, err := iter.Next()
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return msg, err
+}

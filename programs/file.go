@@ -1,0 +1,481 @@
+package programs
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// file is a program file as written. Every leaf is a scalar, so that numbers
+// are read from their text (never through float64) and a value of the wrong
+// type is reported with its YAML path rather than a Go type name.
+type file struct {
+	Version          scalar      `yaml:"version"`
+	Currency         scalar      `yaml:"currency"`
+	MaxOrderAmount   scalar      `yaml:"max_order_amount"`
+	RefundWindowDays scalar      `yaml:"refund_window_days"`
+	Earning          fileEarning `yaml:"earning"`
+	Tiers            []fileTier  `yaml:"tiers"`
+}
+
+type fileEarning struct {
+	Currencies          map[string]fileCurrency `yaml:"currencies"`
+	CategoryMultipliers map[string]scalar       `yaml:"category_multipliers"`
+	PerOrderCap         scalar                  `yaml:"per_order_cap"`
+	FirstPurchaseBonus  scalar                  `yaml:"first_purchase_bonus"`
+	FeedbackBonus       scalar                  `yaml:"feedback_bonus"`
+	VisitBonus          fileVisitBonus          `yaml:"visit_bonus"`
+}
+
+type fileCurrency struct {
+	PointsPerUnit scalar `yaml:"points_per_unit"`
+	Rate          scalar `yaml:"rate"`
+}
+
+type fileVisitBonus struct {
+	Points    scalar `yaml:"points"`
+	MaxPerDay scalar `yaml:"max_per_day"`
+}
+
+type fileTier struct {
+	Name            scalar `yaml:"name"`
+	QualifyingSpend scalar `yaml:"qualifying_spend"`
+	Multiplier      scalar `yaml:"multiplier"`
+}
+
+// Bounds on numbers, so that nothing derived from them overflows.
+const (
+	maxPoints       = domain.MaxAmount
+	maxRefundDays   = 100_000
+	maxVisitsPerDay = 1_000_000
+	maxMoneyDigits  = 15
+)
+
+// Wording shared by several messages.
+const (
+	rootNotAMapping  = "the document must be a mapping of program settings"
+	moneyFormatHint  = "a decimal amount such as 1500.00"
+	wholeNumberHint  = "a whole number"
+	decimalRatioHint = "a decimal number such as 1.25"
+)
+
+// scalar keeps the YAML node of a leaf value as written; it is converted
+// later, when the field's path and the program currency are known.
+type scalar struct {
+	node ast.Node
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler. It never fails: bad values
+// are reported by the conversion, which knows the field's name.
+func (s *scalar) UnmarshalYAML(n ast.Node) error {
+	s.node = n
+	return nil
+}
+
+func (s scalar) present() bool {
+	return s.node != nil && s.node.Type() != ast.NullType
+}
+
+func (s scalar) line() int {
+	if s.node == nil || s.node.GetToken() == nil {
+		return 0
+	}
+	return s.node.GetToken().Position.Line
+}
+
+// text returns the value's text as written in the file; mappings, sequences,
+// booleans and other non-scalar or non-plain values are an error.
+func (s scalar) text() (string, error) {
+	switch n := s.node.(type) {
+	case *ast.StringNode:
+		return n.Value, nil
+	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+		if tk := n.GetToken(); tk != nil {
+			return tk.Value, nil
+		}
+		return n.String(), nil
+	case *ast.LiteralNode:
+		return "", errors.New("got a block scalar (| or >)")
+	case *ast.TagNode:
+		return "", fmt.Errorf("got a value tagged %s; tags are not supported", n.Start.Value)
+	}
+	return "", fmt.Errorf("got %s", article(s.node.Type().YAMLName()))
+}
+
+// article prefixes a YAML type name with "a" or "an".
+func article(name string) string {
+	if strings.ContainsAny(name[:1], "aeiou") {
+		return "an " + name
+	}
+	return "a " + name
+}
+
+// decode parses one YAML document into a file. Unknown keys, values of the
+// wrong shape and YAML syntax errors are reported with their line.
+func decode(data []byte) (*file, error) {
+	doc, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlProblem(nil, err)
+	}
+	switch {
+	case len(doc.Docs) > 1:
+		return nil, fmt.Errorf("holds %d YAML documents; a program file holds one", len(doc.Docs))
+	case len(doc.Docs) == 0 || doc.Docs[0].Body == nil:
+		return nil, errors.New("is empty")
+	}
+	body := doc.Docs[0].Body
+	if tag := findTag(body); tag != nil {
+		reason := fmt.Sprintf("got a value tagged %s; tags are not supported (line %d)", tag.Start.Value, tag.Start.Position.Line)
+		if field := pathOf(body, tag.Start); field != "" {
+			return nil, &domain.FieldError{Field: field, Reason: reason}
+		}
+		return nil, errors.New(reason)
+	}
+	return decodeBody(body)
+}
+
+// decodeBody maps the document onto a file. go-yaml has panicked on odd
+// inputs (found by FuzzParse); a program file is operator input, so a panic
+// becomes an error rather than a crash at start.
+func decodeBody(body ast.Node) (f *file, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("is not a program file the YAML decoder can read (%v)", r)
+		}
+	}()
+	f = new(file)
+	if err := yaml.NodeToValue(body, f, yaml.DisallowUnknownField()); err != nil {
+		return nil, yamlProblem(body, err)
+	}
+	return f, nil
+}
+
+// tagFinder stops at the first explicit YAML tag (!foo, !!str).
+type tagFinder struct{ found *ast.TagNode }
+
+func (t *tagFinder) Visit(n ast.Node) ast.Visitor {
+	if t.found != nil {
+		return nil
+	}
+	if tag, ok := n.(*ast.TagNode); ok {
+		t.found = tag
+		return nil
+	}
+	return t
+}
+
+func findTag(root ast.Node) *ast.TagNode {
+	var t tagFinder
+	ast.Walk(&t, root)
+	return t.found
+}
+
+// yamlProblem turns a go-yaml error into one that names the YAML path and
+// line instead of Go types.
+func yamlProblem(root ast.Node, err error) error {
+	var ye yaml.Error
+	if !errors.As(err, &ye) || ye.GetToken() == nil {
+		return err
+	}
+	tk := ye.GetToken()
+	line := tk.Position.Line
+	field := pathOf(root, tk)
+	var reason string
+	var unknown *yaml.UnknownFieldError
+	var unexpected *yaml.UnexpectedNodeTypeError
+	switch {
+	case errors.As(err, &unknown):
+		reason = "unknown key"
+		if field == "" {
+			field = tk.Value
+		}
+	case errors.As(err, &unexpected) && field == "":
+		return fmt.Errorf("line %d: %s, got %s", line, rootNotAMapping, article(unexpected.Actual.YAMLName()))
+	case errors.As(err, &unexpected):
+		reason = fmt.Sprintf("must be %s, got %s", article(unexpected.Expected.YAMLName()), article(unexpected.Actual.YAMLName()))
+	}
+	if field == "" || reason == "" {
+		return fmt.Errorf("line %d: %s", line, ye.GetMessage())
+	}
+	return &domain.FieldError{Field: field, Reason: fmt.Sprintf("%s (line %d)", reason, line)}
+}
+
+// pathOf finds the node a go-yaml error points at and returns its path
+// without the leading "$." ("earning.visit_bonus"); for a mapping key it is
+// the path of the key's value. It returns "" for the document root or when
+// the token is not found.
+func pathOf(root ast.Node, tk *token.Token) string {
+	if root == nil {
+		return ""
+	}
+	var found ast.Node
+	ast.Walk(visitor(func(n ast.Node) bool {
+		if found != nil {
+			return false
+		}
+		if mv, ok := n.(*ast.MappingValueNode); ok && mv.Key != nil && mv.Key.GetToken() == tk && mv.Value != nil {
+			found = mv.Value
+			return false
+		}
+		if n.GetToken() == tk {
+			found = n
+			return false
+		}
+		return true
+	}), root)
+	if found == nil {
+		return ""
+	}
+	path := strings.TrimPrefix(found.GetPath(), "$")
+	return strings.TrimPrefix(path, ".")
+}
+
+type visitor func(ast.Node) bool
+
+func (v visitor) Visit(n ast.Node) ast.Visitor {
+	if n == nil || !v(n) {
+		return nil
+	}
+	return v
+}
+
+// converter turns a file into a domain.Program, collecting every problem.
+type converter struct {
+	problems []error
+	// reported holds the fields already known to be wrong (or impossible to
+	// read); Program.Validate's view of them would only repeat or confuse.
+	reported map[string]bool
+}
+
+func (c *converter) fail(field string, s scalar, format string, args ...any) {
+	reason := fmt.Sprintf(format, args...)
+	if line := s.line(); line > 0 {
+		reason += fmt.Sprintf(" (line %d)", line)
+	}
+	c.problems = append(c.problems, &domain.FieldError{Field: field, Reason: reason})
+	c.reported[field] = true
+}
+
+// text reads a string value ("" when absent).
+func (c *converter) text(field string, s scalar) string {
+	if !s.present() {
+		return ""
+	}
+	v, err := s.text()
+	if err != nil {
+		c.fail(field, s, "must be a string, %v", err)
+	}
+	return v
+}
+
+// integer reads a whole number between 0 and max (0 when absent). Negative
+// numbers are returned as read, for Program.Validate to report.
+func (c *converter) integer(field string, s scalar, max int64) int64 {
+	if !s.present() {
+		return 0
+	}
+	v, err := s.text()
+	if err != nil {
+		c.fail(field, s, "must be %s, %v", wholeNumberHint, err)
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil && errors.Is(err, strconv.ErrRange), err == nil && n > max:
+		c.fail(field, s, "must be a whole number from 0 to %d, got %s", max, v)
+		return 0
+	case err != nil:
+		c.fail(field, s, "must be %s, got %q", wholeNumberHint, v)
+		return 0
+	}
+	return n
+}
+
+// ratio reads an exact decimal such as "1.25"; required ratios that are
+// absent are reported, optional ones return def.
+func (c *converter) ratio(field string, s scalar, required bool, def domain.Ratio) domain.Ratio {
+	if !s.present() {
+		if required {
+			c.fail(field, s, "is required")
+		}
+		return def
+	}
+	v, err := s.text()
+	if err != nil {
+		c.fail(field, s, "must be %s, %v", decimalRatioHint, err)
+		return def
+	}
+	if _, _, _, ok := splitDecimal(v); !ok {
+		c.fail(field, s, "must be %s, got %q", decimalRatioHint, v)
+		return def
+	}
+	r, err := domain.ParseRatio(v)
+	if err != nil {
+		c.fail(field, s, "must be %s: %v", decimalRatioHint, err)
+		return def
+	}
+	return r
+}
+
+// money reads an amount in major units of currency ("1500.00") as minor
+// units, refusing more decimals than the currency has. When the currency is
+// itself invalid the amount cannot be read; Validate reports the currency.
+func (c *converter) money(field string, s scalar, currency string, required bool) int64 {
+	if !s.present() {
+		if required {
+			c.fail(field, s, "is required")
+		}
+		return 0
+	}
+	exp, ok := domain.Currencies[currency]
+	if !ok {
+		c.reported[field] = true
+		return 0
+	}
+	v, err := s.text()
+	if err != nil {
+		c.fail(field, s, "must be %s, %v", moneyFormatHint, err)
+		return 0
+	}
+	n, err := parseMinor(v, currency, exp)
+	if err != nil {
+		c.fail(field, s, "%v", err)
+		return 0
+	}
+	return n
+}
+
+// parseMinor reads a plain decimal ("-12.5", "1500.00") in major units as
+// minor units of a currency with exp decimal places.
+func parseMinor(text, currency string, exp int) (int64, error) {
+	neg, whole, frac, ok := splitDecimal(text)
+	if !ok {
+		return 0, fmt.Errorf("must be %s, got %q", moneyFormatHint, text)
+	}
+	if len(frac) > exp {
+		return 0, fmt.Errorf("%q has more decimal places than %s has (%d)", text, currency, exp)
+	}
+	if len(whole)+exp > maxMoneyDigits {
+		return 0, fmt.Errorf("%q is beyond any real amount", text)
+	}
+	n, err := strconv.ParseInt(whole+frac+strings.Repeat("0", exp-len(frac)), 10, 64)
+	if err != nil || n > domain.MaxAmount {
+		return 0, fmt.Errorf("%q is beyond any real amount", text)
+	}
+	if neg {
+		n = -n
+	}
+	return n, nil
+}
+
+// splitDecimal splits a plain decimal ("-12.50") into its sign, whole and
+// fractional digits; ok is false for anything else ("1e3", "0x10", ".5").
+func splitDecimal(text string) (neg bool, whole, frac string, ok bool) {
+	digits, neg := strings.CutPrefix(text, "-")
+	whole, frac, dot := strings.Cut(digits, ".")
+	ok = isDigits(whole) && (!dot || isDigits(frac))
+	return neg, whole, frac, ok
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// program converts the file and validates the result, returning every
+// problem sorted by field.
+func (f *file) program() (*domain.Program, []error) {
+	c := &converter{reported: map[string]bool{}}
+	p := &domain.Program{
+		Version:  c.text("version", f.Version),
+		Currency: c.text("currency", f.Currency),
+	}
+	p.MaxOrderAmount = c.money("max_order_amount", f.MaxOrderAmount, p.Currency, false)
+	p.RefundWindow = time.Duration(c.integer("refund_window_days", f.RefundWindowDays, maxRefundDays)) * 24 * time.Hour
+
+	e := f.Earning
+	p.Earning.Currencies = make(map[string]domain.CurrencyRule, len(e.Currencies))
+	for _, code := range sortedKeys(e.Currencies) {
+		fc, field := e.Currencies[code], "earning.currencies."+code
+		rule := domain.CurrencyRule{
+			PointsPerUnit:     c.ratio(field+".points_per_unit", fc.PointsPerUnit, true, domain.One),
+			ToProgramCurrency: c.ratio(field+".rate", fc.Rate, false, domain.One),
+		}
+		if r := rule.ToProgramCurrency; code == p.Currency && r.Num != r.Den && !c.reported[field+".rate"] {
+			c.fail(field+".rate", fc.Rate, "must be 1 (or left out) for the program currency, got %s", r)
+		}
+		p.Earning.Currencies[code] = rule
+	}
+	p.Earning.CategoryMultipliers = make(map[string]domain.Ratio, len(e.CategoryMultipliers))
+	for _, cat := range sortedKeys(e.CategoryMultipliers) {
+		field := "earning.category_multipliers." + cat
+		p.Earning.CategoryMultipliers[cat] = c.ratio(field, e.CategoryMultipliers[cat], true, domain.One)
+	}
+	p.Earning.PerOrderCap = c.integer("earning.per_order_cap", e.PerOrderCap, maxPoints)
+	p.Earning.FirstPurchaseBonus = c.integer("earning.first_purchase_bonus", e.FirstPurchaseBonus, maxPoints)
+	p.Earning.FeedbackBonus = c.integer("earning.feedback_bonus", e.FeedbackBonus, maxPoints)
+	p.Earning.VisitBonus = c.integer("earning.visit_bonus.points", e.VisitBonus.Points, maxPoints)
+	p.Earning.VisitBonusMaxPerDay = int(c.integer("earning.visit_bonus.max_per_day", e.VisitBonus.MaxPerDay, maxVisitsPerDay))
+
+	for i, ft := range f.Tiers {
+		field := fmt.Sprintf("tiers[%d]", i)
+		p.Tiers = append(p.Tiers, domain.Tier{
+			Name:            c.text(field+".name", ft.Name),
+			QualifyingSpend: c.money(field+".qualifying_spend", ft.QualifyingSpend, p.Currency, true),
+			Multiplier:      c.ratio(field+".multiplier", ft.Multiplier, true, domain.One),
+		})
+	}
+
+	problems := c.problems
+	for _, err := range unwrapJoined(p.Validate()) {
+		if fe, ok := err.(*domain.FieldError); ok && c.covers(fe.Field) {
+			continue
+		}
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
+		return nil, problems
+	}
+	return p, nil
+}
+
+// covers reports whether field, or a field containing it, was reported.
+func (c *converter) covers(field string) bool {
+	for {
+		if c.reported[field] {
+			return true
+		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			return false
+		}
+		field = field[:i]
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,15 @@
+// Package projections keeps the PostgreSQL read models that analysts query,
+// built from the LOYALTY_LEDGER stream.
+//
+// A [Projection] turns batches of ledger records into rows. A [Runner] feeds
+// one projection from the ledger with an ordered consumer, starting after the
+// projection's checkpoint, and commits each batch together with the new
+// checkpoint in one transaction, so every record is applied exactly once
+// whatever crashes, restarts or redeliveries happen. [Migrate] creates and
+// upgrades the tables (schema loyalty); docs/tables.md and the COMMENTs in
+// the database describe them.
+//
+// Two projections exist: [Members] (members, points_ledger, tier_changes) and
+// [Activity] (purchases, refunds, visits, feedback). Each has its own
+// checkpoint and runner, so one can be rebuilt without the other.
+package projections

@@ -1,0 +1,689 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// This file builds ledger records by hand, publishes them to the real
+// (embedded) NATS server, runs projections into a real PostgreSQL and checks
+// the tables against a fold of the same facts through domain.Member.Evolve.
+
+var base = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func meta(member, event string, at time.Time) domain.FactMeta {
+	return domain.FactMeta{MemberID: member, EventID: event, OccurredAt: at}
+}
+
+func record(member, event string, facts ...domain.Fact) streams.LedgerRecord {
+	return streams.LedgerRecord{Partition: partitionOf(member), EventID: event, MemberID: member, Facts: facts}
+}
+
+func partitionOf(member string) int {
+	h := fnv.New32a()
+	h.Write([]byte(member))
+	return int(h.Sum32() % streams.Partitions)
+}
+
+func intp(v int) *int { return &v }
+
+// handBuilt is a small history covering every fact type: enrolment, tier
+// changes, purchases in two currencies, partial and full refunds with
+// reversals, visits, feedback with and without order, odd member ids and an
+// event that arrives late (earlier occurred_at than the member's latest).
+func handBuilt() []streams.LedgerRecord {
+	const alice, bob, zoe = "alice", "bob.smith*>", "zoë 🎉 \"quoted\""
+	at := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
+	eur := func(minor int64) domain.Money { return domain.Money{Minor: minor, Currency: "EUR"} }
+	return []streams.LedgerRecord{
+		record(alice, "e1",
+			domain.TierChanged{FactMeta: meta(alice, "e1", at(0)), To: "bronze", Reason: domain.TierReasonEnrolment},
+			domain.MemberEnrolled{FactMeta: meta(alice, "e1", at(0)), Channel: "app"}),
+		record(alice, "e2",
+			domain.PurchaseRecorded{FactMeta: meta(alice, "e2", at(1)), OrderID: "o-1", Total: eur(10000), Channel: "web",
+				Lines:           []domain.LineItem{{SKU: "A", Category: "shoes", Quantity: 2, UnitPrice: 4000}, {SKU: "B", Quantity: 1, UnitPrice: 2000}},
+				QualifyingSpend: 10000, QualifyingSpendAfter: 10000},
+			domain.PointsEarned{FactMeta: meta(alice, "e2", at(1)), Points: 100, Rule: domain.RuleBase, OrderID: "o-1", ProgramVersion: "2026-01"},
+			domain.PointsEarned{FactMeta: meta(alice, "e2", at(1)), Points: 50, Rule: domain.RuleFirstPurchaseBonus, OrderID: "o-1", ProgramVersion: "2026-01"},
+			domain.TierChanged{FactMeta: meta(alice, "e2", at(1)), From: "bronze", To: "silver", Reason: domain.TierReasonQualifyingSpend}),
+		record(bob, "e3",
+			domain.TierChanged{FactMeta: meta(bob, "e3", at(2)), To: "bronze", Reason: domain.TierReasonEnrolment},
+			domain.PurchaseRecorded{FactMeta: meta(bob, "e3", at(2)), OrderID: "jp-1", Total: domain.Money{Minor: 5000, Currency: "JPY"},
+				QualifyingSpend: 3100, QualifyingSpendAfter: 3100},
+			domain.PointsEarned{FactMeta: meta(bob, "e3", at(2)), Points: 31, Rule: domain.RuleBase, OrderID: "jp-1", ProgramVersion: "2026-01"}),
+		record(alice, "e4",
+			domain.VisitRecorded{FactMeta: meta(alice, "e4", at(3)), Channel: "store-12"},
+			domain.PointsEarned{FactMeta: meta(alice, "e4", at(3)), Points: 5, Rule: domain.RuleVisitBonus, ProgramVersion: "2026-01"}),
+		record(alice, "e5",
+			domain.FeedbackRecorded{FactMeta: meta(alice, "e5", at(4)), OrderID: "o-1", Rating: intp(5), NPS: intp(9), Comment: "great, thanks", Channel: "app"},
+			domain.PointsEarned{FactMeta: meta(alice, "e5", at(4)), Points: 10, Rule: domain.RuleFeedbackBonus, OrderID: "o-1", ProgramVersion: "2026-01"}),
+		record(alice, "e6",
+			domain.RefundRecorded{FactMeta: meta(alice, "e6", at(5)), OrderID: "o-1", Amount: eur(4000),
+				Lines: []domain.RefundLine{{SKU: "A", Quantity: 1}}, QualifyingSpend: -4000, QualifyingSpendAfter: 6000},
+			domain.PointsReversed{FactMeta: meta(alice, "e6", at(5)), Points: 40, Rule: domain.RuleRefund, OrderID: "o-1", ProgramVersion: "2026-01"}),
+		record(zoe, "e7",
+			domain.TierChanged{FactMeta: meta(zoe, "e7", at(6)), To: "bronze", Reason: domain.TierReasonEnrolment},
+			domain.FeedbackRecorded{FactMeta: meta(zoe, "e7", at(6)), NPS: intp(0)}),
+		record(bob, "e8",
+			domain.PurchaseRecorded{FactMeta: meta(bob, "e8", at(7)), OrderID: "o-2", Total: eur(2500), Channel: "store-3",
+				QualifyingSpend: 2500, QualifyingSpendAfter: 5600},
+			domain.PointsEarned{FactMeta: meta(bob, "e8", at(7)), Points: 25, Rule: domain.RuleBase, OrderID: "o-2", ProgramVersion: "2026-02"}),
+		// A late event: occurred before bob's latest activity.
+		record(bob, "e9",
+			domain.VisitRecorded{FactMeta: meta(bob, "e9", at(1))}),
+		record(bob, "e10",
+			domain.RefundRecorded{FactMeta: meta(bob, "e10", at(8)), OrderID: "jp-1", Amount: domain.Money{Minor: 5000, Currency: "JPY"},
+				QualifyingSpend: -3100, QualifyingSpendAfter: 2500},
+			domain.PointsReversed{FactMeta: meta(bob, "e10", at(8)), Points: 31, Rule: domain.RuleRefund, OrderID: "jp-1", ProgramVersion: "2026-01"}),
+		record(zoe, "e11",
+			domain.VisitRecorded{FactMeta: meta(zoe, "e11", at(9)), Channel: "web"}),
+		// Two refunds of one order in one record stream, the second small.
+		record(alice, "e12",
+			domain.RefundRecorded{FactMeta: meta(alice, "e12", at(10)), OrderID: "o-1", Amount: eur(1000),
+				QualifyingSpend: -1000, QualifyingSpendAfter: 5000},
+			domain.PointsReversed{FactMeta: meta(alice, "e12", at(10)), Points: 10, Rule: domain.RuleRefund, OrderID: "o-1", ProgramVersion: "2026-01"}),
+	}
+}
+
+// world generates plausible random histories: the projections only fold
+// facts, so the facts need to be consistent with each other, not with a
+// particular program.
+type world struct {
+	rnd     *rand.Rand
+	clock   time.Time
+	events  int
+	members []string
+	state   map[string]*genMember
+}
+
+type genMember struct {
+	known, enrolled bool
+	tier            string
+	spend           int64
+	purchases       int
+	orders          []*genOrder
+}
+
+type genOrder struct {
+	id                string
+	total, qualifying int64
+	currency          string
+	refunded, lost    int64
+	earned, reversed  int64
+}
+
+func newWorld(seed uint64, members int) *world {
+	w := &world{rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), clock: base, state: map[string]*genMember{}}
+	for i := range members {
+		id := fmt.Sprintf("member-%04d", i)
+		switch i % 7 {
+		case 3:
+			id = fmt.Sprintf("m.%d.*>", i) // subject-hostile characters
+		case 5:
+			id = fmt.Sprintf("Ünïcödé %d ✓", i)
+		}
+		w.members = append(w.members, id)
+		w.state[id] = &genMember{}
+	}
+	return w
+}
+
+// records returns n more records in ledger order.
+func (w *world) records(n int) []streams.LedgerRecord {
+	out := make([]streams.LedgerRecord, 0, n)
+	for range n {
+		out = append(out, w.next())
+	}
+	return out
+}
+
+func (w *world) next() streams.LedgerRecord {
+	w.events++
+	id := w.members[w.rnd.IntN(len(w.members))]
+	m := w.state[id]
+	event := fmt.Sprintf("evt-%06d", w.events)
+	w.clock = w.clock.Add(time.Duration(1+w.rnd.IntN(3600)) * time.Second)
+	at := w.clock
+	if w.rnd.IntN(10) == 0 { // a late event
+		at = at.Add(-time.Duration(w.rnd.IntN(48*3600)) * time.Second)
+	}
+	at = at.Add(time.Duration(w.rnd.IntN(1000)) * time.Millisecond)
+	fm := meta(id, event, at)
+	var facts []domain.Fact
+	if !m.known {
+		m.known, m.tier = true, "bronze"
+		facts = append(facts, domain.TierChanged{FactMeta: fm, To: "bronze", Reason: domain.TierReasonEnrolment})
+	}
+	earn := func(points int64, rule, order string) {
+		if points > 0 {
+			facts = append(facts, domain.PointsEarned{FactMeta: fm, Points: points, Rule: rule, OrderID: order, ProgramVersion: "v" + fmt.Sprint(1+w.rnd.IntN(2))})
+		}
+	}
+	refundable := slices.IndexFunc(m.orders, func(o *genOrder) bool { return o.refunded < o.total })
+	switch k := w.rnd.IntN(100); {
+	case k < 8 && !m.enrolled:
+		m.enrolled = true
+		facts = append(facts, domain.MemberEnrolled{FactMeta: fm, Channel: []string{"app", "web", ""}[w.rnd.IntN(3)]})
+	case k < 55:
+		o := &genOrder{id: fmt.Sprintf("order-%d", w.events), currency: "EUR", total: int64(100 + w.rnd.IntN(50000))}
+		o.qualifying = o.total
+		if w.rnd.IntN(5) == 0 {
+			o.currency, o.qualifying = "JPY", o.total*6/10
+		}
+		m.spend += o.qualifying
+		var lines []domain.LineItem
+		for j := range w.rnd.IntN(3) {
+			lines = append(lines, domain.LineItem{SKU: fmt.Sprintf("sku-%d", j), Category: []string{"", "food", "shoes"}[j], Quantity: int64(1 + j), UnitPrice: int64(100 * (j + 1))})
+		}
+		facts = append(facts, domain.PurchaseRecorded{FactMeta: fm, OrderID: o.id, Total: domain.Money{Minor: o.total, Currency: o.currency},
+			Lines: lines, Channel: []string{"web", "store-1", ""}[w.rnd.IntN(3)], QualifyingSpend: o.qualifying, QualifyingSpendAfter: m.spend})
+		o.earned = o.qualifying / 100
+		earn(o.earned, domain.RuleBase, o.id)
+		if m.tier != "bronze" {
+			bonus := o.earned / 2
+			o.earned += bonus
+			earn(bonus, domain.RuleTierBonus, o.id)
+		}
+		if m.purchases == 0 {
+			earn(50, domain.RuleFirstPurchaseBonus, o.id)
+		}
+		m.purchases++
+		m.orders = append(m.orders, o)
+		for _, t := range []struct {
+			name      string
+			threshold int64
+		}{{"silver", 50_000}, {"gold", 200_000}} {
+			if m.spend >= t.threshold && m.tier != t.name && (m.tier == "bronze" || t.name == "gold") {
+				facts = append(facts, domain.TierChanged{FactMeta: fm, From: m.tier, To: t.name, Reason: domain.TierReasonQualifyingSpend})
+				m.tier = t.name
+			}
+		}
+	case k < 70 && refundable >= 0:
+		o := m.orders[refundable]
+		amount := 1 + w.rnd.Int64N(o.total-o.refunded)
+		o.refunded += amount
+		lost := o.qualifying*o.refunded/o.total - o.lost
+		o.lost += lost
+		m.spend -= lost
+		facts = append(facts, domain.RefundRecorded{FactMeta: fm, OrderID: o.id, Amount: domain.Money{Minor: amount, Currency: o.currency},
+			QualifyingSpend: -lost, QualifyingSpendAfter: m.spend})
+		if reversal := o.earned*o.refunded/o.total - o.reversed; reversal > 0 {
+			o.reversed += reversal
+			facts = append(facts, domain.PointsReversed{FactMeta: fm, Points: reversal, Rule: domain.RuleRefund, OrderID: o.id, ProgramVersion: "v1"})
+		}
+	case k < 85:
+		facts = append(facts, domain.VisitRecorded{FactMeta: fm, Channel: []string{"store-1", "web", ""}[w.rnd.IntN(3)]})
+		if w.rnd.IntN(2) == 0 {
+			earn(5, domain.RuleVisitBonus, "")
+		}
+	default:
+		f := domain.FeedbackRecorded{FactMeta: fm, Comment: []string{"", "ok", "bad ☹", "it's \"fine\"\n"}[w.rnd.IntN(4)]}
+		if w.rnd.IntN(2) == 0 {
+			f.Rating = intp(1 + w.rnd.IntN(5))
+		} else {
+			f.NPS = intp(w.rnd.IntN(11))
+		}
+		if len(m.orders) > 0 && w.rnd.IntN(2) == 0 {
+			f.OrderID = m.orders[w.rnd.IntN(len(m.orders))].id
+			earn(10, domain.RuleFeedbackBonus, f.OrderID)
+		}
+		facts = append(facts, f)
+	}
+	return record(id, event, facts...)
+}
+
+// publish appends records to the ledger stream and sets their Seq (and
+// InputStored, for the latency metric) as the stream assigned it.
+func publish(t testing.TB, js jetstream.JetStream, recs []streams.LedgerRecord) []streams.LedgerRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out := make([]streams.LedgerRecord, len(recs))
+	for i, rec := range recs {
+		rec.InputStored = time.Now().UTC()
+		data, err := streams.EncodeLedgerRecord(rec)
+		if err != nil {
+			t.Fatalf("encode record %d: %v", i, err)
+		}
+		ack, err := js.Publish(ctx, streams.LedgerSubject(rec.Partition), data)
+		if err != nil {
+			t.Fatalf("publish record %d: %v", i, err)
+		}
+		rec.Seq = ack.Sequence
+		out[i] = rec
+	}
+	return out
+}
+
+func migrated(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("acquire: %v", err)
+	}
+	defer c.Release()
+	if _, _, err := Migrate(ctx, c.Conn()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return pool
+}
+
+// running is a Runner running in the background.
+type running struct {
+	*Runner
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t testing.TB, pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg RunnerConfig) *running {
+	t.Helper()
+	r, err := NewRunner(pool, js, p, cfg)
+	if err != nil {
+		t.Fatalf("new runner: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rr := &running{Runner: r, cancel: cancel, done: make(chan error, 1)}
+	go func() { rr.done <- r.Run(ctx) }()
+	t.Cleanup(func() { rr.stop(t) })
+	return rr
+}
+
+// stop cancels the runner and checks that Run returns nil promptly.
+func (r *running) stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok && err != nil {
+			t.Errorf("%s runner returned %v, want nil after cancel", r.name, err)
+		}
+		if ok {
+			close(r.done)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s runner did not return within 10s of cancel", r.name)
+	}
+}
+
+// waitFor polls the runners' checkpoints until all reach seq.
+func waitFor(t testing.TB, seq uint64, runners ...*running) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(90 * time.Second)
+	for _, r := range runners {
+		for {
+			pos, err := r.Position(ctx)
+			if err == nil && pos >= seq {
+				break
+			}
+			select {
+			case err := <-r.done:
+				t.Fatalf("%s runner stopped at %d (want %d): %v", r.name, pos, seq, err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s runner at ledger seq %d (err %v), want %d within 90s", r.name, pos, err, seq)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// ---- the reference fold and the comparison with the tables
+
+type memberRow struct {
+	ID              string
+	Balance         int64
+	Lifetime        int64
+	Tier            string
+	TierSince       time.Time
+	QualifyingSpend int64
+	EnrolledAt      time.Time
+	FirstActivity   time.Time
+	LastActivity    time.Time
+	Purchases       int64
+}
+
+type ledgerRow struct {
+	Seq            int64
+	Index          int32
+	Member         string
+	Points         int64
+	Kind, Rule     string
+	Event, Order   string
+	ProgramVersion string
+	At             time.Time
+}
+
+type tierRow struct {
+	Seq      int64
+	Index    int32
+	Member   string
+	Event    string
+	From, To string
+	Reason   string
+	At       time.Time
+}
+
+type purchaseRow struct {
+	Member, Order, Event string
+	Seq                  int64
+	At                   time.Time
+	Amount               int64
+	Currency, Channel    string
+	Qualifying, Refunded int64
+	Lines                string
+}
+
+type refundRow struct {
+	Event         string
+	Seq           int64
+	Member, Order string
+	At            time.Time
+	Amount        int64
+	Currency      string
+	Qualifying    int64
+	Lines         string
+}
+
+type visitRow struct {
+	Event   string
+	Seq     int64
+	Member  string
+	At      time.Time
+	Channel string
+}
+
+type feedbackRow struct {
+	Event            string
+	Seq              int64
+	Member, Order    string
+	Rating, NPS      int // -1 for none
+	Comment, Channel string
+	At               time.Time
+}
+
+type tables struct {
+	members   []memberRow
+	ledger    []ledgerRow
+	tiers     []tierRow
+	purchases []purchaseRow
+	refunds   []refundRow
+	visits    []visitRow
+	feedback  []feedbackRow
+}
+
+func canonicalJSON(t testing.TB, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(x)
+	return string(b)
+}
+
+func scoreOf(p *int) int {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+// fold is what the tables must hold after the records: members through
+// domain.Member.Evolve, the other tables straight from the facts.
+func fold(t testing.TB, recs []streams.LedgerRecord) tables {
+	var out tables
+	members := map[string]*domain.Member{}
+	purchases := map[[2]string]*purchaseRow{}
+	var purchaseKeys [][2]string
+	for _, rec := range recs {
+		seq := int64(rec.Seq)
+		for i, f := range rec.Facts {
+			fm := f.Meta()
+			m := members[fm.MemberID]
+			if m == nil {
+				m = domain.NewMember(fm.MemberID)
+				members[fm.MemberID] = m
+			}
+			m.Evolve(f)
+			switch f := f.(type) {
+			case domain.PointsEarned:
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(i), fm.MemberID, f.Points, KindEarned, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
+			case domain.PointsReversed:
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
+			case domain.TierChanged:
+				out.tiers = append(out.tiers, tierRow{seq, int32(i), fm.MemberID, fm.EventID, f.From, f.To, f.Reason, fm.OccurredAt})
+			case domain.PurchaseRecorded:
+				lines := []any{}
+				for _, l := range f.Lines {
+					line := map[string]any{"sku": l.SKU, "quantity": l.Quantity, "unit_price": l.UnitPrice}
+					if l.Category != "" {
+						line["category"] = l.Category
+					}
+					lines = append(lines, line)
+				}
+				key := [2]string{fm.MemberID, f.OrderID}
+				purchaseKeys = append(purchaseKeys, key)
+				purchases[key] = &purchaseRow{fm.MemberID, f.OrderID, fm.EventID, seq, fm.OccurredAt, f.Total.Minor, f.Total.Currency,
+					f.Channel, f.QualifyingSpend, 0, canonicalJSON(t, lines)}
+			case domain.RefundRecorded:
+				lines := []any{}
+				for _, l := range f.Lines {
+					lines = append(lines, map[string]any{"sku": l.SKU, "quantity": l.Quantity})
+				}
+				out.refunds = append(out.refunds, refundRow{fm.EventID, seq, fm.MemberID, f.OrderID, fm.OccurredAt, f.Amount.Minor,
+					f.Amount.Currency, f.QualifyingSpend, canonicalJSON(t, lines)})
+				if p := purchases[[2]string{fm.MemberID, f.OrderID}]; p != nil {
+					p.Refunded += f.Amount.Minor
+				}
+			case domain.VisitRecorded:
+				out.visits = append(out.visits, visitRow{fm.EventID, seq, fm.MemberID, fm.OccurredAt, f.Channel})
+			case domain.FeedbackRecorded:
+				out.feedback = append(out.feedback, feedbackRow{fm.EventID, seq, fm.MemberID, f.OrderID, scoreOf(f.Rating), scoreOf(f.NPS),
+					f.Comment, f.Channel, fm.OccurredAt})
+			}
+		}
+	}
+	for _, k := range purchaseKeys {
+		out.purchases = append(out.purchases, *purchases[k])
+	}
+	for _, m := range members {
+		out.members = append(out.members, memberRow{m.ID, m.Balance, m.Lifetime, m.Tier, m.TierSince, m.QualifyingSpend,
+			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases})
+	}
+	out.sort()
+	return out
+}
+
+func (tb *tables) sort() {
+	slices.SortFunc(tb.members, func(a, b memberRow) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(tb.purchases, func(a, b purchaseRow) int { return int(a.Seq - b.Seq) })
+	// The others are in ledger order already when built; rows read back
+	// are ordered by the query.
+}
+
+func utc(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func collect[T any](t testing.TB, q Querier, sql string, scan func(pgx.CollectableRow) (T, error)) []T {
+	t.Helper()
+	rows, err := q.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
+}
+
+// readTables reads every projected table back, in the order fold builds.
+func readTables(t testing.TB, q Querier) tables {
+	t.Helper()
+	var out tables
+	out.members = collect(t, q, `select member_id, points_balance, lifetime_points, tier, tier_since, qualifying_spend,
+		enrolled_at, first_activity_at, last_activity_at, purchases_count from loyalty.members order by member_id collate "C"`,
+		func(row pgx.CollectableRow) (memberRow, error) {
+			var m memberRow
+			var tier *string
+			var since, enrolled *time.Time
+			err := row.Scan(&m.ID, &m.Balance, &m.Lifetime, &tier, &since, &m.QualifyingSpend, &enrolled, &m.FirstActivity, &m.LastActivity, &m.Purchases)
+			m.Tier, m.TierSince, m.EnrolledAt = str(tier), utc(since), utc(enrolled)
+			m.FirstActivity, m.LastActivity = m.FirstActivity.UTC(), m.LastActivity.UTC()
+			return m, err
+		})
+	out.ledger = collect(t, q, `select ledger_seq, fact_index, member_id, points, kind, rule, source_event_id, order_id,
+		program_version, occurred_at from loyalty.points_ledger order by ledger_seq, fact_index`,
+		func(row pgx.CollectableRow) (ledgerRow, error) {
+			var l ledgerRow
+			var order *string
+			err := row.Scan(&l.Seq, &l.Index, &l.Member, &l.Points, &l.Kind, &l.Rule, &l.Event, &order, &l.ProgramVersion, &l.At)
+			l.Order, l.At = str(order), l.At.UTC()
+			return l, err
+		})
+	out.tiers = collect(t, q, `select ledger_seq, fact_index, member_id, source_event_id, from_tier, to_tier, reason, occurred_at
+		from loyalty.tier_changes order by ledger_seq, fact_index`,
+		func(row pgx.CollectableRow) (tierRow, error) {
+			var r tierRow
+			var from *string
+			err := row.Scan(&r.Seq, &r.Index, &r.Member, &r.Event, &from, &r.To, &r.Reason, &r.At)
+			r.From, r.At = str(from), r.At.UTC()
+			return r, err
+		})
+	out.purchases = collect(t, q, `select member_id, order_id, event_id, ledger_seq, occurred_at, amount, currency, channel,
+		qualifying_spend, refunded_amount, lines::text from loyalty.purchases order by ledger_seq`,
+		func(row pgx.CollectableRow) (purchaseRow, error) {
+			var p purchaseRow
+			var channel *string
+			err := row.Scan(&p.Member, &p.Order, &p.Event, &p.Seq, &p.At, &p.Amount, &p.Currency, &channel, &p.Qualifying, &p.Refunded, &p.Lines)
+			p.Channel, p.At, p.Lines = str(channel), p.At.UTC(), canonicalJSON(t, json.RawMessage(p.Lines))
+			return p, err
+		})
+	out.refunds = collect(t, q, `select event_id, ledger_seq, member_id, order_id, occurred_at, amount, currency,
+		qualifying_spend, lines::text from loyalty.refunds order by ledger_seq`,
+		func(row pgx.CollectableRow) (refundRow, error) {
+			var r refundRow
+			err := row.Scan(&r.Event, &r.Seq, &r.Member, &r.Order, &r.At, &r.Amount, &r.Currency, &r.Qualifying, &r.Lines)
+			r.At, r.Lines = r.At.UTC(), canonicalJSON(t, json.RawMessage(r.Lines))
+			return r, err
+		})
+	out.visits = collect(t, q, `select event_id, ledger_seq, member_id, occurred_at, channel from loyalty.visits order by ledger_seq`,
+		func(row pgx.CollectableRow) (visitRow, error) {
+			var v visitRow
+			var channel *string
+			err := row.Scan(&v.Event, &v.Seq, &v.Member, &v.At, &channel)
+			v.Channel, v.At = str(channel), v.At.UTC()
+			return v, err
+		})
+	out.feedback = collect(t, q, `select event_id, ledger_seq, member_id, order_id, coalesce(rating, -1), coalesce(nps, -1),
+		comment, channel, occurred_at from loyalty.feedback order by ledger_seq`,
+		func(row pgx.CollectableRow) (feedbackRow, error) {
+			var f feedbackRow
+			var order, comment, channel *string
+			err := row.Scan(&f.Event, &f.Seq, &f.Member, &order, &f.Rating, &f.NPS, &comment, &channel, &f.At)
+			f.Order, f.Comment, f.Channel, f.At = str(order), str(comment), str(channel), f.At.UTC()
+			return f, err
+		})
+	out.sort()
+	return out
+}
+
+// assertTablesMatch compares every projected table with the fold of recs and
+// checks the cross-table invariants and checkpoints.
+func assertTablesMatch(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRecord) {
+	t.Helper()
+	want, got := fold(t, recs), readTables(t, pool)
+	diffRows(t, "members", want.members, got.members)
+	diffRows(t, "points_ledger", want.ledger, got.ledger)
+	diffRows(t, "tier_changes", want.tiers, got.tiers)
+	diffRows(t, "purchases", want.purchases, got.purchases)
+	diffRows(t, "refunds", want.refunds, got.refunds)
+	diffRows(t, "visits", want.visits, got.visits)
+	diffRows(t, "feedback", want.feedback, got.feedback)
+
+	ctx := context.Background()
+	var bad int
+	if err := pool.QueryRow(ctx, `select count(*) from loyalty.members m
+		where m.points_balance <> (select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id)
+		   or m.lifetime_points <> (select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id and kind = 'earned')
+		   or m.purchases_count <> (select count(*) from loyalty.purchases p where p.member_id = m.member_id)`).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Errorf("%d members break points_balance = sum(points_ledger.points), lifetime or purchases_count invariants", bad)
+	}
+	if err := pool.QueryRow(ctx, `select count(*) from loyalty.purchases p
+		where p.refunded_amount <> (select coalesce(sum(amount), 0) from loyalty.refunds r where r.member_id = p.member_id and r.order_id = p.order_id)`).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Errorf("%d purchases have refunded_amount <> sum(refunds.amount)", bad)
+	}
+	last := recs[len(recs)-1].Seq
+	for _, name := range []string{MembersName, ActivityName} {
+		if got, err := readCheckpoint(ctx, pool, name); err != nil || got != last {
+			t.Errorf("checkpoint %s = %d (%v), want %d", name, got, err, last)
+		}
+	}
+}
+
+// diffRows reports the first few differences between two row lists.
+func diffRows[T comparable](t testing.TB, table string, want, got []T) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Errorf("%s: %d rows, want %d", table, len(got), len(want))
+	}
+	shown := 0
+	for i := range min(len(want), len(got)) {
+		if want[i] != got[i] {
+			t.Errorf("%s row %d:\n got %+v\nwant %+v", table, i, got[i], want[i])
+			if shown++; shown == 5 {
+				return
+			}
+		}
+	}
+}
+
+// errorsCounted reads loyalty_projection_errors_total for a projection.
+func errorsCounted(t testing.TB, m *Metrics, projection string) float64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := m.errors.WithLabelValues(projection).Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	return pb.GetCounter().GetValue()
+}

@@ -1,0 +1,198 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// Members keeps loyalty.members, loyalty.points_ledger and
+// loyalty.tier_changes. The member row and the ledger rows are written in the
+// same transaction, so points_balance equals the sum of the member's
+// points_ledger rows at every commit. Member columns match what
+// domain.Member.Evolve computes from the same facts.
+type Members struct{}
+
+// MembersName is the Members projection's checkpoint key. See the warning on
+// Projection.Name before changing it.
+const MembersName = "members"
+
+// Name implements Projection.
+func (Members) Name() string { return MembersName }
+
+// memberChange is what one batch does to one member row, folded in ledger
+// order like domain.Member.Evolve does.
+type memberChange struct {
+	id         string
+	balance    int64 // sum of domain.PointsDelta
+	earned     int64 // PointsEarned only: lifetime points
+	purchases  int64
+	tier       *string // last TierChanged.To
+	tierSince  time.Time
+	spend      int64 // QualifyingSpendAfter of the last purchase or refund
+	spendAsOf  *time.Time
+	enrolledAt *time.Time // last MemberEnrolled
+	first      time.Time
+	last       time.Time
+	seq        uint64
+}
+
+func (c *memberChange) evolve(f domain.Fact, seq uint64) {
+	at := f.Meta().OccurredAt
+	if c.first.IsZero() || at.Before(c.first) {
+		c.first = at
+	}
+	if at.After(c.last) {
+		c.last = at
+	}
+	c.seq = seq
+	c.balance += domain.PointsDelta(f)
+	switch f := f.(type) {
+	case domain.MemberEnrolled:
+		c.enrolledAt = &at
+	case domain.PurchaseRecorded:
+		c.purchases++
+		c.spend, c.spendAsOf = f.QualifyingSpendAfter, &at
+	case domain.RefundRecorded:
+		c.spend, c.spendAsOf = f.QualifyingSpendAfter, &at
+	case domain.PointsEarned:
+		c.earned += f.Points
+	case domain.TierChanged:
+		c.tier, c.tierSince = &f.To, at
+	}
+}
+
+var (
+	pointsLedgerColumns = []string{"ledger_seq", "fact_index", "member_id", "points", "kind", "rule",
+		"source_event_id", "order_id", "program_version", "occurred_at"}
+	tierChangesColumns = []string{"ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier", "to_tier",
+		"reason", "occurred_at"}
+)
+
+// upsertMembers adds one batch's changes to the member rows: one row per
+// member of the batch, aggregated in Go. Nullable arrays carry "no such fact
+// in this batch": the row keeps its value then.
+const upsertMembers = `
+insert into loyalty.members as m (member_id, points_balance, lifetime_points, tier, tier_since,
+	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
+	purchases_count, last_ledger_seq)
+select * from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
+	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+	$11::int8[], $12::int8[])
+on conflict (member_id) do update set
+	points_balance = m.points_balance + excluded.points_balance,
+	lifetime_points = m.lifetime_points + excluded.lifetime_points,
+	tier = case when excluded.tier_since is null then m.tier else excluded.tier end,
+	tier_since = coalesce(excluded.tier_since, m.tier_since),
+	qualifying_spend = case when excluded.qualifying_spend_as_of is null then m.qualifying_spend else excluded.qualifying_spend end,
+	qualifying_spend_as_of = coalesce(excluded.qualifying_spend_as_of, m.qualifying_spend_as_of),
+	enrolled_at = coalesce(excluded.enrolled_at, m.enrolled_at),
+	first_activity_at = least(m.first_activity_at, excluded.first_activity_at),
+	last_activity_at = greatest(m.last_activity_at, excluded.last_activity_at),
+	purchases_count = m.purchases_count + excluded.purchases_count,
+	last_ledger_seq = excluded.last_ledger_seq`
+
+// Apply implements Projection: COPY into points_ledger and tier_changes, then
+// one multi-row upsert of the batch's members.
+func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
+	changes := map[string]*memberChange{}
+	var ledgerRows, tierRows [][]any
+	for _, rec := range batch {
+		seq := int64(rec.Seq)
+		for i, f := range rec.Facts {
+			meta := f.Meta()
+			c := changes[meta.MemberID]
+			if c == nil {
+				c = &memberChange{id: meta.MemberID}
+				changes[meta.MemberID] = c
+			}
+			c.evolve(f, rec.Seq)
+			switch f := f.(type) {
+			case domain.PointsEarned:
+				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, f.Points, KindEarned, f.Rule,
+					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt})
+			case domain.PointsReversed:
+				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindReversed, f.Rule,
+					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt})
+			case domain.TierChanged:
+				tierRows = append(tierRows, []any{seq, int32(i), meta.MemberID, meta.EventID, nullIfEmpty(f.From), f.To,
+					f.Reason, meta.OccurredAt})
+			}
+		}
+	}
+	if err := copyRows(ctx, tx, "points_ledger", pointsLedgerColumns, ledgerRows); err != nil {
+		return err
+	}
+	if err := copyRows(ctx, tx, "tier_changes", tierChangesColumns, tierRows); err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+
+	// Rows in member id order, so concurrent writers (a rebuild next to a
+	// live projection, say) lock members in the same order.
+	list := make([]*memberChange, 0, len(changes))
+	for _, c := range changes {
+		list = append(list, c)
+	}
+	slices.SortFunc(list, func(a, b *memberChange) int { return strings.Compare(a.id, b.id) })
+	n := len(list)
+	var (
+		ids        = make([]string, n)
+		balance    = make([]int64, n)
+		earned     = make([]int64, n)
+		tier       = make([]*string, n)
+		tierSince  = make([]*time.Time, n)
+		spend      = make([]int64, n)
+		spendAsOf  = make([]*time.Time, n)
+		enrolledAt = make([]*time.Time, n)
+		first      = make([]time.Time, n)
+		last       = make([]time.Time, n)
+		purchases  = make([]int64, n)
+		seqs       = make([]int64, n)
+	)
+	for i, c := range list {
+		ids[i], balance[i], earned[i], tier[i] = c.id, c.balance, c.earned, c.tier
+		if c.tier != nil {
+			tierSince[i] = &c.tierSince
+		}
+		spend[i], spendAsOf[i], enrolledAt[i] = c.spend, c.spendAsOf, c.enrolledAt
+		first[i], last[i], purchases[i], seqs[i] = c.first, c.last, c.purchases, int64(c.seq)
+	}
+	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
+		first, last, purchases, seqs); err != nil {
+		return fmt.Errorf("upsert %d members: %w", n, err)
+	}
+	return nil
+}
+
+// copyRows COPYs rows into a loyalty table; nothing happens for no rows.
+func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, table}, columns, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("copy %d rows into %s: %w", len(rows), table, err)
+	}
+	if n != int64(len(rows)) {
+		return fmt.Errorf("copy into %s: %d of %d rows written", table, n, len(rows))
+	}
+	return nil
+}
+
+// nullIfEmpty maps an absent optional string to SQL NULL.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

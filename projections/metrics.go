@@ -1,0 +1,81 @@
+package projections
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the projection runners' Prometheus metrics. One Metrics serves
+// every runner of a process: series are labelled by projection name, never by
+// member.
+type Metrics struct {
+	batchSize    *prometheus.HistogramVec
+	position     *prometheus.GaugeVec
+	errors       *prometheus.CounterVec
+	batchSeconds *prometheus.HistogramVec
+	eventToTable *prometheus.HistogramVec
+}
+
+// NewMetrics creates the metrics and registers them with reg. A nil reg
+// leaves them unregistered (useful in tests).
+//
+// Errors: the registry's, e.g. prometheus.AlreadyRegisteredError when called
+// twice with one registry.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	labels := []string{"projection"}
+	m := &Metrics{
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "loyalty_projection_batch_size",
+			Help:    "Ledger records applied per projection transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1 .. 8192
+		}, labels),
+		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "loyalty_projection_position",
+			Help: "LOYALTY_LEDGER stream sequence of the last record the projection committed (its checkpoint).",
+		}, labels),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_projection_errors_total",
+			Help: "Failed attempts of a projection (PostgreSQL or NATS errors); every failed batch is retried.",
+		}, labels),
+		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "loyalty_projection_batch_seconds",
+			Help:    "Time to apply and commit one batch, for the attempt that succeeded.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms .. 16 s
+		}, labels),
+		eventToTable: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "loyalty_event_to_table_seconds",
+			Help:    "Time from the input stream storing an event to its projected rows committing, per ledger record.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18), // 1 ms .. 131 s
+		}, labels),
+	}
+	if reg != nil {
+		var errs []error
+		for _, c := range []prometheus.Collector{m.batchSize, m.position, m.errors, m.batchSeconds, m.eventToTable} {
+			errs = append(errs, reg.Register(c))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// forProjection binds the metrics to one projection's label values.
+func (m *Metrics) forProjection(name string) projectionMetrics {
+	return projectionMetrics{
+		batchSize:    m.batchSize.WithLabelValues(name),
+		position:     m.position.WithLabelValues(name),
+		errors:       m.errors.WithLabelValues(name),
+		batchSeconds: m.batchSeconds.WithLabelValues(name),
+		eventToTable: m.eventToTable.WithLabelValues(name),
+	}
+}
+
+type projectionMetrics struct {
+	batchSize    prometheus.Observer
+	position     prometheus.Gauge
+	errors       prometheus.Counter
+	batchSeconds prometheus.Observer
+	eventToTable prometheus.Observer
+}

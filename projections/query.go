@@ -1,0 +1,130 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Querier is what the read functions need from PostgreSQL. *pgxpool.Pool,
+// *pgx.Conn and pgx.Tx satisfy it.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// ErrMemberNotFound is returned for a member with no row in loyalty.members:
+// unknown, or not projected yet.
+var ErrMemberNotFound = errors.New("member not found")
+
+// MemberView is one member as the read models show it. Times are UTC.
+type MemberView struct {
+	MemberID string
+	// Balance is the current points balance; it equals the sum of the
+	// member's points ledger.
+	Balance int64
+	// Lifetime is every point ever earned; reversals do not reduce it.
+	Lifetime int64
+	// Tier is "" and TierSince zero before the member's first tier.
+	Tier      string
+	TierSince time.Time
+	// QualifyingSpend is in the program currency's minor units, as of the
+	// member's latest purchase or refund.
+	QualifyingSpend int64
+	// EnrolledAt is zero for a member who never enrolled explicitly.
+	EnrolledAt    time.Time
+	FirstActivity time.Time
+	LastActivity  time.Time
+	Purchases     int64
+	// LastLedgerSeq is the ledger record that last changed the member.
+	LastLedgerSeq uint64
+	// Recent holds the member's latest points movements, newest first.
+	Recent []LedgerEntry
+}
+
+// LedgerEntry is one row of loyalty.points_ledger.
+type LedgerEntry struct {
+	LedgerSeq      uint64
+	FactIndex      int
+	Points         int64 // positive when earned, negative when reversed
+	Kind           string
+	Rule           string
+	SourceEventID  string
+	OrderID        string // "" when not tied to an order
+	ProgramVersion string
+	OccurredAt     time.Time
+}
+
+// Kinds of points_ledger rows.
+const (
+	KindEarned   = "earned"
+	KindReversed = "reversed"
+)
+
+// MemberSummary reads a member's balance, tier and activity and the recent
+// latest points movements, newest by event time first (ties in ledger
+// order). recent <= 0 reads no movements. Run it in a repeatable-read
+// transaction if the balance and the movements must be from one instant;
+// through a pool they are two statements.
+//
+// Errors: ErrMemberNotFound, or the PostgreSQL error.
+func MemberSummary(ctx context.Context, q Querier, memberID string, recent int) (MemberView, error) {
+	v := MemberView{MemberID: memberID}
+	var tier *string
+	var tierSince, enrolledAt *time.Time
+	var lastSeq int64
+	err := q.QueryRow(ctx, `select points_balance, lifetime_points, tier, tier_since, qualifying_spend, enrolled_at,
+			first_activity_at, last_activity_at, purchases_count, last_ledger_seq
+		from loyalty.members where member_id = $1`, memberID).Scan(
+		&v.Balance, &v.Lifetime, &tier, &tierSince, &v.QualifyingSpend, &enrolledAt,
+		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return MemberView{}, fmt.Errorf("%w: %q", ErrMemberNotFound, memberID)
+	}
+	if err != nil {
+		return MemberView{}, fmt.Errorf("read member %q: %w", memberID, err)
+	}
+	if tier != nil {
+		v.Tier = *tier
+	}
+	v.TierSince, v.EnrolledAt = utcOrZero(tierSince), utcOrZero(enrolledAt)
+	v.FirstActivity, v.LastActivity = v.FirstActivity.UTC(), v.LastActivity.UTC()
+	v.LastLedgerSeq = uint64(lastSeq)
+	if recent <= 0 {
+		return v, nil
+	}
+	rows, err := q.Query(ctx, `select ledger_seq, fact_index, points, kind, rule, source_event_id, coalesce(order_id, ''),
+			program_version, occurred_at
+		from loyalty.points_ledger where member_id = $1
+		order by occurred_at desc, ledger_seq desc, fact_index desc
+		limit $2`, memberID, recent)
+	if err != nil {
+		return MemberView{}, fmt.Errorf("read points ledger of %q: %w", memberID, err)
+	}
+	v.Recent, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (LedgerEntry, error) {
+		var e LedgerEntry
+		var seq int64
+		err := row.Scan(&seq, &e.FactIndex, &e.Points, &e.Kind, &e.Rule, &e.SourceEventID, &e.OrderID, &e.ProgramVersion, &e.OccurredAt)
+		e.LedgerSeq, e.OccurredAt = uint64(seq), e.OccurredAt.UTC()
+		return e, err
+	})
+	if err != nil {
+		return MemberView{}, fmt.Errorf("read points ledger of %q: %w", memberID, err)
+	}
+	return v, nil
+}
+
+func utcOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}

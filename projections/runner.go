@@ -1,0 +1,363 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// RunnerConfig tunes a Runner. The zero value is usable.
+type RunnerConfig struct {
+	// BatchSize is the most ledger records applied in one transaction.
+	// Default 1000.
+	BatchSize int
+	// MaxWait is how long a partial batch waits for more records before it
+	// is applied anyway: the added latency when the ledger is quiet.
+	// Default 50ms.
+	MaxWait time.Duration
+	// Logger receives retries and lifecycle events. Default: discard.
+	Logger *slog.Logger
+	// Metrics to record into. Default: unregistered metrics.
+	Metrics *Metrics
+}
+
+// Retry delays for failed batches and consumers: exponential between these
+// bounds, with jitter so that runners of several processes do not retry in
+// step.
+const (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// maxBatchSize bounds BatchSize: a batch is one transaction and is held in
+// memory, with its arrays sent as single parameters.
+const maxBatchSize = 100_000
+
+func (c *RunnerConfig) setDefaults() {
+	if c.BatchSize == 0 {
+		c.BatchSize = 1000
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 50 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c RunnerConfig) Validate() error {
+	var errs []error
+	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
+		errs = append(errs, fmt.Errorf("BatchSize must be 1 to %d, got %d", maxBatchSize, c.BatchSize))
+	}
+	if c.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("MaxWait must not be negative, got %s", c.MaxWait))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrUndecodable is returned by Run for a ledger record that cannot be
+// decoded. That is a bug (a writer and this reader disagree on the ledger
+// format), not a transient condition: the projection stops at the record
+// instead of skipping it.
+var ErrUndecodable = errors.New("ledger record cannot be decoded")
+
+// ErrAlreadyRunning is returned by Run when the Runner is already running.
+var ErrAlreadyRunning = errors.New("projection runner is already running")
+
+// Runner feeds one Projection from the LOYALTY_LEDGER stream.
+type Runner struct {
+	pool    *pgxpool.Pool
+	js      orderedConsumers
+	p       Projection
+	name    string
+	cfg     RunnerConfig
+	log     *slog.Logger
+	metrics projectionMetrics
+	running atomic.Bool
+}
+
+// orderedConsumers is the part of jetstream.JetStream a Runner uses.
+type orderedConsumers interface {
+	OrderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error)
+}
+
+// NewRunner prepares a runner for p; Run starts it. Run at most one runner
+// per projection name and database: a second one is harmless (the checkpoint
+// row lock serialises them and each record is applied once) but only wastes
+// work.
+func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg RunnerConfig) (*Runner, error) {
+	cfg.setDefaults()
+	var errs []error
+	if pool == nil {
+		errs = append(errs, errors.New("a PostgreSQL pool is required"))
+	}
+	if js == nil {
+		errs = append(errs, errors.New("a JetStream context is required"))
+	}
+	if p == nil {
+		errs = append(errs, errors.New("a projection is required"))
+	} else if p.Name() == "" {
+		errs = append(errs, errors.New("the projection has no name"))
+	}
+	errs = append(errs, cfg.Validate())
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("projection runner: %w", err)
+	}
+	if cfg.Metrics == nil {
+		m, err := NewMetrics(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Metrics = m
+	}
+	return &Runner{
+		pool: pool, js: js, p: p, name: p.Name(), cfg: cfg,
+		log:     cfg.Logger.With("projection", p.Name()),
+		metrics: cfg.Metrics.forProjection(p.Name()),
+	}, nil
+}
+
+// Position returns the projection's checkpoint: the ledger sequence of the
+// last record it committed, 0 before the first.
+func (r *Runner) Position(ctx context.Context) (uint64, error) {
+	return readCheckpoint(ctx, r.pool, r.name)
+}
+
+// Run applies the ledger to the projection from the record after its
+// checkpoint, in batches of up to BatchSize records (or what arrived within
+// MaxWait), each in one transaction with the new checkpoint. It keeps
+// following the ledger until ctx ends, then returns nil promptly; a batch in
+// flight is rolled back and applied again by the next run.
+//
+// PostgreSQL and NATS errors are retried with exponential backoff (100 ms to
+// 30 s, with jitter), logged and counted in loyalty_projection_errors_total;
+// a batch is never skipped. Run returns an error only for a record it cannot
+// decode (ErrUndecodable, naming the sequence), after applying the records
+// before it, or ErrAlreadyRunning.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	defer r.running.Store(false)
+
+	pos, ok := r.startPosition(ctx)
+	if !ok {
+		return nil
+	}
+	r.metrics.position.Set(float64(pos))
+	r.log.Info("projection started", "checkpoint", pos)
+	failures := 0
+	for ctx.Err() == nil {
+		next, progressed, err := r.follow(ctx, pos)
+		pos = next
+		if errors.Is(err, ErrUndecodable) {
+			r.metrics.errors.Inc()
+			r.log.Error("projection stopped at a ledger record it cannot decode", "err", err)
+			return err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if progressed {
+			failures = 0
+		}
+		r.metrics.errors.Inc()
+		d := backoff(failures)
+		failures++
+		r.log.Warn("reading the ledger failed; retrying", "err", err, "checkpoint", pos, "attempt", failures, "backoff", d)
+		if !sleep(ctx, d) {
+			break
+		}
+	}
+	r.log.Info("projection stopped", "checkpoint", pos)
+	return nil
+}
+
+// startPosition ensures the checkpoint row exists and reads it, retrying
+// until it succeeds or ctx ends.
+func (r *Runner) startPosition(ctx context.Context) (uint64, bool) {
+	for attempt := 0; ; attempt++ {
+		err := ensureCheckpoint(ctx, r.pool, r.name)
+		var pos uint64
+		if err == nil {
+			pos, err = readCheckpoint(ctx, r.pool, r.name)
+		}
+		if err == nil {
+			return pos, true
+		}
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		r.metrics.errors.Inc()
+		d := backoff(attempt)
+		r.log.Warn("reading the checkpoint failed; retrying", "err", err, "attempt", attempt+1, "backoff", d)
+		if !sleep(ctx, d) {
+			return 0, false
+		}
+	}
+}
+
+// follow consumes the ledger after pos with a fresh ordered consumer until
+// ctx ends or reading fails. It returns the new position and whether any
+// batch committed.
+func (r *Runner) follow(ctx context.Context, pos uint64) (uint64, bool, error) {
+	cons, err := r.js.OrderedConsumer(ctx, streams.LedgerStream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   pos + 1,
+	})
+	if err != nil {
+		return pos, false, fmt.Errorf("create consumer on %s from seq %d: %w", streams.LedgerStream, pos+1, err)
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(min(max(2*r.cfg.BatchSize, 100), 10_000)))
+	if err != nil {
+		return pos, false, fmt.Errorf("consume %s: %w", streams.LedgerStream, err)
+	}
+	defer iter.Stop()
+	progressed := false
+	for {
+		batch, readErr := r.collect(ctx, iter)
+		if len(batch) > 0 {
+			next, ok := r.commit(ctx, batch)
+			if !ok {
+				return pos, progressed, ctx.Err()
+			}
+			pos, progressed = next, true
+		}
+		if readErr != nil {
+			return pos, progressed, readErr
+		}
+	}
+}
+
+// collect reads the next batch: it waits as long as it takes for a first
+// record, then up to MaxWait for more, up to BatchSize. It returns the
+// records read before any error.
+func (r *Runner) collect(ctx context.Context, iter jetstream.MessagesContext) ([]streams.LedgerRecord, error) {
+	msg, err := iter.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	rec, err := r.decode(msg)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]streams.LedgerRecord, 1, r.cfg.BatchSize)
+	batch[0] = rec
+	wait, cancel := context.WithTimeout(ctx, r.cfg.MaxWait)
+	defer cancel()
+	for len(batch) < r.cfg.BatchSize {
+		msg, err := iter.Next(jetstream.NextContext(wait))
+		if err != nil {
+			if wait.Err() != nil {
+				return batch, nil // MaxWait is up (or ctx ended: commit sees it)
+			}
+			return batch, err
+		}
+		rec, err := r.decode(msg)
+		if err != nil {
+			return batch, err
+		}
+		batch = append(batch, rec)
+	}
+	return batch, nil
+}
+
+func (r *Runner) decode(msg jetstream.Msg) (streams.LedgerRecord, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return streams.LedgerRecord{}, fmt.Errorf("ledger message metadata: %w", err)
+	}
+	rec, err := streams.DecodeLedgerRecord(msg.Data())
+	if err != nil {
+		return streams.LedgerRecord{}, fmt.Errorf("projection %q: %s seq %d: %w: %w",
+			r.name, streams.LedgerStream, meta.Sequence.Stream, ErrUndecodable, err)
+	}
+	rec.Seq = meta.Sequence.Stream
+	rec.Stored = meta.Timestamp.UTC()
+	return rec, nil
+}
+
+// commit applies the batch in one transaction with the checkpoint, retrying
+// until it commits or ctx ends (false).
+func (r *Runner) commit(ctx context.Context, batch []streams.LedgerRecord) (uint64, bool) {
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		var checkpoint uint64
+		var applied int
+		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			var err error
+			checkpoint, applied, err = applyInTx(ctx, tx, r.p, batch)
+			return err
+		})
+		if err == nil {
+			r.observe(batch[len(batch)-applied:], checkpoint, start)
+			return checkpoint, true
+		}
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		if errors.Is(err, errNoCheckpoint) {
+			err = errors.Join(err, ensureCheckpoint(ctx, r.pool, r.name))
+		}
+		r.metrics.errors.Inc()
+		d := backoff(attempt)
+		r.log.Warn("projection batch failed; retrying the same batch", "err", err,
+			"first_seq", batch[0].Seq, "last_seq", batch[len(batch)-1].Seq, "records", len(batch),
+			"attempt", attempt+1, "backoff", d)
+		if !sleep(ctx, d) {
+			return 0, false
+		}
+	}
+}
+
+func (r *Runner) observe(applied []streams.LedgerRecord, checkpoint uint64, start time.Time) {
+	committed := time.Now()
+	r.metrics.position.Set(float64(checkpoint))
+	if len(applied) == 0 {
+		r.log.Debug("batch already applied by another runner", "checkpoint", checkpoint)
+		return
+	}
+	r.metrics.batchSize.Observe(float64(len(applied)))
+	r.metrics.batchSeconds.Observe(committed.Sub(start).Seconds())
+	for _, rec := range applied {
+		if !rec.InputStored.IsZero() {
+			r.metrics.eventToTable.Observe(committed.Sub(rec.InputStored).Seconds())
+		}
+	}
+	r.log.Debug("batch committed", "records", len(applied), "checkpoint", checkpoint, "seconds", committed.Sub(start).Seconds())
+}
+
+// backoff is the delay before retry number attempt+1: 100 ms doubling up to
+// 30 s, times a random factor in [0.8, 1.2), kept within those bounds.
+func backoff(attempt int) time.Duration {
+	d := maxBackoff
+	if attempt < 20 {
+		d = min(minBackoff<<attempt, maxBackoff)
+	}
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return min(max(d, minBackoff), maxBackoff)
+}
+
+// sleep waits for d or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,50 @@
+// Package natstest starts the real NATS server in-process for tests: the
+// embedded nats-server with JetStream, in a temporary directory.
+package natstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// Env is a running server with a client connection and the engine's streams.
+type Env struct {
+	Server *streams.Server
+	Conn   *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// Start starts a server on a free port, connects, creates the engine's
+// streams and stops everything when the test ends. It skips under -short.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the embedded NATS server (run without -short)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := streams.StartServer(ctx, streams.ServerConfig{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatalf("connect to embedded nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{}); err != nil {
+		t.Fatalf("ensure streams: %v", err)
+	}
+	return &Env{Server: srv, Conn: nc, JS: js}
+}

@@ -1,0 +1,123 @@
+// Package streams holds everything JetStream: the embedded server, stream and
+// consumer definitions, subjects and the wire formats of events and facts.
+package streams
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// Stream names. Renaming one orphans the data in the old stream.
+const (
+	InputStream      = "LOYALTY_IN"
+	LedgerStream     = "LOYALTY_LEDGER"
+	DeadLetterStream = "LOYALTY_DLQ"
+)
+
+// Partitions is the fixed number of member partitions. Members are spread
+// over partitions by a hash of their subject key; per-member order holds
+// within a partition. Changing it re-shuffles members: never change it on a
+// stream with data.
+const Partitions = 64
+
+// Subject prefixes.
+const (
+	InputPrefix      = "loyalty.in"
+	LedgerPrefix     = "loyalty.ledger"
+	DeadLetterPrefix = "loyalty.dlq"
+)
+
+// typeTokens maps event types to the subject token upstream publishes on.
+var typeTokens = map[domain.EventType]string{
+	domain.TypeMemberEnrolled:    "member-enrolled",
+	domain.TypePurchaseCompleted: "purchase-completed",
+	domain.TypePurchaseRefunded:  "purchase-refunded",
+	domain.TypeFeedbackSubmitted: "feedback-submitted",
+	domain.TypeVisitRecorded:     "visit-recorded",
+}
+
+// ErrInvalidMemberKey is returned for a subject token that no member id maps to.
+var ErrInvalidMemberKey = errors.New("invalid member key")
+
+// MemberKey derives the subject token for a member id. Member ids may contain
+// anything (dots, spaces, '*', '>', unicode), so the id's UTF-8 bytes are
+// base64url-encoded without padding: reversible, and only [A-Za-z0-9_-].
+func MemberKey(memberID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(memberID))
+}
+
+// MemberIDFromKey reverses MemberKey.
+func MemberIDFromKey(key string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(key)
+	if err != nil || len(b) == 0 || !utf8.Valid(b) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidMemberKey, key)
+	}
+	return string(b), nil
+}
+
+// InputSubject is the subject upstream publishes an event on:
+// loyalty.in.<type-token>.<member-key>.
+func InputSubject(t domain.EventType, memberID string) (string, error) {
+	token, ok := typeTokens[t]
+	if !ok {
+		return "", fmt.Errorf("no subject for event type %q", t)
+	}
+	if memberID == "" || len(memberID) > domain.MaxMemberIDBytes {
+		return "", fmt.Errorf("member id must be 1 to %d bytes, got %d", domain.MaxMemberIDBytes, len(memberID))
+	}
+	return InputPrefix + "." + token + "." + MemberKey(memberID), nil
+}
+
+// TypeForToken returns the event type published on a subject type token.
+func TypeForToken(token string) (domain.EventType, bool) {
+	for t, tok := range typeTokens {
+		if tok == token {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// StoredInput is an input subject as the stream stores it, after its subject
+// transform put the partition in front: loyalty.in.<partition>.<type>.<key>.
+type StoredInput struct {
+	Partition int
+	TypeToken string
+	MemberKey string
+}
+
+// ParseStoredInput splits a stored input subject.
+func ParseStoredInput(subject string) (StoredInput, error) {
+	rest, ok := strings.CutPrefix(subject, InputPrefix+".")
+	parts := strings.Split(rest, ".")
+	if !ok || len(parts) != 3 {
+		return StoredInput{}, fmt.Errorf("subject %q is not %s.<partition>.<type>.<member-key>", subject, InputPrefix)
+	}
+	p, err := strconv.Atoi(parts[0])
+	if err != nil || p < 0 || p >= Partitions {
+		return StoredInput{}, fmt.Errorf("subject %q has no valid partition", subject)
+	}
+	return StoredInput{Partition: p, TypeToken: parts[1], MemberKey: parts[2]}, nil
+}
+
+// PartitionFilter is the consumer filter for one input partition.
+func PartitionFilter(partition int) string {
+	return fmt.Sprintf("%s.%d.>", InputPrefix, partition)
+}
+
+// LedgerSubject is the ledger subject of one partition. All of a partition's
+// records share it, so the expected last sequence on it fences a stale owner.
+func LedgerSubject(partition int) string {
+	return fmt.Sprintf("%s.%d", LedgerPrefix, partition)
+}
+
+// DeadLetterSubject is where rejected input goes, by reason.
+func DeadLetterSubject(reason domain.Reason) string {
+	return DeadLetterPrefix + "." + string(reason)
+}
