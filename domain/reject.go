@@ -25,6 +25,15 @@ const (
 	ReasonAlreadyEnrolled     Reason = "already_enrolled"
 )
 
+// RuleReasons lists every reason Validate and Apply give, so that metrics can
+// show each at zero before it first happens.
+var RuleReasons = []Reason{
+	ReasonMissingField, ReasonInvalidField, ReasonInvalidAmount, ReasonUnknownCurrency,
+	ReasonCurrencyNotAccepted, ReasonCurrencyMismatch, ReasonFutureTimestamp, ReasonInvalidTimestamp,
+	ReasonUnknownOrder, ReasonDuplicateOrder, ReasonRefundExceedsOrder, ReasonRefundWindowClosed,
+	ReasonAlreadyEnrolled,
+}
+
 // ErrRejected is matched by every *RejectedError.
 var ErrRejected = errors.New("event rejected")
 

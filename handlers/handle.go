@@ -22,6 +22,13 @@ const (
 	ReasonInternalError   domain.Reason = "internal_error"
 )
 
+// DeadLetterReasons lists every reason a dead letter can carry.
+func DeadLetterReasons() []domain.Reason {
+	all := append([]domain.Reason{}, streams.WireReasons...)
+	all = append(all, domain.RuleReasons...)
+	return append(all, ReasonDuplicateEvent, ReasonEventIDConflict, ReasonSubjectMismatch, ReasonInternalError)
+}
+
 // errFenced means another writer appended to the partition's ledger subject.
 var errFenced = errors.New("partition ledger was appended by another writer")
 

@@ -72,6 +72,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Input events not yet applied by this process's partitions (undelivered plus unacknowledged).",
 		}),
 	}
+	// Every reason starts at zero, so that rate() and alerts see the first
+	// dead letter of a kind rather than a series appearing from nowhere.
+	for _, r := range DeadLetterReasons() {
+		m.deadLetters.WithLabelValues(string(r))
+	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
 		m.pointsReversed, m.ledgerRecords, m.partitionsOwned, m.members, m.retries, m.inputPending} {

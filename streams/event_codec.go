@@ -31,6 +31,9 @@ const (
 	ReasonOversized domain.Reason = "oversized"
 )
 
+// WireReasons lists the reasons DecodeEvent gives.
+var WireReasons = []domain.Reason{ReasonMalformedJSON, ReasonUnknownType, ReasonOversized}
+
 // MaxEventBytes bounds an input message. Real events are a few hundred bytes
 // to a few KiB (a large basket); the bound keeps a broken publisher from
 // making the engine parse megabytes per event.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -71,6 +72,12 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	program, err := loadProgram(o.programPath)
 	if err != nil {
 		return err
+	}
+	// Created here, before the embedded servers make their own
+	// subdirectories with private modes: the managed PostgreSQL may run as
+	// another user (when we are root) and must be able to pass through it.
+	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
+		return fmt.Errorf("create data directory %s: %w (choose another with --data-dir)", g.dataDir, err)
 	}
 	natsURL, stopNATS, err := startNATS(ctx, g, o, log)
 	if err != nil {
