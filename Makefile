@@ -15,6 +15,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/loyalty
 
 test:
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 

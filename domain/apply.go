@@ -62,17 +62,25 @@ func decidePurchase(m *Member, meta FactMeta, b Purchase, p *Program) ([]Fact, e
 	if m.orders[b.OrderID] != nil {
 		return nil, reject(ReasonDuplicateOrder, "order_id", "order %q was already recorded for this member", b.OrderID)
 	}
-	qualifying := mulDivFloor(b.Total.Minor, rule.ToProgramCurrency,
-		Ratio{Num: MinorUnit(p.Currency), Den: MinorUnit(b.Total.Currency)})
+	exactQualifying := new(big.Rat).SetFrac64(b.Total.Minor, MinorUnit(b.Total.Currency))
+	exactQualifying.Mul(exactQualifying, rat(rule.ToProgramCurrency))
+	exactQualifying.Mul(exactQualifying, new(big.Rat).SetInt64(MinorUnit(p.Currency)))
+	qualifying, ok := floorWithin(exactQualifying, MaxAmount)
+	if !ok {
+		return nil, reject(ReasonInvalidAmount, "amount", "%d %s converts to more than %d minor units of %s", b.Total.Minor, b.Total.Currency, int64(MaxAmount), p.Currency)
+	}
 	if p.MaxOrderAmount > 0 && qualifying > p.MaxOrderAmount {
 		return nil, reject(ReasonInvalidAmount, "amount", "%d %s exceeds the program's max_order_amount", b.Total.Minor, b.Total.Currency)
 	}
-	after := m.peekSpendWithin(meta.OccurredAt) + qualifying
+	after := m.spendWithin(meta.OccurredAt) + qualifying
 	facts := []Fact{PurchaseRecorded{
 		FactMeta: meta, OrderID: b.OrderID, Total: b.Total, Lines: b.Lines, Channel: b.Channel,
 		QualifyingSpend: qualifying, QualifyingSpendAfter: after,
 	}}
-	base, tierBonus := purchasePoints(m, b, rule, p)
+	base, tierBonus, err := purchasePoints(m, b, rule, p)
+	if err != nil {
+		return nil, err
+	}
 	earn := func(points int64, rule string) {
 		if points > 0 {
 			facts = append(facts, PointsEarned{FactMeta: meta, Points: points, Rule: rule, OrderID: b.OrderID, ProgramVersion: p.Version})
@@ -100,13 +108,17 @@ func currentTier(m *Member, p *Program) string {
 // purchasePoints computes base points (per currency unit, weighted by line
 // categories) and the extra points of the member's tier multiplier, capped
 // per order. The purchase earns at the tier the member had when it arrived.
-func purchasePoints(m *Member, b Purchase, rule CurrencyRule, p *Program) (base, tierBonus int64) {
+func purchasePoints(m *Member, b Purchase, rule CurrencyRule, p *Program) (base, tierBonus int64, err error) {
 	exact := new(big.Rat).SetFrac64(b.Total.Minor, MinorUnit(b.Total.Currency))
 	exact.Mul(exact, rat(rule.PointsPerUnit))
 	exact.Mul(exact, categoryFactor(b.Lines, p.Earning.CategoryMultipliers))
 	withTier := new(big.Rat).Mul(exact, rat(tierMultiplier(m, p)))
-	base = floor(exact)
-	tierBonus = floor(withTier) - base
+	base, okBase := floorWithin(exact, MaxPointsPerEvent)
+	total, okTotal := floorWithin(withTier, MaxPointsPerEvent)
+	if !okBase || !okTotal {
+		return 0, 0, reject(ReasonInvalidAmount, "amount", "the order would earn more than %d points", int64(MaxPointsPerEvent))
+	}
+	tierBonus = total - base
 	if tierBonus < 0 {
 		tierBonus = 0
 	}
@@ -116,7 +128,7 @@ func purchasePoints(m *Member, b Purchase, rule CurrencyRule, p *Program) (base,
 		}
 		tierBonus = limit - base
 	}
-	return base, tierBonus
+	return base, tierBonus, nil
 }
 
 // categoryFactor is the spend-weighted mean multiplier of the order's lines;
@@ -166,7 +178,7 @@ func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error
 		reversal = mulDivFloor(o.Earned, Ratio{Num: refunded, Den: o.Total.Minor}) - o.Reversed
 		lost = mulDivFloor(o.QualifyingSpend, Ratio{Num: refunded, Den: o.Total.Minor}) - o.QualifyingLost
 	}
-	after := m.peekSpendWithin(meta.OccurredAt)
+	after := m.spendWithin(meta.OccurredAt)
 	if dayOf(o.PlacedAt) > dayOf(meta.OccurredAt.Add(-QualifyingWindow)) {
 		after -= lost
 	}
@@ -242,6 +254,16 @@ func decideVisit(m *Member, meta FactMeta, b Visit, p *Program) []Fact {
 
 func rat(r Ratio) *big.Rat { return new(big.Rat).SetFrac64(r.Num, r.Den) }
 
-func floor(r *big.Rat) int64 {
-	return new(big.Int).Quo(r.Num(), r.Denom()).Int64()
+// MaxPointsPerEvent bounds the points one event may earn. Only an absurd
+// program (huge rates and multipliers) reaches it; such an event is refused
+// rather than letting balances approach int64's range.
+const MaxPointsPerEvent = 1_000_000_000_000_000
+
+// floorWithin returns floor(r) for 0 <= r, and whether it is at most limit.
+func floorWithin(r *big.Rat, limit int64) (int64, bool) {
+	q := new(big.Int).Quo(r.Num(), r.Denom())
+	if !q.IsInt64() || q.Int64() > limit {
+		return 0, false
+	}
+	return q.Int64(), true
 }

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Member is what the rules need to know about one member. It is rebuilt by
 // folding the member's facts with Evolve, so it holds nothing a fact does not
@@ -21,8 +24,7 @@ type Member struct {
 	QualifyingSpend int64
 	spend           []daySpend
 	orders          map[string]*Order
-	visitBonusDay   int64
-	visitBonuses    int
+	visitBonuses    map[int64]int // visit bonuses paid per UTC day, recent days only
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -104,7 +106,7 @@ func (m *Member) touch(at time.Time) {
 
 func (m *Member) evolvePurchase(f PurchaseRecorded) {
 	m.Purchases++
-	m.forgetOldOrders(f.OccurredAt)
+	m.forgetOld()
 	if m.orders == nil {
 		m.orders = map[string]*Order{}
 	}
@@ -146,42 +148,48 @@ func (m *Member) addSpend(at time.Time, amount int64) {
 	m.spend = append(m.spend, daySpend{day: day, amount: amount})
 }
 
-// spendWithin sums spend on days inside the qualifying window ending at now,
-// dropping days that have left it for good.
+// spendWithin sums spend on days inside the qualifying window ending on
+// now's day: later days do not count, so a late event sees the spend of its
+// own window. Spend is kept per UTC day, so a purchase made later on the same
+// day counts too.
 func (m *Member) spendWithin(now time.Time) int64 {
-	oldest := dayOf(now.Add(-QualifyingWindow))
+	oldest, newest := dayOf(now.Add(-QualifyingWindow)), dayOf(now)
 	var total int64
+	for _, s := range m.spend {
+		if s.day > oldest && s.day <= newest {
+			total += s.amount
+		}
+	}
+	return total
+}
+
+// forgetOld drops spend days, orders and visit counts older than
+// orderMemory before the member's latest activity: no event that late can
+// still need them (see horizon).
+func (m *Member) forgetOld() {
+	horizon := m.horizonDay()
 	kept := m.spend[:0]
 	for _, s := range m.spend {
-		if s.day > oldest {
+		if s.day >= horizon {
 			kept = append(kept, s)
-			total += s.amount
 		}
 	}
 	m.spend = kept
-	return total
-}
-
-// peekSpendWithin is spendWithin without forgetting anything, for decisions
-// that must not change state.
-func (m *Member) peekSpendWithin(now time.Time) int64 {
-	oldest := dayOf(now.Add(-QualifyingWindow))
-	var total int64
-	for _, s := range m.spend {
-		if s.day > oldest {
-			total += s.amount
-		}
-	}
-	return total
-}
-
-func (m *Member) forgetOldOrders(now time.Time) {
-	m.spendWithin(now)
 	for id, o := range m.orders {
-		if now.Sub(o.PlacedAt) > orderMemory {
+		if m.LastActivity.Sub(o.PlacedAt) > orderMemory {
 			delete(m.orders, id)
 		}
 	}
+	for day := range m.visitBonuses {
+		if day < horizon {
+			delete(m.visitBonuses, day)
+		}
+	}
+}
+
+// horizonDay is the first day the member's state still remembers.
+func (m *Member) horizonDay() int64 {
+	return dayOf(m.LastActivity.Add(-orderMemory))
 }
 
 // orderMemory bounds how long orders are remembered in state. Refund windows
@@ -189,18 +197,22 @@ func (m *Member) forgetOldOrders(now time.Time) {
 const orderMemory = 2 * QualifyingWindow
 
 func (m *Member) countVisitBonus(at time.Time) {
-	day := dayOf(at)
-	if day != m.visitBonusDay {
-		m.visitBonusDay, m.visitBonuses = day, 0
+	if m.visitBonuses == nil {
+		m.visitBonuses = map[int64]int{}
 	}
-	m.visitBonuses++
+	m.visitBonuses[dayOf(at)]++
+	m.forgetOld()
 }
 
+// visitBonusesOn is how many visit bonuses were paid on at's UTC day. For a
+// day before the member's horizon the count is forgotten, so it reports
+// "many": a visit that late earns no bonus rather than perhaps a second one.
 func (m *Member) visitBonusesOn(at time.Time) int {
-	if dayOf(at) != m.visitBonusDay {
-		return 0
+	day := dayOf(at)
+	if m.Known() && day < m.horizonDay() {
+		return math.MaxInt
 	}
-	return m.visitBonuses
+	return m.visitBonuses[day]
 }
 
 func dayOf(t time.Time) int64 {

@@ -136,8 +136,8 @@ func validateTiers(tiers []Tier) []error {
 		if i > 0 && t.QualifyingSpend <= tiers[i-1].QualifyingSpend {
 			errs = append(errs, &FieldError{Field: field + ".qualifying_spend", Reason: "must be greater than the previous tier's"})
 		}
-		if !t.Multiplier.Positive() {
-			errs = append(errs, &FieldError{Field: field + ".multiplier", Reason: "must be greater than zero"})
+		if t.Multiplier.Negative() || t.Multiplier.Num < t.Multiplier.Den {
+			errs = append(errs, &FieldError{Field: field + ".multiplier", Reason: "must be at least 1 (a tier adds points to the base, it never takes them away)"})
 		}
 	}
 	return errs

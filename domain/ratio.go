@@ -30,7 +30,7 @@ func ParseRatio(s string) (Ratio, error) {
 		den *= 10
 	}
 	n, err := strconv.ParseInt(whole+frac, 10, 64)
-	if err != nil || n > 1e12 {
+	if err != nil || n >= 1_000_000*den {
 		return Ratio{}, fmt.Errorf("%q is not a decimal number below 1e6", s)
 	}
 	if neg {
@@ -59,7 +59,8 @@ func decimals(den int64) int {
 }
 
 // mulDivFloor returns floor(a * product(nums) / product(dens)) exactly,
-// for non-negative inputs; intermediate products may exceed int64.
+// for non-negative inputs; intermediate products may exceed int64, but the
+// caller must know the result fits (refunds: a share of what was earned).
 func mulDivFloor(a int64, rs ...Ratio) int64 {
 	num := big.NewInt(a)
 	den := big.NewInt(1)

@@ -227,7 +227,7 @@ func TestParseBad(t *testing.T) {
 		{name: "no tiers", data: strings.SplitAfter(base, "tiers:")[0] + " []\n", wantField: "tiers", wantText: "at least one tier"},
 		{name: "first tier above 0", from: `qualifying_spend: "0"`, to: `qualifying_spend: "1.00"`, wantField: "tiers[0].qualifying_spend", wantText: "must start at 0"},
 		{name: "tiers out of order", from: `qualifying_spend: "100.00"`, to: `qualifying_spend: "0.00"`, wantField: "tiers[1].qualifying_spend"},
-		{name: "tier multiplier zero", from: `multiplier: "1.25"`, to: `multiplier: "0"`, wantField: "tiers[1].multiplier", wantText: "tiers[1].multiplier: must be greater than zero"},
+		{name: "tier multiplier zero", from: `multiplier: "1.25"`, to: `multiplier: "0"`, wantField: "tiers[1].multiplier", wantText: "tiers[1].multiplier: must be at least 1 (a tier adds points to the base, it never takes them away)"},
 		{name: "tier name twice", from: "name: silver", to: "name: bronze", wantField: "tiers[1].name", wantText: `"bronze" is defined twice`},
 		{name: "tier name missing", from: "name: silver, ", to: "", wantField: "tiers[1].name"},
 		{name: "tier qualifying_spend missing", from: `qualifying_spend: "100.00", `, to: "", wantField: "tiers[1].qualifying_spend", wantText: "is required"},
@@ -392,7 +392,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		"program testdata/invalid.yaml: earning.currencies.GBP.rate: must be greater than zero",
 		"program testdata/invalid.yaml: earning.per_order_cap: must not be negative, got -5",
 		"program testdata/invalid.yaml: refund_window_days: must be between 1 and 730 days",
-		"program testdata/invalid.yaml: tiers[1].multiplier: must be greater than zero",
+		"program testdata/invalid.yaml: tiers[1].multiplier: must be at least 1 (a tier adds points to the base, it never takes them away)",
 	}
 	if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, want) {
 		t.Errorf("Load error\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -219,4 +219,4 @@ create table loyalty.projection_checkpoints (
 comment on table loyalty.projection_checkpoints is 'Position of each projection in the LOYALTY_LEDGER stream, updated in the same transaction as the rows the projection wrote, so a restart resumes exactly after the last applied record. Deleting a row makes its projection re-apply the whole ledger on top of the existing rows: truncate its tables first (rebuild).';
 comment on column loyalty.projection_checkpoints.name is 'Projection name: members (members, points_ledger, tier_changes) or activity (purchases, refunds, visits, feedback).';
 comment on column loyalty.projection_checkpoints.ledger_seq is 'LOYALTY_LEDGER stream sequence of the last record applied; 0 before the first.';
-comment on column loyalty.projection_checkpoints.updated_at is 'Commit time of the last batch that moved the checkpoint.';
+comment on column loyalty.projection_checkpoints.updated_at is 'Start time of the transaction (PostgreSQL now()) of the last batch that moved the checkpoint.';

@@ -115,7 +115,8 @@ var columns = [...]string{ColMemberID, ColOccurredAt, ColAmount, ColCurrency, Co
 //
 // It returns an error matching ErrHeader if the file is empty, the header
 // cannot be parsed, names a column twice or lacks a required column (the
-// error lists every missing one), and the reader's error if reading fails.
+// error lists every missing one) or holds a carriage return (a file whose
+// lines end in CR alone), and the reader's error if reading fails.
 func NewReader(r io.Reader, source string) (*Reader, error) {
 	if source == "" {
 		return nil, errors.New("csvimport: source is required")
@@ -136,6 +137,15 @@ func NewReader(r io.Reader, source string) (*Reader, error) {
 		return nil, fmt.Errorf("%w: line %d: %v", ErrHeader, pe.StartLine, pe.Err)
 	case err != nil:
 		return nil, fmt.Errorf("csvimport: reading the header: %w", err)
+	}
+	for _, name := range header {
+		if strings.ContainsRune(name, '\r') {
+			// csv ends lines at \n only: a file with lines ending in \r alone
+			// is one long header whose last name swallows the rows, so
+			// without this check it would import nothing and say so quietly.
+			line, _ := cr.FieldPos(0)
+			return nil, fmt.Errorf("%w: line %d holds a carriage return: the file's lines end in CR alone (classic Mac OS); save it with LF or CRLF line endings", ErrHeader, line)
+		}
 	}
 	rd := &Reader{csv: cr, source: source, width: len(header), cols: [5]int{-1, -1, -1, -1, -1}}
 	for i, name := range header {
@@ -237,6 +247,11 @@ func (r *Reader) event(rec []string, line int) (domain.Event, *RowError) {
 		return domain.Event{}, &RowError{Field: ColOccurredAt, Reason: fmt.Sprintf("%s is not an RFC 3339 time such as 2026-03-01T14:30:00Z", quote(occurredText))}
 	}
 	occurredAt = occurredAt.UTC()
+	if occurredAt.Year() > 9999 {
+		// 9999-12-31T23:30:00-01:00 is in year 10000 once in UTC, which the
+		// wire format cannot carry: publishing it would stop the import.
+		return domain.Event{}, &RowError{Field: ColOccurredAt, Reason: fmt.Sprintf("%s is after the year 9999 in UTC", quote(occurredText))}
+	}
 
 	currency := strings.ToUpper(field(currencyCol))
 	if currency == "" {

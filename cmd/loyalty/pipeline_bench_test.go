@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/domain/simulate"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/programs"
+	"github.com/pointsledger/loyalty/projections"
+	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// benchEvents is the load of the throughput benchmark: simulated members
+// over 180 days, enough of them for about 200,000 events.
+const benchEvents = 200_000
+
+// BenchmarkPipelineThroughput publishes about 200,000 simulated events as
+// fast as it can and measures from the first publish until both projections
+// have committed the last ledger record: events/s from publish to table.
+// NATS (embedded), the engine, the projections and the publisher share this
+// process; PostgreSQL is the machine's.
+func BenchmarkPipelineThroughput(b *testing.B) {
+	events := simulatedLoad(b, benchEvents)
+	for b.Loop() {
+		p := startBenchPipeline(b)
+		start := time.Now()
+		published := p.publish(b, events, 0)
+		p.waitCaughtUp(b, published)
+		elapsed := time.Since(start)
+		b.ReportMetric(float64(published)/elapsed.Seconds(), "events/s")
+		b.ReportMetric(p.percentile(0.50), "p50-ms")
+		b.ReportMetric(p.percentile(0.99), "p99-ms")
+		b.Logf("%d events published to table in %s (%.0f events/s); event-to-table p50 %.1f ms, p99 %.1f ms",
+			published, elapsed.Round(time.Millisecond), float64(published)/elapsed.Seconds(), p.percentile(0.50), p.percentile(0.99))
+		p.stop()
+	}
+}
+
+// BenchmarkPipelineLatency publishes at a steady 2,000 events/s for 30 s and
+// reports the event-to-table latency (input stored -> projection commit).
+func BenchmarkPipelineLatency(b *testing.B) {
+	const perSecond, seconds = 2000, 30
+	events := simulatedLoad(b, perSecond*seconds)
+	for b.Loop() {
+		p := startBenchPipeline(b)
+		published := p.publish(b, events, perSecond)
+		p.waitCaughtUp(b, published)
+		b.ReportMetric(p.percentile(0.50), "p50-ms")
+		b.ReportMetric(p.percentile(0.99), "p99-ms")
+		b.ReportMetric(p.percentile(1), "max-ms")
+		b.Logf("%d events at %d/s: event-to-table p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+			published, perSecond, p.percentile(0.50), p.percentile(0.99), p.percentile(1))
+		p.stop()
+	}
+}
+
+// simulatedLoad generates at least n events (and not many more) of the
+// simulator, sized by its estimate, and returns the first n.
+func simulatedLoad(b *testing.B, n int) []domain.Event {
+	b.Helper()
+	probe, err := simulate.New(simulate.Config{Members: 1000, Days: 180, Seed: 7})
+	if err != nil {
+		b.Fatal(err)
+	}
+	members := n*1100/probe.EstimatedTotal() + 100 // the estimate runs a few percent high
+	events, err := simulate.All(simulate.Config{Members: members, Days: 180, Seed: 7})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(events) < n {
+		b.Fatalf("simulated %d events, want at least %d", len(events), n)
+	}
+	return events[:n]
+}
+
+type benchPipeline struct {
+	b      *testing.B
+	js     jetstream.JetStream
+	runs   []*projections.Runner
+	cancel context.CancelFunc
+	group  *errgroup.Group
+
+	mu        sync.Mutex
+	latencies map[string][]time.Duration // per projection
+}
+
+func startBenchPipeline(b *testing.B) *benchPipeline {
+	b.Helper()
+	env := natstest.Start(b)
+	pool := pgtest.NewDatabase(b)
+	program, err := programs.LoadDefault()
+	if err != nil {
+		b.Fatal(err)
+	}
+	engineMetrics, err := handlers.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	engine, err := handlers.NewEngine(env.JS, handlers.EngineConfig{Program: program, Metrics: engineMetrics, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := migrate(context.Background(), pool, log); err != nil {
+		b.Fatal(err)
+	}
+	p := &benchPipeline{b: b, js: env.JS, latencies: map[string][]time.Duration{}}
+	for _, proj := range []projections.Projection{projections.Members{}, projections.Activity{}} {
+		name := proj.Name()
+		r, err := projections.NewRunner(pool, env.JS, proj, projections.RunnerConfig{
+			Logger:    log,
+			Committed: func(applied []streams.LedgerRecord, at time.Time) { p.record(name, applied, at) },
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.runs = append(p.runs, r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.group, ctx = errgroup.WithContext(ctx)
+	p.group.Go(func() error { return engine.Run(ctx) })
+	for _, r := range p.runs {
+		p.group.Go(func() error { return r.Run(ctx) })
+	}
+	b.Cleanup(p.stop)
+	return p
+}
+
+func (p *benchPipeline) record(name string, applied []streams.LedgerRecord, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, rec := range applied {
+		p.latencies[name] = append(p.latencies[name], at.Sub(rec.InputStored))
+	}
+}
+
+// publish sends the events, at perSecond when it is above 0, and waits for
+// every acknowledgement. It returns how many were stored.
+func (p *benchPipeline) publish(b *testing.B, events []domain.Event, perSecond int) int {
+	b.Helper()
+	ctx := context.Background()
+	pub := streams.NewPublisher(p.js)
+	var limiter *rate.Limiter
+	if perSecond > 0 {
+		limiter = rate.NewLimiter(rate.Limit(perSecond), max(perSecond/100, 1))
+	}
+	for _, e := range events {
+		if limiter != nil {
+			if err := limiter.Wait(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := pub.Publish(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return pub.Acked()
+}
+
+// waitCaughtUp waits until every projection has committed one ledger record
+// per published event.
+func (p *benchPipeline) waitCaughtUp(b *testing.B, published int) {
+	b.Helper()
+	const patience = 3 * time.Minute
+	deadline := time.Now().Add(patience)
+	for last := time.Now(); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if p.committedEach() >= published {
+			return
+		}
+		if time.Since(last) > 10*time.Second {
+			b.Logf("waiting: projections have committed %d of %d records", p.committedEach(), published)
+			last = time.Now()
+		}
+	}
+	b.Fatalf("projections committed %d of %d records within %s", p.committedEach(), published, patience)
+}
+
+// committedEach is the fewest records any projection has committed.
+func (p *benchPipeline) committedEach() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	least := -1
+	for _, name := range []string{projections.Members{}.Name(), projections.Activity{}.Name()} {
+		if n := len(p.latencies[name]); least < 0 || n < least {
+			least = n
+		}
+	}
+	return least
+}
+
+// percentile is the q-quantile of event-to-table latency in milliseconds,
+// over every projection's commits (an event is in a table once per
+// projection).
+func (p *benchPipeline) percentile(q float64) float64 {
+	p.mu.Lock()
+	var all []time.Duration
+	for _, l := range p.latencies {
+		all = append(all, l...)
+	}
+	p.mu.Unlock()
+	if len(all) == 0 {
+		return 0
+	}
+	slices.Sort(all)
+	i := min(int(q*float64(len(all))), len(all)-1)
+	return float64(all[i]) / float64(time.Millisecond)
+}
+
+func (p *benchPipeline) stop() {
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	if err := p.group.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		p.b.Errorf("pipeline stopped with %v", err)
+	}
+	p.cancel = nil
+}

@@ -1,0 +1,247 @@
+package domain_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+var (
+	t1 = t0.Add(day)
+	// tenEuros is an order of 10.00 EUR at t0: 10 base points (plus the first
+	// purchase bonus, which refunds never take back) and 1000 cents of spend.
+	tenEuros = []domain.Event{enrolled(), buy("e-1", t0, "o-1", eur(1000))}
+
+	lineA = domain.LineItem{SKU: "A", Category: "toys", Quantity: 2, UnitPrice: 1500}
+	lineB = domain.LineItem{SKU: "B", Category: "toys", Quantity: 1, UnitPrice: 2000}
+	// byLines is an order of 50.00 EUR whose lines add up to it: 50 points.
+	byLines = []domain.Event{enrolled(), buy("e-1", t0, "o-1", eur(5000), lineA, lineB)}
+	// discounted is the same lines sold for 40.00 EUR: 40 points.
+	discounted = []domain.Event{enrolled(), buy("e-1", t0, "o-1", eur(4000), lineA, lineB)}
+)
+
+func refunded(id string, at time.Time, order string, amount domain.Money, qualifying, after int64, lines ...domain.RefundLine) domain.RefundRecorded {
+	return domain.RefundRecorded{
+		FactMeta: meta(id, at), OrderID: order, Amount: amount, Lines: lines,
+		QualifyingSpend: qualifying, QualifyingSpendAfter: after,
+	}
+}
+
+func with(history []domain.Event, more ...domain.Event) []domain.Event {
+	return append(append([]domain.Event(nil), history...), more...)
+}
+
+func TestRefundByAmount(t *testing.T) {
+	runRuleCases(t, []ruleCase{
+		{
+			name:  "points are reversed in proportion, floored",
+			given: tenEuros,
+			when:  refund("e-2", t1, "o-1", eur(333)),
+			want: []domain.Fact{
+				refunded("e-2", t1, "o-1", eur(333), -333, 667),
+				reversed("e-2", t1, 3, "o-1"), // 10 * 3.33 / 10.00 = 3.33
+			},
+		},
+		{
+			name:  "a second partial refund reverses on the running total",
+			given: with(tenEuros, refund("e-2", t1, "o-1", eur(333))),
+			when:  refund("e-3", t1, "o-1", eur(333)),
+			want: []domain.Fact{
+				refunded("e-3", t1, "o-1", eur(333), -333, 334),
+				reversed("e-3", t1, 3, "o-1"), // floor(6.66) - 3
+			},
+		},
+		{
+			name:  "the last partial refund reverses what is left, never more",
+			given: with(tenEuros, refund("e-2", t1, "o-1", eur(333)), refund("e-3", t1, "o-1", eur(333))),
+			when:  refund("e-4", t1, "o-1", eur(334)),
+			want: []domain.Fact{
+				refunded("e-4", t1, "o-1", eur(334), -334, 0),
+				reversed("e-4", t1, 4, "o-1"), // 10 - 6
+			},
+		},
+		{
+			name:  "a refund too small to reverse a point",
+			given: tenEuros,
+			when:  refund("e-2", t1, "o-1", eur(5)),
+			want:  []domain.Fact{refunded("e-2", t1, "o-1", eur(5), -5, 995)},
+		},
+		{
+			name:  "a full refund leaves the first purchase bonus",
+			given: tenEuros,
+			when:  refund("e-2", t1, "o-1", eur(1000)),
+			want: []domain.Fact{
+				refunded("e-2", t1, "o-1", eur(1000), -1000, 0),
+				reversed("e-2", t1, 10, "o-1"),
+			},
+		},
+		{
+			name:  "a refund of zero",
+			given: tenEuros,
+			when:  refund("e-2", t1, "o-1", eur(0)),
+			want:  []domain.Fact{refunded("e-2", t1, "o-1", eur(0), 0, 1000)},
+		},
+		{
+			name:  "a zero-amount order refunded by zero",
+			given: []domain.Event{enrolled(), buy("e-1", t0, "o-1", eur(0))},
+			when:  refund("e-2", t1, "o-1", eur(0)),
+			want:  []domain.Fact{refunded("e-2", t1, "o-1", eur(0), 0, 0)},
+		},
+		{
+			name:  "tier bonus points are reversed too",
+			given: with(silver, buy("e-1", t0, "o-1", eur(1000))), // 10 base + 2 tier
+			when:  refund("e-2", t1, "o-1", eur(500)),
+			want: []domain.Fact{
+				refunded("e-2", t1, "o-1", eur(500), -500, 50500),
+				reversed("e-2", t1, 6, "o-1"), // 12 / 2
+			},
+		},
+		{
+			name:  "a refund below the threshold keeps the tier",
+			given: silver,
+			when:  refund("e-2", firstBuyAt.Add(day), "o-0", eur(200_00)),
+			want: []domain.Fact{
+				refunded("e-2", firstBuyAt.Add(day), "o-0", eur(200_00), -200_00, 300_00),
+				reversed("e-2", firstBuyAt.Add(day), 200, "o-0"),
+			},
+		},
+		{
+			name:    "spend already out of the qualifying window is not taken twice",
+			program: func(p *domain.Program) { p.RefundWindow = 400 * day },
+			given: []domain.Event{
+				buy("e-1", time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), "o-1", eur(100_00)),
+				buy("e-2", time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), "o-2", eur(20_00)),
+			},
+			when: refund("e-3", time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC), "o-1", eur(100_00)),
+			want: []domain.Fact{
+				refunded("e-3", time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC), "o-1", eur(100_00), -100_00, 20_00),
+				reversed("e-3", time.Date(2026, 3, 5, 10, 0, 0, 0, time.UTC), 100, "o-1"),
+			},
+		},
+		{
+			name:  "the last day of the refund window",
+			given: tenEuros,
+			when:  refund("e-2", t0.Add(30*day), "o-1", eur(1000)),
+			want: []domain.Fact{
+				refunded("e-2", t0.Add(30*day), "o-1", eur(1000), -1000, 0),
+				reversed("e-2", t0.Add(30*day), 10, "o-1"),
+			},
+		},
+		{
+			name:   "after the refund window",
+			given:  tenEuros,
+			when:   refund("e-2", t0.Add(30*day+time.Nanosecond), "o-1", eur(1000)),
+			reason: domain.ReasonRefundWindowClosed, field: "order_id",
+		},
+		{
+			name:   "more than the order",
+			given:  tenEuros,
+			when:   refund("e-2", t1, "o-1", eur(1001)),
+			reason: domain.ReasonRefundExceedsOrder, field: "amount",
+		},
+		{
+			name:   "more than is left of the order",
+			given:  with(tenEuros, refund("e-2", t1, "o-1", eur(333))),
+			when:   refund("e-3", t1, "o-1", eur(668)),
+			reason: domain.ReasonRefundExceedsOrder, field: "amount",
+		},
+		{
+			name:   "anything after a full refund",
+			given:  with(tenEuros, refund("e-2", t1, "o-1", eur(1000))),
+			when:   refund("e-3", t1, "o-1", eur(1)),
+			reason: domain.ReasonRefundExceedsOrder, field: "amount",
+		},
+		{
+			name:   "an order never recorded",
+			given:  tenEuros,
+			when:   refund("e-2", t1, "o-9", eur(100)),
+			reason: domain.ReasonUnknownOrder, field: "order_id",
+		},
+		{
+			name:   "a new member has no orders",
+			when:   refund("e-2", t1, "o-1", eur(100)),
+			reason: domain.ReasonUnknownOrder, field: "order_id",
+		},
+		{
+			name:   "in another currency than the order",
+			given:  tenEuros,
+			when:   refund("e-2", t1, "o-1", money(100, "USD")),
+			reason: domain.ReasonCurrencyMismatch, field: "currency",
+		},
+	})
+}
+
+func TestRefundByLines(t *testing.T) {
+	runRuleCases(t, []ruleCase{
+		{
+			name:  "lines are priced at the order's unit prices",
+			given: byLines,
+			when:  refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "A", Quantity: 1}),
+			want: []domain.Fact{
+				refunded("e-2", t1, "o-1", eur(1500), -1500, 3500, domain.RefundLine{SKU: "A", Quantity: 1}),
+				reversed("e-2", t1, 15, "o-1"), // 50 * 15 / 50
+			},
+		},
+		{
+			name:  "lines decide the amount when both are sent",
+			given: byLines,
+			when:  event("e-2", t1, domain.Refund{OrderID: "o-1", Amount: money(1, "USD"), Lines: []domain.RefundLine{{SKU: "A", Quantity: 1}}}),
+			want: []domain.Fact{
+				refunded("e-2", t1, "o-1", eur(1500), -1500, 3500, domain.RefundLine{SKU: "A", Quantity: 1}),
+				reversed("e-2", t1, 15, "o-1"),
+			},
+		},
+		{
+			name:  "several lines",
+			given: byLines,
+			when:  refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "A", Quantity: 2}, domain.RefundLine{SKU: "B", Quantity: 1}),
+			want: []domain.Fact{
+				refunded("e-2", t1, "o-1", eur(5000), -5000, 0, domain.RefundLine{SKU: "A", Quantity: 2}, domain.RefundLine{SKU: "B", Quantity: 1}),
+				reversed("e-2", t1, 50, "o-1"),
+			},
+		},
+		{
+			name:  "discounted order: in proportion to the price paid",
+			given: discounted,
+			when:  refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "B", Quantity: 1}),
+			want: []domain.Fact{
+				refunded("e-2", t1, "o-1", eur(2000), -2000, 2000, domain.RefundLine{SKU: "B", Quantity: 1}),
+				reversed("e-2", t1, 20, "o-1"), // 40 * 20.00 / 40.00
+			},
+		},
+		{
+			name:  "discounted order: line prices are capped at what is left",
+			given: with(discounted, refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "B", Quantity: 1})),
+			when:  refundLines("e-3", t1, "o-1", domain.RefundLine{SKU: "A", Quantity: 2}), // 30.00 of lines, 20.00 left
+			want: []domain.Fact{
+				refunded("e-3", t1, "o-1", eur(2000), -2000, 0, domain.RefundLine{SKU: "A", Quantity: 2}),
+				reversed("e-3", t1, 20, "o-1"),
+			},
+		},
+		{
+			name:   "a line is returned at most once",
+			given:  with(byLines, refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "A", Quantity: 1})),
+			when:   refundLines("e-3", t1, "o-1", domain.RefundLine{SKU: "A", Quantity: 2}),
+			reason: domain.ReasonRefundExceedsOrder, field: "lines[0].quantity",
+		},
+		{
+			name:   "the same sku twice in one refund",
+			given:  byLines,
+			when:   refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "A", Quantity: 1}, domain.RefundLine{SKU: "A", Quantity: 2}),
+			reason: domain.ReasonRefundExceedsOrder, field: "lines[1].quantity",
+		},
+		{
+			name:   "a sku the order does not have",
+			given:  byLines,
+			when:   refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "B", Quantity: 1}, domain.RefundLine{SKU: "Z", Quantity: 1}),
+			reason: domain.ReasonInvalidField, field: "lines[1].sku",
+		},
+		{
+			name:   "lines of an order sent without lines",
+			given:  tenEuros,
+			when:   refundLines("e-2", t1, "o-1", domain.RefundLine{SKU: "A", Quantity: 1}),
+			reason: domain.ReasonInvalidField, field: "lines[0].sku",
+		},
+	})
+}
