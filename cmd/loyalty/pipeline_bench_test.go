@@ -40,6 +40,9 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 		p := startBenchPipeline(b)
 		start := time.Now()
 		published := p.publish(b, events, 0)
+		b.Logf("published and acknowledged after %s", time.Since(start).Round(time.Millisecond))
+		p.waitLedger(b, published)
+		b.Logf("engine appended every ledger record after %s", time.Since(start).Round(time.Millisecond))
 		p.waitCaughtUp(b, published)
 		elapsed := time.Since(start)
 		b.ReportMetric(float64(published)/elapsed.Seconds(), "events/s")
@@ -192,6 +195,21 @@ func (p *benchPipeline) waitCaughtUp(b *testing.B, published int) {
 		}
 	}
 	b.Fatalf("projections committed %d of %d records within %s", p.committedEach(), published, patience)
+}
+
+// waitLedger waits until the ledger holds a record per published event.
+func (p *benchPipeline) waitLedger(b *testing.B, published int) {
+	b.Helper()
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		s, err := p.js.Stream(context.Background(), streams.LedgerStream)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.CachedInfo().State.Msgs >= uint64(published) {
+			return
+		}
+	}
+	b.Fatalf("the ledger did not reach %d records within 3 minutes", published)
 }
 
 // committedEach is the fewest records any projection has committed.
