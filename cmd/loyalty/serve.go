@@ -205,7 +205,12 @@ func startDatabase(ctx context.Context, g *globals, o *serveOptions, log *slog.L
 	if g.databaseURL != "" {
 		return g.databaseURL, func() {}, nil
 	}
-	srv, err := pgserver.Start(ctx, pgserver.Config{Dir: filepath.Join(g.dataDir, "postgres"), Port: o.pgPort, Logger: log})
+	srv, err := pgserver.Start(ctx, pgserver.Config{
+		Dir: filepath.Join(g.dataDir, "postgres"), Port: o.pgPort, Logger: log,
+		// As root, PostgreSQL runs as another user, which cannot enter a
+		// data directory under /root: the cluster then lives here.
+		RootFallback: "/var/lib/loyalty",
+	})
 	if err != nil {
 		return "", nil, fmt.Errorf("%w (or pass --database-url to use an existing PostgreSQL)", err)
 	}

@@ -10,6 +10,8 @@ package pgserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,6 +40,11 @@ type Config struct {
 	// recorded in Dir, so the URL stays the same across restarts, and picks
 	// a free one (and records it) the first time.
 	Port int
+	// RootFallback, when set, is where the cluster lives instead when we run
+	// as root and the account PostgreSQL runs as cannot reach Dir (a data
+	// directory under /root, say): RootFallback/postgres-<hash of Dir>. Empty
+	// means Start fails with an error naming the blocking directory.
+	RootFallback string
 	// Logger receives lifecycle messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -101,15 +108,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("pgserver: create data dir: %w", err)
 	}
+	runAs, err := runAsAccount()
+	if err != nil {
+		return nil, fmt.Errorf("pgserver: %w", err)
+	}
+	if cfg.Dir, err = reachableDir(cfg, runAs); err != nil {
+		return nil, fmt.Errorf("pgserver: %w", err)
+	}
 	s := &Server{
 		dir:     cfg.Dir,
 		dataDir: filepath.Join(cfg.Dir, "data"),
 		logPath: filepath.Join(cfg.Dir, "postgres.log"),
+		runAs:   runAs,
 		log:     cfg.Logger,
-	}
-	var err error
-	if s.runAs, err = runAsAccount(); err != nil {
-		return nil, fmt.Errorf("pgserver: %w", err)
 	}
 
 	running, reused := s.runningPort(ctx)
@@ -202,3 +213,32 @@ func (s *Server) stopAfterFailure(ctx context.Context) {
 }
 
 func (s *Server) pidPath() string { return filepath.Join(s.dataDir, "postmaster.pid") }
+
+// reachableDir is cfg.Dir, or its place under cfg.RootFallback when we are
+// root and the PostgreSQL account cannot reach cfg.Dir. The fallback is
+// named after cfg.Dir so each data directory keeps its own cluster, and
+// cfg.Dir gets a note saying where the cluster went.
+func reachableDir(cfg Config, runAs *account) (string, error) {
+	if runAs == nil {
+		return cfg.Dir, nil
+	}
+	blocked := checkReachable(cfg.Dir, runAs, statPerm)
+	if blocked == nil || cfg.RootFallback == "" {
+		return cfg.Dir, nil // prepareDirs reports blocked with the full story
+	}
+	sum := sha256.Sum256([]byte(cfg.Dir))
+	dir := filepath.Join(cfg.RootFallback, "postgres-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("%w; and the fallback %s cannot be created: %w", blocked, dir, err)
+	}
+	if err := checkReachable(dir, runAs, statPerm); err != nil {
+		return "", fmt.Errorf("%w; nor can it reach the fallback: %w", blocked, err)
+	}
+	note := fmt.Sprintf("PostgreSQL runs as %s, which cannot reach this directory, so the cluster is kept in %s\n", runAs.name, dir)
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "CLUSTER-LOCATION"), []byte(note), 0o644); err != nil {
+		return "", fmt.Errorf("write the cluster location note: %w", err)
+	}
+	cfg.Logger.Warn("the PostgreSQL account cannot reach the data directory; keeping the cluster elsewhere",
+		"account", runAs.name, "data_dir", cfg.Dir, "cluster_dir", dir)
+	return dir, nil
+}

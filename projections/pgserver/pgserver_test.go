@@ -334,6 +334,46 @@ func TestStartAsRootRejectsUnreachableDir(t *testing.T) {
 	}
 }
 
+// A root user's data directory is often under /root (mode 0700); with a
+// fallback configured the cluster lives there instead and the server runs.
+func TestStartFallsBackWhenDirIsUnreachable(t *testing.T) {
+	skipWithoutBinaries(t)
+	locked := filepath.Join(testDir(t), "locked")
+	if err := os.Mkdir(locked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fallback := filepath.Join(testDir(t), "fallback")
+	dir := filepath.Join(locked, "pg")
+	srv, err := Start(t.Context(), Config{Dir: dir, RootFallback: fallback, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	conn, err := pgx.Connect(t.Context(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var dataDir string
+	if err := conn.QueryRow(t.Context(), "show data_directory").Scan(&dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		// Not root: PostgreSQL runs as us and reaches the locked dir.
+		if !strings.HasPrefix(dataDir, dir) {
+			t.Fatalf("data_directory = %s, want it under %s", dataDir, dir)
+		}
+		return
+	}
+	if !strings.HasPrefix(dataDir, fallback+"/postgres-") {
+		t.Fatalf("data_directory = %s, want it under %s", dataDir, fallback)
+	}
+	note, err := os.ReadFile(filepath.Join(dir, "CLUSTER-LOCATION"))
+	if err != nil || !strings.Contains(string(note), filepath.Dir(dataDir)) {
+		t.Fatalf("CLUSTER-LOCATION = %q, %v; want it to name %s", note, err, filepath.Dir(dataDir))
+	}
+}
+
 func TestCheckReachable(t *testing.T) {
 	acct := &account{name: "postgres", uid: 101, gid: 104}
 	perms := map[string]dirPerm{
