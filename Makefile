@@ -6,7 +6,7 @@ BIN        ?= bin/loyalty
 NATS_PORT  ?= 0
 DEMO_FLAGS ?= --demo-members 1000 --demo-days 180
 
-.PHONY: run build test test-short bench fuzz lint vet compose-up compose-down clean
+.PHONY: run build promtool test test-short bench fuzz lint vet compose-up compose-down clean
 
 run: build
 	$(BIN) serve --nats-port $(NATS_PORT) --demo $(DEMO_FLAGS)
@@ -14,7 +14,17 @@ run: build
 build:
 	$(GO) build -o $(BIN) ./cmd/loyalty
 
-test:
+# promtool checks the alert rules and lints a live /metrics scrape in the
+# tests. Taken from PATH (Debian: apt-get install prometheus), else built once
+# into bin/ with Go (a few minutes the first time).
+PROMTOOL_VERSION ?= v0.316.0
+export PATH := $(CURDIR)/bin:$(PATH)
+
+promtool:
+	@command -v promtool >/dev/null || { echo "building promtool $(PROMTOOL_VERSION) into bin/ (once)"; \
+	  GOBIN=$(CURDIR)/bin $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION); }
+
+test: promtool
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
