@@ -80,29 +80,31 @@ func DecodeEvent(data []byte) (domain.Event, error) {
 
 // decodeEvent is DecodeEvent without the size limit.
 func decodeEvent(data []byte) (domain.Event, error) {
-	if err := checkJSONText(data); err != nil {
+	d := decoder{data: data}
+	if err := d.checkJSONText(); err != nil {
 		return domain.Event{}, err
 	}
-	env, err := parseObject(data, "event")
+	start := skipSpace(data, 0)
+	env, err := d.parseObject(start, "", -1)
 	if err != nil {
 		return domain.Event{}, err
 	}
 
 	var e domain.Event
-	specVersion, err := env.attribute("specversion")
+	specVersion, err := env.attributeRaw("specversion")
 	if err != nil {
 		return domain.Event{}, err
 	}
-	if specVersion != CloudEventsSpecVersion {
-		return domain.Event{}, rejectWire(domain.ReasonInvalidField, "specversion", "must be %q, got %s", CloudEventsSpecVersion, quote(specVersion))
+	if !jsonStringIs(specVersion, CloudEventsSpecVersion) {
+		return domain.Event{}, rejectWire(domain.ReasonInvalidField, "specversion", "must be %q, got %s", CloudEventsSpecVersion, quote(unquote(specVersion)))
 	}
-	typ, err := env.attribute("type")
+	typ, err := env.attributeRaw("type")
 	if err != nil {
 		return domain.Event{}, err
 	}
-	e.Type = domain.EventType(typ)
-	if _, ok := typeTokens[e.Type]; !ok {
-		return domain.Event{}, rejectWire(ReasonUnknownType, "type", "%s is not an input event type", quote(typ))
+	var known bool
+	if e.Type, known = eventType(typ); !known {
+		return domain.Event{}, rejectWire(ReasonUnknownType, "type", "%s is not an input event type", quote(string(e.Type)))
 	}
 	if e.ID, err = env.attribute("id"); err != nil {
 		return domain.Event{}, err
@@ -112,9 +114,10 @@ func decodeEvent(data []byte) (domain.Event, error) {
 	if e.Source, _, err = env.optionalString("source"); err != nil {
 		return domain.Event{}, err
 	}
-	if ct, ok, err := env.optionalString("datacontenttype"); err != nil {
+	if raw, ok, err := env.optionalRaw("datacontenttype"); err != nil {
 		return domain.Event{}, err
-	} else if ok {
+	} else if ok && !jsonStringIs(raw, EventContentType) { // the usual value needs no parsing
+		ct := unquote(raw)
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != EventContentType {
 			return domain.Event{}, rejectWire(domain.ReasonInvalidField, "datacontenttype", "must be %q, got %s", EventContentType, quote(ct))
 		}
@@ -176,7 +179,8 @@ func decodePurchase(o object) (domain.EventBody, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, l := range items {
+	for i := range items.len() {
+		l := items.at(i)
 		var line domain.LineItem
 		if line.SKU, err = l.requiredString("sku"); err != nil {
 			return nil, err
@@ -191,7 +195,7 @@ func decodePurchase(o object) (domain.EventBody, error) {
 			return nil, err
 		}
 		if i == 0 {
-			b.Lines = make([]domain.LineItem, 0, len(items))
+			b.Lines = make([]domain.LineItem, 0, items.len())
 		}
 		b.Lines = append(b.Lines, line)
 	}
@@ -210,7 +214,8 @@ func decodeRefund(o object) (domain.EventBody, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, l := range items {
+	for i := range items.len() {
+		l := items.at(i)
 		var line domain.RefundLine
 		if line.SKU, err = l.requiredString("sku"); err != nil {
 			return nil, err
@@ -219,7 +224,7 @@ func decodeRefund(o object) (domain.EventBody, error) {
 			return nil, err
 		}
 		if i == 0 {
-			b.Lines = make([]domain.RefundLine, 0, len(items))
+			b.Lines = make([]domain.RefundLine, 0, items.len())
 		}
 		b.Lines = append(b.Lines, line)
 	}
@@ -266,147 +271,300 @@ func decodeFeedback(o object) (domain.EventBody, error) {
 	return b, nil
 }
 
+// decoder reads one event in two passes. checkJSONText validates the whole
+// text and notes where each object and array ends; then the objects the
+// event needs are read member by member, each value left raw until a field
+// is asked for. Members are kept by index in arrays rather than in slices
+// of the decoder's own arrays (which would make the compiler move it to
+// the heap), so that for an event of usual size the decoder stays on the
+// stack and reading allocates only the values it returns.
+type decoder struct {
+	data        []byte
+	ends        containerEnds
+	nMembers    int
+	members     [48]member
+	moreMembers []member
+	nSpans      int
+	spans       [16]span
+	moreSpans   []span
+}
+
 // checkJSONText rejects anything that is not one valid UTF-8 JSON text.
 // encoding/json would replace invalid UTF-8 and lone surrogate escapes with
 // U+FFFD, which could merge two different member ids into one: rejecting
 // them keeps every decoded string exactly what the publisher sent.
-func checkJSONText(data []byte) error {
-	if !utf8.Valid(data) {
+//
+// The text is checked whole before any field is looked at, so an event with
+// several problems is always rejected for the same one.
+func (d *decoder) checkJSONText() error {
+	if !utf8.Valid(d.data) {
 		return rejectWire(ReasonMalformedJSON, "", "event is not valid UTF-8")
 	}
-	if !json.Valid(data) {
+	valid, lone := scanJSONText(d.data, &d.ends)
+	if !valid {
+		// scanJSONText agrees with json.Valid; encoding/json describes what
+		// is wrong, as it did before there was a scanner of our own.
 		detail := "event is not valid JSON"
 		var syntax *json.SyntaxError
-		if err := json.Unmarshal(data, new(json.RawMessage)); errors.As(err, &syntax) {
+		if err := json.Unmarshal(d.data, new(json.RawMessage)); errors.As(err, &syntax) {
 			detail = fmt.Sprintf("event is not valid JSON: %s at byte %d", syntax, syntax.Offset)
 		}
 		return rejectWire(ReasonMalformedJSON, "", "%s", detail)
 	}
-	if i := loneSurrogate(data); i >= 0 {
-		return rejectWire(ReasonMalformedJSON, "", "unpaired UTF-16 surrogate escape at byte %d", i)
+	if lone >= 0 {
+		return rejectWire(ReasonMalformedJSON, "", "unpaired UTF-16 surrogate escape at byte %d", lone)
 	}
 	return nil
 }
 
-// loneSurrogate returns the offset of the first \u escape of a UTF-16
-// surrogate that is not part of a high-low pair, or -1. It expects valid
-// JSON, where a backslash only ever starts an escape inside a string.
-func loneSurrogate(data []byte) int {
-	for i := 0; i < len(data); i++ {
-		if data[i] != '\\' {
-			continue
-		}
-		r, ok := unicodeEscape(data, i)
-		if !ok {
-			i++ // a two-byte escape such as \" or \\
-			continue
-		}
-		switch {
-		case r >= 0xD800 && r < 0xDC00:
-			if low, ok := unicodeEscape(data, i+6); !ok || low < 0xDC00 || low >= 0xE000 {
-				return i
-			}
-			i += 11 // the pair is 12 bytes
-		case r >= 0xDC00 && r < 0xE000:
-			return i
-		default:
-			i += 5
-		}
-	}
-	return -1
+// member is one key and value of a JSON object: offsets in decoder.data.
+type member struct {
+	keyStart, keyEnd int // between the quotes
+	valStart, valEnd int
+	escaped          bool // the key holds an escape
 }
 
-// unicodeEscape reads a \uXXXX escape at data[i:].
-func unicodeEscape(data []byte, i int) (rune, bool) {
-	if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
-		return 0, false
+// span is the members of one object: decoder.member(first) to last-1.
+type span struct{ first, last int }
+
+func (d *decoder) addMember(m member) {
+	if d.nMembers < len(d.members) {
+		d.members[d.nMembers] = m
+	} else {
+		d.moreMembers = append(d.moreMembers, m)
 	}
-	n, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 16)
-	if err != nil {
-		return 0, false
+	d.nMembers++
+}
+
+func (d *decoder) member(i int) *member {
+	if i < len(d.members) {
+		return &d.members[i]
 	}
-	return rune(n), true
+	return &d.moreMembers[i-len(d.members)]
+}
+
+func (d *decoder) addSpan(s span) {
+	if d.nSpans < len(d.spans) {
+		d.spans[d.nSpans] = s
+	} else {
+		d.moreSpans = append(d.moreSpans, s)
+	}
+	d.nSpans++
+}
+
+func (d *decoder) span(i int) span {
+	if i < len(d.spans) {
+		return d.spans[i]
+	}
+	return d.moreSpans[i-len(d.spans)]
+}
+
+// key returns m's key as written, between the quotes.
+func (d *decoder) key(m *member) []byte { return d.data[m.keyStart:m.keyEnd] }
+
+// keyString returns m's decoded key.
+func (d *decoder) keyString(m *member) string {
+	if m.escaped {
+		return unquote(d.data[m.keyStart-1 : m.keyEnd+1])
+	}
+	return string(d.key(m))
+}
+
+// keyIs reports whether m's key decodes to key.
+func (d *decoder) keyIs(m *member, key string) bool {
+	if m.escaped {
+		return d.keyString(m) == key
+	}
+	return string(d.key(m)) == key
+}
+
+func (d *decoder) sameKey(a, b *member) bool {
+	switch {
+	case !a.escaped && !b.escaped:
+		return bytes.Equal(d.key(a), d.key(b))
+	case a.escaped:
+		return d.keyIs(b, d.keyString(a))
+	default:
+		return d.keyIs(a, d.keyString(b))
+	}
+}
+
+// elements are the objects of an array, as objects reads them.
+type elements struct {
+	d     *decoder
+	first int // the index of the first object's span
+	n     int
+	field string
+}
+
+func (e elements) len() int { return e.n }
+
+func (e elements) at(i int) object {
+	s := e.d.span(e.first + i)
+	return object{d: e.d, first: s.first, last: s.last, field: e.field, index: i}
 }
 
 // object is one JSON object of an event, its values still raw.
 type object struct {
-	fields map[string]json.RawMessage
-	prefix string // prepended to field names in errors, e.g. "lines[2]."
+	d           *decoder
+	first, last int // its members: d.member(first) to last-1
+	// field names the object in errors: "" for the event, "data", or the
+	// array ("lines") when index ≥ 0 gives the object's place in it.
+	field string
+	index int
 }
 
-// parseObject reads a JSON object that checkJSONText has passed. Duplicate
-// keys are rejected: parsers disagree on which one wins, so a publisher's
-// validator and the engine could read different events.
-func parseObject(raw json.RawMessage, what string) (object, error) {
-	if kind := jsonKind(raw); kind != "object" {
-		return object{}, rejectWire(ReasonMalformedJSON, fieldName(what), "must be a JSON object, got %s", kind)
+// linearKeys is how many keys an object may have before duplicates are
+// looked for in a map rather than by comparing with every earlier key.
+const linearKeys = 16
+
+// parseObject reads the members of the value at d.data[start:]; field and
+// index name it in errors (see object). Duplicate keys are rejected:
+// parsers disagree on which one wins, so a publisher's validator and the
+// engine could read different events.
+func (d *decoder) parseObject(start int, field string, index int) (object, error) {
+	v := d.data
+	if v[start] != '{' {
+		kind := jsonKind(v[start:valueEnd(v, start, &d.ends)])
+		return object{}, rejectWire(ReasonMalformedJSON, elementName(field, index), "must be a JSON object, got %s", kind)
 	}
-	o := object{fields: map[string]json.RawMessage{}}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // {
-		return object{}, rejectWire(ReasonMalformedJSON, fieldName(what), "%v", err)
+	first := d.nMembers
+	var seen map[string]struct{}
+	for i := skipSpace(v, start+1); v[i] == '"'; {
+		end, escaped := stringEnd(v, i)
+		m := member{keyStart: i + 1, keyEnd: end, escaped: escaped}
+		m.valStart = skipSpace(v, skipSpace(v, end+1)+1) // past the colon
+		m.valEnd = valueEnd(v, m.valStart, &d.ends)
+		if d.duplicate(first, &m, &seen) {
+			return object{}, rejectWire(ReasonMalformedJSON, elementName(field, index), "duplicate key %s", quote(d.keyString(&m)))
+		}
+		d.addMember(m)
+		if i = skipSpace(v, m.valEnd); v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return object{}, rejectWire(ReasonMalformedJSON, fieldName(what), "%v", err)
-		}
-		key, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return object{}, rejectWire(ReasonMalformedJSON, fieldName(what), "%v", err)
-		}
-		if _, dup := o.fields[key]; dup {
-			return object{}, rejectWire(ReasonMalformedJSON, fieldName(what), "duplicate key %s", quote(key))
-		}
-		o.fields[key] = v
-	}
-	return o, nil
+	return object{d: d, first: first, last: d.nMembers, field: field, index: index}, nil
 }
 
-// fieldName turns parseObject's description into an error field: the whole
-// event has none.
-func fieldName(what string) string {
-	if what == "event" {
-		return ""
+// duplicate reports whether m's key is among the keys of the object being
+// read, the members from first on.
+func (d *decoder) duplicate(first int, m *member, seen *map[string]struct{}) bool {
+	if d.nMembers-first < linearKeys {
+		for i := first; i < d.nMembers; i++ {
+			if d.sameKey(d.member(i), m) {
+				return true
+			}
+		}
+		return false
 	}
-	return what
+	if *seen == nil {
+		*seen = make(map[string]struct{}, 2*(d.nMembers-first))
+		for i := first; i < d.nMembers; i++ {
+			(*seen)[d.keyString(d.member(i))] = struct{}{}
+		}
+	}
+	key := d.keyString(m)
+	if _, dup := (*seen)[key]; dup {
+		return true
+	}
+	(*seen)[key] = struct{}{}
+	return false
 }
 
-func (o object) name(key string) string { return o.prefix + key }
+// elementName is the name of an object in errors: field, or its element
+// index of the array field.
+func elementName(field string, index int) string {
+	if index < 0 {
+		return field
+	}
+	return field + "[" + strconv.Itoa(index) + "]"
+}
+
+// name is a member's name in errors: the key, prefixed for an array
+// element, e.g. "lines[2].sku".
+func (o object) name(key string) string {
+	if o.index < 0 {
+		return key
+	}
+	return elementName(o.field, o.index) + "." + key
+}
+
+// lookup returns the member for key, or nil when it is absent or null.
+func (o object) lookup(key string) *member {
+	for i := o.first; i < o.last; i++ {
+		if m := o.d.member(i); o.d.keyIs(m, key) {
+			if o.d.data[m.valStart] == 'n' { // null
+				return nil
+			}
+			return m
+		}
+	}
+	return nil
+}
 
 // value returns a field's raw value, or nil when it is absent or null.
-func (o object) value(key string) json.RawMessage {
-	v := bytes.TrimSpace(o.fields[key])
-	if len(v) == 0 || string(v) == "null" {
-		return nil
+func (o object) value(key string) []byte {
+	if m := o.lookup(key); m != nil {
+		return o.d.data[m.valStart:m.valEnd]
 	}
-	return v
+	return nil
+}
+
+// optionalRaw returns a string field as written, quotes included, and
+// whether it was present (and not null).
+func (o object) optionalRaw(key string) ([]byte, bool, error) {
+	v := o.value(key)
+	if v == nil {
+		return nil, false, nil
+	}
+	if kind := jsonKind(v); kind != "string" {
+		return nil, true, rejectWire(ReasonMalformedJSON, o.name(key), "must be a string, got %s", kind)
+	}
+	return v, true, nil
 }
 
 // optionalString returns a string field and whether it was present (and not null).
 func (o object) optionalString(key string) (string, bool, error) {
-	v := o.value(key)
-	if v == nil {
-		return "", false, nil
+	v, ok, err := o.optionalRaw(key)
+	if !ok || err != nil {
+		return "", ok, err
 	}
-	if kind := jsonKind(v); kind != "string" {
-		return "", true, rejectWire(ReasonMalformedJSON, o.name(key), "must be a string, got %s", kind)
+	return unquote(v), true, nil
+}
+
+// attributeRaw is an envelope attribute as written: present, a string, not
+// empty.
+func (o object) attributeRaw(key string) ([]byte, error) {
+	v, _, err := o.optionalRaw(key)
+	if err == nil && len(v) <= len(`""`) { // absent, null or ""
+		err = rejectWire(domain.ReasonMissingField, o.name(key), "is required")
 	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", true, rejectWire(ReasonMalformedJSON, o.name(key), "%v", err)
-	}
-	return s, true, nil
+	return v, err
 }
 
 // attribute is an envelope attribute: present, a string, not empty.
 func (o object) attribute(key string) (string, error) {
-	s, _, err := o.optionalString(key)
-	if err == nil && s == "" {
-		err = rejectWire(domain.ReasonMissingField, o.name(key), "is required")
+	v, err := o.attributeRaw(key)
+	if err != nil {
+		return "", err
 	}
-	return s, err
+	return unquote(v), nil
+}
+
+// eventType returns the event type of the attribute v, the constant for one
+// of domain.EventTypes, and whether it is an input event type.
+func eventType(v []byte) (domain.EventType, bool) {
+	for _, t := range domain.EventTypes {
+		if jsonStringIs(v, string(t)) {
+			if _, ok := typeTokens[t]; ok {
+				return t, true
+			}
+			break
+		}
+	}
+	t := domain.EventType(unquote(v))
+	_, ok := typeTokens[t]
+	return t, ok
 }
 
 // requiredString is a data field that must be present; whether an empty value
@@ -433,11 +591,35 @@ func (o object) integer(key string, bitSize int, reason domain.Reason) (int64, b
 	if bytes.ContainsAny(v, ".eE") {
 		return 0, true, rejectWire(reason, o.name(key), "must be an integer without fraction or exponent, got %s", quote(string(v)))
 	}
-	n, err := strconv.ParseInt(string(v), 10, bitSize)
-	if err != nil {
+	n, ok := parseInteger(v, bitSize)
+	if !ok {
 		return 0, true, rejectWire(reason, o.name(key), "%s is out of range", quote(string(v)))
 	}
 	return n, true, nil
+}
+
+// parseInteger parses a JSON integer literal as strconv.ParseInt(string(v),
+// 10, bitSize) does, without allocating for up to 18 digits.
+func parseInteger(v []byte, bitSize int) (int64, bool) {
+	digits := v
+	if digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) > 18 {
+		n, err := strconv.ParseInt(string(v), 10, bitSize)
+		return n, err == nil
+	}
+	var n int64
+	for _, c := range digits {
+		n = n*10 + int64(c-'0')
+	}
+	if v[0] == '-' {
+		n = -n
+	}
+	if bitSize < 64 && (n < -1<<(bitSize-1) || n > 1<<(bitSize-1)-1) {
+		return 0, false
+	}
+	return n, true
 }
 
 // optionalAmount reads integer minor units (or a quantity).
@@ -472,10 +654,7 @@ func (o object) timestamp(key string) (time.Time, error) {
 	if kind := jsonKind(v); kind != "string" {
 		return time.Time{}, rejectWire(domain.ReasonInvalidTimestamp, o.name(key), "must be an RFC 3339 string, got %s", kind)
 	}
-	s, _, err := o.optionalString(key)
-	if err != nil {
-		return time.Time{}, err
-	}
+	s := unquote(v)
 	if s == "" {
 		return time.Time{}, rejectWire(domain.ReasonMissingField, o.name(key), "is required")
 	}
@@ -504,38 +683,39 @@ func upperTZ(r rune) rune {
 
 // object reads a nested object; ok is false when it is absent or null.
 func (o object) object(key string) (object, bool, error) {
-	v := o.value(key)
-	if v == nil {
+	m := o.lookup(key)
+	if m == nil {
 		return object{}, false, nil
 	}
-	nested, err := parseObject(v, o.name(key))
+	nested, err := o.d.parseObject(m.valStart, o.name(key), -1)
 	return nested, err == nil, err
 }
 
 // objects reads an optional array of objects, naming each element in errors.
-func (o object) objects(key string) ([]object, error) {
-	v := o.value(key)
-	if v == nil {
-		return nil, nil
+// Every element is read before any is used, so a malformed element is
+// reported before a missing field of an earlier one.
+func (o object) objects(key string) (elements, error) {
+	m := o.lookup(key)
+	if m == nil {
+		return elements{}, nil
 	}
-	if kind := jsonKind(v); kind != "array" {
-		return nil, rejectWire(ReasonMalformedJSON, o.name(key), "must be an array, got %s", kind)
+	d, data := o.d, o.d.data
+	if kind := jsonKind(data[m.valStart:m.valEnd]); kind != "array" {
+		return elements{}, rejectWire(ReasonMalformedJSON, o.name(key), "must be an array, got %s", kind)
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
-		return nil, rejectWire(ReasonMalformedJSON, o.name(key), "%v", err)
-	}
-	objs := make([]object, 0, len(items))
-	for i, item := range items {
-		name := o.name(key) + "[" + strconv.Itoa(i) + "]"
-		obj, err := parseObject(item, name)
+	name := o.name(key)
+	items := elements{d: d, first: d.nSpans, field: name}
+	for i := skipSpace(data, m.valStart+1); data[i] != ']'; items.n++ {
+		obj, err := d.parseObject(i, name, items.n)
 		if err != nil {
-			return nil, err
+			return elements{}, err
 		}
-		obj.prefix = name + "."
-		objs = append(objs, obj)
+		d.addSpan(span{obj.first, obj.last})
+		if i = skipSpace(data, valueEnd(data, i, &d.ends)); data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
 	}
-	return objs, nil
+	return items, nil
 }
 
 // jsonKind names the JSON type of a valid JSON value.
@@ -577,56 +757,6 @@ func rejectWire(reason domain.Reason, field, format string, args ...any) error {
 	return &domain.RejectedError{Reason: reason, Field: field, Detail: fmt.Sprintf(format, args...)}
 }
 
-// The wire shapes EncodeEvent writes. Field order is the order on the wire.
-type (
-	wireEnvelope struct {
-		SpecVersion     string `json:"specversion"`
-		ID              string `json:"id"`
-		Source          string `json:"source,omitempty"`
-		Type            string `json:"type"`
-		Time            string `json:"time"`
-		DataContentType string `json:"datacontenttype"`
-		Data            any    `json:"data"`
-	}
-	wireMemberData struct { // enrolments, visits, and events without a body
-		MemberID string `json:"member_id"`
-		Channel  string `json:"channel,omitempty"`
-	}
-	wirePurchaseData struct {
-		MemberID string             `json:"member_id"`
-		OrderID  string             `json:"order_id"`
-		Amount   int64              `json:"amount"`
-		Currency string             `json:"currency"`
-		Channel  string             `json:"channel,omitempty"`
-		Lines    []wirePurchaseLine `json:"lines,omitempty"`
-	}
-	wirePurchaseLine struct {
-		SKU       string `json:"sku"`
-		Category  string `json:"category,omitempty"`
-		Quantity  int64  `json:"quantity"`
-		UnitPrice int64  `json:"unit_price"`
-	}
-	wireRefundData struct {
-		MemberID string           `json:"member_id"`
-		OrderID  string           `json:"order_id"`
-		Amount   *int64           `json:"amount,omitempty"`
-		Currency *string          `json:"currency,omitempty"`
-		Lines    []wireRefundLine `json:"lines,omitempty"`
-	}
-	wireRefundLine struct {
-		SKU      string `json:"sku"`
-		Quantity int64  `json:"quantity"`
-	}
-	wireFeedbackData struct {
-		MemberID string `json:"member_id"`
-		OrderID  string `json:"order_id,omitempty"`
-		Rating   *int   `json:"rating,omitempty"`
-		NPS      *int   `json:"nps,omitempty"`
-		Comment  string `json:"comment,omitempty"`
-		Channel  string `json:"channel,omitempty"`
-	}
-)
-
 // EncodeEvent writes an event in the wire format DecodeEvent reads, as an
 // upstream publisher would: specversion 1.0, datacontenttype
 // application/json, the time in UTC. For every event DecodeEvent returns,
@@ -638,6 +768,10 @@ type (
 // only for what the wire format cannot carry: a body that does not match
 // Type, a string that is not valid UTF-8 (encoding/json would alter it), or
 // a time outside years 0000-9999 in UTC.
+//
+// The bytes are those a json.Encoder with SetEscapeHTML(false) writes for
+// the envelope: the attributes in the order below, then data with its
+// fields in the order of docs/events.md, empty optional fields left out.
 func EncodeEvent(e domain.Event) ([]byte, error) {
 	if e.Body != nil && e.Body.EventType() != e.Type {
 		return nil, fmt.Errorf("encode event %q: body %T does not match type %q", e.ID, e.Body, e.Type)
@@ -652,62 +786,138 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 	strs.check("type", string(e.Type))
 	strs.check("member_id", e.MemberID)
 
-	var data any
-	switch b := e.Body.(type) {
+	b := make([]byte, 0, 224+len(e.ID)+len(e.Source)+len(e.Type)+len(e.MemberID)+bodySize(e.Body))
+	b = append(b, `{"specversion":`...)
+	b = appendJSONString(b, CloudEventsSpecVersion, false)
+	b = append(b, `,"id":`...)
+	b = appendJSONString(b, e.ID, false)
+	if e.Source != "" {
+		b = append(b, `,"source":`...)
+		b = appendJSONString(b, e.Source, false)
+	}
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, string(e.Type), false)
+	b = append(b, `,"time":"`...)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","datacontenttype":`...)
+	b = appendJSONString(b, EventContentType, false)
+	b = append(b, `,"data":{"member_id":`...)
+	b = appendJSONString(b, e.MemberID, false)
+	switch body := e.Body.(type) {
 	case nil:
-		data = wireMemberData{MemberID: e.MemberID}
 	case domain.Enrolment:
-		strs.check("channel", b.Channel)
-		data = wireMemberData{MemberID: e.MemberID, Channel: b.Channel}
+		strs.check("channel", body.Channel)
+		b = appendEventString(b, `,"channel":`, body.Channel)
 	case domain.Visit:
-		strs.check("channel", b.Channel)
-		data = wireMemberData{MemberID: e.MemberID, Channel: b.Channel}
+		strs.check("channel", body.Channel)
+		b = appendEventString(b, `,"channel":`, body.Channel)
 	case domain.Purchase:
-		strs.check("order_id", b.OrderID)
-		strs.check("currency", b.Total.Currency)
-		strs.check("channel", b.Channel)
-		w := wirePurchaseData{MemberID: e.MemberID, OrderID: b.OrderID, Amount: b.Total.Minor, Currency: b.Total.Currency, Channel: b.Channel}
-		for _, l := range b.Lines {
+		strs.check("order_id", body.OrderID)
+		strs.check("currency", body.Total.Currency)
+		strs.check("channel", body.Channel)
+		b = append(b, `,"order_id":`...)
+		b = appendJSONString(b, body.OrderID, false)
+		b = append(b, `,"amount":`...)
+		b = strconv.AppendInt(b, body.Total.Minor, 10)
+		b = append(b, `,"currency":`...)
+		b = appendJSONString(b, body.Total.Currency, false)
+		b = appendEventString(b, `,"channel":`, body.Channel)
+		for i, l := range body.Lines {
 			strs.check("lines.sku", l.SKU)
 			strs.check("lines.category", l.Category)
-			w.Lines = append(w.Lines, wirePurchaseLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+			if i == 0 {
+				b = append(b, `,"lines":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = append(b, `{"sku":`...)
+			b = appendJSONString(b, l.SKU, false)
+			b = appendEventString(b, `,"category":`, l.Category)
+			b = append(b, `,"quantity":`...)
+			b = strconv.AppendInt(b, l.Quantity, 10)
+			b = append(b, `,"unit_price":`...)
+			b = strconv.AppendInt(b, l.UnitPrice, 10)
+			b = append(b, '}')
 		}
-		data = w
+		if len(body.Lines) > 0 {
+			b = append(b, ']')
+		}
 	case domain.Refund:
-		strs.check("order_id", b.OrderID)
-		strs.check("currency", b.Amount.Currency)
-		w := wireRefundData{MemberID: e.MemberID, OrderID: b.OrderID}
-		if b.Amount != (domain.Money{}) || len(b.Lines) == 0 {
-			w.Amount, w.Currency = &b.Amount.Minor, &b.Amount.Currency
+		strs.check("order_id", body.OrderID)
+		strs.check("currency", body.Amount.Currency)
+		b = append(b, `,"order_id":`...)
+		b = appendJSONString(b, body.OrderID, false)
+		if body.Amount != (domain.Money{}) || len(body.Lines) == 0 {
+			b = append(b, `,"amount":`...)
+			b = strconv.AppendInt(b, body.Amount.Minor, 10)
+			b = append(b, `,"currency":`...)
+			b = appendJSONString(b, body.Amount.Currency, false)
 		}
-		for _, l := range b.Lines {
+		for i, l := range body.Lines {
 			strs.check("lines.sku", l.SKU)
-			w.Lines = append(w.Lines, wireRefundLine{SKU: l.SKU, Quantity: l.Quantity})
+			if i == 0 {
+				b = append(b, `,"lines":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = append(b, `{"sku":`...)
+			b = appendJSONString(b, l.SKU, false)
+			b = append(b, `,"quantity":`...)
+			b = strconv.AppendInt(b, l.Quantity, 10)
+			b = append(b, '}')
 		}
-		data = w
+		if len(body.Lines) > 0 {
+			b = append(b, ']')
+		}
 	case domain.Feedback:
-		strs.check("order_id", b.OrderID)
-		strs.check("comment", b.Comment)
-		strs.check("channel", b.Channel)
-		data = wireFeedbackData{MemberID: e.MemberID, OrderID: b.OrderID, Rating: b.Rating, NPS: b.NPS, Comment: b.Comment, Channel: b.Channel}
+		strs.check("order_id", body.OrderID)
+		strs.check("comment", body.Comment)
+		strs.check("channel", body.Channel)
+		b = appendEventString(b, `,"order_id":`, body.OrderID)
+		if body.Rating != nil {
+			b = append(b, `,"rating":`...)
+			b = strconv.AppendInt(b, int64(*body.Rating), 10)
+		}
+		if body.NPS != nil {
+			b = append(b, `,"nps":`...)
+			b = strconv.AppendInt(b, int64(*body.NPS), 10)
+		}
+		b = appendEventString(b, `,"comment":`, body.Comment)
+		b = appendEventString(b, `,"channel":`, body.Channel)
 	default:
 		return nil, fmt.Errorf("encode event %q: unknown body type %T", e.ID, e.Body)
 	}
 	if strs.err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, strs.err)
 	}
+	return append(b, "}}"...), nil
+}
 
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // member ids may hold '<', '>', '&': keep them readable
-	err := enc.Encode(wireEnvelope{
-		SpecVersion: CloudEventsSpecVersion, ID: e.ID, Source: e.Source, Type: string(e.Type),
-		Time: t.Format(time.RFC3339Nano), DataContentType: EventContentType, Data: data,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
+// appendEventString appends an optional string field of an event: nothing
+// when it is empty.
+func appendEventString(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	b = append(b, key...)
+	return appendJSONString(b, s, false)
+}
+
+// bodySize estimates how many bytes EncodeEvent writes for a body's fields.
+func bodySize(body domain.EventBody) int {
+	switch body := body.(type) {
+	case domain.Purchase:
+		n := len(body.OrderID) + len(body.Channel) + 96
+		for _, l := range body.Lines {
+			n += len(l.SKU) + len(l.Category) + 96
+		}
+		return n
+	case domain.Refund:
+		return len(body.OrderID) + 96 + 48*len(body.Lines)
+	case domain.Feedback:
+		return len(body.OrderID) + len(body.Comment) + len(body.Channel) + 96
+	}
+	return 64
 }
 
 // utf8Check remembers the first string that is not valid UTF-8.

@@ -3,6 +3,7 @@ package streams
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -72,14 +73,57 @@ type wireLine struct {
 const ledgerVersion = 1
 
 // EncodeLedgerRecord renders a record for the ledger stream.
+//
+// It writes the bytes json.Marshal writes for wireRecord, field by field
+// rather than by reflection; a time json.Marshal refuses (outside years
+// 0000-9999) goes to json.Marshal, for its error.
 func EncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
+	inputStored := r.InputStored.UTC()
+	if !marshalableTime(inputStored) {
+		return encodeLedgerRecordReflect(r)
+	}
+	b := make([]byte, 0, 256+320*len(r.Facts))
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, ledgerVersion, 10)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(r.Partition), 10)
+	b = append(b, `,"input_seq":`...)
+	b = strconv.AppendUint(b, r.InputSeq, 10)
+	b = append(b, `,"input_stored":`...)
+	b = appendJSONTime(b, inputStored)
+	b = append(b, `,"event_id":`...)
+	b = appendJSONString(b, r.EventID, true)
+	b = append(b, `,"event_digest":"`...)
+	b = appendDigest(b, r.EventDigest)
+	b = append(b, `","member_id":`...)
+	b = appendJSONString(b, r.MemberID, true)
+	b = append(b, `,"facts":[`...)
+	var lines [8]wireLine
+	for i, f := range r.Facts {
+		wf, err := encodeFact(f, lines[:0])
+		if err != nil {
+			return nil, err
+		}
+		if !marshalableTime(wf.OccurredAt) {
+			return encodeLedgerRecordReflect(r)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendWireFact(b, &wf)
+	}
+	return append(b, "]}"...), nil
+}
+
+// encodeLedgerRecordReflect is EncodeLedgerRecord by json.Marshal.
+func encodeLedgerRecordReflect(r LedgerRecord) ([]byte, error) {
 	w := wireRecord{
 		Version: ledgerVersion, Partition: r.Partition, InputSeq: r.InputSeq, InputStored: r.InputStored.UTC(), EventID: r.EventID,
 		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID,
 		Facts: make([]wireFact, 0, len(r.Facts)),
 	}
 	for _, f := range r.Facts {
-		wf, err := encodeFact(f)
+		wf, err := encodeFact(f, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -88,8 +132,142 @@ func EncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
 	return json.Marshal(w)
 }
 
+// marshalableTime reports whether time.Time's MarshalJSON accepts t, a time
+// in UTC: RFC 3339 has room for years 0000-9999 only.
+func marshalableTime(t time.Time) bool {
+	y := t.Year()
+	return y >= 0 && y <= 9999
+}
+
+// appendJSONTime appends t, a time in UTC that marshalableTime accepts, as
+// time.Time's MarshalJSON writes it.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendDigest appends d as fmt's %016x does.
+func appendDigest(b []byte, d uint64) []byte {
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hexDigits[d>>uint(shift)&0xF])
+	}
+	return b
+}
+
+// appendWireFact appends w as json.Marshal writes it: the fields in the
+// order of wireFact, omitempty honoured. A field added to wireFact must be
+// added here too (TestLedgerCodecMatchesReference compares the two), and to
+// ledgerParser.fact, or records holding it take json.Unmarshal's slower way.
+func appendWireFact(b []byte, w *wireFact) []byte {
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, string(w.Type), true)
+	b = append(b, `,"occurred_at":`...)
+	b = appendJSONTime(b, w.OccurredAt)
+	b = appendOptString(b, `,"order_id":`, w.OrderID)
+	b = appendOptString(b, `,"channel":`, w.Channel)
+	b = appendOptInt(b, `,"amount":`, w.Amount)
+	b = appendOptString(b, `,"currency":`, w.Currency)
+	if len(w.Lines) > 0 {
+		b = append(b, `,"lines":[`...)
+		for i, l := range w.Lines {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '{')
+			if l.SKU != "" {
+				b = append(b, `"sku":`...)
+				b = appendJSONString(b, l.SKU, true)
+				b = append(b, ',')
+			}
+			if l.Category != "" {
+				b = append(b, `"category":`...)
+				b = appendJSONString(b, l.Category, true)
+				b = append(b, ',')
+			}
+			b = append(b, `"quantity":`...)
+			b = strconv.AppendInt(b, l.Quantity, 10)
+			b = appendOptInt(b, `,"unit_price":`, l.UnitPrice)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = appendOptInt(b, `,"qualifying_spend":`, w.QualifyingSpend)
+	b = appendOptInt(b, `,"qualifying_spend_after":`, w.QualifyingSpendAfter)
+	if w.Rating != nil {
+		b = append(b, `,"rating":`...)
+		b = strconv.AppendInt(b, int64(*w.Rating), 10)
+	}
+	if w.NPS != nil {
+		b = append(b, `,"nps":`...)
+		b = strconv.AppendInt(b, int64(*w.NPS), 10)
+	}
+	b = appendOptString(b, `,"comment":`, w.Comment)
+	b = appendOptInt(b, `,"points":`, w.Points)
+	b = appendOptString(b, `,"rule":`, w.Rule)
+	b = appendOptString(b, `,"program_version":`, w.ProgramVersion)
+	b = appendOptString(b, `,"from":`, w.From)
+	b = appendOptString(b, `,"to":`, w.To)
+	b = appendOptString(b, `,"reason":`, w.Reason)
+	return append(b, '}')
+}
+
+func appendOptString(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, key...)
+	return appendJSONString(b, s, true)
+}
+
+func appendOptInt(b []byte, key string, n int64) []byte {
+	if n == 0 {
+		return b
+	}
+	b = append(b, key...)
+	return strconv.AppendInt(b, n, 10)
+}
+
 // DecodeLedgerRecord reads a record written by EncodeLedgerRecord.
+//
+// A record as EncodeLedgerRecord writes it is read by a parser made for the
+// format (see ledgerParser); anything else (another key, a null, a duplicate
+// key, a number that does not fit) goes to json.Unmarshal, so every input
+// decodes, or fails, exactly as json.Unmarshal into wireRecord has it.
 func DecodeLedgerRecord(data []byte) (LedgerRecord, error) {
+	p := ledgerParser{data: data}
+	var r parsedRecord
+	if !p.record(&r) {
+		return decodeLedgerRecordReflect(data)
+	}
+	if r.version != ledgerVersion {
+		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", r.version)
+	}
+	var ok bool
+	if r.digest != nil {
+		r.EventDigest, ok = parseDigest(r.digest[1 : len(r.digest)-1])
+	}
+	if !ok {
+		var digest string
+		if r.digest != nil {
+			if err := json.Unmarshal(r.digest, &digest); err != nil {
+				return decodeLedgerRecordReflect(data)
+			}
+		}
+		var d uint64
+		if _, err := fmt.Sscanf(digest, "%x", &d); err != nil {
+			return LedgerRecord{}, fmt.Errorf("decode ledger record: event_digest %q: %w", digest, err)
+		}
+		r.EventDigest = d
+	}
+	if r.Facts == nil { // no facts key: json.Unmarshal's way gives an empty list
+		r.Facts = make([]domain.Fact, 0)
+	}
+	return r.LedgerRecord, nil
+}
+
+// decodeLedgerRecordReflect is DecodeLedgerRecord by json.Unmarshal.
+func decodeLedgerRecordReflect(data []byte) (LedgerRecord, error) {
 	var w wireRecord
 	if err := json.Unmarshal(data, &w); err != nil {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", err)
@@ -103,7 +281,7 @@ func DecodeLedgerRecord(data []byte) (LedgerRecord, error) {
 	}
 	r.Facts = make([]domain.Fact, 0, len(w.Facts))
 	for i, wf := range w.Facts {
-		f, err := decodeFact(wf, domain.FactMeta{MemberID: w.MemberID, EventID: w.EventID, OccurredAt: wf.OccurredAt.UTC()})
+		f, err := decodeFact(wf, wf.Lines, domain.FactMeta{MemberID: w.MemberID, EventID: w.EventID, OccurredAt: wf.OccurredAt.UTC()})
 		if err != nil {
 			return LedgerRecord{}, fmt.Errorf("decode ledger record: facts[%d]: %w", i, err)
 		}
@@ -112,7 +290,31 @@ func DecodeLedgerRecord(data []byte) (LedgerRecord, error) {
 	return r, nil
 }
 
-func encodeFact(f domain.Fact) (wireFact, error) {
+// parseDigest reads the 16 hexadecimal digits EncodeLedgerRecord writes,
+// which fmt.Sscanf's %x reads alike; ok is false for anything else.
+func parseDigest(s []byte) (uint64, bool) {
+	if len(s) != 16 {
+		return 0, false
+	}
+	var d uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		d = d<<4 | uint64(c)
+	}
+	return d, true
+}
+
+func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 	w := wireFact{Type: f.FactType(), OccurredAt: f.Meta().OccurredAt.UTC()}
 	switch f := f.(type) {
 	case domain.MemberEnrolled:
@@ -121,14 +323,16 @@ func encodeFact(f domain.Fact) (wireFact, error) {
 		w.OrderID, w.Amount, w.Currency, w.Channel = f.OrderID, f.Total.Minor, f.Total.Currency, f.Channel
 		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
 		for _, l := range f.Lines {
-			w.Lines = append(w.Lines, wireLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+			lines = append(lines, wireLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 		}
+		w.Lines = lines
 	case domain.RefundRecorded:
 		w.OrderID, w.Amount, w.Currency = f.OrderID, f.Amount.Minor, f.Amount.Currency
 		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
 		for _, l := range f.Lines {
-			w.Lines = append(w.Lines, wireLine{SKU: l.SKU, Quantity: l.Quantity})
+			lines = append(lines, wireLine{SKU: l.SKU, Quantity: l.Quantity})
 		}
+		w.Lines = lines
 	case domain.VisitRecorded:
 		w.Channel = f.Channel
 	case domain.FeedbackRecorded:
@@ -145,21 +349,29 @@ func encodeFact(f domain.Fact) (wireFact, error) {
 	return w, nil
 }
 
-func decodeFact(w wireFact, meta domain.FactMeta) (domain.Fact, error) {
+// decodeFact makes the fact w records; lines are its lines (w.Lines is not
+// read: a parser may keep them elsewhere).
+func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact, error) {
 	switch w.Type {
 	case domain.FactMemberEnrolled:
 		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel}, nil
 	case domain.FactPurchaseRecorded:
 		f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
 			Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
-		for _, l := range w.Lines {
+		if len(lines) > 0 {
+			f.Lines = make([]domain.LineItem, 0, len(lines))
+		}
+		for _, l := range lines {
 			f.Lines = append(f.Lines, domain.LineItem{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
 		}
 		return f, nil
 	case domain.FactRefundRecorded:
 		f := domain.RefundRecorded{FactMeta: meta, OrderID: w.OrderID, Amount: domain.Money{Minor: w.Amount, Currency: w.Currency},
 			QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
-		for _, l := range w.Lines {
+		if len(lines) > 0 {
+			f.Lines = make([]domain.RefundLine, 0, len(lines))
+		}
+		for _, l := range lines {
 			f.Lines = append(f.Lines, domain.RefundLine{SKU: l.SKU, Quantity: l.Quantity})
 		}
 		return f, nil

@@ -1,0 +1,841 @@
+package streams
+
+// This file keeps the codecs as they were before the single-pass decoder
+// (event_codec.go at d1c410c, ledger.go likewise), renamed with a ref
+// prefix. They are the reference the differential tests and fuzz targets
+// compare the production codecs with: do not "fix" them.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// refDecodeEvent reads an input event in the wire format of docs/events.md: a
+// CloudEvents 1.0 structured-mode JSON envelope whose data holds the body.
+// Unknown fields are ignored; keys are case-sensitive. The time is returned
+// in UTC.
+//
+// refDecodeEvent checks the form of the event only: that it is JSON, that the
+// fields it needs are present and have the right JSON types, that amounts are
+// integers and the time parses. Ranges, currency codes and how the time
+// compares with the event's arrival are domain.Validate's job.
+//
+// Every error is a *domain.RejectedError with one of these reasons:
+//   - ReasonOversized: more than MaxEventBytes (checked before anything else);
+//   - ReasonMalformedJSON: not valid UTF-8 JSON (lone surrogate escapes
+//     included, since decoding them would change the string), not an object,
+//     a duplicate key, or a field of the wrong JSON type;
+//   - domain.ReasonMissingField: specversion, id, type, time, data, or a
+//     required data field is absent, null or (for the envelope) empty;
+//   - ReasonUnknownType: type is not one of domain.EventTypes;
+//   - domain.ReasonInvalidField: specversion is not 1.0, datacontenttype is
+//     not JSON, or rating/nps is not an integer;
+//   - domain.ReasonInvalidTimestamp: time is not an RFC 3339 string, or lies
+//     outside years 0000-9999 once in UTC;
+//   - domain.ReasonInvalidAmount: amount, unit_price or quantity is a number
+//     but not an integer literal (12.5, 12.0, 1e3) or does not fit in int64.
+//
+// refDecodeEvent never panics, whatever the input (see FuzzDecodeEvent).
+func refDecodeEvent(data []byte) (domain.Event, error) {
+	if len(data) > MaxEventBytes {
+		return domain.Event{}, refRejectWire(ReasonOversized, "", "event is %d bytes, more than the %d allowed", len(data), MaxEventBytes)
+	}
+	return refDecodeEventUnlimited(data)
+}
+
+// refDecodeEventUnlimited is refDecodeEvent without the size limit.
+func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
+	if err := refCheckJSONText(data); err != nil {
+		return domain.Event{}, err
+	}
+	env, err := refParseObject(data, "event")
+	if err != nil {
+		return domain.Event{}, err
+	}
+
+	var e domain.Event
+	specVersion, err := env.attribute("specversion")
+	if err != nil {
+		return domain.Event{}, err
+	}
+	if specVersion != CloudEventsSpecVersion {
+		return domain.Event{}, refRejectWire(domain.ReasonInvalidField, "specversion", "must be %q, got %s", CloudEventsSpecVersion, refQuote(specVersion))
+	}
+	typ, err := env.attribute("type")
+	if err != nil {
+		return domain.Event{}, err
+	}
+	e.Type = domain.EventType(typ)
+	if _, ok := typeTokens[e.Type]; !ok {
+		return domain.Event{}, refRejectWire(ReasonUnknownType, "type", "%s is not an input event type", refQuote(typ))
+	}
+	if e.ID, err = env.attribute("id"); err != nil {
+		return domain.Event{}, err
+	}
+	// source is required by CloudEvents but the engine does not need it, so
+	// its absence is tolerated (see docs/events.md).
+	if e.Source, _, err = env.optionalString("source"); err != nil {
+		return domain.Event{}, err
+	}
+	if ct, ok, err := env.optionalString("datacontenttype"); err != nil {
+		return domain.Event{}, err
+	} else if ok {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != EventContentType {
+			return domain.Event{}, refRejectWire(domain.ReasonInvalidField, "datacontenttype", "must be %q, got %s", EventContentType, refQuote(ct))
+		}
+	}
+	if e.OccurredAt, err = env.timestamp("time"); err != nil {
+		return domain.Event{}, err
+	}
+
+	body, ok, err := env.object("data")
+	if err != nil {
+		return domain.Event{}, err
+	}
+	if !ok {
+		return domain.Event{}, refRejectWire(domain.ReasonMissingField, "data", "is required")
+	}
+	if e.MemberID, err = body.requiredString("member_id"); err != nil {
+		return domain.Event{}, err
+	}
+	switch e.Type {
+	case domain.TypeMemberEnrolled:
+		var b domain.Enrolment
+		b.Channel, _, err = body.optionalString("channel")
+		e.Body = b
+	case domain.TypeVisitRecorded:
+		var b domain.Visit
+		b.Channel, _, err = body.optionalString("channel")
+		e.Body = b
+	case domain.TypePurchaseCompleted:
+		e.Body, err = refDecodePurchase(body)
+	case domain.TypePurchaseRefunded:
+		e.Body, err = refDecodeRefund(body)
+	case domain.TypeFeedbackSubmitted:
+		e.Body, err = refDecodeFeedback(body)
+	}
+	if err != nil {
+		return domain.Event{}, err
+	}
+	return e, nil
+}
+
+func refDecodePurchase(o refObject) (domain.EventBody, error) {
+	var (
+		b   domain.Purchase
+		err error
+	)
+	if b.OrderID, err = o.requiredString("order_id"); err != nil {
+		return nil, err
+	}
+	if b.Total.Minor, err = o.requiredAmount("amount"); err != nil {
+		return nil, err
+	}
+	if b.Total.Currency, err = o.requiredString("currency"); err != nil {
+		return nil, err
+	}
+	if b.Channel, _, err = o.optionalString("channel"); err != nil {
+		return nil, err
+	}
+	items, err := o.objects("lines")
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range items {
+		var line domain.LineItem
+		if line.SKU, err = l.requiredString("sku"); err != nil {
+			return nil, err
+		}
+		if line.Category, _, err = l.optionalString("category"); err != nil {
+			return nil, err
+		}
+		if line.Quantity, err = l.requiredAmount("quantity"); err != nil {
+			return nil, err
+		}
+		if line.UnitPrice, err = l.requiredAmount("unit_price"); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			b.Lines = make([]domain.LineItem, 0, len(items))
+		}
+		b.Lines = append(b.Lines, line)
+	}
+	return b, nil
+}
+
+func refDecodeRefund(o refObject) (domain.EventBody, error) {
+	var (
+		b   domain.Refund
+		err error
+	)
+	if b.OrderID, err = o.requiredString("order_id"); err != nil {
+		return nil, err
+	}
+	items, err := o.objects("lines")
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range items {
+		var line domain.RefundLine
+		if line.SKU, err = l.requiredString("sku"); err != nil {
+			return nil, err
+		}
+		if line.Quantity, err = l.requiredAmount("quantity"); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			b.Lines = make([]domain.RefundLine, 0, len(items))
+		}
+		b.Lines = append(b.Lines, line)
+	}
+	// amount and currency come as a pair; without lines the pair is required.
+	minor, hasAmount, err := o.optionalAmount("amount")
+	if err != nil {
+		return nil, err
+	}
+	currency, hasCurrency, err := o.optionalString("currency")
+	switch {
+	case err != nil:
+		return nil, err
+	case hasAmount && !hasCurrency:
+		return nil, refRejectWire(domain.ReasonMissingField, "currency", "is required with amount")
+	case hasCurrency && !hasAmount:
+		return nil, refRejectWire(domain.ReasonMissingField, "amount", "is required with currency")
+	case !hasAmount && len(b.Lines) == 0:
+		return nil, refRejectWire(domain.ReasonMissingField, "amount", "a refund needs amount and currency, or lines")
+	}
+	b.Amount = domain.Money{Minor: minor, Currency: currency}
+	return b, nil
+}
+
+func refDecodeFeedback(o refObject) (domain.EventBody, error) {
+	var (
+		b   domain.Feedback
+		err error
+	)
+	if b.Rating, err = o.optionalScore("rating"); err != nil {
+		return nil, err
+	}
+	if b.NPS, err = o.optionalScore("nps"); err != nil {
+		return nil, err
+	}
+	if b.OrderID, _, err = o.optionalString("order_id"); err != nil {
+		return nil, err
+	}
+	if b.Comment, _, err = o.optionalString("comment"); err != nil {
+		return nil, err
+	}
+	if b.Channel, _, err = o.optionalString("channel"); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// refCheckJSONText rejects anything that is not one valid UTF-8 JSON text.
+// encoding/json would replace invalid UTF-8 and lone surrogate escapes with
+// U+FFFD, which could merge two different member ids into one: rejecting
+// them keeps every decoded string exactly what the publisher sent.
+func refCheckJSONText(data []byte) error {
+	if !utf8.Valid(data) {
+		return refRejectWire(ReasonMalformedJSON, "", "event is not valid UTF-8")
+	}
+	if !json.Valid(data) {
+		detail := "event is not valid JSON"
+		var syntax *json.SyntaxError
+		if err := json.Unmarshal(data, new(json.RawMessage)); errors.As(err, &syntax) {
+			detail = fmt.Sprintf("event is not valid JSON: %s at byte %d", syntax, syntax.Offset)
+		}
+		return refRejectWire(ReasonMalformedJSON, "", "%s", detail)
+	}
+	if i := refLoneSurrogate(data); i >= 0 {
+		return refRejectWire(ReasonMalformedJSON, "", "unpaired UTF-16 surrogate escape at byte %d", i)
+	}
+	return nil
+}
+
+// refLoneSurrogate returns the offset of the first \u escape of a UTF-16
+// surrogate that is not part of a high-low pair, or -1. It expects valid
+// JSON, where a backslash only ever starts an escape inside a string.
+func refLoneSurrogate(data []byte) int {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		r, ok := refUnicodeEscape(data, i)
+		if !ok {
+			i++ // a two-byte escape such as \" or \\
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if low, ok := refUnicodeEscape(data, i+6); !ok || low < 0xDC00 || low >= 0xE000 {
+				return i
+			}
+			i += 11 // the pair is 12 bytes
+		case r >= 0xDC00 && r < 0xE000:
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
+}
+
+// refUnicodeEscape reads a \uXXXX escape at data[i:].
+func refUnicodeEscape(data []byte, i int) (rune, bool) {
+	if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(data[i+2:i+6]), 16, 16)
+	if err != nil {
+		return 0, false
+	}
+	return rune(n), true
+}
+
+// refObject is one JSON object of an event, its values still raw.
+type refObject struct {
+	fields map[string]json.RawMessage
+	prefix string // prepended to field names in errors, e.g. "lines[2]."
+}
+
+// refParseObject reads a JSON object that refCheckJSONText has passed. Duplicate
+// keys are rejected: parsers disagree on which one wins, so a publisher's
+// validator and the engine could read different events.
+func refParseObject(raw json.RawMessage, what string) (refObject, error) {
+	if kind := refJsonKind(raw); kind != "object" {
+		return refObject{}, refRejectWire(ReasonMalformedJSON, refFieldName(what), "must be a JSON object, got %s", kind)
+	}
+	o := refObject{fields: map[string]json.RawMessage{}}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return refObject{}, refRejectWire(ReasonMalformedJSON, refFieldName(what), "%v", err)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return refObject{}, refRejectWire(ReasonMalformedJSON, refFieldName(what), "%v", err)
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return refObject{}, refRejectWire(ReasonMalformedJSON, refFieldName(what), "%v", err)
+		}
+		if _, dup := o.fields[key]; dup {
+			return refObject{}, refRejectWire(ReasonMalformedJSON, refFieldName(what), "duplicate key %s", refQuote(key))
+		}
+		o.fields[key] = v
+	}
+	return o, nil
+}
+
+// refFieldName turns refParseObject's description into an error field: the whole
+// event has none.
+func refFieldName(what string) string {
+	if what == "event" {
+		return ""
+	}
+	return what
+}
+
+func (o refObject) name(key string) string { return o.prefix + key }
+
+// value returns a field's raw value, or nil when it is absent or null.
+func (o refObject) value(key string) json.RawMessage {
+	v := bytes.TrimSpace(o.fields[key])
+	if len(v) == 0 || string(v) == "null" {
+		return nil
+	}
+	return v
+}
+
+// optionalString returns a string field and whether it was present (and not null).
+func (o refObject) optionalString(key string) (string, bool, error) {
+	v := o.value(key)
+	if v == nil {
+		return "", false, nil
+	}
+	if kind := refJsonKind(v); kind != "string" {
+		return "", true, refRejectWire(ReasonMalformedJSON, o.name(key), "must be a string, got %s", kind)
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", true, refRejectWire(ReasonMalformedJSON, o.name(key), "%v", err)
+	}
+	return s, true, nil
+}
+
+// attribute is an envelope attribute: present, a string, not empty.
+func (o refObject) attribute(key string) (string, error) {
+	s, _, err := o.optionalString(key)
+	if err == nil && s == "" {
+		err = refRejectWire(domain.ReasonMissingField, o.name(key), "is required")
+	}
+	return s, err
+}
+
+// requiredString is a data field that must be present; whether an empty value
+// is acceptable is domain.Validate's call.
+func (o refObject) requiredString(key string) (string, error) {
+	s, ok, err := o.optionalString(key)
+	if err == nil && !ok {
+		err = refRejectWire(domain.ReasonMissingField, o.name(key), "is required")
+	}
+	return s, err
+}
+
+// integer reads an integer literal of the given bit size. A number with a
+// fraction or an exponent, or out of range, is rejected with reason; any
+// other JSON type is malformed.
+func (o refObject) integer(key string, bitSize int, reason domain.Reason) (int64, bool, error) {
+	v := o.value(key)
+	if v == nil {
+		return 0, false, nil
+	}
+	if kind := refJsonKind(v); kind != "number" {
+		return 0, true, refRejectWire(ReasonMalformedJSON, o.name(key), "must be a number, got %s", kind)
+	}
+	if bytes.ContainsAny(v, ".eE") {
+		return 0, true, refRejectWire(reason, o.name(key), "must be an integer without fraction or exponent, got %s", refQuote(string(v)))
+	}
+	n, err := strconv.ParseInt(string(v), 10, bitSize)
+	if err != nil {
+		return 0, true, refRejectWire(reason, o.name(key), "%s is out of range", refQuote(string(v)))
+	}
+	return n, true, nil
+}
+
+// optionalAmount reads integer minor units (or a quantity).
+func (o refObject) optionalAmount(key string) (int64, bool, error) {
+	return o.integer(key, 64, domain.ReasonInvalidAmount)
+}
+
+func (o refObject) requiredAmount(key string) (int64, error) {
+	n, ok, err := o.optionalAmount(key)
+	if err == nil && !ok {
+		err = refRejectWire(domain.ReasonMissingField, o.name(key), "is required")
+	}
+	return n, err
+}
+
+// optionalScore reads an optional score (rating, nps); nil when absent or null.
+func (o refObject) optionalScore(key string) (*int, error) {
+	n, ok, err := o.integer(key, strconv.IntSize, domain.ReasonInvalidField)
+	if err != nil || !ok {
+		return nil, err
+	}
+	i := int(n)
+	return &i, nil
+}
+
+// timestamp reads an RFC 3339 timestamp and returns it in UTC.
+func (o refObject) timestamp(key string) (time.Time, error) {
+	v := o.value(key)
+	if v == nil {
+		return time.Time{}, refRejectWire(domain.ReasonMissingField, o.name(key), "is required")
+	}
+	if kind := refJsonKind(v); kind != "string" {
+		return time.Time{}, refRejectWire(domain.ReasonInvalidTimestamp, o.name(key), "must be an RFC 3339 string, got %s", kind)
+	}
+	s, _, err := o.optionalString(key)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if s == "" {
+		return time.Time{}, refRejectWire(domain.ReasonMissingField, o.name(key), "is required")
+	}
+	// RFC 3339 allows a lowercase t and z; Go's parser does not. Go accepts a
+	// comma before the fraction; RFC 3339 does not.
+	t, err := time.Parse(time.RFC3339Nano, strings.Map(refUpperTZ, s))
+	if err != nil || strings.Contains(s, ",") {
+		return time.Time{}, refRejectWire(domain.ReasonInvalidTimestamp, o.name(key), "%s is not RFC 3339 (like 2026-03-01T10:15:00Z)", refQuote(s))
+	}
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, refRejectWire(domain.ReasonInvalidTimestamp, o.name(key), "%s is outside years 0000-9999 in UTC", refQuote(s))
+	}
+	return t, nil
+}
+
+func refUpperTZ(r rune) rune {
+	switch r {
+	case 't':
+		return 'T'
+	case 'z':
+		return 'Z'
+	}
+	return r
+}
+
+// object reads a nested object; ok is false when it is absent or null.
+func (o refObject) object(key string) (refObject, bool, error) {
+	v := o.value(key)
+	if v == nil {
+		return refObject{}, false, nil
+	}
+	nested, err := refParseObject(v, o.name(key))
+	return nested, err == nil, err
+}
+
+// objects reads an optional array of objects, naming each element in errors.
+func (o refObject) objects(key string) ([]refObject, error) {
+	v := o.value(key)
+	if v == nil {
+		return nil, nil
+	}
+	if kind := refJsonKind(v); kind != "array" {
+		return nil, refRejectWire(ReasonMalformedJSON, o.name(key), "must be an array, got %s", kind)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(v, &items); err != nil {
+		return nil, refRejectWire(ReasonMalformedJSON, o.name(key), "%v", err)
+	}
+	objs := make([]refObject, 0, len(items))
+	for i, item := range items {
+		name := o.name(key) + "[" + strconv.Itoa(i) + "]"
+		obj, err := refParseObject(item, name)
+		if err != nil {
+			return nil, err
+		}
+		obj.prefix = name + "."
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+// refJsonKind names the JSON type of a valid JSON value.
+func refJsonKind(v []byte) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// refQuote renders a value for an error detail, cut short: details end up in
+// dead-letter headers and logs.
+func refQuote(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
+}
+
+func refRejectWire(reason domain.Reason, field, format string, args ...any) error {
+	return &domain.RejectedError{Reason: reason, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// The wire shapes refEncodeEvent writes. Field order is the order on the wire.
+type (
+	refWireEnvelope struct {
+		SpecVersion     string `json:"specversion"`
+		ID              string `json:"id"`
+		Source          string `json:"source,omitempty"`
+		Type            string `json:"type"`
+		Time            string `json:"time"`
+		DataContentType string `json:"datacontenttype"`
+		Data            any    `json:"data"`
+	}
+	refWireMemberData struct { // enrolments, visits, and events without a body
+		MemberID string `json:"member_id"`
+		Channel  string `json:"channel,omitempty"`
+	}
+	refWirePurchaseData struct {
+		MemberID string                `json:"member_id"`
+		OrderID  string                `json:"order_id"`
+		Amount   int64                 `json:"amount"`
+		Currency string                `json:"currency"`
+		Channel  string                `json:"channel,omitempty"`
+		Lines    []refWirePurchaseLine `json:"lines,omitempty"`
+	}
+	refWirePurchaseLine struct {
+		SKU       string `json:"sku"`
+		Category  string `json:"category,omitempty"`
+		Quantity  int64  `json:"quantity"`
+		UnitPrice int64  `json:"unit_price"`
+	}
+	refWireRefundData struct {
+		MemberID string              `json:"member_id"`
+		OrderID  string              `json:"order_id"`
+		Amount   *int64              `json:"amount,omitempty"`
+		Currency *string             `json:"currency,omitempty"`
+		Lines    []refWireRefundLine `json:"lines,omitempty"`
+	}
+	refWireRefundLine struct {
+		SKU      string `json:"sku"`
+		Quantity int64  `json:"quantity"`
+	}
+	refWireFeedbackData struct {
+		MemberID string `json:"member_id"`
+		OrderID  string `json:"order_id,omitempty"`
+		Rating   *int   `json:"rating,omitempty"`
+		NPS      *int   `json:"nps,omitempty"`
+		Comment  string `json:"comment,omitempty"`
+		Channel  string `json:"channel,omitempty"`
+	}
+)
+
+// refEncodeEvent writes an event in the wire format refDecodeEvent reads, as an
+// upstream publisher would: specversion 1.0, datacontenttype
+// application/json, the time in UTC. For every event refDecodeEvent returns,
+// refDecodeEvent(refEncodeEvent(e)) gives e back.
+//
+// refEncodeEvent writes invalid events faithfully (an empty id, a negative
+// amount, a body missing for its type) so that simulators can exercise the
+// dead-letter paths; it does not enforce MaxEventBytes. It returns an error
+// only for what the wire format cannot carry: a body that does not match
+// Type, a string that is not valid UTF-8 (encoding/json would alter it), or
+// a time outside years 0000-9999 in UTC.
+func refEncodeEvent(e domain.Event) ([]byte, error) {
+	if e.Body != nil && e.Body.EventType() != e.Type {
+		return nil, fmt.Errorf("encode event %q: body %T does not match type %q", e.ID, e.Body, e.Type)
+	}
+	t := e.OccurredAt.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("encode event %q: time %s is outside years 0000-9999", e.ID, t)
+	}
+	var strs refUtf8Check
+	strs.check("id", e.ID)
+	strs.check("source", e.Source)
+	strs.check("type", string(e.Type))
+	strs.check("member_id", e.MemberID)
+
+	var data any
+	switch b := e.Body.(type) {
+	case nil:
+		data = refWireMemberData{MemberID: e.MemberID}
+	case domain.Enrolment:
+		strs.check("channel", b.Channel)
+		data = refWireMemberData{MemberID: e.MemberID, Channel: b.Channel}
+	case domain.Visit:
+		strs.check("channel", b.Channel)
+		data = refWireMemberData{MemberID: e.MemberID, Channel: b.Channel}
+	case domain.Purchase:
+		strs.check("order_id", b.OrderID)
+		strs.check("currency", b.Total.Currency)
+		strs.check("channel", b.Channel)
+		w := refWirePurchaseData{MemberID: e.MemberID, OrderID: b.OrderID, Amount: b.Total.Minor, Currency: b.Total.Currency, Channel: b.Channel}
+		for _, l := range b.Lines {
+			strs.check("lines.sku", l.SKU)
+			strs.check("lines.category", l.Category)
+			w.Lines = append(w.Lines, refWirePurchaseLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+		data = w
+	case domain.Refund:
+		strs.check("order_id", b.OrderID)
+		strs.check("currency", b.Amount.Currency)
+		w := refWireRefundData{MemberID: e.MemberID, OrderID: b.OrderID}
+		if b.Amount != (domain.Money{}) || len(b.Lines) == 0 {
+			w.Amount, w.Currency = &b.Amount.Minor, &b.Amount.Currency
+		}
+		for _, l := range b.Lines {
+			strs.check("lines.sku", l.SKU)
+			w.Lines = append(w.Lines, refWireRefundLine{SKU: l.SKU, Quantity: l.Quantity})
+		}
+		data = w
+	case domain.Feedback:
+		strs.check("order_id", b.OrderID)
+		strs.check("comment", b.Comment)
+		strs.check("channel", b.Channel)
+		data = refWireFeedbackData{MemberID: e.MemberID, OrderID: b.OrderID, Rating: b.Rating, NPS: b.NPS, Comment: b.Comment, Channel: b.Channel}
+	default:
+		return nil, fmt.Errorf("encode event %q: unknown body type %T", e.ID, e.Body)
+	}
+	if strs.err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", e.ID, strs.err)
+	}
+
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // member ids may hold '<', '>', '&': keep them readable
+	err := enc.Encode(refWireEnvelope{
+		SpecVersion: CloudEventsSpecVersion, ID: e.ID, Source: e.Source, Type: string(e.Type),
+		Time: t.Format(time.RFC3339Nano), DataContentType: EventContentType, Data: data,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode event %q: %w", e.ID, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// refUtf8Check remembers the first string that is not valid UTF-8.
+type refUtf8Check struct{ err error }
+
+func (c *refUtf8Check) check(field, s string) {
+	if c.err == nil && !utf8.ValidString(s) {
+		c.err = fmt.Errorf("%s is not valid UTF-8: %s", field, refQuote(s))
+	}
+}
+
+type refWireRecord struct {
+	Version     int           `json:"v"`
+	Partition   int           `json:"partition"`
+	InputSeq    uint64        `json:"input_seq"`
+	InputStored time.Time     `json:"input_stored"`
+	EventID     string        `json:"event_id"`
+	EventDigest string        `json:"event_digest"`
+	MemberID    string        `json:"member_id"`
+	Facts       []refWireFact `json:"facts"`
+}
+
+type refWireFact struct {
+	Type                 domain.FactType `json:"type"`
+	OccurredAt           time.Time       `json:"occurred_at"`
+	OrderID              string          `json:"order_id,omitempty"`
+	Channel              string          `json:"channel,omitempty"`
+	Amount               int64           `json:"amount,omitempty"`
+	Currency             string          `json:"currency,omitempty"`
+	Lines                []refWireLine   `json:"lines,omitempty"`
+	QualifyingSpend      int64           `json:"qualifying_spend,omitempty"`
+	QualifyingSpendAfter int64           `json:"qualifying_spend_after,omitempty"`
+	Rating               *int            `json:"rating,omitempty"`
+	NPS                  *int            `json:"nps,omitempty"`
+	Comment              string          `json:"comment,omitempty"`
+	Points               int64           `json:"points,omitempty"`
+	Rule                 string          `json:"rule,omitempty"`
+	ProgramVersion       string          `json:"program_version,omitempty"`
+	From                 string          `json:"from,omitempty"`
+	To                   string          `json:"to,omitempty"`
+	Reason               string          `json:"reason,omitempty"`
+}
+
+type refWireLine struct {
+	SKU       string `json:"sku,omitempty"`
+	Category  string `json:"category,omitempty"`
+	Quantity  int64  `json:"quantity"`
+	UnitPrice int64  `json:"unit_price,omitempty"`
+}
+
+const refLedgerVersion = 1
+
+// refEncodeLedgerRecord renders a record for the ledger stream.
+func refEncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
+	w := refWireRecord{
+		Version: refLedgerVersion, Partition: r.Partition, InputSeq: r.InputSeq, InputStored: r.InputStored.UTC(), EventID: r.EventID,
+		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID,
+		Facts: make([]refWireFact, 0, len(r.Facts)),
+	}
+	for _, f := range r.Facts {
+		wf, err := refEncodeFact(f)
+		if err != nil {
+			return nil, err
+		}
+		w.Facts = append(w.Facts, wf)
+	}
+	return json.Marshal(w)
+}
+
+// refDecodeLedgerRecord reads a record written by refEncodeLedgerRecord.
+func refDecodeLedgerRecord(data []byte) (LedgerRecord, error) {
+	var w refWireRecord
+	if err := json.Unmarshal(data, &w); err != nil {
+		return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", err)
+	}
+	if w.Version != refLedgerVersion {
+		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", w.Version)
+	}
+	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID}
+	if _, err := fmt.Sscanf(w.EventDigest, "%x", &r.EventDigest); err != nil {
+		return LedgerRecord{}, fmt.Errorf("decode ledger record: event_digest %q: %w", w.EventDigest, err)
+	}
+	r.Facts = make([]domain.Fact, 0, len(w.Facts))
+	for i, wf := range w.Facts {
+		f, err := refDecodeFact(wf, domain.FactMeta{MemberID: w.MemberID, EventID: w.EventID, OccurredAt: wf.OccurredAt.UTC()})
+		if err != nil {
+			return LedgerRecord{}, fmt.Errorf("decode ledger record: facts[%d]: %w", i, err)
+		}
+		r.Facts = append(r.Facts, f)
+	}
+	return r, nil
+}
+
+func refEncodeFact(f domain.Fact) (refWireFact, error) {
+	w := refWireFact{Type: f.FactType(), OccurredAt: f.Meta().OccurredAt.UTC()}
+	switch f := f.(type) {
+	case domain.MemberEnrolled:
+		w.Channel = f.Channel
+	case domain.PurchaseRecorded:
+		w.OrderID, w.Amount, w.Currency, w.Channel = f.OrderID, f.Total.Minor, f.Total.Currency, f.Channel
+		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
+		for _, l := range f.Lines {
+			w.Lines = append(w.Lines, refWireLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+	case domain.RefundRecorded:
+		w.OrderID, w.Amount, w.Currency = f.OrderID, f.Amount.Minor, f.Amount.Currency
+		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
+		for _, l := range f.Lines {
+			w.Lines = append(w.Lines, refWireLine{SKU: l.SKU, Quantity: l.Quantity})
+		}
+	case domain.VisitRecorded:
+		w.Channel = f.Channel
+	case domain.FeedbackRecorded:
+		w.OrderID, w.Rating, w.NPS, w.Comment, w.Channel = f.OrderID, f.Rating, f.NPS, f.Comment, f.Channel
+	case domain.PointsEarned:
+		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
+	case domain.PointsReversed:
+		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
+	case domain.TierChanged:
+		w.From, w.To, w.Reason = f.From, f.To, f.Reason
+	default:
+		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
+	}
+	return w, nil
+}
+
+func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
+	switch w.Type {
+	case domain.FactMemberEnrolled:
+		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel}, nil
+	case domain.FactPurchaseRecorded:
+		f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
+			Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
+		for _, l := range w.Lines {
+			f.Lines = append(f.Lines, domain.LineItem{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+		}
+		return f, nil
+	case domain.FactRefundRecorded:
+		f := domain.RefundRecorded{FactMeta: meta, OrderID: w.OrderID, Amount: domain.Money{Minor: w.Amount, Currency: w.Currency},
+			QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
+		for _, l := range w.Lines {
+			f.Lines = append(f.Lines, domain.RefundLine{SKU: l.SKU, Quantity: l.Quantity})
+		}
+		return f, nil
+	case domain.FactVisitRecorded:
+		return domain.VisitRecorded{FactMeta: meta, Channel: w.Channel}, nil
+	case domain.FactFeedbackRecorded:
+		return domain.FeedbackRecorded{FactMeta: meta, OrderID: w.OrderID, Rating: w.Rating, NPS: w.NPS, Comment: w.Comment, Channel: w.Channel}, nil
+	case domain.FactPointsEarned:
+		return domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsReversed:
+		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactTierChanged:
+		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}, nil
+	}
+	return nil, fmt.Errorf("unknown fact type %q", w.Type)
+}
