@@ -4,6 +4,7 @@ package deploy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/pointsledger/loyalty/handlers"
 )
 
 type compose struct {
@@ -165,5 +168,19 @@ func TestAlertRules(t *testing.T) {
 		if err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+}
+
+// The engine refuses NATS servers older than handlers.MinServerMajor.Minor;
+// the stack must not ship one.
+func TestComposeNATSIsNewEnoughForTheEngine(t *testing.T) {
+	image := loadCompose(t).Services["nats"].Image
+	_, tag, ok := strings.Cut(image, ":")
+	var major, minor int
+	if _, err := fmt.Sscanf(tag, "%d.%d", &major, &minor); !ok || err != nil {
+		t.Fatalf("nats image %q has no major.minor version tag", image)
+	}
+	if major < handlers.MinServerMajor || major == handlers.MinServerMajor && minor < handlers.MinServerMinor {
+		t.Errorf("nats image %q is older than %d.%d, which the engine needs", image, handlers.MinServerMajor, handlers.MinServerMinor)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,32 +49,34 @@ type verdict struct {
 }
 
 // handle takes one input through decode, validation, de-duplication and the
-// rules, then appends its facts to the ledger or dead-letters it. An error
-// return is transient (NATS unavailable, fenced): the input is retried.
-func (e *Engine) handle(ctx context.Context, p *partition, in input) (domain.EventType, error) {
+// rules, then appends its facts to the ledger or dead-letters it, and returns
+// which of outcomeApplied, outcomeRedelivered or outcomeDeadLettered it was.
+// An error return is transient (NATS unavailable, fenced): the input is
+// retried.
+func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, error) {
 	ev, v := e.decide(p, in)
 	switch {
 	case v.redelivered:
 		e.metrics.events.WithLabelValues(string(ev.Type), outcomeRedelivered).Inc()
-		return ev.Type, nil
+		return outcomeRedelivered, nil
 	case v.deadLetter != nil:
 		if err := e.publishDeadLetter(ctx, in, ev.ID, v.deadLetter); err != nil {
-			return ev.Type, err
+			return "", err
 		}
 		e.metrics.events.WithLabelValues(typeLabel(ev.Type), outcomeDeadLettered).Inc()
 		e.metrics.deadLetters.WithLabelValues(string(v.deadLetter.Reason)).Inc()
-		return ev.Type, nil
+		return outcomeDeadLettered, nil
 	}
 	refolded, err := e.appendLedger(ctx, p, v.record)
 	if err != nil {
-		return ev.Type, err
+		return "", err
 	}
 	if !refolded {
 		p.fold(*v.record)
 	}
 	e.countFacts(v.record.Facts)
 	e.metrics.events.WithLabelValues(string(ev.Type), outcomeApplied).Inc()
-	return ev.Type, nil
+	return outcomeApplied, nil
 }
 
 // decide works out what to do with an input without side effects.
@@ -148,11 +151,15 @@ func (e *Engine) appendLedger(ctx context.Context, p *partition, rec *streams.Le
 	if err != nil {
 		return false, fmt.Errorf("encode ledger record: %w", err)
 	}
-	msg := &nats.Msg{Subject: streams.LedgerSubject(p.id), Data: data, Header: nats.Header{}}
-	ack, err := e.js.PublishMsg(ctx, msg,
-		jetstream.WithMsgID(fmt.Sprintf("in-%d", rec.InputSeq)),
-		jetstream.WithExpectLastSequencePerSubject(p.ledgerSeq),
-		jetstream.WithExpectStream(streams.LedgerStream))
+	// The headers of jetstream.WithMsgID, WithExpectLastSequencePerSubject
+	// and WithExpectStream, set directly: the options cost allocations on
+	// every append.
+	msg := &nats.Msg{Subject: p.ledgerSubject, Data: data, Header: nats.Header{
+		jetstream.MsgIDHeader:               {"in-" + strconv.FormatUint(rec.InputSeq, 10)},
+		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(p.ledgerSeq, 10)},
+		jetstream.ExpectedStreamHeader:      {streams.LedgerStream},
+	}}
+	ack, err := e.js.PublishMsg(ctx, msg)
 	if isWrongLastSequence(err) {
 		if rerr := e.resync(ctx, p); rerr != nil {
 			return false, fmt.Errorf("%w; re-reading it failed: %w", errFenced, rerr)

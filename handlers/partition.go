@@ -11,9 +11,11 @@ import (
 // rule state and the event ids already in the ledger. It is owned by one
 // goroutine (the partition's handler), so it needs no locks.
 type partition struct {
-	id      int
-	members map[string]*domain.Member
-	seen    map[eventKey]seenEvent
+	id int
+	// ledgerSubject is streams.LedgerSubject(id).
+	ledgerSubject string
+	members       map[string]*domain.Member
+	seen          map[eventKey]seenEvent
 	// ledgerSeq is the sequence of the partition's last ledger record; every
 	// append expects it, which fences out any other writer.
 	ledgerSeq uint64
@@ -38,7 +40,7 @@ func keyOf(eventID string) eventKey {
 }
 
 func newPartition(id int) *partition {
-	return &partition{id: id, members: map[string]*domain.Member{}, seen: map[eventKey]seenEvent{}}
+	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), members: map[string]*domain.Member{}, seen: map[eventKey]seenEvent{}}
 }
 
 // member returns the member's state, or a new member (not yet stored).

@@ -3,12 +3,14 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -21,15 +23,50 @@ import (
 // itself (sequence, arrival time, delivery count) and must never let a
 // message it cannot decode sit unacknowledged: here every message reaches
 // the handler, which dead-letters what it cannot use.
+//
+// The consumer's ack policy is AckAll: acknowledging a message acknowledges
+// every message delivered before it. So the subscriber acknowledges in
+// batches (see ackBatch), and it must never acknowledge past a message it
+// has not handled:
+//   - it handles messages in delivery order and does not move past one the
+//     handler failed: it offers the same message again after a backoff;
+//   - it starts every subscription by resetting the consumer to its ack
+//     floor, so that what the consumer delivered before (to an earlier
+//     process, maybe never handled) comes again, in order, before anything
+//     new;
+//   - it checks that the consumer's delivery sequence has no gap (a message
+//     lost between server and client, a restarted server), and on a gap
+//     acknowledges what it handled, resets the consumer to its ack floor
+//     and subscribes again.
+//
+// Messages redelivered after a reset or a crash that were already applied
+// are recognised by the handler (partition.seen); a dead letter is
+// acknowledged at once, so it is not redelivered that way.
 type consumerSubscriber struct {
+	js       consumerResetter
 	consumer jetstream.Consumer
+	stream   string
+	name     string
 	logger   *slog.Logger
 	// prefetch bounds how many messages the client buffers ahead.
 	prefetch int
+	// ackEvery and ackWithin bound how many handled messages, and for how
+	// long, go unacknowledged.
+	ackEvery  int
+	ackWithin time.Duration
+	// retryAfter is the first backoff before a failed message is offered
+	// again; it doubles up to maxRetryAfter.
+	retryAfter time.Duration
 
 	mu     sync.Mutex
 	closed bool
-	stops  []func()
+	iter   jetstream.MessagesContext
+}
+
+// consumerResetter is the part of jetstream.JetStream that resets a
+// consumer to its ack floor (NATS server 2.14 or later).
+type consumerResetter interface {
+	ResetConsumer(ctx context.Context, stream, consumer string) (*jetstream.ConsumerResetResponse, error)
 }
 
 type jsMsgKey struct{}
@@ -40,96 +77,298 @@ func jetStreamMsg(msg *message.Message) (jetstream.Msg, bool) {
 	return m, ok
 }
 
-// Subscribe starts delivering; the topic is informational (the consumer's
-// filter decides what arrives).
+// metadataAckNow is the watermill metadata key by which a handler asks for
+// its message to be acknowledged without batching.
+const metadataAckNow = "loyalty-ack-now"
+
+// ackNow asks the subscriber to acknowledge msg (and everything before it)
+// as soon as it is acked, instead of with the next batch.
+func ackNow(msg *message.Message) { msg.Metadata.Set(metadataAckNow, "1") }
+
+// errDeliveryGap means the consumer's delivery sequence skipped or went
+// back: the subscriber must resume from the consumer's ack floor.
+var errDeliveryGap = errors.New("gap in the consumer's delivery sequence")
+
+// errSubscriberClosed is returned by Subscribe after Close.
+var errSubscriberClosed = errors.New("subscriber closed")
+
+// maxRetryAfter bounds the backoff between attempts at a failing message;
+// it is below the consumer's AckWait, and the message is marked in progress
+// before each wait.
+const maxRetryAfter = time.Minute
+
+// Subscribe resets the consumer to its ack floor and starts delivering; the
+// topic is informational (the consumer's filter decides what arrives).
 func (s *consumerSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	iter, err := s.consumer.Messages(jetstream.PullMaxMessages(s.prefetch))
+	iter, err := s.start(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		iter.Stop()
-		return nil, errors.New("subscriber closed")
-	}
-	s.stops = append(s.stops, iter.Stop)
-	s.mu.Unlock()
-
 	out := make(chan *message.Message)
 	go func() {
 		defer close(out)
-		stop := context.AfterFunc(ctx, iter.Stop)
-		defer stop()
-		for {
-			jsMsg, err := iter.Next()
-			if err != nil {
-				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
-					s.logger.Error("consumer stopped", "topic", topic, "err", err)
-				}
-				return
-			}
-			if !s.deliver(ctx, out, jsMsg) {
-				return
-			}
-		}
+		s.consume(ctx, out, topic, iter)
 	}()
 	return out, nil
 }
 
-// deliver passes one message to the router and settles it with JetStream
-// according to the handler's verdict. It returns false when ctx ended.
-func (s *consumerSubscriber) deliver(ctx context.Context, out chan<- *message.Message, jsMsg jetstream.Msg) bool {
-	meta, err := jsMsg.Metadata()
-	uuid := ""
-	if err == nil {
-		uuid = strconv.FormatUint(meta.Sequence.Stream, 10)
+// start resets the consumer to its ack floor and opens a new pull
+// subscription on it: the first message is the one after the last
+// acknowledged, delivery sequence 1.
+func (s *consumerSubscriber) start(ctx context.Context) (jetstream.MessagesContext, error) {
+	if s.isClosed() {
+		return nil, errSubscriberClosed
 	}
-	msg := message.NewMessage(uuid, jsMsg.Data())
-	msg.SetContext(context.WithValue(ctx, jsMsgKey{}, jsMsg))
-	select {
-	case out <- msg:
-	case <-ctx.Done():
-		return false
+	if _, err := s.js.ResetConsumer(ctx, s.stream, s.name); err != nil {
+		return nil, fmt.Errorf("reset consumer %s to its ack floor (needs NATS server 2.14 or later): %w", s.name, err)
 	}
-	select {
-	case <-msg.Acked():
-		if err := jsMsg.Ack(); err != nil {
-			// The effect is in the ledger; a redelivery is recognised as
-			// already applied, so a lost ack costs only work.
-			s.logger.Warn("ack failed", "seq", uuid, "err", err)
-		}
-	case <-msg.Nacked():
-		delay := nakDelay(meta)
-		if err := jsMsg.NakWithDelay(delay); err != nil {
-			s.logger.Warn("nak failed", "seq", uuid, "err", err)
-		}
-	case <-ctx.Done():
-		return false
+	iter, err := s.consumer.Messages(jetstream.PullMaxMessages(s.prefetch))
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", s.name, err)
 	}
-	return true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		iter.Stop()
+		return nil, errSubscriberClosed
+	}
+	s.iter = iter
+	return iter, nil
 }
 
-// nakDelay backs off redeliveries so a failing message is never retried in
-// a tight loop: 1 s, 2 s, 4 s ... up to a minute.
-func nakDelay(meta *jetstream.MsgMetadata) time.Duration {
-	delay := time.Second
-	if meta == nil {
-		return delay
+// consume delivers messages until ctx ends, the subscriber is closed or the
+// consumer fails, resuming from the ack floor after every delivery gap.
+func (s *consumerSubscriber) consume(ctx context.Context, out chan<- *message.Message, topic string, iter jetstream.MessagesContext) {
+	stop := context.AfterFunc(ctx, func() { s.stopIter() })
+	defer stop()
+	acks := &ackBatch{every: s.ackEvery, within: s.ackWithin, logger: s.logger}
+	// Acks go through the connection, not the iterator: what was handled
+	// is acknowledged even when stopping.
+	defer acks.flush()
+	for {
+		err := s.deliverAll(ctx, out, iter, acks)
+		iter.Stop()
+		if !errors.Is(err, errDeliveryGap) {
+			if err != nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
+				s.logger.Error("consumer stopped", "topic", topic, "err", err)
+			}
+			return
+		}
+		// Nothing may be delivered to the old subscription after the
+		// reset, and the reset must not overtake the acknowledgement of
+		// what was handled.
+		waitUnsubscribed(iter)
+		acks.flushSync(ctx)
+		for attempt := 0; ; attempt++ {
+			if iter, err = s.start(ctx); err == nil {
+				break
+			}
+			if ctx.Err() != nil || s.isClosed() {
+				return
+			}
+			d := retryDelay(s.retryAfter, attempt+1)
+			s.logger.Warn("resuming the consumer failed; retrying", "topic", topic, "err", err, "backoff", d)
+			if !sleepCtx(ctx, d) {
+				return
+			}
+		}
 	}
-	for i := uint64(1); i < meta.NumDelivered && delay < time.Minute; i++ {
-		delay *= 2
-	}
-	return min(delay, time.Minute)
 }
 
-// Close stops every subscription.
+// waitUnsubscribed waits (up to 5 s) until a stopped iterator has
+// unsubscribed: Stop only starts that. Until then the server may deliver to
+// its pull requests, and what it delivered there after a reset would be
+// another gap. (The iterator's Closed channel is closed only when the
+// subscription is already gone at the call, so it is polled.)
+func waitUnsubscribed(iter jetstream.MessagesContext) {
+	c, ok := iter.(interface{ Closed() <-chan struct{} })
+	if !ok {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		select {
+		case <-c.Closed():
+			return
+		default:
+		}
+	}
+}
+
+// deliverAll passes messages to the router one at a time. It returns nil
+// when ctx ended, errDeliveryGap when a delivery is missing, or the
+// iterator's error.
+func (s *consumerSubscriber) deliverAll(ctx context.Context, out chan<- *message.Message, iter jetstream.MessagesContext, acks *ackBatch) error {
+	expect := uint64(1) // after a reset the consumer numbers deliveries from 1
+	for {
+		jsMsg, err := s.next(iter, acks)
+		if err != nil {
+			return err
+		}
+		meta, err := jsMsg.Metadata()
+		if err != nil {
+			s.logger.Warn("message without JetStream metadata; resuming from the last acknowledged input",
+				"subject", jsMsg.Subject(), "err", err)
+			return errDeliveryGap
+		}
+		if meta.Sequence.Consumer != expect {
+			s.logger.Warn("deliveries are missing; resuming from the last acknowledged input",
+				"consumer", s.name, "expected_delivery", expect, "delivery", meta.Sequence.Consumer)
+			return errDeliveryGap
+		}
+		expect++
+		if !s.deliver(ctx, out, jsMsg, meta, acks) {
+			return nil
+		}
+	}
+}
+
+// next waits for the next message; while acks are pending it waits no
+// longer than their deadline, and sends them when nothing arrived by then.
+func (s *consumerSubscriber) next(iter jetstream.MessagesContext, acks *ackBatch) (jetstream.Msg, error) {
+	if acks.last != nil {
+		if wait := time.Until(acks.due); wait > 0 {
+			msg, err := iter.Next(jetstream.NextMaxWait(wait))
+			if !errors.Is(err, nats.ErrTimeout) {
+				return msg, err
+			}
+		}
+		acks.flush()
+	}
+	return iter.Next()
+}
+
+// deliver passes one message to the router until the handler acks it, and
+// records the ack. A nack (the handler failed even after the retry
+// middleware) does not move the partition on: the same message is offered
+// again after a backoff, because acknowledging any later message would
+// acknowledge this one too. It returns false when ctx ended.
+func (s *consumerSubscriber) deliver(ctx context.Context, out chan<- *message.Message, jsMsg jetstream.Msg, meta *jetstream.MsgMetadata, acks *ackBatch) bool {
+	uuid := strconv.FormatUint(meta.Sequence.Stream, 10)
+	for attempt := 1; ; attempt++ {
+		msg := message.NewMessage(uuid, jsMsg.Data())
+		msg.SetContext(context.WithValue(ctx, jsMsgKey{}, jsMsg))
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case <-msg.Acked():
+			acks.add(jsMsg, msg.Metadata.Get(metadataAckNow) != "")
+			return true
+		case <-msg.Nacked():
+		case <-ctx.Done():
+			return false
+		}
+		// Everything before this message was handled: acknowledge it now,
+		// and keep the server from redelivering this one while we wait.
+		acks.flush()
+		if err := jsMsg.InProgress(); err != nil {
+			s.logger.Warn("in-progress ack failed", "seq", uuid, "err", err)
+		}
+		d := retryDelay(s.retryAfter, attempt)
+		s.logger.Warn("input failed; offering it again", "seq", uuid, "attempt", attempt, "backoff", d)
+		if !sleepCtx(ctx, d) {
+			return false
+		}
+	}
+}
+
+// retryDelay is the wait before attempt number attempt+1: first, doubling
+// up to maxRetryAfter, so a failing message is never retried in a tight
+// loop.
+func retryDelay(first time.Duration, attempt int) time.Duration {
+	d := first
+	for i := 1; i < attempt && d < maxRetryAfter; i++ {
+		d *= 2
+	}
+	return min(d, maxRetryAfter)
+}
+
+// sleepCtx waits for d or until ctx ends (false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (s *consumerSubscriber) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *consumerSubscriber) stopIter() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.iter != nil {
+		s.iter.Stop()
+	}
+}
+
+// Close stops the subscription.
 func (s *consumerSubscriber) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	for _, stop := range s.stops {
-		stop()
+	if s.iter != nil {
+		s.iter.Stop()
 	}
 	return nil
+}
+
+// ackBatch is the last handled, not yet acknowledged message of a
+// partition. It is used by the partition's subscriber goroutine only.
+type ackBatch struct {
+	every  int
+	within time.Duration
+	logger *slog.Logger
+
+	last  jetstream.Msg
+	count int
+	due   time.Time
+}
+
+// add records a handled message, acknowledging the batch when it is full or
+// due, or when now is set.
+func (a *ackBatch) add(m jetstream.Msg, now bool) {
+	t := time.Now()
+	if a.last == nil {
+		a.due = t.Add(a.within)
+	}
+	a.last = m
+	a.count++
+	if now || a.count >= a.every || !t.Before(a.due) {
+		a.flush()
+	}
+}
+
+// flush acknowledges the last handled message and with it (AckAll) every
+// message before it.
+func (a *ackBatch) flush() {
+	if a.last == nil {
+		return
+	}
+	if err := a.last.Ack(); err != nil {
+		// The effects are in the ledger; a redelivery is recognised as
+		// already applied, so a lost ack costs only work.
+		a.logger.Warn("ack failed", "messages", a.count, "err", err)
+	}
+	a.last, a.count = nil, 0
+}
+
+// flushSync is flush that waits for the server to confirm the ack.
+func (a *ackBatch) flushSync(ctx context.Context) {
+	if a.last == nil {
+		return
+	}
+	if err := a.last.DoubleAck(ctx); err != nil {
+		a.logger.Warn("ack failed", "messages", a.count, "err", err)
+	}
+	a.last, a.count = nil, 0
 }

@@ -2,14 +2,16 @@
 // built from the LOYALTY_LEDGER stream.
 //
 // A [Projection] turns batches of ledger records into rows. A [Runner] feeds
-// one projection from the ledger with an ordered consumer, starting after the
-// projection's checkpoint, and commits each batch together with the new
-// checkpoint in one transaction, so every record is applied exactly once
+// projections from the ledger with an ordered consumer, starting after their
+// checkpoints, and commits each batch together with the new checkpoints in
+// one transaction, so every record is applied exactly once
 // whatever crashes, restarts or redeliveries happen. [Migrate] creates and
 // upgrades the tables (schema loyalty); docs/tables.md and the COMMENTs in
 // the database describe them.
 //
 // Two projections exist: [Members] (members, points_ledger, tier_changes) and
 // [Activity] (purchases, refunds, visits, feedback). Each has its own
-// checkpoint and runner, so one can be rebuilt without the other.
+// checkpoint, so one can be rebuilt without the other. `loyalty serve` runs
+// both from one runner ([NewSharedRunner]), which reads and decodes the
+// ledger once and applies each batch to both in one transaction.
 package projections

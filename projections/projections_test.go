@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/projections/pgtest"
@@ -380,5 +384,85 @@ func TestMemberSummary(t *testing.T) {
 	defer tx.Rollback(ctx)
 	if v, err := MemberSummary(ctx, tx, "bob.smith*>", 0); err != nil || v.Balance != 25 || v.Purchases != 2 || v.Recent != nil {
 		t.Errorf("MemberSummary(bob) in a tx = %+v, %v; want balance 25, 2 purchases, no recent rows", v, err)
+	}
+}
+
+func TestNewSharedRunnerValidates(t *testing.T) {
+	pool, js := &pgxpool.Pool{}, jetstream.JetStream(nil)
+	for _, c := range []struct {
+		ps   []Projection
+		want string
+	}{
+		{nil, "projection is required"},
+		{[]Projection{Members{}, nil}, "projection is required"},
+		{[]Projection{Members{}, Activity{}, Members{}}, `"members" is given twice`},
+	} {
+		_, err := NewSharedRunner(pool, js, c.ps, RunnerConfig{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("NewSharedRunner(%v) = %v, want an error with %q", c.ps, err, c.want)
+		}
+	}
+}
+
+// One runner for both projections reads the ledger once from the lower
+// checkpoint; each projection applies exactly the records after its own
+// checkpoint, so one that is ahead (here: members, run alone first) skips
+// what it has, and the tables equal the fold.
+func TestSharedRunnerAppliesEachRecordOnceToEachProjection(t *testing.T) {
+	pool := migrated(t)
+	env := natstest.Start(t)
+	w := newWorld(3, 30)
+	first := publish(t, env.JS, append(handBuilt(), w.records(300)...))
+	members := start(t, pool, env.JS, Members{}, RunnerConfig{BatchSize: 50})
+	waitFor(t, first[len(first)-1].Seq, members)
+	members.stop(t)
+	more := publish(t, env.JS, w.records(200))
+	all := append(first, more...)
+
+	var mu sync.Mutex
+	applied := map[string][]uint64{}
+	r, err := NewSharedRunner(pool, env.JS, []Projection{Members{}, Activity{}}, RunnerConfig{
+		BatchSize: 64, MaxWait: 5 * time.Millisecond,
+		Committed: func(projection string, recs []streams.LedgerRecord, _ time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, rec := range recs {
+				applied[projection] = append(applied[projection], rec.Seq)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	shared := &running{Runner: r, cancel: cancel, done: make(chan error, 1)}
+	go func() { shared.done <- r.Run(ctx) }()
+	t.Cleanup(func() { shared.stop(t) })
+	waitFor(t, all[len(all)-1].Seq, shared)
+	live := publish(t, env.JS, w.records(100))
+	all = append(all, live...)
+	waitFor(t, all[len(all)-1].Seq, shared)
+	shared.stop(t)
+
+	assertTablesMatch(t, pool, all)
+	seqs := func(recs []streams.LedgerRecord) []uint64 {
+		var s []uint64
+		for _, rec := range recs {
+			s = append(s, rec.Seq)
+		}
+		return s
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name, want := range map[string][]uint64{
+		MembersName:  seqs(append(append([]streams.LedgerRecord{}, more...), live...)),
+		ActivityName: seqs(all),
+	} {
+		if got := applied[name]; !slices.Equal(got, want) {
+			t.Errorf("%s applied %d records (%v...), want %d", name, len(got), got[:min(5, len(got))], len(want))
+		}
+		if cp, err := readCheckpoint(context.Background(), pool, name); err != nil || cp != all[len(all)-1].Seq {
+			t.Errorf("%s checkpoint %d (%v), want %d", name, cp, err, all[len(all)-1].Seq)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,11 +31,12 @@ type RunnerConfig struct {
 	Logger *slog.Logger
 	// Metrics to record into. Default: unregistered metrics.
 	Metrics *Metrics
-	// Committed, when set, is called after each committed batch with the
-	// records it applied and the commit time, on the runner's goroutine: it
-	// must return quickly. Benchmarks use it to measure event-to-table
-	// latency exactly rather than from histogram buckets.
-	Committed func(applied []streams.LedgerRecord, at time.Time)
+	// Committed, when set, is called after each committed batch, for each
+	// projection, with the records it applied and the commit time, on the
+	// runner's goroutine: it must return quickly. Benchmarks use it to
+	// measure event-to-table latency exactly rather than from histogram
+	// buckets.
+	Committed func(projection string, applied []streams.LedgerRecord, at time.Time)
 }
 
 // Retry delays for failed batches and consumers: exponential between these
@@ -81,15 +84,18 @@ var ErrUndecodable = errors.New("ledger record cannot be decoded")
 // ErrAlreadyRunning is returned by Run when the Runner is already running.
 var ErrAlreadyRunning = errors.New("projection runner is already running")
 
-// Runner feeds one Projection from the LOYALTY_LEDGER stream.
+// Runner feeds one or more Projections from the LOYALTY_LEDGER stream. With
+// several, the ledger is read and decoded once for all of them, and each
+// batch is applied to every projection in one transaction that also moves
+// each projection's own checkpoint.
 type Runner struct {
 	pool    *pgxpool.Pool
 	js      orderedConsumers
-	p       Projection
+	ps      []Projection
 	name    string
 	cfg     RunnerConfig
 	log     *slog.Logger
-	metrics projectionMetrics
+	metrics []projectionMetrics
 	running atomic.Bool
 }
 
@@ -103,6 +109,17 @@ type orderedConsumers interface {
 // row lock serialises them and each record is applied once) but only wastes
 // work.
 func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg RunnerConfig) (*Runner, error) {
+	return NewSharedRunner(pool, js, []Projection{p}, cfg)
+}
+
+// NewSharedRunner prepares one runner for several projections: it reads the
+// ledger once, from the lowest of their checkpoints, and applies every batch
+// to all of them in one transaction, each projection skipping the records at
+// or below its own checkpoint. That saves reading and decoding the ledger
+// once per projection; the price is that the projections advance together:
+// one that fails holds the others back, and one being rebuilt from the start
+// of the ledger makes the others wait until it has caught up.
+func NewSharedRunner(pool *pgxpool.Pool, js jetstream.JetStream, ps []Projection, cfg RunnerConfig) (*Runner, error) {
 	cfg.setDefaults()
 	var errs []error
 	if pool == nil {
@@ -111,10 +128,21 @@ func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg Run
 	if js == nil {
 		errs = append(errs, errors.New("a JetStream context is required"))
 	}
-	if p == nil {
+	if len(ps) == 0 {
 		errs = append(errs, errors.New("a projection is required"))
-	} else if p.Name() == "" {
-		errs = append(errs, errors.New("the projection has no name"))
+	}
+	names := map[string]bool{}
+	for _, p := range ps {
+		switch {
+		case p == nil:
+			errs = append(errs, errors.New("a projection is required"))
+		case p.Name() == "":
+			errs = append(errs, errors.New("the projection has no name"))
+		case names[p.Name()]:
+			errs = append(errs, fmt.Errorf("projection %q is given twice", p.Name()))
+		default:
+			names[p.Name()] = true
+		}
 	}
 	errs = append(errs, cfg.Validate())
 	if err := errors.Join(errs...); err != nil {
@@ -127,17 +155,35 @@ func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg Run
 		}
 		cfg.Metrics = m
 	}
-	return &Runner{
-		pool: pool, js: js, p: p, name: p.Name(), cfg: cfg,
-		log:     cfg.Logger.With("projection", p.Name()),
-		metrics: cfg.Metrics.forProjection(p.Name()),
-	}, nil
+	// Checkpoint rows are locked in name order, so runners sharing a
+	// projection cannot deadlock.
+	ps = slices.SortedFunc(slices.Values(ps), func(a, b Projection) int { return strings.Compare(a.Name(), b.Name()) })
+	r := &Runner{pool: pool, js: js, ps: ps, cfg: cfg}
+	var all []string
+	for _, p := range ps {
+		all = append(all, p.Name())
+		r.metrics = append(r.metrics, cfg.Metrics.forProjection(p.Name()))
+	}
+	r.name = strings.Join(all, "+")
+	r.log = cfg.Logger.With("projection", r.name)
+	return r, nil
 }
 
 // Position returns the projection's checkpoint: the ledger sequence of the
-// last record it committed, 0 before the first.
+// last record it committed, 0 before the first. For a shared runner it is
+// the lowest checkpoint of its projections.
 func (r *Runner) Position(ctx context.Context) (uint64, error) {
-	return readCheckpoint(ctx, r.pool, r.name)
+	var lowest uint64
+	for i, p := range r.ps {
+		pos, err := readCheckpoint(ctx, r.pool, p.Name())
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 || pos < lowest {
+			lowest = pos
+		}
+	}
+	return lowest, nil
 }
 
 // Run applies the ledger to the projection from the record after its
@@ -161,14 +207,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	r.metrics.position.Set(float64(pos))
 	r.log.Info("projection started", "checkpoint", pos)
 	failures := 0
 	for ctx.Err() == nil {
 		next, progressed, err := r.follow(ctx, pos)
 		pos = next
 		if errors.Is(err, ErrUndecodable) {
-			r.metrics.errors.Inc()
+			r.countError()
 			r.log.Error("projection stopped at a ledger record it cannot decode", "err", err)
 			return err
 		}
@@ -178,7 +223,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if progressed {
 			failures = 0
 		}
-		r.metrics.errors.Inc()
+		r.countError()
 		d := backoff(failures)
 		failures++
 		r.log.Warn("reading the ledger failed; retrying", "err", err, "checkpoint", pos, "attempt", failures, "backoff", d)
@@ -190,14 +235,41 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-// startPosition ensures the checkpoint row exists and reads it, retrying
-// until it succeeds or ctx ends.
+// countError counts a failed attempt against every projection of the
+// runner: none of them progressed.
+func (r *Runner) countError() {
+	for _, m := range r.metrics {
+		m.errors.Inc()
+	}
+}
+
+// ensureCheckpoints creates the checkpoint rows that are missing.
+func (r *Runner) ensureCheckpoints(ctx context.Context) error {
+	for _, p := range r.ps {
+		if err := ensureCheckpoint(ctx, r.pool, p.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startPosition ensures the checkpoint rows exist and reads the lowest,
+// retrying until it succeeds or ctx ends.
 func (r *Runner) startPosition(ctx context.Context) (uint64, bool) {
 	for attempt := 0; ; attempt++ {
-		err := ensureCheckpoint(ctx, r.pool, r.name)
+		err := r.ensureCheckpoints(ctx)
 		var pos uint64
 		if err == nil {
-			pos, err = readCheckpoint(ctx, r.pool, r.name)
+			for i, p := range r.ps {
+				var cp uint64
+				if cp, err = readCheckpoint(ctx, r.pool, p.Name()); err != nil {
+					break
+				}
+				r.metrics[i].position.Set(float64(cp))
+				if i == 0 || cp < pos {
+					pos = cp
+				}
+			}
 		}
 		if err == nil {
 			return pos, true
@@ -205,7 +277,7 @@ func (r *Runner) startPosition(ctx context.Context) (uint64, bool) {
 		if ctx.Err() != nil {
 			return 0, false
 		}
-		r.metrics.errors.Inc()
+		r.countError()
 		d := backoff(attempt)
 		r.log.Warn("reading the checkpoint failed; retrying", "err", err, "attempt", attempt+1, "backoff", d)
 		if !sleep(ctx, d) {
@@ -294,29 +366,37 @@ func (r *Runner) decode(msg jetstream.Msg) (streams.LedgerRecord, error) {
 	return rec, nil
 }
 
-// commit applies the batch in one transaction with the checkpoint, retrying
-// until it commits or ctx ends (false).
+// commit applies the batch to every projection in one transaction with their
+// checkpoints, retrying until it commits or ctx ends (false). It returns the
+// lowest checkpoint after the batch: at least the batch's last sequence.
 func (r *Runner) commit(ctx context.Context, batch []streams.LedgerRecord) (uint64, bool) {
+	checkpoints := make([]uint64, len(r.ps))
+	applied := make([]int, len(r.ps))
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		var checkpoint uint64
-		var applied int
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			var err error
-			checkpoint, applied, err = applyInTx(ctx, tx, r.p, batch)
-			return err
+			for i, p := range r.ps {
+				var err error
+				if checkpoints[i], applied[i], err = applyInTx(ctx, tx, p, batch); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err == nil {
-			r.observe(batch[len(batch)-applied:], checkpoint, start)
-			return checkpoint, true
+			committed := time.Now()
+			for i := range r.ps {
+				r.observe(i, batch[len(batch)-applied[i]:], checkpoints[i], start, committed)
+			}
+			return slices.Min(checkpoints), true
 		}
 		if ctx.Err() != nil {
 			return 0, false
 		}
 		if errors.Is(err, errNoCheckpoint) {
-			err = errors.Join(err, ensureCheckpoint(ctx, r.pool, r.name))
+			err = errors.Join(err, r.ensureCheckpoints(ctx))
 		}
-		r.metrics.errors.Inc()
+		r.countError()
 		d := backoff(attempt)
 		r.log.Warn("projection batch failed; retrying the same batch", "err", err,
 			"first_seq", batch[0].Seq, "last_seq", batch[len(batch)-1].Seq, "records", len(batch),
@@ -327,24 +407,24 @@ func (r *Runner) commit(ctx context.Context, batch []streams.LedgerRecord) (uint
 	}
 }
 
-func (r *Runner) observe(applied []streams.LedgerRecord, checkpoint uint64, start time.Time) {
-	committed := time.Now()
-	r.metrics.position.Set(float64(checkpoint))
+func (r *Runner) observe(i int, applied []streams.LedgerRecord, checkpoint uint64, start, committed time.Time) {
+	m, name := r.metrics[i], r.ps[i].Name()
+	m.position.Set(float64(checkpoint))
 	if len(applied) == 0 {
-		r.log.Debug("batch already applied by another runner", "checkpoint", checkpoint)
+		r.log.Debug("batch already applied", "to", name, "checkpoint", checkpoint)
 		return
 	}
-	r.metrics.batchSize.Observe(float64(len(applied)))
-	r.metrics.batchSeconds.Observe(committed.Sub(start).Seconds())
+	m.batchSize.Observe(float64(len(applied)))
+	m.batchSeconds.Observe(committed.Sub(start).Seconds())
 	for _, rec := range applied {
 		if !rec.InputStored.IsZero() {
-			r.metrics.eventToTable.Observe(committed.Sub(rec.InputStored).Seconds())
+			m.eventToTable.Observe(committed.Sub(rec.InputStored).Seconds())
 		}
 	}
 	if r.cfg.Committed != nil {
-		r.cfg.Committed(applied, committed)
+		r.cfg.Committed(name, applied, committed)
 	}
-	r.log.Debug("batch committed", "records", len(applied), "checkpoint", checkpoint, "seconds", committed.Sub(start).Seconds())
+	r.log.Debug("batch committed", "to", name, "records", len(applied), "checkpoint", checkpoint, "seconds", committed.Sub(start).Seconds())
 }
 
 // backoff is the delay before retry number attempt+1: 100 ms doubling up to

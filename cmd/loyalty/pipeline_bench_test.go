@@ -123,17 +123,13 @@ func startBenchPipeline(b *testing.B) *benchPipeline {
 		b.Fatal(err)
 	}
 	p := &benchPipeline{b: b, js: env.JS, latencies: map[string][]time.Duration{}}
-	for _, proj := range []projections.Projection{projections.Members{}, projections.Activity{}} {
-		name := proj.Name()
-		r, err := projections.NewRunner(pool, env.JS, proj, projections.RunnerConfig{
-			Logger:    log,
-			Committed: func(applied []streams.LedgerRecord, at time.Time) { p.record(name, applied, at) },
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		p.runs = append(p.runs, r)
+	// Wired as serve wires them: one runner for both projections.
+	r, err := projections.NewSharedRunner(pool, env.JS, []projections.Projection{projections.Members{}, projections.Activity{}},
+		projections.RunnerConfig{Logger: log, Committed: p.record})
+	if err != nil {
+		b.Fatal(err)
 	}
+	p.runs = append(p.runs, r)
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.group, ctx = errgroup.WithContext(ctx)

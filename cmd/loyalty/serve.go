@@ -132,13 +132,11 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	if err != nil {
 		return err
 	}
-	var runners []*projections.Runner
-	for _, proj := range []projections.Projection{projections.Members{}, projections.Activity{}} {
-		r, err := projections.NewRunner(p.pool, p.js, proj, projections.RunnerConfig{Logger: p.log, Metrics: projMetrics})
-		if err != nil {
-			return err
-		}
-		runners = append(runners, r)
+	// One runner for both projections: the ledger is read and decoded once.
+	runner, err := projections.NewSharedRunner(p.pool, p.js, []projections.Projection{projections.Members{}, projections.Activity{}},
+		projections.RunnerConfig{Logger: p.log, Metrics: projMetrics})
+	if err != nil {
+		return err
 	}
 	health := newHealth(p.nc, p.pool)
 	stopHTTP, err := serveHTTP(o.metricsAddr, reg, health, p.log)
@@ -149,9 +147,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 
 	group, ctx := errgroup.WithContext(ctx)
 	group.Go(func() error { return engine.Run(ctx) })
-	for _, r := range runners {
-		group.Go(func() error { return r.Run(ctx) })
-	}
+	group.Go(func() error { return runner.Run(ctx) })
 	health.setReady(true)
 	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", p.program.Version)
 	if o.demoOn {
