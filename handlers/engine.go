@@ -89,6 +89,9 @@ type Engine struct {
 	js      jetstream.JetStream
 	cfg     EngineConfig
 	metrics *Metrics
+	// maxPending is the size at which a partition's staged ledger message
+	// is committed; set by Run from the server's payload limit.
+	maxPending int
 }
 
 // NewEngine checks the configuration; Run does the work.
@@ -138,24 +141,38 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := checkServerVersion(e.js.Conn().ConnectedServerVersion()); err != nil {
 		return err
 	}
+	// A ledger message stays well under the server's payload limit.
+	e.maxPending = min(maxLedgerMessageBytes, int(e.js.Conn().MaxPayload())/2)
+	var subs []*consumerSubscriber
 	for _, id := range e.cfg.Partitions {
 		cons, err := e.ensureInputConsumer(ctx, id)
 		if err != nil {
 			return fmt.Errorf("engine: consumer for partition %d: %w", id, err)
 		}
+		p := parts[id]
 		sub := &consumerSubscriber{js: e.js, consumer: cons, stream: streams.InputStream, name: ConsumerName(id),
 			logger: e.cfg.Logger, prefetch: e.cfg.Prefetch, ackEvery: e.cfg.AckEvery, ackWithin: e.cfg.AckWithin,
-			retryAfter: time.Second}
+			retryAfter: time.Second, commit: func(ctx context.Context) error { return e.commit(ctx, p) }}
+		subs = append(subs, sub)
 		router.AddConsumerHandler(ConsumerName(id), streams.PartitionFilter(id), sub, e.handlerFunc(parts[id]))
 	}
 	e.metrics.partitionsOwned.Set(float64(len(parts)))
 	defer e.metrics.partitionsOwned.Set(0)
 	go e.watchLag(ctx, lagInterval)
-	if err := router.Run(ctx); err != nil && ctx.Err() == nil {
+	err = router.Run(ctx)
+	// What was handled is committed and acknowledged before Run returns.
+	for _, sub := range subs {
+		sub.wait()
+	}
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
 }
+
+// maxLedgerMessageBytes bounds a ledger message (the records of one append):
+// a partition commits once its staged records reach it.
+const maxLedgerMessageBytes = 256 << 10
 
 // inputMaxAckPending bounds the messages a partition has been delivered and
 // not acknowledged: those buffered ahead plus those handled since the last
@@ -252,10 +269,15 @@ func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
-		if outcome == outcomeDeadLettered {
+		switch {
+		case outcome == outcomeDeadLettered:
 			// A dead letter is not recognised by the ledger when
 			// redelivered (only by JetStream's duplicate window), so its
 			// ack is not held back for a batch.
+			ackNow(msg)
+		case len(p.pending) >= e.maxPending:
+			// The next record could take the ledger message past the
+			// server's payload limit.
 			ackNow(msg)
 		}
 		e.metrics.processing.Observe(time.Since(start).Seconds())

@@ -154,30 +154,50 @@ func readAll(t *testing.T, js jetstream.JetStream, stream string) []*jetstream.R
 	return msgs
 }
 
+// waitForRecords polls the ledger until its messages hold want records.
+func waitForRecords(t *testing.T, js jetstream.JetStream, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, records := foldLedger(t, js)
+		got := len(records)
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("%s holds %d records, want %d", streams.LedgerStream, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // foldLedger rebuilds member state from the ledger stream.
 func foldLedger(t *testing.T, js jetstream.JetStream) (map[string]*domain.Member, []streams.LedgerRecord) {
 	t.Helper()
 	members := map[string]*domain.Member{}
 	var records []streams.LedgerRecord
 	for _, m := range readAll(t, js, streams.LedgerStream) {
-		rec, err := streams.DecodeLedgerRecord(m.Data)
+		recs, err := streams.DecodeLedgerMessage(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Subject != streams.LedgerSubject(rec.Partition) {
-			t.Errorf("record for partition %d on %s", rec.Partition, m.Subject)
-		}
-		records = append(records, rec)
-		mem := members[rec.MemberID]
-		if mem == nil {
-			mem = domain.NewMember(rec.MemberID)
-			members[rec.MemberID] = mem
-		}
-		for _, f := range rec.Facts {
-			if f.Meta().MemberID != rec.MemberID {
-				t.Errorf("fact of %q in record of %q", f.Meta().MemberID, rec.MemberID)
+		for _, rec := range recs {
+			rec.Seq = m.Sequence
+			if m.Subject != streams.LedgerSubject(rec.Partition) {
+				t.Errorf("record for partition %d on %s", rec.Partition, m.Subject)
 			}
-			mem.Evolve(f)
+			records = append(records, rec)
+			mem := members[rec.MemberID]
+			if mem == nil {
+				mem = domain.NewMember(rec.MemberID)
+				members[rec.MemberID] = mem
+			}
+			for _, f := range rec.Facts {
+				if f.Meta().MemberID != rec.MemberID {
+					t.Errorf("fact of %q in record of %q", f.Meta().MemberID, rec.MemberID)
+				}
+				mem.Evolve(f)
+			}
 		}
 	}
 	return members, records
@@ -239,7 +259,7 @@ func TestEngineAppliesEventsPerMemberAndSurvivesRestart(t *testing.T) {
 	}
 	stop, _, reg := runEngine(t, env.JS)
 	publish(t, env.JS, events...)
-	waitForMsgs(t, env.JS, streams.LedgerStream, uint64(len(events)))
+	waitForRecords(t, env.JS, len(events))
 	got, records := foldLedger(t, env.JS)
 	compareMembers(t, got, reference(t, events))
 	if silver := got["a.b"].Tier; silver != "silver" {
@@ -313,7 +333,7 @@ func TestEngineDeadLettersEveryBadInputClass(t *testing.T) {
 	_, _, reg := runEngine(t, env.JS)
 	good := purchase("good-1", "m-9", "o-9", 1000, day0)
 	publish(t, env.JS, good)
-	waitForMsgs(t, env.JS, streams.LedgerStream, 1)
+	waitForRecords(t, env.JS, 1)
 
 	subject := func(member string) string {
 		s, err := streams.InputSubject(domain.TypePurchaseCompleted, member)
@@ -396,7 +416,7 @@ func TestEngineDeadLettersEveryBadInputClass(t *testing.T) {
 	}
 	// Nothing bad reached the ledger, and the engine is still working.
 	publish(t, env.JS, visit("after", "m-9", day0.Add(time.Hour)))
-	waitForMsgs(t, env.JS, streams.LedgerStream, 2)
+	waitForRecords(t, env.JS, 2)
 }
 
 // partitionOf publishes nothing: it reads the stored subject of input seq to
@@ -460,7 +480,7 @@ func TestEngineHandlesInputAnEarlierProcessDidNotFirst(t *testing.T) {
 	publish(t, env.JS, visit("v1", "m-1", day0.Add(2*time.Hour)))
 
 	runEngine(t, env.JS)
-	waitForMsgs(t, env.JS, streams.LedgerStream, 3)
+	waitForRecords(t, env.JS, 3)
 	if got, want := ledgerEventIDs(t, env.JS), []string{"p1", "r1", "v1"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ledger records for events %v, want %v", got, want)
 	}
@@ -529,7 +549,7 @@ func TestEngineReplacesAnAckExplicitConsumer(t *testing.T) {
 	for range 2 { // and a restart keeps the replacement
 		stop, _, reg := runEngine(t, env.JS)
 		waitRunning(t, reg)
-		waitForMsgs(t, env.JS, streams.LedgerStream, 2)
+		waitForRecords(t, env.JS, 2)
 		waitIdle(t, env.JS, name)
 		stop()
 	}
@@ -556,7 +576,7 @@ func TestEngineResumesAfterADeliveryGap(t *testing.T) {
 		first = append(first, visit(fmt.Sprint("a", i), "m-1", day0.Add(time.Duration(i)*25*time.Hour)))
 	}
 	publish(t, env.JS, first...)
-	waitForMsgs(t, env.JS, streams.LedgerStream, uint64(len(first)))
+	waitForRecords(t, env.JS, len(first))
 	name := handlers.ConsumerName(partitionOf(t, env.JS, 1))
 	waitIdle(t, env.JS, name)
 
@@ -572,7 +592,7 @@ func TestEngineResumesAfterADeliveryGap(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	publish(t, env.JS, visit("b", "m-1", day0.Add(30*25*time.Hour)))
-	waitForMsgs(t, env.JS, streams.LedgerStream, uint64(len(first)+1))
+	waitForRecords(t, env.JS, len(first)+1)
 	waitIdle(t, env.JS, name)
 	_, records := foldLedger(t, env.JS)
 	if len(records) != len(first)+1 {
@@ -592,7 +612,7 @@ func TestEngineRecoversDeliveriesItDidNotReceive(t *testing.T) {
 	waitRunning(t, reg)
 	events := []domain.Event{visit("v0", "m-1", day0)}
 	publish(t, env.JS, events[0])
-	waitForMsgs(t, env.JS, streams.LedgerStream, 1) // the engine is consuming
+	waitForRecords(t, env.JS, 1) // the engine is consuming
 	name := handlers.ConsumerName(partitionOf(t, env.JS, 1))
 	ctx := context.Background()
 	thief, err := env.JS.Consumer(ctx, streams.InputStream, name)
@@ -635,7 +655,7 @@ func TestEngineRecoversDeliveriesItDidNotReceive(t *testing.T) {
 	last := visit("last", "m-1", day0.Add(24*time.Hour))
 	events = append(events, last)
 	publish(t, env.JS, last)
-	waitForMsgs(t, env.JS, streams.LedgerStream, uint64(len(events)))
+	waitForRecords(t, env.JS, len(events))
 	waitIdle(t, env.JS, name)
 	got, want := ledgerEventIDs(t, env.JS), []string{}
 	for _, e := range events {
@@ -645,4 +665,76 @@ func TestEngineRecoversDeliveriesItDidNotReceive(t *testing.T) {
 		t.Errorf("ledger records for events\n%v\nwant\n%v", got, want)
 	}
 	t.Logf("%d of %d deliveries taken from the engine", stolen.Load(), len(events))
+}
+
+// A backlog is appended in batches, several records to a ledger message, and
+// the ledger still amounts to the reference fold, each input once.
+func TestEngineAppendsABacklogInBatches(t *testing.T) {
+	env := natstest.Start(t)
+	stop, _, reg := runEngine(t, env.JS) // creates the consumers
+	waitRunning(t, reg)
+	stop()
+	var events []domain.Event
+	for i := range 400 {
+		member := fmt.Sprint("m-", i%4)
+		at := day0.Add(time.Duration(i) * 7 * time.Hour)
+		if i%3 == 0 {
+			events = append(events, visit(fmt.Sprint("v", i), member, at))
+		} else {
+			events = append(events, purchase(fmt.Sprint("p", i), member, fmt.Sprint("o", i), int64(1000+i), at))
+		}
+	}
+	publish(t, env.JS, events...)
+
+	runEngine(t, env.JS)
+	waitForRecords(t, env.JS, len(events))
+	got, records := foldLedger(t, env.JS)
+	compareMembers(t, got, reference(t, events))
+	assertNoDoubleCredit(t, records)
+	if msgs := len(readAll(t, env.JS, streams.LedgerStream)); msgs >= len(records)/4 {
+		t.Errorf("%d records in %d ledger messages: the backlog was not batched", len(records), msgs)
+	}
+}
+
+// Another writer appending to a partition's ledger subject fences the
+// engine's next append: the engine re-reads the partition, takes its input
+// again from the last acknowledged one and applies it, once, after the
+// other writer's record.
+func TestEngineRecoversFromAFencedAppend(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	first := []domain.Event{purchase("p1", "m-1", "o-1", 5000, day0), visit("v1", "m-1", day0.Add(time.Hour))}
+	publish(t, env.JS, first...)
+	waitForRecords(t, env.JS, len(first))
+	partition := partitionOf(t, env.JS, 1)
+	waitIdle(t, env.JS, handlers.ConsumerName(partition))
+
+	intruder := streams.LedgerRecord{Partition: partition, InputSeq: 1_000_000, InputStored: day0, EventID: "foreign",
+		MemberID: "m-1", Facts: []domain.Fact{domain.VisitRecorded{
+			FactMeta: domain.FactMeta{MemberID: "m-1", EventID: "foreign", OccurredAt: day0.Add(2 * time.Hour)}}}}
+	data, err := streams.EncodeLedgerMessage(nil, intruder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.JS.Publish(context.Background(), streams.LedgerSubject(partition), data); err != nil {
+		t.Fatal(err)
+	}
+	later := []domain.Event{purchase("p2", "m-1", "o-2", 7000, day0.Add(48*time.Hour)),
+		visit("v2", "m-1", day0.Add(50*time.Hour))}
+	publish(t, env.JS, later...)
+	waitForRecords(t, env.JS, len(first)+1+len(later))
+	waitIdle(t, env.JS, handlers.ConsumerName(partition))
+
+	_, records := foldLedger(t, env.JS)
+	var ids []string
+	for _, r := range records {
+		ids = append(ids, r.EventID)
+	}
+	if got, want := fmt.Sprint(ids), "[p1 v1 foreign p2 v2]"; got != want {
+		t.Errorf("ledger records for events %s, want %s", got, want)
+	}
+	assertNoDoubleCredit(t, records)
+	if n := metricValue(t, reg, "loyalty_ledger_records_total"); n != float64(len(first)+len(later)) {
+		t.Errorf("loyalty_ledger_records_total = %v, want %d (the failed append is not counted)", n, len(first)+len(later))
+	}
 }

@@ -49,11 +49,16 @@ type verdict struct {
 }
 
 // handle takes one input through decode, validation, de-duplication and the
-// rules, then appends its facts to the ledger or dead-letters it, and returns
-// which of outcomeApplied, outcomeRedelivered or outcomeDeadLettered it was.
-// An error return is transient (NATS unavailable, fenced): the input is
-// retried.
+// rules, then stages its facts for the partition's next ledger append (see
+// commit) or dead-letters it, and returns which of outcomeApplied,
+// outcomeRedelivered or outcomeDeadLettered it was. An error return is
+// transient (NATS unavailable): the input is retried.
 func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, error) {
+	if p.stale {
+		if err := e.resync(ctx, p); err != nil {
+			return "", err
+		}
+	}
 	ev, v := e.decide(p, in)
 	switch {
 	case v.redelivered:
@@ -67,15 +72,19 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		e.metrics.deadLetters.WithLabelValues(string(v.deadLetter.Reason)).Inc()
 		return outcomeDeadLettered, nil
 	}
-	refolded, err := e.appendLedger(ctx, p, v.record)
+	encoded, err := streams.EncodeLedgerRecord(*v.record)
 	if err != nil {
-		return "", err
+		// Nothing was staged: the rules made a record the ledger cannot
+		// hold (a time outside years 0-9999), which no retry changes.
+		rej := &domain.RejectedError{Reason: ReasonInternalError, Detail: "encode ledger record: " + err.Error()}
+		if err := e.publishDeadLetter(ctx, in, ev.ID, rej); err != nil {
+			return "", err
+		}
+		e.metrics.events.WithLabelValues(typeLabel(ev.Type), outcomeDeadLettered).Inc()
+		e.metrics.deadLetters.WithLabelValues(string(rej.Reason)).Inc()
+		return outcomeDeadLettered, nil
 	}
-	if !refolded {
-		p.fold(*v.record)
-	}
-	e.countFacts(v.record.Facts)
-	e.metrics.events.WithLabelValues(string(ev.Type), outcomeApplied).Inc()
+	p.stage(ev.Type, *v.record, encoded)
 	return outcomeApplied, nil
 }
 
@@ -141,41 +150,67 @@ func (e *Engine) admit(in input) (domain.Event, *domain.RejectedError) {
 	return ev, nil
 }
 
-// appendLedger writes the record to the partition's ledger subject, expecting
-// the partition's last sequence there: if another writer got in between, the
-// append fails and the partition is re-read before the input is retried.
-// refolded reports that the partition state was re-read from the ledger and
-// already holds the record.
-func (e *Engine) appendLedger(ctx context.Context, p *partition, rec *streams.LedgerRecord) (refolded bool, err error) {
-	data, err := streams.EncodeLedgerRecord(*rec)
-	if err != nil {
-		return false, fmt.Errorf("encode ledger record: %w", err)
+// errUncommitted means the partition's staged records could not be appended
+// to the ledger. They may or may not be there (an append whose
+// acknowledgement was lost): the partition state has been, or must be, re-read
+// from the ledger, and the inputs since the last acknowledged one must be
+// delivered again.
+var errUncommitted = errors.New("staged ledger records were not committed")
+
+// commit appends the partition's staged records to its ledger subject as one
+// message, expecting the partition's last ledger sequence there: if another
+// writer got in between, the append fails, and so does every later append of
+// a process that no longer owns the partition. On any failure the staged
+// records are dropped and the state is re-read from the ledger; the error
+// wraps errUncommitted (and errFenced when another writer appended).
+func (e *Engine) commit(ctx context.Context, p *partition) error {
+	if len(p.staged) == 0 {
+		return nil
 	}
+	start := time.Now()
 	// The headers of jetstream.WithMsgID, WithExpectLastSequencePerSubject
 	// and WithExpectStream, set directly: the options cost allocations on
 	// every append.
-	msg := &nats.Msg{Subject: p.ledgerSubject, Data: data, Header: nats.Header{
-		jetstream.MsgIDHeader:               {"in-" + strconv.FormatUint(rec.InputSeq, 10)},
+	msg := &nats.Msg{Subject: p.ledgerSubject, Data: p.pending, Header: nats.Header{
+		jetstream.MsgIDHeader: {"in-" + strconv.FormatUint(p.staged[0].inputSeq, 10) + "-" +
+			strconv.FormatUint(p.staged[len(p.staged)-1].inputSeq, 10)},
 		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(p.ledgerSeq, 10)},
 		jetstream.ExpectedStreamHeader:      {streams.LedgerStream},
 	}}
 	ack, err := e.js.PublishMsg(ctx, msg)
-	if isWrongLastSequence(err) {
-		if rerr := e.resync(ctx, p); rerr != nil {
-			return false, fmt.Errorf("%w; re-reading it failed: %w", errFenced, rerr)
-		}
-		return false, errFenced
+	if err == nil && !ack.Duplicate {
+		p.ledgerSeq = ack.Sequence
+		e.committed(p.staged, time.Since(start))
+		p.clearStaged()
+		return nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("append to ledger: %w", err)
+	n := len(p.staged)
+	p.clearStaged()
+	p.stale = true
+	switch {
+	case err == nil:
+		// An append of these very records whose acknowledgement was lost.
+		err = fmt.Errorf("%w: %d records were appended before", errUncommitted, n)
+	case isWrongLastSequence(err):
+		err = fmt.Errorf("%w: %d records: %w", errUncommitted, n, errFenced)
+	default:
+		err = fmt.Errorf("%w: %d records: append to ledger: %w", errUncommitted, n, err)
 	}
-	if ack.Duplicate {
-		// An earlier append of ours whose acknowledgement was lost.
-		return true, e.resync(ctx, p)
+	if rerr := e.resync(ctx, p); rerr != nil {
+		return fmt.Errorf("%w; re-reading the partition failed (retried with the next input): %w", err, rerr)
 	}
-	rec.Seq = ack.Sequence
-	e.metrics.ledgerRecords.Inc()
-	return false, nil
+	return err
+}
+
+// committed counts what a successful append put in the ledger.
+func (e *Engine) committed(staged []stagedRecord, took time.Duration) {
+	for _, r := range staged {
+		e.metrics.events.WithLabelValues(string(r.eventType), outcomeApplied).Inc()
+		e.countFacts(r.facts)
+	}
+	e.metrics.ledgerRecords.Add(float64(len(staged)))
+	e.metrics.ledgerBatch.Observe(float64(len(staged)))
+	e.metrics.ledgerAppend.Observe(took.Seconds())
 }
 
 // resync replaces the partition's state with a fresh fold of its ledger.

@@ -14,6 +14,8 @@ type Metrics struct {
 	pointsIssued    prometheus.Counter
 	pointsReversed  prometheus.Counter
 	ledgerRecords   prometheus.Counter
+	ledgerBatch     prometheus.Histogram
+	ledgerAppend    prometheus.Histogram
 	partitionsOwned prometheus.Gauge
 	members         prometheus.Gauge
 	retries         prometheus.Counter
@@ -40,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"reason"}),
 		processing: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "loyalty_processing_seconds",
-			Help:    "Time to handle one input event, from delivery to ledger acknowledgement.",
+			Help:    "Time to handle one input event (decode, rules, staging its ledger record), not counting the ledger append.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		pointsIssued: prometheus.NewCounter(prometheus.CounterOpts{
@@ -54,6 +56,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		ledgerRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loyalty_ledger_records_total",
 			Help: "Records appended to the ledger stream by this process.",
+		}),
+		ledgerBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "loyalty_ledger_append_records",
+			Help:    "Records (input events) per ledger append; each append is one message of the ledger stream.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
+		}),
+		ledgerAppend: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "loyalty_ledger_append_seconds",
+			Help:    "Time to append a partition's staged records to the ledger, until JetStream acknowledged them.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		partitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loyalty_engine_partitions_owned",
@@ -79,7 +91,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.ledgerRecords, m.partitionsOwned, m.members, m.retries, m.inputPending} {
+		m.pointsReversed, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

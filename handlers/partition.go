@@ -16,11 +16,28 @@ type partition struct {
 	ledgerSubject string
 	members       map[string]*domain.Member
 	seen          map[eventKey]seenEvent
-	// ledgerSeq is the sequence of the partition's last ledger record; every
-	// append expects it, which fences out any other writer.
+	// ledgerSeq is the sequence of the partition's last ledger message;
+	// every append expects it, which fences out any other writer.
 	ledgerSeq uint64
-	// inputSeq is the input sequence of the last record, for recovery checks.
+	// inputSeq is the input sequence of the last record folded (staged or
+	// in the ledger).
 	inputSeq uint64
+
+	// staged are records decided and folded into members and seen, not yet
+	// in the ledger; pending is their ledger message. The next commit
+	// appends them in one write, or they are dropped and the state re-read.
+	staged  []stagedRecord
+	pending []byte
+	// stale means the state may hold staged records that never reached the
+	// ledger: it must be re-read from the ledger before the next input.
+	stale bool
+}
+
+// stagedRecord is what the metrics need of a staged record once committed.
+type stagedRecord struct {
+	eventType domain.EventType
+	inputSeq  uint64
+	facts     []domain.Fact
 }
 
 // eventKey is a fixed-size digest of an event id: ids may be 128 bytes, and
@@ -52,7 +69,8 @@ func (p *partition) member(id string) *domain.Member {
 }
 
 // fold applies a ledger record to the state: used both when rebuilding from
-// the ledger and after appending a record, so both paths give the same state.
+// the ledger and when staging a record, so both paths give the same state.
+// It leaves ledgerSeq to the caller, who knows the record's message.
 func (p *partition) fold(r streams.LedgerRecord) {
 	m := p.members[r.MemberID]
 	if m == nil {
@@ -63,6 +81,18 @@ func (p *partition) fold(r streams.LedgerRecord) {
 		m.Evolve(f)
 	}
 	p.seen[keyOf(r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq}
-	p.ledgerSeq = r.Seq
 	p.inputSeq = r.InputSeq
+}
+
+// stage folds a decided record into the state and adds it to the pending
+// ledger message; encoded is its EncodeLedgerRecord form.
+func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []byte) {
+	p.fold(r)
+	p.pending = streams.AppendLedgerLine(p.pending, encoded)
+	p.staged = append(p.staged, stagedRecord{eventType: t, inputSeq: r.InputSeq, facts: r.Facts})
+}
+
+// clearStaged forgets the staged records (committed, or dropped).
+func (p *partition) clearStaged() {
+	p.staged, p.pending = p.staged[:0], p.pending[:0]
 }

@@ -46,16 +46,19 @@ func rebuild(ctx context.Context, js jetstream.JetStream, ids []int) (map[int]*p
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: metadata: %w", err)
 		}
-		rec, err := streams.DecodeLedgerRecord(msg.Data())
+		seq := meta.Sequence.Stream
+		recs, err := streams.DecodeLedgerMessage(msg.Data())
 		if err != nil {
-			return nil, fmt.Errorf("rebuild: ledger seq %d: %w", meta.Sequence.Stream, err)
+			return nil, fmt.Errorf("rebuild: ledger seq %d: %w", seq, err)
 		}
-		rec.Seq = meta.Sequence.Stream
-		part := parts[rec.Partition]
-		if part == nil || msg.Subject() != streams.LedgerSubject(rec.Partition) {
-			return nil, fmt.Errorf("rebuild: ledger seq %d on %s claims partition %d", rec.Seq, msg.Subject(), rec.Partition)
+		for _, rec := range recs {
+			part := parts[rec.Partition]
+			if part == nil || msg.Subject() != streams.LedgerSubject(rec.Partition) {
+				return nil, fmt.Errorf("rebuild: ledger seq %d on %s claims partition %d", seq, msg.Subject(), rec.Partition)
+			}
+			part.fold(rec)
+			part.ledgerSeq = seq
 		}
-		part.fold(rec)
 		if meta.NumPending == 0 {
 			return parts, nil
 		}

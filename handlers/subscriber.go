@@ -39,6 +39,15 @@ import (
 //     acknowledges what it handled, resets the consumer to its ack floor
 //     and subscribes again.
 //
+// Before it acknowledges, the subscriber calls commit, which makes the
+// effects of the handled messages durable (the engine appends their staged
+// ledger records in one write). Handling and acknowledging are thereby
+// batched together: the batch ends when the partition has nothing more to
+// handle for flushIdle, after ackEvery messages, ackWithin after its first
+// message, or when the handler asks (ackNow). If commit fails, nothing of the
+// batch is acknowledged and the subscriber resumes from the ack floor, as
+// after a gap.
+//
 // Messages redelivered after a reset or a crash that were already applied
 // are recognised by the handler (partition.seen); a dead letter is
 // acknowledged at once, so it is not redelivered that way.
@@ -51,17 +60,31 @@ type consumerSubscriber struct {
 	// prefetch bounds how many messages the client buffers ahead.
 	prefetch int
 	// ackEvery and ackWithin bound how many handled messages, and for how
-	// long, go unacknowledged.
+	// long, go uncommitted and unacknowledged.
 	ackEvery  int
 	ackWithin time.Duration
 	// retryAfter is the first backoff before a failed message is offered
 	// again; it doubles up to maxRetryAfter.
 	retryAfter time.Duration
+	// commit is called, on the subscriber's goroutine and never while the
+	// handler runs, before handled messages are acknowledged. An error wraps
+	// errUncommitted.
+	commit func(context.Context) error
 
 	mu     sync.Mutex
 	closed bool
 	iter   jetstream.MessagesContext
+	done   chan struct{} // closed when the delivering goroutine has ended
 }
+
+// flushIdle is how long a partition waits for another message before it
+// commits and acknowledges what it handled: long enough to batch a burst,
+// short against the event-to-table latency.
+const flushIdle = time.Millisecond
+
+// finalFlushTimeout bounds the last commit and acknowledgement when the
+// subscription ends.
+const finalFlushTimeout = 5 * time.Second
 
 // consumerResetter is the part of jetstream.JetStream that resets a
 // consumer to its ack floor (NATS server 2.14 or later).
@@ -78,11 +101,11 @@ func jetStreamMsg(msg *message.Message) (jetstream.Msg, bool) {
 }
 
 // metadataAckNow is the watermill metadata key by which a handler asks for
-// its message to be acknowledged without batching.
+// its message to be committed and acknowledged without batching.
 const metadataAckNow = "loyalty-ack-now"
 
-// ackNow asks the subscriber to acknowledge msg (and everything before it)
-// as soon as it is acked, instead of with the next batch.
+// ackNow asks the subscriber to commit and acknowledge msg (and everything
+// before it) as soon as it is acked, instead of with the next batch.
 func ackNow(msg *message.Message) { msg.Metadata.Set(metadataAckNow, "1") }
 
 // errDeliveryGap means the consumer's delivery sequence skipped or went
@@ -105,11 +128,32 @@ func (s *consumerSubscriber) Subscribe(ctx context.Context, topic string) (<-cha
 		return nil, err
 	}
 	out := make(chan *message.Message)
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.done = done
+	s.mu.Unlock()
 	go func() {
+		defer close(done)
 		defer close(out)
 		s.consume(ctx, out, topic, iter)
 	}()
 	return out, nil
+}
+
+// wait waits (boundedly) until the delivering goroutine has made its last
+// commit and acknowledgement.
+func (s *consumerSubscriber) wait() {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(finalFlushTimeout + time.Second):
+		s.logger.Warn("subscriber did not finish its last commit", "consumer", s.name)
+	}
 }
 
 // start resets the consumer to its ack floor and opens a new pull
@@ -137,28 +181,40 @@ func (s *consumerSubscriber) start(ctx context.Context) (jetstream.MessagesConte
 }
 
 // consume delivers messages until ctx ends, the subscriber is closed or the
-// consumer fails, resuming from the ack floor after every delivery gap.
+// consumer fails, resuming from the ack floor after every delivery gap and
+// failed commit.
 func (s *consumerSubscriber) consume(ctx context.Context, out chan<- *message.Message, topic string, iter jetstream.MessagesContext) {
 	stop := context.AfterFunc(ctx, func() { s.stopIter() })
 	defer stop()
-	acks := &ackBatch{every: s.ackEvery, within: s.ackWithin, logger: s.logger}
+	acks := &ackBatch{every: s.ackEvery, within: s.ackWithin, commit: s.commit, logger: s.logger}
 	// Acks go through the connection, not the iterator: what was handled
-	// is acknowledged even when stopping.
-	defer acks.flush()
+	// is committed and acknowledged even when stopping.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+		defer cancel()
+		if err := acks.flush(fctx); err != nil {
+			s.logger.Warn("last commit failed; its input is delivered again at the next start", "consumer", s.name, "err", err)
+		}
+	}()
 	for {
 		err := s.deliverAll(ctx, out, iter, acks)
 		iter.Stop()
-		if !errors.Is(err, errDeliveryGap) {
+		if !errors.Is(err, errDeliveryGap) && !errors.Is(err, errUncommitted) {
 			if err != nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
 				s.logger.Error("consumer stopped", "topic", topic, "err", err)
 			}
 			return
 		}
+		if errors.Is(err, errUncommitted) {
+			s.logger.Warn("ledger append failed; resuming from the last acknowledged input", "consumer", s.name, "err", err)
+		}
 		// Nothing may be delivered to the old subscription after the
 		// reset, and the reset must not overtake the acknowledgement of
 		// what was handled.
 		waitUnsubscribed(iter)
-		acks.flushSync(ctx)
+		if err := acks.flushSync(ctx); err != nil {
+			s.logger.Warn("ledger append failed; resuming from the last acknowledged input", "consumer", s.name, "err", err)
+		}
 		for attempt := 0; ; attempt++ {
 			if iter, err = s.start(ctx); err == nil {
 				break
@@ -195,12 +251,12 @@ func waitUnsubscribed(iter jetstream.MessagesContext) {
 }
 
 // deliverAll passes messages to the router one at a time. It returns nil
-// when ctx ended, errDeliveryGap when a delivery is missing, or the
-// iterator's error.
+// when ctx ended, errDeliveryGap when a delivery is missing, an
+// errUncommitted error when a commit failed, or the iterator's error.
 func (s *consumerSubscriber) deliverAll(ctx context.Context, out chan<- *message.Message, iter jetstream.MessagesContext, acks *ackBatch) error {
 	expect := uint64(1) // after a reset the consumer numbers deliveries from 1
 	for {
-		jsMsg, err := s.next(iter, acks)
+		jsMsg, err := s.next(ctx, iter, acks)
 		if err != nil {
 			return err
 		}
@@ -216,23 +272,26 @@ func (s *consumerSubscriber) deliverAll(ctx context.Context, out chan<- *message
 			return errDeliveryGap
 		}
 		expect++
-		if !s.deliver(ctx, out, jsMsg, meta, acks) {
-			return nil
+		if ok, err := s.deliver(ctx, out, jsMsg, meta, acks); !ok || err != nil {
+			return err
 		}
 	}
 }
 
-// next waits for the next message; while acks are pending it waits no
-// longer than their deadline, and sends them when nothing arrived by then.
-func (s *consumerSubscriber) next(iter jetstream.MessagesContext, acks *ackBatch) (jetstream.Msg, error) {
+// next waits for the next message. While handled messages wait for their
+// commit it waits no longer than flushIdle (or their deadline), and commits
+// and acknowledges them when nothing arrived by then.
+func (s *consumerSubscriber) next(ctx context.Context, iter jetstream.MessagesContext, acks *ackBatch) (jetstream.Msg, error) {
 	if acks.last != nil {
-		if wait := time.Until(acks.due); wait > 0 {
+		if wait := min(time.Until(acks.due), flushIdle); wait > 0 {
 			msg, err := iter.Next(jetstream.NextMaxWait(wait))
 			if !errors.Is(err, nats.ErrTimeout) {
 				return msg, err
 			}
 		}
-		acks.flush()
+		if err := acks.flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return iter.Next()
 }
@@ -241,8 +300,9 @@ func (s *consumerSubscriber) next(iter jetstream.MessagesContext, acks *ackBatch
 // records the ack. A nack (the handler failed even after the retry
 // middleware) does not move the partition on: the same message is offered
 // again after a backoff, because acknowledging any later message would
-// acknowledge this one too. It returns false when ctx ended.
-func (s *consumerSubscriber) deliver(ctx context.Context, out chan<- *message.Message, jsMsg jetstream.Msg, meta *jetstream.MsgMetadata, acks *ackBatch) bool {
+// acknowledge this one too. It returns false when ctx ended, and the error of
+// a failed commit.
+func (s *consumerSubscriber) deliver(ctx context.Context, out chan<- *message.Message, jsMsg jetstream.Msg, meta *jetstream.MsgMetadata, acks *ackBatch) (bool, error) {
 	uuid := strconv.FormatUint(meta.Sequence.Stream, 10)
 	for attempt := 1; ; attempt++ {
 		msg := message.NewMessage(uuid, jsMsg.Data())
@@ -250,28 +310,55 @@ func (s *consumerSubscriber) deliver(ctx context.Context, out chan<- *message.Me
 		select {
 		case out <- msg:
 		case <-ctx.Done():
-			return false
+			return false, nil
 		}
-		select {
-		case <-msg.Acked():
-			acks.add(jsMsg, msg.Metadata.Get(metadataAckNow) != "")
-			return true
-		case <-msg.Nacked():
-		case <-ctx.Done():
-			return false
+		acked, stopped := s.verdict(ctx, msg)
+		switch {
+		case acked && stopped:
+			acks.hold(jsMsg) // committed and acknowledged by the last flush
+			return false, nil
+		case stopped:
+			return false, nil
+		case acked:
+			return true, acks.add(ctx, jsMsg, msg.Metadata.Get(metadataAckNow) != "")
 		}
-		// Everything before this message was handled: acknowledge it now,
-		// and keep the server from redelivering this one while we wait.
-		acks.flush()
+		// Everything before this message was handled: commit and
+		// acknowledge it now, and keep the server from redelivering this
+		// one while we wait.
+		if err := acks.flush(ctx); err != nil {
+			return true, err
+		}
 		if err := jsMsg.InProgress(); err != nil {
 			s.logger.Warn("in-progress ack failed", "seq", uuid, "err", err)
 		}
 		d := retryDelay(s.retryAfter, attempt)
 		s.logger.Warn("input failed; offering it again", "seq", uuid, "attempt", attempt, "backoff", d)
 		if !sleepCtx(ctx, d) {
-			return false
+			return false, nil
 		}
 	}
+}
+
+// verdict waits for the handler to ack (true) or nack (false) msg. When ctx
+// ends first (stopped) it still waits a little for the handler, which sees
+// ctx end too: the handler must be done with the partition before the last
+// commit.
+func (s *consumerSubscriber) verdict(ctx context.Context, msg *message.Message) (acked, stopped bool) {
+	select {
+	case <-msg.Acked():
+		return true, false
+	case <-msg.Nacked():
+		return false, false
+	case <-ctx.Done():
+	}
+	select {
+	case <-msg.Acked():
+		return true, true
+	case <-msg.Nacked():
+	case <-time.After(finalFlushTimeout):
+		s.logger.Warn("handler still running at shutdown", "consumer", s.name, "seq", msg.UUID)
+	}
+	return false, true
 }
 
 // retryDelay is the wait before attempt number attempt+1: first, doubling
@@ -322,11 +409,14 @@ func (s *consumerSubscriber) Close() error {
 	return nil
 }
 
-// ackBatch is the last handled, not yet acknowledged message of a
-// partition. It is used by the partition's subscriber goroutine only.
+// ackBatch is the last handled, not yet committed and acknowledged message
+// of a partition. It is used by the partition's subscriber goroutine only.
 type ackBatch struct {
 	every  int
 	within time.Duration
+	// commit makes the handled messages' effects durable; they are
+	// acknowledged only after it succeeded. nil: nothing to commit.
+	commit func(context.Context) error
 	logger *slog.Logger
 
 	last  jetstream.Msg
@@ -334,41 +424,65 @@ type ackBatch struct {
 	due   time.Time
 }
 
-// add records a handled message, acknowledging the batch when it is full or
-// due, or when now is set.
-func (a *ackBatch) add(m jetstream.Msg, now bool) {
-	t := time.Now()
+// hold records a handled message without committing anything.
+func (a *ackBatch) hold(m jetstream.Msg) {
 	if a.last == nil {
-		a.due = t.Add(a.within)
+		a.due = time.Now().Add(a.within)
 	}
 	a.last = m
 	a.count++
-	if now || a.count >= a.every || !t.Before(a.due) {
-		a.flush()
-	}
 }
 
-// flush acknowledges the last handled message and with it (AckAll) every
-// message before it.
-func (a *ackBatch) flush() {
-	if a.last == nil {
-		return
+// add records a handled message, committing and acknowledging the batch
+// when it is full or due, or when now is set.
+func (a *ackBatch) add(ctx context.Context, m jetstream.Msg, now bool) error {
+	a.hold(m)
+	if now || a.count >= a.every || !time.Now().Before(a.due) {
+		return a.flush(ctx)
 	}
-	if err := a.last.Ack(); err != nil {
+	return nil
+}
+
+// flush commits the handled messages, then acknowledges the last of them
+// and with it (AckAll) every message before it. When the commit fails
+// nothing is acknowledged: the batch is forgotten, to be delivered again.
+func (a *ackBatch) flush(ctx context.Context) error {
+	last, err := a.take(ctx)
+	if last == nil || err != nil {
+		return err
+	}
+	if err := last.Ack(); err != nil {
 		// The effects are in the ledger; a redelivery is recognised as
 		// already applied, so a lost ack costs only work.
-		a.logger.Warn("ack failed", "messages", a.count, "err", err)
+		a.logger.Warn("ack failed", "err", err)
 	}
-	a.last, a.count = nil, 0
+	return nil
 }
 
 // flushSync is flush that waits for the server to confirm the ack.
-func (a *ackBatch) flushSync(ctx context.Context) {
-	if a.last == nil {
-		return
+func (a *ackBatch) flushSync(ctx context.Context) error {
+	last, err := a.take(ctx)
+	if last == nil || err != nil {
+		return err
 	}
-	if err := a.last.DoubleAck(ctx); err != nil {
-		a.logger.Warn("ack failed", "messages", a.count, "err", err)
+	if err := last.DoubleAck(ctx); err != nil {
+		a.logger.Warn("ack failed", "err", err)
 	}
+	return nil
+}
+
+// take commits the batch and empties it, returning its last message, or
+// nil with the commit's error.
+func (a *ackBatch) take(ctx context.Context) (jetstream.Msg, error) {
+	last := a.last
 	a.last, a.count = nil, 0
+	if last == nil {
+		return nil, nil
+	}
+	if a.commit != nil {
+		if err := a.commit(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return last, nil
 }

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -50,28 +52,67 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func TestAckBatchAcknowledgesTheLastHandledMessage(t *testing.T) {
 	log := &settleLog{}
 	msg := func(seq uint64) *fakeMsg { return &fakeMsg{seq: seq, log: log} }
-	a := &ackBatch{every: 3, within: time.Hour, logger: slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	commit := func(context.Context) error { log.add("commit"); return nil }
+	a := &ackBatch{every: 3, within: time.Hour, commit: commit, logger: slog.New(slog.DiscardHandler)}
 
-	a.add(msg(1), false)
-	a.add(msg(4), false)
+	mustAdd(t, a, msg(1), false)
+	mustAdd(t, a, msg(4), false)
 	if got := log.get(); len(got) != 0 {
-		t.Fatalf("acks after 2 of 3 messages: %v, want none", got)
+		t.Fatalf("settled after 2 of 3 messages: %v, want nothing", got)
 	}
-	a.add(msg(9), false) // full: acknowledges 9 and, AckAll, 1 and 4
-	a.add(msg(12), true) // a dead letter: at once
-	a.add(msg(15), false)
-	a.flush() // idle or stopping
-	a.flush() // nothing pending: nothing sent
-	if got, want := log.get(), []string{"ack 9", "ack 12", "ack 15"}; !slices.Equal(got, want) {
-		t.Errorf("acks %v, want %v", got, want)
+	mustAdd(t, a, msg(9), false) // full: acknowledges 9 and, AckAll, 1 and 4
+	mustAdd(t, a, msg(12), true) // a dead letter: at once
+	mustAdd(t, a, msg(15), false)
+	if err := a.flush(ctx); err != nil { // idle or stopping
+		t.Fatal(err)
+	}
+	if err := a.flush(ctx); err != nil { // nothing pending: nothing sent
+		t.Fatal(err)
+	}
+	want := []string{"commit", "ack 9", "commit", "ack 12", "commit", "ack 15"}
+	if got := log.get(); !slices.Equal(got, want) {
+		t.Errorf("settled %v, want %v (every ack after its commit)", got, want)
 	}
 
-	late := &ackBatch{every: 100, within: time.Millisecond, logger: slog.New(slog.DiscardHandler)}
-	late.add(msg(20), false)
+	late := &ackBatch{every: 100, within: time.Millisecond, commit: commit, logger: slog.New(slog.DiscardHandler)}
+	mustAdd(t, late, msg(20), false)
 	time.Sleep(5 * time.Millisecond)
-	late.add(msg(21), false) // the batch is due
-	if got, want := log.get()[3:], []string{"ack 21"}; !slices.Equal(got, want) {
-		t.Errorf("acks of a due batch %v, want %v", got, want)
+	mustAdd(t, late, msg(21), false) // the batch is due
+	if got, want := log.get()[len(want):], []string{"commit", "ack 21"}; !slices.Equal(got, want) {
+		t.Errorf("settled a due batch %v, want %v", got, want)
+	}
+}
+
+func mustAdd(t *testing.T, a *ackBatch, m *fakeMsg, now bool) {
+	t.Helper()
+	if err := a.add(context.Background(), m, now); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// When the commit fails, nothing of the batch is acknowledged (its input is
+// delivered again) and the batch is forgotten.
+func TestAckBatchAcknowledgesNothingWhenTheCommitFails(t *testing.T) {
+	log := &settleLog{}
+	fail := true
+	a := &ackBatch{every: 2, within: time.Hour, logger: slog.New(slog.DiscardHandler),
+		commit: func(context.Context) error {
+			if fail {
+				return fmt.Errorf("%w: ledger unavailable", errUncommitted)
+			}
+			return nil
+		}}
+	mustAdd(t, a, &fakeMsg{seq: 1, log: log}, false)
+	if err := a.add(context.Background(), &fakeMsg{seq: 2, log: log}, false); !errors.Is(err, errUncommitted) {
+		t.Fatalf("add of a full batch whose commit fails = %v, want errUncommitted", err)
+	}
+	fail = false
+	if err := a.flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.get(); len(got) != 0 {
+		t.Errorf("settled %v after a failed commit, want nothing", got)
 	}
 }
 
@@ -81,12 +122,13 @@ func TestDeliverOffersAFailedMessageAgain(t *testing.T) {
 	log := &settleLog{}
 	s := &consumerSubscriber{logger: slog.New(slog.DiscardHandler), retryAfter: time.Millisecond}
 	acks := &ackBatch{every: 100, within: time.Hour, logger: slog.New(slog.DiscardHandler)}
-	acks.add(&fakeMsg{seq: 3, log: log}, false) // handled before
+	mustAdd(t, acks, &fakeMsg{seq: 3, log: log}, false) // handled before
 	out := make(chan *message.Message)
 	done := make(chan bool, 1)
 	failing := &fakeMsg{seq: 7, log: log}
 	go func() {
-		done <- s.deliver(context.Background(), out, failing, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 7}}, acks)
+		ok, err := s.deliver(context.Background(), out, failing, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 7}}, acks)
+		done <- ok && err == nil
 	}()
 	for attempt := 1; attempt <= 3; attempt++ {
 		m := <-out
@@ -100,7 +142,7 @@ func TestDeliverOffersAFailedMessageAgain(t *testing.T) {
 		}
 	}
 	if !<-done {
-		t.Fatal("deliver returned false")
+		t.Fatal("deliver returned false or an error")
 	}
 	want := []string{"ack 3", "in-progress 7", "in-progress 7"}
 	if got := log.get(); !slices.Equal(got, want) {
@@ -119,7 +161,8 @@ func TestDeliverStopsWhenTheContextEnds(t *testing.T) {
 	out := make(chan *message.Message)
 	done := make(chan bool, 1)
 	go func() {
-		done <- s.deliver(ctx, out, &fakeMsg{seq: 5, log: log}, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 5}}, acks)
+		ok, _ := s.deliver(ctx, out, &fakeMsg{seq: 5, log: log}, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 5}}, acks)
+		done <- ok
 	}()
 	(<-out).Nack()
 	cancel()

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -248,25 +249,46 @@ func (w *world) next() streams.LedgerRecord {
 	return record(id, event, facts...)
 }
 
-// publish appends records to the ledger stream and sets their Seq (and
-// InputStored, for the latency metric) as the stream assigned it.
+// publish appends records to the ledger stream, several of a partition to a
+// message as the engine does: a message takes the next record and the
+// records of its partition among the 64 after it, up to 5. Records of one
+// partition keep their order; across partitions the ledger order may differ
+// from recs. It returns the records in ledger order with Seq and FirstFact
+// as read back, and InputStored set for the latency metric.
 func publish(t testing.TB, js jetstream.JetStream, recs []streams.LedgerRecord) []streams.LedgerRecord {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out := make([]streams.LedgerRecord, len(recs))
-	for i, rec := range recs {
-		rec.InputStored = time.Now().UTC()
-		data, err := streams.EncodeLedgerRecord(rec)
-		if err != nil {
-			t.Fatalf("encode record %d: %v", i, err)
+	pending := slices.Clone(recs)
+	out := make([]streams.LedgerRecord, 0, len(recs))
+	for len(pending) > 0 {
+		var group, rest []streams.LedgerRecord
+		for i, rec := range pending {
+			if len(group) < 5 && i < 64 && rec.Partition == pending[0].Partition {
+				group = append(group, rec)
+			} else {
+				rest = append(rest, rec)
+			}
 		}
-		ack, err := js.Publish(ctx, streams.LedgerSubject(rec.Partition), data)
-		if err != nil {
-			t.Fatalf("publish record %d: %v", i, err)
+		pending = rest
+		facts := 0
+		for i := range group {
+			group[i].InputStored = time.Now().UTC()
+			group[i].FirstFact = facts
+			facts += len(group[i].Facts)
 		}
-		rec.Seq = ack.Sequence
-		out[i] = rec
+		data, err := streams.EncodeLedgerMessage(nil, group...)
+		if err != nil {
+			t.Fatalf("encode records of %s: %v", group[0].EventID, err)
+		}
+		ack, err := js.Publish(ctx, streams.LedgerSubject(group[0].Partition), data)
+		if err != nil {
+			t.Fatalf("publish records of %s: %v", group[0].EventID, err)
+		}
+		for i := range group {
+			group[i].Seq = ack.Sequence
+		}
+		out = append(out, group...)
 	}
 	return out
 }
@@ -470,11 +492,11 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 			m.Evolve(f)
 			switch f := f.(type) {
 			case domain.PointsEarned:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(i), fm.MemberID, f.Points, KindEarned, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindEarned, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
 			case domain.PointsReversed:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
 			case domain.TierChanged:
-				out.tiers = append(out.tiers, tierRow{seq, int32(i), fm.MemberID, fm.EventID, f.From, f.To, f.Reason, fm.OccurredAt})
+				out.tiers = append(out.tiers, tierRow{seq, int32(rec.FirstFact + i), fm.MemberID, fm.EventID, f.From, f.To, f.Reason, fm.OccurredAt})
 			case domain.PurchaseRecorded:
 				lines := []any{}
 				for _, l := range f.Lines {
@@ -519,9 +541,20 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 
 func (tb *tables) sort() {
 	slices.SortFunc(tb.members, func(a, b memberRow) int { return strings.Compare(a.ID, b.ID) })
-	slices.SortFunc(tb.purchases, func(a, b purchaseRow) int { return int(a.Seq - b.Seq) })
-	// The others are in ledger order already when built; rows read back
-	// are ordered by the query.
+	// Rows of activity tables by ledger message, then event id (the
+	// queries' order): several records share a message.
+	bySeqEvent := func(seqA, seqB int64, evA, evB string) int {
+		if c := cmp.Compare(seqA, seqB); c != 0 {
+			return c
+		}
+		return strings.Compare(evA, evB)
+	}
+	slices.SortFunc(tb.purchases, func(a, b purchaseRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
+	slices.SortFunc(tb.refunds, func(a, b refundRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
+	slices.SortFunc(tb.visits, func(a, b visitRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
+	slices.SortFunc(tb.feedback, func(a, b feedbackRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
+	// points_ledger and tier_changes are in ledger order already when
+	// built; rows read back are ordered by the query.
 }
 
 func utc(t *time.Time) time.Time {
@@ -585,7 +618,7 @@ func readTables(t testing.TB, q Querier) tables {
 			return r, err
 		})
 	out.purchases = collect(t, q, `select member_id, order_id, event_id, ledger_seq, occurred_at, amount, currency, channel,
-		qualifying_spend, refunded_amount, lines::text from loyalty.purchases order by ledger_seq`,
+		qualifying_spend, refunded_amount, lines::text from loyalty.purchases order by ledger_seq, event_id collate "C"`,
 		func(row pgx.CollectableRow) (purchaseRow, error) {
 			var p purchaseRow
 			var channel *string
@@ -594,14 +627,14 @@ func readTables(t testing.TB, q Querier) tables {
 			return p, err
 		})
 	out.refunds = collect(t, q, `select event_id, ledger_seq, member_id, order_id, occurred_at, amount, currency,
-		qualifying_spend, lines::text from loyalty.refunds order by ledger_seq`,
+		qualifying_spend, lines::text from loyalty.refunds order by ledger_seq, event_id collate "C"`,
 		func(row pgx.CollectableRow) (refundRow, error) {
 			var r refundRow
 			err := row.Scan(&r.Event, &r.Seq, &r.Member, &r.Order, &r.At, &r.Amount, &r.Currency, &r.Qualifying, &r.Lines)
 			r.At, r.Lines = r.At.UTC(), canonicalJSON(t, json.RawMessage(r.Lines))
 			return r, err
 		})
-	out.visits = collect(t, q, `select event_id, ledger_seq, member_id, occurred_at, channel from loyalty.visits order by ledger_seq`,
+	out.visits = collect(t, q, `select event_id, ledger_seq, member_id, occurred_at, channel from loyalty.visits order by ledger_seq, event_id collate "C"`,
 		func(row pgx.CollectableRow) (visitRow, error) {
 			var v visitRow
 			var channel *string
@@ -610,7 +643,7 @@ func readTables(t testing.TB, q Querier) tables {
 			return v, err
 		})
 	out.feedback = collect(t, q, `select event_id, ledger_seq, member_id, order_id, coalesce(rating, -1), coalesce(nps, -1),
-		comment, channel, occurred_at from loyalty.feedback order by ledger_seq`,
+		comment, channel, occurred_at from loyalty.feedback order by ledger_seq, event_id collate "C"`,
 		func(row pgx.CollectableRow) (feedbackRow, error) {
 			var f feedbackRow
 			var order, comment, channel *string

@@ -106,7 +106,8 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	var ledgerRows, tierRows [][]any
 	for _, rec := range batch {
 		seq := int64(rec.Seq)
-		for i, f := range rec.Facts {
+		for n, f := range rec.Facts {
+			i := rec.FirstFact + n // the fact's index in its ledger message
 			meta := f.Meta()
 			c := changes[meta.MemberID]
 			if c == nil {

@@ -336,6 +336,13 @@ func TestMemberSummary(t *testing.T) {
 	r := start(t, pool, env.JS, Members{}, RunnerConfig{})
 	waitFor(t, recs[len(recs)-1].Seq, r)
 	ctx := context.Background()
+	// The records of the events e5, e6 and e12 (publish may put several
+	// in one message).
+	byEvent := map[string]streams.LedgerRecord{}
+	for _, rec := range recs {
+		byEvent[rec.EventID] = rec
+	}
+	e5, e6, e12 := byEvent["e5"], byEvent["e6"], byEvent["e12"]
 
 	v, err := MemberSummary(ctx, pool, "alice", 3)
 	if err != nil {
@@ -344,7 +351,7 @@ func TestMemberSummary(t *testing.T) {
 	at := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
 	want := MemberView{MemberID: "alice", Balance: 100 + 50 + 5 + 10 - 40 - 10, Lifetime: 165, Tier: "silver", TierSince: at(1),
 		QualifyingSpend: 5000, EnrolledAt: at(0), FirstActivity: at(0), LastActivity: at(10), Purchases: 1,
-		LastLedgerSeq: recs[11].Seq}
+		LastLedgerSeq: e12.Seq}
 	recent := v.Recent
 	v.Recent = nil
 	if v.Balance != want.Balance || v.Lifetime != want.Lifetime || v.Tier != want.Tier || !v.TierSince.Equal(want.TierSince) ||
@@ -356,9 +363,9 @@ func TestMemberSummary(t *testing.T) {
 		t.Fatalf("recent rows = %d, want %d", got, want)
 	}
 	wantRecent := []LedgerEntry{
-		{LedgerSeq: recs[11].Seq, FactIndex: 1, Points: -10, Kind: KindReversed, Rule: "refund", SourceEventID: "e12", OrderID: "o-1", ProgramVersion: "2026-01", OccurredAt: at(10)},
-		{LedgerSeq: recs[5].Seq, FactIndex: 1, Points: -40, Kind: KindReversed, Rule: "refund", SourceEventID: "e6", OrderID: "o-1", ProgramVersion: "2026-01", OccurredAt: at(5)},
-		{LedgerSeq: recs[4].Seq, FactIndex: 1, Points: 10, Kind: KindEarned, Rule: "feedback_bonus", SourceEventID: "e5", OrderID: "o-1", ProgramVersion: "2026-01", OccurredAt: at(4)},
+		{LedgerSeq: e12.Seq, FactIndex: e12.FirstFact + 1, Points: -10, Kind: KindReversed, Rule: "refund", SourceEventID: "e12", OrderID: "o-1", ProgramVersion: "2026-01", OccurredAt: at(10)},
+		{LedgerSeq: e6.Seq, FactIndex: e6.FirstFact + 1, Points: -40, Kind: KindReversed, Rule: "refund", SourceEventID: "e6", OrderID: "o-1", ProgramVersion: "2026-01", OccurredAt: at(5)},
+		{LedgerSeq: e5.Seq, FactIndex: e5.FirstFact + 1, Points: 10, Kind: KindEarned, Rule: "feedback_bonus", SourceEventID: "e5", OrderID: "o-1", ProgramVersion: "2026-01", OccurredAt: at(4)},
 	}
 	for i := range wantRecent {
 		if recent[i] != wantRecent[i] {

@@ -319,19 +319,18 @@ func (r *Runner) follow(ctx context.Context, pos uint64) (uint64, bool, error) {
 }
 
 // collect reads the next batch: it waits as long as it takes for a first
-// record, then up to MaxWait for more, up to BatchSize. It returns the
-// records read before any error.
+// message, then up to MaxWait for more, until the batch holds BatchSize
+// records (a message's records all go in one batch, so it may hold a few
+// more). It returns the records read before any error.
 func (r *Runner) collect(ctx context.Context, iter jetstream.MessagesContext) ([]streams.LedgerRecord, error) {
 	msg, err := iter.Next(jetstream.NextContext(ctx))
 	if err != nil {
 		return nil, err
 	}
-	rec, err := r.decode(msg)
-	if err != nil {
+	batch := make([]streams.LedgerRecord, 0, r.cfg.BatchSize)
+	if batch, err = r.decode(batch, msg); err != nil {
 		return nil, err
 	}
-	batch := make([]streams.LedgerRecord, 1, r.cfg.BatchSize)
-	batch[0] = rec
 	wait, cancel := context.WithTimeout(ctx, r.cfg.MaxWait)
 	defer cancel()
 	for len(batch) < r.cfg.BatchSize {
@@ -342,28 +341,31 @@ func (r *Runner) collect(ctx context.Context, iter jetstream.MessagesContext) ([
 			}
 			return batch, err
 		}
-		rec, err := r.decode(msg)
-		if err != nil {
+		if batch, err = r.decode(batch, msg); err != nil {
 			return batch, err
 		}
-		batch = append(batch, rec)
 	}
 	return batch, nil
 }
 
-func (r *Runner) decode(msg jetstream.Msg) (streams.LedgerRecord, error) {
+// decode appends the records of a ledger message to batch. On error batch
+// is returned as it was.
+func (r *Runner) decode(batch []streams.LedgerRecord, msg jetstream.Msg) ([]streams.LedgerRecord, error) {
 	meta, err := msg.Metadata()
 	if err != nil {
-		return streams.LedgerRecord{}, fmt.Errorf("ledger message metadata: %w", err)
+		return batch, fmt.Errorf("ledger message metadata: %w", err)
 	}
-	rec, err := streams.DecodeLedgerRecord(msg.Data())
+	recs, err := streams.DecodeLedgerMessage(msg.Data())
 	if err != nil {
-		return streams.LedgerRecord{}, fmt.Errorf("projection %q: %s seq %d: %w: %w",
+		return batch, fmt.Errorf("projection %q: %s seq %d: %w: %w",
 			r.name, streams.LedgerStream, meta.Sequence.Stream, ErrUndecodable, err)
 	}
-	rec.Seq = meta.Sequence.Stream
-	rec.Stored = meta.Timestamp.UTC()
-	return rec, nil
+	stored := meta.Timestamp.UTC()
+	for _, rec := range recs {
+		rec.Seq, rec.Stored = meta.Sequence.Stream, stored
+		batch = append(batch, rec)
+	}
+	return batch, nil
 }
 
 // commit applies the batch to every projection in one transaction with their

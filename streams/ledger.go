@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -9,12 +10,18 @@ import (
 	"github.com/pointsledger/loyalty/domain"
 )
 
-// LedgerRecord is one message of the ledger stream: every fact one input
-// event caused, written together so that an input is either wholly in the
-// ledger or not at all.
+// LedgerRecord is every fact one input event caused, written together so
+// that an input is either wholly in the ledger or not at all. A ledger
+// message holds one or more records of one partition (see
+// EncodeLedgerMessage), appended in one write.
 type LedgerRecord struct {
-	// Seq is the record's ledger stream sequence; set when read, not written.
+	// Seq is the ledger stream sequence of the message holding the record;
+	// set when read, not written.
 	Seq uint64
+	// FirstFact is the position of the record's first fact among the facts of
+	// its message (0 for the message's first record), so that (Seq,
+	// FirstFact+i) names a fact; set when read.
+	FirstFact int
 	// Stored is when the ledger stream stored the record; set when read.
 	Stored time.Time
 	// Partition and InputSeq locate the input event this record answers.
@@ -226,6 +233,48 @@ func appendOptInt(b []byte, key string, n int64) []byte {
 	}
 	b = append(b, key...)
 	return strconv.AppendInt(b, n, 10)
+}
+
+// EncodeLedgerMessage renders records for one ledger message: each record as
+// EncodeLedgerRecord writes it, one per line (JSON Lines). Compact JSON has no
+// raw newline, so the lines split unambiguously, and a message of one record
+// is exactly that record.
+func EncodeLedgerMessage(buf []byte, records ...LedgerRecord) ([]byte, error) {
+	for _, r := range records {
+		line, err := EncodeLedgerRecord(r)
+		if err != nil {
+			return buf, err
+		}
+		buf = AppendLedgerLine(buf, line)
+	}
+	return buf, nil
+}
+
+// AppendLedgerLine appends one encoded record (EncodeLedgerRecord's output)
+// to a ledger message being built in buf.
+func AppendLedgerLine(buf, record []byte) []byte {
+	if len(buf) > 0 {
+		buf = append(buf, '\n')
+	}
+	return append(buf, record...)
+}
+
+// DecodeLedgerMessage reads the records of a ledger message written by
+// EncodeLedgerMessage, in order, with FirstFact set; Seq and Stored are the
+// caller's to set. A message with no record, or an empty line, is an error.
+func DecodeLedgerMessage(data []byte) ([]LedgerRecord, error) {
+	records := make([]LedgerRecord, 0, bytes.Count(data, []byte{'\n'})+1)
+	facts := 0
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		r, err := DecodeLedgerRecord(line)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", len(records), err)
+		}
+		r.FirstFact = facts
+		facts += len(r.Facts)
+		records = append(records, r)
+	}
+	return records, nil
 }
 
 // DecodeLedgerRecord reads a record written by EncodeLedgerRecord.
