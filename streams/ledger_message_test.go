@@ -85,4 +85,3 @@ func mustEncodeLedger(t *testing.T, r LedgerRecord) []byte {
 	}
 	return data
 }
-
