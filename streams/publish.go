@@ -15,14 +15,25 @@ import (
 // Publisher publishes input events the way upstream systems should: on the
 // member's subject, with the event id as Nats-Msg-Id, and without waiting for
 // each acknowledgement before sending the next.
+//
+// It keeps the acknowledgements it awaits in publish order and settles the
+// older half whenever settleEvery are outstanding, on the publishing
+// goroutine: a goroutine per message waiting on its future would make
+// thousands of them contend for the JetStream context's lock, which slowed
+// publishing several times over.
 type Publisher struct {
 	js jetstream.JetStream
 
-	pending  sync.WaitGroup
 	mu       sync.Mutex
+	inflight []jetstream.PubAckFuture
 	failures []error
 	acked    int
 }
+
+// settleEvery is how many acknowledgements may be outstanding before the
+// publisher waits for the older half; below nats.go's default async limit
+// (4,000), so that publishing rarely stalls.
+const settleEvery = 2048
 
 // NewPublisher returns a publisher; js should be created with
 // jetstream.WithPublishAsyncMaxPending to bound memory.
@@ -46,14 +57,13 @@ func (p *Publisher) Publish(ctx context.Context, e domain.Event) error {
 // PublishRaw sends an already encoded message, for tests and replays.
 func (p *Publisher) PublishRaw(ctx context.Context, subject, msgID string, data []byte) error {
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	var opts []jetstream.PublishOpt
 	if msgID != "" {
-		opts = append(opts, jetstream.WithMsgID(msgID))
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
 	for {
-		fut, err := p.js.PublishMsgAsync(msg, opts...)
+		fut, err := p.js.PublishMsgAsync(msg)
 		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			if err := p.waitSome(ctx); err != nil {
+			if err := p.settle(ctx, p.outstanding()/2+1); err != nil {
 				return err
 			}
 			continue
@@ -61,44 +71,56 @@ func (p *Publisher) PublishRaw(ctx context.Context, subject, msgID string, data 
 		if err != nil {
 			return fmt.Errorf("publish to %s: %w", subject, err)
 		}
-		p.pending.Add(1)
-		go p.settle(fut)
+		p.mu.Lock()
+		p.inflight = append(p.inflight, fut)
+		n := len(p.inflight)
+		p.mu.Unlock()
+		if n >= settleEvery {
+			return p.settle(ctx, n/2)
+		}
 		return nil
 	}
 }
 
-func (p *Publisher) settle(fut jetstream.PubAckFuture) {
-	defer p.pending.Done()
-	select {
-	case <-fut.Ok():
-		p.mu.Lock()
-		p.acked++
-		p.mu.Unlock()
-	case err := <-fut.Err():
-		p.mu.Lock()
-		p.failures = append(p.failures, fmt.Errorf("%s: %w", fut.Msg().Subject, err))
-		p.mu.Unlock()
-	}
+func (p *Publisher) outstanding() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.inflight)
 }
 
-func (p *Publisher) waitSome(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.js.PublishAsyncComplete():
-		return nil
+// settle waits for the oldest n outstanding acknowledgements (fewer if fewer
+// are outstanding) and records their outcome.
+func (p *Publisher) settle(ctx context.Context, n int) error {
+	p.mu.Lock()
+	n = min(n, len(p.inflight))
+	oldest := p.inflight[:n:n]
+	p.inflight = p.inflight[n:]
+	p.mu.Unlock()
+	for i, fut := range oldest {
+		select {
+		case <-fut.Ok():
+			p.mu.Lock()
+			p.acked++
+			p.mu.Unlock()
+		case err := <-fut.Err():
+			p.mu.Lock()
+			p.failures = append(p.failures, fmt.Errorf("%s: %w", fut.Msg().Subject, err))
+			p.mu.Unlock()
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.failures = append(p.failures, fmt.Errorf("%d acknowledgements not awaited: %w", len(oldest)-i, ctx.Err()))
+			p.mu.Unlock()
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 // Wait blocks until every published event is acknowledged or failed, and
 // returns the failures (at most the first ten, and how many there were).
 func (p *Publisher) Wait(ctx context.Context) error {
-	settled := make(chan struct{})
-	go func() { p.pending.Wait(); close(settled) }()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-settled:
+	if err := p.settle(ctx, p.outstanding()); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

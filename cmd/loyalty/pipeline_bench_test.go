@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -117,16 +118,19 @@ func startBenchPipeline(b *testing.B) *benchPipeline {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	engine, err := handlers.NewEngine(env.JS, handlers.EngineConfig{Program: program, Metrics: engineMetrics, Logger: log})
+	// As serve runs them, and as upstream publishes: the engine, the
+	// projections and the publisher each on a connection of their own.
+	engineJS, projJS, pubJS := benchConn(b, env), benchConn(b, env), benchConn(b, env)
+	engine, err := handlers.NewEngine(engineJS, handlers.EngineConfig{Program: program, Metrics: engineMetrics, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := migrate(context.Background(), pool, log); err != nil {
 		b.Fatal(err)
 	}
-	p := &benchPipeline{b: b, js: env.JS, reg: reg, latencies: map[string][]time.Duration{}}
+	p := &benchPipeline{b: b, js: pubJS, reg: reg, latencies: map[string][]time.Duration{}}
 	// Wired as serve wires them: one runner for both projections.
-	r, err := projections.NewSharedRunner(pool, env.JS, []projections.Projection{projections.Members{}, projections.Activity{}},
+	r, err := projections.NewSharedRunner(pool, projJS, []projections.Projection{projections.Members{}, projections.Activity{}},
 		projections.RunnerConfig{Logger: log, Committed: p.record})
 	if err != nil {
 		b.Fatal(err)
@@ -141,6 +145,21 @@ func startBenchPipeline(b *testing.B) *benchPipeline {
 	}
 	b.Cleanup(p.stop)
 	return p
+}
+
+// benchConn is a new client connection to the benchmark's server.
+func benchConn(b *testing.B, env *natstest.Env) jetstream.JetStream {
+	b.Helper()
+	nc, err := nats.Connect(env.Server.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return js
 }
 
 func (p *benchPipeline) record(name string, applied []streams.LedgerRecord, at time.Time) {
