@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/streams"
@@ -25,19 +26,20 @@ type EngineConfig struct {
 	Program *domain.Program
 	// Partitions this process handles; all of them when empty.
 	Partitions []int
-	// Prefetch is how many input messages each partition buffers ahead.
-	// Default 256.
+	// Prefetch is how many input messages each partition queues ahead of
+	// its handler. Default 256.
 	Prefetch int
-	// AckEvery and AckWithin batch the acknowledgements of handled input:
-	// a partition acknowledges its last handled message once AckEvery
-	// messages are unacknowledged or AckWithin after the first of them, and
-	// whenever it has nothing else to do. After a crash, what was handled but
-	// not acknowledged is delivered again and recognised as already applied.
-	// Defaults 128 and 100ms.
-	AckEvery  int
-	AckWithin time.Duration
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// BatchEvery and BatchWithin bound a partition's batch of handled
+	// input: its ledger records are appended in one write, and the input
+	// acknowledged, once BatchEvery messages are handled or BatchWithin
+	// after the first of them, and whenever the partition has nothing else
+	// to do. After a crash, what was handled but not acknowledged is
+	// delivered again and recognised as already applied. Defaults 128 and
+	// 100ms.
+	BatchEvery  int
+	BatchWithin time.Duration
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -49,11 +51,11 @@ func (c *EngineConfig) setDefaults() {
 	if c.Prefetch == 0 {
 		c.Prefetch = 256
 	}
-	if c.AckEvery == 0 {
-		c.AckEvery = 128
+	if c.BatchEvery == 0 {
+		c.BatchEvery = 128
 	}
-	if c.AckWithin == 0 {
-		c.AckWithin = 100 * time.Millisecond
+	if c.BatchWithin == 0 {
+		c.BatchWithin = 100 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -69,17 +71,23 @@ func (c EngineConfig) Validate() error {
 	if c.Metrics == nil {
 		errs = append(errs, errors.New("engine: metrics are required (handlers.NewMetrics)"))
 	}
-	if c.Prefetch < 1 || c.AckEvery < 1 || c.Prefetch+c.AckEvery > inputMaxAckPending {
-		errs = append(errs, fmt.Errorf("engine: Prefetch (%d) and AckEvery (%d) must be at least 1 and together at most %d",
-			c.Prefetch, c.AckEvery, inputMaxAckPending))
+	if c.Prefetch < 1 || c.Prefetch > 4096 {
+		errs = append(errs, fmt.Errorf("engine: Prefetch must be 1-4096, got %d", c.Prefetch))
 	}
-	if c.AckWithin < 0 {
-		errs = append(errs, fmt.Errorf("engine: AckWithin must not be negative, got %s", c.AckWithin))
+	if c.BatchEvery < 1 {
+		errs = append(errs, fmt.Errorf("engine: BatchEvery must be at least 1, got %d", c.BatchEvery))
 	}
+	if c.BatchWithin < 0 {
+		errs = append(errs, fmt.Errorf("engine: BatchWithin must not be negative, got %s", c.BatchWithin))
+	}
+	seen := map[int]bool{}
 	for _, p := range c.Partitions {
 		if p < 0 || p >= streams.Partitions {
 			errs = append(errs, fmt.Errorf("engine: partition %d is out of range 0-%d", p, streams.Partitions-1))
+		} else if seen[p] {
+			errs = append(errs, fmt.Errorf("engine: partition %d is given twice", p))
 		}
+		seen[p] = true
 	}
 	return errors.Join(errs...)
 }
@@ -103,16 +111,25 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	return &Engine{js: js, cfg: cfg, metrics: cfg.Metrics}, nil
 }
 
-// ConsumerName is the durable input consumer of a partition.
+// ConsumerName is the durable input consumer of an engine handling the
+// given partitions: "engine" for all of them, else "engine-" and the set as
+// a 64-bit mask in hex.
 //
 // WARNING: renaming it makes the engine re-consume the whole input stream;
 // the ledger's de-duplication keeps that harmless but slow.
-func ConsumerName(partition int) string {
-	return fmt.Sprintf("engine-p%02d", partition)
+func ConsumerName(partitions []int) string {
+	if len(partitions) == 0 || len(partitions) == streams.Partitions {
+		return "engine"
+	}
+	var mask uint64
+	for _, p := range partitions {
+		mask |= 1 << uint(p)
+	}
+	return fmt.Sprintf("engine-%016x", mask)
 }
 
 // Run rebuilds partition state from the ledger, then handles input until ctx
-// ends.
+// ends. Before it returns, what was handled is committed and acknowledged.
 func (e *Engine) Run(ctx context.Context) error {
 	start := time.Now()
 	parts, err := rebuild(ctx, e.js, e.cfg.Partitions)
@@ -127,9 +144,46 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.cfg.Logger.Info("engine state rebuilt from the ledger", "partitions", len(parts), "members", members,
 		"took", time.Since(start).Round(time.Millisecond))
 
+	if err := checkServerVersion(e.js.Conn().ConnectedServerVersion()); err != nil {
+		return err
+	}
+	// A ledger message stays well under the server's payload limit.
+	e.maxPending = min(maxLedgerMessageBytes, int(e.js.Conn().MaxPayload())/2)
+	cons, err := e.ensureInputConsumer(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: input consumer: %w", err)
+	}
+	in := &intake{js: e.js, consumer: cons, stream: streams.InputStream, name: ConsumerName(e.cfg.Partitions),
+		logger: e.cfg.Logger, prefetch: 1024, queues: map[int]chan jetstream.Msg{}, marks: newWatermark(),
+		retryAfter: time.Second}
+	router, subs, err := e.newRouter(parts, in)
+	if err != nil {
+		return err
+	}
+	e.metrics.partitionsOwned.Set(float64(len(parts)))
+	defer e.metrics.partitionsOwned.Set(0)
+	go e.watchLag(ctx, in.name, lagInterval)
+
+	group, gctx := errgroup.WithContext(ctx)
+	group.Go(func() error { return in.run(gctx) })
+	group.Go(func() error { return router.Run(gctx) })
+	err = group.Wait()
+	for _, sub := range subs {
+		sub.wait()
+	}
+	in.finish(ctx)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// newRouter makes the watermill router with one handler per partition, each
+// fed by the partition's queue of the intake.
+func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Router, []*partitionSubscriber, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, newRouterLogger(e.cfg.Logger))
 	if err != nil {
-		return fmt.Errorf("engine: router: %w", err)
+		return nil, nil, fmt.Errorf("engine: router: %w", err)
 	}
 	router.AddMiddleware(middleware.Retry{
 		MaxRetries:      10,
@@ -138,51 +192,36 @@ func (e *Engine) Run(ctx context.Context) error {
 		Multiplier:      2,
 		OnRetryHook:     func(int, time.Duration) { e.metrics.retries.Inc() },
 	}.Middleware)
-	if err := checkServerVersion(e.js.Conn().ConnectedServerVersion()); err != nil {
-		return err
-	}
-	// A ledger message stays well under the server's payload limit.
-	e.maxPending = min(maxLedgerMessageBytes, int(e.js.Conn().MaxPayload())/2)
-	var subs []*consumerSubscriber
+	var subs []*partitionSubscriber
 	for _, id := range e.cfg.Partitions {
-		cons, err := e.ensureInputConsumer(ctx, id)
-		if err != nil {
-			return fmt.Errorf("engine: consumer for partition %d: %w", id, err)
-		}
 		p := parts[id]
-		sub := &consumerSubscriber{js: e.js, consumer: cons, stream: streams.InputStream, name: ConsumerName(id),
-			logger: e.cfg.Logger, prefetch: e.cfg.Prefetch, ackEvery: e.cfg.AckEvery, ackWithin: e.cfg.AckWithin,
-			retryAfter: time.Second, commit: func(ctx context.Context) error { return e.commit(ctx, p) }}
+		queue := make(chan jetstream.Msg, e.cfg.Prefetch)
+		in.queues[id] = queue
+		sub := &partitionSubscriber{id: id, queue: queue, logger: e.cfg.Logger,
+			batchEvery: e.cfg.BatchEvery, batchWithin: e.cfg.BatchWithin, retryAfter: time.Second,
+			commit:    func(ctx context.Context) error { return e.commit(ctx, p) },
+			committed: func(upTo uint64) { in.marks.committed(id, upTo) }}
 		subs = append(subs, sub)
-		router.AddConsumerHandler(ConsumerName(id), streams.PartitionFilter(id), sub, e.handlerFunc(parts[id]))
+		name := fmt.Sprintf("partition-%02d", id)
+		router.AddConsumerHandler(name, streams.PartitionFilter(id), sub, e.handlerFunc(p))
 	}
-	e.metrics.partitionsOwned.Set(float64(len(parts)))
-	defer e.metrics.partitionsOwned.Set(0)
-	go e.watchLag(ctx, lagInterval)
-	err = router.Run(ctx)
-	// What was handled is committed and acknowledged before Run returns.
-	for _, sub := range subs {
-		sub.wait()
-	}
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	return nil
+	return router, subs, nil
 }
 
 // maxLedgerMessageBytes bounds a ledger message (the records of one append):
 // a partition commits once its staged records reach it.
 const maxLedgerMessageBytes = 256 << 10
 
-// inputMaxAckPending bounds the messages a partition has been delivered and
-// not acknowledged: those buffered ahead plus those handled since the last
-// acknowledgement.
-const inputMaxAckPending = 1024
+// inputMaxAckPending bounds the input delivered and not acknowledged: what
+// the partitions have queued and what they handled above the watermark. One
+// partition stuck on a failing message holds the watermark, and when this
+// many are pending the others wait too.
+const inputMaxAckPending = 32768
 
 // MinServerMajor and MinServerMinor are the oldest NATS server the engine
-// runs against: it resets its consumers to their ack floor (see
-// consumerSubscriber), an API that 2.14 introduced. docker-compose.yml's
-// NATS image is checked against them.
+// runs against: it resets its consumer to its ack floor (see intake), an API
+// that 2.14 introduced. docker-compose.yml's NATS image is checked against
+// them.
 const (
 	MinServerMajor = 2
 	MinServerMinor = 14
@@ -203,48 +242,83 @@ func checkServerVersion(version string) error {
 	return nil
 }
 
-// ensureInputConsumer creates or updates a partition's input consumer.
+// legacyConsumerName is the per-partition input consumer of engines before
+// one consumer served all partitions.
+func legacyConsumerName(partition int) string {
+	return fmt.Sprintf("engine-p%02d", partition)
+}
+
+// ensureInputConsumer creates or updates the engine's input consumer.
 //
-// Consumers of engines before acknowledgements were batched have the ack
-// policy AckExplicit, which JetStream cannot change: such a consumer is
-// replaced by one that starts after its ack floor. What it had delivered
-// beyond the floor is delivered again; the engine recognises what it had
-// applied (and JetStream's duplicate window what it had dead-lettered).
-func (e *Engine) ensureInputConsumer(ctx context.Context, partition int) (jetstream.Consumer, error) {
-	cfg := inputConsumerConfig(partition)
-	old, err := e.js.Consumer(ctx, streams.InputStream, cfg.Durable)
+// Engines before it had a consumer per partition. When the consumer is new
+// and such consumers exist, it starts after the lowest of their ack floors
+// and they are deleted: what they had delivered beyond that is delivered
+// again, and the engine recognises what it had applied (and JetStream's
+// duplicate window what it had dead-lettered).
+func (e *Engine) ensureInputConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := inputConsumerConfig(e.cfg.Partitions)
+	existing, err := e.js.Consumer(ctx, streams.InputStream, cfg.Durable)
 	switch {
-	case errors.Is(err, jetstream.ErrConsumerNotFound):
-	case err != nil:
+	case err == nil:
+		// Fixed when the consumer was created.
+		info := existing.CachedInfo()
+		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, err
-	case old.CachedInfo().Config.AckPolicy != cfg.AckPolicy:
-		info := old.CachedInfo()
-		if err := e.js.DeleteConsumer(ctx, streams.InputStream, cfg.Durable); err != nil {
-			return nil, fmt.Errorf("replace consumer %s (ack policy %s): %w", cfg.Durable, info.Config.AckPolicy, err)
-		}
-		if floor := info.AckFloor.Stream; floor > 0 {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
-		}
-		e.cfg.Logger.Warn("input consumer replaced to batch acknowledgements", "consumer", cfg.Durable,
-			"old_ack_policy", info.Config.AckPolicy, "from_seq", info.AckFloor.Stream+1)
 	default:
-		// Fixed when the consumer was created (by a replacement above).
-		cfg.DeliverPolicy, cfg.OptStartSeq = old.CachedInfo().Config.DeliverPolicy, old.CachedInfo().Config.OptStartSeq
+		floor, found, err := e.retireLegacyConsumers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+			e.cfg.Logger.Warn("per-partition input consumers replaced by one", "consumer", cfg.Durable, "from_seq", floor+1)
+		}
 	}
 	return e.js.CreateOrUpdateConsumer(ctx, streams.InputStream, cfg)
 }
 
-func inputConsumerConfig(partition int) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       ConsumerName(partition),
-		Description:   fmt.Sprintf("Loyalty engine, member partition %d", partition),
-		FilterSubject: streams.PartitionFilter(partition),
+// retireLegacyConsumers deletes the per-partition consumers of the engine's
+// partitions and returns the lowest of their ack floors.
+func (e *Engine) retireLegacyConsumers(ctx context.Context) (floor uint64, found bool, err error) {
+	for _, p := range e.cfg.Partitions {
+		old, err := e.js.Consumer(ctx, streams.InputStream, legacyConsumerName(p))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		if f := old.CachedInfo().AckFloor.Stream; !found || f < floor {
+			floor = f
+		}
+		found = true
+	}
+	for _, p := range e.cfg.Partitions {
+		err := e.js.DeleteConsumer(ctx, streams.InputStream, legacyConsumerName(p))
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return 0, false, fmt.Errorf("delete consumer %s: %w", legacyConsumerName(p), err)
+		}
+	}
+	return floor, found, nil
+}
+
+func inputConsumerConfig(partitions []int) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       ConsumerName(partitions),
+		Description:   fmt.Sprintf("Loyalty engine, %d member partitions", len(partitions)),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       time.Minute,
+		AckWait:       5 * time.Minute,
 		MaxAckPending: inputMaxAckPending,
 		MaxDeliver:    -1,
 	}
+	if len(partitions) < streams.Partitions {
+		for _, p := range partitions {
+			cfg.FilterSubjects = append(cfg.FilterSubjects, streams.PartitionFilter(p))
+		}
+	}
+	return cfg
 }
 
 // handlerFunc adapts a partition's handling to a watermill handler. The
@@ -290,20 +364,14 @@ func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 const lagInterval = 5 * time.Second
 
 // watchLag keeps loyalty_input_pending_events current until ctx ends.
-func (e *Engine) watchLag(ctx context.Context, every time.Duration) {
+func (e *Engine) watchLag(ctx context.Context, consumer string, every time.Duration) {
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
-		var pending uint64
-		for _, id := range e.cfg.Partitions {
-			cons, err := e.js.Consumer(ctx, streams.InputStream, ConsumerName(id))
-			if err != nil {
-				break
-			}
+		if cons, err := e.js.Consumer(ctx, streams.InputStream, consumer); err == nil {
 			info := cons.CachedInfo()
-			pending += info.NumPending + uint64(info.NumAckPending)
+			e.metrics.inputPending.Set(float64(info.NumPending + uint64(info.NumAckPending)))
 		}
-		e.metrics.inputPending.Set(float64(pending))
 		select {
 		case <-ctx.Done():
 			return

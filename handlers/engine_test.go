@@ -460,7 +460,7 @@ func TestEngineHandlesInputAnEarlierProcessDidNotFirst(t *testing.T) {
 	stop()
 
 	publish(t, env.JS, purchase("p1", "m-1", "o-1", 5000, day0), refund("r1", "m-1", "o-1", 5000, day0.Add(time.Hour)))
-	name := handlers.ConsumerName(partitionOf(t, env.JS, 1))
+	name := handlers.ConsumerName(nil)
 	ctx := context.Background()
 	cons, err := env.JS.Consumer(ctx, streams.InputStream, name)
 	if err != nil {
@@ -519,17 +519,16 @@ func waitIdle(t *testing.T, js jetstream.JetStream, name string) {
 	}
 }
 
-// An input consumer of an engine from before batched acknowledgements
-// (AckExplicit, which JetStream cannot change) is replaced by one that
-// starts after its ack floor.
-func TestEngineReplacesAnAckExplicitConsumer(t *testing.T) {
+// The per-partition input consumers of earlier engines are replaced by one
+// consumer that starts after their ack floor, and deleted.
+func TestEngineReplacesPerPartitionConsumers(t *testing.T) {
 	env := natstest.Start(t)
 	ctx := context.Background()
 	publish(t, env.JS, purchase("p1", "m-1", "o-1", 5000, day0))
 	partition := partitionOf(t, env.JS, 1)
-	name := handlers.ConsumerName(partition)
+	legacy := fmt.Sprintf("engine-p%02d", partition)
 	old, err := env.JS.CreateOrUpdateConsumer(ctx, streams.InputStream, jetstream.ConsumerConfig{
-		Durable: name, FilterSubject: streams.PartitionFilter(partition),
+		Durable: legacy, FilterSubject: streams.PartitionFilter(partition),
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, MaxAckPending: 1024, MaxDeliver: -1,
 	})
 	if err != nil {
@@ -546,7 +545,8 @@ func TestEngineReplacesAnAckExplicitConsumer(t *testing.T) {
 	}
 	publish(t, env.JS, visit("v1", "m-1", day0.Add(time.Hour)), visit("v2", "m-1", day0.Add(25*time.Hour)))
 
-	for range 2 { // and a restart keeps the replacement
+	name := handlers.ConsumerName(nil)
+	for range 2 { // and a restart keeps the start
 		stop, _, reg := runEngine(t, env.JS)
 		waitRunning(t, reg)
 		waitForRecords(t, env.JS, 2)
@@ -556,12 +556,8 @@ func TestEngineReplacesAnAckExplicitConsumer(t *testing.T) {
 	if got, want := ledgerEventIDs(t, env.JS), []string{"v1", "v2"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ledger records for events %v, want %v", got, want)
 	}
-	c, err := env.JS.Consumer(ctx, streams.InputStream, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := c.CachedInfo().Config.AckPolicy; got != jetstream.AckAllPolicy {
-		t.Errorf("consumer ack policy %s, want %s", got, jetstream.AckAllPolicy)
+	if _, err := env.JS.Consumer(ctx, streams.InputStream, legacy); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Errorf("legacy consumer %s: %v, want it deleted", legacy, err)
 	}
 }
 
@@ -577,7 +573,7 @@ func TestEngineResumesAfterADeliveryGap(t *testing.T) {
 	}
 	publish(t, env.JS, first...)
 	waitForRecords(t, env.JS, len(first))
-	name := handlers.ConsumerName(partitionOf(t, env.JS, 1))
+	name := handlers.ConsumerName(nil)
 	waitIdle(t, env.JS, name)
 
 	ctx := context.Background()
@@ -613,7 +609,7 @@ func TestEngineRecoversDeliveriesItDidNotReceive(t *testing.T) {
 	events := []domain.Event{visit("v0", "m-1", day0)}
 	publish(t, env.JS, events[0])
 	waitForRecords(t, env.JS, 1) // the engine is consuming
-	name := handlers.ConsumerName(partitionOf(t, env.JS, 1))
+	name := handlers.ConsumerName(nil)
 	ctx := context.Background()
 	thief, err := env.JS.Consumer(ctx, streams.InputStream, name)
 	if err != nil {
@@ -707,7 +703,7 @@ func TestEngineRecoversFromAFencedAppend(t *testing.T) {
 	publish(t, env.JS, first...)
 	waitForRecords(t, env.JS, len(first))
 	partition := partitionOf(t, env.JS, 1)
-	waitIdle(t, env.JS, handlers.ConsumerName(partition))
+	waitIdle(t, env.JS, handlers.ConsumerName(nil))
 
 	intruder := streams.LedgerRecord{Partition: partition, InputSeq: 1_000_000, InputStored: day0, EventID: "foreign",
 		MemberID: "m-1", Facts: []domain.Fact{domain.VisitRecorded{
@@ -723,7 +719,7 @@ func TestEngineRecoversFromAFencedAppend(t *testing.T) {
 		visit("v2", "m-1", day0.Add(50*time.Hour))}
 	publish(t, env.JS, later...)
 	waitForRecords(t, env.JS, len(first)+1+len(later))
-	waitIdle(t, env.JS, handlers.ConsumerName(partition))
+	waitIdle(t, env.JS, handlers.ConsumerName(nil))
 
 	_, records := foldLedger(t, env.JS)
 	var ids []string

@@ -3,94 +3,66 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// consumerSubscriber is a watermill Subscriber over one JetStream pull
-// consumer. It hands messages to the router one at a time and waits for the
-// handler's verdict before the next, so a partition's events are handled in
-// stream order.
+// partitionSubscriber is a watermill Subscriber over one partition's queue
+// of input messages (filled by the intake, in stream order). It hands
+// messages to the router one at a time and waits for the handler's verdict
+// before the next, so a partition's events are handled in order.
 //
 // It is not watermill-nats because the engine needs the JetStream message
-// itself (sequence, arrival time, delivery count) and must never let a
-// message it cannot decode sit unacknowledged: here every message reaches
-// the handler, which dead-letters what it cannot use.
+// itself (sequence, arrival time) and must never let a message it cannot
+// decode sit unacknowledged: here every message reaches the handler, which
+// dead-letters what it cannot use.
 //
-// The consumer's ack policy is AckAll: acknowledging a message acknowledges
-// every message delivered before it. So the subscriber acknowledges in
-// batches (see ackBatch), and it must never acknowledge past a message it
-// has not handled:
-//   - it handles messages in delivery order and does not move past one the
-//     handler failed: it offers the same message again after a backoff;
-//   - it starts every subscription by resetting the consumer to its ack
-//     floor, so that what the consumer delivered before (to an earlier
-//     process, maybe never handled) comes again, in order, before anything
-//     new;
-//   - it checks that the consumer's delivery sequence has no gap (a message
-//     lost between server and client, a restarted server), and on a gap
-//     acknowledges what it handled, resets the consumer to its ack floor
-//     and subscribes again.
-//
-// Before it acknowledges, the subscriber calls commit, which makes the
-// effects of the handled messages durable (the engine appends their staged
-// ledger records in one write). Handling and acknowledging are thereby
-// batched together: the batch ends when the partition has nothing more to
-// handle for flushIdle, after ackEvery messages, ackWithin after its first
-// message, or when the handler asks (ackNow). If commit fails, nothing of the
-// batch is acknowledged and the subscriber resumes from the ack floor, as
-// after a gap.
-//
-// Messages redelivered after a reset or a crash that were already applied
-// are recognised by the handler (partition.seen); a dead letter is
-// acknowledged at once, so it is not redelivered that way.
-type consumerSubscriber struct {
-	js       consumerResetter
-	consumer jetstream.Consumer
-	stream   string
-	name     string
-	logger   *slog.Logger
-	// prefetch bounds how many messages the client buffers ahead.
-	prefetch int
-	// ackEvery and ackWithin bound how many handled messages, and for how
-	// long, go uncommitted and unacknowledged.
-	ackEvery  int
-	ackWithin time.Duration
-	// retryAfter is the first backoff before a failed message is offered
-	// again; it doubles up to maxRetryAfter.
+// Handled messages are committed in batches: the subscriber calls commit,
+// which appends their staged ledger records in one write, when the partition
+// has had nothing to handle for flushIdle, after batchEvery messages,
+// batchWithin after the batch's first message, or when the handler asks
+// (ackNow); then it reports them committed (to the watermark, which the
+// intake acknowledges). A message the handler fails is offered again after a
+// backoff, never skipped. If commit fails, the partition state has been
+// re-read from the ledger and the batch's messages are offered again, in
+// order: those the failed append had in fact stored are recognised as
+// redelivered.
+type partitionSubscriber struct {
+	id     int
+	queue  <-chan jetstream.Msg
+	logger *slog.Logger
+	// batchEvery and batchWithin bound how many handled messages, and for
+	// how long, go uncommitted.
+	batchEvery  int
+	batchWithin time.Duration
+	// retryAfter is the first backoff before a failed message (or a failed
+	// commit) is tried again; it doubles up to maxRetryAfter.
 	retryAfter time.Duration
 	// commit is called, on the subscriber's goroutine and never while the
-	// handler runs, before handled messages are acknowledged. An error wraps
-	// errUncommitted.
+	// handler runs, before handled messages are reported committed.
 	commit func(context.Context) error
+	// committed reports every message up to a stream sequence committed.
+	committed func(upTo uint64)
 
-	mu     sync.Mutex
-	closed bool
-	iter   jetstream.MessagesContext
-	done   chan struct{} // closed when the delivering goroutine has ended
+	mu   sync.Mutex
+	done chan struct{} // closed when the delivering goroutine has ended
 }
 
 // flushIdle is how long a partition waits for another message before it
-// commits and acknowledges what it handled: long enough to batch a burst,
-// short against the event-to-table latency.
+// commits what it handled: long enough to batch a burst, short against the
+// event-to-table latency.
 const flushIdle = time.Millisecond
 
-// finalFlushTimeout bounds the last commit and acknowledgement when the
-// subscription ends.
+// finalFlushTimeout bounds the last commit and acknowledgement at shutdown.
 const finalFlushTimeout = 5 * time.Second
 
-// consumerResetter is the part of jetstream.JetStream that resets a
-// consumer to its ack floor (NATS server 2.14 or later).
-type consumerResetter interface {
-	ResetConsumer(ctx context.Context, stream, consumer string) (*jetstream.ConsumerResetResponse, error)
-}
+// maxRetryAfter bounds the backoff between attempts at a failing message.
+const maxRetryAfter = time.Minute
 
 type jsMsgKey struct{}
 
@@ -101,32 +73,16 @@ func jetStreamMsg(msg *message.Message) (jetstream.Msg, bool) {
 }
 
 // metadataAckNow is the watermill metadata key by which a handler asks for
-// its message to be committed and acknowledged without batching.
+// its message to be committed without batching.
 const metadataAckNow = "loyalty-ack-now"
 
-// ackNow asks the subscriber to commit and acknowledge msg (and everything
-// before it) as soon as it is acked, instead of with the next batch.
+// ackNow asks the subscriber to commit msg (and everything before it) as soon
+// as it is acked, instead of with the next batch.
 func ackNow(msg *message.Message) { msg.Metadata.Set(metadataAckNow, "1") }
 
-// errDeliveryGap means the consumer's delivery sequence skipped or went
-// back: the subscriber must resume from the consumer's ack floor.
-var errDeliveryGap = errors.New("gap in the consumer's delivery sequence")
-
-// errSubscriberClosed is returned by Subscribe after Close.
-var errSubscriberClosed = errors.New("subscriber closed")
-
-// maxRetryAfter bounds the backoff between attempts at a failing message;
-// it is below the consumer's AckWait, and the message is marked in progress
-// before each wait.
-const maxRetryAfter = time.Minute
-
-// Subscribe resets the consumer to its ack floor and starts delivering; the
-// topic is informational (the consumer's filter decides what arrives).
-func (s *consumerSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	iter, err := s.start(ctx)
-	if err != nil {
-		return nil, err
-	}
+// Subscribe starts delivering the partition's queue; the topic is
+// informational.
+func (s *partitionSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	out := make(chan *message.Message)
 	done := make(chan struct{})
 	s.mu.Lock()
@@ -135,14 +91,18 @@ func (s *consumerSubscriber) Subscribe(ctx context.Context, topic string) (<-cha
 	go func() {
 		defer close(done)
 		defer close(out)
-		s.consume(ctx, out, topic, iter)
+		s.consume(ctx, out)
 	}()
 	return out, nil
 }
 
+// Close does nothing: the subscription ends with its context, after its
+// last commit.
+func (s *partitionSubscriber) Close() error { return nil }
+
 // wait waits (boundedly) until the delivering goroutine has made its last
-// commit and acknowledgement.
-func (s *consumerSubscriber) wait() {
+// commit.
+func (s *partitionSubscriber) wait() {
 	s.mu.Lock()
 	done := s.done
 	s.mu.Unlock()
@@ -152,189 +112,120 @@ func (s *consumerSubscriber) wait() {
 	select {
 	case <-done:
 	case <-time.After(finalFlushTimeout + time.Second):
-		s.logger.Warn("subscriber did not finish its last commit", "consumer", s.name)
+		s.logger.Warn("partition did not finish its last commit", "partition", s.id)
 	}
 }
 
-// start resets the consumer to its ack floor and opens a new pull
-// subscription on it: the first message is the one after the last
-// acknowledged, delivery sequence 1.
-func (s *consumerSubscriber) start(ctx context.Context) (jetstream.MessagesContext, error) {
-	if s.isClosed() {
-		return nil, errSubscriberClosed
-	}
-	if _, err := s.js.ResetConsumer(ctx, s.stream, s.name); err != nil {
-		return nil, fmt.Errorf("reset consumer %s to its ack floor (needs NATS server 2.14 or later): %w", s.name, err)
-	}
-	iter, err := s.consumer.Messages(jetstream.PullMaxMessages(s.prefetch))
-	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", s.name, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		iter.Stop()
-		return nil, errSubscriberClosed
-	}
-	s.iter = iter
-	return iter, nil
-}
-
-// consume delivers messages until ctx ends, the subscriber is closed or the
-// consumer fails, resuming from the ack floor after every delivery gap and
-// failed commit.
-func (s *consumerSubscriber) consume(ctx context.Context, out chan<- *message.Message, topic string, iter jetstream.MessagesContext) {
-	stop := context.AfterFunc(ctx, func() { s.stopIter() })
-	defer stop()
-	acks := &ackBatch{every: s.ackEvery, within: s.ackWithin, commit: s.commit, logger: s.logger}
-	// Acks go through the connection, not the iterator: what was handled
-	// is committed and acknowledged even when stopping.
+// consume delivers messages until ctx ends, then commits what was handled.
+func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.Message) {
+	b := &batch{every: s.batchEvery, within: s.batchWithin, commit: s.commit, committed: s.committed}
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
 		defer cancel()
-		if err := acks.flush(fctx); err != nil {
-			s.logger.Warn("last commit failed; its input is delivered again at the next start", "consumer", s.name, "err", err)
+		if err := b.flush(fctx); err != nil {
+			s.logger.Warn("last commit failed; its input is delivered again at the next start", "partition", s.id, "err", err)
 		}
 	}()
+	var redo []jetstream.Msg // messages of a failed commit, offered again first
+	failures := 0
 	for {
-		err := s.deliverAll(ctx, out, iter, acks)
-		iter.Stop()
-		if !errors.Is(err, errDeliveryGap) && !errors.Is(err, errUncommitted) {
-			if err != nil && !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
-				s.logger.Error("consumer stopped", "topic", topic, "err", err)
-			}
-			return
+		msg, ok, err := s.next(ctx, &redo, b)
+		if err == nil && ok {
+			err = s.deliver(ctx, out, msg, b)
+			ok = !errors.Is(err, context.Canceled)
 		}
-		if errors.Is(err, errUncommitted) {
-			s.logger.Warn("ledger append failed; resuming from the last acknowledged input", "consumer", s.name, "err", err)
-		}
-		// Nothing may be delivered to the old subscription after the
-		// reset, and the reset must not overtake the acknowledgement of
-		// what was handled.
-		waitUnsubscribed(iter)
-		if err := acks.flushSync(ctx); err != nil {
-			s.logger.Warn("ledger append failed; resuming from the last acknowledged input", "consumer", s.name, "err", err)
-		}
-		for attempt := 0; ; attempt++ {
-			if iter, err = s.start(ctx); err == nil {
-				break
-			}
-			if ctx.Err() != nil || s.isClosed() {
-				return
-			}
-			d := retryDelay(s.retryAfter, attempt+1)
-			s.logger.Warn("resuming the consumer failed; retrying", "topic", topic, "err", err, "backoff", d)
+		var failed *uncommittedBatch
+		switch {
+		case errors.As(err, &failed):
+			failures++
+			redo = append(failed.msgs, redo...)
+			d := retryDelay(s.retryAfter, failures)
+			s.logger.Warn("ledger append failed; handling its input again", "partition", s.id,
+				"messages", len(failed.msgs), "err", err, "backoff", d)
 			if !sleepCtx(ctx, d) {
 				return
 			}
-		}
-	}
-}
-
-// waitUnsubscribed waits (up to 5 s) until a stopped iterator has
-// unsubscribed: Stop only starts that. Until then the server may deliver to
-// its pull requests, and what it delivered there after a reset would be
-// another gap. (The iterator's Closed channel is closed only when the
-// subscription is already gone at the call, so it is polled.)
-func waitUnsubscribed(iter jetstream.MessagesContext) {
-	c, ok := iter.(interface{ Closed() <-chan struct{} })
-	if !ok {
-		return
-	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		select {
-		case <-c.Closed():
+		case !ok:
 			return
-		default:
+		case b.empty():
+			failures = 0
 		}
 	}
 }
 
-// deliverAll passes messages to the router one at a time. It returns nil
-// when ctx ended, errDeliveryGap when a delivery is missing, an
-// errUncommitted error when a commit failed, or the iterator's error.
-func (s *consumerSubscriber) deliverAll(ctx context.Context, out chan<- *message.Message, iter jetstream.MessagesContext, acks *ackBatch) error {
-	expect := uint64(1) // after a reset the consumer numbers deliveries from 1
-	for {
-		jsMsg, err := s.next(ctx, iter, acks)
-		if err != nil {
-			return err
+// next returns the next message: one of a failed batch first, else from the
+// queue. While handled messages wait for their commit it waits no longer than
+// flushIdle (or their deadline) and commits them when nothing arrived by
+// then. ok is false when ctx ended; the error is an *uncommittedBatch.
+func (s *partitionSubscriber) next(ctx context.Context, redo *[]jetstream.Msg, b *batch) (jetstream.Msg, bool, error) {
+	if len(*redo) > 0 {
+		m := (*redo)[0]
+		*redo = (*redo)[1:]
+		return m, true, nil
+	}
+	if !b.empty() {
+		t := time.NewTimer(min(time.Until(b.due), flushIdle))
+		select {
+		case m := <-s.queue:
+			t.Stop()
+			return m, true, nil
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, nil
+		case <-t.C:
 		}
-		meta, err := jsMsg.Metadata()
-		if err != nil {
-			s.logger.Warn("message without JetStream metadata; resuming from the last acknowledged input",
-				"subject", jsMsg.Subject(), "err", err)
-			return errDeliveryGap
-		}
-		if meta.Sequence.Consumer != expect {
-			s.logger.Warn("deliveries are missing; resuming from the last acknowledged input",
-				"consumer", s.name, "expected_delivery", expect, "delivery", meta.Sequence.Consumer)
-			return errDeliveryGap
-		}
-		expect++
-		if ok, err := s.deliver(ctx, out, jsMsg, meta, acks); !ok || err != nil {
-			return err
+		if err := b.flush(ctx); err != nil {
+			return nil, false, err
 		}
 	}
-}
-
-// next waits for the next message. While handled messages wait for their
-// commit it waits no longer than flushIdle (or their deadline), and commits
-// and acknowledges them when nothing arrived by then.
-func (s *consumerSubscriber) next(ctx context.Context, iter jetstream.MessagesContext, acks *ackBatch) (jetstream.Msg, error) {
-	if acks.last != nil {
-		if wait := min(time.Until(acks.due), flushIdle); wait > 0 {
-			msg, err := iter.Next(jetstream.NextMaxWait(wait))
-			if !errors.Is(err, nats.ErrTimeout) {
-				return msg, err
-			}
-		}
-		if err := acks.flush(ctx); err != nil {
-			return nil, err
-		}
+	select {
+	case m := <-s.queue:
+		return m, true, nil
+	case <-ctx.Done():
+		return nil, false, nil
 	}
-	return iter.Next()
 }
 
 // deliver passes one message to the router until the handler acks it, and
-// records the ack. A nack (the handler failed even after the retry
+// adds it to the batch. A nack (the handler failed even after the retry
 // middleware) does not move the partition on: the same message is offered
-// again after a backoff, because acknowledging any later message would
-// acknowledge this one too. It returns false when ctx ended, and the error of
-// a failed commit.
-func (s *consumerSubscriber) deliver(ctx context.Context, out chan<- *message.Message, jsMsg jetstream.Msg, meta *jetstream.MsgMetadata, acks *ackBatch) (bool, error) {
-	uuid := strconv.FormatUint(meta.Sequence.Stream, 10)
+// again after a backoff. It returns context.Canceled when ctx ended, and the
+// *uncommittedBatch of a failed commit.
+func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, jsMsg jetstream.Msg, b *batch) error {
+	uuid := "?"
+	if meta, err := jsMsg.Metadata(); err == nil {
+		uuid = strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
 	for attempt := 1; ; attempt++ {
 		msg := message.NewMessage(uuid, jsMsg.Data())
 		msg.SetContext(context.WithValue(ctx, jsMsgKey{}, jsMsg))
 		select {
 		case out <- msg:
 		case <-ctx.Done():
-			return false, nil
+			return context.Canceled
 		}
 		acked, stopped := s.verdict(ctx, msg)
 		switch {
 		case acked && stopped:
-			acks.hold(jsMsg) // committed and acknowledged by the last flush
-			return false, nil
+			b.hold(jsMsg) // committed by the last flush
+			return context.Canceled
 		case stopped:
-			return false, nil
+			return context.Canceled
 		case acked:
-			return true, acks.add(ctx, jsMsg, msg.Metadata.Get(metadataAckNow) != "")
+			return b.add(ctx, jsMsg, msg.Metadata.Get(metadataAckNow) != "")
 		}
-		// Everything before this message was handled: commit and
-		// acknowledge it now, and keep the server from redelivering this
-		// one while we wait.
-		if err := acks.flush(ctx); err != nil {
-			return true, err
-		}
-		if err := jsMsg.InProgress(); err != nil {
-			s.logger.Warn("in-progress ack failed", "seq", uuid, "err", err)
+		// Everything before this message was handled: commit it now.
+		if err := b.flush(ctx); err != nil {
+			var failed *uncommittedBatch
+			if errors.As(err, &failed) {
+				failed.msgs = append(failed.msgs, jsMsg) // and this one after them
+			}
+			return err
 		}
 		d := retryDelay(s.retryAfter, attempt)
-		s.logger.Warn("input failed; offering it again", "seq", uuid, "attempt", attempt, "backoff", d)
+		s.logger.Warn("input failed; offering it again", "partition", s.id, "seq", uuid, "attempt", attempt, "backoff", d)
 		if !sleepCtx(ctx, d) {
-			return false, nil
+			return context.Canceled
 		}
 	}
 }
@@ -343,7 +234,7 @@ func (s *consumerSubscriber) deliver(ctx context.Context, out chan<- *message.Me
 // ends first (stopped) it still waits a little for the handler, which sees
 // ctx end too: the handler must be done with the partition before the last
 // commit.
-func (s *consumerSubscriber) verdict(ctx context.Context, msg *message.Message) (acked, stopped bool) {
+func (s *partitionSubscriber) verdict(ctx context.Context, msg *message.Message) (acked, stopped bool) {
 	select {
 	case <-msg.Acked():
 		return true, false
@@ -356,7 +247,7 @@ func (s *consumerSubscriber) verdict(ctx context.Context, msg *message.Message) 
 		return true, true
 	case <-msg.Nacked():
 	case <-time.After(finalFlushTimeout):
-		s.logger.Warn("handler still running at shutdown", "consumer", s.name, "seq", msg.UUID)
+		s.logger.Warn("handler still running at shutdown", "partition", s.id, "seq", msg.UUID)
 	}
 	return false, true
 }
@@ -384,105 +275,65 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (s *consumerSubscriber) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-func (s *consumerSubscriber) stopIter() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.iter != nil {
-		s.iter.Stop()
-	}
-}
-
-// Close stops the subscription.
-func (s *consumerSubscriber) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	if s.iter != nil {
-		s.iter.Stop()
-	}
-	return nil
-}
-
-// ackBatch is the last handled, not yet committed and acknowledged message
-// of a partition. It is used by the partition's subscriber goroutine only.
-type ackBatch struct {
+// batch is a partition's handled messages not yet committed. It is used by
+// the partition's subscriber goroutine only.
+type batch struct {
 	every  int
 	within time.Duration
-	// commit makes the handled messages' effects durable; they are
-	// acknowledged only after it succeeded. nil: nothing to commit.
-	commit func(context.Context) error
-	logger *slog.Logger
+	// commit makes the handled messages' effects durable; nil: nothing to
+	// commit. committed is told the last committed message's sequence.
+	commit    func(context.Context) error
+	committed func(upTo uint64)
 
-	last  jetstream.Msg
-	count int
-	due   time.Time
+	msgs []jetstream.Msg
+	due  time.Time
 }
 
-// hold records a handled message without committing anything.
-func (a *ackBatch) hold(m jetstream.Msg) {
-	if a.last == nil {
-		a.due = time.Now().Add(a.within)
+// uncommittedBatch is the error of a failed commit, with the messages whose
+// effects it dropped.
+type uncommittedBatch struct {
+	msgs []jetstream.Msg
+	err  error
+}
+
+func (e *uncommittedBatch) Error() string { return e.err.Error() }
+func (e *uncommittedBatch) Unwrap() error { return e.err }
+
+func (b *batch) empty() bool { return len(b.msgs) == 0 }
+
+// hold adds a handled message without committing anything.
+func (b *batch) hold(m jetstream.Msg) {
+	if len(b.msgs) == 0 {
+		b.due = time.Now().Add(b.within)
 	}
-	a.last = m
-	a.count++
+	b.msgs = append(b.msgs, m)
 }
 
-// add records a handled message, committing and acknowledging the batch
-// when it is full or due, or when now is set.
-func (a *ackBatch) add(ctx context.Context, m jetstream.Msg, now bool) error {
-	a.hold(m)
-	if now || a.count >= a.every || !time.Now().Before(a.due) {
-		return a.flush(ctx)
+// add adds a handled message, committing the batch when it is full or due,
+// or when now is set.
+func (b *batch) add(ctx context.Context, m jetstream.Msg, now bool) error {
+	b.hold(m)
+	if now || len(b.msgs) >= b.every || !time.Now().Before(b.due) {
+		return b.flush(ctx)
 	}
 	return nil
 }
 
-// flush commits the handled messages, then acknowledges the last of them
-// and with it (AckAll) every message before it. When the commit fails
-// nothing is acknowledged: the batch is forgotten, to be delivered again.
-func (a *ackBatch) flush(ctx context.Context) error {
-	last, err := a.take(ctx)
-	if last == nil || err != nil {
-		return err
+// flush commits the batch and reports it committed. When the commit fails
+// the batch is emptied and its messages are returned in an *uncommittedBatch.
+func (b *batch) flush(ctx context.Context) error {
+	if len(b.msgs) == 0 {
+		return nil
 	}
-	if err := last.Ack(); err != nil {
-		// The effects are in the ledger; a redelivery is recognised as
-		// already applied, so a lost ack costs only work.
-		a.logger.Warn("ack failed", "err", err)
-	}
-	return nil
-}
-
-// flushSync is flush that waits for the server to confirm the ack.
-func (a *ackBatch) flushSync(ctx context.Context) error {
-	last, err := a.take(ctx)
-	if last == nil || err != nil {
-		return err
-	}
-	if err := last.DoubleAck(ctx); err != nil {
-		a.logger.Warn("ack failed", "err", err)
-	}
-	return nil
-}
-
-// take commits the batch and empties it, returning its last message, or
-// nil with the commit's error.
-func (a *ackBatch) take(ctx context.Context) (jetstream.Msg, error) {
-	last := a.last
-	a.last, a.count = nil, 0
-	if last == nil {
-		return nil, nil
-	}
-	if a.commit != nil {
-		if err := a.commit(ctx); err != nil {
-			return nil, err
+	msgs := b.msgs
+	b.msgs = nil
+	if b.commit != nil {
+		if err := b.commit(ctx); err != nil {
+			return &uncommittedBatch{msgs: msgs, err: err}
 		}
 	}
-	return last, nil
+	if meta, err := msgs[len(msgs)-1].Metadata(); err == nil && b.committed != nil {
+		b.committed(meta.Sequence.Stream)
+	}
+	return nil
 }

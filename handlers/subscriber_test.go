@@ -45,132 +45,188 @@ func (m *fakeMsg) DoubleAck(context.Context) error {
 	m.log.add("double-ack " + itoa(m.seq))
 	return nil
 }
-func (m *fakeMsg) InProgress() error { m.log.add("in-progress " + itoa(m.seq)); return nil }
+func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}}, nil
+}
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
-func TestAckBatchAcknowledgesTheLastHandledMessage(t *testing.T) {
+// newBatch is a batch that logs its commits and reports.
+func newBatch(log *settleLog, every int, within time.Duration, fail *bool) *batch {
+	return &batch{every: every, within: within,
+		commit: func(context.Context) error {
+			if fail != nil && *fail {
+				log.add("commit failed")
+				return fmt.Errorf("%w: ledger unavailable", errUncommitted)
+			}
+			log.add("commit")
+			return nil
+		},
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
+}
+
+func TestBatchCommitsThenReportsTheLastMessage(t *testing.T) {
 	log := &settleLog{}
 	msg := func(seq uint64) *fakeMsg { return &fakeMsg{seq: seq, log: log} }
 	ctx := context.Background()
-	commit := func(context.Context) error { log.add("commit"); return nil }
-	a := &ackBatch{every: 3, within: time.Hour, commit: commit, logger: slog.New(slog.DiscardHandler)}
+	b := newBatch(log, 3, time.Hour, nil)
 
-	mustAdd(t, a, msg(1), false)
-	mustAdd(t, a, msg(4), false)
+	mustAdd(t, b, msg(1), false)
+	mustAdd(t, b, msg(4), false)
 	if got := log.get(); len(got) != 0 {
 		t.Fatalf("settled after 2 of 3 messages: %v, want nothing", got)
 	}
-	mustAdd(t, a, msg(9), false) // full: acknowledges 9 and, AckAll, 1 and 4
-	mustAdd(t, a, msg(12), true) // a dead letter: at once
-	mustAdd(t, a, msg(15), false)
-	if err := a.flush(ctx); err != nil { // idle or stopping
+	mustAdd(t, b, msg(9), false) // full
+	mustAdd(t, b, msg(12), true) // a dead letter: at once
+	mustAdd(t, b, msg(15), false)
+	if err := b.flush(ctx); err != nil { // idle or stopping
 		t.Fatal(err)
 	}
-	if err := a.flush(ctx); err != nil { // nothing pending: nothing sent
+	if err := b.flush(ctx); err != nil { // nothing pending: nothing done
 		t.Fatal(err)
 	}
-	want := []string{"commit", "ack 9", "commit", "ack 12", "commit", "ack 15"}
+	want := []string{"commit", "committed 9", "commit", "committed 12", "commit", "committed 15"}
 	if got := log.get(); !slices.Equal(got, want) {
-		t.Errorf("settled %v, want %v (every ack after its commit)", got, want)
+		t.Errorf("settled %v, want %v (every report after its commit)", got, want)
 	}
 
-	late := &ackBatch{every: 100, within: time.Millisecond, commit: commit, logger: slog.New(slog.DiscardHandler)}
+	late := newBatch(log, 100, time.Millisecond, nil)
 	mustAdd(t, late, msg(20), false)
 	time.Sleep(5 * time.Millisecond)
 	mustAdd(t, late, msg(21), false) // the batch is due
-	if got, want := log.get()[len(want):], []string{"commit", "ack 21"}; !slices.Equal(got, want) {
+	if got, want := log.get()[len(want):], []string{"commit", "committed 21"}; !slices.Equal(got, want) {
 		t.Errorf("settled a due batch %v, want %v", got, want)
 	}
 }
 
-func mustAdd(t *testing.T, a *ackBatch, m *fakeMsg, now bool) {
+func mustAdd(t *testing.T, b *batch, m *fakeMsg, now bool) {
 	t.Helper()
-	if err := a.add(context.Background(), m, now); err != nil {
+	if err := b.add(context.Background(), m, now); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// When the commit fails, nothing of the batch is acknowledged (its input is
-// delivered again) and the batch is forgotten.
-func TestAckBatchAcknowledgesNothingWhenTheCommitFails(t *testing.T) {
+// When the commit fails nothing is reported committed, and the error holds
+// the batch's messages to be handled again.
+func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 	log := &settleLog{}
 	fail := true
-	a := &ackBatch{every: 2, within: time.Hour, logger: slog.New(slog.DiscardHandler),
-		commit: func(context.Context) error {
-			if fail {
-				return fmt.Errorf("%w: ledger unavailable", errUncommitted)
-			}
-			return nil
-		}}
-	mustAdd(t, a, &fakeMsg{seq: 1, log: log}, false)
-	if err := a.add(context.Background(), &fakeMsg{seq: 2, log: log}, false); !errors.Is(err, errUncommitted) {
-		t.Fatalf("add of a full batch whose commit fails = %v, want errUncommitted", err)
+	b := newBatch(log, 2, time.Hour, &fail)
+	mustAdd(t, b, &fakeMsg{seq: 1, log: log}, false)
+	err := b.add(context.Background(), &fakeMsg{seq: 2, log: log}, false)
+	var failed *uncommittedBatch
+	if !errors.As(err, &failed) || !errors.Is(err, errUncommitted) {
+		t.Fatalf("add of a full batch whose commit fails = %v, want an *uncommittedBatch wrapping errUncommitted", err)
 	}
-	fail = false
-	if err := a.flush(context.Background()); err != nil {
-		t.Fatal(err)
+	if len(failed.msgs) != 2 || failed.msgs[0].(*fakeMsg).seq != 1 || failed.msgs[1].(*fakeMsg).seq != 2 {
+		t.Errorf("failed batch holds %v, want messages 1 and 2", failed.msgs)
 	}
-	if got := log.get(); len(got) != 0 {
-		t.Errorf("settled %v after a failed commit, want nothing", got)
+	if !b.empty() {
+		t.Error("the failed batch is still pending")
 	}
-}
-
-// A failed message is offered again, never skipped: with AckAll,
-// acknowledging a later message would acknowledge it too.
-func TestDeliverOffersAFailedMessageAgain(t *testing.T) {
-	log := &settleLog{}
-	s := &consumerSubscriber{logger: slog.New(slog.DiscardHandler), retryAfter: time.Millisecond}
-	acks := &ackBatch{every: 100, within: time.Hour, logger: slog.New(slog.DiscardHandler)}
-	mustAdd(t, acks, &fakeMsg{seq: 3, log: log}, false) // handled before
-	out := make(chan *message.Message)
-	done := make(chan bool, 1)
-	failing := &fakeMsg{seq: 7, log: log}
-	go func() {
-		ok, err := s.deliver(context.Background(), out, failing, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 7}}, acks)
-		done <- ok && err == nil
-	}()
-	for attempt := 1; attempt <= 3; attempt++ {
-		m := <-out
-		if m.UUID != "7" {
-			t.Fatalf("attempt %d got message %s, want 7", attempt, m.UUID)
-		}
-		if attempt < 3 {
-			m.Nack()
-		} else {
-			m.Ack()
-		}
-	}
-	if !<-done {
-		t.Fatal("deliver returned false or an error")
-	}
-	want := []string{"ack 3", "in-progress 7", "in-progress 7"}
-	if got := log.get(); !slices.Equal(got, want) {
+	if got, want := log.get(), []string{"commit failed"}; !slices.Equal(got, want) {
 		t.Errorf("settled %v, want %v", got, want)
 	}
-	if acks.last != failing || acks.count != 1 {
-		t.Errorf("the message handled at the third attempt is not pending acknowledgement")
+}
+
+// runSubscriber runs a partitionSubscriber over queue whose handler acks
+// every message, logging "handle N", and fails it the first time for the
+// sequences in failOnce.
+func runSubscriber(t *testing.T, log *settleLog, queue chan jetstream.Msg, commit func(context.Context) error, failOnce map[uint64]bool) (stop func()) {
+	t.Helper()
+	s := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
+		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, err := s.Subscribe(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	go func() {
+		for m := range out {
+			mu.Lock()
+			fail := failOnce[mustSeq(m)]
+			delete(failOnce, mustSeq(m))
+			mu.Unlock()
+			if fail {
+				log.add("fail " + m.UUID)
+				m.Nack()
+				continue
+			}
+			log.add("handle " + m.UUID)
+			m.Ack()
+		}
+	}()
+	return func() { cancel(); s.wait() }
+}
+
+func mustSeq(m *message.Message) uint64 {
+	n, _ := strconv.ParseUint(m.UUID, 10, 64)
+	return n
+}
+
+// waitLog waits until the log has n entries.
+func waitLog(t *testing.T, log *settleLog, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(log.get()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("log %v, want %d entries", log.get(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return log.get()
+}
+
+// A failed message is offered again, never skipped, after what was handled
+// before it is committed; a failed commit offers the batch's messages again,
+// in order, before anything newer.
+func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
+	log := &settleLog{}
+	queue := make(chan jetstream.Msg, 10)
+	commits := 0
+	commit := func(context.Context) error {
+		commits++
+		if commits == 2 {
+			log.add("commit failed")
+			return fmt.Errorf("%w: fenced", errUncommitted)
+		}
+		log.add("commit")
+		return nil
+	}
+	stop := runSubscriber(t, log, queue, commit, map[uint64]bool{2: true})
+	defer stop()
+	for _, seq := range []uint64{1, 2, 3} {
+		queue <- &fakeMsg{seq: seq, log: log}
+	}
+	want := []string{
+		"handle 1", "fail 2", "commit", "committed 1", // 1 is committed before 2 is retried
+		"handle 2", "handle 3", "commit failed", // idle: commit 2 and 3, which fails
+		"handle 2", "handle 3", "commit", "committed 3", // both again, in order
+	}
+	if got := waitLog(t, log, len(want)); !slices.Equal(got, want) {
+		t.Errorf("log\n%v\nwant\n%v", got, want)
 	}
 }
 
-func TestDeliverStopsWhenTheContextEnds(t *testing.T) {
+// At shutdown the subscriber commits what it handled.
+func TestPartitionSubscriberCommitsAtShutdown(t *testing.T) {
 	log := &settleLog{}
-	s := &consumerSubscriber{logger: slog.New(slog.DiscardHandler), retryAfter: time.Hour}
-	acks := &ackBatch{every: 100, within: time.Hour, logger: slog.New(slog.DiscardHandler)}
+	queue := make(chan jetstream.Msg, 10)
+	commit := func(context.Context) error { log.add("commit"); return nil }
+	s := &partitionSubscriber{id: 1, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
+		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := make(chan *message.Message)
-	done := make(chan bool, 1)
-	go func() {
-		ok, _ := s.deliver(ctx, out, &fakeMsg{seq: 5, log: log}, &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: 5}}, acks)
-		done <- ok
-	}()
-	(<-out).Nack()
-	cancel()
-	if <-done {
-		t.Error("deliver returned true after its context ended")
-	}
-	if acks.last != nil {
-		t.Error("a message that was never handled is pending acknowledgement")
+	out, _ := s.Subscribe(ctx, "")
+	queue <- &fakeMsg{seq: 5, log: log}
+	m := <-out
+	cancel() // the handler is still at work
+	m.Ack()
+	s.wait()
+	if got, want := log.get(), []string{"commit", "committed 5"}; !slices.Equal(got, want) {
+		t.Errorf("log %v, want %v", got, want)
 	}
 }
 

@@ -1,0 +1,228 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// intake reads the engine's one input consumer, which delivers the input of
+// every partition the process owns in stream order, and hands each message
+// to its partition's queue. One consumer rather than one per partition:
+// JetStream finds the next message of a filtered consumer by scanning, under
+// the stream's block lock, and 64 of them on one stream cut its ingest rate by
+// half on the benchmark machine (docs/decisions/007).
+//
+// The consumer's ack policy is AckAll. The intake acknowledges the watermark
+// (see watermark) every ackInterval, so it never acknowledges a message some
+// partition has not committed:
+//   - every subscription starts by resetting the consumer to its ack floor,
+//     so that what it delivered before (to an earlier process, maybe never
+//     handled) comes again, in order, before anything new;
+//   - it checks that the consumer's delivery sequence has no gap (a message
+//     lost between server and client, a restarted server), and on a gap
+//     acknowledges the watermark, resets the consumer to it and subscribes
+//     again.
+//
+// What comes again that a partition had applied is recognised by the
+// partition (partition.seen) as redelivered.
+type intake struct {
+	js       consumerResetter
+	consumer jetstream.Consumer
+	stream   string
+	name     string
+	logger   *slog.Logger
+	// prefetch bounds how many messages the client buffers ahead.
+	prefetch int
+	// queues are the partitions' input, each read by one partitionSubscriber.
+	queues map[int]chan jetstream.Msg
+	marks  *watermark
+	// retryAfter is the first backoff before resubscribing fails again.
+	retryAfter time.Duration
+}
+
+// consumerResetter is the part of jetstream.JetStream that resets a
+// consumer to its ack floor (NATS server 2.14 or later).
+type consumerResetter interface {
+	ResetConsumer(ctx context.Context, stream, consumer string) (*jetstream.ConsumerResetResponse, error)
+}
+
+// ackInterval is how often the intake acknowledges the watermark: one ack
+// covers every message below it.
+const ackInterval = 20 * time.Millisecond
+
+// errDeliveryGap means the consumer's delivery sequence skipped or went
+// back: the intake must resume from the consumer's ack floor.
+var errDeliveryGap = errors.New("gap in the consumer's delivery sequence")
+
+// run delivers input until ctx ends, resubscribing (with backoff) whenever
+// the subscription ends or skips. It returns once it has stopped handing out
+// messages; acknowledging what the partitions commit after that is finish's
+// work. Its error is the first subscription's: the consumer cannot be used.
+func (in *intake) run(ctx context.Context) error {
+	iter, err := in.start(ctx)
+	if err != nil {
+		return err
+	}
+	stopAcks := in.ackEvery(ctx, ackInterval)
+	defer stopAcks()
+	stop := context.AfterFunc(ctx, func() { iter.Stop() })
+	defer func() { stop() }()
+	for {
+		err := in.dispatchAll(ctx, iter)
+		iter.Stop()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, errDeliveryGap) {
+			// The subscription ended under us (a closed connection, a
+			// deleted consumer): resume as after a gap.
+			in.logger.Warn("input subscription ended; resuming from the last acknowledged input", "consumer", in.name, "err", err)
+		}
+		// Nothing may be delivered to the old subscription after the
+		// reset, and the reset must not overtake the acknowledgement of
+		// what was committed.
+		waitUnsubscribed(iter)
+		in.ackSync(ctx)
+		for attempt := 1; ; attempt++ {
+			if iter, err = in.start(ctx); err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			d := retryDelay(in.retryAfter, attempt)
+			in.logger.Warn("resuming the input consumer failed; retrying", "consumer", in.name, "err", err, "backoff", d)
+			if !sleepCtx(ctx, d) {
+				return nil
+			}
+		}
+		stop()
+		stop = context.AfterFunc(ctx, func() { iter.Stop() })
+	}
+}
+
+// start resets the consumer to its ack floor and opens a new pull
+// subscription on it: the first message is the one after the last
+// acknowledged, delivery sequence 1.
+func (in *intake) start(ctx context.Context) (jetstream.MessagesContext, error) {
+	if _, err := in.js.ResetConsumer(ctx, in.stream, in.name); err != nil {
+		return nil, fmt.Errorf("reset consumer %s to its ack floor (needs NATS server 2.14 or later): %w", in.name, err)
+	}
+	iter, err := in.consumer.Messages(jetstream.PullMaxMessages(in.prefetch))
+	if err != nil {
+		return nil, fmt.Errorf("consume %s: %w", in.name, err)
+	}
+	return iter, nil
+}
+
+// dispatchAll hands messages to their partitions' queues. It returns nil
+// when ctx ended, errDeliveryGap when a delivery is missing, or the
+// iterator's error.
+func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContext) error {
+	expect := uint64(1) // after a reset the consumer numbers deliveries from 1
+	for {
+		msg, err := iter.Next()
+		if err != nil {
+			return err
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			in.logger.Warn("message without JetStream metadata; resuming from the last acknowledged input",
+				"subject", msg.Subject(), "err", err)
+			return errDeliveryGap
+		}
+		if meta.Sequence.Consumer != expect {
+			in.logger.Warn("deliveries are missing; resuming from the last acknowledged input",
+				"consumer", in.name, "expected_delivery", expect, "delivery", meta.Sequence.Consumer)
+			return errDeliveryGap
+		}
+		expect++
+		stored, err := streams.ParseStoredInput(msg.Subject())
+		queue := in.queues[stored.Partition]
+		if err != nil || queue == nil {
+			// Not a subject the input stream's transform writes, or a
+			// partition this process does not own: the consumer's
+			// filter is wrong. Holding it would stall every partition.
+			in.logger.Error("input outside this engine's partitions; skipped", "subject", msg.Subject(),
+				"seq", meta.Sequence.Stream, "err", err)
+			in.marks.track(-1, meta.Sequence.Stream, msg)
+			in.marks.committed(-1, meta.Sequence.Stream)
+			continue
+		}
+		in.marks.track(stored.Partition, meta.Sequence.Stream, msg)
+		select {
+		case queue <- msg:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// ackEvery acknowledges the watermark every interval until the returned stop
+// is called.
+func (in *intake) ackEvery(ctx context.Context, interval time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if m := in.marks.take(); m != nil {
+				if err := m.Ack(); err != nil {
+					// Committed already; what it covered comes again
+					// after a crash and is recognised as applied.
+					in.logger.Warn("ack failed", "consumer", in.name, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// ackSync acknowledges the watermark and waits for the server to confirm.
+func (in *intake) ackSync(ctx context.Context) {
+	if m := in.marks.take(); m != nil {
+		if err := m.DoubleAck(ctx); err != nil {
+			in.logger.Warn("ack failed", "consumer", in.name, "err", err)
+		}
+	}
+}
+
+// finish acknowledges what the partitions committed after run returned.
+func (in *intake) finish(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+	defer cancel()
+	in.ackSync(ctx)
+}
+
+// waitUnsubscribed waits (up to 5 s) until a stopped iterator has
+// unsubscribed: Stop only starts that. Until then the server may deliver to
+// its pull requests, and what it delivered there after a reset would be
+// another gap. (The iterator's Closed channel is closed only when the
+// subscription is already gone at the call, so it is polled.)
+func waitUnsubscribed(iter jetstream.MessagesContext) {
+	c, ok := iter.(interface{ Closed() <-chan struct{} })
+	if !ok {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		select {
+		case <-c.Closed():
+			return
+		default:
+		}
+	}
+}
