@@ -12,6 +12,7 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -80,7 +81,9 @@ func DecodeEvent(data []byte) (domain.Event, error) {
 
 // decodeEvent is DecodeEvent without the size limit.
 func decodeEvent(data []byte) (domain.Event, error) {
-	d := decoder{data: data}
+	d := decoderPool.Get().(*decoder)
+	defer d.release()
+	d.data = data
 	if err := d.checkJSONText(); err != nil {
 		return domain.Event{}, err
 	}
@@ -287,6 +290,19 @@ type decoder struct {
 	nSpans      int
 	spans       [16]span
 	moreSpans   []span
+}
+
+// decoderPool keeps decoders off the stack: a decoder is a few KiB, and on
+// the fresh goroutine watermill starts for every message it made the stack
+// grow (and be copied) on every decode. Nothing a decode returns points into
+// its decoder.
+var decoderPool = sync.Pool{New: func() any { return new(decoder) }}
+
+// release empties the decoder, keeping its spill slices' capacity, and
+// returns it to the pool.
+func (d *decoder) release() {
+	*d = decoder{ends: containerEnds{more: d.ends.more[:0]}, moreMembers: d.moreMembers[:0], moreSpans: d.moreSpans[:0]}
+	decoderPool.Put(d)
 }
 
 // checkJSONText rejects anything that is not one valid UTF-8 JSON text.
