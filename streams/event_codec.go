@@ -299,9 +299,14 @@ type decoder struct {
 var decoderPool = sync.Pool{New: func() any { return new(decoder) }}
 
 // release empties the decoder, keeping its spill slices' capacity, and
-// returns it to the pool.
+// returns it to the pool. The fixed arrays hold only offsets and are
+// overwritten before they are read, so they are left as they are (a
+// composite literal here would build a whole decoder on the stack).
 func (d *decoder) release() {
-	*d = decoder{ends: containerEnds{more: d.ends.more[:0]}, moreMembers: d.moreMembers[:0], moreSpans: d.moreSpans[:0]}
+	d.data = nil
+	d.ends.n, d.ends.more = 0, d.ends.more[:0]
+	d.nMembers, d.moreMembers = 0, d.moreMembers[:0]
+	d.nSpans, d.moreSpans = 0, d.moreSpans[:0]
 	decoderPool.Put(d)
 }
 
