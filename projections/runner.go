@@ -302,20 +302,52 @@ func (r *Runner) follow(ctx context.Context, pos uint64) (uint64, bool, error) {
 		return pos, false, fmt.Errorf("consume %s: %w", streams.LedgerStream, err)
 	}
 	defer iter.Stop()
+	// The next batch is read and decoded while the last one commits, so
+	// the Go side and PostgreSQL work at the same time.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	reads := r.readAhead(readCtx, iter)
 	progressed := false
-	for {
-		batch, readErr := r.collect(ctx, iter)
-		if len(batch) > 0 {
-			next, ok := r.commit(ctx, batch)
+	for rd := range reads {
+		if len(rd.batch) > 0 {
+			next, ok := r.commit(ctx, rd.batch)
 			if !ok {
 				return pos, progressed, ctx.Err()
 			}
 			pos, progressed = next, true
 		}
-		if readErr != nil {
-			return pos, progressed, readErr
+		if rd.err != nil {
+			return pos, progressed, rd.err
 		}
 	}
+	return pos, progressed, ctx.Err()
+}
+
+// batchRead is a batch read ahead and the error that ended it.
+type batchRead struct {
+	batch []streams.LedgerRecord
+	err   error
+}
+
+// readAhead collects batches on a goroutine of its own, one ahead of the
+// reader, until ctx ends or reading fails (the last read carries the error).
+func (r *Runner) readAhead(ctx context.Context, iter jetstream.MessagesContext) <-chan batchRead {
+	reads := make(chan batchRead, 1)
+	go func() {
+		defer close(reads)
+		for {
+			batch, err := r.collect(ctx, iter)
+			select {
+			case reads <- batchRead{batch, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return reads
 }
 
 // collect reads the next batch: it waits as long as it takes for a first
