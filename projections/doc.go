@@ -13,5 +13,6 @@
 // [Activity] (purchases, refunds, visits, feedback). Each has its own
 // checkpoint, so one can be rebuilt without the other. `loyalty serve` runs
 // both from one runner ([NewSharedRunner]), which reads and decodes the
-// ledger once and applies each batch to both in one transaction.
+// ledger once and applies each batch to both at once, each in its own
+// transaction with its checkpoint.
 package projections

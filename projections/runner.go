@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,8 @@ type RunnerConfig struct {
 	Metrics *Metrics
 	// Committed, when set, is called after each committed batch, for each
 	// projection, with the records it applied and the commit time, on the
-	// runner's goroutine: it must return quickly. Benchmarks use it to
+	// goroutine that committed it (calls for different projections may run
+	// at the same time): it must return quickly. Benchmarks use it to
 	// measure event-to-table latency exactly rather than from histogram
 	// buckets.
 	Committed func(projection string, applied []streams.LedgerRecord, at time.Time)
@@ -155,8 +157,8 @@ func NewSharedRunner(pool *pgxpool.Pool, js jetstream.JetStream, ps []Projection
 		}
 		cfg.Metrics = m
 	}
-	// Checkpoint rows are locked in name order, so runners sharing a
-	// projection cannot deadlock.
+	// In name order, so that the runner's name does not depend on the
+	// order given.
 	ps = slices.SortedFunc(slices.Values(ps), func(a, b Projection) int { return strings.Compare(a.Name(), b.Name()) })
 	r := &Runner{pool: pool, js: js, ps: ps, cfg: cfg}
 	var all []string
@@ -400,39 +402,58 @@ func (r *Runner) decode(batch []streams.LedgerRecord, msg jetstream.Msg) ([]stre
 	return batch, nil
 }
 
-// commit applies the batch to every projection in one transaction with their
-// checkpoints, retrying until it commits or ctx ends (false). It returns the
-// lowest checkpoint after the batch: at least the batch's last sequence.
+// commit applies the batch to every projection, each in a transaction of
+// its own with its checkpoint, at the same time on separate connections,
+// retrying each until it commits or ctx ends (false). It returns the lowest
+// checkpoint after the batch: at least the batch's last sequence.
 func (r *Runner) commit(ctx context.Context, batch []streams.LedgerRecord) (uint64, bool) {
 	checkpoints := make([]uint64, len(r.ps))
-	applied := make([]int, len(r.ps))
+	oks := make([]bool, len(r.ps))
+	var wg sync.WaitGroup
+	for i := range r.ps {
+		wg.Go(func() { checkpoints[i], oks[i] = r.commitOne(ctx, i, batch) })
+	}
+	wg.Wait()
+	if slices.Contains(oks, false) {
+		return 0, false
+	}
+	return slices.Min(checkpoints), true
+}
+
+// commitOne applies the batch to projection i in one transaction with its
+// checkpoint, retrying until it commits or ctx ends (false).
+func (r *Runner) commitOne(ctx context.Context, i int, batch []streams.LedgerRecord) (uint64, bool) {
+	p := r.ps[i]
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
+		var checkpoint uint64
+		var applied int
 		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			for i, p := range r.ps {
-				var err error
-				if checkpoints[i], applied[i], err = applyInTx(ctx, tx, p, batch); err != nil {
-					return err
-				}
+			// The tables are derived from the ledger and the checkpoint is
+			// in the same transaction: if PostgreSQL crashes before this
+			// commit is on disk, the checkpoint goes back with the rows and
+			// the batch is applied again. So the commit need not wait for
+			// the WAL flush (docs/decisions/008).
+			if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
+				return fmt.Errorf("set synchronous_commit: %w", err)
 			}
-			return nil
+			var err error
+			checkpoint, applied, err = applyInTx(ctx, tx, p, batch)
+			return err
 		})
 		if err == nil {
-			committed := time.Now()
-			for i := range r.ps {
-				r.observe(i, batch[len(batch)-applied[i]:], checkpoints[i], start, committed)
-			}
-			return slices.Min(checkpoints), true
+			r.observe(i, batch[len(batch)-applied:], checkpoint, start, time.Now())
+			return checkpoint, true
 		}
 		if ctx.Err() != nil {
 			return 0, false
 		}
 		if errors.Is(err, errNoCheckpoint) {
-			err = errors.Join(err, r.ensureCheckpoints(ctx))
+			err = errors.Join(err, ensureCheckpoint(ctx, r.pool, p.Name()))
 		}
-		r.countError()
+		r.metrics[i].errors.Inc()
 		d := backoff(attempt)
-		r.log.Warn("projection batch failed; retrying the same batch", "err", err,
+		r.log.Warn("projection batch failed; retrying the same batch", "to", p.Name(), "err", err,
 			"first_seq", batch[0].Seq, "last_seq", batch[len(batch)-1].Seq, "records", len(batch),
 			"attempt", attempt+1, "backoff", d)
 		if !sleep(ctx, d) {
