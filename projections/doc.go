@@ -3,8 +3,8 @@
 //
 // A [Projection] turns batches of ledger records into rows. A [Runner] feeds
 // projections from the ledger with an ordered consumer, starting after their
-// checkpoints, and commits each batch together with the new checkpoints in
-// one transaction, so every record is applied exactly once
+// checkpoints, and commits each batch to each projection together with its
+// new checkpoint in one transaction, so every record is applied exactly once
 // whatever crashes, restarts or redeliveries happen. [Migrate] creates and
 // upgrades the tables (schema loyalty); docs/tables.md and the COMMENTs in
 // the database describe them.
