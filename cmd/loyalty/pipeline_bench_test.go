@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
@@ -43,7 +44,7 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 		published := p.publish(b, events, 0)
 		b.Logf("published and acknowledged after %s", time.Since(start).Round(time.Millisecond))
 		p.waitLedger(b, published)
-		b.Logf("engine appended every ledger record after %s", time.Since(start).Round(time.Millisecond))
+		b.Logf("engine appended every ledger record after %s, in %d appends", time.Since(start).Round(time.Millisecond), p.ledgerAppends(b))
 		p.waitCaughtUp(b, published)
 		elapsed := time.Since(start)
 		b.ReportMetric(float64(published)/elapsed.Seconds(), "events/s")
@@ -67,8 +68,8 @@ func BenchmarkPipelineLatency(b *testing.B) {
 		b.ReportMetric(p.percentile(0.50), "p50-ms")
 		b.ReportMetric(p.percentile(0.99), "p99-ms")
 		b.ReportMetric(p.percentile(1), "max-ms")
-		b.Logf("%d events at %d/s: event-to-table p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-			published, perSecond, p.percentile(0.50), p.percentile(0.99), p.percentile(1))
+		b.Logf("%d events at %d/s in %d ledger appends: event-to-table p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+			published, perSecond, p.ledgerAppends(b), p.percentile(0.50), p.percentile(0.99), p.percentile(1))
 		p.stop()
 	}
 }
@@ -228,16 +229,31 @@ func (p *benchPipeline) waitLedger(b *testing.B, published int) {
 
 // ledgerRecords reads loyalty_ledger_records_total.
 func (p *benchPipeline) ledgerRecords(b *testing.B) float64 {
+	if f := p.family(b, "loyalty_ledger_records_total"); f != nil {
+		return f.GetMetric()[0].GetCounter().GetValue()
+	}
+	return 0
+}
+
+// ledgerAppends reads how many appends loyalty_ledger_append_records counted.
+func (p *benchPipeline) ledgerAppends(b *testing.B) uint64 {
+	if f := p.family(b, "loyalty_ledger_append_records"); f != nil {
+		return f.GetMetric()[0].GetHistogram().GetSampleCount()
+	}
+	return 0
+}
+
+func (p *benchPipeline) family(b *testing.B, name string) *dto.MetricFamily {
 	families, err := p.reg.Gather()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() == "loyalty_ledger_records_total" {
-			return f.GetMetric()[0].GetCounter().GetValue()
+		if f.GetName() == name {
+			return f
 		}
 	}
-	return 0
+	return nil
 }
 
 // committedEach is the fewest records any projection has committed.
