@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,7 +21,18 @@ const (
 	HeaderOriginalSubject = "Loyalty-Original-Subject"
 	HeaderInputSeq        = "Loyalty-Input-Seq"
 	HeaderEventID         = "Loyalty-Event-Id"
+	// HeaderTruncated is set, to the payload's size, when the payload was
+	// too large to be copied whole into a dead letter: it is cut, and the
+	// original stays in LOYALTY_IN at Loyalty-Input-Seq.
+	HeaderTruncated = "Loyalty-Truncated"
 )
+
+// maxErrorHeader bounds the Loyalty-Error header.
+const maxErrorHeader = 1024
+
+// deadLetterRoom is what a dead letter's headers may take of the server's
+// payload limit; the body gets the rest.
+const deadLetterRoom = 8 << 10
 
 // publishDeadLetter stores a rejected input with its reason. The message id
 // is the input sequence, so a redelivered input is dead-lettered once.
@@ -30,8 +42,15 @@ func (e *Engine) publishDeadLetter(ctx context.Context, in input, eventID string
 		Data:    in.msg.Data(),
 		Header:  nats.Header{},
 	}
+	// The input can be as large as the server takes; with the headers it
+	// would not be, and a dead letter that can never be published would stop
+	// the partition.
+	if room := int(e.js.Conn().MaxPayload()) - deadLetterRoom; len(msg.Data) > room {
+		msg.Header.Set(HeaderTruncated, strconv.Itoa(len(msg.Data)))
+		msg.Data = msg.Data[:max(room, 0)]
+	}
 	msg.Header.Set(HeaderReason, string(rej.Reason))
-	msg.Header.Set(HeaderError, rej.Error())
+	msg.Header.Set(HeaderError, truncate(rej.Error(), maxErrorHeader))
 	msg.Header.Set(HeaderOriginalSubject, in.msg.Subject())
 	msg.Header.Set(HeaderInputSeq, strconv.FormatUint(in.seq, 10))
 	if eventID != "" {
@@ -42,4 +61,16 @@ func (e *Engine) publishDeadLetter(ctx context.Context, in input, eventID string
 	}
 	e.cfg.Logger.Info("event dead-lettered", "reason", rej.Reason, "input_seq", in.seq, "error", rej.Error())
 	return nil
+}
+
+// truncate cuts s to at most n bytes, at a UTF-8 boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

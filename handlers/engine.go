@@ -162,7 +162,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.metrics.partitionsOwned.Set(float64(len(parts)))
 	defer e.metrics.partitionsOwned.Set(0)
-	go e.watchLag(ctx, in.name, lagInterval)
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go e.watchLag(lagCtx, in.name, lagInterval)
 
 	group, gctx := errgroup.WithContext(ctx)
 	group.Go(func() error { return in.run(gctx) })
@@ -266,7 +268,7 @@ func (e *Engine) ensureInputConsumer(ctx context.Context) (jetstream.Consumer, e
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, err
 	default:
-		floor, found, err := e.retireLegacyConsumers(ctx)
+		floor, found, err := e.legacyAckFloor(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -275,12 +277,17 @@ func (e *Engine) ensureInputConsumer(ctx context.Context) (jetstream.Consumer, e
 			e.cfg.Logger.Warn("per-partition input consumers replaced by one", "consumer", cfg.Durable, "from_seq", floor+1)
 		}
 	}
-	return e.js.CreateOrUpdateConsumer(ctx, streams.InputStream, cfg)
+	cons, err := e.js.CreateOrUpdateConsumer(ctx, streams.InputStream, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Deleted only now: a crash before this point finds them again.
+	return cons, e.deleteLegacyConsumers(ctx)
 }
 
-// retireLegacyConsumers deletes the per-partition consumers of the engine's
-// partitions and returns the lowest of their ack floors.
-func (e *Engine) retireLegacyConsumers(ctx context.Context) (floor uint64, found bool, err error) {
+// legacyAckFloor returns the lowest ack floor of the per-partition
+// consumers of the engine's partitions, if any exist.
+func (e *Engine) legacyAckFloor(ctx context.Context) (floor uint64, found bool, err error) {
 	for _, p := range e.cfg.Partitions {
 		old, err := e.js.Consumer(ctx, streams.InputStream, legacyConsumerName(p))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
@@ -294,13 +301,19 @@ func (e *Engine) retireLegacyConsumers(ctx context.Context) (floor uint64, found
 		}
 		found = true
 	}
+	return floor, found, nil
+}
+
+// deleteLegacyConsumers deletes the per-partition consumers of the engine's
+// partitions.
+func (e *Engine) deleteLegacyConsumers(ctx context.Context) error {
 	for _, p := range e.cfg.Partitions {
 		err := e.js.DeleteConsumer(ctx, streams.InputStream, legacyConsumerName(p))
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return 0, false, fmt.Errorf("delete consumer %s: %w", legacyConsumerName(p), err)
+			return fmt.Errorf("delete consumer %s: %w", legacyConsumerName(p), err)
 		}
 	}
-	return floor, found, nil
+	return nil
 }
 
 func inputConsumerConfig(partitions []int) jetstream.ConsumerConfig {

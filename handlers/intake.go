@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,6 +44,8 @@ type intake struct {
 	// queues are the partitions' input, each read by one partitionSubscriber.
 	queues map[int]chan jetstream.Msg
 	marks  *watermark
+	// acks serialises acknowledgements with consumer resets.
+	acks sync.Mutex
 	// retryAfter is the first backoff before resubscribing fails again.
 	retryAfter time.Duration
 }
@@ -72,10 +75,10 @@ func (in *intake) run(ctx context.Context) error {
 	}
 	stopAcks := in.ackEvery(ctx, ackInterval)
 	defer stopAcks()
-	stop := context.AfterFunc(ctx, func() { iter.Stop() })
-	defer func() { stop() }()
-	for {
-		err := in.dispatchAll(ctx, iter)
+	for fruitless := 0; ; {
+		stop := context.AfterFunc(ctx, iter.Stop)
+		dispatched, err := in.dispatchAll(ctx, iter)
+		stop()
 		iter.Stop()
 		if ctx.Err() != nil {
 			return nil
@@ -85,36 +88,54 @@ func (in *intake) run(ctx context.Context) error {
 			// deleted consumer): resume as after a gap.
 			in.logger.Warn("input subscription ended; resuming from the last acknowledged input", "consumer", in.name, "err", err)
 		}
+		// Resets that bring nothing new (another process on the same
+		// consumer, say) back off instead of spinning.
+		if dispatched > 0 {
+			fruitless = 0
+		} else if fruitless++; !sleepCtx(ctx, retryDelay(in.retryAfter, fruitless)) {
+			return nil
+		}
 		// Nothing may be delivered to the old subscription after the
 		// reset, and the reset must not overtake the acknowledgement of
 		// what was committed.
 		waitUnsubscribed(iter)
-		in.ackSync(ctx)
-		for attempt := 1; ; attempt++ {
-			if iter, err = in.start(ctx); err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			d := retryDelay(in.retryAfter, attempt)
-			in.logger.Warn("resuming the input consumer failed; retrying", "consumer", in.name, "err", err, "backoff", d)
-			if !sleepCtx(ctx, d) {
-				return nil
-			}
+		if iter = in.restart(ctx); iter == nil {
+			return nil
 		}
-		stop()
-		stop = context.AfterFunc(ctx, func() { iter.Stop() })
 	}
 }
 
-// start resets the consumer to its ack floor and opens a new pull
-// subscription on it: the first message is the one after the last
-// acknowledged, delivery sequence 1.
+// restart acknowledges the watermark, then resets the consumer and
+// subscribes again, retrying with backoff until it works or ctx ends (nil).
+func (in *intake) restart(ctx context.Context) jetstream.MessagesContext {
+	for attempt := 1; ; attempt++ {
+		iter, err := in.start(ctx)
+		if err == nil {
+			return iter
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		d := retryDelay(in.retryAfter, attempt)
+		in.logger.Warn("resuming the input consumer failed; retrying", "consumer", in.name, "err", err, "backoff", d)
+		if !sleepCtx(ctx, d) {
+			return nil
+		}
+	}
+}
+
+// start acknowledges the watermark, resets the consumer to its ack floor and
+// opens a new pull subscription on it: the first message is the one after
+// the last acknowledged, delivery sequence 1. The acks lock keeps the ticker's
+// acknowledgements from crossing the reset.
 func (in *intake) start(ctx context.Context) (jetstream.MessagesContext, error) {
+	in.acks.Lock()
+	defer in.acks.Unlock()
+	in.ackSyncLocked(ctx)
 	if _, err := in.js.ResetConsumer(ctx, in.stream, in.name); err != nil {
 		return nil, fmt.Errorf("reset consumer %s to its ack floor (needs NATS server 2.14 or later): %w", in.name, err)
 	}
+	in.marks.newGeneration()
 	iter, err := in.consumer.Messages(jetstream.PullMaxMessages(in.prefetch))
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", in.name, err)
@@ -122,26 +143,27 @@ func (in *intake) start(ctx context.Context) (jetstream.MessagesContext, error) 
 	return iter, nil
 }
 
-// dispatchAll hands messages to their partitions' queues. It returns nil
-// when ctx ended, errDeliveryGap when a delivery is missing, or the
-// iterator's error.
-func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContext) error {
+// dispatchAll hands new messages to their partitions' queues and returns how
+// many, with nil when ctx ended, errDeliveryGap when a delivery is missing,
+// or the iterator's error.
+func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContext) (int, error) {
 	expect := uint64(1) // after a reset the consumer numbers deliveries from 1
+	dispatched := 0
 	for {
 		msg, err := iter.Next()
 		if err != nil {
-			return err
+			return dispatched, err
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
 			in.logger.Warn("message without JetStream metadata; resuming from the last acknowledged input",
 				"subject", msg.Subject(), "err", err)
-			return errDeliveryGap
+			return dispatched, errDeliveryGap
 		}
 		if meta.Sequence.Consumer != expect {
 			in.logger.Warn("deliveries are missing; resuming from the last acknowledged input",
 				"consumer", in.name, "expected_delivery", expect, "delivery", meta.Sequence.Consumer)
-			return errDeliveryGap
+			return dispatched, errDeliveryGap
 		}
 		expect++
 		stored, err := streams.ParseStoredInput(msg.Subject())
@@ -150,17 +172,21 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			// Not a subject the input stream's transform writes, or a
 			// partition this process does not own: the consumer's
 			// filter is wrong. Holding it would stall every partition.
-			in.logger.Error("input outside this engine's partitions; skipped", "subject", msg.Subject(),
-				"seq", meta.Sequence.Stream, "err", err)
-			in.marks.track(-1, meta.Sequence.Stream, msg)
-			in.marks.committed(-1, meta.Sequence.Stream)
+			if in.marks.track(-1, meta.Sequence.Stream, msg) {
+				in.logger.Error("input outside this engine's partitions; skipped", "subject", msg.Subject(),
+					"seq", meta.Sequence.Stream, "err", err)
+				in.marks.committed(-1, meta.Sequence.Stream)
+			}
 			continue
 		}
-		in.marks.track(stored.Partition, meta.Sequence.Stream, msg)
+		if !in.marks.track(stored.Partition, meta.Sequence.Stream, msg) {
+			continue // a redelivery: the partition has the first copy
+		}
 		select {
 		case queue <- msg:
+			dispatched++
 		case <-ctx.Done():
-			return nil
+			return dispatched, nil
 		}
 	}
 }
@@ -180,22 +206,25 @@ func (in *intake) ackEvery(ctx context.Context, interval time.Duration) (stop fu
 				return
 			case <-t.C:
 			}
-			if m := in.marks.take(); m != nil {
-				if err := m.Ack(); err != nil {
-					// Committed already; what it covered comes again
-					// after a crash and is recognised as applied.
-					in.logger.Warn("ack failed", "consumer", in.name, "err", err)
-				}
-			}
+			in.acks.Lock()
+			in.ackSyncLocked(ctx)
+			in.acks.Unlock()
 		}
 	}()
 	return func() { cancel(); <-done }
 }
 
-// ackSync acknowledges the watermark and waits for the server to confirm.
-func (in *intake) ackSync(ctx context.Context) {
+// ackSyncLocked acknowledges the watermark and waits for the server to
+// confirm: an ack still queued in the server could otherwise land after a
+// reset. in.acks must be held.
+func (in *intake) ackSyncLocked(ctx context.Context) {
 	if m := in.marks.take(); m != nil {
+		// Not cut short by shutdown: the ack is what it was waiting for.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+		defer cancel()
 		if err := m.DoubleAck(ctx); err != nil {
+			// Committed already; what it covered comes again after a
+			// crash and is recognised as applied.
 			in.logger.Warn("ack failed", "consumer", in.name, "err", err)
 		}
 	}
@@ -203,9 +232,9 @@ func (in *intake) ackSync(ctx context.Context) {
 
 // finish acknowledges what the partitions committed after run returned.
 func (in *intake) finish(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
-	defer cancel()
-	in.ackSync(ctx)
+	in.acks.Lock()
+	defer in.acks.Unlock()
+	in.ackSyncLocked(ctx)
 }
 
 // waitUnsubscribed waits (up to 5 s) until a stopped iterator has

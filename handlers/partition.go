@@ -19,9 +19,6 @@ type partition struct {
 	// ledgerSeq is the sequence of the partition's last ledger message;
 	// every append expects it, which fences out any other writer.
 	ledgerSeq uint64
-	// inputSeq is the input sequence of the last record folded (staged or
-	// in the ledger).
-	inputSeq uint64
 
 	// staged are records decided and folded into members and seen, not yet
 	// in the ledger; pending is their ledger message. The next commit
@@ -81,7 +78,6 @@ func (p *partition) fold(r streams.LedgerRecord) {
 		m.Evolve(f)
 	}
 	p.seen[keyOf(r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq}
-	p.inputSeq = r.InputSeq
 }
 
 // stage folds a decided record into the state and adds it to the pending

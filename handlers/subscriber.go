@@ -328,12 +328,25 @@ func (b *batch) flush(ctx context.Context) error {
 	msgs := b.msgs
 	b.msgs = nil
 	if b.commit != nil {
-		if err := b.commit(ctx); err != nil {
+		// A commit is one append: shutdown lets it finish (boundedly)
+		// rather than drop what was handled.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+		err := b.commit(cctx)
+		cancel()
+		if err != nil {
 			return &uncommittedBatch{msgs: msgs, err: err}
 		}
 	}
-	if meta, err := msgs[len(msgs)-1].Metadata(); err == nil && b.committed != nil {
-		b.committed(meta.Sequence.Stream)
+	if b.committed != nil {
+		// The highest: after a failed commit a batch may hold input again
+		// that is lower than what it handled before.
+		var upTo uint64
+		for _, m := range msgs {
+			if meta, err := m.Metadata(); err == nil {
+				upTo = max(upTo, meta.Sequence.Stream)
+			}
+		}
+		b.committed(upTo)
 	}
 	return nil
 }

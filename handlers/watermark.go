@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,7 +15,16 @@ import (
 // before it are committed. Partitions commit at their own pace, so it trails
 // the fastest of them.
 //
-// It is shared by the intake (track) and the partitions (committed).
+// An acknowledgement names its delivery, and JetStream ignores every ack of a
+// delivery at or below one it has seen: acknowledging a message delivered
+// before a consumer reset, whose delivery number is from the old count, would
+// make it ignore the acks after it. So every tracked message carries the
+// subscription (generation) it was delivered in; a redelivery in a newer
+// generation replaces the message it repeats, and only a message of the
+// current generation is acknowledged.
+//
+// It is shared by the intake (track, newGeneration, take) and the
+// partitions (committed).
 type watermark struct {
 	mu sync.Mutex
 	// order holds the tracked messages in stream order from order[head]
@@ -23,15 +34,18 @@ type watermark struct {
 	// open holds each partition's tracked messages not yet committed, in
 	// order.
 	open map[int][]*tracked
-	// last is the highest stream sequence tracked.
-	last uint64
+	// last is the highest stream sequence tracked, below the highest at or
+	// below the watermark.
+	last, below uint64
+	gen         int
 	// due is the watermark message not yet acknowledged, nil when none.
-	due jetstream.Msg
+	due *tracked
 }
 
 type tracked struct {
 	seq  uint64
 	msg  jetstream.Msg
+	gen  int
 	done bool
 }
 
@@ -39,20 +53,53 @@ func newWatermark() *watermark {
 	return &watermark{open: map[int][]*tracked{}}
 }
 
-// track records a message delivered for a partition. A message at or below
-// the highest sequence tracked is a redelivery (after a reset, or of an
-// expired ack wait): it is not tracked again, and track returns false.
+// newGeneration starts a new subscription: messages tracked before it are
+// acknowledged only once redelivered in it.
+func (w *watermark) newGeneration() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gen++
+}
+
+// track records a message delivered for a partition and reports whether it
+// is new. A message at or below the highest sequence tracked is a
+// redelivery (after a reset, or of an expired ack wait): the partition has
+// the first copy already (queued, handled or committed), so it is not
+// handed out again; it only replaces that copy for acknowledging.
 func (w *watermark) track(partition int, seq uint64, msg jetstream.Msg) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if seq <= w.last {
+		switch t := w.find(seq); {
+		case t != nil:
+			t.msg, t.gen = msg, w.gen
+		case seq <= w.below && (w.due == nil || seq > w.due.seq):
+			// Committed and below the watermark, so acknowledging it is
+			// safe, and needed: an ack floor the reset moved back would
+			// otherwise wait for new input to move on.
+			w.due = &tracked{seq: seq, msg: msg, gen: w.gen, done: true}
+		}
 		return false
 	}
-	t := &tracked{seq: seq, msg: msg}
+	t := &tracked{seq: seq, msg: msg, gen: w.gen}
 	w.last = seq
 	w.order = append(w.order, t)
 	w.open[partition] = append(w.open[partition], t)
 	return true
+}
+
+// find returns the tracked message with sequence seq, at or above the
+// watermark, or nil.
+func (w *watermark) find(seq uint64) *tracked {
+	if w.due != nil && w.due.seq == seq {
+		return w.due
+	}
+	live := w.order[w.head:]
+	i, ok := slices.BinarySearchFunc(live, seq, func(t *tracked, seq uint64) int { return cmp.Compare(t.seq, seq) })
+	if !ok {
+		return nil
+	}
+	return live[i]
 }
 
 // committed records that a partition committed every message it was given
@@ -68,7 +115,8 @@ func (w *watermark) committed(partition int, upTo uint64) {
 	}
 	w.open[partition] = open[n:]
 	for w.head < len(w.order) && w.order[w.head].done {
-		w.due = w.order[w.head].msg
+		w.due = w.order[w.head]
+		w.below = w.due.seq
 		w.order[w.head] = nil
 		w.head++
 	}
@@ -78,12 +126,15 @@ func (w *watermark) committed(partition int, upTo uint64) {
 	}
 }
 
-// take returns the watermark message if it was not acknowledged yet, and
-// marks it acknowledged.
+// take returns the watermark message if it was not acknowledged yet and was
+// delivered in the current generation, and marks it acknowledged.
 func (w *watermark) take() jetstream.Msg {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	m := w.due
+	if w.due == nil || w.due.gen != w.gen {
+		return nil
+	}
+	m := w.due.msg
 	w.due = nil
 	return m
 }

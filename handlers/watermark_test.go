@@ -67,3 +67,59 @@ func TestWatermarkCompacts(t *testing.T) {
 		t.Errorf("%d tracked entries kept for %d above the watermark", n, w.pending())
 	}
 }
+
+// After a reset the consumer numbers deliveries afresh, and JetStream ignores
+// acks of deliveries at or below one it has seen: a message delivered before
+// the reset is not acknowledged until its redelivery replaces it, and the
+// redelivery is not handed out again.
+func TestWatermarkAcknowledgesOnlyCurrentDeliveries(t *testing.T) {
+	log := &settleLog{}
+	w := newWatermark()
+	old := &fakeMsg{seq: 1, log: log}
+	if !w.track(0, 1, old) || !w.track(1, 2, &fakeMsg{seq: 2, log: log}) {
+		t.Fatal("new messages not tracked")
+	}
+	w.newGeneration() // a reset
+	w.committed(0, 1) // the partition committed the first copy
+	if m := w.take(); m != nil {
+		t.Fatalf("took message %d of the old generation", m.(*fakeMsg).seq)
+	}
+	again := &fakeMsg{seq: 1, log: log}
+	if w.track(0, 1, again) {
+		t.Error("a redelivery was handed out as new")
+	}
+	if m := w.take(); m != again {
+		t.Errorf("took %v, want the redelivery of 1", m)
+	}
+	// A redelivery of a message not yet committed replaces it too.
+	again2 := &fakeMsg{seq: 2, log: log}
+	w.track(1, 2, again2)
+	w.committed(1, 2)
+	if m := w.take(); m != again2 {
+		t.Errorf("took %v, want the redelivery of 2", m)
+	}
+}
+
+// A redelivery of input already below the watermark (and acknowledged
+// before a reset moved the ack floor back) is acknowledged again: the ack
+// floor must not wait for new input.
+func TestWatermarkAcknowledgesRedeliveriesBelowIt(t *testing.T) {
+	log := &settleLog{}
+	w := newWatermark()
+	for seq := uint64(1); seq <= 3; seq++ {
+		w.track(0, seq, &fakeMsg{seq: seq, log: log})
+	}
+	w.committed(0, 3)
+	if m := w.take(); m == nil || m.(*fakeMsg).seq != 3 {
+		t.Fatalf("took %v, want 3", m)
+	}
+	w.newGeneration()
+	for seq := uint64(1); seq <= 3; seq++ {
+		if w.track(0, seq, &fakeMsg{seq: seq, log: log}) {
+			t.Fatalf("redelivery of %d handed out as new", seq)
+		}
+	}
+	if m := w.take(); m == nil || m.(*fakeMsg).seq != 3 {
+		t.Errorf("took %v after the redeliveries, want the redelivery of 3", m)
+	}
+}
