@@ -183,7 +183,8 @@ func (e *Engine) Run(ctx context.Context) error {
 // newRouter makes the watermill router with one handler per partition, each
 // fed by the partition's queue of the intake.
 func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Router, []*partitionSubscriber, error) {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, newRouterLogger(e.cfg.Logger))
+	logger := newRouterLogger(e.cfg.Logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: router: %w", err)
 	}
@@ -193,6 +194,9 @@ func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Route
 		MaxInterval:     10 * time.Second,
 		Multiplier:      2,
 		OnRetryHook:     func(int, time.Duration) { e.metrics.retries.Inc() },
+		// Each retry is logged: a partition waiting on one is otherwise
+		// silent for as long as the backoff lasts.
+		Logger: logger,
 	}.Middleware)
 	var subs []*partitionSubscriber
 	for _, id := range e.cfg.Partitions {

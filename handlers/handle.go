@@ -157,6 +157,10 @@ func (e *Engine) admit(in input) (domain.Event, *domain.RejectedError) {
 // delivered again.
 var errUncommitted = errors.New("staged ledger records were not committed")
 
+// slowAppend is the append time past which an append is logged: far above
+// the milliseconds one takes, so it marks a server or disk in trouble.
+const slowAppend = time.Second
+
 // commit appends the partition's staged records to its ledger subject as one
 // message, expecting the partition's last ledger sequence there: if another
 // writer got in between, the append fails, and so does every later append of
@@ -178,9 +182,13 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		jetstream.ExpectedStreamHeader:      {streams.LedgerStream},
 	}}
 	ack, err := e.js.PublishMsg(ctx, msg)
+	took := time.Since(start)
+	if took > slowAppend {
+		e.cfg.Logger.Warn("slow ledger append", "partition", p.id, "records", len(p.staged), "took", took.Round(time.Millisecond), "err", err)
+	}
 	if err == nil && !ack.Duplicate {
 		p.ledgerSeq = ack.Sequence
-		e.committed(p.staged, time.Since(start))
+		e.committed(p.staged, took)
 		p.clearStaged()
 		return nil
 	}
