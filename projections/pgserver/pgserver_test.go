@@ -251,6 +251,19 @@ func crash(t *testing.T, srv *Server) {
 	if _, err := os.Stat(srv.pidPath()); err != nil {
 		t.Fatalf("expected a stale postmaster.pid after the crash: %v", err)
 	}
+	// The killed postmaster's children notice its death and exit, but a
+	// backend forked a moment before may hold the listening socket until
+	// then (longer on a busy machine), as after a real crash.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.port)))
+		if err == nil {
+			l.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d still in use 10 s after the crash: %v", srv.port, err)
+		}
+	}
 }
 
 // TestAsOrdinaryUser reruns TestIntegration as an unprivileged user, so
