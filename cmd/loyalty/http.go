@@ -38,11 +38,13 @@ func newMetrics() (*prometheus.Registry, *handlers.Metrics, *projections.Metrics
 // job: pipeline running, NATS connected, PostgreSQL answering).
 type health struct {
 	ready atomic.Bool
-	nc    *nats.Conn
+	conns []*nats.Conn
 	pool  *pgxpool.Pool
 }
 
-func newHealth(nc *nats.Conn, pool *pgxpool.Pool) *health { return &health{nc: nc, pool: pool} }
+func newHealth(pool *pgxpool.Pool, conns ...*nats.Conn) *health {
+	return &health{conns: conns, pool: pool}
+}
 
 func (h *health) setReady(v bool) { h.ready.Store(v) }
 
@@ -53,8 +55,10 @@ func (h *health) readyz(w http.ResponseWriter, r *http.Request) {
 	if !h.ready.Load() {
 		problems = append(problems, errors.New("pipeline not running"))
 	}
-	if !h.nc.IsConnected() {
-		problems = append(problems, errors.New("NATS not connected"))
+	for _, nc := range h.conns {
+		if !nc.IsConnected() {
+			problems = append(problems, fmt.Errorf("NATS connection %s not connected", nc.Opts.Name))
+		}
 	}
 	if err := h.pool.Ping(ctx); err != nil {
 		problems = append(problems, fmt.Errorf("PostgreSQL: %w", err))

@@ -102,6 +102,17 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{}); err != nil {
 		return err
 	}
+	// The projections read the ledger on a connection of their own, so
+	// that their deliveries and the engine's are parsed in parallel.
+	projNC, err := connectNATS(natsURL, "loyalty-projections", log)
+	if err != nil {
+		return err
+	}
+	defer projNC.Close()
+	projJS, err := jetstream.New(projNC)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
 	pool, err := openDatabase(ctx, dbURL)
 	if err != nil {
 		return err
@@ -110,11 +121,13 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err := migrate(ctx, pool, log); err != nil {
 		return err
 	}
-	return runPipeline(ctx, g, o, pipeline{js: js, nc: nc, pool: pool, program: program, log: log})
+	return runPipeline(ctx, g, o, pipeline{js: js, projJS: projJS, projNC: projNC, nc: nc, pool: pool, program: program, log: log})
 }
 
 type pipeline struct {
-	js      jetstream.JetStream
+	js      jetstream.JetStream // the engine's
+	projJS  jetstream.JetStream // the projections'
+	projNC  *nats.Conn
 	nc      *nats.Conn
 	pool    *pgxpool.Pool
 	program *domain.Program
@@ -133,12 +146,12 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		return err
 	}
 	// One runner for both projections: the ledger is read and decoded once.
-	runner, err := projections.NewSharedRunner(p.pool, p.js, []projections.Projection{projections.Members{}, projections.Activity{}},
+	runner, err := projections.NewSharedRunner(p.pool, p.projJS, []projections.Projection{projections.Members{}, projections.Activity{}},
 		projections.RunnerConfig{Logger: p.log, Metrics: projMetrics})
 	if err != nil {
 		return err
 	}
-	health := newHealth(p.nc, p.pool)
+	health := newHealth(p.pool, p.nc, p.projNC)
 	stopHTTP, err := serveHTTP(o.metricsAddr, reg, health, p.log)
 	if err != nil {
 		return err
