@@ -154,7 +154,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: input consumer: %w", err)
 	}
 	in := &intake{js: e.js, consumer: cons, stream: streams.InputStream, name: ConsumerName(e.cfg.Partitions),
-		logger: e.cfg.Logger, prefetch: 1024, queues: map[int]chan jetstream.Msg{}, marks: newWatermark(),
+		logger: e.cfg.Logger, prefetch: 1024, queues: map[int]chan input{}, marks: newWatermark(),
 		retryAfter: time.Second}
 	router, subs, err := e.newRouter(parts, in)
 	if err != nil {
@@ -201,7 +201,7 @@ func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Route
 	var subs []*partitionSubscriber
 	for _, id := range e.cfg.Partitions {
 		p := parts[id]
-		queue := make(chan jetstream.Msg, e.cfg.Prefetch)
+		queue := make(chan input, e.cfg.Prefetch)
 		in.queues[id] = queue
 		sub := &partitionSubscriber{id: id, queue: queue, logger: e.cfg.Logger,
 			batchEvery: e.cfg.BatchEvery, batchWithin: e.cfg.BatchWithin, retryAfter: time.Second,
@@ -257,11 +257,15 @@ func legacyConsumerName(partition int) string {
 // ensureInputConsumer creates or updates the engine's input consumer.
 //
 // Engines before it had a consumer per partition. When the consumer is new
-// and such consumers exist, it starts after the lowest of their ack floors
-// and they are deleted: what they had delivered beyond that is delivered
-// again, and the engine recognises what it had applied (and JetStream's
-// duplicate window what it had dead-lettered).
+// and such consumers exist, it starts after the lowest of their ack floors,
+// and they are deleted once it exists: what they had delivered beyond that
+// is delivered again, and the engine recognises what it had applied (and
+// JetStream's duplicate window what it had dead-lettered).
 func (e *Engine) ensureInputConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	legacy, err := e.legacyConsumers(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cfg := inputConsumerConfig(e.cfg.Partitions)
 	existing, err := e.js.Consumer(ctx, streams.InputStream, cfg.Durable)
 	switch {
@@ -271,53 +275,50 @@ func (e *Engine) ensureInputConsumer(ctx context.Context) (jetstream.Consumer, e
 		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, err
-	default:
-		floor, found, err := e.legacyAckFloor(ctx)
-		if err != nil {
-			return nil, err
+	case len(legacy) > 0:
+		floor := legacy[0].AckFloor.Stream
+		for _, info := range legacy[1:] {
+			floor = min(floor, info.AckFloor.Stream)
 		}
-		if found {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
-			e.cfg.Logger.Warn("per-partition input consumers replaced by one", "consumer", cfg.Durable, "from_seq", floor+1)
-		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		e.cfg.Logger.Warn("per-partition input consumers replaced by one", "consumer", cfg.Durable, "from_seq", floor+1)
 	}
 	cons, err := e.js.CreateOrUpdateConsumer(ctx, streams.InputStream, cfg)
 	if err != nil {
 		return nil, err
 	}
 	// Deleted only now: a crash before this point finds them again.
-	return cons, e.deleteLegacyConsumers(ctx)
-}
-
-// legacyAckFloor returns the lowest ack floor of the per-partition
-// consumers of the engine's partitions, if any exist.
-func (e *Engine) legacyAckFloor(ctx context.Context) (floor uint64, found bool, err error) {
-	for _, p := range e.cfg.Partitions {
-		old, err := e.js.Consumer(ctx, streams.InputStream, legacyConsumerName(p))
-		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			continue
-		}
-		if err != nil {
-			return 0, false, err
-		}
-		if f := old.CachedInfo().AckFloor.Stream; !found || f < floor {
-			floor = f
-		}
-		found = true
-	}
-	return floor, found, nil
-}
-
-// deleteLegacyConsumers deletes the per-partition consumers of the engine's
-// partitions.
-func (e *Engine) deleteLegacyConsumers(ctx context.Context) error {
-	for _, p := range e.cfg.Partitions {
-		err := e.js.DeleteConsumer(ctx, streams.InputStream, legacyConsumerName(p))
+	for _, info := range legacy {
+		err := e.js.DeleteConsumer(ctx, streams.InputStream, info.Name)
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return fmt.Errorf("delete consumer %s: %w", legacyConsumerName(p), err)
+			return nil, fmt.Errorf("delete consumer %s: %w", info.Name, err)
 		}
 	}
-	return nil
+	return cons, nil
+}
+
+// legacyConsumers lists the per-partition consumers of earlier engines for
+// this engine's partitions, in one request.
+func (e *Engine) legacyConsumers(ctx context.Context) ([]*jetstream.ConsumerInfo, error) {
+	stream, err := e.js.Stream(ctx, streams.InputStream)
+	if err != nil {
+		return nil, err
+	}
+	ours := map[string]bool{}
+	for _, p := range e.cfg.Partitions {
+		ours[legacyConsumerName(p)] = true
+	}
+	var found []*jetstream.ConsumerInfo
+	list := stream.ListConsumers(ctx)
+	for info := range list.Info() {
+		if ours[info.Name] {
+			found = append(found, info)
+		}
+	}
+	if err := list.Err(); err != nil {
+		return nil, fmt.Errorf("list consumers of %s: %w", streams.InputStream, err)
+	}
+	return found, nil
 }
 
 func inputConsumerConfig(partitions []int) jetstream.ConsumerConfig {
@@ -342,33 +343,21 @@ func inputConsumerConfig(partitions []int) jetstream.ConsumerConfig {
 // router calls it for one message at a time per partition.
 func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		jsMsg, ok := jetStreamMsg(msg)
+		in, ok := inputOf(msg)
 		if !ok {
-			return errors.New("engine: message did not come from JetStream")
-		}
-		meta, err := jsMsg.Metadata()
-		if err != nil {
-			return fmt.Errorf("engine: message metadata: %w", err)
-		}
-		subject, err := streams.ParseStoredInput(jsMsg.Subject())
-		if err != nil {
-			return fmt.Errorf("engine: %w", err)
+			return errors.New("engine: message did not come from the intake")
 		}
 		start := time.Now()
 		known := len(p.members)
-		outcome, err := e.handle(msg.Context(), p, input{msg: jsMsg, subject: subject, seq: meta.Sequence.Stream, stored: meta.Timestamp})
+		outcome, err := e.handle(msg.Context(), p, in)
 		if err != nil {
 			return err
 		}
-		switch {
-		case outcome == outcomeDeadLettered:
-			// A dead letter is not recognised by the ledger when
-			// redelivered (only by JetStream's duplicate window), so its
-			// ack is not held back for a batch.
-			ackNow(msg)
-		case len(p.pending) >= e.maxPending:
-			// The next record could take the ledger message past the
-			// server's payload limit.
+		// A dead letter is not recognised by the ledger when redelivered
+		// (only by JetStream's duplicate window), so it is not held back
+		// for a batch; and a ledger message near its size limit must go
+		// before the next record takes it past the server's.
+		if outcome == outcomeDeadLettered || len(p.pending) >= e.maxPending {
 			ackNow(msg)
 		}
 		e.metrics.processing.Observe(time.Since(start).Seconds())

@@ -65,27 +65,26 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		e.metrics.events.WithLabelValues(string(ev.Type), outcomeRedelivered).Inc()
 		return outcomeRedelivered, nil
 	case v.deadLetter != nil:
-		if err := e.publishDeadLetter(ctx, in, ev.ID, v.deadLetter); err != nil {
-			return "", err
-		}
-		e.metrics.events.WithLabelValues(typeLabel(ev.Type), outcomeDeadLettered).Inc()
-		e.metrics.deadLetters.WithLabelValues(string(v.deadLetter.Reason)).Inc()
-		return outcomeDeadLettered, nil
+		return e.deadLetter(ctx, in, ev, v.deadLetter)
 	}
 	encoded, err := streams.EncodeLedgerRecord(*v.record)
 	if err != nil {
 		// Nothing was staged: the rules made a record the ledger cannot
 		// hold (a time outside years 0-9999), which no retry changes.
-		rej := &domain.RejectedError{Reason: ReasonInternalError, Detail: "encode ledger record: " + err.Error()}
-		if err := e.publishDeadLetter(ctx, in, ev.ID, rej); err != nil {
-			return "", err
-		}
-		e.metrics.events.WithLabelValues(typeLabel(ev.Type), outcomeDeadLettered).Inc()
-		e.metrics.deadLetters.WithLabelValues(string(rej.Reason)).Inc()
-		return outcomeDeadLettered, nil
+		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: ReasonInternalError, Detail: "encode ledger record: " + err.Error()})
 	}
 	p.stage(ev.Type, *v.record, encoded)
 	return outcomeApplied, nil
+}
+
+// deadLetter publishes a rejected input and counts it.
+func (e *Engine) deadLetter(ctx context.Context, in input, ev domain.Event, rej *domain.RejectedError) (string, error) {
+	if err := e.publishDeadLetter(ctx, in, ev.ID, rej); err != nil {
+		return "", err
+	}
+	e.metrics.events.WithLabelValues(typeLabel(ev.Type), outcomeDeadLettered).Inc()
+	e.metrics.deadLetters.WithLabelValues(string(rej.Reason)).Inc()
+	return outcomeDeadLettered, nil
 }
 
 // decide works out what to do with an input without side effects.

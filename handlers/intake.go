@@ -42,7 +42,7 @@ type intake struct {
 	// prefetch bounds how many messages the client buffers ahead.
 	prefetch int
 	// queues are the partitions' input, each read by one partitionSubscriber.
-	queues map[int]chan jetstream.Msg
+	queues map[int]chan input
 	marks  *watermark
 	// acks serialises acknowledgements with consumer resets.
 	acks sync.Mutex
@@ -149,8 +149,8 @@ func (in *intake) start(ctx context.Context) (jetstream.MessagesContext, error) 
 	return iter, nil
 }
 
-// dispatchAll hands new messages to their partitions' queues and returns how
-// many, with nil when ctx ended, errDeliveryGap when a delivery is missing,
+// dispatchAll hands new messages to their partitions' queues, parsed once
+// into an input for everything downstream, and returns how many, with nil when ctx ended, errDeliveryGap when a delivery is missing,
 // or the iterator's error.
 func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContext) (int, error) {
 	expect := uint64(1) // after a reset the consumer numbers deliveries from 1
@@ -195,7 +195,7 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			continue // a redelivery: the partition has the first copy
 		}
 		select {
-		case queue <- msg:
+		case queue <- input{msg: msg, subject: stored, seq: meta.Sequence.Stream, stored: meta.Timestamp}:
 			dispatched++
 		case <-ctx.Done():
 			return dispatched, nil

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // partitionSubscriber is a watermill Subscriber over one partition's queue
@@ -34,7 +33,7 @@ import (
 // redelivered.
 type partitionSubscriber struct {
 	id     int
-	queue  <-chan jetstream.Msg
+	queue  <-chan input
 	logger *slog.Logger
 	// batchEvery and batchWithin bound how many handled messages, and for
 	// how long, go uncommitted.
@@ -64,12 +63,12 @@ const finalFlushTimeout = 5 * time.Second
 // maxRetryAfter bounds the backoff between attempts at a failing message.
 const maxRetryAfter = time.Minute
 
-type jsMsgKey struct{}
+type inputKey struct{}
 
-// jetStreamMsg returns the JetStream message a watermill message came from.
-func jetStreamMsg(msg *message.Message) (jetstream.Msg, bool) {
-	m, ok := msg.Context().Value(jsMsgKey{}).(jetstream.Msg)
-	return m, ok
+// inputOf returns the input a watermill message carries.
+func inputOf(msg *message.Message) (input, bool) {
+	in, ok := msg.Context().Value(inputKey{}).(input)
+	return in, ok
 }
 
 // metadataAckNow is the watermill metadata key by which a handler asks for
@@ -126,7 +125,7 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 			s.logger.Warn("last commit failed; its input is delivered again at the next start", "partition", s.id, "err", err)
 		}
 	}()
-	var redo []jetstream.Msg // messages of a failed commit, offered again first
+	var redo []input // input of a failed commit, offered again first
 	failures := 0
 	for {
 		msg, ok, err := s.next(ctx, &redo, b)
@@ -138,10 +137,10 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 		switch {
 		case errors.As(err, &failed):
 			failures++
-			redo = append(failed.msgs, redo...)
+			redo = append(failed.inputs, redo...)
 			d := retryDelay(s.retryAfter, failures)
 			s.logger.Warn("ledger append failed; handling its input again", "partition", s.id,
-				"messages", len(failed.msgs), "err", err, "backoff", d)
+				"messages", len(failed.inputs), "err", err, "backoff", d)
 			if !sleepCtx(ctx, d) {
 				return
 			}
@@ -157,7 +156,7 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 // queue. While handled messages wait for their commit it waits no longer than
 // flushIdle (or their deadline) and commits them when nothing arrived by
 // then. ok is false when ctx ended; the error is an *uncommittedBatch.
-func (s *partitionSubscriber) next(ctx context.Context, redo *[]jetstream.Msg, b *batch) (jetstream.Msg, bool, error) {
+func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch) (input, bool, error) {
 	if len(*redo) > 0 {
 		m := (*redo)[0]
 		*redo = (*redo)[1:]
@@ -171,18 +170,18 @@ func (s *partitionSubscriber) next(ctx context.Context, redo *[]jetstream.Msg, b
 			return m, true, nil
 		case <-ctx.Done():
 			t.Stop()
-			return nil, false, nil
+			return input{}, false, nil
 		case <-t.C:
 		}
 		if err := b.flush(ctx); err != nil {
-			return nil, false, err
+			return input{}, false, err
 		}
 	}
 	select {
 	case m := <-s.queue:
 		return m, true, nil
 	case <-ctx.Done():
-		return nil, false, nil
+		return input{}, false, nil
 	}
 }
 
@@ -191,14 +190,11 @@ func (s *partitionSubscriber) next(ctx context.Context, redo *[]jetstream.Msg, b
 // middleware) does not move the partition on: the same message is offered
 // again after a backoff. It returns context.Canceled when ctx ended, and the
 // *uncommittedBatch of a failed commit.
-func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, jsMsg jetstream.Msg, b *batch) error {
-	uuid := "?"
-	if meta, err := jsMsg.Metadata(); err == nil {
-		uuid = strconv.FormatUint(meta.Sequence.Stream, 10)
-	}
+func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, in input, b *batch) error {
+	uuid := strconv.FormatUint(in.seq, 10)
 	for attempt := 1; ; attempt++ {
-		msg := message.NewMessage(uuid, jsMsg.Data())
-		msg.SetContext(context.WithValue(ctx, jsMsgKey{}, jsMsg))
+		msg := message.NewMessage(uuid, in.msg.Data())
+		msg.SetContext(context.WithValue(ctx, inputKey{}, in))
 		select {
 		case out <- msg:
 		case <-ctx.Done():
@@ -207,18 +203,18 @@ func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.M
 		acked, stopped := s.verdict(ctx, msg)
 		switch {
 		case acked && stopped:
-			b.hold(jsMsg) // committed by the last flush
+			b.hold(in) // committed by the last flush
 			return context.Canceled
 		case stopped:
 			return context.Canceled
 		case acked:
-			return b.add(ctx, jsMsg, msg.Metadata.Get(metadataAckNow) != "")
+			return b.add(ctx, in, msg.Metadata.Get(metadataAckNow) != "")
 		}
 		// Everything before this message was handled: commit it now.
 		if err := b.flush(ctx); err != nil {
 			var failed *uncommittedBatch
 			if errors.As(err, &failed) {
-				failed.msgs = append(failed.msgs, jsMsg) // and this one after them
+				failed.inputs = append(failed.inputs, in) // and this one after them
 			}
 			return err
 		}
@@ -275,58 +271,58 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// batch is a partition's handled messages not yet committed. It is used by
-// the partition's subscriber goroutine only.
+// batch is a partition's handled input not yet committed. It is used by the
+// partition's subscriber goroutine only.
 type batch struct {
 	every  int
 	within time.Duration
-	// commit makes the handled messages' effects durable; nil: nothing to
-	// commit. committed is told the last committed message's sequence.
+	// commit makes the handled input's effects durable; nil: nothing to
+	// commit. committed is told the highest committed stream sequence.
 	commit    func(context.Context) error
 	committed func(upTo uint64)
 
-	msgs []jetstream.Msg
-	due  time.Time
+	inputs []input
+	due    time.Time
 }
 
-// uncommittedBatch is the error of a failed commit, with the messages whose
+// uncommittedBatch is the error of a failed commit, with the input whose
 // effects it dropped.
 type uncommittedBatch struct {
-	msgs []jetstream.Msg
-	err  error
+	inputs []input
+	err    error
 }
 
 func (e *uncommittedBatch) Error() string { return e.err.Error() }
 func (e *uncommittedBatch) Unwrap() error { return e.err }
 
-func (b *batch) empty() bool { return len(b.msgs) == 0 }
+func (b *batch) empty() bool { return len(b.inputs) == 0 }
 
-// hold adds a handled message without committing anything.
-func (b *batch) hold(m jetstream.Msg) {
-	if len(b.msgs) == 0 {
+// hold adds handled input without committing anything.
+func (b *batch) hold(in input) {
+	if len(b.inputs) == 0 {
 		b.due = time.Now().Add(b.within)
 	}
-	b.msgs = append(b.msgs, m)
+	b.inputs = append(b.inputs, in)
 }
 
-// add adds a handled message, committing the batch when it is full or due,
-// or when now is set.
-func (b *batch) add(ctx context.Context, m jetstream.Msg, now bool) error {
-	b.hold(m)
-	if now || len(b.msgs) >= b.every || !time.Now().Before(b.due) {
+// add adds handled input, committing the batch when it is full or due, or
+// when now is set.
+func (b *batch) add(ctx context.Context, in input, now bool) error {
+	b.hold(in)
+	if now || len(b.inputs) >= b.every || !time.Now().Before(b.due) {
 		return b.flush(ctx)
 	}
 	return nil
 }
 
 // flush commits the batch and reports it committed. When the commit fails
-// the batch is emptied and its messages are returned in an *uncommittedBatch.
+// the batch is emptied and its input is returned in an *uncommittedBatch.
 func (b *batch) flush(ctx context.Context) error {
-	if len(b.msgs) == 0 {
+	if len(b.inputs) == 0 {
 		return nil
 	}
-	msgs := b.msgs
-	b.msgs = nil
+	inputs := b.inputs
+	b.inputs = nil
 	if b.commit != nil {
 		// A commit is one append: shutdown lets it finish (boundedly)
 		// rather than drop what was handled.
@@ -334,17 +330,15 @@ func (b *batch) flush(ctx context.Context) error {
 		err := b.commit(cctx)
 		cancel()
 		if err != nil {
-			return &uncommittedBatch{msgs: msgs, err: err}
+			return &uncommittedBatch{inputs: inputs, err: err}
 		}
 	}
 	if b.committed != nil {
 		// The highest: after a failed commit a batch may hold input again
 		// that is lower than what it handled before.
 		var upTo uint64
-		for _, m := range msgs {
-			if meta, err := m.Metadata(); err == nil {
-				upTo = max(upTo, meta.Sequence.Stream)
-			}
+		for _, in := range inputs {
+			upTo = max(upTo, in.seq)
 		}
 		b.committed(upTo)
 	}

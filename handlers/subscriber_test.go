@@ -45,9 +45,6 @@ func (m *fakeMsg) DoubleAck(context.Context) error {
 	m.log.add("double-ack " + itoa(m.seq))
 	return nil
 }
-func (m *fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
-	return &jetstream.MsgMetadata{Sequence: jetstream.SequencePair{Stream: m.seq}}, nil
-}
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
@@ -99,9 +96,12 @@ func TestBatchCommitsThenReportsTheLastMessage(t *testing.T) {
 	}
 }
 
+// inputFor is the input the intake makes of a message.
+func inputFor(m *fakeMsg) input { return input{msg: m, seq: m.seq} }
+
 func mustAdd(t *testing.T, b *batch, m *fakeMsg, now bool) {
 	t.Helper()
-	if err := b.add(context.Background(), m, now); err != nil {
+	if err := b.add(context.Background(), inputFor(m), now); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -113,13 +113,13 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 	fail := true
 	b := newBatch(log, 2, time.Hour, &fail)
 	mustAdd(t, b, &fakeMsg{seq: 1, log: log}, false)
-	err := b.add(context.Background(), &fakeMsg{seq: 2, log: log}, false)
+	err := b.add(context.Background(), inputFor(&fakeMsg{seq: 2, log: log}), false)
 	var failed *uncommittedBatch
 	if !errors.As(err, &failed) || !errors.Is(err, errUncommitted) {
 		t.Fatalf("add of a full batch whose commit fails = %v, want an *uncommittedBatch wrapping errUncommitted", err)
 	}
-	if len(failed.msgs) != 2 || failed.msgs[0].(*fakeMsg).seq != 1 || failed.msgs[1].(*fakeMsg).seq != 2 {
-		t.Errorf("failed batch holds %v, want messages 1 and 2", failed.msgs)
+	if len(failed.inputs) != 2 || failed.inputs[0].seq != 1 || failed.inputs[1].seq != 2 {
+		t.Errorf("failed batch holds %v, want messages 1 and 2", failed.inputs)
 	}
 	if !b.empty() {
 		t.Error("the failed batch is still pending")
@@ -132,7 +132,7 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 // runSubscriber runs a partitionSubscriber over queue whose handler acks
 // every message, logging "handle N", and fails it the first time for the
 // sequences in failOnce.
-func runSubscriber(t *testing.T, log *settleLog, queue chan jetstream.Msg, commit func(context.Context) error, failOnce map[uint64]bool) (stop func()) {
+func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(context.Context) error, failOnce map[uint64]bool) (stop func()) {
 	t.Helper()
 	s := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
 		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
@@ -184,7 +184,7 @@ func waitLog(t *testing.T, log *settleLog, n int) []string {
 // in order, before anything newer.
 func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
 	log := &settleLog{}
-	queue := make(chan jetstream.Msg, 10)
+	queue := make(chan input, 10)
 	commits := 0
 	commit := func(context.Context) error {
 		commits++
@@ -198,7 +198,7 @@ func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
 	stop := runSubscriber(t, log, queue, commit, map[uint64]bool{2: true})
 	defer stop()
 	for _, seq := range []uint64{1, 2, 3} {
-		queue <- &fakeMsg{seq: seq, log: log}
+		queue <- inputFor(&fakeMsg{seq: seq, log: log})
 	}
 	want := []string{
 		"handle 1", "fail 2", "commit", "committed 1", // 1 is committed before 2 is retried
@@ -213,14 +213,14 @@ func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
 // At shutdown the subscriber commits what it handled.
 func TestPartitionSubscriberCommitsAtShutdown(t *testing.T) {
 	log := &settleLog{}
-	queue := make(chan jetstream.Msg, 10)
+	queue := make(chan input, 10)
 	commit := func(context.Context) error { log.add("commit"); return nil }
 	s := &partitionSubscriber{id: 1, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
 		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
 		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	out, _ := s.Subscribe(ctx, "")
-	queue <- &fakeMsg{seq: 5, log: log}
+	queue <- inputFor(&fakeMsg{seq: 5, log: log})
 	m := <-out
 	cancel() // the handler is still at work
 	m.Ack()

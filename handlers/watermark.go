@@ -138,10 +138,3 @@ func (w *watermark) take() jetstream.Msg {
 	w.due = nil
 	return m
 }
-
-// pending is how many tracked messages are above the watermark.
-func (w *watermark) pending() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.order) - w.head
-}

@@ -123,3 +123,10 @@ func TestWatermarkAcknowledgesRedeliveriesBelowIt(t *testing.T) {
 		t.Errorf("took %v after the redeliveries, want the redelivery of 3", m)
 	}
 }
+
+// pending is how many tracked messages are above the watermark.
+func (w *watermark) pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.order) - w.head
+}

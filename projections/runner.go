@@ -88,8 +88,8 @@ var ErrAlreadyRunning = errors.New("projection runner is already running")
 
 // Runner feeds one or more Projections from the LOYALTY_LEDGER stream. With
 // several, the ledger is read and decoded once for all of them, and each
-// batch is applied to every projection in one transaction that also moves
-// each projection's own checkpoint.
+// batch is applied to each projection in a transaction of its own that also
+// moves that projection's checkpoint.
 type Runner struct {
 	pool    *pgxpool.Pool
 	js      orderedConsumers
@@ -116,9 +116,9 @@ func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg Run
 
 // NewSharedRunner prepares one runner for several projections: it reads the
 // ledger once, from the lowest of their checkpoints, and applies every batch
-// to all of them in one transaction, each projection skipping the records at
-// or below its own checkpoint. That saves reading and decoding the ledger
-// once per projection; the price is that the projections advance together:
+// to all of them at once, each in its own transaction, each projection
+// skipping the records at or below its own checkpoint. That saves reading and
+// decoding the ledger once per projection; the price is that the projections advance together:
 // one that fails holds the others back, and one being rebuilt from the start
 // of the ledger makes the others wait until it has caught up.
 func NewSharedRunner(pool *pgxpool.Pool, js jetstream.JetStream, ps []Projection, cfg RunnerConfig) (*Runner, error) {
@@ -175,17 +175,23 @@ func NewSharedRunner(pool *pgxpool.Pool, js jetstream.JetStream, ps []Projection
 // last record it committed, 0 before the first. For a shared runner it is
 // the lowest checkpoint of its projections.
 func (r *Runner) Position(ctx context.Context) (uint64, error) {
-	var lowest uint64
+	cps, err := r.checkpoints(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return slices.Min(cps), nil
+}
+
+// checkpoints reads every projection's checkpoint, in r.ps order.
+func (r *Runner) checkpoints(ctx context.Context) ([]uint64, error) {
+	cps := make([]uint64, len(r.ps))
 	for i, p := range r.ps {
-		pos, err := readCheckpoint(ctx, r.pool, p.Name())
-		if err != nil {
-			return 0, err
-		}
-		if i == 0 || pos < lowest {
-			lowest = pos
+		var err error
+		if cps[i], err = readCheckpoint(ctx, r.pool, p.Name()); err != nil {
+			return nil, err
 		}
 	}
-	return lowest, nil
+	return cps, nil
 }
 
 // Run applies the ledger to the projection from the record after its
@@ -260,21 +266,15 @@ func (r *Runner) ensureCheckpoints(ctx context.Context) error {
 func (r *Runner) startPosition(ctx context.Context) (uint64, bool) {
 	for attempt := 0; ; attempt++ {
 		err := r.ensureCheckpoints(ctx)
-		var pos uint64
+		var cps []uint64
 		if err == nil {
-			for i, p := range r.ps {
-				var cp uint64
-				if cp, err = readCheckpoint(ctx, r.pool, p.Name()); err != nil {
-					break
-				}
-				r.metrics[i].position.Set(float64(cp))
-				if i == 0 || cp < pos {
-					pos = cp
-				}
-			}
+			cps, err = r.checkpoints(ctx)
 		}
 		if err == nil {
-			return pos, true
+			for i, cp := range cps {
+				r.metrics[i].position.Set(float64(cp))
+			}
+			return slices.Min(cps), true
 		}
 		if ctx.Err() != nil {
 			return 0, false

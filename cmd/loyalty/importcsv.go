@@ -41,15 +41,11 @@ Importing the same file again awards nothing twice.`,
 			if err != nil {
 				return err
 			}
-			nc, err := connectNATS(url, "loyalty-import", log)
+			nc, js, err := connectJetStream(url, "loyalty-import", log, jetstream.WithPublishAsyncMaxPending(4096))
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-			if err != nil {
-				return err
-			}
 			return importCSV(cmd, g, js, f, source, quiet)
 		},
 	}

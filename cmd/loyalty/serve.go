@@ -90,29 +90,21 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	defer stopDB()
 
-	nc, err := connectNATS(natsURL, "loyalty-serve", log)
+	nc, js, err := connectJetStream(natsURL, "loyalty-serve", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{}); err != nil {
 		return err
 	}
 	// The projections read the ledger on a connection of their own, so
 	// that their deliveries and the engine's are parsed in parallel.
-	projNC, err := connectNATS(natsURL, "loyalty-projections", log)
+	projNC, projJS, err := connectJetStream(natsURL, "loyalty-projections", log)
 	if err != nil {
 		return err
 	}
 	defer projNC.Close()
-	projJS, err := jetstream.New(projNC)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	pool, err := openDatabase(ctx, dbURL)
 	if err != nil {
 		return err
@@ -256,6 +248,21 @@ func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? check --nats-url)", url, err)
 	}
 	return nc, nil
+}
+
+// connectJetStream is connectNATS with a JetStream context on the
+// connection; the caller closes the connection.
+func connectJetStream(url, name string, log *slog.Logger, opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := connectNATS(url, name, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc, opts...)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
 }
 
 func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {

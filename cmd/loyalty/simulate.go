@@ -62,15 +62,11 @@ basket values are skewed. The same --seed always gives the same events.`,
 			if err != nil {
 				return err
 			}
-			nc, err := connectNATS(url, "loyalty-simulate", log)
+			nc, js, err := connectJetStream(url, "loyalty-simulate", log, jetstream.WithPublishAsyncMaxPending(4096))
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-			if err != nil {
-				return err
-			}
 			return simulateInto(cmd.Context(), g, js, o)
 		},
 	}
