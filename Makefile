@@ -6,7 +6,7 @@ BIN        ?= bin/loyalty
 NATS_PORT  ?= 0
 DEMO_FLAGS ?= --demo-members 1000 --demo-days 180
 
-.PHONY: run build promtool test test-short bench fuzz lint vet compose-up compose-down clean
+.PHONY: run build promtool test test-short chaos bench fuzz lint vet compose-up compose-down clean
 
 run: build
 	$(BIN) serve --nats-port $(NATS_PORT) --demo $(DEMO_FLAGS)
@@ -28,6 +28,11 @@ test: promtool
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The fault test: 200,000 events through the real binaries while the engine
+# is killed, NATS restarted and PostgreSQL stopped (cmd/loyalty/chaos_test.go).
+chaos:
+	$(GO) test -tags chaos -run '^TestChaos$$' -count=1 -v -timeout 15m ./cmd/loyalty
 
 test-short:
 	$(GO) test -short -count=1 ./...

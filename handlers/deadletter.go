@@ -21,6 +21,9 @@ const (
 	HeaderOriginalSubject = "Loyalty-Original-Subject"
 	HeaderInputSeq        = "Loyalty-Input-Seq"
 	HeaderEventID         = "Loyalty-Event-Id"
+	// HeaderOriginalMsgID is the input's Nats-Msg-Id, when it had one: the
+	// id upstream gave the message, even one whose body cannot be read.
+	HeaderOriginalMsgID = "Loyalty-Original-Msg-Id"
 	// HeaderTruncated is set, to the payload's size, when the payload was
 	// too large to be copied whole into a dead letter: it is cut, and the
 	// original stays in LOYALTY_IN at Loyalty-Input-Seq.
@@ -55,6 +58,9 @@ func (e *Engine) publishDeadLetter(ctx context.Context, in input, eventID string
 	msg.Header.Set(HeaderInputSeq, strconv.FormatUint(in.seq, 10))
 	if eventID != "" {
 		msg.Header.Set(HeaderEventID, eventID)
+	}
+	if id := in.msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
+		msg.Header.Set(HeaderOriginalMsgID, truncate(id, maxErrorHeader))
 	}
 	if _, err := e.js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("dlq-%d", in.seq))); err != nil {
 		return fmt.Errorf("dead-letter input seq %d: %w", in.seq, err)

@@ -314,3 +314,118 @@ func waitForMembers(t *testing.T, pool *pgxpool.Pool, want int) []string {
 	t.Fatalf("fewer than %d members reached the read model", want)
 	return nil
 }
+
+// Upstream re-publishes 1,000 events that were applied long ago: half with
+// their original message id after JetStream's duplicate window has passed,
+// half with new message ids. The ledger and every balance stay as they were;
+// each copy is a duplicate_event dead letter.
+func TestRepublishedEventIDsAwardNothing(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	srv := startServe(t, "--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", t.TempDir())
+	mustLoyalty(t, "simulate", "--nats-url", env.Server.ClientURL(), "--members", "300", "--days", "60",
+		"--seed", "5", "--start", "2026-02-01", "--quiet")
+	events, err := simulate.All(simulate.Config{Members: 300, Days: 60, Seed: 5, Start: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
+	want, rejected := referenceFold(t, events)
+	before := pointsSnapshot(t, db.Pool)
+	ctx := context.Background()
+	ledger, err := env.JS.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledgerBefore := ledger.CachedInfo().State.Msgs
+
+	// The window is shortened and left to pass, so that JetStream no longer
+	// recognises the original ids.
+	in, err := env.JS.Stream(ctx, streams.InputStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := in.CachedInfo().Config
+	cfg.Duplicates = time.Second
+	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	var again []domain.Event
+	for _, e := range events {
+		if _, ok := want[e.MemberID]; ok && domain.Validate(e, e.OccurredAt) == nil && len(again) < 1000 {
+			again = append(again, e)
+		}
+	}
+	pub := streams.NewPublisher(env.JS, nil)
+	for i, e := range again {
+		data, err := streams.EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, err := streams.InputSubject(e.Type, e.MemberID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgID := e.ID
+		if i%2 == 1 {
+			msgID = "republished-" + e.ID
+		}
+		if err := pub.PublishRaw(ctx, subject, msgID, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.Acked(); got != len(again) {
+		t.Fatalf("%d of %d re-published events were stored", got, len(again))
+	}
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)+len(again)))
+
+	after := pointsSnapshot(t, db.Pool)
+	if before != after {
+		t.Errorf("points changed: before %+v, after %+v", before, after)
+	}
+	assertMembersEqual(t, db.Pool, want)
+	ledger, err = env.JS.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ledger.CachedInfo().State.Msgs; got != ledgerBefore {
+		t.Errorf("ledger messages %d after the re-publish, %d before", got, ledgerBefore)
+	}
+	dlq, err := env.JS.Stream(ctx, streams.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects, err := dlq.Info(ctx, jetstream.WithSubjectFilter(streams.DeadLetterSubject(handlers.ReasonDuplicateEvent)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := subjects.State.Msgs; got != uint64(len(again)) {
+		t.Errorf("%d duplicate_event dead letters, want %d", got, len(again))
+	}
+	t.Logf("%d events re-published (%d rejected in the first pass); points, members and ledger unchanged: %+v",
+		len(again), rejected, after)
+	srv.stop(t)
+}
+
+// pointsTotals sums the points tables.
+type pointsTotals struct {
+	Balance, Lifetime, LedgerRows, LedgerSum int64
+}
+
+func pointsSnapshot(t *testing.T, pool *pgxpool.Pool) pointsTotals {
+	t.Helper()
+	var p pointsTotals
+	err := pool.QueryRow(context.Background(), `select
+		(select coalesce(sum(points_balance), 0) from loyalty.members),
+		(select coalesce(sum(lifetime_points), 0) from loyalty.members),
+		(select count(*) from loyalty.points_ledger),
+		(select coalesce(sum(points), 0) from loyalty.points_ledger)`).Scan(&p.Balance, &p.Lifetime, &p.LedgerRows, &p.LedgerSum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -41,12 +42,12 @@ Importing the same file again awards nothing twice.`,
 			if err != nil {
 				return err
 			}
-			nc, js, err := connectJetStream(url, "loyalty-import", log, jetstream.WithPublishAsyncMaxPending(4096))
+			nc, js, err := connectJetStream(url, "loyalty-import", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			return importCSV(cmd, g, js, f, source, quiet)
+			return importCSV(cmd, g, js, log, f, source, quiet)
 		},
 	}
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
@@ -54,7 +55,7 @@ Importing the same file again awards nothing twice.`,
 	return cmd
 }
 
-func importCSV(cmd *cobra.Command, g *globals, js jetstream.JetStream, f *os.File, source string, quiet bool) error {
+func importCSV(cmd *cobra.Command, g *globals, js jetstream.JetStream, log *slog.Logger, f *os.File, source string, quiet bool) error {
 	ctx := cmd.Context()
 	var size int64 = -1
 	if st, err := f.Stat(); err == nil {
@@ -65,7 +66,7 @@ func importCSV(cmd *cobra.Command, g *globals, js jetstream.JetStream, f *os.Fil
 	if err != nil {
 		return fmt.Errorf("import %s: %w", f.Name(), err)
 	}
-	pub := streams.NewPublisher(js)
+	pub := streams.NewPublisher(js, log)
 	started := time.Now()
 	good, bad := 0, 0
 	for {

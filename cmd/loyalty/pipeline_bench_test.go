@@ -176,7 +176,7 @@ func (p *benchPipeline) record(name string, applied []streams.LedgerRecord, at t
 func (p *benchPipeline) publish(b *testing.B, events []domain.Event, perSecond int) int {
 	b.Helper()
 	ctx := context.Background()
-	pub := streams.NewPublisher(p.js)
+	pub := streams.NewPublisher(p.js, nil)
 	var limiter *rate.Limiter
 	if perSecond > 0 {
 		limiter = rate.NewLimiter(rate.Limit(perSecond), max(perSecond/100, 1))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,7 +91,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	defer stopDB()
 
-	nc, js, err := connectJetStream(natsURL, "loyalty-serve", log)
+	nc, js, err := connectJetStream(natsURL, "loyalty-serve", log, jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 	if err != nil {
 		return err
 	}
@@ -105,14 +106,13 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer projNC.Close()
-	pool, err := openDatabase(ctx, dbURL)
+	// Not waited for here: the engine runs while PostgreSQL is down, and the
+	// projections wait for it (waitForDatabase).
+	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("database url: %w", err)
 	}
 	defer pool.Close()
-	if err := migrate(ctx, pool, log); err != nil {
-		return err
-	}
 	return runPipeline(ctx, g, o, pipeline{js: js, projJS: projJS, projNC: projNC, nc: nc, pool: pool, program: program, log: log})
 }
 
@@ -152,7 +152,12 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 
 	group, ctx := errgroup.WithContext(ctx)
 	group.Go(func() error { return engine.Run(ctx) })
-	group.Go(func() error { return runner.Run(ctx) })
+	group.Go(func() error {
+		if err := waitForDatabase(ctx, p.pool, p.log); err != nil {
+			return err
+		}
+		return runner.Run(ctx)
+	})
 	health.setReady(true)
 	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", p.program.Version)
 	if o.demoOn {
@@ -168,7 +173,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 }
 
 func runDemo(ctx context.Context, g *globals, o *serveOptions, p pipeline) error {
-	if err := simulateInto(ctx, g, p.js, o.demo); err != nil && !errors.Is(err, context.Canceled) {
+	if err := simulateInto(ctx, g, p.js, p.log, o.demo); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("demo: %w", err)
 	}
 	p.log.Info("demo load published; the engine keeps running until interrupted")
@@ -277,6 +282,55 @@ func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w (check --database-url)", err)
 	}
 	return pool, nil
+}
+
+// waitForDatabase connects to PostgreSQL and migrates the schema, retrying
+// with growing delays while the server cannot be reached. It gives up on
+// what waiting does not mend (a wrong password or database name) and when
+// ctx ends.
+func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := pool.Ping(pingCtx)
+		cancel()
+		if err == nil {
+			err = migrate(ctx, pool, log)
+			if err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if refusedForGood(err) {
+			return fmt.Errorf("connect to PostgreSQL: %w (check --database-url)", err)
+		}
+		log.Warn("PostgreSQL unavailable; the projections wait for it while the engine goes on",
+			"err", err, "attempt", attempt, "retry_in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+// refusedForGood tells PostgreSQL's answers that no retry changes: the
+// server is up and refuses these credentials or this database.
+func refusedForGood(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "28000", "28P01", "3D000": // invalid authorization, invalid password, no such database
+		return true
+	}
+	return false
 }
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {

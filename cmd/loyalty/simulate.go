@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,12 +63,12 @@ basket values are skewed. The same --seed always gives the same events.`,
 			if err != nil {
 				return err
 			}
-			nc, js, err := connectJetStream(url, "loyalty-simulate", log, jetstream.WithPublishAsyncMaxPending(4096))
+			nc, js, err := connectJetStream(url, "loyalty-simulate", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			return simulateInto(cmd.Context(), g, js, o)
+			return simulateInto(cmd.Context(), g, js, log, o)
 		},
 	}
 	o.register(cmd.Flags(), "")
@@ -75,7 +76,7 @@ basket values are skewed. The same --seed always gives the same events.`,
 }
 
 // simulateInto generates the configured activity and publishes it.
-func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, o simulateOptions) error {
+func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, log *slog.Logger, o simulateOptions) error {
 	cfg, err := o.config()
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, o sim
 	if err != nil {
 		return err
 	}
-	pub := streams.NewPublisher(js)
+	pub := streams.NewPublisher(js, log)
 	bar := newProgress(g, o.quiet, int64(gen.EstimatedTotal()), "publishing")
 	var limiter *rate.Limiter
 	if o.rate > 0 {
@@ -109,8 +110,12 @@ func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, o sim
 	}
 	_ = bar.Finish()
 	took := time.Since(started)
-	fmt.Fprintf(g.stdout, "published %d events for %d members over %d days in %s (%.0f events/s)\n",
+	fmt.Fprintf(g.stdout, "published %d events for %d members over %d days in %s (%.0f events/s)",
 		n, cfg.Members, cfg.Days, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	if r := pub.Retried(); r > 0 {
+		fmt.Fprintf(g.stdout, "; %d published again after a failure", r)
+	}
+	fmt.Fprintln(g.stdout)
 	return nil
 }
 

@@ -1,0 +1,333 @@
+//go:build chaos
+
+package main_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/programs"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// storedMsg is a message as a stream holds it.
+type storedMsg struct {
+	seq     uint64
+	stored  time.Time
+	subject string
+	header  map[string][]string
+	data    []byte
+}
+
+// readStream reads every message of a stream, in order.
+func readStream(t *testing.T, js jetstream.JetStream, stream string) []storedMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.CachedInfo().State.LastSeq
+	var out []storedMsg
+	if last == 0 {
+		return out
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter, err := cons.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iter.Stop()
+	for {
+		msg, err := iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			t.Fatalf("read %s: %v", stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, storedMsg{seq: meta.Sequence.Stream, stored: meta.Timestamp.UTC(), subject: msg.Subject(),
+			header: msg.Headers(), data: msg.Data()})
+		if meta.Sequence.Stream >= last {
+			return out
+		}
+	}
+}
+
+// reference is the fold of the stored input through domain/, input by input.
+type reference struct {
+	members    map[string]*domain.Member
+	facts      map[uint64][]domain.Fact // input seq -> facts of an applied input
+	deadLetter map[uint64]domain.Reason // input seq -> reason it must be dead-lettered with
+	simulated  int
+}
+
+func foldStoredInput(t *testing.T, input []storedMsg, injected map[string]domain.Reason) reference {
+	t.Helper()
+	program, err := programs.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reference{members: map[string]*domain.Member{}, facts: map[uint64][]domain.Fact{}, deadLetter: map[uint64]domain.Reason{}}
+	seen := map[string]bool{}
+	storedBad := map[string]int{}
+	for _, m := range input {
+		msgID := first(m.header[jetstream.MsgIDHeader])
+		if reason, ok := injected[msgID]; ok {
+			ref.deadLetter[m.seq] = reason
+			storedBad[msgID]++
+			continue
+		}
+		if strings.HasPrefix(msgID, "bad-") {
+			t.Errorf("input seq %d: %s is stored but was never reported published", m.seq, msgID)
+			continue
+		}
+		ref.simulated++
+		e, err := streams.DecodeEvent(m.data)
+		if err != nil {
+			t.Fatalf("input seq %d: a simulated event does not decode: %v", m.seq, err)
+		}
+		// In the engine's order: validation, then the ids already
+		// applied, then the rules.
+		if err := domain.Validate(e, m.stored); err != nil {
+			ref.deadLetter[m.seq] = reasonOf(t, err)
+			continue
+		}
+		if seen[e.ID] {
+			ref.deadLetter[m.seq] = handlers.ReasonDuplicateEvent
+			continue
+		}
+		mem := ref.members[e.MemberID]
+		if mem == nil {
+			mem = domain.NewMember(e.MemberID)
+		}
+		facts, err := domain.Apply(mem, e, program)
+		if err != nil {
+			ref.deadLetter[m.seq] = reasonOf(t, err)
+			continue
+		}
+		seen[e.ID] = true
+		ref.members[e.MemberID] = mem
+		ref.facts[m.seq] = facts
+	}
+	for id := range injected {
+		if storedBad[id] != 1 {
+			t.Errorf("injected input %s is stored %d times", id, storedBad[id])
+		}
+	}
+	return ref
+}
+
+func reasonOf(t *testing.T, err error) domain.Reason {
+	t.Helper()
+	var rej *domain.RejectedError
+	if !errors.As(err, &rej) {
+		t.Fatalf("the rules failed: %v", err)
+	}
+	return rej.Reason
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// checkAgainstStoredInput compares the input stream, the ledger, the dead
+// letters and every read model with the reference fold, and returns the
+// counts.
+func checkAgainstStoredInput(t *testing.T, ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool,
+	events []domain.Event, injected map[string]domain.Reason) string {
+	t.Helper()
+	input := readStream(t, js, streams.InputStream)
+	checkNothingDropped(t, input, events)
+	ref := foldStoredInput(t, input, injected)
+
+	ledger := checkLedger(t, readStream(t, js, streams.LedgerStream), ref)
+	dlq := checkDeadLetters(t, readStream(t, js, streams.DeadLetterStream), ref)
+
+	assertMembersEqual(t, pool, ref.members)
+	assertLedgerInvariants(t, pool)
+	checkTables(t, ctx, pool, ref)
+	return fmt.Sprintf("counts: %d inputs stored (%d simulated, %d injected invalid); %d ledger records in %d messages, "+
+		"one per applied input; %d dead letters (%d injected, %d rejected by the rules), exactly as the reference; %d members",
+		len(input), ref.simulated, len(injected), ledger.records, ledger.messages, dlq, len(injected), dlq-len(injected), len(ref.members))
+}
+
+// checkNothingDropped: every simulated event is in the input stream once.
+func checkNothingDropped(t *testing.T, input []storedMsg, events []domain.Event) {
+	t.Helper()
+	stored := map[string]int{}
+	for _, m := range input {
+		stored[first(m.header[jetstream.MsgIDHeader])]++
+	}
+	missing, doubled := 0, 0
+	for _, e := range events {
+		switch stored[e.ID] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			doubled++
+		}
+	}
+	if missing > 0 || doubled > 0 {
+		t.Errorf("of %d simulated events, %d are not in the input stream and %d are there more than once", len(events), missing, doubled)
+	}
+}
+
+type ledgerCounts struct{ records, messages int }
+
+// checkLedger: one record per applied input, with the reference's facts,
+// and none for any other input.
+func checkLedger(t *testing.T, msgs []storedMsg, ref reference) ledgerCounts {
+	t.Helper()
+	bySeq := map[uint64]int{}
+	byEvent := map[string]int{}
+	counts := ledgerCounts{messages: len(msgs)}
+	mismatched := 0
+	for _, m := range msgs {
+		recs, err := streams.DecodeLedgerMessage(m.data)
+		if err != nil {
+			t.Fatalf("ledger seq %d: %v", m.seq, err)
+		}
+		for _, r := range recs {
+			counts.records++
+			bySeq[r.InputSeq]++
+			byEvent[r.EventID]++
+			want, ok := ref.facts[r.InputSeq]
+			if !ok {
+				t.Errorf("ledger seq %d holds facts for input seq %d, which the reference does not apply", m.seq, r.InputSeq)
+				continue
+			}
+			if !reflect.DeepEqual(r.Facts, want) {
+				if mismatched++; mismatched <= 5 {
+					t.Errorf("input seq %d: ledger facts %+v, reference %+v", r.InputSeq, r.Facts, want)
+				}
+			}
+		}
+	}
+	for seq := range ref.facts {
+		if bySeq[seq] != 1 {
+			t.Errorf("input seq %d has %d ledger records, want 1", seq, bySeq[seq])
+		}
+	}
+	for id, n := range byEvent {
+		if n != 1 {
+			t.Errorf("event %q has %d ledger records, want 1", id, n)
+		}
+	}
+	if mismatched > 0 {
+		t.Errorf("%d ledger records differ from the reference", mismatched)
+	}
+	return counts
+}
+
+// checkDeadLetters: exactly the inputs the reference rejects, each once,
+// with its reason.
+func checkDeadLetters(t *testing.T, msgs []storedMsg, ref reference) int {
+	t.Helper()
+	got := map[uint64]int{}
+	wrong := 0
+	for _, m := range msgs {
+		seq, err := strconv.ParseUint(first(m.header[handlers.HeaderInputSeq]), 10, 64)
+		if err != nil {
+			t.Fatalf("dead letter %d without an input seq: %v", m.seq, m.header)
+		}
+		got[seq]++
+		want, ok := ref.deadLetter[seq]
+		reason := domain.Reason(first(m.header[handlers.HeaderReason]))
+		switch {
+		case !ok:
+			t.Errorf("input seq %d dead-lettered as %s (%s), but the reference applies it", seq, reason, first(m.header[handlers.HeaderError]))
+		case reason != want:
+			if wrong++; wrong <= 5 {
+				t.Errorf("input seq %d dead-lettered as %s, want %s", seq, reason, want)
+			}
+		}
+	}
+	for seq := range ref.deadLetter {
+		if got[seq] != 1 {
+			t.Errorf("input seq %d (%s) has %d dead letters, want 1", seq, ref.deadLetter[seq], got[seq])
+		}
+	}
+	return len(msgs)
+}
+
+// checkTables compares each append-only read model with the reference's
+// facts, row for row.
+func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref reference) {
+	t.Helper()
+	want := map[string][]string{}
+	add := func(table, row string) { want[table] = append(want[table], row) }
+	for _, facts := range ref.facts {
+		for _, f := range facts {
+			id := f.Meta().EventID
+			switch f := f.(type) {
+			case domain.PointsEarned:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, f.Points))
+			case domain.PointsReversed:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
+			case domain.TierChanged:
+				add("tier_changes", fmt.Sprintf("%s %s", id, f.To))
+			case domain.PurchaseRecorded:
+				add("purchases", fmt.Sprintf("%s %d", id, f.Total.Minor))
+			case domain.RefundRecorded:
+				add("refunds", fmt.Sprintf("%s %d", id, f.Amount.Minor))
+			case domain.VisitRecorded:
+				add("visits", id)
+			case domain.FeedbackRecorded:
+				add("feedback", id)
+			}
+		}
+	}
+	queries := map[string]string{
+		"points_ledger": `select source_event_id || ' ' || rule || ' ' || points from loyalty.points_ledger`,
+		"tier_changes":  `select source_event_id || ' ' || to_tier from loyalty.tier_changes`,
+		"purchases":     `select event_id || ' ' || amount from loyalty.purchases`,
+		"refunds":       `select event_id || ' ' || amount from loyalty.refunds`,
+		"visits":        `select event_id from loyalty.visits`,
+		"feedback":      `select event_id from loyalty.feedback`,
+	}
+	for table, q := range queries {
+		rows, err := pool.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		var got []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+		}
+		rows.Close()
+		slices.Sort(got)
+		w := want[table]
+		slices.Sort(w)
+		if !slices.Equal(got, w) {
+			t.Errorf("loyalty.%s has %d rows, the reference %d; they differ", table, len(got), len(w))
+		} else {
+			t.Logf("loyalty.%s: %d rows, as the reference", table, len(got))
+		}
+	}
+}
