@@ -22,12 +22,45 @@ type ServerConfig struct {
 	Host string
 	// Port to listen on; -1 picks a free port.
 	Port int
-	// SyncAlways makes JetStream fsync every write before acknowledging it.
-	// Without it the store is flushed every SyncInterval and an acknowledged
-	// event can be lost on power failure (not on a process crash).
-	SyncAlways   bool
-	SyncInterval time.Duration
-	Logger       *slog.Logger
+	// Sync is when JetStream writes its store to disk (see SyncPolicy).
+	// The zero value is SyncAlways.
+	Sync   SyncPolicy
+	Logger *slog.Logger
+}
+
+// SyncPolicy is when the JetStream store is flushed to disk: on every write
+// before it is acknowledged (Always), or every Interval. With an interval, a
+// power failure or a crash of the machine (not of the process: the data is
+// in the operating system's cache) loses what was acknowledged since the
+// last flush; JetStream's own default is 2 minutes. The throughput each
+// costs is in docs/benchmarks.md.
+type SyncPolicy struct {
+	Interval time.Duration // 0: always
+}
+
+// SyncAlways flushes every write before acknowledging it.
+var SyncAlways = SyncPolicy{}
+
+// Always tells whether every write is flushed before its acknowledgement.
+func (p SyncPolicy) Always() bool { return p.Interval == 0 }
+
+func (p SyncPolicy) String() string {
+	if p.Always() {
+		return "always"
+	}
+	return p.Interval.String()
+}
+
+// ParseSyncPolicy reads "always" or an interval such as "1s" or "2m".
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	if s == "always" {
+		return SyncAlways, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return SyncPolicy{}, fmt.Errorf("sync policy %q: want \"always\" or an interval such as 1s or 2m", s)
+	}
+	return SyncPolicy{Interval: d}, nil
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -80,8 +113,8 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		Port:         cfg.Port,
 		JetStream:    true,
 		StoreDir:     cfg.Dir,
-		SyncAlways:   cfg.SyncAlways,
-		SyncInterval: cfg.SyncInterval,
+		SyncAlways:   cfg.Sync.Always(),
+		SyncInterval: cfg.Sync.Interval,
 		NoSigs:       true,
 		MaxPayload:   1 << 20,
 	}

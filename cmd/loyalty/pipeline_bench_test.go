@@ -38,21 +38,32 @@ const benchEvents = 200_000
 // process; PostgreSQL is the machine's.
 func BenchmarkPipelineThroughput(b *testing.B) {
 	events := simulatedLoad(b, benchEvents)
-	for b.Loop() {
-		p := startBenchPipeline(b)
-		start := time.Now()
-		published := p.publish(b, events, 0)
-		b.Logf("published and acknowledged after %s", time.Since(start).Round(time.Millisecond))
-		p.waitLedger(b, published)
-		b.Logf("engine appended every ledger record after %s, in %d appends", time.Since(start).Round(time.Millisecond), p.ledgerAppends(b))
-		p.waitCaughtUp(b, published)
-		elapsed := time.Since(start)
-		b.ReportMetric(float64(published)/elapsed.Seconds(), "events/s")
-		b.ReportMetric(p.percentile(0.50), "p50-ms")
-		b.ReportMetric(p.percentile(0.99), "p99-ms")
-		b.Logf("%d events published to table in %s (%.0f events/s); event-to-table p50 %.1f ms, p99 %.1f ms",
-			published, elapsed.Round(time.Millisecond), float64(published)/elapsed.Seconds(), p.percentile(0.50), p.percentile(0.99))
-		p.stop()
+	forEachSyncPolicy(b, func(b *testing.B, sync streams.SyncPolicy) {
+		for b.Loop() {
+			p := startBenchPipeline(b, sync)
+			start := time.Now()
+			published := p.publish(b, events, 0)
+			b.Logf("published and acknowledged after %s", time.Since(start).Round(time.Millisecond))
+			p.waitLedger(b, published)
+			b.Logf("engine appended every ledger record after %s, in %d appends", time.Since(start).Round(time.Millisecond), p.ledgerAppends(b))
+			p.waitCaughtUp(b, published)
+			elapsed := time.Since(start)
+			b.ReportMetric(float64(published)/elapsed.Seconds(), "events/s")
+			b.ReportMetric(p.percentile(0.50), "p50-ms")
+			b.ReportMetric(p.percentile(0.99), "p99-ms")
+			b.Logf("%d events published to table in %s (%.0f events/s); event-to-table p50 %.1f ms, p99 %.1f ms",
+				published, elapsed.Round(time.Millisecond), float64(published)/elapsed.Seconds(), p.percentile(0.50), p.percentile(0.99))
+			p.stop()
+		}
+	})
+}
+
+// forEachSyncPolicy runs the benchmark once per NATS store sync policy: the
+// engine's default (every write flushed before its acknowledgement), every
+// second, and JetStream's own default (every 2 minutes).
+func forEachSyncPolicy(b *testing.B, run func(*testing.B, streams.SyncPolicy)) {
+	for _, sync := range []streams.SyncPolicy{streams.SyncAlways, {Interval: time.Second}, {Interval: 2 * time.Minute}} {
+		b.Run("sync="+sync.String(), func(b *testing.B) { run(b, sync) })
 	}
 }
 
@@ -61,17 +72,19 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 func BenchmarkPipelineLatency(b *testing.B) {
 	const perSecond, seconds = 2000, 30
 	events := simulatedLoad(b, perSecond*seconds)
-	for b.Loop() {
-		p := startBenchPipeline(b)
-		published := p.publish(b, events, perSecond)
-		p.waitCaughtUp(b, published)
-		b.ReportMetric(p.percentile(0.50), "p50-ms")
-		b.ReportMetric(p.percentile(0.99), "p99-ms")
-		b.ReportMetric(p.percentile(1), "max-ms")
-		b.Logf("%d events at %d/s in %d ledger appends: event-to-table p50 %.1f ms, p99 %.1f ms, max %.1f ms",
-			published, perSecond, p.ledgerAppends(b), p.percentile(0.50), p.percentile(0.99), p.percentile(1))
-		p.stop()
-	}
+	forEachSyncPolicy(b, func(b *testing.B, sync streams.SyncPolicy) {
+		for b.Loop() {
+			p := startBenchPipeline(b, sync)
+			published := p.publish(b, events, perSecond)
+			p.waitCaughtUp(b, published)
+			b.ReportMetric(p.percentile(0.50), "p50-ms")
+			b.ReportMetric(p.percentile(0.99), "p99-ms")
+			b.ReportMetric(p.percentile(1), "max-ms")
+			b.Logf("%d events at %d/s in %d ledger appends: event-to-table p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+				published, perSecond, p.ledgerAppends(b), p.percentile(0.50), p.percentile(0.99), p.percentile(1))
+			p.stop()
+		}
+	})
 }
 
 // simulatedLoad generates at least n events (and not many more) of the
@@ -105,9 +118,9 @@ type benchPipeline struct {
 	latencies map[string][]time.Duration // per projection
 }
 
-func startBenchPipeline(b *testing.B) *benchPipeline {
+func startBenchPipeline(b *testing.B, sync streams.SyncPolicy) *benchPipeline {
 	b.Helper()
-	env := natstest.Start(b)
+	env := natstest.StartWithSync(b, sync)
 	pool := pgtest.NewDatabase(b)
 	program, err := programs.LoadDefault()
 	if err != nil {

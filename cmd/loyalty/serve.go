@@ -29,6 +29,7 @@ type serveOptions struct {
 	programPath string
 	natsPort    int
 	natsHost    string
+	natsSync    string
 	pgPort      int
 	demo        simulateOptions
 	demoOn      bool
@@ -51,6 +52,9 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	f.StringVar(&o.programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file (YAML); empty: the built-in programs/default.yaml")
 	f.IntVar(&o.natsPort, "nats-port", 4222, "port of the embedded NATS server; 0 picks a free one")
 	f.StringVar(&o.natsHost, "nats-host", "127.0.0.1", "listen address of the embedded NATS server")
+	f.StringVar(&o.natsSync, "nats-sync", envOr(g.getenv, "LOYALTY_NATS_SYNC", "always"),
+		"when the embedded NATS server writes its store to disk: always (before each acknowledgement: nothing acknowledged is lost on power failure) "+
+			"or an interval such as 1s (faster; a power failure loses up to that much); see docs/operations.md")
 	f.IntVar(&o.pgPort, "pg-port", 0, "port of the managed PostgreSQL; 0 reuses the last one or picks a free one")
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
 	o.demo.register(f, "demo-")
@@ -186,12 +190,16 @@ func startNATS(ctx context.Context, g *globals, o *serveOptions, log *slog.Logge
 	if g.natsURL != "" {
 		return g.natsURL, func() {}, nil
 	}
+	sync, err := streams.ParseSyncPolicy(o.natsSync)
+	if err != nil {
+		return "", nil, fmt.Errorf("--nats-sync: %w", err)
+	}
 	port := o.natsPort
 	if port == 0 {
 		port = -1
 	}
 	srv, err := streams.StartServer(ctx, streams.ServerConfig{
-		Dir: filepath.Join(g.dataDir, "nats"), Host: o.natsHost, Port: port, Logger: log,
+		Dir: filepath.Join(g.dataDir, "nats"), Host: o.natsHost, Port: port, Sync: sync, Logger: log,
 	})
 	if err != nil {
 		return "", nil, err
@@ -201,7 +209,7 @@ func startNATS(ctx context.Context, g *globals, o *serveOptions, log *slog.Logge
 		srv.Shutdown()
 		return "", nil, fmt.Errorf("record nats url in %s: %w", g.dataDir, err)
 	}
-	log.Info("embedded NATS server started", "url", url, "store", filepath.Join(g.dataDir, "nats"))
+	log.Info("embedded NATS server started", "url", url, "store", filepath.Join(g.dataDir, "nats"), "sync", sync)
 	return url, func() { g.forget(natsURLFile); srv.Shutdown() }, nil
 }
 

@@ -22,14 +22,22 @@ type Env struct {
 
 // Start starts a server on a free port, connects, creates the engine's
 // streams and stops everything when the test ends. It skips under -short.
+// The store is flushed every second: tests do not need the durability of
+// flushing every write, and it would only slow them.
 func Start(t testing.TB) *Env {
+	t.Helper()
+	return StartWithSync(t, streams.SyncPolicy{Interval: time.Second})
+}
+
+// StartWithSync is Start with the given store sync policy.
+func StartWithSync(t testing.TB, sync streams.SyncPolicy) *Env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs the embedded NATS server (run without -short)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := streams.StartServer(ctx, streams.ServerConfig{Dir: t.TempDir(), Port: -1})
+	srv, err := streams.StartServer(ctx, streams.ServerConfig{Dir: t.TempDir(), Port: -1, Sync: sync})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
 	}
