@@ -130,7 +130,24 @@ func ConsumerName(partitions []int) string {
 
 // Run rebuilds partition state from the ledger, then handles input until ctx
 // ends. Before it returns, what was handled is committed and acknowledged.
+//
+// Only one engine process consumes an input consumer at a time: Run first
+// waits for the consumer's lease (see lease), and returns ErrLeaseLost if it
+// ever loses it.
 func (e *Engine) Run(ctx context.Context) error {
+	owner, err := newLease(ctx, e.js, ConsumerName(e.cfg.Partitions), e.cfg.Logger)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if err := owner.acquire(ctx); err != nil {
+		return nil // ctx ended while waiting
+	}
+	defer owner.release(ctx)
+	holdCtx, stopHolding := context.WithCancel(ctx)
+	defer stopHolding()
+	leaseLost := make(chan error, 1)
+	go func() { leaseLost <- owner.hold(holdCtx) }()
+
 	start := time.Now()
 	parts, err := rebuild(ctx, e.js, e.cfg.Partitions)
 	if err != nil {
@@ -167,6 +184,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	go e.watchLag(lagCtx, in.name, lagInterval)
 
 	group, gctx := errgroup.WithContext(ctx)
+	group.Go(func() error {
+		select {
+		case err := <-leaseLost:
+			return err
+		case <-gctx.Done():
+			return nil
+		}
+	})
 	group.Go(func() error { return in.run(gctx) })
 	group.Go(func() error { return router.Run(gctx) })
 	err = group.Wait()

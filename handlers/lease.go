@@ -1,0 +1,151 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// LeaseBucket is the JetStream key-value bucket of engine leases: one key
+// per input consumer, held by the one engine process that may consume it.
+const LeaseBucket = "LOYALTY_LEASES"
+
+// leaseTTL is how long a lease outlives its last renewal: an engine that
+// dies without letting go (SIGKILL, a lost machine) is replaced this long
+// after. Renewals come at a third of it.
+const leaseTTL = 5 * time.Second
+
+// ErrLeaseLost is returned by Run when another engine took the partitions
+// over: this one could not renew its lease in time.
+var ErrLeaseLost = errors.New("engine lease lost to another engine")
+
+// leaseHolder is what a lease key says about its holder, for the operator
+// looking at a waiting engine's log.
+type leaseHolder struct {
+	ID    string    `json:"id"`
+	Host  string    `json:"host"`
+	PID   int       `json:"pid"`
+	Since time.Time `json:"since"`
+}
+
+// lease makes the engines of one consumer take turns: the first to create
+// the key works, the others wait until it is gone. Two engines never
+// consume at once, so one never wastes its work on input the other
+// commits; the ledger's expected-sequence fence still guards the rare
+// moment a lease changes hands while its old holder is stalled.
+type lease struct {
+	kv       jetstream.KeyValue
+	key      string
+	holder   leaseHolder
+	value    []byte
+	revision uint64
+	log      *slog.Logger
+}
+
+func newLease(ctx context.Context, js jetstream.JetStream, key string, log *slog.Logger) (*lease, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      LeaseBucket,
+		Description: "Loyalty engine leases: which process consumes which input",
+		History:     1,
+		TTL:         leaseTTL,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lease bucket %s: %w", LeaseBucket, err)
+	}
+	host, _ := os.Hostname()
+	h := leaseHolder{ID: uuid.NewString(), Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
+	value, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	return &lease{kv: kv, key: key, holder: h, value: value, log: log}, nil
+}
+
+// acquire waits until this process holds the lease, or ctx ends.
+func (l *lease) acquire(ctx context.Context) error {
+	logged := false
+	for {
+		rev, err := l.kv.Create(ctx, l.key, l.value)
+		if err == nil {
+			l.revision = rev
+			if logged {
+				l.log.Info("engine lease acquired; this engine now does the work", "consumer", l.key)
+			}
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			l.log.Warn("engine lease: cannot reach the lease bucket; trying again", "err", err)
+		} else if !logged {
+			l.log.Warn("another engine is consuming this input; this one waits until it stops (at most "+
+				leaseTTL.String()+" after it dies)", "consumer", l.key, "holder", l.current(ctx))
+			logged = true
+		}
+		if !sleepCtx(ctx, leaseTTL/5) {
+			return ctx.Err()
+		}
+	}
+}
+
+// current describes the holder of the lease, for a log line.
+func (l *lease) current(ctx context.Context) string {
+	entry, err := l.kv.Get(ctx, l.key)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	var h leaseHolder
+	if json.Unmarshal(entry.Value(), &h) != nil {
+		return string(entry.Value())
+	}
+	return fmt.Sprintf("pid %d on %s since %s", h.PID, h.Host, h.Since.Format(time.RFC3339))
+}
+
+// hold renews the lease until ctx ends (nil) or it is lost (ErrLeaseLost).
+// A renewal that fails for a lost connection is tried again: if the lease
+// lapsed meanwhile and nobody took it, it is taken again.
+func (l *lease) hold(ctx context.Context) error {
+	ticker := time.NewTicker(leaseTTL / 3)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		rev, err := l.kv.Update(ctx, l.key, l.value, l.revision)
+		if err == nil {
+			l.revision = rev
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			l.log.Warn("engine lease: renewal failed; trying again", "err", err)
+			continue
+		}
+		// The key is gone (lapsed) or someone else's.
+		if rev, err := l.kv.Create(ctx, l.key, l.value); err == nil {
+			l.revision = rev
+			l.log.Warn("engine lease lapsed and was taken again", "consumer", l.key)
+			continue
+		}
+		return fmt.Errorf("%w: now held by %s", ErrLeaseLost, l.current(ctx))
+	}
+}
+
+// release lets the next engine start at once instead of after the TTL.
+func (l *lease) release(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := l.kv.Delete(ctx, l.key, jetstream.LastRevision(l.revision)); err != nil {
+		l.log.Warn("engine lease not released; the next engine waits for it to lapse", "err", err)
+	}
+}
