@@ -106,6 +106,12 @@ func ParseStoredInput(subject string) (StoredInput, error) {
 	return StoredInput{Partition: p, TypeToken: parts[1], MemberKey: parts[2]}, nil
 }
 
+// PublishSubject is the subject upstream published the input on: the
+// stored subject without the partition the stream put in.
+func (s StoredInput) PublishSubject() string {
+	return InputPrefix + "." + s.TypeToken + "." + s.MemberKey
+}
+
 // PartitionFilter is the consumer filter for one input partition.
 func PartitionFilter(partition int) string {
 	return fmt.Sprintf("%s.%d.>", InputPrefix, partition)
