@@ -23,6 +23,9 @@ const ActivityName = "activity"
 // Name implements Projection.
 func (Activity) Name() string { return ActivityName }
 
+// Tables implements Rebuildable.
+func (Activity) Tables() []string { return []string{"purchases", "refunds", "visits", "feedback"} }
+
 var (
 	purchasesColumns = []string{"member_id", "order_id", "event_id", "ledger_seq", "occurred_at", "amount", "currency",
 		"channel", "qualifying_spend", "lines"}
@@ -50,7 +53,7 @@ type (
 
 // addRefunds adds a batch's refunds to their purchases, one row per order.
 const addRefunds = `
-update loyalty.purchases p set refunded_amount = p.refunded_amount + r.amount
+update purchases p set refunded_amount = p.refunded_amount + r.amount
 from (
 	select member_id, order_id, sum(amount)::bigint as amount
 	from unnest($1::text[], $2::text[], $3::int8[]) as r(member_id, order_id, amount)

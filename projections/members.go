@@ -27,6 +27,9 @@ const MembersName = "members"
 // Name implements Projection.
 func (Members) Name() string { return MembersName }
 
+// Tables implements Rebuildable.
+func (Members) Tables() []string { return []string{"members", "points_ledger", "tier_changes"} }
+
 // memberChange is what one batch does to one member row, folded in ledger
 // order like domain.Member.Evolve does.
 type memberChange struct {
@@ -80,7 +83,7 @@ var (
 // member of the batch, aggregated in Go. Nullable arrays carry "no such fact
 // in this batch": the row keeps its value then.
 const upsertMembers = `
-insert into loyalty.members as m (member_id, points_balance, lifetime_points, tier, tier_since,
+insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
 	purchases_count, last_ledger_seq)
 select * from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
@@ -175,12 +178,13 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	return nil
 }
 
-// copyRows COPYs rows into a loyalty table; nothing happens for no rows.
+// copyRows COPYs rows into a table of the transaction's search_path (see
+// applyInTx); nothing happens for no rows.
 func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, table}, columns, pgx.CopyFromRows(rows))
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("copy %d rows into %s: %w", len(rows), table, err)
 	}

@@ -27,7 +27,17 @@ type Projection interface {
 	// Apply writes the rows for a batch of ledger records, given in ledger
 	// order, none of them applied before. It must not commit or roll back
 	// tx. An error aborts the whole batch, which is retried.
+	//
+	// It names its tables without a schema: the transaction's search_path
+	// is the loyalty schema, or a rebuild's own (see Rebuild).
 	Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error
+}
+
+// Rebuildable is a projection that Rebuild can rebuild: Tables are the
+// tables its Apply writes (and only it writes).
+type Rebuildable interface {
+	Projection
+	Tables() []string
 }
 
 // errNoCheckpoint means the checkpoint row vanished under a running
@@ -80,6 +90,9 @@ func applyInTx(ctx context.Context, tx pgx.Tx, p Projection, batch []streams.Led
 	}
 	if len(fresh) == 0 {
 		return checkpoint, 0, nil
+	}
+	if _, err := tx.Exec(ctx, "set local search_path = "+Schema); err != nil {
+		return 0, 0, fmt.Errorf("set search_path: %w", err)
 	}
 	if err := p.Apply(ctx, tx, fresh); err != nil {
 		return 0, 0, fmt.Errorf("apply ledger seq %d..%d: %w", fresh[0].Seq, fresh[len(fresh)-1].Seq, err)

@@ -41,7 +41,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 		"PostgreSQL URL; empty: a server managed in the data directory (env LOYALTY_DATABASE_URL)")
 	pf.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOYALTY_LOG_LEVEL", "info"), "debug, info, warn or error")
 	root.AddCommand(newServeCommand(g), newSimulateCommand(g), newImportCommand(g),
-		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g))
+		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g), newProjectionsCommand(g))
 	return root
 }
 

@@ -1,0 +1,214 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// RebuildConfig tunes Rebuild. The zero value is usable.
+type RebuildConfig struct {
+	// BatchSize is the most ledger records written in one transaction.
+	// Default 5000.
+	BatchSize int
+	// Progress, when set, is called after each batch with the last ledger
+	// sequence applied and the ledger's last sequence when the rebuild
+	// began.
+	Progress func(applied, total uint64)
+}
+
+// RebuildResult says what a rebuild did.
+type RebuildResult struct {
+	Records    int            // ledger records applied
+	Checkpoint uint64         // the projection's checkpoint after the swap
+	Rows       map[string]int // rows per table after the swap
+	Took       time.Duration  // all of it
+	Swap       time.Duration  // the swap transaction: how long readers of the tables waited
+}
+
+// Rebuild rebuilds a projection's tables from the whole ledger: into fresh
+// tables of a scratch schema (loyalty_rebuild_<name>, shaped like the live
+// ones), batch by batch, while the live projection goes on; then, in one
+// transaction that holds the projection's checkpoint row, it applies what
+// the live projection committed meanwhile, replaces the live tables' rows
+// with the rebuilt ones and sets the checkpoint to where the rebuild got
+// to. Readers see the old rows or the new, never a mix; they wait for the
+// swap (RebuildResult.Swap). A rebuild that fails or is interrupted leaves
+// the live tables as they were, and the next one starts afresh.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p Rebuildable, cfg RebuildConfig) (RebuildResult, error) {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 5000
+	}
+	start := time.Now()
+	scratch := pgx.Identifier{"loyalty_rebuild_" + p.Name()}.Sanitize()
+	if err := createScratch(ctx, pool, scratch, p.Tables()); err != nil {
+		return RebuildResult{}, err
+	}
+	if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
+		return RebuildResult{}, err
+	}
+	ledger, err := js.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		return RebuildResult{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	last := ledger.CachedInfo().State.LastSeq
+	res := RebuildResult{Rows: map[string]int{}}
+	err = readLedger(ctx, js, 1, last, cfg.BatchSize, func(batch []streams.LedgerRecord) error {
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyInto(ctx, tx, scratch, p, batch) })
+		if err != nil {
+			return err
+		}
+		res.Records += len(batch)
+		if cfg.Progress != nil {
+			cfg.Progress(batch[len(batch)-1].Seq, last)
+		}
+		return nil
+	})
+	if err != nil {
+		return RebuildResult{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	swapStart := time.Now()
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return swap(ctx, tx, js, scratch, p, last, &res) }); err != nil {
+		return RebuildResult{}, fmt.Errorf("rebuild %s: swap: %w", p.Name(), err)
+	}
+	res.Swap, res.Took = time.Since(swapStart), time.Since(start)
+	return res, nil
+}
+
+// createScratch makes an empty scratch schema with tables like the live
+// ones (columns, defaults, constraints, indexes and comments).
+func createScratch(ctx context.Context, pool *pgxpool.Pool, scratch string, tables []string) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		stmts := []string{"drop schema if exists " + scratch + " cascade", "create schema " + scratch}
+		for _, t := range tables {
+			stmts = append(stmts, fmt.Sprintf("create table %s.%s (like %s.%s including all)", scratch, t, Schema, t))
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return fmt.Errorf("rebuild: %s: %w", s, err)
+			}
+		}
+		return nil
+	})
+}
+
+// applyInto applies a batch to the tables of schema.
+func applyInto(ctx context.Context, tx pgx.Tx, schema string, p Projection, batch []streams.LedgerRecord) error {
+	if _, err := tx.Exec(ctx, "set local search_path = "+schema); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "set local synchronous_commit = off"); err != nil {
+		return err
+	}
+	if err := p.Apply(ctx, tx, batch); err != nil {
+		return fmt.Errorf("apply ledger seq %d..%d: %w", batch[0].Seq, batch[len(batch)-1].Seq, err)
+	}
+	return nil
+}
+
+// swap brings the scratch tables level with the live checkpoint, moves
+// their rows into the live tables and drops the scratch schema. The
+// checkpoint row lock keeps the live projection out until it commits.
+func swap(ctx context.Context, tx pgx.Tx, js jetstream.JetStream, scratch string, p Rebuildable, rebuilt uint64, res *RebuildResult) error {
+	var live int64
+	if err := tx.QueryRow(ctx, `select ledger_seq from loyalty.projection_checkpoints where name = $1 for update`, p.Name()).Scan(&live); err != nil {
+		return fmt.Errorf("lock checkpoint: %w", err)
+	}
+	if uint64(live) > rebuilt {
+		err := readLedger(ctx, js, rebuilt+1, uint64(live), 5000, func(batch []streams.LedgerRecord) error {
+			res.Records += len(batch)
+			return applyInto(ctx, tx, scratch, p, batch)
+		})
+		if err != nil {
+			return fmt.Errorf("catch up to the live checkpoint %d: %w", live, err)
+		}
+		rebuilt = uint64(live)
+	}
+	var liveTables []string
+	for _, t := range p.Tables() {
+		liveTables = append(liveTables, Schema+"."+t)
+	}
+	if _, err := tx.Exec(ctx, "truncate "+strings.Join(liveTables, ", ")); err != nil {
+		return err
+	}
+	for _, t := range p.Tables() {
+		tag, err := tx.Exec(ctx, fmt.Sprintf("insert into %s.%s select * from %s.%s", Schema, t, scratch, t))
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", t, err)
+		}
+		res.Rows[t] = int(tag.RowsAffected())
+	}
+	if _, err := tx.Exec(ctx, `update loyalty.projection_checkpoints set ledger_seq = $2, updated_at = now() where name = $1`,
+		p.Name(), int64(rebuilt)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "drop schema "+scratch+" cascade"); err != nil {
+		return err
+	}
+	res.Checkpoint = rebuilt
+	return nil
+}
+
+// readLedger hands the ledger records of messages from..to (inclusive) to
+// apply in batches of about size records, in order.
+func readLedger(ctx context.Context, js jetstream.JetStream, from, to uint64, size int, apply func([]streams.LedgerRecord) error) error {
+	if from > to {
+		return nil
+	}
+	cons, err := js.OrderedConsumer(ctx, streams.LedgerStream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
+	})
+	if err != nil {
+		return err
+	}
+	iter, err := cons.Messages(jetstream.PullMaxMessages(min(2*size, 10_000)))
+	if err != nil {
+		return err
+	}
+	defer iter.Stop()
+	batch := make([]streams.LedgerRecord, 0, size)
+	for {
+		msg, err := iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := meta.Sequence.Stream
+		if seq > to {
+			break // the ledger grew past to meanwhile
+		}
+		recs, err := streams.DecodeLedgerMessage(msg.Data())
+		if err != nil {
+			return fmt.Errorf("%s seq %d: %w: %w", streams.LedgerStream, seq, ErrUndecodable, err)
+		}
+		for _, r := range recs {
+			r.Seq, r.Stored = seq, meta.Timestamp.UTC()
+			batch = append(batch, r)
+		}
+		// Done at to, or at the end of the ledger when to is gone.
+		done := seq >= to || meta.NumPending == 0
+		if len(batch) >= size || done && len(batch) > 0 {
+			if err := apply(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+		if done {
+			return nil
+		}
+	}
+	if len(batch) > 0 {
+		return apply(batch)
+	}
+	return nil
+}
