@@ -109,3 +109,31 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 	}
 	return sub
 }
+
+// AnalystRole is the read-only role of migration 003.
+const AnalystRole = "loyalty_analyst"
+
+// GrantAnalyst gives AnalystRole read access to the loyalty schema: to
+// every table there and to those created later. It does nothing when the
+// role does not exist (the engine's role may not create roles; see
+// migrations/003_analyst_role.sql). serve runs it after the migrations.
+func GrantAnalyst(ctx context.Context, conn *pgx.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `select exists (select from pg_roles where rolname = $1)`, AnalystRole).Scan(&exists); err != nil {
+		return fmt.Errorf("look up role %s: %w", AnalystRole, err)
+	}
+	if !exists {
+		return nil
+	}
+	role := pgx.Identifier{AnalystRole}.Sanitize()
+	for _, stmt := range []string{
+		"grant usage on schema " + Schema + " to " + role,
+		"grant select on all tables in schema " + Schema + " to " + role,
+		"alter default privileges in schema " + Schema + " grant select on tables to " + role,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -470,6 +471,46 @@ func TestSharedRunnerAppliesEachRecordOnceToEachProjection(t *testing.T) {
 		}
 		if cp, err := readCheckpoint(context.Background(), pool, name); err != nil || cp != all[len(all)-1].Seq {
 			t.Errorf("%s checkpoint %d (%v), want %d", name, cp, err, all[len(all)-1].Seq)
+		}
+	}
+}
+
+// The analyst role reads every read model and changes none.
+func TestAnalystRoleReadsAndCannotWrite(t *testing.T) {
+	pool := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	if _, _, err := Migrate(ctx, c.Conn()); err != nil {
+		t.Fatal(err)
+	}
+	if err := GrantAnalyst(ctx, c.Conn()); err != nil {
+		t.Fatal(err)
+	}
+	conn := c.Conn()
+	if _, err := conn.Exec(ctx, "set role "+AnalystRole); err != nil {
+		t.Fatalf("set role %s: %v", AnalystRole, err)
+	}
+	defer conn.Exec(ctx, "reset role")
+	for _, table := range []string{"members", "points_ledger", "tier_changes", "purchases", "refunds", "visits", "feedback", "projection_checkpoints"} {
+		var n int
+		if err := conn.QueryRow(ctx, "select count(*) from loyalty."+table).Scan(&n); err != nil {
+			t.Errorf("%s cannot read loyalty.%s: %v", AnalystRole, table, err)
+		}
+	}
+	for _, stmt := range []string{
+		"insert into loyalty.members (member_id) values ('x')",
+		"update loyalty.projection_checkpoints set ledger_seq = 0",
+		"delete from loyalty.points_ledger",
+		"create table loyalty.mine (x int)",
+	} {
+		_, err := conn.Exec(ctx, stmt)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+			t.Errorf("%s: %s: err %v, want permission denied", AnalystRole, stmt, err)
 		}
 	}
 }

@@ -113,7 +113,7 @@ func withDeadLetters(ctx context.Context, g *globals, do func(*handlers.DeadLett
 	if err != nil {
 		return err
 	}
-	nc, js, err := connectJetStream(url, "loyalty-dlq", log)
+	nc, js, err := g.connectJetStream(url, "loyalty-dlq", log)
 	if err != nil {
 		return err
 	}

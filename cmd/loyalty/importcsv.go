@@ -42,7 +42,7 @@ Importing the same file again awards nothing twice.`,
 			if err != nil {
 				return err
 			}
-			nc, js, err := connectJetStream(url, "loyalty-import", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
+			nc, js, err := g.connectJetStream(url, "loyalty-import", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,7 @@ waits during the swap. Names: ` + strings.Join(slices.Sorted(maps.Keys(rebuildab
 			if err != nil {
 				return err
 			}
-			nc, js, err := connectJetStream(natsURL, "loyalty-rebuild", log)
+			nc, js, err := g.connectJetStream(natsURL, "loyalty-rebuild", log)
 			if err != nil {
 				return err
 			}

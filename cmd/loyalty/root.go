@@ -17,6 +17,7 @@ type globals struct {
 	natsURL     string
 	databaseURL string
 	logLevel    string
+	natsAuth    natsAuth
 	getenv      func(string) string
 	stdout      io.Writer
 	stderr      io.Writer
@@ -39,6 +40,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 		"NATS server URL; empty: the embedded server (env LOYALTY_NATS_URL)")
 	pf.StringVar(&g.databaseURL, "database-url", getenv("LOYALTY_DATABASE_URL"),
 		"PostgreSQL URL; empty: a server managed in the data directory (env LOYALTY_DATABASE_URL)")
+	g.natsAuth.register(pf, getenv)
 	pf.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOYALTY_LOG_LEVEL", "info"), "debug, info, warn or error")
 	root.AddCommand(newServeCommand(g), newSimulateCommand(g), newImportCommand(g),
 		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g), newProjectionsCommand(g))

@@ -95,7 +95,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	defer stopDB()
 
-	nc, js, err := connectJetStream(natsURL, "loyalty-serve", log, jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
+	nc, js, err := g.connectJetStream(natsURL, "loyalty-serve", log, jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	// The projections read the ledger on a connection of their own, so
 	// that their deliveries and the engine's are parsed in parallel.
-	projNC, projJS, err := connectJetStream(natsURL, "loyalty-projections", log)
+	projNC, projJS, err := g.connectJetStream(natsURL, "loyalty-projections", log)
 	if err != nil {
 		return err
 	}
@@ -245,8 +245,12 @@ func startDatabase(ctx context.Context, g *globals, o *serveOptions, log *slog.L
 
 // connectNATS connects with reconnects forever: a NATS restart must not
 // need an operator.
-func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+func (g *globals) connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	auth, err := g.natsAuth.options(g.getenv)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(auth,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond),
@@ -256,17 +260,20 @@ func connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+	)...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, fmt.Errorf("connect to NATS at %s: %w (check --nats-user and its password, the token, --nats-nkey or --nats-creds)", redactURLs(url), err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? check --nats-url)", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w (is the server running? check --nats-url and the TLS settings)", redactURLs(url), err)
 	}
 	return nc, nil
 }
 
 // connectJetStream is connectNATS with a JetStream context on the
 // connection; the caller closes the connection.
-func connectJetStream(url, name string, log *slog.Logger, opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := connectNATS(url, name, log)
+func (g *globals) connectJetStream(url, name string, log *slog.Logger, opts ...jetstream.JetStreamOpt) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := g.connectNATS(url, name, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -349,6 +356,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	defer conn.Release()
 	from, to, err := projections.Migrate(ctx, conn.Conn())
 	if err != nil {
+		return err
+	}
+	if err := projections.GrantAnalyst(ctx, conn.Conn()); err != nil {
 		return err
 	}
 	if from != to {

@@ -63,7 +63,7 @@ basket values are skewed. The same --seed always gives the same events.`,
 			if err != nil {
 				return err
 			}
-			nc, js, err := connectJetStream(url, "loyalty-simulate", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
+			nc, js, err := g.connectJetStream(url, "loyalty-simulate", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 			if err != nil {
 				return err
 			}

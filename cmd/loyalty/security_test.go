@@ -1,0 +1,163 @@
+package main_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain/simulate"
+	"github.com/pointsledger/loyalty/projections/pgtest"
+)
+
+// The engine, an upstream publisher and an operator, each as the NATS user
+// deploy/nats/permissions.conf defines, over TLS checked against a CA: the
+// pipeline works, upstream can do nothing but publish, and wrong or missing
+// settings fail with a message that says what to fix and shows no secret.
+func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	passwords := map[string]string{"upstream": "up-s3cret", "engine": "eng-s3cret", "operator": "op-s3cret"}
+	passwordFile := map[string]string{}
+	for user, pw := range passwords {
+		t.Setenv("LOYALTY_"+strings.ToUpper(user)+"_PASSWORD", pw)
+		passwordFile[user] = filepath.Join(dir, user+".password")
+		if err := os.WriteFile(passwordFile[user], []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca, serverCert := testCertificates(t, dir)
+	url := startSecuredNATS(t, serverCert)
+	as := func(user string) []string {
+		return []string{"--nats-url", url, "--nats-user", user, "--nats-password-file", passwordFile[user], "--nats-tls-ca", ca}
+	}
+
+	db := pgtest.New(t)
+	srv := startServe(t, append(as("engine"), "--database-url", db.URL, "--data-dir", t.TempDir())...)
+	mustLoyalty(t, append(as("upstream"), "simulate", "--members", "50", "--days", "30", "--seed", "4", "--start", "2026-01-01", "--quiet")...)
+	events, err := simulate.All(simulate.Config{Members: 50, Days: 30, Seed: 4, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, nats.UserInfo("operator", passwords["operator"]), nats.RootCAs(ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, js, db.Pool, uint64(len(events)))
+	want, _ := referenceFold(t, events)
+	assertMembersEqual(t, db.Pool, want)
+	mustLoyalty(t, append(as("operator"), "dlq", "list")...)
+
+	// Upstream may not read the streams.
+	if _, errOut, err := loyalty(t, append(as("upstream"), "dlq", "list")...); err == nil || !strings.Contains(strings.ToLower(errOut), "permission") {
+		t.Errorf("dlq list as upstream: err %v, stderr %q", err, errOut)
+	}
+	// A wrong password, no CA, a password without a user.
+	wrong := filepath.Join(dir, "wrong")
+	if err := os.WriteFile(wrong, []byte("not-it"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nats-url", url, "--nats-user", "engine", "--nats-password-file", wrong, "--nats-tls-ca", ca}, "--nats-user"},
+		{[]string{"--nats-url", url, "--nats-user", "engine", "--nats-password-file", passwordFile["engine"]}, "certificate"},
+		{[]string{"--nats-url", url, "--nats-password-file", passwordFile["engine"], "--nats-tls-ca", ca}, "without --nats-user"},
+		{[]string{"--nats-url", url, "--nats-user", "engine", "--nats-tls-ca", ca}, "LOYALTY_NATS_PASSWORD"},
+	}
+	for _, c := range checks {
+		_, errOut, err := loyalty(t, append(c.args, "dlq", "list")...)
+		if err == nil || !strings.Contains(errOut, c.want) {
+			t.Errorf("loyalty %v: err %v, stderr %q, want it to mention %q", c.args, err, errOut, c.want)
+		}
+		for _, pw := range passwords {
+			if strings.Contains(errOut, pw) {
+				t.Errorf("loyalty %v printed a password: %q", c.args, errOut)
+			}
+		}
+	}
+	if strings.Contains(srv.log.String(), passwords["engine"]) {
+		t.Error("serve logged its NATS password")
+	}
+	srv.stop(t)
+}
+
+// startSecuredNATS runs the real server with deploy/nats/permissions.conf
+// and TLS, and returns its URL.
+func startSecuredNATS(t *testing.T, cert tls.Certificate) string {
+	t.Helper()
+	opts, err := natsserver.ProcessConfigFile(filepath.Join("..", "..", "deploy", "nats", "permissions.conf"))
+	if err != nil {
+		t.Fatalf("deploy/nats/permissions.conf: %v", err)
+	}
+	opts.Host, opts.Port, opts.NoSigs = "127.0.0.1", -1, true
+	opts.JetStream, opts.StoreDir = true, t.TempDir()
+	opts.TLS, opts.TLSConfig = true, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("secured NATS server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns.ClientURL()
+}
+
+// testCertificates makes a CA (written to dir, its path returned) and a
+// server certificate for 127.0.0.1 signed by it.
+func testCertificates(t *testing.T, dir string) (caFile string, cert tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loyalty test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return caFile, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
