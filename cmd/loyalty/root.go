@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,9 +43,31 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 		"PostgreSQL URL; empty: a server managed in the data directory (env LOYALTY_DATABASE_URL)")
 	g.natsAuth.register(pf, getenv)
 	pf.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOYALTY_LOG_LEVEL", "info"), "debug, info, warn or error")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return noSecretsInFlags(cmd) }
 	root.AddCommand(newServeCommand(g), newSimulateCommand(g), newImportCommand(g),
 		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g), newProjectionsCommand(g))
 	return root
+}
+
+// noSecretsInFlags refuses a password given in a URL flag: other users of
+// the machine can read command lines. The environment variables take the
+// same URLs.
+func noSecretsInFlags(cmd *cobra.Command) error {
+	for flag, env := range map[string]string{"database-url": "LOYALTY_DATABASE_URL", "nats-url": "LOYALTY_NATS_URL"} {
+		f := cmd.Flags().Lookup(flag)
+		if f == nil || !f.Changed {
+			continue
+		}
+		for _, part := range strings.Split(f.Value.String(), ",") {
+			if u, err := url.Parse(strings.TrimSpace(part)); err == nil && u.User != nil {
+				if _, has := u.User.Password(); has {
+					return fmt.Errorf("--%s holds a password, which other users of this machine can read in the process list: "+
+						"set %s instead (or, for PostgreSQL, PGPASSWORD or PGPASSFILE; for NATS, --nats-password-file)", flag, env)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func envOr(getenv func(string) string, key, fallback string) string {

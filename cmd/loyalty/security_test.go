@@ -161,3 +161,16 @@ func testCertificates(t *testing.T, dir string) (caFile string, cert tls.Certifi
 	}
 	return caFile, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// A password on the command line is refused: others can read it there.
+func TestPasswordsInURLFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"member", "show", "x", "--database-url", "postgres://engine:hunter2@127.0.0.1:5432/loyalty"},
+		{"dlq", "list", "--nats-url", "nats://engine:hunter2@127.0.0.1:4222"},
+	} {
+		_, errOut, err := loyalty(t, args...)
+		if err == nil || !strings.Contains(errOut, "process list") || strings.Contains(errOut, "hunter2") {
+			t.Errorf("loyalty %v: err %v, stderr %q", args, err, errOut)
+		}
+	}
+}
