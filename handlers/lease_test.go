@@ -1,11 +1,16 @@
 package handlers_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
@@ -45,5 +50,39 @@ func TestSecondEngineWaitsForTheFirst(t *testing.T) {
 	assertNoDoubleCredit(t, records)
 	if len(records) != 100 {
 		t.Errorf("%d ledger records, want 100", len(records))
+	}
+}
+
+// An engine whose lease was taken by another (it stalled past the TTL and
+// someone else got in) stops with ErrLeaseLost instead of working on.
+func TestEngineStopsWhenItsLeaseIsTaken(t *testing.T) {
+	env := natstest.Start(t)
+	reg := prometheus.NewRegistry()
+	metrics, err := handlers.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := handlers.NewEngine(env.JS, handlers.EngineConfig{Program: testProgram(), Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(context.Background()) }()
+	waitRunning(t, reg)
+
+	kv, err := env.JS.KeyValue(context.Background(), handlers.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(context.Background(), handlers.ConsumerName(nil), []byte(`{"id":"someone-else"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, handlers.ErrLeaseLost) {
+			t.Errorf("Run returned %v, want ErrLeaseLost", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the engine kept running after its lease was taken")
 	}
 }
