@@ -8,13 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/projections"
 )
 
 type compose struct {
@@ -182,5 +185,57 @@ func TestComposeNATSIsNewEnoughForTheEngine(t *testing.T) {
 	}
 	if major < handlers.MinServerMajor || major == handlers.MinServerMajor && minor < handlers.MinServerMinor {
 		t.Errorf("nats image %q is older than %d.%d, which the engine needs", image, handlers.MinServerMajor, handlers.MinServerMinor)
+	}
+}
+
+// recorder is a Registerer that keeps what is registered.
+type recorder struct{ collectors []prometheus.Collector }
+
+func (r *recorder) Register(c prometheus.Collector) error {
+	r.collectors = append(r.collectors, c)
+	return nil
+}
+func (r *recorder) MustRegister(cs ...prometheus.Collector) {
+	r.collectors = append(r.collectors, cs...)
+}
+func (r *recorder) Unregister(prometheus.Collector) bool { return false }
+
+// docs/metrics.md documents exactly the metrics the engine and the
+// projections define: none missing, none that does not exist.
+func TestDocumentedMetricsAreTheDefinedOnes(t *testing.T) {
+	rec := &recorder{}
+	if _, err := handlers.NewMetrics(rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := projections.NewMetrics(rec); err != nil {
+		t.Fatal(err)
+	}
+	fqName := regexp.MustCompile(`fqName: "([a-z_:0-9]+)"`)
+	defined := map[string]bool{}
+	for _, c := range rec.collectors {
+		descs := make(chan *prometheus.Desc, 16)
+		go func() { c.Describe(descs); close(descs) }()
+		for d := range descs {
+			if m := fqName.FindStringSubmatch(d.String()); m != nil {
+				defined[m[1]] = true
+			}
+		}
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(loyalty_[a-z_]+)` \\|").FindAllStringSubmatch(readFile(t, "../docs/metrics.md"), -1) {
+		documented[m[1]] = true
+	}
+	if len(defined) == 0 || len(documented) == 0 {
+		t.Fatalf("found %d defined and %d documented metrics", len(defined), len(documented))
+	}
+	for name := range documented {
+		if !defined[name] {
+			t.Errorf("docs/metrics.md documents %s, which no code defines", name)
+		}
+	}
+	for name := range defined {
+		if !documented[name] {
+			t.Errorf("%s is defined but not documented in docs/metrics.md", name)
+		}
 	}
 }

@@ -720,3 +720,12 @@ func errorsCounted(t testing.TB, m *Metrics, projection string) float64 {
 	}
 	return pb.GetCounter().GetValue()
 }
+
+func lagOf(t testing.TB, m *Metrics, projection string) float64 {
+	t.Helper()
+	var pb dto.Metric
+	if err := m.lag.WithLabelValues(projection).Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	return pb.GetGauge().GetValue()
+}

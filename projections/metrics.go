@@ -12,6 +12,7 @@ import (
 type Metrics struct {
 	batchSize    *prometheus.HistogramVec
 	position     *prometheus.GaugeVec
+	lag          *prometheus.GaugeVec
 	errors       *prometheus.CounterVec
 	batchSeconds *prometheus.HistogramVec
 	eventToTable *prometheus.HistogramVec
@@ -34,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_projection_position",
 			Help: "LOYALTY_LEDGER stream sequence of the last record the projection committed (its checkpoint).",
 		}, labels),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "loyalty_projection_lag_records",
+			Help: "LOYALTY_LEDGER messages after the projection's checkpoint: what it has yet to commit (a message holds the records of one append).",
+		}, labels),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loyalty_projection_errors_total",
 			Help: "Failed attempts of a projection (PostgreSQL or NATS errors); every failed batch is retried.",
@@ -51,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	if reg != nil {
 		var errs []error
-		for _, c := range []prometheus.Collector{m.batchSize, m.position, m.errors, m.batchSeconds, m.eventToTable} {
+		for _, c := range []prometheus.Collector{m.batchSize, m.position, m.lag, m.errors, m.batchSeconds, m.eventToTable} {
 			errs = append(errs, reg.Register(c))
 		}
 		if err := errors.Join(errs...); err != nil {
@@ -66,6 +71,7 @@ func (m *Metrics) forProjection(name string) projectionMetrics {
 	return projectionMetrics{
 		batchSize:    m.batchSize.WithLabelValues(name),
 		position:     m.position.WithLabelValues(name),
+		lag:          m.lag.WithLabelValues(name),
 		errors:       m.errors.WithLabelValues(name),
 		batchSeconds: m.batchSeconds.WithLabelValues(name),
 		eventToTable: m.eventToTable.WithLabelValues(name),
@@ -75,6 +81,7 @@ func (m *Metrics) forProjection(name string) projectionMetrics {
 type projectionMetrics struct {
 	batchSize    prometheus.Observer
 	position     prometheus.Gauge
+	lag          prometheus.Gauge
 	errors       prometheus.Counter
 	batchSeconds prometheus.Observer
 	eventToTable prometheus.Observer

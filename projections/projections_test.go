@@ -246,6 +246,14 @@ func TestRunnerRetriesPostgresErrors(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The lag shows what waits, measured while the writes fail.
+	behind := float64(more[len(more)-1].Seq - stuckAt)
+	for lagOf(t, metrics, MembersName) != behind {
+		if time.Now().After(deadline) {
+			t.Fatalf("loyalty_projection_lag_records is %v while writes fail, want %v", lagOf(t, metrics, MembersName), behind)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for _, r := range []*running{members, activity} {
 		if pos, err := r.Position(ctx); err != nil || pos != stuckAt {
 			t.Errorf("%s moved to %d (%v) while its writes fail, want it held at %d", r.name, pos, err, stuckAt)

@@ -98,12 +98,16 @@ type Runner struct {
 	cfg     RunnerConfig
 	log     *slog.Logger
 	metrics []projectionMetrics
-	running atomic.Bool
+	// checkpoints are the projections' last committed sequences, for the
+	// lag; in ps order.
+	checkpointSeqs []atomic.Uint64
+	running        atomic.Bool
 }
 
 // orderedConsumers is the part of jetstream.JetStream a Runner uses.
 type orderedConsumers interface {
 	OrderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error)
+	Stream(ctx context.Context, stream string) (jetstream.Stream, error)
 }
 
 // NewRunner prepares a runner for p; Run starts it. Run at most one runner
@@ -160,7 +164,7 @@ func NewSharedRunner(pool *pgxpool.Pool, js jetstream.JetStream, ps []Projection
 	// In name order, so that the runner's name does not depend on the
 	// order given.
 	ps = slices.SortedFunc(slices.Values(ps), func(a, b Projection) int { return strings.Compare(a.Name(), b.Name()) })
-	r := &Runner{pool: pool, js: js, ps: ps, cfg: cfg}
+	r := &Runner{pool: pool, js: js, ps: ps, cfg: cfg, checkpointSeqs: make([]atomic.Uint64, len(ps))}
 	var all []string
 	for _, p := range ps {
 		all = append(all, p.Name())
@@ -210,6 +214,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return ErrAlreadyRunning
 	}
 	defer r.running.Store(false)
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go r.watchLag(lagCtx, lagInterval)
 
 	pos, ok := r.startPosition(ctx)
 	if !ok {
@@ -272,7 +279,7 @@ func (r *Runner) startPosition(ctx context.Context) (uint64, bool) {
 		}
 		if err == nil {
 			for i, cp := range cps {
-				r.metrics[i].position.Set(float64(cp))
+				r.setCheckpoint(i, cp)
 			}
 			return slices.Min(cps), true
 		}
@@ -464,7 +471,7 @@ func (r *Runner) commitOne(ctx context.Context, i int, batch []streams.LedgerRec
 
 func (r *Runner) observe(i int, applied []streams.LedgerRecord, checkpoint uint64, start, committed time.Time) {
 	m, name := r.metrics[i], r.ps[i].Name()
-	m.position.Set(float64(checkpoint))
+	r.setCheckpoint(i, checkpoint)
 	if len(applied) == 0 {
 		r.log.Debug("batch already applied", "to", name, "checkpoint", checkpoint)
 		return
@@ -480,6 +487,36 @@ func (r *Runner) observe(i int, applied []streams.LedgerRecord, checkpoint uint6
 		r.cfg.Committed(name, applied, committed)
 	}
 	r.log.Debug("batch committed", "to", name, "records", len(applied), "checkpoint", checkpoint, "seconds", committed.Sub(start).Seconds())
+}
+
+func (r *Runner) setCheckpoint(i int, seq uint64) {
+	r.checkpointSeqs[i].Store(seq)
+	r.metrics[i].position.Set(float64(seq))
+}
+
+// lagInterval is how often the projections' lag is measured.
+const lagInterval = 5 * time.Second
+
+// watchLag keeps loyalty_projection_lag_records current until ctx ends: the
+// ledger's last sequence less each checkpoint. It goes on when PostgreSQL
+// is down, which is when it matters.
+func (r *Runner) watchLag(ctx context.Context, every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		if s, err := r.js.Stream(ctx, streams.LedgerStream); err == nil {
+			last := s.CachedInfo().State.LastSeq
+			for i := range r.ps {
+				cp := r.checkpointSeqs[i].Load()
+				r.metrics[i].lag.Set(float64(last - min(cp, last)))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // backoff is the delay before retry number attempt+1: 100 ms doubling up to

@@ -228,7 +228,7 @@ func checkLiveMetrics(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"loyalty_events_total", "loyalty_dead_letters_total", "loyalty_event_to_table_seconds_bucket",
-		"loyalty_projection_position", "loyalty_points_issued_total", "loyalty_input_pending_events"} {
+		"loyalty_projection_position", "loyalty_projection_lag_records", "loyalty_points_issued_total", "loyalty_input_pending_events"} {
 		if !strings.Contains(string(body), name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
