@@ -14,6 +14,9 @@ const QualifyingWindow = 365 * 24 * time.Hour
 // program file (see package programs) and validated before use.
 type Program struct {
 	Version string
+	// EffectiveFrom is when this version takes over from the one before
+	// (see Programs); zero for a program with a single version.
+	EffectiveFrom time.Time
 	// Currency is the program currency: tier thresholds, qualifying spend and
 	// MaxOrderAmount are in its minor units.
 	Currency string

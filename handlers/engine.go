@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -23,7 +25,9 @@ import (
 
 // EngineConfig configures the engine.
 type EngineConfig struct {
-	Program *domain.Program
+	// Programs are the program's versions; an event's time picks the one
+	// that applies. Engine.SetPrograms replaces them while running.
+	Programs *domain.Programs
 	// Partitions this process handles; all of them when empty.
 	Partitions []int
 	// Prefetch is how many input messages each partition queues ahead of
@@ -65,7 +69,7 @@ func (c *EngineConfig) setDefaults() {
 // Validate reports every problem with the configuration.
 func (c EngineConfig) Validate() error {
 	var errs []error
-	if c.Program == nil {
+	if c.Programs == nil {
 		errs = append(errs, errors.New("engine: a program is required"))
 	}
 	if c.Metrics == nil {
@@ -94,9 +98,10 @@ func (c EngineConfig) Validate() error {
 
 // Engine turns input events into ledger facts.
 type Engine struct {
-	js      jetstream.JetStream
-	cfg     EngineConfig
-	metrics *Metrics
+	js       jetstream.JetStream
+	cfg      EngineConfig
+	metrics  *Metrics
+	programs atomic.Pointer[domain.Programs]
 	// maxPending is the size at which a partition's staged ledger message
 	// is committed; set by Run from the server's payload limit.
 	maxPending int
@@ -108,7 +113,41 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{js: js, cfg: cfg, metrics: cfg.Metrics}, nil
+	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics}
+	e.programs.Store(cfg.Programs)
+	return e, nil
+}
+
+// ReloadPrograms replaces the program versions with what load returns, for
+// the inputs handled from now on (the facts in the ledger stay as they were
+// decided), or keeps the running ones when load fails, and returns its
+// error. Either way it is logged and counted in
+// loyalty_program_reloads_total.
+func (e *Engine) ReloadPrograms(why string, load func() (*domain.Programs, error)) error {
+	ps, err := load()
+	if err != nil {
+		e.metrics.programReloads.WithLabelValues(reloadRefused).Inc()
+		e.cfg.Logger.Error("program refused; the engine keeps the program it runs", "trigger", why, "err", err,
+			"running", VersionNames(e.programs.Load()))
+		return err
+	}
+	e.programs.Store(ps)
+	e.metrics.programReloads.WithLabelValues(reloadApplied).Inc()
+	e.cfg.Logger.Info("program reloaded", "trigger", why, "versions", VersionNames(ps))
+	return nil
+}
+
+// VersionNames lists the versions of ps with their dates, for logs.
+func VersionNames(ps *domain.Programs) string {
+	var parts []string
+	for _, p := range ps.Versions() {
+		if p.EffectiveFrom.IsZero() {
+			parts = append(parts, p.Version)
+		} else {
+			parts = append(parts, p.Version+" from "+p.EffectiveFrom.Format(time.RFC3339))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ConsumerName is the durable input consumer of an engine handling the

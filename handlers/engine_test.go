@@ -55,7 +55,7 @@ func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConf
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Program, cfg.Metrics = testProgram(), metrics
+	cfg.Programs, cfg.Metrics = domain.OneVersion(testProgram()), metrics
 	engine, err := handlers.NewEngine(js, cfg)
 	if err != nil {
 		t.Fatal(err)

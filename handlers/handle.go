@@ -111,7 +111,7 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 				Detail: fmt.Sprintf("event %q was applied (input seq %d) with a different body", ev.ID, seen.inputSeq)}}
 		}
 	}
-	facts, err := domain.Decide(p.member(ev.MemberID), ev, e.cfg.Program)
+	facts, err := domain.Decide(p.member(ev.MemberID), ev, e.programs.Load().At(ev.OccurredAt))
 	var rejected *domain.RejectedError
 	if errors.As(err, &rejected) {
 		return ev, verdict{deadLetter: rejected}

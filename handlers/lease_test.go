@@ -62,7 +62,7 @@ func TestEngineStopsWhenItsLeaseIsTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := handlers.NewEngine(env.JS, handlers.EngineConfig{Program: testProgram(), Metrics: metrics})
+	engine, err := handlers.NewEngine(env.JS, handlers.EngineConfig{Programs: domain.OneVersion(testProgram()), Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

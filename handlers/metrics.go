@@ -20,6 +20,7 @@ type Metrics struct {
 	members         prometheus.Gauge
 	retries         prometheus.Counter
 	inputPending    prometheus.Gauge
+	programReloads  *prometheus.CounterVec
 }
 
 // Outcomes of an input event, the outcome label of loyalty_events_total.
@@ -27,6 +28,13 @@ const (
 	outcomeApplied      = "applied"
 	outcomeDeadLettered = "dead_lettered"
 	outcomeRedelivered  = "redelivered"
+)
+
+// Outcomes of a program reload, the outcome label of
+// loyalty_program_reloads_total.
+const (
+	reloadApplied = "applied"
+	reloadRefused = "refused"
 )
 
 // NewMetrics registers the engine's metrics with reg.
@@ -83,6 +91,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_input_pending_events",
 			Help: "Input events not yet applied by this process's partitions (undelivered plus unacknowledged).",
 		}),
+		programReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_program_reloads_total",
+			Help: "Program file reloads by outcome: applied, or refused (the file is invalid; the running program stays).",
+		}, []string{"outcome"}),
+	}
+	for _, outcome := range []string{reloadApplied, reloadRefused} {
+		m.programReloads.WithLabelValues(outcome)
 	}
 	// Every reason starts at zero, so that rate() and alerts see the first
 	// dead letter of a kind rather than a series appearing from nowhere.
@@ -91,7 +106,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending} {
+		m.pointsReversed, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.programReloads} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

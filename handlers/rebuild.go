@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -74,4 +75,16 @@ func nextCtx(ctx context.Context, iter jetstream.MessagesContext) (jetstream.Msg
 		return nil, ctx.Err()
 	}
 	return msg, err
+}
+
+// MemberState is a member's state as the engine holds it, folded from the
+// ledger now: for dry runs of the rules (`loyalty program evaluate`). A
+// member without history comes back new.
+func MemberState(ctx context.Context, js jetstream.JetStream, memberID string) (*domain.Member, error) {
+	id := streams.PartitionOf(memberID)
+	parts, err := rebuild(ctx, js, []int{id})
+	if err != nil {
+		return nil, err
+	}
+	return parts[id].member(memberID), nil
 }

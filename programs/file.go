@@ -21,6 +21,7 @@ import (
 // type is reported with its YAML path rather than a Go type name.
 type file struct {
 	Version          scalar      `yaml:"version"`
+	EffectiveFrom    scalar      `yaml:"effective_from"`
 	Currency         scalar      `yaml:"currency"`
 	MaxOrderAmount   scalar      `yaml:"max_order_amount"`
 	RefundWindowDays scalar      `yaml:"refund_window_days"`
@@ -123,17 +124,43 @@ func article(name string) string {
 // decode parses one YAML document into a file. Unknown keys, values of the
 // wrong shape and YAML syntax errors are reported with their line.
 func decode(data []byte) (*file, error) {
+	files, err := decodeAll(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) > 1 {
+		return nil, fmt.Errorf("holds %d YAML documents (program versions); load it with LoadVersions", len(files))
+	}
+	return files[0], nil
+}
+
+// decodeAll reads every YAML document of a file: one program version each.
+func decodeAll(data []byte) ([]*file, error) {
 	doc, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, yamlProblem(nil, err)
 	}
-	switch {
-	case len(doc.Docs) > 1:
-		return nil, fmt.Errorf("holds %d YAML documents; a program file holds one", len(doc.Docs))
-	case len(doc.Docs) == 0 || doc.Docs[0].Body == nil:
+	var files []*file
+	for i, d := range doc.Docs {
+		if d.Body == nil {
+			continue // an empty document, such as after a trailing ---
+		}
+		f, err := decodeDoc(d.Body)
+		if err != nil {
+			if len(doc.Docs) > 1 {
+				err = fmt.Errorf("document %d: %w", i+1, err)
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	if len(files) == 0 {
 		return nil, errors.New("is empty")
 	}
-	body := doc.Docs[0].Body
+	return files, nil
+}
+
+func decodeDoc(body ast.Node) (*file, error) {
 	if tag := findTag(body); tag != nil {
 		reason := fmt.Sprintf("got a value tagged %s; tags are not supported (line %d)", tag.Start.Value, tag.Start.Position.Line)
 		if field := pathOf(body, tag.Start); field != "" {
@@ -264,6 +291,28 @@ func (c *converter) fail(field string, s scalar, format string, args ...any) {
 	}
 	c.problems = append(c.problems, &domain.FieldError{Field: field, Reason: reason})
 	c.reported[field] = true
+}
+
+// date reads a date (2026-03-01, midnight UTC) or an RFC 3339 time, as UTC;
+// zero when absent.
+func (c *converter) date(field string, s scalar) time.Time {
+	if !s.present() {
+		return time.Time{}
+	}
+	v, err := s.text()
+	if err != nil {
+		c.fail(field, s, "must be a date such as 2026-03-01, %v", err)
+		return time.Time{}
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		c.fail(field, s, "must be a date such as 2026-03-01 (UTC) or an RFC 3339 time, got %q", v)
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // text reads a string value ("" when absent).
@@ -404,8 +453,9 @@ func isDigits(s string) bool {
 func (f *file) program() (*domain.Program, []error) {
 	c := &converter{reported: map[string]bool{}}
 	p := &domain.Program{
-		Version:  c.text("version", f.Version),
-		Currency: c.text("currency", f.Currency),
+		Version:       c.text("version", f.Version),
+		EffectiveFrom: c.date("effective_from", f.EffectiveFrom),
+		Currency:      c.text("currency", f.Currency),
 	}
 	p.MaxOrderAmount = c.money("max_order_amount", f.MaxOrderAmount, p.Currency, false)
 	p.RefundWindow = time.Duration(c.integer("refund_window_days", f.RefundWindowDays, maxRefundDays)) * 24 * time.Hour

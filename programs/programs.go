@@ -8,9 +8,11 @@ package programs
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -67,14 +69,9 @@ func Parse(data []byte) (*domain.Program, error) {
 // Load reads and validates the program file at path. Errors name the path;
 // besides *Error it returns the error of reading the file.
 func Load(path string) (*domain.Program, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", path, err)
+		return nil, err
 	}
 	return parse(path, data)
 }
@@ -98,6 +95,111 @@ func parse(name string, data []byte) (*domain.Program, error) {
 		return nil, &Error{File: name, Problems: problems}
 	}
 	return p, nil
+}
+
+// ParseVersions reads a program file that holds one or more versions, one
+// YAML document each (separated by ---), and checks that they fit together
+// (domain.NewPrograms). Problems of a version name it.
+func ParseVersions(data []byte) (*domain.Programs, error) {
+	return parseVersions("", data)
+}
+
+// LoadVersions reads a program's versions from a file (see ParseVersions)
+// or from a directory, whose *.yaml and *.yml files hold one or more
+// versions each.
+func LoadVersions(path string) (*domain.Programs, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", path, err)
+	}
+	if !info.IsDir() {
+		data, err := readFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return parseVersions(path, data)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", path, err)
+	}
+	var versions []*domain.Program
+	for _, e := range entries {
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+			continue
+		}
+		file := filepath.Join(path, e.Name())
+		data, err := readFile(file)
+		if err != nil {
+			return nil, err
+		}
+		vs, err := parseDocs(file, data)
+		if err != nil {
+			return nil, err
+		}
+		versions = append(versions, vs...)
+	}
+	if len(versions) == 0 {
+		return nil, &Error{File: path, Problems: []error{errors.New("holds no program files (*.yaml)")}}
+	}
+	ps, err := domain.NewPrograms(versions...)
+	if err != nil {
+		return nil, &Error{File: path, Problems: unwrapJoined(err)}
+	}
+	return ps, nil
+}
+
+func parseVersions(name string, data []byte) (*domain.Programs, error) {
+	versions, err := parseDocs(name, data)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := domain.NewPrograms(versions...)
+	if err != nil {
+		return nil, &Error{File: name, Problems: unwrapJoined(err)}
+	}
+	return ps, nil
+}
+
+// parseDocs converts every document of a file, reporting every problem of
+// every version.
+func parseDocs(name string, data []byte) ([]*domain.Program, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: name, Problems: []error{fmt.Errorf("is larger than %d bytes", MaxFileBytes)}}
+	}
+	files, err := decodeAll(data)
+	if err != nil {
+		return nil, &Error{File: name, Problems: []error{err}}
+	}
+	var versions []*domain.Program
+	var problems []error
+	for i, f := range files {
+		p, errs := f.program()
+		for _, e := range errs {
+			if len(files) > 1 {
+				e = fmt.Errorf("document %d: %w", i+1, e)
+			}
+			problems = append(problems, e)
+		}
+		versions = append(versions, p)
+	}
+	if len(problems) > 0 {
+		return nil, &Error{File: name, Problems: problems}
+	}
+	return versions, nil
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", path, err)
+	}
+	return data, nil
 }
 
 // unwrapJoined splits an errors.Join result into its parts.

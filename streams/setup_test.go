@@ -68,6 +68,9 @@ func TestInputSubjectsArePartitionedAndReversible(t *testing.T) {
 		if want := ids[(seq-1)%uint64(len(ids))]; id != want {
 			t.Errorf("seq %d: member %q, want %q", seq, id, want)
 		}
+		if p := streams.PartitionOf(id); p != in.Partition {
+			t.Errorf("member %q: PartitionOf says %d, the server put it in %d", id, p, in.Partition)
+		}
 		if p, seen := partitionOf[id]; seen && p != in.Partition {
 			t.Errorf("member %q on partitions %d and %d", id, p, in.Partition)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -110,6 +111,15 @@ func ParseStoredInput(subject string) (StoredInput, error) {
 // stored subject without the partition the stream put in.
 func (s StoredInput) PublishSubject() string {
 	return InputPrefix + "." + s.TypeToken + "." + s.MemberKey
+}
+
+// PartitionOf is the partition the input stream's subject transform puts a
+// member in: FNV-1a of the member key, modulo Partitions, as the server's
+// partition() computes it (a test holds the two together).
+func PartitionOf(memberID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(MemberKey(memberID)))
+	return int(h.Sum32() % Partitions)
 }
 
 // PartitionFilter is the consumer filter for one input partition.

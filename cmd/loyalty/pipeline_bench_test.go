@@ -135,7 +135,7 @@ func startBenchPipeline(b *testing.B, sync streams.SyncPolicy) *benchPipeline {
 	// As serve runs them, and as upstream publishes: the engine, the
 	// projections and the publisher each on a connection of their own.
 	engineJS, projJS, pubJS := benchConn(b, env), benchConn(b, env), benchConn(b, env)
-	engine, err := handlers.NewEngine(engineJS, handlers.EngineConfig{Program: program, Metrics: engineMetrics, Logger: log})
+	engine, err := handlers.NewEngine(engineJS, handlers.EngineConfig{Programs: domain.OneVersion(program), Metrics: engineMetrics, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}

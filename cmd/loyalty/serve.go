@@ -49,7 +49,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.metricsAddr, "metrics-addr", envOr(g.getenv, "LOYALTY_METRICS_ADDR", ":9464"), "address for /metrics, /healthz and /readyz")
-	f.StringVar(&o.programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file (YAML); empty: the built-in programs/default.yaml")
+	f.StringVar(&o.programPath, "program", g.getenv("LOYALTY_PROGRAM"),
+		"program file (YAML, one or more versions) or directory of them; reloaded on change and on SIGHUP; empty: the built-in programs/default.yaml")
 	f.IntVar(&o.natsPort, "nats-port", 4222, "port of the embedded NATS server; 0 picks a free one")
 	f.StringVar(&o.natsHost, "nats-host", "127.0.0.1", "listen address of the embedded NATS server")
 	f.StringVar(&o.natsSync, "nats-sync", envOr(g.getenv, "LOYALTY_NATS_SYNC", "always"),
@@ -61,12 +62,17 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	return cmd
 }
 
-// loadProgram reads the program file, or the built-in default.
-func loadProgram(path string) (*domain.Program, error) {
+// loadPrograms reads the program's versions from a file or directory, or
+// the built-in default.
+func loadPrograms(path string) (*domain.Programs, error) {
 	if path == "" {
-		return programs.LoadDefault()
+		p, err := programs.LoadDefault()
+		if err != nil {
+			return nil, err
+		}
+		return domain.OneVersion(p), nil
 	}
-	return programs.Load(path)
+	return programs.LoadVersions(path)
 }
 
 func serve(ctx context.Context, g *globals, o *serveOptions) error {
@@ -74,7 +80,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	program, err := loadProgram(o.programPath)
+	program, err := loadPrograms(o.programPath)
 	if err != nil {
 		return err
 	}
@@ -126,7 +132,7 @@ type pipeline struct {
 	projNC  *nats.Conn
 	nc      *nats.Conn
 	pool    *pgxpool.Pool
-	program *domain.Program
+	program *domain.Programs
 	log     *slog.Logger
 }
 
@@ -137,7 +143,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	if err != nil {
 		return err
 	}
-	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Program: p.program, Logger: p.log, Metrics: engineMetrics})
+	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Programs: p.program, Logger: p.log, Metrics: engineMetrics})
 	if err != nil {
 		return err
 	}
@@ -163,7 +169,11 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		return runner.Run(ctx)
 	})
 	health.setReady(true)
-	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", p.program.Version)
+	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", handlers.VersionNames(p.program))
+	group.Go(func() error {
+		watchProgram(ctx, o.programPath, engine, p.log, programPollInterval)
+		return nil
+	})
 	if o.demoOn {
 		group.Go(func() error { return runDemo(ctx, g, o, p) })
 	}

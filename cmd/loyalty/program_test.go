@@ -1,0 +1,161 @@
+package main_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/programs"
+	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// programVersion is the default program named name, in effect from date
+// ("" for always), earning perEUR points per euro.
+func programVersion(t *testing.T, name, date, perEUR string) string {
+	t.Helper()
+	text := strings.Replace(string(programs.DefaultYAML), `EUR: {points_per_unit: "1"}`, `EUR: {points_per_unit: "`+perEUR+`"}`, 1)
+	head := "version: " + name
+	if date != "" {
+		head += "\neffective_from: " + date
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "version:") {
+			lines[i] = head
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// A program with versions: each event earns by the version in effect at its
+// own time. serve reloads the file when it changes and keeps the running
+// program when the new file is wrong; `program check` and `program
+// evaluate` show the same.
+func TestProgramVersionsReloadCheckAndEvaluate(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	file := filepath.Join(t.TempDir(), "program.yaml")
+	write := func(text string) {
+		t.Helper()
+		// A new name and a rename, so that the watcher never sees half a file.
+		tmp := file + ".new"
+		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(programVersion(t, "v1", "", "1"))
+	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file)
+
+	ctx := context.Background()
+	pub := streams.NewPublisher(env.JS, nil)
+	published := 0
+	purchase := func(order string, at time.Time) {
+		t.Helper()
+		ev := domain.Event{ID: "pv-" + order, Type: domain.TypePurchaseCompleted, Source: "test", MemberID: "pv-member", OccurredAt: at,
+			Body: domain.Purchase{OrderID: order, Total: domain.Money{Minor: 10000, Currency: "EUR"}, Channel: "web"}}
+		if err := pub.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		published++
+		waitCaughtUp(t, env.JS, db.Pool, uint64(published))
+	}
+	base := func(order string) (points int64, version string) {
+		t.Helper()
+		err := db.Pool.QueryRow(ctx, `select points, program_version from loyalty.points_ledger
+			where source_event_id = $1 and rule = 'base'`, "pv-"+order).Scan(&points, &version)
+		if err != nil {
+			t.Fatalf("base points of %s: %v", order, err)
+		}
+		return points, version
+	}
+	day := func(m, d int) time.Time { return time.Date(2026, time.Month(m), d, 12, 0, 0, 0, time.UTC) }
+
+	purchase("o1", day(4, 1))
+	if p, v := base("o1"); p != 100 || v != "v1" {
+		t.Errorf("o1 earned %d base points under %s, want 100 under v1", p, v)
+	}
+
+	// v2 doubles the points from March: published in April, it applies to
+	// April's events and not to February's.
+	write(programVersion(t, "v1", "", "1") + "\n---\n" + programVersion(t, "v2", "2026-03-01", "2"))
+	waitForLog(t, srv, `msg="program reloaded"`, 1)
+	purchase("o2", day(4, 2))
+	purchase("o3", day(2, 15))
+	if p, v := base("o2"); p != 200 || v != "v2" {
+		t.Errorf("o2 (April) earned %d base points under %s, want 200 under v2", p, v)
+	}
+	if p, v := base("o3"); p != 100 || v != "v1" {
+		t.Errorf("o3 (February) earned %d base points under %s, want 100 under v1", p, v)
+	}
+
+	// A broken file is refused; the engine goes on with v1 and v2.
+	good := file + ".good"
+	if err := os.WriteFile(good, []byte(programVersion(t, "v1", "", "1")+"\n---\n"+programVersion(t, "v2", "2026-03-01", "2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write(strings.Replace(programVersion(t, "v3", "2026-05-01", "3"), "currency: EUR", "currency: EURO", 1))
+	waitForLog(t, srv, `msg="program refused; the engine keeps the program it runs"`, 1)
+	purchase("o4", day(5, 2))
+	if p, v := base("o4"); p != 200 || v != "v2" {
+		t.Errorf("o4 after a refused reload earned %d under %s, want 200 under v2", p, v)
+	}
+
+	_, errOut, err := loyalty(t, "program", "check", file)
+	if err == nil || !strings.Contains(errOut, "currency") {
+		t.Errorf("program check of the broken file: err %v, stderr %q", err, errOut)
+	}
+	out := mustLoyalty(t, "program", "check", good)
+	if !strings.Contains(out, "valid, 2 version(s)") || !strings.Contains(out, "2026-03-01T00:00:00Z") {
+		t.Errorf("program check:\n%s", out)
+	}
+
+	// Dry run of a fifth purchase: v2's points, nothing published.
+	evFile := filepath.Join(t.TempDir(), "event.json")
+	data, err := streams.EncodeEvent(domain.Event{ID: "pv-o5", Type: domain.TypePurchaseCompleted, Source: "test", MemberID: "pv-member",
+		OccurredAt: day(4, 20), Body: domain.Purchase{OrderID: "o5", Total: domain.Money{Minor: 5000, Currency: "EUR"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(evFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = mustLoyalty(t, "program", "evaluate", evFile, "--program", good, "--nats-url", natsURL)
+	for _, want := range []string{"program v2", "earns 100 points by rule base", "balance 800,"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("program evaluate lacks %q:\n%s", want, out)
+		}
+	}
+	in, err := env.JS.Stream(ctx, streams.InputStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := in.CachedInfo().State.Msgs; got != uint64(published) {
+		t.Errorf("%d inputs after the dry run, want %d", got, published)
+	}
+	srv.stop(t)
+}
+
+// waitForLog waits until serve's log has n lines containing s.
+func waitForLog(t *testing.T, s *server, text string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(s.log.String(), text) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not log %q within 30 s:\n%s", text, s.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+func newProgramCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "program", Short: "Check a program file and try it on events"}
+	check := &cobra.Command{
+		Use:   "check FILE|DIR",
+		Short: "Validate a program file (or directory of versions); print its versions or every problem",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			ps, err := loadPrograms(args[0])
+			if err != nil {
+				return err
+			}
+			return printVersions(g.stdout, args[0], ps)
+		},
+	}
+	var programPath string
+	evaluate := &cobra.Command{
+		Use:   "evaluate EVENT.json",
+		Short: "Dry run: what an event would earn its member now, without publishing it",
+		Long: `Decide an event as the engine would, for its member as the ledger has them
+now, and print the facts it would append (points by rule, tier changes) or why
+it would be rejected. Nothing is published. The event is a JSON event as
+upstream publishes it (docs/events.md); its time picks the program version.
+--program tries a candidate program; by default the built-in one.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("evaluate: %w", err)
+			}
+			ev, err := streams.DecodeEvent(data)
+			if err != nil {
+				return fmt.Errorf("evaluate %s: the engine would dead-letter it: %w", args[0], err)
+			}
+			ps, err := loadPrograms(programPath)
+			if err != nil {
+				return err
+			}
+			url, err := g.resolveNATS()
+			if err != nil {
+				return err
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			nc, js, err := g.connectJetStream(url, "loyalty-evaluate", log)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			member, err := handlers.MemberState(cmd.Context(), js, ev.MemberID)
+			if err != nil {
+				return err
+			}
+			return printEvaluation(g.stdout, ev, member, ps.At(ev.OccurredAt))
+		},
+	}
+	evaluate.Flags().StringVar(&programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file or directory; empty: the built-in one")
+	cmd.AddCommand(check, evaluate)
+	return cmd
+}
+
+func printVersions(w io.Writer, path string, ps *domain.Programs) error {
+	fmt.Fprintf(w, "%s: valid, %d version(s)\n", path, len(ps.Versions()))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tIN EFFECT FROM\tCURRENCY\tACCEPTS\tTIERS")
+	for _, p := range ps.Versions() {
+		from := "the beginning"
+		if !p.EffectiveFrom.IsZero() {
+			from = p.EffectiveFrom.Format(time.RFC3339)
+		}
+		var tiers []string
+		for _, t := range p.Tiers {
+			tiers = append(tiers, t.Name)
+		}
+		var accepts []string
+		for c := range p.Earning.Currencies {
+			accepts = append(accepts, c)
+		}
+		slices.Sort(accepts)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Version, from, p.Currency, strings.Join(accepts, " "), strings.Join(tiers, " < "))
+	}
+	return tw.Flush()
+}
+
+func printEvaluation(w io.Writer, ev domain.Event, m *domain.Member, p *domain.Program) error {
+	fmt.Fprintf(w, "member %s: balance %d, tier %s; program %s\n", m.ID, m.Balance, orDash(m.Tier), p.Version)
+	if err := domain.Validate(ev, time.Now().UTC()); err != nil {
+		return rejected(w, err)
+	}
+	facts, err := domain.Decide(m, ev, p)
+	if err != nil {
+		return rejected(w, err)
+	}
+	var points int64
+	for _, f := range facts {
+		switch f := f.(type) {
+		case domain.PointsEarned:
+			points += f.Points
+			fmt.Fprintf(w, "  earns %d points by rule %s\n", f.Points, f.Rule)
+		case domain.PointsReversed:
+			points -= f.Points
+			fmt.Fprintf(w, "  loses %d points by rule %s\n", f.Points, f.Rule)
+		case domain.TierChanged:
+			fmt.Fprintf(w, "  tier %s -> %s (%s)\n", orDash(f.From), f.To, f.Reason)
+		}
+	}
+	_, err = fmt.Fprintf(w, "balance after: %d (%+d)\n", m.Balance+points, points)
+	return err
+}
+
+func rejected(w io.Writer, err error) error {
+	var rej *domain.RejectedError
+	if errors.As(err, &rej) {
+		fmt.Fprintf(w, "  rejected: %s\n", rej.Error())
+		return nil
+	}
+	return err
+}

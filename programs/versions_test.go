@@ -1,0 +1,102 @@
+package programs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// version is the default program renamed, taking effect on date ("" for
+// none), with base points per EUR set to perEUR.
+func version(t *testing.T, name, date, perEUR string) string {
+	t.Helper()
+	text := strings.Replace(string(DefaultYAML), `EUR: {points_per_unit: "1"}`, `EUR: {points_per_unit: "`+perEUR+`"}`, 1)
+	if text == string(DefaultYAML) && perEUR != "1" {
+		t.Fatal("the default program's EUR line changed; update this test")
+	}
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "version:") {
+			lines[i] = "version: " + name
+			if date != "" {
+				lines[i] += "\neffective_from: " + date
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestParseVersionsOfOneFile(t *testing.T) {
+	data := version(t, "2026.1", "", "1") + "\n---\n" + version(t, "2026.2", "2026-07-01", "2")
+	ps, err := ParseVersions([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(ps.Versions()); got != 2 {
+		t.Fatalf("%d versions, want 2", got)
+	}
+	june, july := time.Date(2026, 6, 30, 23, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	if ps.At(june).Version != "2026.1" || ps.At(july).Version != "2026.2" {
+		t.Errorf("June picks %s, July %s", ps.At(june).Version, ps.At(july).Version)
+	}
+	if r := ps.At(july).Earning.Currencies["EUR"].PointsPerUnit; r.Num != 2*r.Den {
+		t.Errorf("2026.2 earns %v per EUR, want 2", r)
+	}
+	if _, err := Parse([]byte(data)); err == nil || !strings.Contains(err.Error(), "LoadVersions") {
+		t.Errorf("Parse of two versions: %v", err)
+	}
+}
+
+func TestLoadVersionsFromADirectory(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"2026-1.yaml": version(t, "2026.1", "", "1"),
+		"2026-2.yml":  version(t, "2026.2", "2026-07-01T00:00:00+02:00", "2"),
+		"notes.txt":   "not a program",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, err := LoadVersions(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 6, 30, 22, 0, 0, 0, time.UTC); !ps.Latest().EffectiveFrom.Equal(want) || ps.Latest().EffectiveFrom.Location() != time.UTC {
+		t.Errorf("2026.2 takes effect %v, want %v in UTC", ps.Latest().EffectiveFrom, want)
+	}
+	one, err := LoadVersions(filepath.Join(dir, "2026-1.yaml"))
+	if err != nil || len(one.Versions()) != 1 {
+		t.Errorf("a single-version file: %v, %v", one, err)
+	}
+}
+
+func TestLoadVersionsReportsWhichVersionIsWrong(t *testing.T) {
+	for _, c := range []struct {
+		name, data, want string
+	}{
+		{"bad field in the second", version(t, "a", "", "1") + "\n---\n" + strings.Replace(version(t, "b", "2026-07-01", "1"), "currency: EUR", "currency: EURO", 1),
+			"document 2: currency"},
+		{"bad date", version(t, "a", "", "1") + "\n---\n" + version(t, "b", "July", "1"), "document 2: effective_from: must be a date"},
+		{"same name", version(t, "a", "", "1") + "\n---\n" + version(t, "a", "2026-07-01", "1"), `"a" names two versions`},
+		{"two undated", version(t, "a", "", "1") + "\n---\n" + version(t, "b", "", "1"), "only one version may go without"},
+	} {
+		_, err := ParseVersions([]byte(c.data))
+		var perr *Error
+		if !errors.As(err, &perr) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an *Error mentioning %q", c.name, err, c.want)
+		}
+		var fe *domain.FieldError
+		if err != nil && !errors.As(err, &fe) {
+			t.Errorf("%s: no FieldError in %v", c.name, err)
+		}
+	}
+	if _, err := LoadVersions(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no program files") {
+		t.Errorf("empty directory: %v", err)
+	}
+}
