@@ -181,11 +181,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := owner.acquire(ctx); err != nil {
 		return nil // ctx ended while waiting
 	}
-	defer owner.release(ctx)
-	holdCtx, stopHolding := context.WithCancel(ctx)
-	defer stopHolding()
+	// Renewed until the very end, past ctx: the final commits and acks
+	// at shutdown are still this engine's work.
+	holdCtx, stopHolding := context.WithCancel(context.WithoutCancel(ctx))
 	leaseLost := make(chan error, 1)
-	go func() { leaseLost <- owner.hold(holdCtx) }()
+	holding := make(chan struct{})
+	go func() { defer close(holding); leaseLost <- owner.hold(holdCtx) }()
+	defer func() { stopHolding(); <-holding; owner.release(ctx) }()
 
 	start := time.Now()
 	parts, err := rebuild(ctx, e.js, e.cfg.Partitions)

@@ -36,10 +36,11 @@ type leaseHolder struct {
 }
 
 // lease makes the engines of one consumer take turns: the first to create
-// the key works, the others wait until it is gone. Two engines never
-// consume at once, so one never wastes its work on input the other
-// commits; the ledger's expected-sequence fence still guards the rare
-// moment a lease changes hands while its old holder is stalled.
+// the key works, the others wait until it is gone, so that normally one
+// engine consumes. Two can overlap when a holder cannot renew (stalled, or
+// cut off from the lease bucket but not from the input) for longer than the
+// TTL and another takes over; the ledger's expected-sequence fence then
+// keeps the facts of each input single, at the cost of refused appends.
 type lease struct {
 	kv       jetstream.KeyValue
 	key      string
@@ -81,6 +82,12 @@ func (l *lease) acquire(ctx context.Context) error {
 			}
 			return nil
 		}
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			if rev, mine := l.ours(ctx); mine {
+				l.revision = rev // created, but the answer was lost
+				return nil
+			}
+		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			l.log.Warn("engine lease: cannot reach the lease bucket; trying again", "err", err)
 		} else if !logged {
@@ -92,6 +99,19 @@ func (l *lease) acquire(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// ours tells whether the key holds this process's lease, and its revision.
+func (l *lease) ours(ctx context.Context) (uint64, bool) {
+	entry, err := l.kv.Get(ctx, l.key)
+	if err != nil {
+		return 0, false
+	}
+	var h leaseHolder
+	if json.Unmarshal(entry.Value(), &h) != nil || h.ID != l.holder.ID {
+		return 0, false
+	}
+	return entry.Revision(), true
 }
 
 // current describes the holder of the lease, for a log line.
@@ -131,7 +151,12 @@ func (l *lease) hold(ctx context.Context) error {
 			l.log.Warn("engine lease: renewal failed; trying again", "err", err)
 			continue
 		}
-		// The key is gone (lapsed) or someone else's.
+		// An earlier renewal was stored but its answer lost; or the key
+		// lapsed; or it is someone else's.
+		if rev, mine := l.ours(ctx); mine {
+			l.revision = rev
+			continue
+		}
 		if rev, err := l.kv.Create(ctx, l.key, l.value); err == nil {
 			l.revision = rev
 			l.log.Warn("engine lease lapsed and was taken again", "consumer", l.key)

@@ -2,8 +2,8 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +24,14 @@ type RebuildConfig struct {
 	Progress func(applied, total uint64)
 }
 
+// ErrRebuildRunning is returned by Rebuild when another rebuild of the same
+// projection is running.
+var ErrRebuildRunning = errors.New("another rebuild of this projection is running")
+
+// rebuildLockSpace is the first key of rebuilds' advisory locks (the
+// second is the projection name's hash).
+const rebuildLockSpace = 0x4c4f5952 // "LOYR"
+
 // RebuildResult says what a rebuild did.
 type RebuildResult struct {
 	Records    int            // ledger records applied
@@ -39,14 +47,29 @@ type RebuildResult struct {
 // transaction that holds the projection's checkpoint row, it applies what
 // the live projection committed meanwhile, replaces the live tables' rows
 // with the rebuilt ones and sets the checkpoint to where the rebuild got
-// to. Readers see the old rows or the new, never a mix; they wait for the
-// swap (RebuildResult.Swap). A rebuild that fails or is interrupted leaves
+// to. Readers see the old rows or the new, never a mix; writers and
+// readers that lock the tables wait for the swap (RebuildResult.Swap). A rebuild that fails or is interrupted leaves
 // the live tables as they were, and the next one starts afresh.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p Rebuildable, cfg RebuildConfig) (RebuildResult, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 5000
 	}
 	start := time.Now()
+	// One rebuild of a projection at a time: they would share the scratch
+	// schema. The lock is the session's, held on a connection of its own.
+	lockConn, err := pool.Acquire(ctx)
+	if err != nil {
+		return RebuildResult{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	defer lockConn.Release()
+	var locked bool
+	if err := lockConn.QueryRow(ctx, "select pg_try_advisory_lock($1, hashtext($2))", rebuildLockSpace, p.Name()).Scan(&locked); err != nil {
+		return RebuildResult{}, fmt.Errorf("rebuild %s: lock: %w", p.Name(), err)
+	}
+	if !locked {
+		return RebuildResult{}, fmt.Errorf("rebuild %s: %w", p.Name(), ErrRebuildRunning)
+	}
+	defer lockConn.Exec(context.WithoutCancel(ctx), "select pg_advisory_unlock($1, hashtext($2))", rebuildLockSpace, p.Name())
 	scratch := pgx.Identifier{"loyalty_rebuild_" + p.Name()}.Sanitize()
 	if err := createScratch(ctx, pool, scratch, p.Tables()); err != nil {
 		return RebuildResult{}, err
@@ -131,12 +154,12 @@ func swap(ctx context.Context, tx pgx.Tx, js jetstream.JetStream, scratch string
 		}
 		rebuilt = uint64(live)
 	}
-	var liveTables []string
+	// delete rather than truncate: truncate is not MVCC-safe, and a
+	// reader whose snapshot predates the swap would see empty tables.
 	for _, t := range p.Tables() {
-		liveTables = append(liveTables, Schema+"."+t)
-	}
-	if _, err := tx.Exec(ctx, "truncate "+strings.Join(liveTables, ", ")); err != nil {
-		return err
+		if _, err := tx.Exec(ctx, fmt.Sprintf("delete from %s.%s", Schema, t)); err != nil {
+			return fmt.Errorf("clear %s: %w", t, err)
+		}
 	}
 	for _, t := range p.Tables() {
 		tag, err := tx.Exec(ctx, fmt.Sprintf("insert into %s.%s select * from %s.%s", Schema, t, scratch, t))
@@ -175,8 +198,16 @@ func readLedger(ctx context.Context, js jetstream.JetStream, from, to uint64, si
 	defer iter.Stop()
 	batch := make([]streams.LedgerRecord, 0, size)
 	for {
-		msg, err := iter.Next(jetstream.NextContext(ctx))
+		// Bounded: the messages up to to exist (the ledger holds them, or
+		// has lost them to a purge, which must not hang a swap holding the
+		// checkpoint lock).
+		wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+		msg, err := iter.Next(jetstream.NextContext(wait))
+		cancel()
 		if err != nil {
+			if ctx.Err() == nil && wait.Err() != nil {
+				return fmt.Errorf("%s: no message after seq %d within 30 s, expected up to %d", streams.LedgerStream, from, to)
+			}
 			return err
 		}
 		meta, err := msg.Metadata()

@@ -102,6 +102,7 @@ type Runner struct {
 	// lag; in ps order.
 	checkpointSeqs []atomic.Uint64
 	running        atomic.Bool
+	watching       atomic.Bool
 }
 
 // orderedConsumers is the part of jetstream.JetStream a Runner uses.
@@ -216,7 +217,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer r.running.Store(false)
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
-	go r.watchLag(lagCtx, lagInterval)
+	go r.WatchLag(lagCtx)
 
 	pos, ok := r.startPosition(ctx)
 	if !ok {
@@ -497,11 +498,18 @@ func (r *Runner) setCheckpoint(i int, seq uint64) {
 // lagInterval is how often the projections' lag is measured.
 const lagInterval = 5 * time.Second
 
-// watchLag keeps loyalty_projection_lag_records current until ctx ends: the
-// ledger's last sequence less each checkpoint. It goes on when PostgreSQL
-// is down, which is when it matters.
-func (r *Runner) watchLag(ctx context.Context, every time.Duration) {
-	ticker := time.NewTicker(every)
+// WatchLag keeps loyalty_projection_lag_records current until ctx ends: the
+// ledger's last sequence less each checkpoint. Run starts it; start it
+// before Run too when Run must wait (serve waits for PostgreSQL first), so
+// that the lag shows while PostgreSQL is down, which is when it matters.
+// Until a checkpoint has been read the whole ledger counts as lag: nothing
+// is confirmed projected. A second call while one runs returns at once.
+func (r *Runner) WatchLag(ctx context.Context) {
+	if !r.watching.CompareAndSwap(false, true) {
+		return
+	}
+	defer r.watching.Store(false)
+	ticker := time.NewTicker(lagInterval)
 	defer ticker.Stop()
 	for {
 		if s, err := r.js.Stream(ctx, streams.LedgerStream); err == nil {

@@ -24,6 +24,7 @@ type natsAuth struct {
 	tlsCA        string
 	tlsCert      string
 	tlsKey       string
+	inboxPrefix  string
 }
 
 func (a *natsAuth) register(pf *pflag.FlagSet, getenv func(string) string) {
@@ -37,6 +38,8 @@ func (a *natsAuth) register(pf *pflag.FlagSet, getenv func(string) string) {
 	pf.StringVar(&a.tlsCA, "nats-tls-ca", getenv("LOYALTY_NATS_TLS_CA"), "CA certificate (PEM) that signed the NATS server's certificate")
 	pf.StringVar(&a.tlsCert, "nats-tls-cert", getenv("LOYALTY_NATS_TLS_CERT"), "client certificate (PEM) for NATS with TLS client authentication")
 	pf.StringVar(&a.tlsKey, "nats-tls-key", getenv("LOYALTY_NATS_TLS_KEY"), "key (PEM) of --nats-tls-cert")
+	pf.StringVar(&a.inboxPrefix, "nats-inbox-prefix", getenv("LOYALTY_NATS_INBOX_PREFIX"),
+		"subject prefix of this client's reply inboxes (default _INBOX): a user of its own, such as _INBOX_engine, so that a user's permissions can keep others' replies from it")
 }
 
 // options turns the settings into connection options, checking that they
@@ -79,6 +82,9 @@ func (a natsAuth) options(getenv func(string) string) ([]nats.Option, error) {
 	}
 	if len(methods) > 1 {
 		return nil, fmt.Errorf("NATS authentication given more than one way (%s): use one", strings.Join(methods, ", "))
+	}
+	if a.inboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(a.inboxPrefix))
 	}
 	if a.tlsCA != "" {
 		if err := readable(a.tlsCA, "--nats-tls-ca"); err != nil {
@@ -131,13 +137,13 @@ func readable(path, flag string) error {
 func redactURLs(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				parts[i] = u.Redacted()
-			} else {
-				u.User = url.User("xxxxx")
-				parts[i] = u.String()
-			}
+		u := parseNATSURL(p)
+		switch {
+		case u == nil:
+			parts[i] = "(unreadable URL)"
+		case u.User != nil:
+			u.User = url.User("xxxxx")
+			parts[i] = u.String()
 		}
 	}
 	return strings.Join(parts, ",")

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nkeys"
+
+	"github.com/pointsledger/loyalty/projections"
 )
 
 func TestNATSAuthOptions(t *testing.T) {
@@ -78,8 +83,27 @@ func TestNATSAuthOptions(t *testing.T) {
 }
 
 func TestRedactURLs(t *testing.T) {
-	got := redactURLs("nats://u:secret@a:4222,nats://tok@b:4222,nats://c:4222")
-	if strings.Contains(got, "secret") || strings.Contains(got, "tok@") || !strings.Contains(got, "nats://c:4222") {
+	got := redactURLs("nats://u:secret@a:4222,nats://tok@b:4222,nats://c:4222,alice:pw@d:4222")
+	if strings.Contains(got, "secret") || strings.Contains(got, "tok@") || strings.Contains(got, "pw") || !strings.Contains(got, "nats://c:4222") {
 		t.Errorf("redactURLs = %q", got)
+	}
+}
+
+func TestWorthWaitingForTheDatabase(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"), true},
+		{&pgconn.PgError{Code: "57P03"}, true},
+		{&pgconn.PgError{Code: "08006"}, true},
+		{fmt.Errorf("migrate: %w", &pgconn.PgError{Code: "42501"}), false},
+		{&pgconn.PgError{Code: "28P01"}, false},
+		{&pgconn.PgError{Code: "3D000"}, false},
+		{fmt.Errorf("%w: database is at version 9", projections.ErrSchemaTooNew), false},
+	} {
+		if got := worthWaiting(c.err); got != c.want {
+			t.Errorf("worthWaiting(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,25 +50,65 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	return root
 }
 
-// noSecretsInFlags refuses a password given in a URL flag: other users of
-// the machine can read command lines. The environment variables take the
-// same URLs.
+// noSecretsInFlags refuses a password or token given in a URL flag: other
+// users of the machine can read command lines. The environment variables
+// take the same URLs.
 func noSecretsInFlags(cmd *cobra.Command) error {
-	for flag, env := range map[string]string{"database-url": "LOYALTY_DATABASE_URL", "nats-url": "LOYALTY_NATS_URL"} {
-		f := cmd.Flags().Lookup(flag)
-		if f == nil || !f.Changed {
-			continue
-		}
-		for _, part := range strings.Split(f.Value.String(), ",") {
-			if u, err := url.Parse(strings.TrimSpace(part)); err == nil && u.User != nil {
-				if _, has := u.User.Password(); has {
-					return fmt.Errorf("--%s holds a password, which other users of this machine can read in the process list: "+
-						"set %s instead (or, for PostgreSQL, PGPASSWORD or PGPASSFILE; for NATS, --nats-password-file)", flag, env)
-				}
-			}
+	checks := []struct {
+		flag, env string
+		secret    func(string) bool
+	}{
+		{"database-url", "LOYALTY_DATABASE_URL (or PGPASSWORD, PGPASSFILE)", postgresHasPassword},
+		{"nats-url", "LOYALTY_NATS_URL (or --nats-password-file, --nats-token-file)", natsHasSecret},
+	}
+	for _, c := range checks {
+		f := cmd.Flags().Lookup(c.flag)
+		if f != nil && f.Changed && c.secret(f.Value.String()) {
+			return fmt.Errorf("--%s holds a password or token, which other users of this machine can read in the process list: "+
+				"use %s instead", c.flag, c.env)
 		}
 	}
 	return nil
+}
+
+// postgresHasPassword looks for a password in a PostgreSQL URL or keyword
+// connection string.
+func postgresHasPassword(conn string) bool {
+	if !strings.Contains(conn, "://") {
+		return keywordPassword.MatchString(conn)
+	}
+	u, err := url.Parse(conn)
+	if err != nil {
+		return strings.Contains(strings.ToLower(conn), "password")
+	}
+	_, has := u.User.Password()
+	return has || u.Query().Has("password")
+}
+
+var keywordPassword = regexp.MustCompile(`(?i)(^|\s)password\s*=`)
+
+// natsHasSecret looks for user information (a password, or a token as the
+// user name) in a NATS server list; a server without a scheme is read as
+// nats://, as the client does.
+func natsHasSecret(urls string) bool {
+	for _, part := range strings.Split(urls, ",") {
+		if u := parseNATSURL(part); u != nil && u.User != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func parseNATSURL(s string) *url.URL {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "://") {
+		s = "nats://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 func envOr(getenv func(string) string, key, fallback string) string {

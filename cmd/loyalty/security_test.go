@@ -42,7 +42,8 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	ca, serverCert := testCertificates(t, dir)
 	url := startSecuredNATS(t, serverCert)
 	as := func(user string) []string {
-		return []string{"--nats-url", url, "--nats-user", user, "--nats-password-file", passwordFile[user], "--nats-tls-ca", ca}
+		return []string{"--nats-url", url, "--nats-user", user, "--nats-password-file", passwordFile[user], "--nats-tls-ca", ca,
+			"--nats-inbox-prefix", "_INBOX_" + user}
 	}
 
 	db := pgtest.New(t)
@@ -52,7 +53,7 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(url, nats.UserInfo("operator", passwords["operator"]), nats.RootCAs(ca))
+	nc, err := nats.Connect(url, nats.UserInfo("operator", passwords["operator"]), nats.RootCAs(ca), nats.CustomInboxPrefix("_INBOX_operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +67,27 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	assertMembersEqual(t, db.Pool, want)
 	mustLoyalty(t, append(as("operator"), "dlq", "list")...)
 
-	// Upstream may not read the streams.
+	// Upstream may not read the streams, nor others' replies.
 	if _, errOut, err := loyalty(t, append(as("upstream"), "dlq", "list")...); err == nil || !strings.Contains(strings.ToLower(errOut), "permission") {
 		t.Errorf("dlq list as upstream: err %v, stderr %q", err, errOut)
+	}
+	snoop, err := nats.Connect(url, nats.UserInfo("upstream", passwords["upstream"]), nats.RootCAs(ca), nats.CustomInboxPrefix("_INBOX_upstream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snoop.Close()
+	denied := make(chan error, 1)
+	snoop.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { denied <- err })
+	if _, err := snoop.SubscribeSync("_INBOX_engine.>"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-denied:
+		if !strings.Contains(strings.ToLower(err.Error()), "permission") {
+			t.Errorf("subscribing to the engine's inbox as upstream: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("upstream could subscribe to the engine's inboxes")
 	}
 	// A wrong password, no CA, a password without a user.
 	wrong := filepath.Join(dir, "wrong")
@@ -167,6 +186,10 @@ func TestPasswordsInURLFlagsAreRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"member", "show", "x", "--database-url", "postgres://engine:hunter2@127.0.0.1:5432/loyalty"},
 		{"dlq", "list", "--nats-url", "nats://engine:hunter2@127.0.0.1:4222"},
+		{"dlq", "list", "--nats-url", "hunter2@127.0.0.1:4222"},
+		{"dlq", "list", "--nats-url", "nats://a:4222,engine:hunter2@b:4222"},
+		{"member", "show", "x", "--database-url", "host=127.0.0.1 user=engine password=hunter2"},
+		{"member", "show", "x", "--database-url", "postgres://engine@127.0.0.1/loyalty?password=hunter2"},
 	} {
 		_, errOut, err := loyalty(t, args...)
 		if err == nil || !strings.Contains(errOut, "process list") || strings.Contains(errOut, "hunter2") {

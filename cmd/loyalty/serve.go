@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -163,6 +164,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	group, ctx := errgroup.WithContext(ctx)
 	group.Go(func() error { return engine.Run(ctx) })
 	group.Go(func() error {
+		go runner.WatchLag(ctx)
 		if err := waitForDatabase(ctx, p.pool, p.log); err != nil {
 			return err
 		}
@@ -310,9 +312,10 @@ func openDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
 }
 
 // waitForDatabase connects to PostgreSQL and migrates the schema, retrying
-// with growing delays while the server cannot be reached. It gives up on
-// what waiting does not mend (a wrong password or database name) and when
-// ctx ends.
+// with growing delays while the server cannot be reached or is starting or
+// shutting down. It gives up on what waiting does not mend (a wrong password
+// or database name, a schema newer than this program, a migration the server
+// refuses) and when ctx ends.
 func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	delay := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -328,8 +331,8 @@ func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if refusedForGood(err) {
-			return fmt.Errorf("connect to PostgreSQL: %w (check --database-url)", err)
+		if !worthWaiting(err) {
+			return fmt.Errorf("PostgreSQL: %w (check --database-url and the database)", err)
 		}
 		log.Warn("PostgreSQL unavailable; the projections wait for it while the engine goes on",
 			"err", err, "attempt", attempt, "retry_in", delay)
@@ -344,18 +347,22 @@ func waitForDatabase(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) 
 	}
 }
 
-// refusedForGood tells PostgreSQL's answers that no retry changes: the
-// server is up and refuses these credentials or this database.
-func refusedForGood(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
+// worthWaiting tells the database errors that may go away by themselves:
+// the server unreachable (no answer from PostgreSQL at all), or answering
+// that it is starting, shutting down or full.
+func worthWaiting(err error) bool {
+	if errors.Is(err, projections.ErrSchemaTooNew) {
 		return false
 	}
-	switch pgErr.Code {
-	case "28000", "28P01", "3D000": // invalid authorization, invalid password, no such database
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
 		return true
 	}
-	return false
+	switch pgErr.Code {
+	case "57P01", "57P02", "57P03", "53300": // admin shutdown, crash shutdown, cannot connect now, too many connections
+		return true
+	}
+	return strings.HasPrefix(pgErr.Code, "08") // connection exceptions
 }
 
 func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
