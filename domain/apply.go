@@ -40,6 +40,13 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.Type != TypePurchaseCompleted { // purchases run the rules with their base points
+		more, err := decideRules(m, meta, e, p, 0)
+		if err != nil {
+			return nil, err
+		}
+		facts = append(facts, more...)
+	}
 	if !m.Known() {
 		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}
 		facts = append([]Fact{first}, facts...)
@@ -91,6 +98,11 @@ func decidePurchase(m *Member, meta FactMeta, b Purchase, p *Program) ([]Fact, e
 	if m.Purchases == 0 {
 		earn(p.Earning.FirstPurchaseBonus, RuleFirstPurchaseBonus)
 	}
+	more, err := decideRules(m, meta, Event{ID: meta.EventID, Type: TypePurchaseCompleted, MemberID: meta.MemberID, OccurredAt: meta.OccurredAt, Body: b}, p, base)
+	if err != nil {
+		return nil, err
+	}
+	facts = append(facts, more...)
 	if next := p.TierFor(after); p.tierRank(next.Name) > p.tierRank(currentTier(m, p)) {
 		facts = append(facts, TierChanged{FactMeta: meta, From: currentTier(m, p), To: next.Name, Reason: TierReasonQualifyingSpend})
 	}

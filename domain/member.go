@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -24,7 +25,8 @@ type Member struct {
 	QualifyingSpend int64
 	spend           []daySpend
 	orders          map[string]*Order
-	visitBonuses    map[int64]int // visit bonuses paid per UTC day, recent days only
+	visitBonuses    map[int64]int         // visit bonuses paid per UTC day, recent days only
+	ruleDays        map[string][]daySpend // points of each program rule per UTC day, recent days only
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -83,6 +85,14 @@ func (m *Member) Evolve(f Fact) {
 		}
 		if f.Rule == RuleVisitBonus {
 			m.countVisitBonus(f.OccurredAt)
+		}
+		if !slices.Contains(builtinRules, f.Rule) {
+			m.addRuleDay(f.Rule, f.OccurredAt, f.Points)
+			// A program rule's points on a purchase belong to the order:
+			// a refund takes back its share of them too.
+			if o := m.orders[f.OrderID]; o != nil && f.OrderID != "" {
+				o.Earned += f.Points
+			}
 		}
 	case PointsReversed:
 		m.Balance -= f.Points
@@ -185,6 +195,49 @@ func (m *Member) forgetOld() {
 			delete(m.visitBonuses, day)
 		}
 	}
+	for rule, days := range m.ruleDays {
+		kept := days[:0]
+		for _, d := range days {
+			if d.day >= horizon {
+				kept = append(kept, d)
+			}
+		}
+		if len(kept) == 0 {
+			delete(m.ruleDays, rule)
+		} else {
+			m.ruleDays[rule] = kept
+		}
+	}
+}
+
+func (m *Member) addRuleDay(rule string, at time.Time, points int64) {
+	if m.ruleDays == nil {
+		m.ruleDays = map[string][]daySpend{}
+	}
+	day := dayOf(at)
+	days := m.ruleDays[rule]
+	for i := range days {
+		if days[i].day == day {
+			days[i].amount += points
+			return
+		}
+	}
+	m.ruleDays[rule] = append(days, daySpend{day: day, amount: points})
+	m.forgetOld()
+}
+
+// ruleAwarded is what a program rule awarded the member in the period that
+// contains at. Beyond the member's horizon the days are forgotten, and the
+// answer is "the limit was reached" only in that no limit period is that long.
+func (m *Member) ruleAwarded(rule string, per LimitPeriod, at time.Time) int64 {
+	first, last := periodBounds(per, at)
+	var total int64
+	for _, d := range m.ruleDays[rule] {
+		if d.day >= first && d.day <= last {
+			total += d.amount
+		}
+	}
+	return total
 }
 
 // horizonDay is the first day the member's state still remembers.

@@ -45,6 +45,9 @@ type Earning struct {
 	FeedbackBonus       int64
 	VisitBonus          int64
 	VisitBonusMaxPerDay int
+	// Rules are the program's own earning rules, run after the built-in
+	// ones above (see Rule).
+	Rules []Rule
 }
 
 // CurrencyRule says how purchases in one currency earn and qualify.
@@ -63,7 +66,9 @@ type Tier struct {
 	Multiplier      Ratio
 }
 
-// Validate reports every problem with the program, naming the field.
+// Validate reports every problem with the program, naming the field, and
+// compiles the conditions of its rules: a program is used only once it has
+// been validated.
 func (p *Program) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
@@ -115,6 +120,10 @@ func (p *Program) Validate() error {
 	}
 	errs = append(errs, validateTiers(p.Tiers)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	ids := map[string]bool{}
+	for i := range p.Earning.Rules {
+		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)
+	}
 	return errors.Join(errs...)
 }
 

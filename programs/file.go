@@ -36,6 +36,32 @@ type fileEarning struct {
 	FirstPurchaseBonus  scalar                  `yaml:"first_purchase_bonus"`
 	FeedbackBonus       scalar                  `yaml:"feedback_bonus"`
 	VisitBonus          fileVisitBonus          `yaml:"visit_bonus"`
+	Rules               []fileRule              `yaml:"rules"`
+}
+
+type fileRule struct {
+	ID          scalar    `yaml:"id"`
+	Description scalar    `yaml:"description"`
+	On          scalar    `yaml:"on"`
+	Scope       scalar    `yaml:"scope"`
+	When        scalar    `yaml:"when"`
+	Award       fileAward `yaml:"award"`
+	Priority    scalar    `yaml:"priority"`
+	Stop        scalar    `yaml:"stop"`
+	ValidFrom   scalar    `yaml:"valid_from"`
+	ValidTo     scalar    `yaml:"valid_to"`
+	Limit       fileLimit `yaml:"limit"`
+}
+
+type fileAward struct {
+	Points        scalar `yaml:"points"`
+	PointsPerUnit scalar `yaml:"points_per_unit"`
+	Multiplier    scalar `yaml:"multiplier"`
+}
+
+type fileLimit struct {
+	Points scalar `yaml:"points"`
+	Per    scalar `yaml:"per"`
 }
 
 type fileCurrency struct {
@@ -315,6 +341,19 @@ func (c *converter) date(field string, s scalar) time.Time {
 	return t.UTC()
 }
 
+// boolean reads true or false (false when absent).
+func (c *converter) boolean(field string, s scalar) bool {
+	if !s.present() {
+		return false
+	}
+	b, ok := s.node.(*ast.BoolNode)
+	if !ok {
+		c.fail(field, s, "must be true or false")
+		return false
+	}
+	return b.Value
+}
+
 // text reads a string value ("" when absent).
 func (c *converter) text(field string, s scalar) string {
 	if !s.present() {
@@ -484,6 +523,10 @@ func (f *file) program() (*domain.Program, []error) {
 	p.Earning.VisitBonus = c.integer("earning.visit_bonus.points", e.VisitBonus.Points, maxPoints)
 	p.Earning.VisitBonusMaxPerDay = int(c.integer("earning.visit_bonus.max_per_day", e.VisitBonus.MaxPerDay, maxVisitsPerDay))
 
+	for i, fr := range e.Rules {
+		p.Earning.Rules = append(p.Earning.Rules, c.rule(fmt.Sprintf("earning.rules[%d]", i), fr))
+	}
+
 	for i, ft := range f.Tiers {
 		field := fmt.Sprintf("tiers[%d]", i)
 		p.Tiers = append(p.Tiers, domain.Tier{
@@ -505,6 +548,42 @@ func (f *file) program() (*domain.Program, []error) {
 		return nil, problems
 	}
 	return p, nil
+}
+
+// rule converts an earning rule; domain.Program.Validate checks it (and
+// compiles its condition).
+func (c *converter) rule(field string, fr fileRule) domain.Rule {
+	r := domain.Rule{
+		ID:          c.text(field+".id", fr.ID),
+		Description: c.text(field+".description", fr.Description),
+		When:        c.text(field+".when", fr.When),
+		Priority:    int(c.integer(field+".priority", fr.Priority, 1_000_000)),
+		Stop:        c.boolean(field+".stop", fr.Stop),
+		ValidFrom:   c.date(field+".valid_from", fr.ValidFrom),
+		ValidTo:     c.date(field+".valid_to", fr.ValidTo),
+		Scope:       domain.ScopeEvent,
+		On:          domain.TypePurchaseCompleted,
+		Award: domain.Award{
+			Points:        c.integer(field+".award.points", fr.Award.Points, maxPoints),
+			PointsPerUnit: c.ratio(field+".award.points_per_unit", fr.Award.PointsPerUnit, false, domain.Ratio{}),
+			Multiplier:    c.ratio(field+".award.multiplier", fr.Award.Multiplier, false, domain.Ratio{}),
+		},
+		Limit: domain.Limit{
+			Points: c.integer(field+".limit.points", fr.Limit.Points, maxPoints),
+			Per:    domain.LimitPeriod(c.text(field+".limit.per", fr.Limit.Per)),
+		},
+	}
+	if scope := c.text(field+".scope", fr.Scope); scope != "" {
+		r.Scope = domain.RuleScope(scope)
+	}
+	if on := c.text(field+".on", fr.On); on != "" {
+		t, ok := domain.EventTypeForKind(on)
+		if !ok {
+			c.fail(field+".on", fr.On, "must be purchase, visit, feedback or enrolment, got %q", on)
+		}
+		r.On = t
+	}
+	return r
 }
 
 // covers reports whether field, or a field containing it, was reported.

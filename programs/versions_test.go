@@ -100,3 +100,56 @@ func TestLoadVersionsReportsWhichVersionIsWrong(t *testing.T) {
 		t.Errorf("empty directory: %v", err)
 	}
 }
+
+func TestParseRules(t *testing.T) {
+	rules := `
+  rules:
+    - id: weekend-double
+      description: Double base points on weekends
+      when: 'event.weekday in ["Sat", "Sun"]'
+      award: {multiplier: "2"}
+      priority: 10
+      stop: true
+      valid_from: 2026-06-01
+      valid_to: 2026-09-01
+    - id: beauty-lines
+      scope: line
+      when: 'line.category == "beauty" && member.tier != "bronze"'
+      award: {points_per_unit: "2.5"}
+      limit: {points: 500, per: month}
+    - id: happy-feedback
+      on: feedback
+      when: event.rating >= 4
+      award: {points: 15}
+`
+	text := strings.Replace(string(DefaultYAML), "\nearning:\n", "\nearning:"+rules, 1)
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Earning.Rules) != 3 {
+		t.Fatalf("%d rules, want 3", len(p.Earning.Rules))
+	}
+	w, b, f := p.Earning.Rules[0], p.Earning.Rules[1], p.Earning.Rules[2]
+	if r := w.Award.Multiplier; w.ID != "weekend-double" || r.Num != 2*r.Den || !w.Stop || w.Priority != 10 ||
+		!w.ValidFrom.Equal(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)) || w.On != domain.TypePurchaseCompleted || w.Scope != domain.ScopeEvent {
+		t.Errorf("weekend rule: %+v", w)
+	}
+	if r := b.Award.PointsPerUnit; b.Scope != domain.ScopeLine || r.Num*2 != r.Den*5 || b.Limit != (domain.Limit{Points: 500, Per: domain.PerMonth}) {
+		t.Errorf("line rule: %+v", b)
+	}
+	if f.On != domain.TypeFeedbackSubmitted || f.Award.Points != 15 {
+		t.Errorf("feedback rule: %+v", f)
+	}
+
+	for _, c := range []struct{ good, bad, want string }{
+		{"award: {points: 15}", "award: {}", "earning.rules[2].award: must give exactly one"},
+		{"when: event.rating >= 4", "when: event.rating >>= 4", "earning.rules[2].when"},
+		{"on: feedback", "on: refund", "earning.rules[2].on: must be purchase, visit, feedback or enrolment"},
+	} {
+		broken := strings.Replace(text, c.good, c.bad, 1)
+		if _, err := Parse([]byte(broken)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.bad, err, c.want)
+		}
+	}
+}

@@ -36,6 +36,12 @@ func referenceFold(t *testing.T, events []domain.Event) (members map[string]*dom
 	if err != nil {
 		t.Fatal(err)
 	}
+	return referenceFoldWith(t, events, domain.OneVersion(program))
+}
+
+// referenceFoldWith is referenceFold with the given program versions.
+func referenceFoldWith(t *testing.T, events []domain.Event, ps *domain.Programs) (members map[string]*domain.Member, rejected int) {
+	t.Helper()
 	members = map[string]*domain.Member{}
 	for _, e := range events {
 		if err := domain.Validate(e, e.OccurredAt); err != nil {
@@ -46,7 +52,7 @@ func referenceFold(t *testing.T, events []domain.Event) (members map[string]*dom
 		if m == nil {
 			m = domain.NewMember(e.MemberID)
 		}
-		if _, err := domain.Apply(m, e, program); err != nil {
+		if _, err := domain.Apply(m, e, ps.At(e.OccurredAt)); err != nil {
 			if !errors.Is(err, domain.ErrRejected) {
 				t.Fatal(err)
 			}

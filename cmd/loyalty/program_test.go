@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/programs"
 	"github.com/pointsledger/loyalty/projections/pgtest"
 	"github.com/pointsledger/loyalty/streams"
@@ -158,4 +159,78 @@ func waitForLog(t *testing.T, s *server, text string, n int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// A program with rules of each kind, through the binary on simulated
+// activity: the read models equal the reference fold, and each rule shows in
+// the points ledger.
+func TestProgramRulesEndToEnd(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	rules := `
+  rules:
+    - id: weekend-bonus
+      when: 'event.weekday in ["Sat", "Sun"] && event.amount >= 2000'
+      award: {points: 25}
+      limit: {points: 50, per: week}
+    - id: beauty-lines
+      scope: line
+      when: 'line.category == "beauty"'
+      award: {points_per_unit: "1"}
+    - id: gold-double
+      when: 'member.tier == "gold"'
+      award: {multiplier: "2"}
+      priority: 5
+    - id: store-visit
+      on: visit
+      when: 'event.channel startsWith "store"'
+      award: {points: 3}
+      limit: {points: 6, per: day}
+    - id: happy-feedback
+      on: feedback
+      when: event.rating >= 4
+      award: {points: 10}
+`
+	text := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:"+rules, 1)
+	file := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustLoyalty(t, "program", "check", file)
+	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file)
+	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "120", "--seed", "12", "--start", "2026-01-01", "--quiet")
+	events, err := simulate.All(simulate.Config{Members: 300, Days: 120, Seed: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
+	ps, err := programs.LoadVersions(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := referenceFoldWith(t, events, ps)
+	assertMembersEqual(t, db.Pool, want)
+	assertLedgerInvariants(t, db.Pool)
+	rows, err := db.Pool.Query(context.Background(), `select rule, count(*), sum(points) from loyalty.points_ledger group by 1 order by 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := map[string]int{}
+	for rows.Next() {
+		var rule string
+		var n, sum int64
+		if err := rows.Scan(&rule, &n, &sum); err != nil {
+			t.Fatal(err)
+		}
+		fired[rule] = int(n)
+		t.Logf("%-22s %6d facts %8d points", rule, n, sum)
+	}
+	rows.Close()
+	for _, id := range []string{"weekend-bonus", "beauty-lines", "store-visit", "happy-feedback"} {
+		if fired[id] == 0 {
+			t.Errorf("rule %s never fired in the simulation", id)
+		}
+	}
+	srv.stop(t)
 }

@@ -1,0 +1,373 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Rule is an earning rule of the program beyond the built-in ones: when its
+// condition holds for an event (and, with ScopeLine, for a line item), it
+// awards points under its own id. Rules run in Priority order after the
+// built-in earning; one with Stop ends the run when it awards.
+type Rule struct {
+	ID          string
+	Description string
+	On          EventType // the event type it looks at
+	Scope       RuleScope
+	// When is an expression over event, member and (ScopeLine) line; see
+	// docs/program.md. Empty: always.
+	When     string
+	Award    Award
+	Priority int
+	Stop     bool
+	// ValidFrom and ValidTo bound the event times it applies to (ValidTo
+	// excluded); zero: unbounded.
+	ValidFrom, ValidTo time.Time
+	// Limit caps what the rule awards one member per period.
+	Limit Limit
+
+	cond *vm.Program
+}
+
+// RuleScope is what a rule's award is counted on.
+type RuleScope string
+
+const (
+	ScopeEvent RuleScope = "event" // once per event
+	ScopeLine  RuleScope = "line"  // once per matching line item of a purchase
+)
+
+// Award is what a rule gives: exactly one of the three.
+type Award struct {
+	Points        int64 // fixed points
+	PointsPerUnit Ratio // per major currency unit of the order, or of the line
+	Multiplier    Ratio // the order's base points times Multiplier-1 more
+}
+
+// Limit caps a rule's points per member and period; zero Points: no cap.
+type Limit struct {
+	Points int64
+	Per    LimitPeriod
+}
+
+// LimitPeriod is a calendar period in UTC.
+type LimitPeriod string
+
+const (
+	PerDay   LimitPeriod = "day"
+	PerWeek  LimitPeriod = "week" // ISO weeks, from Monday
+	PerMonth LimitPeriod = "month"
+	PerYear  LimitPeriod = "year"
+)
+
+// builtinRules are the rule names the built-in earning uses; program rules
+// may not take them.
+var builtinRules = []string{RuleBase, RuleTierBonus, RuleFirstPurchaseBonus, RuleFeedbackBonus, RuleVisitBonus, RuleRefund}
+
+// ruleEnv is what a condition sees. Names are the expr tags.
+type ruleEnv struct {
+	Event  ruleEvent  `expr:"event"`
+	Member ruleMember `expr:"member"`
+	Line   ruleLine   `expr:"line"`
+}
+
+type ruleEvent struct {
+	Type       string   `expr:"type"` // enrolment, purchase, refund, feedback, visit
+	Channel    string   `expr:"channel"`
+	Amount     int64    `expr:"amount"` // minor units
+	Currency   string   `expr:"currency"`
+	OrderID    string   `expr:"order_id"`
+	Date       string   `expr:"date"`    // YYYY-MM-DD, UTC
+	Weekday    string   `expr:"weekday"` // Mon ... Sun, UTC
+	Hour       int      `expr:"hour"`    // 0-23, UTC
+	Rating     int      `expr:"rating"`  // 0: none
+	NPS        int      `expr:"nps"`     // -1: none
+	Lines      int      `expr:"lines"`
+	Categories []string `expr:"categories"`
+	SKUs       []string `expr:"skus"`
+}
+
+type ruleMember struct {
+	ID              string `expr:"id"`
+	Tier            string `expr:"tier"`
+	Purchases       int64  `expr:"purchases"`
+	Balance         int64  `expr:"balance"`
+	Lifetime        int64  `expr:"lifetime"`
+	QualifyingSpend int64  `expr:"qualifying_spend"`
+	Enrolled        bool   `expr:"enrolled"`
+}
+
+type ruleLine struct {
+	SKU       string `expr:"sku"`
+	Category  string `expr:"category"`
+	Quantity  int64  `expr:"quantity"`
+	UnitPrice int64  `expr:"unit_price"`
+	Amount    int64  `expr:"amount"` // quantity times unit price, minor units
+}
+
+// eventKinds names event types the way conditions and `on` do.
+var eventKinds = map[EventType]string{
+	TypeMemberEnrolled: "enrolment", TypePurchaseCompleted: "purchase", TypePurchaseRefunded: "refund",
+	TypeFeedbackSubmitted: "feedback", TypeVisitRecorded: "visit",
+}
+
+// EventTypeForKind is the event type of an `on:` name.
+func EventTypeForKind(kind string) (EventType, bool) {
+	for t, k := range eventKinds {
+		if k == kind && t != TypePurchaseRefunded {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// compile checks the rule's condition against what conditions see. The
+// clock is not available (now() is disabled): the same event must earn the
+// same when it is replayed.
+func (r *Rule) compile() error {
+	if r.When == "" {
+		r.cond = nil
+		return nil
+	}
+	prog, err := expr.Compile(r.When, expr.Env(ruleEnv{}), expr.AsBool(), expr.DisableBuiltin("now"))
+	if err != nil {
+		// The messages name Go types; the program file knows them as
+		// event, member and line.
+		return errors.New(envNames.Replace(err.Error()))
+	}
+	r.cond = prog
+	return nil
+}
+
+func (r *Rule) validate(field string, add func(field, format string, args ...any), ids map[string]bool) {
+	switch {
+	case r.ID == "":
+		add(field+".id", "is required")
+	case slices.Contains(builtinRules, r.ID):
+		add(field+".id", "%q is the name of a built-in rule; choose another", r.ID)
+	case ids[r.ID]:
+		add(field+".id", "%q is used by two rules", r.ID)
+	}
+	ids[r.ID] = true
+	if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded {
+		add(field+".on", "must be purchase, visit, feedback or enrolment")
+	}
+	if r.Scope != ScopeEvent && r.Scope != ScopeLine {
+		add(field+".scope", "must be event or line, got %q", r.Scope)
+	} else if r.Scope == ScopeLine && r.On != TypePurchaseCompleted {
+		add(field+".scope", "line applies only to rules on purchases")
+	}
+	a := r.Award
+	set := 0
+	for _, on := range []bool{a.Points != 0, a.PointsPerUnit != (Ratio{}), a.Multiplier != (Ratio{})} {
+		if on {
+			set++
+		}
+	}
+	switch {
+	case set != 1:
+		add(field+".award", "must give exactly one of points, points_per_unit and multiplier")
+	case a.Points < 0:
+		add(field+".award.points", "must not be negative")
+	case a.PointsPerUnit != (Ratio{}) && (a.PointsPerUnit.Num <= 0 || r.On != TypePurchaseCompleted):
+		add(field+".award.points_per_unit", "must be greater than zero, on a rule on purchases")
+	case a.Multiplier != (Ratio{}) && (a.Multiplier.Num < a.Multiplier.Den || r.On != TypePurchaseCompleted || r.Scope != ScopeEvent):
+		add(field+".award.multiplier", "must be at least 1, on an event-scoped rule on purchases")
+	}
+	if !r.ValidTo.IsZero() && !r.ValidTo.After(r.ValidFrom) {
+		add(field+".valid_to", "must be after valid_from")
+	}
+	if r.Limit.Points < 0 {
+		add(field+".limit.points", "must not be negative")
+	}
+	if r.Limit.Points > 0 && !slices.Contains([]LimitPeriod{PerDay, PerWeek, PerMonth, PerYear}, r.Limit.Per) {
+		add(field+".limit.per", "must be day, week, month or year, got %q", r.Limit.Per)
+	}
+	if err := r.compile(); err != nil {
+		add(field+".when", "%v", err)
+	}
+}
+
+var envNames = strings.NewReplacer("type domain.ruleEvent", "event", "type domain.ruleMember", "member",
+	"type domain.ruleLine", "line", "domain.ruleEvent", "event", "domain.ruleMember", "member", "domain.ruleLine", "line")
+
+// sortedRules is the program's rules in the order they run.
+func sortedRules(rules []Rule) []*Rule {
+	out := make([]*Rule, len(rules))
+	for i := range rules {
+		out[i] = &rules[i]
+	}
+	slices.SortStableFunc(out, func(a, b *Rule) int { return a.Priority - b.Priority })
+	return out
+}
+
+// decideRules runs the program's rules for an event after the built-in
+// earning; base is the order's base points (for multipliers).
+func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]Fact, error) {
+	if len(p.Earning.Rules) == 0 {
+		return nil, nil
+	}
+	env := ruleEnv{Event: eventEnv(e), Member: memberEnv(m, p)}
+	var facts []Fact
+	// Only a purchase's rule points belong to its order (refunds take them
+	// back); feedback names an order too, but its points are not the
+	// order's.
+	orderID := ""
+	if e.Type == TypePurchaseCompleted {
+		orderID = env.Event.OrderID
+	}
+	for _, r := range sortedRules(p.Earning.Rules) {
+		if r.On != e.Type || !r.covers(meta.OccurredAt) {
+			continue
+		}
+		points, err := r.points(env, e, base)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		if r.Limit.Points > 0 {
+			points = min(points, max(r.Limit.Points-m.ruleAwarded(r.ID, r.Limit.Per, meta.OccurredAt), 0))
+		}
+		if points <= 0 {
+			continue
+		}
+		facts = append(facts, PointsEarned{FactMeta: meta, Points: points, Rule: r.ID, OrderID: orderID, ProgramVersion: p.Version})
+		if r.Stop {
+			break
+		}
+	}
+	return facts, nil
+}
+
+func (r *Rule) covers(at time.Time) bool {
+	return !at.Before(r.ValidFrom) && (r.ValidTo.IsZero() || at.Before(r.ValidTo))
+}
+
+// points is what the rule awards for the event: 0 when its condition does
+// not hold (for line rules, summed over the lines where it holds).
+func (r *Rule) points(env ruleEnv, e Event, base int64) (int64, error) {
+	if r.Scope == ScopeEvent {
+		ok, err := r.holds(env)
+		if err != nil || !ok {
+			return 0, err
+		}
+		return r.award(env.Event.Amount, env.Event.Currency, base)
+	}
+	var total int64
+	for _, l := range e.Body.(Purchase).Lines {
+		env.Line = ruleLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice, Amount: l.Quantity * l.UnitPrice}
+		ok, err := r.holds(env)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			n, err := r.award(env.Line.Amount, env.Event.Currency, 0)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+	}
+	return min(total, MaxPointsPerEvent), nil
+}
+
+func (r *Rule) holds(env ruleEnv) (bool, error) {
+	if r.cond == nil {
+		if r.When != "" {
+			return false, fmt.Errorf("condition not compiled (the program was not validated)")
+		}
+		return true, nil
+	}
+	out, err := expr.Run(r.cond, env)
+	if err != nil {
+		return false, err
+	}
+	return out.(bool), nil
+}
+
+func (r *Rule) award(amount int64, currency string, base int64) (int64, error) {
+	a := r.Award
+	var exact *big.Rat
+	switch {
+	case a.Points > 0:
+		return a.Points, nil
+	case a.PointsPerUnit != (Ratio{}):
+		exact = new(big.Rat).SetFrac64(amount, MinorUnit(currency))
+		exact.Mul(exact, rat(a.PointsPerUnit))
+	case a.Multiplier != (Ratio{}):
+		exact = new(big.Rat).SetInt64(base)
+		exact.Mul(exact, new(big.Rat).Sub(rat(a.Multiplier), big.NewRat(1, 1)))
+	default:
+		return 0, nil
+	}
+	if exact.Sign() <= 0 {
+		return 0, nil
+	}
+	n, ok := floorWithin(exact, MaxPointsPerEvent)
+	if !ok {
+		return 0, reject(ReasonInvalidAmount, "amount", "rule %s would award more than %d points", r.ID, int64(MaxPointsPerEvent))
+	}
+	return n, nil
+}
+
+func eventEnv(e Event) ruleEvent {
+	at := e.OccurredAt.UTC()
+	env := ruleEvent{Type: eventKinds[e.Type], Date: at.Format(time.DateOnly), Weekday: at.Weekday().String()[:3], Hour: at.Hour(), NPS: -1}
+	switch b := e.Body.(type) {
+	case Purchase:
+		env.Channel, env.Amount, env.Currency, env.OrderID, env.Lines = b.Channel, b.Total.Minor, b.Total.Currency, b.OrderID, len(b.Lines)
+		for _, l := range b.Lines {
+			env.SKUs = append(env.SKUs, l.SKU)
+			if l.Category != "" && !slices.Contains(env.Categories, l.Category) {
+				env.Categories = append(env.Categories, l.Category)
+			}
+		}
+	case Visit:
+		env.Channel = b.Channel
+	case Enrolment:
+		env.Channel = b.Channel
+	case Feedback:
+		env.Channel, env.OrderID = b.Channel, b.OrderID
+		if b.Rating != nil {
+			env.Rating = *b.Rating
+		}
+		if b.NPS != nil {
+			env.NPS = *b.NPS
+		}
+	}
+	return env
+}
+
+func memberEnv(m *Member, p *Program) ruleMember {
+	return ruleMember{ID: m.ID, Tier: currentTier(m, p), Purchases: m.Purchases, Balance: m.Balance, Lifetime: m.Lifetime,
+		QualifyingSpend: m.QualifyingSpend, Enrolled: !m.EnrolledAt.IsZero()}
+}
+
+// periodBounds are the first and last UTC day (days since the epoch) of
+// the period containing at.
+func periodBounds(per LimitPeriod, at time.Time) (first, last int64) {
+	at = at.UTC()
+	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+	var start, end time.Time
+	switch per {
+	case PerWeek:
+		offset := (int(day.Weekday()) + 6) % 7 // days since Monday
+		start = day.AddDate(0, 0, -offset)
+		end = start.AddDate(0, 0, 6)
+	case PerMonth:
+		start = time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
+		end = start.AddDate(0, 1, -1)
+	case PerYear:
+		start = time.Date(at.Year(), 1, 1, 0, 0, 0, 0, time.UTC)
+		end = start.AddDate(1, 0, -1)
+	default:
+		start, end = day, day
+	}
+	return dayOf(start), dayOf(end)
+}
