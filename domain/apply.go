@@ -34,6 +34,12 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 		facts = decideFeedback(m, meta, b, p)
 	case Visit:
 		facts = decideVisit(m, meta, b, p)
+	case StatusChange:
+		from := m.Status
+		if from == "" {
+			from = StatusActive
+		}
+		facts = []Fact{StatusChanged{FactMeta: meta, From: from, To: b.Status, Reason: b.Reason}}
 	default:
 		return nil, reject(ReasonMissingField, "data", "no body for event type %s", e.Type)
 	}
@@ -47,11 +53,26 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 		}
 		facts = append(facts, more...)
 	}
+	if !m.Earns() {
+		facts = withoutEarnings(facts)
+	}
 	if !m.Known() {
 		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}
 		facts = append([]Fact{first}, facts...)
 	}
 	return facts, nil
+}
+
+// withoutEarnings drops the points a blocked or closed member would have
+// earned; the activity itself is still recorded.
+func withoutEarnings(facts []Fact) []Fact {
+	kept := facts[:0:0]
+	for _, f := range facts {
+		if _, earns := f.(PointsEarned); !earns {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }
 
 func decideEnrolment(m *Member, meta FactMeta, b Enrolment) ([]Fact, error) {

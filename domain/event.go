@@ -16,12 +16,13 @@ const (
 	TypePurchaseRefunded  EventType = "loyalty.purchase.refunded.v1"
 	TypeFeedbackSubmitted EventType = "loyalty.feedback.submitted.v1"
 	TypeVisitRecorded     EventType = "loyalty.visit.recorded.v1"
+	TypeMemberStatus      EventType = "loyalty.member.status_changed.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
 var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
-	TypeFeedbackSubmitted, TypeVisitRecorded,
+	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus,
 }
 
 // MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.
@@ -97,11 +98,34 @@ type Visit struct {
 	Channel string
 }
 
-func (Enrolment) EventType() EventType { return TypeMemberEnrolled }
-func (Purchase) EventType() EventType  { return TypePurchaseCompleted }
-func (Refund) EventType() EventType    { return TypePurchaseRefunded }
-func (Feedback) EventType() EventType  { return TypeFeedbackSubmitted }
-func (Visit) EventType() EventType     { return TypeVisitRecorded }
+// StatusChange is the body of TypeMemberStatus: the member's account is
+// set active, blocked or closed (by the loyalty team or a fraud check
+// upstream). Reason is free text for the record.
+type StatusChange struct {
+	Status MemberStatus
+	Reason string
+}
+
+// MemberStatus is the state of a member's account. Blocked and closed
+// members earn nothing: their activity is recorded (for analytics and
+// tiers) without points; refunds still take back what their orders earned.
+type MemberStatus string
+
+const (
+	StatusActive  MemberStatus = "active"
+	StatusBlocked MemberStatus = "blocked"
+	StatusClosed  MemberStatus = "closed"
+)
+
+// MaxStatusReasonBytes bounds a status change's reason.
+const MaxStatusReasonBytes = 1024
+
+func (StatusChange) EventType() EventType { return TypeMemberStatus }
+func (Enrolment) EventType() EventType    { return TypeMemberEnrolled }
+func (Purchase) EventType() EventType     { return TypePurchaseCompleted }
+func (Refund) EventType() EventType       { return TypePurchaseRefunded }
+func (Feedback) EventType() EventType     { return TypeFeedbackSubmitted }
+func (Visit) EventType() EventType        { return TypeVisitRecorded }
 
 // Money is an amount in integer minor units of an ISO 4217 currency
 // (cents for EUR, yen for JPY).

@@ -11,6 +11,7 @@ const (
 	FactPurchaseRecorded FactType = "loyalty.purchase.recorded.v1"
 	FactRefundRecorded   FactType = "loyalty.refund.recorded.v1"
 	FactVisitRecorded    FactType = "loyalty.visit.recorded.v1"
+	FactStatusChanged    FactType = "loyalty.member.status_changed.v1"
 	FactFeedbackRecorded FactType = "loyalty.feedback.recorded.v1"
 	FactPointsEarned     FactType = "loyalty.points.earned.v1"
 	FactPointsReversed   FactType = "loyalty.points.reversed.v1"
@@ -82,6 +83,15 @@ type RefundRecorded struct {
 	QualifyingSpendAfter int64
 }
 
+// StatusChanged records a change of the member's account status. From is
+// empty for a member who was never set a status (active).
+type StatusChanged struct {
+	FactMeta
+	From   MemberStatus
+	To     MemberStatus
+	Reason string
+}
+
 // VisitRecorded records a store or site visit.
 type VisitRecorded struct {
 	FactMeta
@@ -130,6 +140,7 @@ func (MemberEnrolled) FactType() FactType   { return FactMemberEnrolled }
 func (PurchaseRecorded) FactType() FactType { return FactPurchaseRecorded }
 func (RefundRecorded) FactType() FactType   { return FactRefundRecorded }
 func (VisitRecorded) FactType() FactType    { return FactVisitRecorded }
+func (StatusChanged) FactType() FactType    { return FactStatusChanged }
 func (FeedbackRecorded) FactType() FactType { return FactFeedbackRecorded }
 func (PointsEarned) FactType() FactType     { return FactPointsEarned }
 func (PointsReversed) FactType() FactType   { return FactPointsReversed }

@@ -20,6 +20,9 @@ type Member struct {
 	FirstActivity time.Time
 	LastActivity  time.Time
 	Purchases     int64
+	// Status is the account's status; "" until one is set, which is active.
+	Status      MemberStatus
+	StatusSince time.Time
 
 	// QualifyingSpend is the rolling spend as of the latest purchase or refund.
 	QualifyingSpend int64
@@ -53,6 +56,9 @@ type daySpend struct {
 func NewMember(id string) *Member {
 	return &Member{ID: id}
 }
+
+// Earns reports whether the member's account earns points: it is active.
+func (m *Member) Earns() bool { return m.Status == "" || m.Status == StatusActive }
 
 // Known reports whether the member has any history.
 func (m *Member) Known() bool { return !m.FirstActivity.IsZero() }
@@ -102,6 +108,8 @@ func (m *Member) Evolve(f Fact) {
 	case TierChanged:
 		m.Tier = f.To
 		m.TierSince = f.OccurredAt
+	case StatusChanged:
+		m.Status, m.StatusSince = f.To, f.OccurredAt
 	}
 }
 

@@ -189,6 +189,7 @@ func TestFactTypeNames(t *testing.T) {
 		{domain.PointsEarned{}, "loyalty.points.earned.v1"},
 		{domain.PointsReversed{}, "loyalty.points.reversed.v1"},
 		{domain.TierChanged{}, "loyalty.tier.changed.v1"},
+		{domain.StatusChanged{}, "loyalty.member.status_changed.v1"},
 	}
 	for _, tt := range tests {
 		if got := tt.fact.FactType(); got != tt.want {

@@ -102,6 +102,7 @@ type ruleMember struct {
 	Lifetime        int64  `expr:"lifetime"`
 	QualifyingSpend int64  `expr:"qualifying_spend"`
 	Enrolled        bool   `expr:"enrolled"`
+	Status          string `expr:"status"` // active, blocked, closed
 }
 
 type ruleLine struct {
@@ -115,13 +116,13 @@ type ruleLine struct {
 // eventKinds names event types the way conditions and `on` do.
 var eventKinds = map[EventType]string{
 	TypeMemberEnrolled: "enrolment", TypePurchaseCompleted: "purchase", TypePurchaseRefunded: "refund",
-	TypeFeedbackSubmitted: "feedback", TypeVisitRecorded: "visit",
+	TypeFeedbackSubmitted: "feedback", TypeVisitRecorded: "visit", TypeMemberStatus: "status",
 }
 
 // EventTypeForKind is the event type of an `on:` name.
 func EventTypeForKind(kind string) (EventType, bool) {
 	for t, k := range eventKinds {
-		if k == kind && t != TypePurchaseRefunded {
+		if k == kind && t != TypePurchaseRefunded && t != TypeMemberStatus {
 			return t, true
 		}
 	}
@@ -156,7 +157,7 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 		add(field+".id", "%q is used by two rules", r.ID)
 	}
 	ids[r.ID] = true
-	if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded {
+	if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded || r.On == TypeMemberStatus {
 		add(field+".on", "must be purchase, visit, feedback or enrolment")
 	}
 	if r.Scope != ScopeEvent && r.Scope != ScopeLine {
@@ -346,7 +347,14 @@ func eventEnv(e Event) ruleEvent {
 
 func memberEnv(m *Member, p *Program) ruleMember {
 	return ruleMember{ID: m.ID, Tier: currentTier(m, p), Purchases: m.Purchases, Balance: m.Balance, Lifetime: m.Lifetime,
-		QualifyingSpend: m.QualifyingSpend, Enrolled: !m.EnrolledAt.IsZero()}
+		QualifyingSpend: m.QualifyingSpend, Enrolled: !m.EnrolledAt.IsZero(), Status: string(memberStatus(m))}
+}
+
+func memberStatus(m *Member) MemberStatus {
+	if m.Status == "" {
+		return StatusActive
+	}
+	return m.Status
 }
 
 // periodBounds are the first and last UTC day (days since the epoch) of

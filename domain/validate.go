@@ -47,6 +47,18 @@ func Validate(e Event, receivedAt time.Time) error {
 		return validateRefund(b)
 	case Feedback:
 		return validateFeedback(b)
+	case StatusChange:
+		return validateStatus(b)
+	}
+	return nil
+}
+
+func validateStatus(b StatusChange) error {
+	switch {
+	case b.Status != StatusActive && b.Status != StatusBlocked && b.Status != StatusClosed:
+		return reject(ReasonInvalidField, "status", "must be active, blocked or closed, got %q", b.Status)
+	case len(b.Reason) > MaxStatusReasonBytes || !utf8.ValidString(b.Reason):
+		return reject(ReasonInvalidField, "reason", "must be valid UTF-8 of at most %d bytes", MaxStatusReasonBytes)
 	}
 	return nil
 }

@@ -228,6 +228,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.Refund{}, "loyalty.purchase.refunded.v1"},
 		{domain.Feedback{}, "loyalty.feedback.submitted.v1"},
 		{domain.Visit{}, "loyalty.visit.recorded.v1"},
+		{domain.StatusChange{}, "loyalty.member.status_changed.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d", got, want)

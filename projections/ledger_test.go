@@ -94,6 +94,8 @@ func handBuilt() []streams.LedgerRecord {
 			domain.PointsReversed{FactMeta: meta(bob, "e10", at(8)), Points: 31, Rule: domain.RuleRefund, OrderID: "jp-1", ProgramVersion: "2026-01"}),
 		record(zoe, "e11",
 			domain.VisitRecorded{FactMeta: meta(zoe, "e11", at(9)), Channel: "web"}),
+		record(bob, "e13",
+			domain.StatusChanged{FactMeta: meta(bob, "e13", at(9)), From: domain.StatusActive, To: domain.StatusBlocked, Reason: "chargeback"}),
 		// Two refunds of one order in one record stream, the second small.
 		record(alice, "e12",
 			domain.RefundRecorded{FactMeta: meta(alice, "e12", at(10)), OrderID: "o-1", Amount: eur(1000),
@@ -382,6 +384,8 @@ type memberRow struct {
 	FirstActivity   time.Time
 	LastActivity    time.Time
 	Purchases       int64
+	Status          string
+	StatusSince     time.Time
 }
 
 type ledgerRow struct {
@@ -532,8 +536,12 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 		out.purchases = append(out.purchases, *purchases[k])
 	}
 	for _, m := range members {
+		status := string(m.Status)
+		if status == "" {
+			status = string(domain.StatusActive)
+		}
 		out.members = append(out.members, memberRow{m.ID, m.Balance, m.Lifetime, m.Tier, m.TierSince, m.QualifyingSpend,
-			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases})
+			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince})
 	}
 	out.sort()
 	return out
@@ -589,13 +597,14 @@ func readTables(t testing.TB, q Querier) tables {
 	t.Helper()
 	var out tables
 	out.members = collect(t, q, `select member_id, points_balance, lifetime_points, tier, tier_since, qualifying_spend,
-		enrolled_at, first_activity_at, last_activity_at, purchases_count from loyalty.members order by member_id collate "C"`,
+		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since from loyalty.members order by member_id collate "C"`,
 		func(row pgx.CollectableRow) (memberRow, error) {
 			var m memberRow
 			var tier *string
-			var since, enrolled *time.Time
-			err := row.Scan(&m.ID, &m.Balance, &m.Lifetime, &tier, &since, &m.QualifyingSpend, &enrolled, &m.FirstActivity, &m.LastActivity, &m.Purchases)
-			m.Tier, m.TierSince, m.EnrolledAt = str(tier), utc(since), utc(enrolled)
+			var since, enrolled, statusSince *time.Time
+			err := row.Scan(&m.ID, &m.Balance, &m.Lifetime, &tier, &since, &m.QualifyingSpend, &enrolled, &m.FirstActivity, &m.LastActivity, &m.Purchases,
+				&m.Status, &statusSince)
+			m.Tier, m.TierSince, m.EnrolledAt, m.StatusSince = str(tier), utc(since), utc(enrolled), utc(statusSince)
 			m.FirstActivity, m.LastActivity = m.FirstActivity.UTC(), m.LastActivity.UTC()
 			return m, err
 		})

@@ -42,6 +42,8 @@ type memberChange struct {
 	spend      int64 // QualifyingSpendAfter of the last purchase or refund
 	spendAsOf  *time.Time
 	enrolledAt *time.Time // last MemberEnrolled
+	status     *string    // last StatusChanged.To
+	statusAt   time.Time
 	first      time.Time
 	last       time.Time
 	seq        uint64
@@ -69,6 +71,9 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 		c.earned += f.Points
 	case domain.TierChanged:
 		c.tier, c.tierSince = &f.To, at
+	case domain.StatusChanged:
+		status := string(f.To)
+		c.status, c.statusAt = &status, at
 	}
 }
 
@@ -85,10 +90,14 @@ var (
 const upsertMembers = `
 insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
-	purchases_count, last_ledger_seq)
-select * from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
+	purchases_count, last_ledger_seq, status, status_since)
+select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
+	purchases, seq, coalesce(status, 'active'), status_since
+from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
 	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-	$11::int8[], $12::int8[])
+	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[])
+	as u(id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
+	purchases, seq, status, status_since)
 on conflict (member_id) do update set
 	points_balance = m.points_balance + excluded.points_balance,
 	lifetime_points = m.lifetime_points + excluded.lifetime_points,
@@ -100,7 +109,9 @@ on conflict (member_id) do update set
 	first_activity_at = least(m.first_activity_at, excluded.first_activity_at),
 	last_activity_at = greatest(m.last_activity_at, excluded.last_activity_at),
 	purchases_count = m.purchases_count + excluded.purchases_count,
-	last_ledger_seq = excluded.last_ledger_seq`
+	last_ledger_seq = excluded.last_ledger_seq,
+	status = case when excluded.status_since is null then m.status else excluded.status end,
+	status_since = coalesce(excluded.status_since, m.status_since)`
 
 // Apply implements Projection: COPY into points_ledger and tier_changes, then
 // one multi-row upsert of the batch's members.
@@ -162,6 +173,8 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		last       = make([]time.Time, n)
 		purchases  = make([]int64, n)
 		seqs       = make([]int64, n)
+		status     = make([]*string, n)
+		statusAt   = make([]*time.Time, n)
 	)
 	for i, c := range list {
 		ids[i], balance[i], earned[i], tier[i] = c.id, c.balance, c.earned, c.tier
@@ -170,9 +183,12 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		}
 		spend[i], spendAsOf[i], enrolledAt[i] = c.spend, c.spendAsOf, c.enrolledAt
 		first[i], last[i], purchases[i], seqs[i] = c.first, c.last, c.purchases, int64(c.seq)
+		if c.status != nil {
+			status[i], statusAt[i] = c.status, &c.statusAt
+		}
 	}
 	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
-		first, last, purchases, seqs); err != nil {
+		first, last, purchases, seqs, status, statusAt); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
 	return nil

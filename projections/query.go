@@ -44,6 +44,8 @@ type MemberView struct {
 	FirstActivity time.Time
 	LastActivity  time.Time
 	Purchases     int64
+	// Status is active, blocked or closed.
+	Status string
 	// LastLedgerSeq is the ledger record that last changed the member.
 	LastLedgerSeq uint64
 	// Recent holds the member's latest points movements, newest first.
@@ -82,10 +84,10 @@ func MemberSummary(ctx context.Context, q Querier, memberID string, recent int) 
 	var tierSince, enrolledAt *time.Time
 	var lastSeq int64
 	err := q.QueryRow(ctx, `select points_balance, lifetime_points, tier, tier_since, qualifying_spend, enrolled_at,
-			first_activity_at, last_activity_at, purchases_count, last_ledger_seq
+			first_activity_at, last_activity_at, purchases_count, last_ledger_seq, status
 		from loyalty.members where member_id = $1`, memberID).Scan(
 		&v.Balance, &v.Lifetime, &tier, &tierSince, &v.QualifyingSpend, &enrolledAt,
-		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq)
+		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq, &v.Status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return MemberView{}, fmt.Errorf("%w: %q", ErrMemberNotFound, memberID)
 	}

@@ -116,6 +116,14 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		var b domain.Visit
 		b.Channel, _, err = body.optionalString("channel")
 		e.Body = b
+	case domain.TypeMemberStatus:
+		var b domain.StatusChange
+		var status string
+		if status, err = body.requiredString("status"); err == nil {
+			b.Status = domain.MemberStatus(status)
+			b.Reason, _, err = body.optionalString("reason")
+		}
+		e.Body = b
 	case domain.TypePurchaseCompleted:
 		e.Body, err = refDecodePurchase(body)
 	case domain.TypePurchaseRefunded:
@@ -566,6 +574,11 @@ type (
 		MemberID string `json:"member_id"`
 		Channel  string `json:"channel,omitempty"`
 	}
+	refWireStatusData struct {
+		MemberID string `json:"member_id"`
+		Status   string `json:"status"`
+		Reason   string `json:"reason,omitempty"`
+	}
 	refWirePurchaseData struct {
 		MemberID string                `json:"member_id"`
 		OrderID  string                `json:"order_id"`
@@ -636,6 +649,10 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.Visit:
 		strs.check("channel", b.Channel)
 		data = refWireMemberData{MemberID: e.MemberID, Channel: b.Channel}
+	case domain.StatusChange:
+		strs.check("status", string(b.Status))
+		strs.check("reason", b.Reason)
+		data = refWireStatusData{MemberID: e.MemberID, Status: string(b.Status), Reason: b.Reason}
 	case domain.Purchase:
 		strs.check("order_id", b.OrderID)
 		strs.check("currency", b.Total.Currency)
@@ -802,6 +819,8 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.TierChanged:
 		w.From, w.To, w.Reason = f.From, f.To, f.Reason
+	case domain.StatusChanged:
+		w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -836,6 +855,8 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactTierChanged:
 		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}, nil
+	case domain.FactStatusChanged:
+		return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

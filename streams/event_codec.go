@@ -148,6 +148,14 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		var b domain.Visit
 		b.Channel, _, err = body.optionalString("channel")
 		e.Body = b
+	case domain.TypeMemberStatus:
+		var b domain.StatusChange
+		var status string
+		if status, err = body.requiredString("status"); err == nil {
+			b.Status = domain.MemberStatus(status)
+			b.Reason, _, err = body.optionalString("reason")
+		}
+		e.Body = b
 	case domain.TypePurchaseCompleted:
 		e.Body, err = decodePurchase(body)
 	case domain.TypePurchaseRefunded:
@@ -832,6 +840,12 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.Visit:
 		strs.check("channel", body.Channel)
 		b = appendEventString(b, `,"channel":`, body.Channel)
+	case domain.StatusChange:
+		strs.check("status", string(body.Status))
+		strs.check("reason", body.Reason)
+		b = append(b, `,"status":`...)
+		b = appendJSONString(b, string(body.Status), false)
+		b = appendEventString(b, `,"reason":`, body.Reason)
 	case domain.Purchase:
 		strs.check("order_id", body.OrderID)
 		strs.check("currency", body.Total.Currency)

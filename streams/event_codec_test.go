@@ -42,6 +42,8 @@ func sampleEvents() []domain.Event {
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Feedback{NPS: new(10)}},
 		{ID: "d4e5f6a7-0000-4000-8000-000000000003", Type: domain.TypeVisitRecorded, Source: "pos-berlin-3",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Visit{Channel: "store-berlin-3"}},
+		{ID: "e5f6a7b8-0000-4000-8000-000000000004", Type: domain.TypeMemberStatus, Source: "crm",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.StatusChange{Status: domain.StatusBlocked, Reason: "chargeback review"}},
 	}
 }
 

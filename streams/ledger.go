@@ -392,6 +392,8 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.TierChanged:
 		w.From, w.To, w.Reason = f.From, f.To, f.Reason
+	case domain.StatusChanged:
+		w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -434,6 +436,8 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactTierChanged:
 		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}, nil
+	case domain.FactStatusChanged:
+		return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

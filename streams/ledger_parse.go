@@ -401,6 +401,8 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactPointsReversed
 	case string(domain.FactTierChanged):
 		*dst = domain.FactTierChanged
+	case string(domain.FactStatusChanged):
+		*dst = domain.FactStatusChanged
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

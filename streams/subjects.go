@@ -41,6 +41,7 @@ var typeTokens = map[domain.EventType]string{
 	domain.TypePurchaseRefunded:  "purchase-refunded",
 	domain.TypeFeedbackSubmitted: "feedback-submitted",
 	domain.TypeVisitRecorded:     "visit-recorded",
+	domain.TypeMemberStatus:      "member-status-changed",
 }
 
 // ErrInvalidMemberKey is returned for a subject token that no member id maps to.

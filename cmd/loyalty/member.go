@@ -58,6 +58,7 @@ func printMember(w io.Writer, v projections.MemberView) error {
 	fmt.Fprintf(tw, "balance\t%d points\n", v.Balance)
 	fmt.Fprintf(tw, "lifetime\t%d points\n", v.Lifetime)
 	fmt.Fprintf(tw, "tier\t%s (since %s)\n", v.Tier, formatTime(v.TierSince))
+	fmt.Fprintf(tw, "status\t%s\n", v.Status)
 	fmt.Fprintf(tw, "qualifying spend\t%d (minor units, last 365 days)\n", v.QualifyingSpend)
 	fmt.Fprintf(tw, "purchases\t%d\n", v.Purchases)
 	fmt.Fprintf(tw, "active\t%s .. %s\n", formatTime(v.FirstActivity), formatTime(v.LastActivity))
@@ -99,11 +100,12 @@ func memberJSON(v projections.MemberView) any {
 		LifetimePoints  int64     `json:"lifetime_points"`
 		Tier            string    `json:"tier"`
 		TierSince       time.Time `json:"tier_since"`
+		Status          string    `json:"status"`
 		QualifyingSpend int64     `json:"qualifying_spend"`
 		PurchasesCount  int64     `json:"purchases_count"`
 		FirstActivityAt time.Time `json:"first_activity_at"`
 		LastActivityAt  time.Time `json:"last_activity_at"`
 		Recent          []entry   `json:"recent_ledger"`
-	}{v.MemberID, v.Balance, v.Lifetime, v.Tier, v.TierSince, v.QualifyingSpend,
+	}{v.MemberID, v.Balance, v.Lifetime, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
 		v.Purchases, v.FirstActivity, v.LastActivity, entries}
 }

@@ -234,3 +234,56 @@ func TestProgramRulesEndToEnd(t *testing.T) {
 	}
 	srv.stop(t)
 }
+
+// A member blocked upstream earns nothing until set active again; the read
+// model and `member show` say so.
+func TestBlockedMemberEarnsNothing(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	srv := startServe(t, "--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", t.TempDir())
+	ctx := context.Background()
+	at := func(d int) time.Time { return time.Date(2026, 3, d, 12, 0, 0, 0, time.UTC) }
+	buy := func(id string, d int) domain.Event {
+		return domain.Event{ID: id, Type: domain.TypePurchaseCompleted, Source: "test", MemberID: "bm-1", OccurredAt: at(d),
+			Body: domain.Purchase{OrderID: id, Total: domain.Money{Minor: 10000, Currency: "EUR"}}}
+	}
+	setStatus := func(id string, d int, s domain.MemberStatus) domain.Event {
+		return domain.Event{ID: id, Type: domain.TypeMemberStatus, Source: "crm", MemberID: "bm-1", OccurredAt: at(d),
+			Body: domain.StatusChange{Status: s, Reason: "test"}}
+	}
+	events := []domain.Event{buy("p1", 1), setStatus("s1", 2, domain.StatusBlocked), buy("p2", 3), setStatus("s2", 4, domain.StatusActive), buy("p3", 5)}
+	pub := streams.NewPublisher(env.JS, nil)
+	for _, e := range events[:3] {
+		if err := pub.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, 3)
+	out := mustLoyalty(t, "member", "show", "bm-1", "--database-url", db.URL)
+	if !strings.Contains(out, "blocked") || !strings.Contains(out, "300 points") {
+		t.Errorf("member show while blocked (want 300 points: p1's 100 and the first purchase bonus, nothing for p2):\n%s", out)
+	}
+	for _, e := range events[3:] {
+		if err := pub.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, 5)
+	want, _ := referenceFold(t, events)
+	assertMembersEqual(t, db.Pool, want)
+	var status string
+	var purchases, balance int64
+	if err := db.Pool.QueryRow(ctx, `select status, purchases_count, points_balance from loyalty.members where member_id = 'bm-1'`).Scan(&status, &purchases, &balance); err != nil {
+		t.Fatal(err)
+	}
+	if status != "active" || purchases != 3 || balance != 400 {
+		t.Errorf("after reactivation: status %s, %d purchases, %d points; want active, 3, 400", status, purchases, balance)
+	}
+	srv.stop(t)
+}

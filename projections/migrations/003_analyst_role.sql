@@ -14,7 +14,7 @@ begin
 		if exists (select from pg_roles where rolname = current_user and (rolcreaterole or rolsuper)) then
 			begin
 				create role loyalty_analyst nologin;
-			exception when duplicate_object then
+			exception when duplicate_object or unique_violation then
 				null; -- another database's migration created it just now
 			end;
 		else
