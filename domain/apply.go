@@ -18,9 +18,27 @@ func Apply(m *Member, e Event, p *Program) ([]Fact, error) {
 	return facts, nil
 }
 
-// Decide returns the facts an event causes without changing the member.
+// Decide returns the facts an event causes without changing the member:
+// first the points that expired before it (see decideExpiry), then the
+// event's own facts, decided on the member as the expiry leaves them.
 func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	meta := FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}
+	expired := decideExpiry(m, meta, p)
+	if len(expired) > 0 {
+		m = m.clone()
+		for _, f := range expired {
+			m.Evolve(f)
+		}
+	}
+	facts, err := decideEvent(m, meta, e, p)
+	if err != nil {
+		return nil, err
+	}
+	return append(expired, facts...), nil
+}
+
+// decideEvent decides the event's own facts.
+func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) {
 	var facts []Fact
 	var err error
 	switch b := e.Body.(type) {
@@ -55,6 +73,14 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	}
 	if !m.Earns() {
 		facts = withoutEarnings(facts)
+	}
+	if expires := p.Earning.Expiry.expiresAt(meta.OccurredAt); !expires.IsZero() {
+		for i, f := range facts {
+			if earned, ok := f.(PointsEarned); ok {
+				earned.ExpiresAt = expires
+				facts[i] = earned
+			}
+		}
 	}
 	if !m.Known() {
 		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}

@@ -12,6 +12,7 @@ const (
 	FactRefundRecorded   FactType = "loyalty.refund.recorded.v1"
 	FactVisitRecorded    FactType = "loyalty.visit.recorded.v1"
 	FactStatusChanged    FactType = "loyalty.member.status_changed.v1"
+	FactPointsExpired    FactType = "loyalty.points.expired.v1"
 	FactFeedbackRecorded FactType = "loyalty.feedback.recorded.v1"
 	FactPointsEarned     FactType = "loyalty.points.earned.v1"
 	FactPointsReversed   FactType = "loyalty.points.reversed.v1"
@@ -27,6 +28,8 @@ const (
 	RuleFeedbackBonus      = "feedback_bonus"
 	RuleVisitBonus         = "visit_bonus"
 	RuleRefund             = "refund"
+	RuleExpiry             = "expiry"     // points whose lot reached its expiry date
+	RuleInactivity         = "inactivity" // all points, after the inactivity period
 )
 
 // TierReasonQualifyingSpend is why a tier changes when spend crosses a threshold.
@@ -109,11 +112,25 @@ type FeedbackRecorded struct {
 }
 
 // PointsEarned credits points to a member under one rule of the program.
+// ExpiresAt is when the points expire, by the program's expiry policy; zero
+// for points that do not expire on a date of their own.
 type PointsEarned struct {
 	FactMeta
 	Points         int64
 	Rule           string
 	OrderID        string
+	ProgramVersion string
+	ExpiresAt      time.Time
+}
+
+// PointsExpired takes points off a member's balance because they expired:
+// Rule is RuleExpiry (a lot reached its date) or RuleInactivity. Its time
+// is the moment they expired, which may be before the event whose arrival
+// noticed it.
+type PointsExpired struct {
+	FactMeta
+	Points         int64
+	Rule           string
 	ProgramVersion string
 }
 
@@ -145,6 +162,7 @@ func (FeedbackRecorded) FactType() FactType { return FactFeedbackRecorded }
 func (PointsEarned) FactType() FactType     { return FactPointsEarned }
 func (PointsReversed) FactType() FactType   { return FactPointsReversed }
 func (TierChanged) FactType() FactType      { return FactTierChanged }
+func (PointsExpired) FactType() FactType    { return FactPointsExpired }
 
 // PointsDelta is the signed change a fact makes to a member's balance.
 func PointsDelta(f Fact) int64 {
@@ -152,6 +170,8 @@ func PointsDelta(f Fact) int64 {
 	case PointsEarned:
 		return f.Points
 	case PointsReversed:
+		return -f.Points
+	case PointsExpired:
 		return -f.Points
 	}
 	return 0

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -30,6 +31,7 @@ type Member struct {
 	orders          map[string]*Order
 	visitBonuses    map[int64]int         // visit bonuses paid per UTC day, recent days only
 	ruleDays        map[string][]daySpend // points of each program rule per UTC day, recent days only
+	lots            []lot                 // points with an expiry date, soonest first
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -60,6 +62,29 @@ func NewMember(id string) *Member {
 // Earns reports whether the member's account earns points: it is active.
 func (m *Member) Earns() bool { return m.Status == "" || m.Status == StatusActive }
 
+// clone is a deep copy, for deciding on a state that is not the member's.
+func (m *Member) clone() *Member {
+	c := *m
+	c.spend = slices.Clone(m.spend)
+	c.lots = slices.Clone(m.lots)
+	if m.orders != nil {
+		c.orders = make(map[string]*Order, len(m.orders))
+		for id, o := range m.orders {
+			oc := *o
+			oc.returned = maps.Clone(o.returned)
+			c.orders[id] = &oc
+		}
+	}
+	c.visitBonuses = maps.Clone(m.visitBonuses)
+	if m.ruleDays != nil {
+		c.ruleDays = make(map[string][]daySpend, len(m.ruleDays))
+		for r, d := range m.ruleDays {
+			c.ruleDays[r] = slices.Clone(d)
+		}
+	}
+	return &c
+}
+
 // Known reports whether the member has any history.
 func (m *Member) Known() bool { return !m.FirstActivity.IsZero() }
 
@@ -70,6 +95,16 @@ func (m *Member) Order(id string) *Order { return m.orders[id] }
 // decisions already taken.
 func (m *Member) Evolve(f Fact) {
 	meta := f.Meta()
+	if expired, ok := f.(PointsExpired); ok {
+		// Not activity: the member did nothing.
+		m.Balance -= expired.Points
+		if expired.Rule == RuleInactivity {
+			m.lots = nil
+		} else {
+			m.expireLots(expired.OccurredAt)
+		}
+		return
+	}
 	m.touch(meta.OccurredAt)
 	switch f := f.(type) {
 	case MemberEnrolled:
@@ -81,6 +116,9 @@ func (m *Member) Evolve(f Fact) {
 	case PointsEarned:
 		m.Balance += f.Points
 		m.Lifetime += f.Points
+		if !f.ExpiresAt.IsZero() {
+			m.addLot(f.ExpiresAt, f.Points)
+		}
 		if o := m.orders[f.OrderID]; o != nil && f.OrderID != "" {
 			switch f.Rule {
 			case RuleFeedbackBonus:
@@ -102,6 +140,7 @@ func (m *Member) Evolve(f Fact) {
 		}
 	case PointsReversed:
 		m.Balance -= f.Points
+		m.drawLots(f.Points)
 		if o := m.orders[f.OrderID]; o != nil {
 			o.Reversed += f.Points
 		}

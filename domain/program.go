@@ -48,6 +48,8 @@ type Earning struct {
 	// Rules are the program's own earning rules, run after the built-in
 	// ones above (see Rule).
 	Rules []Rule
+	// Expiry is when earned points expire; the zero value never.
+	Expiry Expiry
 }
 
 // CurrencyRule says how purchases in one currency earn and qualify.
@@ -120,6 +122,7 @@ func (p *Program) Validate() error {
 	}
 	errs = append(errs, validateTiers(p.Tiers)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	p.Earning.Expiry.validate(add)
 	ids := map[string]bool{}
 	for i := range p.Earning.Rules {
 		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)

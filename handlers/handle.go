@@ -244,6 +244,8 @@ func (e *Engine) countFacts(facts []domain.Fact) {
 			e.metrics.pointsIssued.Add(float64(f.Points))
 		case domain.PointsReversed:
 			e.metrics.pointsReversed.Add(float64(f.Points))
+		case domain.PointsExpired:
+			e.metrics.pointsExpired.Add(float64(f.Points))
 		}
 	}
 }

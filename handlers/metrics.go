@@ -13,6 +13,7 @@ type Metrics struct {
 	processing      prometheus.Histogram
 	pointsIssued    prometheus.Counter
 	pointsReversed  prometheus.Counter
+	pointsExpired   prometheus.Counter
 	ledgerRecords   prometheus.Counter
 	ledgerBatch     prometheus.Histogram
 	ledgerAppend    prometheus.Histogram
@@ -61,6 +62,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_points_reversed_total",
 			Help: "Points taken back by refunds.",
 		}),
+		pointsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_points_expired_total",
+			Help: "Points that expired under the program's expiry policy.",
+		}),
 		ledgerRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loyalty_ledger_records_total",
 			Help: "Records appended to the ledger stream by this process.",
@@ -106,7 +111,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.programReloads} {
+		m.pointsReversed, m.pointsExpired, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.programReloads} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

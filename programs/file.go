@@ -37,6 +37,13 @@ type fileEarning struct {
 	FeedbackBonus       scalar                  `yaml:"feedback_bonus"`
 	VisitBonus          fileVisitBonus          `yaml:"visit_bonus"`
 	Rules               []fileRule              `yaml:"rules"`
+	Expiry              fileExpiry              `yaml:"expiry"`
+}
+
+type fileExpiry struct {
+	Policy  scalar `yaml:"policy"`
+	Days    scalar `yaml:"days"`
+	Periods scalar `yaml:"periods"`
 }
 
 type fileRule struct {
@@ -523,6 +530,11 @@ func (f *file) program() (*domain.Program, []error) {
 	p.Earning.VisitBonus = c.integer("earning.visit_bonus.points", e.VisitBonus.Points, maxPoints)
 	p.Earning.VisitBonusMaxPerDay = int(c.integer("earning.visit_bonus.max_per_day", e.VisitBonus.MaxPerDay, maxVisitsPerDay))
 
+	p.Earning.Expiry = domain.Expiry{
+		Policy:  domain.ExpiryPolicy(c.text("earning.expiry.policy", e.Expiry.Policy)),
+		Days:    int(c.integer("earning.expiry.days", e.Expiry.Days, 36_500)),
+		Periods: int(c.integer("earning.expiry.periods", e.Expiry.Periods, 1200)),
+	}
 	for i, fr := range e.Rules {
 		p.Earning.Rules = append(p.Earning.Rules, c.rule(fmt.Sprintf("earning.rules[%d]", i), fr))
 	}

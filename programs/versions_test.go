@@ -153,3 +153,22 @@ func TestParseRules(t *testing.T) {
 		}
 	}
 }
+
+func TestParseExpiry(t *testing.T) {
+	text := strings.Replace(string(DefaultYAML), "\nearning:\n", "\nearning:\n  expiry: {policy: end_of_quarter, periods: 2}\n", 1)
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Earning.Expiry != (domain.Expiry{Policy: domain.ExpireEndOfQuarter, Periods: 2}) {
+		t.Errorf("expiry %+v", p.Earning.Expiry)
+	}
+	bad := strings.Replace(text, "policy: end_of_quarter", "policy: fortnightly", 1)
+	if _, err := Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "earning.expiry.policy") {
+		t.Errorf("bad policy: %v", err)
+	}
+	noDays := strings.Replace(text, "{policy: end_of_quarter, periods: 2}", "{policy: days}", 1)
+	if _, err := Parse([]byte(noDays)); err == nil || !strings.Contains(err.Error(), "earning.expiry.days") {
+		t.Errorf("days without days: %v", err)
+	}
+}

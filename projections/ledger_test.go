@@ -96,6 +96,13 @@ func handBuilt() []streams.LedgerRecord {
 			domain.VisitRecorded{FactMeta: meta(zoe, "e11", at(9)), Channel: "web"}),
 		record(bob, "e13",
 			domain.StatusChanged{FactMeta: meta(bob, "e13", at(9)), From: domain.StatusActive, To: domain.StatusBlocked, Reason: "chargeback"}),
+		// Points with a date, and their expiry noticed by a later visit.
+		record(zoe, "e14",
+			domain.VisitRecorded{FactMeta: meta(zoe, "e14", at(10)), Channel: "web"},
+			domain.PointsEarned{FactMeta: meta(zoe, "e14", at(10)), Points: 5, Rule: domain.RuleVisitBonus, ProgramVersion: "2026-02", ExpiresAt: at(11)}),
+		record(zoe, "e15",
+			domain.PointsExpired{FactMeta: meta(zoe, "e15", at(11)), Points: 5, Rule: domain.RuleExpiry, ProgramVersion: "2026-02"},
+			domain.VisitRecorded{FactMeta: meta(zoe, "e15", at(12)), Channel: "web"}),
 		// Two refunds of one order in one record stream, the second small.
 		record(alice, "e12",
 			domain.RefundRecorded{FactMeta: meta(alice, "e12", at(10)), OrderID: "o-1", Amount: eur(1000),
@@ -397,6 +404,7 @@ type ledgerRow struct {
 	Event, Order   string
 	ProgramVersion string
 	At             time.Time
+	Expires        time.Time
 }
 
 type tierRow struct {
@@ -496,9 +504,11 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 			m.Evolve(f)
 			switch f := f.(type) {
 			case domain.PointsEarned:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindEarned, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindEarned, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, f.ExpiresAt})
 			case domain.PointsReversed:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt})
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}})
+			case domain.PointsExpired:
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindExpired, f.Rule, fm.EventID, "", f.ProgramVersion, fm.OccurredAt, time.Time{}})
 			case domain.TierChanged:
 				out.tiers = append(out.tiers, tierRow{seq, int32(rec.FirstFact + i), fm.MemberID, fm.EventID, f.From, f.To, f.Reason, fm.OccurredAt})
 			case domain.PurchaseRecorded:
@@ -609,12 +619,13 @@ func readTables(t testing.TB, q Querier) tables {
 			return m, err
 		})
 	out.ledger = collect(t, q, `select ledger_seq, fact_index, member_id, points, kind, rule, source_event_id, order_id,
-		program_version, occurred_at from loyalty.points_ledger order by ledger_seq, fact_index`,
+		program_version, occurred_at, expires_at from loyalty.points_ledger order by ledger_seq, fact_index`,
 		func(row pgx.CollectableRow) (ledgerRow, error) {
 			var l ledgerRow
 			var order *string
-			err := row.Scan(&l.Seq, &l.Index, &l.Member, &l.Points, &l.Kind, &l.Rule, &l.Event, &order, &l.ProgramVersion, &l.At)
-			l.Order, l.At = str(order), l.At.UTC()
+			var expires *time.Time
+			err := row.Scan(&l.Seq, &l.Index, &l.Member, &l.Points, &l.Kind, &l.Rule, &l.Event, &order, &l.ProgramVersion, &l.At, &expires)
+			l.Order, l.At, l.Expires = str(order), l.At.UTC(), utc(expires)
 			return l, err
 		})
 	out.tiers = collect(t, q, `select ledger_seq, fact_index, member_id, source_event_id, from_tier, to_tier, reason, occurred_at

@@ -51,6 +51,12 @@ type memberChange struct {
 
 func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 	at := f.Meta().OccurredAt
+	if _, ok := f.(domain.PointsExpired); ok {
+		// Not activity (as in domain.Member.Evolve): only the balance.
+		c.seq = seq
+		c.balance += domain.PointsDelta(f)
+		return
+	}
 	if c.first.IsZero() || at.Before(c.first) {
 		c.first = at
 	}
@@ -79,7 +85,7 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 
 var (
 	pointsLedgerColumns = []string{"ledger_seq", "fact_index", "member_id", "points", "kind", "rule",
-		"source_event_id", "order_id", "program_version", "occurred_at"}
+		"source_event_id", "order_id", "program_version", "occurred_at", "expires_at"}
 	tierChangesColumns = []string{"ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier", "to_tier",
 		"reason", "occurred_at"}
 )
@@ -132,10 +138,13 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			switch f := f.(type) {
 			case domain.PointsEarned:
 				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, f.Points, KindEarned, f.Rule,
-					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt})
+					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt, nullIfZero(f.ExpiresAt)})
 			case domain.PointsReversed:
 				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindReversed, f.Rule,
-					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt})
+					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt, nil})
+			case domain.PointsExpired:
+				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindExpired, f.Rule,
+					meta.EventID, nil, f.ProgramVersion, meta.OccurredAt, nil})
 			case domain.TierChanged:
 				tierRows = append(tierRows, []any{seq, int32(i), meta.MemberID, meta.EventID, nullIfEmpty(f.From), f.To,
 					f.Reason, meta.OccurredAt})
@@ -169,8 +178,8 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		spend      = make([]int64, n)
 		spendAsOf  = make([]*time.Time, n)
 		enrolledAt = make([]*time.Time, n)
-		first      = make([]time.Time, n)
-		last       = make([]time.Time, n)
+		first      = make([]*time.Time, n) // nil: no activity in the batch (least and greatest skip nulls)
+		last       = make([]*time.Time, n)
 		purchases  = make([]int64, n)
 		seqs       = make([]int64, n)
 		status     = make([]*string, n)
@@ -182,7 +191,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			tierSince[i] = &c.tierSince
 		}
 		spend[i], spendAsOf[i], enrolledAt[i] = c.spend, c.spendAsOf, c.enrolledAt
-		first[i], last[i], purchases[i], seqs[i] = c.first, c.last, c.purchases, int64(c.seq)
+		first[i], last[i], purchases[i], seqs[i] = nullIfZero(c.first), nullIfZero(c.last), c.purchases, int64(c.seq)
 		if c.status != nil {
 			status[i], statusAt[i] = c.status, &c.statusAt
 		}
@@ -208,6 +217,14 @@ func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, ro
 		return fmt.Errorf("copy into %s: %d of %d rows written", table, n, len(rows))
 	}
 	return nil
+}
+
+// nullIfZero maps an absent optional time to SQL NULL.
+func nullIfZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // nullIfEmpty maps an absent optional string to SQL NULL.

@@ -386,8 +386,10 @@ func TestMemberSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if zoe.Balance != 0 || len(zoe.Recent) != 0 || !zoe.EnrolledAt.IsZero() || zoe.Tier != "bronze" {
-		t.Errorf("MemberSummary(zoë) = %+v, want no points, not enrolled, bronze", zoe)
+	// zoë's 5 visit points expired, which is not activity: her last is the visit after.
+	if zoe.Balance != 0 || zoe.Lifetime != 5 || len(zoe.Recent) != 2 || zoe.Recent[0].Kind != KindExpired || zoe.Recent[0].Points != -5 ||
+		!zoe.EnrolledAt.IsZero() || zoe.Tier != "bronze" || !zoe.LastActivity.Equal(at(12)) {
+		t.Errorf("MemberSummary(zoë) = %+v, want 5 points earned and expired, not enrolled, bronze, last active at %v", zoe, at(12))
 	}
 	if _, err := MemberSummary(ctx, pool, "nobody", 5); !errors.Is(err, ErrMemberNotFound) {
 		t.Errorf("MemberSummary(nobody) = %v, want ErrMemberNotFound", err)

@@ -69,6 +69,7 @@ type LedgerEntry struct {
 const (
 	KindEarned   = "earned"
 	KindReversed = "reversed"
+	KindExpired  = "expired"
 )
 
 // MemberSummary reads a member's balance, tier and activity and the recent

@@ -740,6 +740,7 @@ type refWireFact struct {
 	From                 string          `json:"from,omitempty"`
 	To                   string          `json:"to,omitempty"`
 	Reason               string          `json:"reason,omitempty"`
+	ExpiresAt            *time.Time      `json:"expires_at,omitempty"`
 }
 
 type refWireLine struct {
@@ -815,6 +816,12 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.OrderID, w.Rating, w.NPS, w.Comment, w.Channel = f.OrderID, f.Rating, f.NPS, f.Comment, f.Channel
 	case domain.PointsEarned:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.PointsExpired:
+		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
 	case domain.PointsReversed:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.TierChanged:
@@ -850,7 +857,13 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactFeedbackRecorded:
 		return domain.FeedbackRecorded{FactMeta: meta, OrderID: w.OrderID, Rating: w.Rating, NPS: w.NPS, Comment: w.Comment, Channel: w.Channel}, nil
 	case domain.FactPointsEarned:
-		return domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
+		f := domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = w.ExpiresAt.UTC()
+		}
+		return f, nil
+	case domain.FactPointsExpired:
+		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsReversed:
 		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactTierChanged:

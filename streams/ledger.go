@@ -68,6 +68,7 @@ type wireFact struct {
 	From                 string          `json:"from,omitempty"`
 	To                   string          `json:"to,omitempty"`
 	Reason               string          `json:"reason,omitempty"`
+	ExpiresAt            *time.Time      `json:"expires_at,omitempty"`
 }
 
 type wireLine struct {
@@ -111,7 +112,7 @@ func EncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !marshalableTime(wf.OccurredAt) {
+		if !marshalableTime(wf.OccurredAt) || wf.ExpiresAt != nil && !marshalableTime(*wf.ExpiresAt) {
 			return encodeLedgerRecordReflect(r)
 		}
 		if i > 0 {
@@ -216,6 +217,10 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"from":`, w.From)
 	b = appendOptString(b, `,"to":`, w.To)
 	b = appendOptString(b, `,"reason":`, w.Reason)
+	if w.ExpiresAt != nil {
+		b = append(b, `,"expires_at":`...)
+		b = appendJSONTime(b, *w.ExpiresAt)
+	}
 	return append(b, '}')
 }
 
@@ -388,6 +393,12 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.OrderID, w.Rating, w.NPS, w.Comment, w.Channel = f.OrderID, f.Rating, f.NPS, f.Comment, f.Channel
 	case domain.PointsEarned:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.PointsExpired:
+		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
 	case domain.PointsReversed:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.TierChanged:
@@ -431,7 +442,13 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 	case domain.FactFeedbackRecorded:
 		return domain.FeedbackRecorded{FactMeta: meta, OrderID: w.OrderID, Rating: w.Rating, NPS: w.NPS, Comment: w.Comment, Channel: w.Channel}, nil
 	case domain.FactPointsEarned:
-		return domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
+		f := domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = w.ExpiresAt.UTC()
+		}
+		return f, nil
+	case domain.FactPointsExpired:
+		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsReversed:
 		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactTierChanged:

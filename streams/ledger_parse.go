@@ -236,6 +236,10 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<16, p.string(&w.To)
 		case "reason":
 			bit, ok = 1<<17, p.string(&w.Reason)
+		case "expires_at":
+			var t time.Time
+			bit, ok = 1<<18, p.time(&t)
+			w.ExpiresAt = &t
 		default:
 			return nil, false
 		}
@@ -403,6 +407,8 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactTierChanged
 	case string(domain.FactStatusChanged):
 		*dst = domain.FactStatusChanged
+	case string(domain.FactPointsExpired):
+		*dst = domain.FactPointsExpired
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

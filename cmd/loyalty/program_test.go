@@ -287,3 +287,52 @@ func TestBlockedMemberEarnsNothing(t *testing.T) {
 	}
 	srv.stop(t)
 }
+
+// Points that expire 60 days after they were earned, on simulated activity
+// through the binary: the read models equal the reference fold, expired
+// points are in the points ledger, and every balance is made of dated lots.
+func TestPointsExpiryEndToEnd(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	text := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:\n  expiry: {policy: days, days: 60}\n", 1)
+	file := filepath.Join(t.TempDir(), "expiry.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file)
+	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "240", "--seed", "21", "--start", "2026-01-01", "--quiet")
+	events, err := simulate.All(simulate.Config{Members: 300, Days: 240, Seed: 21, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
+	ps, err := programs.LoadVersions(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := referenceFoldWith(t, events, ps)
+	assertMembersEqual(t, db.Pool, want)
+	assertLedgerInvariants(t, db.Pool)
+	for id, m := range want {
+		var lots int64
+		for _, l := range m.ExpiringPoints() {
+			lots += l.Points
+		}
+		if lots != m.Balance {
+			t.Errorf("member %s: balance %d, lots %d", id, m.Balance, lots)
+		}
+	}
+	var expiredRows, expiredPoints, undated int64
+	if err := db.Pool.QueryRow(context.Background(), `select
+		(select count(*) from loyalty.points_ledger where kind = 'expired'),
+		(select coalesce(-sum(points), 0) from loyalty.points_ledger where kind = 'expired'),
+		(select count(*) from loyalty.points_ledger where kind = 'earned' and expires_at is null)`).Scan(&expiredRows, &expiredPoints, &undated); err != nil {
+		t.Fatal(err)
+	}
+	if expiredRows == 0 || undated != 0 {
+		t.Errorf("%d expired rows (%d points), %d earned rows without a date; want some expired, none undated", expiredRows, expiredPoints, undated)
+	}
+	t.Logf("%d expiries took %d points", expiredRows, expiredPoints)
+	srv.stop(t)
+}
