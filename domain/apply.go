@@ -39,6 +39,9 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 
 // decideEvent decides the event's own facts.
 func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) {
+	if _, ok := e.Body.(Clock); ok {
+		return nil, nil // only what expired, which Decide has decided
+	}
 	var facts []Fact
 	var err error
 	switch b := e.Body.(type) {

@@ -17,12 +17,13 @@ const (
 	TypeFeedbackSubmitted EventType = "loyalty.feedback.submitted.v1"
 	TypeVisitRecorded     EventType = "loyalty.visit.recorded.v1"
 	TypeMemberStatus      EventType = "loyalty.member.status_changed.v1"
+	TypeMemberClock       EventType = "loyalty.member.clock.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
 var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
-	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus,
+	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock,
 }
 
 // MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.
@@ -120,6 +121,13 @@ const (
 // MaxStatusReasonBytes bounds a status change's reason.
 const MaxStatusReasonBytes = 1024
 
+// Clock is the body of TypeMemberClock: time passed for the member. The
+// engine publishes it (loyalty serve's clock) for members with points due
+// to expire, so that expiry happens without activity of the member's own, in
+// order with their events and the same on replay. It records nothing itself.
+type Clock struct{}
+
+func (Clock) EventType() EventType        { return TypeMemberClock }
 func (StatusChange) EventType() EventType { return TypeMemberStatus }
 func (Enrolment) EventType() EventType    { return TypeMemberEnrolled }
 func (Purchase) EventType() EventType     { return TypePurchaseCompleted }

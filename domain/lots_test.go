@@ -105,6 +105,20 @@ func TestPointsExpiry(t *testing.T) {
 			},
 		},
 		{
+			name:    "a clock event expires what is due and records nothing else",
+			program: days30,
+			given:   []domain.Event{enrolled(), first},
+			when:    event("e-c", t0.Add(40*day), domain.Clock{}),
+			want:    []domain.Fact{expired("e-c", t0.Add(30*day), 220, domain.RuleExpiry)},
+		},
+		{
+			name:    "a clock event with nothing due records nothing",
+			program: days30,
+			given:   []domain.Event{enrolled(), first},
+			when:    event("e-c", t0.Add(10*day), domain.Clock{}),
+			want:    nil,
+		},
+		{
 			// lots: 220 until t0+30d, 5 until t0+40d (the visit); the refund
 			// of half the order takes back 10 from the soonest lot, which
 			// then expires with 210

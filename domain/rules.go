@@ -116,13 +116,13 @@ type ruleLine struct {
 // eventKinds names event types the way conditions and `on` do.
 var eventKinds = map[EventType]string{
 	TypeMemberEnrolled: "enrolment", TypePurchaseCompleted: "purchase", TypePurchaseRefunded: "refund",
-	TypeFeedbackSubmitted: "feedback", TypeVisitRecorded: "visit", TypeMemberStatus: "status",
+	TypeFeedbackSubmitted: "feedback", TypeVisitRecorded: "visit", TypeMemberStatus: "status", TypeMemberClock: "clock",
 }
 
 // EventTypeForKind is the event type of an `on:` name.
 func EventTypeForKind(kind string) (EventType, bool) {
 	for t, k := range eventKinds {
-		if k == kind && t != TypePurchaseRefunded && t != TypeMemberStatus {
+		if k == kind && t != TypePurchaseRefunded && t != TypeMemberStatus && t != TypeMemberClock {
 			return t, true
 		}
 	}
@@ -157,7 +157,7 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 		add(field+".id", "%q is used by two rules", r.ID)
 	}
 	ids[r.ID] = true
-	if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded || r.On == TypeMemberStatus {
+	if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded || r.On == TypeMemberStatus || r.On == TypeMemberClock {
 		add(field+".on", "must be purchase, visit, feedback or enrolment")
 	}
 	if r.Scope != ScopeEvent && r.Scope != ScopeLine {

@@ -229,6 +229,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.Feedback{}, "loyalty.feedback.submitted.v1"},
 		{domain.Visit{}, "loyalty.visit.recorded.v1"},
 		{domain.StatusChange{}, "loyalty.member.status_changed.v1"},
+		{domain.Clock{}, "loyalty.member.clock.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d", got, want)

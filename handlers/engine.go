@@ -118,6 +118,9 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	return e, nil
 }
 
+// Programs returns the program versions the engine runs now.
+func (e *Engine) Programs() *domain.Programs { return e.programs.Load() }
+
 // ReloadPrograms replaces the program versions with what load returns, for
 // the inputs handled from now on (the facts in the ledger stay as they were
 // decided), or keeps the running ones when load fails, and returns its

@@ -103,6 +103,9 @@ func handBuilt() []streams.LedgerRecord {
 		record(zoe, "e15",
 			domain.PointsExpired{FactMeta: meta(zoe, "e15", at(11)), Points: 5, Rule: domain.RuleExpiry, ProgramVersion: "2026-02"},
 			domain.VisitRecorded{FactMeta: meta(zoe, "e15", at(12)), Channel: "web"}),
+		// A clock event's record: expired points and no activity.
+		record(bob, "e16",
+			domain.PointsExpired{FactMeta: meta(bob, "e16", at(11)), Points: 5, Rule: domain.RuleExpiry, ProgramVersion: "2026-02"}),
 		// Two refunds of one order in one record stream, the second small.
 		record(alice, "e12",
 			domain.RefundRecorded{FactMeta: meta(alice, "e12", at(10)), OrderID: "o-1", Amount: eur(1000),

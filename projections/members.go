@@ -97,7 +97,10 @@ const upsertMembers = `
 insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
 	purchases_count, last_ledger_seq, status, status_since)
-select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
+select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at,
+	-- a member whose batch holds no activity (only expired points): the
+	-- placeholders lose to the row's own times in least and greatest
+	coalesce(first_at, 'infinity'::timestamptz), coalesce(last_at, '-infinity'::timestamptz),
 	purchases, seq, coalesce(status, 'active'), status_since
 from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
 	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
@@ -178,7 +181,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		spend      = make([]int64, n)
 		spendAsOf  = make([]*time.Time, n)
 		enrolledAt = make([]*time.Time, n)
-		first      = make([]*time.Time, n) // nil: no activity in the batch (least and greatest skip nulls)
+		first      = make([]*time.Time, n) // nil: no activity in the batch (see upsertMembers)
 		last       = make([]*time.Time, n)
 		purchases  = make([]int64, n)
 		seqs       = make([]int64, n)

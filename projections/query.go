@@ -131,3 +131,31 @@ func utcOrZero(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// DueForClock lists members (at most limit) who may have points to expire
+// at now without an event of their own to notice it: a positive balance
+// and an earned row whose expiry date has come after the member's last
+// activity and last expiry, or, with inactivityDays above 0, no activity
+// for that long. It only picks whom to send a clock event; the engine
+// decides what expires. A member picked twice gets a second clock event
+// that expires nothing.
+func DueForClock(ctx context.Context, q Querier, now time.Time, inactivityDays, limit int) ([]string, error) {
+	rows, err := q.Query(ctx, `
+select m.member_id from loyalty.members m
+where m.points_balance > 0 and (
+	exists (
+		select 1 from loyalty.points_ledger l
+		where l.member_id = m.member_id and l.kind = 'earned' and l.expires_at is not null and l.expires_at <= $1
+		  and l.expires_at > greatest(m.last_activity_at, coalesce(
+			(select max(x.occurred_at) from loyalty.points_ledger x where x.member_id = m.member_id and x.kind = 'expired'),
+			'-infinity'::timestamptz)))
+	or ($2 > 0 and m.last_activity_at <= $1 - make_interval(days => $2)
+		and not exists (select 1 from loyalty.points_ledger x where x.member_id = m.member_id and x.kind = 'expired'
+			and x.rule = 'inactivity' and x.occurred_at > m.last_activity_at)))
+order by m.member_id
+limit $3`, now, inactivityDays, limit)
+	if err != nil {
+		return nil, fmt.Errorf("members due for the clock: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

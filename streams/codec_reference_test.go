@@ -116,6 +116,8 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		var b domain.Visit
 		b.Channel, _, err = body.optionalString("channel")
 		e.Body = b
+	case domain.TypeMemberClock:
+		e.Body = domain.Clock{}
 	case domain.TypeMemberStatus:
 		var b domain.StatusChange
 		var status string
@@ -649,6 +651,8 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.Visit:
 		strs.check("channel", b.Channel)
 		data = refWireMemberData{MemberID: e.MemberID, Channel: b.Channel}
+	case domain.Clock:
+		data = refWireMemberData{MemberID: e.MemberID}
 	case domain.StatusChange:
 		strs.check("status", string(b.Status))
 		strs.check("reason", b.Reason)

@@ -148,6 +148,8 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		var b domain.Visit
 		b.Channel, _, err = body.optionalString("channel")
 		e.Body = b
+	case domain.TypeMemberClock:
+		e.Body = domain.Clock{}
 	case domain.TypeMemberStatus:
 		var b domain.StatusChange
 		var status string
@@ -840,6 +842,7 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.Visit:
 		strs.check("channel", body.Channel)
 		b = appendEventString(b, `,"channel":`, body.Channel)
+	case domain.Clock:
 	case domain.StatusChange:
 		strs.check("status", string(body.Status))
 		strs.check("reason", body.Reason)

@@ -44,6 +44,8 @@ func sampleEvents() []domain.Event {
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Visit{Channel: "store-berlin-3"}},
 		{ID: "e5f6a7b8-0000-4000-8000-000000000004", Type: domain.TypeMemberStatus, Source: "crm",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.StatusChange{Status: domain.StatusBlocked, Reason: "chargeback review"}},
+		{ID: "clock-bS00Mg-1772528400", Type: domain.TypeMemberClock, Source: "loyalty-clock",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Clock{}},
 	}
 }
 

@@ -336,3 +336,73 @@ func TestPointsExpiryEndToEnd(t *testing.T) {
 	t.Logf("%d expiries took %d points", expiredRows, expiredPoints)
 	srv.stop(t)
 }
+
+// Members who stop coming lose their points when they expire: serve's clock
+// wakes them, and the engine expires what is due. Simulated activity ends in
+// May 2026 and points last 30 days, so by now every point has expired, and
+// each member is woken about once.
+func TestClockExpiresPointsOfInactiveMembers(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	text := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:\n  expiry: {policy: days, days: 30}\n", 1)
+	file := filepath.Join(t.TempDir(), "expiry.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file,
+		"--clock-interval", "500ms")
+	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "200", "--days", "120", "--seed", "31", "--start", "2026-01-01", "--quiet")
+	events, err := simulate.All(simulate.Config{Members: 200, Days: 120, Seed: 31, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var left, members int64
+		err := db.Pool.QueryRow(ctx, `select coalesce(sum(points_balance), 0), count(*) from loyalty.members`).Scan(&left, &members)
+		if err == nil && left == 0 && members > 0 && enginesIdle(ctx, env.JS) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d points still on balances (%v) two minutes after the load", left, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // more ticks: nobody is woken again
+	in, err := env.JS.Stream(ctx, streams.InputStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clocks := int(in.CachedInfo().State.Msgs) - len(events)
+	want, _ := referenceFoldWith(t, events, domain.OneVersion(mustProgram(t, text)))
+	if clocks < 1 || clocks > 2*len(want) {
+		t.Errorf("%d clock events for %d members", clocks, len(want))
+	}
+	var lifetimeWrong, expired int64
+	for id, m := range want {
+		var lifetime int64
+		if err := db.Pool.QueryRow(ctx, `select lifetime_points from loyalty.members where member_id = $1`, id).Scan(&lifetime); err != nil || lifetime != m.Lifetime {
+			lifetimeWrong++
+		}
+	}
+	if err := db.Pool.QueryRow(ctx, `select count(*) from loyalty.points_ledger where kind = 'expired'`).Scan(&expired); err != nil {
+		t.Fatal(err)
+	}
+	if lifetimeWrong > 0 || expired == 0 {
+		t.Errorf("%d members' lifetime points differ from the reference; %d expired rows", lifetimeWrong, expired)
+	}
+	assertLedgerInvariants(t, db.Pool)
+	t.Logf("%d clock events for %d members; %d expired rows", clocks, len(want), expired)
+	srv.stop(t)
+}
+
+func mustProgram(t *testing.T, text string) *domain.Program {
+	t.Helper()
+	p, err := programs.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

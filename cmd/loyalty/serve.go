@@ -32,6 +32,7 @@ type serveOptions struct {
 	natsHost    string
 	natsSync    string
 	pgPort      int
+	clockEvery  time.Duration
 	demo        simulateOptions
 	demoOn      bool
 }
@@ -58,6 +59,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		"when the embedded NATS server writes its store to disk: always (before each acknowledgement: nothing acknowledged is lost on power failure) "+
 			"or an interval such as 1s (faster; a power failure loses up to that much); see docs/operations.md")
 	f.IntVar(&o.pgPort, "pg-port", 0, "port of the managed PostgreSQL; 0 reuses the last one or picks a free one")
+	f.DurationVar(&o.clockEvery, "clock-interval", time.Hour,
+		"how often the clock wakes members whose points are due to expire without activity of their own (0: never)")
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
 	o.demo.register(f, "demo-")
 	return cmd
@@ -168,6 +171,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		if err := waitForDatabase(ctx, p.pool, p.log); err != nil {
 			return err
 		}
+		go runClock(ctx, p.pool, p.js, engine, o.clockEvery, p.log)
 		return runner.Run(ctx)
 	})
 	health.setReady(true)

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/projections"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// clockBatch bounds the clock events of one tick; the rest wait for the
+// next.
+const clockBatch = 10_000
+
+// runClock publishes, every interval until ctx ends, a clock event
+// (loyalty.member.clock.v1) for each member who may have points to expire
+// without an event of their own: the engine then decides the expiry in
+// order with the member's events, and a replay of the input decides it
+// again the same way. The read models only choose whom to wake; a member
+// woken for nothing gets a record with no facts.
+func runClock(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, engine *handlers.Engine, every time.Duration, log *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		n, err := clockTick(ctx, pool, js, engine.Programs().At(now), now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("clock: members due for expiry not woken; trying at the next tick", "err", err)
+		case n > 0:
+			log.Info("clock: members woken for points due to expire", "members", n, "at", now)
+		}
+	}
+}
+
+// clockTick publishes the clock events of one tick and returns how many.
+func clockTick(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p *domain.Program, now time.Time) (int, error) {
+	inactivity := 0
+	if p.Earning.Expiry.Policy == domain.ExpireOnInactivity {
+		inactivity = p.Earning.Expiry.Days
+	}
+	ids, err := projections.DueForClock(ctx, pool, now, inactivity, clockBatch)
+	if err != nil {
+		return 0, err
+	}
+	pub := streams.NewPublisher(js, nil)
+	for _, id := range ids {
+		ev := domain.Event{ID: fmt.Sprintf("clock-%s-%d", streams.MemberKey(id), now.Unix()), Type: domain.TypeMemberClock,
+			Source: "loyalty-clock", MemberID: id, OccurredAt: now, Body: domain.Clock{}}
+		if err := pub.Publish(ctx, ev); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), pub.Wait(ctx)
+}
