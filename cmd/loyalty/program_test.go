@@ -2,8 +2,11 @@ package main_test
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/programs"
+	"github.com/pointsledger/loyalty/projections"
 	"github.com/pointsledger/loyalty/projections/pgtest"
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
@@ -405,4 +409,84 @@ func mustProgram(t *testing.T, text string) *domain.Program {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Backtests: the live program against itself differs in nothing, and its
+// replay gives what the engine put in the live tables; a program that
+// doubles base points issues more; the live tables stay as they were.
+func TestBacktest(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir())
+	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "90", "--seed", "41", "--start", "2026-01-01", "--quiet")
+	events, err := simulate.All(simulate.Config{Members: 300, Days: 90, Seed: 41, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
+	srv.stop(t)
+	before := tableSnapshot(t, db.Pool)
+
+	dir := t.TempDir()
+	same := filepath.Join(dir, "same.yaml")
+	double := filepath.Join(dir, "double.yaml")
+	if err := os.WriteFile(same, programs.DefaultYAML, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(double, []byte(programVersion(t, "2026.1-double", "", "2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"backtest", "--nats-url", natsURL, "--database-url", db.URL, "--json", "--quiet"}
+	var self projections.Comparison
+	if err := json.Unmarshal([]byte(mustLoyalty(t, append(args, "--program", same)...)), &self); err != nil {
+		t.Fatal(err)
+	}
+	for _, group := range [][]projections.Figure{self.Totals, self.Tiers, self.Rules} {
+		for _, f := range group {
+			if f.Diff != 0 {
+				t.Errorf("the live program against itself: %s differs by %d", f.Name, f.Diff)
+			}
+		}
+	}
+	if self.TierChanged != 0 {
+		t.Errorf("the live program against itself moves %d members to another tier", self.TierChanged)
+	}
+	live := pointsSnapshot(t, db.Pool)
+	if f := figure(t, self.Totals, "points outstanding"); f.Live != live.Balance {
+		t.Errorf("the replay of the live program has %d points outstanding, the live tables %d", f.Live, live.Balance)
+	}
+	if f := figure(t, self.Totals, "points issued"); f.Live != live.Lifetime {
+		t.Errorf("the replay of the live program issued %d points, the live tables %d", f.Live, live.Lifetime)
+	}
+
+	var dbl projections.Comparison
+	if err := json.Unmarshal([]byte(mustLoyalty(t, append(args, "--program", double)...)), &dbl); err != nil {
+		t.Fatal(err)
+	}
+	base := figure(t, dbl.Rules, "base")
+	if base.Candidate <= base.Live || figure(t, dbl.Totals, "points issued").Diff <= 0 {
+		t.Errorf("doubling points per euro: base %+v, issued %+v", base, figure(t, dbl.Totals, "points issued"))
+	}
+	text := mustLoyalty(t, "backtest", "--nats-url", natsURL, "--database-url", db.URL, "--quiet", "--program", double, "--from", "2026-02-01", "--to", "2026-03-01")
+	if !strings.Contains(text, "points issued") || !strings.Contains(text, "POINTS BY RULE") {
+		t.Errorf("backtest text output:\n%s", text)
+	}
+	if after := tableSnapshot(t, db.Pool); !maps.EqualFunc(before, after, slices.Equal) {
+		t.Error("a backtest changed the live tables")
+	}
+	if _, errOut, err := loyalty(t, "backtest", "--nats-url", natsURL, "--database-url", db.URL); err == nil || !strings.Contains(errOut, "--program NEW is required") {
+		t.Errorf("backtest without --program: %v, %q", err, errOut)
+	}
+}
+
+func figure(t *testing.T, fs []projections.Figure, name string) projections.Figure {
+	t.Helper()
+	for _, f := range fs {
+		if f.Name == name {
+			return f
+		}
+	}
+	t.Fatalf("no figure %q in %+v", name, fs)
+	return projections.Figure{}
 }
