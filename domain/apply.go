@@ -248,8 +248,19 @@ func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error
 		FactMeta: meta, OrderID: b.OrderID, Amount: Money{Minor: amount, Currency: o.Total.Currency}, Lines: b.Lines,
 		QualifyingSpend: -lost, QualifyingSpendAfter: after,
 	}}
+	if reversal <= 0 {
+		return facts, nil
+	}
+	debt := int64(0)
+	if p.Returns.Policy == ReturnsWithinBalance {
+		taken := min(reversal, max(m.Balance, 0))
+		reversal, debt = taken, reversal-taken
+	}
 	if reversal > 0 {
 		facts = append(facts, PointsReversed{FactMeta: meta, Points: reversal, Rule: RuleRefund, OrderID: b.OrderID, ProgramVersion: p.Version})
+	}
+	if debt > 0 {
+		facts = append(facts, PointsDebt{FactMeta: meta, Points: debt, Rule: RuleRefund, OrderID: b.OrderID, ProgramVersion: p.Version})
 	}
 	return facts, nil
 }

@@ -13,6 +13,7 @@ const (
 	FactVisitRecorded    FactType = "loyalty.visit.recorded.v1"
 	FactStatusChanged    FactType = "loyalty.member.status_changed.v1"
 	FactPointsExpired    FactType = "loyalty.points.expired.v1"
+	FactPointsDebt       FactType = "loyalty.points.debt.v1"
 	FactFeedbackRecorded FactType = "loyalty.feedback.recorded.v1"
 	FactPointsEarned     FactType = "loyalty.points.earned.v1"
 	FactPointsReversed   FactType = "loyalty.points.reversed.v1"
@@ -123,6 +124,18 @@ type PointsEarned struct {
 	ExpiresAt      time.Time
 }
 
+// PointsDebt records points a refund should have taken back but could not,
+// because the program's returns policy keeps balances from going below zero
+// (ReturnsWithinBalance): the shortfall, for the record. The balance does not
+// move; the member's Debt grows.
+type PointsDebt struct {
+	FactMeta
+	Points         int64
+	Rule           string
+	OrderID        string
+	ProgramVersion string
+}
+
 // PointsExpired takes points off a member's balance because they expired:
 // Rule is RuleExpiry (a lot reached its date) or RuleInactivity. Its time
 // is the moment they expired, which may be before the event whose arrival
@@ -163,6 +176,7 @@ func (PointsEarned) FactType() FactType     { return FactPointsEarned }
 func (PointsReversed) FactType() FactType   { return FactPointsReversed }
 func (TierChanged) FactType() FactType      { return FactTierChanged }
 func (PointsExpired) FactType() FactType    { return FactPointsExpired }
+func (PointsDebt) FactType() FactType       { return FactPointsDebt }
 
 // PointsDelta is the signed change a fact makes to a member's balance.
 func PointsDelta(f Fact) int64 {

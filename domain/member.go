@@ -21,6 +21,8 @@ type Member struct {
 	FirstActivity time.Time
 	LastActivity  time.Time
 	Purchases     int64
+	// Debt is what refunds could not take back (PointsDebt facts).
+	Debt int64
 	// Status is the account's status; "" until one is set, which is active.
 	Status      MemberStatus
 	StatusSince time.Time
@@ -143,6 +145,11 @@ func (m *Member) Evolve(f Fact) {
 		m.drawLots(f.Points)
 		if o := m.orders[f.OrderID]; o != nil {
 			o.Reversed += f.Points
+		}
+	case PointsDebt:
+		m.Debt += f.Points
+		if o := m.orders[f.OrderID]; o != nil {
+			o.Reversed += f.Points // decided: later refunds of the order do not take it again
 		}
 	case TierChanged:
 		m.Tier = f.To

@@ -21,6 +21,9 @@ type Program struct {
 	// MaxOrderAmount are in its minor units.
 	Currency string
 	Earning  Earning
+	// Returns decides what a refund does when the points it should take back
+	// are more than the balance.
+	Returns Returns
 	// Tiers are ordered by ascending QualifyingSpend; the first has threshold 0
 	// and is every member's starting tier.
 	Tiers []Tier
@@ -123,6 +126,7 @@ func (p *Program) Validate() error {
 	errs = append(errs, validateTiers(p.Tiers)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	p.Earning.Expiry.validate(add)
+	p.Returns.validate(add)
 	ids := map[string]bool{}
 	for i := range p.Earning.Rules {
 		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)

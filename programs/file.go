@@ -27,6 +27,11 @@ type file struct {
 	RefundWindowDays scalar      `yaml:"refund_window_days"`
 	Earning          fileEarning `yaml:"earning"`
 	Tiers            []fileTier  `yaml:"tiers"`
+	Returns          fileReturns `yaml:"returns"`
+}
+
+type fileReturns struct {
+	Policy scalar `yaml:"policy"`
 }
 
 type fileEarning struct {
@@ -530,6 +535,7 @@ func (f *file) program() (*domain.Program, []error) {
 	p.Earning.VisitBonus = c.integer("earning.visit_bonus.points", e.VisitBonus.Points, maxPoints)
 	p.Earning.VisitBonusMaxPerDay = int(c.integer("earning.visit_bonus.max_per_day", e.VisitBonus.MaxPerDay, maxVisitsPerDay))
 
+	p.Returns = domain.Returns{Policy: domain.ReturnsPolicy(c.text("returns.policy", f.Returns.Policy))}
 	p.Earning.Expiry = domain.Expiry{
 		Policy:  domain.ExpiryPolicy(c.text("earning.expiry.policy", e.Expiry.Policy)),
 		Days:    int(c.integer("earning.expiry.days", e.Expiry.Days, 36_500)),

@@ -172,3 +172,17 @@ func TestParseExpiry(t *testing.T) {
 		t.Errorf("days without days: %v", err)
 	}
 }
+
+func TestParseReturns(t *testing.T) {
+	text := string(DefaultYAML) + "\nreturns: {policy: within_balance}\n"
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Returns.Policy != domain.ReturnsWithinBalance {
+		t.Errorf("returns %+v", p.Returns)
+	}
+	if _, err := Parse([]byte(string(DefaultYAML) + "\nreturns: {policy: only_pending}\n")); err == nil || !strings.Contains(err.Error(), "returns.policy") {
+		t.Errorf("unknown policy: %v", err)
+	}
+}

@@ -106,6 +106,11 @@ func handBuilt() []streams.LedgerRecord {
 		// A clock event's record: expired points and no activity.
 		record(bob, "e16",
 			domain.PointsExpired{FactMeta: meta(bob, "e16", at(11)), Points: 5, Rule: domain.RuleExpiry, ProgramVersion: "2026-02"}),
+		// A refund whose shortfall the returns policy records as debt.
+		record(bob, "e17",
+			domain.RefundRecorded{FactMeta: meta(bob, "e17", at(12)), OrderID: "o-2", Amount: eur(2500), QualifyingSpend: -2500},
+			domain.PointsReversed{FactMeta: meta(bob, "e17", at(12)), Points: 20, Rule: domain.RuleRefund, OrderID: "o-2", ProgramVersion: "2026-02"},
+			domain.PointsDebt{FactMeta: meta(bob, "e17", at(12)), Points: 5, Rule: domain.RuleRefund, OrderID: "o-2", ProgramVersion: "2026-02"}),
 		// Two refunds of one order in one record stream, the second small.
 		record(alice, "e12",
 			domain.RefundRecorded{FactMeta: meta(alice, "e12", at(10)), OrderID: "o-1", Amount: eur(1000),
@@ -396,6 +401,7 @@ type memberRow struct {
 	Purchases       int64
 	Status          string
 	StatusSince     time.Time
+	Debt            int64
 }
 
 type ledgerRow struct {
@@ -554,7 +560,7 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 			status = string(domain.StatusActive)
 		}
 		out.members = append(out.members, memberRow{m.ID, m.Balance, m.Lifetime, m.Tier, m.TierSince, m.QualifyingSpend,
-			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince})
+			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince, m.Debt})
 	}
 	out.sort()
 	return out
@@ -610,13 +616,13 @@ func readTables(t testing.TB, q Querier) tables {
 	t.Helper()
 	var out tables
 	out.members = collect(t, q, `select member_id, points_balance, lifetime_points, tier, tier_since, qualifying_spend,
-		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since from loyalty.members order by member_id collate "C"`,
+		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since, points_debt from loyalty.members order by member_id collate "C"`,
 		func(row pgx.CollectableRow) (memberRow, error) {
 			var m memberRow
 			var tier *string
 			var since, enrolled, statusSince *time.Time
 			err := row.Scan(&m.ID, &m.Balance, &m.Lifetime, &tier, &since, &m.QualifyingSpend, &enrolled, &m.FirstActivity, &m.LastActivity, &m.Purchases,
-				&m.Status, &statusSince)
+				&m.Status, &statusSince, &m.Debt)
 			m.Tier, m.TierSince, m.EnrolledAt, m.StatusSince = str(tier), utc(since), utc(enrolled), utc(statusSince)
 			m.FirstActivity, m.LastActivity = m.FirstActivity.UTC(), m.LastActivity.UTC()
 			return m, err

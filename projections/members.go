@@ -36,6 +36,7 @@ type memberChange struct {
 	id         string
 	balance    int64 // sum of domain.PointsDelta
 	earned     int64 // PointsEarned only: lifetime points
+	debt       int64 // PointsDebt
 	purchases  int64
 	tier       *string // last TierChanged.To
 	tierSince  time.Time
@@ -75,6 +76,8 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 		c.spend, c.spendAsOf = f.QualifyingSpendAfter, &at
 	case domain.PointsEarned:
 		c.earned += f.Points
+	case domain.PointsDebt:
+		c.debt += f.Points
 	case domain.TierChanged:
 		c.tier, c.tierSince = &f.To, at
 	case domain.StatusChanged:
@@ -96,17 +99,17 @@ var (
 const upsertMembers = `
 insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
-	purchases_count, last_ledger_seq, status, status_since)
+	purchases_count, last_ledger_seq, status, status_since, points_debt)
 select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at,
 	-- a member whose batch holds no activity (only expired points): the
 	-- placeholders lose to the row's own times in least and greatest
 	coalesce(first_at, 'infinity'::timestamptz), coalesce(last_at, '-infinity'::timestamptz),
-	purchases, seq, coalesce(status, 'active'), status_since
+	purchases, seq, coalesce(status, 'active'), status_since, debt
 from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
 	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[])
+	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[])
 	as u(id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
-	purchases, seq, status, status_since)
+	purchases, seq, status, status_since, debt)
 on conflict (member_id) do update set
 	points_balance = m.points_balance + excluded.points_balance,
 	lifetime_points = m.lifetime_points + excluded.lifetime_points,
@@ -120,7 +123,8 @@ on conflict (member_id) do update set
 	purchases_count = m.purchases_count + excluded.purchases_count,
 	last_ledger_seq = excluded.last_ledger_seq,
 	status = case when excluded.status_since is null then m.status else excluded.status end,
-	status_since = coalesce(excluded.status_since, m.status_since)`
+	status_since = coalesce(excluded.status_since, m.status_since),
+	points_debt = m.points_debt + excluded.points_debt`
 
 // Apply implements Projection: COPY into points_ledger and tier_changes, then
 // one multi-row upsert of the batch's members.
@@ -187,6 +191,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		seqs       = make([]int64, n)
 		status     = make([]*string, n)
 		statusAt   = make([]*time.Time, n)
+		debt       = make([]int64, n)
 	)
 	for i, c := range list {
 		ids[i], balance[i], earned[i], tier[i] = c.id, c.balance, c.earned, c.tier
@@ -198,9 +203,10 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		if c.status != nil {
 			status[i], statusAt[i] = c.status, &c.statusAt
 		}
+		debt[i] = c.debt
 	}
 	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
-		first, last, purchases, seqs, status, statusAt); err != nil {
+		first, last, purchases, seqs, status, statusAt, debt); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
 	return nil

@@ -384,6 +384,7 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(s[1]), To: domain.MemberStatus(s[2]), Reason: s[0]},
 		domain.PointsEarned{FactMeta: meta, Points: n[2], Rule: s[2], ProgramVersion: s[1], ExpiresAt: meta.OccurredAt.Add(90 * 24 * time.Hour)},
 		domain.PointsExpired{FactMeta: meta, Points: n[0], Rule: s[0], ProgramVersion: s[1]},
+		domain.PointsDebt{FactMeta: meta, Points: n[1], Rule: s[1], OrderID: s[2], ProgramVersion: s[0]},
 	}
 }
 

@@ -399,6 +399,8 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		}
 	case domain.PointsExpired:
 		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
+	case domain.PointsDebt:
+		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.PointsReversed:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.TierChanged:
@@ -449,6 +451,8 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 		return f, nil
 	case domain.FactPointsExpired:
 		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsDebt:
+		return domain.PointsDebt{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsReversed:
 		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactTierChanged:

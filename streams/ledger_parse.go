@@ -409,6 +409,8 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactStatusChanged
 	case string(domain.FactPointsExpired):
 		*dst = domain.FactPointsExpired
+	case string(domain.FactPointsDebt):
+		*dst = domain.FactPointsDebt
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

@@ -1,0 +1,26 @@
+package domain
+
+// Returns is the program's returns policy.
+type Returns struct {
+	Policy ReturnsPolicy
+}
+
+// ReturnsPolicy says how far a refund may take points back.
+type ReturnsPolicy string
+
+const (
+	// ReturnsUnlimited takes back the order's share of points whatever the
+	// balance: it may go below zero (the default).
+	ReturnsUnlimited ReturnsPolicy = "unlimited"
+	// ReturnsWithinBalance takes back at most the balance; the rest is
+	// recorded as debt (PointsDebt), and the balance stays at zero.
+	ReturnsWithinBalance ReturnsPolicy = "within_balance"
+)
+
+func (r Returns) validate(add func(field, format string, args ...any)) {
+	switch r.Policy {
+	case "", ReturnsUnlimited, ReturnsWithinBalance:
+	default:
+		add("returns.policy", "must be unlimited or within_balance, got %q", r.Policy)
+	}
+}
