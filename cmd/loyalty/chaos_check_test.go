@@ -81,7 +81,7 @@ type reference struct {
 
 func foldStoredInput(t *testing.T, input []storedMsg, injected map[string]domain.Reason) reference {
 	t.Helper()
-	program, err := programs.LoadDefault()
+	program, err := programs.Parse([]byte(chaosProgram))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +285,8 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 			case domain.PointsEarned:
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, f.Points))
 			case domain.PointsReversed:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
+			case domain.PointsExpired:
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
 			case domain.TierChanged:
 				add("tier_changes", fmt.Sprintf("%s %s", id, f.To))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -140,6 +141,7 @@ type engineSupervisor struct {
 	t                *testing.T
 	natsURL, dbURL   string
 	dataDir, metrics string
+	program          string
 	mu               sync.Mutex
 	proc             *process
 	logs             []string // output of killed runs
@@ -148,6 +150,10 @@ type engineSupervisor struct {
 
 func newEngineSupervisor(t *testing.T, natsURL, dbURL string) *engineSupervisor {
 	e := &engineSupervisor{t: t, natsURL: natsURL, dbURL: dbURL, dataDir: t.TempDir(), metrics: freeAddr(t)}
+	e.program = filepath.Join(e.dataDir, "program.yaml")
+	if err := os.WriteFile(e.program, []byte(chaosProgram), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -169,7 +175,7 @@ func newEngineSupervisor(t *testing.T, natsURL, dbURL string) *engineSupervisor 
 func (e *engineSupervisor) start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.proc = spawn(e.t, binary, "serve", "--nats-url", e.natsURL, "--database-url", e.dbURL,
+	e.proc = spawn(e.t, binary, "serve", "--nats-url", e.natsURL, "--database-url", e.dbURL, "--program", e.program,
 		"--data-dir", e.dataDir, "--metrics-addr", e.metrics)
 }
 

@@ -8,10 +8,12 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pointsledger/loyalty/domain/simulate"
+	"github.com/pointsledger/loyalty/programs"
 	"github.com/pointsledger/loyalty/projections/pgserver"
 )
 
@@ -87,6 +89,23 @@ func TestChaos(t *testing.T) {
 	t.Logf("engine warnings over all runs: %s", engine.warnings())
 	engine.stop()
 }
+
+// chaosProgram is the program of the fault test: the default one with
+// program rules, points that expire after 45 days and refunds kept within
+// the balance, so that the faults meet every kind of fact.
+var chaosProgram = strings.Replace(string(programs.DefaultYAML), "\nearning:\n", `
+earning:
+  expiry: {policy: days, days: 45}
+  rules:
+    - id: weekend
+      when: 'event.weekday in ["Sat", "Sun"]'
+      award: {points: 10}
+      limit: {points: 20, per: week}
+    - id: beauty-lines
+      scope: line
+      when: 'line.category == "beauty"'
+      award: {points_per_unit: "1"}
+`, 1) + "\nreturns: {policy: within_balance}\n"
 
 // chaosSeed is LOYALTY_CHAOS_SEED, or a new seed each run.
 func chaosSeed(t *testing.T) uint64 {
