@@ -21,7 +21,7 @@ type ExpiryPolicy string
 
 const (
 	ExpireNever        ExpiryPolicy = "never"
-	ExpireAfterDays    ExpiryPolicy = "days"           // Days after they were earned
+	ExpireAfterDays    ExpiryPolicy = "days"           // at the end of the Days-th UTC day after they were earned
 	ExpireEndOfMonth   ExpiryPolicy = "end_of_month"   // at the end of a calendar month (UTC)
 	ExpireEndOfQuarter ExpiryPolicy = "end_of_quarter" // ... of a calendar quarter
 	ExpireEndOfYear    ExpiryPolicy = "end_of_year"    // ... of a calendar year
@@ -51,7 +51,9 @@ func (x Expiry) expiresAt(at time.Time) time.Time {
 	y, m := at.Year(), at.Month()
 	switch x.Policy {
 	case ExpireAfterDays:
-		return at.AddDate(0, 0, x.Days)
+		// At the end of the day, so that a day's awards share a lot.
+		d := at.AddDate(0, 0, x.Days)
+		return time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, time.UTC)
 	case ExpireEndOfMonth:
 		return time.Date(y, m+1+time.Month(x.Periods), 1, 0, 0, 0, 0, time.UTC)
 	case ExpireEndOfQuarter:
@@ -79,6 +81,15 @@ func (m *Member) addLot(expires time.Time, points int64) {
 		return
 	}
 	m.lots = slices.Insert(m.lots, i, lot{expires: expires, remaining: points})
+}
+
+// lotTotal is the points of the dated lots.
+func (m *Member) lotTotal() int64 {
+	var total int64
+	for _, l := range m.lots {
+		total += l.remaining
+	}
+	return total
 }
 
 // drawLots takes points off the lots, soonest-expiring first: spending and

@@ -26,20 +26,23 @@ func expired(id string, at time.Time, points int64, rule string) domain.PointsEx
 
 func utcDate(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
+// eod is the end of t's UTC day: where the days policy puts expiry dates.
+func eod(t time.Time) time.Time { return utcDate(t.Year(), t.Month(), t.Day()+1) }
+
 // t0 is 2026-03-01 10:00 UTC.
 func TestPointsExpiry(t *testing.T) {
 	days30 := withExpiry(domain.Expiry{Policy: domain.ExpireAfterDays, Days: 30})
 	first := buy("e-1", t0, "o-1", eur(2000)) // 20 base + 200 first purchase bonus
 	runRuleCases(t, []ruleCase{
 		{
-			name:    "earned points carry their expiry: 30 days",
+			name:    "earned points carry their expiry: the end of the 30th day",
 			program: days30,
 			given:   []domain.Event{enrolled()},
 			when:    first,
 			want: []domain.Fact{
 				purchased("e-1", t0, "o-1", eur(2000), 2000, 2000),
-				earnedUntil("e-1", t0, 20, domain.RuleBase, "o-1", t0.Add(30*day)),
-				earnedUntil("e-1", t0, 200, domain.RuleFirstPurchaseBonus, "o-1", t0.Add(30*day)),
+				earnedUntil("e-1", t0, 20, domain.RuleBase, "o-1", eod(t0.Add(30*day))),
+				earnedUntil("e-1", t0, 200, domain.RuleFirstPurchaseBonus, "o-1", eod(t0.Add(30*day))),
 			},
 		},
 		{
@@ -48,9 +51,9 @@ func TestPointsExpiry(t *testing.T) {
 			given:   []domain.Event{enrolled(), first},
 			when:    visit("e-2", t0.Add(31*day)),
 			want: []domain.Fact{
-				expired("e-2", t0.Add(30*day), 220, domain.RuleExpiry),
+				expired("e-2", eod(t0.Add(30*day)), 220, domain.RuleExpiry),
 				domain.VisitRecorded{FactMeta: meta("e-2", t0.Add(31*day)), Channel: "store-1"},
-				earnedUntil("e-2", t0.Add(31*day), 5, domain.RuleVisitBonus, "", t0.Add(61*day)),
+				earnedUntil("e-2", t0.Add(31*day), 5, domain.RuleVisitBonus, "", eod(t0.Add(61*day))),
 			},
 		},
 		{
@@ -60,7 +63,7 @@ func TestPointsExpiry(t *testing.T) {
 			when:    visit("e-2", t0.Add(29*day)),
 			want: []domain.Fact{
 				domain.VisitRecorded{FactMeta: meta("e-2", t0.Add(29*day)), Channel: "store-1"},
-				earnedUntil("e-2", t0.Add(29*day), 5, domain.RuleVisitBonus, "", t0.Add(59*day)),
+				earnedUntil("e-2", t0.Add(29*day), 5, domain.RuleVisitBonus, "", eod(t0.Add(59*day))),
 			},
 		},
 		{
@@ -109,7 +112,7 @@ func TestPointsExpiry(t *testing.T) {
 			program: days30,
 			given:   []domain.Event{enrolled(), first},
 			when:    event("e-c", t0.Add(40*day), domain.Clock{}),
-			want:    []domain.Fact{expired("e-c", t0.Add(30*day), 220, domain.RuleExpiry)},
+			want:    []domain.Fact{expired("e-c", eod(t0.Add(30*day)), 220, domain.RuleExpiry)},
 		},
 		{
 			name:    "a clock event with nothing due records nothing",
@@ -127,9 +130,9 @@ func TestPointsExpiry(t *testing.T) {
 			given:   []domain.Event{enrolled(), first, visit("e-v", t0.Add(10*day)), refund("e-r", t0.Add(11*day), "o-1", eur(1000))},
 			when:    visit("e-2", t0.Add(35*day)),
 			want: []domain.Fact{
-				expired("e-2", t0.Add(30*day), 210, domain.RuleExpiry),
+				expired("e-2", eod(t0.Add(30*day)), 210, domain.RuleExpiry),
 				domain.VisitRecorded{FactMeta: meta("e-2", t0.Add(35*day)), Channel: "store-1"},
-				earnedUntil("e-2", t0.Add(35*day), 5, domain.RuleVisitBonus, "", t0.Add(65*day)),
+				earnedUntil("e-2", t0.Add(35*day), 5, domain.RuleVisitBonus, "", eod(t0.Add(65*day))),
 			},
 		},
 	})
@@ -170,9 +173,10 @@ func TestExpiryIsValidated(t *testing.T) {
 // For random programs with an expiry policy and random histories: Decide
 // changes nothing, Apply decides the same, folding the facts again gives the
 // same member, no lot is empty or negative, lots are in date order, expiry
-// never takes more than the balance, and while the balance has never been
-// negative (refunds of points that had expired can take it below zero) it
-// equals the dated lots under a dated policy.
+// never takes more than the balance or dates a fact before the points were
+// earned, the dated lots never hold more than the balance, and while the
+// balance has never been negative (refunds of points that had expired can
+// take it below zero) they equal it under a dated policy.
 func TestLotInvariants(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		p := drawProgram(t)
@@ -220,9 +224,39 @@ func TestLotInvariants(t *testing.T) {
 				}
 				lots += l.Points
 			}
+			if lots > max(live.Balance, 0) {
+				t.Fatalf("event %d: dated lots %d, balance %d", i, lots, live.Balance)
+			}
 			if dated && !everNegative && lots != live.Balance {
 				t.Fatalf("event %d: balance %d, dated lots %d%s", i, live.Balance, lots, formatFacts(facts))
 			}
 		}
 	})
+}
+
+// Points that pay off a negative balance are not a lot: a later award's
+// points do not expire on an earlier lot's date.
+func TestLotsAfterANegativeBalance(t *testing.T) {
+	d := func(m time.Month, day int) time.Time { return time.Date(2026, m, day, 12, 0, 0, 0, time.UTC) }
+	runRuleCases(t, []ruleCase{{
+		name: "refund of expired points, then new awards",
+		program: func(p *domain.Program) {
+			p.Earning.FirstPurchaseBonus = 0
+			p.Earning.Expiry = domain.Expiry{Policy: domain.ExpireEndOfMonth}
+		},
+		given: []domain.Event{
+			enrolled(),
+			buy("e-a", d(3, 26), "o-a", eur(10000)),    // 100 until Apr 1
+			event("e-c", d(4, 2), domain.Clock{}),      // they expire
+			refund("e-ra", d(4, 5), "o-a", eur(10000)), // -100
+			buy("e-b", d(4, 6), "o-b", eur(15000)),     // +150: 50 left to expire May 1
+			refund("e-rb", d(4, 7), "o-b", eur(5000)),  // -50: 0, no lot
+			buy("e-cc", d(5, 6), "o-c", eur(10000)),    // +100 until Jun 1
+		},
+		when: visit("e-v", d(5, 7)),
+		want: []domain.Fact{
+			domain.VisitRecorded{FactMeta: meta("e-v", d(5, 7)), Channel: "store-1"},
+			earnedUntil("e-v", d(5, 7), 5, domain.RuleVisitBonus, "", utcDate(2026, 6, 1)),
+		},
+	}})
 }

@@ -119,7 +119,12 @@ func (m *Member) Evolve(f Fact) {
 		m.Balance += f.Points
 		m.Lifetime += f.Points
 		if !f.ExpiresAt.IsZero() {
-			m.addLot(f.ExpiresAt, f.Points)
+			// Lots never hold more than the balance: points that make good
+			// a negative balance (refunds of points that had expired) are
+			// not there to expire.
+			if room := max(m.Balance, 0) - m.lotTotal(); room > 0 {
+				m.addLot(f.ExpiresAt, min(f.Points, room))
+			}
 		}
 		if o := m.orders[f.OrderID]; o != nil && f.OrderID != "" {
 			switch f.Rule {

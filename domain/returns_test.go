@@ -16,8 +16,8 @@ func debt(id string, at time.Time, points int64, order string) domain.PointsDebt
 func TestReturnsPolicy(t *testing.T) {
 	withinBalance := func(p *domain.Program) { p.Returns = domain.Returns{Policy: domain.ReturnsWithinBalance} }
 	noBonus := func(p *domain.Program) { p.Earning.FirstPurchaseBonus = 0 }
-	// Points: o-1 20 (a lot until t0+1d), o-2 10 (until t0+1d+1h); o-2's
-	// refund takes its 10 from the soonest lot, leaving 10 and 10.
+	// Points: o-1 20 and o-2 10, one lot until the end of t0+1d; o-2's
+	// refund takes its 10 back, leaving 20.
 	history := []domain.Event{enrolled(), buy("e-1", t0, "o-1", eur(2000)), buy("e-2", t0.Add(time.Hour), "o-2", eur(1000)),
 		refund("e-3", t0.Add(2*time.Hour), "o-2", eur(1000))} // balance 20 + 10 - 10 = 20
 	runRuleCases(t, []ruleCase{
@@ -28,11 +28,10 @@ func TestReturnsPolicy(t *testing.T) {
 				p.Earning.Expiry = domain.Expiry{Policy: domain.ExpireAfterDays, Days: 1}
 			},
 			given: history,
-			// both lots expired the next day; the refund still takes back 20
+			// the lot expired; the refund still takes back 20
 			when: refund("e-4", t0.Add(2*day), "o-1", eur(2000)),
 			want: []domain.Fact{
-				expired("e-4", t0.Add(day), 10, domain.RuleExpiry),
-				expired("e-4", t0.Add(day+time.Hour), 10, domain.RuleExpiry),
+				expired("e-4", eod(t0.Add(day)), 20, domain.RuleExpiry),
 				refunded("e-4", t0.Add(2*day), "o-1", eur(2000), -2000, 0),
 				reversed("e-4", t0.Add(2*day), 20, "o-1"),
 			},
@@ -44,9 +43,10 @@ func TestReturnsPolicy(t *testing.T) {
 				withinBalance(p)
 				p.Earning.Expiry = domain.Expiry{Policy: domain.ExpireAfterDays, Days: 1}
 			},
-			given: append(history, visit("e-v", t0.Add(36*time.Hour))), // 20 expired, +5 for the visit
+			given: append(history, visit("e-v", t0.Add(36*time.Hour))), // +5 for the visit, until the day after
 			when:  refund("e-4", t0.Add(2*day), "o-1", eur(2000)),
 			want: []domain.Fact{
+				expired("e-4", eod(t0.Add(day)), 20, domain.RuleExpiry),
 				refunded("e-4", t0.Add(2*day), "o-1", eur(2000), -2000, 0),
 				reversed("e-4", t0.Add(2*day), 5, "o-1"),
 				debt("e-4", t0.Add(2*day), 15, "o-1"),

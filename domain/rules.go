@@ -69,7 +69,8 @@ const (
 
 // builtinRules are the rule names the built-in earning uses; program rules
 // may not take them.
-var builtinRules = []string{RuleBase, RuleTierBonus, RuleFirstPurchaseBonus, RuleFeedbackBonus, RuleVisitBonus, RuleRefund}
+var builtinRules = []string{RuleBase, RuleTierBonus, RuleFirstPurchaseBonus, RuleFeedbackBonus, RuleVisitBonus, RuleRefund,
+	RuleExpiry, RuleInactivity}
 
 // ruleEnv is what a condition sees. Names are the expr tags.
 type ruleEnv struct {
@@ -137,7 +138,11 @@ func (r *Rule) compile() error {
 		r.cond = nil
 		return nil
 	}
-	prog, err := expr.Compile(r.When, expr.Env(ruleEnv{}), expr.AsBool(), expr.DisableBuiltin("now"))
+	// No clock and no time zones (date() and timezone() read the host's
+	// zone database): a condition decides the same on any machine, at any
+	// time.
+	prog, err := expr.Compile(r.When, expr.Env(ruleEnv{}), expr.AsBool(),
+		expr.DisableBuiltin("now"), expr.DisableBuiltin("date"), expr.DisableBuiltin("timezone"))
 	if err != nil {
 		// The messages name Go types; the program file knows them as
 		// event, member and line.

@@ -102,6 +102,7 @@ type Engine struct {
 	cfg      EngineConfig
 	metrics  *Metrics
 	programs atomic.Pointer[domain.Programs]
+	leading  atomic.Bool // holds the lease
 	// maxPending is the size at which a partition's staged ledger message
 	// is committed; set by Run from the server's payload limit.
 	maxPending int
@@ -117,6 +118,10 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	e.programs.Store(cfg.Programs)
 	return e, nil
 }
+
+// Leading reports whether this engine holds its consumer's lease: the one
+// process that does the work (and keeps the clock).
+func (e *Engine) Leading() bool { return e.leading.Load() }
 
 // Programs returns the program versions the engine runs now.
 func (e *Engine) Programs() *domain.Programs { return e.programs.Load() }
@@ -184,6 +189,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := owner.acquire(ctx); err != nil {
 		return nil // ctx ended while waiting
 	}
+	e.leading.Store(true)
+	defer e.leading.Store(false)
 	// Renewed until the very end, past ctx: the final commits and acks
 	// at shutdown are still this engine's work.
 	holdCtx, stopHolding := context.WithCancel(context.WithoutCancel(ctx))

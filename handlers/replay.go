@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,7 +29,13 @@ type ReplayStats struct {
 // of each applied input goes to apply, in order, with the input's sequence
 // as its Seq. Events whose own time is at or after until (when until is not
 // zero) are left out. It reads what the stream holds when it starts.
-func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Programs, until time.Time, apply func(streams.LedgerRecord) error) (ReplayStats, error) {
+//
+// With closeAt not zero, every member is then woken at closeAt, as the clock
+// of a running engine would have woken those with points due: the input's
+// clock events were chosen by the live program, and a candidate whose points
+// expire sooner would otherwise keep them.
+func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Programs, until, closeAt time.Time,
+	apply func(streams.LedgerRecord) error) (ReplayStats, error) {
 	stats := ReplayStats{DeadLetters: map[domain.Reason]int{}}
 	metrics, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
@@ -69,9 +77,38 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 			return stats, err
 		}
 		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
-			return stats, nil
+			return stats, closeMembers(parts, ps, closeAt, last, apply)
 		}
 	}
+}
+
+// closeMembers wakes every member of parts at closeAt (see ReplayInput), in
+// partition and member order, so that the replay is the same every time.
+func closeMembers(parts map[int]*partition, ps *domain.Programs, closeAt time.Time, lastSeq uint64, apply func(streams.LedgerRecord) error) error {
+	if closeAt.IsZero() {
+		return nil
+	}
+	seq := lastSeq
+	for _, id := range slices.Sorted(maps.Keys(parts)) {
+		p := parts[id]
+		for _, memberID := range slices.Sorted(maps.Keys(p.members)) {
+			ev := domain.Event{ID: "backtest-close-" + memberID, Type: domain.TypeMemberClock, MemberID: memberID,
+				OccurredAt: closeAt, Body: domain.Clock{}}
+			facts, err := domain.Decide(p.members[memberID], ev, ps.At(closeAt))
+			if err != nil {
+				return fmt.Errorf("replay: closing member %q: %w", memberID, err)
+			}
+			if len(facts) == 0 {
+				continue
+			}
+			seq++
+			if err := apply(streams.LedgerRecord{Partition: id, EventID: ev.ID, MemberID: memberID, Facts: facts,
+				Seq: seq, Stored: closeAt}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func replayOne(e *Engine, parts map[int]*partition, msg jetstream.Msg, meta *jetstream.MsgMetadata, until time.Time,

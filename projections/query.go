@@ -132,30 +132,51 @@ func utcOrZero(t *time.Time) time.Time {
 	return t.UTC()
 }
 
-// DueForClock lists members (at most limit) who may have points to expire
-// at now without an event of their own to notice it: a positive balance
-// and an earned row whose expiry date has come after the member's last
-// activity and last expiry, or, with inactivityDays above 0, no activity
-// for that long. It only picks whom to send a clock event; the engine
-// decides what expires. A member picked twice gets a second clock event
-// that expires nothing.
-func DueForClock(ctx context.Context, q Querier, now time.Time, inactivityDays, limit int) ([]string, error) {
-	rows, err := q.Query(ctx, `
-select m.member_id from loyalty.members m
-where m.points_balance > 0 and (
-	exists (
-		select 1 from loyalty.points_ledger l
-		where l.member_id = m.member_id and l.kind = 'earned' and l.expires_at is not null and l.expires_at <= $1
-		  and l.expires_at > greatest(m.last_activity_at, coalesce(
-			(select max(x.occurred_at) from loyalty.points_ledger x where x.member_id = m.member_id and x.kind = 'expired'),
-			'-infinity'::timestamptz)))
-	or ($2 > 0 and m.last_activity_at <= $1 - make_interval(days => $2)
-		and not exists (select 1 from loyalty.points_ledger x where x.member_id = m.member_id and x.kind = 'expired'
-			and x.rule = 'inactivity' and x.occurred_at > m.last_activity_at)))
-order by m.member_id
-limit $3`, now, inactivityDays, limit)
-	if err != nil {
-		return nil, fmt.Errorf("members due for the clock: %w", err)
+// ClockMark is how far the clock has looked: expiry dates up to At, and
+// ledger rows up to Seq. The zero value has looked at nothing.
+type ClockMark struct {
+	At  time.Time
+	Seq int64
+}
+
+// DueForClock lists the members with a positive balance who may have points
+// to expire by now without an event of their own to notice it, among what
+// changed since mark: earned points whose expiry date came after mark.At,
+// or earned points new in the ledger since mark.Seq (a late upstream batch)
+// whose date has already come; with inactivityDays above 0, members whose
+// last activity became that old since mark.At. It returns them with the
+// mark to pass next time. It only picks whom to send a clock event; the
+// engine decides what expires, and a member picked for nothing gets a
+// record with no facts.
+func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays int) ([]string, ClockMark, error) {
+	next := ClockMark{At: now}
+	if err := q.QueryRow(ctx, `select coalesce(max(ledger_seq), 0) from loyalty.points_ledger`).Scan(&next.Seq); err != nil {
+		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	since := mark.At
+	if since.IsZero() {
+		since = time.Unix(0, 0).UTC() // before any event the engine accepts
+	}
+	rows, err := q.Query(ctx, `
+with due as (
+	select member_id from loyalty.points_ledger
+	where kind = 'earned' and expires_at is not null and expires_at > $2 and expires_at <= $1
+	union
+	select member_id from loyalty.points_ledger
+	where ledger_seq > $3 and ledger_seq <= $4 and kind = 'earned' and expires_at is not null and expires_at <= $1
+	union
+	select member_id from loyalty.members
+	where $5 > 0 and last_activity_at > $2 - make_interval(days => $5) and last_activity_at <= $1 - make_interval(days => $5)
+)
+select d.member_id from due d join loyalty.members m on m.member_id = d.member_id
+where m.points_balance > 0
+order by 1`, now, since, mark.Seq, next.Seq, inactivityDays)
+	if err != nil {
+		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
+	}
+	return ids, next, nil
 }

@@ -139,7 +139,11 @@ func replayInto(ctx context.Context, g *globals, o *backtestOptions, pool *pgxpo
 	}
 	bar := newProgress(g, o.quiet, int64(in.CachedInfo().State.Msgs), "replaying into "+schema)
 	var batch []streams.LedgerRecord
-	stats, err := handlers.ReplayInput(ctx, js, ps, to, func(r streams.LedgerRecord) error {
+	closeAt := to
+	if closeAt.IsZero() {
+		closeAt = time.Now().UTC().Truncate(time.Second)
+	}
+	stats, err := handlers.ReplayInput(ctx, js, ps, to, closeAt, func(r streams.LedgerRecord) error {
 		_ = bar.Add(1)
 		batch = append(batch, r)
 		if len(batch) < 5000 {

@@ -15,10 +15,6 @@ import (
 	"github.com/pointsledger/loyalty/streams"
 )
 
-// clockBatch bounds the clock events of one tick; the rest wait for the
-// next.
-const clockBatch = 10_000
-
 // runClock publishes, every interval until ctx ends, a clock event
 // (loyalty.member.clock.v1) for each member who may have points to expire
 // without an event of their own: the engine then decides the expiry in
@@ -31,14 +27,21 @@ func runClock(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, e
 	}
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
+	var mark projections.ClockMark // the first tick looks at all history
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
 		}
+		if !engine.Leading() {
+			continue // the engine that holds the lease keeps the clock
+		}
 		now := time.Now().UTC().Truncate(time.Second)
-		n, err := clockTick(ctx, pool, js, engine.Programs().At(now), now)
+		next, n, err := clockTick(ctx, pool, js, engine.Programs().At(now), now, mark)
+		if err == nil {
+			mark = next
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("clock: members due for expiry not woken; trying at the next tick", "err", err)
@@ -48,23 +51,29 @@ func runClock(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, e
 	}
 }
 
-// clockTick publishes the clock events of one tick and returns how many.
-func clockTick(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p *domain.Program, now time.Time) (int, error) {
+// clockTick publishes the clock events of one tick and returns the mark of
+// what it looked at and how many it published; the mark moves only when all
+// were stored, so a failed tick is done again.
+func clockTick(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p *domain.Program, now time.Time,
+	mark projections.ClockMark) (projections.ClockMark, int, error) {
 	inactivity := 0
 	if p.Earning.Expiry.Policy == domain.ExpireOnInactivity {
 		inactivity = p.Earning.Expiry.Days
 	}
-	ids, err := projections.DueForClock(ctx, pool, now, inactivity, clockBatch)
+	ids, next, err := projections.DueForClock(ctx, pool, now, mark, inactivity)
 	if err != nil {
-		return 0, err
+		return mark, 0, err
 	}
 	pub := streams.NewPublisher(js, nil)
 	for _, id := range ids {
 		ev := domain.Event{ID: fmt.Sprintf("clock-%s-%d", streams.MemberKey(id), now.Unix()), Type: domain.TypeMemberClock,
 			Source: "loyalty-clock", MemberID: id, OccurredAt: now, Body: domain.Clock{}}
 		if err := pub.Publish(ctx, ev); err != nil {
-			return 0, err
+			return mark, 0, err
 		}
 	}
-	return len(ids), pub.Wait(ctx)
+	if err := pub.Wait(ctx); err != nil {
+		return mark, 0, err
+	}
+	return next, len(ids), nil
 }

@@ -468,6 +468,21 @@ func TestBacktest(t *testing.T) {
 	if base.Candidate <= base.Live || figure(t, dbl.Totals, "points issued").Diff <= 0 {
 		t.Errorf("doubling points per euro: base %+v, issued %+v", base, figure(t, dbl.Totals, "points issued"))
 	}
+	// Points that expire: members who stopped coming lose them by the end
+	// of the replay, as the clock would have seen to.
+	expiring := filepath.Join(dir, "expiring.yaml")
+	if err := os.WriteFile(expiring, []byte(strings.Replace(string(programs.DefaultYAML), "\nearning:\n",
+		"\nearning:\n  expiry: {policy: days, days: 30}\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var exp projections.Comparison
+	if err := json.Unmarshal([]byte(mustLoyalty(t, append(args, "--program", expiring)...)), &exp); err != nil {
+		t.Fatal(err)
+	}
+	if f := figure(t, exp.Totals, "points expired"); f.Live != 0 || f.Candidate <= 0 ||
+		figure(t, exp.Totals, "points outstanding").Diff != -f.Candidate {
+		t.Errorf("30-day expiry: expired %+v, outstanding %+v", f, figure(t, exp.Totals, "points outstanding"))
+	}
 	text := mustLoyalty(t, "backtest", "--nats-url", natsURL, "--database-url", db.URL, "--quiet", "--program", double, "--from", "2026-02-01", "--to", "2026-03-01")
 	if !strings.Contains(text, "points issued") || !strings.Contains(text, "POINTS BY RULE") {
 		t.Errorf("backtest text output:\n%s", text)
