@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/domain/simulate"
+	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/programs"
 	"github.com/pointsledger/loyalty/projections"
 	"github.com/pointsledger/loyalty/projections/pgtest"
@@ -504,4 +508,162 @@ func figure(t *testing.T, fs []projections.Figure, name string) projections.Figu
 	}
 	t.Fatalf("no figure %q in %+v", name, fs)
 	return projections.Figure{}
+}
+
+// Every program feature built so far in one program, over a simulated year,
+// through the binary: two versions (the second from July with other rules and
+// a higher rate), rules of each kind, points expiring at the end of the
+// quarter after, refunds kept within the balance, members blocked and
+// unblocked upstream, and the clock. The read models equal the reference fold
+// of the stored input, and a backtest of the program against itself differs
+// in nothing.
+func TestEveryProgramFeatureOverAYear(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	common := `
+  expiry: {policy: end_of_quarter, periods: 1}
+  rules:
+    - id: weekend
+      when: 'event.weekday in ["Sat", "Sun"] && member.status == "active"'
+      award: {points: 15}
+      limit: {points: 30, per: week}
+    - id: beauty-lines
+      scope: line
+      when: 'line.category == "beauty"'
+      award: {points_per_unit: "1"}
+      limit: {points: 200, per: month}
+    - id: happy
+      on: feedback
+      when: 'event.rating >= 4'
+      award: {points: 5}
+    - id: welcome
+      on: enrolment
+      award: {points: 50}
+`
+	v1 := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:"+common, 1) + "\nreturns: {policy: within_balance}\n"
+	v2 := strings.Replace(strings.Replace(v1, `version: "2026.1"`, "version: \"2026.2\"\neffective_from: 2026-07-01", 1),
+		`EUR: {points_per_unit: "1"}`, `EUR: {points_per_unit: "2"}`, 1)
+	v2 = strings.Replace(v2, "award: {points: 15}", "award: {multiplier: \"1.5\"}", 1)
+	file := filepath.Join(t.TempDir(), "program.yaml")
+	if err := os.WriteFile(file, []byte(v1+"\n---\n"+v2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustLoyalty(t, "program", "check", file)
+	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file, "--clock-interval", "500ms")
+	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "330", "--seed", "51", "--start", "2026-01-01", "--quiet")
+	events, err := simulate.All(simulate.Config{Members: 300, Days: 330, Seed: 51, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A few members are blocked in spring and set active again in autumn.
+	ctx := context.Background()
+	pub := streams.NewPublisher(env.JS, nil)
+	for i, e := range events {
+		if i%40 != 0 || e.Type != domain.TypeMemberEnrolled {
+			continue
+		}
+		for _, s := range []struct {
+			at     time.Time
+			status domain.MemberStatus
+		}{{time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC), domain.StatusBlocked}, {time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC), domain.StatusActive}} {
+			ev := domain.Event{ID: fmt.Sprintf("status-%s-%s", e.MemberID, s.status), Type: domain.TypeMemberStatus, Source: "crm",
+				MemberID: e.MemberID, OccurredAt: s.at, Body: domain.StatusChange{Status: s.status, Reason: "test"}}
+			if err := pub.Publish(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !enginesIdle(ctx, env.JS) {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine did not catch up")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // the clock's ticks, and what they publish, settle
+	in, err := env.JS.Stream(ctx, streams.InputStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, in.CachedInfo().State.Msgs)
+	srv.stop(t)
+
+	// The reference: the stored input, clock events included, folded in
+	// stored order through the same versions (foldStoredEvents).
+	ps, err := programs.LoadVersions(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := foldStoredEvents(t, env.JS, ps)
+	assertMembersEqual(t, db.Pool, want)
+	assertLedgerInvariants(t, db.Pool)
+	// Points earned in the first quarter expire when the second ends, on
+	// 1 July: decided by events from then on, under 2026.2.
+	rules := map[string]int64{}
+	rows, err := db.Pool.Query(ctx, `select rule || '/' || program_version, count(*) from loyalty.points_ledger group by 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		rules[k] = n
+	}
+	rows.Close()
+	for _, k := range []string{"weekend/2026.1", "weekend/2026.2", "beauty-lines/2026.1", "happy/2026.1", "welcome/2026.1", "expiry/2026.2", "base/2026.2"} {
+		if rules[k] == 0 {
+			t.Errorf("no %s facts in the points ledger: %v", k, rules)
+		}
+	}
+	var blocked, debt int64
+	if err := db.Pool.QueryRow(ctx, `select (select count(*) from loyalty.members where status_since is not null),
+		(select coalesce(sum(points_debt), 0) from loyalty.members)`).Scan(&blocked, &debt); err != nil {
+		t.Fatal(err)
+	}
+	if blocked == 0 {
+		t.Error("no member has a status change")
+	}
+	t.Logf("facts by rule and version: %v; members with a status change %d; debt %d", rules, blocked, debt)
+
+	var self projections.Comparison
+	out := mustLoyalty(t, "backtest", "--nats-url", natsURL, "--database-url", db.URL, "--json", "--quiet",
+		"--program", file, "--live-program", file, "--to", "2026-12-01")
+	if err := json.Unmarshal([]byte(out), &self); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(append(self.Totals, self.Tiers...), self.Rules...) {
+		if f.Diff != 0 {
+			t.Errorf("the program against itself: %s differs by %d", f.Name, f.Diff)
+		}
+	}
+}
+
+// foldStoredEvents folds the input stream as stored, deciding each input as
+// the engine does: what passes validation and is not a repeated id, through
+// the version its time picks.
+func foldStoredEvents(t *testing.T, js jetstream.JetStream, ps *domain.Programs) map[string]*domain.Member {
+	t.Helper()
+	members := map[string]*domain.Member{}
+	_, err := handlers.ReplayInput(context.Background(), js, ps, time.Time{}, time.Time{}, func(r streams.LedgerRecord) error {
+		m := members[r.MemberID]
+		if m == nil {
+			m = domain.NewMember(r.MemberID)
+			members[r.MemberID] = m
+		}
+		for _, f := range r.Facts {
+			m.Evolve(f)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return members
 }
