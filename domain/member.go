@@ -34,6 +34,7 @@ type Member struct {
 	visitBonuses    map[int64]int         // visit bonuses paid per UTC day, recent days only
 	ruleDays        map[string][]daySpend // points of each program rule per UTC day, recent days only
 	lots            []lot                 // points with an expiry date, soonest first
+	visitDays       []int64               // UTC days with a visit, ascending, the last visitMemory days only
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -64,11 +65,44 @@ func NewMember(id string) *Member {
 // Earns reports whether the member's account earns points: it is active.
 func (m *Member) Earns() bool { return m.Status == "" || m.Status == StatusActive }
 
+// visitMemory is how many days of visits a member's state keeps, for the
+// visits_7d and visits_30d of rule conditions.
+const visitMemory = 31
+
+func (m *Member) addVisitDay(at time.Time) {
+	day := dayOf(at)
+	i, found := slices.BinarySearch(m.visitDays, day)
+	if !found {
+		m.visitDays = slices.Insert(m.visitDays, i, day)
+	}
+	latest := m.visitDays[len(m.visitDays)-1]
+	for len(m.visitDays) > 0 && m.visitDays[0] <= latest-visitMemory {
+		m.visitDays = m.visitDays[1:]
+	}
+}
+
+// visitDaysWithin counts the days with a visit among the n days ending on
+// at's day, that day counted as visited when today is true.
+func (m *Member) visitDaysWithin(at time.Time, n int64, today bool) int {
+	last := dayOf(at)
+	count := 0
+	for _, d := range m.visitDays {
+		if d > last-n && d <= last && !(today && d == last) {
+			count++
+		}
+	}
+	if today {
+		count++
+	}
+	return count
+}
+
 // clone is a deep copy, for deciding on a state that is not the member's.
 func (m *Member) clone() *Member {
 	c := *m
 	c.spend = slices.Clone(m.spend)
 	c.lots = slices.Clone(m.lots)
+	c.visitDays = slices.Clone(m.visitDays)
 	if m.orders != nil {
 		c.orders = make(map[string]*Order, len(m.orders))
 		for id, o := range m.orders {
@@ -156,6 +190,8 @@ func (m *Member) Evolve(f Fact) {
 		if o := m.orders[f.OrderID]; o != nil {
 			o.Reversed += f.Points // decided: later refunds of the order do not take it again
 		}
+	case VisitRecorded:
+		m.addVisitDay(f.OccurredAt)
 	case TierChanged:
 		m.Tier = f.To
 		m.TierSince = f.OccurredAt

@@ -104,6 +104,11 @@ type ruleMember struct {
 	QualifyingSpend int64  `expr:"qualifying_spend"`
 	Enrolled        bool   `expr:"enrolled"`
 	Status          string `expr:"status"` // active, blocked, closed
+	// Visits7d and Visits30d count the days with a visit among the last 7
+	// (30) UTC days, the event's day included, a visit being decided
+	// included: `member.visits_7d >= 3` is a visit streak.
+	Visits7d  int `expr:"visits_7d"`
+	Visits30d int `expr:"visits_30d"`
 }
 
 type ruleLine struct {
@@ -221,6 +226,9 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 		return nil, nil
 	}
 	env := ruleEnv{Event: eventEnv(e), Member: memberEnv(m, p)}
+	visiting := e.Type == TypeVisitRecorded
+	env.Member.Visits7d = m.visitDaysWithin(meta.OccurredAt, 7, visiting)
+	env.Member.Visits30d = m.visitDaysWithin(meta.OccurredAt, 30, visiting)
 	var facts []Fact
 	// Only a purchase's rule points belong to its order (refunds take them
 	// back); feedback names an order too, but its points are not the

@@ -195,3 +195,37 @@ func TestProgramRulesAreValidated(t *testing.T) {
 		t.Errorf("duplicate ids: %v", err)
 	}
 }
+
+func TestVisitStreaks(t *testing.T) {
+	streak := withRules(domain.Rule{ID: "streak", On: domain.TypeVisitRecorded, Scope: domain.ScopeEvent,
+		When: `member.visits_7d >= 3`, Award: domain.Award{Points: 20}, Limit: domain.Limit{Points: 20, Per: domain.PerWeek}})
+	visitFacts := func(id string, at time.Time, more ...domain.Fact) []domain.Fact {
+		return append([]domain.Fact{
+			domain.VisitRecorded{FactMeta: meta(id, at), Channel: "store-1"},
+			earned(id, at, 5, domain.RuleVisitBonus, ""),
+		}, more...)
+	}
+	runRuleCases(t, []ruleCase{
+		{
+			name:    "a third visiting day within 7 days",
+			program: streak,
+			given:   []domain.Event{enrolled(), visit("e-a", t0.Add(-2*day)), visit("e-b", t0.Add(-day))},
+			when:    visit("e-1", t0),
+			want:    visitFacts("e-1", t0, earned("e-1", t0, 20, "streak", "")),
+		},
+		{
+			name:    "visits 8 days apart are no streak",
+			program: streak,
+			given:   []domain.Event{enrolled(), visit("e-a", t0.Add(-8*day)), visit("e-b", t0.Add(-day))},
+			when:    visit("e-1", t0),
+			want:    visitFacts("e-1", t0),
+		},
+		{
+			name:    "two visits on one day count as one day",
+			program: streak,
+			given:   []domain.Event{enrolled(), visit("e-a", t0.Add(-day)), visit("e-b", t0.Add(-day+time.Hour))},
+			when:    visit("e-1", t0),
+			want:    visitFacts("e-1", t0),
+		},
+	})
+}

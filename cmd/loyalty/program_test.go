@@ -512,7 +512,7 @@ func figure(t *testing.T, fs []projections.Figure, name string) projections.Figu
 
 // Every program feature built so far in one program, over a simulated year,
 // through the binary: two versions (the second from July with other rules and
-// a higher rate), rules of each kind, points expiring at the end of the
+// a higher rate), rules of each kind (a visit streak too), points expiring at the end of the
 // quarter after, refunds kept within the balance, members blocked and
 // unblocked upstream, and the clock. The read models equal the reference fold
 // of the stored input, and a backtest of the program against itself differs
@@ -540,6 +540,11 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
     - id: welcome
       on: enrolment
       award: {points: 50}
+    - id: streak
+      on: visit
+      when: 'member.visits_7d >= 3'
+      award: {points: 20}
+      limit: {points: 20, per: week}
 `
 	v1 := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:"+common, 1) + "\nreturns: {policy: within_balance}\n"
 	v2 := strings.Replace(strings.Replace(v1, `version: "2026.1"`, "version: \"2026.2\"\neffective_from: 2026-07-01", 1),
@@ -617,7 +622,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 		rules[k] = n
 	}
 	rows.Close()
-	for _, k := range []string{"weekend/2026.1", "weekend/2026.2", "beauty-lines/2026.1", "happy/2026.1", "welcome/2026.1", "expiry/2026.2", "base/2026.2"} {
+	for _, k := range []string{"weekend/2026.1", "weekend/2026.2", "beauty-lines/2026.1", "happy/2026.1", "welcome/2026.1", "streak/2026.1", "expiry/2026.2", "base/2026.2"} {
 		if rules[k] == 0 {
 			t.Errorf("no %s facts in the points ledger: %v", k, rules)
 		}
