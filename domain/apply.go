@@ -48,7 +48,7 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 	case Enrolment:
 		facts, err = decideEnrolment(m, meta, b)
 	case Purchase:
-		facts, err = decidePurchase(m, meta, b, p)
+		facts, err = decidePurchase(m, meta, e, b, p)
 	case Refund:
 		facts, err = decideRefund(m, meta, b, p)
 	case Feedback:
@@ -111,7 +111,7 @@ func decideEnrolment(m *Member, meta FactMeta, b Enrolment) ([]Fact, error) {
 	return []Fact{MemberEnrolled{FactMeta: meta, Channel: b.Channel}}, nil
 }
 
-func decidePurchase(m *Member, meta FactMeta, b Purchase, p *Program) ([]Fact, error) {
+func decidePurchase(m *Member, meta FactMeta, e Event, b Purchase, p *Program) ([]Fact, error) {
 	rule, ok := p.Earning.Currencies[b.Total.Currency]
 	if !ok {
 		return nil, reject(ReasonCurrencyNotAccepted, "currency", "the program does not accept %s", b.Total.Currency)
@@ -148,7 +148,7 @@ func decidePurchase(m *Member, meta FactMeta, b Purchase, p *Program) ([]Fact, e
 	if m.Purchases == 0 {
 		earn(p.Earning.FirstPurchaseBonus, RuleFirstPurchaseBonus)
 	}
-	more, err := decideRules(m, meta, Event{ID: meta.EventID, Type: TypePurchaseCompleted, MemberID: meta.MemberID, OccurredAt: meta.OccurredAt, Body: b}, p, base)
+	more, err := decideRules(m, meta, e, p, base)
 	if err != nil {
 		return nil, err
 	}

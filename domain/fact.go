@@ -178,6 +178,14 @@ func (TierChanged) FactType() FactType      { return FactTierChanged }
 func (PointsExpired) FactType() FactType    { return FactPointsExpired }
 func (PointsDebt) FactType() FactType       { return FactPointsDebt }
 
+// IsActivity tells whether a fact is something the member did (and so moves
+// their first and last activity): every fact but an expiry, which only time
+// brought.
+func IsActivity(f Fact) bool {
+	_, expired := f.(PointsExpired)
+	return !expired
+}
+
 // PointsDelta is the signed change a fact makes to a member's balance.
 func PointsDelta(f Fact) int64 {
 	switch f := f.(type) {

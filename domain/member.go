@@ -131,8 +131,7 @@ func (m *Member) Order(id string) *Order { return m.orders[id] }
 // decisions already taken.
 func (m *Member) Evolve(f Fact) {
 	meta := f.Meta()
-	if expired, ok := f.(PointsExpired); ok {
-		// Not activity: the member did nothing.
+	if expired, ok := f.(PointsExpired); ok { // not activity (IsActivity)
 		m.Balance -= expired.Points
 		if expired.Rule == RuleInactivity {
 			m.lots = nil

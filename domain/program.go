@@ -53,6 +53,9 @@ type Earning struct {
 	Rules []Rule
 	// Expiry is when earned points expire; the zero value never.
 	Expiry Expiry
+
+	// byPriority is Rules in the order they run, set by Validate.
+	byPriority []*Rule
 }
 
 // CurrencyRule says how purchases in one currency earn and qualify.
@@ -126,6 +129,7 @@ func (p *Program) Validate() error {
 	errs = append(errs, validateTiers(p.Tiers)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	p.Earning.Expiry.validate(add)
+	p.Earning.byPriority = sortedRules(p.Earning.Rules)
 	p.Returns.validate(add)
 	ids := map[string]bool{}
 	for i := range p.Earning.Rules {

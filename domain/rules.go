@@ -211,6 +211,9 @@ var envNames = strings.NewReplacer("type domain.ruleEvent", "event", "type domai
 
 // sortedRules is the program's rules in the order they run.
 func sortedRules(rules []Rule) []*Rule {
+	if len(rules) == 0 {
+		return nil
+	}
 	out := make([]*Rule, len(rules))
 	for i := range rules {
 		out[i] = &rules[i]
@@ -237,7 +240,11 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 	if e.Type == TypePurchaseCompleted {
 		orderID = env.Event.OrderID
 	}
-	for _, r := range sortedRules(p.Earning.Rules) {
+	order := p.Earning.byPriority
+	if len(order) != len(p.Earning.Rules) { // a program not validated
+		order = sortedRules(p.Earning.Rules)
+	}
+	for _, r := range order {
 		if r.On != e.Type || !r.covers(meta.OccurredAt) {
 			continue
 		}

@@ -118,18 +118,18 @@ func replayOne(e *Engine, parts map[int]*partition, msg jetstream.Msg, meta *jet
 		stats.DeadLetters[ReasonSubjectMismatch]++
 		return nil
 	}
-	if !until.IsZero() {
-		if ev, err := streams.DecodeEvent(msg.Data()); err == nil && !ev.OccurredAt.Before(until) {
-			stats.Skipped++
-			return nil
-		}
-	}
 	p := parts[stored.Partition]
 	if p == nil {
 		p = newPartition(stored.Partition)
 		parts[stored.Partition] = p
 	}
-	_, v := e.decide(p, input{msg: msg, subject: stored, seq: meta.Sequence.Stream, stored: meta.Timestamp})
+	// Decided without changing the partition, so an event past until can
+	// still be left out (an undecodable one has no time: it counts).
+	ev, v := e.decide(p, input{msg: msg, subject: stored, seq: meta.Sequence.Stream, stored: meta.Timestamp})
+	if !until.IsZero() && !ev.OccurredAt.Before(until) {
+		stats.Skipped++
+		return nil
+	}
 	switch {
 	case v.deadLetter != nil:
 		stats.DeadLetters[v.deadLetter.Reason]++

@@ -159,20 +159,9 @@ func article(name string) string {
 	return "a " + name
 }
 
-// decode parses one YAML document into a file. Unknown keys, values of the
-// wrong shape and YAML syntax errors are reported with their line.
-func decode(data []byte) (*file, error) {
-	files, err := decodeAll(data)
-	if err != nil {
-		return nil, err
-	}
-	if len(files) > 1 {
-		return nil, fmt.Errorf("holds %d YAML documents (program versions); load it with LoadVersions", len(files))
-	}
-	return files[0], nil
-}
-
-// decodeAll reads every YAML document of a file: one program version each.
+// decodeAll reads every YAML document of a file, one program version each.
+// Unknown keys, values of the wrong shape and YAML syntax errors are reported
+// with their line.
 func decodeAll(data []byte) ([]*file, error) {
 	doc, err := parser.ParseBytes(data, 0)
 	if err != nil {

@@ -83,18 +83,15 @@ func LoadDefault() (*domain.Program, error) {
 }
 
 func parse(name string, data []byte) (*domain.Program, error) {
-	if len(data) > MaxFileBytes {
-		return nil, &Error{File: name, Problems: []error{fmt.Errorf("is larger than %d bytes", MaxFileBytes)}}
-	}
-	f, err := decode(data)
+	versions, err := parseDocs(name, data)
 	if err != nil {
-		return nil, &Error{File: name, Problems: []error{err}}
+		return nil, err
 	}
-	p, problems := f.program()
-	if len(problems) > 0 {
-		return nil, &Error{File: name, Problems: problems}
+	if len(versions) > 1 {
+		return nil, &Error{File: name, Problems: []error{
+			fmt.Errorf("holds %d YAML documents (program versions); load it with LoadVersions", len(versions))}}
 	}
-	return p, nil
+	return versions[0], nil
 }
 
 // ParseVersions reads a program file that holds one or more versions, one

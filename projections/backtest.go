@@ -44,12 +44,16 @@ func Compare(ctx context.Context, q Querier, live, candidate string, from, to ti
 	}
 	var c Comparison
 	window := "occurred_at >= $1::timestamptz and occurred_at < $2::timestamptz"
-	totals := []struct{ name, sql string }{
-		{"points issued", "select coalesce(sum(points), 0) from %s.points_ledger where kind = 'earned' and " + window},
-		{"points reversed", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'reversed' and " + window},
-		{"points expired", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'expired' and " + window},
-		{"points outstanding", "select coalesce(sum(points_balance), 0) from %s.members where $1::text is not null and $2::text is not null"},
-		{"members", "select count(*) from %s.members where $1::text is not null and $2::text is not null"},
+	inWindow := []any{lo, hi}
+	totals := []struct {
+		name, sql string
+		args      []any // the window's bounds, for the figures counted in it
+	}{
+		{"points issued", "select coalesce(sum(points), 0) from %s.points_ledger where kind = 'earned' and " + window, inWindow},
+		{"points reversed", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'reversed' and " + window, inWindow},
+		{"points expired", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'expired' and " + window, inWindow},
+		{"points outstanding", "select coalesce(sum(points_balance), 0) from %s.members", nil},
+		{"members", "select count(*) from %s.members", nil},
 	}
 	for _, t := range totals {
 		f := Figure{Name: t.name}
@@ -57,7 +61,7 @@ func Compare(ctx context.Context, q Querier, live, candidate string, from, to ti
 			schema string
 			dst    *int64
 		}{{live, &f.Live}, {candidate, &f.Candidate}} {
-			if err := q.QueryRow(ctx, fmt.Sprintf(t.sql, pgx.Identifier{side.schema}.Sanitize()), lo, hi).Scan(side.dst); err != nil {
+			if err := q.QueryRow(ctx, fmt.Sprintf(t.sql, pgx.Identifier{side.schema}.Sanitize()), t.args...).Scan(side.dst); err != nil {
 				return c, fmt.Errorf("compare %s: %w", t.name, err)
 			}
 		}
@@ -70,15 +74,14 @@ func Compare(ctx context.Context, q Querier, live, candidate string, from, to ti
 select coalesce(a.tier, b.tier), coalesce(a.n, 0), coalesce(b.n, 0) from
 	(select coalesce(tier, '') as tier, count(*) as n from %s.members group by 1) a
 	full join (select coalesce(tier, '') as tier, count(*) as n from %s.members group by 1) b on a.tier = b.tier
-where $1::text is not null and $2::text is not null
-order by 1`, l, k), lo, hi); err != nil {
+order by 1`, l, k)); err != nil {
 		return c, fmt.Errorf("compare tiers: %w", err)
 	}
 	if c.Rules, err = figures(ctx, q, fmt.Sprintf(`
 select coalesce(a.rule, b.rule), coalesce(a.n, 0), coalesce(b.n, 0) from
 	(select rule, sum(points) as n from %s.points_ledger where kind = 'earned' and %s group by 1) a
 	full join (select rule, sum(points) as n from %s.points_ledger where kind = 'earned' and %s group by 1) b on a.rule = b.rule
-order by 3 desc, 1`, l, window, k, window), lo, hi); err != nil {
+order by 3 desc, 1`, l, window, k, window), inWindow...); err != nil {
 		return c, fmt.Errorf("compare rules: %w", err)
 	}
 	err = q.QueryRow(ctx, fmt.Sprintf(`select count(*) from %s.members a full join %s.members b on a.member_id = b.member_id

@@ -52,8 +52,7 @@ type memberChange struct {
 
 func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 	at := f.Meta().OccurredAt
-	if _, ok := f.(domain.PointsExpired); ok {
-		// Not activity (as in domain.Member.Evolve): only the balance.
+	if !domain.IsActivity(f) { // an expiry: only the balance
 		c.seq = seq
 		c.balance += domain.PointsDelta(f)
 		return

@@ -76,29 +76,18 @@ func backtest(ctx context.Context, g *globals, o *backtestOptions) error {
 	if err != nil {
 		return err
 	}
-	natsURL, err := g.resolveNATS()
+	t, err := g.connectTool("loyalty-backtest")
 	if err != nil {
 		return err
 	}
-	dbURL, err := g.resolveDatabase()
-	if err != nil {
-		return err
-	}
-	log, err := g.logger()
-	if err != nil {
-		return err
-	}
-	nc, js, err := g.connectJetStream(natsURL, "loyalty-backtest", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	pool, err := openDatabase(ctx, dbURL)
+	defer t.close()
+	js := t.js
+	pool, err := g.openResolvedDatabase(ctx)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := migrate(ctx, pool, log); err != nil {
+	if err := migrate(ctx, pool, t.log); err != nil {
 		return err
 	}
 	for _, side := range []struct {

@@ -8,12 +8,10 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/pointsledger/loyalty/domain/simulate"
-	"github.com/pointsledger/loyalty/programs"
 	"github.com/pointsledger/loyalty/projections/pgserver"
 )
 
@@ -93,8 +91,7 @@ func TestChaos(t *testing.T) {
 // chaosProgram is the program of the fault test: the default one with
 // program rules, points that expire after 45 days and refunds kept within
 // the balance, so that the faults meet every kind of fact.
-var chaosProgram = strings.Replace(string(programs.DefaultYAML), "\nearning:\n", `
-earning:
+var chaosProgram = defaultProgramWith(`
   expiry: {policy: days, days: 45}
   rules:
     - id: weekend
@@ -105,7 +102,7 @@ earning:
       scope: line
       when: 'line.category == "beauty"'
       award: {points_per_unit: "1"}
-`, 1) + "\nreturns: {policy: within_balance}\n"
+`) + "\nreturns: {policy: within_balance}\n"
 
 // chaosSeed is LOYALTY_CHAOS_SEED, or a new seed each run.
 func chaosSeed(t *testing.T) uint64 {

@@ -105,20 +105,12 @@ under a new ID.`,
 }
 
 func withDeadLetters(ctx context.Context, g *globals, do func(*handlers.DeadLetters) error) error {
-	url, err := g.resolveNATS()
+	t, err := g.connectTool("loyalty-dlq")
 	if err != nil {
 		return err
 	}
-	log, err := g.logger()
-	if err != nil {
-		return err
-	}
-	nc, js, err := g.connectJetStream(url, "loyalty-dlq", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	d, err := handlers.OpenDeadLetters(ctx, js)
+	defer t.close()
+	d, err := handlers.OpenDeadLetters(ctx, t.js)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -340,12 +341,7 @@ func TestRepublishedEventIDsAwardNothing(t *testing.T) {
 	env := natstest.Start(t)
 	db := pgtest.New(t)
 	srv := startServe(t, "--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", t.TempDir())
-	mustLoyalty(t, "simulate", "--nats-url", env.Server.ClientURL(), "--members", "300", "--days", "60",
-		"--seed", "5", "--start", "2026-02-01", "--quiet")
-	events, err := simulate.All(simulate.Config{Members: 300, Days: 60, Seed: 5, Start: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := simulateThrough(t, env.Server.ClientURL(), simulate.Config{Members: 300, Days: 60, Seed: 5, Start: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
 	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
 	want, rejected := referenceFold(t, events)
 	before := pointsSnapshot(t, db.Pool)
@@ -455,12 +451,7 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 	db := pgtest.New(t)
 	natsURL := env.Server.ClientURL()
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir())
-	first := simulate.Config{Members: 300, Days: 90, Seed: 8, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "90", "--seed", "8", "--start", "2026-01-01", "--quiet")
-	events, err := simulate.All(first)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 90, Seed: 8, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
 	incremental := tableSnapshot(t, db.Pool)
 
@@ -530,4 +521,33 @@ func tableSnapshot(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 		}
 	}
 	return snap
+}
+
+// simulateThrough publishes cfg's activity through `loyalty simulate` and
+// returns the same events, generated here for the reference.
+func simulateThrough(t *testing.T, natsURL string, cfg simulate.Config) []domain.Event {
+	t.Helper()
+	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", strconv.Itoa(cfg.Members), "--days", strconv.Itoa(cfg.Days),
+		"--seed", strconv.FormatUint(cfg.Seed, 10), "--start", cfg.Start.Format(time.DateOnly), "--quiet")
+	events, err := simulate.All(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// defaultProgramWith is the default program with settings added at the top
+// of its earning section (indented by two spaces).
+func defaultProgramWith(earning string) string {
+	return strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:\n"+strings.TrimPrefix(earning, "\n"), 1)
+}
+
+// writeProgram writes a program file and returns its path.
+func writeProgram(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "program.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -34,20 +34,12 @@ Importing the same file again awards nothing twice.`,
 				return fmt.Errorf("import: %w", err)
 			}
 			defer f.Close()
-			url, err := g.resolveNATS()
+			t, err := g.connectTool("loyalty-import", jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 			if err != nil {
 				return err
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			nc, js, err := g.connectJetStream(url, "loyalty-import", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			return importCSV(cmd, g, js, log, f, source, quiet)
+			defer t.close()
+			return importCSV(cmd, g, t.js, t.log, f, source, quiet)
 		},
 	}
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")

@@ -22,11 +22,7 @@ func newMemberCommand(g *globals) *cobra.Command {
 		Short: "Print a member's balance, tier and recent ledger entries",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			url, err := g.resolveDatabase()
-			if err != nil {
-				return err
-			}
-			pool, err := openDatabase(cmd.Context(), url)
+			pool, err := g.openResolvedDatabase(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -200,18 +200,10 @@ func TestProgramRulesEndToEnd(t *testing.T) {
       when: event.rating >= 4
       award: {points: 10}
 `
-	text := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:"+rules, 1)
-	file := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeProgram(t, defaultProgramWith(rules))
 	mustLoyalty(t, "program", "check", file)
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file)
-	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "120", "--seed", "12", "--start", "2026-01-01", "--quiet")
-	events, err := simulate.All(simulate.Config{Members: 300, Days: 120, Seed: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 120, Seed: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
 	ps, err := programs.LoadVersions(file)
 	if err != nil {
@@ -303,17 +295,9 @@ func TestPointsExpiryEndToEnd(t *testing.T) {
 	env := natstest.Start(t)
 	db := pgtest.New(t)
 	natsURL := env.Server.ClientURL()
-	text := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:\n  expiry: {policy: days, days: 60}\n", 1)
-	file := filepath.Join(t.TempDir(), "expiry.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeProgram(t, defaultProgramWith("  expiry: {policy: days, days: 60}\n"))
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file)
-	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "240", "--seed", "21", "--start", "2026-01-01", "--quiet")
-	events, err := simulate.All(simulate.Config{Members: 300, Days: 240, Seed: 21, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 240, Seed: 21, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
 	ps, err := programs.LoadVersions(file)
 	if err != nil {
@@ -353,18 +337,11 @@ func TestClockExpiresPointsOfInactiveMembers(t *testing.T) {
 	env := natstest.Start(t)
 	db := pgtest.New(t)
 	natsURL := env.Server.ClientURL()
-	text := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:\n  expiry: {policy: days, days: 30}\n", 1)
-	file := filepath.Join(t.TempDir(), "expiry.yaml")
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	text := defaultProgramWith("  expiry: {policy: days, days: 30}\n")
+	file := writeProgram(t, text)
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file,
 		"--clock-interval", "500ms")
-	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "200", "--days", "120", "--seed", "31", "--start", "2026-01-01", "--quiet")
-	events, err := simulate.All(simulate.Config{Members: 200, Days: 120, Seed: 31, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := simulateThrough(t, natsURL, simulate.Config{Members: 200, Days: 120, Seed: 31, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	ctx := context.Background()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -423,11 +400,7 @@ func TestBacktest(t *testing.T) {
 	db := pgtest.New(t)
 	natsURL := env.Server.ClientURL()
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir())
-	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "90", "--seed", "41", "--start", "2026-01-01", "--quiet")
-	events, err := simulate.All(simulate.Config{Members: 300, Days: 90, Seed: 41, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 90, Seed: 41, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
 	srv.stop(t)
 	before := tableSnapshot(t, db.Pool)
@@ -474,11 +447,7 @@ func TestBacktest(t *testing.T) {
 	}
 	// Points that expire: members who stopped coming lose them by the end
 	// of the replay, as the clock would have seen to.
-	expiring := filepath.Join(dir, "expiring.yaml")
-	if err := os.WriteFile(expiring, []byte(strings.Replace(string(programs.DefaultYAML), "\nearning:\n",
-		"\nearning:\n  expiry: {policy: days, days: 30}\n", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	expiring := writeProgram(t, defaultProgramWith("  expiry: {policy: days, days: 30}\n"))
 	var exp projections.Comparison
 	if err := json.Unmarshal([]byte(mustLoyalty(t, append(args, "--program", expiring)...)), &exp); err != nil {
 		t.Fatal(err)
@@ -546,21 +515,14 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
       award: {points: 20}
       limit: {points: 20, per: week}
 `
-	v1 := strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:"+common, 1) + "\nreturns: {policy: within_balance}\n"
+	v1 := defaultProgramWith(common) + "\nreturns: {policy: within_balance}\n"
 	v2 := strings.Replace(strings.Replace(v1, `version: "2026.1"`, "version: \"2026.2\"\neffective_from: 2026-07-01", 1),
 		`EUR: {points_per_unit: "1"}`, `EUR: {points_per_unit: "2"}`, 1)
 	v2 = strings.Replace(v2, "award: {points: 15}", "award: {multiplier: \"1.5\"}", 1)
-	file := filepath.Join(t.TempDir(), "program.yaml")
-	if err := os.WriteFile(file, []byte(v1+"\n---\n"+v2), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeProgram(t, v1+"\n---\n"+v2)
 	mustLoyalty(t, "program", "check", file)
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file, "--clock-interval", "500ms")
-	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "330", "--seed", "51", "--start", "2026-01-01", "--quiet")
-	events, err := simulate.All(simulate.Config{Members: 300, Days: 330, Seed: 51, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 330, Seed: 51, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	// A few members are blocked in spring and set active again in autumn.
 	ctx := context.Background()
 	pub := streams.NewPublisher(env.JS, nil)

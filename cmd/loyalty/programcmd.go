@@ -54,20 +54,12 @@ upstream publishes it (docs/events.md); its time picks the program version.
 			if err != nil {
 				return err
 			}
-			url, err := g.resolveNATS()
+			t, err := g.connectTool("loyalty-evaluate")
 			if err != nil {
 				return err
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			nc, js, err := g.connectJetStream(url, "loyalty-evaluate", log)
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			member, err := handlers.MemberState(cmd.Context(), js, ev.MemberID)
+			defer t.close()
+			member, err := handlers.MemberState(cmd.Context(), t.js, ev.MemberID)
 			if err != nil {
 				return err
 			}

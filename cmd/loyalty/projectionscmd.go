@@ -34,34 +34,22 @@ waits during the swap. Names: ` + strings.Join(slices.Sorted(maps.Keys(rebuildab
 			if err != nil {
 				return err
 			}
-			natsURL, err := g.resolveNATS()
+			t, err := g.connectTool("loyalty-rebuild")
 			if err != nil {
 				return err
 			}
-			dbURL, err := g.resolveDatabase()
-			if err != nil {
-				return err
-			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			nc, js, err := g.connectJetStream(natsURL, "loyalty-rebuild", log)
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			pool, err := openDatabase(cmd.Context(), dbURL)
+			defer t.close()
+			pool, err := g.openResolvedDatabase(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
-			if err := migrate(cmd.Context(), pool, log); err != nil {
+			if err := migrate(cmd.Context(), pool, t.log); err != nil {
 				return err
 			}
 			for _, p := range targets {
 				bar := newProgress(g, quiet, 0, "rebuilding "+p.Name())
-				res, err := projections.Rebuild(cmd.Context(), pool, js, p, projections.RebuildConfig{
+				res, err := projections.Rebuild(cmd.Context(), pool, t.js, p, projections.RebuildConfig{
 					Progress: func(applied, total uint64) {
 						bar.ChangeMax64(int64(total))
 						_ = bar.Set64(int64(applied))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 )
 
@@ -169,4 +172,40 @@ func (g *globals) record(file, value string) error {
 
 func (g *globals) forget(file string) {
 	_ = os.Remove(filepath.Join(g.dataDir, file))
+}
+
+// tool is what a one-shot command needs to reach a running system: the
+// logger, and the JetStream connection to the configured or recorded NATS
+// server. close releases it.
+type tool struct {
+	log   *slog.Logger
+	js    jetstream.JetStream
+	close func()
+}
+
+// connectTool resolves the NATS server (flag, environment or a running
+// serve's data directory) and connects as name.
+func (g *globals) connectTool(name string, opts ...jetstream.JetStreamOpt) (tool, error) {
+	url, err := g.resolveNATS()
+	if err != nil {
+		return tool{}, err
+	}
+	log, err := g.logger()
+	if err != nil {
+		return tool{}, err
+	}
+	nc, js, err := g.connectJetStream(url, name, log, opts...)
+	if err != nil {
+		return tool{}, err
+	}
+	return tool{log: log, js: js, close: nc.Close}, nil
+}
+
+// openResolvedDatabase opens the configured or recorded PostgreSQL.
+func (g *globals) openResolvedDatabase(ctx context.Context) (*pgxpool.Pool, error) {
+	url, err := g.resolveDatabase()
+	if err != nil {
+		return nil, err
+	}
+	return openDatabase(ctx, url)
 }

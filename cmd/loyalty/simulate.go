@@ -55,20 +55,12 @@ members. Members differ in how often they buy and when they stop (some churn);
 basket values are skewed. The same --seed always gives the same events.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url, err := g.resolveNATS()
+			t, err := g.connectTool("loyalty-simulate", jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
 			if err != nil {
 				return err
 			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			nc, js, err := g.connectJetStream(url, "loyalty-simulate", log, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(streams.AckTimeout))
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			return simulateInto(cmd.Context(), g, js, log, o)
+			defer t.close()
+			return simulateInto(cmd.Context(), g, t.js, t.log, o)
 		},
 	}
 	o.register(cmd.Flags(), "")
