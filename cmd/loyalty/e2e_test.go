@@ -84,9 +84,14 @@ func waitCaughtUp(t *testing.T, js jetstream.JetStream, pool *pgxpool.Pool, inpu
 			continue
 		}
 		last := ledger.CachedInfo().State.LastSeq
-		var behind int
-		err = pool.QueryRow(ctx, `select count(*) from loyalty.projection_checkpoints where ledger_seq < $1`, int64(last)).Scan(&behind)
-		if err == nil && behind == 0 {
+		// The runner creates every checkpoint row at 0 before it applies
+		// anything, so rows that exist and none behind means caught up; no
+		// rows yet means the runner has not started (the schema may still
+		// be migrating), not that it is done.
+		var rows, behind int
+		err = pool.QueryRow(ctx, `select count(*), count(*) filter (where ledger_seq < $1)
+			from loyalty.projection_checkpoints`, int64(last)).Scan(&rows, &behind)
+		if err == nil && rows > 0 && behind == 0 {
 			return
 		}
 	}
