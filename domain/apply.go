@@ -55,6 +55,9 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 		facts = decideFeedback(m, meta, b, p)
 	case Visit:
 		facts = decideVisit(m, meta, b, p)
+	case RedeemRequest:
+		// Spending earns nothing and runs no rules; it is decided on its own.
+		return decideRedemption(m, meta, b, p)
 	case StatusChange:
 		from := m.Status
 		if from == "" {

@@ -18,12 +18,13 @@ const (
 	TypeVisitRecorded     EventType = "loyalty.visit.recorded.v1"
 	TypeMemberStatus      EventType = "loyalty.member.status_changed.v1"
 	TypeMemberClock       EventType = "loyalty.member.clock.v1"
+	TypeRedemption        EventType = "loyalty.redemption.requested.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
 var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
-	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock,
+	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
 }
 
 // MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.
@@ -127,13 +128,26 @@ const MaxStatusReasonBytes = 1024
 // order with their events and the same on replay. It records nothing itself.
 type Clock struct{}
 
-func (Clock) EventType() EventType        { return TypeMemberClock }
-func (StatusChange) EventType() EventType { return TypeMemberStatus }
-func (Enrolment) EventType() EventType    { return TypeMemberEnrolled }
-func (Purchase) EventType() EventType     { return TypePurchaseCompleted }
-func (Refund) EventType() EventType       { return TypePurchaseRefunded }
-func (Feedback) EventType() EventType     { return TypeFeedbackSubmitted }
-func (Visit) EventType() EventType        { return TypeVisitRecorded }
+// RedeemRequest is the body of TypeRedemption: a member asks to spend
+// points, on Quantity units (1 when absent) of a catalogue reward, or, when
+// the program allows it, on Points without a reward. RequestID is the
+// caller's: a request is decided once, however often it is sent.
+type RedeemRequest struct {
+	RequestID string
+	RewardID  string
+	Quantity  int64
+	Points    int64
+	Channel   string
+}
+
+func (RedeemRequest) EventType() EventType { return TypeRedemption }
+func (Clock) EventType() EventType         { return TypeMemberClock }
+func (StatusChange) EventType() EventType  { return TypeMemberStatus }
+func (Enrolment) EventType() EventType     { return TypeMemberEnrolled }
+func (Purchase) EventType() EventType      { return TypePurchaseCompleted }
+func (Refund) EventType() EventType        { return TypePurchaseRefunded }
+func (Feedback) EventType() EventType      { return TypeFeedbackSubmitted }
+func (Visit) EventType() EventType         { return TypeVisitRecorded }
 
 // Money is an amount in integer minor units of an ISO 4217 currency
 // (cents for EUR, yen for JPY).

@@ -18,6 +18,8 @@ const (
 	FactPointsEarned     FactType = "loyalty.points.earned.v1"
 	FactPointsReversed   FactType = "loyalty.points.reversed.v1"
 	FactTierChanged      FactType = "loyalty.tier.changed.v1"
+	FactPointsRedeemed   FactType = "loyalty.points.redeemed.v1"
+	FactRedeemRejected   FactType = "loyalty.redemption.rejected.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id
@@ -157,6 +159,32 @@ type PointsReversed struct {
 	ProgramVersion string
 }
 
+// PointsRedeemed spends a member's points on a request: Quantity units of
+// RewardID, or, for a redemption of points without a reward, RewardID empty
+// and Quantity 0. The points come off the soonest-expiring lots first.
+type PointsRedeemed struct {
+	FactMeta
+	Points         int64
+	RequestID      string
+	RewardID       string
+	Quantity       int64
+	Channel        string
+	ProgramVersion string
+}
+
+// RedemptionRejected records a redemption request that was refused, and why.
+// Points is what a request without a reward asked for.
+type RedemptionRejected struct {
+	FactMeta
+	RequestID      string
+	RewardID       string
+	Quantity       int64
+	Points         int64
+	Reason         RedemptionReason
+	Detail         string
+	ProgramVersion string
+}
+
 // TierChanged moves a member from one tier to another. From is empty for a
 // member's first tier.
 type TierChanged struct {
@@ -166,17 +194,19 @@ type TierChanged struct {
 	Reason string
 }
 
-func (MemberEnrolled) FactType() FactType   { return FactMemberEnrolled }
-func (PurchaseRecorded) FactType() FactType { return FactPurchaseRecorded }
-func (RefundRecorded) FactType() FactType   { return FactRefundRecorded }
-func (VisitRecorded) FactType() FactType    { return FactVisitRecorded }
-func (StatusChanged) FactType() FactType    { return FactStatusChanged }
-func (FeedbackRecorded) FactType() FactType { return FactFeedbackRecorded }
-func (PointsEarned) FactType() FactType     { return FactPointsEarned }
-func (PointsReversed) FactType() FactType   { return FactPointsReversed }
-func (TierChanged) FactType() FactType      { return FactTierChanged }
-func (PointsExpired) FactType() FactType    { return FactPointsExpired }
-func (PointsDebt) FactType() FactType       { return FactPointsDebt }
+func (MemberEnrolled) FactType() FactType     { return FactMemberEnrolled }
+func (PurchaseRecorded) FactType() FactType   { return FactPurchaseRecorded }
+func (RefundRecorded) FactType() FactType     { return FactRefundRecorded }
+func (VisitRecorded) FactType() FactType      { return FactVisitRecorded }
+func (StatusChanged) FactType() FactType      { return FactStatusChanged }
+func (FeedbackRecorded) FactType() FactType   { return FactFeedbackRecorded }
+func (PointsEarned) FactType() FactType       { return FactPointsEarned }
+func (PointsReversed) FactType() FactType     { return FactPointsReversed }
+func (TierChanged) FactType() FactType        { return FactTierChanged }
+func (PointsExpired) FactType() FactType      { return FactPointsExpired }
+func (PointsDebt) FactType() FactType         { return FactPointsDebt }
+func (PointsRedeemed) FactType() FactType     { return FactPointsRedeemed }
+func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 
 // IsActivity tells whether a fact is something the member did (and so moves
 // their first and last activity): every fact but an expiry, which only time
@@ -194,6 +224,8 @@ func PointsDelta(f Fact) int64 {
 	case PointsReversed:
 		return -f.Points
 	case PointsExpired:
+		return -f.Points
+	case PointsRedeemed:
 		return -f.Points
 	}
 	return 0

@@ -23,6 +23,8 @@ type Member struct {
 	Purchases     int64
 	// Debt is what refunds could not take back (PointsDebt facts).
 	Debt int64
+	// Redeemed is every point the member spent (PointsRedeemed facts).
+	Redeemed int64
 	// Status is the account's status; "" until one is set, which is active.
 	Status      MemberStatus
 	StatusSince time.Time
@@ -31,10 +33,12 @@ type Member struct {
 	QualifyingSpend int64
 	spend           []daySpend
 	orders          map[string]*Order
-	visitBonuses    map[int64]int         // visit bonuses paid per UTC day, recent days only
-	ruleDays        map[string][]daySpend // points of each program rule per UTC day, recent days only
-	lots            []lot                 // points with an expiry date, soonest first
-	visitDays       []int64               // UTC days with a visit, ascending, the last visitMemory days only
+	visitBonuses    map[int64]int                // visit bonuses paid per UTC day, recent days only
+	ruleDays        map[string][]daySpend        // points of each program rule per UTC day, recent days only
+	lots            []lot                        // points with an expiry date, soonest first
+	visitDays       []int64                      // UTC days with a visit, ascending, the last visitMemory days only
+	rewardDays      map[string][]daySpend        // units of each reward redeemed per UTC day, recent days only
+	requests        map[string]RedemptionOutcome // redemption requests decided, recent ones only
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -112,12 +116,9 @@ func (m *Member) clone() *Member {
 		}
 	}
 	c.visitBonuses = maps.Clone(m.visitBonuses)
-	if m.ruleDays != nil {
-		c.ruleDays = make(map[string][]daySpend, len(m.ruleDays))
-		for r, d := range m.ruleDays {
-			c.ruleDays[r] = slices.Clone(d)
-		}
-	}
+	c.ruleDays = cloneDays(m.ruleDays)
+	c.rewardDays = cloneDays(m.rewardDays)
+	c.requests = maps.Clone(m.requests)
 	return &c
 }
 
@@ -196,6 +197,8 @@ func (m *Member) Evolve(f Fact) {
 		m.TierSince = f.OccurredAt
 	case StatusChanged:
 		m.Status, m.StatusSince = f.To, f.OccurredAt
+	case PointsRedeemed, RedemptionRejected:
+		m.evolveRedemption(f)
 	}
 }
 
@@ -289,34 +292,17 @@ func (m *Member) forgetOld() {
 			delete(m.visitBonuses, day)
 		}
 	}
-	for rule, days := range m.ruleDays {
-		kept := days[:0]
-		for _, d := range days {
-			if d.day >= horizon {
-				kept = append(kept, d)
-			}
-		}
-		if len(kept) == 0 {
-			delete(m.ruleDays, rule)
-		} else {
-			m.ruleDays[rule] = kept
+	forgetDays(m.ruleDays, horizon)
+	forgetDays(m.rewardDays, horizon)
+	for id, o := range m.requests {
+		if dayOf(o.At) < horizon {
+			delete(m.requests, id)
 		}
 	}
 }
 
 func (m *Member) addRuleDay(rule string, at time.Time, points int64) {
-	if m.ruleDays == nil {
-		m.ruleDays = map[string][]daySpend{}
-	}
-	day := dayOf(at)
-	days := m.ruleDays[rule]
-	for i := range days {
-		if days[i].day == day {
-			days[i].amount += points
-			return
-		}
-	}
-	m.ruleDays[rule] = append(days, daySpend{day: day, amount: points})
+	m.ruleDays = addDay(m.ruleDays, rule, at, points)
 	m.forgetOld()
 }
 
@@ -324,14 +310,64 @@ func (m *Member) addRuleDay(rule string, at time.Time, points int64) {
 // contains at. Beyond the member's horizon the days are forgotten, and the
 // answer is "the limit was reached" only in that no limit period is that long.
 func (m *Member) ruleAwarded(rule string, per LimitPeriod, at time.Time) int64 {
+	return sumDays(m.ruleDays[rule], per, at)
+}
+
+// addDay adds amount to key's total on at's UTC day, making the map if need be.
+func addDay(days map[string][]daySpend, key string, at time.Time, amount int64) map[string][]daySpend {
+	if days == nil {
+		days = map[string][]daySpend{}
+	}
+	day := dayOf(at)
+	list := days[key]
+	for i := range list {
+		if list[i].day == day {
+			list[i].amount += amount
+			return days
+		}
+	}
+	days[key] = append(list, daySpend{day: day, amount: amount})
+	return days
+}
+
+// sumDays totals the days that fall in the calendar period containing at.
+func sumDays(days []daySpend, per LimitPeriod, at time.Time) int64 {
 	first, last := periodBounds(per, at)
 	var total int64
-	for _, d := range m.ruleDays[rule] {
+	for _, d := range days {
 		if d.day >= first && d.day <= last {
 			total += d.amount
 		}
 	}
 	return total
+}
+
+// forgetDays drops the days before horizon, and keys left with none.
+func forgetDays(days map[string][]daySpend, horizon int64) {
+	for key, list := range days {
+		kept := list[:0]
+		for _, d := range list {
+			if d.day >= horizon {
+				kept = append(kept, d)
+			}
+		}
+		if len(kept) == 0 {
+			delete(days, key)
+		} else {
+			days[key] = kept
+		}
+	}
+}
+
+func cloneDays(days map[string][]daySpend) map[string][]daySpend {
+	if days == nil {
+		return nil
+	}
+	c := make(map[string][]daySpend, len(days))
+	for k, d := range days {
+		c[k] = slices.Clone(d)
+	}
+	return c
 }
 
 // horizonDay is the first day the member's state still remembers.

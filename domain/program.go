@@ -24,6 +24,8 @@ type Program struct {
 	// Returns decides what a refund does when the points it should take back
 	// are more than the balance.
 	Returns Returns
+	// Redemption is the reward catalogue and how points may be spent.
+	Redemption Redemption
 	// Tiers are ordered by ascending QualifyingSpend; the first has threshold 0
 	// and is every member's starting tier.
 	Tiers []Tier
@@ -131,6 +133,7 @@ func (p *Program) Validate() error {
 	p.Earning.Expiry.validate(add)
 	p.Earning.byPriority = sortedRules(p.Earning.Rules)
 	p.Returns.validate(add)
+	p.Redemption.validate(p.Tiers, add)
 	ids := map[string]bool{}
 	for i := range p.Earning.Rules {
 		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)

@@ -24,6 +24,7 @@ func drawProgram(t *rapid.T) *domain.Program {
 	p.RefundWindow = rapid.SampledFrom([]time.Duration{30 * day, day, 730 * day}).Draw(t, "refund_window")
 	p.Tiers[1].Multiplier = rapid.SampledFrom([]domain.Ratio{ratio(125, 100), domain.One, ratio(5, 10)}).Draw(t, "silver_multiplier")
 	p.Tiers[2].QualifyingSpend = rapid.SampledFrom([]int64{500_01, 1500_00}).Draw(t, "gold_threshold")
+	withCatalogue(rapid.Bool().Draw(t, "direct_points"), rapid.SampledFrom([]int64{0, 100}).Draw(t, "min_points"))(p)
 	return p
 }
 
@@ -59,8 +60,15 @@ func (h *history) drawOrder(t *rapid.T) string {
 }
 
 func (h *history) drawBody(t *rapid.T) domain.EventBody {
-	kind := rapid.SampledFrom([]string{"purchase", "refund", "visit", "feedback", "purchase", "refund", "enrol"}).Draw(t, "kind")
+	kind := rapid.SampledFrom([]string{"purchase", "refund", "visit", "feedback", "purchase", "refund", "enrol", "redeem"}).Draw(t, "kind")
 	switch kind {
+	case "redeem":
+		request := rapid.SampledFrom([]string{"r-0", "r-1", "r-2", "r-3", "r-4", "r-5", "r-6", "r-7"}).Draw(t, "request")
+		if rapid.Bool().Draw(t, "redeem_points") {
+			return domain.RedeemRequest{RequestID: request, Points: rapid.Int64Range(1, 400).Draw(t, "points")}
+		}
+		reward := rapid.SampledFrom([]string{"coffee", "lounge", "bag", "yacht"}).Draw(t, "reward")
+		return domain.RedeemRequest{RequestID: request, RewardID: reward, Quantity: rapid.Int64Range(0, 3).Draw(t, "quantity")}
 	case "purchase":
 		lines := drawLines(t)
 		total := rapid.Int64Range(0, 120_000).Draw(t, "total")
@@ -129,6 +137,7 @@ func tierRank(p *domain.Program, name string) int {
 // Member type.
 type ledger struct {
 	balance, lifetime int64
+	redeemed          int64
 	purchases         int64
 	tier              string
 	firstBonuses      int
@@ -206,8 +215,17 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 	if got, want := f.Meta(), (domain.FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}); got != want {
 		t.Fatalf("%T meta = %+v, want %+v", f, got, want)
 	}
+	available := max(l.balance, 0)
 	l.balance += domain.PointsDelta(f)
 	switch f := f.(type) {
+	case domain.PointsRedeemed:
+		l.redeemed += f.Points
+		if f.Points <= 0 || f.Points > available {
+			t.Fatalf("redeemed %d points of %d available", f.Points, available)
+		}
+		if reward, ok := p.Redemption.Reward(f.RewardID); f.RewardID != "" && (!ok || f.Points != reward.Points*f.Quantity) {
+			t.Fatalf("redeemed %d of %q for %d points", f.Quantity, f.RewardID, f.Points)
+		}
 	case domain.PurchaseRecorded:
 		l.purchases++
 		l.orderEarned[f.OrderID], l.orderReversed[f.OrderID], l.feedbackBonuses[f.OrderID] = 0, 0, 0
@@ -279,8 +297,9 @@ func checkMember(t *rapid.T, p *domain.Program, l *ledger, m *domain.Member) {
 		t.Fatalf("member balance %d lifetime %d purchases %d tier %q; facts add up to %d %d %d %q",
 			m.Balance, m.Lifetime, m.Purchases, m.Tier, l.balance, l.lifetime, l.purchases, l.tier)
 	}
-	if m.Balance < 0 || m.Balance > m.Lifetime {
-		t.Fatalf("balance %d outside [0, lifetime %d]", m.Balance, m.Lifetime)
+	// Only a refund of points already spent takes a balance below zero.
+	if (m.Balance < 0 && l.redeemed == 0) || m.Balance > m.Lifetime || m.Redeemed != l.redeemed {
+		t.Fatalf("balance %d outside [0, lifetime %d], or redeemed %d while the facts say %d", m.Balance, m.Lifetime, m.Redeemed, l.redeemed)
 	}
 	if l.firstBonuses > 1 || (l.firstBonuses == 1 && p.Earning.FirstPurchaseBonus == 0) {
 		t.Fatalf("%d first purchase bonuses", l.firstBonuses)

@@ -23,6 +23,8 @@ const (
 	ReasonRefundExceedsOrder  Reason = "refund_exceeds_order"
 	ReasonRefundWindowClosed  Reason = "refund_window_closed"
 	ReasonAlreadyEnrolled     Reason = "already_enrolled"
+	ReasonUnknownMember       Reason = "unknown_member"
+	ReasonDuplicateRequest    Reason = "duplicate_request"
 )
 
 // RuleReasons lists every reason Validate and Apply give, so that metrics can
@@ -31,7 +33,7 @@ var RuleReasons = []Reason{
 	ReasonMissingField, ReasonInvalidField, ReasonInvalidAmount, ReasonUnknownCurrency,
 	ReasonCurrencyNotAccepted, ReasonCurrencyMismatch, ReasonFutureTimestamp, ReasonInvalidTimestamp,
 	ReasonUnknownOrder, ReasonDuplicateOrder, ReasonRefundExceedsOrder, ReasonRefundWindowClosed,
-	ReasonAlreadyEnrolled,
+	ReasonAlreadyEnrolled, ReasonUnknownMember, ReasonDuplicateRequest,
 }
 
 // ErrRejected is matched by every *RejectedError.

@@ -49,6 +49,8 @@ func Validate(e Event, receivedAt time.Time) error {
 		return validateFeedback(b)
 	case StatusChange:
 		return validateStatus(b)
+	case RedeemRequest:
+		return validateRedeem(b)
 	}
 	return nil
 }

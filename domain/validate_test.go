@@ -202,7 +202,7 @@ func TestRuleReasonsListsEveryReasonOnce(t *testing.T) {
 	want := []domain.Reason{
 		"missing_field", "invalid_field", "invalid_amount", "unknown_currency", "currency_not_accepted",
 		"currency_mismatch", "future_timestamp", "invalid_timestamp", "unknown_order", "duplicate_order",
-		"refund_exceeds_order", "refund_window_closed", "already_enrolled",
+		"refund_exceeds_order", "refund_window_closed", "already_enrolled", "unknown_member", "duplicate_request",
 	}
 	seen := map[domain.Reason]int{}
 	for _, r := range domain.RuleReasons {
@@ -230,6 +230,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.Visit{}, "loyalty.visit.recorded.v1"},
 		{domain.StatusChange{}, "loyalty.member.status_changed.v1"},
 		{domain.Clock{}, "loyalty.member.clock.v1"},
+		{domain.RedeemRequest{}, "loyalty.redemption.requested.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d", got, want)

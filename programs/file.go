@@ -20,14 +20,34 @@ import (
 // are read from their text (never through float64) and a value of the wrong
 // type is reported with its YAML path rather than a Go type name.
 type file struct {
-	Version          scalar      `yaml:"version"`
-	EffectiveFrom    scalar      `yaml:"effective_from"`
-	Currency         scalar      `yaml:"currency"`
-	MaxOrderAmount   scalar      `yaml:"max_order_amount"`
-	RefundWindowDays scalar      `yaml:"refund_window_days"`
-	Earning          fileEarning `yaml:"earning"`
-	Tiers            []fileTier  `yaml:"tiers"`
-	Returns          fileReturns `yaml:"returns"`
+	Version          scalar         `yaml:"version"`
+	EffectiveFrom    scalar         `yaml:"effective_from"`
+	Currency         scalar         `yaml:"currency"`
+	MaxOrderAmount   scalar         `yaml:"max_order_amount"`
+	RefundWindowDays scalar         `yaml:"refund_window_days"`
+	Earning          fileEarning    `yaml:"earning"`
+	Tiers            []fileTier     `yaml:"tiers"`
+	Returns          fileReturns    `yaml:"returns"`
+	Redemption       fileRedemption `yaml:"redemption"`
+}
+
+type fileRedemption struct {
+	Rewards      []fileReward `yaml:"rewards"`
+	DirectPoints scalar       `yaml:"direct_points"`
+	MinPoints    scalar       `yaml:"min_points"`
+}
+
+type fileReward struct {
+	ID     scalar          `yaml:"id"`
+	Name   scalar          `yaml:"name"`
+	Points scalar          `yaml:"points"`
+	Tiers  []scalar        `yaml:"tiers"`
+	Limit  fileRewardLimit `yaml:"limit"`
+}
+
+type fileRewardLimit struct {
+	Count scalar `yaml:"count"`
+	Per   scalar `yaml:"per"`
 }
 
 type fileReturns struct {
@@ -543,6 +563,8 @@ func (f *file) program() (*domain.Program, []error) {
 		})
 	}
 
+	p.Redemption = c.redemption(f.Redemption)
+
 	problems := c.problems
 	for _, err := range unwrapJoined(p.Validate()) {
 		if fe, ok := err.(*domain.FieldError); ok && c.covers(fe.Field) {
@@ -589,6 +611,31 @@ func (c *converter) rule(field string, fr fileRule) domain.Rule {
 			c.fail(field+".on", fr.On, "must be purchase, visit, feedback or enrolment, got %q", on)
 		}
 		r.On = t
+	}
+	return r
+}
+
+// redemption converts the catalogue; domain.Program.Validate checks it.
+func (c *converter) redemption(fr fileRedemption) domain.Redemption {
+	r := domain.Redemption{
+		DirectPoints: c.boolean("redemption.direct_points", fr.DirectPoints),
+		MinPoints:    c.integer("redemption.min_points", fr.MinPoints, maxPoints),
+	}
+	for i, fw := range fr.Rewards {
+		field := fmt.Sprintf("redemption.rewards[%d]", i)
+		w := domain.Reward{
+			ID:     c.text(field+".id", fw.ID),
+			Name:   c.text(field+".name", fw.Name),
+			Points: c.integer(field+".points", fw.Points, maxPoints),
+			Limit: domain.RewardLimit{
+				Count: c.integer(field+".limit.count", fw.Limit.Count, domain.MaxRedeemQuantity*1000),
+				Per:   domain.LimitPeriod(c.text(field+".limit.per", fw.Limit.Per)),
+			},
+		}
+		for j, t := range fw.Tiers {
+			w.Tiers = append(w.Tiers, c.text(fmt.Sprintf("%s.tiers[%d]", field, j), t))
+		}
+		r.Rewards = append(r.Rewards, w)
 	}
 	return r
 }

@@ -174,6 +174,13 @@ func TestParseBad(t *testing.T) {
 		{name: "unknown key in a currency", from: `rate: "0.9"`, to: `rate: "0.9", fee: 1`, wantField: "earning.currencies.USD.fee"},
 		{name: "unknown key in a tier", from: "{name: silver,", to: "{name: silver, colour: grey,", wantField: "tiers[1].colour", wantText: "line 16"},
 
+		// The reward catalogue.
+		{name: "a reward without points", data: "redemption:\n  rewards:\n    - {id: mug}\n", wantField: "redemption.rewards[0].points"},
+		{name: "a reward for an unknown tier", data: "redemption:\n  rewards:\n    - {id: mug, points: 5, tiers: [platinum]}\n", wantField: "redemption.rewards[0].tiers[0]"},
+		{name: "a reward's tiers are a word", data: "redemption:\n  rewards:\n    - {id: mug, points: 5, tiers: gold}\n", wantField: "redemption.rewards[0].tiers"},
+		{name: "an unknown key in a reward", data: "redemption:\n  rewards:\n    - {id: mug, points: 5, price: 3}\n", wantField: "redemption.rewards[0].price"},
+		{name: "direct_points is a number", data: "redemption:\n  direct_points: 5\n", wantField: "redemption.direct_points"},
+
 		// Values of the wrong type name the field.
 		{name: "version is a mapping", from: `version: "t1"`, to: `version: {v: 1}`, wantField: "version", wantText: "must be a string, got a mapping (line 1)"},
 		{name: "currency is a list", from: "currency: EUR", to: "currency: [EUR]", wantField: "currency"},
@@ -447,6 +454,11 @@ func TestDefault(t *testing.T) {
 			{Name: "silver", QualifyingSpend: 500_00, Multiplier: domain.Ratio{Num: 125, Den: 100}},
 			{Name: "gold", QualifyingSpend: 1500_00, Multiplier: domain.Ratio{Num: 15, Den: 10}},
 		}},
+		{"redemption", p.Redemption, domain.Redemption{DirectPoints: true, MinPoints: 100, Rewards: []domain.Reward{
+			{ID: "coffee", Name: "Coffee", Points: 150, Limit: domain.RewardLimit{Count: 1, Per: domain.PerDay}},
+			{ID: "voucher-10", Name: "10.00 EUR voucher", Points: 1000},
+			{ID: "lounge-pass", Name: "Airport lounge pass", Points: 2500, Tiers: []string{"gold"}},
+		}}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

@@ -245,7 +245,20 @@ func (w *world) next() streams.LedgerRecord {
 			o.reversed += reversal
 			facts = append(facts, domain.PointsReversed{FactMeta: fm, Points: reversal, Rule: domain.RuleRefund, OrderID: o.id, ProgramVersion: "v1"})
 		}
-	case k < 85:
+	case k < 80:
+		request := fmt.Sprintf("req-%d", w.events)
+		if w.rnd.IntN(3) == 0 {
+			facts = append(facts, domain.RedemptionRejected{FactMeta: fm, RequestID: request, RewardID: "mug", Quantity: 2,
+				Reason: domain.RedeemInsufficientPoints, Detail: "costs 300 points, 12 available", ProgramVersion: "v1"})
+		} else {
+			reward, quantity := []string{"", "mug"}[w.rnd.IntN(2)], int64(0)
+			if reward != "" {
+				quantity = 1
+			}
+			facts = append(facts, domain.PointsRedeemed{FactMeta: fm, Points: int64(1 + w.rnd.IntN(50)), RequestID: request, RewardID: reward,
+				Quantity: quantity, Channel: []string{"pos-1", ""}[w.rnd.IntN(2)], ProgramVersion: "v2"})
+		}
+	case k < 88:
 		facts = append(facts, domain.VisitRecorded{FactMeta: fm, Channel: []string{"store-1", "web", ""}[w.rnd.IntN(3)]})
 		if w.rnd.IntN(2) == 0 {
 			earn(5, domain.RuleVisitBonus, "")
@@ -402,6 +415,17 @@ type memberRow struct {
 	Status          string
 	StatusSince     time.Time
 	Debt            int64
+	Redeemed        int64
+}
+
+type redemptionRow struct {
+	Member, Request, Status, Reward string
+	Quantity, Points                int64
+	Reason, Detail, Channel         string
+	ProgramVersion, Event           string
+	Seq                             int64
+	Index                           int32
+	At                              time.Time
 }
 
 type ledgerRow struct {
@@ -472,6 +496,7 @@ type tables struct {
 	refunds   []refundRow
 	visits    []visitRow
 	feedback  []feedbackRow
+	redeemed  []redemptionRow
 }
 
 func canonicalJSON(t testing.TB, v any) string {
@@ -518,6 +543,13 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}})
 			case domain.PointsExpired:
 				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindExpired, f.Rule, fm.EventID, "", f.ProgramVersion, fm.OccurredAt, time.Time{}})
+			case domain.PointsRedeemed:
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindRedeemed, RedeemRule, fm.EventID, "", f.ProgramVersion, fm.OccurredAt, time.Time{}})
+				out.redeemed = append(out.redeemed, redemptionRow{fm.MemberID, f.RequestID, "accepted", f.RewardID, f.Quantity, f.Points,
+					"", "", f.Channel, f.ProgramVersion, fm.EventID, seq, int32(rec.FirstFact + i), fm.OccurredAt})
+			case domain.RedemptionRejected:
+				out.redeemed = append(out.redeemed, redemptionRow{fm.MemberID, f.RequestID, "rejected", f.RewardID, f.Quantity, f.Points,
+					string(f.Reason), f.Detail, "", f.ProgramVersion, fm.EventID, seq, int32(rec.FirstFact + i), fm.OccurredAt})
 			case domain.TierChanged:
 				out.tiers = append(out.tiers, tierRow{seq, int32(rec.FirstFact + i), fm.MemberID, fm.EventID, f.From, f.To, f.Reason, fm.OccurredAt})
 			case domain.PurchaseRecorded:
@@ -560,7 +592,7 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 			status = string(domain.StatusActive)
 		}
 		out.members = append(out.members, memberRow{m.ID, m.Balance, m.Lifetime, m.Tier, m.TierSince, m.QualifyingSpend,
-			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince, m.Debt})
+			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince, m.Debt, m.Redeemed})
 	}
 	out.sort()
 	return out
@@ -580,6 +612,7 @@ func (tb *tables) sort() {
 	slices.SortFunc(tb.refunds, func(a, b refundRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
 	slices.SortFunc(tb.visits, func(a, b visitRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
 	slices.SortFunc(tb.feedback, func(a, b feedbackRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
+	slices.SortFunc(tb.redeemed, func(a, b redemptionRow) int { return bySeqEvent(a.Seq, b.Seq, a.Event, b.Event) })
 	// points_ledger and tier_changes are in ledger order already when
 	// built; rows read back are ordered by the query.
 }
@@ -616,13 +649,13 @@ func readTables(t testing.TB, q Querier) tables {
 	t.Helper()
 	var out tables
 	out.members = collect(t, q, `select member_id, points_balance, lifetime_points, tier, tier_since, qualifying_spend,
-		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since, points_debt from loyalty.members order by member_id collate "C"`,
+		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since, points_debt, points_redeemed from loyalty.members order by member_id collate "C"`,
 		func(row pgx.CollectableRow) (memberRow, error) {
 			var m memberRow
 			var tier *string
 			var since, enrolled, statusSince *time.Time
 			err := row.Scan(&m.ID, &m.Balance, &m.Lifetime, &tier, &since, &m.QualifyingSpend, &enrolled, &m.FirstActivity, &m.LastActivity, &m.Purchases,
-				&m.Status, &statusSince, &m.Debt)
+				&m.Status, &statusSince, &m.Debt, &m.Redeemed)
 			m.Tier, m.TierSince, m.EnrolledAt, m.StatusSince = str(tier), utc(since), utc(enrolled), utc(statusSince)
 			m.FirstActivity, m.LastActivity = m.FirstActivity.UTC(), m.LastActivity.UTC()
 			return m, err
@@ -680,6 +713,16 @@ func readTables(t testing.TB, q Querier) tables {
 			f.Order, f.Comment, f.Channel, f.At = str(order), str(comment), str(channel), f.At.UTC()
 			return f, err
 		})
+	out.redeemed = collect(t, q, `select member_id, request_id, status, coalesce(reward_id, ''), quantity, points,
+		coalesce(reason, ''), coalesce(detail, ''), coalesce(channel, ''), program_version, source_event_id, ledger_seq, fact_index,
+		occurred_at from loyalty.redemptions order by ledger_seq, source_event_id collate "C"`,
+		func(row pgx.CollectableRow) (redemptionRow, error) {
+			var r redemptionRow
+			err := row.Scan(&r.Member, &r.Request, &r.Status, &r.Reward, &r.Quantity, &r.Points, &r.Reason, &r.Detail, &r.Channel,
+				&r.ProgramVersion, &r.Event, &r.Seq, &r.Index, &r.At)
+			r.At = r.At.UTC()
+			return r, err
+		})
 	out.sort()
 	return out
 }
@@ -696,6 +739,7 @@ func assertTablesMatch(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRe
 	diffRows(t, "refunds", want.refunds, got.refunds)
 	diffRows(t, "visits", want.visits, got.visits)
 	diffRows(t, "feedback", want.feedback, got.feedback)
+	diffRows(t, "redemptions", want.redeemed, got.redeemed)
 
 	ctx := context.Background()
 	var bad int

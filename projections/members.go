@@ -28,7 +28,9 @@ const MembersName = "members"
 func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
-func (Members) Tables() []string { return []string{"members", "points_ledger", "tier_changes"} }
+func (Members) Tables() []string {
+	return []string{"members", "points_ledger", "tier_changes", "redemptions"}
+}
 
 // memberChange is what one batch does to one member row, folded in ledger
 // order like domain.Member.Evolve does.
@@ -37,6 +39,7 @@ type memberChange struct {
 	balance    int64 // sum of domain.PointsDelta
 	earned     int64 // PointsEarned only: lifetime points
 	debt       int64 // PointsDebt
+	redeemed   int64 // PointsRedeemed
 	purchases  int64
 	tier       *string // last TierChanged.To
 	tierSince  time.Time
@@ -77,6 +80,8 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 		c.earned += f.Points
 	case domain.PointsDebt:
 		c.debt += f.Points
+	case domain.PointsRedeemed:
+		c.redeemed += f.Points
 	case domain.TierChanged:
 		c.tier, c.tierSince = &f.To, at
 	case domain.StatusChanged:
@@ -90,7 +95,12 @@ var (
 		"source_event_id", "order_id", "program_version", "occurred_at", "expires_at"}
 	tierChangesColumns = []string{"ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier", "to_tier",
 		"reason", "occurred_at"}
+	redemptionsColumns = []string{"member_id", "request_id", "status", "reward_id", "quantity", "points", "reason",
+		"detail", "channel", "program_version", "source_event_id", "ledger_seq", "fact_index", "occurred_at"}
 )
+
+// RedeemRule is points_ledger.rule of redeemed points.
+const RedeemRule = "redemption"
 
 // upsertMembers adds one batch's changes to the member rows: one row per
 // member of the batch, aggregated in Go. Nullable arrays carry "no such fact
@@ -98,17 +108,17 @@ var (
 const upsertMembers = `
 insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
-	purchases_count, last_ledger_seq, status, status_since, points_debt)
+	purchases_count, last_ledger_seq, status, status_since, points_debt, points_redeemed)
 select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at,
 	-- a member whose batch holds no activity (only expired points): the
 	-- placeholders lose to the row's own times in least and greatest
 	coalesce(first_at, 'infinity'::timestamptz), coalesce(last_at, '-infinity'::timestamptz),
-	purchases, seq, coalesce(status, 'active'), status_since, debt
+	purchases, seq, coalesce(status, 'active'), status_since, debt, redeemed
 from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
 	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[])
+	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[], $16::int8[])
 	as u(id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
-	purchases, seq, status, status_since, debt)
+	purchases, seq, status, status_since, debt, redeemed)
 on conflict (member_id) do update set
 	points_balance = m.points_balance + excluded.points_balance,
 	lifetime_points = m.lifetime_points + excluded.lifetime_points,
@@ -123,13 +133,14 @@ on conflict (member_id) do update set
 	last_ledger_seq = excluded.last_ledger_seq,
 	status = case when excluded.status_since is null then m.status else excluded.status end,
 	status_since = coalesce(excluded.status_since, m.status_since),
-	points_debt = m.points_debt + excluded.points_debt`
+	points_debt = m.points_debt + excluded.points_debt,
+	points_redeemed = m.points_redeemed + excluded.points_redeemed`
 
 // Apply implements Projection: COPY into points_ledger and tier_changes, then
 // one multi-row upsert of the batch's members.
 func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
 	changes := map[string]*memberChange{}
-	var ledgerRows, tierRows [][]any
+	var ledgerRows, tierRows, redemptionRows [][]any
 	for _, rec := range batch {
 		seq := int64(rec.Seq)
 		for n, f := range rec.Facts {
@@ -151,6 +162,14 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			case domain.PointsExpired:
 				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindExpired, f.Rule,
 					meta.EventID, nil, f.ProgramVersion, meta.OccurredAt, nil})
+			case domain.PointsRedeemed:
+				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindRedeemed, RedeemRule,
+					meta.EventID, nil, f.ProgramVersion, meta.OccurredAt, nil})
+				redemptionRows = append(redemptionRows, []any{meta.MemberID, f.RequestID, "accepted", nullIfEmpty(f.RewardID),
+					f.Quantity, f.Points, nil, nil, nullIfEmpty(f.Channel), f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
+			case domain.RedemptionRejected:
+				redemptionRows = append(redemptionRows, []any{meta.MemberID, f.RequestID, "rejected", nullIfEmpty(f.RewardID),
+					f.Quantity, f.Points, string(f.Reason), f.Detail, nil, f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
 			case domain.TierChanged:
 				tierRows = append(tierRows, []any{seq, int32(i), meta.MemberID, meta.EventID, nullIfEmpty(f.From), f.To,
 					f.Reason, meta.OccurredAt})
@@ -161,6 +180,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		return err
 	}
 	if err := copyRows(ctx, tx, "tier_changes", tierChangesColumns, tierRows); err != nil {
+		return err
+	}
+	if err := copyRows(ctx, tx, "redemptions", redemptionsColumns, redemptionRows); err != nil {
 		return err
 	}
 	if len(changes) == 0 {
@@ -191,6 +213,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		status     = make([]*string, n)
 		statusAt   = make([]*time.Time, n)
 		debt       = make([]int64, n)
+		redeemed   = make([]int64, n)
 	)
 	for i, c := range list {
 		ids[i], balance[i], earned[i], tier[i] = c.id, c.balance, c.earned, c.tier
@@ -202,10 +225,10 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		if c.status != nil {
 			status[i], statusAt[i] = c.status, &c.statusAt
 		}
-		debt[i] = c.debt
+		debt[i], redeemed[i] = c.debt, c.redeemed
 	}
 	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
-		first, last, purchases, seqs, status, statusAt, debt); err != nil {
+		first, last, purchases, seqs, status, statusAt, debt, redeemed); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
 	return nil

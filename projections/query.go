@@ -70,6 +70,7 @@ const (
 	KindEarned   = "earned"
 	KindReversed = "reversed"
 	KindExpired  = "expired"
+	KindRedeemed = "redeemed"
 )
 
 // MemberSummary reads a member's balance, tier and activity and the recent

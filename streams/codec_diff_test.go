@@ -385,6 +385,9 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.PointsEarned{FactMeta: meta, Points: n[2], Rule: s[2], ProgramVersion: s[1], ExpiresAt: meta.OccurredAt.Add(90 * 24 * time.Hour)},
 		domain.PointsExpired{FactMeta: meta, Points: n[0], Rule: s[0], ProgramVersion: s[1]},
 		domain.PointsDebt{FactMeta: meta, Points: n[1], Rule: s[1], OrderID: s[2], ProgramVersion: s[0]},
+		domain.PointsRedeemed{FactMeta: meta, Points: n[2], RequestID: s[0], RewardID: s[1], Quantity: n[0], Channel: s[2], ProgramVersion: s[1]},
+		domain.RedemptionRejected{FactMeta: meta, RequestID: s[2], RewardID: s[0], Quantity: n[1], Points: n[2],
+			Reason: domain.RedemptionReason(s[1]), Detail: s[0], ProgramVersion: s[2]},
 	}
 }
 

@@ -132,6 +132,8 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		e.Body, err = refDecodeRefund(body)
 	case domain.TypeFeedbackSubmitted:
 		e.Body, err = refDecodeFeedback(body)
+	case domain.TypeRedemption:
+		e.Body, err = refDecodeRedemption(body)
 	}
 	if err != nil {
 		return domain.Event{}, err
@@ -242,6 +244,29 @@ func refDecodeFeedback(o refObject) (domain.EventBody, error) {
 		return nil, err
 	}
 	if b.Comment, _, err = o.optionalString("comment"); err != nil {
+		return nil, err
+	}
+	if b.Channel, _, err = o.optionalString("channel"); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func refDecodeRedemption(o refObject) (domain.EventBody, error) {
+	var (
+		b   domain.RedeemRequest
+		err error
+	)
+	if b.RequestID, err = o.requiredString("request_id"); err != nil {
+		return nil, err
+	}
+	if b.RewardID, _, err = o.optionalString("reward_id"); err != nil {
+		return nil, err
+	}
+	if b.Quantity, _, err = o.optionalAmount("quantity"); err != nil {
+		return nil, err
+	}
+	if b.Points, _, err = o.optionalAmount("points"); err != nil {
 		return nil, err
 	}
 	if b.Channel, _, err = o.optionalString("channel"); err != nil {
@@ -606,6 +631,14 @@ type (
 		SKU      string `json:"sku"`
 		Quantity int64  `json:"quantity"`
 	}
+	refWireRedemptionData struct {
+		MemberID  string `json:"member_id"`
+		RequestID string `json:"request_id"`
+		RewardID  string `json:"reward_id,omitempty"`
+		Quantity  int64  `json:"quantity,omitempty"`
+		Points    int64  `json:"points,omitempty"`
+		Channel   string `json:"channel,omitempty"`
+	}
 	refWireFeedbackData struct {
 		MemberID string `json:"member_id"`
 		OrderID  string `json:"order_id,omitempty"`
@@ -685,6 +718,12 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 		strs.check("comment", b.Comment)
 		strs.check("channel", b.Channel)
 		data = refWireFeedbackData{MemberID: e.MemberID, OrderID: b.OrderID, Rating: b.Rating, NPS: b.NPS, Comment: b.Comment, Channel: b.Channel}
+	case domain.RedeemRequest:
+		strs.check("request_id", b.RequestID)
+		strs.check("reward_id", b.RewardID)
+		strs.check("channel", b.Channel)
+		data = refWireRedemptionData{MemberID: e.MemberID, RequestID: b.RequestID, RewardID: b.RewardID,
+			Quantity: b.Quantity, Points: b.Points, Channel: b.Channel}
 	default:
 		return nil, fmt.Errorf("encode event %q: unknown body type %T", e.ID, e.Body)
 	}
@@ -745,6 +784,10 @@ type refWireFact struct {
 	To                   string          `json:"to,omitempty"`
 	Reason               string          `json:"reason,omitempty"`
 	ExpiresAt            *time.Time      `json:"expires_at,omitempty"`
+	RequestID            string          `json:"request_id,omitempty"`
+	RewardID             string          `json:"reward_id,omitempty"`
+	Quantity             int64           `json:"quantity,omitempty"`
+	Detail               string          `json:"detail,omitempty"`
 }
 
 type refWireLine struct {
@@ -834,6 +877,12 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.From, w.To, w.Reason = f.From, f.To, f.Reason
 	case domain.StatusChanged:
 		w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
+	case domain.PointsRedeemed:
+		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
+		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+	case domain.RedemptionRejected:
+		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
+		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -878,6 +927,12 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}, nil
 	case domain.FactStatusChanged:
 		return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
+	case domain.FactPointsRedeemed:
+		return domain.PointsRedeemed{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
+			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactRedeemRejected:
+		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
+			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

@@ -164,6 +164,8 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		e.Body, err = decodeRefund(body)
 	case domain.TypeFeedbackSubmitted:
 		e.Body, err = decodeFeedback(body)
+	case domain.TypeRedemption:
+		e.Body, err = decodeRedemption(body)
 	}
 	if err != nil {
 		return domain.Event{}, err
@@ -276,6 +278,29 @@ func decodeFeedback(o object) (domain.EventBody, error) {
 		return nil, err
 	}
 	if b.Comment, _, err = o.optionalString("comment"); err != nil {
+		return nil, err
+	}
+	if b.Channel, _, err = o.optionalString("channel"); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func decodeRedemption(o object) (domain.EventBody, error) {
+	var (
+		b   domain.RedeemRequest
+		err error
+	)
+	if b.RequestID, err = o.requiredString("request_id"); err != nil {
+		return nil, err
+	}
+	if b.RewardID, _, err = o.optionalString("reward_id"); err != nil {
+		return nil, err
+	}
+	if b.Quantity, _, err = o.optionalAmount("quantity"); err != nil {
+		return nil, err
+	}
+	if b.Points, _, err = o.optionalAmount("points"); err != nil {
 		return nil, err
 	}
 	if b.Channel, _, err = o.optionalString("channel"); err != nil {
@@ -922,6 +947,16 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 		}
 		b = appendEventString(b, `,"comment":`, body.Comment)
 		b = appendEventString(b, `,"channel":`, body.Channel)
+	case domain.RedeemRequest:
+		strs.check("request_id", body.RequestID)
+		strs.check("reward_id", body.RewardID)
+		strs.check("channel", body.Channel)
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, body.RequestID, false)
+		b = appendEventString(b, `,"reward_id":`, body.RewardID)
+		b = appendEventInt(b, `,"quantity":`, body.Quantity)
+		b = appendEventInt(b, `,"points":`, body.Points)
+		b = appendEventString(b, `,"channel":`, body.Channel)
 	default:
 		return nil, fmt.Errorf("encode event %q: unknown body type %T", e.ID, e.Body)
 	}
@@ -929,6 +964,15 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, strs.err)
 	}
 	return append(b, "}}"...), nil
+}
+
+// appendEventInt appends an optional integer field: nothing when it is 0.
+func appendEventInt(b []byte, key string, n int64) []byte {
+	if n == 0 {
+		return b
+	}
+	b = append(b, key...)
+	return strconv.AppendInt(b, n, 10)
 }
 
 // appendEventString appends an optional string field of an event: nothing
@@ -1027,6 +1071,13 @@ func EventDigest(e domain.Event) uint64 {
 		d.str(b.Channel)
 	case domain.Visit:
 		d.uint(5)
+		d.str(b.Channel)
+	case domain.RedeemRequest:
+		d.uint(6)
+		d.str(b.RequestID)
+		d.str(b.RewardID)
+		d.int(b.Quantity)
+		d.int(b.Points)
 		d.str(b.Channel)
 	default:
 		d.uint(255)

@@ -46,6 +46,11 @@ func sampleEvents() []domain.Event {
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.StatusChange{Status: domain.StatusBlocked, Reason: "chargeback review"}},
 		{ID: "clock-bS00Mg-1772528400", Type: domain.TypeMemberClock, Source: "loyalty-clock",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Clock{}},
+		{ID: "f6a7b8c9-0000-4000-8000-000000000005", Type: domain.TypeRedemption, Source: "pos-berlin-3",
+			MemberID: "m-42", OccurredAt: sampleTime,
+			Body: domain.RedeemRequest{RequestID: "till-3-000812", RewardID: "coffee", Quantity: 1, Channel: "pos-berlin-3"}},
+		{ID: "f6a7b8c9-0000-4000-8000-000000000006", Type: domain.TypeRedemption, Source: "shop-eu-1",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.RedeemRequest{RequestID: "checkout-77", Points: 500}},
 	}
 }
 

@@ -69,6 +69,10 @@ type wireFact struct {
 	To                   string          `json:"to,omitempty"`
 	Reason               string          `json:"reason,omitempty"`
 	ExpiresAt            *time.Time      `json:"expires_at,omitempty"`
+	RequestID            string          `json:"request_id,omitempty"`
+	RewardID             string          `json:"reward_id,omitempty"`
+	Quantity             int64           `json:"quantity,omitempty"`
+	Detail               string          `json:"detail,omitempty"`
 }
 
 type wireLine struct {
@@ -221,6 +225,10 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 		b = append(b, `,"expires_at":`...)
 		b = appendJSONTime(b, *w.ExpiresAt)
 	}
+	b = appendOptString(b, `,"request_id":`, w.RequestID)
+	b = appendOptString(b, `,"reward_id":`, w.RewardID)
+	b = appendOptInt(b, `,"quantity":`, w.Quantity)
+	b = appendOptString(b, `,"detail":`, w.Detail)
 	return append(b, '}')
 }
 
@@ -407,6 +415,12 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.From, w.To, w.Reason = f.From, f.To, f.Reason
 	case domain.StatusChanged:
 		w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
+	case domain.PointsRedeemed:
+		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
+		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+	case domain.RedemptionRejected:
+		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
+		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -459,6 +473,12 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}, nil
 	case domain.FactStatusChanged:
 		return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
+	case domain.FactPointsRedeemed:
+		return domain.PointsRedeemed{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
+			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactRedeemRejected:
+		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
+			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

@@ -240,6 +240,14 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			var t time.Time
 			bit, ok = 1<<18, p.time(&t)
 			w.ExpiresAt = &t
+		case "request_id":
+			bit, ok = 1<<19, p.string(&w.RequestID)
+		case "reward_id":
+			bit, ok = 1<<20, p.string(&w.RewardID)
+		case "quantity":
+			bit, ok = 1<<21, p.int64(&w.Quantity)
+		case "detail":
+			bit, ok = 1<<22, p.string(&w.Detail)
 		default:
 			return nil, false
 		}
@@ -411,6 +419,10 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactPointsExpired
 	case string(domain.FactPointsDebt):
 		*dst = domain.FactPointsDebt
+	case string(domain.FactPointsRedeemed):
+		*dst = domain.FactPointsRedeemed
+	case string(domain.FactRedeemRejected):
+		*dst = domain.FactRedeemRejected
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

@@ -42,6 +42,7 @@ var typeTokens = map[domain.EventType]string{
 	domain.TypeFeedbackSubmitted: "feedback-submitted",
 	domain.TypeVisitRecorded:     "visit-recorded",
 	domain.TypeMemberStatus:      "member-status-changed",
+	domain.TypeRedemption:        "redemption-requested",
 	domain.TypeMemberClock:       "member-clock",
 }
 
