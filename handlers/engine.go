@@ -44,6 +44,11 @@ type EngineConfig struct {
 	BatchWithin time.Duration
 	Logger      *slog.Logger
 	Metrics     *Metrics
+	// NoService leaves out the request-reply service (loyalty.svc.*) that
+	// the engine otherwise runs while it holds the lease; ServiceTimeout is
+	// how long a redemption call waits for its decision. Default 5s.
+	NoService      bool
+	ServiceTimeout time.Duration
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -63,6 +68,9 @@ func (c *EngineConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ServiceTimeout == 0 {
+		c.ServiceTimeout = 5 * time.Second
 	}
 }
 
@@ -103,6 +111,9 @@ type Engine struct {
 	metrics  *Metrics
 	programs atomic.Pointer[domain.Programs]
 	leading  atomic.Bool // holds the lease
+	// parts is the partitions' state while Run owns it, for readMember.
+	parts   atomic.Pointer[map[int]*partition]
+	waiters waiters
 	// maxPending is the size at which a partition's staged ledger message
 	// is committed; set by Run from the server's payload limit.
 	maxPending int
@@ -207,6 +218,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	members := 0
 	for _, p := range parts {
 		members += len(p.members)
+	}
+	e.parts.Store(&parts)
+	defer e.parts.Store(nil)
+	if !e.cfg.NoService {
+		svc, err := e.startService(e.cfg.ServiceTimeout)
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		defer func() { _ = svc.Stop() }()
 	}
 	e.metrics.members.Set(float64(members))
 	e.cfg.Logger.Info("engine state rebuilt from the ledger", "partitions", len(parts), "members", members,

@@ -35,6 +35,7 @@ func testProgram() *domain.Program {
 			{Name: "bronze", Multiplier: domain.One},
 			{Name: "silver", QualifyingSpend: 50000, Multiplier: domain.Ratio{Num: 3, Den: 2}},
 		},
+		Redemption:     domain.Redemption{DirectPoints: true, Rewards: []domain.Reward{{ID: "mug", Name: "Mug", Points: 60}}},
 		MaxOrderAmount: 10_000_000,
 		RefundWindow:   365 * 24 * time.Hour,
 	}

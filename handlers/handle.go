@@ -55,6 +55,7 @@ type verdict struct {
 // transient (NATS unavailable): the input is retried.
 func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, error) {
 	if p.stale {
+		p.beginStaging() // held already: the state has been ahead of the ledger since
 		if err := e.resync(ctx, p); err != nil {
 			return "", err
 		}
@@ -65,7 +66,11 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		e.metrics.events.WithLabelValues(string(ev.Type), outcomeRedelivered).Inc()
 		return outcomeRedelivered, nil
 	case v.deadLetter != nil:
-		return e.deadLetter(ctx, in, ev, v.deadLetter)
+		outcome, err := e.deadLetter(ctx, in, ev, v.deadLetter)
+		if err == nil {
+			e.answerDeadLetter(p, ev, v.deadLetter)
+		}
+		return outcome, err
 	}
 	encoded, err := streams.EncodeLedgerRecord(*v.record)
 	if err != nil {
@@ -168,6 +173,10 @@ const slowAppend = time.Second
 // wraps errUncommitted (and errFenced when another writer appended).
 func (e *Engine) commit(ctx context.Context, p *partition) error {
 	if len(p.staged) == 0 {
+		if !p.stale {
+			p.answerDeadLetters(true)
+			p.endStaging()
+		}
 		return nil
 	}
 	start := time.Now()
@@ -188,11 +197,15 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 	if err == nil && !ack.Duplicate {
 		p.ledgerSeq = ack.Sequence
 		e.committed(p.staged, took)
+		e.answerCommitted(p)
+		p.answerDeadLetters(true)
 		p.clearStaged()
+		p.endStaging()
 		return nil
 	}
 	n := len(p.staged)
 	p.clearStaged()
+	p.answerDeadLetters(false)
 	p.stale = true
 	switch {
 	case err == nil:
@@ -206,6 +219,7 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 	if rerr := e.resync(ctx, p); rerr != nil {
 		return fmt.Errorf("%w; re-reading the partition failed (retried with the next input): %w", err, rerr)
 	}
+	p.endStaging()
 	return err
 }
 
@@ -226,7 +240,9 @@ func (e *Engine) resync(ctx context.Context, p *partition) error {
 	if err != nil {
 		return err
 	}
+	view := p.view
 	*p = *parts[p.id]
+	p.view = view
 	e.cfg.Logger.Warn("partition state re-read from the ledger", "partition", p.id, "ledger_seq", p.ledgerSeq)
 	return nil
 }

@@ -28,11 +28,19 @@ type partition struct {
 	// stale means the state may hold staged records that never reached the
 	// ledger: it must be re-read from the ledger before the next input.
 	stale bool
+	// view is held while the state is ahead of the ledger (see
+	// partitionView); it outlives re-reads of the state.
+	view *partitionView
+	// deadLetters are answers to dead-lettered inputs someone waits for,
+	// delivered at the next commit (see answerDeadLetter).
+	deadLetters []func()
 }
 
 // stagedRecord is what the metrics need of a staged record once committed.
 type stagedRecord struct {
 	eventType domain.EventType
+	eventID   string
+	memberID  string
 	inputSeq  uint64
 	facts     []domain.Fact
 }
@@ -54,7 +62,8 @@ func keyOf(eventID string) eventKey {
 }
 
 func newPartition(id int) *partition {
-	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), members: map[string]*domain.Member{}, seen: map[eventKey]seenEvent{}}
+	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), members: map[string]*domain.Member{}, seen: map[eventKey]seenEvent{},
+		view: &partitionView{}}
 }
 
 // member returns the member's state, or a new member (not yet stored).
@@ -83,9 +92,10 @@ func (p *partition) fold(r streams.LedgerRecord) {
 // stage folds a decided record into the state and adds it to the pending
 // ledger message; encoded is its EncodeLedgerRecord form.
 func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []byte) {
+	p.beginStaging()
 	p.fold(r)
 	p.pending = streams.AppendLedgerLine(p.pending, encoded)
-	p.staged = append(p.staged, stagedRecord{eventType: t, inputSeq: r.InputSeq, facts: r.Facts})
+	p.staged = append(p.staged, stagedRecord{eventType: t, eventID: r.EventID, memberID: r.MemberID, inputSeq: r.InputSeq, facts: r.Facts})
 }
 
 // clearStaged forgets the staged records (committed, or dropped).

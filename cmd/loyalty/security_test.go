@@ -7,11 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain/simulate"
+	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/projections/pgtest"
 )
 
@@ -66,6 +69,36 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	want, _ := referenceFold(t, events)
 	assertMembersEqual(t, db.Pool, want)
 	mustLoyalty(t, append(as("operator"), "dlq", "list")...)
+
+	// A till, as upstream, asks the engine's service for a balance.
+	till, err := nats.Connect(url, nats.UserInfo("upstream", passwords["upstream"]), nats.RootCAs(ca), nats.CustomInboxPrefix("_INBOX_upstream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer till.Close()
+	member := ""
+	for id, m := range want {
+		if m.Available() >= 100 && (member == "" || id < member) {
+			member = id
+		}
+	}
+	reply, err := till.Request(handlers.BalanceSubject, []byte(`{"member_id":`+strconv.Quote(member)+`}`), 10*time.Second)
+	if err != nil {
+		t.Fatalf("balance request as upstream: %v", err)
+	}
+	var balance handlers.BalanceReply
+	if err := json.Unmarshal(reply.Data, &balance); err != nil || balance.MemberID != member || balance.Balance != want[member].Balance {
+		t.Errorf("balance reply %s (%v); want %d points of %s", reply.Data, err, want[member].Balance, member)
+	}
+	// and redeems 100 of them: the engine publishes the request as its input.
+	reply, err = till.Request(handlers.RedeemSubject, []byte(`{"member_id":`+strconv.Quote(member)+`,"request_id":"till-1","points":100}`), 10*time.Second)
+	if err != nil {
+		t.Fatalf("redeem request as upstream: %v", err)
+	}
+	var redeemed handlers.RedeemReply
+	if err := json.Unmarshal(reply.Data, &redeemed); err != nil || redeemed.Status != "accepted" || redeemed.Balance != want[member].Balance-100 {
+		t.Errorf("redeem reply %s (%v); want 100 points accepted of %d", reply.Data, err, want[member].Balance)
+	}
 
 	// Upstream may not read the streams, nor others' replies.
 	if _, errOut, err := loyalty(t, append(as("upstream"), "dlq", "list")...); err == nil || !strings.Contains(strings.ToLower(errOut), "permission") {

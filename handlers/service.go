@@ -1,0 +1,281 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// The request-reply service a point of sale calls when it needs an answer
+// at once (docs/service.md). It runs in the engine that holds the lease,
+// next to the state it answers from.
+const (
+	ServiceName     = "loyalty"
+	ServiceVersion  = "1.0.0"
+	ServiceSubjects = "loyalty.svc"
+	BalanceSubject  = ServiceSubjects + ".balance"
+	RedeemSubject   = ServiceSubjects + ".redeem"
+	// ServiceSource is the source of the events the service publishes.
+	ServiceSource = "loyalty-service"
+)
+
+// Error codes of the service's replies (the Nats-Service-Error-Code header).
+const (
+	CodeBadRequest    = "400"
+	CodeUnknownMember = "404"
+	CodeUnavailable   = "503"
+	CodeTimeout       = "504"
+)
+
+// maxServiceRequests bounds the redemptions waiting for the engine at once;
+// beyond it a request is refused (503) rather than queued without limit.
+const maxServiceRequests = 4096
+
+// redeemNamespace makes a request's event id from its member and request id,
+// so that a till retrying a call publishes the same event.
+var redeemNamespace = uuid.MustParse("6b1f0a52-8e0c-4d59-9a3c-0f4e2a7d51c3")
+
+// BalanceRequest asks for a member's points.
+type BalanceRequest struct {
+	MemberID string `json:"member_id"`
+}
+
+// BalanceReply is a member's points as the ledger has them.
+type BalanceReply struct {
+	MemberID  string         `json:"member_id"`
+	Balance   int64          `json:"balance"`
+	Available int64          `json:"available"`
+	Redeemed  int64          `json:"redeemed"`
+	Debt      int64          `json:"points_debt"`
+	Tier      string         `json:"tier"`
+	Status    string         `json:"status"`
+	Expiring  []ExpiringJSON `json:"expiring"`
+	LedgerSeq uint64         `json:"ledger_seq"`
+}
+
+// ExpiringJSON is points that expire at ExpiresAt.
+type ExpiringJSON struct {
+	ExpiresAt time.Time `json:"expires_at"`
+	Points    int64     `json:"points"`
+}
+
+// RedeemRequestJSON is a redemption asked of the service: the fields of
+// loyalty.redemption.requested.v1's data.
+type RedeemRequestJSON struct {
+	MemberID  string `json:"member_id"`
+	RequestID string `json:"request_id"`
+	RewardID  string `json:"reward_id,omitempty"`
+	Quantity  int64  `json:"quantity,omitempty"`
+	Points    int64  `json:"points,omitempty"`
+	Channel   string `json:"channel,omitempty"`
+}
+
+// RedeemReply is the decision on a redemption request. Repeated is true
+// when the request had been decided before: the reply is that decision.
+type RedeemReply struct {
+	MemberID  string `json:"member_id"`
+	RequestID string `json:"request_id"`
+	Status    string `json:"status"` // accepted or rejected
+	Points    int64  `json:"points"`
+	RewardID  string `json:"reward_id,omitempty"`
+	Quantity  int64  `json:"quantity,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	Balance   int64  `json:"balance"`
+	Available int64  `json:"available"`
+	Repeated  bool   `json:"repeated,omitempty"`
+	EventID   string `json:"event_id,omitempty"`
+	LedgerSeq uint64 `json:"ledger_seq"`
+}
+
+// service holds what the handlers share.
+type service struct {
+	e       *Engine
+	js      jetstream.JetStream
+	timeout time.Duration
+	slots   chan struct{}
+}
+
+// startService registers the service on the engine's connection.
+func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
+	s := &service{e: e, js: e.js, timeout: timeout, slots: make(chan struct{}, maxServiceRequests)}
+	svc, err := micro.AddService(e.js.Conn(), micro.Config{
+		Name: ServiceName, Version: ServiceVersion,
+		Description: "Member balances and redemptions, answered from the engine's state as the ledger holds it",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
+	g := svc.AddGroup(ServiceSubjects)
+	for name, h := range map[string]micro.HandlerFunc{"balance": s.balance, "redeem": s.redeem} {
+		if err := g.AddEndpoint(name, s.async(h)); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("service endpoint %s: %w", name, err)
+		}
+	}
+	return svc, nil
+}
+
+// async answers each request on a goroutine of its own: a redemption waits
+// for the ledger, and must not hold up the requests behind it.
+func (s *service) async(h micro.HandlerFunc) micro.HandlerFunc {
+	return func(req micro.Request) {
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			_ = req.Error(CodeUnavailable, "too many requests in flight; retry shortly", nil)
+			return
+		}
+		go func() {
+			defer func() { <-s.slots }()
+			h(req)
+		}()
+	}
+}
+
+func (s *service) balance(req micro.Request) {
+	var q BalanceRequest
+	if err := decodeRequest(req.Data(), &q); err != nil || q.MemberID == "" {
+		_ = req.Error(CodeBadRequest, `want {"member_id": "..."}`+errorSuffix(err), nil)
+		return
+	}
+	state, ok := s.e.readMember(q.MemberID, "")
+	switch {
+	case !ok:
+		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
+		return
+	case !state.Known:
+		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", q.MemberID), nil)
+		return
+	}
+	reply := BalanceReply{MemberID: q.MemberID, Balance: state.Balance, Available: state.Available, Redeemed: state.Redeemed,
+		Debt: state.Debt, Tier: state.Tier, Status: string(state.Status), LedgerSeq: state.LedgerSeq, Expiring: []ExpiringJSON{}}
+	for _, l := range state.Expiring {
+		reply.Expiring = append(reply.Expiring, ExpiringJSON{ExpiresAt: l.At, Points: l.Points})
+	}
+	_ = req.RespondJSON(reply)
+}
+
+func (s *service) redeem(req micro.Request) {
+	var q RedeemRequestJSON
+	if err := decodeRequest(req.Data(), &q); err != nil {
+		_ = req.Error(CodeBadRequest, "want the data of loyalty.redemption.requested.v1 (docs/events.md)"+errorSuffix(err), nil)
+		return
+	}
+	ev := domain.Event{
+		ID: "redeem-" + uuid.NewSHA1(redeemNamespace, []byte(q.MemberID+"\x00"+q.RequestID)).String(), Type: domain.TypeRedemption,
+		Source: ServiceSource, MemberID: q.MemberID, OccurredAt: time.Now().UTC(),
+		Body: domain.RedeemRequest{RequestID: q.RequestID, RewardID: q.RewardID, Quantity: q.Quantity, Points: q.Points, Channel: q.Channel},
+	}
+	var rej *domain.RejectedError
+	if err := domain.Validate(ev, ev.OccurredAt); errors.As(err, &rej) {
+		_ = req.Error(CodeBadRequest, err.Error(), nil)
+		return
+	}
+	state, ok := s.e.readMember(q.MemberID, q.RequestID)
+	switch {
+	case !ok:
+		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
+		return
+	case !state.Known:
+		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", q.MemberID), nil)
+		return
+	case state.Redemption != nil:
+		_ = req.RespondJSON(repeatedReply(q, state))
+		return
+	}
+	decided, cancel := s.e.waiters.wait(ev.ID)
+	defer cancel()
+	ctx, stop := context.WithTimeout(context.Background(), s.timeout)
+	defer stop()
+	if err := s.publish(ctx, ev); err != nil {
+		_ = req.Error(CodeUnavailable, "could not store the request: "+err.Error()+"; retry with the same request_id", nil)
+		return
+	}
+	select {
+	case d := <-decided:
+		_ = s.answer(req, q, ev.ID, d)
+	case <-ctx.Done():
+		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
+	}
+}
+
+func (s *service) publish(ctx context.Context, ev domain.Event) error {
+	data, err := streams.EncodeEvent(ev)
+	if err != nil {
+		return err
+	}
+	subject, err := streams.InputSubject(ev.Type, ev.MemberID)
+	if err != nil {
+		return err
+	}
+	_, err = s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: {ev.ID}}})
+	return err
+}
+
+// answer replies with the engine's decision.
+func (s *service) answer(req micro.Request, q RedeemRequestJSON, eventID string, d Decision) error {
+	if d.DeadLetter != nil {
+		if d.State.Redemption != nil { // decided before: a retry, or a race with one
+			return req.RespondJSON(repeatedReply(q, d.State))
+		}
+		if d.DeadLetter.Reason == domain.ReasonUnknownMember {
+			return req.Error(CodeUnknownMember, d.DeadLetter.Error(), nil)
+		}
+		return req.Error(CodeBadRequest, d.DeadLetter.Error(), nil)
+	}
+	reply := RedeemReply{MemberID: q.MemberID, RequestID: q.RequestID, Balance: d.State.Balance, Available: d.State.Available,
+		EventID: eventID, LedgerSeq: d.State.LedgerSeq}
+	for _, f := range d.Facts {
+		switch f := f.(type) {
+		case domain.PointsRedeemed:
+			reply.Status, reply.Points, reply.RewardID, reply.Quantity = "accepted", f.Points, f.RewardID, f.Quantity
+		case domain.RedemptionRejected:
+			reply.Status, reply.Points, reply.RewardID, reply.Quantity = "rejected", 0, f.RewardID, f.Quantity
+			reply.Reason, reply.Detail = string(f.Reason), f.Detail
+		}
+	}
+	return req.RespondJSON(reply)
+}
+
+func repeatedReply(q RedeemRequestJSON, state MemberView) RedeemReply {
+	o := state.Redemption
+	reply := RedeemReply{MemberID: q.MemberID, RequestID: q.RequestID, Status: "accepted", Points: o.Points,
+		Balance: state.Balance, Available: state.Available, Repeated: true, LedgerSeq: state.LedgerSeq}
+	if o.Rejected != "" {
+		reply.Status, reply.Reason = "rejected", string(o.Rejected)
+	}
+	return reply
+}
+
+// decodeRequest reads a request's JSON, refusing unknown fields: a typo in a
+// till's request should fail loudly, not redeem the wrong thing.
+func decodeRequest(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+func errorSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}

@@ -1,0 +1,134 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// call sends a request to the service and decodes the reply; code is the
+// service's error code, "" for a reply without error.
+func call(t *testing.T, nc *nats.Conn, subject string, req, reply any) (code, description string) {
+	t.Helper()
+	data, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := nc.Request(subject, data, 10*time.Second)
+	if err != nil {
+		t.Fatalf("request %s: %v", subject, err)
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		return code, msg.Header.Get(micro.ErrorHeader)
+	}
+	if err := json.Unmarshal(msg.Data, reply); err != nil {
+		t.Fatalf("reply to %s: %v: %s", subject, err, msg.Data)
+	}
+	return "", ""
+}
+
+// A point of sale asks for a balance and redeems over NATS request-reply:
+// each answer is the ledger's, a repeated request gets the first decision
+// and spends nothing more, and concurrent requests never spend more than
+// the member has.
+func TestServiceAnswersBalanceAndRedemptionsFromTheLedger(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	// 50.00 EUR: 50 base + 100 first-purchase bonus = 150 points.
+	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, day0))
+	waitForRecords(t, env.JS, 1)
+
+	var bal handlers.BalanceReply
+	if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "m-1"}, &bal); code != "" {
+		t.Fatalf("balance: %s %s", code, desc)
+	}
+	if bal.Balance != 150 || bal.Available != 150 || bal.Tier != "bronze" || bal.Status != "active" || bal.LedgerSeq == 0 {
+		t.Errorf("balance reply %+v, want 150 points, bronze, active, a ledger sequence", bal)
+	}
+	if code, _ := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "nobody"}, &bal); code != handlers.CodeUnknownMember {
+		t.Errorf("balance of an unknown member: code %q, want %s", code, handlers.CodeUnknownMember)
+	}
+
+	mug := handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "till-1", RewardID: "mug", Channel: "pos-1"}
+	var got handlers.RedeemReply
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject, mug, &got); code != "" {
+		t.Fatalf("redeem: %s %s", code, desc)
+	}
+	if got.Status != "accepted" || got.Points != 60 || got.Balance != 90 || got.Repeated || got.LedgerSeq <= bal.LedgerSeq {
+		t.Errorf("redeem reply %+v, want 60 points accepted, 90 left, after ledger seq %d", got, bal.LedgerSeq)
+	}
+	var again handlers.RedeemReply
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject, mug, &again); code != "" {
+		t.Fatalf("repeated redeem: %s %s", code, desc)
+	}
+	if again.Status != "accepted" || again.Points != 60 || again.Balance != 90 || !again.Repeated {
+		t.Errorf("repeated request: %+v, want the first decision (60 points), marked repeated, 90 left", again)
+	}
+
+	var refused handlers.RedeemReply
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject,
+		handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "till-2", RewardID: "mug", Quantity: 2}, &refused); code != "" {
+		t.Fatalf("redeem: %s %s", code, desc)
+	}
+	if refused.Status != "rejected" || refused.Reason != string(domain.RedeemInsufficientPoints) || refused.Balance != 90 {
+		t.Errorf("over-spending request: %+v, want rejected for insufficient points, 90 left", refused)
+	}
+	for _, bad := range []struct {
+		req  any
+		code string
+	}{
+		{handlers.RedeemRequestJSON{MemberID: "m-1", RewardID: "mug"}, handlers.CodeBadRequest},           // no request id
+		{map[string]any{"member_id": "m-1", "request_id": "x", "reward": "mug"}, handlers.CodeBadRequest}, // unknown field
+		{handlers.RedeemRequestJSON{MemberID: "ghost", RequestID: "x", RewardID: "mug"}, handlers.CodeUnknownMember},
+	} {
+		if code, _ := call(t, env.Conn, handlers.RedeemSubject, bad.req, &got); code != bad.code {
+			t.Errorf("request %+v: code %q, want %s", bad.req, code, bad.code)
+		}
+	}
+
+	// Ten tills at once, 20 points each, for 90 points: four are accepted.
+	var wg sync.WaitGroup
+	replies := make([]handlers.RedeemReply, 10)
+	for i := range replies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: fmt.Sprintf("rush-%d", i), Points: 20}
+			if code, desc := call(t, env.Conn, handlers.RedeemSubject, req, &replies[i]); code != "" {
+				t.Errorf("rush %d: %s %s", i, code, desc)
+			}
+		}()
+	}
+	wg.Wait()
+	accepted := 0
+	for _, r := range replies {
+		if r.Status == "accepted" {
+			accepted++
+		}
+	}
+	members, records := foldLedger(t, env.JS)
+	if m := members["m-1"]; accepted != 4 || m.Balance != 10 || m.Redeemed != 140 {
+		t.Errorf("%d of 10 accepted, ledger balance %d, redeemed %d; want 4, 10, 140", accepted, m.Balance, m.Redeemed)
+	}
+	redeemedFacts := 0
+	for _, rec := range records {
+		for _, f := range rec.Facts {
+			if _, ok := f.(domain.PointsRedeemed); ok {
+				redeemedFacts++
+			}
+		}
+	}
+	if redeemedFacts != 5 { // the mug and four rushes
+		t.Errorf("ledger holds %d redemptions, want 5", redeemedFacts)
+	}
+}

@@ -1,0 +1,89 @@
+package handlers
+
+import (
+	"sync"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// partitionView lets other goroutines read a partition's members as the
+// ledger has them. The partition's goroutine holds it for writing from the
+// first record it stages until that batch is committed (or dropped and the
+// state re-read), so a reader never sees a decision the ledger may not get:
+// a balance answered is a balance the ledger holds. One lock per batch, not
+// per event, keeps it off the hot path.
+type partitionView struct {
+	mu   sync.RWMutex
+	held bool // by the partition's goroutine; only it reads or writes this
+}
+
+// beginStaging takes the view before the partition's state changes.
+func (p *partition) beginStaging() {
+	if !p.view.held {
+		p.view.mu.Lock()
+		p.view.held = true
+	}
+}
+
+// endStaging gives the view back once the state matches the ledger again.
+func (p *partition) endStaging() {
+	if p.view.held {
+		p.view.held = false
+		p.view.mu.Unlock()
+	}
+}
+
+// MemberView is what the ledger says of one member now, for the service.
+type MemberView struct {
+	Known     bool
+	Balance   int64
+	Available int64
+	Redeemed  int64
+	Debt      int64
+	Tier      string
+	Status    domain.MemberStatus
+	Expiring  []domain.ExpiringLot
+	// Redemption is the outcome of the request asked about, if any.
+	Redemption *domain.RedemptionOutcome
+	// LedgerSeq is the partition's last ledger message: the state is as of it.
+	LedgerSeq uint64
+}
+
+// readMember reads a member's committed state, and the outcome of one of
+// their redemption requests when requestID is set. ok is false when this
+// engine owns no state (standby, starting, stopping).
+func (e *Engine) readMember(memberID, requestID string) (MemberView, bool) {
+	parts := e.parts.Load()
+	if parts == nil {
+		return MemberView{}, false
+	}
+	p := (*parts)[streams.PartitionOf(memberID)]
+	if p == nil {
+		return MemberView{}, false
+	}
+	p.view.mu.RLock()
+	defer p.view.mu.RUnlock()
+	return p.memberState(memberID, requestID), true
+}
+
+// memberState is readMember for the partition's own goroutine, or a holder
+// of its view.
+func (p *partition) memberState(memberID, requestID string) MemberView {
+	s := MemberView{LedgerSeq: p.ledgerSeq}
+	m := p.members[memberID]
+	if m == nil || !m.Known() {
+		return s
+	}
+	s.Known, s.Balance, s.Available, s.Redeemed, s.Debt = true, m.Balance, m.Available(), m.Redeemed, m.Debt
+	s.Tier, s.Status, s.Expiring = m.Tier, m.Status, m.ExpiringPoints()
+	if s.Status == "" {
+		s.Status = domain.StatusActive
+	}
+	if requestID != "" {
+		if o, ok := m.Redemption(requestID); ok {
+			s.Redemption = &o
+		}
+	}
+	return s
+}
