@@ -262,6 +262,11 @@ func (e *Engine) countFacts(facts []domain.Fact) {
 			e.metrics.pointsReversed.Add(float64(f.Points))
 		case domain.PointsExpired:
 			e.metrics.pointsExpired.Add(float64(f.Points))
+		case domain.PointsRedeemed:
+			e.metrics.pointsRedeemed.Add(float64(f.Points))
+			e.metrics.redemptions.WithLabelValues(redemptionAccepted).Inc()
+		case domain.RedemptionRejected:
+			e.metrics.redemptions.WithLabelValues(string(f.Reason)).Inc()
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pointsledger/loyalty/domain"
 )
 
 // Metrics are the engine's Prometheus metrics. Labels never carry member ids.
@@ -14,6 +16,8 @@ type Metrics struct {
 	pointsIssued    prometheus.Counter
 	pointsReversed  prometheus.Counter
 	pointsExpired   prometheus.Counter
+	pointsRedeemed  prometheus.Counter
+	redemptions     *prometheus.CounterVec
 	ledgerRecords   prometheus.Counter
 	ledgerBatch     prometheus.Histogram
 	ledgerAppend    prometheus.Histogram
@@ -37,6 +41,10 @@ const (
 	reloadApplied = "applied"
 	reloadRefused = "refused"
 )
+
+// redemptionAccepted is the result label of an accepted redemption in
+// loyalty_redemptions_total; refusals carry their reason.
+const redemptionAccepted = "accepted"
 
 // NewMetrics registers the engine's metrics with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -66,6 +74,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_points_expired_total",
 			Help: "Points that expired under the program's expiry policy.",
 		}),
+		pointsRedeemed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_points_redeemed_total",
+			Help: "Points members spent on redemptions.",
+		}),
+		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_redemptions_total",
+			Help: "Redemption requests decided, by result: accepted, or the reason of the refusal.",
+		}, []string{"result"}),
 		ledgerRecords: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loyalty_ledger_records_total",
 			Help: "Records appended to the ledger stream by this process.",
@@ -104,6 +120,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, outcome := range []string{reloadApplied, reloadRefused} {
 		m.programReloads.WithLabelValues(outcome)
 	}
+	m.redemptions.WithLabelValues(redemptionAccepted)
+	for _, r := range domain.RedemptionReasons {
+		m.redemptions.WithLabelValues(string(r))
+	}
 	// Every reason starts at zero, so that rate() and alerts see the first
 	// dead letter of a kind rather than a series appearing from nowhere.
 	for _, r := range DeadLetterReasons() {
@@ -111,7 +131,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.pointsExpired, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.programReloads} {
+		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.programReloads} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

@@ -20,7 +20,8 @@ type Figure struct {
 // Comparison is what a backtest prints: the read models that two programs
 // give from the same history.
 type Comparison struct {
-	// Points issued, reversed and expired in the window; the outstanding
+	// Points issued, reversed, expired and redeemed, and redemptions
+	// refused, in the window; the outstanding
 	// balance (the liability in points) and the members, at its end.
 	Totals []Figure `json:"totals"`
 	// Members per tier at the end.
@@ -52,6 +53,8 @@ func Compare(ctx context.Context, q Querier, live, candidate string, from, to ti
 		{"points issued", "select coalesce(sum(points), 0) from %s.points_ledger where kind = 'earned' and " + window, inWindow},
 		{"points reversed", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'reversed' and " + window, inWindow},
 		{"points expired", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'expired' and " + window, inWindow},
+		{"points redeemed", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'redeemed' and " + window, inWindow},
+		{"redemptions refused", "select count(*) from %s.redemptions where status = 'rejected' and " + window, inWindow},
 		{"points outstanding", "select coalesce(sum(points_balance), 0) from %s.members", nil},
 		{"members", "select count(*) from %s.members", nil},
 	}

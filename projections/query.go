@@ -33,6 +33,8 @@ type MemberView struct {
 	Balance int64
 	// Lifetime is every point ever earned; reversals do not reduce it.
 	Lifetime int64
+	// Redeemed is every point the member spent.
+	Redeemed int64
 	// Tier is "" and TierSince zero before the member's first tier.
 	Tier      string
 	TierSince time.Time
@@ -86,10 +88,10 @@ func MemberSummary(ctx context.Context, q Querier, memberID string, recent int) 
 	var tierSince, enrolledAt *time.Time
 	var lastSeq int64
 	err := q.QueryRow(ctx, `select points_balance, lifetime_points, tier, tier_since, qualifying_spend, enrolled_at,
-			first_activity_at, last_activity_at, purchases_count, last_ledger_seq, status
+			first_activity_at, last_activity_at, purchases_count, last_ledger_seq, status, points_redeemed
 		from loyalty.members where member_id = $1`, memberID).Scan(
 		&v.Balance, &v.Lifetime, &tier, &tierSince, &v.QualifyingSpend, &enrolledAt,
-		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq, &v.Status)
+		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq, &v.Status, &v.Redeemed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return MemberView{}, fmt.Errorf("%w: %q", ErrMemberNotFound, memberID)
 	}

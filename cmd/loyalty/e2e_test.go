@@ -150,7 +150,7 @@ func TestEndToEndSimulatedMembersMatchTheReferenceFold(t *testing.T) {
 func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domain.Member) {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `select member_id, points_balance, lifetime_points, tier,
-		purchases_count, qualifying_spend from loyalty.members`)
+		purchases_count, qualifying_spend, points_redeemed from loyalty.members`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +158,8 @@ func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domai
 	seen := 0
 	for rows.Next() {
 		var id, tier string
-		var balance, lifetime, purchases, spend int64
-		if err := rows.Scan(&id, &balance, &lifetime, &tier, &purchases, &spend); err != nil {
+		var balance, lifetime, purchases, spend, redeemed int64
+		if err := rows.Scan(&id, &balance, &lifetime, &tier, &purchases, &spend, &redeemed); err != nil {
 			t.Fatal(err)
 		}
 		seen++
@@ -168,9 +168,10 @@ func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domai
 			t.Errorf("member %q is in the read model but not in the reference", id)
 			continue
 		}
-		if balance != w.Balance || lifetime != w.Lifetime || tier != w.Tier || purchases != w.Purchases || spend != w.QualifyingSpend {
-			t.Errorf("member %q: table balance %d lifetime %d tier %s purchases %d spend %d; reference %d %d %s %d %d",
-				id, balance, lifetime, tier, purchases, spend, w.Balance, w.Lifetime, w.Tier, w.Purchases, w.QualifyingSpend)
+		if balance != w.Balance || lifetime != w.Lifetime || tier != w.Tier || purchases != w.Purchases || spend != w.QualifyingSpend ||
+			redeemed != w.Redeemed {
+			t.Errorf("member %q: table balance %d lifetime %d tier %s purchases %d spend %d redeemed %d; reference %d %d %s %d %d %d",
+				id, balance, lifetime, tier, purchases, spend, redeemed, w.Balance, w.Lifetime, w.Tier, w.Purchases, w.QualifyingSpend, w.Redeemed)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -198,6 +199,16 @@ func assertLedgerInvariants(t *testing.T, pool *pgxpool.Pool) {
 	}
 	if unbalanced != 0 {
 		t.Errorf("%d members' points_balance differs from the sum of their points_ledger", unbalanced)
+	}
+	// Every redeemed points_ledger row is an accepted redemption, and back.
+	var unmatched int
+	if err := pool.QueryRow(ctx, `select count(*) from loyalty.points_ledger l
+		full join (select * from loyalty.redemptions where status = 'accepted') r using (ledger_seq, fact_index)
+		where (l.kind = 'redeemed' or r.request_id is not null) and (l.points is distinct from -r.points or r.request_id is null)`).Scan(&unmatched); err != nil {
+		t.Fatal(err)
+	}
+	if unmatched != 0 {
+		t.Errorf("%d redeemed points_ledger rows and accepted redemptions do not match", unmatched)
 	}
 }
 

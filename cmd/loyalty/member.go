@@ -53,6 +53,7 @@ func printMember(w io.Writer, v projections.MemberView) error {
 	fmt.Fprintf(tw, "member\t%s\n", v.MemberID)
 	fmt.Fprintf(tw, "balance\t%d points\n", v.Balance)
 	fmt.Fprintf(tw, "lifetime\t%d points\n", v.Lifetime)
+	fmt.Fprintf(tw, "redeemed\t%d points\n", v.Redeemed)
 	fmt.Fprintf(tw, "tier\t%s (since %s)\n", v.Tier, formatTime(v.TierSince))
 	fmt.Fprintf(tw, "status\t%s\n", v.Status)
 	fmt.Fprintf(tw, "qualifying spend\t%d (minor units, last 365 days)\n", v.QualifyingSpend)
@@ -94,6 +95,7 @@ func memberJSON(v projections.MemberView) any {
 		MemberID        string    `json:"member_id"`
 		PointsBalance   int64     `json:"points_balance"`
 		LifetimePoints  int64     `json:"lifetime_points"`
+		PointsRedeemed  int64     `json:"points_redeemed"`
 		Tier            string    `json:"tier"`
 		TierSince       time.Time `json:"tier_since"`
 		Status          string    `json:"status"`
@@ -102,6 +104,6 @@ func memberJSON(v projections.MemberView) any {
 		FirstActivityAt time.Time `json:"first_activity_at"`
 		LastActivityAt  time.Time `json:"last_activity_at"`
 		Recent          []entry   `json:"recent_ledger"`
-	}{v.MemberID, v.Balance, v.Lifetime, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
+	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
 		v.Purchases, v.FirstActivity, v.LastActivity, entries}
 }

@@ -19,6 +19,13 @@ var prices = [][]int64{
 	{499, 999, 1499, 2499, 3499, 4999, 7999, 12900},    // toys
 }
 
+// redeemRewards are rewards of the default program's catalogue
+// (programs/default.yaml), and how often each is asked for.
+var (
+	redeemRewards       = []string{"coffee", "voucher-10", "lounge-pass"}
+	redeemRewardWeights = []float64{60, 35, 5}
+)
+
 var skuPrefixes = []string{"GRO", "BEA", "ELE", "FAS", "HOM", "TOY"}
 
 // skus holds the SKU names, built once so that events share the strings.

@@ -82,6 +82,8 @@ const (
 	refundShare        = 0.05
 	repeatRefundShare  = 0.3
 	sameDayVisitShare  = 0.15
+	redeemShare        = 0.06 // purchases followed by a redemption at the till, from the third on
+	redeemRewardShare  = 0.7  // of redemptions, those of a catalogue reward rather than points
 	commentShare       = 0.3
 	awkwardShare       = 0.02
 	unhappyDropout     = 0.35     // members this likely to drop out rate lower
@@ -164,6 +166,7 @@ type followKind uint8
 const (
 	followFeedback followKind = iota
 	followRefund
+	followRedeem
 )
 
 type followUp struct {
@@ -317,7 +320,7 @@ func (g *Generator) expectedEvents(m *member) float64 {
 	if m.buyAtEnrol {
 		purchases++
 	}
-	followUps := orderFeedbackShare + refundShare*(1+repeatRefundShare/2)
+	followUps := orderFeedbackShare + refundShare*(1+repeatRefundShare/2) + redeemShare
 	return 1 + purchases*(1+followUps) + m.visitRate*alive/(1-sameDayVisitShare/2) + m.feedbackRate*alive
 }
 
@@ -429,6 +432,9 @@ func (g *Generator) purchase(m *member, idx int32, at int64) domain.Event {
 	if total > 0 && r.Float64() < refundShare {
 		g.schedule(m, at+between(r, day, 14*day), followRefund, o)
 	}
+	if m.orders >= 3 && r.Float64() < redeemShare {
+		g.schedule(m, at+between(r, 60, 600), followRedeem, o)
+	}
 	if r.Float64() < m.dropout {
 		m.alive = false
 		m.nextPurchase, m.nextVisit, m.nextFeedback = never, never, never
@@ -500,8 +506,11 @@ func (g *Generator) schedule(m *member, at int64, kind followKind, o *order) {
 }
 
 func (g *Generator) followUp(m *member, f followUp) (domain.Event, bool) {
-	if f.kind == followFeedback {
+	switch f.kind {
+	case followFeedback:
 		return g.event(m, f.at, g.feedback(m, f.order.id, f.order.channel)), true
+	case followRedeem:
+		return g.redeem(m, f.at, f.order), true
 	}
 	return g.refund(m, f.at, f.order)
 }
@@ -596,6 +605,20 @@ func (g *Generator) feedback(m *member, orderID string, ch uint8) domain.Feedbac
 		fb.Comment = cs[r.IntN(len(cs))]
 	}
 	return fb
+}
+
+// redeem asks to spend points where the order was placed: a reward of the
+// default program's catalogue, or points. The generator does not know the
+// balance, so some requests are refused, as at a real till.
+func (g *Generator) redeem(m *member, at int64, o *order) domain.Event {
+	r := g.rng
+	body := domain.RedeemRequest{RequestID: "rq-" + newID(r), Channel: channelName(o.channel)}
+	if r.Float64() < redeemRewardShare {
+		body.RewardID = redeemRewards[weighted(r, redeemRewardWeights)]
+	} else {
+		body.Points = 100 * between(r, 1, 15)
+	}
+	return g.event(m, at, body)
 }
 
 func (g *Generator) unpromptedFeedback(m *member, at int64) domain.Event {

@@ -105,6 +105,7 @@ func TestInvariants(t *testing.T) {
 	end := cfg.Start.AddDate(0, 0, cfg.Days)
 	enrolled := map[string]bool{}
 	orders := map[string]*orderState{}
+	requests := map[string]bool{}
 	ids := map[string]bool{}
 	var prev time.Time
 	n := 0
@@ -226,6 +227,14 @@ func TestInvariants(t *testing.T) {
 		case domain.Visit:
 			if b.Channel == "" {
 				fail(e, "visit without channel")
+			}
+		case domain.RedeemRequest:
+			if requests[b.RequestID] {
+				fail(e, "request id %q used twice", b.RequestID)
+			}
+			requests[b.RequestID] = true
+			if (b.RewardID == "") == (b.Points == 0) || b.Channel == "" {
+				fail(e, "redemption %+v: want a reward or points, and a channel", b)
 			}
 		default:
 			fail(e, "unexpected body %T", e.Body)
