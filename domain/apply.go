@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math/big"
+	"time"
 )
 
 // Apply decides the facts an event causes for a member and folds them into
@@ -23,18 +24,27 @@ func Apply(m *Member, e Event, p *Program) ([]Fact, error) {
 // event's own facts, decided on the member as the expiry leaves them.
 func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	meta := FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}
-	expired := decideExpiry(m, meta, p)
-	if len(expired) > 0 {
-		m = m.clone()
-		for _, f := range expired {
+	var timed []Fact // what time brought before the event
+	cloned := false
+	settle := func(facts []Fact) {
+		if len(facts) > 0 && !cloned {
+			m, cloned = m.clone(), true
+		}
+		for _, f := range facts {
 			m.Evolve(f)
 		}
+		timed = append(timed, facts...)
+	}
+	settle(decideExpiry(m, meta, p))
+	if released := decideReleases(m, meta, p); len(released) > 0 {
+		settle(released)
+		settle(decideExpiry(m, meta, p)) // released points whose date has passed too
 	}
 	facts, err := decideEvent(m, meta, e, p)
 	if err != nil {
 		return nil, err
 	}
-	return append(expired, facts...), nil
+	return append(timed, facts...), nil
 }
 
 // decideEvent decides the event's own facts.
@@ -58,6 +68,8 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 	case RedeemRequest:
 		// Spending earns nothing and runs no rules; it is decided on its own.
 		return decideRedemption(m, meta, b, p)
+	case Confirmation:
+		return decideConfirmation(m, meta, b, p)
 	case StatusChange:
 		from := m.Status
 		if from == "" {
@@ -80,12 +92,18 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 	if !m.Earns() {
 		facts = withoutEarnings(facts)
 	}
-	if expires := p.Earning.Expiry.expiresAt(meta.OccurredAt); !expires.IsZero() {
-		for i, f := range facts {
-			if earned, ok := f.(PointsEarned); ok {
+	expires, available := p.Earning.Expiry.expiresAt(meta.OccurredAt), time.Time{}
+	if e.Type == TypePurchaseCompleted {
+		available = p.Earning.Pending.availableAt(meta.OccurredAt)
+	}
+	for i, f := range facts {
+		if earned, ok := f.(PointsEarned); ok {
+			if available.IsZero() {
 				earned.ExpiresAt = expires
-				facts[i] = earned
+			} else {
+				earned.AvailableAt = available // the release carries the expiry
 			}
+			facts[i] = earned
 		}
 	}
 	if !m.Known() {
@@ -254,10 +272,18 @@ func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error
 	if reversal <= 0 {
 		return facts, nil
 	}
+	// The order's pending points go first: they were never available.
+	if cancel := min(reversal, o.Pending); cancel > 0 {
+		facts = append(facts, PointsCancelled{FactMeta: meta, OrderID: b.OrderID, Points: cancel, ProgramVersion: p.Version})
+		reversal -= cancel
+	}
 	debt := int64(0)
-	if p.Returns.Policy == ReturnsWithinBalance {
+	switch p.Returns.Policy {
+	case ReturnsWithinBalance:
 		taken := min(reversal, max(m.Balance, 0))
 		reversal, debt = taken, reversal-taken
+	case ReturnsOnlyPending:
+		reversal = 0
 	}
 	if reversal > 0 {
 		facts = append(facts, PointsReversed{FactMeta: meta, Points: reversal, Rule: RuleRefund, OrderID: b.OrderID, ProgramVersion: p.Version})

@@ -19,12 +19,14 @@ const (
 	TypeMemberStatus      EventType = "loyalty.member.status_changed.v1"
 	TypeMemberClock       EventType = "loyalty.member.clock.v1"
 	TypeRedemption        EventType = "loyalty.redemption.requested.v1"
+	TypePurchaseConfirmed EventType = "loyalty.purchase.confirmed.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
 var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
+	TypePurchaseConfirmed,
 }
 
 // MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.

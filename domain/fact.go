@@ -7,19 +7,22 @@ import "time"
 type FactType string
 
 const (
-	FactMemberEnrolled   FactType = "loyalty.member.enrolled.v1"
-	FactPurchaseRecorded FactType = "loyalty.purchase.recorded.v1"
-	FactRefundRecorded   FactType = "loyalty.refund.recorded.v1"
-	FactVisitRecorded    FactType = "loyalty.visit.recorded.v1"
-	FactStatusChanged    FactType = "loyalty.member.status_changed.v1"
-	FactPointsExpired    FactType = "loyalty.points.expired.v1"
-	FactPointsDebt       FactType = "loyalty.points.debt.v1"
-	FactFeedbackRecorded FactType = "loyalty.feedback.recorded.v1"
-	FactPointsEarned     FactType = "loyalty.points.earned.v1"
-	FactPointsReversed   FactType = "loyalty.points.reversed.v1"
-	FactTierChanged      FactType = "loyalty.tier.changed.v1"
-	FactPointsRedeemed   FactType = "loyalty.points.redeemed.v1"
-	FactRedeemRejected   FactType = "loyalty.redemption.rejected.v1"
+	FactMemberEnrolled    FactType = "loyalty.member.enrolled.v1"
+	FactPurchaseRecorded  FactType = "loyalty.purchase.recorded.v1"
+	FactRefundRecorded    FactType = "loyalty.refund.recorded.v1"
+	FactVisitRecorded     FactType = "loyalty.visit.recorded.v1"
+	FactStatusChanged     FactType = "loyalty.member.status_changed.v1"
+	FactPointsExpired     FactType = "loyalty.points.expired.v1"
+	FactPointsDebt        FactType = "loyalty.points.debt.v1"
+	FactFeedbackRecorded  FactType = "loyalty.feedback.recorded.v1"
+	FactPointsEarned      FactType = "loyalty.points.earned.v1"
+	FactPointsReversed    FactType = "loyalty.points.reversed.v1"
+	FactTierChanged       FactType = "loyalty.tier.changed.v1"
+	FactPointsRedeemed    FactType = "loyalty.points.redeemed.v1"
+	FactRedeemRejected    FactType = "loyalty.redemption.rejected.v1"
+	FactPurchaseConfirmed FactType = "loyalty.purchase.confirmed.v1"
+	FactPointsReleased    FactType = "loyalty.points.released.v1"
+	FactPointsCancelled   FactType = "loyalty.points.cancelled.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id
@@ -116,7 +119,9 @@ type FeedbackRecorded struct {
 
 // PointsEarned credits points to a member under one rule of the program.
 // ExpiresAt is when the points expire, by the program's expiry policy; zero
-// for points that do not expire on a date of their own.
+// for points that do not expire on a date of their own. AvailableAt is set
+// for a purchase's points that are pending (see Pending): they join the
+// balance then, by a PointsReleased fact that carries their expiry.
 type PointsEarned struct {
 	FactMeta
 	Points         int64
@@ -124,6 +129,7 @@ type PointsEarned struct {
 	OrderID        string
 	ProgramVersion string
 	ExpiresAt      time.Time
+	AvailableAt    time.Time
 }
 
 // PointsDebt records points a refund should have taken back but could not,
@@ -209,23 +215,47 @@ func (PointsRedeemed) FactType() FactType     { return FactPointsRedeemed }
 func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 
 // IsActivity tells whether a fact is something the member did (and so moves
-// their first and last activity): every fact but an expiry, which only time
-// brought.
+// their first and last activity): every fact but those that only time or
+// upstream's fulfilment brought: an expiry, a release of pending points, an
+// order's confirmation.
 func IsActivity(f Fact) bool {
-	_, expired := f.(PointsExpired)
-	return !expired
+	switch f.(type) {
+	case PointsExpired, PointsReleased, PurchaseConfirmed:
+		return false
+	}
+	return true
 }
 
 // PointsDelta is the signed change a fact makes to a member's balance.
 func PointsDelta(f Fact) int64 {
 	switch f := f.(type) {
 	case PointsEarned:
+		if !f.AvailableAt.IsZero() {
+			return 0 // pending: see PendingDelta
+		}
+		return f.Points
+	case PointsReleased:
 		return f.Points
 	case PointsReversed:
 		return -f.Points
 	case PointsExpired:
 		return -f.Points
 	case PointsRedeemed:
+		return -f.Points
+	}
+	return 0
+}
+
+// PendingDelta is the signed change a fact makes to a member's pending points.
+func PendingDelta(f Fact) int64 {
+	switch f := f.(type) {
+	case PointsEarned:
+		if !f.AvailableAt.IsZero() {
+			return f.Points
+		}
+	case PointsReleased:
+		return -f.Points
+	case PointsCancelled:
 		return -f.Points
 	}
 	return 0

@@ -25,6 +25,9 @@ type Member struct {
 	Debt int64
 	// Redeemed is every point the member spent (PointsRedeemed facts).
 	Redeemed int64
+	// Pending is points earned that are not available yet (see Pending):
+	// not in Balance, not to be spent.
+	Pending int64
 	// Status is the account's status; "" until one is set, which is active.
 	Status      MemberStatus
 	StatusSince time.Time
@@ -44,14 +47,18 @@ type Member struct {
 // Order is what a member's state remembers of a purchase, for refunds and
 // the once-per-order feedback bonus.
 type Order struct {
-	PlacedAt         time.Time
-	Total            Money
-	Lines            []LineItem
-	QualifyingSpend  int64
-	Earned           int64
-	Refunded         int64
-	Reversed         int64
-	QualifyingLost   int64
+	PlacedAt        time.Time
+	Total           Money
+	Lines           []LineItem
+	QualifyingSpend int64
+	Earned          int64
+	Refunded        int64
+	Reversed        int64
+	QualifyingLost  int64
+	// Pending is what the order earned that is not available yet, until
+	// AvailableAt.
+	Pending          int64
+	AvailableAt      time.Time
 	FeedbackRewarded bool
 	returned         map[string]int64 // quantity returned per SKU by line refunds
 }
@@ -132,13 +139,19 @@ func (m *Member) Order(id string) *Order { return m.orders[id] }
 // decisions already taken.
 func (m *Member) Evolve(f Fact) {
 	meta := f.Meta()
-	if expired, ok := f.(PointsExpired); ok { // not activity (IsActivity)
-		m.Balance -= expired.Points
-		if expired.Rule == RuleInactivity {
+	switch f := f.(type) { // not activity (IsActivity): time brought them
+	case PointsExpired:
+		m.Balance -= f.Points
+		if f.Rule == RuleInactivity {
 			m.lots = nil
 		} else {
-			m.expireLots(expired.OccurredAt)
+			m.expireLots(f.OccurredAt)
 		}
+		return
+	case PointsReleased:
+		m.evolvePending(f)
+		return
+	case PurchaseConfirmed:
 		return
 	}
 	m.touch(meta.OccurredAt)
@@ -150,9 +163,17 @@ func (m *Member) Evolve(f Fact) {
 	case RefundRecorded:
 		m.evolveRefund(f)
 	case PointsEarned:
-		m.Balance += f.Points
 		m.Lifetime += f.Points
-		if !f.ExpiresAt.IsZero() {
+		if !f.AvailableAt.IsZero() {
+			m.Pending += f.Points
+			if o := m.orders[f.OrderID]; o != nil {
+				o.Pending += f.Points
+				o.AvailableAt = f.AvailableAt
+			}
+		} else {
+			m.Balance += f.Points
+		}
+		if !f.ExpiresAt.IsZero() && f.AvailableAt.IsZero() {
 			// Lots never hold more than the balance: points that make good
 			// a negative balance (refunds of points that had expired) are
 			// not there to expire.
@@ -199,6 +220,8 @@ func (m *Member) Evolve(f Fact) {
 		m.Status, m.StatusSince = f.To, f.OccurredAt
 	case PointsRedeemed, RedemptionRejected:
 		m.evolveRedemption(f)
+	case PointsCancelled:
+		m.evolvePending(f)
 	}
 }
 

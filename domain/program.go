@@ -55,6 +55,9 @@ type Earning struct {
 	Rules []Rule
 	// Expiry is when earned points expire; the zero value never.
 	Expiry Expiry
+	// Pending is how long a purchase's points wait before they can be
+	// spent; the zero value not at all.
+	Pending Pending
 
 	// byPriority is Rules in the order they run, set by Validate.
 	byPriority []*Rule
@@ -131,6 +134,7 @@ func (p *Program) Validate() error {
 	errs = append(errs, validateTiers(p.Tiers)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	p.Earning.Expiry.validate(add)
+	p.Earning.Pending.validate(add)
 	p.Earning.byPriority = sortedRules(p.Earning.Rules)
 	p.Returns.validate(add)
 	p.Redemption.validate(p.Tiers, add)

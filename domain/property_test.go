@@ -25,6 +25,10 @@ func drawProgram(t *rapid.T) *domain.Program {
 	p.Tiers[1].Multiplier = rapid.SampledFrom([]domain.Ratio{ratio(125, 100), domain.One, ratio(5, 10)}).Draw(t, "silver_multiplier")
 	p.Tiers[2].QualifyingSpend = rapid.SampledFrom([]int64{500_01, 1500_00}).Draw(t, "gold_threshold")
 	withCatalogue(rapid.Bool().Draw(t, "direct_points"), rapid.SampledFrom([]int64{0, 100}).Draw(t, "min_points"))(p)
+	if days := rapid.SampledFrom([]int{0, 0, 1, 14}).Draw(t, "pending_days"); days > 0 {
+		p.Earning.Pending = domain.Pending{Days: days, Confirmation: rapid.Bool().Draw(t, "pending_confirmation")}
+	}
+	p.Returns.Policy = rapid.SampledFrom([]domain.ReturnsPolicy{domain.ReturnsUnlimited, domain.ReturnsWithinBalance, domain.ReturnsOnlyPending}).Draw(t, "returns")
 	return p
 }
 
@@ -60,8 +64,10 @@ func (h *history) drawOrder(t *rapid.T) string {
 }
 
 func (h *history) drawBody(t *rapid.T) domain.EventBody {
-	kind := rapid.SampledFrom([]string{"purchase", "refund", "visit", "feedback", "purchase", "refund", "enrol", "redeem"}).Draw(t, "kind")
+	kind := rapid.SampledFrom([]string{"purchase", "refund", "visit", "feedback", "purchase", "refund", "enrol", "redeem", "confirm"}).Draw(t, "kind")
 	switch kind {
+	case "confirm":
+		return domain.Confirmation{OrderID: h.drawOrder(t)}
 	case "redeem":
 		request := rapid.SampledFrom([]string{"r-0", "r-1", "r-2", "r-3", "r-4", "r-5", "r-6", "r-7"}).Draw(t, "request")
 		if rapid.Bool().Draw(t, "redeem_points") {
@@ -137,7 +143,7 @@ func tierRank(p *domain.Program, name string) int {
 // Member type.
 type ledger struct {
 	balance, lifetime int64
-	redeemed          int64
+	redeemed, pending int64
 	purchases         int64
 	tier              string
 	firstBonuses      int
@@ -212,12 +218,31 @@ func TestLedgerInvariants(t *testing.T) {
 }
 
 func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domain.Fact) {
-	if got, want := f.Meta(), (domain.FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}); got != want {
+	want := domain.FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}
+	if r, ok := f.(domain.PointsReleased); ok {
+		want.OccurredAt = r.OccurredAt // dated when the points became available; checked below
+	}
+	if got := f.Meta(); got != want {
 		t.Fatalf("%T meta = %+v, want %+v", f, got, want)
 	}
 	available := max(l.balance, 0)
 	l.balance += domain.PointsDelta(f)
+	l.pending += domain.PendingDelta(f)
 	switch f := f.(type) {
+	case domain.PointsDebt: // decided: not to be taken again
+		l.orderReversed[f.OrderID] += f.Points
+		if p.Returns.Policy != domain.ReturnsWithinBalance || f.Points <= 0 {
+			t.Fatalf("debt %+v under policy %q", f, p.Returns.Policy)
+		}
+	case domain.PointsCancelled:
+		l.orderReversed[f.OrderID] += f.Points
+		if f.Points <= 0 || l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID] {
+			t.Fatalf("cancelled %d points of order %s, which earned %d", f.Points, f.OrderID, l.orderEarned[f.OrderID])
+		}
+	case domain.PointsReleased:
+		if f.Points <= 0 || f.OccurredAt.After(e.OccurredAt) {
+			t.Fatalf("released %+v at an event of %s", f, e.OccurredAt)
+		}
 	case domain.PointsRedeemed:
 		l.redeemed += f.Points
 		if f.Points <= 0 || f.Points > available {
@@ -298,8 +323,19 @@ func checkMember(t *rapid.T, p *domain.Program, l *ledger, m *domain.Member) {
 			m.Balance, m.Lifetime, m.Purchases, m.Tier, l.balance, l.lifetime, l.purchases, l.tier)
 	}
 	// Only a refund of points already spent takes a balance below zero.
-	if (m.Balance < 0 && l.redeemed == 0) || m.Balance > m.Lifetime || m.Redeemed != l.redeemed {
-		t.Fatalf("balance %d outside [0, lifetime %d], or redeemed %d while the facts say %d", m.Balance, m.Lifetime, m.Redeemed, l.redeemed)
+	if (m.Balance < 0 && l.redeemed == 0) || m.Balance+m.Pending > m.Lifetime || m.Redeemed != l.redeemed {
+		t.Fatalf("balance %d (pending %d) outside [0, lifetime %d], or redeemed %d while the facts say %d",
+			m.Balance, m.Pending, m.Lifetime, m.Redeemed, l.redeemed)
+	}
+	if m.Pending != l.pending || m.Pending < 0 || (p.Earning.Pending.Days == 0 && m.Pending != 0) {
+		t.Fatalf("pending %d, the facts say %d", m.Pending, l.pending)
+	}
+	var pendingOrders int64
+	for _, po := range m.PendingPoints() {
+		pendingOrders += po.Points
+	}
+	if pendingOrders > m.Pending {
+		t.Fatalf("orders hold %d pending points, the member %d", pendingOrders, m.Pending)
 	}
 	if l.firstBonuses > 1 || (l.firstBonuses == 1 && p.Earning.FirstPurchaseBonus == 0) {
 		t.Fatalf("%d first purchase bonuses", l.firstBonuses)

@@ -15,12 +15,15 @@ const (
 	// ReturnsWithinBalance takes back at most the balance; the rest is
 	// recorded as debt (PointsDebt), and the balance stays at zero.
 	ReturnsWithinBalance ReturnsPolicy = "within_balance"
+	// ReturnsOnlyPending cancels what is still pending of the order's
+	// points and takes nothing that has become available.
+	ReturnsOnlyPending ReturnsPolicy = "only_pending"
 )
 
 func (r Returns) validate(add func(field, format string, args ...any)) {
 	switch r.Policy {
-	case "", ReturnsUnlimited, ReturnsWithinBalance:
+	case "", ReturnsUnlimited, ReturnsWithinBalance, ReturnsOnlyPending:
 	default:
-		add("returns.policy", "must be unlimited or within_balance, got %q", r.Policy)
+		add("returns.policy", "must be unlimited, within_balance or only_pending, got %q", r.Policy)
 	}
 }

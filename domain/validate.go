@@ -51,6 +51,10 @@ func Validate(e Event, receivedAt time.Time) error {
 		return validateStatus(b)
 	case RedeemRequest:
 		return validateRedeem(b)
+	case Confirmation:
+		if b.OrderID == "" {
+			return reject(ReasonMissingField, "order_id", "is required")
+		}
 	}
 	return nil
 }

@@ -231,6 +231,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.StatusChange{}, "loyalty.member.status_changed.v1"},
 		{domain.Clock{}, "loyalty.member.clock.v1"},
 		{domain.RedeemRequest{}, "loyalty.redemption.requested.v1"},
+		{domain.Confirmation{}, "loyalty.purchase.confirmed.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d", got, want)

@@ -61,7 +61,17 @@ type BalanceReply struct {
 	Tier      string         `json:"tier"`
 	Status    string         `json:"status"`
 	Expiring  []ExpiringJSON `json:"expiring"`
-	LedgerSeq uint64         `json:"ledger_seq"`
+	// Pending is points earned that cannot be spent yet, by order.
+	Pending   int64         `json:"pending"`
+	PendingBy []PendingJSON `json:"pending_orders"`
+	LedgerSeq uint64        `json:"ledger_seq"`
+}
+
+// PendingJSON is an order's points that become available at AvailableAt.
+type PendingJSON struct {
+	OrderID     string    `json:"order_id"`
+	Points      int64     `json:"points"`
+	AvailableAt time.Time `json:"available_at"`
 }
 
 // ExpiringJSON is points that expire at ExpiresAt.
@@ -160,9 +170,14 @@ func (s *service) balance(req micro.Request) {
 		return
 	}
 	reply := BalanceReply{MemberID: q.MemberID, Balance: state.Balance, Available: state.Available, Redeemed: state.Redeemed,
-		Debt: state.Debt, Tier: state.Tier, Status: string(state.Status), LedgerSeq: state.LedgerSeq, Expiring: []ExpiringJSON{}}
+		Debt: state.Debt, Tier: state.Tier, Status: string(state.Status), LedgerSeq: state.LedgerSeq, Expiring: []ExpiringJSON{},
+		PendingBy: []PendingJSON{}}
 	for _, l := range state.Expiring {
 		reply.Expiring = append(reply.Expiring, ExpiringJSON{ExpiresAt: l.At, Points: l.Points})
+	}
+	for _, po := range state.Pending {
+		reply.Pending += po.Points
+		reply.PendingBy = append(reply.PendingBy, PendingJSON{OrderID: po.OrderID, Points: po.Points, AvailableAt: po.AvailableAt})
 	}
 	_ = req.RespondJSON(reply)
 }

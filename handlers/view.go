@@ -41,6 +41,7 @@ type MemberView struct {
 	Available int64
 	Redeemed  int64
 	Debt      int64
+	Pending   []domain.PendingOrder
 	Tier      string
 	Status    domain.MemberStatus
 	Expiring  []domain.ExpiringLot
@@ -76,7 +77,7 @@ func (p *partition) memberState(memberID, requestID string) MemberView {
 		return s
 	}
 	s.Known, s.Balance, s.Available, s.Redeemed, s.Debt = true, m.Balance, m.Available(), m.Redeemed, m.Debt
-	s.Tier, s.Status, s.Expiring = m.Tier, m.Status, m.ExpiringPoints()
+	s.Tier, s.Status, s.Expiring, s.Pending = m.Tier, m.Status, m.ExpiringPoints(), m.PendingPoints()
 	if s.Status == "" {
 		s.Status = domain.StatusActive
 	}

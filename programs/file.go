@@ -63,6 +63,12 @@ type fileEarning struct {
 	VisitBonus          fileVisitBonus          `yaml:"visit_bonus"`
 	Rules               []fileRule              `yaml:"rules"`
 	Expiry              fileExpiry              `yaml:"expiry"`
+	Pending             filePending             `yaml:"pending"`
+}
+
+type filePending struct {
+	Days         scalar `yaml:"days"`
+	Confirmation scalar `yaml:"confirmation"`
 }
 
 type fileExpiry struct {
@@ -549,6 +555,10 @@ func (f *file) program() (*domain.Program, []error) {
 		Policy:  domain.ExpiryPolicy(c.text("earning.expiry.policy", e.Expiry.Policy)),
 		Days:    int(c.integer("earning.expiry.days", e.Expiry.Days, 36_500)),
 		Periods: int(c.integer("earning.expiry.periods", e.Expiry.Periods, 1200)),
+	}
+	p.Earning.Pending = domain.Pending{
+		Days:         int(c.integer("earning.pending.days", e.Pending.Days, domain.MaxPendingDays)),
+		Confirmation: c.boolean("earning.pending.confirmation", e.Pending.Confirmation),
 	}
 	for i, fr := range e.Rules {
 		p.Earning.Rules = append(p.Earning.Rules, c.rule(fmt.Sprintf("earning.rules[%d]", i), fr))

@@ -174,6 +174,12 @@ func TestParseBad(t *testing.T) {
 		{name: "unknown key in a currency", from: `rate: "0.9"`, to: `rate: "0.9", fee: 1`, wantField: "earning.currencies.USD.fee"},
 		{name: "unknown key in a tier", from: "{name: silver,", to: "{name: silver, colour: grey,", wantField: "tiers[1].colour", wantText: "line 16"},
 
+		// Pending points.
+		{name: "pending days are a word", data: "earning:\n  pending: {days: two}\n", wantField: "earning.pending.days"},
+		{name: "pending for years", data: "earning:\n  pending: {days: 999}\n", wantField: "earning.pending.days"},
+		{name: "confirmation without days", data: "earning:\n  pending: {confirmation: true}\n", wantField: "earning.pending.confirmation"},
+		{name: "an unknown returns policy", data: "returns: {policy: never}\n", wantField: "returns.policy"},
+
 		// The reward catalogue.
 		{name: "a reward without points", data: "redemption:\n  rewards:\n    - {id: mug}\n", wantField: "redemption.rewards[0].points"},
 		{name: "a reward for an unknown tier", data: "redemption:\n  rewards:\n    - {id: mug, points: 5, tiers: [platinum]}\n", wantField: "redemption.rewards[0].tiers[0]"},

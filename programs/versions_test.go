@@ -182,7 +182,19 @@ func TestParseReturns(t *testing.T) {
 	if p.Returns.Policy != domain.ReturnsWithinBalance {
 		t.Errorf("returns %+v", p.Returns)
 	}
-	if _, err := Parse([]byte(string(DefaultYAML) + "\nreturns: {policy: only_pending}\n")); err == nil || !strings.Contains(err.Error(), "returns.policy") {
+	if _, err := Parse([]byte(string(DefaultYAML) + "\nreturns: {policy: only_new}\n")); err == nil || !strings.Contains(err.Error(), "returns.policy") {
 		t.Errorf("unknown policy: %v", err)
+	}
+}
+
+func TestParsePending(t *testing.T) {
+	text := strings.Replace(string(DefaultYAML), "earning:\n", "earning:\n  pending: {days: 14, confirmation: true}\n", 1) +
+		"\nreturns: {policy: only_pending}\n"
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (domain.Pending{Days: 14, Confirmation: true}); p.Earning.Pending != want || p.Returns.Policy != domain.ReturnsOnlyPending {
+		t.Errorf("pending %+v, returns %+v; want %+v and only_pending", p.Earning.Pending, p.Returns, want)
 	}
 }

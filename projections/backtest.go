@@ -56,6 +56,7 @@ func Compare(ctx context.Context, q Querier, live, candidate string, from, to ti
 		{"points redeemed", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'redeemed' and " + window, inWindow},
 		{"redemptions refused", "select count(*) from %s.redemptions where status = 'rejected' and " + window, inWindow},
 		{"points outstanding", "select coalesce(sum(points_balance), 0) from %s.members", nil},
+		{"points pending", "select coalesce(sum(points_pending), 0) from %s.members", nil},
 		{"members", "select count(*) from %s.members", nil},
 	}
 	for _, t := range totals {

@@ -144,6 +144,7 @@ type genOrder struct {
 	currency          string
 	refunded, lost    int64
 	earned, reversed  int64
+	pending           int64 // of earned, not available yet
 }
 
 func newWorld(seed uint64, members int) *world {
@@ -212,7 +213,13 @@ func (w *world) next() streams.LedgerRecord {
 		facts = append(facts, domain.PurchaseRecorded{FactMeta: fm, OrderID: o.id, Total: domain.Money{Minor: o.total, Currency: o.currency},
 			Lines: lines, Channel: []string{"web", "store-1", ""}[w.rnd.IntN(3)], QualifyingSpend: o.qualifying, QualifyingSpendAfter: m.spend})
 		o.earned = o.qualifying / 100
-		earn(o.earned, domain.RuleBase, o.id)
+		if w.rnd.IntN(3) == 0 && o.earned > 0 { // the return window holds the base points
+			o.pending = o.earned
+			facts = append(facts, domain.PointsEarned{FactMeta: fm, Points: o.earned, Rule: domain.RuleBase, OrderID: o.id,
+				ProgramVersion: "v1", AvailableAt: at.Add(14 * 24 * time.Hour).Truncate(time.Hour)})
+		} else {
+			earn(o.earned, domain.RuleBase, o.id)
+		}
 		if m.tier != "bronze" {
 			bonus := o.earned / 2
 			o.earned += bonus
@@ -243,8 +250,23 @@ func (w *world) next() streams.LedgerRecord {
 			QualifyingSpend: -lost, QualifyingSpendAfter: m.spend})
 		if reversal := o.earned*o.refunded/o.total - o.reversed; reversal > 0 {
 			o.reversed += reversal
-			facts = append(facts, domain.PointsReversed{FactMeta: fm, Points: reversal, Rule: domain.RuleRefund, OrderID: o.id, ProgramVersion: "v1"})
+			if cancel := min(reversal, o.pending); cancel > 0 {
+				o.pending -= cancel
+				reversal -= cancel
+				facts = append(facts, domain.PointsCancelled{FactMeta: fm, Points: cancel, OrderID: o.id, ProgramVersion: "v1"})
+			}
+			if reversal > 0 {
+				facts = append(facts, domain.PointsReversed{FactMeta: fm, Points: reversal, Rule: domain.RuleRefund, OrderID: o.id, ProgramVersion: "v1"})
+			}
 		}
+	case k < 74 && slices.ContainsFunc(m.orders, func(o *genOrder) bool { return o.pending > 0 }):
+		o := m.orders[slices.IndexFunc(m.orders, func(o *genOrder) bool { return o.pending > 0 })]
+		f := domain.PointsReleased{FactMeta: fm, OrderID: o.id, Points: o.pending, ProgramVersion: "v1"}
+		if w.rnd.IntN(2) == 0 {
+			f.ExpiresAt = at.Add(90 * 24 * time.Hour).Truncate(24 * time.Hour)
+		}
+		o.pending = 0
+		facts = append(facts, domain.PurchaseConfirmed{FactMeta: fm, OrderID: o.id}, f)
 	case k < 80:
 		request := fmt.Sprintf("req-%d", w.events)
 		if w.rnd.IntN(3) == 0 {
@@ -416,6 +438,7 @@ type memberRow struct {
 	StatusSince     time.Time
 	Debt            int64
 	Redeemed        int64
+	Pending         int64
 }
 
 type redemptionRow struct {
@@ -438,6 +461,8 @@ type ledgerRow struct {
 	ProgramVersion string
 	At             time.Time
 	Expires        time.Time
+	Account        string
+	Available      time.Time
 }
 
 type tierRow struct {
@@ -538,13 +563,23 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 			m.Evolve(f)
 			switch f := f.(type) {
 			case domain.PointsEarned:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindEarned, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, f.ExpiresAt})
+				account := AccountAvailable
+				if !f.AvailableAt.IsZero() {
+					account = AccountPending
+				}
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindEarned, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, f.ExpiresAt, account, f.AvailableAt})
+			case domain.PointsReleased: // out of pending and into available, in the order the table is read
+				out.ledger = append(out.ledger,
+					ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindReleased, ReleaseRule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, f.ExpiresAt, AccountAvailable, time.Time{}},
+					ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReleased, ReleaseRule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountPending, time.Time{}})
+			case domain.PointsCancelled:
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindCancelled, CancelRule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountPending, time.Time{}})
 			case domain.PointsReversed:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}})
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReversed, f.Rule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountAvailable, time.Time{}})
 			case domain.PointsExpired:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindExpired, f.Rule, fm.EventID, "", f.ProgramVersion, fm.OccurredAt, time.Time{}})
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindExpired, f.Rule, fm.EventID, "", f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountAvailable, time.Time{}})
 			case domain.PointsRedeemed:
-				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindRedeemed, RedeemRule, fm.EventID, "", f.ProgramVersion, fm.OccurredAt, time.Time{}})
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindRedeemed, RedeemRule, fm.EventID, "", f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountAvailable, time.Time{}})
 				out.redeemed = append(out.redeemed, redemptionRow{fm.MemberID, f.RequestID, "accepted", f.RewardID, f.Quantity, f.Points,
 					"", "", f.Channel, f.ProgramVersion, fm.EventID, seq, int32(rec.FirstFact + i), fm.OccurredAt})
 			case domain.RedemptionRejected:
@@ -592,7 +627,7 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 			status = string(domain.StatusActive)
 		}
 		out.members = append(out.members, memberRow{m.ID, m.Balance, m.Lifetime, m.Tier, m.TierSince, m.QualifyingSpend,
-			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince, m.Debt, m.Redeemed})
+			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince, m.Debt, m.Redeemed, m.Pending})
 	}
 	out.sort()
 	return out
@@ -649,25 +684,26 @@ func readTables(t testing.TB, q Querier) tables {
 	t.Helper()
 	var out tables
 	out.members = collect(t, q, `select member_id, points_balance, lifetime_points, tier, tier_since, qualifying_spend,
-		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since, points_debt, points_redeemed from loyalty.members order by member_id collate "C"`,
+		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since, points_debt, points_redeemed, points_pending from loyalty.members order by member_id collate "C"`,
 		func(row pgx.CollectableRow) (memberRow, error) {
 			var m memberRow
 			var tier *string
 			var since, enrolled, statusSince *time.Time
 			err := row.Scan(&m.ID, &m.Balance, &m.Lifetime, &tier, &since, &m.QualifyingSpend, &enrolled, &m.FirstActivity, &m.LastActivity, &m.Purchases,
-				&m.Status, &statusSince, &m.Debt, &m.Redeemed)
+				&m.Status, &statusSince, &m.Debt, &m.Redeemed, &m.Pending)
 			m.Tier, m.TierSince, m.EnrolledAt, m.StatusSince = str(tier), utc(since), utc(enrolled), utc(statusSince)
 			m.FirstActivity, m.LastActivity = m.FirstActivity.UTC(), m.LastActivity.UTC()
 			return m, err
 		})
 	out.ledger = collect(t, q, `select ledger_seq, fact_index, member_id, points, kind, rule, source_event_id, order_id,
-		program_version, occurred_at, expires_at from loyalty.points_ledger order by ledger_seq, fact_index`,
+		program_version, occurred_at, expires_at, account, available_at from loyalty.points_ledger order by ledger_seq, fact_index, account`,
 		func(row pgx.CollectableRow) (ledgerRow, error) {
 			var l ledgerRow
 			var order *string
-			var expires *time.Time
-			err := row.Scan(&l.Seq, &l.Index, &l.Member, &l.Points, &l.Kind, &l.Rule, &l.Event, &order, &l.ProgramVersion, &l.At, &expires)
-			l.Order, l.At, l.Expires = str(order), l.At.UTC(), utc(expires)
+			var expires, available *time.Time
+			err := row.Scan(&l.Seq, &l.Index, &l.Member, &l.Points, &l.Kind, &l.Rule, &l.Event, &order, &l.ProgramVersion, &l.At, &expires,
+				&l.Account, &available)
+			l.Order, l.At, l.Expires, l.Available = str(order), l.At.UTC(), utc(expires), utc(available)
 			return l, err
 		})
 	out.tiers = collect(t, q, `select ledger_seq, fact_index, member_id, source_event_id, from_tier, to_tier, reason, occurred_at
@@ -744,13 +780,14 @@ func assertTablesMatch(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRe
 	ctx := context.Background()
 	var bad int
 	if err := pool.QueryRow(ctx, `select count(*) from loyalty.members m
-		where m.points_balance <> (select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id)
+		where m.points_balance <> (select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id and account = 'available')
+		   or m.points_pending <> (select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id and account = 'pending')
 		   or m.lifetime_points <> (select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id and kind = 'earned')
 		   or m.purchases_count <> (select count(*) from loyalty.purchases p where p.member_id = m.member_id)`).Scan(&bad); err != nil {
 		t.Fatal(err)
 	}
 	if bad != 0 {
-		t.Errorf("%d members break points_balance = sum(points_ledger.points), lifetime or purchases_count invariants", bad)
+		t.Errorf("%d members break points_balance and points_pending = sum(points_ledger.points) of their account, lifetime or purchases_count invariants", bad)
 	}
 	if err := pool.QueryRow(ctx, `select count(*) from loyalty.purchases p
 		where p.refunded_amount <> (select coalesce(sum(amount), 0) from loyalty.refunds r where r.member_id = p.member_id and r.order_id = p.order_id)`).Scan(&bad); err != nil {

@@ -40,6 +40,7 @@ type memberChange struct {
 	earned     int64 // PointsEarned only: lifetime points
 	debt       int64 // PointsDebt
 	redeemed   int64 // PointsRedeemed
+	pending    int64 // sum of domain.PendingDelta
 	purchases  int64
 	tier       *string // last TierChanged.To
 	tierSince  time.Time
@@ -55,7 +56,8 @@ type memberChange struct {
 
 func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 	at := f.Meta().OccurredAt
-	if !domain.IsActivity(f) { // an expiry: only the balance
+	c.pending += domain.PendingDelta(f)
+	if !domain.IsActivity(f) { // an expiry or release: only the points
 		c.seq = seq
 		c.balance += domain.PointsDelta(f)
 		return
@@ -91,16 +93,11 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 }
 
 var (
-	pointsLedgerColumns = []string{"ledger_seq", "fact_index", "member_id", "points", "kind", "rule",
-		"source_event_id", "order_id", "program_version", "occurred_at", "expires_at"}
 	tierChangesColumns = []string{"ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier", "to_tier",
 		"reason", "occurred_at"}
 	redemptionsColumns = []string{"member_id", "request_id", "status", "reward_id", "quantity", "points", "reason",
 		"detail", "channel", "program_version", "source_event_id", "ledger_seq", "fact_index", "occurred_at"}
 )
-
-// RedeemRule is points_ledger.rule of redeemed points.
-const RedeemRule = "redemption"
 
 // upsertMembers adds one batch's changes to the member rows: one row per
 // member of the batch, aggregated in Go. Nullable arrays carry "no such fact
@@ -108,17 +105,17 @@ const RedeemRule = "redemption"
 const upsertMembers = `
 insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
-	purchases_count, last_ledger_seq, status, status_since, points_debt, points_redeemed)
+	purchases_count, last_ledger_seq, status, status_since, points_debt, points_redeemed, points_pending)
 select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at,
 	-- a member whose batch holds no activity (only expired points): the
 	-- placeholders lose to the row's own times in least and greatest
 	coalesce(first_at, 'infinity'::timestamptz), coalesce(last_at, '-infinity'::timestamptz),
-	purchases, seq, coalesce(status, 'active'), status_since, debt, redeemed
+	purchases, seq, coalesce(status, 'active'), status_since, debt, redeemed, pending
 from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
 	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[], $16::int8[])
+	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[], $16::int8[], $17::int8[])
 	as u(id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
-	purchases, seq, status, status_since, debt, redeemed)
+	purchases, seq, status, status_since, debt, redeemed, pending)
 on conflict (member_id) do update set
 	points_balance = m.points_balance + excluded.points_balance,
 	lifetime_points = m.lifetime_points + excluded.lifetime_points,
@@ -134,7 +131,8 @@ on conflict (member_id) do update set
 	status = case when excluded.status_since is null then m.status else excluded.status end,
 	status_since = coalesce(excluded.status_since, m.status_since),
 	points_debt = m.points_debt + excluded.points_debt,
-	points_redeemed = m.points_redeemed + excluded.points_redeemed`
+	points_redeemed = m.points_redeemed + excluded.points_redeemed,
+	points_pending = m.points_pending + excluded.points_pending`
 
 // Apply implements Projection: COPY into points_ledger and tier_changes, then
 // one multi-row upsert of the batch's members.
@@ -152,19 +150,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 				changes[meta.MemberID] = c
 			}
 			c.evolve(f, rec.Seq)
+			ledgerRows = append(ledgerRows, pointsRows(seq, int32(i), f)...)
 			switch f := f.(type) {
-			case domain.PointsEarned:
-				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, f.Points, KindEarned, f.Rule,
-					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt, nullIfZero(f.ExpiresAt)})
-			case domain.PointsReversed:
-				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindReversed, f.Rule,
-					meta.EventID, nullIfEmpty(f.OrderID), f.ProgramVersion, meta.OccurredAt, nil})
-			case domain.PointsExpired:
-				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindExpired, f.Rule,
-					meta.EventID, nil, f.ProgramVersion, meta.OccurredAt, nil})
 			case domain.PointsRedeemed:
-				ledgerRows = append(ledgerRows, []any{seq, int32(i), meta.MemberID, -f.Points, KindRedeemed, RedeemRule,
-					meta.EventID, nil, f.ProgramVersion, meta.OccurredAt, nil})
 				redemptionRows = append(redemptionRows, []any{meta.MemberID, f.RequestID, "accepted", nullIfEmpty(f.RewardID),
 					f.Quantity, f.Points, nil, nil, nullIfEmpty(f.Channel), f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
 			case domain.RedemptionRejected:
@@ -214,6 +202,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		statusAt   = make([]*time.Time, n)
 		debt       = make([]int64, n)
 		redeemed   = make([]int64, n)
+		pending    = make([]int64, n)
 	)
 	for i, c := range list {
 		ids[i], balance[i], earned[i], tier[i] = c.id, c.balance, c.earned, c.tier
@@ -225,10 +214,10 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		if c.status != nil {
 			status[i], statusAt[i] = c.status, &c.statusAt
 		}
-		debt[i], redeemed[i] = c.debt, c.redeemed
+		debt[i], redeemed[i], pending[i] = c.debt, c.redeemed, c.pending
 	}
 	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
-		first, last, purchases, seqs, status, statusAt, debt, redeemed); err != nil {
+		first, last, purchases, seqs, status, statusAt, debt, redeemed, pending); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
 	return nil

@@ -35,6 +35,8 @@ type MemberView struct {
 	Lifetime int64
 	// Redeemed is every point the member spent.
 	Redeemed int64
+	// Pending is points earned that cannot be spent yet.
+	Pending int64
 	// Tier is "" and TierSince zero before the member's first tier.
 	Tier      string
 	TierSince time.Time
@@ -69,10 +71,12 @@ type LedgerEntry struct {
 
 // Kinds of points_ledger rows.
 const (
-	KindEarned   = "earned"
-	KindReversed = "reversed"
-	KindExpired  = "expired"
-	KindRedeemed = "redeemed"
+	KindEarned    = "earned"
+	KindReversed  = "reversed"
+	KindExpired   = "expired"
+	KindRedeemed  = "redeemed"
+	KindReleased  = "released"
+	KindCancelled = "cancelled"
 )
 
 // MemberSummary reads a member's balance, tier and activity and the recent
@@ -88,10 +92,10 @@ func MemberSummary(ctx context.Context, q Querier, memberID string, recent int) 
 	var tierSince, enrolledAt *time.Time
 	var lastSeq int64
 	err := q.QueryRow(ctx, `select points_balance, lifetime_points, tier, tier_since, qualifying_spend, enrolled_at,
-			first_activity_at, last_activity_at, purchases_count, last_ledger_seq, status, points_redeemed
+			first_activity_at, last_activity_at, purchases_count, last_ledger_seq, status, points_redeemed, points_pending
 		from loyalty.members where member_id = $1`, memberID).Scan(
 		&v.Balance, &v.Lifetime, &tier, &tierSince, &v.QualifyingSpend, &enrolledAt,
-		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq, &v.Status, &v.Redeemed)
+		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq, &v.Status, &v.Redeemed, &v.Pending)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return MemberView{}, fmt.Errorf("%w: %q", ErrMemberNotFound, memberID)
 	}
@@ -142,12 +146,13 @@ type ClockMark struct {
 	Seq int64
 }
 
-// DueForClock lists the members with a positive balance who may have points
-// to expire by now without an event of their own to notice it, among what
-// changed since mark: earned points whose expiry date came after mark.At,
-// or earned points new in the ledger since mark.Seq (a late upstream batch)
-// whose date has already come; with inactivityDays above 0, members whose
-// last activity became that old since mark.At. It returns them with the
+// DueForClock lists the members with points (available or pending) who may
+// have points to expire, or pending points to become available, by now
+// without an event of their own to notice it, among what changed since mark:
+// points whose expiry date or end of pending came after mark.At, or such
+// points new in the ledger since mark.Seq (a late upstream batch) whose date
+// has already come; with inactivityDays above 0, members whose last activity
+// became that old since mark.At. It returns them with the
 // mark to pass next time. It only picks whom to send a clock event; the
 // engine decides what expires, and a member picked for nothing gets a
 // record with no facts.
@@ -163,16 +168,22 @@ func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, 
 	rows, err := q.Query(ctx, `
 with due as (
 	select member_id from loyalty.points_ledger
-	where kind = 'earned' and expires_at is not null and expires_at > $2 and expires_at <= $1
+	where kind in ('earned', 'released') and expires_at is not null and expires_at > $2 and expires_at <= $1
 	union
 	select member_id from loyalty.points_ledger
-	where ledger_seq > $3 and ledger_seq <= $4 and kind = 'earned' and expires_at is not null and expires_at <= $1
+	where ledger_seq > $3 and ledger_seq <= $4 and kind in ('earned', 'released') and expires_at is not null and expires_at <= $1
+	union
+	select member_id from loyalty.points_ledger
+	where account = 'pending' and kind = 'earned' and available_at > $2 and available_at <= $1
+	union
+	select member_id from loyalty.points_ledger
+	where ledger_seq > $3 and ledger_seq <= $4 and account = 'pending' and kind = 'earned' and available_at <= $1
 	union
 	select member_id from loyalty.members
 	where $5 > 0 and last_activity_at > $2 - make_interval(days => $5) and last_activity_at <= $1 - make_interval(days => $5)
 )
 select d.member_id from due d join loyalty.members m on m.member_id = d.member_id
-where m.points_balance > 0
+where m.points_balance > 0 or m.points_pending > 0
 order by 1`, now, since, mark.Seq, next.Seq, inactivityDays)
 	if err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)

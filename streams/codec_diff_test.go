@@ -388,6 +388,11 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.PointsRedeemed{FactMeta: meta, Points: n[2], RequestID: s[0], RewardID: s[1], Quantity: n[0], Channel: s[2], ProgramVersion: s[1]},
 		domain.RedemptionRejected{FactMeta: meta, RequestID: s[2], RewardID: s[0], Quantity: n[1], Points: n[2],
 			Reason: domain.RedemptionReason(s[1]), Detail: s[0], ProgramVersion: s[2]},
+		domain.PointsEarned{FactMeta: meta, Points: n[1], Rule: s[0], OrderID: s[2], ProgramVersion: s[1], AvailableAt: meta.OccurredAt.Add(14 * 24 * time.Hour)},
+		domain.PointsReleased{FactMeta: meta, OrderID: s[1], Points: n[0], ExpiresAt: meta.OccurredAt.Add(48 * time.Hour), ProgramVersion: s[2]},
+		domain.PointsReleased{FactMeta: meta, OrderID: s[2], Points: n[2], ProgramVersion: s[0]},
+		domain.PointsCancelled{FactMeta: meta, OrderID: s[0], Points: n[1], ProgramVersion: s[1]},
+		domain.PurchaseConfirmed{FactMeta: meta, OrderID: s[2]},
 	}
 }
 

@@ -134,6 +134,10 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		e.Body, err = refDecodeFeedback(body)
 	case domain.TypeRedemption:
 		e.Body, err = refDecodeRedemption(body)
+	case domain.TypePurchaseConfirmed:
+		var b domain.Confirmation
+		b.OrderID, err = body.requiredString("order_id")
+		e.Body = b
 	}
 	if err != nil {
 		return domain.Event{}, err
@@ -631,6 +635,10 @@ type (
 		SKU      string `json:"sku"`
 		Quantity int64  `json:"quantity"`
 	}
+	refWireConfirmationData struct {
+		MemberID string `json:"member_id"`
+		OrderID  string `json:"order_id"`
+	}
 	refWireRedemptionData struct {
 		MemberID  string `json:"member_id"`
 		RequestID string `json:"request_id"`
@@ -718,6 +726,9 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 		strs.check("comment", b.Comment)
 		strs.check("channel", b.Channel)
 		data = refWireFeedbackData{MemberID: e.MemberID, OrderID: b.OrderID, Rating: b.Rating, NPS: b.NPS, Comment: b.Comment, Channel: b.Channel}
+	case domain.Confirmation:
+		strs.check("order_id", b.OrderID)
+		data = refWireConfirmationData{MemberID: e.MemberID, OrderID: b.OrderID}
 	case domain.RedeemRequest:
 		strs.check("request_id", b.RequestID)
 		strs.check("reward_id", b.RewardID)
@@ -788,6 +799,7 @@ type refWireFact struct {
 	RewardID             string          `json:"reward_id,omitempty"`
 	Quantity             int64           `json:"quantity,omitempty"`
 	Detail               string          `json:"detail,omitempty"`
+	AvailableAt          *time.Time      `json:"available_at,omitempty"`
 }
 
 type refWireLine struct {
@@ -867,6 +879,20 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 			expires := f.ExpiresAt.UTC()
 			w.ExpiresAt = &expires
 		}
+		if !f.AvailableAt.IsZero() {
+			available := f.AvailableAt.UTC()
+			w.AvailableAt = &available
+		}
+	case domain.PointsReleased:
+		w.OrderID, w.Points, w.ProgramVersion = f.OrderID, f.Points, f.ProgramVersion
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.PointsCancelled:
+		w.OrderID, w.Points, w.ProgramVersion = f.OrderID, f.Points, f.ProgramVersion
+	case domain.PurchaseConfirmed:
+		w.OrderID = f.OrderID
 	case domain.PointsExpired:
 		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
 	case domain.PointsDebt:
@@ -916,7 +942,20 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		if w.ExpiresAt != nil {
 			f.ExpiresAt = w.ExpiresAt.UTC()
 		}
+		if w.AvailableAt != nil {
+			f.AvailableAt = w.AvailableAt.UTC()
+		}
 		return f, nil
+	case domain.FactPointsReleased:
+		f := domain.PointsReleased{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ProgramVersion: w.ProgramVersion}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = w.ExpiresAt.UTC()
+		}
+		return f, nil
+	case domain.FactPointsCancelled:
+		return domain.PointsCancelled{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPurchaseConfirmed:
+		return domain.PurchaseConfirmed{FactMeta: meta, OrderID: w.OrderID}, nil
 	case domain.FactPointsExpired:
 		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsDebt:

@@ -166,6 +166,10 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		e.Body, err = decodeFeedback(body)
 	case domain.TypeRedemption:
 		e.Body, err = decodeRedemption(body)
+	case domain.TypePurchaseConfirmed:
+		var b domain.Confirmation
+		b.OrderID, err = body.requiredString("order_id")
+		e.Body = b
 	}
 	if err != nil {
 		return domain.Event{}, err
@@ -947,6 +951,10 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 		}
 		b = appendEventString(b, `,"comment":`, body.Comment)
 		b = appendEventString(b, `,"channel":`, body.Channel)
+	case domain.Confirmation:
+		strs.check("order_id", body.OrderID)
+		b = append(b, `,"order_id":`...)
+		b = appendJSONString(b, body.OrderID, false)
 	case domain.RedeemRequest:
 		strs.check("request_id", body.RequestID)
 		strs.check("reward_id", body.RewardID)
@@ -1072,6 +1080,9 @@ func EventDigest(e domain.Event) uint64 {
 	case domain.Visit:
 		d.uint(5)
 		d.str(b.Channel)
+	case domain.Confirmation:
+		d.uint(7)
+		d.str(b.OrderID)
 	case domain.RedeemRequest:
 		d.uint(6)
 		d.str(b.RequestID)

@@ -51,6 +51,8 @@ func sampleEvents() []domain.Event {
 			Body: domain.RedeemRequest{RequestID: "till-3-000812", RewardID: "coffee", Quantity: 1, Channel: "pos-berlin-3"}},
 		{ID: "f6a7b8c9-0000-4000-8000-000000000006", Type: domain.TypeRedemption, Source: "shop-eu-1",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.RedeemRequest{RequestID: "checkout-77", Points: 500}},
+		{ID: "a7b8c9d0-0000-4000-8000-000000000007", Type: domain.TypePurchaseConfirmed, Source: "fulfilment",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Confirmation{OrderID: "A-1001"}},
 	}
 }
 

@@ -73,6 +73,7 @@ type wireFact struct {
 	RewardID             string          `json:"reward_id,omitempty"`
 	Quantity             int64           `json:"quantity,omitempty"`
 	Detail               string          `json:"detail,omitempty"`
+	AvailableAt          *time.Time      `json:"available_at,omitempty"`
 }
 
 type wireLine struct {
@@ -229,6 +230,10 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"reward_id":`, w.RewardID)
 	b = appendOptInt(b, `,"quantity":`, w.Quantity)
 	b = appendOptString(b, `,"detail":`, w.Detail)
+	if w.AvailableAt != nil {
+		b = append(b, `,"available_at":`...)
+		b = appendJSONTime(b, *w.AvailableAt)
+	}
 	return append(b, '}')
 }
 
@@ -401,10 +406,13 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.OrderID, w.Rating, w.NPS, w.Comment, w.Channel = f.OrderID, f.Rating, f.NPS, f.Comment, f.Channel
 	case domain.PointsEarned:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
-		if !f.ExpiresAt.IsZero() {
-			expires := f.ExpiresAt.UTC()
-			w.ExpiresAt = &expires
-		}
+		w.ExpiresAt, w.AvailableAt = optTime(f.ExpiresAt), optTime(f.AvailableAt)
+	case domain.PointsReleased:
+		w.OrderID, w.Points, w.ExpiresAt, w.ProgramVersion = f.OrderID, f.Points, optTime(f.ExpiresAt), f.ProgramVersion
+	case domain.PointsCancelled:
+		w.OrderID, w.Points, w.ProgramVersion = f.OrderID, f.Points, f.ProgramVersion
+	case domain.PurchaseConfirmed:
+		w.OrderID = f.OrderID
 	case domain.PointsExpired:
 		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
 	case domain.PointsDebt:
@@ -429,6 +437,22 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 
 // decodeFact makes the fact w records; lines are its lines (w.Lines is not
 // read: a parser may keep them elsewhere).
+// optTime is a time for an omitempty field: nil when zero.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func fromOptTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
 func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact, error) {
 	switch w.Type {
 	case domain.FactMemberEnrolled:
@@ -458,11 +482,15 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 	case domain.FactFeedbackRecorded:
 		return domain.FeedbackRecorded{FactMeta: meta, OrderID: w.OrderID, Rating: w.Rating, NPS: w.NPS, Comment: w.Comment, Channel: w.Channel}, nil
 	case domain.FactPointsEarned:
-		f := domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}
-		if w.ExpiresAt != nil {
-			f.ExpiresAt = w.ExpiresAt.UTC()
-		}
-		return f, nil
+		return domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion,
+			ExpiresAt: fromOptTime(w.ExpiresAt), AvailableAt: fromOptTime(w.AvailableAt)}, nil
+	case domain.FactPointsReleased:
+		return domain.PointsReleased{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ExpiresAt: fromOptTime(w.ExpiresAt),
+			ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsCancelled:
+		return domain.PointsCancelled{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPurchaseConfirmed:
+		return domain.PurchaseConfirmed{FactMeta: meta, OrderID: w.OrderID}, nil
 	case domain.FactPointsExpired:
 		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsDebt:

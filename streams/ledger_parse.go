@@ -248,6 +248,10 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<21, p.int64(&w.Quantity)
 		case "detail":
 			bit, ok = 1<<22, p.string(&w.Detail)
+		case "available_at":
+			var t time.Time
+			bit, ok = 1<<23, p.time(&t)
+			w.AvailableAt = &t
 		default:
 			return nil, false
 		}
@@ -423,6 +427,12 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactPointsRedeemed
 	case string(domain.FactRedeemRejected):
 		*dst = domain.FactRedeemRejected
+	case string(domain.FactPointsReleased):
+		*dst = domain.FactPointsReleased
+	case string(domain.FactPointsCancelled):
+		*dst = domain.FactPointsCancelled
+	case string(domain.FactPurchaseConfirmed):
+		*dst = domain.FactPurchaseConfirmed
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

@@ -43,6 +43,7 @@ var typeTokens = map[domain.EventType]string{
 	domain.TypeVisitRecorded:     "visit-recorded",
 	domain.TypeMemberStatus:      "member-status-changed",
 	domain.TypeRedemption:        "redemption-requested",
+	domain.TypePurchaseConfirmed: "purchase-confirmed",
 	domain.TypeMemberClock:       "member-clock",
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/programs"
+	"github.com/pointsledger/loyalty/projections"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -288,6 +289,16 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
 			case domain.PointsExpired:
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
+			case domain.PointsRedeemed:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.RedeemRule, -f.Points))
+				add("redemptions", fmt.Sprintf("%s accepted %d", f.RequestID, f.Points))
+			case domain.RedemptionRejected:
+				add("redemptions", fmt.Sprintf("%s rejected %d", f.RequestID, f.Points))
+			case domain.PointsReleased:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReleaseRule, f.Points))
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReleaseRule, -f.Points))
+			case domain.PointsCancelled:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.CancelRule, -f.Points))
 			case domain.TierChanged:
 				add("tier_changes", fmt.Sprintf("%s %s", id, f.To))
 			case domain.PurchaseRecorded:
@@ -308,6 +319,7 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 		"refunds":       `select event_id || ' ' || amount from loyalty.refunds`,
 		"visits":        `select event_id from loyalty.visits`,
 		"feedback":      `select event_id from loyalty.feedback`,
+		"redemptions":   `select request_id || ' ' || status || ' ' || points from loyalty.redemptions`,
 	}
 	for table, q := range queries {
 		rows, err := pool.Query(ctx, q)

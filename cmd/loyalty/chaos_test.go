@@ -89,10 +89,12 @@ func TestChaos(t *testing.T) {
 }
 
 // chaosProgram is the program of the fault test: the default one with
-// program rules, points that expire after 45 days and refunds kept within
-// the balance, so that the faults meet every kind of fact.
+// program rules, purchase points pending for 7 days, points that expire
+// after 45 days and refunds kept within the balance, so that the faults
+// meet every kind of fact.
 var chaosProgram = defaultProgramWith(`
   expiry: {policy: days, days: 45}
+  pending: {days: 7}
   rules:
     - id: weekend
       when: 'event.weekday in ["Sat", "Sun"]'

@@ -150,7 +150,7 @@ func TestEndToEndSimulatedMembersMatchTheReferenceFold(t *testing.T) {
 func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domain.Member) {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `select member_id, points_balance, lifetime_points, tier,
-		purchases_count, qualifying_spend, points_redeemed from loyalty.members`)
+		purchases_count, qualifying_spend, points_redeemed, points_pending from loyalty.members`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +158,8 @@ func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domai
 	seen := 0
 	for rows.Next() {
 		var id, tier string
-		var balance, lifetime, purchases, spend, redeemed int64
-		if err := rows.Scan(&id, &balance, &lifetime, &tier, &purchases, &spend, &redeemed); err != nil {
+		var balance, lifetime, purchases, spend, redeemed, pending int64
+		if err := rows.Scan(&id, &balance, &lifetime, &tier, &purchases, &spend, &redeemed, &pending); err != nil {
 			t.Fatal(err)
 		}
 		seen++
@@ -169,9 +169,10 @@ func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domai
 			continue
 		}
 		if balance != w.Balance || lifetime != w.Lifetime || tier != w.Tier || purchases != w.Purchases || spend != w.QualifyingSpend ||
-			redeemed != w.Redeemed {
-			t.Errorf("member %q: table balance %d lifetime %d tier %s purchases %d spend %d redeemed %d; reference %d %d %s %d %d %d",
-				id, balance, lifetime, tier, purchases, spend, redeemed, w.Balance, w.Lifetime, w.Tier, w.Purchases, w.QualifyingSpend, w.Redeemed)
+			redeemed != w.Redeemed || pending != w.Pending {
+			t.Errorf("member %q: table balance %d lifetime %d tier %s purchases %d spend %d redeemed %d pending %d; reference %d %d %s %d %d %d %d",
+				id, balance, lifetime, tier, purchases, spend, redeemed, pending,
+				w.Balance, w.Lifetime, w.Tier, w.Purchases, w.QualifyingSpend, w.Redeemed, w.Pending)
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -194,11 +195,12 @@ func assertLedgerInvariants(t *testing.T, pool *pgxpool.Pool) {
 		t.Errorf("%d (event, rule) pairs credited more than once", doubled)
 	}
 	if err := pool.QueryRow(ctx, `select count(*) from loyalty.members m where points_balance <>
-		(select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id)`).Scan(&unbalanced); err != nil {
+		(select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id and account = 'available')
+		or points_pending <> (select coalesce(sum(points), 0) from loyalty.points_ledger l where l.member_id = m.member_id and account = 'pending')`).Scan(&unbalanced); err != nil {
 		t.Fatal(err)
 	}
 	if unbalanced != 0 {
-		t.Errorf("%d members' points_balance differs from the sum of their points_ledger", unbalanced)
+		t.Errorf("%d members' points_balance or points_pending differs from the sum of their points_ledger account", unbalanced)
 	}
 	// Every redeemed points_ledger row is an accepted redemption, and back.
 	var unmatched int

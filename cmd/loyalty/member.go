@@ -52,6 +52,7 @@ func printMember(w io.Writer, v projections.MemberView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "member\t%s\n", v.MemberID)
 	fmt.Fprintf(tw, "balance\t%d points\n", v.Balance)
+	fmt.Fprintf(tw, "pending\t%d points\n", v.Pending)
 	fmt.Fprintf(tw, "lifetime\t%d points\n", v.Lifetime)
 	fmt.Fprintf(tw, "redeemed\t%d points\n", v.Redeemed)
 	fmt.Fprintf(tw, "tier\t%s (since %s)\n", v.Tier, formatTime(v.TierSince))
@@ -96,6 +97,7 @@ func memberJSON(v projections.MemberView) any {
 		PointsBalance   int64     `json:"points_balance"`
 		LifetimePoints  int64     `json:"lifetime_points"`
 		PointsRedeemed  int64     `json:"points_redeemed"`
+		PointsPending   int64     `json:"points_pending"`
 		Tier            string    `json:"tier"`
 		TierSince       time.Time `json:"tier_since"`
 		Status          string    `json:"status"`
@@ -104,6 +106,6 @@ func memberJSON(v projections.MemberView) any {
 		FirstActivityAt time.Time `json:"first_activity_at"`
 		LastActivityAt  time.Time `json:"last_activity_at"`
 		Recent          []entry   `json:"recent_ledger"`
-	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
+	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Pending, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
 		v.Purchases, v.FirstActivity, v.LastActivity, entries}
 }

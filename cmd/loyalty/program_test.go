@@ -495,6 +495,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	natsURL := env.Server.ClientURL()
 	common := `
   expiry: {policy: end_of_quarter, periods: 1}
+  pending: {days: 14, confirmation: true}
   rules:
     - id: weekend
       when: 'event.weekday in ["Sat", "Sun"] && member.status == "active"'
@@ -522,6 +523,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	v2 := strings.Replace(strings.Replace(v1, `version: "2026.1"`, "version: \"2026.2\"\neffective_from: 2026-07-01", 1),
 		`EUR: {points_per_unit: "1"}`, `EUR: {points_per_unit: "2"}`, 1)
 	v2 = strings.Replace(v2, "award: {points: 15}", "award: {multiplier: \"1.5\"}", 1)
+	v2 = strings.Replace(v2, "returns: {policy: within_balance}", "returns: {policy: only_pending}", 1)
 	file := writeProgram(t, v1+"\n---\n"+v2)
 	mustLoyalty(t, "program", "check", file)
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file, "--clock-interval", "500ms")
@@ -592,15 +594,36 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 			t.Errorf("no %s facts in the points ledger: %v", k, rules)
 		}
 	}
-	var blocked, debt int64
-	if err := db.Pool.QueryRow(ctx, `select (select count(*) from loyalty.members where status_since is not null),
-		(select coalesce(sum(points_debt), 0) from loyalty.members)`).Scan(&blocked, &debt); err != nil {
+	kinds := map[string]int64{}
+	rows, err = db.Pool.Query(ctx, `select kind || '/' || account, count(*) from loyalty.points_ledger group by 1`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if blocked == 0 {
-		t.Error("no member has a status change")
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		kinds[k] = n
 	}
-	t.Logf("facts by rule and version: %v; members with a status change %d; debt %d", rules, blocked, debt)
+	rows.Close()
+	for _, k := range []string{"earned/pending", "released/pending", "released/available", "cancelled/pending", "redeemed/available", "expired/available"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s rows in the points ledger: %v", k, kinds)
+		}
+	}
+	var blocked, debt, refused int64
+	if err := db.Pool.QueryRow(ctx, `select (select count(*) from loyalty.members where status_since is not null),
+		(select coalesce(sum(points_debt), 0) from loyalty.members),
+		(select count(*) from loyalty.redemptions where status = 'rejected')`).Scan(&blocked, &debt, &refused); err != nil {
+		t.Fatal(err)
+	}
+	if blocked == 0 || refused == 0 {
+		t.Errorf("members with a status change %d, redemptions refused %d; want some of each", blocked, refused)
+	}
+	t.Logf("facts by rule and version: %v; rows by kind and account: %v; members with a status change %d; debt %d; redemptions refused %d",
+		rules, kinds, blocked, debt, refused)
 
 	var self projections.Comparison
 	out := mustLoyalty(t, "backtest", "--nats-url", natsURL, "--database-url", db.URL, "--json", "--quiet",

@@ -83,6 +83,7 @@ const (
 	repeatRefundShare  = 0.3
 	sameDayVisitShare  = 0.15
 	redeemShare        = 0.06 // purchases followed by a redemption at the till, from the third on
+	deliveredShare     = 0.8  // online orders whose delivery upstream confirms
 	redeemRewardShare  = 0.7  // of redemptions, those of a catalogue reward rather than points
 	commentShare       = 0.3
 	awkwardShare       = 0.02
@@ -167,6 +168,7 @@ const (
 	followFeedback followKind = iota
 	followRefund
 	followRedeem
+	followConfirm
 )
 
 type followUp struct {
@@ -320,7 +322,7 @@ func (g *Generator) expectedEvents(m *member) float64 {
 	if m.buyAtEnrol {
 		purchases++
 	}
-	followUps := orderFeedbackShare + refundShare*(1+repeatRefundShare/2) + redeemShare
+	followUps := orderFeedbackShare + refundShare*(1+repeatRefundShare/2) + redeemShare + deliveredShare/2
 	return 1 + purchases*(1+followUps) + m.visitRate*alive/(1-sameDayVisitShare/2) + m.feedbackRate*alive
 }
 
@@ -432,6 +434,9 @@ func (g *Generator) purchase(m *member, idx int32, at int64) domain.Event {
 	if total > 0 && r.Float64() < refundShare {
 		g.schedule(m, at+between(r, day, 14*day), followRefund, o)
 	}
+	if !isStore(o.channel) && r.Float64() < deliveredShare {
+		g.schedule(m, at+between(r, day, 5*day), followConfirm, o)
+	}
 	if m.orders >= 3 && r.Float64() < redeemShare {
 		g.schedule(m, at+between(r, 60, 600), followRedeem, o)
 	}
@@ -511,6 +516,8 @@ func (g *Generator) followUp(m *member, f followUp) (domain.Event, bool) {
 		return g.event(m, f.at, g.feedback(m, f.order.id, f.order.channel)), true
 	case followRedeem:
 		return g.redeem(m, f.at, f.order), true
+	case followConfirm:
+		return g.event(m, f.at, domain.Confirmation{OrderID: f.order.id}), true
 	}
 	return g.refund(m, f.at, f.order)
 }
