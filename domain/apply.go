@@ -40,11 +40,13 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 		settle(released)
 		settle(decideExpiry(m, meta, p)) // released points whose date has passed too
 	}
+	settle(decideTierReviews(m, meta, p))
 	facts, err := decideEvent(m, meta, e, p)
 	if err != nil {
 		return nil, err
 	}
-	return append(timed, facts...), nil
+	progress := decideProgress(m, meta, facts, p)
+	return append(append(timed, facts...), progress...), nil
 }
 
 // decideEvent decides the event's own facts.
@@ -70,6 +72,8 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 		return decideRedemption(m, meta, b, p)
 	case Confirmation:
 		return decideConfirmation(m, meta, b, p)
+	case TierAssignment:
+		return decideTierAssignment(m, meta, b, p)
 	case StatusChange:
 		from := m.Status
 		if from == "" {
@@ -110,7 +114,7 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}
 		facts = append([]Fact{first}, facts...)
 	}
-	return facts, nil
+	return append(facts, decideTierChange(m, meta, facts, p)...), nil
 }
 
 // withoutEarnings drops the points a blocked or closed member would have
@@ -173,11 +177,7 @@ func decidePurchase(m *Member, meta FactMeta, e Event, b Purchase, p *Program) (
 	if err != nil {
 		return nil, err
 	}
-	facts = append(facts, more...)
-	if next := p.TierFor(after); p.tierRank(next.Name) > p.tierRank(currentTier(m, p)) {
-		facts = append(facts, TierChanged{FactMeta: meta, From: currentTier(m, p), To: next.Name, Reason: TierReasonQualifyingSpend})
-	}
-	return facts, nil
+	return append(facts, more...), nil
 }
 
 // currentTier is the member's tier, or the starting tier for a new member.

@@ -20,13 +20,14 @@ const (
 	TypeMemberClock       EventType = "loyalty.member.clock.v1"
 	TypeRedemption        EventType = "loyalty.redemption.requested.v1"
 	TypePurchaseConfirmed EventType = "loyalty.purchase.confirmed.v1"
+	TypeTierAssigned      EventType = "loyalty.member.tier_assigned.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
 var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
-	TypePurchaseConfirmed,
+	TypePurchaseConfirmed, TypeTierAssigned,
 }
 
 // MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.

@@ -23,6 +23,9 @@ const (
 	FactPurchaseConfirmed FactType = "loyalty.purchase.confirmed.v1"
 	FactPointsReleased    FactType = "loyalty.points.released.v1"
 	FactPointsCancelled   FactType = "loyalty.points.cancelled.v1"
+	FactTierAssigned      FactType = "loyalty.tier.assigned.v1"
+	FactTierRenewed       FactType = "loyalty.tier.renewed.v1"
+	FactTierProgress      FactType = "loyalty.tier.progress.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id
@@ -198,6 +201,9 @@ type TierChanged struct {
 	From   string
 	To     string
 	Reason string
+	// ExpiresAt is when the new tier is next reviewed (see TierPolicy);
+	// zero when it never is.
+	ExpiresAt time.Time
 }
 
 func (MemberEnrolled) FactType() FactType     { return FactMemberEnrolled }
@@ -220,7 +226,7 @@ func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 // order's confirmation.
 func IsActivity(f Fact) bool {
 	switch f.(type) {
-	case PointsExpired, PointsReleased, PurchaseConfirmed:
+	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress:
 		return false
 	}
 	return true

@@ -12,12 +12,17 @@ import (
 // carry. Fields are kept small: open orders are forgotten after the refund
 // window and spend is kept per day.
 type Member struct {
-	ID            string
-	EnrolledAt    time.Time
-	Balance       int64
-	Lifetime      int64
-	Tier          string
-	TierSince     time.Time
+	ID         string
+	EnrolledAt time.Time
+	Balance    int64
+	Lifetime   int64
+	Tier       string
+	TierSince  time.Time
+	// TierExpires is when the tier is next reviewed; zero: never.
+	TierExpires time.Time
+	// TierFloor is the tier the loyalty team assigned, below which reviews
+	// never take the member.
+	TierFloor     string
 	FirstActivity time.Time
 	LastActivity  time.Time
 	Purchases     int64
@@ -42,6 +47,8 @@ type Member struct {
 	visitDays       []int64                      // UTC days with a visit, ascending, the last visitMemory days only
 	rewardDays      map[string][]daySpend        // units of each reward redeemed per UTC day, recent days only
 	requests        map[string]RedemptionOutcome // redemption requests decided, recent ones only
+	tierPoints      []daySpend                   // points earned per UTC day net of reversals, for tiers by points
+	progress        TierOutlook                  // as of the latest TierProgress
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -112,6 +119,7 @@ func (m *Member) visitDaysWithin(at time.Time, n int64, today bool) int {
 func (m *Member) clone() *Member {
 	c := *m
 	c.spend = slices.Clone(m.spend)
+	c.tierPoints = slices.Clone(m.tierPoints)
 	c.lots = slices.Clone(m.lots)
 	c.visitDays = slices.Clone(m.visitDays)
 	if m.orders != nil {
@@ -153,6 +161,12 @@ func (m *Member) Evolve(f Fact) {
 		return
 	case PurchaseConfirmed:
 		return
+	case TierRenewed:
+		m.TierExpires = f.ExpiresAt
+		return
+	case TierProgress:
+		m.progress = f.TierOutlook
+		return
 	}
 	m.touch(meta.OccurredAt)
 	switch f := f.(type) {
@@ -164,6 +178,7 @@ func (m *Member) Evolve(f Fact) {
 		m.evolveRefund(f)
 	case PointsEarned:
 		m.Lifetime += f.Points
+		m.addTierPoints("", f.OccurredAt, f.Points)
 		if !f.AvailableAt.IsZero() {
 			m.Pending += f.Points
 			if o := m.orders[f.OrderID]; o != nil {
@@ -201,6 +216,7 @@ func (m *Member) Evolve(f Fact) {
 			}
 		}
 	case PointsReversed:
+		m.addTierPoints(f.OrderID, time.Time{}, -f.Points)
 		m.Balance -= f.Points
 		m.drawLots(f.Points)
 		if o := m.orders[f.OrderID]; o != nil {
@@ -214,14 +230,16 @@ func (m *Member) Evolve(f Fact) {
 	case VisitRecorded:
 		m.addVisitDay(f.OccurredAt)
 	case TierChanged:
-		m.Tier = f.To
-		m.TierSince = f.OccurredAt
+		m.Tier, m.TierSince, m.TierExpires = f.To, f.OccurredAt, f.ExpiresAt
 	case StatusChanged:
 		m.Status, m.StatusSince = f.To, f.OccurredAt
 	case PointsRedeemed, RedemptionRejected:
 		m.evolveRedemption(f)
 	case PointsCancelled:
+		m.addTierPoints(f.OrderID, time.Time{}, -f.Points)
 		m.evolvePending(f)
+	case TierAssigned:
+		m.TierFloor = f.Tier
 	}
 }
 
@@ -265,6 +283,26 @@ func (m *Member) evolveRefund(f RefundRecorded) {
 	m.QualifyingSpend = f.QualifyingSpendAfter
 }
 
+// addTierPoints books points for tiers by points: earned on their day, taken
+// back on the day of their order (a reversal of a forgotten order on no day).
+func (m *Member) addTierPoints(order string, at time.Time, points int64) {
+	if order != "" {
+		o := m.orders[order]
+		if o == nil {
+			return
+		}
+		at = o.PlacedAt
+	}
+	day := dayOf(at)
+	for i := range m.tierPoints {
+		if m.tierPoints[i].day == day {
+			m.tierPoints[i].amount += points
+			return
+		}
+	}
+	m.tierPoints = append(m.tierPoints, daySpend{day: day, amount: points})
+}
+
 // addSpend books spend on the day it was made, so it leaves the rolling
 // window a year after the purchase, refunds included.
 func (m *Member) addSpend(at time.Time, amount int64) {
@@ -305,6 +343,13 @@ func (m *Member) forgetOld() {
 		}
 	}
 	m.spend = kept
+	keptPoints := m.tierPoints[:0]
+	for _, s := range m.tierPoints {
+		if s.day >= horizon {
+			keptPoints = append(keptPoints, s)
+		}
+	}
+	m.tierPoints = keptPoints
 	for id, o := range m.orders {
 		if m.LastActivity.Sub(o.PlacedAt) > orderMemory {
 			delete(m.orders, id)

@@ -26,9 +26,11 @@ type Program struct {
 	Returns Returns
 	// Redemption is the reward catalogue and how points may be spent.
 	Redemption Redemption
-	// Tiers are ordered by ascending QualifyingSpend; the first has threshold 0
-	// and is every member's starting tier.
+	// Tiers are ordered by ascending threshold (of TierPolicy's measure); the
+	// first has threshold 0 and is every member's starting tier.
 	Tiers []Tier
+	// TierPolicy is how members qualify for tiers and lose them.
+	TierPolicy TierPolicy
 	// MaxOrderAmount rejects orders above it (in program currency minor units)
 	// as absurd; 0 means no limit.
 	MaxOrderAmount int64
@@ -72,11 +74,12 @@ type CurrencyRule struct {
 	ToProgramCurrency Ratio
 }
 
-// Tier is a level members reach by qualifying spend.
+// Tier is a level members reach by qualifying spend or points.
 type Tier struct {
-	Name            string
-	QualifyingSpend int64
-	Multiplier      Ratio
+	Name             string
+	QualifyingSpend  int64
+	QualifyingPoints int64
+	Multiplier       Ratio
 }
 
 // Validate reports every problem with the program, naming the field, and
@@ -131,7 +134,8 @@ func (p *Program) Validate() error {
 	if p.RefundWindow < 24*time.Hour || p.RefundWindow > orderMemory {
 		add("refund_window_days", "must be between 1 and %d days", int(orderMemory.Hours()/24))
 	}
-	errs = append(errs, validateTiers(p.Tiers)...)
+	errs = append(errs, validateTiers(p.Tiers, p.TierPolicy.measure())...)
+	p.TierPolicy.validate(add)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	p.Earning.Expiry.validate(add)
 	p.Earning.Pending.validate(add)
@@ -145,7 +149,7 @@ func (p *Program) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validateTiers(tiers []Tier) []error {
+func validateTiers(tiers []Tier, measure TierMeasure) []error {
 	var errs []error
 	if len(tiers) == 0 {
 		return []error{&FieldError{Field: "tiers", Reason: "must define at least one tier"}}
@@ -160,11 +164,18 @@ func validateTiers(tiers []Tier) []error {
 			errs = append(errs, &FieldError{Field: field + ".name", Reason: fmt.Sprintf("%q is defined twice", t.Name)})
 		}
 		seen[t.Name] = true
-		if i == 0 && t.QualifyingSpend != 0 {
-			errs = append(errs, &FieldError{Field: field + ".qualifying_spend", Reason: "the first tier must start at 0"})
+		key, threshold, previous := ".qualifying_spend", t.QualifyingSpend, int64(0)
+		if measure == MeasurePoints {
+			key, threshold = ".qualifying_points", t.QualifyingPoints
 		}
-		if i > 0 && t.QualifyingSpend <= tiers[i-1].QualifyingSpend {
-			errs = append(errs, &FieldError{Field: field + ".qualifying_spend", Reason: "must be greater than the previous tier's"})
+		if i > 0 {
+			previous = TierPolicy{Measure: measure}.threshold(tiers[i-1])
+		}
+		if i == 0 && threshold != 0 {
+			errs = append(errs, &FieldError{Field: field + key, Reason: "the first tier must start at 0"})
+		}
+		if i > 0 && threshold <= previous {
+			errs = append(errs, &FieldError{Field: field + key, Reason: "must be greater than the previous tier's"})
 		}
 		if t.Multiplier.Negative() || t.Multiplier.Num < t.Multiplier.Den {
 			errs = append(errs, &FieldError{Field: field + ".multiplier", Reason: "must be at least 1 (a tier adds points to the base, it never takes them away)"})

@@ -28,6 +28,12 @@ func drawProgram(t *rapid.T) *domain.Program {
 	if days := rapid.SampledFrom([]int{0, 0, 1, 14}).Draw(t, "pending_days"); days > 0 {
 		p.Earning.Pending = domain.Pending{Days: days, Confirmation: rapid.Bool().Draw(t, "pending_confirmation")}
 	}
+	p.TierPolicy = rapid.SampledFrom([]domain.TierPolicy{{}, {}, {Period: domain.PeriodYear, Downgrade: domain.DowngradeToQualified},
+		{Measure: domain.MeasurePoints, Days: 30, Downgrade: domain.DowngradeOneTier, GraceDays: 7},
+		{Period: domain.PeriodMonth, Downgrade: domain.DowngradeToQualified}}).Draw(t, "tier_policy")
+	for i, points := range []int64{0, 500, 1500} {
+		p.Tiers[i].QualifyingPoints = points
+	}
 	p.Returns.Policy = rapid.SampledFrom([]domain.ReturnsPolicy{domain.ReturnsUnlimited, domain.ReturnsWithinBalance, domain.ReturnsOnlyPending}).Draw(t, "returns")
 	return p
 }
@@ -67,6 +73,9 @@ func (h *history) drawBody(t *rapid.T) domain.EventBody {
 	kind := rapid.SampledFrom([]string{"purchase", "refund", "visit", "feedback", "purchase", "refund", "enrol", "redeem", "confirm"}).Draw(t, "kind")
 	switch kind {
 	case "confirm":
+		if rapid.IntRange(0, 3).Draw(t, "assign") == 0 {
+			return domain.TierAssignment{Tier: rapid.SampledFrom([]string{"bronze", "silver", "gold"}).Draw(t, "assigned_tier")}
+		}
 		return domain.Confirmation{OrderID: h.drawOrder(t)}
 	case "redeem":
 		request := rapid.SampledFrom([]string{"r-0", "r-1", "r-2", "r-3", "r-4", "r-5", "r-6", "r-7"}).Draw(t, "request")
@@ -176,6 +185,7 @@ func TestLedgerInvariants(t *testing.T) {
 		p := drawProgram(t)
 		events := drawEvents(t)
 		live, shadow := domain.NewMember(memberID), domain.NewMember(memberID)
+		var lastProgress domain.TierOutlook
 		l := ledger{orderEarned: map[string]int64{}, orderReversed: map[string]int64{}, feedbackBonuses: map[string]int{}, visitBonuses: map[int64]int{}, latest: map[string]int{}}
 		for i, e := range events {
 			if err := domain.Validate(e, e.OccurredAt); err != nil {
@@ -212,6 +222,18 @@ func TestLedgerInvariants(t *testing.T) {
 			if !reflect.DeepEqual(live, shadow) {
 				t.Fatalf("event %d: folding Apply's facts gives another member", i)
 			}
+			// The outlook decided from the facts' effect is the one the
+			// member's new state gives.
+			want, shown := live.Outlook(p, e.OccurredAt), lastProgress
+			for _, f := range facts {
+				if pr, ok := f.(domain.TierProgress); ok {
+					shown = pr.TierOutlook
+				}
+			}
+			if shown != want {
+				t.Fatalf("event %d: the progress facts show %+v, the member's outlook is %+v", i, shown, want)
+			}
+			lastProgress = shown
 			checkMember(t, p, &l, live)
 		}
 	})
@@ -219,8 +241,15 @@ func TestLedgerInvariants(t *testing.T) {
 
 func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domain.Fact) {
 	want := domain.FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}
-	if r, ok := f.(domain.PointsReleased); ok {
-		want.OccurredAt = r.OccurredAt // dated when the points became available; checked below
+	switch f := f.(type) { // dated when time brought them; checked below
+	case domain.PointsReleased:
+		want.OccurredAt = f.OccurredAt
+	case domain.TierRenewed:
+		want.OccurredAt = f.OccurredAt
+	case domain.TierChanged:
+		if f.Reason == domain.TierReasonPeriodEnd {
+			want.OccurredAt = f.OccurredAt
+		}
 	}
 	if got := f.Meta(); got != want {
 		t.Fatalf("%T meta = %+v, want %+v", f, got, want)
@@ -307,11 +336,13 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 			t.Fatalf("order %s: %d points reversed, only %d earned", f.OrderID, l.orderReversed[f.OrderID], l.orderEarned[f.OrderID])
 		}
 	case domain.TierChanged:
-		if f.From != l.tier || tierRank(p, f.To) <= tierRank(p, f.From) {
-			t.Fatalf("tier change %q -> %q while in %q", f.From, f.To, l.tier)
+		up := tierRank(p, f.To) > tierRank(p, f.From)
+		if f.From != l.tier || up == (f.Reason == domain.TierReasonPeriodEnd) || (f.From == "") != (f.Reason == domain.TierReasonEnrolment) {
+			t.Fatalf("tier change %q -> %q for reason %q while in %q", f.From, f.To, f.Reason, l.tier)
 		}
-		if want := map[bool]string{true: domain.TierReasonEnrolment, false: domain.TierReasonQualifyingSpend}[f.From == ""]; f.Reason != want {
-			t.Fatalf("tier change %q -> %q for reason %q, want %q", f.From, f.To, f.Reason, want)
+		if !up && (p.TierPolicy.Downgrade == "" || f.OccurredAt.After(e.OccurredAt) ||
+			(p.TierPolicy.Downgrade == domain.DowngradeOneTier && tierRank(p, f.From)-tierRank(p, f.To) != 1)) {
+			t.Fatalf("downgrade %q -> %q at %s under %+v", f.From, f.To, f.OccurredAt, p.TierPolicy)
 		}
 		l.tier = f.To
 	}
@@ -340,7 +371,7 @@ func checkMember(t *rapid.T, p *domain.Program, l *ledger, m *domain.Member) {
 	if l.firstBonuses > 1 || (l.firstBonuses == 1 && p.Earning.FirstPurchaseBonus == 0) {
 		t.Fatalf("%d first purchase bonuses", l.firstBonuses)
 	}
-	if m.QualifyingSpend < 0 || tierRank(p, m.Tier) < tierRank(p, p.TierFor(m.QualifyingSpend).Name) {
+	if m.QualifyingSpend < 0 || (p.TierPolicy == (domain.TierPolicy{}) && tierRank(p, m.Tier) < tierRank(p, p.TierFor(m.QualifyingSpend).Name)) {
 		t.Fatalf("tier %q with qualifying spend %d (qualifies for %q)", m.Tier, m.QualifyingSpend, p.TierFor(m.QualifyingSpend).Name)
 	}
 	for _, id := range orderPool {

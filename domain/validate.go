@@ -55,6 +55,15 @@ func Validate(e Event, receivedAt time.Time) error {
 		if b.OrderID == "" {
 			return reject(ReasonMissingField, "order_id", "is required")
 		}
+	case TierAssignment:
+		switch {
+		case b.Tier == "":
+			return reject(ReasonMissingField, "tier", "is required")
+		case len(b.Tier) > MaxRequestIDBytes || !utf8.ValidString(b.Tier):
+			return reject(ReasonInvalidField, "tier", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
+		case len(b.Reason) > MaxStatusReasonBytes || !utf8.ValidString(b.Reason):
+			return reject(ReasonInvalidField, "reason", "must be valid UTF-8 of at most %d bytes", MaxStatusReasonBytes)
+		}
 	}
 	return nil
 }

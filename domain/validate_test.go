@@ -232,6 +232,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.Clock{}, "loyalty.member.clock.v1"},
 		{domain.RedeemRequest{}, "loyalty.redemption.requested.v1"},
 		{domain.Confirmation{}, "loyalty.purchase.confirmed.v1"},
+		{domain.TierAssignment{}, "loyalty.member.tier_assigned.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d", got, want)

@@ -64,7 +64,13 @@ type BalanceReply struct {
 	// Pending is points earned that cannot be spent yet, by order.
 	Pending   int64         `json:"pending"`
 	PendingBy []PendingJSON `json:"pending_orders"`
-	LedgerSeq uint64        `json:"ledger_seq"`
+	// The tier's next review (null: none), and where the member stands now.
+	TierExpiresAt *time.Time `json:"tier_expires_at"`
+	TierValue     int64      `json:"tier_value"`
+	NextTier      string     `json:"next_tier,omitempty"`
+	Missing       int64      `json:"next_tier_missing"`
+	ProjectedTier string     `json:"projected_tier"`
+	LedgerSeq     uint64     `json:"ledger_seq"`
 }
 
 // PendingJSON is an order's points that become available at AvailableAt.
@@ -175,6 +181,11 @@ func (s *service) balance(req micro.Request) {
 	for _, l := range state.Expiring {
 		reply.Expiring = append(reply.Expiring, ExpiringJSON{ExpiresAt: l.At, Points: l.Points})
 	}
+	if !state.TierExpires.IsZero() {
+		reply.TierExpiresAt = &state.TierExpires
+	}
+	o := state.Outlook
+	reply.TierValue, reply.NextTier, reply.Missing, reply.ProjectedTier = o.Value, o.NextTier, o.Missing, o.Projected
 	for _, po := range state.Pending {
 		reply.Pending += po.Points
 		reply.PendingBy = append(reply.PendingBy, PendingJSON{OrderID: po.OrderID, Points: po.Points, AvailableAt: po.AvailableAt})

@@ -45,15 +45,18 @@ func TestServiceAnswersBalanceAndRedemptionsFromTheLedger(t *testing.T) {
 	_, _, reg := runEngine(t, env.JS)
 	waitRunning(t, reg)
 	// 50.00 EUR: 50 base + 100 first-purchase bonus = 150 points.
-	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, day0))
+	// Recent, so that it is in the tier window of now, the service's time.
+	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
 	waitForRecords(t, env.JS, 1)
 
 	var bal handlers.BalanceReply
 	if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "m-1"}, &bal); code != "" {
 		t.Fatalf("balance: %s %s", code, desc)
 	}
-	if bal.Balance != 150 || bal.Available != 150 || bal.Tier != "bronze" || bal.Status != "active" || bal.LedgerSeq == 0 {
-		t.Errorf("balance reply %+v, want 150 points, bronze, active, a ledger sequence", bal)
+	// silver needs 500.00 of spend in a year: 450.00 missing.
+	if bal.Balance != 150 || bal.Available != 150 || bal.Tier != "bronze" || bal.Status != "active" || bal.LedgerSeq == 0 ||
+		bal.NextTier != "silver" || bal.TierValue != 5000 || bal.Missing != 45000 || bal.ProjectedTier != "bronze" {
+		t.Errorf("balance reply %+v, want 150 points, bronze, active, a ledger sequence, 450.00 from silver", bal)
 	}
 	if code, _ := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "nobody"}, &bal); code != handlers.CodeUnknownMember {
 		t.Errorf("balance of an unknown member: code %q, want %s", code, handlers.CodeUnknownMember)

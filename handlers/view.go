@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"sync"
+	"time"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/streams"
@@ -42,9 +43,14 @@ type MemberView struct {
 	Redeemed  int64
 	Debt      int64
 	Pending   []domain.PendingOrder
-	Tier      string
-	Status    domain.MemberStatus
-	Expiring  []domain.ExpiringLot
+	// TierExpires is the tier's next review (zero: none); Outlook where the
+	// member stands now under the program in effect.
+	TierExpires time.Time
+	TierFloor   string
+	Outlook     domain.TierOutlook
+	Tier        string
+	Status      domain.MemberStatus
+	Expiring    []domain.ExpiringLot
 	// Redemption is the outcome of the request asked about, if any.
 	Redemption *domain.RedemptionOutcome
 	// LedgerSeq is the partition's last ledger message: the state is as of it.
@@ -65,7 +71,12 @@ func (e *Engine) readMember(memberID, requestID string) (MemberView, bool) {
 	}
 	p.view.mu.RLock()
 	defer p.view.mu.RUnlock()
-	return p.memberState(memberID, requestID), true
+	s := p.memberState(memberID, requestID)
+	if m := p.members[memberID]; m != nil && s.Known {
+		now := time.Now().UTC()
+		s.Outlook = m.Outlook(e.programs.Load().At(now), now)
+	}
+	return s, true
 }
 
 // memberState is readMember for the partition's own goroutine, or a holder
@@ -78,6 +89,7 @@ func (p *partition) memberState(memberID, requestID string) MemberView {
 	}
 	s.Known, s.Balance, s.Available, s.Redeemed, s.Debt = true, m.Balance, m.Available(), m.Redeemed, m.Debt
 	s.Tier, s.Status, s.Expiring, s.Pending = m.Tier, m.Status, m.ExpiringPoints(), m.PendingPoints()
+	s.TierExpires, s.TierFloor = m.TierExpires, m.TierFloor
 	if s.Status == "" {
 		s.Status = domain.StatusActive
 	}

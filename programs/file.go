@@ -29,6 +29,15 @@ type file struct {
 	Tiers            []fileTier     `yaml:"tiers"`
 	Returns          fileReturns    `yaml:"returns"`
 	Redemption       fileRedemption `yaml:"redemption"`
+	TierPolicy       fileTierPolicy `yaml:"tier_policy"`
+}
+
+type fileTierPolicy struct {
+	Measure   scalar `yaml:"measure"`
+	Period    scalar `yaml:"period"`
+	Days      scalar `yaml:"days"`
+	Downgrade scalar `yaml:"downgrade"`
+	GraceDays scalar `yaml:"grace_days"`
 }
 
 type fileRedemption struct {
@@ -113,9 +122,10 @@ type fileVisitBonus struct {
 }
 
 type fileTier struct {
-	Name            scalar `yaml:"name"`
-	QualifyingSpend scalar `yaml:"qualifying_spend"`
-	Multiplier      scalar `yaml:"multiplier"`
+	Name             scalar `yaml:"name"`
+	QualifyingSpend  scalar `yaml:"qualifying_spend"`
+	QualifyingPoints scalar `yaml:"qualifying_points"`
+	Multiplier       scalar `yaml:"multiplier"`
 }
 
 // Bounds on numbers, so that nothing derived from them overflows.
@@ -564,12 +574,22 @@ func (f *file) program() (*domain.Program, []error) {
 		p.Earning.Rules = append(p.Earning.Rules, c.rule(fmt.Sprintf("earning.rules[%d]", i), fr))
 	}
 
+	tp := f.TierPolicy
+	p.TierPolicy = domain.TierPolicy{
+		Measure:   domain.TierMeasure(c.text("tier_policy.measure", tp.Measure)),
+		Period:    domain.TierPeriod(c.text("tier_policy.period", tp.Period)),
+		Days:      int(c.integer("tier_policy.days", tp.Days, 365)),
+		Downgrade: domain.Downgrade(c.text("tier_policy.downgrade", tp.Downgrade)),
+		GraceDays: int(c.integer("tier_policy.grace_days", tp.GraceDays, 365)),
+	}
+	byPoints := p.TierPolicy.Measure == domain.MeasurePoints
 	for i, ft := range f.Tiers {
 		field := fmt.Sprintf("tiers[%d]", i)
 		p.Tiers = append(p.Tiers, domain.Tier{
-			Name:            c.text(field+".name", ft.Name),
-			QualifyingSpend: c.money(field+".qualifying_spend", ft.QualifyingSpend, p.Currency, true),
-			Multiplier:      c.ratio(field+".multiplier", ft.Multiplier, true, domain.One),
+			Name:             c.text(field+".name", ft.Name),
+			QualifyingSpend:  c.money(field+".qualifying_spend", ft.QualifyingSpend, p.Currency, !byPoints),
+			QualifyingPoints: c.integer(field+".qualifying_points", ft.QualifyingPoints, maxPoints),
+			Multiplier:       c.ratio(field+".multiplier", ft.Multiplier, true, domain.One),
 		})
 	}
 

@@ -187,6 +187,33 @@ func TestParseReturns(t *testing.T) {
 	}
 }
 
+func TestParseTierPolicy(t *testing.T) {
+	text := strings.NewReplacer(
+		`{name: bronze, qualifying_spend: "0", multiplier: "1"}`, `{name: bronze, qualifying_points: 0, multiplier: "1"}`,
+		`{name: silver, qualifying_spend: "500.00", multiplier: "1.25"}`, `{name: silver, qualifying_points: 1000, multiplier: "1.25"}`,
+		`{name: gold, qualifying_spend: "1500.00", multiplier: "1.5"}`, `{name: gold, qualifying_points: 3000, multiplier: "1.5"}`,
+	).Replace(string(DefaultYAML)) + "\ntier_policy: {measure: points, period: year, downgrade: one_tier, grace_days: 30}\n"
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := domain.TierPolicy{Measure: domain.MeasurePoints, Period: domain.PeriodYear, Downgrade: domain.DowngradeOneTier, GraceDays: 30}
+	if p.TierPolicy != want || p.Tiers[2].QualifyingPoints != 3000 || p.Tiers[2].QualifyingSpend != 0 {
+		t.Errorf("tier policy %+v, gold %+v; want %+v and 3000 points", p.TierPolicy, p.Tiers[2], want)
+	}
+	for bad, field := range map[string]string{
+		"\ntier_policy: {period: fortnight}\n":      "tier_policy.period",
+		"\ntier_policy: {downgrade: always}\n":      "tier_policy.downgrade",
+		"\ntier_policy: {measure: points}\n":        "tiers[1].qualifying_points",
+		"\ntier_policy: {period: year, days: 30}\n": "tier_policy.days",
+		"\ntier_policy: {grace_days: forever}\n":    "tier_policy.grace_days",
+	} {
+		if _, err := Parse([]byte(string(DefaultYAML) + bad)); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%q: %v, want a problem with %s", bad, err, field)
+		}
+	}
+}
+
 func TestParsePending(t *testing.T) {
 	text := strings.Replace(string(DefaultYAML), "earning:\n", "earning:\n  pending: {days: 14, confirmation: true}\n", 1) +
 		"\nreturns: {policy: only_pending}\n"

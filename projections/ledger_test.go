@@ -235,9 +235,19 @@ func (w *world) next() streams.LedgerRecord {
 			threshold int64
 		}{{"silver", 50_000}, {"gold", 200_000}} {
 			if m.spend >= t.threshold && m.tier != t.name && (m.tier == "bronze" || t.name == "gold") {
-				facts = append(facts, domain.TierChanged{FactMeta: fm, From: m.tier, To: t.name, Reason: domain.TierReasonQualifyingSpend})
+				facts = append(facts, domain.TierChanged{FactMeta: fm, From: m.tier, To: t.name, Reason: domain.TierReasonQualifyingSpend,
+					ExpiresAt: at.AddDate(1, 0, 0).Truncate(24 * time.Hour)})
 				m.tier = t.name
 			}
+		}
+		switch w.rnd.IntN(4) { // the tier facts of a program with reviews
+		case 0:
+			facts = append(facts, domain.TierRenewed{FactMeta: fm, Tier: m.tier, ExpiresAt: at.AddDate(2, 0, 0).Truncate(24 * time.Hour)})
+		case 1:
+			facts = append(facts, domain.TierProgress{FactMeta: fm, TierOutlook: domain.TierOutlook{Value: m.spend, NextTier: []string{"", "gold"}[w.rnd.IntN(2)],
+				Missing: int64(w.rnd.IntN(1000)), Projected: m.tier}})
+		case 2:
+			facts = append(facts, domain.TierAssigned{FactMeta: fm, Tier: "silver", Reason: "status match"})
 		}
 	case k < 70 && refundable >= 0:
 		o := m.orders[refundable]
@@ -439,6 +449,10 @@ type memberRow struct {
 	Debt            int64
 	Redeemed        int64
 	Pending         int64
+	TierExpires     time.Time
+	TierFloor       string
+	Outlook         domain.TierOutlook
+	OutlookAt       time.Time
 }
 
 type redemptionRow struct {
@@ -549,6 +563,7 @@ func scoreOf(p *int) int {
 func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 	var out tables
 	members := map[string]*domain.Member{}
+	progress := map[string]domain.TierProgress{}
 	purchases := map[[2]string]*purchaseRow{}
 	var purchaseKeys [][2]string
 	for _, rec := range recs {
@@ -561,6 +576,9 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 				members[fm.MemberID] = m
 			}
 			m.Evolve(f)
+			if pr, ok := f.(domain.TierProgress); ok {
+				progress[fm.MemberID] = pr
+			}
 			switch f := f.(type) {
 			case domain.PointsEarned:
 				account := AccountAvailable
@@ -627,7 +645,8 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 			status = string(domain.StatusActive)
 		}
 		out.members = append(out.members, memberRow{m.ID, m.Balance, m.Lifetime, m.Tier, m.TierSince, m.QualifyingSpend,
-			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince, m.Debt, m.Redeemed, m.Pending})
+			m.EnrolledAt, m.FirstActivity, m.LastActivity, m.Purchases, status, m.StatusSince, m.Debt, m.Redeemed, m.Pending,
+			m.TierExpires, m.TierFloor, progress[m.ID].TierOutlook, progress[m.ID].OccurredAt})
 	}
 	out.sort()
 	return out
@@ -684,13 +703,17 @@ func readTables(t testing.TB, q Querier) tables {
 	t.Helper()
 	var out tables
 	out.members = collect(t, q, `select member_id, points_balance, lifetime_points, tier, tier_since, qualifying_spend,
-		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since, points_debt, points_redeemed, points_pending from loyalty.members order by member_id collate "C"`,
+		enrolled_at, first_activity_at, last_activity_at, purchases_count, status, status_since, points_debt, points_redeemed, points_pending,
+		tier_expires_at, coalesce(tier_floor, ''), tier_value, coalesce(next_tier, ''), next_tier_missing, coalesce(projected_tier, ''),
+		tier_progress_as_of from loyalty.members order by member_id collate "C"`,
 		func(row pgx.CollectableRow) (memberRow, error) {
 			var m memberRow
 			var tier *string
-			var since, enrolled, statusSince *time.Time
+			var since, enrolled, statusSince, tierExpires, outlookAt *time.Time
 			err := row.Scan(&m.ID, &m.Balance, &m.Lifetime, &tier, &since, &m.QualifyingSpend, &enrolled, &m.FirstActivity, &m.LastActivity, &m.Purchases,
-				&m.Status, &statusSince, &m.Debt, &m.Redeemed, &m.Pending)
+				&m.Status, &statusSince, &m.Debt, &m.Redeemed, &m.Pending,
+				&tierExpires, &m.TierFloor, &m.Outlook.Value, &m.Outlook.NextTier, &m.Outlook.Missing, &m.Outlook.Projected, &outlookAt)
+			m.TierExpires, m.OutlookAt = utc(tierExpires), utc(outlookAt)
 			m.Tier, m.TierSince, m.EnrolledAt, m.StatusSince = str(tier), utc(since), utc(enrolled), utc(statusSince)
 			m.FirstActivity, m.LastActivity = m.FirstActivity.UTC(), m.LastActivity.UTC()
 			return m, err

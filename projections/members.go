@@ -35,16 +35,22 @@ func (Members) Tables() []string {
 // memberChange is what one batch does to one member row, folded in ledger
 // order like domain.Member.Evolve does.
 type memberChange struct {
-	id         string
-	balance    int64 // sum of domain.PointsDelta
-	earned     int64 // PointsEarned only: lifetime points
-	debt       int64 // PointsDebt
-	redeemed   int64 // PointsRedeemed
-	pending    int64 // sum of domain.PendingDelta
-	purchases  int64
-	tier       *string // last TierChanged.To
-	tierSince  time.Time
-	spend      int64 // QualifyingSpendAfter of the last purchase or refund
+	id        string
+	balance   int64 // sum of domain.PointsDelta
+	earned    int64 // PointsEarned only: lifetime points
+	debt      int64 // PointsDebt
+	redeemed  int64 // PointsRedeemed
+	pending   int64 // sum of domain.PendingDelta
+	purchases int64
+	tier      *string // last TierChanged.To
+	tierSince time.Time
+	// expiresSet: a TierChanged or TierRenewed set tier_expires_at to
+	// expires (nil: never reviewed).
+	expiresSet bool
+	expires    *time.Time
+	floor      *string              // last TierAssigned.Tier
+	progress   *domain.TierProgress // last TierProgress
+	spend      int64                // QualifyingSpendAfter of the last purchase or refund
 	spendAsOf  *time.Time
 	enrolledAt *time.Time // last MemberEnrolled
 	status     *string    // last StatusChanged.To
@@ -57,6 +63,12 @@ type memberChange struct {
 func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 	at := f.Meta().OccurredAt
 	c.pending += domain.PendingDelta(f)
+	switch f := f.(type) {
+	case domain.TierRenewed:
+		c.expiresSet, c.expires = true, nullIfZero(f.ExpiresAt)
+	case domain.TierProgress:
+		c.progress = &f
+	}
 	if !domain.IsActivity(f) { // an expiry or release: only the points
 		c.seq = seq
 		c.balance += domain.PointsDelta(f)
@@ -86,6 +98,9 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 		c.redeemed += f.Points
 	case domain.TierChanged:
 		c.tier, c.tierSince = &f.To, at
+		c.expiresSet, c.expires = true, nullIfZero(f.ExpiresAt)
+	case domain.TierAssigned:
+		c.floor = &f.Tier
 	case domain.StatusChanged:
 		status := string(f.To)
 		c.status, c.statusAt = &status, at
@@ -94,7 +109,7 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 
 var (
 	tierChangesColumns = []string{"ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier", "to_tier",
-		"reason", "occurred_at"}
+		"reason", "occurred_at", "expires_at"}
 	redemptionsColumns = []string{"member_id", "request_id", "status", "reward_id", "quantity", "points", "reason",
 		"detail", "channel", "program_version", "source_event_id", "ledger_seq", "fact_index", "occurred_at"}
 )
@@ -105,17 +120,22 @@ var (
 const upsertMembers = `
 insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
-	purchases_count, last_ledger_seq, status, status_since, points_debt, points_redeemed, points_pending)
+	purchases_count, last_ledger_seq, status, status_since, points_debt, points_redeemed, points_pending,
+	tier_expires_at, tier_floor, tier_value, next_tier, next_tier_missing, projected_tier, tier_progress_as_of)
 select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at,
 	-- a member whose batch holds no activity (only expired points): the
 	-- placeholders lose to the row's own times in least and greatest
 	coalesce(first_at, 'infinity'::timestamptz), coalesce(last_at, '-infinity'::timestamptz),
-	purchases, seq, coalesce(status, 'active'), status_since, debt, redeemed, pending
+	purchases, seq, coalesce(status, 'active'), status_since, debt, redeemed, pending,
+	-- '-infinity': the batch set "never reviewed" (made null below)
+	case when expires_set then coalesce(expires, '-infinity'::timestamptz) end, floor, coalesce(tier_value, 0), next_tier, coalesce(missing, 0), projected, progress_at
 from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
 	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[], $16::int8[], $17::int8[])
+	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[], $16::int8[], $17::int8[],
+	$18::bool[], $19::timestamptz[], $20::text[], $21::int8[], $22::text[], $23::int8[], $24::text[], $25::timestamptz[])
 	as u(id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
-	purchases, seq, status, status_since, debt, redeemed, pending)
+	purchases, seq, status, status_since, debt, redeemed, pending,
+	expires_set, expires, floor, tier_value, next_tier, missing, projected, progress_at)
 on conflict (member_id) do update set
 	points_balance = m.points_balance + excluded.points_balance,
 	lifetime_points = m.lifetime_points + excluded.lifetime_points,
@@ -132,7 +152,14 @@ on conflict (member_id) do update set
 	status_since = coalesce(excluded.status_since, m.status_since),
 	points_debt = m.points_debt + excluded.points_debt,
 	points_redeemed = m.points_redeemed + excluded.points_redeemed,
-	points_pending = m.points_pending + excluded.points_pending`
+	points_pending = m.points_pending + excluded.points_pending,
+	tier_expires_at = coalesce(excluded.tier_expires_at, m.tier_expires_at),
+	tier_floor = coalesce(excluded.tier_floor, m.tier_floor),
+	tier_value = case when excluded.tier_progress_as_of is null then m.tier_value else excluded.tier_value end,
+	next_tier = case when excluded.tier_progress_as_of is null then m.next_tier else excluded.next_tier end,
+	next_tier_missing = case when excluded.tier_progress_as_of is null then m.next_tier_missing else excluded.next_tier_missing end,
+	projected_tier = case when excluded.tier_progress_as_of is null then m.projected_tier else excluded.projected_tier end,
+	tier_progress_as_of = coalesce(excluded.tier_progress_as_of, m.tier_progress_as_of)`
 
 // Apply implements Projection: COPY into points_ledger and tier_changes, then
 // one multi-row upsert of the batch's members.
@@ -160,7 +187,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 					f.Quantity, f.Points, string(f.Reason), f.Detail, nil, f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
 			case domain.TierChanged:
 				tierRows = append(tierRows, []any{seq, int32(i), meta.MemberID, meta.EventID, nullIfEmpty(f.From), f.To,
-					f.Reason, meta.OccurredAt})
+					f.Reason, meta.OccurredAt, nullIfZero(f.ExpiresAt)})
 			}
 		}
 	}
@@ -203,6 +230,14 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		debt       = make([]int64, n)
 		redeemed   = make([]int64, n)
 		pending    = make([]int64, n)
+		expSet     = make([]bool, n)
+		expires    = make([]*time.Time, n)
+		floor      = make([]*string, n)
+		value      = make([]*int64, n)
+		nextTier   = make([]*string, n)
+		missing    = make([]*int64, n)
+		projected  = make([]*string, n)
+		progressAt = make([]*time.Time, n)
 	)
 	for i, c := range list {
 		ids[i], balance[i], earned[i], tier[i] = c.id, c.balance, c.earned, c.tier
@@ -215,10 +250,20 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			status[i], statusAt[i] = c.status, &c.statusAt
 		}
 		debt[i], redeemed[i], pending[i] = c.debt, c.redeemed, c.pending
+		expSet[i], expires[i], floor[i] = c.expiresSet, c.expires, c.floor
+		if pr := c.progress; pr != nil {
+			value[i], nextTier[i], missing[i], projected[i] = &pr.Value, nullIfEmpty(pr.NextTier), &pr.Missing, &pr.Projected
+			progressAt[i] = &pr.OccurredAt
+		}
 	}
 	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
-		first, last, purchases, seqs, status, statusAt, debt, redeemed, pending); err != nil {
+		first, last, purchases, seqs, status, statusAt, debt, redeemed, pending,
+		expSet, expires, floor, value, nextTier, missing, projected, progressAt); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
+	}
+	if _, err := tx.Exec(ctx, `update members set tier_expires_at = null
+		where member_id = any($1) and tier_expires_at = '-infinity'`, ids); err != nil {
+		return fmt.Errorf("clear tier review dates of %d members: %w", n, err)
 	}
 	return nil
 }

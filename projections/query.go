@@ -37,6 +37,14 @@ type MemberView struct {
 	Redeemed int64
 	// Pending is points earned that cannot be spent yet.
 	Pending int64
+	// TierExpires is the tier's next review (zero: none); TierFloor the
+	// assigned tier; the outlook is as of the member's last event.
+	TierExpires   time.Time
+	TierFloor     string
+	TierValue     int64
+	NextTier      string
+	Missing       int64
+	ProjectedTier string
 	// Tier is "" and TierSince zero before the member's first tier.
 	Tier      string
 	TierSince time.Time
@@ -89,13 +97,15 @@ const (
 func MemberSummary(ctx context.Context, q Querier, memberID string, recent int) (MemberView, error) {
 	v := MemberView{MemberID: memberID}
 	var tier *string
-	var tierSince, enrolledAt *time.Time
+	var tierSince, enrolledAt, tierExpires *time.Time
 	var lastSeq int64
 	err := q.QueryRow(ctx, `select points_balance, lifetime_points, tier, tier_since, qualifying_spend, enrolled_at,
-			first_activity_at, last_activity_at, purchases_count, last_ledger_seq, status, points_redeemed, points_pending
+			first_activity_at, last_activity_at, purchases_count, last_ledger_seq, status, points_redeemed, points_pending,
+			tier_expires_at, coalesce(tier_floor, ''), tier_value, coalesce(next_tier, ''), next_tier_missing, coalesce(projected_tier, '')
 		from loyalty.members where member_id = $1`, memberID).Scan(
 		&v.Balance, &v.Lifetime, &tier, &tierSince, &v.QualifyingSpend, &enrolledAt,
-		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq, &v.Status, &v.Redeemed, &v.Pending)
+		&v.FirstActivity, &v.LastActivity, &v.Purchases, &lastSeq, &v.Status, &v.Redeemed, &v.Pending,
+		&tierExpires, &v.TierFloor, &v.TierValue, &v.NextTier, &v.Missing, &v.ProjectedTier)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return MemberView{}, fmt.Errorf("%w: %q", ErrMemberNotFound, memberID)
 	}
@@ -105,7 +115,7 @@ func MemberSummary(ctx context.Context, q Querier, memberID string, recent int) 
 	if tier != nil {
 		v.Tier = *tier
 	}
-	v.TierSince, v.EnrolledAt = utcOrZero(tierSince), utcOrZero(enrolledAt)
+	v.TierSince, v.EnrolledAt, v.TierExpires = utcOrZero(tierSince), utcOrZero(enrolledAt), utcOrZero(tierExpires)
 	v.FirstActivity, v.LastActivity = v.FirstActivity.UTC(), v.LastActivity.UTC()
 	v.LastLedgerSeq = uint64(lastSeq)
 	if recent <= 0 {
@@ -156,7 +166,12 @@ type ClockMark struct {
 // mark to pass next time. It only picks whom to send a clock event; the
 // engine decides what expires, and a member picked for nothing gets a
 // record with no facts.
-func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays int) ([]string, ClockMark, error) {
+//
+// With reviewGraceDays 0 or more (the program reviews tiers), members whose
+// tier review came due since mark.At (tier_expires_at plus the grace days),
+// or changed since mark.Seq and is already due, are woken whatever their
+// points.
+func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays, reviewGraceDays int) ([]string, ClockMark, error) {
 	next := ClockMark{At: now}
 	if err := q.QueryRow(ctx, `select coalesce(max(ledger_seq), 0) from loyalty.points_ledger`).Scan(&next.Seq); err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
@@ -167,7 +182,7 @@ func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, 
 	}
 	rows, err := q.Query(ctx, `
 with due as (
-	select member_id from loyalty.points_ledger
+	select member_id, false as tier from loyalty.points_ledger
 	where kind in ('earned', 'released') and expires_at is not null and expires_at > $2 and expires_at <= $1
 	union
 	select member_id from loyalty.points_ledger
@@ -179,12 +194,16 @@ with due as (
 	select member_id from loyalty.points_ledger
 	where ledger_seq > $3 and ledger_seq <= $4 and account = 'pending' and kind = 'earned' and available_at <= $1
 	union
-	select member_id from loyalty.members
+	select member_id, false from loyalty.members
 	where $5 > 0 and last_activity_at > $2 - make_interval(days => $5) and last_activity_at <= $1 - make_interval(days => $5)
+	union
+	select member_id, true from loyalty.members
+	where $6 >= 0 and tier_expires_at + make_interval(days => $6) <= $1
+		and (tier_expires_at + make_interval(days => $6) > $2 or (last_ledger_seq > $3 and last_ledger_seq <= $4))
 )
-select d.member_id from due d join loyalty.members m on m.member_id = d.member_id
-where m.points_balance > 0 or m.points_pending > 0
-order by 1`, now, since, mark.Seq, next.Seq, inactivityDays)
+select distinct d.member_id from due d join loyalty.members m on m.member_id = d.member_id
+where d.tier or m.points_balance > 0 or m.points_pending > 0
+order by 1`, now, since, mark.Seq, next.Seq, inactivityDays, reviewGraceDays)
 	if err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
 	}

@@ -393,6 +393,10 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.PointsReleased{FactMeta: meta, OrderID: s[2], Points: n[2], ProgramVersion: s[0]},
 		domain.PointsCancelled{FactMeta: meta, OrderID: s[0], Points: n[1], ProgramVersion: s[1]},
 		domain.PurchaseConfirmed{FactMeta: meta, OrderID: s[2]},
+		domain.TierChanged{FactMeta: meta, From: s[1], To: s[2], Reason: s[0], ExpiresAt: meta.OccurredAt.Add(365 * 24 * time.Hour)},
+		domain.TierRenewed{FactMeta: meta, Tier: s[0], ExpiresAt: meta.OccurredAt.Add(30 * 24 * time.Hour)},
+		domain.TierAssigned{FactMeta: meta, Tier: s[1], Reason: s[2]},
+		domain.TierProgress{FactMeta: meta, TierOutlook: domain.TierOutlook{Value: n[0], NextTier: s[1], Missing: n[1], Projected: s[2]}},
 	}
 }
 

@@ -138,6 +138,12 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		var b domain.Confirmation
 		b.OrderID, err = body.requiredString("order_id")
 		e.Body = b
+	case domain.TypeTierAssigned:
+		var b domain.TierAssignment
+		if b.Tier, err = body.requiredString("tier"); err == nil {
+			b.Reason, _, err = body.optionalString("reason")
+		}
+		e.Body = b
 	}
 	if err != nil {
 		return domain.Event{}, err
@@ -635,6 +641,11 @@ type (
 		SKU      string `json:"sku"`
 		Quantity int64  `json:"quantity"`
 	}
+	refWireTierData struct {
+		MemberID string `json:"member_id"`
+		Tier     string `json:"tier"`
+		Reason   string `json:"reason,omitempty"`
+	}
 	refWireConfirmationData struct {
 		MemberID string `json:"member_id"`
 		OrderID  string `json:"order_id"`
@@ -729,6 +740,10 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.Confirmation:
 		strs.check("order_id", b.OrderID)
 		data = refWireConfirmationData{MemberID: e.MemberID, OrderID: b.OrderID}
+	case domain.TierAssignment:
+		strs.check("tier", b.Tier)
+		strs.check("reason", b.Reason)
+		data = refWireTierData{MemberID: e.MemberID, Tier: b.Tier, Reason: b.Reason}
 	case domain.RedeemRequest:
 		strs.check("request_id", b.RequestID)
 		strs.check("reward_id", b.RewardID)
@@ -800,6 +815,10 @@ type refWireFact struct {
 	Quantity             int64           `json:"quantity,omitempty"`
 	Detail               string          `json:"detail,omitempty"`
 	AvailableAt          *time.Time      `json:"available_at,omitempty"`
+	Value                int64           `json:"value,omitempty"`
+	NextTier             string          `json:"next_tier,omitempty"`
+	Missing              int64           `json:"missing,omitempty"`
+	Projected            string          `json:"projected_tier,omitempty"`
 }
 
 type refWireLine struct {
@@ -901,6 +920,20 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.TierChanged:
 		w.From, w.To, w.Reason = f.From, f.To, f.Reason
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.TierRenewed:
+		w.To = f.Tier
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.TierAssigned:
+		w.To, w.Reason = f.Tier, f.Reason
+	case domain.TierProgress:
+		w.Value, w.NextTier, w.Missing, w.Projected = f.Value, f.NextTier, f.Missing, f.Projected
 	case domain.StatusChanged:
 		w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
 	case domain.PointsRedeemed:
@@ -963,7 +996,22 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactPointsReversed:
 		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactTierChanged:
-		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}, nil
+		f := domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = w.ExpiresAt.UTC()
+		}
+		return f, nil
+	case domain.FactTierRenewed:
+		f := domain.TierRenewed{FactMeta: meta, Tier: w.To}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = w.ExpiresAt.UTC()
+		}
+		return f, nil
+	case domain.FactTierAssigned:
+		return domain.TierAssigned{FactMeta: meta, Tier: w.To, Reason: w.Reason}, nil
+	case domain.FactTierProgress:
+		return domain.TierProgress{FactMeta: meta, TierOutlook: domain.TierOutlook{Value: w.Value, NextTier: w.NextTier,
+			Missing: w.Missing, Projected: w.Projected}}, nil
 	case domain.FactStatusChanged:
 		return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
 	case domain.FactPointsRedeemed:

@@ -170,6 +170,12 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		var b domain.Confirmation
 		b.OrderID, err = body.requiredString("order_id")
 		e.Body = b
+	case domain.TypeTierAssigned:
+		var b domain.TierAssignment
+		if b.Tier, err = body.requiredString("tier"); err == nil {
+			b.Reason, _, err = body.optionalString("reason")
+		}
+		e.Body = b
 	}
 	if err != nil {
 		return domain.Event{}, err
@@ -955,6 +961,12 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 		strs.check("order_id", body.OrderID)
 		b = append(b, `,"order_id":`...)
 		b = appendJSONString(b, body.OrderID, false)
+	case domain.TierAssignment:
+		strs.check("tier", body.Tier)
+		strs.check("reason", body.Reason)
+		b = append(b, `,"tier":`...)
+		b = appendJSONString(b, body.Tier, false)
+		b = appendEventString(b, `,"reason":`, body.Reason)
 	case domain.RedeemRequest:
 		strs.check("request_id", body.RequestID)
 		strs.check("reward_id", body.RewardID)
@@ -1083,6 +1095,10 @@ func EventDigest(e domain.Event) uint64 {
 	case domain.Confirmation:
 		d.uint(7)
 		d.str(b.OrderID)
+	case domain.TierAssignment:
+		d.uint(8)
+		d.str(b.Tier)
+		d.str(b.Reason)
 	case domain.RedeemRequest:
 		d.uint(6)
 		d.str(b.RequestID)

@@ -53,6 +53,8 @@ func sampleEvents() []domain.Event {
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.RedeemRequest{RequestID: "checkout-77", Points: 500}},
 		{ID: "a7b8c9d0-0000-4000-8000-000000000007", Type: domain.TypePurchaseConfirmed, Source: "fulfilment",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Confirmation{OrderID: "A-1001"}},
+		{ID: "b8c9d0e1-0000-4000-8000-000000000008", Type: domain.TypeTierAssigned, Source: "crm",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.TierAssignment{Tier: "gold", Reason: "status match"}},
 	}
 }
 

@@ -74,6 +74,10 @@ type wireFact struct {
 	Quantity             int64           `json:"quantity,omitempty"`
 	Detail               string          `json:"detail,omitempty"`
 	AvailableAt          *time.Time      `json:"available_at,omitempty"`
+	Value                int64           `json:"value,omitempty"`
+	NextTier             string          `json:"next_tier,omitempty"`
+	Missing              int64           `json:"missing,omitempty"`
+	Projected            string          `json:"projected_tier,omitempty"`
 }
 
 type wireLine struct {
@@ -234,6 +238,10 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 		b = append(b, `,"available_at":`...)
 		b = appendJSONTime(b, *w.AvailableAt)
 	}
+	b = appendOptInt(b, `,"value":`, w.Value)
+	b = appendOptString(b, `,"next_tier":`, w.NextTier)
+	b = appendOptInt(b, `,"missing":`, w.Missing)
+	b = appendOptString(b, `,"projected_tier":`, w.Projected)
 	return append(b, '}')
 }
 
@@ -420,7 +428,13 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 	case domain.PointsReversed:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.TierChanged:
-		w.From, w.To, w.Reason = f.From, f.To, f.Reason
+		w.From, w.To, w.Reason, w.ExpiresAt = f.From, f.To, f.Reason, optTime(f.ExpiresAt)
+	case domain.TierRenewed:
+		w.To, w.ExpiresAt = f.Tier, optTime(f.ExpiresAt)
+	case domain.TierAssigned:
+		w.To, w.Reason = f.Tier, f.Reason
+	case domain.TierProgress:
+		w.Value, w.NextTier, w.Missing, w.Projected = f.Value, f.NextTier, f.Missing, f.Projected
 	case domain.StatusChanged:
 		w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
 	case domain.PointsRedeemed:
@@ -498,7 +512,14 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 	case domain.FactPointsReversed:
 		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactTierChanged:
-		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason}, nil
+		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason, ExpiresAt: fromOptTime(w.ExpiresAt)}, nil
+	case domain.FactTierRenewed:
+		return domain.TierRenewed{FactMeta: meta, Tier: w.To, ExpiresAt: fromOptTime(w.ExpiresAt)}, nil
+	case domain.FactTierAssigned:
+		return domain.TierAssigned{FactMeta: meta, Tier: w.To, Reason: w.Reason}, nil
+	case domain.FactTierProgress:
+		return domain.TierProgress{FactMeta: meta, TierOutlook: domain.TierOutlook{Value: w.Value, NextTier: w.NextTier,
+			Missing: w.Missing, Projected: w.Projected}}, nil
 	case domain.FactStatusChanged:
 		return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
 	case domain.FactPointsRedeemed:

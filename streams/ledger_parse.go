@@ -252,6 +252,14 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			var t time.Time
 			bit, ok = 1<<23, p.time(&t)
 			w.AvailableAt = &t
+		case "value":
+			bit, ok = 1<<24, p.int64(&w.Value)
+		case "next_tier":
+			bit, ok = 1<<25, p.string(&w.NextTier)
+		case "missing":
+			bit, ok = 1<<26, p.int64(&w.Missing)
+		case "projected_tier":
+			bit, ok = 1<<27, p.string(&w.Projected)
 		default:
 			return nil, false
 		}
@@ -433,6 +441,12 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactPointsCancelled
 	case string(domain.FactPurchaseConfirmed):
 		*dst = domain.FactPurchaseConfirmed
+	case string(domain.FactTierRenewed):
+		*dst = domain.FactTierRenewed
+	case string(domain.FactTierAssigned):
+		*dst = domain.FactTierAssigned
+	case string(domain.FactTierProgress):
+		*dst = domain.FactTierProgress
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

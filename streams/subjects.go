@@ -44,6 +44,7 @@ var typeTokens = map[domain.EventType]string{
 	domain.TypeMemberStatus:      "member-status-changed",
 	domain.TypeRedemption:        "redemption-requested",
 	domain.TypePurchaseConfirmed: "purchase-confirmed",
+	domain.TypeTierAssigned:      "member-tier-assigned",
 	domain.TypeMemberClock:       "member-clock",
 }
 

@@ -90,8 +90,8 @@ func TestChaos(t *testing.T) {
 
 // chaosProgram is the program of the fault test: the default one with
 // program rules, purchase points pending for 7 days, points that expire
-// after 45 days and refunds kept within the balance, so that the faults
-// meet every kind of fact.
+// after 45 days, refunds kept within the balance and tiers reviewed each
+// quarter, so that the faults meet every kind of fact.
 var chaosProgram = defaultProgramWith(`
   expiry: {policy: days, days: 45}
   pending: {days: 7}
@@ -104,7 +104,7 @@ var chaosProgram = defaultProgramWith(`
       scope: line
       when: 'line.category == "beauty"'
       award: {points_per_unit: "1"}
-`) + "\nreturns: {policy: within_balance}\n"
+`) + "\nreturns: {policy: within_balance}\ntier_policy: {period: quarter, downgrade: to_qualified, grace_days: 7}\n"
 
 // chaosSeed is LOYALTY_CHAOS_SEED, or a new seed each run.
 func chaosSeed(t *testing.T) uint64 {

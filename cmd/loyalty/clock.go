@@ -46,7 +46,7 @@ func runClock(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, e
 		case err != nil && ctx.Err() == nil:
 			log.Warn("clock: members due for expiry not woken; trying at the next tick", "err", err)
 		case n > 0:
-			log.Info("clock: members woken for points due to expire", "members", n, "at", now)
+			log.Info("clock: members woken for points due to expire or become available, or a tier review", "members", n, "at", now)
 		}
 	}
 }
@@ -60,7 +60,11 @@ func clockTick(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, 
 	if p.Earning.Expiry.Policy == domain.ExpireOnInactivity {
 		inactivity = p.Earning.Expiry.Days
 	}
-	ids, next, err := projections.DueForClock(ctx, pool, now, mark, inactivity)
+	grace := -1 // no tier reviews
+	if d := p.TierPolicy.Downgrade; d != "" && d != domain.DowngradeNever {
+		grace = p.TierPolicy.GraceDays
+	}
+	ids, next, err := projections.DueForClock(ctx, pool, now, mark, inactivity, grace)
 	if err != nil {
 		return mark, 0, err
 	}

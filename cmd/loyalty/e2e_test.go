@@ -150,7 +150,7 @@ func TestEndToEndSimulatedMembersMatchTheReferenceFold(t *testing.T) {
 func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domain.Member) {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `select member_id, points_balance, lifetime_points, tier,
-		purchases_count, qualifying_spend, points_redeemed, points_pending from loyalty.members`)
+		purchases_count, qualifying_spend, points_redeemed, points_pending, tier_expires_at, coalesce(tier_floor, '') from loyalty.members`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,9 @@ func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domai
 	for rows.Next() {
 		var id, tier string
 		var balance, lifetime, purchases, spend, redeemed, pending int64
-		if err := rows.Scan(&id, &balance, &lifetime, &tier, &purchases, &spend, &redeemed, &pending); err != nil {
+		var expires *time.Time
+		var floor string
+		if err := rows.Scan(&id, &balance, &lifetime, &tier, &purchases, &spend, &redeemed, &pending, &expires, &floor); err != nil {
 			t.Fatal(err)
 		}
 		seen++
@@ -169,10 +171,11 @@ func assertMembersEqual(t *testing.T, pool *pgxpool.Pool, want map[string]*domai
 			continue
 		}
 		if balance != w.Balance || lifetime != w.Lifetime || tier != w.Tier || purchases != w.Purchases || spend != w.QualifyingSpend ||
-			redeemed != w.Redeemed || pending != w.Pending {
-			t.Errorf("member %q: table balance %d lifetime %d tier %s purchases %d spend %d redeemed %d pending %d; reference %d %d %s %d %d %d %d",
-				id, balance, lifetime, tier, purchases, spend, redeemed, pending,
-				w.Balance, w.Lifetime, w.Tier, w.Purchases, w.QualifyingSpend, w.Redeemed, w.Pending)
+			redeemed != w.Redeemed || pending != w.Pending || floor != w.TierFloor || (expires == nil) != w.TierExpires.IsZero() ||
+			(expires != nil && !expires.Equal(w.TierExpires)) {
+			t.Errorf("member %q: table balance %d lifetime %d tier %s (review %v, floor %q) purchases %d spend %d redeemed %d pending %d; reference %d %d %s (%v, %q) %d %d %d %d",
+				id, balance, lifetime, tier, expires, floor, purchases, spend, redeemed, pending,
+				w.Balance, w.Lifetime, w.Tier, w.TierExpires, w.TierFloor, w.Purchases, w.QualifyingSpend, w.Redeemed, w.Pending)
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -55,7 +55,14 @@ func printMember(w io.Writer, v projections.MemberView) error {
 	fmt.Fprintf(tw, "pending\t%d points\n", v.Pending)
 	fmt.Fprintf(tw, "lifetime\t%d points\n", v.Lifetime)
 	fmt.Fprintf(tw, "redeemed\t%d points\n", v.Redeemed)
-	fmt.Fprintf(tw, "tier\t%s (since %s)\n", v.Tier, formatTime(v.TierSince))
+	fmt.Fprintf(tw, "tier\t%s (since %s, next review %s)\n", v.Tier, formatTime(v.TierSince), formatTime(v.TierExpires))
+	if v.NextTier != "" {
+		fmt.Fprintf(tw, "next tier\t%s: %d more of %d so far\n", v.NextTier, v.Missing, v.TierValue)
+	}
+	fmt.Fprintf(tw, "projected tier\t%s (at the next review, if nothing more counts)\n", v.ProjectedTier)
+	if v.TierFloor != "" {
+		fmt.Fprintf(tw, "assigned tier\t%s (a floor)\n", v.TierFloor)
+	}
 	fmt.Fprintf(tw, "status\t%s\n", v.Status)
 	fmt.Fprintf(tw, "qualifying spend\t%d (minor units, last 365 days)\n", v.QualifyingSpend)
 	fmt.Fprintf(tw, "purchases\t%d\n", v.Purchases)
@@ -98,6 +105,10 @@ func memberJSON(v projections.MemberView) any {
 		LifetimePoints  int64     `json:"lifetime_points"`
 		PointsRedeemed  int64     `json:"points_redeemed"`
 		PointsPending   int64     `json:"points_pending"`
+		TierExpiresAt   time.Time `json:"tier_expires_at"`
+		NextTier        string    `json:"next_tier"`
+		NextTierMissing int64     `json:"next_tier_missing"`
+		ProjectedTier   string    `json:"projected_tier"`
 		Tier            string    `json:"tier"`
 		TierSince       time.Time `json:"tier_since"`
 		Status          string    `json:"status"`
@@ -106,6 +117,6 @@ func memberJSON(v projections.MemberView) any {
 		FirstActivityAt time.Time `json:"first_activity_at"`
 		LastActivityAt  time.Time `json:"last_activity_at"`
 		Recent          []entry   `json:"recent_ledger"`
-	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Pending, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
+	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Pending, v.TierExpires, v.NextTier, v.Missing, v.ProjectedTier, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
 		v.Purchases, v.FirstActivity, v.LastActivity, entries}
 }

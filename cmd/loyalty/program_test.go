@@ -519,11 +519,12 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
       award: {points: 20}
       limit: {points: 20, per: week}
 `
-	v1 := defaultProgramWith(common) + "\nreturns: {policy: within_balance}\n"
+	v1 := defaultProgramWith(common) + "\nreturns: {policy: within_balance}\ntier_policy: {period: quarter, downgrade: one_tier, grace_days: 10}\n"
 	v2 := strings.Replace(strings.Replace(v1, `version: "2026.1"`, "version: \"2026.2\"\neffective_from: 2026-07-01", 1),
 		`EUR: {points_per_unit: "1"}`, `EUR: {points_per_unit: "2"}`, 1)
 	v2 = strings.Replace(v2, "award: {points: 15}", "award: {multiplier: \"1.5\"}", 1)
 	v2 = strings.Replace(v2, "returns: {policy: within_balance}", "returns: {policy: only_pending}", 1)
+	v2 = strings.Replace(v2, "downgrade: one_tier, grace_days: 10", "downgrade: to_qualified", 1)
 	file := writeProgram(t, v1+"\n---\n"+v2)
 	mustLoyalty(t, "program", "check", file)
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file, "--clock-interval", "500ms")
@@ -534,6 +535,12 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	for i, e := range events {
 		if i%40 != 0 || e.Type != domain.TypeMemberEnrolled {
 			continue
+		}
+		// and some are given gold, as a status match.
+		match := domain.Event{ID: "match-" + e.MemberID, Type: domain.TypeTierAssigned, Source: "crm", MemberID: e.MemberID,
+			OccurredAt: e.OccurredAt.Add(time.Hour), Body: domain.TierAssignment{Tier: "gold", Reason: "status match"}}
+		if err := pub.Publish(ctx, match); err != nil {
+			t.Fatal(err)
 		}
 		for _, s := range []struct {
 			at     time.Time
@@ -612,6 +619,15 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 		if kinds[k] == 0 {
 			t.Errorf("no %s rows in the points ledger: %v", k, kinds)
 		}
+	}
+	var periodEnds, assigned, reviewed int64
+	if err := db.Pool.QueryRow(ctx, `select (select count(*) from loyalty.tier_changes where reason = 'period_end'),
+		(select count(*) from loyalty.tier_changes where reason = 'assigned'),
+		(select count(*) from loyalty.members where tier_expires_at is not null and tier_progress_as_of is not null)`).Scan(&periodEnds, &assigned, &reviewed); err != nil {
+		t.Fatal(err)
+	}
+	if periodEnds == 0 || assigned == 0 || reviewed == 0 {
+		t.Errorf("tier changes at period end %d, assigned %d, members with a review date %d; want some of each", periodEnds, assigned, reviewed)
 	}
 	var blocked, debt, refused int64
 	if err := db.Pool.QueryRow(ctx, `select (select count(*) from loyalty.members where status_since is not null),
