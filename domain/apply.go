@@ -74,6 +74,12 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 		return decideConfirmation(m, meta, b, p)
 	case TierAssignment:
 		return decideTierAssignment(m, meta, b, p)
+	case TransferRequest:
+		return decideTransfer(m, meta, b, p)
+	case TransferIn:
+		return decideTransferIn(m, meta, b, p), nil
+	case ReferralReward:
+		return decideReferralReward(m, meta, b, p), nil
 	case StatusChange:
 		from := m.Status
 		if from == "" {
@@ -133,7 +139,7 @@ func decideEnrolment(m *Member, meta FactMeta, b Enrolment) ([]Fact, error) {
 	if !m.EnrolledAt.IsZero() {
 		return nil, reject(ReasonAlreadyEnrolled, "member_id", "member enrolled on %s", m.EnrolledAt.Format("2006-01-02"))
 	}
-	return []Fact{MemberEnrolled{FactMeta: meta, Channel: b.Channel}}, nil
+	return []Fact{MemberEnrolled{FactMeta: meta, Channel: b.Channel, ReferredBy: b.ReferredBy}}, nil
 }
 
 func decidePurchase(m *Member, meta FactMeta, e Event, b Purchase, p *Program) ([]Fact, error) {
@@ -172,6 +178,7 @@ func decidePurchase(m *Member, meta FactMeta, e Event, b Purchase, p *Program) (
 	earn(tierBonus, RuleTierBonus)
 	if m.Purchases == 0 {
 		earn(p.Earning.FirstPurchaseBonus, RuleFirstPurchaseBonus)
+		facts = append(facts, decideReferral(m, meta, b.OrderID, p)...)
 	}
 	more, err := decideRules(m, meta, e, p, base)
 	if err != nil {

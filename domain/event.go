@@ -21,13 +21,16 @@ const (
 	TypeRedemption        EventType = "loyalty.redemption.requested.v1"
 	TypePurchaseConfirmed EventType = "loyalty.purchase.confirmed.v1"
 	TypeTierAssigned      EventType = "loyalty.member.tier_assigned.v1"
+	TypeTransfer          EventType = "loyalty.points.transfer_requested.v1"
+	TypeTransferIn        EventType = "loyalty.points.transfer_received.v1"
+	TypeReferralReward    EventType = "loyalty.member.referral_rewarded.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
 var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
-	TypePurchaseConfirmed, TypeTierAssigned,
+	TypePurchaseConfirmed, TypeTierAssigned, TypeTransfer, TypeTransferIn, TypeReferralReward,
 }
 
 // MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.
@@ -52,9 +55,11 @@ type EventBody interface {
 	EventType() EventType
 }
 
-// Enrolment is the body of TypeMemberEnrolled.
+// Enrolment is the body of TypeMemberEnrolled. ReferredBy is the member
+// who referred this one, if any (see Referral).
 type Enrolment struct {
-	Channel string
+	Channel    string
+	ReferredBy string
 }
 
 // Purchase is the body of TypePurchaseCompleted. Total is what the member

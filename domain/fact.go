@@ -26,6 +26,10 @@ const (
 	FactTierAssigned      FactType = "loyalty.tier.assigned.v1"
 	FactTierRenewed       FactType = "loyalty.tier.renewed.v1"
 	FactTierProgress      FactType = "loyalty.tier.progress.v1"
+	FactPointsTransferred FactType = "loyalty.points.transferred.v1"
+	FactTransferRejected  FactType = "loyalty.transfer.rejected.v1"
+	FactPointsReceived    FactType = "loyalty.points.received.v1"
+	FactReferralQualified FactType = "loyalty.referral.qualified.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id
@@ -65,10 +69,11 @@ type FactMeta struct {
 // Meta returns the fact's common attributes.
 func (m FactMeta) Meta() FactMeta { return m }
 
-// MemberEnrolled records a member's enrolment.
+// MemberEnrolled records a member's enrolment, and who referred them.
 type MemberEnrolled struct {
 	FactMeta
-	Channel string
+	Channel    string
+	ReferredBy string
 }
 
 // PurchaseRecorded records a completed purchase. QualifyingSpend is what the
@@ -226,7 +231,7 @@ func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 // order's confirmation.
 func IsActivity(f Fact) bool {
 	switch f.(type) {
-	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress:
+	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress, PointsReceived:
 		return false
 	}
 	return true
@@ -242,6 +247,10 @@ func PointsDelta(f Fact) int64 {
 		return f.Points
 	case PointsReleased:
 		return f.Points
+	case PointsReceived:
+		return f.Points
+	case PointsTransferred:
+		return -f.Points
 	case PointsReversed:
 		return -f.Points
 	case PointsExpired:

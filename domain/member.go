@@ -30,6 +30,8 @@ type Member struct {
 	Debt int64
 	// Redeemed is every point the member spent (PointsRedeemed facts).
 	Redeemed int64
+	// ReferredBy is the member who referred this one at enrolment.
+	ReferredBy string
 	// Pending is points earned that are not available yet (see Pending):
 	// not in Balance, not to be spent.
 	Pending int64
@@ -164,6 +166,14 @@ func (m *Member) Evolve(f Fact) {
 	case TierRenewed:
 		m.TierExpires = f.ExpiresAt
 		return
+	case PointsReceived:
+		m.Balance += f.Points
+		if !f.ExpiresAt.IsZero() {
+			if room := max(m.Balance, 0) - m.lotTotal(); room > 0 {
+				m.addLot(f.ExpiresAt, min(f.Points, room))
+			}
+		}
+		return
 	case TierProgress:
 		m.progress = f.TierOutlook
 		return
@@ -171,7 +181,13 @@ func (m *Member) Evolve(f Fact) {
 	m.touch(meta.OccurredAt)
 	switch f := f.(type) {
 	case MemberEnrolled:
-		m.EnrolledAt = f.OccurredAt
+		m.EnrolledAt, m.ReferredBy = f.OccurredAt, f.ReferredBy
+	case PointsTransferred:
+		m.Balance -= f.Points
+		m.drawLots(f.Points)
+		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
+	case TransferRejected:
+		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	case PurchaseRecorded:
 		m.evolvePurchase(f)
 	case RefundRecorded:

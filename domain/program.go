@@ -26,6 +26,8 @@ type Program struct {
 	Returns Returns
 	// Redemption is the reward catalogue and how points may be spent.
 	Redemption Redemption
+	// Transfers says whether members may give points to each other.
+	Transfers Transfers
 	// Tiers are ordered by ascending threshold (of TierPolicy's measure); the
 	// first has threshold 0 and is every member's starting tier.
 	Tiers []Tier
@@ -60,6 +62,8 @@ type Earning struct {
 	// Pending is how long a purchase's points wait before they can be
 	// spent; the zero value not at all.
 	Pending Pending
+	// Referral is the bonus of a referred member's first purchase.
+	Referral Referral
 
 	// byPriority is Rules in the order they run, set by Validate.
 	byPriority []*Rule
@@ -142,6 +146,8 @@ func (p *Program) Validate() error {
 	p.Earning.byPriority = sortedRules(p.Earning.Rules)
 	p.Returns.validate(add)
 	p.Redemption.validate(p.Tiers, add)
+	p.Transfers.validate(add)
+	p.Earning.Referral.validate(add)
 	ids := map[string]bool{}
 	for i := range p.Earning.Rules {
 		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)

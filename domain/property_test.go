@@ -34,6 +34,9 @@ func drawProgram(t *rapid.T) *domain.Program {
 	for i, points := range []int64{0, 500, 1500} {
 		p.Tiers[i].QualifyingPoints = points
 	}
+	if rapid.Bool().Draw(t, "transfers") {
+		withTransfers(p)
+	}
 	p.Returns.Policy = rapid.SampledFrom([]domain.ReturnsPolicy{domain.ReturnsUnlimited, domain.ReturnsWithinBalance, domain.ReturnsOnlyPending}).Draw(t, "returns")
 	return p
 }
@@ -73,6 +76,13 @@ func (h *history) drawBody(t *rapid.T) domain.EventBody {
 	kind := rapid.SampledFrom([]string{"purchase", "refund", "visit", "feedback", "purchase", "refund", "enrol", "redeem", "confirm"}).Draw(t, "kind")
 	switch kind {
 	case "confirm":
+		switch rapid.IntRange(0, 5).Draw(t, "transfer") {
+		case 0:
+			request := rapid.SampledFrom([]string{"r-0", "r-1", "t-0", "t-1"}).Draw(t, "transfer_request")
+			return domain.TransferRequest{RequestID: request, ToMemberID: "m-2", Points: rapid.Int64Range(1, 300).Draw(t, "transfer_points")}
+		case 1:
+			return domain.TransferIn{FromMemberID: "m-2", RequestID: "t-in", Points: rapid.Int64Range(1, 300).Draw(t, "received")}
+		}
 		if rapid.IntRange(0, 3).Draw(t, "assign") == 0 {
 			return domain.TierAssignment{Tier: rapid.SampledFrom([]string{"bronze", "silver", "gold"}).Draw(t, "assigned_tier")}
 		}
@@ -153,6 +163,7 @@ func tierRank(p *domain.Program, name string) int {
 type ledger struct {
 	balance, lifetime int64
 	redeemed, pending int64
+	received          int64
 	purchases         int64
 	tier              string
 	firstBonuses      int
@@ -263,6 +274,8 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 		if p.Returns.Policy != domain.ReturnsWithinBalance || f.Points <= 0 {
 			t.Fatalf("debt %+v under policy %q", f, p.Returns.Policy)
 		}
+	case domain.PointsReceived:
+		l.received += f.Points
 	case domain.PointsCancelled:
 		l.orderReversed[f.OrderID] += f.Points
 		if f.Points <= 0 || l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID] {
@@ -271,6 +284,11 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 	case domain.PointsReleased:
 		if f.Points <= 0 || f.OccurredAt.After(e.OccurredAt) {
 			t.Fatalf("released %+v at an event of %s", f, e.OccurredAt)
+		}
+	case domain.PointsTransferred:
+		l.redeemed += f.Points // spent, as far as the balance goes
+		if f.Points <= 0 || f.Points > available || !p.Transfers.Allowed {
+			t.Fatalf("transferred %d points of %d available (transfers allowed: %v)", f.Points, available, p.Transfers.Allowed)
 		}
 	case domain.PointsRedeemed:
 		l.redeemed += f.Points
@@ -354,7 +372,7 @@ func checkMember(t *rapid.T, p *domain.Program, l *ledger, m *domain.Member) {
 			m.Balance, m.Lifetime, m.Purchases, m.Tier, l.balance, l.lifetime, l.purchases, l.tier)
 	}
 	// Only a refund of points already spent takes a balance below zero.
-	if (m.Balance < 0 && l.redeemed == 0) || m.Balance+m.Pending > m.Lifetime || m.Redeemed != l.redeemed {
+	if (m.Balance < 0 && l.redeemed == 0) || m.Balance+m.Pending > m.Lifetime+l.received || m.Redeemed > l.redeemed {
 		t.Fatalf("balance %d (pending %d) outside [0, lifetime %d], or redeemed %d while the facts say %d",
 			m.Balance, m.Pending, m.Lifetime, m.Redeemed, l.redeemed)
 	}

@@ -174,21 +174,27 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 
 // evolveRedemption folds an accepted or refused request into the state.
 func (m *Member) evolveRedemption(f Fact) {
-	if m.requests == nil {
-		m.requests = map[string]RedemptionOutcome{}
-	}
 	switch f := f.(type) {
 	case PointsRedeemed:
 		m.Balance -= f.Points
 		m.Redeemed += f.Points
 		m.drawLots(f.Points)
-		m.requests[f.RequestID] = RedemptionOutcome{At: f.OccurredAt, Points: f.Points}
 		if f.RewardID != "" {
 			m.rewardDays = addDay(m.rewardDays, f.RewardID, f.OccurredAt, f.Quantity)
 		}
+		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
 	case RedemptionRejected:
-		m.requests[f.RequestID] = RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason}
+		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	}
+}
+
+// rememberRequest keeps a request's outcome (redemptions and transfers
+// share the ids) until the member's horizon.
+func (m *Member) rememberRequest(id string, o RedemptionOutcome) {
+	if m.requests == nil {
+		m.requests = map[string]RedemptionOutcome{}
+	}
+	m.requests[id] = o
 	m.forgetOld()
 }
 

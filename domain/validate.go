@@ -55,6 +55,16 @@ func Validate(e Event, receivedAt time.Time) error {
 		if b.OrderID == "" {
 			return reject(ReasonMissingField, "order_id", "is required")
 		}
+	case TransferRequest:
+		return validateTransfer(b, e.MemberID)
+	case TransferIn:
+		if b.Points < 1 || b.FromMemberID == "" || b.RequestID == "" {
+			return reject(ReasonInvalidField, "points", "a received transfer names its sender, request and points")
+		}
+	case Enrolment:
+		if len(b.ReferredBy) > MaxMemberIDBytes || !utf8.ValidString(b.ReferredBy) || b.ReferredBy == e.MemberID {
+			return reject(ReasonInvalidField, "referred_by", "must be another member's id, valid UTF-8 of at most %d bytes", MaxMemberIDBytes)
+		}
 	case TierAssignment:
 		switch {
 		case b.Tier == "":

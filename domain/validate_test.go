@@ -233,6 +233,9 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.RedeemRequest{}, "loyalty.redemption.requested.v1"},
 		{domain.Confirmation{}, "loyalty.purchase.confirmed.v1"},
 		{domain.TierAssignment{}, "loyalty.member.tier_assigned.v1"},
+		{domain.TransferRequest{}, "loyalty.points.transfer_requested.v1"},
+		{domain.TransferIn{}, "loyalty.points.transfer_received.v1"},
+		{domain.ReferralReward{}, "loyalty.member.referral_rewarded.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d", got, want)

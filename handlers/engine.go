@@ -114,6 +114,8 @@ type Engine struct {
 	// parts is the partitions' state while Run owns it, for readMember.
 	parts   atomic.Pointer[map[int]*partition]
 	waiters waiters
+	// outbox holds follow-up events to publish (see followup.go).
+	outbox chan domain.Event
 	// maxPending is the size at which a partition's staged ledger message
 	// is committed; set by Run from the server's payload limit.
 	maxPending int
@@ -125,7 +127,7 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics}
+	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics, outbox: make(chan domain.Event, followUpBuffer)}
 	e.programs.Store(cfg.Programs)
 	return e, nil
 }
@@ -211,9 +213,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer func() { stopHolding(); <-holding; owner.release(ctx) }()
 
 	start := time.Now()
-	parts, err := rebuild(ctx, e.js, e.cfg.Partitions)
+	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions)
 	if err != nil {
 		return err
+	}
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	go e.publishFollowUps(followCtx)
+	if n := e.reconcileFollowUps(parts, followUps); n > 0 {
+		e.cfg.Logger.Info("follow-up events published again: their facts are in the ledger, the events were not applied", "events", n)
 	}
 	members := 0
 	for _, p := range parts {

@@ -36,6 +36,7 @@ func testProgram() *domain.Program {
 			{Name: "silver", QualifyingSpend: 50000, Multiplier: domain.Ratio{Num: 3, Den: 2}},
 		},
 		Redemption:     domain.Redemption{DirectPoints: true, Rewards: []domain.Reward{{ID: "mug", Name: "Mug", Points: 60}}},
+		Transfers:      domain.Transfers{Allowed: true},
 		MaxOrderAmount: 10_000_000,
 		RefundWindow:   365 * 24 * time.Hour,
 	}

@@ -198,6 +198,7 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		p.ledgerSeq = ack.Sequence
 		e.committed(p.staged, took)
 		e.answerCommitted(p)
+		e.queueFollowUps(p)
 		p.answerDeadLetters(true)
 		p.clearStaged()
 		p.endStaging()

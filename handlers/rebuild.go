@@ -13,6 +13,15 @@ import (
 // rebuild folds the ledger records of the given partitions into fresh state,
 // reading the ledger up to its end at the time of the call.
 func rebuild(ctx context.Context, js jetstream.JetStream, ids []int) (map[int]*partition, error) {
+	parts, _, err := rebuildWithFollowUps(ctx, js, ids)
+	return parts, err
+}
+
+// rebuildWithFollowUps is rebuild that also returns the follow-up events
+// (domain.FollowUp) of every fact it folded, for the engine to check that
+// each was published.
+func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int) (map[int]*partition, []domain.Event, error) {
+	var followUps []domain.Event
 	parts := make(map[int]*partition, len(ids))
 	subjects := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -21,47 +30,52 @@ func rebuild(ctx context.Context, js jetstream.JetStream, ids []int) (map[int]*p
 	}
 	stream, err := js.Stream(ctx, streams.LedgerStream)
 	if err != nil {
-		return nil, fmt.Errorf("rebuild: ledger stream: %w", err)
+		return nil, nil, fmt.Errorf("rebuild: ledger stream: %w", err)
 	}
 	if stream.CachedInfo().State.Msgs == 0 {
-		return parts, nil
+		return parts, followUps, nil
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
 	if err != nil {
-		return nil, fmt.Errorf("rebuild: ledger consumer: %w", err)
+		return nil, nil, fmt.Errorf("rebuild: ledger consumer: %w", err)
 	}
 	if cons.CachedInfo().NumPending == 0 {
-		return parts, nil
+		return parts, followUps, nil
 	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(2000))
 	if err != nil {
-		return nil, fmt.Errorf("rebuild: ledger messages: %w", err)
+		return nil, nil, fmt.Errorf("rebuild: ledger messages: %w", err)
 	}
 	defer iter.Stop()
 	for {
 		msg, err := nextCtx(ctx, iter)
 		if err != nil {
-			return nil, fmt.Errorf("rebuild: %w", err)
+			return nil, nil, fmt.Errorf("rebuild: %w", err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return nil, fmt.Errorf("rebuild: metadata: %w", err)
+			return nil, nil, fmt.Errorf("rebuild: metadata: %w", err)
 		}
 		seq := meta.Sequence.Stream
 		recs, err := streams.DecodeLedgerMessage(msg.Data())
 		if err != nil {
-			return nil, fmt.Errorf("rebuild: ledger seq %d: %w", seq, err)
+			return nil, nil, fmt.Errorf("rebuild: ledger seq %d: %w", seq, err)
 		}
 		for _, rec := range recs {
 			part := parts[rec.Partition]
 			if part == nil || msg.Subject() != streams.LedgerSubject(rec.Partition) {
-				return nil, fmt.Errorf("rebuild: ledger seq %d on %s claims partition %d", seq, msg.Subject(), rec.Partition)
+				return nil, nil, fmt.Errorf("rebuild: ledger seq %d on %s claims partition %d", seq, msg.Subject(), rec.Partition)
 			}
 			part.fold(rec)
 			part.ledgerSeq = seq
+			for _, f := range rec.Facts {
+				if ev, ok := domain.FollowUp(f); ok {
+					followUps = append(followUps, ev)
+				}
+			}
 		}
 		if meta.NumPending == 0 {
-			return parts, nil
+			return parts, followUps, nil
 		}
 	}
 }

@@ -30,6 +30,17 @@ type file struct {
 	Returns          fileReturns    `yaml:"returns"`
 	Redemption       fileRedemption `yaml:"redemption"`
 	TierPolicy       fileTierPolicy `yaml:"tier_policy"`
+	Transfers        fileTransfers  `yaml:"transfers"`
+}
+
+type fileTransfers struct {
+	Allowed   scalar `yaml:"allowed"`
+	MinPoints scalar `yaml:"min_points"`
+}
+
+type fileReferral struct {
+	ReferrerPoints scalar `yaml:"referrer_points"`
+	ReferredPoints scalar `yaml:"referred_points"`
 }
 
 type fileTierPolicy struct {
@@ -73,6 +84,7 @@ type fileEarning struct {
 	Rules               []fileRule              `yaml:"rules"`
 	Expiry              fileExpiry              `yaml:"expiry"`
 	Pending             filePending             `yaml:"pending"`
+	Referral            fileReferral            `yaml:"referral"`
 }
 
 type filePending struct {
@@ -594,6 +606,14 @@ func (f *file) program() (*domain.Program, []error) {
 	}
 
 	p.Redemption = c.redemption(f.Redemption)
+	p.Transfers = domain.Transfers{
+		Allowed:   c.boolean("transfers.allowed", f.Transfers.Allowed),
+		MinPoints: c.integer("transfers.min_points", f.Transfers.MinPoints, maxPoints),
+	}
+	p.Earning.Referral = domain.Referral{
+		ReferrerPoints: c.integer("earning.referral.referrer_points", e.Referral.ReferrerPoints, maxPoints),
+		ReferredPoints: c.integer("earning.referral.referred_points", e.Referral.ReferredPoints, maxPoints),
+	}
 
 	problems := c.problems
 	for _, err := range unwrapJoined(p.Validate()) {

@@ -279,6 +279,16 @@ func (w *world) next() streams.LedgerRecord {
 		facts = append(facts, domain.PurchaseConfirmed{FactMeta: fm, OrderID: o.id}, f)
 	case k < 80:
 		request := fmt.Sprintf("req-%d", w.events)
+		if w.rnd.IntN(4) == 0 { // a transfer: out of this member, or into it
+			other := w.members[w.rnd.IntN(len(w.members))]
+			if w.rnd.IntN(2) == 0 {
+				facts = append(facts, domain.PointsTransferred{FactMeta: fm, RequestID: request, ToMemberID: other, Points: 7, ProgramVersion: "v1"})
+			} else {
+				facts = append(facts, domain.PointsReceived{FactMeta: fm, FromMemberID: other, RequestID: request, Points: 9,
+					ExpiresAt: at.AddDate(0, 6, 0).Truncate(24 * time.Hour), ProgramVersion: "v1"})
+			}
+			break
+		}
 		if w.rnd.IntN(3) == 0 {
 			facts = append(facts, domain.RedemptionRejected{FactMeta: fm, RequestID: request, RewardID: "mug", Quantity: 2,
 				Reason: domain.RedeemInsufficientPoints, Detail: "costs 300 points, 12 available", ProgramVersion: "v1"})
@@ -590,6 +600,10 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 				out.ledger = append(out.ledger,
 					ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindReleased, ReleaseRule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, f.ExpiresAt, AccountAvailable, time.Time{}},
 					ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindReleased, ReleaseRule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountPending, time.Time{}})
+			case domain.PointsTransferred:
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindTransferred, domain.RuleTransferOut, fm.EventID, f.ToMemberID, f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountAvailable, time.Time{}})
+			case domain.PointsReceived:
+				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, f.Points, KindReceived, domain.RuleTransferIn, fm.EventID, f.FromMemberID, f.ProgramVersion, fm.OccurredAt, f.ExpiresAt, AccountAvailable, time.Time{}})
 			case domain.PointsCancelled:
 				out.ledger = append(out.ledger, ledgerRow{seq, int32(rec.FirstFact + i), fm.MemberID, -f.Points, KindCancelled, CancelRule, fm.EventID, f.OrderID, f.ProgramVersion, fm.OccurredAt, time.Time{}, AccountPending, time.Time{}})
 			case domain.PointsReversed:

@@ -34,6 +34,8 @@ func pointsRows(seq int64, i int32, f domain.Fact) [][]any {
 			expiresAt, availableAt = nullIfZero(e.ExpiresAt), nullIfZero(e.AvailableAt)
 		case domain.PointsReleased:
 			expiresAt = nullIfZero(e.ExpiresAt)
+		case domain.PointsReceived:
+			expiresAt = nullIfZero(e.ExpiresAt)
 		}
 		return []any{seq, i, meta.MemberID, points, kind, rule, meta.EventID, nullIfEmpty(order), version, meta.OccurredAt,
 			expiresAt, account, availableAt}
@@ -58,6 +60,10 @@ func pointsRows(seq int64, i int32, f domain.Fact) [][]any {
 		}
 	case domain.PointsCancelled:
 		return [][]any{row(-f.Points, KindCancelled, CancelRule, f.OrderID, f.ProgramVersion, nil, AccountPending)}
+	case domain.PointsTransferred:
+		return [][]any{row(-f.Points, KindTransferred, domain.RuleTransferOut, f.ToMemberID, f.ProgramVersion, nil, AccountAvailable)}
+	case domain.PointsReceived:
+		return [][]any{row(f.Points, KindReceived, domain.RuleTransferIn, f.FromMemberID, f.ProgramVersion, f, AccountAvailable)}
 	}
 	return nil
 }

@@ -79,12 +79,14 @@ type LedgerEntry struct {
 
 // Kinds of points_ledger rows.
 const (
-	KindEarned    = "earned"
-	KindReversed  = "reversed"
-	KindExpired   = "expired"
-	KindRedeemed  = "redeemed"
-	KindReleased  = "released"
-	KindCancelled = "cancelled"
+	KindEarned      = "earned"
+	KindReversed    = "reversed"
+	KindExpired     = "expired"
+	KindRedeemed    = "redeemed"
+	KindReleased    = "released"
+	KindCancelled   = "cancelled"
+	KindTransferred = "transferred"
+	KindReceived    = "received"
 )
 
 // MemberSummary reads a member's balance, tier and activity and the recent
@@ -185,13 +187,13 @@ with due as (
 	select member_id, false as tier from loyalty.points_ledger
 	where kind in ('earned', 'released') and expires_at is not null and expires_at > $2 and expires_at <= $1
 	union
-	select member_id from loyalty.points_ledger
+	select member_id, false from loyalty.points_ledger
 	where ledger_seq > $3 and ledger_seq <= $4 and kind in ('earned', 'released') and expires_at is not null and expires_at <= $1
 	union
-	select member_id from loyalty.points_ledger
+	select member_id, false from loyalty.points_ledger
 	where account = 'pending' and kind = 'earned' and available_at > $2 and available_at <= $1
 	union
-	select member_id from loyalty.points_ledger
+	select member_id, false from loyalty.points_ledger
 	where ledger_seq > $3 and ledger_seq <= $4 and account = 'pending' and kind = 'earned' and available_at <= $1
 	union
 	select member_id, false from loyalty.members

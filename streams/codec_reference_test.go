@@ -110,7 +110,29 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 	switch e.Type {
 	case domain.TypeMemberEnrolled:
 		var b domain.Enrolment
-		b.Channel, _, err = body.optionalString("channel")
+		if b.Channel, _, err = body.optionalString("channel"); err == nil {
+			b.ReferredBy, _, err = body.optionalString("referred_by")
+		}
+		e.Body = b
+	case domain.TypeTransfer:
+		var b domain.TransferRequest
+		if b.RequestID, err = body.requiredString("request_id"); err == nil {
+			if b.ToMemberID, err = body.requiredString("to_member_id"); err == nil {
+				b.Points, err = body.requiredAmount("points")
+			}
+		}
+		e.Body = b
+	case domain.TypeTransferIn:
+		var b domain.TransferIn
+		if b.FromMemberID, err = body.requiredString("from_member_id"); err == nil {
+			if b.RequestID, err = body.requiredString("request_id"); err == nil {
+				b.Points, err = body.requiredAmount("points")
+			}
+		}
+		e.Body = b
+	case domain.TypeReferralReward:
+		var b domain.ReferralReward
+		b.ReferredMemberID, err = body.requiredString("referred_member_id")
 		e.Body = b
 	case domain.TypeVisitRecorded:
 		var b domain.Visit
@@ -611,6 +633,27 @@ type (
 		MemberID string `json:"member_id"`
 		Channel  string `json:"channel,omitempty"`
 	}
+	refWireEnrolmentData struct {
+		MemberID   string `json:"member_id"`
+		Channel    string `json:"channel,omitempty"`
+		ReferredBy string `json:"referred_by,omitempty"`
+	}
+	refWireTransferData struct {
+		MemberID   string `json:"member_id"`
+		RequestID  string `json:"request_id"`
+		ToMemberID string `json:"to_member_id"`
+		Points     int64  `json:"points"`
+	}
+	refWireTransferInData struct {
+		MemberID     string `json:"member_id"`
+		FromMemberID string `json:"from_member_id"`
+		RequestID    string `json:"request_id"`
+		Points       int64  `json:"points"`
+	}
+	refWireReferralData struct {
+		MemberID         string `json:"member_id"`
+		ReferredMemberID string `json:"referred_member_id"`
+	}
 	refWireStatusData struct {
 		MemberID string `json:"member_id"`
 		Status   string `json:"status"`
@@ -699,7 +742,19 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 		data = refWireMemberData{MemberID: e.MemberID}
 	case domain.Enrolment:
 		strs.check("channel", b.Channel)
-		data = refWireMemberData{MemberID: e.MemberID, Channel: b.Channel}
+		strs.check("referred_by", b.ReferredBy)
+		data = refWireEnrolmentData{MemberID: e.MemberID, Channel: b.Channel, ReferredBy: b.ReferredBy}
+	case domain.TransferRequest:
+		strs.check("request_id", b.RequestID)
+		strs.check("to_member_id", b.ToMemberID)
+		data = refWireTransferData{MemberID: e.MemberID, RequestID: b.RequestID, ToMemberID: b.ToMemberID, Points: b.Points}
+	case domain.TransferIn:
+		strs.check("from_member_id", b.FromMemberID)
+		strs.check("request_id", b.RequestID)
+		data = refWireTransferInData{MemberID: e.MemberID, FromMemberID: b.FromMemberID, RequestID: b.RequestID, Points: b.Points}
+	case domain.ReferralReward:
+		strs.check("referred_member_id", b.ReferredMemberID)
+		data = refWireReferralData{MemberID: e.MemberID, ReferredMemberID: b.ReferredMemberID}
 	case domain.Visit:
 		strs.check("channel", b.Channel)
 		data = refWireMemberData{MemberID: e.MemberID, Channel: b.Channel}
@@ -819,6 +874,7 @@ type refWireFact struct {
 	NextTier             string          `json:"next_tier,omitempty"`
 	Missing              int64           `json:"missing,omitempty"`
 	Projected            string          `json:"projected_tier,omitempty"`
+	OtherMemberID        string          `json:"other_member_id,omitempty"`
 }
 
 type refWireLine struct {
@@ -875,7 +931,20 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 	w := refWireFact{Type: f.FactType(), OccurredAt: f.Meta().OccurredAt.UTC()}
 	switch f := f.(type) {
 	case domain.MemberEnrolled:
-		w.Channel = f.Channel
+		w.Channel, w.OtherMemberID = f.Channel, f.ReferredBy
+	case domain.PointsTransferred:
+		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
+	case domain.TransferRejected:
+		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
+		w.Reason, w.Detail = string(f.Reason), f.Detail
+	case domain.PointsReceived:
+		w.OtherMemberID, w.RequestID, w.Points, w.ProgramVersion = f.FromMemberID, f.RequestID, f.Points, f.ProgramVersion
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.ReferralQualified:
+		w.OtherMemberID = f.ReferrerID
 	case domain.PurchaseRecorded:
 		w.OrderID, w.Amount, w.Currency, w.Channel = f.OrderID, f.Total.Minor, f.Total.Currency, f.Channel
 		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
@@ -951,7 +1020,22 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	switch w.Type {
 	case domain.FactMemberEnrolled:
-		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel}, nil
+		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID}, nil
+	case domain.FactPointsTransferred:
+		return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
+			ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactTransferRejected:
+		return domain.TransferRejected{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
+			Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsReceived:
+		f := domain.PointsReceived{FactMeta: meta, FromMemberID: w.OtherMemberID, RequestID: w.RequestID, Points: w.Points,
+			ProgramVersion: w.ProgramVersion}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = w.ExpiresAt.UTC()
+		}
+		return f, nil
+	case domain.FactReferralQualified:
+		return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID}, nil
 	case domain.FactPurchaseRecorded:
 		f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
 			Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}

@@ -142,7 +142,9 @@ func decodeEvent(data []byte) (domain.Event, error) {
 	switch e.Type {
 	case domain.TypeMemberEnrolled:
 		var b domain.Enrolment
-		b.Channel, _, err = body.optionalString("channel")
+		if b.Channel, _, err = body.optionalString("channel"); err == nil {
+			b.ReferredBy, _, err = body.optionalString("referred_by")
+		}
 		e.Body = b
 	case domain.TypeVisitRecorded:
 		var b domain.Visit
@@ -175,6 +177,26 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		if b.Tier, err = body.requiredString("tier"); err == nil {
 			b.Reason, _, err = body.optionalString("reason")
 		}
+		e.Body = b
+	case domain.TypeTransfer:
+		var b domain.TransferRequest
+		if b.RequestID, err = body.requiredString("request_id"); err == nil {
+			if b.ToMemberID, err = body.requiredString("to_member_id"); err == nil {
+				b.Points, err = body.requiredAmount("points")
+			}
+		}
+		e.Body = b
+	case domain.TypeTransferIn:
+		var b domain.TransferIn
+		if b.FromMemberID, err = body.requiredString("from_member_id"); err == nil {
+			if b.RequestID, err = body.requiredString("request_id"); err == nil {
+				b.Points, err = body.requiredAmount("points")
+			}
+		}
+		e.Body = b
+	case domain.TypeReferralReward:
+		var b domain.ReferralReward
+		b.ReferredMemberID, err = body.requiredString("referred_member_id")
 		e.Body = b
 	}
 	if err != nil {
@@ -873,7 +895,31 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 	case nil:
 	case domain.Enrolment:
 		strs.check("channel", body.Channel)
+		strs.check("referred_by", body.ReferredBy)
 		b = appendEventString(b, `,"channel":`, body.Channel)
+		b = appendEventString(b, `,"referred_by":`, body.ReferredBy)
+	case domain.TransferRequest:
+		strs.check("request_id", body.RequestID)
+		strs.check("to_member_id", body.ToMemberID)
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, body.RequestID, false)
+		b = append(b, `,"to_member_id":`...)
+		b = appendJSONString(b, body.ToMemberID, false)
+		b = append(b, `,"points":`...)
+		b = strconv.AppendInt(b, body.Points, 10)
+	case domain.TransferIn:
+		strs.check("from_member_id", body.FromMemberID)
+		strs.check("request_id", body.RequestID)
+		b = append(b, `,"from_member_id":`...)
+		b = appendJSONString(b, body.FromMemberID, false)
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, body.RequestID, false)
+		b = append(b, `,"points":`...)
+		b = strconv.AppendInt(b, body.Points, 10)
+	case domain.ReferralReward:
+		strs.check("referred_member_id", body.ReferredMemberID)
+		b = append(b, `,"referred_member_id":`...)
+		b = appendJSONString(b, body.ReferredMemberID, false)
 	case domain.Visit:
 		strs.check("channel", body.Channel)
 		b = appendEventString(b, `,"channel":`, body.Channel)
@@ -1059,6 +1105,22 @@ func EventDigest(e domain.Event) uint64 {
 	case domain.Enrolment:
 		d.uint(1)
 		d.str(b.Channel)
+		if b.ReferredBy != "" { // so that enrolments without one keep their digest
+			d.str(b.ReferredBy)
+		}
+	case domain.TransferRequest:
+		d.uint(9)
+		d.str(b.RequestID)
+		d.str(b.ToMemberID)
+		d.int(b.Points)
+	case domain.TransferIn:
+		d.uint(10)
+		d.str(b.FromMemberID)
+		d.str(b.RequestID)
+		d.int(b.Points)
+	case domain.ReferralReward:
+		d.uint(11)
+		d.str(b.ReferredMemberID)
 	case domain.Purchase:
 		d.uint(2)
 		d.str(b.OrderID)

@@ -55,6 +55,14 @@ func sampleEvents() []domain.Event {
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Confirmation{OrderID: "A-1001"}},
 		{ID: "b8c9d0e1-0000-4000-8000-000000000008", Type: domain.TypeTierAssigned, Source: "crm",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.TierAssignment{Tier: "gold", Reason: "status match"}},
+		{ID: "c9d0e1f2-0000-4000-8000-000000000009", Type: domain.TypeTransfer, Source: "app",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.TransferRequest{RequestID: "gift-17", ToMemberID: "m-43", Points: 500}},
+		{ID: "transfer-4c1d9e3b0a7f52e6d8b1c4a9f03e7d26", Type: domain.TypeTransferIn, Source: domain.FollowUpSource,
+			MemberID: "m-43", OccurredAt: sampleTime, Body: domain.TransferIn{FromMemberID: "m-42", RequestID: "gift-17", Points: 500}},
+		{ID: "referral-9a0e4f1c2b3d5e6f7a8b9c0d1e2f3a4b", Type: domain.TypeReferralReward, Source: domain.FollowUpSource,
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.ReferralReward{ReferredMemberID: "m-44"}},
+		{ID: "d0e1f2a3-0000-4000-8000-00000000000a", Type: domain.TypeMemberEnrolled, Source: "app",
+			MemberID: "m-44", OccurredAt: sampleTime, Body: domain.Enrolment{Channel: "app", ReferredBy: "m-42"}},
 	}
 }
 

@@ -78,6 +78,7 @@ type wireFact struct {
 	NextTier             string          `json:"next_tier,omitempty"`
 	Missing              int64           `json:"missing,omitempty"`
 	Projected            string          `json:"projected_tier,omitempty"`
+	OtherMemberID        string          `json:"other_member_id,omitempty"`
 }
 
 type wireLine struct {
@@ -242,6 +243,7 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"next_tier":`, w.NextTier)
 	b = appendOptInt(b, `,"missing":`, w.Missing)
 	b = appendOptString(b, `,"projected_tier":`, w.Projected)
+	b = appendOptString(b, `,"other_member_id":`, w.OtherMemberID)
 	return append(b, '}')
 }
 
@@ -393,7 +395,17 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 	w := wireFact{Type: f.FactType(), OccurredAt: f.Meta().OccurredAt.UTC()}
 	switch f := f.(type) {
 	case domain.MemberEnrolled:
-		w.Channel = f.Channel
+		w.Channel, w.OtherMemberID = f.Channel, f.ReferredBy
+	case domain.PointsTransferred:
+		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
+	case domain.TransferRejected:
+		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
+		w.Reason, w.Detail = string(f.Reason), f.Detail
+	case domain.PointsReceived:
+		w.OtherMemberID, w.RequestID, w.Points, w.ProgramVersion = f.FromMemberID, f.RequestID, f.Points, f.ProgramVersion
+		w.ExpiresAt = optTime(f.ExpiresAt)
+	case domain.ReferralQualified:
+		w.OtherMemberID = f.ReferrerID
 	case domain.PurchaseRecorded:
 		w.OrderID, w.Amount, w.Currency, w.Channel = f.OrderID, f.Total.Minor, f.Total.Currency, f.Channel
 		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
@@ -470,7 +482,18 @@ func fromOptTime(t *time.Time) time.Time {
 func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact, error) {
 	switch w.Type {
 	case domain.FactMemberEnrolled:
-		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel}, nil
+		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID}, nil
+	case domain.FactPointsTransferred:
+		return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
+			ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactTransferRejected:
+		return domain.TransferRejected{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
+			Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsReceived:
+		return domain.PointsReceived{FactMeta: meta, FromMemberID: w.OtherMemberID, RequestID: w.RequestID, Points: w.Points,
+			ExpiresAt: fromOptTime(w.ExpiresAt), ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactReferralQualified:
+		return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID}, nil
 	case domain.FactPurchaseRecorded:
 		f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
 			Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}

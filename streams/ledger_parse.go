@@ -260,6 +260,8 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<26, p.int64(&w.Missing)
 		case "projected_tier":
 			bit, ok = 1<<27, p.string(&w.Projected)
+		case "other_member_id":
+			bit, ok = 1<<28, p.string(&w.OtherMemberID)
 		default:
 			return nil, false
 		}
@@ -447,6 +449,14 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactTierAssigned
 	case string(domain.FactTierProgress):
 		*dst = domain.FactTierProgress
+	case string(domain.FactPointsTransferred):
+		*dst = domain.FactPointsTransferred
+	case string(domain.FactTransferRejected):
+		*dst = domain.FactTransferRejected
+	case string(domain.FactPointsReceived):
+		*dst = domain.FactPointsReceived
+	case string(domain.FactReferralQualified):
+		*dst = domain.FactReferralQualified
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

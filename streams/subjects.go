@@ -45,6 +45,9 @@ var typeTokens = map[domain.EventType]string{
 	domain.TypeRedemption:        "redemption-requested",
 	domain.TypePurchaseConfirmed: "purchase-confirmed",
 	domain.TypeTierAssigned:      "member-tier-assigned",
+	domain.TypeTransfer:          "transfer-requested",
+	domain.TypeTransferIn:        "transfer-received",
+	domain.TypeReferralReward:    "referral-rewarded",
 	domain.TypeMemberClock:       "member-clock",
 }
 

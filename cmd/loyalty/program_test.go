@@ -496,6 +496,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	common := `
   expiry: {policy: end_of_quarter, periods: 1}
   pending: {days: 14, confirmation: true}
+  referral: {referrer_points: 300, referred_points: 100}
   rules:
     - id: weekend
       when: 'event.weekday in ["Sat", "Sun"] && member.status == "active"'
@@ -519,7 +520,8 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
       award: {points: 20}
       limit: {points: 20, per: week}
 `
-	v1 := defaultProgramWith(common) + "\nreturns: {policy: within_balance}\ntier_policy: {period: quarter, downgrade: one_tier, grace_days: 10}\n"
+	v1 := defaultProgramWith(common) + "\nreturns: {policy: within_balance}\ntier_policy: {period: quarter, downgrade: one_tier, grace_days: 10}\n" +
+		"transfers: {allowed: true, min_points: 100}\n"
 	v2 := strings.Replace(strings.Replace(v1, `version: "2026.1"`, "version: \"2026.2\"\neffective_from: 2026-07-01", 1),
 		`EUR: {points_per_unit: "1"}`, `EUR: {points_per_unit: "2"}`, 1)
 	v2 = strings.Replace(v2, "award: {points: 15}", "award: {multiplier: \"1.5\"}", 1)
@@ -596,7 +598,8 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 		rules[k] = n
 	}
 	rows.Close()
-	for _, k := range []string{"weekend/2026.1", "weekend/2026.2", "beauty-lines/2026.1", "happy/2026.1", "welcome/2026.1", "streak/2026.1", "expiry/2026.2", "base/2026.2"} {
+	for _, k := range []string{"weekend/2026.1", "weekend/2026.2", "beauty-lines/2026.1", "happy/2026.1", "welcome/2026.1", "streak/2026.1", "expiry/2026.2", "base/2026.2",
+		"referral_bonus/2026.1", "referrer_bonus/2026.1", "transfer_out/2026.1", "transfer_in/2026.1"} {
 		if rules[k] == 0 {
 			t.Errorf("no %s facts in the points ledger: %v", k, rules)
 		}
@@ -615,7 +618,8 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 		kinds[k] = n
 	}
 	rows.Close()
-	for _, k := range []string{"earned/pending", "released/pending", "released/available", "cancelled/pending", "redeemed/available", "expired/available"} {
+	for _, k := range []string{"earned/pending", "released/pending", "released/available", "cancelled/pending", "redeemed/available", "expired/available",
+		"transferred/available", "received/available"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s rows in the points ledger: %v", k, kinds)
 		}

@@ -84,6 +84,8 @@ const (
 	sameDayVisitShare  = 0.15
 	redeemShare        = 0.06 // purchases followed by a redemption at the till, from the third on
 	deliveredShare     = 0.8  // online orders whose delivery upstream confirms
+	referredShare      = 0.1  // new (not migrated) members enrolled with a referrer
+	transferShare      = 0.01 // purchases after which the member gives points away
 	redeemRewardShare  = 0.7  // of redemptions, those of a catalogue reward rather than points
 	commentShare       = 0.3
 	awkwardShare       = 0.02
@@ -169,6 +171,7 @@ const (
 	followRefund
 	followRedeem
 	followConfirm
+	followTransfer
 )
 
 type followUp struct {
@@ -322,7 +325,7 @@ func (g *Generator) expectedEvents(m *member) float64 {
 	if m.buyAtEnrol {
 		purchases++
 	}
-	followUps := orderFeedbackShare + refundShare*(1+repeatRefundShare/2) + redeemShare + deliveredShare/2
+	followUps := orderFeedbackShare + refundShare*(1+repeatRefundShare/2) + redeemShare + deliveredShare/2 + transferShare
 	return 1 + purchases*(1+followUps) + m.visitRate*alive/(1-sameDayVisitShare/2) + m.feedbackRate*alive
 }
 
@@ -378,7 +381,13 @@ func (g *Generator) enrol(m *member, at int64) domain.Event {
 	if !m.migrated {
 		channel = channelName(enrolChannel(m))
 	}
-	e := g.event(m, at, domain.Enrolment{Channel: channel})
+	body := domain.Enrolment{Channel: channel}
+	if !m.migrated && len(g.members) > 1 && r.Float64() < referredShare {
+		if other := &g.members[r.IntN(len(g.members))]; other != m {
+			body.ReferredBy = other.id
+		}
+	}
+	e := g.event(m, at, body)
 	if !m.alive {
 		return e
 	}
@@ -436,6 +445,9 @@ func (g *Generator) purchase(m *member, idx int32, at int64) domain.Event {
 	}
 	if !isStore(o.channel) && r.Float64() < deliveredShare {
 		g.schedule(m, at+between(r, day, 5*day), followConfirm, o)
+	}
+	if m.orders >= 2 && len(g.members) > 1 && r.Float64() < transferShare {
+		g.schedule(m, at+between(r, 3600, 3*day), followTransfer, o)
 	}
 	if m.orders >= 3 && r.Float64() < redeemShare {
 		g.schedule(m, at+between(r, 60, 600), followRedeem, o)
@@ -518,6 +530,12 @@ func (g *Generator) followUp(m *member, f followUp) (domain.Event, bool) {
 		return g.redeem(m, f.at, f.order), true
 	case followConfirm:
 		return g.event(m, f.at, domain.Confirmation{OrderID: f.order.id}), true
+	case followTransfer:
+		to := &g.members[g.rng.IntN(len(g.members)-1)]
+		if to == m { // m is not the last: take that one
+			to = &g.members[len(g.members)-1]
+		}
+		return g.event(m, f.at, domain.TransferRequest{RequestID: "tr-" + newID(g.rng), ToMemberID: to.id, Points: 100 * between(g.rng, 1, 5)}), true
 	}
 	return g.refund(m, f.at, f.order)
 }

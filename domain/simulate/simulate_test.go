@@ -228,6 +228,10 @@ func TestInvariants(t *testing.T) {
 			if b.Channel == "" {
 				fail(e, "visit without channel")
 			}
+		case domain.TransferRequest:
+			if b.ToMemberID == e.MemberID || b.Points <= 0 {
+				fail(e, "transfer %+v", b)
+			}
 		case domain.Confirmation:
 			if o := orders[b.OrderID]; o == nil || o.member != e.MemberID || !o.placed.Before(e.OccurredAt) {
 				fail(e, "confirmation of order %q, not an earlier order of this member", b.OrderID)

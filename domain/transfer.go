@@ -1,0 +1,234 @@
+package domain
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Transfers says whether members may give points to other members.
+type Transfers struct {
+	Allowed   bool
+	MinPoints int64
+}
+
+// Referral is the program's referral bonus: a member enrolled with
+// referred_by earns ReferredPoints on their first purchase, and the member
+// who referred them ReferrerPoints.
+type Referral struct {
+	ReferrerPoints int64
+	ReferredPoints int64
+}
+
+// Rules of the points transfers and referrals move or award.
+const (
+	RuleTransferOut   = "transfer_out"
+	RuleTransferIn    = "transfer_in"
+	RuleReferred      = "referral_bonus"
+	RuleReferrer      = "referrer_bonus"
+	FollowUpSource    = "loyalty-engine"
+	transferInPrefix  = "transfer-"
+	referralPrefix    = "referral-"
+	maxTransferPoints = MaxPointsPerEvent
+)
+
+// Reasons a transfer is refused (TransferRejected facts).
+const (
+	TransferNotAllowed         RedemptionReason = "transfers_not_allowed"
+	TransferInsufficientPoints RedemptionReason = "insufficient_points"
+	TransferMemberBlocked      RedemptionReason = "member_blocked"
+	TransferMemberClosed       RedemptionReason = "member_closed"
+	TransferBelowMinimum       RedemptionReason = "below_minimum"
+)
+
+// TransferRequest is the body of TypeTransfer: a member gives Points to
+// ToMemberID. RequestID is the caller's: a request is decided once.
+type TransferRequest struct {
+	RequestID  string
+	ToMemberID string
+	Points     int64
+}
+
+// TransferIn is the body of TypeTransferIn, which the engine publishes
+// itself once a transfer is in the ledger: the recipient's side of it.
+type TransferIn struct {
+	FromMemberID string
+	RequestID    string
+	Points       int64
+}
+
+// ReferralReward is the body of TypeReferralReward, which the engine
+// publishes itself when a referred member qualifies: the referrer's bonus.
+type ReferralReward struct {
+	ReferredMemberID string
+}
+
+func (TransferRequest) EventType() EventType { return TypeTransfer }
+func (TransferIn) EventType() EventType      { return TypeTransferIn }
+func (ReferralReward) EventType() EventType  { return TypeReferralReward }
+
+// PointsTransferred takes points from the sender for ToMemberID: the
+// recipient's PointsReceived follows, from the engine's own event.
+type PointsTransferred struct {
+	FactMeta
+	RequestID      string
+	ToMemberID     string
+	Points         int64
+	ProgramVersion string
+}
+
+// TransferRejected records a transfer request that was refused.
+type TransferRejected struct {
+	FactMeta
+	RequestID      string
+	ToMemberID     string
+	Points         int64
+	Reason         RedemptionReason
+	Detail         string
+	ProgramVersion string
+}
+
+// PointsReceived credits points another member transferred.
+type PointsReceived struct {
+	FactMeta
+	FromMemberID   string
+	RequestID      string
+	Points         int64
+	ExpiresAt      time.Time
+	ProgramVersion string
+}
+
+// ReferralQualified records that a referred member made their first
+// purchase: the referrer's bonus follows, from the engine's own event.
+type ReferralQualified struct {
+	FactMeta
+	ReferrerID string
+}
+
+func (PointsTransferred) FactType() FactType { return FactPointsTransferred }
+func (TransferRejected) FactType() FactType  { return FactTransferRejected }
+func (PointsReceived) FactType() FactType    { return FactPointsReceived }
+func (ReferralQualified) FactType() FactType { return FactReferralQualified }
+
+// FollowUp is the input event a fact makes the engine publish for another
+// member (the recipient of a transfer, the referrer of a referral), or
+// false. Its id and time come from the fact, so that publishing it again
+// after a crash gives the same event, which the engine applies once.
+func FollowUp(f Fact) (Event, bool) {
+	meta := f.Meta()
+	switch f := f.(type) {
+	case PointsTransferred:
+		return Event{ID: transferInPrefix + followUpKey(meta.MemberID, f.RequestID), Type: TypeTransferIn, Source: FollowUpSource,
+			MemberID: f.ToMemberID, OccurredAt: meta.OccurredAt,
+			Body: TransferIn{FromMemberID: meta.MemberID, RequestID: f.RequestID, Points: f.Points}}, true
+	case ReferralQualified:
+		return Event{ID: referralPrefix + followUpKey(meta.MemberID, ""), Type: TypeReferralReward, Source: FollowUpSource,
+			MemberID: f.ReferrerID, OccurredAt: meta.OccurredAt, Body: ReferralReward{ReferredMemberID: meta.MemberID}}, true
+	}
+	return Event{}, false
+}
+
+func followUpKey(member, request string) string {
+	sum := sha256.Sum256([]byte(member + "\x00" + request))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (x Transfers) validate(add func(field, format string, args ...any)) {
+	if x.MinPoints < 0 {
+		add("transfers.min_points", "must not be negative")
+	}
+}
+
+func (r Referral) validate(add func(field, format string, args ...any)) {
+	if r.ReferrerPoints < 0 || r.ReferredPoints < 0 {
+		add("earning.referral", "points must not be negative")
+	}
+}
+
+func validateTransfer(b TransferRequest, from string) error {
+	switch {
+	case b.RequestID == "":
+		return reject(ReasonMissingField, "request_id", "is required")
+	case len(b.RequestID) > MaxRequestIDBytes || !utf8.ValidString(b.RequestID):
+		return reject(ReasonInvalidField, "request_id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
+	case b.ToMemberID == "":
+		return reject(ReasonMissingField, "to_member_id", "is required")
+	case len(b.ToMemberID) > MaxMemberIDBytes || !utf8.ValidString(b.ToMemberID):
+		return reject(ReasonInvalidField, "to_member_id", "must be valid UTF-8 of at most %d bytes", MaxMemberIDBytes)
+	case b.ToMemberID == from:
+		return reject(ReasonInvalidField, "to_member_id", "a member cannot transfer points to themselves")
+	case b.Points < 1 || b.Points > maxTransferPoints:
+		return reject(ReasonInvalidAmount, "points", "must be 1 to %d, got %d", int64(maxTransferPoints), b.Points)
+	}
+	return nil
+}
+
+func decideTransfer(m *Member, meta FactMeta, b TransferRequest, p *Program) ([]Fact, error) {
+	if !m.Known() {
+		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
+	}
+	if o, seen := m.requests[b.RequestID]; seen {
+		return nil, reject(ReasonDuplicateRequest, "request_id", "request %q was decided on %s", b.RequestID, o.At.Format(time.RFC3339))
+	}
+	refuse := func(reason RedemptionReason, format string, args ...any) ([]Fact, error) {
+		return []Fact{TransferRejected{FactMeta: meta, RequestID: b.RequestID, ToMemberID: b.ToMemberID, Points: b.Points,
+			Reason: reason, Detail: fmt.Sprintf(format, args...), ProgramVersion: p.Version}}, nil
+	}
+	switch {
+	case !p.Transfers.Allowed:
+		return refuse(TransferNotAllowed, "the program does not allow transfers")
+	case memberStatus(m) == StatusBlocked:
+		return refuse(TransferMemberBlocked, "the member's account is blocked")
+	case memberStatus(m) == StatusClosed:
+		return refuse(TransferMemberClosed, "the member's account is closed")
+	case b.Points < p.Transfers.MinPoints:
+		return refuse(TransferBelowMinimum, "at least %d points per transfer", p.Transfers.MinPoints)
+	case b.Points > m.Available():
+		return refuse(TransferInsufficientPoints, "transfers %d points, %d available", b.Points, m.Available())
+	}
+	return []Fact{PointsTransferred{FactMeta: meta, RequestID: b.RequestID, ToMemberID: b.ToMemberID, Points: b.Points,
+		ProgramVersion: p.Version}}, nil
+}
+
+// decideTransferIn credits a transfer. The points follow the member id:
+// a recipient with no history becomes a member with them, and a blocked or
+// closed one gets them too (spending them waits for the account).
+func decideTransferIn(m *Member, meta FactMeta, b TransferIn, p *Program) []Fact {
+	facts := []Fact{PointsReceived{FactMeta: meta, FromMemberID: b.FromMemberID, RequestID: b.RequestID, Points: b.Points,
+		ExpiresAt: p.Earning.Expiry.expiresAt(meta.OccurredAt), ProgramVersion: p.Version}}
+	if !m.Known() {
+		facts = append([]Fact{TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}}, facts...)
+	}
+	return facts
+}
+
+// decideReferralReward is the referrer's bonus; an unknown, blocked or
+// closed referrer earns nothing, which is recorded as nothing.
+func decideReferralReward(m *Member, meta FactMeta, b ReferralReward, p *Program) []Fact {
+	points := p.Earning.Referral.ReferrerPoints
+	if !m.Known() || !m.Earns() || points <= 0 {
+		return nil
+	}
+	return []Fact{PointsEarned{FactMeta: meta, Points: points, Rule: RuleReferrer, ProgramVersion: p.Version,
+		ExpiresAt: p.Earning.Expiry.expiresAt(meta.OccurredAt), OrderID: referralOrder(b.ReferredMemberID)}}
+}
+
+// referralOrder marks a referrer's bonus with the member it was for, in the
+// order id field the points ledger shows.
+func referralOrder(referred string) string { return "referral:" + referred }
+
+// decideReferral is what a referred member's first purchase adds: their own
+// bonus and the fact that sends the referrer theirs.
+func decideReferral(m *Member, meta FactMeta, order string, p *Program) []Fact {
+	r := p.Earning.Referral
+	if m.ReferredBy == "" || m.Purchases > 0 || (r.ReferrerPoints == 0 && r.ReferredPoints == 0) {
+		return nil
+	}
+	var facts []Fact
+	if r.ReferredPoints > 0 {
+		facts = append(facts, PointsEarned{FactMeta: meta, Points: r.ReferredPoints, Rule: RuleReferred, OrderID: order, ProgramVersion: p.Version})
+	}
+	return append(facts, ReferralQualified{FactMeta: meta, ReferrerID: m.ReferredBy})
+}

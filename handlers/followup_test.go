@@ -1,0 +1,78 @@
+package handlers_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+func transferEvent(id, from, to, request string, points int64, at time.Time) domain.Event {
+	return domain.Event{ID: id, Type: domain.TypeTransfer, Source: "test", MemberID: from, OccurredAt: at,
+		Body: domain.TransferRequest{RequestID: request, ToMemberID: to, Points: points}}
+}
+
+// A transfer crosses partitions: the sender's points go out in the sender's
+// partition, and the engine's own follow-up event brings them into the
+// recipient's, once.
+func TestTransferReachesTheRecipientsPartition(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	from, to := "m-1", "m-2"
+	if streams.PartitionOf(from) == streams.PartitionOf(to) {
+		t.Fatal("test members share a partition; pick others")
+	}
+	// 50.00 EUR: 150 points; 100 of them go to m-2.
+	publish(t, env.JS, purchase("p-1", from, "o-1", 5000, day0), transferEvent("t-1", from, to, "gift-1", 100, day0.Add(time.Hour)))
+	waitForRecords(t, env.JS, 3) // the purchase, the transfer, the recipient's side
+	members, _ := foldLedger(t, env.JS)
+	if members[from].Balance != 50 || members[to].Balance != 100 {
+		t.Errorf("sender %d, recipient %d; want 50 and 100", members[from].Balance, members[to].Balance)
+	}
+}
+
+// An engine that stopped after appending a transfer and before publishing
+// its follow-up publishes it at its next start: the ledger is the outbox.
+func TestFollowUpsMissingAtStartArePublished(t *testing.T) {
+	env := natstest.Start(t)
+	from, to := "m-1", "m-2"
+	at := day0.Add(time.Hour)
+	// The sender's ledger record, as an engine appends it, with no
+	// follow-up published: the engine that wrote it died.
+	rec := streams.LedgerRecord{Partition: streams.PartitionOf(from), InputSeq: 1, InputStored: at, EventID: "t-1", MemberID: from,
+		Facts: []domain.Fact{
+			domain.TierChanged{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at}, To: "bronze", Reason: domain.TierReasonEnrolment},
+			domain.PointsTransferred{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at}, RequestID: "gift-1", ToMemberID: to, Points: 40},
+		}}
+	data, err := streams.EncodeLedgerRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: streams.LedgerSubject(rec.Partition), Data: streams.AppendLedgerLine(nil, data)}); err != nil {
+		t.Fatal(err)
+	}
+	stop, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	waitForRecords(t, env.JS, 2)
+	members, _ := foldLedger(t, env.JS)
+	if members[to].Balance != 40 {
+		t.Errorf("recipient has %d points, want the 40 of the transfer", members[to].Balance)
+	}
+	// A restart finds it applied and publishes nothing again.
+	stop()
+	_, _, reg = runEngine(t, env.JS)
+	waitRunning(t, reg)
+	time.Sleep(500 * time.Millisecond)
+	if _, records := foldLedger(t, env.JS); len(records) != 2 {
+		t.Errorf("after a second start the ledger holds %d records, want 2", len(records))
+	}
+	if n := len(readAll(t, env.JS, streams.DeadLetterStream)); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+}

@@ -1,0 +1,67 @@
+package projections
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+// DueForClock picks, of members with points or a tier review, those whose
+// date came since the mark: expiring and pending points, inactivity, and
+// tier reviews (after their grace days), each only once.
+func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	member := func(id string, balance, pending int64, last time.Time, review *time.Time) {
+		exec(`insert into loyalty.members (member_id, points_balance, points_pending, lifetime_points, first_activity_at,
+			last_activity_at, last_ledger_seq, tier_expires_at) values ($1, $2, $3, 0, $4, $4, 1, $5)`, id, balance, pending, last, review)
+	}
+	row := func(seq int, id, kind, account string, points int64, expires, available *time.Time) {
+		exec(`insert into loyalty.points_ledger (ledger_seq, fact_index, member_id, points, kind, rule, source_event_id,
+			program_version, occurred_at, expires_at, account, available_at) values ($1, 0, $2, $3, $4, 'r', 'e', 'v', $5, $6, $7, $8)`,
+			seq, id, points, kind, day(1), expires, account, available)
+	}
+	at := func(d int) *time.Time { t := day(d); return &t }
+	member("expiring", 10, 0, day(1), nil)
+	row(1, "expiring", "earned", "available", 10, at(5), nil)
+	member("pending", 0, 20, day(1), nil)
+	row(2, "pending", "earned", "pending", 20, nil, at(6))
+	member("spent", 0, 0, day(1), nil) // its points expire, but none are left
+	row(3, "spent", "earned", "available", 5, at(5), nil)
+	member("inactive", 7, 0, day(1), nil)
+	member("review", 0, 0, day(1), at(4))  // no points, but a tier to review
+	member("later", 30, 0, day(9), at(20)) // nothing due yet
+	member("graced", 0, 0, day(1), at(6))  // review on day 6, plus 2 grace days
+	row(4, "later", "earned", "available", 30, at(25), nil)
+
+	mark := ClockMark{At: day(2), Seq: 4}
+	ids, next, err := DueForClock(ctx, pool, day(7), mark, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"expiring", "inactive", "pending", "review"}; !slices.Equal(ids, want) {
+		t.Errorf("due on day 7: %v, want %v", ids, want)
+	}
+	ids, _, err = DueForClock(ctx, pool, day(8), next, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"graced"}; !slices.Equal(ids, want) {
+		t.Errorf("due on day 8, after day 7: %v, want %v", ids, want)
+	}
+	ids, _, err = DueForClock(ctx, pool, day(7), mark, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"expiring", "pending"}; !slices.Equal(ids, want) {
+		t.Errorf("without inactivity or reviews: %v, want %v", ids, want)
+	}
+}
