@@ -41,6 +41,7 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 		settle(decideExpiry(m, meta, p)) // released points whose date has passed too
 	}
 	settle(decideTierReviews(m, meta, p))
+	settle(decideYearly(m, meta, p))
 	facts, err := decideEvent(m, meta, e, p)
 	if err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func decideEnrolment(m *Member, meta FactMeta, b Enrolment) ([]Fact, error) {
 	if !m.EnrolledAt.IsZero() {
 		return nil, reject(ReasonAlreadyEnrolled, "member_id", "member enrolled on %s", m.EnrolledAt.Format("2006-01-02"))
 	}
-	return []Fact{MemberEnrolled{FactMeta: meta, Channel: b.Channel, ReferredBy: b.ReferredBy}}, nil
+	return []Fact{MemberEnrolled{FactMeta: meta, Channel: b.Channel, ReferredBy: b.ReferredBy, Birthday: b.Birthday}}, nil
 }
 
 func decidePurchase(m *Member, meta FactMeta, e Event, b Purchase, p *Program) ([]Fact, error) {

@@ -60,6 +60,8 @@ type EventBody interface {
 type Enrolment struct {
 	Channel    string
 	ReferredBy string
+	// Birthday is the member's month and day of birth, if given.
+	Birthday Birthday
 }
 
 // Purchase is the body of TypePurchaseCompleted. Total is what the member

@@ -74,6 +74,7 @@ type MemberEnrolled struct {
 	FactMeta
 	Channel    string
 	ReferredBy string
+	Birthday   Birthday
 }
 
 // PurchaseRecorded records a completed purchase. QualifyingSpend is what the
@@ -226,13 +227,15 @@ func (PointsRedeemed) FactType() FactType     { return FactPointsRedeemed }
 func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 
 // IsActivity tells whether a fact is something the member did (and so moves
-// their first and last activity): every fact but those that only time or
-// upstream's fulfilment brought: an expiry, a release of pending points, an
-// order's confirmation.
+// their first and last activity): every fact but those that only time,
+// upstream's fulfilment or another member brought: an expiry, a release of
+// pending points, a yearly bonus, an order's confirmation, points received.
 func IsActivity(f Fact) bool {
-	switch f.(type) {
+	switch f := f.(type) {
 	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress, PointsReceived:
 		return false
+	case PointsEarned: // a yearly bonus comes with the day, not with the member
+		return f.Rule != RuleBirthday && f.Rule != RuleAnniversary
 	}
 	return true
 }

@@ -32,6 +32,11 @@ type Member struct {
 	Redeemed int64
 	// ReferredBy is the member who referred this one at enrolment.
 	ReferredBy string
+	// Birthday is from enrolment; the yearly bonuses were last paid for
+	// the days lastBirthday and lastAnniversary.
+	Birthday        Birthday
+	lastBirthday    time.Time
+	lastAnniversary time.Time
 	// Pending is points earned that are not available yet (see Pending):
 	// not in Balance, not to be spent.
 	Pending int64
@@ -178,10 +183,12 @@ func (m *Member) Evolve(f Fact) {
 		m.progress = f.TierOutlook
 		return
 	}
-	m.touch(meta.OccurredAt)
+	if IsActivity(f) {
+		m.touch(meta.OccurredAt)
+	}
 	switch f := f.(type) {
 	case MemberEnrolled:
-		m.EnrolledAt, m.ReferredBy = f.OccurredAt, f.ReferredBy
+		m.EnrolledAt, m.ReferredBy, m.Birthday = f.OccurredAt, f.ReferredBy, f.Birthday
 	case PointsTransferred:
 		m.Balance -= f.Points
 		m.drawLots(f.Points)
@@ -193,6 +200,12 @@ func (m *Member) Evolve(f Fact) {
 	case RefundRecorded:
 		m.evolveRefund(f)
 	case PointsEarned:
+		switch f.Rule {
+		case RuleBirthday:
+			m.lastBirthday = f.OccurredAt
+		case RuleAnniversary:
+			m.lastAnniversary = f.OccurredAt
+		}
 		m.Lifetime += f.Points
 		m.addTierPoints("", f.OccurredAt, f.Points)
 		if !f.AvailableAt.IsZero() {

@@ -64,6 +64,8 @@ type Earning struct {
 	Pending Pending
 	// Referral is the bonus of a referred member's first purchase.
 	Referral Referral
+	// Yearly is the birthday and enrolment anniversary bonuses.
+	Yearly Yearly
 
 	// byPriority is Rules in the order they run, set by Validate.
 	byPriority []*Rule
@@ -148,6 +150,7 @@ func (p *Program) Validate() error {
 	p.Redemption.validate(p.Tiers, add)
 	p.Transfers.validate(add)
 	p.Earning.Referral.validate(add)
+	p.Earning.Yearly.validate(add)
 	ids := map[string]bool{}
 	for i := range p.Earning.Rules {
 		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)

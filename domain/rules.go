@@ -70,7 +70,7 @@ const (
 // builtinRules are the rule names the built-in earning uses; program rules
 // may not take them.
 var builtinRules = []string{RuleBase, RuleTierBonus, RuleFirstPurchaseBonus, RuleFeedbackBonus, RuleVisitBonus, RuleRefund,
-	RuleReferred, RuleReferrer, RuleTransferOut, RuleTransferIn,
+	RuleReferred, RuleReferrer, RuleTransferOut, RuleTransferIn, RuleBirthday, RuleAnniversary,
 	RuleExpiry, RuleInactivity}
 
 // ruleEnv is what a condition sees. Names are the expr tags.

@@ -85,6 +85,12 @@ type fileEarning struct {
 	Expiry              fileExpiry              `yaml:"expiry"`
 	Pending             filePending             `yaml:"pending"`
 	Referral            fileReferral            `yaml:"referral"`
+	Yearly              fileYearly              `yaml:"yearly"`
+}
+
+type fileYearly struct {
+	BirthdayPoints    scalar `yaml:"birthday_points"`
+	AnniversaryPoints scalar `yaml:"anniversary_points"`
 }
 
 type filePending struct {
@@ -609,6 +615,10 @@ func (f *file) program() (*domain.Program, []error) {
 	p.Transfers = domain.Transfers{
 		Allowed:   c.boolean("transfers.allowed", f.Transfers.Allowed),
 		MinPoints: c.integer("transfers.min_points", f.Transfers.MinPoints, maxPoints),
+	}
+	p.Earning.Yearly = domain.Yearly{
+		BirthdayPoints:    c.integer("earning.yearly.birthday_points", e.Yearly.BirthdayPoints, maxPoints),
+		AnniversaryPoints: c.integer("earning.yearly.anniversary_points", e.Yearly.AnniversaryPoints, maxPoints),
 	}
 	p.Earning.Referral = domain.Referral{
 		ReferrerPoints: c.integer("earning.referral.referrer_points", e.Referral.ReferrerPoints, maxPoints),

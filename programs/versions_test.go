@@ -215,13 +215,14 @@ func TestParseTierPolicy(t *testing.T) {
 }
 
 func TestParseTransfersAndReferral(t *testing.T) {
-	text := strings.Replace(string(DefaultYAML), "earning:\n", "earning:\n  referral: {referrer_points: 300, referred_points: 100}\n", 1) +
+	text := strings.Replace(string(DefaultYAML), "earning:\n", "earning:\n  referral: {referrer_points: 300, referred_points: 100}\n  yearly: {birthday_points: 250, anniversary_points: 100}\n", 1) +
 		"\ntransfers: {allowed: true, min_points: 50}\n"
 	p, err := Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Transfers != (domain.Transfers{Allowed: true, MinPoints: 50}) || p.Earning.Referral != (domain.Referral{ReferrerPoints: 300, ReferredPoints: 100}) {
+	if p.Transfers != (domain.Transfers{Allowed: true, MinPoints: 50}) || p.Earning.Referral != (domain.Referral{ReferrerPoints: 300, ReferredPoints: 100}) ||
+		p.Earning.Yearly != (domain.Yearly{BirthdayPoints: 250, AnniversaryPoints: 100}) {
 		t.Errorf("transfers %+v, referral %+v", p.Transfers, p.Earning.Referral)
 	}
 	if _, err := Parse([]byte(string(DefaultYAML) + "\ntransfers: {allowed: sometimes}\n")); err == nil || !strings.Contains(err.Error(), "transfers.allowed") {

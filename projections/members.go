@@ -53,6 +53,7 @@ type memberChange struct {
 	spend      int64                // QualifyingSpendAfter of the last purchase or refund
 	spendAsOf  *time.Time
 	enrolledAt *time.Time // last MemberEnrolled
+	birthday   *string    // its birthday, MM-DD
 	status     *string    // last StatusChanged.To
 	statusAt   time.Time
 	first      time.Time
@@ -69,22 +70,23 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 	case domain.TierProgress:
 		c.progress = &f
 	}
-	if !domain.IsActivity(f) { // an expiry or release: only the points
-		c.seq = seq
-		c.balance += domain.PointsDelta(f)
-		return
-	}
-	if c.first.IsZero() || at.Before(c.first) {
-		c.first = at
-	}
-	if at.After(c.last) {
-		c.last = at
+	if domain.IsActivity(f) {
+		if c.first.IsZero() || at.Before(c.first) {
+			c.first = at
+		}
+		if at.After(c.last) {
+			c.last = at
+		}
 	}
 	c.seq = seq
 	c.balance += domain.PointsDelta(f)
 	switch f := f.(type) {
 	case domain.MemberEnrolled:
 		c.enrolledAt = &at
+		if !f.Birthday.IsZero() {
+			b := f.Birthday.String()
+			c.birthday = &b
+		}
 	case domain.PurchaseRecorded:
 		c.purchases++
 		c.spend, c.spendAsOf = f.QualifyingSpendAfter, &at
@@ -121,21 +123,23 @@ const upsertMembers = `
 insert into members as m (member_id, points_balance, lifetime_points, tier, tier_since,
 	qualifying_spend, qualifying_spend_as_of, enrolled_at, first_activity_at, last_activity_at,
 	purchases_count, last_ledger_seq, status, status_since, points_debt, points_redeemed, points_pending,
-	tier_expires_at, tier_floor, tier_value, next_tier, next_tier_missing, projected_tier, tier_progress_as_of)
+	tier_expires_at, tier_floor, tier_value, next_tier, next_tier_missing, projected_tier, tier_progress_as_of, birthday)
 select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at,
 	-- a member whose batch holds no activity (only expired points): the
 	-- placeholders lose to the row's own times in least and greatest
 	coalesce(first_at, 'infinity'::timestamptz), coalesce(last_at, '-infinity'::timestamptz),
 	purchases, seq, coalesce(status, 'active'), status_since, debt, redeemed, pending,
 	-- '-infinity': the batch set "never reviewed" (made null below)
-	case when expires_set then coalesce(expires, '-infinity'::timestamptz) end, floor, coalesce(tier_value, 0), next_tier, coalesce(missing, 0), projected, progress_at
+	case when expires_set then coalesce(expires, '-infinity'::timestamptz) end, floor, coalesce(tier_value, 0), next_tier, coalesce(missing, 0), projected, progress_at,
+	birthday
 from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
 	$6::int8[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
 	$11::int8[], $12::int8[], $13::text[], $14::timestamptz[], $15::int8[], $16::int8[], $17::int8[],
-	$18::bool[], $19::timestamptz[], $20::text[], $21::int8[], $22::text[], $23::int8[], $24::text[], $25::timestamptz[])
+	$18::bool[], $19::timestamptz[], $20::text[], $21::int8[], $22::text[], $23::int8[], $24::text[], $25::timestamptz[],
+	$26::text[])
 	as u(id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at, first_at, last_at,
 	purchases, seq, status, status_since, debt, redeemed, pending,
-	expires_set, expires, floor, tier_value, next_tier, missing, projected, progress_at)
+	expires_set, expires, floor, tier_value, next_tier, missing, projected, progress_at, birthday)
 on conflict (member_id) do update set
 	points_balance = m.points_balance + excluded.points_balance,
 	lifetime_points = m.lifetime_points + excluded.lifetime_points,
@@ -159,7 +163,8 @@ on conflict (member_id) do update set
 	next_tier = case when excluded.tier_progress_as_of is null then m.next_tier else excluded.next_tier end,
 	next_tier_missing = case when excluded.tier_progress_as_of is null then m.next_tier_missing else excluded.next_tier_missing end,
 	projected_tier = case when excluded.tier_progress_as_of is null then m.projected_tier else excluded.projected_tier end,
-	tier_progress_as_of = coalesce(excluded.tier_progress_as_of, m.tier_progress_as_of)`
+	tier_progress_as_of = coalesce(excluded.tier_progress_as_of, m.tier_progress_as_of),
+	birthday = coalesce(excluded.birthday, m.birthday)`
 
 // Apply implements Projection: COPY into points_ledger and tier_changes, then
 // one multi-row upsert of the batch's members.
@@ -238,6 +243,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		missing    = make([]*int64, n)
 		projected  = make([]*string, n)
 		progressAt = make([]*time.Time, n)
+		birthday   = make([]*string, n)
 	)
 	for i, c := range list {
 		ids[i], balance[i], earned[i], tier[i] = c.id, c.balance, c.earned, c.tier
@@ -250,7 +256,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			status[i], statusAt[i] = c.status, &c.statusAt
 		}
 		debt[i], redeemed[i], pending[i] = c.debt, c.redeemed, c.pending
-		expSet[i], expires[i], floor[i] = c.expiresSet, c.expires, c.floor
+		expSet[i], expires[i], floor[i], birthday[i] = c.expiresSet, c.expires, c.floor, c.birthday
 		if pr := c.progress; pr != nil {
 			value[i], nextTier[i], missing[i], projected[i] = &pr.Value, nullIfEmpty(pr.NextTier), &pr.Missing, &pr.Projected
 			progressAt[i] = &pr.OccurredAt
@@ -258,7 +264,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	}
 	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
 		first, last, purchases, seqs, status, statusAt, debt, redeemed, pending,
-		expSet, expires, floor, value, nextTier, missing, projected, progressAt); err != nil {
+		expSet, expires, floor, value, nextTier, missing, projected, progressAt, birthday); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
 	if _, err := tx.Exec(ctx, `update members set tier_expires_at = null

@@ -173,7 +173,10 @@ type ClockMark struct {
 // tier review came due since mark.At (tier_expires_at plus the grace days),
 // or changed since mark.Seq and is already due, are woken whatever their
 // points.
-func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays, reviewGraceDays int) ([]string, ClockMark, error) {
+//
+// With yearly set (the program pays birthday or anniversary bonuses),
+// members whose birthday or enrolment anniversary fell since mark.At.
+func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays, reviewGraceDays int, yearly bool) ([]string, ClockMark, error) {
 	next := ClockMark{At: now}
 	if err := q.QueryRow(ctx, `select coalesce(max(ledger_seq), 0) from loyalty.points_ledger`).Scan(&next.Seq); err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
@@ -202,10 +205,16 @@ with due as (
 	select member_id, true from loyalty.members
 	where $6 >= 0 and tier_expires_at + make_interval(days => $6) <= $1
 		and (tier_expires_at + make_interval(days => $6) > $2 or (last_ledger_seq > $3 and last_ledger_seq <= $4))
+	union
+	select m.member_id, true from loyalty.members m
+	join (select to_char(d, 'MM-DD') as day from generate_series(date_trunc('day', $2::timestamptz at time zone 'UTC') + interval '1 day',
+		$1::timestamptz at time zone 'UTC', interval '1 day') d) days
+		on days.day in (m.birthday, to_char(m.enrolled_at at time zone 'UTC', 'MM-DD'))
+	where $7 and m.enrolled_at is not null and m.status = 'active'
 )
 select distinct d.member_id from due d join loyalty.members m on m.member_id = d.member_id
 where d.tier or m.points_balance > 0 or m.points_pending > 0
-order by 1`, now, since, mark.Seq, next.Seq, inactivityDays, reviewGraceDays)
+order by 1`, now, since, mark.Seq, next.Seq, inactivityDays, reviewGraceDays, yearly)
 	if err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
 	}

@@ -397,7 +397,7 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.TierRenewed{FactMeta: meta, Tier: s[0], ExpiresAt: meta.OccurredAt.Add(30 * 24 * time.Hour)},
 		domain.TierAssigned{FactMeta: meta, Tier: s[1], Reason: s[2]},
 		domain.TierProgress{FactMeta: meta, TierOutlook: domain.TierOutlook{Value: n[0], NextTier: s[1], Missing: n[1], Projected: s[2]}},
-		domain.MemberEnrolled{FactMeta: meta, Channel: s[1], ReferredBy: s[2]},
+		domain.MemberEnrolled{FactMeta: meta, Channel: s[1], ReferredBy: s[2], Birthday: domain.Birthday{Month: time.February, Day: 29}},
 		domain.PointsTransferred{FactMeta: meta, RequestID: s[0], ToMemberID: s[1], Points: n[2], ProgramVersion: s[2]},
 		domain.TransferRejected{FactMeta: meta, RequestID: s[1], ToMemberID: s[2], Points: n[0], Reason: domain.RedemptionReason(s[0]),
 			Detail: s[1], ProgramVersion: s[0]},

@@ -111,7 +111,16 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 	case domain.TypeMemberEnrolled:
 		var b domain.Enrolment
 		if b.Channel, _, err = body.optionalString("channel"); err == nil {
-			b.ReferredBy, _, err = body.optionalString("referred_by")
+			if b.ReferredBy, _, err = body.optionalString("referred_by"); err == nil {
+				var s string
+				var ok bool
+				if s, ok, err = body.optionalString("birth_date"); err == nil && ok {
+					var perr error
+					if b.Birthday, perr = domain.ParseBirthday(s); perr != nil {
+						err = refRejectWire(domain.ReasonInvalidField, body.name("birth_date"), "%s", perr.Error())
+					}
+				}
+			}
 		}
 		e.Body = b
 	case domain.TypeTransfer:
@@ -637,6 +646,7 @@ type (
 		MemberID   string `json:"member_id"`
 		Channel    string `json:"channel,omitempty"`
 		ReferredBy string `json:"referred_by,omitempty"`
+		BirthDate  string `json:"birth_date,omitempty"`
 	}
 	refWireTransferData struct {
 		MemberID   string `json:"member_id"`
@@ -743,7 +753,7 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.Enrolment:
 		strs.check("channel", b.Channel)
 		strs.check("referred_by", b.ReferredBy)
-		data = refWireEnrolmentData{MemberID: e.MemberID, Channel: b.Channel, ReferredBy: b.ReferredBy}
+		data = refWireEnrolmentData{MemberID: e.MemberID, Channel: b.Channel, ReferredBy: b.ReferredBy, BirthDate: b.Birthday.String()}
 	case domain.TransferRequest:
 		strs.check("request_id", b.RequestID)
 		strs.check("to_member_id", b.ToMemberID)
@@ -875,6 +885,7 @@ type refWireFact struct {
 	Missing              int64           `json:"missing,omitempty"`
 	Projected            string          `json:"projected_tier,omitempty"`
 	OtherMemberID        string          `json:"other_member_id,omitempty"`
+	Birthday             string          `json:"birthday,omitempty"`
 }
 
 type refWireLine struct {
@@ -931,7 +942,7 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 	w := refWireFact{Type: f.FactType(), OccurredAt: f.Meta().OccurredAt.UTC()}
 	switch f := f.(type) {
 	case domain.MemberEnrolled:
-		w.Channel, w.OtherMemberID = f.Channel, f.ReferredBy
+		w.Channel, w.OtherMemberID, w.Birthday = f.Channel, f.ReferredBy, f.Birthday.String()
 	case domain.PointsTransferred:
 		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
 	case domain.TransferRejected:
@@ -1020,7 +1031,11 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	switch w.Type {
 	case domain.FactMemberEnrolled:
-		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID}, nil
+		birthday, err := domain.ParseBirthday(w.Birthday)
+		if err != nil {
+			return nil, err
+		}
+		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID, Birthday: birthday}, nil
 	case domain.FactPointsTransferred:
 		return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
 			ProgramVersion: w.ProgramVersion}, nil

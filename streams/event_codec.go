@@ -143,7 +143,9 @@ func decodeEvent(data []byte) (domain.Event, error) {
 	case domain.TypeMemberEnrolled:
 		var b domain.Enrolment
 		if b.Channel, _, err = body.optionalString("channel"); err == nil {
-			b.ReferredBy, _, err = body.optionalString("referred_by")
+			if b.ReferredBy, _, err = body.optionalString("referred_by"); err == nil {
+				b.Birthday, err = birthDate(body)
+			}
 		}
 		e.Body = b
 	case domain.TypeVisitRecorded:
@@ -314,6 +316,20 @@ func decodeFeedback(o object) (domain.EventBody, error) {
 	}
 	if b.Channel, _, err = o.optionalString("channel"); err != nil {
 		return nil, err
+	}
+	return b, nil
+}
+
+// birthDate reads an enrolment's optional birth_date (YYYY-MM-DD or MM-DD);
+// only the month and day are kept.
+func birthDate(o object) (domain.Birthday, error) {
+	s, ok, err := o.optionalString("birth_date")
+	if err != nil || !ok {
+		return domain.Birthday{}, err
+	}
+	b, perr := domain.ParseBirthday(s)
+	if perr != nil {
+		return domain.Birthday{}, rejectWire(domain.ReasonInvalidField, o.name("birth_date"), "%s", perr.Error())
 	}
 	return b, nil
 }
@@ -898,6 +914,7 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 		strs.check("referred_by", body.ReferredBy)
 		b = appendEventString(b, `,"channel":`, body.Channel)
 		b = appendEventString(b, `,"referred_by":`, body.ReferredBy)
+		b = appendEventString(b, `,"birth_date":`, body.Birthday.String())
 	case domain.TransferRequest:
 		strs.check("request_id", body.RequestID)
 		strs.check("to_member_id", body.ToMemberID)
@@ -1105,8 +1122,9 @@ func EventDigest(e domain.Event) uint64 {
 	case domain.Enrolment:
 		d.uint(1)
 		d.str(b.Channel)
-		if b.ReferredBy != "" { // so that enrolments without one keep their digest
+		if b.ReferredBy != "" || !b.Birthday.IsZero() { // so that enrolments without them keep their digest
 			d.str(b.ReferredBy)
+			d.str(b.Birthday.String())
 		}
 	case domain.TransferRequest:
 		d.uint(9)

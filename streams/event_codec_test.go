@@ -62,7 +62,7 @@ func sampleEvents() []domain.Event {
 		{ID: "referral-9a0e4f1c2b3d5e6f7a8b9c0d1e2f3a4b", Type: domain.TypeReferralReward, Source: domain.FollowUpSource,
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.ReferralReward{ReferredMemberID: "m-44"}},
 		{ID: "d0e1f2a3-0000-4000-8000-00000000000a", Type: domain.TypeMemberEnrolled, Source: "app",
-			MemberID: "m-44", OccurredAt: sampleTime, Body: domain.Enrolment{Channel: "app", ReferredBy: "m-42"}},
+			MemberID: "m-44", OccurredAt: sampleTime, Body: domain.Enrolment{Channel: "app", ReferredBy: "m-42", Birthday: domain.Birthday{Month: time.March, Day: 20}}},
 	}
 }
 

@@ -79,6 +79,7 @@ type wireFact struct {
 	Missing              int64           `json:"missing,omitempty"`
 	Projected            string          `json:"projected_tier,omitempty"`
 	OtherMemberID        string          `json:"other_member_id,omitempty"`
+	Birthday             string          `json:"birthday,omitempty"`
 }
 
 type wireLine struct {
@@ -244,6 +245,7 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptInt(b, `,"missing":`, w.Missing)
 	b = appendOptString(b, `,"projected_tier":`, w.Projected)
 	b = appendOptString(b, `,"other_member_id":`, w.OtherMemberID)
+	b = appendOptString(b, `,"birthday":`, w.Birthday)
 	return append(b, '}')
 }
 
@@ -395,7 +397,7 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 	w := wireFact{Type: f.FactType(), OccurredAt: f.Meta().OccurredAt.UTC()}
 	switch f := f.(type) {
 	case domain.MemberEnrolled:
-		w.Channel, w.OtherMemberID = f.Channel, f.ReferredBy
+		w.Channel, w.OtherMemberID, w.Birthday = f.Channel, f.ReferredBy, f.Birthday.String()
 	case domain.PointsTransferred:
 		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
 	case domain.TransferRejected:
@@ -482,7 +484,11 @@ func fromOptTime(t *time.Time) time.Time {
 func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact, error) {
 	switch w.Type {
 	case domain.FactMemberEnrolled:
-		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID}, nil
+		birthday, err := domain.ParseBirthday(w.Birthday)
+		if err != nil {
+			return nil, fmt.Errorf("enrolment birthday: %w", err)
+		}
+		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID, Birthday: birthday}, nil
 	case domain.FactPointsTransferred:
 		return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
 			ProgramVersion: w.ProgramVersion}, nil

@@ -262,6 +262,8 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<27, p.string(&w.Projected)
 		case "other_member_id":
 			bit, ok = 1<<28, p.string(&w.OtherMemberID)
+		case "birthday":
+			bit, ok = 1<<29, p.string(&w.Birthday)
 		default:
 			return nil, false
 		}

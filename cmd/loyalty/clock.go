@@ -64,7 +64,8 @@ func clockTick(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, 
 	if d := p.TierPolicy.Downgrade; d != "" && d != domain.DowngradeNever {
 		grace = p.TierPolicy.GraceDays
 	}
-	ids, next, err := projections.DueForClock(ctx, pool, now, mark, inactivity, grace)
+	yearly := p.Earning.Yearly.BirthdayPoints > 0 || p.Earning.Yearly.AnniversaryPoints > 0
+	ids, next, err := projections.DueForClock(ctx, pool, now, mark, inactivity, grace, yearly)
 	if err != nil {
 		return mark, 0, err
 	}

@@ -497,6 +497,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
   expiry: {policy: end_of_quarter, periods: 1}
   pending: {days: 14, confirmation: true}
   referral: {referrer_points: 300, referred_points: 100}
+  yearly: {birthday_points: 250, anniversary_points: 100}
   rules:
     - id: weekend
       when: 'event.weekday in ["Sat", "Sun"] && member.status == "active"'
@@ -599,7 +600,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	}
 	rows.Close()
 	for _, k := range []string{"weekend/2026.1", "weekend/2026.2", "beauty-lines/2026.1", "happy/2026.1", "welcome/2026.1", "streak/2026.1", "expiry/2026.2", "base/2026.2",
-		"referral_bonus/2026.1", "referrer_bonus/2026.1", "transfer_out/2026.1", "transfer_in/2026.1"} {
+		"referral_bonus/2026.1", "referrer_bonus/2026.1", "transfer_out/2026.1", "transfer_in/2026.1", "birthday_bonus/2026.1", "birthday_bonus/2026.2"} {
 		if rules[k] == 0 {
 			t.Errorf("no %s facts in the points ledger: %v", k, rules)
 		}

@@ -30,7 +30,9 @@ func Example() {
 	// 2026-01-01 02:13 m-000005 enrolled (migrated)
 	// 2026-01-01 12:41 m-000004 bought for 8229 GBP at store-berlin
 	// 2026-01-04 15:49 m-000001 enrolled (store-hamburg)
-	// 2026-01-19 19:25 m-000001 bought for 2219 EUR at store-hamburg
+	// 2026-01-06 17:34 m-000001 bought for 3998 EUR at store-hamburg
+	// 2026-01-17 17:21 m-000001 bought for 2389 EUR at store-hamburg
+	// 2026-01-27 20:14 m-000001 bought for 2898 EUR at app
 	// 2026-02-04 01:13 m-000004 bought for 1456 EUR at app
 	// 2026-02-22 13:05 m-000002 bought for 7439 EUR at store-munich
 }

@@ -86,6 +86,7 @@ const (
 	deliveredShare     = 0.8  // online orders whose delivery upstream confirms
 	referredShare      = 0.1  // new (not migrated) members enrolled with a referrer
 	transferShare      = 0.01 // purchases after which the member gives points away
+	birthDateShare     = 0.6  // new members who give their date of birth
 	redeemRewardShare  = 0.7  // of redemptions, those of a catalogue reward rather than points
 	commentShare       = 0.3
 	awkwardShare       = 0.02
@@ -386,6 +387,9 @@ func (g *Generator) enrol(m *member, at int64) domain.Event {
 		if other := &g.members[r.IntN(len(g.members))]; other != m {
 			body.ReferredBy = other.id
 		}
+	}
+	if !m.migrated && r.Float64() < birthDateShare {
+		body.Birthday = domain.Birthday{Month: time.Month(1 + r.IntN(12)), Day: 1 + r.IntN(28)}
 	}
 	e := g.event(m, at, body)
 	if !m.alive {
