@@ -42,6 +42,7 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	}
 	settle(decideTierReviews(m, meta, p))
 	settle(decideYearly(m, meta, p))
+	settle(decideNotices(m, meta, p))
 	facts, err := decideEvent(m, meta, e, p)
 	if err != nil {
 		return nil, err

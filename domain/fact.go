@@ -30,6 +30,7 @@ const (
 	FactTransferRejected  FactType = "loyalty.transfer.rejected.v1"
 	FactPointsReceived    FactType = "loyalty.points.received.v1"
 	FactReferralQualified FactType = "loyalty.referral.qualified.v1"
+	FactPointsExpiring    FactType = "loyalty.points.expiring.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id
@@ -232,7 +233,7 @@ func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 // pending points, a yearly bonus, an order's confirmation, points received.
 func IsActivity(f Fact) bool {
 	switch f := f.(type) {
-	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress, PointsReceived:
+	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress, PointsReceived, PointsExpiring:
 		return false
 	case PointsEarned: // a yearly bonus comes with the day, not with the member
 		return f.Rule != RuleBirthday && f.Rule != RuleAnniversary

@@ -14,6 +14,9 @@ type Expiry struct {
 	// after the one the points were earned in they last: 0 expires them at
 	// the end of that same month (quarter, year), 1 at the end of the next.
 	Periods int
+	// NoticeDays before dated points expire, a PointsExpiring notice is
+	// recorded; 0: none.
+	NoticeDays int
 }
 
 // ExpiryPolicy names when points expire.
@@ -41,6 +44,9 @@ func (x Expiry) validate(add func(field, format string, args ...any)) {
 		}
 	default:
 		add("earning.expiry.policy", "must be never, days, end_of_month, end_of_quarter, end_of_year or inactivity, got %q", x.Policy)
+	}
+	if x.NoticeDays < 0 || x.NoticeDays > MaxNoticeDays {
+		add("earning.expiry.notice_days", "must be 0 to %d, got %d", MaxNoticeDays, x.NoticeDays)
 	}
 }
 
@@ -157,6 +163,48 @@ func decideExpiry(m *Member, meta FactMeta, p *Program) []Fact {
 		points := min(l.remaining, left)
 		left -= points
 		facts = append(facts, expired(points, l.expires, RuleExpiry))
+	}
+	return facts
+}
+
+// MaxNoticeDays bounds how long before their date expiring points are noticed.
+const MaxNoticeDays = 365
+
+// PointsExpiring says that Points of the member's balance expire at
+// ExpiresAt: a notice, NoticeDays before the date (see Expiry), for upstream
+// to tell the member. It moves no points. Its time is when the notice fell
+// due, which may be before the event that noticed it.
+type PointsExpiring struct {
+	FactMeta
+	Points         int64
+	ExpiresAt      time.Time
+	ProgramVersion string
+}
+
+func (PointsExpiring) FactType() FactType { return FactPointsExpiring }
+
+// decideNotices gives notice of the dated points that expire within the
+// program's notice days of meta's time and were not noticed before.
+func decideNotices(m *Member, meta FactMeta, p *Program) []Fact {
+	days := p.Earning.Expiry.NoticeDays
+	if days == 0 || m.Balance <= 0 {
+		return nil
+	}
+	var facts []Fact
+	left := m.Balance
+	for _, l := range m.lots {
+		due := l.expires.AddDate(0, 0, -days)
+		if due.After(meta.OccurredAt) {
+			break
+		}
+		points := min(l.remaining, left)
+		left -= points
+		if !l.expires.After(m.noticedUntil) || !l.expires.After(meta.OccurredAt) || points <= 0 {
+			continue
+		}
+		fm := meta
+		fm.OccurredAt = due
+		facts = append(facts, PointsExpiring{FactMeta: fm, Points: points, ExpiresAt: l.expires, ProgramVersion: p.Version})
 	}
 	return facts
 }

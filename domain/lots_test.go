@@ -183,7 +183,7 @@ func TestLotInvariants(t *testing.T) {
 		p.Earning.Expiry = rapid.SampledFrom([]domain.Expiry{
 			{Policy: domain.ExpireAfterDays, Days: 30}, {Policy: domain.ExpireAfterDays, Days: 1},
 			{Policy: domain.ExpireEndOfMonth}, {Policy: domain.ExpireEndOfQuarter, Periods: 1},
-			{Policy: domain.ExpireEndOfYear}, {Policy: domain.ExpireOnInactivity, Days: 45},
+			{Policy: domain.ExpireEndOfYear, NoticeDays: 30}, {Policy: domain.ExpireOnInactivity, Days: 45},
 		}).Draw(t, "expiry")
 		dated := p.Earning.Expiry.Policy != domain.ExpireOnInactivity
 		events := drawEvents(t)
@@ -262,4 +262,52 @@ func TestLotsAfterANegativeBalance(t *testing.T) {
 			earnedUntil("e-v", d(5, 7), 5, domain.RuleVisitBonus, "", utcDate(2026, 6, 1)),
 		},
 	}})
+}
+
+// With notice_days 10, points that expire at the end of March are noticed
+// from 22 March: once, dated then.
+func TestExpiryNotices(t *testing.T) {
+	monthly := withExpiry(domain.Expiry{Policy: domain.ExpireEndOfMonth, NoticeDays: 10})
+	first := buy("e-1", t0, "o-1", eur(2000)) // 220 points until 1 April
+	notice := func(id string, points int64) domain.PointsExpiring {
+		return domain.PointsExpiring{FactMeta: meta(id, utcDate(2026, 3, 22)), Points: points, ExpiresAt: utcDate(2026, 4, 1), ProgramVersion: version}
+	}
+	runRuleCases(t, []ruleCase{
+		{
+			name:    "not before the notice day",
+			program: monthly,
+			given:   []domain.Event{enrolled(), first},
+			when:    event("e-c", utcDate(2026, 3, 21), domain.Clock{}),
+			want:    nil,
+		},
+		{
+			name:    "from it",
+			program: monthly,
+			given:   []domain.Event{enrolled(), first},
+			when:    event("e-c", utcDate(2026, 3, 25), domain.Clock{}),
+			want:    []domain.Fact{notice("e-c", 220)},
+		},
+		{
+			name:    "once",
+			program: monthly,
+			given:   []domain.Event{enrolled(), first, event("e-c", utcDate(2026, 3, 25), domain.Clock{})},
+			when:    event("e-d", utcDate(2026, 3, 28), domain.Clock{}),
+			want:    nil,
+		},
+		{
+			name: "what is left of the lot",
+			program: func(p *domain.Program) {
+				monthly(p)
+				p.Redemption.DirectPoints = true
+			},
+			given: []domain.Event{enrolled(), first, withReward("e-r", utcDate(2026, 3, 10))},
+			when:  event("e-c", utcDate(2026, 3, 25), domain.Clock{}),
+			want:  []domain.Fact{notice("e-c", 70)},
+		},
+	})
+}
+
+// withReward is a redemption of 150 points (needs withCatalogue's coffee).
+func withReward(id string, at time.Time) domain.Event {
+	return redeemPoints(id, at, "r-"+id, 150)
 }

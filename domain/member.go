@@ -37,6 +37,8 @@ type Member struct {
 	Birthday        Birthday
 	lastBirthday    time.Time
 	lastAnniversary time.Time
+	// noticedUntil is the latest expiry date a PointsExpiring noticed.
+	noticedUntil time.Time
 	// Pending is points earned that are not available yet (see Pending):
 	// not in Balance, not to be spent.
 	Pending int64
@@ -181,6 +183,11 @@ func (m *Member) Evolve(f Fact) {
 		return
 	case TierProgress:
 		m.progress = f.TierOutlook
+		return
+	case PointsExpiring:
+		if f.ExpiresAt.After(m.noticedUntil) {
+			m.noticedUntil = f.ExpiresAt
+		}
 		return
 	}
 	if IsActivity(f) {

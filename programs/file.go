@@ -99,9 +99,10 @@ type filePending struct {
 }
 
 type fileExpiry struct {
-	Policy  scalar `yaml:"policy"`
-	Days    scalar `yaml:"days"`
-	Periods scalar `yaml:"periods"`
+	Policy     scalar `yaml:"policy"`
+	Days       scalar `yaml:"days"`
+	Periods    scalar `yaml:"periods"`
+	NoticeDays scalar `yaml:"notice_days"`
 }
 
 type fileRule struct {
@@ -580,9 +581,10 @@ func (f *file) program() (*domain.Program, []error) {
 
 	p.Returns = domain.Returns{Policy: domain.ReturnsPolicy(c.text("returns.policy", f.Returns.Policy))}
 	p.Earning.Expiry = domain.Expiry{
-		Policy:  domain.ExpiryPolicy(c.text("earning.expiry.policy", e.Expiry.Policy)),
-		Days:    int(c.integer("earning.expiry.days", e.Expiry.Days, 36_500)),
-		Periods: int(c.integer("earning.expiry.periods", e.Expiry.Periods, 1200)),
+		Policy:     domain.ExpiryPolicy(c.text("earning.expiry.policy", e.Expiry.Policy)),
+		Days:       int(c.integer("earning.expiry.days", e.Expiry.Days, 36_500)),
+		Periods:    int(c.integer("earning.expiry.periods", e.Expiry.Periods, 1200)),
+		NoticeDays: int(c.integer("earning.expiry.notice_days", e.Expiry.NoticeDays, domain.MaxNoticeDays)),
 	}
 	p.Earning.Pending = domain.Pending{
 		Days:         int(c.integer("earning.pending.days", e.Pending.Days, domain.MaxPendingDays)),

@@ -43,21 +43,21 @@ func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
 	row(4, "later", "earned", "available", 30, at(25), nil)
 
 	mark := ClockMark{At: day(2), Seq: 4}
-	ids, next, err := DueForClock(ctx, pool, day(7), mark, 5, 2, false)
+	ids, next, err := DueForClock(ctx, pool, day(7), mark, 5, 2, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"expiring", "inactive", "pending", "review"}; !slices.Equal(ids, want) {
 		t.Errorf("due on day 7: %v, want %v", ids, want)
 	}
-	ids, _, err = DueForClock(ctx, pool, day(8), next, 5, 2, false)
+	ids, _, err = DueForClock(ctx, pool, day(8), next, 5, 2, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"graced"}; !slices.Equal(ids, want) {
 		t.Errorf("due on day 8, after day 7: %v, want %v", ids, want)
 	}
-	ids, _, err = DueForClock(ctx, pool, day(7), mark, 0, -1, false)
+	ids, _, err = DueForClock(ctx, pool, day(7), mark, 0, -1, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +68,19 @@ func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
 	exec(`insert into loyalty.members (member_id, lifetime_points, first_activity_at, last_activity_at, last_ledger_seq, enrolled_at, birthday)
 		values ('born', 0, $1, $1, 1, $1, '03-06'), ('joined', 0, $2, $2, 1, $2, null), ('born-later', 0, $1, $1, 1, $1, '03-09')`,
 		time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC), time.Date(2025, 3, 5, 9, 0, 0, 0, time.UTC))
-	ids, _, err = DueForClock(ctx, pool, day(7), mark, 0, -1, true)
+	ids, _, err = DueForClock(ctx, pool, day(7), mark, 0, -1, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"born", "expiring", "joined", "pending"}; !slices.Equal(ids, want) {
 		t.Errorf("with yearly bonuses: %v, want %v", ids, want)
+	}
+	// Notices 20 days ahead: "later"'s points expire on day 25.
+	ids, _, err = DueForClock(ctx, pool, day(7), mark, 0, -1, false, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"expiring", "later", "pending"}; !slices.Equal(ids, want) {
+		t.Errorf("with notices 20 days ahead: %v, want %v", ids, want)
 	}
 }

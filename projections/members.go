@@ -29,7 +29,7 @@ func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
 func (Members) Tables() []string {
-	return []string{"members", "points_ledger", "tier_changes", "redemptions"}
+	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices"}
 }
 
 // memberChange is what one batch does to one member row, folded in ledger
@@ -112,6 +112,8 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 var (
 	tierChangesColumns = []string{"ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier", "to_tier",
 		"reason", "occurred_at", "expires_at"}
+	noticeColumns = []string{"member_id", "expires_at", "points", "noticed_at", "program_version", "source_event_id",
+		"ledger_seq", "fact_index"}
 	redemptionsColumns = []string{"member_id", "request_id", "status", "reward_id", "quantity", "points", "reason",
 		"detail", "channel", "program_version", "source_event_id", "ledger_seq", "fact_index", "occurred_at"}
 )
@@ -170,7 +172,7 @@ on conflict (member_id) do update set
 // one multi-row upsert of the batch's members.
 func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
 	changes := map[string]*memberChange{}
-	var ledgerRows, tierRows, redemptionRows [][]any
+	var ledgerRows, tierRows, redemptionRows, noticeRows [][]any
 	for _, rec := range batch {
 		seq := int64(rec.Seq)
 		for n, f := range rec.Facts {
@@ -187,6 +189,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			case domain.PointsRedeemed:
 				redemptionRows = append(redemptionRows, []any{meta.MemberID, f.RequestID, "accepted", nullIfEmpty(f.RewardID),
 					f.Quantity, f.Points, nil, nil, nullIfEmpty(f.Channel), f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
+			case domain.PointsExpiring:
+				noticeRows = append(noticeRows, []any{meta.MemberID, f.ExpiresAt, f.Points, meta.OccurredAt, f.ProgramVersion,
+					meta.EventID, seq, int32(i)})
 			case domain.RedemptionRejected:
 				redemptionRows = append(redemptionRows, []any{meta.MemberID, f.RequestID, "rejected", nullIfEmpty(f.RewardID),
 					f.Quantity, f.Points, string(f.Reason), f.Detail, nil, f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
@@ -203,6 +208,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		return err
 	}
 	if err := copyRows(ctx, tx, "redemptions", redemptionsColumns, redemptionRows); err != nil {
+		return err
+	}
+	if err := copyRows(ctx, tx, "expiry_notices", noticeColumns, noticeRows); err != nil {
 		return err
 	}
 	if len(changes) == 0 {

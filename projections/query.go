@@ -176,7 +176,11 @@ type ClockMark struct {
 //
 // With yearly set (the program pays birthday or anniversary bonuses),
 // members whose birthday or enrolment anniversary fell since mark.At.
-func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays, reviewGraceDays int, yearly bool) ([]string, ClockMark, error) {
+//
+// With noticeDays above 0, members whose dated points came within that many
+// days of their expiry since mark.At.
+func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays, reviewGraceDays int, yearly bool,
+	noticeDays int) ([]string, ClockMark, error) {
 	next := ClockMark{At: now}
 	if err := q.QueryRow(ctx, `select coalesce(max(ledger_seq), 0) from loyalty.points_ledger`).Scan(&next.Seq); err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
@@ -211,10 +215,14 @@ with due as (
 		$1::timestamptz at time zone 'UTC', interval '1 day') d) days
 		on days.day in (m.birthday, to_char(m.enrolled_at at time zone 'UTC', 'MM-DD'))
 	where $7 and m.enrolled_at is not null and m.status = 'active'
+	union
+	select member_id, false from loyalty.points_ledger
+	where $8 > 0 and kind in ('earned', 'released') and expires_at is not null
+		and expires_at - make_interval(days => $8) > $2 and expires_at - make_interval(days => $8) <= $1
 )
 select distinct d.member_id from due d join loyalty.members m on m.member_id = d.member_id
 where d.tier or m.points_balance > 0 or m.points_pending > 0
-order by 1`, now, since, mark.Seq, next.Seq, inactivityDays, reviewGraceDays, yearly)
+order by 1`, now, since, mark.Seq, next.Seq, inactivityDays, reviewGraceDays, yearly, noticeDays)
 	if err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
 	}

@@ -404,6 +404,7 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.PointsReceived{FactMeta: meta, FromMemberID: s[2], RequestID: s[0], Points: n[1], ExpiresAt: meta.OccurredAt.Add(time.Hour),
 			ProgramVersion: s[1]},
 		domain.ReferralQualified{FactMeta: meta, ReferrerID: s[0]},
+		domain.PointsExpiring{FactMeta: meta, Points: n[2], ExpiresAt: meta.OccurredAt.Add(240 * time.Hour), ProgramVersion: s[1]},
 	}
 }
 

@@ -994,6 +994,12 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.OrderID = f.OrderID
 	case domain.PointsExpired:
 		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
+	case domain.PointsExpiring:
+		w.Points, w.ProgramVersion = f.Points, f.ProgramVersion
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
 	case domain.PointsDebt:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.PointsReversed:
@@ -1088,6 +1094,12 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		return domain.PointsCancelled{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPurchaseConfirmed:
 		return domain.PurchaseConfirmed{FactMeta: meta, OrderID: w.OrderID}, nil
+	case domain.FactPointsExpiring:
+		f := domain.PointsExpiring{FactMeta: meta, Points: w.Points, ProgramVersion: w.ProgramVersion}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = w.ExpiresAt.UTC()
+		}
+		return f, nil
 	case domain.FactPointsExpired:
 		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsDebt:

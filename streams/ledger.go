@@ -437,6 +437,8 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.OrderID = f.OrderID
 	case domain.PointsExpired:
 		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
+	case domain.PointsExpiring:
+		w.Points, w.ExpiresAt, w.ProgramVersion = f.Points, optTime(f.ExpiresAt), f.ProgramVersion
 	case domain.PointsDebt:
 		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 	case domain.PointsReversed:
@@ -534,6 +536,8 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 		return domain.PointsCancelled{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPurchaseConfirmed:
 		return domain.PurchaseConfirmed{FactMeta: meta, OrderID: w.OrderID}, nil
+	case domain.FactPointsExpiring:
+		return domain.PointsExpiring{FactMeta: meta, Points: w.Points, ExpiresAt: fromOptTime(w.ExpiresAt), ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsExpired:
 		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsDebt:

@@ -459,6 +459,8 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactPointsReceived
 	case string(domain.FactReferralQualified):
 		*dst = domain.FactReferralQualified
+	case string(domain.FactPointsExpiring):
+		*dst = domain.FactPointsExpiring
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

@@ -299,6 +299,12 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReleaseRule, -f.Points))
 			case domain.PointsCancelled:
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.CancelRule, -f.Points))
+			case domain.PointsTransferred:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, domain.RuleTransferOut, -f.Points))
+			case domain.PointsReceived:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, domain.RuleTransferIn, f.Points))
+			case domain.PointsExpiring:
+				add("expiry_notices", fmt.Sprintf("%s %d", id, f.Points))
 			case domain.TierChanged:
 				add("tier_changes", fmt.Sprintf("%s %s", id, f.To))
 			case domain.PurchaseRecorded:
@@ -313,13 +319,14 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 		}
 	}
 	queries := map[string]string{
-		"points_ledger": `select source_event_id || ' ' || rule || ' ' || points from loyalty.points_ledger`,
-		"tier_changes":  `select source_event_id || ' ' || to_tier from loyalty.tier_changes`,
-		"purchases":     `select event_id || ' ' || amount from loyalty.purchases`,
-		"refunds":       `select event_id || ' ' || amount from loyalty.refunds`,
-		"visits":        `select event_id from loyalty.visits`,
-		"feedback":      `select event_id from loyalty.feedback`,
-		"redemptions":   `select request_id || ' ' || status || ' ' || points from loyalty.redemptions`,
+		"points_ledger":  `select source_event_id || ' ' || rule || ' ' || points from loyalty.points_ledger`,
+		"tier_changes":   `select source_event_id || ' ' || to_tier from loyalty.tier_changes`,
+		"purchases":      `select event_id || ' ' || amount from loyalty.purchases`,
+		"refunds":        `select event_id || ' ' || amount from loyalty.refunds`,
+		"visits":         `select event_id from loyalty.visits`,
+		"feedback":       `select event_id from loyalty.feedback`,
+		"redemptions":    `select request_id || ' ' || status || ' ' || points from loyalty.redemptions`,
+		"expiry_notices": `select source_event_id || ' ' || points from loyalty.expiry_notices`,
 	}
 	for table, q := range queries {
 		rows, err := pool.Query(ctx, q)

@@ -93,7 +93,7 @@ func TestChaos(t *testing.T) {
 // after 45 days, refunds kept within the balance and tiers reviewed each
 // quarter, so that the faults meet every kind of fact.
 var chaosProgram = defaultProgramWith(`
-  expiry: {policy: days, days: 45}
+  expiry: {policy: days, days: 45, notice_days: 10}
   pending: {days: 7}
   rules:
     - id: weekend

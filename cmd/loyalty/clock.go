@@ -65,7 +65,7 @@ func clockTick(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, 
 		grace = p.TierPolicy.GraceDays
 	}
 	yearly := p.Earning.Yearly.BirthdayPoints > 0 || p.Earning.Yearly.AnniversaryPoints > 0
-	ids, next, err := projections.DueForClock(ctx, pool, now, mark, inactivity, grace, yearly)
+	ids, next, err := projections.DueForClock(ctx, pool, now, mark, inactivity, grace, yearly, p.Earning.Expiry.NoticeDays)
 	if err != nil {
 		return mark, 0, err
 	}

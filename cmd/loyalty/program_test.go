@@ -494,7 +494,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	db := pgtest.New(t)
 	natsURL := env.Server.ClientURL()
 	common := `
-  expiry: {policy: end_of_quarter, periods: 1}
+  expiry: {policy: end_of_quarter, periods: 1, notice_days: 14}
   pending: {days: 14, confirmation: true}
   referral: {referrer_points: 300, referred_points: 100}
   yearly: {birthday_points: 250, anniversary_points: 100}
@@ -634,14 +634,15 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	if periodEnds == 0 || assigned == 0 || reviewed == 0 {
 		t.Errorf("tier changes at period end %d, assigned %d, members with a review date %d; want some of each", periodEnds, assigned, reviewed)
 	}
-	var blocked, debt, refused int64
+	var blocked, debt, refused, notices int64
 	if err := db.Pool.QueryRow(ctx, `select (select count(*) from loyalty.members where status_since is not null),
 		(select coalesce(sum(points_debt), 0) from loyalty.members),
-		(select count(*) from loyalty.redemptions where status = 'rejected')`).Scan(&blocked, &debt, &refused); err != nil {
+		(select count(*) from loyalty.redemptions where status = 'rejected'),
+		(select count(*) from loyalty.expiry_notices)`).Scan(&blocked, &debt, &refused, &notices); err != nil {
 		t.Fatal(err)
 	}
-	if blocked == 0 || refused == 0 {
-		t.Errorf("members with a status change %d, redemptions refused %d; want some of each", blocked, refused)
+	if blocked == 0 || refused == 0 || notices == 0 {
+		t.Errorf("members with a status change %d, redemptions refused %d, expiry notices %d; want some of each", blocked, refused, notices)
 	}
 	t.Logf("facts by rule and version: %v; rows by kind and account: %v; members with a status change %d; debt %d; redemptions refused %d",
 		rules, kinds, blocked, debt, refused)
