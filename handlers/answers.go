@@ -65,7 +65,7 @@ func (w *waiters) deliver(eventID string, d func() Decision) {
 // answerCommitted delivers the decisions of a batch the ledger now holds.
 func (e *Engine) answerCommitted(p *partition) {
 	for _, r := range p.staged {
-		if r.eventType != domain.TypeRedemption {
+		if r.eventType != domain.TypeRedemption && r.eventType != domain.TypeTransfer {
 			continue
 		}
 		e.waiters.deliver(r.eventID, func() Decision {
@@ -79,12 +79,20 @@ func (e *Engine) answerCommitted(p *partition) {
 // once the partition's staged records are committed: the earlier request may
 // be one of them.
 func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.RejectedError) {
-	if ev.Type != domain.TypeRedemption || e.waiters.n.Load() == 0 {
+	if e.waiters.n.Load() == 0 {
+		return
+	}
+	var request string
+	switch b := ev.Body.(type) {
+	case domain.RedeemRequest:
+		request = b.RequestID
+	case domain.TransferRequest:
+		request = b.RequestID
+	default:
 		return
 	}
 	p.deadLetters = append(p.deadLetters, func() {
 		e.waiters.deliver(ev.ID, func() Decision {
-			request := ev.Body.(domain.RedeemRequest).RequestID
 			return Decision{DeadLetter: rej, State: p.memberState(ev.MemberID, request)}
 		})
 	})
@@ -107,6 +115,10 @@ func requestOf(facts []domain.Fact) string {
 		case domain.PointsRedeemed:
 			return f.RequestID
 		case domain.RedemptionRejected:
+			return f.RequestID
+		case domain.PointsTransferred:
+			return f.RequestID
+		case domain.TransferRejected:
 			return f.RequestID
 		}
 	}

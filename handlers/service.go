@@ -26,6 +26,7 @@ const (
 	ServiceSubjects = "loyalty.svc"
 	BalanceSubject  = ServiceSubjects + ".balance"
 	RedeemSubject   = ServiceSubjects + ".redeem"
+	TransferSubject = ServiceSubjects + ".transfer"
 	// ServiceSource is the source of the events the service publishes.
 	ServiceSource = "loyalty-service"
 )
@@ -97,22 +98,33 @@ type RedeemRequestJSON struct {
 	Channel   string `json:"channel,omitempty"`
 }
 
-// RedeemReply is the decision on a redemption request. Repeated is true
-// when the request had been decided before: the reply is that decision.
+// TransferRequestJSON is a transfer asked of the service: the fields of
+// loyalty.points.transfer_requested.v1's data.
+type TransferRequestJSON struct {
+	MemberID   string `json:"member_id"`
+	RequestID  string `json:"request_id"`
+	ToMemberID string `json:"to_member_id"`
+	Points     int64  `json:"points"`
+}
+
+// RedeemReply is the decision on a redemption or transfer request.
+// Repeated is true when the request had been decided before: the reply is
+// that decision.
 type RedeemReply struct {
-	MemberID  string `json:"member_id"`
-	RequestID string `json:"request_id"`
-	Status    string `json:"status"` // accepted or rejected
-	Points    int64  `json:"points"`
-	RewardID  string `json:"reward_id,omitempty"`
-	Quantity  int64  `json:"quantity,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	Detail    string `json:"detail,omitempty"`
-	Balance   int64  `json:"balance"`
-	Available int64  `json:"available"`
-	Repeated  bool   `json:"repeated,omitempty"`
-	EventID   string `json:"event_id,omitempty"`
-	LedgerSeq uint64 `json:"ledger_seq"`
+	MemberID   string `json:"member_id"`
+	RequestID  string `json:"request_id"`
+	ToMemberID string `json:"to_member_id,omitempty"`
+	Status     string `json:"status"` // accepted or rejected
+	Points     int64  `json:"points"`
+	RewardID   string `json:"reward_id,omitempty"`
+	Quantity   int64  `json:"quantity,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Detail     string `json:"detail,omitempty"`
+	Balance    int64  `json:"balance"`
+	Available  int64  `json:"available"`
+	Repeated   bool   `json:"repeated,omitempty"`
+	EventID    string `json:"event_id,omitempty"`
+	LedgerSeq  uint64 `json:"ledger_seq"`
 }
 
 // service holds what the handlers share.
@@ -134,7 +146,7 @@ func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	g := svc.AddGroup(ServiceSubjects)
-	for name, h := range map[string]micro.HandlerFunc{"balance": s.balance, "redeem": s.redeem} {
+	for name, h := range map[string]micro.HandlerFunc{"balance": s.balance, "redeem": s.redeem, "transfer": s.transfer} {
 		if err := g.AddEndpoint(name, s.async(h)); err != nil {
 			_ = svc.Stop()
 			return nil, fmt.Errorf("service endpoint %s: %w", name, err)
@@ -199,26 +211,45 @@ func (s *service) redeem(req micro.Request) {
 		_ = req.Error(CodeBadRequest, "want the data of loyalty.redemption.requested.v1 (docs/events.md)"+errorSuffix(err), nil)
 		return
 	}
-	ev := domain.Event{
+	s.request(req, domain.Event{
 		ID: "redeem-" + uuid.NewSHA1(redeemNamespace, []byte(q.MemberID+"\x00"+q.RequestID)).String(), Type: domain.TypeRedemption,
 		Source: ServiceSource, MemberID: q.MemberID, OccurredAt: time.Now().UTC(),
 		Body: domain.RedeemRequest{RequestID: q.RequestID, RewardID: q.RewardID, Quantity: q.Quantity, Points: q.Points, Channel: q.Channel},
+	}, q.RequestID)
+}
+
+func (s *service) transfer(req micro.Request) {
+	var q TransferRequestJSON
+	if err := decodeRequest(req.Data(), &q); err != nil {
+		_ = req.Error(CodeBadRequest, "want the data of loyalty.points.transfer_requested.v1 (docs/events.md)"+errorSuffix(err), nil)
+		return
 	}
+	s.request(req, domain.Event{
+		ID: "transfer-request-" + uuid.NewSHA1(redeemNamespace, []byte(q.MemberID+"\x00"+q.RequestID)).String(), Type: domain.TypeTransfer,
+		Source: ServiceSource, MemberID: q.MemberID, OccurredAt: time.Now().UTC(),
+		Body: domain.TransferRequest{RequestID: q.RequestID, ToMemberID: q.ToMemberID, Points: q.Points},
+	}, q.RequestID)
+}
+
+// request publishes a member's request as input and replies with the
+// engine's decision once the ledger holds it; a request decided before is
+// answered with that decision.
+func (s *service) request(req micro.Request, ev domain.Event, requestID string) {
 	var rej *domain.RejectedError
 	if err := domain.Validate(ev, ev.OccurredAt); errors.As(err, &rej) {
 		_ = req.Error(CodeBadRequest, err.Error(), nil)
 		return
 	}
-	state, ok := s.e.readMember(q.MemberID, q.RequestID)
+	state, ok := s.e.readMember(ev.MemberID, requestID)
 	switch {
 	case !ok:
 		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
 		return
 	case !state.Known:
-		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", q.MemberID), nil)
+		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", ev.MemberID), nil)
 		return
 	case state.Redemption != nil:
-		_ = req.RespondJSON(repeatedReply(q, state))
+		_ = req.RespondJSON(repeatedReply(ev.MemberID, requestID, state))
 		return
 	}
 	decided, cancel := s.e.waiters.wait(ev.ID)
@@ -231,7 +262,7 @@ func (s *service) redeem(req micro.Request) {
 	}
 	select {
 	case d := <-decided:
-		_ = s.answer(req, q, ev.ID, d)
+		_ = s.answer(req, ev.MemberID, requestID, ev.ID, d)
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
 	}
@@ -251,17 +282,17 @@ func (s *service) publish(ctx context.Context, ev domain.Event) error {
 }
 
 // answer replies with the engine's decision.
-func (s *service) answer(req micro.Request, q RedeemRequestJSON, eventID string, d Decision) error {
+func (s *service) answer(req micro.Request, memberID, requestID, eventID string, d Decision) error {
 	if d.DeadLetter != nil {
 		if d.State.Redemption != nil { // decided before: a retry, or a race with one
-			return req.RespondJSON(repeatedReply(q, d.State))
+			return req.RespondJSON(repeatedReply(memberID, requestID, d.State))
 		}
 		if d.DeadLetter.Reason == domain.ReasonUnknownMember {
 			return req.Error(CodeUnknownMember, d.DeadLetter.Error(), nil)
 		}
 		return req.Error(CodeBadRequest, d.DeadLetter.Error(), nil)
 	}
-	reply := RedeemReply{MemberID: q.MemberID, RequestID: q.RequestID, Balance: d.State.Balance, Available: d.State.Available,
+	reply := RedeemReply{MemberID: memberID, RequestID: requestID, Balance: d.State.Balance, Available: d.State.Available,
 		EventID: eventID, LedgerSeq: d.State.LedgerSeq}
 	for _, f := range d.Facts {
 		switch f := f.(type) {
@@ -270,14 +301,18 @@ func (s *service) answer(req micro.Request, q RedeemRequestJSON, eventID string,
 		case domain.RedemptionRejected:
 			reply.Status, reply.Points, reply.RewardID, reply.Quantity = "rejected", 0, f.RewardID, f.Quantity
 			reply.Reason, reply.Detail = string(f.Reason), f.Detail
+		case domain.PointsTransferred:
+			reply.Status, reply.Points, reply.ToMemberID = "accepted", f.Points, f.ToMemberID
+		case domain.TransferRejected:
+			reply.Status, reply.ToMemberID, reply.Reason, reply.Detail = "rejected", f.ToMemberID, string(f.Reason), f.Detail
 		}
 	}
 	return req.RespondJSON(reply)
 }
 
-func repeatedReply(q RedeemRequestJSON, state MemberView) RedeemReply {
+func repeatedReply(memberID, requestID string, state MemberView) RedeemReply {
 	o := state.Redemption
-	reply := RedeemReply{MemberID: q.MemberID, RequestID: q.RequestID, Status: "accepted", Points: o.Points,
+	reply := RedeemReply{MemberID: memberID, RequestID: requestID, Status: "accepted", Points: o.Points,
 		Balance: state.Balance, Available: state.Available, Repeated: true, LedgerSeq: state.LedgerSeq}
 	if o.Rejected != "" {
 		reply.Status, reply.Reason = "rejected", string(o.Rejected)

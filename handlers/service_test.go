@@ -134,4 +134,28 @@ func TestServiceAnswersBalanceAndRedemptionsFromTheLedger(t *testing.T) {
 	if redeemedFacts != 5 { // the mug and four rushes
 		t.Errorf("ledger holds %d redemptions, want 5", redeemedFacts)
 	}
+
+	// The last 10 points go to m-9, who has no history yet.
+	var moved handlers.RedeemReply
+	gift := handlers.TransferRequestJSON{MemberID: "m-1", RequestID: "gift-1", ToMemberID: "m-9", Points: 10}
+	if code, desc := call(t, env.Conn, handlers.TransferSubject, gift, &moved); code != "" {
+		t.Fatalf("transfer: %s %s", code, desc)
+	}
+	if moved.Status != "accepted" || moved.Points != 10 || moved.Balance != 0 || moved.ToMemberID != "m-9" {
+		t.Errorf("transfer reply %+v, want 10 points accepted for m-9, 0 left", moved)
+	}
+	if code, _ := call(t, env.Conn, handlers.TransferSubject, gift, &moved); code != "" || !moved.Repeated || moved.Points != 10 {
+		t.Errorf("repeated transfer: code %q, reply %+v; want the first decision", code, moved)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "m-9"}, &bal)
+		if code == "" && bal.Balance == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("m-9's balance: code %q, reply %+v; want the 10 points transferred", code, bal)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
