@@ -241,3 +241,35 @@ func TestParsePending(t *testing.T) {
 		t.Errorf("pending %+v, returns %+v; want %+v and only_pending", p.Earning.Pending, p.Returns, want)
 	}
 }
+
+// docs/program.md's complete example is a valid program with every setting
+// set: it parses, and no part of it is left at its default.
+func TestDocsCompleteExampleParses(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "program.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start := strings.Index(text, "## A complete example")
+	if start < 0 {
+		t.Fatal("docs/program.md has no section \"A complete example\"")
+	}
+	block := text[start:]
+	block = block[strings.Index(block, "```yaml\n")+len("```yaml\n"):]
+	block = block[:strings.Index(block, "```")]
+	p, err := Parse([]byte(block))
+	if err != nil {
+		t.Fatalf("the complete example: %v", err)
+	}
+	unset := map[string]bool{
+		"expiry notices": p.Earning.Expiry.NoticeDays == 0, "pending": p.Earning.Pending.Days == 0,
+		"referral": p.Earning.Referral.ReferrerPoints == 0, "yearly": p.Earning.Yearly.BirthdayPoints == 0,
+		"rules": len(p.Earning.Rules) < 4, "returns": p.Returns.Policy == "", "tier policy": p.TierPolicy.Downgrade == "",
+		"rewards": len(p.Redemption.Rewards) == 0, "transfers": !p.Transfers.Allowed, "effective_from": p.EffectiveFrom.IsZero(),
+	}
+	for what, missing := range unset {
+		if missing {
+			t.Errorf("the complete example leaves out %s", what)
+		}
+	}
+}
