@@ -90,11 +90,14 @@ func TestChaos(t *testing.T) {
 
 // chaosProgram is the program of the fault test: the default one with
 // program rules, purchase points pending for 7 days, points that expire
-// after 45 days, refunds kept within the balance and tiers reviewed each
-// quarter, so that the faults meet every kind of fact.
+// after 45 days, refunds kept within the balance, tiers reviewed each
+// quarter, referrals, yearly bonuses and transfers, so that the faults meet
+// every kind of fact, and the follow-up events of transfers and referrals.
 var chaosProgram = defaultProgramWith(`
   expiry: {policy: days, days: 45, notice_days: 10}
   pending: {days: 7}
+  referral: {referrer_points: 300, referred_points: 100}
+  yearly: {birthday_points: 250, anniversary_points: 100}
   rules:
     - id: weekend
       when: 'event.weekday in ["Sat", "Sun"]'
@@ -104,7 +107,8 @@ var chaosProgram = defaultProgramWith(`
       scope: line
       when: 'line.category == "beauty"'
       award: {points_per_unit: "1"}
-`) + "\nreturns: {policy: within_balance}\ntier_policy: {period: quarter, downgrade: to_qualified, grace_days: 7}\n"
+`) + "\nreturns: {policy: within_balance}\ntier_policy: {period: quarter, downgrade: to_qualified, grace_days: 7}\n" +
+	"transfers: {allowed: true, min_points: 100}\n"
 
 // chaosSeed is LOYALTY_CHAOS_SEED, or a new seed each run.
 func chaosSeed(t *testing.T) uint64 {
