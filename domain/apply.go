@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math/big"
+	"slices"
 	"time"
 )
 
@@ -47,6 +48,9 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.Type == TypeStockRequest || (!m.Known() && !slices.ContainsFunc(facts, IsActivity)) {
+		return append(timed, facts...), nil // a stock's member, or one the event did not make, has no tiers
+	}
 	progress := decideProgress(m, meta, facts, p)
 	return append(append(timed, facts...), progress...), nil
 }
@@ -82,6 +86,10 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 		return decideTransferIn(m, meta, b, p), nil
 	case ReferralReward:
 		return decideReferralReward(m, meta, b, p), nil
+	case StockRequest:
+		return decideStock(m, meta, b, p), nil
+	case StockAnswer:
+		return decideStockAnswer(m, meta, b, p), nil
 	case StatusChange:
 		from := m.Status
 		if from == "" {

@@ -24,6 +24,8 @@ const (
 	TypeTransfer          EventType = "loyalty.points.transfer_requested.v1"
 	TypeTransferIn        EventType = "loyalty.points.transfer_received.v1"
 	TypeReferralReward    EventType = "loyalty.member.referral_rewarded.v1"
+	TypeStockRequest      EventType = "loyalty.reward.stock_requested.v1"
+	TypeStockAnswer       EventType = "loyalty.reward.stock_answered.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
@@ -31,6 +33,7 @@ var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
 	TypePurchaseConfirmed, TypeTierAssigned, TypeTransfer, TypeTransferIn, TypeReferralReward,
+	TypeStockRequest, TypeStockAnswer,
 }
 
 // MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.

@@ -31,6 +31,11 @@ const (
 	FactPointsReceived    FactType = "loyalty.points.received.v1"
 	FactReferralQualified FactType = "loyalty.referral.qualified.v1"
 	FactPointsExpiring    FactType = "loyalty.points.expiring.v1"
+	FactPointsHeld        FactType = "loyalty.points.held.v1"
+	FactHoldRedeemed      FactType = "loyalty.points.hold_redeemed.v1"
+	FactHoldReturned      FactType = "loyalty.points.hold_returned.v1"
+	FactStockTaken        FactType = "loyalty.reward.stock_taken.v1"
+	FactStockRefused      FactType = "loyalty.reward.stock_refused.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id
@@ -233,7 +238,8 @@ func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 // pending points, a yearly bonus, an order's confirmation, points received.
 func IsActivity(f Fact) bool {
 	switch f := f.(type) {
-	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress, PointsReceived, PointsExpiring:
+	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress, PointsReceived, PointsExpiring,
+		HoldRedeemed, HoldReturned, StockTaken, StockRefused:
 		return false
 	case PointsEarned: // a yearly bonus comes with the day, not with the member
 		return f.Rule != RuleBirthday && f.Rule != RuleAnniversary
@@ -255,6 +261,10 @@ func PointsDelta(f Fact) int64 {
 		return f.Points
 	case PointsTransferred:
 		return -f.Points
+	case PointsHeld:
+		return -f.Points
+	case HoldReturned:
+		return f.Points
 	case PointsReversed:
 		return -f.Points
 	case PointsExpired:

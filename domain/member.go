@@ -58,6 +58,8 @@ type Member struct {
 	requests        map[string]RedemptionOutcome // redemption requests decided, recent ones only
 	tierPoints      []daySpend                   // points earned per UTC day net of reversals, for tiers by points
 	progress        TierOutlook                  // as of the latest TierProgress
+	holds           map[string]hold              // points held for a stocked reward, by request
+	stockTaken      map[string]int64             // a stock's member: units given, by reward
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -143,6 +145,8 @@ func (m *Member) clone() *Member {
 	c.ruleDays = cloneDays(m.ruleDays)
 	c.rewardDays = cloneDays(m.rewardDays)
 	c.requests = maps.Clone(m.requests)
+	c.holds = maps.Clone(m.holds) // a hold's lots are never changed in place
+	c.stockTaken = maps.Clone(m.stockTaken)
 	return &c
 }
 
@@ -188,6 +192,9 @@ func (m *Member) Evolve(f Fact) {
 		if f.ExpiresAt.After(m.noticedUntil) {
 			m.noticedUntil = f.ExpiresAt
 		}
+		return
+	case HoldRedeemed, HoldReturned, StockTaken, StockRefused:
+		m.evolveStock(f)
 		return
 	}
 	if IsActivity(f) {
@@ -276,6 +283,8 @@ func (m *Member) Evolve(f Fact) {
 		m.evolvePending(f)
 	case TierAssigned:
 		m.TierFloor = f.Tier
+	case PointsHeld:
+		m.evolveStock(f)
 	}
 }
 

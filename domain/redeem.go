@@ -25,6 +25,9 @@ type Reward struct {
 	Tiers []string
 	// Limit caps the units one member redeems per period; zero Count: none.
 	Limit RewardLimit
+	// Stock is how many units there are for all members over the reward's
+	// life; 0: no limit.
+	Stock int64
 }
 
 // RewardLimit is at most Count units per member and calendar period.
@@ -94,6 +97,9 @@ func (r Redemption) validate(tiers []Tier, add func(field, format string, args .
 		if w.Limit.Count < 0 {
 			add(field+".limit.count", "must not be negative")
 		}
+		if w.Stock < 0 {
+			add(field+".stock", "must not be negative")
+		}
 		if w.Limit.Count > 0 && !slices.Contains([]LimitPeriod{PerDay, PerWeek, PerMonth, PerYear}, w.Limit.Per) {
 			add(field+".limit.per", "must be day, week, month or year, got %q", w.Limit.Per)
 		}
@@ -106,6 +112,7 @@ type RedemptionOutcome struct {
 	At       time.Time
 	Points   int64            // redeemed; 0 when refused
 	Rejected RedemptionReason // "" when accepted
+	Held     bool             // the points are held until the reward's stock answers
 }
 
 // Redemption returns what became of the member's request, if it is still
@@ -167,6 +174,10 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 	}
 	if cost > m.Available() {
 		return refuse(RedeemInsufficientPoints, "costs %d points, %d available", cost, m.Available())
+	}
+	if reward, ok := p.Redemption.Reward(b.RewardID); ok && reward.Stock > 0 {
+		return []Fact{PointsHeld{FactMeta: meta, Points: cost, RequestID: b.RequestID, RewardID: b.RewardID,
+			Quantity: quantity, Channel: b.Channel, ProgramVersion: p.Version}}, nil
 	}
 	return []Fact{PointsRedeemed{FactMeta: meta, Points: cost, RequestID: b.RequestID, RewardID: b.RewardID,
 		Quantity: quantity, Channel: b.Channel, ProgramVersion: p.Version}}, nil

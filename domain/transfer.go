@@ -117,6 +117,9 @@ func (ReferralQualified) FactType() FactType { return FactReferralQualified }
 // false. Its id and time come from the fact, so that publishing it again
 // after a crash gives the same event, which the engine applies once.
 func FollowUp(f Fact) (Event, bool) {
+	if ev, ok := stockFollowUp(f); ok {
+		return ev, true
+	}
 	meta := f.Meta()
 	switch f := f.(type) {
 	case PointsTransferred:

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -37,6 +38,10 @@ func Validate(e Event, receivedAt time.Time) error {
 		return reject(ReasonFutureTimestamp, "occurred_at", "%s is more than %s after the event arrived (%s)",
 			e.OccurredAt.UTC().Format(time.RFC3339), MaxFutureSkew, receivedAt.UTC().Format(time.RFC3339))
 	}
+	// The engine's own members (a reward's stock) have ids no member may use.
+	if reserved := strings.HasPrefix(e.MemberID, StockMemberPrefix); reserved != (e.Type == TypeStockRequest) {
+		return reject(ReasonInvalidField, "member_id", "ids starting with %q are the engine's own (a reward's stock)", StockMemberPrefix)
+	}
 	if e.Body == nil || e.Body.EventType() != e.Type {
 		return reject(ReasonMissingField, "data", "body does not match type %s", e.Type)
 	}
@@ -57,6 +62,14 @@ func Validate(e Event, receivedAt time.Time) error {
 		}
 	case TransferRequest:
 		return validateTransfer(b, e.MemberID)
+	case StockRequest:
+		if b.RewardID == "" || b.MemberID == "" || b.RequestID == "" || b.Quantity < 1 {
+			return reject(ReasonInvalidField, "reward_id", "a stock request names its reward, member, request and quantity")
+		}
+	case StockAnswer:
+		if b.RewardID == "" || b.RequestID == "" {
+			return reject(ReasonInvalidField, "request_id", "a stock answer names its reward and request")
+		}
 	case TransferIn:
 		if b.Points < 1 || b.FromMemberID == "" || b.RequestID == "" {
 			return reject(ReasonInvalidField, "points", "a received transfer names its sender, request and points")

@@ -236,6 +236,8 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.TransferRequest{}, "loyalty.points.transfer_requested.v1"},
 		{domain.TransferIn{}, "loyalty.points.transfer_received.v1"},
 		{domain.ReferralReward{}, "loyalty.member.referral_rewarded.v1"},
+		{domain.StockRequest{}, "loyalty.reward.stock_requested.v1"},
+		{domain.StockAnswer{}, "loyalty.reward.stock_answered.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d", got, want)

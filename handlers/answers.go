@@ -16,9 +16,11 @@ type Decision struct {
 	State      MemberView
 }
 
-// waiters are the inputs someone waits for, by event id. A decision is
-// delivered once the ledger holds it (or the dead letter is stored), never
-// from a staged state that a failed append could still drop.
+// waiters are the requests someone waits for, by member and request id
+// (requestKey). A decision is delivered once the ledger holds it (or the
+// dead letter is stored), never from a staged state that a failed append
+// could still drop; a held redemption's is delivered when the stock's answer
+// is applied.
 type waiters struct {
 	n       atomic.Int64 // len(byEvent), read without the lock on every input
 	mu      sync.Mutex
@@ -62,14 +64,23 @@ func (w *waiters) deliver(eventID string, d func() Decision) {
 	}
 }
 
+// requestKey identifies a member's request for the waiters.
+func requestKey(member, request string) string { return member + "\x00" + request }
+
 // answerCommitted delivers the decisions of a batch the ledger now holds.
 func (e *Engine) answerCommitted(p *partition) {
 	for _, r := range p.staged {
-		if r.eventType != domain.TypeRedemption && r.eventType != domain.TypeTransfer {
+		switch r.eventType {
+		case domain.TypeRedemption, domain.TypeTransfer, domain.TypeStockAnswer:
+		default:
 			continue
 		}
-		e.waiters.deliver(r.eventID, func() Decision {
-			return Decision{Facts: r.facts, State: p.memberState(r.memberID, requestOf(r.facts))}
+		request, final := requestOf(r.facts)
+		if request == "" || !final {
+			continue
+		}
+		e.waiters.deliver(requestKey(r.memberID, request), func() Decision {
+			return Decision{Facts: r.facts, State: p.memberState(r.memberID, request)}
 		})
 	}
 }
@@ -92,7 +103,7 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 		return
 	}
 	p.deadLetters = append(p.deadLetters, func() {
-		e.waiters.deliver(ev.ID, func() Decision {
+		e.waiters.deliver(requestKey(ev.MemberID, request), func() Decision {
 			return Decision{DeadLetter: rej, State: p.memberState(ev.MemberID, request)}
 		})
 	})
@@ -109,18 +120,24 @@ func (p *partition) answerDeadLetters(deliver bool) {
 	p.deadLetters = p.deadLetters[:0]
 }
 
-func requestOf(facts []domain.Fact) string {
+// requestOf is the request a record's facts decide, and whether they end
+// it (a hold waits for its stock).
+func requestOf(facts []domain.Fact) (string, bool) {
 	for _, f := range facts {
 		switch f := f.(type) {
 		case domain.PointsRedeemed:
-			return f.RequestID
+			return f.RequestID, true
 		case domain.RedemptionRejected:
-			return f.RequestID
+			return f.RequestID, true
 		case domain.PointsTransferred:
-			return f.RequestID
+			return f.RequestID, true
 		case domain.TransferRejected:
-			return f.RequestID
+			return f.RequestID, true
+		case domain.HoldRedeemed:
+			return f.RequestID, true
+		case domain.PointsHeld:
+			return f.RequestID, false
 		}
 	}
-	return ""
+	return "", false
 }

@@ -248,15 +248,18 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 	case !state.Known:
 		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", ev.MemberID), nil)
 		return
-	case state.Redemption != nil:
+	case state.Redemption != nil && !state.Redemption.Held:
 		_ = req.RespondJSON(repeatedReply(ev.MemberID, requestID, state))
 		return
 	}
-	decided, cancel := s.e.waiters.wait(ev.ID)
+	decided, cancel := s.e.waiters.wait(requestKey(ev.MemberID, requestID))
 	defer cancel()
 	ctx, stop := context.WithTimeout(context.Background(), s.timeout)
 	defer stop()
-	if err := s.publish(ctx, ev); err != nil {
+	if state.Redemption != nil { // held: the stock's answer is on its way
+		ev = domain.Event{}
+	}
+	if err := s.publishUnlessEmpty(ctx, ev); err != nil {
 		_ = req.Error(CodeUnavailable, "could not store the request: "+err.Error()+"; retry with the same request_id", nil)
 		return
 	}
@@ -266,6 +269,13 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
 	}
+}
+
+func (s *service) publishUnlessEmpty(ctx context.Context, ev domain.Event) error {
+	if ev.ID == "" {
+		return nil
+	}
+	return s.publish(ctx, ev)
 }
 
 func (s *service) publish(ctx context.Context, ev domain.Event) error {
@@ -284,7 +294,7 @@ func (s *service) publish(ctx context.Context, ev domain.Event) error {
 // answer replies with the engine's decision.
 func (s *service) answer(req micro.Request, memberID, requestID, eventID string, d Decision) error {
 	if d.DeadLetter != nil {
-		if d.State.Redemption != nil { // decided before: a retry, or a race with one
+		if d.State.Redemption != nil && !d.State.Redemption.Held { // decided before: a retry, or a race with one
 			return req.RespondJSON(repeatedReply(memberID, requestID, d.State))
 		}
 		if d.DeadLetter.Reason == domain.ReasonUnknownMember {
@@ -301,6 +311,8 @@ func (s *service) answer(req micro.Request, memberID, requestID, eventID string,
 		case domain.RedemptionRejected:
 			reply.Status, reply.Points, reply.RewardID, reply.Quantity = "rejected", 0, f.RewardID, f.Quantity
 			reply.Reason, reply.Detail = string(f.Reason), f.Detail
+		case domain.HoldRedeemed:
+			reply.Status, reply.Points = "accepted", f.Points
 		case domain.PointsTransferred:
 			reply.Status, reply.Points, reply.ToMemberID = "accepted", f.Points, f.ToMemberID
 		case domain.TransferRejected:

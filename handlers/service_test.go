@@ -159,3 +159,42 @@ func TestServiceAnswersBalanceAndRedemptionsFromTheLedger(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A reward with a stock of one: two members ask at once, one gets it; the
+// other's points, held meanwhile, come back. Each till waits for the
+// stock's answer.
+func TestServiceRedeemsAStockedRewardOnce(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	recent := time.Now().UTC().Add(-time.Hour)
+	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, recent), purchase("p-2", "m-2", "o-2", 5000, recent))
+	waitForRecords(t, env.JS, 2)
+	replies := make([]handlers.RedeemReply, 2)
+	var wg sync.WaitGroup
+	for i, member := range []string{"m-1", "m-2"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := handlers.RedeemRequestJSON{MemberID: member, RequestID: "vase-" + member, RewardID: "vase"}
+			if code, desc := call(t, env.Conn, handlers.RedeemSubject, req, &replies[i]); code != "" {
+				t.Errorf("%s: %s %s", member, code, desc)
+			}
+		}()
+	}
+	wg.Wait()
+	statuses := map[string]int{}
+	for _, r := range replies {
+		statuses[r.Status+"/"+r.Reason]++
+		if want := map[string]int64{"accepted": 140, "rejected": 150}[r.Status]; r.Balance != want {
+			t.Errorf("%s's reply %+v: balance %d, want %d", r.MemberID, r, r.Balance, want)
+		}
+	}
+	if statuses["accepted/"] != 1 || statuses["rejected/out_of_stock"] != 1 {
+		t.Errorf("replies %+v; want one accepted and one out of stock", replies)
+	}
+	members, _ := foldLedger(t, env.JS)
+	if got := members["m-1"].Balance + members["m-2"].Balance; got != 290 || members[domain.StockMemberPrefix+"vase"].StockTakenOf("vase") != 1 {
+		t.Errorf("balances add up to %d (want 290), the stock gave %d", got, members[domain.StockMemberPrefix+"vase"].StockTakenOf("vase"))
+	}
+}

@@ -63,6 +63,7 @@ type fileReward struct {
 	Points scalar          `yaml:"points"`
 	Tiers  []scalar        `yaml:"tiers"`
 	Limit  fileRewardLimit `yaml:"limit"`
+	Stock  scalar          `yaml:"stock"`
 }
 
 type fileRewardLimit struct {
@@ -689,6 +690,7 @@ func (c *converter) redemption(fr fileRedemption) domain.Redemption {
 			ID:     c.text(field+".id", fw.ID),
 			Name:   c.text(field+".name", fw.Name),
 			Points: c.integer(field+".points", fw.Points, maxPoints),
+			Stock:  c.integer(field+".stock", fw.Stock, maxPoints),
 			Limit: domain.RewardLimit{
 				Count: c.integer(field+".limit.count", fw.Limit.Count, domain.MaxRedeemQuantity*1000),
 				Per:   domain.LimitPeriod(c.text(field+".limit.per", fw.Limit.Per)),

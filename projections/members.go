@@ -29,7 +29,7 @@ func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
 func (Members) Tables() []string {
-	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices"}
+	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock"}
 }
 
 // memberChange is what one batch does to one member row, folded in ledger
@@ -98,6 +98,8 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 		c.debt += f.Points
 	case domain.PointsRedeemed:
 		c.redeemed += f.Points
+	case domain.HoldRedeemed:
+		c.redeemed += f.Points
 	case domain.TierChanged:
 		c.tier, c.tierSince = &f.To, at
 		c.expiresSet, c.expires = true, nullIfZero(f.ExpiresAt)
@@ -114,8 +116,6 @@ var (
 		"reason", "occurred_at", "expires_at"}
 	noticeColumns = []string{"member_id", "expires_at", "points", "noticed_at", "program_version", "source_event_id",
 		"ledger_seq", "fact_index"}
-	redemptionsColumns = []string{"member_id", "request_id", "status", "reward_id", "quantity", "points", "reason",
-		"detail", "channel", "program_version", "source_event_id", "ledger_seq", "fact_index", "occurred_at"}
 )
 
 // upsertMembers adds one batch's changes to the member rows: one row per
@@ -172,12 +172,23 @@ on conflict (member_id) do update set
 // one multi-row upsert of the batch's members.
 func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
 	changes := map[string]*memberChange{}
-	var ledgerRows, tierRows, redemptionRows, noticeRows [][]any
+	var ledgerRows, tierRows, noticeRows [][]any
+	var redemptions redemptionRecords
+	var stockRewards []string
+	var stockUnits []int64
+	var stockAt []time.Time
 	for _, rec := range batch {
 		seq := int64(rec.Seq)
 		for n, f := range rec.Facts {
 			i := rec.FirstFact + n // the fact's index in its ledger message
 			meta := f.Meta()
+			switch f := f.(type) { // a reward's stock is not a member
+			case domain.StockTaken:
+				stockRewards, stockUnits, stockAt = append(stockRewards, f.RewardID), append(stockUnits, f.Quantity), append(stockAt, meta.OccurredAt)
+				continue
+			case domain.StockRefused:
+				continue
+			}
 			c := changes[meta.MemberID]
 			if c == nil {
 				c = &memberChange{id: meta.MemberID}
@@ -185,16 +196,11 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			}
 			c.evolve(f, rec.Seq)
 			ledgerRows = append(ledgerRows, pointsRows(seq, int32(i), f)...)
+			redemptions.add(f, seq, int32(i))
 			switch f := f.(type) {
-			case domain.PointsRedeemed:
-				redemptionRows = append(redemptionRows, []any{meta.MemberID, f.RequestID, "accepted", nullIfEmpty(f.RewardID),
-					f.Quantity, f.Points, nil, nil, nullIfEmpty(f.Channel), f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
 			case domain.PointsExpiring:
 				noticeRows = append(noticeRows, []any{meta.MemberID, f.ExpiresAt, f.Points, meta.OccurredAt, f.ProgramVersion,
 					meta.EventID, seq, int32(i)})
-			case domain.RedemptionRejected:
-				redemptionRows = append(redemptionRows, []any{meta.MemberID, f.RequestID, "rejected", nullIfEmpty(f.RewardID),
-					f.Quantity, f.Points, string(f.Reason), f.Detail, nil, f.ProgramVersion, meta.EventID, seq, int32(i), meta.OccurredAt})
 			case domain.TierChanged:
 				tierRows = append(tierRows, []any{seq, int32(i), meta.MemberID, meta.EventID, nullIfEmpty(f.From), f.To,
 					f.Reason, meta.OccurredAt, nullIfZero(f.ExpiresAt)})
@@ -207,8 +213,13 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	if err := copyRows(ctx, tx, "tier_changes", tierChangesColumns, tierRows); err != nil {
 		return err
 	}
-	if err := copyRows(ctx, tx, "redemptions", redemptionsColumns, redemptionRows); err != nil {
+	if err := redemptions.write(ctx, tx); err != nil {
 		return err
+	}
+	if len(stockRewards) > 0 {
+		if _, err := tx.Exec(ctx, upsertStock, stockRewards, stockUnits, stockAt); err != nil {
+			return fmt.Errorf("add to %d reward stocks: %w", len(stockRewards), err)
+		}
 	}
 	if err := copyRows(ctx, tx, "expiry_notices", noticeColumns, noticeRows); err != nil {
 		return err

@@ -16,6 +16,7 @@ const (
 // Rules recorded on points_ledger rows that no program rule decided.
 const (
 	RedeemRule  = "redemption"
+	ReturnRule  = "out_of_stock"
 	ReleaseRule = "pending_release"
 	CancelRule  = "refund"
 )
@@ -60,6 +61,10 @@ func pointsRows(seq int64, i int32, f domain.Fact) [][]any {
 		}
 	case domain.PointsCancelled:
 		return [][]any{row(-f.Points, KindCancelled, CancelRule, f.OrderID, f.ProgramVersion, nil, AccountPending)}
+	case domain.PointsHeld:
+		return [][]any{row(-f.Points, KindRedeemed, RedeemRule, "", f.ProgramVersion, nil, AccountAvailable)}
+	case domain.HoldReturned:
+		return [][]any{row(f.Points, KindReturned, ReturnRule, "", f.ProgramVersion, nil, AccountAvailable)}
 	case domain.PointsTransferred:
 		return [][]any{row(-f.Points, KindTransferred, domain.RuleTransferOut, f.ToMemberID, f.ProgramVersion, nil, AccountAvailable)}
 	case domain.PointsReceived:

@@ -87,6 +87,7 @@ const (
 	KindCancelled   = "cancelled"
 	KindTransferred = "transferred"
 	KindReceived    = "received"
+	KindReturned    = "returned"
 )
 
 // MemberSummary reads a member's balance, tier and activity and the recent

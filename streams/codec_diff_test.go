@@ -405,6 +405,11 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 			ProgramVersion: s[1]},
 		domain.ReferralQualified{FactMeta: meta, ReferrerID: s[0]},
 		domain.PointsExpiring{FactMeta: meta, Points: n[2], ExpiresAt: meta.OccurredAt.Add(240 * time.Hour), ProgramVersion: s[1]},
+		domain.PointsHeld{FactMeta: meta, Points: n[0], RequestID: s[1], RewardID: s[2], Quantity: n[1], Channel: s[0], ProgramVersion: s[2]},
+		domain.HoldRedeemed{FactMeta: meta, RequestID: s[0], Points: n[1]},
+		domain.HoldReturned{FactMeta: meta, RequestID: s[1], Points: n[2], ProgramVersion: s[0]},
+		domain.StockTaken{FactMeta: meta, RewardID: s[2], ForMember: s[0], RequestID: s[1], Quantity: n[0]},
+		domain.StockRefused{FactMeta: meta, RewardID: s[0], ForMember: s[1], RequestID: s[2], Quantity: n[1]},
 	}
 }
 

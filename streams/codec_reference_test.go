@@ -143,6 +143,27 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		var b domain.ReferralReward
 		b.ReferredMemberID, err = body.requiredString("referred_member_id")
 		e.Body = b
+	case domain.TypeStockRequest:
+		var b domain.StockRequest
+		if b.RewardID, err = body.requiredString("reward_id"); err == nil {
+			if b.MemberID, err = body.requiredString("for_member_id"); err == nil {
+				if b.RequestID, err = body.requiredString("request_id"); err == nil {
+					b.Quantity, err = body.requiredAmount("quantity")
+				}
+			}
+		}
+		e.Body = b
+	case domain.TypeStockAnswer:
+		var b domain.StockAnswer
+		if b.RequestID, err = body.requiredString("request_id"); err == nil {
+			if b.RewardID, err = body.requiredString("reward_id"); err == nil {
+				var answer string
+				if answer, err = body.requiredString("answer"); err == nil {
+					b.Granted = answer == "granted"
+				}
+			}
+		}
+		e.Body = b
 	case domain.TypeVisitRecorded:
 		var b domain.Visit
 		b.Channel, _, err = body.optionalString("channel")
@@ -660,6 +681,19 @@ type (
 		RequestID    string `json:"request_id"`
 		Points       int64  `json:"points"`
 	}
+	refWireStockRequestData struct {
+		MemberID    string `json:"member_id"`
+		RewardID    string `json:"reward_id"`
+		ForMemberID string `json:"for_member_id"`
+		RequestID   string `json:"request_id"`
+		Quantity    int64  `json:"quantity"`
+	}
+	refWireStockAnswerData struct {
+		MemberID  string `json:"member_id"`
+		RequestID string `json:"request_id"`
+		RewardID  string `json:"reward_id"`
+		Answer    string `json:"answer"`
+	}
 	refWireReferralData struct {
 		MemberID         string `json:"member_id"`
 		ReferredMemberID string `json:"referred_member_id"`
@@ -765,6 +799,14 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.ReferralReward:
 		strs.check("referred_member_id", b.ReferredMemberID)
 		data = refWireReferralData{MemberID: e.MemberID, ReferredMemberID: b.ReferredMemberID}
+	case domain.StockRequest:
+		data = refWireStockRequestData{MemberID: e.MemberID, RewardID: b.RewardID, ForMemberID: b.MemberID, RequestID: b.RequestID, Quantity: b.Quantity}
+	case domain.StockAnswer:
+		answer := "refused"
+		if b.Granted {
+			answer = "granted"
+		}
+		data = refWireStockAnswerData{MemberID: e.MemberID, RequestID: b.RequestID, RewardID: b.RewardID, Answer: answer}
 	case domain.Visit:
 		strs.check("channel", b.Channel)
 		data = refWireMemberData{MemberID: e.MemberID, Channel: b.Channel}
@@ -1025,6 +1067,17 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 	case domain.PointsRedeemed:
 		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
 		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+	case domain.PointsHeld:
+		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
+		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+	case domain.HoldRedeemed:
+		w.RequestID, w.Points = f.RequestID, f.Points
+	case domain.HoldReturned:
+		w.RequestID, w.Points, w.ProgramVersion = f.RequestID, f.Points, f.ProgramVersion
+	case domain.StockTaken:
+		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
+	case domain.StockRefused:
+		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
 	case domain.RedemptionRejected:
 		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
 		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
@@ -1128,6 +1181,17 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactPointsRedeemed:
 		return domain.PointsRedeemed{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
 			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsHeld:
+		return domain.PointsHeld{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
+			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactHoldRedeemed:
+		return domain.HoldRedeemed{FactMeta: meta, RequestID: w.RequestID, Points: w.Points}, nil
+	case domain.FactHoldReturned:
+		return domain.HoldReturned{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactStockTaken:
+		return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
+	case domain.FactStockRefused:
+		return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
 	case domain.FactRedeemRejected:
 		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
 			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil

@@ -200,6 +200,10 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		var b domain.ReferralReward
 		b.ReferredMemberID, err = body.requiredString("referred_member_id")
 		e.Body = b
+	case domain.TypeStockRequest:
+		e.Body, err = decodeStockRequest(body)
+	case domain.TypeStockAnswer:
+		e.Body, err = decodeStockAnswer(body)
 	}
 	if err != nil {
 		return domain.Event{}, err
@@ -317,6 +321,45 @@ func decodeFeedback(o object) (domain.EventBody, error) {
 	if b.Channel, _, err = o.optionalString("channel"); err != nil {
 		return nil, err
 	}
+	return b, nil
+}
+
+func decodeStockRequest(o object) (domain.EventBody, error) {
+	var (
+		b   domain.StockRequest
+		err error
+	)
+	if b.RewardID, err = o.requiredString("reward_id"); err != nil {
+		return nil, err
+	}
+	if b.MemberID, err = o.requiredString("for_member_id"); err != nil {
+		return nil, err
+	}
+	if b.RequestID, err = o.requiredString("request_id"); err != nil {
+		return nil, err
+	}
+	if b.Quantity, err = o.requiredAmount("quantity"); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func decodeStockAnswer(o object) (domain.EventBody, error) {
+	var (
+		b   domain.StockAnswer
+		err error
+	)
+	if b.RequestID, err = o.requiredString("request_id"); err != nil {
+		return nil, err
+	}
+	if b.RewardID, err = o.requiredString("reward_id"); err != nil {
+		return nil, err
+	}
+	answer, err := o.requiredString("answer")
+	if err != nil {
+		return nil, err
+	}
+	b.Granted = answer == "granted"
 	return b, nil
 }
 
@@ -933,6 +976,25 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 		b = appendJSONString(b, body.RequestID, false)
 		b = append(b, `,"points":`...)
 		b = strconv.AppendInt(b, body.Points, 10)
+	case domain.StockRequest:
+		b = append(b, `,"reward_id":`...)
+		b = appendJSONString(b, body.RewardID, false)
+		b = append(b, `,"for_member_id":`...)
+		b = appendJSONString(b, body.MemberID, false)
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, body.RequestID, false)
+		b = append(b, `,"quantity":`...)
+		b = strconv.AppendInt(b, body.Quantity, 10)
+	case domain.StockAnswer:
+		b = append(b, `,"request_id":`...)
+		b = appendJSONString(b, body.RequestID, false)
+		b = append(b, `,"reward_id":`...)
+		b = appendJSONString(b, body.RewardID, false)
+		if body.Granted {
+			b = append(b, `,"answer":"granted"`...)
+		} else {
+			b = append(b, `,"answer":"refused"`...)
+		}
 	case domain.ReferralReward:
 		strs.check("referred_member_id", body.ReferredMemberID)
 		b = append(b, `,"referred_member_id":`...)
@@ -1139,6 +1201,21 @@ func EventDigest(e domain.Event) uint64 {
 	case domain.ReferralReward:
 		d.uint(11)
 		d.str(b.ReferredMemberID)
+	case domain.StockRequest:
+		d.uint(12)
+		d.str(b.RewardID)
+		d.str(b.MemberID)
+		d.str(b.RequestID)
+		d.int(b.Quantity)
+	case domain.StockAnswer:
+		d.uint(13)
+		d.str(b.RequestID)
+		d.str(b.RewardID)
+		if b.Granted {
+			d.uint(1)
+		} else {
+			d.uint(0)
+		}
 	case domain.Purchase:
 		d.uint(2)
 		d.str(b.OrderID)

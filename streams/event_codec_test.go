@@ -63,6 +63,11 @@ func sampleEvents() []domain.Event {
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.ReferralReward{ReferredMemberID: "m-44"}},
 		{ID: "d0e1f2a3-0000-4000-8000-00000000000a", Type: domain.TypeMemberEnrolled, Source: "app",
 			MemberID: "m-44", OccurredAt: sampleTime, Body: domain.Enrolment{Channel: "app", ReferredBy: "m-42", Birthday: domain.Birthday{Month: time.March, Day: 20}}},
+		{ID: "stock-request-1f2e3d4c5b6a79880716253443526170", Type: domain.TypeStockRequest, Source: domain.FollowUpSource,
+			MemberID: "stock:lounge-pass", OccurredAt: sampleTime,
+			Body: domain.StockRequest{RewardID: "lounge-pass", MemberID: "m-42", RequestID: "till-3-000813", Quantity: 1}},
+		{ID: "stock-answer-1f2e3d4c5b6a79880716253443526170", Type: domain.TypeStockAnswer, Source: domain.FollowUpSource,
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.StockAnswer{RequestID: "till-3-000813", RewardID: "lounge-pass", Granted: true}},
 	}
 }
 

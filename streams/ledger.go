@@ -456,6 +456,17 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 	case domain.PointsRedeemed:
 		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
 		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+	case domain.PointsHeld:
+		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
+		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+	case domain.HoldRedeemed:
+		w.RequestID, w.Points = f.RequestID, f.Points
+	case domain.HoldReturned:
+		w.RequestID, w.Points, w.ProgramVersion = f.RequestID, f.Points, f.ProgramVersion
+	case domain.StockTaken:
+		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
+	case domain.StockRefused:
+		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
 	case domain.RedemptionRejected:
 		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
 		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
@@ -558,6 +569,17 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 	case domain.FactPointsRedeemed:
 		return domain.PointsRedeemed{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
 			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsHeld:
+		return domain.PointsHeld{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
+			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactHoldRedeemed:
+		return domain.HoldRedeemed{FactMeta: meta, RequestID: w.RequestID, Points: w.Points}, nil
+	case domain.FactHoldReturned:
+		return domain.HoldReturned{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactStockTaken:
+		return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
+	case domain.FactStockRefused:
+		return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
 	case domain.FactRedeemRejected:
 		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
 			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil

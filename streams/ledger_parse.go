@@ -461,6 +461,16 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 		*dst = domain.FactReferralQualified
 	case string(domain.FactPointsExpiring):
 		*dst = domain.FactPointsExpiring
+	case string(domain.FactPointsHeld):
+		*dst = domain.FactPointsHeld
+	case string(domain.FactHoldRedeemed):
+		*dst = domain.FactHoldRedeemed
+	case string(domain.FactHoldReturned):
+		*dst = domain.FactHoldReturned
+	case string(domain.FactStockTaken):
+		*dst = domain.FactStockTaken
+	case string(domain.FactStockRefused):
+		*dst = domain.FactStockRefused
 	default:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

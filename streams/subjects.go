@@ -48,6 +48,8 @@ var typeTokens = map[domain.EventType]string{
 	domain.TypeTransfer:          "transfer-requested",
 	domain.TypeTransferIn:        "transfer-received",
 	domain.TypeReferralReward:    "referral-rewarded",
+	domain.TypeStockRequest:      "stock-requested",
+	domain.TypeStockAnswer:       "stock-answered",
 	domain.TypeMemberClock:       "member-clock",
 }
 

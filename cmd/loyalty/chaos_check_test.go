@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -307,6 +308,51 @@ func checkDeadLetters(t *testing.T, msgs []storedMsg, ref reference) int {
 	return len(msgs)
 }
 
+// finalRedemptions is each redemption request as the reference leaves it:
+// a hold ends accepted or rejected (with no points) by its stock's answer.
+func finalRedemptions(ref reference) []string {
+	seqs := slices.Sorted(maps.Keys(ref.facts))
+	type row struct {
+		status string
+		points int64
+	}
+	rows := map[string]*row{}
+	var order []string
+	set := func(member, request, status string, points int64) {
+		key := member + "\x00" + request
+		if rows[key] == nil {
+			rows[key] = &row{}
+			order = append(order, key)
+		}
+		rows[key].status, rows[key].points = status, points
+	}
+	for _, seq := range seqs {
+		for _, f := range ref.facts[seq] {
+			member := f.Meta().MemberID
+			switch f := f.(type) {
+			case domain.PointsRedeemed:
+				set(member, f.RequestID, "accepted", f.Points)
+			case domain.PointsHeld:
+				set(member, f.RequestID, "held", f.Points)
+			case domain.HoldRedeemed:
+				set(member, f.RequestID, "accepted", f.Points)
+			case domain.RedemptionRejected:
+				points := f.Points
+				if r := rows[member+"\x00"+f.RequestID]; r != nil && r.status == "held" {
+					points = 0
+				}
+				set(member, f.RequestID, "rejected", points)
+			}
+		}
+	}
+	out := make([]string, 0, len(order))
+	for _, key := range order {
+		_, request, _ := strings.Cut(key, "\x00")
+		out = append(out, fmt.Sprintf("%s %s %d", request, rows[key].status, rows[key].points))
+	}
+	return out
+}
+
 // checkTables compares each append-only read model with the reference's
 // facts, row for row.
 func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref reference) {
@@ -325,9 +371,10 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
 			case domain.PointsRedeemed:
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.RedeemRule, -f.Points))
-				add("redemptions", fmt.Sprintf("%s accepted %d", f.RequestID, f.Points))
-			case domain.RedemptionRejected:
-				add("redemptions", fmt.Sprintf("%s rejected %d", f.RequestID, f.Points))
+			case domain.PointsHeld:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.RedeemRule, -f.Points))
+			case domain.HoldReturned:
+				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReturnRule, f.Points))
 			case domain.PointsReleased:
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReleaseRule, f.Points))
 				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReleaseRule, -f.Points))
@@ -351,6 +398,9 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 				add("feedback", id)
 			}
 		}
+	}
+	for _, row := range finalRedemptions(ref) {
+		add("redemptions", row)
 	}
 	queries := map[string]string{
 		"points_ledger":  `select source_event_id || ' ' || rule || ' ' || points from loyalty.points_ledger`,

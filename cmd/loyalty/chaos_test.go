@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,13 @@ var chaosProgram = defaultProgramWith(`
       award: {points_per_unit: "1"}
 `) + "\nreturns: {policy: within_balance}\ntier_policy: {period: quarter, downgrade: to_qualified, grace_days: 7}\n" +
 	"transfers: {allowed: true, min_points: 100}\n"
+
+// chaosStock gives the default program's voucher a stock, so that stocked
+// redemptions meet the faults too.
+func init() {
+	chaosProgram = strings.Replace(chaosProgram, `{id: voucher-10, name: "10.00 EUR voucher", points: 1000}`,
+		`{id: voucher-10, name: "10.00 EUR voucher", points: 1000, stock: 25}`, 1)
+}
 
 // chaosSeed is LOYALTY_CHAOS_SEED, or a new seed each run.
 func chaosSeed(t *testing.T) uint64 {

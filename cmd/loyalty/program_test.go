@@ -528,6 +528,11 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	v2 = strings.Replace(v2, "award: {points: 15}", "award: {multiplier: \"1.5\"}", 1)
 	v2 = strings.Replace(v2, "returns: {policy: within_balance}", "returns: {policy: only_pending}", 1)
 	v2 = strings.Replace(v2, "downgrade: one_tier, grace_days: 10", "downgrade: to_qualified", 1)
+	// The voucher has a stock for all members: its holds meet the faults too.
+	for _, v := range []*string{&v1, &v2} {
+		*v = strings.Replace(*v, `{id: voucher-10, name: "10.00 EUR voucher", points: 1000}`,
+			`{id: voucher-10, name: "10.00 EUR voucher", points: 1000, stock: 1}`, 1)
+	}
 	file := writeProgram(t, v1+"\n---\n"+v2)
 	mustLoyalty(t, "program", "check", file)
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file, "--clock-interval", "500ms")
@@ -634,15 +639,19 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	if periodEnds == 0 || assigned == 0 || reviewed == 0 {
 		t.Errorf("tier changes at period end %d, assigned %d, members with a review date %d; want some of each", periodEnds, assigned, reviewed)
 	}
-	var blocked, debt, refused, notices int64
+	var blocked, debt, refused, notices, outOfStock, stockTaken, held int64
 	if err := db.Pool.QueryRow(ctx, `select (select count(*) from loyalty.members where status_since is not null),
 		(select coalesce(sum(points_debt), 0) from loyalty.members),
 		(select count(*) from loyalty.redemptions where status = 'rejected'),
-		(select count(*) from loyalty.expiry_notices)`).Scan(&blocked, &debt, &refused, &notices); err != nil {
+		(select count(*) from loyalty.expiry_notices),
+		(select count(*) from loyalty.redemptions where reason = 'out_of_stock'),
+		(select coalesce(sum(units_taken), 0) from loyalty.reward_stock where reward_id = 'voucher-10'),
+		(select count(*) from loyalty.redemptions where status = 'held')`).Scan(&blocked, &debt, &refused, &notices, &outOfStock, &stockTaken, &held); err != nil {
 		t.Fatal(err)
 	}
-	if blocked == 0 || refused == 0 || notices == 0 {
-		t.Errorf("members with a status change %d, redemptions refused %d, expiry notices %d; want some of each", blocked, refused, notices)
+	if blocked == 0 || refused == 0 || notices == 0 || outOfStock == 0 || stockTaken != 1 || held != 0 {
+		t.Errorf("members with a status change %d, redemptions refused %d, expiry notices %d, out of stock %d, vouchers given %d (want 1), still held %d (want 0)",
+			blocked, refused, notices, outOfStock, stockTaken, held)
 	}
 	t.Logf("facts by rule and version: %v; rows by kind and account: %v; members with a status change %d; debt %d; redemptions refused %d",
 		rules, kinds, blocked, debt, refused)

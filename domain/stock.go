@@ -1,0 +1,199 @@
+package domain
+
+import "fmt"
+
+// A reward with a stock is shared by every member, and members live in
+// different partitions, so its redemption takes three steps, each an input
+// event decided in one member's order (decision 014): the member's points
+// are held (PointsHeld) and the engine asks the reward's stock
+// (StockRequest, for the stock's own pseudo-member); the stock grants or
+// refuses a unit (StockTaken, StockRefused) and the engine answers the
+// member (StockAnswer); the hold becomes a redemption (HoldRedeemed) or the
+// points come back (HoldReturned, with RedemptionRejected out_of_stock).
+
+// RedeemOutOfStock is why a redemption of a reward whose stock ran out was refused.
+const RedeemOutOfStock RedemptionReason = "out_of_stock"
+
+// StockMemberPrefix starts the member id of a reward's stock.
+const StockMemberPrefix = "stock:"
+
+// StockRequest is the body of TypeStockRequest: a member's held redemption
+// asks the reward's stock for Quantity units.
+type StockRequest struct {
+	RewardID  string
+	MemberID  string
+	RequestID string
+	Quantity  int64
+}
+
+// StockAnswer is the body of TypeStockAnswer: the stock's answer to a
+// member's held redemption.
+type StockAnswer struct {
+	RequestID string
+	RewardID  string
+	Granted   bool
+}
+
+func (StockRequest) EventType() EventType { return TypeStockRequest }
+func (StockAnswer) EventType() EventType  { return TypeStockAnswer }
+
+// PointsHeld takes a stocked reward's cost off the balance until its stock
+// answers.
+type PointsHeld struct {
+	FactMeta
+	Points         int64
+	RequestID      string
+	RewardID       string
+	Quantity       int64
+	Channel        string
+	ProgramVersion string
+}
+
+// HoldRedeemed makes a hold a redemption: the stock granted the units.
+type HoldRedeemed struct {
+	FactMeta
+	RequestID string
+	Points    int64
+}
+
+// HoldReturned gives a hold's points back, to the lots they came from: the
+// stock refused (a RedemptionRejected with RedeemOutOfStock goes with it).
+type HoldReturned struct {
+	FactMeta
+	RequestID      string
+	Points         int64
+	ProgramVersion string
+}
+
+// StockTaken and StockRefused are the stock's decisions, facts of the
+// stock's pseudo-member.
+type StockTaken struct {
+	FactMeta
+	RewardID  string
+	ForMember string
+	RequestID string
+	Quantity  int64
+}
+
+type StockRefused struct {
+	FactMeta
+	RewardID  string
+	ForMember string
+	RequestID string
+	Quantity  int64
+}
+
+func (PointsHeld) FactType() FactType   { return FactPointsHeld }
+func (HoldRedeemed) FactType() FactType { return FactHoldRedeemed }
+func (HoldReturned) FactType() FactType { return FactHoldReturned }
+func (StockTaken) FactType() FactType   { return FactStockTaken }
+func (StockRefused) FactType() FactType { return FactStockRefused }
+
+// hold is what a member's state keeps of held points: the lots they came
+// from, to give them back.
+type hold struct {
+	points int64
+	lots   []lot
+}
+
+// stockFollowUp is the event a stock fact makes the engine publish.
+func stockFollowUp(f Fact) (Event, bool) {
+	meta := f.Meta()
+	switch f := f.(type) {
+	case PointsHeld:
+		return Event{ID: "stock-request-" + followUpKey(meta.MemberID, f.RequestID), Type: TypeStockRequest, Source: FollowUpSource,
+			MemberID: StockMemberPrefix + f.RewardID, OccurredAt: meta.OccurredAt,
+			Body: StockRequest{RewardID: f.RewardID, MemberID: meta.MemberID, RequestID: f.RequestID, Quantity: f.Quantity}}, true
+	case StockTaken:
+		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, true), true
+	case StockRefused:
+		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, false), true
+	}
+	return Event{}, false
+}
+
+func stockAnswer(meta FactMeta, member, request, reward string, granted bool) Event {
+	return Event{ID: "stock-answer-" + followUpKey(member, request), Type: TypeStockAnswer, Source: FollowUpSource,
+		MemberID: member, OccurredAt: meta.OccurredAt, Body: StockAnswer{RequestID: request, RewardID: reward, Granted: granted}}
+}
+
+// decideStock is the stock's decision: a unit while the program's stock of
+// the reward lasts. Stock counts units taken over the reward's life; a
+// version that raises it makes more available.
+func decideStock(m *Member, meta FactMeta, b StockRequest, p *Program) []Fact {
+	reward, ok := p.Redemption.Reward(b.RewardID)
+	taken := m.stockTaken[b.RewardID]
+	if ok && (reward.Stock == 0 || taken+b.Quantity <= reward.Stock) {
+		return []Fact{StockTaken{FactMeta: meta, RewardID: b.RewardID, ForMember: b.MemberID, RequestID: b.RequestID, Quantity: b.Quantity}}
+	}
+	return []Fact{StockRefused{FactMeta: meta, RewardID: b.RewardID, ForMember: b.MemberID, RequestID: b.RequestID, Quantity: b.Quantity}}
+}
+
+// decideStockAnswer ends a hold; an answer to no hold (one already ended) is
+// recorded as nothing.
+func decideStockAnswer(m *Member, meta FactMeta, b StockAnswer, p *Program) []Fact {
+	h, ok := m.holds[b.RequestID]
+	if !ok {
+		return nil
+	}
+	if b.Granted {
+		return []Fact{HoldRedeemed{FactMeta: meta, RequestID: b.RequestID, Points: h.points}}
+	}
+	return []Fact{
+		RedemptionRejected{FactMeta: meta, RequestID: b.RequestID, RewardID: b.RewardID, Reason: RedeemOutOfStock,
+			Detail: fmt.Sprintf("reward %q is out of stock", b.RewardID), ProgramVersion: p.Version},
+		HoldReturned{FactMeta: meta, RequestID: b.RequestID, Points: h.points, ProgramVersion: p.Version},
+	}
+}
+
+// evolveStock folds the facts of holds and stock.
+func (m *Member) evolveStock(f Fact) {
+	switch f := f.(type) {
+	case PointsHeld:
+		m.Balance -= f.Points
+		if m.holds == nil {
+			m.holds = map[string]hold{}
+		}
+		m.holds[f.RequestID] = hold{points: f.Points, lots: m.drawLotsTaken(f.Points)}
+		if f.RewardID != "" {
+			m.rewardDays = addDay(m.rewardDays, f.RewardID, f.OccurredAt, f.Quantity)
+		}
+		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points, Held: true})
+	case HoldRedeemed:
+		m.Redeemed += f.Points
+		delete(m.holds, f.RequestID)
+		if o, ok := m.requests[f.RequestID]; ok {
+			o.Held = false
+			m.requests[f.RequestID] = o
+		}
+	case HoldReturned:
+		m.Balance += f.Points
+		for _, l := range m.holds[f.RequestID].lots {
+			m.addLot(l.expires, l.remaining)
+		}
+		delete(m.holds, f.RequestID)
+	case StockTaken:
+		if m.stockTaken == nil {
+			m.stockTaken = map[string]int64{}
+		}
+		m.stockTaken[f.RewardID] += f.Quantity
+	}
+}
+
+// drawLotsTaken is drawLots that returns what it took from each lot.
+func (m *Member) drawLotsTaken(points int64) []lot {
+	var taken []lot
+	for points > 0 && len(m.lots) > 0 {
+		take := min(points, m.lots[0].remaining)
+		taken = append(taken, lot{expires: m.lots[0].expires, remaining: take})
+		m.lots[0].remaining -= take
+		points -= take
+		if m.lots[0].remaining == 0 {
+			m.lots = m.lots[1:]
+		}
+	}
+	return taken
+}
+
+// StockTakenOf is how many units of a reward a stock's member has given.
+func (m *Member) StockTakenOf(reward string) int64 { return m.stockTaken[reward] }

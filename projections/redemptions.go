@@ -1,0 +1,117 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// redemptionRecord is one row of loyalty.redemptions as a batch leaves it.
+type redemptionRecord struct {
+	member, request, status string
+	reward                  *string
+	quantity, points        int64
+	reason, detail, channel *string
+	version, event          string
+	seq                     int64
+	index                   int32
+	at                      time.Time
+}
+
+// redemptionRecords gathers a batch's redemptions, one row per request: a
+// held request decided in the same batch is one row with its final status.
+type redemptionRecords struct {
+	order []string
+	rows  map[string]*redemptionRecord
+}
+
+func (r *redemptionRecords) add(f domain.Fact, seq int64, i int32) {
+	meta := f.Meta()
+	row := func(request, status string) *redemptionRecord {
+		key := meta.MemberID + "\x00" + request
+		if r.rows == nil {
+			r.rows = map[string]*redemptionRecord{}
+		}
+		if x := r.rows[key]; x != nil {
+			x.status = status
+			return x
+		}
+		x := &redemptionRecord{member: meta.MemberID, request: request, status: status, event: meta.EventID, seq: seq, index: i, at: meta.OccurredAt}
+		r.rows[key] = x
+		r.order = append(r.order, key)
+		return x
+	}
+	switch f := f.(type) {
+	case domain.PointsRedeemed:
+		x := row(f.RequestID, "accepted")
+		x.reward, x.quantity, x.points, x.channel, x.version = nullIfEmpty(f.RewardID), f.Quantity, f.Points, nullIfEmpty(f.Channel), f.ProgramVersion
+	case domain.PointsHeld:
+		x := row(f.RequestID, "held")
+		x.reward, x.quantity, x.points, x.channel, x.version = nullIfEmpty(f.RewardID), f.Quantity, f.Points, nullIfEmpty(f.Channel), f.ProgramVersion
+	case domain.HoldRedeemed:
+		x := row(f.RequestID, "accepted")
+		if x.version == "" { // held in an earlier batch: only the status changes
+			x.version = "-"
+		}
+	case domain.RedemptionRejected:
+		x := row(f.RequestID, "rejected")
+		reason, detail := string(f.Reason), f.Detail
+		x.reason, x.detail, x.points = &reason, &detail, f.Points
+		if x.reward == nil {
+			x.reward, x.quantity = nullIfEmpty(f.RewardID), f.Quantity
+		}
+		x.version, x.channel = f.ProgramVersion, nil
+	}
+}
+
+// upsertRedemptions writes the rows; a request already in the table (held
+// by an earlier batch) gets its final status, reason and detail, and no
+// points when it was refused.
+const upsertRedemptions = `
+insert into redemptions as r (member_id, request_id, status, reward_id, quantity, points, reason, detail, channel,
+	program_version, source_event_id, ledger_seq, fact_index, occurred_at)
+select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[],
+	$10::text[], $11::text[], $12::int8[], $13::int4[], $14::timestamptz[])
+on conflict (member_id, request_id) do update set
+	status = excluded.status,
+	reason = excluded.reason,
+	detail = excluded.detail,
+	points = case when excluded.status = 'rejected' then 0 else r.points end`
+
+func (r *redemptionRecords) write(ctx context.Context, tx pgx.Tx) error {
+	n := len(r.order)
+	if n == 0 {
+		return nil
+	}
+	cols := struct {
+		member, request, status, version, event []string
+		reward, reason, detail, channel         []*string
+		quantity, points, seq                   []int64
+		index                                   []int32
+		at                                      []time.Time
+	}{}
+	for _, key := range r.order {
+		x := r.rows[key]
+		cols.member, cols.request, cols.status = append(cols.member, x.member), append(cols.request, x.request), append(cols.status, x.status)
+		cols.reward, cols.quantity, cols.points = append(cols.reward, x.reward), append(cols.quantity, x.quantity), append(cols.points, x.points)
+		cols.reason, cols.detail, cols.channel = append(cols.reason, x.reason), append(cols.detail, x.detail), append(cols.channel, x.channel)
+		cols.version, cols.event, cols.seq = append(cols.version, x.version), append(cols.event, x.event), append(cols.seq, x.seq)
+		cols.index, cols.at = append(cols.index, x.index), append(cols.at, x.at)
+	}
+	if _, err := tx.Exec(ctx, upsertRedemptions, cols.member, cols.request, cols.status, cols.reward, cols.quantity, cols.points,
+		cols.reason, cols.detail, cols.channel, cols.version, cols.event, cols.seq, cols.index, cols.at); err != nil {
+		return fmt.Errorf("upsert %d redemptions: %w", n, err)
+	}
+	return nil
+}
+
+// upsertStock adds the units a batch's stocks gave.
+const upsertStock = `
+insert into reward_stock as s (reward_id, units_taken, updated_at)
+select reward, sum(units), max(at) from unnest($1::text[], $2::int8[], $3::timestamptz[]) as u(reward, units, at) group by reward
+on conflict (reward_id) do update set units_taken = s.units_taken + excluded.units_taken,
+	updated_at = greatest(s.updated_at, excluded.updated_at)`
