@@ -110,6 +110,24 @@ func (m *Member) addVisitDay(at time.Time) {
 	}
 }
 
+// visitDaysAgo is how many days before at's day each remembered visit day
+// was, soonest first, at's day counted when today is true.
+func (m *Member) visitDaysAgo(at time.Time, today bool) []int {
+	last := dayOf(at)
+	var ago []int
+	if today {
+		ago = append(ago, 0)
+	}
+	for i := len(m.visitDays) - 1; i >= 0; i-- {
+		d := m.visitDays[i]
+		if d > last || d <= last-visitMemory || (today && d == last) {
+			continue
+		}
+		ago = append(ago, int(last-d))
+	}
+	return ago
+}
+
 // visitDaysWithin counts the days with a visit among the n days ending on
 // at's day, that day counted as visited when today is true.
 func (m *Member) visitDaysWithin(at time.Time, n int64, today bool) int {

@@ -110,6 +110,10 @@ type ruleMember struct {
 	// included: `member.visits_7d >= 3` is a visit streak.
 	Visits7d  int `expr:"visits_7d"`
 	Visits30d int `expr:"visits_30d"`
+	// VisitDaysAgo lists, for the days with a visit among the last 31, how
+	// many days ago each was (0: the event's day): n visits in d days is
+	// `len(filter(member.visit_days_ago, # < d)) >= n`.
+	VisitDaysAgo []int `expr:"visit_days_ago"`
 }
 
 type ruleLine struct {
@@ -233,6 +237,7 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 	visiting := e.Type == TypeVisitRecorded
 	env.Member.Visits7d = m.visitDaysWithin(meta.OccurredAt, 7, visiting)
 	env.Member.Visits30d = m.visitDaysWithin(meta.OccurredAt, 30, visiting)
+	env.Member.VisitDaysAgo = m.visitDaysAgo(meta.OccurredAt, visiting)
 	var facts []Fact
 	// Only a purchase's rule points belong to its order (refunds take them
 	// back); feedback names an order too, but its points are not the

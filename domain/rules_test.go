@@ -228,4 +228,23 @@ func TestVisitStreaks(t *testing.T) {
 			want:    visitFacts("e-1", t0),
 		},
 	})
+	// n visits in d days, for any d up to 31: four visiting days in 12.
+	fourIn12 := withRules(domain.Rule{ID: "streak", On: domain.TypeVisitRecorded, Scope: domain.ScopeEvent,
+		When: `len(filter(member.visit_days_ago, # < 12)) >= 4`, Award: domain.Award{Points: 20}})
+	runRuleCases(t, []ruleCase{
+		{
+			name:    "four visiting days within 12",
+			program: fourIn12,
+			given:   []domain.Event{enrolled(), visit("e-a", t0.Add(-11*day)), visit("e-b", t0.Add(-6*day)), visit("e-c", t0.Add(-day))},
+			when:    visit("e-1", t0),
+			want:    visitFacts("e-1", t0, earned("e-1", t0, 20, "streak", "")),
+		},
+		{
+			name:    "not within 12",
+			program: fourIn12,
+			given:   []domain.Event{enrolled(), visit("e-a", t0.Add(-12*day)), visit("e-b", t0.Add(-6*day)), visit("e-c", t0.Add(-day))},
+			when:    visit("e-1", t0),
+			want:    visitFacts("e-1", t0),
+		},
+	})
 }
