@@ -1,0 +1,123 @@
+package projections
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// The program health views give what the facts under them add up to.
+func TestProgramHealthViews(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	recs := newWorld(11, 80).records(4000)
+	for i := range recs {
+		recs[i].Seq = uint64(i + 1)
+	}
+	for _, p := range []Projection{Members{}, Activity{}} {
+		if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
+			t.Fatal(err)
+		}
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, _, err := applyInTx(ctx, tx, p, recs)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type month struct{ issued, redeemed, expired, reversed, transferred int64 }
+	months := map[time.Time]*month{}
+	members := map[string]*domain.Member{}
+	var submissions, promoters, detractors, scored int64
+	for _, rec := range recs {
+		for _, f := range rec.Facts {
+			at := f.Meta().OccurredAt.UTC()
+			key := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
+			if months[key] == nil {
+				months[key] = &month{}
+			}
+			mo := months[key]
+			m := members[f.Meta().MemberID]
+			if m == nil {
+				m = domain.NewMember(f.Meta().MemberID)
+				members[f.Meta().MemberID] = m
+			}
+			m.Evolve(f)
+			switch f := f.(type) {
+			case domain.PointsEarned:
+				mo.issued += f.Points
+			case domain.PointsRedeemed:
+				mo.redeemed += f.Points
+			case domain.PointsExpired:
+				mo.expired += f.Points
+			case domain.PointsReversed:
+				mo.reversed += f.Points
+			case domain.PointsCancelled:
+				mo.reversed += f.Points
+			case domain.PointsTransferred:
+				mo.transferred += f.Points
+			case domain.FeedbackRecorded:
+				submissions++
+				if f.NPS != nil {
+					scored++
+					switch {
+					case *f.NPS >= 9:
+						promoters++
+					case *f.NPS <= 6:
+						detractors++
+					}
+				}
+			}
+		}
+	}
+	rows, err := pool.Query(ctx, `select month, issued, redeemed, expired, reversed, transferred from loyalty.points_by_month`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var at time.Time
+		var got month
+		if err := rows.Scan(&at, &got.issued, &got.redeemed, &got.expired, &got.reversed, &got.transferred); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if want := months[at.UTC()]; want == nil || *want != got {
+			t.Errorf("points_by_month %s: %+v, the facts say %+v", at.Format("2006-01"), got, want)
+		}
+	}
+	rows.Close()
+	if n == 0 || n > len(months) {
+		t.Errorf("points_by_month has %d months, the facts %d", n, len(months))
+	}
+	var want, got struct{ available, pending, negative, holders int64 }
+	for _, m := range members {
+		want.available += max(m.Balance, 0)
+		want.negative += max(-m.Balance, 0)
+		want.pending += m.Pending
+		if m.Balance > 0 || m.Pending > 0 {
+			want.holders++
+		}
+	}
+	if err := pool.QueryRow(ctx, `select available, pending, negative, members_with_points from loyalty.points_liability`).Scan(
+		&got.available, &got.pending, &got.negative, &got.holders); err != nil {
+		t.Fatal(err)
+	}
+	if got != want || got.available == 0 {
+		t.Errorf("points_liability %+v, the members add up to %+v", got, want)
+	}
+	var gotSubmissions, gotScored int64
+	var nps float64
+	if err := pool.QueryRow(ctx, `select sum(submissions), sum(nps_answers),
+		100.0 * (select count(*) filter (where nps >= 9) - count(*) filter (where nps <= 6) from loyalty.feedback) / nullif(sum(nps_answers), 0)
+		from loyalty.feedback_by_month`).Scan(&gotSubmissions, &gotScored, &nps); err != nil {
+		t.Fatal(err)
+	}
+	if wantNPS := 100 * float64(promoters-detractors) / float64(scored); gotSubmissions != submissions || gotScored != scored || nps-wantNPS > 1e-9 || wantNPS-nps > 1e-9 {
+		t.Errorf("feedback_by_month: %d submissions, %d scored, NPS %.2f; the facts %d, %d, %.2f", gotSubmissions, gotScored, nps, submissions, scored, wantNPS)
+	}
+}
