@@ -101,7 +101,7 @@ func stockFollowUp(f Fact) (Event, bool) {
 	meta := f.Meta()
 	switch f := f.(type) {
 	case PointsHeld:
-		return Event{ID: "stock-request-" + followUpKey(meta.MemberID, f.RequestID), Type: TypeStockRequest, Source: FollowUpSource,
+		return Event{ID: "stock-request-" + followUpKey(meta.MemberID, meta.EventID), Type: TypeStockRequest, Source: FollowUpSource,
 			MemberID: StockMemberPrefix + f.RewardID, OccurredAt: meta.OccurredAt,
 			Body: StockRequest{RewardID: f.RewardID, MemberID: meta.MemberID, RequestID: f.RequestID, Quantity: f.Quantity}}, true
 	case StockTaken:
@@ -113,7 +113,7 @@ func stockFollowUp(f Fact) (Event, bool) {
 }
 
 func stockAnswer(meta FactMeta, member, request, reward string, granted bool) Event {
-	return Event{ID: "stock-answer-" + followUpKey(member, request), Type: TypeStockAnswer, Source: FollowUpSource,
+	return Event{ID: "stock-answer-" + followUpKey(meta.MemberID, meta.EventID), Type: TypeStockAnswer, Source: FollowUpSource,
 		MemberID: member, OccurredAt: meta.OccurredAt, Body: StockAnswer{RequestID: request, RewardID: reward, Granted: granted}}
 }
 

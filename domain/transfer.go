@@ -123,18 +123,21 @@ func FollowUp(f Fact) (Event, bool) {
 	meta := f.Meta()
 	switch f := f.(type) {
 	case PointsTransferred:
-		return Event{ID: transferInPrefix + followUpKey(meta.MemberID, f.RequestID), Type: TypeTransferIn, Source: FollowUpSource,
+		return Event{ID: transferInPrefix + followUpKey(meta.MemberID, meta.EventID), Type: TypeTransferIn, Source: FollowUpSource,
 			MemberID: f.ToMemberID, OccurredAt: meta.OccurredAt,
 			Body: TransferIn{FromMemberID: meta.MemberID, RequestID: f.RequestID, Points: f.Points}}, true
 	case ReferralQualified:
-		return Event{ID: referralPrefix + followUpKey(meta.MemberID, ""), Type: TypeReferralReward, Source: FollowUpSource,
+		return Event{ID: referralPrefix + followUpKey(meta.MemberID, meta.EventID), Type: TypeReferralReward, Source: FollowUpSource,
 			MemberID: f.ReferrerID, OccurredAt: meta.OccurredAt, Body: ReferralReward{ReferredMemberID: meta.MemberID}}, true
 	}
 	return Event{}, false
 }
 
-func followUpKey(member, request string) string {
-	sum := sha256.Sum256([]byte(member + "\x00" + request))
+// followUpKey identifies a follow-up by its fact's member and event: ids the
+// engine never sees twice (unlike request ids, which a member's state
+// forgets after two years).
+func followUpKey(member, event string) string {
+	sum := sha256.Sum256([]byte(member + "\x00" + event))
 	return hex.EncodeToString(sum[:16])
 }
 

@@ -17,50 +17,62 @@ type Decision struct {
 }
 
 // waiters are the requests someone waits for, by member and request id
-// (requestKey). A decision is delivered once the ledger holds it (or the
-// dead letter is stored), never from a staged state that a failed append
-// could still drop; a held redemption's is delivered when the stock's answer
-// is applied.
+// (requestKey); two calls for one request both get the decision. A decision
+// is delivered once the ledger holds it (or the dead letter is stored),
+// never from a staged state that a failed append could still drop; a held
+// redemption's is delivered when the stock's answer is applied.
 type waiters struct {
-	n       atomic.Int64 // len(byEvent), read without the lock on every input
+	n       atomic.Int64 // how many wait, read without the lock on every commit
 	mu      sync.Mutex
-	byEvent map[string]chan Decision
+	byEvent map[string][]chan Decision
 }
 
-// wait registers interest in an event id; cancel must be called when done.
-func (w *waiters) wait(eventID string) (decided <-chan Decision, cancel func()) {
+// wait registers interest in a request; cancel must be called when done.
+func (w *waiters) wait(key string) (decided <-chan Decision, cancel func()) {
 	ch := make(chan Decision, 1)
 	w.mu.Lock()
 	if w.byEvent == nil {
-		w.byEvent = map[string]chan Decision{}
+		w.byEvent = map[string][]chan Decision{}
 	}
-	w.byEvent[eventID] = ch
-	w.n.Store(int64(len(w.byEvent)))
+	w.byEvent[key] = append(w.byEvent[key], ch)
+	w.n.Add(1)
 	w.mu.Unlock()
 	return ch, func() {
 		w.mu.Lock()
-		if w.byEvent[eventID] == ch {
-			delete(w.byEvent, eventID)
-			w.n.Store(int64(len(w.byEvent)))
+		if list, i := w.byEvent[key], -1; list != nil {
+			for j, c := range list {
+				if c == ch {
+					i = j
+				}
+			}
+			if i >= 0 {
+				w.byEvent[key] = append(list[:i:i], list[i+1:]...)
+				if len(w.byEvent[key]) == 0 {
+					delete(w.byEvent, key)
+				}
+				w.n.Add(-1)
+			}
 		}
 		w.mu.Unlock()
 	}
 }
 
-// deliver hands a decision to whoever waits for eventID, if anyone does.
-func (w *waiters) deliver(eventID string, d func() Decision) {
+// deliver hands a decision to whoever waits for key, if anyone does.
+func (w *waiters) deliver(key string, d func() Decision) {
 	if w.n.Load() == 0 {
 		return
 	}
 	w.mu.Lock()
-	ch, ok := w.byEvent[eventID]
-	if ok {
-		delete(w.byEvent, eventID)
-		w.n.Store(int64(len(w.byEvent)))
-	}
+	list := w.byEvent[key]
+	delete(w.byEvent, key)
+	w.n.Add(-int64(len(list)))
 	w.mu.Unlock()
-	if ok {
-		ch <- d() // buffered: never blocks the partition
+	if len(list) == 0 {
+		return
+	}
+	decision := d()
+	for _, ch := range list {
+		ch <- decision // buffered: never blocks the partition
 	}
 }
 

@@ -220,7 +220,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go e.publishFollowUps(followCtx)
-	if n := e.reconcileFollowUps(parts, followUps); n > 0 {
+	if n := e.reconcileFollowUps(ctx, parts, followUps); n > 0 {
 		e.cfg.Logger.Info("follow-up events published again: their facts are in the ledger, the events were not applied", "events", n)
 	}
 	members := 0

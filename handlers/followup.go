@@ -20,13 +20,28 @@ import (
 // second copy is recognised as the same event and applied once.
 const followUpBuffer = 4096
 
-// queueFollowUps hands the follow-ups of a committed batch to the publisher.
-func (e *Engine) queueFollowUps(p *partition) {
-	for _, r := range p.staged {
+// followUpsOf is the follow-ups of a batch's records.
+func followUpsOf(staged []stagedRecord) []domain.Event {
+	var out []domain.Event
+	for _, r := range staged {
 		for _, f := range r.facts {
 			if ev, ok := domain.FollowUp(f); ok {
-				e.outbox <- ev
+				out = append(out, ev)
 			}
+		}
+	}
+	return out
+}
+
+// queueFollowUps hands follow-ups to the publisher, waiting while its queue
+// is full (NATS down) unless ctx ends: what is not queued then is published
+// again at the next start, from the ledger.
+func (e *Engine) queueFollowUps(ctx context.Context, events []domain.Event) {
+	for _, ev := range events {
+		select {
+		case e.outbox <- ev:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -34,20 +49,25 @@ func (e *Engine) queueFollowUps(p *partition) {
 // reconcileFollowUps queues the ledger's follow-ups that their member has
 // not applied. It runs before the partitions start, so it may read their
 // state.
-func (e *Engine) reconcileFollowUps(parts map[int]*partition, followUps []domain.Event) int {
-	n := 0
+//
+// A follow-up for a partition this engine does not own (EngineConfig.
+// Partitions names a subset) is left to that partition's engine, which does
+// not read this one's ledger: splitting partitions over processes is not
+// what loyalty serve does (one engine owns them all), and a library user
+// who does must publish those again.
+func (e *Engine) reconcileFollowUps(ctx context.Context, parts map[int]*partition, followUps []domain.Event) int {
+	var due []domain.Event
 	for _, ev := range followUps {
 		target := parts[streams.PartitionOf(ev.MemberID)]
 		if target == nil {
-			continue // another engine's partition: it checks its own
-		}
-		if _, seen := target.seen[keyOf(ev.ID)]; seen {
 			continue
 		}
-		e.outbox <- ev
-		n++
+		if _, seen := target.seen[keyOf(ev.ID)]; !seen {
+			due = append(due, ev)
+		}
 	}
-	return n
+	e.queueFollowUps(ctx, due)
+	return len(due)
 }
 
 // publishFollowUps publishes queued follow-ups until ctx ends, retrying each

@@ -198,10 +198,11 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		p.ledgerSeq = ack.Sequence
 		e.committed(p.staged, took)
 		e.answerCommitted(p)
-		e.queueFollowUps(p)
+		followUps := followUpsOf(p.staged)
 		p.answerDeadLetters(true)
 		p.clearStaged()
 		p.endStaging()
+		e.queueFollowUps(ctx, followUps) // after the view: a full queue must not hold up readers
 		return nil
 	}
 	n := len(p.staged)
@@ -241,9 +242,7 @@ func (e *Engine) resync(ctx context.Context, p *partition) error {
 	if err != nil {
 		return err
 	}
-	view := p.view
-	*p = *parts[p.id]
-	p.view = view
+	p.replaceState(parts[p.id])
 	e.cfg.Logger.Warn("partition state re-read from the ledger", "partition", p.id, "ledger_seq", p.ledgerSeq)
 	return nil
 }

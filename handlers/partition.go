@@ -98,6 +98,14 @@ func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []
 	p.staged = append(p.staged, stagedRecord{eventType: t, eventID: r.EventID, memberID: r.MemberID, inputSeq: r.InputSeq, facts: r.Facts})
 }
 
+// replaceState takes fresh's state (a re-read of the ledger) but keeps the
+// partition's view, which readers on other goroutines hold on to: p.view is
+// never written after the partition is made.
+func (p *partition) replaceState(fresh *partition) {
+	p.members, p.seen, p.ledgerSeq = fresh.members, fresh.seen, fresh.ledgerSeq
+	p.staged, p.pending, p.stale, p.deadLetters = fresh.staged, fresh.pending, fresh.stale, fresh.deadLetters
+}
+
 // clearStaged forgets the staged records (committed, or dropped).
 func (p *partition) clearStaged() {
 	p.staged, p.pending = p.staged[:0], p.pending[:0]

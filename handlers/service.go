@@ -240,6 +240,10 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 		_ = req.Error(CodeBadRequest, err.Error(), nil)
 		return
 	}
+	// Waiting first: a decision committed between reading the state and
+	// waiting would otherwise reach nobody.
+	decided, cancel := s.e.waiters.wait(requestKey(ev.MemberID, requestID))
+	defer cancel()
 	state, ok := s.e.readMember(ev.MemberID, requestID)
 	switch {
 	case !ok:
@@ -252,16 +256,13 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 		_ = req.RespondJSON(repeatedReply(ev.MemberID, requestID, state))
 		return
 	}
-	decided, cancel := s.e.waiters.wait(requestKey(ev.MemberID, requestID))
-	defer cancel()
 	ctx, stop := context.WithTimeout(context.Background(), s.timeout)
 	defer stop()
-	if state.Redemption != nil { // held: the stock's answer is on its way
-		ev = domain.Event{}
-	}
-	if err := s.publishUnlessEmpty(ctx, ev); err != nil {
-		_ = req.Error(CodeUnavailable, "could not store the request: "+err.Error()+"; retry with the same request_id", nil)
-		return
+	if state.Redemption == nil { // not held already: a held one's stock answer is on its way
+		if err := s.publish(ctx, ev); err != nil {
+			_ = req.Error(CodeUnavailable, "could not store the request: "+err.Error()+"; retry with the same request_id", nil)
+			return
+		}
 	}
 	select {
 	case d := <-decided:
@@ -269,13 +270,6 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
 	}
-}
-
-func (s *service) publishUnlessEmpty(ctx context.Context, ev domain.Event) error {
-	if ev.ID == "" {
-		return nil
-	}
-	return s.publish(ctx, ev)
 }
 
 func (s *service) publish(ctx context.Context, ev domain.Event) error {
