@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,7 +27,9 @@ const ActivityName = "activity"
 func (Activity) Name() string { return ActivityName }
 
 // Tables implements Rebuildable.
-func (Activity) Tables() []string { return []string{"purchases", "refunds", "visits", "feedback"} }
+func (Activity) Tables() []string {
+	return []string{"purchases", "refunds", "visits", "feedback", "member_purchase_days", "member_rfm"}
+}
 
 var (
 	purchasesColumns = []string{"member_id", "order_id", "event_id", "ledger_seq", "occurred_at", "amount", "currency",
@@ -122,6 +127,73 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 		if _, err := tx.Exec(ctx, addRefunds, refMembers, refOrders, refAmounts); err != nil {
 			return fmt.Errorf("add %d refunds to purchases: %w", len(refAmounts), err)
 		}
+	}
+	return updateRFM(ctx, tx, purchases, refunds)
+}
+
+// Purchase days and RFM: the batch's purchases add to their day, refunds
+// take from their order's day, then the touched members' rows are
+// recomputed from their days.
+const (
+	addPurchaseDays = `
+insert into member_purchase_days as d (member_id, day, orders, spend)
+select member_id, (at at time zone 'UTC')::date, count(*), sum(spend)
+from unnest($1::text[], $2::timestamptz[], $3::int8[]) as u(member_id, at, spend)
+group by 1, 2
+on conflict (member_id, day) do update set orders = d.orders + excluded.orders, spend = d.spend + excluded.spend`
+	refundPurchaseDays = `
+update member_purchase_days d set spend = d.spend + r.spend
+from (
+	select r.member_id, (p.occurred_at at time zone 'UTC')::date as day, sum(r.spend)::bigint as spend
+	from unnest($1::text[], $2::text[], $3::int8[]) as r(member_id, order_id, spend)
+	join purchases p on p.member_id = r.member_id and p.order_id = r.order_id
+	group by 1, 2
+) r
+where d.member_id = r.member_id and d.day = r.day`
+	recomputeRFM = `
+insert into member_rfm as m (member_id, first_purchase_on, last_purchase_on, frequency, recency_days, monetary_value,
+	orders, revenue, average_order_value)
+select member_id, min(day), max(day), count(*) - 1, max(day) - min(day),
+	case when count(*) > 1 then (sum(spend) - sum(spend) filter (where day = first_day))::numeric / (count(*) - 1) end,
+	sum(orders), sum(spend), sum(spend)::numeric / sum(orders)
+from (select *, min(day) over (partition by member_id) as first_day from member_purchase_days where member_id = any($1)) d
+group by member_id
+on conflict (member_id) do update set first_purchase_on = excluded.first_purchase_on, last_purchase_on = excluded.last_purchase_on,
+	frequency = excluded.frequency, recency_days = excluded.recency_days, monetary_value = excluded.monetary_value,
+	orders = excluded.orders, revenue = excluded.revenue, average_order_value = excluded.average_order_value`
+)
+
+func updateRFM(ctx context.Context, tx pgx.Tx, purchases, refunds [][]any) error {
+	if len(purchases) == 0 && len(refunds) == 0 {
+		return nil
+	}
+	touched := map[string]bool{}
+	var pMembers []string
+	var pAt []time.Time
+	var pSpend []int64
+	for _, p := range purchases { // purchasesColumns order
+		pMembers, pAt, pSpend = append(pMembers, p[0].(string)), append(pAt, p[4].(time.Time)), append(pSpend, p[8].(int64))
+		touched[p[0].(string)] = true
+	}
+	var rMembers, rOrders []string
+	var rSpend []int64
+	for _, r := range refunds { // refundsColumns order
+		rMembers, rOrders, rSpend = append(rMembers, r[2].(string)), append(rOrders, r[3].(string)), append(rSpend, r[7].(int64))
+		touched[r[2].(string)] = true
+	}
+	if len(pMembers) > 0 {
+		if _, err := tx.Exec(ctx, addPurchaseDays, pMembers, pAt, pSpend); err != nil {
+			return fmt.Errorf("add %d purchases to their days: %w", len(pMembers), err)
+		}
+	}
+	if len(rMembers) > 0 {
+		if _, err := tx.Exec(ctx, refundPurchaseDays, rMembers, rOrders, rSpend); err != nil {
+			return fmt.Errorf("take %d refunds from their days: %w", len(rMembers), err)
+		}
+	}
+	ids := slices.Sorted(maps.Keys(touched))
+	if _, err := tx.Exec(ctx, recomputeRFM, ids); err != nil {
+		return fmt.Errorf("recompute the RFM of %d members: %w", len(ids), err)
 	}
 	return nil
 }

@@ -1,0 +1,122 @@
+package projections
+
+import (
+	"context"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// member_rfm, kept batch by batch (late events included), equals a full
+// recompute from the facts.
+func TestMemberRFMIsKeptIncrementally(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	recs := newWorld(5, 60).records(3000)
+	for i := range recs {
+		recs[i].Seq = uint64(i + 1)
+	}
+	if err := ensureCheckpoint(ctx, pool, ActivityName); err != nil {
+		t.Fatal(err)
+	}
+	for start := 0; start < len(recs); start += 97 { // batches of 97
+		batch := recs[start:min(start+97, len(recs))]
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, _, err := applyInTx(ctx, tx, Activity{}, batch)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type day struct{ orders, spend int64 }
+	days := map[string]map[time.Time]*day{}
+	orderDay := map[[2]string]time.Time{}
+	for _, rec := range recs {
+		for _, f := range rec.Facts {
+			at := f.Meta().OccurredAt.UTC()
+			member := f.Meta().MemberID
+			switch f := f.(type) {
+			case domain.PurchaseRecorded:
+				d := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
+				orderDay[[2]string{member, f.OrderID}] = d
+				if days[member] == nil {
+					days[member] = map[time.Time]*day{}
+				}
+				if days[member][d] == nil {
+					days[member][d] = &day{}
+				}
+				days[member][d].orders++
+				days[member][d].spend += f.QualifyingSpend
+			case domain.RefundRecorded:
+				if d, ok := orderDay[[2]string{member, f.OrderID}]; ok {
+					days[member][d].spend += f.QualifyingSpend
+				}
+			}
+		}
+	}
+	rows, err := pool.Query(ctx, `select member_id, first_purchase_on, last_purchase_on, frequency, recency_days,
+		monetary_value::text, orders, revenue, average_order_value::text from loyalty.member_rfm`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var member string
+		var first, last time.Time
+		var frequency, recency int
+		var monetary *string
+		var orders, revenue int64
+		var aov string
+		if err := rows.Scan(&member, &first, &last, &frequency, &recency, &monetary, &orders, &revenue, &aov); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		var wantFirst, wantLast time.Time
+		var wantOrders, wantRevenue, firstSpend int64
+		for d, x := range days[member] {
+			if wantFirst.IsZero() || d.Before(wantFirst) {
+				wantFirst, firstSpend = d, x.spend
+			}
+			if d.After(wantLast) {
+				wantLast = d
+			}
+			wantOrders += x.orders
+			wantRevenue += x.spend
+		}
+		wantFrequency := len(days[member]) - 1
+		if !first.Equal(wantFirst) || !last.Equal(wantLast) || frequency != wantFrequency ||
+			recency != int(wantLast.Sub(wantFirst).Hours()/24) || orders != wantOrders || revenue != wantRevenue {
+			t.Errorf("%s: %v %v f=%d r=%d orders %d revenue %d; the facts say %v %v f=%d orders %d revenue %d",
+				member, first, last, frequency, recency, orders, revenue, wantFirst, wantLast, wantFrequency, wantOrders, wantRevenue)
+		}
+		if wantFrequency == 0 {
+			if monetary != nil {
+				t.Errorf("%s: monetary value %s without repeats", member, *monetary)
+			}
+		} else if !sameQuotient(*monetary, wantRevenue-firstSpend, int64(wantFrequency)) {
+			t.Errorf("%s: monetary value %s, want %d/%d", member, *monetary, wantRevenue-firstSpend, wantFrequency)
+		}
+		if !sameQuotient(aov, wantRevenue, wantOrders) {
+			t.Errorf("%s: average order value %s, want %d/%d", member, aov, wantRevenue, wantOrders)
+		}
+	}
+	if seen != len(days) || seen == 0 {
+		t.Errorf("member_rfm has %d members, the facts %d", seen, len(days))
+	}
+}
+
+// sameQuotient reports whether a PostgreSQL numeric quotient is num/den to
+// the decimals it keeps (it rounds the last).
+func sameQuotient(text string, num, den int64) bool {
+	got, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return false
+	}
+	diff := new(big.Rat).Sub(got, big.NewRat(num, den))
+	return diff.Abs(diff).Cmp(big.NewRat(1, 1_000_000_000)) < 0
+}
