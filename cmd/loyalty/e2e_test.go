@@ -222,6 +222,35 @@ func assertLedgerInvariants(t *testing.T, pool *pgxpool.Pool) {
 	if unmatched != 0 {
 		t.Errorf("%d redeemed points_ledger rows and accepted redemptions do not match", unmatched)
 	}
+	assertRFMRecomputes(t, pool)
+}
+
+// assertRFMRecomputes: member_rfm, kept batch by batch while the events
+// arrived, equals a full recompute from the purchases and refunds tables.
+func assertRFMRecomputes(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	var differ, members int
+	if err := pool.QueryRow(context.Background(), `
+with orders as (
+	select p.member_id, (p.occurred_at at time zone 'UTC')::date as day,
+		p.qualifying_spend + coalesce((select sum(r.qualifying_spend) from loyalty.refunds r
+			where r.member_id = p.member_id and r.order_id = p.order_id), 0) as spend
+	from loyalty.purchases p
+), days as (
+	select member_id, day, count(*) as orders, sum(spend) as spend from orders group by 1, 2
+), recomputed as (
+	select member_id, min(day) as first_on, max(day) as last_on, count(*) - 1 as frequency, sum(orders) as orders, sum(spend) as revenue
+	from days group by 1
+)
+select count(*) filter (where m.member_id is null or x.member_id is null or m.first_purchase_on <> x.first_on
+		or m.last_purchase_on <> x.last_on or m.frequency <> x.frequency or m.orders <> x.orders or m.revenue <> x.revenue),
+	count(*)
+from recomputed x full join loyalty.member_rfm m using (member_id)`).Scan(&differ, &members); err != nil {
+		t.Fatal(err)
+	}
+	if differ != 0 || members == 0 {
+		t.Errorf("member_rfm: %d of %d members differ from a full recompute", differ, members)
+	}
 }
 
 // checkMemberShow asks the CLI about an awkward member id.
