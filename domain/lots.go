@@ -89,6 +89,19 @@ func (m *Member) addLot(expires time.Time, points int64) {
 	m.lots = slices.Insert(m.lots, i, lot{expires: expires, remaining: points})
 }
 
+// addCappedLot books points that joined the balance as a lot expiring at
+// expires (none when it is zero). Lots never hold more than the balance:
+// points that make good a negative balance (refunds of points that had
+// expired) are not there to expire.
+func (m *Member) addCappedLot(expires time.Time, points int64) {
+	if expires.IsZero() {
+		return
+	}
+	if room := max(m.Balance, 0) - m.lotTotal(); room > 0 {
+		m.addLot(expires, min(points, room))
+	}
+}
+
 // lotTotal is the points of the dated lots.
 func (m *Member) lotTotal() int64 {
 	var total int64
@@ -101,15 +114,22 @@ func (m *Member) lotTotal() int64 {
 // drawLots takes points off the lots, soonest-expiring first: spending and
 // reversals use the points that would be lost first. What the lots do not
 // cover comes from the points that do not expire by date.
-func (m *Member) drawLots(points int64) {
+func (m *Member) drawLots(points int64) { m.drawLotsTaken(points) }
+
+// drawLotsTaken is drawLots that returns what it took from each lot (a
+// hold gives it back).
+func (m *Member) drawLotsTaken(points int64) []lot {
+	var taken []lot
 	for points > 0 && len(m.lots) > 0 {
 		take := min(points, m.lots[0].remaining)
+		taken = append(taken, lot{expires: m.lots[0].expires, remaining: take})
 		m.lots[0].remaining -= take
 		points -= take
 		if m.lots[0].remaining == 0 {
 			m.lots = m.lots[1:]
 		}
 	}
+	return taken
 }
 
 // expireLots removes the lots expiring at or before `at`.

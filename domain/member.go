@@ -197,11 +197,7 @@ func (m *Member) Evolve(f Fact) {
 		return
 	case PointsReceived:
 		m.Balance += f.Points
-		if !f.ExpiresAt.IsZero() {
-			if room := max(m.Balance, 0) - m.lotTotal(); room > 0 {
-				m.addLot(f.ExpiresAt, min(f.Points, room))
-			}
-		}
+		m.addCappedLot(f.ExpiresAt, f.Points)
 		return
 	case TierProgress:
 		m.progress = f.TierOutlook
@@ -249,13 +245,8 @@ func (m *Member) Evolve(f Fact) {
 		} else {
 			m.Balance += f.Points
 		}
-		if !f.ExpiresAt.IsZero() && f.AvailableAt.IsZero() {
-			// Lots never hold more than the balance: points that make good
-			// a negative balance (refunds of points that had expired) are
-			// not there to expire.
-			if room := max(m.Balance, 0) - m.lotTotal(); room > 0 {
-				m.addLot(f.ExpiresAt, min(f.Points, room))
-			}
+		if f.AvailableAt.IsZero() {
+			m.addCappedLot(f.ExpiresAt, f.Points)
 		}
 		if o := m.orders[f.OrderID]; o != nil && f.OrderID != "" {
 			switch f.Rule {
@@ -356,27 +347,46 @@ func (m *Member) addTierPoints(order string, at time.Time, points int64) {
 		}
 		at = o.PlacedAt
 	}
-	day := dayOf(at)
-	for i := range m.tierPoints {
-		if m.tierPoints[i].day == day {
-			m.tierPoints[i].amount += points
-			return
-		}
-	}
-	m.tierPoints = append(m.tierPoints, daySpend{day: day, amount: points})
+	m.tierPoints = bookDay(m.tierPoints, dayOf(at), points)
 }
 
 // addSpend books spend on the day it was made, so it leaves the rolling
 // window a year after the purchase, refunds included.
 func (m *Member) addSpend(at time.Time, amount int64) {
-	day := dayOf(at)
-	for i := range m.spend {
-		if m.spend[i].day == day {
-			m.spend[i].amount += amount
-			return
+	m.spend = bookDay(m.spend, dayOf(at), amount)
+}
+
+// bookDay adds amount to day's entry of days, adding the entry if need be.
+func bookDay(days []daySpend, day, amount int64) []daySpend {
+	for i := range days {
+		if days[i].day == day {
+			days[i].amount += amount
+			return days
 		}
 	}
-	m.spend = append(m.spend, daySpend{day: day, amount: amount})
+	return append(days, daySpend{day: day, amount: amount})
+}
+
+// sumBetween totals the days from first to last, both included.
+func sumBetween(days []daySpend, first, last int64) int64 {
+	var total int64
+	for _, d := range days {
+		if d.day >= first && d.day <= last {
+			total += d.amount
+		}
+	}
+	return total
+}
+
+// keepFrom drops the days before horizon, in place.
+func keepFrom(days []daySpend, horizon int64) []daySpend {
+	kept := days[:0]
+	for _, d := range days {
+		if d.day >= horizon {
+			kept = append(kept, d)
+		}
+	}
+	return kept
 }
 
 // spendWithin sums spend on days inside the qualifying window ending on
@@ -384,14 +394,7 @@ func (m *Member) addSpend(at time.Time, amount int64) {
 // own window. Spend is kept per UTC day, so a purchase made later on the same
 // day counts too.
 func (m *Member) spendWithin(now time.Time) int64 {
-	oldest, newest := dayOf(now.Add(-QualifyingWindow)), dayOf(now)
-	var total int64
-	for _, s := range m.spend {
-		if s.day > oldest && s.day <= newest {
-			total += s.amount
-		}
-	}
-	return total
+	return sumBetween(m.spend, dayOf(now.Add(-QualifyingWindow))+1, dayOf(now))
 }
 
 // forgetOld drops spend days, orders and visit counts older than
@@ -399,20 +402,8 @@ func (m *Member) spendWithin(now time.Time) int64 {
 // still need them (see horizon).
 func (m *Member) forgetOld() {
 	horizon := m.horizonDay()
-	kept := m.spend[:0]
-	for _, s := range m.spend {
-		if s.day >= horizon {
-			kept = append(kept, s)
-		}
-	}
-	m.spend = kept
-	keptPoints := m.tierPoints[:0]
-	for _, s := range m.tierPoints {
-		if s.day >= horizon {
-			keptPoints = append(keptPoints, s)
-		}
-	}
-	m.tierPoints = keptPoints
+	m.spend = keepFrom(m.spend, horizon)
+	m.tierPoints = keepFrom(m.tierPoints, horizon)
 	for id, o := range m.orders {
 		if m.LastActivity.Sub(o.PlacedAt) > orderMemory {
 			delete(m.orders, id)
@@ -449,40 +440,20 @@ func addDay(days map[string][]daySpend, key string, at time.Time, amount int64) 
 	if days == nil {
 		days = map[string][]daySpend{}
 	}
-	day := dayOf(at)
-	list := days[key]
-	for i := range list {
-		if list[i].day == day {
-			list[i].amount += amount
-			return days
-		}
-	}
-	days[key] = append(list, daySpend{day: day, amount: amount})
+	days[key] = bookDay(days[key], dayOf(at), amount)
 	return days
 }
 
 // sumDays totals the days that fall in the calendar period containing at.
 func sumDays(days []daySpend, per LimitPeriod, at time.Time) int64 {
 	first, last := periodBounds(per, at)
-	var total int64
-	for _, d := range days {
-		if d.day >= first && d.day <= last {
-			total += d.amount
-		}
-	}
-	return total
+	return sumBetween(days, first, last)
 }
 
 // forgetDays drops the days before horizon, and keys left with none.
 func forgetDays(days map[string][]daySpend, horizon int64) {
 	for key, list := range days {
-		kept := list[:0]
-		for _, d := range list {
-			if d.day >= horizon {
-				kept = append(kept, d)
-			}
-		}
-		if len(kept) == 0 {
+		if kept := keepFrom(list, horizon); len(kept) == 0 {
 			delete(days, key)
 		} else {
 			days[key] = kept

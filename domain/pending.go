@@ -143,11 +143,7 @@ func (m *Member) evolvePending(f Fact) {
 		if o := m.orders[f.OrderID]; o != nil {
 			o.Pending -= f.Points
 		}
-		if !f.ExpiresAt.IsZero() {
-			if room := max(m.Balance, 0) - m.lotTotal(); room > 0 {
-				m.addLot(f.ExpiresAt, min(f.Points, room))
-			}
-		}
+		m.addCappedLot(f.ExpiresAt, f.Points)
 	case PointsCancelled:
 		m.Pending -= f.Points
 		if o := m.orders[f.OrderID]; o != nil {

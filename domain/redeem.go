@@ -112,13 +112,14 @@ type RedemptionOutcome struct {
 	At       time.Time
 	Points   int64            // redeemed; 0 when refused
 	Rejected RedemptionReason // "" when accepted
-	Held     bool             // the points are held until the reward's stock answers
+	Held     bool             // the points are held until the reward's stock answers (not kept: from the holds)
 }
 
 // Redemption returns what became of the member's request, if it is still
 // remembered (see orderMemory).
 func (m *Member) Redemption(requestID string) (RedemptionOutcome, bool) {
 	o, ok := m.requests[requestID]
+	_, o.Held = m.holds[requestID]
 	return o, ok
 }
 

@@ -158,14 +158,10 @@ func (m *Member) evolveStock(f Fact) {
 		if f.RewardID != "" {
 			m.rewardDays = addDay(m.rewardDays, f.RewardID, f.OccurredAt, f.Quantity)
 		}
-		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points, Held: true})
+		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
 	case HoldRedeemed:
 		m.Redeemed += f.Points
 		delete(m.holds, f.RequestID)
-		if o, ok := m.requests[f.RequestID]; ok {
-			o.Held = false
-			m.requests[f.RequestID] = o
-		}
 	case HoldReturned:
 		m.Balance += f.Points
 		for _, l := range m.holds[f.RequestID].lots {
@@ -178,21 +174,6 @@ func (m *Member) evolveStock(f Fact) {
 		}
 		m.stockTaken[f.RewardID] += f.Quantity
 	}
-}
-
-// drawLotsTaken is drawLots that returns what it took from each lot.
-func (m *Member) drawLotsTaken(points int64) []lot {
-	var taken []lot
-	for points > 0 && len(m.lots) > 0 {
-		take := min(points, m.lots[0].remaining)
-		taken = append(taken, lot{expires: m.lots[0].expires, remaining: take})
-		m.lots[0].remaining -= take
-		points -= take
-		if m.lots[0].remaining == 0 {
-			m.lots = m.lots[1:]
-		}
-	}
-	return taken
 }
 
 // StockTakenOf is how many units of a reward a stock's member has given.

@@ -175,17 +175,10 @@ func (p *Program) qualifiedFor(value int64) int {
 // tierValue is the member's qualifying value in the window at t.
 func (m *Member) tierValue(x TierPolicy, t time.Time) int64 {
 	first, last := x.window(t)
-	days := m.spend
 	if x.measure() == MeasurePoints {
-		days = m.tierPoints
+		return sumBetween(m.tierPoints, first, last)
 	}
-	var total int64
-	for _, d := range days {
-		if d.day >= first && d.day <= last {
-			total += d.amount
-		}
-	}
-	return total
+	return sumBetween(m.spend, first, last)
 }
 
 // tierDelta is what one fact of an event adds to the qualifying value in

@@ -96,6 +96,15 @@ func (e *Engine) publishFollowUps(ctx context.Context) {
 }
 
 func (e *Engine) publishFollowUp(ctx context.Context, ev domain.Event) error {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return publishInput(pctx, e.js, ev)
+}
+
+// publishInput stores one input event the engine makes itself (a follow-up,
+// a request the service was given), its id as the message id, and waits
+// for JetStream's acknowledgement.
+func publishInput(ctx context.Context, js jetstream.JetStream, ev domain.Event) error {
 	data, err := streams.EncodeEvent(ev)
 	if err != nil {
 		return err
@@ -104,8 +113,6 @@ func (e *Engine) publishFollowUp(ctx context.Context, ev domain.Event) error {
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err = e.js.PublishMsg(pctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: {ev.ID}}})
+	_, err = js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: {ev.ID}}})
 	return err
 }

@@ -9,12 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pointsledger/loyalty/domain"
-	"github.com/pointsledger/loyalty/streams"
 )
 
 // The request-reply service a point of sale calls when it needs an answer
@@ -259,7 +257,7 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 	ctx, stop := context.WithTimeout(context.Background(), s.timeout)
 	defer stop()
 	if state.Redemption == nil { // not held already: a held one's stock answer is on its way
-		if err := s.publish(ctx, ev); err != nil {
+		if err := publishInput(ctx, s.js, ev); err != nil {
 			_ = req.Error(CodeUnavailable, "could not store the request: "+err.Error()+"; retry with the same request_id", nil)
 			return
 		}
@@ -270,19 +268,6 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
 	}
-}
-
-func (s *service) publish(ctx context.Context, ev domain.Event) error {
-	data, err := streams.EncodeEvent(ev)
-	if err != nil {
-		return err
-	}
-	subject, err := streams.InputSubject(ev.Type, ev.MemberID)
-	if err != nil {
-		return err
-	}
-	_, err = s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: {ev.ID}}})
-	return err
 }
 
 // answer replies with the engine's decision.

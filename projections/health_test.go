@@ -32,7 +32,12 @@ func TestProgramHealthViews(t *testing.T) {
 	type month struct{ issued, redeemed, expired, reversed, transferred int64 }
 	months := map[time.Time]*month{}
 	members := map[string]*domain.Member{}
-	var submissions, promoters, detractors, scored int64
+	type feedbackKey struct {
+		month   time.Time
+		channel string
+	}
+	type score struct{ submissions, scored, promoters, detractors int64 }
+	scores := map[feedbackKey]*score{}
 	for _, rec := range recs {
 		for _, f := range rec.Facts {
 			at := f.Meta().OccurredAt.UTC()
@@ -61,14 +66,19 @@ func TestProgramHealthViews(t *testing.T) {
 			case domain.PointsTransferred:
 				mo.transferred += f.Points
 			case domain.FeedbackRecorded:
-				submissions++
+				k := feedbackKey{key, f.Channel}
+				if scores[k] == nil {
+					scores[k] = &score{}
+				}
+				sc := scores[k]
+				sc.submissions++
 				if f.NPS != nil {
-					scored++
+					sc.scored++
 					switch {
 					case *f.NPS >= 9:
-						promoters++
+						sc.promoters++
 					case *f.NPS <= 6:
-						detractors++
+						sc.detractors++
 					}
 				}
 			}
@@ -110,14 +120,35 @@ func TestProgramHealthViews(t *testing.T) {
 	if got != want || got.available == 0 {
 		t.Errorf("points_liability %+v, the members add up to %+v", got, want)
 	}
-	var gotSubmissions, gotScored int64
-	var nps float64
-	if err := pool.QueryRow(ctx, `select sum(submissions), sum(nps_answers),
-		100.0 * (select count(*) filter (where nps >= 9) - count(*) filter (where nps <= 6) from loyalty.feedback) / nullif(sum(nps_answers), 0)
-		from loyalty.feedback_by_month`).Scan(&gotSubmissions, &gotScored, &nps); err != nil {
+	// Each month and channel's NPS, as the view rounds it (to 0.1).
+	rows, err = pool.Query(ctx, `select month, channel, submissions, nps_answers, nps::float8 from loyalty.feedback_by_month`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if wantNPS := 100 * float64(promoters-detractors) / float64(scored); gotSubmissions != submissions || gotScored != scored || nps-wantNPS > 1e-9 || wantNPS-nps > 1e-9 {
-		t.Errorf("feedback_by_month: %d submissions, %d scored, NPS %.2f; the facts %d, %d, %.2f", gotSubmissions, gotScored, nps, submissions, scored, wantNPS)
+	defer rows.Close()
+	n = 0
+	for rows.Next() {
+		var at time.Time
+		var channel string
+		var submissions, scored int64
+		var nps *float64
+		if err := rows.Scan(&at, &channel, &submissions, &scored, &nps); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		want := scores[feedbackKey{at.UTC(), channel}]
+		if want == nil || want.submissions != submissions || want.scored != scored || (nps == nil) != (want.scored == 0) {
+			t.Errorf("feedback_by_month %s %q: %d submissions, %d scored, NPS %v; the facts %+v", at.Format("2006-01"), channel, submissions, scored, nps, want)
+			continue
+		}
+		if nps != nil {
+			exact := 100 * float64(want.promoters-want.detractors) / float64(want.scored)
+			if d := *nps - exact; d > 0.05+1e-9 || d < -0.05-1e-9 {
+				t.Errorf("feedback_by_month %s %q: NPS %.1f, the facts %.3f", at.Format("2006-01"), channel, *nps, exact)
+			}
+		}
+	}
+	if n != len(scores) || n == 0 {
+		t.Errorf("feedback_by_month has %d rows, the facts %d", n, len(scores))
 	}
 }

@@ -286,9 +286,16 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		expSet, expires, floor, value, nextTier, missing, projected, progressAt, birthday); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
-	if _, err := tx.Exec(ctx, `update members set tier_expires_at = null
-		where member_id = any($1) and tier_expires_at = '-infinity'`, ids); err != nil {
-		return fmt.Errorf("clear tier review dates of %d members: %w", n, err)
+	var neverReviewed []string // the members whose tier the batch set to no review
+	for i, c := range list {
+		if c.expiresSet && c.expires == nil {
+			neverReviewed = append(neverReviewed, ids[i])
+		}
+	}
+	if len(neverReviewed) > 0 {
+		if _, err := tx.Exec(ctx, `update members set tier_expires_at = null where member_id = any($1)`, neverReviewed); err != nil {
+			return fmt.Errorf("clear tier review dates of %d members: %w", len(neverReviewed), err)
+		}
 	}
 	return nil
 }
