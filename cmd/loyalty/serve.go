@@ -35,6 +35,8 @@ type serveOptions struct {
 	clockEvery  time.Duration
 	demo        simulateOptions
 	demoOn      bool
+	refitEvery  time.Duration
+	analytics   analyticsFlags
 }
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -61,6 +63,9 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	f.IntVar(&o.pgPort, "pg-port", 0, "port of the managed PostgreSQL; 0 reuses the last one or picks a free one")
 	f.DurationVar(&o.clockEvery, "clock-interval", time.Hour,
 		"how often the clock wakes members whose points are due to expire without activity of their own (0: never)")
+	f.DurationVar(&o.refitEvery, "refit-every", 24*time.Hour,
+		"how often to refit the churn and lifetime-value models (also soon after a rebuild of the activity projection; 0: never); see docs/analytics.md")
+	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
 	o.demo.register(f, "demo-")
 	return cmd
@@ -87,6 +92,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	program, err := loadPrograms(o.programPath)
 	if err != nil {
 		return err
+	}
+	if err := o.analytics.config(time.Now().UTC(), "schedule").Validate(); err != nil {
+		return fmt.Errorf("analytics settings: %w", err)
 	}
 	// Created here, before the embedded servers make their own
 	// subdirectories with private modes: the managed PostgreSQL may run as
@@ -172,6 +180,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 			return err
 		}
 		go runClock(ctx, p.pool, p.js, engine, o.clockEvery, p.log)
+		go runRefits(ctx, p.pool, engine, o.analytics, o.refitEvery, p.log)
 		return runner.Run(ctx)
 	})
 	health.setReady(true)

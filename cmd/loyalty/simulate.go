@@ -112,6 +112,11 @@ func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, log *
 }
 
 func newProgress(g *globals, quiet bool, total int64, what string) *progressbar.ProgressBar {
+	return newProgressOf(g, quiet, total, what, "events")
+}
+
+// newProgressOf is a progress bar counting units.
+func newProgressOf(g *globals, quiet bool, total int64, what, units string) *progressbar.ProgressBar {
 	if quiet {
 		return progressbar.DefaultSilent(total, what)
 	}
@@ -120,7 +125,7 @@ func newProgress(g *globals, quiet bool, total int64, what string) *progressbar.
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("events"),
+		progressbar.OptionSetItsString(units),
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(g.stderr) }),
 	)

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/projections"
+)
+
+// runRefits fits the analytics models as of today whenever
+// projections.RefitDue says so: every interval, and soon after a rebuild of
+// the activity projection. Only the engine holding the lease refits, so
+// that two serve processes do not fit twice.
+func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine, flags analyticsFlags, every time.Duration, log *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	ticker := time.NewTicker(min(every, time.Minute))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !engine.Leading() {
+			continue
+		}
+		now := time.Now().UTC()
+		reason, err := projections.RefitDue(ctx, pool, every, now)
+		if err != nil || reason == "" {
+			if err != nil && ctx.Err() == nil {
+				log.Warn("analytics: could not tell whether a refit is due", "err", err)
+			}
+			continue
+		}
+		cfg := flags.config(now.Truncate(24*time.Hour), reason)
+		res, err := projections.FitModels(ctx, pool, cfg)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("analytics: refit failed; trying again at the next interval", "reason", reason, "fit", res.FitID, "err", err)
+			}
+			continue
+		}
+		log.Info("analytics: models refitted", "reason", reason, "fit", res.FitID, "members", res.Members,
+			"took", res.Duration.Round(time.Millisecond))
+	}
+}

@@ -1,0 +1,262 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pointsledger/loyalty/domain/analytics"
+)
+
+// FitConfig says what `loyalty analytics fit` and serve's refits compute.
+type FitConfig struct {
+	// AsOf is the last UTC date whose purchases count.
+	AsOf time.Time
+	// TimeUnit is "day" or "week".
+	TimeUnit string
+	// Reason is recorded with the fit: command, schedule or rebuild.
+	Reason string
+	// Months, Margin and AnnualDiscountRate value the predicted purchases.
+	Months             int
+	Margin             float64
+	AnnualDiscountRate float64
+	// CostPerPoint is what a point costs, in minor units of the program
+	// currency, as a decimal ("0.5").
+	CostPerPoint string
+	// LowRisk and HighRisk are the probability-alive thresholds of the risk
+	// bands: at least LowRisk is low, below HighRisk is high.
+	LowRisk, HighRisk float64
+	// Progress, if set, hears of each stage and of scoring progress.
+	Progress func(stage string, done, total int)
+}
+
+// Validate lists every problem of the configuration.
+func (c FitConfig) Validate() error {
+	var errs []error
+	if c.TimeUnit != "day" && c.TimeUnit != "week" {
+		errs = append(errs, fmt.Errorf("time unit %q: use day or week", c.TimeUnit))
+	}
+	if err := c.valueSettings().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := parseCost(c.CostPerPoint); err != nil {
+		errs = append(errs, err)
+	}
+	if !(c.HighRisk > 0 && c.HighRisk < c.LowRisk && c.LowRisk < 1) {
+		errs = append(errs, fmt.Errorf("risk thresholds high %.3g and low %.3g: need 0 < high < low < 1", c.HighRisk, c.LowRisk))
+	}
+	if c.AsOf.IsZero() {
+		errs = append(errs, errors.New("no as-of date"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c FitConfig) unit() float64 {
+	if c.TimeUnit == "week" {
+		return 7
+	}
+	return 1
+}
+
+func (c FitConfig) valueSettings() analytics.ValueSettings {
+	return analytics.ValueSettings{Months: c.Months, MonthLength: 30 / c.unit(),
+		AnnualDiscountRate: c.AnnualDiscountRate, Margin: c.Margin}
+}
+
+// parseCost reads a cost per point as an exact fraction of minor units.
+func parseCost(s string) (*big.Rat, error) {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || r.Sign() < 0 {
+		return nil, fmt.Errorf("cost per point %q: give a decimal number of minor units at least 0, such as 0.5", s)
+	}
+	return r, nil
+}
+
+// FitResult is what a fit found and wrote.
+type FitResult struct {
+	FitID      int64
+	Members    int
+	BGNBD      analytics.BGNBDFit
+	GammaGamma analytics.GammaGammaFit
+	Duration   time.Duration
+}
+
+// memberHistory is one member's purchases up to the as-of date as the
+// scores need them.
+type memberHistory struct {
+	id                    string
+	first, last, activity time.Time
+	frequency             int
+	repeatSpend, revenue  int64
+	netPoints             int64
+}
+
+// FitModels fits BG/NBD and Gamma-Gamma to the purchases up to cfg.AsOf,
+// records the fit in model_fits, and replaces member_churn and member_ltv
+// with its scores and adds a points liability valuation, in one
+// transaction. A fit that does not converge is recorded as failed, leaves
+// the scores as they were and returns the error (wrapping
+// analytics.ErrNotConverged, ErrNoData or ErrUnboundedSpend).
+func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return FitResult{}, err
+	}
+	started := time.Now()
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	progress("reading purchase histories", 0, 0)
+	members, err := readHistories(ctx, pool, cfg.AsOf)
+	if err != nil {
+		return FitResult{}, err
+	}
+	res := FitResult{Members: len(members)}
+	histories, spends := modelInputs(members, cfg.AsOf, cfg.unit())
+	progress(fmt.Sprintf("fitting BG/NBD to %d members", len(members)), 0, 0)
+	res.BGNBD, err = analytics.FitBGNBD(histories)
+	if err == nil {
+		progress("fitting Gamma-Gamma", 0, 0)
+		res.GammaGamma, err = analytics.FitGammaGamma(spends)
+	}
+	if err != nil {
+		res.Duration = time.Since(started)
+		id, recErr := recordFit(ctx, pool, cfg, res, err)
+		res.FitID = id
+		return res, errors.Join(fmt.Errorf("fit as of %s: %w", cfg.AsOf.Format(time.DateOnly), err), recErr)
+	}
+	progress("scoring", 0, len(members))
+	churn, ltv := score(members, histories, spends, res, cfg, progress)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		id, err := insertFit(ctx, tx, cfg, res, nil)
+		if err != nil {
+			return err
+		}
+		res.FitID = id
+		return writeScores(ctx, tx, id, cfg, members, churn, ltv, started, &res)
+	})
+	return res, err
+}
+
+// readHistories returns each member's purchase days, spend, last activity
+// and net points up to the end of asOf.
+func readHistories(ctx context.Context, q Querier, asOf time.Time) ([]memberHistory, error) {
+	end := asOf.AddDate(0, 0, 1)
+	rows, err := q.Query(ctx, `
+with d as (
+	select member_id, day, spend, min(day) over (partition by member_id) as first_day
+	from loyalty.member_purchase_days where day <= $1
+), p as (
+	select member_id, min(day) as first_day, max(day) as last_day, count(*) - 1 as frequency,
+		coalesce(sum(spend) filter (where day > first_day), 0) as repeat_spend, sum(spend) as revenue
+	from d group by member_id
+)
+select p.member_id, p.first_day, p.last_day, greatest(p.last_day, v.last, f.last),
+	p.frequency, p.repeat_spend, p.revenue, coalesce(pts.points, 0)
+from p
+left join (select member_id, max((occurred_at at time zone 'UTC')::date) as last from loyalty.visits
+	where occurred_at < $2 group by member_id) v using (member_id)
+left join (select member_id, max((occurred_at at time zone 'UTC')::date) as last from loyalty.feedback
+	where occurred_at < $2 group by member_id) f using (member_id)
+left join (select member_id, sum(points) as points from loyalty.points_ledger
+	where occurred_at < $2 and kind in ('earned', 'reversed', 'cancelled', 'expired') group by member_id) pts using (member_id)
+order by p.member_id`, asOf, end)
+	if err != nil {
+		return nil, fmt.Errorf("read purchase histories: %w", err)
+	}
+	var out []memberHistory
+	var m memberHistory
+	_, err = pgx.ForEachRow(rows, []any{&m.id, &m.first, &m.last, &m.activity, &m.frequency, &m.repeatSpend, &m.revenue, &m.netPoints},
+		func() error { out = append(out, m); return nil })
+	if err != nil {
+		return nil, fmt.Errorf("read purchase histories: %w", err)
+	}
+	return out, nil
+}
+
+func modelInputs(members []memberHistory, asOf time.Time, unit float64) ([]analytics.History, []analytics.Spend) {
+	histories := make([]analytics.History, len(members))
+	spends := make([]analytics.Spend, len(members))
+	for i, m := range members {
+		histories[i] = analytics.History{
+			Frequency: m.frequency,
+			Recency:   days(m.first, m.last) / unit,
+			Age:       days(m.first, asOf) / unit,
+		}
+		spends[i] = analytics.Spend{Frequency: m.frequency}
+		if m.frequency > 0 {
+			spends[i].Mean = float64(m.repeatSpend) / float64(m.frequency)
+		}
+	}
+	return histories, spends
+}
+
+func days(from, to time.Time) float64 { return math.Round(to.Sub(from).Hours() / 24) }
+
+type churnScore struct {
+	alive, e30, e90, e365 float64
+	band                  string
+}
+
+type ltvScore struct {
+	spend, purchases, value float64
+}
+
+// score computes every member's churn and value scores, split over the
+// CPUs: each member costs some fifteen hypergeometric functions.
+func score(members []memberHistory, hs []analytics.History, spends []analytics.Spend, res FitResult, cfg FitConfig,
+	progress func(string, int, int)) ([]churnScore, []ltvScore) {
+	churn, ltv := make([]churnScore, len(members)), make([]ltvScore, len(members))
+	bg, gg, value, unit := res.BGNBD.Params, res.GammaGamma.Params, cfg.valueSettings(), cfg.unit()
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	const chunk = 10_000
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for start := range next {
+				end := min(start+chunk, len(members))
+				for i := start; i < end; i++ {
+					h := hs[i]
+					c := churnScore{alive: bg.ProbabilityAlive(h), e30: bg.ExpectedPurchases(h, 30/unit),
+						e90: bg.ExpectedPurchases(h, 90/unit), e365: bg.ExpectedPurchases(h, 365/unit)}
+					c.band = riskBand(c.alive, cfg)
+					churn[i] = c
+					s := gg.ExpectedSpend(spends[i])
+					v := analytics.PredictValue(bg, h, s, value)
+					ltv[i] = ltvScore{spend: s, purchases: v.Purchases, value: v.Discounted}
+				}
+				mu.Lock()
+				done += end - start
+				progress("scoring", done, len(members))
+				mu.Unlock()
+			}
+		})
+	}
+	for start := 0; start < len(members); start += chunk {
+		next <- start
+	}
+	close(next)
+	wg.Wait()
+	return churn, ltv
+}
+
+func riskBand(alive float64, cfg FitConfig) string {
+	switch {
+	case alive >= cfg.LowRisk:
+		return "low"
+	case alive < cfg.HighRisk:
+		return "high"
+	default:
+		return "medium"
+	}
+}

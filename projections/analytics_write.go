@@ -1,0 +1,142 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// recordFit stores a failed fit on its own, so that every fit is in
+// model_fits even when no scores come of it.
+func recordFit(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig, res FitResult, fitErr error) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		id, err = insertFit(ctx, tx, cfg, res, fitErr)
+		return err
+	})
+	return id, err
+}
+
+func insertFit(ctx context.Context, tx pgx.Tx, cfg FitConfig, res FitResult, fitErr error) (int64, error) {
+	status, errText := "converged", (*string)(nil)
+	if fitErr != nil {
+		status = "failed"
+		s := fitErr.Error()
+		errText = &s
+	}
+	bg, gg := res.BGNBD, res.GammaGamma
+	var id int64
+	err := tx.QueryRow(ctx, `
+insert into loyalty.model_fits (fitted_at, as_of, time_unit, reason, status, error, duration, members,
+	bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b, bgnbd_std_errors, bgnbd_log_likelihood, bgnbd_optimiser, bgnbd_iterations,
+	repeat_members, gg_p, gg_q, gg_gamma, gg_std_errors, gg_log_likelihood, gg_optimiser, gg_iterations)
+values (now(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+returning id`,
+		cfg.AsOf, cfg.TimeUnit, cfg.Reason, status, errText, res.Duration, res.Members,
+		positive(bg.Params.R), positive(bg.Params.Alpha), positive(bg.Params.A), positive(bg.Params.B),
+		bg.StdErr, finite(bg.Stats.LogLikelihood, bg.Stats.Status), empty(bg.Stats.Status), iterations(bg.Stats.Iterations, bg.Stats.Status),
+		gg.Stats.Members, positive(gg.Params.P), positive(gg.Params.Q), positive(gg.Params.Gamma),
+		gg.StdErr, finite(gg.Stats.LogLikelihood, gg.Stats.Status), empty(gg.Stats.Status), iterations(gg.Stats.Iterations, gg.Stats.Status),
+	).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record the fit: %w", err)
+	}
+	return id, nil
+}
+
+// positive, finite, empty and iterations map what a fit that never ran
+// leaves behind (zeros) to SQL NULL.
+func positive(v float64) *float64 {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func finite(v float64, status string) *float64 {
+	if status == "" || math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func empty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func iterations(n int, status string) *int {
+	if status == "" {
+		return nil
+	}
+	return &n
+}
+
+// writeScores replaces the scores with the fit's and values the points
+// liability at the as-of date.
+func writeScores(ctx context.Context, tx pgx.Tx, fitID int64, cfg FitConfig, members []memberHistory,
+	churn []churnScore, ltv []ltvScore, started time.Time, res *FitResult) error {
+	cost, _ := parseCost(cfg.CostPerPoint)
+	// delete rather than truncate: analysts reading the old scores keep
+	// their snapshot instead of waiting for the lock.
+	for _, t := range []string{"member_churn", "member_ltv"} {
+		if _, err := tx.Exec(ctx, "delete from loyalty."+t); err != nil {
+			return fmt.Errorf("clear %s: %w", t, err)
+		}
+	}
+	churnRows := make([][]any, len(members))
+	ltvRows := make([][]any, len(members))
+	unit := cfg.unit()
+	for i, m := range members {
+		c, l := churn[i], ltv[i]
+		churnRows[i] = []any{m.id, fitID, cfg.AsOf, m.frequency, days(m.first, m.last) / unit, days(m.first, cfg.AsOf) / unit,
+			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band}
+		ltvRows[i] = []any{m.id, fitID, cfg.AsOf, m.revenue, pointsValue(m.netPoints, cost), int64(math.Round(l.spend)),
+			l.purchases, int64(math.Round(l.value)), cfg.Months, cfg.Margin, cfg.AnnualDiscountRate}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "member_churn"}, []string{"member_id", "fit_id", "as_of", "frequency",
+		"recency", "age", "probability_alive", "expected_purchases_30d", "expected_purchases_90d", "expected_purchases_365d",
+		"last_activity_on", "days_since_activity", "risk_band"}, pgx.CopyFromRows(churnRows)); err != nil {
+		return fmt.Errorf("write member_churn: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "member_ltv"}, []string{"member_id", "fit_id", "as_of",
+		"historical_revenue", "points_cost", "expected_spend", "predicted_purchases", "predicted_value", "horizon_months",
+		"margin", "annual_discount_rate"}, pgx.CopyFromRows(ltvRows)); err != nil {
+		return fmt.Errorf("write member_ltv: %w", err)
+	}
+	var available, pending int64
+	if err := tx.QueryRow(ctx, `select coalesce(sum(points) filter (where account = 'available'), 0)::bigint,
+	coalesce(sum(points) filter (where account = 'pending'), 0)::bigint
+from loyalty.points_ledger where occurred_at < $1`, cfg.AsOf.AddDate(0, 0, 1)).Scan(&available, &pending); err != nil {
+		return fmt.Errorf("sum the points liability: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `insert into loyalty.points_liability_valuations
+	(fit_id, as_of, available, pending, cost_per_point, available_value, pending_value) values ($1, $2, $3, $4, $5, $6, $7)`,
+		fitID, cfg.AsOf, available, pending, cost.FloatString(6), pointsValue(available, cost), pointsValue(pending, cost)); err != nil {
+		return fmt.Errorf("record the points liability: %w", err)
+	}
+	res.Duration = time.Since(started)
+	if _, err := tx.Exec(ctx, `update loyalty.model_fits set duration = $2 where id = $1`, fitID, res.Duration); err != nil {
+		return fmt.Errorf("record the fit's duration: %w", err)
+	}
+	return nil
+}
+
+// pointsValue is points × cost in minor units, rounded half away from zero.
+func pointsValue(points int64, cost *big.Rat) int64 {
+	v := new(big.Rat).Mul(new(big.Rat).SetInt64(points), cost)
+	num, den := v.Num(), v.Denom()
+	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+	if new(big.Int).Mul(new(big.Int).Abs(r), big.NewInt(2)).Cmp(den) >= 0 {
+		q.Add(q, big.NewInt(int64(num.Sign())))
+	}
+	return q.Int64()
+}
