@@ -135,6 +135,12 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 	progress("scoring", 0, len(members))
 	churn, ltv := score(members, histories, spends, res, cfg, progress)
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Two fits at once (a command during a scheduled refit) would each
+		// delete the old scores and insert the same members: the second
+		// waits here, then replaces the first's.
+		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('loyalty.member_scores'))`); err != nil {
+			return fmt.Errorf("wait for another fit's scores: %w", err)
+		}
 		id, err := insertFit(ctx, tx, cfg, res, nil)
 		if err != nil {
 			return err

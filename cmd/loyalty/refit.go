@@ -13,13 +13,13 @@ import (
 
 // runRefits fits the analytics models as of today whenever
 // projections.RefitDue says so: every interval, and soon after a rebuild of
-// the activity projection. Only the engine holding the lease refits, so
+// the activity projection, looking every check. Only the engine holding the lease refits, so
 // that two serve processes do not fit twice.
-func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine, flags analyticsFlags, every time.Duration, log *slog.Logger) {
+func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine, flags analyticsFlags, every, check time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
-	ticker := time.NewTicker(min(every, time.Minute))
+	ticker := time.NewTicker(min(every, check))
 	defer ticker.Stop()
 	for {
 		select {

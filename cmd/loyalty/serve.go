@@ -36,6 +36,7 @@ type serveOptions struct {
 	demo        simulateOptions
 	demoOn      bool
 	refitEvery  time.Duration
+	refitCheck  time.Duration
 	analytics   analyticsFlags
 }
 
@@ -65,6 +66,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		"how often the clock wakes members whose points are due to expire without activity of their own (0: never)")
 	f.DurationVar(&o.refitEvery, "refit-every", 24*time.Hour,
 		"how often to refit the churn and lifetime-value models (also soon after a rebuild of the activity projection; 0: never); see docs/analytics.md")
+	f.DurationVar(&o.refitCheck, "refit-check-interval", time.Minute, "how often to look whether a refit is due")
+	_ = f.MarkHidden("refit-check-interval")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
 	o.demo.register(f, "demo-")
@@ -180,7 +183,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 			return err
 		}
 		go runClock(ctx, p.pool, p.js, engine, o.clockEvery, p.log)
-		go runRefits(ctx, p.pool, engine, o.analytics, o.refitEvery, p.log)
+		go runRefits(ctx, p.pool, engine, o.analytics, o.refitEvery, o.refitCheck, p.log)
 		return runner.Run(ctx)
 	})
 	health.setReady(true)
