@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -24,7 +25,15 @@ func testFitConfig(reason string) FitConfig {
 // seedPurchaseDays writes members drawn from known parameters into
 // member_purchase_days as whole UTC days ending at fitAsOf, spend in minor
 // units (the model's 30 a purchase becomes 3,000).
-func seedPurchaseDays(t *testing.T, pool *pgxpool.Pool, members int) analytics.Synthetic {
+func seedPurchaseDays(t testing.TB, pool *pgxpool.Pool, members int) analytics.Synthetic {
+	t.Helper()
+	data := seedPurchaseDaysOnly(t, pool, members)
+	recomputeAllRFM(t, pool)
+	return data
+}
+
+// seedPurchaseDaysOnly is seedPurchaseDays without member_rfm.
+func seedPurchaseDaysOnly(t testing.TB, pool *pgxpool.Pool, members int) analytics.Synthetic {
 	t.Helper()
 	data := analytics.Synthesize(analytics.BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5},
 		analytics.GammaGamma{P: 6, Q: 4, Gamma: 15}, members, 30, 365, 11)
@@ -51,12 +60,11 @@ func seedPurchaseDays(t *testing.T, pool *pgxpool.Pool, members int) analytics.S
 		[]string{"member_id", "day", "orders", "spend"}, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}
-	recomputeAllRFM(t, pool)
 	return data
 }
 
 // recomputeAllRFM keeps member_rfm as the activity projection would.
-func recomputeAllRFM(t *testing.T, pool *pgxpool.Pool) {
+func recomputeAllRFM(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -284,4 +292,37 @@ func TestRefitDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	due("rebuild")
+}
+
+// TestAnalyticsDocQueriesRun runs every ```sql block of docs/analytics.md
+// against scores of a real fit.
+func TestAnalyticsDocQueriesRun(t *testing.T) {
+	const path = "../docs/analytics.md"
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := docSQLBlocks(string(doc))
+	if len(blocks) < 5 {
+		t.Fatalf("%s has %d ```sql blocks; the example queries are gone", path, len(blocks))
+	}
+	pool := migrated(t)
+	ctx := context.Background()
+	seedPurchaseDays(t, pool, 2000)
+	if _, err := FitModels(ctx, pool, testFitConfig("command")); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blocks {
+		err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, b.SQL)
+			if err != nil {
+				return err
+			}
+			rows.Close()
+			return rows.Err()
+		})
+		if err != nil {
+			t.Errorf("%s:%d: the query under %q fails: %v\n%s", path, b.Line, b.Heading, err, b.SQL)
+		}
+	}
 }

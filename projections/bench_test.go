@@ -2,7 +2,9 @@ package projections
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,5 +69,41 @@ func applyBatch(b *testing.B, ctx context.Context, pool *pgxpool.Pool, p Project
 	})
 	if err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkFitModels is a whole refit against PostgreSQL: read every
+// member's purchase days, fit both models, score every member and replace
+// member_churn and member_ltv. One op is one refit; members/s is members
+// refitted per second.
+func BenchmarkFitModels(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			pool := migrated(b)
+			seedPurchaseDaysOnly(b, pool, n)
+			if _, err := pool.Exec(context.Background(), "analyze loyalty.member_purchase_days"); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				cfg := testFitConfig("command")
+				last, stage := time.Now(), "start"
+				cfg.Progress = func(next string, done, total int) {
+					if next != stage {
+						b.Logf("%s: %s", stage, time.Since(last).Round(time.Millisecond))
+						last, stage = time.Now(), next
+					}
+				}
+				res, err := FitModels(context.Background(), pool, cfg)
+				b.Logf("%s and writing: %s", stage, time.Since(last).Round(time.Millisecond))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Members != n {
+					b.Fatalf("refitted %d members, want %d", res.Members, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "members/s")
+		})
 	}
 }

@@ -61,7 +61,7 @@ comment on column loyalty.model_fits.gg_iterations is 'Optimiser iterations for 
 
 create table loyalty.member_churn (
 	member_id                text             primary key,
-	fit_id                   bigint           not null references loyalty.model_fits (id),
+	fit_id                   bigint           not null,
 	as_of                    date             not null,
 	frequency                int              not null,
 	recency                  double precision not null,
@@ -94,7 +94,7 @@ comment on column loyalty.member_churn.risk_band is 'low (probability_alive at l
 
 create table loyalty.member_ltv (
 	member_id           text             primary key,
-	fit_id              bigint           not null references loyalty.model_fits (id),
+	fit_id              bigint           not null,
 	as_of               date             not null,
 	historical_revenue  bigint           not null,
 	points_cost         bigint           not null,
@@ -121,7 +121,7 @@ comment on column loyalty.member_ltv.margin is 'Share of spend counted as value.
 comment on column loyalty.member_ltv.annual_discount_rate is 'Yearly rate the monthly values were discounted at, compounded monthly.';
 
 create table loyalty.points_liability_valuations (
-	fit_id          bigint  primary key references loyalty.model_fits (id),
+	fit_id          bigint  primary key,
 	as_of           date    not null,
 	available       bigint  not null,
 	pending         bigint  not null,
