@@ -149,6 +149,45 @@ values (2, 0, 'member-00001', 301, 'earned', 'base', 'e1', 'v1', $1, 'available'
 	if n != 5000 || stale != 0 {
 		t.Errorf("after a refit: %d churn rows, %d of an older fit; want 5000 and 0", n, stale)
 	}
+
+	// In weeks the same data give the same r, a, b and P(alive), and alpha
+	// a seventh: the models do not depend on the unit of time.
+	weekly := testFitConfig("command")
+	weekly.TimeUnit = "week"
+	week, err := FitModels(ctx, pool, weekly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, w := res.BGNBD.Params, week.BGNBD.Params
+	for _, c := range []struct {
+		name      string
+		day, week float64
+	}{{"r", d.R, w.R}, {"alpha/7", d.Alpha / 7, w.Alpha}, {"a", d.A, w.A}, {"b", d.B, w.B}} {
+		if math.Abs(c.week-c.day) > 1e-3*c.day {
+			t.Errorf("%s: %.6f in days, %.6f in weeks", c.name, c.day, c.week)
+		}
+	}
+	rows, err := pool.Query(ctx, `select c.frequency, c.recency, c.age, c.probability_alive, r.recency_days, c.as_of - r.first_purchase_on
+	from loyalty.member_churn c join loyalty.member_rfm r using (member_id) where c.member_id <> 'member-00002'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var freq, recDays, ageDays int
+	var rec, age, alive float64
+	checked := 0
+	_, err = pgx.ForEachRow(rows, []any{&freq, &rec, &age, &alive, &recDays, &ageDays}, func() error {
+		checked++
+		inDays := analytics.History{Frequency: freq, Recency: float64(recDays), Age: float64(ageDays)}
+		if math.Abs(rec*7-float64(recDays)) > 1e-9 || math.Abs(age*7-float64(ageDays)) > 1e-9 ||
+			math.Abs(alive-d.ProbabilityAlive(inDays)) > 1e-3 {
+			t.Errorf("weekly %d repeats over %.3f of %.3f weeks, P(alive) %.5f; in days %+v gives %.5f",
+				freq, rec, age, alive, inDays, d.ProbabilityAlive(inDays))
+		}
+		return nil
+	})
+	if err != nil || checked != 4999 {
+		t.Fatalf("checked %d weekly scores: %v", checked, err)
+	}
 }
 
 func checkFitRow(t *testing.T, pool *pgxpool.Pool, res FitResult) {

@@ -97,6 +97,11 @@ func writeScores(ctx context.Context, tx pgx.Tx, fitID int64, cfg FitConfig, mem
 	unit := cfg.unit()
 	for i, m := range members {
 		c, l := churn[i], ltv[i]
+		if !allFinite(c.alive, c.e30, c.e90, c.e365, l.spend, l.purchases, l.value) {
+			return fmt.Errorf("member %q (%d repeat days over %s..%s): the models give no finite score; "+
+				"the fit's parameters are in model_fits, and such a history needs looking at", m.id, m.frequency,
+				m.first.Format(time.DateOnly), m.last.Format(time.DateOnly))
+		}
 		churnRows[i] = []any{m.id, fitID, cfg.AsOf, m.frequency, days(m.first, m.last) / unit, days(m.first, cfg.AsOf) / unit,
 			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band}
 		ltvRows[i] = []any{m.id, fitID, cfg.AsOf, m.revenue, pointsValue(m.netPoints, cost), int64(math.Round(l.spend)),
@@ -139,4 +144,13 @@ func pointsValue(points int64, cost *big.Rat) int64 {
 		q.Add(q, big.NewInt(int64(num.Sign())))
 	}
 	return q.Int64()
+}
+
+func allFinite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }

@@ -155,3 +155,35 @@ func TestFitErrors(t *testing.T) {
 		t.Error("a Gamma-Gamma fit without a member with repeats and spend succeeded")
 	}
 }
+
+// The closed forms stay finite, non-negative and increasing in t over the
+// histories a program produces (in days, so x repeats take at least x
+// days), a first purchase on the as-of date and hundreds of repeats
+// included.
+func TestClosedFormsAreFiniteOverRealisticHistories(t *testing.T) {
+	for _, p := range []BGNBD{trueBGNBD, cdnowBGNBD, {R: 2, Alpha: 0.5, A: 3, B: 0.4}} {
+		for _, x := range []int{0, 1, 5, 50, 300} {
+			for _, age := range []float64{0, 1, 30, 365, 1000} {
+				for _, rec := range []float64{0, age / 2, age} {
+					// Purchase days are distinct days: x repeats take x days.
+					if x > 0 && (rec == 0 || float64(x) > rec) {
+						continue
+					}
+					h := History{Frequency: x, Recency: rec, Age: age}
+					alive := p.ProbabilityAlive(h)
+					prev := 0.0
+					for _, tt := range []float64{1, 30, 90, 365} {
+						e := p.ExpectedPurchases(h, tt)
+						if math.IsNaN(e) || math.IsInf(e, 0) || e < prev-1e-9 {
+							t.Errorf("%+v %+v: E[Y(%g)] = %g after %g", p, h, tt, e, prev)
+						}
+						prev = e
+					}
+					if !(alive >= 0 && alive <= 1) {
+						t.Errorf("%+v %+v: P(alive) = %g", p, h, alive)
+					}
+				}
+			}
+		}
+	}
+}
