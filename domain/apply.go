@@ -48,8 +48,11 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.Type == TypeStockRequest || (!m.Known() && !slices.ContainsFunc(facts, IsActivity)) {
-		return append(timed, facts...), nil // a stock's member, or one the event did not make, has no tiers
+	// A member the event did not make has no tiers; nor has a stock's
+	// member, which is never known (Validate gives it stock requests only,
+	// whose facts are no activity).
+	if !m.Known() && !slices.ContainsFunc(facts, IsActivity) {
+		return append(timed, facts...), nil
 	}
 	progress := decideProgress(m, meta, facts, p)
 	return append(append(timed, facts...), progress...), nil

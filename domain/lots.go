@@ -113,12 +113,9 @@ func (m *Member) lotTotal() int64 {
 
 // drawLots takes points off the lots, soonest-expiring first: spending and
 // reversals use the points that would be lost first. What the lots do not
-// cover comes from the points that do not expire by date.
-func (m *Member) drawLots(points int64) { m.drawLotsTaken(points) }
-
-// drawLotsTaken is drawLots that returns what it took from each lot (a
-// hold gives it back).
-func (m *Member) drawLotsTaken(points int64) []lot {
+// cover comes from the points that do not expire by date. It returns what it
+// took from each lot (a hold gives it back).
+func (m *Member) drawLots(points int64) []lot {
 	var taken []lot
 	for points > 0 && len(m.lots) > 0 {
 		take := min(points, m.lots[0].remaining)

@@ -128,22 +128,6 @@ func (m *Member) visitDaysAgo(at time.Time, today bool) []int {
 	return ago
 }
 
-// visitDaysWithin counts the days with a visit among the n days ending on
-// at's day, that day counted as visited when today is true.
-func (m *Member) visitDaysWithin(at time.Time, n int64, today bool) int {
-	last := dayOf(at)
-	count := 0
-	for _, d := range m.visitDays {
-		if d > last-n && d <= last && !(today && d == last) {
-			count++
-		}
-	}
-	if today {
-		count++
-	}
-	return count
-}
-
 // clone is a deep copy, for deciding on a state that is not the member's.
 func (m *Member) clone() *Member {
 	c := *m
@@ -206,9 +190,6 @@ func (m *Member) Evolve(f Fact) {
 		if f.ExpiresAt.After(m.noticedUntil) {
 			m.noticedUntil = f.ExpiresAt
 		}
-		return
-	case HoldRedeemed, HoldReturned, StockTaken, StockRefused:
-		m.evolveStock(f)
 		return
 	}
 	if IsActivity(f) {
@@ -292,7 +273,7 @@ func (m *Member) Evolve(f Fact) {
 		m.evolvePending(f)
 	case TierAssigned:
 		m.TierFloor = f.Tier
-	case PointsHeld:
+	case PointsHeld, HoldRedeemed, HoldReturned, StockTaken: // of these only PointsHeld is activity
 		m.evolveStock(f)
 	}
 }

@@ -150,6 +150,7 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 		return refuse(RedeemMemberClosed, "the member's account is closed")
 	}
 	cost := b.Points
+	reward, listed := p.Redemption.Reward(b.RewardID)
 	if b.RewardID == "" {
 		quantity = 0
 		switch {
@@ -159,8 +160,7 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 			return refuse(RedeemBelowMinimum, "at least %d points per redemption", p.Redemption.MinPoints)
 		}
 	} else {
-		reward, ok := p.Redemption.Reward(b.RewardID)
-		if !ok {
+		if !listed {
 			return refuse(RedeemUnknownReward, "the catalogue of program %s has no reward %q", p.Version, b.RewardID)
 		}
 		if tier := currentTier(m, p); len(reward.Tiers) > 0 && !slices.Contains(reward.Tiers, tier) {
@@ -176,7 +176,7 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 	if cost > m.Available() {
 		return refuse(RedeemInsufficientPoints, "costs %d points, %d available", cost, m.Available())
 	}
-	if reward, ok := p.Redemption.Reward(b.RewardID); ok && reward.Stock > 0 {
+	if listed && reward.Stock > 0 {
 		return []Fact{PointsHeld{FactMeta: meta, Points: cost, RequestID: b.RequestID, RewardID: b.RewardID,
 			Quantity: quantity, Channel: b.Channel, ProgramVersion: p.Version}}, nil
 	}
@@ -188,16 +188,24 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 func (m *Member) evolveRedemption(f Fact) {
 	switch f := f.(type) {
 	case PointsRedeemed:
-		m.Balance -= f.Points
 		m.Redeemed += f.Points
-		m.drawLots(f.Points)
-		if f.RewardID != "" {
-			m.rewardDays = addDay(m.rewardDays, f.RewardID, f.OccurredAt, f.Quantity)
-		}
-		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
+		m.spendPoints(f.Points, f.RewardID, f.OccurredAt, f.Quantity, f.RequestID)
 	case RedemptionRejected:
 		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	}
+}
+
+// spendPoints takes an accepted request's points off the balance and the
+// lots, counts its units of the reward (none without one) and remembers the
+// request. It returns what it took from each lot.
+func (m *Member) spendPoints(points int64, reward string, at time.Time, quantity int64, request string) []lot {
+	m.Balance -= points
+	taken := m.drawLots(points)
+	if reward != "" {
+		m.rewardDays = addDay(m.rewardDays, reward, at, quantity)
+	}
+	m.rememberRequest(request, RedemptionOutcome{At: at, Points: points})
+	return taken
 }
 
 // rememberRequest keeps a request's outcome (redemptions and transfers

@@ -235,9 +235,15 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 	}
 	env := ruleEnv{Event: eventEnv(e), Member: memberEnv(m, p)}
 	visiting := e.Type == TypeVisitRecorded
-	env.Member.Visits7d = m.visitDaysWithin(meta.OccurredAt, 7, visiting)
-	env.Member.Visits30d = m.visitDaysWithin(meta.OccurredAt, 30, visiting)
 	env.Member.VisitDaysAgo = m.visitDaysAgo(meta.OccurredAt, visiting)
+	for _, ago := range env.Member.VisitDaysAgo {
+		if ago < 7 {
+			env.Member.Visits7d++
+		}
+		if ago < 30 {
+			env.Member.Visits30d++
+		}
+	}
 	var facts []Fact
 	// Only a purchase's rule points belong to its order (refunds take them
 	// back); feedback names an order too, but its points are not the

@@ -96,22 +96,8 @@ type hold struct {
 	lots   []lot
 }
 
-// stockFollowUp is the event a stock fact makes the engine publish.
-func stockFollowUp(f Fact) (Event, bool) {
-	meta := f.Meta()
-	switch f := f.(type) {
-	case PointsHeld:
-		return Event{ID: "stock-request-" + followUpKey(meta.MemberID, meta.EventID), Type: TypeStockRequest, Source: FollowUpSource,
-			MemberID: StockMemberPrefix + f.RewardID, OccurredAt: meta.OccurredAt,
-			Body: StockRequest{RewardID: f.RewardID, MemberID: meta.MemberID, RequestID: f.RequestID, Quantity: f.Quantity}}, true
-	case StockTaken:
-		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, true), true
-	case StockRefused:
-		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, false), true
-	}
-	return Event{}, false
-}
-
+// stockAnswer is the event a stock's decision makes the engine publish (see
+// FollowUp): the answer to the member's held redemption.
 func stockAnswer(meta FactMeta, member, request, reward string, granted bool) Event {
 	return Event{ID: "stock-answer-" + followUpKey(meta.MemberID, meta.EventID), Type: TypeStockAnswer, Source: FollowUpSource,
 		MemberID: member, OccurredAt: meta.OccurredAt, Body: StockAnswer{RequestID: request, RewardID: reward, Granted: granted}}
@@ -150,15 +136,11 @@ func decideStockAnswer(m *Member, meta FactMeta, b StockAnswer, p *Program) []Fa
 func (m *Member) evolveStock(f Fact) {
 	switch f := f.(type) {
 	case PointsHeld:
-		m.Balance -= f.Points
+		lots := m.spendPoints(f.Points, f.RewardID, f.OccurredAt, f.Quantity, f.RequestID)
 		if m.holds == nil {
 			m.holds = map[string]hold{}
 		}
-		m.holds[f.RequestID] = hold{points: f.Points, lots: m.drawLotsTaken(f.Points)}
-		if f.RewardID != "" {
-			m.rewardDays = addDay(m.rewardDays, f.RewardID, f.OccurredAt, f.Quantity)
-		}
-		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
+		m.holds[f.RequestID] = hold{points: f.Points, lots: lots}
 	case HoldRedeemed:
 		m.Redeemed += f.Points
 		delete(m.holds, f.RequestID)

@@ -113,13 +113,11 @@ func (PointsReceived) FactType() FactType    { return FactPointsReceived }
 func (ReferralQualified) FactType() FactType { return FactReferralQualified }
 
 // FollowUp is the input event a fact makes the engine publish for another
-// member (the recipient of a transfer, the referrer of a referral), or
-// false. Its id and time come from the fact, so that publishing it again
-// after a crash gives the same event, which the engine applies once.
+// member (the recipient of a transfer, the referrer of a referral, a
+// reward's stock and the member it answers), or false. Its id and time come
+// from the fact, so that publishing it again after a crash gives the same
+// event, which the engine applies once.
 func FollowUp(f Fact) (Event, bool) {
-	if ev, ok := stockFollowUp(f); ok {
-		return ev, true
-	}
 	meta := f.Meta()
 	switch f := f.(type) {
 	case PointsTransferred:
@@ -129,6 +127,14 @@ func FollowUp(f Fact) (Event, bool) {
 	case ReferralQualified:
 		return Event{ID: referralPrefix + followUpKey(meta.MemberID, meta.EventID), Type: TypeReferralReward, Source: FollowUpSource,
 			MemberID: f.ReferrerID, OccurredAt: meta.OccurredAt, Body: ReferralReward{ReferredMemberID: meta.MemberID}}, true
+	case PointsHeld:
+		return Event{ID: "stock-request-" + followUpKey(meta.MemberID, meta.EventID), Type: TypeStockRequest, Source: FollowUpSource,
+			MemberID: StockMemberPrefix + f.RewardID, OccurredAt: meta.OccurredAt,
+			Body: StockRequest{RewardID: f.RewardID, MemberID: meta.MemberID, RequestID: f.RequestID, Quantity: f.Quantity}}, true
+	case StockTaken:
+		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, true), true
+	case StockRefused:
+		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, false), true
 	}
 	return Event{}, false
 }

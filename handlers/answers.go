@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -22,36 +23,31 @@ type Decision struct {
 // never from a staged state that a failed append could still drop; a held
 // redemption's is delivered when the stock's answer is applied.
 type waiters struct {
-	n       atomic.Int64 // how many wait, read without the lock on every commit
-	mu      sync.Mutex
-	byEvent map[string][]chan Decision
+	n         atomic.Int64 // how many wait, read without the lock on every commit
+	mu        sync.Mutex
+	byRequest map[string][]chan Decision
 }
 
 // wait registers interest in a request; cancel must be called when done.
 func (w *waiters) wait(key string) (decided <-chan Decision, cancel func()) {
 	ch := make(chan Decision, 1)
 	w.mu.Lock()
-	if w.byEvent == nil {
-		w.byEvent = map[string][]chan Decision{}
+	if w.byRequest == nil {
+		w.byRequest = map[string][]chan Decision{}
 	}
-	w.byEvent[key] = append(w.byEvent[key], ch)
+	w.byRequest[key] = append(w.byRequest[key], ch)
 	w.n.Add(1)
 	w.mu.Unlock()
 	return ch, func() {
 		w.mu.Lock()
-		if list, i := w.byEvent[key], -1; list != nil {
-			for j, c := range list {
-				if c == ch {
-					i = j
-				}
+		list := w.byRequest[key]
+		if i := slices.Index(list, ch); i >= 0 {
+			if list = slices.Delete(list, i, i+1); len(list) == 0 {
+				delete(w.byRequest, key)
+			} else {
+				w.byRequest[key] = list
 			}
-			if i >= 0 {
-				w.byEvent[key] = append(list[:i:i], list[i+1:]...)
-				if len(w.byEvent[key]) == 0 {
-					delete(w.byEvent, key)
-				}
-				w.n.Add(-1)
-			}
+			w.n.Add(-1)
 		}
 		w.mu.Unlock()
 	}
@@ -63,8 +59,8 @@ func (w *waiters) deliver(key string, d func() Decision) {
 		return
 	}
 	w.mu.Lock()
-	list := w.byEvent[key]
-	delete(w.byEvent, key)
+	list := w.byRequest[key]
+	delete(w.byRequest, key)
 	w.n.Add(-int64(len(list)))
 	w.mu.Unlock()
 	if len(list) == 0 {
@@ -81,6 +77,9 @@ func requestKey(member, request string) string { return member + "\x00" + reques
 
 // answerCommitted delivers the decisions of a batch the ledger now holds.
 func (e *Engine) answerCommitted(p *partition) {
+	if e.waiters.n.Load() == 0 {
+		return
+	}
 	for _, r := range p.staged {
 		switch r.eventType {
 		case domain.TypeRedemption, domain.TypeTransfer, domain.TypeStockAnswer:

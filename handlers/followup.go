@@ -35,15 +35,16 @@ func followUpsOf(staged []stagedRecord) []domain.Event {
 
 // queueFollowUps hands follow-ups to the publisher, waiting while its queue
 // is full (NATS down) unless ctx ends: what is not queued then is published
-// again at the next start, from the ledger.
-func (e *Engine) queueFollowUps(ctx context.Context, events []domain.Event) {
-	for _, ev := range events {
+// again at the next start, from the ledger. It returns how many it queued.
+func (e *Engine) queueFollowUps(ctx context.Context, events []domain.Event) int {
+	for i, ev := range events {
 		select {
 		case e.outbox <- ev:
 		case <-ctx.Done():
-			return
+			return i
 		}
 	}
+	return len(events)
 }
 
 // reconcileFollowUps queues the ledger's follow-ups that their member has
@@ -66,8 +67,7 @@ func (e *Engine) reconcileFollowUps(ctx context.Context, parts map[int]*partitio
 			due = append(due, ev)
 		}
 	}
-	e.queueFollowUps(ctx, due)
-	return len(due)
+	return e.queueFollowUps(ctx, due)
 }
 
 // publishFollowUps publishes queued follow-ups until ctx ends, retrying each

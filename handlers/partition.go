@@ -100,10 +100,12 @@ func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []
 
 // replaceState takes fresh's state (a re-read of the ledger) but keeps the
 // partition's view, which readers on other goroutines hold on to: p.view is
-// never written after the partition is made.
+// never written after the partition is made. Its callers have dropped the
+// staged records and held-back answers already (fresh has none), so their
+// buffers are kept for reuse.
 func (p *partition) replaceState(fresh *partition) {
 	p.members, p.seen, p.ledgerSeq = fresh.members, fresh.seen, fresh.ledgerSeq
-	p.staged, p.pending, p.stale, p.deadLetters = fresh.staged, fresh.pending, fresh.stale, fresh.deadLetters
+	p.stale = false
 }
 
 // clearStaged forgets the staged records (committed, or dropped).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -72,6 +71,7 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 	var purchases, refunds, visits, feedback [][]any
 	var refMembers, refOrders []string
 	var refAmounts []int64
+	var days purchaseDayChanges
 	for _, rec := range batch {
 		seq := int64(rec.Seq)
 		for _, f := range rec.Facts {
@@ -88,6 +88,7 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 				}
 				purchases = append(purchases, []any{meta.MemberID, f.OrderID, meta.EventID, seq, meta.OccurredAt,
 					f.Total.Minor, f.Total.Currency, nullIfEmpty(f.Channel), f.QualifyingSpend, string(js)})
+				days.addPurchase(meta.MemberID, meta.OccurredAt, f.QualifyingSpend)
 			case domain.RefundRecorded:
 				lines := make([]refundLineJSON, 0, len(f.Lines))
 				for _, l := range f.Lines {
@@ -101,6 +102,7 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 					f.Amount.Minor, f.Amount.Currency, f.QualifyingSpend, string(js)})
 				refMembers, refOrders = append(refMembers, meta.MemberID), append(refOrders, f.OrderID)
 				refAmounts = append(refAmounts, f.Amount.Minor)
+				days.refundSpend = append(days.refundSpend, f.QualifyingSpend)
 			case domain.VisitRecorded:
 				visits = append(visits, []any{meta.EventID, seq, meta.MemberID, meta.OccurredAt, nullIfEmpty(f.Channel)})
 			case domain.FeedbackRecorded:
@@ -128,7 +130,8 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 			return fmt.Errorf("add %d refunds to purchases: %w", len(refAmounts), err)
 		}
 	}
-	return updateRFM(ctx, tx, purchases, refunds)
+	days.refundMembers, days.refundOrders = refMembers, refOrders
+	return updateRFM(ctx, tx, days)
 }
 
 // Purchase days and RFM: the batch's purchases add to their day, refunds
@@ -163,37 +166,41 @@ on conflict (member_id) do update set first_purchase_on = excluded.first_purchas
 	orders = excluded.orders, revenue = excluded.revenue, average_order_value = excluded.average_order_value`
 )
 
-func updateRFM(ctx context.Context, tx pgx.Tx, purchases, refunds [][]any) error {
-	if len(purchases) == 0 && len(refunds) == 0 {
+// purchaseDayChanges is what a batch does to member_purchase_days: the
+// qualifying spend of its purchases, and of its refunds by order.
+type purchaseDayChanges struct {
+	purchaseMembers []string
+	purchaseAt      []time.Time
+	purchaseSpend   []int64
+	refundMembers   []string
+	refundOrders    []string
+	refundSpend     []int64
+}
+
+func (c *purchaseDayChanges) addPurchase(member string, at time.Time, spend int64) {
+	c.purchaseMembers = append(c.purchaseMembers, member)
+	c.purchaseAt = append(c.purchaseAt, at)
+	c.purchaseSpend = append(c.purchaseSpend, spend)
+}
+
+func updateRFM(ctx context.Context, tx pgx.Tx, c purchaseDayChanges) error {
+	if len(c.purchaseMembers) == 0 && len(c.refundMembers) == 0 {
 		return nil
 	}
-	touched := map[string]bool{}
-	var pMembers []string
-	var pAt []time.Time
-	var pSpend []int64
-	for _, p := range purchases { // purchasesColumns order
-		pMembers, pAt, pSpend = append(pMembers, p[0].(string)), append(pAt, p[4].(time.Time)), append(pSpend, p[8].(int64))
-		touched[p[0].(string)] = true
-	}
-	var rMembers, rOrders []string
-	var rSpend []int64
-	for _, r := range refunds { // refundsColumns order
-		rMembers, rOrders, rSpend = append(rMembers, r[2].(string)), append(rOrders, r[3].(string)), append(rSpend, r[7].(int64))
-		touched[r[2].(string)] = true
-	}
-	if len(pMembers) > 0 {
-		if _, err := tx.Exec(ctx, addPurchaseDays, pMembers, pAt, pSpend); err != nil {
-			return fmt.Errorf("add %d purchases to their days: %w", len(pMembers), err)
+	if len(c.purchaseMembers) > 0 {
+		if _, err := tx.Exec(ctx, addPurchaseDays, c.purchaseMembers, c.purchaseAt, c.purchaseSpend); err != nil {
+			return fmt.Errorf("add %d purchases to their days: %w", len(c.purchaseMembers), err)
 		}
 	}
-	if len(rMembers) > 0 {
-		if _, err := tx.Exec(ctx, refundPurchaseDays, rMembers, rOrders, rSpend); err != nil {
-			return fmt.Errorf("take %d refunds from their days: %w", len(rMembers), err)
+	if len(c.refundMembers) > 0 {
+		if _, err := tx.Exec(ctx, refundPurchaseDays, c.refundMembers, c.refundOrders, c.refundSpend); err != nil {
+			return fmt.Errorf("take %d refunds from their days: %w", len(c.refundMembers), err)
 		}
 	}
-	ids := slices.Sorted(maps.Keys(touched))
-	if _, err := tx.Exec(ctx, recomputeRFM, ids); err != nil {
-		return fmt.Errorf("recompute the RFM of %d members: %w", len(ids), err)
+	// any($1) takes a member named twice once.
+	touched := append(slices.Clip(c.purchaseMembers), c.refundMembers...)
+	if _, err := tx.Exec(ctx, recomputeRFM, touched); err != nil {
+		return fmt.Errorf("recompute the RFM of the batch's members: %w", err)
 	}
 	return nil
 }

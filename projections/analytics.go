@@ -108,6 +108,7 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 	if err := cfg.Validate(); err != nil {
 		return FitResult{}, err
 	}
+	cost, _ := parseCost(cfg.CostPerPoint) // Validate has parsed it
 	started := time.Now()
 	progress := cfg.Progress
 	if progress == nil {
@@ -128,12 +129,12 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 	}
 	if err != nil {
 		res.Duration = time.Since(started)
-		id, recErr := recordFit(ctx, pool, cfg, res, err)
-		res.FitID = id
+		var recErr error
+		res.FitID, recErr = insertFit(ctx, pool, cfg, res, err)
 		return res, errors.Join(fmt.Errorf("fit as of %s: %w", cfg.AsOf.Format(time.DateOnly), err), recErr)
 	}
 	progress("scoring", 0, len(members))
-	churn, ltv := score(members, histories, spends, res, cfg, progress)
+	churn, ltv := score(histories, spends, res, cfg, progress)
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		// Two fits at once (a command during a scheduled refit) would each
 		// delete the old scores and insert the same members: the second
@@ -141,12 +142,11 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('loyalty.member_scores'))`); err != nil {
 			return fmt.Errorf("wait for another fit's scores: %w", err)
 		}
-		id, err := insertFit(ctx, tx, cfg, res, nil)
-		if err != nil {
+		var err error
+		if res.FitID, err = insertFit(ctx, tx, cfg, res, nil); err != nil {
 			return err
 		}
-		res.FitID = id
-		return writeScores(ctx, tx, id, cfg, members, churn, ltv, started, &res)
+		return writeScores(ctx, tx, cfg, cost, members, histories, churn, ltv, started, &res)
 	})
 	return res, err
 }
@@ -160,9 +160,9 @@ with d as (
 	select member_id, day, spend, min(day) over (partition by member_id) as first_day
 	from loyalty.member_purchase_days where day <= $1
 ), p as (
-	select member_id, min(day) as first_day, max(day) as last_day, count(*) - 1 as frequency,
+	select member_id, first_day, max(day) as last_day, count(*) - 1 as frequency,
 		coalesce(sum(spend) filter (where day > first_day), 0) as repeat_spend, sum(spend) as revenue
-	from d group by member_id
+	from d group by member_id, first_day
 )
 select p.member_id, p.first_day, p.last_day, greatest(p.last_day, v.last, f.last),
 	p.frequency, p.repeat_spend, p.revenue, coalesce(pts.points, 0)
@@ -217,9 +217,10 @@ type ltvScore struct {
 
 // score computes every member's churn and value scores, split over the
 // CPUs: each member costs some fifteen hypergeometric functions.
-func score(members []memberHistory, hs []analytics.History, spends []analytics.Spend, res FitResult, cfg FitConfig,
+func score(hs []analytics.History, spends []analytics.Spend, res FitResult, cfg FitConfig,
 	progress func(string, int, int)) ([]churnScore, []ltvScore) {
-	churn, ltv := make([]churnScore, len(members)), make([]ltvScore, len(members))
+	n := len(hs)
+	churn, ltv := make([]churnScore, n), make([]ltvScore, n)
 	bg, gg, value, unit := res.BGNBD.Params, res.GammaGamma.Params, cfg.valueSettings(), cfg.unit()
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
@@ -230,7 +231,7 @@ func score(members []memberHistory, hs []analytics.History, spends []analytics.S
 	for range workers {
 		wg.Go(func() {
 			for start := range next {
-				end := min(start+chunk, len(members))
+				end := min(start+chunk, n)
 				for i := start; i < end; i++ {
 					h := hs[i]
 					c := churnScore{alive: bg.ProbabilityAlive(h), e30: bg.ExpectedPurchases(h, 30/unit),
@@ -243,12 +244,12 @@ func score(members []memberHistory, hs []analytics.History, spends []analytics.S
 				}
 				mu.Lock()
 				done += end - start
-				progress("scoring", done, len(members))
+				progress("scoring", done, n)
 				mu.Unlock()
 			}
 		})
 	}
-	for start := 0; start < len(members); start += chunk {
+	for start := 0; start < n; start += chunk {
 		next <- start
 	}
 	close(next)

@@ -8,22 +8,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pointsledger/loyalty/domain/analytics"
 )
 
-// recordFit stores a failed fit on its own, so that every fit is in
-// model_fits even when no scores come of it.
-func recordFit(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig, res FitResult, fitErr error) (int64, error) {
-	var id int64
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		var err error
-		id, err = insertFit(ctx, tx, cfg, res, fitErr)
-		return err
-	})
-	return id, err
-}
-
-func insertFit(ctx context.Context, tx pgx.Tx, cfg FitConfig, res FitResult, fitErr error) (int64, error) {
+// insertFit records a fit in model_fits: a converged one in the transaction
+// of its scores, a failed one on its own (fitErr set), so that every fit is
+// there even when no scores come of it.
+func insertFit(ctx context.Context, q Querier, cfg FitConfig, res FitResult, fitErr error) (int64, error) {
 	status, errText := "converged", (*string)(nil)
 	if fitErr != nil {
 		status = "failed"
@@ -32,7 +24,7 @@ func insertFit(ctx context.Context, tx pgx.Tx, cfg FitConfig, res FitResult, fit
 	}
 	bg, gg := res.BGNBD, res.GammaGamma
 	var id int64
-	err := tx.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 insert into loyalty.model_fits (fitted_at, as_of, time_unit, reason, status, error, duration, members,
 	bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b, bgnbd_std_errors, bgnbd_log_likelihood, bgnbd_optimiser, bgnbd_iterations,
 	repeat_members, gg_p, gg_q, gg_gamma, gg_std_errors, gg_log_likelihood, gg_optimiser, gg_iterations)
@@ -82,9 +74,9 @@ func iterations(n int, status string) *int {
 
 // writeScores replaces the scores with the fit's and values the points
 // liability at the as-of date.
-func writeScores(ctx context.Context, tx pgx.Tx, fitID int64, cfg FitConfig, members []memberHistory,
+func writeScores(ctx context.Context, tx pgx.Tx, cfg FitConfig, cost *big.Rat, members []memberHistory, hs []analytics.History,
 	churn []churnScore, ltv []ltvScore, started time.Time, res *FitResult) error {
-	cost, _ := parseCost(cfg.CostPerPoint)
+	fitID := res.FitID
 	// delete rather than truncate: analysts reading the old scores keep
 	// their snapshot instead of waiting for the lock.
 	for _, t := range []string{"member_churn", "member_ltv"} {
@@ -94,7 +86,6 @@ func writeScores(ctx context.Context, tx pgx.Tx, fitID int64, cfg FitConfig, mem
 	}
 	churnRows := make([][]any, len(members))
 	ltvRows := make([][]any, len(members))
-	unit := cfg.unit()
 	for i, m := range members {
 		c, l := churn[i], ltv[i]
 		if !allFinite(c.alive, c.e30, c.e90, c.e365, l.spend, l.purchases, l.value) {
@@ -102,7 +93,7 @@ func writeScores(ctx context.Context, tx pgx.Tx, fitID int64, cfg FitConfig, mem
 				"the fit's parameters are in model_fits, and such a history needs looking at", m.id, m.frequency,
 				m.first.Format(time.DateOnly), m.last.Format(time.DateOnly))
 		}
-		churnRows[i] = []any{m.id, fitID, cfg.AsOf, m.frequency, days(m.first, m.last) / unit, days(m.first, cfg.AsOf) / unit,
+		churnRows[i] = []any{m.id, fitID, cfg.AsOf, m.frequency, hs[i].Recency, hs[i].Age,
 			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band}
 		ltvRows[i] = []any{m.id, fitID, cfg.AsOf, m.revenue, pointsValue(m.netPoints, cost), int64(math.Round(l.spend)),
 			l.purchases, int64(math.Round(l.value)), cfg.Months, cfg.Margin, cfg.AnnualDiscountRate}

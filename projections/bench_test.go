@@ -62,7 +62,7 @@ func benchmarkProjection(b *testing.B, p Projection, batchSize int) {
 	b.ReportMetric(float64(facts)/secs, "facts/s")
 }
 
-func applyBatch(b *testing.B, ctx context.Context, pool *pgxpool.Pool, p Projection, batch []streams.LedgerRecord) {
+func applyBatch(b testing.TB, ctx context.Context, pool *pgxpool.Pool, p Projection, batch []streams.LedgerRecord) {
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		_, _, err := applyInTx(ctx, tx, p, batch)
 		return err

@@ -486,21 +486,7 @@ func TestDocsExampleQueriesRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
-	recs := handBuilt()
-	for i := range recs {
-		recs[i].Seq = uint64(i + 1)
-	}
-	for _, p := range []Projection{Members{}, Activity{}} {
-		if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
-			t.Fatal(err)
-		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			_, _, err := applyInTx(ctx, tx, p, recs)
-			return err
-		}); err != nil {
-			t.Fatalf("project the hand-built history with %s: %v", p.Name(), err)
-		}
-	}
+	projectAll(t, pool, handBuilt(), 0, Members{}, Activity{})
 
 	for _, b := range blocks {
 		t.Run(b.Heading, func(t *testing.T) {

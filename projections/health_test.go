@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pointsledger/loyalty/domain"
 )
 
@@ -15,23 +13,9 @@ func TestProgramHealthViews(t *testing.T) {
 	pool := migrated(t)
 	ctx := context.Background()
 	recs := newWorld(11, 80).records(4000)
-	for i := range recs {
-		recs[i].Seq = uint64(i + 1)
-	}
-	for _, p := range []Projection{Members{}, Activity{}} {
-		if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
-			t.Fatal(err)
-		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			_, _, err := applyInTx(ctx, tx, p, recs)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	projectAll(t, pool, recs, 0, Members{}, Activity{})
 	type month struct{ issued, redeemed, expired, reversed, transferred int64 }
 	months := map[time.Time]*month{}
-	members := map[string]*domain.Member{}
 	type feedbackKey struct {
 		month   time.Time
 		channel string
@@ -46,12 +30,6 @@ func TestProgramHealthViews(t *testing.T) {
 				months[key] = &month{}
 			}
 			mo := months[key]
-			m := members[f.Meta().MemberID]
-			if m == nil {
-				m = domain.NewMember(f.Meta().MemberID)
-				members[f.Meta().MemberID] = m
-			}
-			m.Evolve(f)
 			switch f := f.(type) {
 			case domain.PointsEarned:
 				mo.issued += f.Points
@@ -105,7 +83,7 @@ func TestProgramHealthViews(t *testing.T) {
 		t.Errorf("points_by_month has %d months, the facts %d", n, len(months))
 	}
 	var want, got struct{ available, pending, negative, holders int64 }
-	for _, m := range members {
+	for _, m := range fold(t, recs).members {
 		want.available += max(m.Balance, 0)
 		want.negative += max(-m.Balance, 0)
 		want.pending += m.Pending

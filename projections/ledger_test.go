@@ -876,3 +876,25 @@ func lagOf(t testing.TB, m *Metrics, projection string) float64 {
 	}
 	return pb.GetGauge().GetValue()
 }
+
+// projectAll numbers recs by position (Seq 1, 2, ...) and applies them with
+// each projection in batches of batchSize records (0: all in one), one
+// transaction a batch, as the runner would.
+func projectAll(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRecord, batchSize int, ps ...Projection) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range recs {
+		recs[i].Seq = uint64(i + 1)
+	}
+	if batchSize <= 0 {
+		batchSize = max(len(recs), 1)
+	}
+	for _, p := range ps {
+		if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
+			t.Fatal(err)
+		}
+		for start := 0; start < len(recs); start += batchSize {
+			applyBatch(t, ctx, pool, p, recs[start:min(start+batchSize, len(recs))])
+		}
+	}
+}

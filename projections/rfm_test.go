@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pointsledger/loyalty/domain"
 )
 
@@ -17,21 +15,7 @@ func TestMemberRFMIsKeptIncrementally(t *testing.T) {
 	pool := migrated(t)
 	ctx := context.Background()
 	recs := newWorld(5, 60).records(3000)
-	for i := range recs {
-		recs[i].Seq = uint64(i + 1)
-	}
-	if err := ensureCheckpoint(ctx, pool, ActivityName); err != nil {
-		t.Fatal(err)
-	}
-	for start := 0; start < len(recs); start += 97 { // batches of 97
-		batch := recs[start:min(start+97, len(recs))]
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			_, _, err := applyInTx(ctx, tx, Activity{}, batch)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	projectAll(t, pool, recs, 97, Activity{})
 	type day struct{ orders, spend int64 }
 	days := map[string]map[time.Time]*day{}
 	orderDay := map[[2]string]time.Time{}

@@ -170,7 +170,7 @@ func checkAgainstStoredInput(t *testing.T, ctx context.Context, js jetstream.Jet
 	assertMembersEqual(t, pool, ref.members)
 	assertLedgerInvariants(t, pool)
 	checkTables(t, ctx, pool, ref)
-	return fmt.Sprintf("counts: %d inputs stored (%d simulated, %d injected invalid, %d follow-ups of transfers and referrals); "+
+	return fmt.Sprintf("counts: %d inputs stored (%d simulated, %d injected invalid, %d follow-ups: transfers received, referral bonuses, stock requests and answers); "+
 		"%d ledger records in %d messages, one per applied input; %d dead letters (%d injected, %d rejected by the rules), "+
 		"exactly as the reference; %d members",
 		len(input), ref.simulated, len(injected), followUps, ledger.records, ledger.messages, dlq, len(injected), dlq-len(injected), len(ref.members))
@@ -309,46 +309,34 @@ func checkDeadLetters(t *testing.T, msgs []storedMsg, ref reference) int {
 }
 
 // finalRedemptions is each redemption request as the reference leaves it:
-// a hold ends accepted or rejected (with no points) by its stock's answer.
+// a hold ends accepted or rejected (with no points: the stock's refusal,
+// domain.RedemptionRejected out_of_stock, has Points 0) by its stock's
+// answer. The rows are in no particular order (checkTables sorts them).
 func finalRedemptions(ref reference) []string {
-	seqs := slices.Sorted(maps.Keys(ref.facts))
-	type row struct {
+	type request struct{ member, request string }
+	type outcome struct {
 		status string
 		points int64
 	}
-	rows := map[string]*row{}
-	var order []string
-	set := func(member, request, status string, points int64) {
-		key := member + "\x00" + request
-		if rows[key] == nil {
-			rows[key] = &row{}
-			order = append(order, key)
-		}
-		rows[key].status, rows[key].points = status, points
-	}
-	for _, seq := range seqs {
+	final := map[request]outcome{}
+	for _, seq := range slices.Sorted(maps.Keys(ref.facts)) {
 		for _, f := range ref.facts[seq] {
 			member := f.Meta().MemberID
 			switch f := f.(type) {
 			case domain.PointsRedeemed:
-				set(member, f.RequestID, "accepted", f.Points)
+				final[request{member, f.RequestID}] = outcome{"accepted", f.Points}
 			case domain.PointsHeld:
-				set(member, f.RequestID, "held", f.Points)
+				final[request{member, f.RequestID}] = outcome{"held", f.Points}
 			case domain.HoldRedeemed:
-				set(member, f.RequestID, "accepted", f.Points)
+				final[request{member, f.RequestID}] = outcome{"accepted", f.Points}
 			case domain.RedemptionRejected:
-				points := f.Points
-				if r := rows[member+"\x00"+f.RequestID]; r != nil && r.status == "held" {
-					points = 0
-				}
-				set(member, f.RequestID, "rejected", points)
+				final[request{member, f.RequestID}] = outcome{"rejected", f.Points}
 			}
 		}
 	}
-	out := make([]string, 0, len(order))
-	for _, key := range order {
-		_, request, _ := strings.Cut(key, "\x00")
-		out = append(out, fmt.Sprintf("%s %s %d", request, rows[key].status, rows[key].points))
+	out := make([]string, 0, len(final))
+	for key, o := range final {
+		out = append(out, fmt.Sprintf("%s %s %d", key.request, o.status, o.points))
 	}
 	return out
 }

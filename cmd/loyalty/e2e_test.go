@@ -599,6 +599,20 @@ func defaultProgramWith(earning string) string {
 	return strings.Replace(string(programs.DefaultYAML), "\nearning:\n", "\nearning:\n"+strings.TrimPrefix(earning, "\n"), 1)
 }
 
+// voucherLine is the voucher of programs/default.yaml, which withVoucherStock
+// gives a stock.
+const voucherLine = `{id: voucher-10, name: "10.00 EUR voucher", points: 1000}`
+
+// withVoucherStock is program (the default one, or one made from it) with
+// the stock given to its voucher.
+func withVoucherStock(program string, stock int) string {
+	out := strings.Replace(program, voucherLine, strings.TrimSuffix(voucherLine, "}")+", stock: "+strconv.Itoa(stock)+"}", 1)
+	if out == program {
+		panic("withVoucherStock: the program has no " + voucherLine)
+	}
+	return out
+}
+
 // writeProgram writes a program file and returns its path.
 func writeProgram(t *testing.T, text string) string {
 	t.Helper()

@@ -529,10 +529,7 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	v2 = strings.Replace(v2, "returns: {policy: within_balance}", "returns: {policy: only_pending}", 1)
 	v2 = strings.Replace(v2, "downgrade: one_tier, grace_days: 10", "downgrade: to_qualified", 1)
 	// The voucher has a stock for all members: its holds meet the faults too.
-	for _, v := range []*string{&v1, &v2} {
-		*v = strings.Replace(*v, `{id: voucher-10, name: "10.00 EUR voucher", points: 1000}`,
-			`{id: voucher-10, name: "10.00 EUR voucher", points: 1000, stock: 1}`, 1)
-	}
+	v1, v2 = withVoucherStock(v1, 1), withVoucherStock(v2, 1)
 	file := writeProgram(t, v1+"\n---\n"+v2)
 	mustLoyalty(t, "program", "check", file)
 	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file, "--clock-interval", "500ms")

@@ -104,7 +104,7 @@ func (d *bgnbdData) starts() [][]float64 {
 // B) and returns the gradient with respect to them.
 func (d *bgnbdData) logLikelihood(params []float64) (float64, []float64) {
 	r, alpha, a, b := params[0], params[1], params[2], params[3]
-	type freqTerms struct{ base, dr, dalpha, da, db, logA4, db4, rx float64 }
+	type freqTerms struct{ base, dr, da, db, logA4, db4, rx float64 }
 	lgR, _ := math.Lgamma(r)
 	lbAB := mathext.Lbeta(a, b)
 	psiR, psiAB := mathext.Digamma(r), mathext.Digamma(a+b)
@@ -113,12 +113,11 @@ func (d *bgnbdData) logLikelihood(params []float64) (float64, []float64) {
 		lgRX, _ := math.Lgamma(r + x)
 		psiABX := mathext.Digamma(a + b + x)
 		t := freqTerms{
-			base:   lgRX - lgR + r*math.Log(alpha) + mathext.Lbeta(a, b+x) - lbAB,
-			dr:     mathext.Digamma(r+x) - psiR + math.Log(alpha),
-			dalpha: r / alpha,
-			da:     psiAB - psiABX,
-			db:     psiAB + mathext.Digamma(b+x) - mathext.Digamma(b) - psiABX,
-			rx:     r + x,
+			base: lgRX - lgR + r*math.Log(alpha) + mathext.Lbeta(a, b+x) - lbAB,
+			dr:   mathext.Digamma(r+x) - psiR + math.Log(alpha),
+			da:   psiAB - psiABX,
+			db:   psiAB + mathext.Digamma(b+x) - mathext.Digamma(b) - psiABX,
+			rx:   r + x,
 		}
 		if x > 0 {
 			t.logA4, t.db4 = math.Log(a)-math.Log(b+x-1), -1/(b+x-1)
@@ -127,6 +126,7 @@ func (d *bgnbdData) logLikelihood(params []float64) (float64, []float64) {
 	}
 	logAge, invAge := logsAndInverses(d.ages, alpha)
 	logRec, invRec := logsAndInverses(d.recencies, alpha)
+	dalpha := r / alpha
 	var ll, gr, galpha, ga, gb float64
 	for _, g := range d.groups {
 		t := &ft[g.freq]
@@ -140,7 +140,7 @@ func (d *bgnbdData) logLikelihood(params []float64) (float64, []float64) {
 		w3 := 1 - w4
 		ll += g.weight * (t.base + l)
 		gr += g.weight * (t.dr - w3*logAge[g.age] - w4*logRec[g.recency])
-		galpha += g.weight * (t.dalpha - t.rx*(w3*invAge[g.age]+w4*invRec[g.recency]))
+		galpha += g.weight * (dalpha - t.rx*(w3*invAge[g.age]+w4*invRec[g.recency]))
 		ga += g.weight * (t.da + w4/a)
 		gb += g.weight * (t.db + w4*t.db4)
 	}

@@ -24,18 +24,15 @@ type FitStats struct {
 	Members int
 	// LogLikelihood is the total log-likelihood at the fitted parameters.
 	LogLikelihood float64
-	// Iterations and Evaluations are the optimiser's major iterations and
-	// likelihood evaluations, over every starting point tried.
-	Iterations, Evaluations int
+	// Iterations is the optimiser's major iterations, over every starting
+	// point tried.
+	Iterations int
 	// Status is the optimiser's termination status at the accepted start.
 	Status string
 	// Gradient is the largest absolute gradient of the mean log-likelihood
 	// (with respect to the log parameters) at the fit.
 	Gradient float64
 }
-
-// Converged reports whether the fit reached a maximum.
-func (s FitStats) Converged() bool { return s.Gradient <= gradientTolerance }
 
 // gradientTolerance is how flat the mean log-likelihood must be, per log
 // parameter, at an accepted fit. A change of 1e-5 in the mean log-likelihood
@@ -68,7 +65,6 @@ func maximize(ll objective, members int, starts [][]float64) ([]float64, FitStat
 			continue
 		}
 		stats.Iterations += res.MajorIterations
-		stats.Evaluations += res.FuncEvaluations
 		params := exps(res.X)
 		value, grad := ll(params)
 		gradient := logGradientNorm(params, grad, float64(members))

@@ -89,10 +89,10 @@ func FitGammaGamma(spends []Spend) (GammaGammaFit, error) {
 // the distinct frequencies (the gamma functions depend on it alone) and
 // log(mean).
 type ggData struct {
-	freqs            []float64
-	freqOf           []int32
-	means, logMeans  []float64
-	meanSpend, meanX float64
+	freqs           []float64
+	freqOf          []int32
+	means, logMeans []float64
+	meanSpend       float64
 }
 
 func newGGData(spends []Spend) *ggData {
@@ -106,11 +106,9 @@ func newGGData(spends []Spend) *ggData {
 		d.means = append(d.means, s.Mean)
 		d.logMeans = append(d.logMeans, math.Log(s.Mean))
 		d.meanSpend += s.Mean
-		d.meanX += float64(s.Frequency)
 	}
 	if n := float64(len(d.means)); n > 0 {
 		d.meanSpend /= n
-		d.meanX /= n
 	}
 	return d
 }
@@ -128,7 +126,7 @@ func (d *ggData) starts() [][]float64 {
 
 func (d *ggData) logLikelihood(params []float64) (float64, []float64) {
 	p, q, gamma := params[0], params[1], params[2]
-	type freqTerms struct{ base, dp, dq, px, x, logX float64 }
+	type freqTerms struct{ base, dp, dq, px, x float64 }
 	lgQ, _ := math.Lgamma(q)
 	psiQ, logGamma := mathext.Digamma(q), math.Log(gamma)
 	ft := make([]freqTerms, len(d.freqs))
