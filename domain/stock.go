@@ -146,8 +146,15 @@ func (m *Member) evolveStock(f Fact) {
 		delete(m.holds, f.RequestID)
 	case HoldReturned:
 		m.Balance += f.Points
-		for _, l := range m.holds[f.RequestID].lots {
-			m.addLot(l.expires, l.remaining)
+		// The lots get back no more than the balance (see addCappedLot): a
+		// refund while the points were held may have taken the balance
+		// below zero, and what made it good is not there to expire. The
+		// latest-expiring lots come back first: a reversal takes the
+		// soonest-expiring points, so the hold returns as if the refund had
+		// taken those.
+		lots := m.holds[f.RequestID].lots
+		for i := len(lots) - 1; i >= 0; i-- {
+			m.addCappedLot(lots[i].expires, lots[i].remaining)
 		}
 		delete(m.holds, f.RequestID)
 	case StockTaken:
