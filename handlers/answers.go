@@ -99,7 +99,9 @@ func (e *Engine) answerCommitted(p *partition) {
 // answerDeadLetter delivers a dead-lettered input's reason, with the
 // member's state (for a request decided before, that holds its outcome),
 // once the partition's staged records are committed: the earlier request may
-// be one of them.
+// be one of them. A request held then is not decided (requestOf): the dead
+// letter is another input's (a second event with its request id), and its
+// callers wait for the stock's answer, so nothing is delivered.
 func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.RejectedError) {
 	if e.waiters.n.Load() == 0 {
 		return
@@ -114,6 +116,11 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 		return
 	}
 	p.deadLetters = append(p.deadLetters, func() {
+		if m := p.members[ev.MemberID]; m != nil {
+			if o, ok := m.Redemption(request); ok && o.Held {
+				return
+			}
+		}
 		e.waiters.deliver(requestKey(ev.MemberID, request), func() Decision {
 			return Decision{DeadLetter: rej, State: p.memberState(ev.MemberID, request)}
 		})

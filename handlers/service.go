@@ -273,7 +273,7 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 // answer replies with the engine's decision.
 func (s *service) answer(req micro.Request, memberID, requestID, eventID string, d Decision) error {
 	if d.DeadLetter != nil {
-		if d.State.Redemption != nil && !d.State.Redemption.Held { // decided before: a retry, or a race with one
+		if d.State.Redemption != nil { // decided before: a retry, or a race with one (never held: answerDeadLetter)
 			return req.RespondJSON(repeatedReply(memberID, requestID, d.State))
 		}
 		if d.DeadLetter.Reason == domain.ReasonUnknownMember {

@@ -9,9 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
@@ -196,5 +198,97 @@ func TestServiceRedeemsAStockedRewardOnce(t *testing.T) {
 	members, _ := foldLedger(t, env.JS)
 	if got := members["m-1"].Balance + members["m-2"].Balance; got != 290 || members[domain.StockMemberPrefix+"vase"].StockTakenOf("vase") != 1 {
 		t.Errorf("balances add up to %d (want 290), the stock gave %d", got, members[domain.StockMemberPrefix+"vase"].StockTakenOf("vase"))
+	}
+}
+
+// A till waits for a stocked reward, its points held until the stock
+// answers. Meanwhile another event with the same request id comes in and is
+// dead-lettered as a duplicate request: that is not the till's decision,
+// which is still the stock's answer.
+func TestServiceWaitsForTheStockPastADuplicateRequest(t *testing.T) {
+	env := natstest.Start(t)
+	stock := streams.PartitionOf(domain.StockMemberPrefix + "vase")
+	member := ""
+	for i := 0; member == ""; i++ {
+		if m := fmt.Sprintf("m-%d", i); streams.PartitionOf(m) != stock {
+			member = m
+		}
+	}
+	// This engine owns every partition but the stock's, whose answer waits
+	// for an engine started later.
+	var others []int
+	for p := range streams.Partitions {
+		if p != stock {
+			others = append(others, p)
+		}
+	}
+	const timeout = 30 * time.Second
+	_, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: others, ServiceTimeout: timeout})
+	waitOwning(t, reg, len(others))
+	publish(t, env.JS, purchase("p-1", member, "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
+	waitForRecords(t, env.JS, 1)
+
+	req := handlers.RedeemRequestJSON{MemberID: member, RequestID: "vase-1", RewardID: "vase"}
+	data, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		msg *nats.Msg
+		err error
+	}
+	replied := make(chan result, 1)
+	go func() {
+		msg, err := env.Conn.Request(handlers.RedeemSubject, data, timeout+10*time.Second)
+		replied <- result{msg, err}
+	}()
+	waitForRecords(t, env.JS, 2) // the hold
+	members, _ := foldLedger(t, env.JS)
+	if o, ok := members[member].Redemption(req.RequestID); !ok || !o.Held {
+		t.Fatalf("%s's request after the first record: %+v, %v; want it held", member, o, ok)
+	}
+	publish(t, env.JS, domain.Event{ID: "other-till-1", Type: domain.TypeRedemption, Source: "test", MemberID: member,
+		OccurredAt: time.Now().UTC(), Body: domain.RedeemRequest{RequestID: req.RequestID, RewardID: "vase"}})
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, 1)
+	if m := readAll(t, env.JS, streams.DeadLetterStream)[0]; m.Header.Get(handlers.HeaderReason) != string(domain.ReasonDuplicateRequest) {
+		t.Fatalf("dead letter %q (%s), want %s", m.Header.Get(handlers.HeaderReason), m.Header.Get(handlers.HeaderError), domain.ReasonDuplicateRequest)
+	}
+	select {
+	case r := <-replied:
+		code := ""
+		if r.msg != nil {
+			code = r.msg.Header.Get(micro.ErrorCodeHeader) + " " + r.msg.Header.Get(micro.ErrorHeader) + " " + string(r.msg.Data)
+		}
+		t.Fatalf("answered before the stock did: %s %v", code, r.err)
+	case <-time.After(500 * time.Millisecond): // the dead letter's answer would have come by now
+	}
+
+	_, _, stockReg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: []int{stock}, NoService: true})
+	waitOwning(t, stockReg, 1)
+	r := <-replied
+	if r.err != nil {
+		t.Fatalf("redeem: %v", r.err)
+	}
+	if code := r.msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		t.Fatalf("redeem: %s %s; want the stock's decision", code, r.msg.Header.Get(micro.ErrorHeader))
+	}
+	var got handlers.RedeemReply
+	if err := json.Unmarshal(r.msg.Data, &got); err != nil {
+		t.Fatalf("reply: %v: %s", err, r.msg.Data)
+	}
+	if got.Status != "accepted" || got.Points != 10 || got.Balance != 140 || got.Repeated {
+		t.Errorf("reply %+v, want 10 points accepted, 140 left, not repeated", got)
+	}
+}
+
+// waitOwning waits until an engine owns n partitions.
+func waitOwning(t *testing.T, reg *prometheus.Registry, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValue(t, reg, "loyalty_engine_partitions_owned") != float64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the engine did not own %d partitions within 10s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
