@@ -20,10 +20,14 @@ type redemptionRecord struct {
 	seq                     int64
 	index                   int32
 	at                      time.Time
+	// statusOnly: a HoldRedeemed whose hold was in an earlier batch, so
+	// only the status of the held row changes (and no row is added).
+	statusOnly bool
 }
 
 // redemptionRecords gathers a batch's redemptions, one row per request: a
-// held request decided in the same batch is one row with its final status.
+// held request decided in the same batch is one row with its final status,
+// the same row as when the hold and its end are in different batches.
 type redemptionRecords struct {
 	order []string
 	rows  map[string]*redemptionRecord
@@ -31,34 +35,39 @@ type redemptionRecords struct {
 
 func (r *redemptionRecords) add(f domain.Fact, seq int64, i int32) {
 	meta := f.Meta()
-	row := func(request, status string) *redemptionRecord {
+	// row is the request's row of the batch, new unless the batch held it.
+	row := func(request, status string) (x *redemptionRecord, isNew bool) {
 		key := meta.MemberID + "\x00" + request
 		if r.rows == nil {
 			r.rows = map[string]*redemptionRecord{}
 		}
 		if x := r.rows[key]; x != nil {
 			x.status = status
-			return x
+			return x, false
 		}
-		x := &redemptionRecord{member: meta.MemberID, request: request, status: status, event: meta.EventID, seq: seq, index: i, at: meta.OccurredAt}
+		x = &redemptionRecord{member: meta.MemberID, request: request, status: status, event: meta.EventID, seq: seq, index: i, at: meta.OccurredAt}
 		r.rows[key] = x
 		r.order = append(r.order, key)
-		return x
+		return x, true
 	}
 	switch f := f.(type) {
 	case domain.PointsRedeemed:
-		x := row(f.RequestID, "accepted")
+		x, _ := row(f.RequestID, "accepted")
 		x.reward, x.quantity, x.points, x.channel, x.version = nullIfEmpty(f.RewardID), f.Quantity, f.Points, nullIfEmpty(f.Channel), f.ProgramVersion
 	case domain.PointsHeld:
-		x := row(f.RequestID, "held")
+		x, _ := row(f.RequestID, "held")
 		x.reward, x.quantity, x.points, x.channel, x.version = nullIfEmpty(f.RewardID), f.Quantity, f.Points, nullIfEmpty(f.Channel), f.ProgramVersion
 	case domain.HoldRedeemed:
-		x := row(f.RequestID, "accepted")
-		if x.version == "" { // held in an earlier batch: only the status changes
-			x.version = "-"
+		// The hold's row, with its channel and version, becomes accepted.
+		if x, isNew := row(f.RequestID, "accepted"); isNew { // held in an earlier batch
+			x.statusOnly = true
 		}
 	case domain.RedemptionRejected:
-		x := row(f.RequestID, "rejected")
+		// A rejected request has no channel and the version that rejected
+		// it (docs/tables.md), held first (out_of_stock) or not; a held one
+		// keeps the hold's reward and quantity, and upsertRedemptions does
+		// the same when the hold was in an earlier batch.
+		x, _ := row(f.RequestID, "rejected")
 		reason, detail := string(f.Reason), f.Detail
 		x.reason, x.detail, x.points = &reason, &detail, f.Points
 		if x.reward == nil {
@@ -69,8 +78,9 @@ func (r *redemptionRecords) add(f domain.Fact, seq int64, i int32) {
 }
 
 // upsertRedemptions writes the rows; a request already in the table (held
-// by an earlier batch) gets its final status, reason and detail, and no
-// points when it was refused.
+// by an earlier batch, so it has a reward) gets its final status, reason and
+// detail, and when it was refused no points, no channel and the refusal's
+// program version, as add merges a hold and its refusal in one batch.
 const upsertRedemptions = `
 insert into redemptions as r (member_id, request_id, status, reward_id, quantity, points, reason, detail, channel,
 	program_version, source_event_id, ledger_seq, fact_index, occurred_at)
@@ -80,10 +90,34 @@ on conflict (member_id, request_id) do update set
 	status = excluded.status,
 	reason = excluded.reason,
 	detail = excluded.detail,
-	points = case when excluded.status = 'rejected' then 0 else r.points end`
+	points = case when excluded.status = 'rejected' then 0 else r.points end,
+	channel = case when excluded.status = 'rejected' then null else r.channel end,
+	program_version = case when excluded.status = 'rejected' then excluded.program_version else r.program_version end`
+
+// acceptHolds makes the rows of requests held by an earlier batch accepted
+// (HoldRedeemed): the rest of the row is the hold's. A request with no row
+// gets none.
+const acceptHolds = `
+update redemptions as r set status = 'accepted', reason = null, detail = null
+from unnest($1::text[], $2::text[]) as h(member_id, request_id)
+where r.member_id = h.member_id and r.request_id = h.request_id`
 
 func (r *redemptionRecords) write(ctx context.Context, tx pgx.Tx) error {
-	n := len(r.order)
+	var heldMembers, heldRequests []string
+	order := r.order[:0:0]
+	for _, key := range r.order {
+		if x := r.rows[key]; x.statusOnly {
+			heldMembers, heldRequests = append(heldMembers, x.member), append(heldRequests, x.request)
+		} else {
+			order = append(order, key)
+		}
+	}
+	if len(heldMembers) > 0 {
+		if _, err := tx.Exec(ctx, acceptHolds, heldMembers, heldRequests); err != nil {
+			return fmt.Errorf("accept %d held redemptions: %w", len(heldMembers), err)
+		}
+	}
+	n := len(order)
 	if n == 0 {
 		return nil
 	}
@@ -94,7 +128,7 @@ func (r *redemptionRecords) write(ctx context.Context, tx pgx.Tx) error {
 		index                                   []int32
 		at                                      []time.Time
 	}{}
-	for _, key := range r.order {
+	for _, key := range order {
 		x := r.rows[key]
 		cols.member, cols.request, cols.status = append(cols.member, x.member), append(cols.request, x.request), append(cols.status, x.status)
 		cols.reward, cols.quantity, cols.points = append(cols.reward, x.reward), append(cols.quantity, x.quantity), append(cols.points, x.points)
