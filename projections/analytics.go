@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/domain/analytics"
 )
 
@@ -70,13 +71,15 @@ func (c FitConfig) valueSettings() analytics.ValueSettings {
 		AnnualDiscountRate: c.AnnualDiscountRate, Margin: c.Margin}
 }
 
-// parseCost reads a cost per point as an exact fraction of minor units.
+// parseCost reads a cost per point as an exact decimal of minor units, as
+// the program's rates are read (at most 6 decimals, so that the stored
+// cost is the one the values were computed with).
 func parseCost(s string) (*big.Rat, error) {
-	r, ok := new(big.Rat).SetString(s)
-	if !ok || r.Sign() < 0 {
-		return nil, fmt.Errorf("cost per point %q: give a decimal number of minor units at least 0, such as 0.5", s)
+	r, err := domain.ParseRatio(s)
+	if err != nil || r.Negative() {
+		return nil, fmt.Errorf("cost per point %q: give a decimal number of minor units at least 0 with at most 6 decimals, such as 0.5", s)
 	}
-	return r, nil
+	return new(big.Rat).SetFrac64(r.Num, r.Den), nil
 }
 
 // FitResult is what a fit found and wrote.
@@ -128,27 +131,40 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 		res.GammaGamma, err = analytics.FitGammaGamma(spends)
 	}
 	if err != nil {
-		res.Duration = time.Since(started)
-		var recErr error
-		res.FitID, recErr = insertFit(ctx, pool, cfg, res, err)
-		return res, errors.Join(fmt.Errorf("fit as of %s: %w", cfg.AsOf.Format(time.DateOnly), err), recErr)
+		return failed(ctx, pool, cfg, res, started, err)
 	}
 	progress("scoring", 0, len(members))
 	churn, ltv := score(histories, spends, res, cfg, progress)
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		// Two fits at once (a command during a scheduled refit) would each
-		// delete the old scores and insert the same members: the second
-		// waits here, then replaces the first's.
-		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('loyalty.member_scores'))`); err != nil {
-			return fmt.Errorf("wait for another fit's scores: %w", err)
-		}
-		var err error
-		if res.FitID, err = insertFit(ctx, tx, cfg, res, nil); err != nil {
-			return err
-		}
-		return writeScores(ctx, tx, cfg, cost, members, histories, churn, ltv, started, &res)
-	})
-	return res, err
+	err = notFinite(members, churn, ltv)
+	if err == nil {
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			// Two fits at once (a command during a scheduled refit) would each
+			// delete the old scores and insert the same members: the second
+			// waits here, then replaces the first's.
+			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('loyalty.member_scores'))`); err != nil {
+				return fmt.Errorf("wait for another fit's scores: %w", err)
+			}
+			var err error
+			if res.FitID, err = insertFit(ctx, tx, cfg, res, nil); err != nil {
+				return err
+			}
+			return writeScores(ctx, tx, cfg, cost, members, histories, churn, ltv, started, &res)
+		})
+	}
+	if err != nil {
+		return failed(ctx, pool, cfg, res, started, err)
+	}
+	return res, nil
+}
+
+// failed records a fit that came to nothing, on its own: a rolled-back
+// scores transaction takes its model_fits row with it, and serve would then
+// refit at every check instead of every interval.
+func failed(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig, res FitResult, started time.Time, err error) (FitResult, error) {
+	res.Duration = time.Since(started)
+	var recErr error
+	res.FitID, recErr = insertFit(ctx, pool, cfg, res, err)
+	return res, errors.Join(fmt.Errorf("fit as of %s: %w", cfg.AsOf.Format(time.DateOnly), err), recErr)
 }
 
 // readHistories returns each member's purchase days, spend, last activity

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,15 +250,21 @@ where c.fit_id = $1`, res.FitID)
 		if want := bg.ProbabilityAlive(h); math.Abs(alive-want) > 1e-12 || riskBand(alive, cfg) != band {
 			t.Errorf("%s: P(alive) %.6f band %s, want %.6f", id, alive, band, want)
 		}
-		if want := bg.ExpectedPurchases(h, 90); math.Abs(e90-want) > 1e-9 || !(e30 <= e90 && e90 <= e365) {
-			t.Errorf("%s: expected purchases 30/90/365 %.4f %.4f %.4f, want 90 = %.4f", id, e30, e90, e365, want)
+		for _, e := range []struct{ days, got float64 }{{30, e30}, {90, e90}, {365, e365}} {
+			if want := bg.ExpectedPurchases(h, e.days); math.Abs(e.got-want) > 1e-9*math.Max(1, want) {
+				t.Errorf("%s: expected purchases in %g days %.6f, want %.6f", id, e.days, e.got, want)
+			}
+		}
+		if !(e30 <= e90 && e90 <= e365) {
+			t.Errorf("%s: expected purchases 30/90/365 %.4f %.4f %.4f are not in order", id, e30, e90, e365)
 		}
 		wantSpend := gg.ExpectedSpend(analytics.Spend{Frequency: freq, Mean: monetary})
 		if spend != int64(math.Round(wantSpend)) {
 			t.Errorf("%s: expected spend %d, want %.2f", id, spend, wantSpend)
 		}
-		if v := analytics.PredictValue(bg, h, wantSpend, cfg.valueSettings()); value != int64(math.Round(v.Discounted)) || value < 0 {
-			t.Errorf("%s: predicted value %d, want %.2f", id, value, v.Discounted)
+		if v := analytics.PredictValue(bg, h, wantSpend, cfg.valueSettings()); value != int64(math.Round(v.Discounted)) || value < 0 ||
+			math.Abs(purchases-v.Purchases) > 1e-9*math.Max(1, v.Purchases) {
+			t.Errorf("%s: predicted value %d over %.6f purchases, want %.2f over %.6f", id, value, purchases, v.Discounted, v.Purchases)
 		}
 		return nil
 	})
@@ -299,8 +306,33 @@ func TestFailedFitIsRecordedAndKeepsTheScores(t *testing.T) {
 	}
 	bad := testFitConfig("command")
 	bad.TimeUnit, bad.CostPerPoint, bad.Margin = "month", "lots", 2
-	if _, err := FitModels(ctx, pool, bad); err == nil {
-		t.Error("a fit with a month time unit, cost 'lots' and margin 2 ran")
+	_, err = FitModels(ctx, pool, bad)
+	for _, want := range []string{`time unit "month"`, `cost per point "lots"`, "margin"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a fit with a month time unit, cost 'lots' and margin 2: %v, want it to name the %s", err, want)
+		}
+	}
+	if _, err := parseCost("1e-7"); err == nil {
+		t.Error("a cost per point of 1e-7 (stored as 0.000000) was accepted")
+	}
+
+	// Scores that cannot be written fail the fit, which is recorded, and
+	// keep the good fit's scores; serve then waits for its interval.
+	if _, err := pool.Exec(ctx, `alter table loyalty.member_ltv add constraint refuse_all check (predicted_value < 0) not valid`); err != nil {
+		t.Fatal(err)
+	}
+	res, err = FitModels(ctx, pool, testFitConfig("schedule"))
+	if err == nil {
+		t.Fatal("a fit whose scores were refused succeeded")
+	}
+	if err := pool.QueryRow(ctx, `select status from loyalty.model_fits where id = $1`, res.FitID).Scan(&status); err != nil || status != "failed" {
+		t.Errorf("the fit whose scores were refused: %q, %v; want it recorded as failed", status, err)
+	}
+	if err := pool.QueryRow(ctx, `select count(*) from loyalty.member_churn where fit_id = $1`, good.FitID).Scan(&kept); err != nil || kept != 500 {
+		t.Errorf("%d scores of the good fit kept (%v), want 500", kept, err)
+	}
+	if due, err := RefitDue(ctx, pool, time.Hour, time.Now().UTC()); err != nil || due != "" {
+		t.Errorf("after a failed fit RefitDue = %q, %v; want none due within the interval", due, err)
 	}
 }
 

@@ -88,11 +88,6 @@ func writeScores(ctx context.Context, tx pgx.Tx, cfg FitConfig, cost *big.Rat, m
 	ltvRows := make([][]any, len(members))
 	for i, m := range members {
 		c, l := churn[i], ltv[i]
-		if !allFinite(c.alive, c.e30, c.e90, c.e365, l.spend, l.purchases, l.value) {
-			return fmt.Errorf("member %q (%d repeat days over %s..%s): the models give no finite score; "+
-				"the fit's parameters are in model_fits, and such a history needs looking at", m.id, m.frequency,
-				m.first.Format(time.DateOnly), m.last.Format(time.DateOnly))
-		}
 		churnRows[i] = []any{m.id, fitID, cfg.AsOf, m.frequency, hs[i].Recency, hs[i].Age,
 			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band}
 		ltvRows[i] = []any{m.id, fitID, cfg.AsOf, m.revenue, pointsValue(m.netPoints, cost), int64(math.Round(l.spend)),
@@ -135,6 +130,20 @@ func pointsValue(points int64, cost *big.Rat) int64 {
 		q.Add(q, big.NewInt(int64(num.Sign())))
 	}
 	return q.Int64()
+}
+
+// notFinite names the first member the models give no finite score, which
+// must fail the fit rather than be stored.
+func notFinite(members []memberHistory, churn []churnScore, ltv []ltvScore) error {
+	for i, m := range members {
+		c, l := churn[i], ltv[i]
+		if !allFinite(c.alive, c.e30, c.e90, c.e365, l.spend, l.purchases, l.value) {
+			return fmt.Errorf("member %q (%d repeat days over %s..%s): the models give no finite score; "+
+				"the fit's parameters are in model_fits, and such a history needs looking at", m.id, m.frequency,
+				m.first.Format(time.DateOnly), m.last.Format(time.DateOnly))
+		}
+	}
+	return nil
 }
 
 func allFinite(vs ...float64) bool {

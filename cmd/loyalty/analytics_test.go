@@ -165,6 +165,13 @@ func checkAnalyticsTables(t *testing.T, pool *pgxpool.Pool, fitID int64) {
 				+ count(*) filter (where months_since_first = 0 and retention <> 1)
 				+ count(*) filter (where active_members > cohort_members)
 			from loyalty.cohort_retention`},
+		{"each cohort has a row for every month to the latest, zero retention included",
+			`select count(*) from (select cohort, count(*) as n from loyalty.cohort_retention group by cohort) x,
+				(select max(month) as last from loyalty.cohort_retention) l
+			where x.n <> (extract(year from l.last) - extract(year from x.cohort)) * 12 + extract(month from l.last) - extract(month from x.cohort) + 1`},
+		{"activity by month has every month from the first purchase to the latest",
+			`select count(*) - ((extract(year from max(month)) - extract(year from min(month))) * 12
+				+ extract(month from max(month)) - extract(month from min(month)) + 1) from loyalty.activity_by_month`},
 		{"activity by month adds up to the purchases",
 			`select abs((select count(*) from loyalty.purchases) - sum(orders))
 				+ abs((select sum(revenue) from loyalty.member_rfm) - sum(revenue))

@@ -147,31 +147,45 @@ with firsts as (
 	select cohort, count(*) as members from firsts group by cohort
 ), active as (
 	select distinct member_id, date_trunc('month', day)::date as month from loyalty.member_purchase_days
+), counts as (
+	select f.cohort, a.month, count(*) as active from firsts f join active a using (member_id) group by 1, 2
+), months as (
+	-- every month from the cohort's first to the latest with a purchase,
+	-- so that a month in which none of a cohort bought shows 0
+	select s.cohort, m::date as month, s.members
+	from sizes s, generate_series(s.cohort::timestamp,
+		(select date_trunc('month', max(day)) from loyalty.member_purchase_days), interval '1 month') m
 )
-select f.cohort, a.month,
-	((extract(year from a.month) - extract(year from f.cohort)) * 12 + extract(month from a.month) - extract(month from f.cohort))::int as months_since_first,
-	s.members as cohort_members,
-	count(*) as active_members,
-	(count(*)::numeric / s.members)::numeric(6, 4) as retention
-from firsts f
-join active a using (member_id)
-join sizes s using (cohort)
-group by f.cohort, a.month, s.members;
+select m.cohort, m.month,
+	((extract(year from m.month) - extract(year from m.cohort)) * 12 + extract(month from m.month) - extract(month from m.cohort))::int as months_since_first,
+	m.members as cohort_members,
+	coalesce(c.active, 0) as active_members,
+	(coalesce(c.active, 0)::numeric / m.members)::numeric(6, 4) as retention
+from months m
+left join counts c using (cohort, month);
 
 comment on view loyalty.cohort_retention is 'Members by the month (UTC) of their first purchase and the share of them that bought in each later month. A view over member_purchase_days.';
 comment on column loyalty.cohort_retention.cohort is 'First day of the month of the members'' first purchase.';
-comment on column loyalty.cohort_retention.month is 'First day of a month in which some of them bought.';
+comment on column loyalty.cohort_retention.month is 'First day of each month from the cohort''s to the latest month with a purchase.';
 comment on column loyalty.cohort_retention.months_since_first is 'Months from cohort to month (0 is the first month).';
 comment on column loyalty.cohort_retention.cohort_members is 'Members in the cohort.';
-comment on column loyalty.cohort_retention.active_members is 'Of them, members with a purchase in the month.';
+comment on column loyalty.cohort_retention.active_members is 'Of them, members with a purchase in the month (0 when none bought).';
 comment on column loyalty.cohort_retention.retention is 'active_members / cohort_members.';
 
 create view loyalty.activity_by_month as
 with months as (
 	select member_id, date_trunc('month', day)::date as month, sum(orders) as orders, sum(spend) as spend
 	from loyalty.member_purchase_days group by 1, 2
+), calendar as (
+	-- every month from the first purchase to the latest, so that a month
+	-- without buyers shows 0 and the month after it compares with that
+	select m::date as month
+	from generate_series((select date_trunc('month', min(day)) from loyalty.member_purchase_days),
+		(select date_trunc('month', max(day)) from loyalty.member_purchase_days), interval '1 month') m
 ), totals as (
-	select month, count(*) as buyers, sum(orders)::bigint as orders, sum(spend)::bigint as revenue from months group by month
+	select c.month, count(m.member_id) as buyers, coalesce(sum(m.orders), 0)::bigint as orders,
+		coalesce(sum(m.spend), 0)::bigint as revenue
+	from calendar c left join months m using (month) group by c.month
 ), lapsed as (
 	select (m.month + interval '1 month')::date as month, count(*) as lapsed
 	from months m
@@ -179,23 +193,23 @@ with months as (
 	group by 1
 )
 select t.month, t.buyers, t.orders, t.revenue,
-	(t.orders::numeric / t.buyers)::numeric(10, 3) as purchase_frequency,
+	(t.orders::numeric / nullif(t.buyers, 0))::numeric(10, 3) as purchase_frequency,
 	(t.revenue::numeric / nullif(t.orders, 0))::numeric(14, 2) as average_order_value,
 	p.buyers as previous_buyers,
-	(coalesce(l.lapsed, 0)::numeric / p.buyers)::numeric(6, 4) as churn_rate
+	(coalesce(l.lapsed, 0)::numeric / nullif(p.buyers, 0))::numeric(6, 4) as churn_rate
 from totals t
 left join totals p on p.month = (t.month - interval '1 month')::date
 left join lapsed l on l.month = t.month;
 
-comment on view loyalty.activity_by_month is 'Buyers, orders and revenue per calendar month (UTC), with purchase frequency, average order value and the monthly churn rate. A view over member_purchase_days.';
+comment on view loyalty.activity_by_month is 'Buyers, orders and revenue per calendar month (UTC) from the first purchase to the latest, with purchase frequency, average order value and the monthly churn rate. The latest month may still be open: its churn rate counts the month before''s buyers who have not bought yet. A view over member_purchase_days.';
 comment on column loyalty.activity_by_month.month is 'First day of the month.';
-comment on column loyalty.activity_by_month.buyers is 'Members with a purchase in the month.';
+comment on column loyalty.activity_by_month.buyers is 'Members with a purchase in the month (0 in a month without any).';
 comment on column loyalty.activity_by_month.orders is 'Orders placed in the month.';
 comment on column loyalty.activity_by_month.revenue is 'Their qualifying spend net of refunds (minor units, program currency).';
-comment on column loyalty.activity_by_month.purchase_frequency is 'orders / buyers.';
-comment on column loyalty.activity_by_month.average_order_value is 'revenue / orders (minor units).';
-comment on column loyalty.activity_by_month.previous_buyers is 'Buyers of the month before; null when it had none.';
-comment on column loyalty.activity_by_month.churn_rate is 'Share of the month before''s buyers with no purchase this month; null when the month before had none.';
+comment on column loyalty.activity_by_month.purchase_frequency is 'orders / buyers; null without buyers.';
+comment on column loyalty.activity_by_month.average_order_value is 'revenue / orders (minor units); null without orders.';
+comment on column loyalty.activity_by_month.previous_buyers is 'Buyers of the month before; null for the first month.';
+comment on column loyalty.activity_by_month.churn_rate is 'Share of the month before''s buyers with no purchase this month; null when the month before had no buyers or is before the first.';
 
 create view loyalty.tier_distribution_by_month as
 with months as (
