@@ -104,3 +104,37 @@ func sameQuotient(text string, num, den int64) bool {
 	diff := new(big.Rat).Sub(got, big.NewRat(num, den))
 	return diff.Abs(diff).Cmp(big.NewRat(1, 1_000_000_000)) < 0
 }
+
+// Migration 018 rebuilds member_purchase_days and member_rfm from the
+// purchases and refunds as the projection keeps them, for databases that
+// had history before 016.
+func TestRFMBackfillEqualsTheProjection(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	projectAll(t, pool, newWorld(8, 70).records(2500), 113, Activity{})
+	snapshot := func() string {
+		t.Helper()
+		var s string
+		if err := pool.QueryRow(ctx, `select
+			(select string_agg(format('%s %s %s %s', member_id, day, orders, spend), ',' order by member_id, day) from loyalty.member_purchase_days)
+			|| '|' || (select string_agg(format('%s %s %s %s %s %s %s %s %s', member_id, first_purchase_on, last_purchase_on, frequency,
+				recency_days, monetary_value, orders, revenue, average_order_value), ',' order by member_id) from loyalty.member_rfm)`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	kept := snapshot()
+	if _, err := pool.Exec(ctx, `delete from loyalty.member_purchase_days where member_id < 'member-0030'`); err != nil {
+		t.Fatal(err)
+	}
+	backfill, err := migrationFiles.ReadFile("migrations/018_member_rfm_backfill.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, string(backfill)); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshot(); got != kept || kept == "|" {
+		t.Errorf("after the backfill the tables differ from what the projection kept:\n got %.300s\nwant %.300s", got, kept)
+	}
+}
