@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -22,9 +23,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
 )
 
 // The engine, an upstream publisher and an operator, each as the NATS user
@@ -121,6 +124,77 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("upstream could subscribe to the engine's inboxes")
+	}
+	// Upstream publishes its own input, but none that only the engine makes:
+	// a stock answer of its own would grant its held redemption, a clock
+	// event expire points.
+	engineOnly := map[domain.EventType]bool{domain.TypeMemberClock: true, domain.TypeTransferIn: true,
+		domain.TypeReferralReward: true, domain.TypeStockRequest: true, domain.TypeStockAnswer: true}
+	var allowed, forbidden []string
+	for _, typ := range domain.EventTypes {
+		subject, err := streams.InputSubject(typ, "permission-check")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if engineOnly[typ] {
+			forbidden = append(forbidden, subject)
+		} else {
+			allowed = append(allowed, subject)
+		}
+	}
+	forger, err := nats.Connect(url, nats.UserInfo("upstream", passwords["upstream"]), nats.RootCAs(ca), nats.CustomInboxPrefix("_INBOX_upstream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	refusals := make(chan error, len(domain.EventTypes))
+	forger.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { refusals <- err })
+	// The allowed first: the server answers in order, so once the refusals of
+	// the forbidden are in, any refusal of an allowed subject is in too.
+	for _, subject := range append(append([]string{}, allowed...), forbidden...) {
+		if err := forger.Publish(subject, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := forger.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string]bool{}
+	allRefused := func() bool {
+		for _, subject := range forbidden {
+			if !refused[subject] {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.After(5 * time.Second)
+waitRefusals:
+	for !allRefused() {
+		select {
+		case err := <-refusals:
+			if !errors.Is(err, nats.ErrPermissionViolation) {
+				t.Errorf("publishing input as upstream: %v", err)
+				continue
+			}
+			for _, subject := range append(append([]string{}, allowed...), forbidden...) {
+				if strings.Contains(err.Error(), strconv.Quote(subject)) {
+					refused[subject] = true
+				}
+			}
+		case <-deadline:
+			break waitRefusals
+		}
+	}
+	for _, subject := range forbidden {
+		if !refused[subject] {
+			t.Errorf("upstream may publish %s, input only the engine makes", subject)
+		}
+	}
+	for _, subject := range allowed {
+		if refused[subject] {
+			t.Errorf("upstream may not publish %s, its own input", subject)
+		}
 	}
 	// A wrong password, no CA, a password without a user.
 	wrong := filepath.Join(dir, "wrong")
