@@ -134,25 +134,72 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 	return updateRFM(ctx, tx, days)
 }
 
-// Purchase days and RFM: the batch's purchases add to their day, refunds
-// take from their order's day, then the touched members' rows are
-// recomputed from their days.
+// Purchase days and RFM, kept incrementally: the batch's purchases add to
+// their day and to their member's row (addPurchases), refunds take from
+// their order's day and from the revenue (takeRefunds), then the touched
+// members' monetary value is recomputed from their row and their first day
+// (setMonetaryValue). recomputeRFM is the same from all of a member's days.
 const (
-	addPurchaseDays = `
-insert into member_purchase_days as d (member_id, day, orders, spend)
-select member_id, (at at time zone 'UTC')::date, count(*), sum(spend)
-from unnest($1::text[], $2::timestamptz[], $3::int8[]) as u(member_id, at, spend)
-group by 1, 2
-on conflict (member_id, day) do update set orders = d.orders + excluded.orders, spend = d.spend + excluded.spend`
-	refundPurchaseDays = `
-update member_purchase_days d set spend = d.spend + r.spend
-from (
-	select r.member_id, (p.occurred_at at time zone 'UTC')::date as day, sum(r.spend)::bigint as spend
-	from unnest($1::text[], $2::text[], $3::int8[]) as r(member_id, order_id, spend)
-	join purchases p on p.member_id = r.member_id and p.order_id = r.order_id
+	// addPurchases: b is the batch by member and day. A day is new exactly
+	// when its orders after the upsert equal the batch's own count for it
+	// (a stored day has at least one order). n.frequency is the member's
+	// new days less one: a new member's frequency, one less than the
+	// repeats to add to a known member's.
+	addPurchases = `
+with b as (
+	select member_id, (at at time zone 'UTC')::date as day, count(*) as orders, sum(spend) as spend
+	from unnest($1::text[], $2::timestamptz[], $3::int8[]) as u(member_id, at, spend)
 	group by 1, 2
-) r
-where d.member_id = r.member_id and d.day = r.day`
+), upserted as (
+	insert into member_purchase_days as d (member_id, day, orders, spend)
+	select member_id, day, orders, spend from b
+	on conflict (member_id, day) do update set orders = d.orders + excluded.orders, spend = d.spend + excluded.spend
+	returning d.member_id, d.day, d.orders
+), n as (
+	select b.member_id, min(b.day) as first_on, max(b.day) as last_on,
+		count(*) filter (where u.orders = b.orders) - 1 as frequency, sum(b.orders) as orders, sum(b.spend) as revenue
+	from b join upserted u on u.member_id = b.member_id and u.day = b.day
+	group by 1
+)
+insert into member_rfm as m (member_id, first_purchase_on, last_purchase_on, frequency, recency_days, monetary_value,
+	orders, revenue, average_order_value)
+select member_id, first_on, last_on, frequency, last_on - first_on, null, orders, revenue, revenue::numeric / orders
+from n
+on conflict (member_id) do update set
+	first_purchase_on = least(m.first_purchase_on, excluded.first_purchase_on),
+	last_purchase_on = greatest(m.last_purchase_on, excluded.last_purchase_on),
+	frequency = m.frequency + excluded.frequency + 1,
+	recency_days = greatest(m.last_purchase_on, excluded.last_purchase_on) - least(m.first_purchase_on, excluded.first_purchase_on),
+	orders = m.orders + excluded.orders, revenue = m.revenue + excluded.revenue,
+	average_order_value = (m.revenue + excluded.revenue)::numeric / (m.orders + excluded.orders)`
+	takeRefunds = `
+with taken as (
+	update member_purchase_days d set spend = d.spend + r.spend
+	from (
+		select r.member_id, (p.occurred_at at time zone 'UTC')::date as day, sum(r.spend)::bigint as spend
+		from unnest($1::text[], $2::text[], $3::int8[]) as r(member_id, order_id, spend)
+		join purchases p on p.member_id = r.member_id and p.order_id = r.order_id
+		group by 1, 2
+	) r
+	where d.member_id = r.member_id and d.day = r.day
+	returning d.member_id, r.spend
+)
+update member_rfm m set revenue = m.revenue + t.spend, average_order_value = (m.revenue + t.spend)::numeric / m.orders
+from (select member_id, sum(spend)::bigint as spend from taken group by 1) t
+where m.member_id = t.member_id`
+	// setMonetaryValue: the mean spend of the repeat days, the revenue less
+	// the first day's spend, as numeric (and so to recomputeRFM's scale);
+	// null without repeats. The first day's spend is a scalar subquery, one
+	// primary key lookup per member with repeats under any plan: written as
+	// a join, the generic plan of the cached prepared statement hashed a
+	// scan of all the days. any($1) takes a member named twice once.
+	setMonetaryValue = `
+update member_rfm m set monetary_value = case when m.frequency > 0 then (m.revenue::numeric - (
+		select d.spend from member_purchase_days d where d.member_id = m.member_id and d.day = m.first_purchase_on
+	)) / m.frequency end
+where m.member_id = any($1)`
+	// recomputeRFM recomputes the given members' rows from all their days;
+	// the incremental statements above keep exactly what it would.
 	recomputeRFM = `
 insert into member_rfm as m (member_id, first_purchase_on, last_purchase_on, frequency, recency_days, monetary_value,
 	orders, revenue, average_order_value)
@@ -188,19 +235,18 @@ func updateRFM(ctx context.Context, tx pgx.Tx, c purchaseDayChanges) error {
 		return nil
 	}
 	if len(c.purchaseMembers) > 0 {
-		if _, err := tx.Exec(ctx, addPurchaseDays, c.purchaseMembers, c.purchaseAt, c.purchaseSpend); err != nil {
-			return fmt.Errorf("add %d purchases to their days: %w", len(c.purchaseMembers), err)
+		if _, err := tx.Exec(ctx, addPurchases, c.purchaseMembers, c.purchaseAt, c.purchaseSpend); err != nil {
+			return fmt.Errorf("add %d purchases to their days and members: %w", len(c.purchaseMembers), err)
 		}
 	}
 	if len(c.refundMembers) > 0 {
-		if _, err := tx.Exec(ctx, refundPurchaseDays, c.refundMembers, c.refundOrders, c.refundSpend); err != nil {
-			return fmt.Errorf("take %d refunds from their days: %w", len(c.refundMembers), err)
+		if _, err := tx.Exec(ctx, takeRefunds, c.refundMembers, c.refundOrders, c.refundSpend); err != nil {
+			return fmt.Errorf("take %d refunds from their days and members: %w", len(c.refundMembers), err)
 		}
 	}
-	// any($1) takes a member named twice once.
 	touched := append(slices.Clip(c.purchaseMembers), c.refundMembers...)
-	if _, err := tx.Exec(ctx, recomputeRFM, touched); err != nil {
-		return fmt.Errorf("recompute the RFM of the batch's members: %w", err)
+	if _, err := tx.Exec(ctx, setMonetaryValue, touched); err != nil {
+		return fmt.Errorf("set the monetary value of the batch's members: %w", err)
 	}
 	return nil
 }
