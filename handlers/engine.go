@@ -444,28 +444,33 @@ func inputConsumerConfig(partitions []int) jetstream.ConsumerConfig {
 }
 
 // handlerFunc adapts a partition's handling to a watermill handler. The
-// router calls it for one message at a time per partition.
+// router calls it for one message, a run of inputs, at a time per partition.
 func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		in, ok := inputOf(msg)
+		r, ok := runOf(msg)
 		if !ok {
 			return errors.New("engine: message did not come from the intake")
 		}
-		start := time.Now()
-		known := len(p.members)
-		outcome, err := e.handle(msg.Context(), p, in)
-		if err != nil {
-			return err
+		for _, in := range r.rest() {
+			start := time.Now()
+			known := len(p.members)
+			outcome, err := e.handle(msg.Context(), p, in)
+			if err != nil {
+				return err
+			}
+			r.handled++
+			e.metrics.processing.Observe(time.Since(start).Seconds())
+			e.metrics.members.Add(float64(len(p.members) - known))
+			// A dead letter is not recognised by the ledger when
+			// redelivered (only by JetStream's duplicate window), so it is
+			// not held back for a batch; and a ledger message near its size
+			// limit must go before the next record takes it past the
+			// server's. The rest of the run waits for that commit.
+			if outcome == outcomeDeadLettered || len(p.pending) >= e.maxPending {
+				ackNow(msg)
+				return nil
+			}
 		}
-		// A dead letter is not recognised by the ledger when redelivered
-		// (only by JetStream's duplicate window), so it is not held back
-		// for a batch; and a ledger message near its size limit must go
-		// before the next record takes it past the server's.
-		if outcome == outcomeDeadLettered || len(p.pending) >= e.maxPending {
-			ackNow(msg)
-		}
-		e.metrics.processing.Observe(time.Since(start).Seconds())
-		e.metrics.members.Add(float64(len(p.members) - known))
 		return nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -12,9 +13,13 @@ import (
 )
 
 // partitionSubscriber is a watermill Subscriber over one partition's queue
-// of input messages (filled by the intake, in stream order). It hands
-// messages to the router one at a time and waits for the handler's verdict
-// before the next, so a partition's events are handled in order.
+// of input messages (filled by the intake, in stream order). It hands them to
+// the router as runs: one watermill message carries every input queued at
+// that moment (up to what the batch has room for), and the subscriber waits
+// for the handler's verdict before the next run, so a partition's events are
+// handled in order. Under load this spends the router's per-message work (a
+// goroutine, the middleware, the channel hand-offs) once per run instead of
+// once per event; when the partition is quiet a run is one input.
 //
 // It is not watermill-nats because the engine needs the JetStream message
 // itself (sequence, arrival time) and must never let a message it cannot
@@ -63,20 +68,36 @@ const finalFlushTimeout = 5 * time.Second
 // maxRetryAfter bounds the backoff between attempts at a failing message.
 const maxRetryAfter = time.Minute
 
-type inputKey struct{}
+// run is the input one watermill message carries, in stream order. The
+// handler handles it from the first input not yet handled and counts each
+// it finishes in handled, so that a retry (the middleware's, or the
+// subscriber's after a nack) resumes where the last attempt failed, and it
+// may stop early (ackNow) where what it handled must be committed before
+// the next input: the subscriber offers the rest again after the commit.
+// The subscriber reads handled only after the verdict.
+type run struct {
+	inputs  []input
+	handled int
+}
 
-// inputOf returns the input a watermill message carries.
-func inputOf(msg *message.Message) (input, bool) {
-	in, ok := msg.Context().Value(inputKey{}).(input)
-	return in, ok
+// rest is the input not handled.
+func (r *run) rest() []input { return r.inputs[r.handled:] }
+
+type runKey struct{}
+
+// runOf returns the run a watermill message carries.
+func runOf(msg *message.Message) (*run, bool) {
+	r, ok := msg.Context().Value(runKey{}).(*run)
+	return r, ok
 }
 
 // metadataAckNow is the watermill metadata key by which a handler asks for
 // its message to be committed without batching.
 const metadataAckNow = "loyalty-ack-now"
 
-// ackNow asks the subscriber to commit msg (and everything before it) as soon
-// as it is acked, instead of with the next batch.
+// ackNow asks the subscriber to commit what msg's run handled (and
+// everything before it) as soon as it is acked, instead of with the next
+// batch.
 func ackNow(msg *message.Message) { msg.Metadata.Set(metadataAckNow, "1") }
 
 // Subscribe starts delivering the partition's queue; the topic is
@@ -125,12 +146,14 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 			s.logger.Warn("last commit failed; its input is delivered again at the next start", "partition", s.id, "err", err)
 		}
 	}()
-	var redo []input // input of a failed commit, offered again first
+	var redo []input // input of a failed commit or the rest of a run, offered again first
 	failures := 0
 	for {
-		msg, ok, err := s.next(ctx, &redo, b)
+		r, ok, err := s.next(ctx, &redo, b)
 		if err == nil && ok {
-			err = s.deliver(ctx, out, msg, b)
+			var rest []input
+			rest, err = s.deliver(ctx, out, r, b)
+			redo = append(rest, redo...)
 			ok = !errors.Is(err, context.Canceled)
 		}
 		var failed *uncommittedBatch
@@ -152,22 +175,45 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 	}
 }
 
-// next returns the next message: one of a failed batch first, else from the
-// queue. While handled messages wait for their commit it waits no longer than
-// flushIdle (or their deadline) and commits them when nothing arrived by
-// then. ok is false when ctx ended; the error is an *uncommittedBatch.
-func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch) (input, bool, error) {
+// next returns the next run: input of a failed batch first, then what the
+// queue holds, up to the room left in the batch. While handled input waits
+// for its commit it waits no longer than flushIdle (or the batch's deadline)
+// for a first input and commits the batch when nothing arrived by then. ok is
+// false when ctx ended; the error is an *uncommittedBatch.
+func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch) (*run, bool, error) {
+	room := max(b.every-len(b.inputs), 1)
 	if len(*redo) > 0 {
-		m := (*redo)[0]
-		*redo = (*redo)[1:]
-		return m, true, nil
+		n := min(len(*redo), room)
+		r := &run{inputs: slices.Clone((*redo)[:n])}
+		*redo = (*redo)[n:]
+		return r, true, nil
 	}
+	first, ok, err := s.first(ctx, b)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	r := &run{inputs: append(make([]input, 0, min(len(s.queue)+1, room)), first)}
+drain:
+	for len(r.inputs) < room {
+		select {
+		case in := <-s.queue:
+			r.inputs = append(r.inputs, in)
+		default:
+			break drain
+		}
+	}
+	return r, true, nil
+}
+
+// first waits for the queue's next input, committing the batch if it waits
+// flushIdle (or past the batch's deadline).
+func (s *partitionSubscriber) first(ctx context.Context, b *batch) (input, bool, error) {
 	if !b.empty() {
 		t := time.NewTimer(min(time.Until(b.due), flushIdle))
 		select {
-		case m := <-s.queue:
+		case in := <-s.queue:
 			t.Stop()
-			return m, true, nil
+			return in, true, nil
 		case <-ctx.Done():
 			t.Stop()
 			return input{}, false, nil
@@ -178,50 +224,54 @@ func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch)
 		}
 	}
 	select {
-	case m := <-s.queue:
-		return m, true, nil
+	case in := <-s.queue:
+		return in, true, nil
 	case <-ctx.Done():
 		return input{}, false, nil
 	}
 }
 
-// deliver passes one message to the router until the handler acks it, and
-// adds it to the batch. A nack (the handler failed even after the retry
-// middleware) does not move the partition on: the same message is offered
-// again after a backoff. It returns context.Canceled when ctx ended, and the
-// *uncommittedBatch of a failed commit.
-func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, in input, b *batch) error {
-	uuid := strconv.FormatUint(in.seq, 10)
+// deliver passes a run to the router until the handler acks it, and adds
+// what it handled to the batch; it returns the rest of the run (the input
+// after an early stop), to be offered next. A nack (the handler failed even
+// after the retry middleware) does not move the partition on: what the run
+// handled is committed, and the input that failed is offered again, with
+// the rest, after a backoff. It returns context.Canceled when ctx ended, and
+// the *uncommittedBatch of a failed commit, whose input comes before the
+// rest.
+func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, r *run, b *batch) ([]input, error) {
 	for attempt := 1; ; attempt++ {
-		msg := message.NewMessage(uuid, in.msg.Data())
-		msg.SetContext(context.WithValue(ctx, inputKey{}, in))
+		uuid := strconv.FormatUint(r.inputs[r.handled].seq, 10)
+		msg := message.NewMessage(uuid, nil)
+		msg.SetContext(context.WithValue(ctx, runKey{}, r))
 		select {
 		case out <- msg:
 		case <-ctx.Done():
-			return context.Canceled
+			return nil, context.Canceled
 		}
 		acked, stopped := s.verdict(ctx, msg)
 		switch {
 		case acked && stopped:
-			b.hold(in) // committed by the last flush
-			return context.Canceled
-		case stopped:
-			return context.Canceled
-		case acked:
-			return b.add(ctx, in, msg.Metadata.Get(metadataAckNow) != "")
-		}
-		// Everything before this message was handled: commit it now.
-		if err := b.flush(ctx); err != nil {
-			var failed *uncommittedBatch
-			if errors.As(err, &failed) {
-				failed.inputs = append(failed.inputs, in) // and this one after them
+			for _, in := range r.inputs[:r.handled] {
+				b.hold(in) // committed by the last flush
 			}
-			return err
+			return nil, context.Canceled
+		case stopped:
+			return nil, context.Canceled
+		case acked:
+			err := b.addAll(ctx, r.inputs[:r.handled], msg.Metadata.Get(metadataAckNow) != "")
+			return r.rest(), err
+		}
+		// Everything before the failed input was handled: commit it now.
+		handled := r.inputs[:r.handled]
+		r = &run{inputs: r.rest()}
+		if err := b.addAll(ctx, handled, true); err != nil {
+			return r.inputs, err
 		}
 		d := retryDelay(s.retryAfter, attempt)
 		s.logger.Warn("input failed; offering it again", "partition", s.id, "seq", uuid, "attempt", attempt, "backoff", d)
 		if !sleepCtx(ctx, d) {
-			return context.Canceled
+			return nil, context.Canceled
 		}
 	}
 }
@@ -308,8 +358,15 @@ func (b *batch) hold(in input) {
 // add adds handled input, committing the batch when it is full or due, or
 // when now is set.
 func (b *batch) add(ctx context.Context, in input, now bool) error {
-	b.hold(in)
-	if now || len(b.inputs) >= b.every || !time.Now().Before(b.due) {
+	return b.addAll(ctx, []input{in}, now)
+}
+
+// addAll is add for every input of ins, in order, with one commit at most.
+func (b *batch) addAll(ctx context.Context, ins []input, now bool) error {
+	for _, in := range ins {
+		b.hold(in)
+	}
+	if !b.empty() && (now || len(b.inputs) >= b.every || !time.Now().Before(b.due)) {
 		return b.flush(ctx)
 	}
 	return nil

@@ -129,10 +129,11 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 	}
 }
 
-// runSubscriber runs a partitionSubscriber over queue whose handler acks
-// every message, logging "handle N", and fails it the first time for the
-// sequences in failOnce.
-func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(context.Context) error, failOnce map[uint64]bool) (stop func()) {
+// runSubscriber runs a partitionSubscriber over queue whose handler handles
+// each input of a run, logging "handle N", and fails the run at an input the
+// first time for the sequences in failOnce; it stops the run early (ackNow)
+// after the sequences in stopAfter.
+func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(context.Context) error, failOnce, stopAfter map[uint64]bool) (stop func()) {
 	t.Helper()
 	s := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
 		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
@@ -143,27 +144,39 @@ func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(c
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	go func() {
-		for m := range out {
+	handle := func(m *message.Message) error {
+		r, ok := runOf(m)
+		if !ok {
+			return errors.New("no run")
+		}
+		for _, in := range r.rest() {
 			mu.Lock()
-			fail := failOnce[mustSeq(m)]
-			delete(failOnce, mustSeq(m))
+			fail := failOnce[in.seq]
+			delete(failOnce, in.seq)
 			mu.Unlock()
 			if fail {
-				log.add("fail " + m.UUID)
+				log.add("fail " + itoa(in.seq))
+				return errors.New("failed")
+			}
+			log.add("handle " + itoa(in.seq))
+			r.handled++
+			if stopAfter[in.seq] {
+				ackNow(m)
+				return nil
+			}
+		}
+		return nil
+	}
+	go func() {
+		for m := range out {
+			if handle(m) != nil {
 				m.Nack()
 				continue
 			}
-			log.add("handle " + m.UUID)
 			m.Ack()
 		}
 	}()
 	return func() { cancel(); s.wait() }
-}
-
-func mustSeq(m *message.Message) uint64 {
-	n, _ := strconv.ParseUint(m.UUID, 10, 64)
-	return n
 }
 
 // waitLog waits until the log has n entries.
@@ -195,7 +208,7 @@ func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
 		log.add("commit")
 		return nil
 	}
-	stop := runSubscriber(t, log, queue, commit, map[uint64]bool{2: true})
+	stop := runSubscriber(t, log, queue, commit, map[uint64]bool{2: true}, nil)
 	defer stop()
 	for _, seq := range []uint64{1, 2, 3} {
 		queue <- inputFor(&fakeMsg{seq: seq, log: log})
@@ -207,6 +220,65 @@ func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
 	}
 	if got := waitLog(t, log, len(want)); !slices.Equal(got, want) {
 		t.Errorf("log\n%v\nwant\n%v", got, want)
+	}
+}
+
+// Input queued together goes to the handler in one run; a run stopped early
+// (ackNow) is committed at once and its rest offered next, in order; a run
+// that fails part-way resumes at the input that failed.
+func TestPartitionSubscriberHandsOverRuns(t *testing.T) {
+	log := &settleLog{}
+	queue := make(chan input, 10)
+	for _, seq := range []uint64{1, 2, 3, 4, 5, 6} {
+		queue <- inputFor(&fakeMsg{seq: seq, log: log}) // queued before the subscriber starts
+	}
+	commit := func(context.Context) error { log.add("commit"); return nil }
+	stop := runSubscriber(t, log, queue, commit, map[uint64]bool{5: true}, map[uint64]bool{2: true})
+	defer stop()
+	want := []string{
+		"handle 1", "handle 2", "commit", "committed 2", // stopped after 2: committed before 3
+		"handle 3", "handle 4", "fail 5", "commit", "committed 4", // 3 and 4 committed before 5 is retried
+		"handle 5", "handle 6", "commit", "committed 6", // 1-4 not handled again
+	}
+	if got := waitLog(t, log, len(want)); !slices.Equal(got, want) {
+		t.Errorf("log\n%v\nwant\n%v", got, want)
+	}
+}
+
+// A run holds no more input than the batch has room for.
+func TestPartitionSubscriberRunsFitTheBatch(t *testing.T) {
+	log := &settleLog{}
+	queue := make(chan input, 10)
+	for _, seq := range []uint64{1, 2, 3, 4, 5} {
+		queue <- inputFor(&fakeMsg{seq: seq, log: log})
+	}
+	s := &partitionSubscriber{id: 3, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 2,
+		batchWithin: time.Hour, retryAfter: time.Millisecond,
+		commit:    func(context.Context) error { log.add("commit"); return nil },
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, _ := s.Subscribe(ctx, "")
+	var sizes []int
+	for range 3 {
+		var m *message.Message
+		select {
+		case m = <-out:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("after runs of %v inputs no run came (want runs of 2, 2 and 1)", sizes)
+		}
+		r, _ := runOf(m)
+		sizes = append(sizes, len(r.inputs))
+		r.handled = len(r.inputs)
+		m.Ack()
+	}
+	cancel()
+	s.wait()
+	if want := []int{2, 2, 1}; !slices.Equal(sizes, want) {
+		t.Errorf("runs of %v inputs, want %v (batches of 2)", sizes, want)
+	}
+	want := []string{"commit", "committed 2", "commit", "committed 4", "commit", "committed 5"}
+	if got := log.get(); !slices.Equal(got, want) {
+		t.Errorf("log %v, want %v", got, want)
 	}
 }
 
@@ -223,6 +295,8 @@ func TestPartitionSubscriberCommitsAtShutdown(t *testing.T) {
 	queue <- inputFor(&fakeMsg{seq: 5, log: log})
 	m := <-out
 	cancel() // the handler is still at work
+	r, _ := runOf(m)
+	r.handled++
 	m.Ack()
 	s.wait()
 	if got, want := log.get(), []string{"commit", "committed 5"}; !slices.Equal(got, want) {
