@@ -222,8 +222,11 @@ func TestRunnerRetriesPostgresErrors(t *testing.T) {
 	w := newWorld(3, 20)
 	recs := publish(t, env.JS, w.records(100))
 	cfg := RunnerConfig{BatchSize: 20, MaxWait: 5 * time.Millisecond, Metrics: metrics}
-	members := start(t, pool, env.JS, Members{}, cfg)
-	activity := start(t, pool, env.JS, Activity{}, cfg)
+	// The runners' connections, and only theirs, are dropped below: the
+	// test's own queries must not meet a connection the server ended.
+	runnerPool := namedPool(t, "projection-runners")
+	members := start(t, runnerPool, env.JS, Members{}, cfg)
+	activity := start(t, runnerPool, env.JS, Activity{}, cfg)
 	waitFor(t, recs[len(recs)-1].Seq, members, activity)
 
 	for _, sql := range []string{
@@ -270,15 +273,38 @@ func TestRunnerRetriesPostgresErrors(t *testing.T) {
 	// Connections dropped by the server mid-run.
 	more = publish(t, env.JS, w.records(200))
 	recs = append(recs, more...)
+	dropped := 0
 	for range 5 {
-		if _, err := pool.Exec(ctx, `select pg_terminate_backend(pid) from pg_stat_activity
-			where datname = current_database() and pid <> pg_backend_pid()`); err != nil {
+		var n int
+		if err := pool.QueryRow(ctx, `select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity
+			where datname = current_database() and application_name = 'projection-runners'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
+		dropped += n
 		time.Sleep(20 * time.Millisecond)
+	}
+	if dropped == 0 {
+		t.Fatal("no runner connection was there to drop")
 	}
 	waitFor(t, recs[len(recs)-1].Seq, members, activity)
 	assertTablesMatch(t, pool, recs)
+}
+
+// namedPool is a second pool on t's database whose connections carry
+// application_name name.
+func namedPool(t *testing.T, name string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = name
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // A record that cannot be decoded is a bug: Run applies the records before
