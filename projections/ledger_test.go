@@ -898,3 +898,38 @@ func projectAll(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRecord, b
 		}
 	}
 }
+
+// Event ids are unique per member: the engine refuses an id a member's
+// partition has applied, but two members may bring the same id, and both
+// reach the ledger. The activity projection keeps both rather than stopping
+// at the second (its tables once had event_id alone as their key).
+func TestSameEventIDForTwoMembers(t *testing.T) {
+	pool := migrated(t)
+	const alice, bob = "alice", "bob"
+	if partitionOf(alice) == partitionOf(bob) {
+		t.Fatal("the test needs members of two partitions")
+	}
+	eur := domain.Money{Minor: 5000, Currency: "EUR"}
+	var recs []streams.LedgerRecord
+	for _, m := range []string{alice, bob} {
+		recs = append(recs,
+			record(m, "order-"+m, domain.PurchaseRecorded{FactMeta: meta(m, "order-"+m, base), OrderID: "o-1", Total: eur,
+				QualifyingSpend: 5000, QualifyingSpendAfter: 5000}),
+			record(m, "visit-1", domain.VisitRecorded{FactMeta: meta(m, "visit-1", base.Add(time.Hour))}),
+			record(m, "feedback-1", domain.FeedbackRecorded{FactMeta: meta(m, "feedback-1", base.Add(2*time.Hour)), Rating: intp(4)}),
+			record(m, "refund-1", domain.RefundRecorded{FactMeta: meta(m, "refund-1", base.Add(3*time.Hour)), OrderID: "o-1",
+				Amount: domain.Money{Minor: 1000, Currency: "EUR"}, QualifyingSpend: -1000, QualifyingSpendAfter: 4000}))
+	}
+	projectAll(t, pool, recs, 0, Activity{})
+	for _, table := range []string{"visits", "feedback", "refunds"} {
+		var members int
+		err := pool.QueryRow(context.Background(), "select count(distinct member_id) from loyalty."+table+
+			" where event_id = any($1)", []string{"visit-1", "feedback-1", "refund-1"}).Scan(&members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if members != 2 {
+			t.Errorf("%s has the shared event id for %d members, want 2", table, members)
+		}
+	}
+}
