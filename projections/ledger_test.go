@@ -235,8 +235,12 @@ func (w *world) next() streams.LedgerRecord {
 			threshold int64
 		}{{"silver", 50_000}, {"gold", 200_000}} {
 			if m.spend >= t.threshold && m.tier != t.name && (m.tier == "bronze" || t.name == "gold") {
-				facts = append(facts, domain.TierChanged{FactMeta: fm, From: m.tier, To: t.name, Reason: domain.TierReasonQualifyingSpend,
-					ExpiresAt: at.AddDate(1, 0, 0).Truncate(24 * time.Hour)})
+				change := domain.TierChanged{FactMeta: fm, From: m.tier, To: t.name, Reason: domain.TierReasonQualifyingSpend,
+					ExpiresAt: at.AddDate(1, 0, 0).Truncate(24 * time.Hour)}
+				if t.name == "gold" {
+					change.ExpiresAt = time.Time{} // never reviewed, after silver was
+				}
+				facts = append(facts, change)
 				m.tier = t.name
 			}
 		}

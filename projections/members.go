@@ -131,7 +131,8 @@ select id, balance, lifetime, tier, tier_since, spend, spend_as_of, enrolled_at,
 	-- placeholders lose to the row's own times in least and greatest
 	coalesce(first_at, 'infinity'::timestamptz), coalesce(last_at, '-infinity'::timestamptz),
 	purchases, seq, coalesce(status, 'active'), status_since, debt, redeemed, pending,
-	-- '-infinity': the batch set "never reviewed" (made null below)
+	-- '-infinity': the batch set "never reviewed" (made null on conflict, or
+	-- below for a member this inserts)
 	case when expires_set then coalesce(expires, '-infinity'::timestamptz) end, floor, coalesce(tier_value, 0), next_tier, coalesce(missing, 0), projected, progress_at,
 	birthday
 from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[],
@@ -159,7 +160,7 @@ on conflict (member_id) do update set
 	points_debt = m.points_debt + excluded.points_debt,
 	points_redeemed = m.points_redeemed + excluded.points_redeemed,
 	points_pending = m.points_pending + excluded.points_pending,
-	tier_expires_at = coalesce(excluded.tier_expires_at, m.tier_expires_at),
+	tier_expires_at = case when excluded.tier_expires_at = '-infinity' then null else coalesce(excluded.tier_expires_at, m.tier_expires_at) end,
 	tier_floor = coalesce(excluded.tier_floor, m.tier_floor),
 	tier_value = case when excluded.tier_progress_as_of is null then m.tier_value else excluded.tier_value end,
 	next_tier = case when excluded.tier_progress_as_of is null then m.next_tier else excluded.next_tier end,
@@ -286,6 +287,8 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		expSet, expires, floor, value, nextTier, missing, projected, progressAt, birthday); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
+	// The upsert clears the review date of members it updates; a member it
+	// inserted holds the placeholder until this.
 	var neverReviewed []string // the members whose tier the batch set to no review
 	for i, c := range list {
 		if c.expiresSet && c.expires == nil {
@@ -293,7 +296,8 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		}
 	}
 	if len(neverReviewed) > 0 {
-		if _, err := tx.Exec(ctx, `update members set tier_expires_at = null where member_id = any($1)`, neverReviewed); err != nil {
+		if _, err := tx.Exec(ctx, `update members set tier_expires_at = null
+			where member_id = any($1) and tier_expires_at = '-infinity'`, neverReviewed); err != nil {
 			return fmt.Errorf("clear tier review dates of %d members: %w", len(neverReviewed), err)
 		}
 	}
