@@ -163,10 +163,7 @@ func decidePurchase(m *Member, meta FactMeta, e Event, b Purchase, p *Program) (
 	if m.orders[b.OrderID] != nil {
 		return nil, reject(ReasonDuplicateOrder, "order_id", "order %q was already recorded for this member", b.OrderID)
 	}
-	exactQualifying := new(big.Rat).SetFrac64(b.Total.Minor, MinorUnit(b.Total.Currency))
-	exactQualifying.Mul(exactQualifying, rat(rule.ToProgramCurrency))
-	exactQualifying.Mul(exactQualifying, new(big.Rat).SetInt64(MinorUnit(p.Currency)))
-	qualifying, ok := floorWithin(exactQualifying, MaxAmount)
+	qualifying, ok := qualifyingSpend(b.Total, rule.ToProgramCurrency, MinorUnit(p.Currency))
 	if !ok {
 		return nil, reject(ReasonInvalidAmount, "amount", "%d %s converts to more than %d minor units of %s", b.Total.Minor, b.Total.Currency, int64(MaxAmount), p.Currency)
 	}
@@ -212,12 +209,14 @@ func currentTier(m *Member, p *Program) string {
 // categories) and the extra points of the member's tier multiplier, capped
 // per order. The purchase earns at the tier the member had when it arrived.
 func purchasePoints(m *Member, b Purchase, rule CurrencyRule, p *Program) (base, tierBonus int64, err error) {
-	exact := new(big.Rat).SetFrac64(b.Total.Minor, MinorUnit(b.Total.Currency))
-	exact.Mul(exact, rat(rule.PointsPerUnit))
-	exact.Mul(exact, categoryFactor(b.Lines, p.Earning.CategoryMultipliers))
-	withTier := new(big.Rat).Mul(exact, rat(tierMultiplier(m, p)))
-	base, okBase := floorWithin(exact, MaxPointsPerEvent)
-	total, okTotal := floorWithin(withTier, MaxPointsPerEvent)
+	tier := tierMultiplier(m, p)
+	base, total, fits := purchasePointsInt64(b, rule.PointsPerUnit, tier, p.Earning.CategoryMultipliers)
+	okBase, okTotal := base <= MaxPointsPerEvent, total <= MaxPointsPerEvent
+	if !fits {
+		exact, withTier := purchasePointsBig(b, rule.PointsPerUnit, tier, p.Earning.CategoryMultipliers)
+		base, okBase = floorWithin(exact, MaxPointsPerEvent)
+		total, okTotal = floorWithin(withTier, MaxPointsPerEvent)
+	}
 	if !okBase || !okTotal {
 		return 0, 0, reject(ReasonInvalidAmount, "amount", "the order would earn more than %d points", int64(MaxPointsPerEvent))
 	}
