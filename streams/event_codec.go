@@ -2,13 +2,9 @@ package streams
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/fnv"
-	"io"
 	"mime"
 	"strconv"
 	"strings"
@@ -1171,7 +1167,7 @@ func (c *utf8Check) check(field, s string) {
 // Changing this encoding makes every re-published event look like a
 // conflicting one; treat it as a wire format and version it.
 func EventDigest(e domain.Event) uint64 {
-	d := digest{h: fnv.New64a()}
+	d := newDigest()
 	d.str("loyalty-event-digest-v1")
 	d.str(string(e.Type))
 	d.str(e.MemberID)
@@ -1267,25 +1263,36 @@ func EventDigest(e domain.Event) uint64 {
 		d.uint(255)
 		d.str(fmt.Sprintf("%T %#v", b, b))
 	}
-	return d.h.Sum64()
+	return d.sum
 }
 
-// digest writes fixed-width integers and length-prefixed strings to a hash.
+// digest is 64-bit FNV-1a (as hash/fnv's New64a) over fixed-width
+// integers and length-prefixed strings, computed in place: hash/fnv behind
+// hash.Hash64 costs an allocation for the hasher and one per string.
 type digest struct {
-	h   hash.Hash64
-	buf [8]byte
+	sum uint64
 }
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func newDigest() digest { return digest{sum: fnvOffset64} }
 
 func (d *digest) uint(v uint64) {
-	binary.BigEndian.PutUint64(d.buf[:], v)
-	d.h.Write(d.buf[:])
+	for shift := 56; shift >= 0; shift -= 8 { // big-endian
+		d.sum = (d.sum ^ uint64(byte(v>>shift))) * fnvPrime64
+	}
 }
 
 func (d *digest) int(v int64) { d.uint(uint64(v)) }
 
 func (d *digest) str(s string) {
 	d.uint(uint64(len(s)))
-	io.WriteString(d.h, s)
+	for i := 0; i < len(s); i++ {
+		d.sum = (d.sum ^ uint64(s[i])) * fnvPrime64
+	}
 }
 
 func (d *digest) optInt(p *int) {
