@@ -72,7 +72,8 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		}
 		return outcome, err
 	}
-	encoded, err := streams.EncodeLedgerRecord(*v.record)
+	encoded, err := streams.AppendLedgerRecord(p.encoded[:0], *v.record)
+	p.encoded = encoded
 	if err != nil {
 		// Nothing was staged: the rules made a record the ledger cannot
 		// hold (a time outside years 0-9999), which no retry changes.

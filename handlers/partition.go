@@ -25,6 +25,9 @@ type partition struct {
 	// appends them in one write, or they are dropped and the state re-read.
 	staged  []stagedRecord
 	pending []byte
+	// encoded is the buffer each record is encoded into before it joins
+	// pending, reused from input to input.
+	encoded []byte
 	// stale means the state may hold staged records that never reached the
 	// ledger: it must be re-read from the ledger before the next input.
 	stale bool
@@ -90,7 +93,8 @@ func (p *partition) fold(r streams.LedgerRecord) {
 }
 
 // stage folds a decided record into the state and adds it to the pending
-// ledger message; encoded is its EncodeLedgerRecord form.
+// ledger message; encoded is its EncodeLedgerRecord form, copied (the
+// caller reuses it).
 func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []byte) {
 	p.beginStaging()
 	p.fold(r)

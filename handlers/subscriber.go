@@ -399,5 +399,6 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 		b.committed(upTo)
 	}
+	b.inputs = inputs[:0] // committed: nothing holds on to them
 	return nil
 }

@@ -97,12 +97,18 @@ const ledgerVersion = 1
 // rather than by reflection; a time json.Marshal refuses (outside years
 // 0000-9999) goes to json.Marshal, for its error.
 func EncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
+	return AppendLedgerRecord(make([]byte, 0, 256+320*len(r.Facts)), r)
+}
+
+// AppendLedgerRecord is EncodeLedgerRecord appending to dst, so that the
+// engine encodes every record into one buffer it reuses. On error dst is
+// returned as it was.
+func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 	inputStored := r.InputStored.UTC()
 	if !marshalableTime(inputStored) {
-		return encodeLedgerRecordReflect(r)
+		return appendReflect(dst, r)
 	}
-	b := make([]byte, 0, 256+320*len(r.Facts))
-	b = append(b, `{"v":`...)
+	b := append(dst, `{"v":`...)
 	b = strconv.AppendInt(b, ledgerVersion, 10)
 	b = append(b, `,"partition":`...)
 	b = strconv.AppendInt(b, int64(r.Partition), 10)
@@ -121,10 +127,10 @@ func EncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
 	for i, f := range r.Facts {
 		wf, err := encodeFact(f, lines[:0])
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
 		if !marshalableTime(wf.OccurredAt) || wf.ExpiresAt != nil && !marshalableTime(*wf.ExpiresAt) {
-			return encodeLedgerRecordReflect(r)
+			return appendReflect(dst, r)
 		}
 		if i > 0 {
 			b = append(b, ',')
@@ -132,6 +138,15 @@ func EncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
 		b = appendWireFact(b, &wf)
 	}
 	return append(b, "]}"...), nil
+}
+
+// appendReflect appends encodeLedgerRecordReflect's bytes to dst.
+func appendReflect(dst []byte, r LedgerRecord) ([]byte, error) {
+	enc, err := encodeLedgerRecordReflect(r)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, enc...), nil
 }
 
 // encodeLedgerRecordReflect is EncodeLedgerRecord by json.Marshal.
