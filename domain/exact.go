@@ -92,11 +92,7 @@ func purchasePointsInt64(b Purchase, ppu, tier Ratio, multipliers map[string]Rat
 	if !ok {
 		return 0, 0, false
 	}
-	f := fraction{b.Total.Minor, MinorUnit(b.Total.Currency)}
-	if f.num < 0 || f.den <= 0 {
-		return 0, 0, false
-	}
-	f, ok1 := f.times(ppu)
+	f, ok1 := fraction{b.Total.Minor, MinorUnit(b.Total.Currency)}.times(ppu) // refuses a negative total
 	f, ok2 := f.times(Ratio{Num: category.num, Den: category.den})
 	t, ok3 := f.times(tier)
 	if !ok1 || !ok2 || !ok3 {
@@ -118,7 +114,7 @@ func purchasePointsBig(b Purchase, ppu, tier Ratio, multipliers map[string]Ratio
 func qualifyingSpend(total Money, toProgram Ratio, programMinorUnit int64) (int64, bool) {
 	f, ok1 := fraction{total.Minor, MinorUnit(total.Currency)}.times(toProgram)
 	f, ok2 := f.times(Ratio{Num: programMinorUnit, Den: 1})
-	if ok1 && ok2 && total.Minor >= 0 {
+	if ok1 && ok2 { // a negative total does not fit: mulNonNeg refuses it
 		q := f.floor()
 		return q, q <= MaxAmount
 	}

@@ -241,8 +241,7 @@ func (s *partitionSubscriber) first(ctx context.Context, b *batch) (input, bool,
 // rest.
 func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, r *run, b *batch) ([]input, error) {
 	for attempt := 1; ; attempt++ {
-		uuid := strconv.FormatUint(r.inputs[r.handled].seq, 10)
-		msg := message.NewMessage(uuid, nil)
+		msg := message.NewMessage(strconv.FormatUint(r.inputs[r.handled].seq, 10), nil)
 		msg.SetContext(context.WithValue(ctx, runKey{}, r))
 		select {
 		case out <- msg:
@@ -269,7 +268,7 @@ func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.M
 			return r.inputs, err
 		}
 		d := retryDelay(s.retryAfter, attempt)
-		s.logger.Warn("input failed; offering it again", "partition", s.id, "seq", uuid, "attempt", attempt, "backoff", d)
+		s.logger.Warn("input failed; offering it again", "partition", s.id, "seq", r.inputs[0].seq, "attempt", attempt, "backoff", d)
 		if !sleepCtx(ctx, d) {
 			return nil, context.Canceled
 		}
@@ -355,13 +354,8 @@ func (b *batch) hold(in input) {
 	b.inputs = append(b.inputs, in)
 }
 
-// add adds handled input, committing the batch when it is full or due, or
-// when now is set.
-func (b *batch) add(ctx context.Context, in input, now bool) error {
-	return b.addAll(ctx, []input{in}, now)
-}
-
-// addAll is add for every input of ins, in order, with one commit at most.
+// addAll adds handled input, in order, committing the batch (once) when it
+// is full or due, or when now is set.
 func (b *batch) addAll(ctx context.Context, ins []input, now bool) error {
 	for _, in := range ins {
 		b.hold(in)

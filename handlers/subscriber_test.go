@@ -101,7 +101,7 @@ func inputFor(m *fakeMsg) input { return input{msg: m, seq: m.seq} }
 
 func mustAdd(t *testing.T, b *batch, m *fakeMsg, now bool) {
 	t.Helper()
-	if err := b.add(context.Background(), inputFor(m), now); err != nil {
+	if err := b.addAll(context.Background(), []input{inputFor(m)}, now); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -113,7 +113,7 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 	fail := true
 	b := newBatch(log, 2, time.Hour, &fail)
 	mustAdd(t, b, &fakeMsg{seq: 1, log: log}, false)
-	err := b.add(context.Background(), inputFor(&fakeMsg{seq: 2, log: log}), false)
+	err := b.addAll(context.Background(), []input{inputFor(&fakeMsg{seq: 2, log: log})}, false)
 	var failed *uncommittedBatch
 	if !errors.As(err, &failed) || !errors.Is(err, errUncommitted) {
 		t.Fatalf("add of a full batch whose commit fails = %v, want an *uncommittedBatch wrapping errUncommitted", err)
