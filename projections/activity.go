@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,16 +134,24 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 }
 
 // Purchase days and RFM, kept incrementally: the batch's purchases add to
-// their day and to their member's row (addPurchases), refunds take from
-// their order's day and from the revenue (takeRefunds), then the touched
-// members' monetary value is recomputed from their row and their first day
-// (setMonetaryValue). recomputeRFM is the same from all of a member's days.
+// their day and to their member's row (addPurchases), then refunds take from
+// their order's day and from the revenue (takeRefunds). Each statement also
+// sets the monetary value of the rows it changes, the mean spend of the
+// repeat days: the revenue less the first day's spend, over the repeats, as
+// numeric (and so to recomputeRFM's scale), null without repeats. (An update
+// of the touched rows after both statements wrote each of them twice, and
+// was the costliest statement per row of the projection.) The values are
+// computed by joins, not by subqueries of the statements' own CTEs: a CTE
+// is scanned whole for each row that asks it. recomputeRFM is the same
+// from all of a member's days.
 const (
 	// addPurchases: b is the batch by member and day. A day is new exactly
 	// when its orders after the upsert equal the batch's own count for it
 	// (a stored day has at least one order). n.frequency is the member's
 	// new days less one: a new member's frequency, one less than the
-	// repeats to add to a known member's.
+	// repeats to add to a known member's. after is the member once the
+	// batch is in: its first day is the stored one, untouched by the batch,
+	// when that is the earlier, else the batch's first day as upserted.
 	addPurchases = `
 with b as (
 	select member_id, (at at time zone 'UTC')::date as day, count(*) as orders, sum(spend) as spend
@@ -154,24 +161,37 @@ with b as (
 	insert into member_purchase_days as d (member_id, day, orders, spend)
 	select member_id, day, orders, spend from b
 	on conflict (member_id, day) do update set orders = d.orders + excluded.orders, spend = d.spend + excluded.spend
-	returning d.member_id, d.day, d.orders
+	returning d.member_id, d.day, d.orders, d.spend
 ), n as (
 	select b.member_id, min(b.day) as first_on, max(b.day) as last_on,
-		count(*) filter (where u.orders = b.orders) - 1 as frequency, sum(b.orders) as orders, sum(b.spend) as revenue
+		count(*) filter (where u.orders = b.orders) - 1 as frequency, sum(b.orders) as orders, sum(b.spend) as revenue,
+		(array_agg(u.spend order by b.day))[1] as first_day_spend
 	from b join upserted u on u.member_id = b.member_id and u.day = b.day
 	group by 1
+), after as (
+	select n.*, coalesce(r.frequency + 1, 0) + n.frequency as frequency_after, coalesce(r.revenue, 0) + n.revenue as revenue_after,
+		case when r.first_purchase_on < n.first_on then d.spend else n.first_day_spend end as first_day_spend_after
+	from n
+	left join member_rfm r on r.member_id = n.member_id
+	left join member_purchase_days d on d.member_id = r.member_id and d.day = r.first_purchase_on
 )
 insert into member_rfm as m (member_id, first_purchase_on, last_purchase_on, frequency, recency_days, monetary_value,
 	orders, revenue, average_order_value)
-select member_id, first_on, last_on, frequency, last_on - first_on, null, orders, revenue, revenue::numeric / orders
-from n
+select member_id, first_on, last_on, frequency, last_on - first_on,
+	case when frequency_after > 0 then (revenue_after::numeric - first_day_spend_after) / frequency_after end,
+	orders, revenue, revenue::numeric / orders
+from after
 on conflict (member_id) do update set
 	first_purchase_on = least(m.first_purchase_on, excluded.first_purchase_on),
 	last_purchase_on = greatest(m.last_purchase_on, excluded.last_purchase_on),
 	frequency = m.frequency + excluded.frequency + 1,
 	recency_days = greatest(m.last_purchase_on, excluded.last_purchase_on) - least(m.first_purchase_on, excluded.first_purchase_on),
+	monetary_value = excluded.monetary_value,
 	orders = m.orders + excluded.orders, revenue = m.revenue + excluded.revenue,
 	average_order_value = (m.revenue + excluded.revenue)::numeric / (m.orders + excluded.orders)`
+	// takeRefunds: taken is each refunded day after the refund; t is the
+	// refunds by member, with the first day's spend after them when they
+	// touched it (a refund does not move the first day).
 	takeRefunds = `
 with taken as (
 	update member_purchase_days d set spend = d.spend + r.spend
@@ -182,22 +202,18 @@ with taken as (
 		group by 1, 2
 	) r
 	where d.member_id = r.member_id and d.day = r.day
-	returning d.member_id, r.spend
+	returning d.member_id, d.day, d.spend as day_spend, r.spend
+), t as (
+	select x.member_id, sum(x.spend)::bigint as spend, min(x.day_spend) filter (where x.day = r.first_purchase_on) as first_day_spend
+	from taken x left join member_rfm r on r.member_id = x.member_id
+	group by 1
 )
-update member_rfm m set revenue = m.revenue + t.spend, average_order_value = (m.revenue + t.spend)::numeric / m.orders
-from (select member_id, sum(spend)::bigint as spend from taken group by 1) t
-where m.member_id = t.member_id`
-	// setMonetaryValue: the mean spend of the repeat days, the revenue less
-	// the first day's spend, as numeric (and so to recomputeRFM's scale);
-	// null without repeats. The first day's spend is a scalar subquery, one
-	// primary key lookup per member with repeats under any plan: written as
-	// a join, the generic plan of the cached prepared statement hashed a
-	// scan of all the days. any($1) takes a member named twice once.
-	setMonetaryValue = `
-update member_rfm m set monetary_value = case when m.frequency > 0 then (m.revenue::numeric - (
-		select d.spend from member_purchase_days d where d.member_id = m.member_id and d.day = m.first_purchase_on
+update member_rfm m set revenue = m.revenue + t.spend, average_order_value = (m.revenue + t.spend)::numeric / m.orders,
+	monetary_value = case when m.frequency > 0 then ((m.revenue + t.spend)::numeric - coalesce(t.first_day_spend,
+		(select d.spend from member_purchase_days d where d.member_id = m.member_id and d.day = m.first_purchase_on)
 	)) / m.frequency end
-where m.member_id = any($1)`
+from t
+where m.member_id = t.member_id`
 	// recomputeRFM recomputes the given members' rows from all their days;
 	// the incremental statements above keep exactly what it would.
 	recomputeRFM = `
@@ -231,9 +247,6 @@ func (c *purchaseDayChanges) addPurchase(member string, at time.Time, spend int6
 }
 
 func updateRFM(ctx context.Context, tx pgx.Tx, c purchaseDayChanges) error {
-	if len(c.purchaseMembers) == 0 && len(c.refundMembers) == 0 {
-		return nil
-	}
 	if len(c.purchaseMembers) > 0 {
 		if _, err := tx.Exec(ctx, addPurchases, c.purchaseMembers, c.purchaseAt, c.purchaseSpend); err != nil {
 			return fmt.Errorf("add %d purchases to their days and members: %w", len(c.purchaseMembers), err)
@@ -243,10 +256,6 @@ func updateRFM(ctx context.Context, tx pgx.Tx, c purchaseDayChanges) error {
 		if _, err := tx.Exec(ctx, takeRefunds, c.refundMembers, c.refundOrders, c.refundSpend); err != nil {
 			return fmt.Errorf("take %d refunds from their days and members: %w", len(c.refundMembers), err)
 		}
-	}
-	touched := append(slices.Clip(c.purchaseMembers), c.refundMembers...)
-	if _, err := tx.Exec(ctx, setMonetaryValue, touched); err != nil {
-		return fmt.Errorf("set the monetary value of the batch's members: %w", err)
 	}
 	return nil
 }

@@ -6,16 +6,63 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
 )
 
 // member_rfm, kept batch by batch (late events included), equals a full
 // recompute from the facts.
 func TestMemberRFMIsKeptIncrementally(t *testing.T) {
 	pool := migrated(t)
-	ctx := context.Background()
 	recs := newWorld(5, 60).records(3000)
 	projectAll(t, pool, recs, 97, Activity{})
+	assertRFMFollowsFacts(t, pool, recs)
+}
+
+// The cases of the monetary value that a random history rarely reaches, in
+// batches of four, checked after each: a new member with two days in its first batch, a late
+// purchase before a member's first day, a refund and another order on the
+// first day in one batch, a refund of a later day, a known member's
+// purchase on a later day and on its first day.
+func TestMemberRFMWhenTheFirstDayMoves(t *testing.T) {
+	pool := migrated(t)
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 9, 30, 0, 0, time.UTC) }
+	purchase := func(member, order string, d int, spend int64) streams.LedgerRecord {
+		return record(member, "buy-"+order, domain.PurchaseRecorded{FactMeta: meta(member, "buy-"+order, day(d)), OrderID: order,
+			Total: domain.Money{Minor: spend, Currency: "EUR"}, QualifyingSpend: spend})
+	}
+	refund := func(member, order string, d int, spend int64) streams.LedgerRecord {
+		return record(member, "refund-"+order, domain.RefundRecorded{FactMeta: meta(member, "refund-"+order, day(d)), OrderID: order,
+			Amount: domain.Money{Minor: spend, Currency: "EUR"}, QualifyingSpend: -spend})
+	}
+	recs := []streams.LedgerRecord{
+		purchase("a", "o1", 10, 1000), purchase("a", "o2", 12, 3000), purchase("b", "o3", 3, 500), purchase("b", "o4", 6, 700),
+		purchase("a", "o5", 5, 200), purchase("a", "o6", 12, 100), refund("b", "o3", 7, 300), purchase("b", "o7", 3, 50),
+		purchase("c", "o8", 20, 900), refund("a", "o2", 21, 1000), purchase("c", "o9", 20, 10), refund("a", "o5", 21, 200),
+		purchase("c", "o10", 25, 400), purchase("d", "o11", 1, 100), purchase("d", "o12", 1, 100), refund("a", "o6", 26, 50),
+		purchase("c", "o13", 20, 5), purchase("d", "o14", 1, 40), purchase("e", "o15", 2, 10), refund("a", "o1", 27, 100),
+	}
+	for i := range recs {
+		recs[i].Seq = uint64(i + 1)
+	}
+	if err := ensureCheckpoint(context.Background(), pool, Activity{}.Name()); err != nil {
+		t.Fatal(err)
+	}
+	// After every batch: a later statement that touches the member would
+	// hide an earlier one's mistake.
+	for end := 4; end <= len(recs); end += 4 {
+		applyBatch(t, context.Background(), pool, Activity{}, recs[end-4:end])
+		assertRFMFollowsFacts(t, pool, recs[:end])
+	}
+}
+
+// assertRFMFollowsFacts checks every member_rfm row against a fold of the
+// records' purchases and refunds.
+func assertRFMFollowsFacts(t *testing.T, pool *pgxpool.Pool, recs []streams.LedgerRecord) {
+	t.Helper()
+	ctx := context.Background()
 	type day struct{ orders, spend int64 }
 	days := map[string]map[time.Time]*day{}
 	orderDay := map[[2]string]time.Time{}
