@@ -886,6 +886,16 @@ func lagOf(t testing.TB, m *Metrics, projection string) float64 {
 // transaction a batch, as the runner would.
 func projectAll(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRecord, batchSize int, ps ...Projection) {
 	t.Helper()
+	for _, p := range ps {
+		projectBatches(t, pool, recs, batchSize, p, nil)
+	}
+}
+
+// projectBatches numbers recs from 1 and applies them to p in batches of
+// batchSize (all in one when it is 0), calling afterBatch, when set, with
+// the records applied so far.
+func projectBatches(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRecord, batchSize int, p Projection, afterBatch func(applied []streams.LedgerRecord)) {
+	t.Helper()
 	ctx := context.Background()
 	for i := range recs {
 		recs[i].Seq = uint64(i + 1)
@@ -893,12 +903,14 @@ func projectAll(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRecord, b
 	if batchSize <= 0 {
 		batchSize = max(len(recs), 1)
 	}
-	for _, p := range ps {
-		if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
-			t.Fatal(err)
-		}
-		for start := 0; start < len(recs); start += batchSize {
-			applyBatch(t, ctx, pool, p, recs[start:min(start+batchSize, len(recs))])
+	if err := ensureCheckpoint(ctx, pool, p.Name()); err != nil {
+		t.Fatal(err)
+	}
+	for start := 0; start < len(recs); start += batchSize {
+		end := min(start+batchSize, len(recs))
+		applyBatch(t, ctx, pool, p, recs[start:end])
+		if afterBatch != nil {
+			afterBatch(recs[:end])
 		}
 	}
 }

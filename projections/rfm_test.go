@@ -22,10 +22,10 @@ func TestMemberRFMIsKeptIncrementally(t *testing.T) {
 }
 
 // The cases of the monetary value that a random history rarely reaches, in
-// batches of four, checked after each: a new member with two days in its first batch, a late
-// purchase before a member's first day, a refund and another order on the
-// first day in one batch, a refund of a later day, a known member's
-// purchase on a later day and on its first day.
+// batches of four, checked after each: a new member with two days in its
+// first batch, a late purchase before a member's first day, a refund and
+// another order on the first day in one batch, a refund of a later day, a
+// known member's purchase on a later day and on its first day.
 func TestMemberRFMWhenTheFirstDayMoves(t *testing.T) {
 	pool := migrated(t)
 	day := func(d int) time.Time { return time.Date(2026, 1, d, 9, 30, 0, 0, time.UTC) }
@@ -44,18 +44,11 @@ func TestMemberRFMWhenTheFirstDayMoves(t *testing.T) {
 		purchase("c", "o10", 25, 400), purchase("d", "o11", 1, 100), purchase("d", "o12", 1, 100), refund("a", "o6", 26, 50),
 		purchase("c", "o13", 20, 5), purchase("d", "o14", 1, 40), purchase("e", "o15", 2, 10), refund("a", "o1", 27, 100),
 	}
-	for i := range recs {
-		recs[i].Seq = uint64(i + 1)
-	}
-	if err := ensureCheckpoint(context.Background(), pool, Activity{}.Name()); err != nil {
-		t.Fatal(err)
-	}
 	// After every batch: a later statement that touches the member would
 	// hide an earlier one's mistake.
-	for end := 4; end <= len(recs); end += 4 {
-		applyBatch(t, context.Background(), pool, Activity{}, recs[end-4:end])
-		assertRFMFollowsFacts(t, pool, recs[:end])
-	}
+	projectBatches(t, pool, recs, 4, Activity{}, func(applied []streams.LedgerRecord) {
+		assertRFMFollowsFacts(t, pool, applied)
+	})
 }
 
 // assertRFMFollowsFacts checks every member_rfm row against a fold of the
