@@ -282,9 +282,34 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			progressAt[i] = &pr.OccurredAt
 		}
 	}
-	if _, err := tx.Exec(ctx, upsertMembers, ids, balance, earned, tier, tierSince, spend, spendAsOf, enrolledAt,
-		first, last, purchases, seqs, status, statusAt, debt, redeemed, pending,
-		expSet, expires, floor, value, nextTier, missing, projected, progressAt, birthday); err != nil {
+	var params arrayParams
+	params.texts(ids)
+	params.int8s(balance)
+	params.int8s(earned)
+	params.nullableTexts(tier)
+	params.nullableTimes(tierSince)
+	params.int8s(spend)
+	params.nullableTimes(spendAsOf)
+	params.nullableTimes(enrolledAt)
+	params.nullableTimes(first)
+	params.nullableTimes(last)
+	params.int8s(purchases)
+	params.int8s(seqs)
+	params.nullableTexts(status)
+	params.nullableTimes(statusAt)
+	params.int8s(debt)
+	params.int8s(redeemed)
+	params.int8s(pending)
+	params.bools(expSet)
+	params.nullableTimes(expires)
+	params.nullableTexts(floor)
+	params.nullableInt8s(value)
+	params.nullableTexts(nextTier)
+	params.nullableInt8s(missing)
+	params.nullableTexts(projected)
+	params.nullableTimes(progressAt)
+	params.nullableTexts(birthday)
+	if err := execArrays(ctx, tx, "loyalty_upsert_members", upsertMembers, &params); err != nil {
 		return fmt.Errorf("upsert %d members: %w", n, err)
 	}
 	// The upsert clears the review date of members it updates; a member it
