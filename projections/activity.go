@@ -67,7 +67,7 @@ where p.member_id = r.member_id and p.order_id = r.order_id`
 // Apply implements Projection: COPY into the four tables, purchases before
 // refunds so that a refund in the same batch as its purchase finds it.
 func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
-	var purchases, refunds, visits, feedback [][]any
+	var purchases, refunds, visits, feedback copyData
 	var refMembers, refOrders []string
 	var refAmounts []int64
 	var days purchaseDayChanges
@@ -85,8 +85,17 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 				if err != nil {
 					return fmt.Errorf("ledger seq %d: purchase lines: %w", rec.Seq, err)
 				}
-				purchases = append(purchases, []any{meta.MemberID, f.OrderID, meta.EventID, seq, meta.OccurredAt,
-					f.Total.Minor, f.Total.Currency, nullIfEmpty(f.Channel), f.QualifyingSpend, string(js)})
+				purchases.row(len(purchasesColumns))
+				purchases.text(meta.MemberID)
+				purchases.text(f.OrderID)
+				purchases.text(meta.EventID)
+				purchases.int8(seq)
+				purchases.time(meta.OccurredAt)
+				purchases.int8(f.Total.Minor)
+				purchases.text(f.Total.Currency)
+				purchases.textOrNull(f.Channel)
+				purchases.int8(f.QualifyingSpend)
+				purchases.jsonb(js)
 				days.addPurchase(meta.MemberID, meta.OccurredAt, f.QualifyingSpend)
 			case domain.RefundRecorded:
 				lines := make([]refundLineJSON, 0, len(f.Lines))
@@ -97,30 +106,51 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 				if err != nil {
 					return fmt.Errorf("ledger seq %d: refund lines: %w", rec.Seq, err)
 				}
-				refunds = append(refunds, []any{meta.EventID, seq, meta.MemberID, f.OrderID, meta.OccurredAt,
-					f.Amount.Minor, f.Amount.Currency, f.QualifyingSpend, string(js)})
+				refunds.row(len(refundsColumns))
+				refunds.text(meta.EventID)
+				refunds.int8(seq)
+				refunds.text(meta.MemberID)
+				refunds.text(f.OrderID)
+				refunds.time(meta.OccurredAt)
+				refunds.int8(f.Amount.Minor)
+				refunds.text(f.Amount.Currency)
+				refunds.int8(f.QualifyingSpend)
+				refunds.jsonb(js)
 				refMembers, refOrders = append(refMembers, meta.MemberID), append(refOrders, f.OrderID)
 				refAmounts = append(refAmounts, f.Amount.Minor)
 				days.refundSpend = append(days.refundSpend, f.QualifyingSpend)
 			case domain.VisitRecorded:
-				visits = append(visits, []any{meta.EventID, seq, meta.MemberID, meta.OccurredAt, nullIfEmpty(f.Channel)})
+				visits.row(len(visitsColumns))
+				visits.text(meta.EventID)
+				visits.int8(seq)
+				visits.text(meta.MemberID)
+				visits.time(meta.OccurredAt)
+				visits.textOrNull(f.Channel)
 			case domain.FeedbackRecorded:
-				feedback = append(feedback, []any{meta.EventID, seq, meta.MemberID, nullIfEmpty(f.OrderID),
-					smallint(f.Rating), smallint(f.NPS), nullIfEmpty(f.Comment), nullIfEmpty(f.Channel), meta.OccurredAt})
+				feedback.row(len(feedbackColumns))
+				feedback.text(meta.EventID)
+				feedback.int8(seq)
+				feedback.text(meta.MemberID)
+				feedback.textOrNull(f.OrderID)
+				feedback.int2OrNull(f.Rating)
+				feedback.int2OrNull(f.NPS)
+				feedback.textOrNull(f.Comment)
+				feedback.textOrNull(f.Channel)
+				feedback.time(meta.OccurredAt)
 			}
 		}
 	}
 	for _, t := range []struct {
 		table   string
 		columns []string
-		rows    [][]any
+		rows    *copyData
 	}{
-		{"purchases", purchasesColumns, purchases},
-		{"refunds", refundsColumns, refunds},
-		{"visits", visitsColumns, visits},
-		{"feedback", feedbackColumns, feedback},
+		{"purchases", purchasesColumns, &purchases},
+		{"refunds", refundsColumns, &refunds},
+		{"visits", visitsColumns, &visits},
+		{"feedback", feedbackColumns, &feedback},
 	} {
-		if err := copyRows(ctx, tx, t.table, t.columns, t.rows); err != nil {
+		if err := t.rows.write(ctx, tx, t.table, t.columns); err != nil {
 			return err
 		}
 	}
@@ -258,13 +288,4 @@ func updateRFM(ctx context.Context, tx pgx.Tx, c purchaseDayChanges) error {
 		}
 	}
 	return nil
-}
-
-// smallint maps an optional score to SQL NULL or a smallint.
-func smallint(p *int) *int16 {
-	if p == nil {
-		return nil
-	}
-	v := int16(*p)
-	return &v
 }

@@ -136,6 +136,7 @@ type genMember struct {
 	spend           int64
 	purchases       int
 	orders          []*genOrder
+	noticed         map[time.Time]bool // expiry dates noticed (one notice per date)
 }
 
 type genOrder struct {
@@ -281,6 +282,13 @@ func (w *world) next() streams.LedgerRecord {
 		}
 		o.pending = 0
 		facts = append(facts, domain.PurchaseConfirmed{FactMeta: fm, OrderID: o.id}, f)
+		if !f.ExpiresAt.IsZero() && !m.noticed[f.ExpiresAt] {
+			if m.noticed == nil {
+				m.noticed = map[time.Time]bool{}
+			}
+			m.noticed[f.ExpiresAt] = true
+			facts = append(facts, domain.PointsExpiring{FactMeta: fm, Points: f.Points, ExpiresAt: f.ExpiresAt, ProgramVersion: "v1"})
+		}
 	case k < 80:
 		request := fmt.Sprintf("req-%d", w.events)
 		if w.rnd.IntN(4) == 0 { // a transfer: out of this member, or into it
@@ -501,6 +509,18 @@ type tierRow struct {
 	From, To string
 	Reason   string
 	At       time.Time
+	Expires  time.Time
+}
+
+type noticeRow struct {
+	Member         string
+	Expires        time.Time
+	Points         int64
+	NoticedAt      time.Time
+	ProgramVersion string
+	Event          string
+	Seq            int64
+	Index          int32
 }
 
 type purchaseRow struct {
@@ -545,6 +565,7 @@ type tables struct {
 	members   []memberRow
 	ledger    []ledgerRow
 	tiers     []tierRow
+	notices   []noticeRow
 	purchases []purchaseRow
 	refunds   []refundRow
 	visits    []visitRow
@@ -622,7 +643,9 @@ func fold(t testing.TB, recs []streams.LedgerRecord) tables {
 				out.redeemed = append(out.redeemed, redemptionRow{fm.MemberID, f.RequestID, "rejected", f.RewardID, f.Quantity, f.Points,
 					string(f.Reason), f.Detail, "", f.ProgramVersion, fm.EventID, seq, int32(rec.FirstFact + i), fm.OccurredAt})
 			case domain.TierChanged:
-				out.tiers = append(out.tiers, tierRow{seq, int32(rec.FirstFact + i), fm.MemberID, fm.EventID, f.From, f.To, f.Reason, fm.OccurredAt})
+				out.tiers = append(out.tiers, tierRow{seq, int32(rec.FirstFact + i), fm.MemberID, fm.EventID, f.From, f.To, f.Reason, fm.OccurredAt, f.ExpiresAt})
+			case domain.PointsExpiring:
+				out.notices = append(out.notices, noticeRow{fm.MemberID, f.ExpiresAt, f.Points, fm.OccurredAt, f.ProgramVersion, fm.EventID, seq, int32(rec.FirstFact + i)})
 			case domain.PurchaseRecorded:
 				lines := []any{}
 				for _, l := range f.Lines {
@@ -747,13 +770,22 @@ func readTables(t testing.TB, q Querier) tables {
 			l.Order, l.At, l.Expires, l.Available = str(order), l.At.UTC(), utc(expires), utc(available)
 			return l, err
 		})
-	out.tiers = collect(t, q, `select ledger_seq, fact_index, member_id, source_event_id, from_tier, to_tier, reason, occurred_at
-		from loyalty.tier_changes order by ledger_seq, fact_index`,
+	out.tiers = collect(t, q, `select ledger_seq, fact_index, member_id, source_event_id, from_tier, to_tier, reason, occurred_at,
+		expires_at from loyalty.tier_changes order by ledger_seq, fact_index`,
 		func(row pgx.CollectableRow) (tierRow, error) {
 			var r tierRow
 			var from *string
-			err := row.Scan(&r.Seq, &r.Index, &r.Member, &r.Event, &from, &r.To, &r.Reason, &r.At)
-			r.From, r.At = str(from), r.At.UTC()
+			var expires *time.Time
+			err := row.Scan(&r.Seq, &r.Index, &r.Member, &r.Event, &from, &r.To, &r.Reason, &r.At, &expires)
+			r.From, r.At, r.Expires = str(from), r.At.UTC(), utc(expires)
+			return r, err
+		})
+	out.notices = collect(t, q, `select member_id, expires_at, points, noticed_at, program_version, source_event_id, ledger_seq,
+		fact_index from loyalty.expiry_notices order by ledger_seq, fact_index`,
+		func(row pgx.CollectableRow) (noticeRow, error) {
+			var r noticeRow
+			err := row.Scan(&r.Member, &r.Expires, &r.Points, &r.NoticedAt, &r.ProgramVersion, &r.Event, &r.Seq, &r.Index)
+			r.Expires, r.NoticedAt = r.Expires.UTC(), r.NoticedAt.UTC()
 			return r, err
 		})
 	out.purchases = collect(t, q, `select member_id, order_id, event_id, ledger_seq, occurred_at, amount, currency, channel,
@@ -812,6 +844,7 @@ func assertTablesMatch(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRe
 	diffRows(t, "members", want.members, got.members)
 	diffRows(t, "points_ledger", want.ledger, got.ledger)
 	diffRows(t, "tier_changes", want.tiers, got.tiers)
+	diffRows(t, "expiry_notices", want.notices, got.notices)
 	diffRows(t, "purchases", want.purchases, got.purchases)
 	diffRows(t, "refunds", want.refunds, got.refunds)
 	diffRows(t, "visits", want.visits, got.visits)
@@ -836,6 +869,19 @@ func assertTablesMatch(t testing.TB, pool *pgxpool.Pool, recs []streams.LedgerRe
 	}
 	if bad != 0 {
 		t.Errorf("%d purchases have refunded_amount <> sum(refunds.amount)", bad)
+	}
+	// The rows above read NULL and '' alike; an absent optional text must
+	// be NULL, as docs/tables.md says.
+	if err := pool.QueryRow(ctx, `select
+		(select count(*) from loyalty.points_ledger where order_id = '') +
+		(select count(*) from loyalty.tier_changes where from_tier = '') +
+		(select count(*) from loyalty.purchases where channel = '') +
+		(select count(*) from loyalty.visits where channel = '') +
+		(select count(*) from loyalty.feedback where order_id = '' or comment = '' or channel = '')`).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Errorf("%d rows hold '' for an absent optional text, not NULL", bad)
 	}
 	last := recs[len(recs)-1].Seq
 	for _, name := range []string{MembersName, ActivityName} {

@@ -173,7 +173,7 @@ on conflict (member_id) do update set
 // one multi-row upsert of the batch's members.
 func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
 	changes := map[string]*memberChange{}
-	var ledgerRows, tierRows, noticeRows [][]any
+	var ledgerRows, tierRows, noticeRows copyData
 	var redemptions redemptionRecords
 	var stockRewards []string
 	var stockUnits []int64
@@ -196,22 +196,37 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 				changes[meta.MemberID] = c
 			}
 			c.evolve(f, rec.Seq)
-			ledgerRows = append(ledgerRows, pointsRows(seq, int32(i), f)...)
+			addPointsRows(&ledgerRows, seq, int32(i), f)
 			redemptions.add(f, seq, int32(i))
 			switch f := f.(type) {
 			case domain.PointsExpiring:
-				noticeRows = append(noticeRows, []any{meta.MemberID, f.ExpiresAt, f.Points, meta.OccurredAt, f.ProgramVersion,
-					meta.EventID, seq, int32(i)})
+				noticeRows.row(len(noticeColumns))
+				noticeRows.text(meta.MemberID)
+				noticeRows.time(f.ExpiresAt)
+				noticeRows.int8(f.Points)
+				noticeRows.time(meta.OccurredAt)
+				noticeRows.text(f.ProgramVersion)
+				noticeRows.text(meta.EventID)
+				noticeRows.int8(seq)
+				noticeRows.int4(int32(i))
 			case domain.TierChanged:
-				tierRows = append(tierRows, []any{seq, int32(i), meta.MemberID, meta.EventID, nullIfEmpty(f.From), f.To,
-					f.Reason, meta.OccurredAt, nullIfZero(f.ExpiresAt)})
+				tierRows.row(len(tierChangesColumns))
+				tierRows.int8(seq)
+				tierRows.int4(int32(i))
+				tierRows.text(meta.MemberID)
+				tierRows.text(meta.EventID)
+				tierRows.textOrNull(f.From)
+				tierRows.text(f.To)
+				tierRows.text(f.Reason)
+				tierRows.time(meta.OccurredAt)
+				tierRows.timeOrNull(f.ExpiresAt)
 			}
 		}
 	}
-	if err := copyRows(ctx, tx, "points_ledger", pointsLedgerColumns, ledgerRows); err != nil {
+	if err := ledgerRows.write(ctx, tx, "points_ledger", pointsLedgerColumns); err != nil {
 		return err
 	}
-	if err := copyRows(ctx, tx, "tier_changes", tierChangesColumns, tierRows); err != nil {
+	if err := tierRows.write(ctx, tx, "tier_changes", tierChangesColumns); err != nil {
 		return err
 	}
 	if err := redemptions.write(ctx, tx); err != nil {
@@ -222,7 +237,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			return fmt.Errorf("add to %d reward stocks: %w", len(stockRewards), err)
 		}
 	}
-	if err := copyRows(ctx, tx, "expiry_notices", noticeColumns, noticeRows); err != nil {
+	if err := noticeRows.write(ctx, tx, "expiry_notices", noticeColumns); err != nil {
 		return err
 	}
 	if len(changes) == 0 {
@@ -325,22 +340,6 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			where member_id = any($1) and tier_expires_at = '-infinity'`, neverReviewed); err != nil {
 			return fmt.Errorf("clear tier review dates of %d members: %w", len(neverReviewed), err)
 		}
-	}
-	return nil
-}
-
-// copyRows COPYs rows into a table of the transaction's search_path (see
-// applyInTx); nothing happens for no rows.
-func copyRows(ctx context.Context, tx pgx.Tx, table string, columns []string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
-	if err != nil {
-		return fmt.Errorf("copy %d rows into %s: %w", len(rows), table, err)
-	}
-	if n != int64(len(rows)) {
-		return fmt.Errorf("copy into %s: %d of %d rows written", table, n, len(rows))
 	}
 	return nil
 }

@@ -1,9 +1,11 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -145,4 +147,115 @@ func execArrays(ctx context.Context, tx pgx.Tx, name, sql string, params *arrayP
 	}
 	_, err = tx.Conn().PgConn().ExecPrepared(ctx, sd.Name, params.values(), binaryFormat, nil).Close()
 	return err
+}
+
+// copyData is rows in PostgreSQL's binary COPY format, appended field by
+// field: what pgx.CopyFrom would send for rows of []any, without boxing
+// every value in an interface and looking up its encoder. Each row starts
+// with row(fields) and must then add exactly that many fields, in the
+// order and of the types of the columns written (PostgreSQL refuses the
+// COPY otherwise).
+type copyData struct {
+	buf  []byte
+	rows int
+}
+
+// copySignature starts binary COPY data; flags and the header extension's
+// length (both 0) follow it.
+const copySignature = "PGCOPY\n\377\r\n\000"
+
+func (c *copyData) row(fields int) {
+	if c.buf == nil {
+		c.buf = append(c.buf, copySignature...)
+		c.buf = binary.BigEndian.AppendUint32(c.buf, 0)
+		c.buf = binary.BigEndian.AppendUint32(c.buf, 0)
+	}
+	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(fields))
+	c.rows++
+}
+
+func (c *copyData) null() { c.buf = binary.BigEndian.AppendUint32(c.buf, 0xFFFFFFFF) }
+
+func (c *copyData) int8(v int64) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 8)
+	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(v))
+}
+
+func (c *copyData) int4(v int32) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 4)
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(v))
+}
+
+// int2OrNull writes a smallint, or null for nil.
+func (c *copyData) int2OrNull(v *int) {
+	if v == nil {
+		c.null()
+		return
+	}
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 2)
+	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(int16(*v)))
+}
+
+// text writes a string, which must be valid UTF-8.
+func (c *copyData) text(s string) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(len(s)))
+	c.buf = append(c.buf, s...)
+}
+
+// textOrNull writes a string, or null for "".
+func (c *copyData) textOrNull(s string) {
+	if s == "" {
+		c.null()
+		return
+	}
+	c.text(s)
+}
+
+// time writes a timestamptz (see arrayParams.nullableTimes).
+func (c *copyData) time(t time.Time) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, 8)
+	c.buf = binary.BigEndian.AppendUint64(c.buf, uint64(t.UnixMicro()-microsecondsToY2K))
+}
+
+// timeOrNull writes a timestamptz, or null for the zero time.
+func (c *copyData) timeOrNull(t time.Time) {
+	if t.IsZero() {
+		c.null()
+		return
+	}
+	c.time(t)
+}
+
+// jsonb writes a JSON document (jsonb's binary form is a version byte, 1,
+// before the text).
+func (c *copyData) jsonb(doc []byte) {
+	c.buf = binary.BigEndian.AppendUint32(c.buf, uint32(1+len(doc)))
+	c.buf = append(c.buf, 1)
+	c.buf = append(c.buf, doc...)
+}
+
+// write COPYs the rows into table (of the transaction's search_path, see
+// applyInTx); nothing happens for no rows.
+func (c *copyData) write(ctx context.Context, tx pgx.Tx, table string, columns []string) error {
+	if c.rows == 0 {
+		return nil
+	}
+	sql := "copy " + pgx.Identifier{table}.Sanitize() + " (" + quotedColumns(columns) + ") from stdin binary"
+	data := binary.BigEndian.AppendUint16(c.buf, 0xFFFF) // the trailer: -1 fields
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), sql)
+	if err != nil {
+		return fmt.Errorf("copy %d rows into %s: %w", c.rows, table, err)
+	}
+	if tag.RowsAffected() != int64(c.rows) {
+		return fmt.Errorf("copy into %s: %d of %d rows written", table, tag.RowsAffected(), c.rows)
+	}
+	return nil
+}
+
+func quotedColumns(columns []string) string {
+	quoted := make([]string, len(columns))
+	for i, col := range columns {
+		quoted[i] = pgx.Identifier{col}.Sanitize()
+	}
+	return strings.Join(quoted, ", ")
 }

@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"time"
+
 	"github.com/pointsledger/loyalty/domain"
 )
 
@@ -24,22 +26,34 @@ const (
 var pointsLedgerColumns = []string{"ledger_seq", "fact_index", "member_id", "points", "kind", "rule",
 	"source_event_id", "order_id", "program_version", "occurred_at", "expires_at", "account", "available_at"}
 
-// pointsRows are the points_ledger rows of one fact: none for a fact that
-// moves no points, one for most, two for a release.
-func pointsRows(seq int64, i int32, f domain.Fact) [][]any {
+// addPointsRows adds the points_ledger rows of one fact: none for a fact
+// that moves no points, one for most, two for a release.
+func addPointsRows(rows *copyData, seq int64, i int32, f domain.Fact) {
 	meta := f.Meta()
-	row := func(points int64, kind, rule, order, version string, expires domain.Fact, account string) []any {
-		var expiresAt, availableAt any
+	row := func(points int64, kind, rule, order, version string, expires domain.Fact, account string) {
+		var expiresAt, availableAt time.Time
 		switch e := expires.(type) {
 		case domain.PointsEarned:
-			expiresAt, availableAt = nullIfZero(e.ExpiresAt), nullIfZero(e.AvailableAt)
+			expiresAt, availableAt = e.ExpiresAt, e.AvailableAt
 		case domain.PointsReleased:
-			expiresAt = nullIfZero(e.ExpiresAt)
+			expiresAt = e.ExpiresAt
 		case domain.PointsReceived:
-			expiresAt = nullIfZero(e.ExpiresAt)
+			expiresAt = e.ExpiresAt
 		}
-		return []any{seq, i, meta.MemberID, points, kind, rule, meta.EventID, nullIfEmpty(order), version, meta.OccurredAt,
-			expiresAt, account, availableAt}
+		rows.row(len(pointsLedgerColumns))
+		rows.int8(seq)
+		rows.int4(i)
+		rows.text(meta.MemberID)
+		rows.int8(points)
+		rows.text(kind)
+		rows.text(rule)
+		rows.text(meta.EventID)
+		rows.textOrNull(order)
+		rows.text(version)
+		rows.time(meta.OccurredAt)
+		rows.timeOrNull(expiresAt)
+		rows.text(account)
+		rows.timeOrNull(availableAt)
 	}
 	switch f := f.(type) {
 	case domain.PointsEarned:
@@ -47,28 +61,25 @@ func pointsRows(seq int64, i int32, f domain.Fact) [][]any {
 		if !f.AvailableAt.IsZero() {
 			account = AccountPending
 		}
-		return [][]any{row(f.Points, KindEarned, f.Rule, f.OrderID, f.ProgramVersion, f, account)}
+		row(f.Points, KindEarned, f.Rule, f.OrderID, f.ProgramVersion, f, account)
 	case domain.PointsReversed:
-		return [][]any{row(-f.Points, KindReversed, f.Rule, f.OrderID, f.ProgramVersion, nil, AccountAvailable)}
+		row(-f.Points, KindReversed, f.Rule, f.OrderID, f.ProgramVersion, nil, AccountAvailable)
 	case domain.PointsExpired:
-		return [][]any{row(-f.Points, KindExpired, f.Rule, "", f.ProgramVersion, nil, AccountAvailable)}
+		row(-f.Points, KindExpired, f.Rule, "", f.ProgramVersion, nil, AccountAvailable)
 	case domain.PointsRedeemed:
-		return [][]any{row(-f.Points, KindRedeemed, RedeemRule, "", f.ProgramVersion, nil, AccountAvailable)}
+		row(-f.Points, KindRedeemed, RedeemRule, "", f.ProgramVersion, nil, AccountAvailable)
 	case domain.PointsReleased:
-		return [][]any{
-			row(-f.Points, KindReleased, ReleaseRule, f.OrderID, f.ProgramVersion, nil, AccountPending),
-			row(f.Points, KindReleased, ReleaseRule, f.OrderID, f.ProgramVersion, f, AccountAvailable),
-		}
+		row(-f.Points, KindReleased, ReleaseRule, f.OrderID, f.ProgramVersion, nil, AccountPending)
+		row(f.Points, KindReleased, ReleaseRule, f.OrderID, f.ProgramVersion, f, AccountAvailable)
 	case domain.PointsCancelled:
-		return [][]any{row(-f.Points, KindCancelled, CancelRule, f.OrderID, f.ProgramVersion, nil, AccountPending)}
+		row(-f.Points, KindCancelled, CancelRule, f.OrderID, f.ProgramVersion, nil, AccountPending)
 	case domain.PointsHeld:
-		return [][]any{row(-f.Points, KindRedeemed, RedeemRule, "", f.ProgramVersion, nil, AccountAvailable)}
+		row(-f.Points, KindRedeemed, RedeemRule, "", f.ProgramVersion, nil, AccountAvailable)
 	case domain.HoldReturned:
-		return [][]any{row(f.Points, KindReturned, ReturnRule, "", f.ProgramVersion, nil, AccountAvailable)}
+		row(f.Points, KindReturned, ReturnRule, "", f.ProgramVersion, nil, AccountAvailable)
 	case domain.PointsTransferred:
-		return [][]any{row(-f.Points, KindTransferred, domain.RuleTransferOut, f.ToMemberID, f.ProgramVersion, nil, AccountAvailable)}
+		row(-f.Points, KindTransferred, domain.RuleTransferOut, f.ToMemberID, f.ProgramVersion, nil, AccountAvailable)
 	case domain.PointsReceived:
-		return [][]any{row(f.Points, KindReceived, domain.RuleTransferIn, f.FromMemberID, f.ProgramVersion, f, AccountAvailable)}
+		row(f.Points, KindReceived, domain.RuleTransferIn, f.FromMemberID, f.ProgramVersion, f, AccountAvailable)
 	}
-	return nil
 }
