@@ -143,7 +143,7 @@ func (e *Engine) admit(in input) (domain.Event, *domain.RejectedError) {
 		return ev, &domain.RejectedError{Reason: ReasonSubjectMismatch, Field: "type",
 			Detail: fmt.Sprintf("published on type token %q but the event is %s", in.subject.TypeToken, ev.Type)}
 	}
-	if streams.MemberKey(ev.MemberID) != in.subject.MemberKey {
+	if !streams.IsMemberKey(in.subject.MemberKey, ev.MemberID) {
 		return ev, &domain.RejectedError{Reason: ReasonSubjectMismatch, Field: "member_id",
 			Detail: "the subject's member key is not the key of data.member_id (see streams.MemberKey)"}
 	}

@@ -58,7 +58,10 @@ type seenEvent struct {
 }
 
 func keyOf(eventID string) eventKey {
-	sum := sha256.Sum256([]byte(eventID))
+	// Hashed from a buffer on the stack: []byte(eventID) would allocate
+	// for any id longer than 32 bytes, a UUID's 36 among them.
+	var buf [128]byte
+	sum := sha256.Sum256(append(buf[:0], eventID...))
 	var k eventKey
 	copy(k[:], sum[:16])
 	return k

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,9 @@ const microsecondsToY2K = 946_684_800 * 1_000_000
 // appendArray adds one array parameter of n elements; element appends the
 // i-th element's binary form to buf, or reports it null.
 func (p *arrayParams) appendArray(oid uint32, n int, element func(buf []byte, i int) ([]byte, bool)) {
+	if p.buf == nil {
+		p.buf = takeBuffer()
+	}
 	start := len(p.buf)
 	p.buf = binary.BigEndian.AppendUint32(p.buf, 1) // dimensions
 	flags := len(p.buf)
@@ -146,7 +150,29 @@ func execArrays(ctx context.Context, tx pgx.Tx, name, sql string, params *arrayP
 		return fmt.Errorf("%s takes %d parameters, %d given", name, len(sd.ParamOIDs), len(params.ends))
 	}
 	_, err = tx.Conn().PgConn().ExecPrepared(ctx, sd.Name, params.values(), binaryFormat, nil).Close()
+	if err == nil {
+		giveBuffer(params.buf)
+	}
+	params.buf, params.ends = nil, nil
 	return err
+}
+
+// buffers keeps the encoding buffers between batches: grown from nothing,
+// a batch's buffer (100 KB or more) was copied a dozen times on the way.
+var buffers sync.Pool
+
+func takeBuffer() []byte {
+	if b, ok := buffers.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 64<<10)
+}
+
+// giveBuffer returns a buffer no one uses any more.
+func giveBuffer(b []byte) {
+	if cap(b) > 0 {
+		buffers.Put(&b)
+	}
 }
 
 // copyData is rows in PostgreSQL's binary COPY format, appended field by
@@ -166,7 +192,7 @@ const copySignature = "PGCOPY\n\377\r\n\000"
 
 func (c *copyData) row(fields int) {
 	if c.buf == nil {
-		c.buf = append(c.buf, copySignature...)
+		c.buf = append(takeBuffer(), copySignature...)
 		c.buf = binary.BigEndian.AppendUint32(c.buf, 0)
 		c.buf = binary.BigEndian.AppendUint32(c.buf, 0)
 	}
@@ -243,11 +269,16 @@ func (c *copyData) write(ctx context.Context, tx pgx.Tx, table string, columns [
 	sql := "copy " + pgx.Identifier{table}.Sanitize() + " (" + quotedColumns(columns) + ") from stdin binary"
 	data := binary.BigEndian.AppendUint16(c.buf, 0xFFFF) // the trailer: -1 fields
 	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), sql)
+	rows := c.rows
+	c.buf, c.rows = nil, 0
 	if err != nil {
-		return fmt.Errorf("copy %d rows into %s: %w", c.rows, table, err)
+		// Not reused: pgconn may still be reading it when a failed COPY
+		// returns.
+		return fmt.Errorf("copy %d rows into %s: %w", rows, table, err)
 	}
-	if tag.RowsAffected() != int64(c.rows) {
-		return fmt.Errorf("copy into %s: %d of %d rows written", table, tag.RowsAffected(), c.rows)
+	giveBuffer(data)
+	if tag.RowsAffected() != int64(rows) {
+		return fmt.Errorf("copy into %s: %d of %d rows written", table, tag.RowsAffected(), rows)
 	}
 	return nil
 }

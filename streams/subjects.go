@@ -63,6 +63,25 @@ func MemberKey(memberID string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(memberID))
 }
 
+// IsMemberKey reports whether key is MemberKey(memberID), without
+// allocating for ids of up to 96 bytes.
+func IsMemberKey(key, memberID string) bool {
+	n := base64.RawURLEncoding.EncodedLen(len(memberID))
+	if n != len(key) {
+		return false
+	}
+	var idBuf [96]byte
+	var keyBuf [128]byte
+	encoded := keyBuf[:0]
+	if n <= len(keyBuf) {
+		encoded = keyBuf[:n]
+	} else {
+		encoded = make([]byte, n)
+	}
+	base64.RawURLEncoding.Encode(encoded, append(idBuf[:0], memberID...))
+	return string(encoded) == key
+}
+
 // MemberIDFromKey reverses MemberKey.
 func MemberIDFromKey(key string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(key)
