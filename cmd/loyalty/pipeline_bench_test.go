@@ -37,10 +37,11 @@ const benchEvents = 200_000
 // NATS (embedded), the engine, the projections and the publisher share this
 // process; PostgreSQL is the machine's.
 func BenchmarkPipelineThroughput(b *testing.B) {
-	events := simulatedLoad(b, benchEvents)
+	load := simulatedLoad(b, benchEvents)
 	forEachSyncPolicy(b, func(b *testing.B, sync streams.SyncPolicy) {
 		for b.Loop() {
 			p := startBenchPipeline(b, sync)
+			events := load.generator(b)
 			start := time.Now()
 			published := p.publish(b, events, 0)
 			b.Logf("published and acknowledged after %s", time.Since(start).Round(time.Millisecond))
@@ -71,10 +72,11 @@ func forEachSyncPolicy(b *testing.B, run func(*testing.B, streams.SyncPolicy)) {
 // reports the event-to-table latency (input stored -> projection commit).
 func BenchmarkPipelineLatency(b *testing.B) {
 	const perSecond, seconds = 2000, 30
-	events := simulatedLoad(b, perSecond*seconds)
+	load := simulatedLoad(b, perSecond*seconds)
 	forEachSyncPolicy(b, func(b *testing.B, sync streams.SyncPolicy) {
 		for b.Loop() {
 			p := startBenchPipeline(b, sync)
+			events := load.generator(b)
 			published := p.publish(b, events, perSecond)
 			p.waitCaughtUp(b, published)
 			b.ReportMetric(p.percentile(0.50), "p50-ms")
@@ -87,23 +89,56 @@ func BenchmarkPipelineLatency(b *testing.B) {
 	})
 }
 
-// simulatedLoad generates at least n events (and not many more) of the
-// simulator, sized by its estimate, and returns the first n.
-func simulatedLoad(b *testing.B, n int) []domain.Event {
+// load is the first n events of a simulation, generated while they are
+// published, as loyalty simulate does: held in memory all at once, 200,000
+// events were some 50 MB of pointers for the collector to mark, which the
+// engine's process does not have to carry in production.
+type load struct {
+	cfg simulate.Config
+	n   int
+}
+
+// simulatedLoad sizes a simulation of at least n events (and not many
+// more) by the simulator's estimate.
+func simulatedLoad(b *testing.B, n int) load {
 	b.Helper()
 	probe, err := simulate.New(simulate.Config{Members: 1000, Days: 180, Seed: 7})
 	if err != nil {
 		b.Fatal(err)
 	}
 	members := n*1100/probe.EstimatedTotal() + 100 // the estimate runs a few percent high
-	events, err := simulate.All(simulate.Config{Members: members, Days: 180, Seed: 7})
+	return load{cfg: simulate.Config{Members: members, Days: 180, Seed: 7}, n: n}
+}
+
+// events is the load's next event, for each of its n events.
+type events struct {
+	gen  *simulate.Generator
+	left int
+}
+
+// generator starts the simulation (it draws every member's traits, before
+// the clock starts).
+func (l load) generator(b *testing.B) *events {
+	b.Helper()
+	g, err := simulate.New(l.cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if len(events) < n {
-		b.Fatalf("simulated %d events, want at least %d", len(events), n)
+	return &events{gen: g, left: l.n}
+}
+
+// next is the next event, or false after the n-th. A simulation with fewer
+// than n events fails the benchmark.
+func (e *events) next(b *testing.B) (domain.Event, bool) {
+	if e.left == 0 {
+		return domain.Event{}, false
 	}
-	return events[:n]
+	ev, ok := e.gen.Next()
+	if !ok {
+		b.Fatalf("the simulation ended %d events short", e.left)
+	}
+	e.left--
+	return ev, true
 }
 
 type benchPipeline struct {
@@ -186,7 +221,7 @@ func (p *benchPipeline) record(name string, applied []streams.LedgerRecord, at t
 
 // publish sends the events, at perSecond when it is above 0, and waits for
 // every acknowledgement. It returns how many were stored.
-func (p *benchPipeline) publish(b *testing.B, events []domain.Event, perSecond int) int {
+func (p *benchPipeline) publish(b *testing.B, events *events, perSecond int) int {
 	b.Helper()
 	ctx := context.Background()
 	pub := streams.NewPublisher(p.js, nil)
@@ -194,7 +229,7 @@ func (p *benchPipeline) publish(b *testing.B, events []domain.Event, perSecond i
 	if perSecond > 0 {
 		limiter = rate.NewLimiter(rate.Limit(perSecond), max(perSecond/100, 1))
 	}
-	for _, e := range events {
+	for e, ok := events.next(b); ok; e, ok = events.next(b) {
 		if limiter != nil {
 			if err := limiter.Wait(ctx); err != nil {
 				b.Fatal(err)
