@@ -121,9 +121,10 @@ func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg Run
 
 // NewSharedRunner prepares one runner for several projections: it reads the
 // ledger once, from the lowest of their checkpoints, and applies every batch
-// to all of them at once, each in its own transaction, each projection
-// skipping the records at or below its own checkpoint. That saves reading and
-// decoding the ledger once per projection; the price is that the projections advance together:
+// to each of them, each in its own transactions on a goroutine of its own,
+// each projection skipping the records at or below its own checkpoint. That
+// saves reading and decoding the ledger once per projection; the price is
+// that the projections advance together, at most laneDepth batches apart:
 // one that fails holds the others back, and one being rebuilt from the start
 // of the ledger makes the others wait until it has caught up.
 func NewSharedRunner(pool *pgxpool.Pool, js jetstream.JetStream, ps []Projection, cfg RunnerConfig) (*Runner, error) {
@@ -312,25 +313,86 @@ func (r *Runner) follow(ctx context.Context, pos uint64) (uint64, bool, error) {
 		return pos, false, fmt.Errorf("consume %s: %w", streams.LedgerStream, err)
 	}
 	defer iter.Stop()
-	// The next batch is read and decoded while the last one commits, so
+	// The next batch is read and decoded while the last ones commit, so
 	// the Go side and PostgreSQL work at the same time.
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	reads := r.readAhead(readCtx, iter)
-	progressed := false
+	lanes := r.startLanes(ctx, pos)
+	var readErr error
 	for rd := range reads {
-		if len(rd.batch) > 0 {
-			next, ok := r.commit(ctx, rd.batch)
-			if !ok {
-				return pos, progressed, ctx.Err()
-			}
-			pos, progressed = next, true
+		if len(rd.batch) > 0 && !lanes.send(ctx, rd.batch) {
+			break
 		}
 		if rd.err != nil {
-			return pos, progressed, rd.err
+			readErr = rd.err
+			break
 		}
 	}
-	return pos, progressed, ctx.Err()
+	pos, progressed := lanes.finish()
+	if ctx.Err() != nil {
+		return pos, progressed, ctx.Err()
+	}
+	return pos, progressed, readErr
+}
+
+// laneDepth is how many batches one projection of a shared runner may be
+// ahead of the slowest: enough that a projection with a cheap batch does
+// not wait for one with a costly batch, few enough to bound the memory.
+const laneDepth = 2
+
+// lanes apply batches to each projection of the runner on a goroutine of
+// its own, in order, so that the projections do not wait for each other
+// batch by batch (while one commits a costly batch, another commits the
+// next ones); the reader waits only when a lane is laneDepth batches behind.
+type lanes struct {
+	queues []chan []streams.LedgerRecord
+	// checkpoints[i] is written by lane i's goroutine until wg is done.
+	checkpoints []uint64
+	progressed  []bool
+	wg          sync.WaitGroup
+}
+
+func (r *Runner) startLanes(ctx context.Context, pos uint64) *lanes {
+	l := &lanes{queues: make([]chan []streams.LedgerRecord, len(r.ps)), checkpoints: make([]uint64, len(r.ps)),
+		progressed: make([]bool, len(r.ps))}
+	for i := range r.ps {
+		l.queues[i] = make(chan []streams.LedgerRecord, laneDepth)
+		l.checkpoints[i] = pos
+		l.wg.Go(func() {
+			for batch := range l.queues[i] {
+				cp, ok := r.commitOne(ctx, i, batch)
+				if !ok {
+					return // ctx ended: send stops too
+				}
+				l.checkpoints[i], l.progressed[i] = cp, true
+			}
+		})
+	}
+	return l
+}
+
+// send queues the batch for every projection; false when ctx ended first.
+func (l *lanes) send(ctx context.Context, batch []streams.LedgerRecord) bool {
+	for _, q := range l.queues {
+		select {
+		case q <- batch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// finish waits until every lane has committed what it was sent (or ctx
+// ended) and returns the lowest checkpoint, from which reading resumes, and
+// whether any batch committed.
+func (l *lanes) finish() (uint64, bool) {
+	for _, q := range l.queues {
+		close(q)
+	}
+	l.wg.Wait()
+	return slices.Min(l.checkpoints), slices.Contains(l.progressed, true)
 }
 
 // batchRead is a batch read ahead and the error that ended it.
@@ -408,24 +470,6 @@ func (r *Runner) decode(batch []streams.LedgerRecord, msg jetstream.Msg) ([]stre
 		batch = append(batch, rec)
 	}
 	return batch, nil
-}
-
-// commit applies the batch to every projection, each in a transaction of
-// its own with its checkpoint, at the same time on separate connections,
-// retrying each until it commits or ctx ends (false). It returns the lowest
-// checkpoint after the batch: at least the batch's last sequence.
-func (r *Runner) commit(ctx context.Context, batch []streams.LedgerRecord) (uint64, bool) {
-	checkpoints := make([]uint64, len(r.ps))
-	oks := make([]bool, len(r.ps))
-	var wg sync.WaitGroup
-	for i := range r.ps {
-		wg.Go(func() { checkpoints[i], oks[i] = r.commitOne(ctx, i, batch) })
-	}
-	wg.Wait()
-	if slices.Contains(oks, false) {
-		return 0, false
-	}
-	return slices.Min(checkpoints), true
 }
 
 // commitOne applies the batch to projection i in one transaction with its
