@@ -124,7 +124,7 @@ func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projection, cfg Run
 // to each of them, each in its own transactions on a goroutine of its own,
 // each projection skipping the records at or below its own checkpoint. That
 // saves reading and decoding the ledger once per projection; the price is
-// that the projections advance together, at most laneDepth batches apart:
+// that the projections advance together, a few batches apart at most:
 // one that fails holds the others back, and one being rebuilt from the start
 // of the ledger makes the others wait until it has caught up.
 func NewSharedRunner(pool *pgxpool.Pool, js jetstream.JetStream, ps []Projection, cfg RunnerConfig) (*Runner, error) {
@@ -336,9 +336,10 @@ func (r *Runner) follow(ctx context.Context, pos uint64) (uint64, bool, error) {
 	return pos, progressed, readErr
 }
 
-// laneDepth is how many batches one projection of a shared runner may be
-// ahead of the slowest: enough that a projection with a cheap batch does
-// not wait for one with a costly batch, few enough to bound the memory.
+// laneDepth is how many batches may wait for each projection of a shared
+// runner, so one projection may be up to laneDepth+1 batches ahead of the
+// slowest: enough that a projection with a cheap batch does not wait for one
+// with a costly batch, few enough to bound the memory.
 const laneDepth = 2
 
 // lanes apply batches to each projection of the runner on a goroutine of
