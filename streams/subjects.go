@@ -72,7 +72,7 @@ func IsMemberKey(key, memberID string) bool {
 	}
 	var idBuf [96]byte
 	var keyBuf [128]byte
-	encoded := keyBuf[:0]
+	var encoded []byte
 	if n <= len(keyBuf) {
 		encoded = keyBuf[:n]
 	} else {
