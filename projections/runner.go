@@ -22,7 +22,9 @@ import (
 // RunnerConfig tunes a Runner. The zero value is usable.
 type RunnerConfig struct {
 	// BatchSize is the most ledger records applied in one transaction.
-	// Default 1000.
+	// Default 3000: when the projections fall behind, fewer and larger
+	// transactions cost PostgreSQL less CPU per record (docs/benchmarks.md);
+	// when they keep up, MaxWait closes a batch long before it is full.
 	BatchSize int
 	// MaxWait is how long a partial batch waits for more records before it
 	// is applied anyway: the added latency when the ledger is quiet.
@@ -55,7 +57,7 @@ const maxBatchSize = 100_000
 
 func (c *RunnerConfig) setDefaults() {
 	if c.BatchSize == 0 {
-		c.BatchSize = 1000
+		c.BatchSize = 3000
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = 50 * time.Millisecond
