@@ -30,13 +30,13 @@ func (Activity) Tables() []string {
 }
 
 var (
-	purchasesColumns = []string{"member_id", "order_id", "event_id", "ledger_seq", "occurred_at", "amount", "currency",
-		"channel", "qualifying_spend", "lines"}
-	refundsColumns = []string{"event_id", "ledger_seq", "member_id", "order_id", "occurred_at", "amount", "currency",
-		"qualifying_spend", "lines"}
-	visitsColumns   = []string{"event_id", "ledger_seq", "member_id", "occurred_at", "channel"}
-	feedbackColumns = []string{"event_id", "ledger_seq", "member_id", "order_id", "rating", "nps", "comment", "channel",
-		"occurred_at"}
+	purchasesTable = newCopyTable("purchases", "member_id", "order_id", "event_id", "ledger_seq", "occurred_at", "amount",
+		"currency", "channel", "qualifying_spend", "lines")
+	refundsTable = newCopyTable("refunds", "event_id", "ledger_seq", "member_id", "order_id", "occurred_at", "amount",
+		"currency", "qualifying_spend", "lines")
+	visitsTable   = newCopyTable("visits", "event_id", "ledger_seq", "member_id", "occurred_at", "channel")
+	feedbackTable = newCopyTable("feedback", "event_id", "ledger_seq", "member_id", "order_id", "rating", "nps", "comment",
+		"channel", "occurred_at")
 )
 
 // The JSON shapes of purchases.lines and refunds.lines; documented in
@@ -67,7 +67,8 @@ where p.member_id = r.member_id and p.order_id = r.order_id`
 // Apply implements Projection: COPY into the four tables, purchases before
 // refunds so that a refund in the same batch as its purchase finds it.
 func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
-	var purchases, refunds, visits, feedback copyData
+	purchases, refunds := copyData{table: purchasesTable}, copyData{table: refundsTable}
+	visits, feedback := copyData{table: visitsTable}, copyData{table: feedbackTable}
 	var refMembers, refOrders []string
 	var refAmounts []int64
 	var days purchaseDayChanges
@@ -85,7 +86,7 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 				if err != nil {
 					return fmt.Errorf("ledger seq %d: purchase lines: %w", rec.Seq, err)
 				}
-				purchases.row(len(purchasesColumns))
+				purchases.row()
 				purchases.text(meta.MemberID)
 				purchases.text(f.OrderID)
 				purchases.text(meta.EventID)
@@ -106,7 +107,7 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 				if err != nil {
 					return fmt.Errorf("ledger seq %d: refund lines: %w", rec.Seq, err)
 				}
-				refunds.row(len(refundsColumns))
+				refunds.row()
 				refunds.text(meta.EventID)
 				refunds.int8(seq)
 				refunds.text(meta.MemberID)
@@ -120,14 +121,14 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 				refAmounts = append(refAmounts, f.Amount.Minor)
 				days.refundSpend = append(days.refundSpend, f.QualifyingSpend)
 			case domain.VisitRecorded:
-				visits.row(len(visitsColumns))
+				visits.row()
 				visits.text(meta.EventID)
 				visits.int8(seq)
 				visits.text(meta.MemberID)
 				visits.time(meta.OccurredAt)
 				visits.textOrNull(f.Channel)
 			case domain.FeedbackRecorded:
-				feedback.row(len(feedbackColumns))
+				feedback.row()
 				feedback.text(meta.EventID)
 				feedback.int8(seq)
 				feedback.text(meta.MemberID)
@@ -140,17 +141,8 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 			}
 		}
 	}
-	for _, t := range []struct {
-		table   string
-		columns []string
-		rows    *copyData
-	}{
-		{"purchases", purchasesColumns, &purchases},
-		{"refunds", refundsColumns, &refunds},
-		{"visits", visitsColumns, &visits},
-		{"feedback", feedbackColumns, &feedback},
-	} {
-		if err := t.rows.write(ctx, tx, t.table, t.columns); err != nil {
+	for _, rows := range []*copyData{&purchases, &refunds, &visits, &feedback} {
+		if err := rows.write(ctx, tx); err != nil {
 			return err
 		}
 	}

@@ -112,10 +112,10 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 }
 
 var (
-	tierChangesColumns = []string{"ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier", "to_tier",
-		"reason", "occurred_at", "expires_at"}
-	noticeColumns = []string{"member_id", "expires_at", "points", "noticed_at", "program_version", "source_event_id",
-		"ledger_seq", "fact_index"}
+	tierChangesTable = newCopyTable("tier_changes", "ledger_seq", "fact_index", "member_id", "source_event_id", "from_tier",
+		"to_tier", "reason", "occurred_at", "expires_at")
+	noticesTable = newCopyTable("expiry_notices", "member_id", "expires_at", "points", "noticed_at", "program_version",
+		"source_event_id", "ledger_seq", "fact_index")
 )
 
 // upsertMembers adds one batch's changes to the member rows: one row per
@@ -173,7 +173,7 @@ on conflict (member_id) do update set
 // one multi-row upsert of the batch's members.
 func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
 	changes := map[string]*memberChange{}
-	var ledgerRows, tierRows, noticeRows copyData
+	ledgerRows, tierRows, noticeRows := copyData{table: pointsLedgerTable}, copyData{table: tierChangesTable}, copyData{table: noticesTable}
 	var redemptions redemptionRecords
 	var stockRewards []string
 	var stockUnits []int64
@@ -200,7 +200,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			redemptions.add(f, seq, int32(i))
 			switch f := f.(type) {
 			case domain.PointsExpiring:
-				noticeRows.row(len(noticeColumns))
+				noticeRows.row()
 				noticeRows.text(meta.MemberID)
 				noticeRows.time(f.ExpiresAt)
 				noticeRows.int8(f.Points)
@@ -210,7 +210,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 				noticeRows.int8(seq)
 				noticeRows.int4(int32(i))
 			case domain.TierChanged:
-				tierRows.row(len(tierChangesColumns))
+				tierRows.row()
 				tierRows.int8(seq)
 				tierRows.int4(int32(i))
 				tierRows.text(meta.MemberID)
@@ -223,10 +223,10 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			}
 		}
 	}
-	if err := ledgerRows.write(ctx, tx, "points_ledger", pointsLedgerColumns); err != nil {
+	if err := ledgerRows.write(ctx, tx); err != nil {
 		return err
 	}
-	if err := tierRows.write(ctx, tx, "tier_changes", tierChangesColumns); err != nil {
+	if err := tierRows.write(ctx, tx); err != nil {
 		return err
 	}
 	if err := redemptions.write(ctx, tx); err != nil {
@@ -237,7 +237,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			return fmt.Errorf("add to %d reward stocks: %w", len(stockRewards), err)
 		}
 	}
-	if err := noticeRows.write(ctx, tx, "expiry_notices", noticeColumns); err != nil {
+	if err := noticeRows.write(ctx, tx); err != nil {
 		return err
 	}
 	if len(changes) == 0 {

@@ -175,28 +175,46 @@ func giveBuffer(b []byte) {
 	}
 }
 
-// copyData is rows in PostgreSQL's binary COPY format, appended field by
-// field: what pgx.CopyFrom would send for rows of []any, without boxing
-// every value in an interface and looking up its encoder. Each row starts
-// with row(fields) and must then add exactly that many fields, in the
-// order and of the types of the columns written (PostgreSQL refuses the
-// COPY otherwise).
+// copyTable is a table the projections COPY into (of the transaction's
+// search_path, see applyInTx), with its statement, built once.
+type copyTable struct {
+	name    string
+	columns []string
+	sql     string
+}
+
+func newCopyTable(name string, columns ...string) copyTable {
+	quoted := make([]string, len(columns))
+	for i, col := range columns {
+		quoted[i] = pgx.Identifier{col}.Sanitize()
+	}
+	return copyTable{name: name, columns: columns,
+		sql: "copy " + pgx.Identifier{name}.Sanitize() + " (" + strings.Join(quoted, ", ") + ") from stdin binary"}
+}
+
+// copyData is rows for one table in PostgreSQL's binary COPY format,
+// appended field by field: what pgx.CopyFrom would send for rows of []any,
+// without boxing every value in an interface and looking up its encoder.
+// Each row starts with row() and must then add a field for each column, in
+// the table's column order and of the columns' types (PostgreSQL refuses
+// the COPY otherwise).
 type copyData struct {
-	buf  []byte
-	rows int
+	table copyTable
+	buf   []byte
+	rows  int
 }
 
 // copySignature starts binary COPY data; flags and the header extension's
 // length (both 0) follow it.
 const copySignature = "PGCOPY\n\377\r\n\000"
 
-func (c *copyData) row(fields int) {
+func (c *copyData) row() {
 	if c.buf == nil {
 		c.buf = append(takeBuffer(), copySignature...)
 		c.buf = binary.BigEndian.AppendUint32(c.buf, 0)
 		c.buf = binary.BigEndian.AppendUint32(c.buf, 0)
 	}
-	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(fields))
+	c.buf = binary.BigEndian.AppendUint16(c.buf, uint16(len(c.table.columns)))
 	c.rows++
 }
 
@@ -260,33 +278,23 @@ func (c *copyData) jsonb(doc []byte) {
 	c.buf = append(c.buf, doc...)
 }
 
-// write COPYs the rows into table (of the transaction's search_path, see
-// applyInTx); nothing happens for no rows.
-func (c *copyData) write(ctx context.Context, tx pgx.Tx, table string, columns []string) error {
+// write COPYs the rows into the table; nothing happens for no rows.
+func (c *copyData) write(ctx context.Context, tx pgx.Tx) error {
 	if c.rows == 0 {
 		return nil
 	}
-	sql := "copy " + pgx.Identifier{table}.Sanitize() + " (" + quotedColumns(columns) + ") from stdin binary"
 	data := binary.BigEndian.AppendUint16(c.buf, 0xFFFF) // the trailer: -1 fields
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), sql)
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data), c.table.sql)
 	rows := c.rows
 	c.buf, c.rows = nil, 0
 	if err != nil {
 		// Not reused: pgconn may still be reading it when a failed COPY
 		// returns.
-		return fmt.Errorf("copy %d rows into %s: %w", rows, table, err)
+		return fmt.Errorf("copy %d rows into %s: %w", rows, c.table.name, err)
 	}
 	giveBuffer(data)
 	if tag.RowsAffected() != int64(rows) {
-		return fmt.Errorf("copy into %s: %d of %d rows written", table, tag.RowsAffected(), rows)
+		return fmt.Errorf("copy into %s: %d of %d rows written", c.table.name, tag.RowsAffected(), rows)
 	}
 	return nil
-}
-
-func quotedColumns(columns []string) string {
-	quoted := make([]string, len(columns))
-	for i, col := range columns {
-		quoted[i] = pgx.Identifier{col}.Sanitize()
-	}
-	return strings.Join(quoted, ", ")
 }

@@ -23,8 +23,8 @@ const (
 	CancelRule  = "refund"
 )
 
-var pointsLedgerColumns = []string{"ledger_seq", "fact_index", "member_id", "points", "kind", "rule",
-	"source_event_id", "order_id", "program_version", "occurred_at", "expires_at", "account", "available_at"}
+var pointsLedgerTable = newCopyTable("points_ledger", "ledger_seq", "fact_index", "member_id", "points", "kind", "rule",
+	"source_event_id", "order_id", "program_version", "occurred_at", "expires_at", "account", "available_at")
 
 // addPointsRows adds the points_ledger rows of one fact: none for a fact
 // that moves no points, one for most, two for a release.
@@ -40,7 +40,7 @@ func addPointsRows(rows *copyData, seq int64, i int32, f domain.Fact) {
 		case domain.PointsReceived:
 			expiresAt = e.ExpiresAt
 		}
-		rows.row(len(pointsLedgerColumns))
+		rows.row()
 		rows.int8(seq)
 		rows.int4(i)
 		rows.text(meta.MemberID)
