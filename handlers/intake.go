@@ -160,7 +160,7 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 		if errors.Is(err, jetstream.ErrNoHeartbeat) {
 			// The iterator has already asked again; anything lost in
 			// between shows as a gap in the delivery sequence.
-			in.logger.Warn("input consumer missed a heartbeat; pulling again", "consumer", in.name)
+			in.logger.Warn("input consumer missed a heartbeat; pulling again", in.consumerState(ctx)...)
 			continue
 		}
 		if err != nil {
@@ -201,6 +201,22 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			return dispatched, nil
 		}
 	}
+}
+
+// consumerState describes the consumer as the server sees it, for a log
+// line: whether it held a pull request from us (waiting) and had messages
+// for it (pending) tells a stalled server from a client that stopped
+// asking.
+func (in *intake) consumerState(ctx context.Context) []any {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	attrs := []any{"consumer", in.name}
+	info, err := in.consumer.Info(ctx)
+	if err != nil {
+		return append(attrs, "info_err", err)
+	}
+	return append(attrs, "waiting_pulls", info.NumWaiting, "pending", info.NumPending,
+		"ack_pending", info.NumAckPending, "delivered_seq", info.Delivered.Stream, "ack_floor_seq", info.AckFloor.Stream)
 }
 
 // ackEvery acknowledges the watermark every interval until the returned stop

@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// The line logged when the input consumer misses a heartbeat carries the
+// server's view of the consumer, read from the real server.
+func TestIntakeConsumerStateIsTheServers(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	all := make([]int, streams.Partitions)
+	for p := range all {
+		all[p] = p
+	}
+	cons, err := env.JS.CreateOrUpdateConsumer(ctx, streams.InputStream, inputConsumerConfig(all))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		subject, err := streams.InputSubject(domain.TypeVisitRecorded, fmt.Sprintf("m-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.JS.Publish(ctx, subject, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := 0
+	for range batch.Messages() {
+		fetched++
+	}
+	if fetched != 2 {
+		t.Fatalf("fetched %d messages, want 2", fetched)
+	}
+
+	in := &intake{consumer: cons, name: "engine"}
+	attrs := in.consumerState(ctx)
+	got := map[string]any{}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		got[attrs[i].(string)] = attrs[i+1]
+	}
+	want := map[string]any{"consumer": "engine", "waiting_pulls": 0, "pending": uint64(3),
+		"ack_pending": 2, "delivered_seq": uint64(2), "ack_floor_seq": uint64(0)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("consumer state %v, want %v", got, want)
+	}
+}
