@@ -169,7 +169,7 @@ func startBenchPipeline(b *testing.B, sync streams.SyncPolicy) *benchPipeline {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// As serve runs them, and as upstream publishes: the engine, the
 	// projections and the publisher each on a connection of their own.
-	engineJS, projJS, pubJS := benchConn(b, env), benchConn(b, env), benchConn(b, env)
+	engineJS, projJS, pubJS := benchConn(b, env, log), benchConn(b, env, log), benchConn(b, env, log)
 	engine, err := handlers.NewEngine(engineJS, handlers.EngineConfig{Programs: domain.OneVersion(program), Metrics: engineMetrics, Logger: log})
 	if err != nil {
 		b.Fatal(err)
@@ -197,9 +197,9 @@ func startBenchPipeline(b *testing.B, sync streams.SyncPolicy) *benchPipeline {
 }
 
 // benchConn is a new client connection to the benchmark's server.
-func benchConn(b *testing.B, env *natstest.Env) jetstream.JetStream {
+func benchConn(b *testing.B, env *natstest.Env, log *slog.Logger) jetstream.JetStream {
 	b.Helper()
-	nc, err := nats.Connect(env.Server.ClientURL())
+	nc, err := nats.Connect(env.Server.ClientURL(), nats.ErrorHandler(natsAsyncError(log)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -271,6 +271,19 @@ func startDatabase(ctx context.Context, g *globals, o *serveOptions, log *slog.L
 	return srv.URL(), stop, nil
 }
 
+// natsAsyncError logs what the NATS client reports outside any call: a
+// subscription that dropped messages because it was behind (slow consumer),
+// a permission the server refused. Without it nats.go keeps them to itself.
+func natsAsyncError(log *slog.Logger) nats.ErrHandler {
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if sub != nil {
+			log.Warn("NATS error on a subscription", "subject", sub.Subject, "err", err)
+			return
+		}
+		log.Warn("NATS error", "err", err)
+	}
+}
+
 // connectNATS connects with reconnects forever: a NATS restart must not
 // need an operator.
 func (g *globals) connectNATS(url, name string, log *slog.Logger) (*nats.Conn, error) {
@@ -288,6 +301,7 @@ func (g *globals) connectNATS(url, name string, log *slog.Logger) (*nats.Conn, e
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(natsAsyncError(log)),
 	)...)
 	if errors.Is(err, nats.ErrAuthorization) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w (check --nats-user and its password, the token, --nats-nkey or --nats-creds)", redactURLs(url), err)
