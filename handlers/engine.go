@@ -251,7 +251,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	in := &intake{js: e.js, consumer: cons, stream: streams.InputStream, name: ConsumerName(e.cfg.Partitions),
 		logger: e.cfg.Logger, prefetch: 1024, queues: map[int]chan input{}, marks: newWatermark(),
-		retryAfter: time.Second}
+		retryAfter: time.Second, resumed: e.metrics.inputResumes}
 	router, subs, err := e.newRouter(parts, in)
 	if err != nil {
 		return err

@@ -310,6 +310,29 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return total
 }
 
+// labeledValue is the value of the series of name whose label is value.
+func labeledValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s=%q}", name, label, value)
+	return 0
+}
+
 func assertNoDoubleCredit(t *testing.T, records []streams.LedgerRecord) {
 	t.Helper()
 	credited := map[string]bool{}
@@ -662,6 +685,9 @@ func TestEngineRecoversDeliveriesItDidNotReceive(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ledger records for events\n%v\nwant\n%v", got, want)
+	}
+	if n := labeledValue(t, reg, "loyalty_input_resumes_total", "reason", "delivery_gap"); n < 1 {
+		t.Errorf("loyalty_input_resumes_total{reason=\"delivery_gap\"} = %v, want at least 1", n)
 	}
 	t.Logf("%d of %d deliveries taken from the engine", stolen.Load(), len(events))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/streams"
 )
@@ -48,6 +49,8 @@ type intake struct {
 	acks sync.Mutex
 	// retryAfter is the first backoff before resubscribing fails again.
 	retryAfter time.Duration
+	// resumed counts interruptions by reason (loyalty_input_resumes_total).
+	resumed *prometheus.CounterVec
 }
 
 // consumerResetter is the part of jetstream.JetStream that resets a
@@ -95,10 +98,13 @@ func (in *intake) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !errors.Is(err, errDeliveryGap) {
+		if errors.Is(err, errDeliveryGap) {
+			in.resumed.WithLabelValues(resumeDeliveryGap).Inc()
+		} else {
 			// The subscription ended under us (a closed connection, a
 			// deleted consumer): resume as after a gap.
 			in.logger.Warn("input subscription ended; resuming from the last acknowledged input", "consumer", in.name, "err", err)
+			in.resumed.WithLabelValues(resumeSubscriptionEnded).Inc()
 		}
 		// Resets that bring nothing new (another process on the same
 		// consumer, say) back off instead of spinning.
@@ -171,6 +177,7 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			// The iterator has already asked again; anything lost in
 			// between shows as a gap in the delivery sequence.
 			in.logger.Warn("input consumer missed a heartbeat; pulling again", in.consumerState(ctx)...)
+			in.resumed.WithLabelValues(resumeHeartbeatMissed).Inc()
 			continue
 		}
 		if err != nil {

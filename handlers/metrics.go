@@ -25,6 +25,7 @@ type Metrics struct {
 	members         prometheus.Gauge
 	retries         prometheus.Counter
 	inputPending    prometheus.Gauge
+	inputResumes    *prometheus.CounterVec
 	programReloads  *prometheus.CounterVec
 }
 
@@ -40,6 +41,14 @@ const (
 const (
 	reloadApplied = "applied"
 	reloadRefused = "refused"
+)
+
+// Why the intake's pull on the input stream was interrupted, the reason
+// label of loyalty_input_resumes_total.
+const (
+	resumeHeartbeatMissed   = "heartbeat_missed"
+	resumeDeliveryGap       = "delivery_gap"
+	resumeSubscriptionEnded = "subscription_ended"
 )
 
 // redemptionAccepted is the result label of an accepted redemption in
@@ -112,6 +121,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_input_pending_events",
 			Help: "Input events not yet applied by this process's partitions (undelivered plus unacknowledged).",
 		}),
+		inputResumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_input_resumes_total",
+			Help: "Times the engine's pull on the input stream stopped and was taken up again, by reason: heartbeat_missed (asked again), delivery_gap or subscription_ended (resumed from the consumer's ack floor).",
+		}, []string{"reason"}),
 		programReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loyalty_program_reloads_total",
 			Help: "Program file reloads by outcome: applied, or refused (the file is invalid; the running program stays).",
@@ -119,6 +132,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, outcome := range []string{reloadApplied, reloadRefused} {
 		m.programReloads.WithLabelValues(outcome)
+	}
+	for _, reason := range []string{resumeHeartbeatMissed, resumeDeliveryGap, resumeSubscriptionEnded} {
+		m.inputResumes.WithLabelValues(reason)
 	}
 	m.redemptions.WithLabelValues(redemptionAccepted)
 	for _, r := range domain.RedemptionReasons {
@@ -131,7 +147,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.programReloads} {
+		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)
