@@ -492,17 +492,7 @@ func TestEngineHandlesInputAnEarlierProcessDidNotFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fetched := 0
-	for range batch.Messages() {
-		fetched++ // and never acknowledged: the "crashed" process
-	}
-	if fetched != 2 {
-		t.Fatalf("fetched %d inputs, want 2", fetched)
-	}
+	handlers.FetchUnacked(t, cons, 2) // the "crashed" process
 	publish(t, env.JS, visit("v1", "m-1", day0.Add(2*time.Hour)))
 
 	runEngine(t, env.JS)

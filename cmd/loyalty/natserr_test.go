@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,31 +11,21 @@ import (
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
-// lockedBuffer is a log sink the client's callback goroutine and the test
-// can share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logLines hands each log line to the test as it is written, from whichever
+// goroutine logs it.
+type logLines chan string
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (l logLines) Write(p []byte) (int, error) {
+	l <- string(p)
+	return len(p), nil
 }
 
 // A subscription that falls behind loses messages in the client; serve's
 // connections say so in the log, with the subscription's subject.
 func TestNATSAsyncErrorsAreLogged(t *testing.T) {
 	env := natstest.Start(t)
-	out := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(out, nil))
+	lines := make(logLines, 16)
+	log := slog.New(slog.NewTextHandler(lines, nil))
 	nc, err := nats.Connect(env.Server.ClientURL(), nats.ErrorHandler(natsAsyncError(log)))
 	if err != nil {
 		t.Fatal(err)
@@ -55,12 +43,12 @@ func TestNATSAsyncErrorsAreLogged(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "slow consumer") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	logged := out.String()
-	if !strings.Contains(logged, "slow consumer") || !strings.Contains(logged, "subject=test.behind") {
-		t.Fatalf("log %q: want the slow consumer error with its subject", logged)
+	select {
+	case line := <-lines:
+		if !strings.Contains(line, "slow consumer") || !strings.Contains(line, "subject=test.behind") {
+			t.Fatalf("log %q: want the slow consumer error with its subject", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing logged: want the slow consumer error with its subject")
 	}
 }
