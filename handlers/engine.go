@@ -49,6 +49,10 @@ type EngineConfig struct {
 	// how long a redemption call waits for its decision. Default 5s.
 	NoService      bool
 	ServiceTimeout time.Duration
+	// ServiceReplyPrefixes are the reply subjects the service answers; a
+	// request whose reply subject starts with none of them is dropped and
+	// counted. Default DefaultServiceReplyPrefixes.
+	ServiceReplyPrefixes []string
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -72,6 +76,9 @@ func (c *EngineConfig) setDefaults() {
 	if c.ServiceTimeout == 0 {
 		c.ServiceTimeout = 5 * time.Second
 	}
+	if len(c.ServiceReplyPrefixes) == 0 {
+		c.ServiceReplyPrefixes = DefaultServiceReplyPrefixes()
+	}
 }
 
 // Validate reports every problem with the configuration.
@@ -92,6 +99,7 @@ func (c EngineConfig) Validate() error {
 	if c.BatchWithin < 0 {
 		errs = append(errs, fmt.Errorf("engine: BatchWithin must not be negative, got %s", c.BatchWithin))
 	}
+	errs = append(errs, validateReplyPrefixes(c.ServiceReplyPrefixes))
 	seen := map[int]bool{}
 	for _, p := range c.Partitions {
 		if p < 0 || p >= streams.Partitions {

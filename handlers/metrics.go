@@ -27,7 +27,10 @@ type Metrics struct {
 	inputPending    prometheus.Gauge
 	inputResumes    *prometheus.CounterVec
 	programReloads  *prometheus.CounterVec
+	serviceRefusals *prometheus.CounterVec
 }
+
+func (m *Metrics) serviceRefused(reason string) { m.serviceRefusals.WithLabelValues(reason).Inc() }
 
 // Outcomes of an input event, the outcome label of loyalty_events_total.
 const (
@@ -129,6 +132,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_program_reloads_total",
 			Help: "Program file reloads by outcome: applied, or refused (the file is invalid; the running program stays).",
 		}, []string{"outcome"}),
+		serviceRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "loyalty_service_refused_total",
+			Help: "Service requests not answered with a decision, by reason: reply_subject (dropped: the reply subject is not a caller's inbox), busy (503), bad_request (400).",
+		}, []string{"reason"}),
+	}
+	for _, reason := range serviceRefusalReasons {
+		m.serviceRefusals.WithLabelValues(reason)
 	}
 	for _, outcome := range []string{reloadApplied, reloadRefused} {
 		m.programReloads.WithLabelValues(outcome)
@@ -147,7 +157,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads} {
+		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

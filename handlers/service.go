@@ -131,11 +131,13 @@ type service struct {
 	js      jetstream.JetStream
 	timeout time.Duration
 	slots   chan struct{}
+	guard   *replyGuard
 }
 
 // startService registers the service on the engine's connection.
 func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
-	s := &service{e: e, js: e.js, timeout: timeout, slots: make(chan struct{}, maxServiceRequests)}
+	s := &service{e: e, js: e.js, timeout: timeout, slots: make(chan struct{}, maxServiceRequests),
+		guard: &replyGuard{prefixes: e.cfg.ServiceReplyPrefixes, logger: e.cfg.Logger, refused: e.metrics.serviceRefused}}
 	svc, err := micro.AddService(e.js.Conn(), micro.Config{
 		Name: ServiceName, Version: ServiceVersion,
 		Description: "Member balances and redemptions, answered from the engine's state as the ledger holds it",
@@ -153,13 +155,18 @@ func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
 	return svc, nil
 }
 
-// async answers each request on a goroutine of its own: a redemption waits
-// for the ledger, and must not hold up the requests behind it.
+// async answers each request whose reply subject is a caller's inbox on a
+// goroutine of its own: a redemption waits for the ledger, and must not hold
+// up the requests behind it.
 func (s *service) async(h micro.HandlerFunc) micro.HandlerFunc {
 	return func(req micro.Request) {
+		if !s.guard.admit(req) {
+			return
+		}
 		select {
 		case s.slots <- struct{}{}:
 		default:
+			s.e.metrics.serviceRefused(refusedBusy)
 			_ = req.Error(CodeUnavailable, "too many requests in flight; retry shortly", nil)
 			return
 		}
@@ -173,7 +180,7 @@ func (s *service) async(h micro.HandlerFunc) micro.HandlerFunc {
 func (s *service) balance(req micro.Request) {
 	var q BalanceRequest
 	if err := decodeRequest(req.Data(), &q); err != nil || q.MemberID == "" {
-		_ = req.Error(CodeBadRequest, `want {"member_id": "..."}`+errorSuffix(err), nil)
+		s.badRequest(req, `want {"member_id": "..."}`+errorSuffix(err))
 		return
 	}
 	state, ok := s.e.readMember(q.MemberID, "")
@@ -206,7 +213,7 @@ func (s *service) balance(req micro.Request) {
 func (s *service) redeem(req micro.Request) {
 	var q RedeemRequestJSON
 	if err := decodeRequest(req.Data(), &q); err != nil {
-		_ = req.Error(CodeBadRequest, "want the data of loyalty.redemption.requested.v1 (docs/events.md)"+errorSuffix(err), nil)
+		s.badRequest(req, "want the data of loyalty.redemption.requested.v1 (docs/events.md)"+errorSuffix(err))
 		return
 	}
 	s.request(req, domain.Event{
@@ -219,7 +226,7 @@ func (s *service) redeem(req micro.Request) {
 func (s *service) transfer(req micro.Request) {
 	var q TransferRequestJSON
 	if err := decodeRequest(req.Data(), &q); err != nil {
-		_ = req.Error(CodeBadRequest, "want the data of loyalty.points.transfer_requested.v1 (docs/events.md)"+errorSuffix(err), nil)
+		s.badRequest(req, "want the data of loyalty.points.transfer_requested.v1 (docs/events.md)"+errorSuffix(err))
 		return
 	}
 	s.request(req, domain.Event{
@@ -235,7 +242,7 @@ func (s *service) transfer(req micro.Request) {
 func (s *service) request(req micro.Request, ev domain.Event, requestID string) {
 	var rej *domain.RejectedError
 	if err := domain.Validate(ev, ev.OccurredAt); errors.As(err, &rej) {
-		_ = req.Error(CodeBadRequest, err.Error(), nil)
+		s.badRequest(req, err.Error())
 		return
 	}
 	// Waiting first: a decision committed between reading the state and
@@ -299,6 +306,12 @@ func (s *service) answer(req micro.Request, memberID, requestID, eventID string,
 		}
 	}
 	return req.RespondJSON(reply)
+}
+
+// badRequest answers 400 with what was wrong, and counts it.
+func (s *service) badRequest(req micro.Request, description string) {
+	s.e.metrics.serviceRefused(refusedBadRequest)
+	_ = req.Error(CodeBadRequest, description, nil)
 }
 
 func repeatedReply(memberID, requestID string, state MemberView) RedeemReply {

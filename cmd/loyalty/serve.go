@@ -38,6 +38,8 @@ type serveOptions struct {
 	refitEvery  time.Duration
 	refitCheck  time.Duration
 	analytics   analyticsFlags
+	// replyPrefixes are the reply subjects the service answers.
+	replyPrefixes []string
 }
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -68,6 +70,10 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		"how often to refit the churn and lifetime-value models (also soon after a rebuild of the activity projection; 0: never); see docs/analytics.md")
 	f.DurationVar(&o.refitCheck, "refit-check-interval", time.Minute, "how often to look whether a refit is due")
 	_ = f.MarkHidden("refit-check-interval")
+	f.StringSliceVar(&o.replyPrefixes, "service-reply-prefixes", strings.Split(envOr(g.getenv, "LOYALTY_SERVICE_REPLY_PREFIXES",
+		strings.Join(handlers.DefaultServiceReplyPrefixes(), ",")), ","),
+		"reply subjects the loyalty service answers (comma-separated prefixes); a request with any other reply subject is dropped and counted in "+
+			"loyalty_service_refused_total: see docs/operations.md, threat model")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
 	o.demo.register(f, "demo-")
@@ -158,7 +164,8 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	if err != nil {
 		return err
 	}
-	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Programs: p.program, Logger: p.log, Metrics: engineMetrics})
+	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Programs: p.program, Logger: p.log, Metrics: engineMetrics,
+		ServiceReplyPrefixes: o.replyPrefixes})
 	if err != nil {
 		return err
 	}
