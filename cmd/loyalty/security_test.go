@@ -35,22 +35,8 @@ import (
 // pipeline works, upstream can do nothing but publish, and wrong or missing
 // settings fail with a message that says what to fix and shows no secret.
 func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	passwords := map[string]string{"upstream": "up-s3cret", "engine": "eng-s3cret", "operator": "op-s3cret"}
-	passwordFile := map[string]string{}
-	for user, pw := range passwords {
-		t.Setenv("LOYALTY_"+strings.ToUpper(user)+"_PASSWORD", pw)
-		passwordFile[user] = filepath.Join(dir, user+".password")
-		if err := os.WriteFile(passwordFile[user], []byte(pw+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ca, serverCert := testCertificates(t, dir)
-	url := startSecuredNATS(t, serverCert)
-	as := func(user string) []string {
-		return []string{"--nats-url", url, "--nats-user", user, "--nats-password-file", passwordFile[user], "--nats-tls-ca", ca,
-			"--nats-inbox-prefix", "_INBOX_" + user}
-	}
+	sec := startSecuredNATS(t)
+	dir, url, ca, passwords, passwordFile, as := sec.dir, sec.url, sec.ca, sec.passwords, sec.passwordFile, sec.as
 
 	db := pgtest.New(t)
 	srv := startServe(t, append(as("engine"), "--database-url", db.URL, "--data-dir", t.TempDir())...)
@@ -227,10 +213,46 @@ waitRefusals:
 	srv.stop(t)
 }
 
-// startSecuredNATS runs the real server with deploy/nats/permissions.conf
-// and TLS, and returns its URL.
-func startSecuredNATS(t *testing.T, cert tls.Certificate) string {
+// securedNATS is the real server with deploy/nats/permissions.conf and TLS,
+// and what its users need to connect.
+type securedNATS struct {
+	dir, url, ca string
+	passwords    map[string]string // by user
+	passwordFile map[string]string // by user
+}
+
+// as is the loyalty command's flags connecting as user.
+func (s securedNATS) as(user string) []string {
+	return []string{"--nats-url", s.url, "--nats-user", user, "--nats-password-file", s.passwordFile[user], "--nats-tls-ca", s.ca,
+		"--nats-inbox-prefix", "_INBOX_" + user}
+}
+
+// connect connects as user, with the user's own inbox prefix.
+func (s securedNATS) connect(t *testing.T, user string) *nats.Conn {
 	t.Helper()
+	nc, err := nats.Connect(s.url, nats.UserInfo(user, s.passwords[user]), nats.RootCAs(s.ca), nats.CustomInboxPrefix("_INBOX_"+user))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// startSecuredNATS runs the real server with deploy/nats/permissions.conf
+// and TLS checked against a CA of the test's own.
+func startSecuredNATS(t *testing.T) securedNATS {
+	t.Helper()
+	s := securedNATS{dir: t.TempDir(), passwords: map[string]string{"upstream": "up-s3cret", "engine": "eng-s3cret", "operator": "op-s3cret"},
+		passwordFile: map[string]string{}}
+	for user, pw := range s.passwords {
+		t.Setenv("LOYALTY_"+strings.ToUpper(user)+"_PASSWORD", pw)
+		s.passwordFile[user] = filepath.Join(s.dir, user+".password")
+		if err := os.WriteFile(s.passwordFile[user], []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cert tls.Certificate
+	s.ca, cert = testCertificates(t, s.dir)
 	opts, err := natsserver.ProcessConfigFile(filepath.Join("..", "..", "deploy", "nats", "permissions.conf"))
 	if err != nil {
 		t.Fatalf("deploy/nats/permissions.conf: %v", err)
@@ -247,7 +269,8 @@ func startSecuredNATS(t *testing.T, cert tls.Certificate) string {
 		t.Fatal("secured NATS server not ready")
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns.ClientURL()
+	s.url = ns.ClientURL()
+	return s
 }
 
 // testCertificates makes a CA (written to dir, its path returned) and a

@@ -1,0 +1,128 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// An upstream client, with nothing but the upstream user of
+// deploy/nats/permissions.conf, sends the service requests whose reply
+// subjects are the JetStream API's deletes and purges and the ledger. The
+// engine runs with its own reply check opened to those subjects, so that
+// the accounts of permissions.conf alone must stop them: a request that
+// crosses from the UPSTREAM account reaches the engine with a reply subject
+// the server made, and the answers land nowhere in LOYALTY.
+func TestAccountsStopTheServiceAsConfusedDeputy(t *testing.T) {
+	sec := startSecuredNATS(t)
+	db := pgtest.New(t)
+	srv := startServe(t, append(sec.as("engine"), "--database-url", db.URL, "--data-dir", t.TempDir(),
+		"--service-reply-prefixes", "$,loyalty.,_,KV")...)
+	defer srv.stop(t)
+
+	operator := sec.connect(t, "operator")
+	js, err := jetstream.New(operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForStreams(t, js)
+	attacker := sec.connect(t, "upstream")
+	// An enrolled member, so that answers are not all errors.
+	enrol := `{"specversion":"1.0","id":"e-1","source":"shop","type":"loyalty.member.enrolled.v1","time":"2026-01-01T00:00:00Z","data":{"member_id":"m-1"}}`
+	subject, err := streams.InputSubject("loyalty.member.enrolled.v1", "m-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attacker.Request(subject, []byte(enrol), 10*time.Second); err != nil {
+		t.Fatalf("publish an enrolment as upstream: %v", err)
+	}
+	waitServiceKnows(t, attacker, "m-1")
+	before := streamCounts(t, js)
+
+	hostile := []string{
+		"$JS.API.STREAM.DELETE." + streams.LedgerStream,
+		"$JS.API.STREAM.PURGE." + streams.InputStream,
+		"$JS.API.STREAM.DELETE." + streams.DeadLetterStream,
+		"loyalty.ledger.0",
+		"loyalty.dlq.x",
+		"$KV.LOYALTY_LEASES.engine",
+	}
+	for _, reply := range hostile {
+		for _, r := range []struct{ subject, data string }{
+			{handlers.BalanceSubject, `{"member_id":"m-1"}`},
+			{handlers.BalanceSubject, `not json`}, // an error answer has the empty body a delete wants
+			{handlers.RedeemSubject, `{}`},
+		} {
+			if err := attacker.PublishMsg(&nats.Msg{Subject: r.subject, Reply: reply, Data: []byte(r.data)}); err != nil {
+				t.Fatalf("publish %s with reply %s: %v", r.subject, reply, err)
+			}
+		}
+	}
+	// Answered after the hostile requests: they have all been handled.
+	waitServiceKnows(t, attacker, "m-1")
+	after := streamCounts(t, js)
+	for name, n := range before {
+		if after[name] != n {
+			t.Errorf("stream %s holds %d messages after the hostile requests, %d before", name, after[name], n)
+		}
+	}
+}
+
+// waitForStreams waits until serve has made its streams.
+func waitForStreams(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := js.Stream(context.Background(), streams.DeadLetterStream); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not create its streams within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitServiceKnows asks the service for member's balance until it answers.
+func waitServiceKnows(t *testing.T, nc *nats.Conn, member string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		msg, err := nc.Request(handlers.BalanceSubject, []byte(`{"member_id":"`+member+`"}`), 5*time.Second)
+		var reply handlers.BalanceReply
+		if err == nil && json.Unmarshal(msg.Data, &reply) == nil && reply.MemberID == member {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service did not answer for %s within 30s (last: %v)", member, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// streamCounts counts each of the engine's streams' messages; a stream that
+// is gone fails the test.
+func streamCounts(t *testing.T, js jetstream.JetStream) map[string]uint64 {
+	t.Helper()
+	counts := map[string]uint64{}
+	for _, name := range []string{streams.InputStream, streams.LedgerStream, streams.DeadLetterStream} {
+		s, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		counts[name] = info.State.Msgs
+	}
+	return counts
+}
