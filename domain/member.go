@@ -50,16 +50,16 @@ type Member struct {
 	QualifyingSpend int64
 	spend           []daySpend
 	orders          map[string]*Order
-	visitBonuses    map[int64]int                // visit bonuses paid per UTC day, recent days only
-	ruleDays        map[string][]daySpend        // points of each program rule per UTC day, recent days only
-	lots            []lot                        // points with an expiry date, soonest first
-	visitDays       []int64                      // UTC days with a visit, ascending, the last visitMemory days only
-	rewardDays      map[string][]daySpend        // units of each reward redeemed per UTC day, recent days only
-	requests        map[string]RedemptionOutcome // redemption requests decided, recent ones only
-	tierPoints      []daySpend                   // points earned per UTC day net of reversals, for tiers by points
-	progress        TierOutlook                  // as of the latest TierProgress
-	holds           map[string]hold              // points held for a stocked reward, by request
-	stockTaken      map[string]int64             // a stock's member: units given, by reward
+	visitBonuses    map[int64]int                    // visit bonuses paid per UTC day, recent days only
+	ruleDays        map[string][]daySpend            // points of each program rule per UTC day, recent days only
+	lots            []lot                            // points with an expiry date, soonest first
+	visitDays       []int64                          // UTC days with a visit, ascending, the last visitMemory days only
+	rewardDays      map[string][]daySpend            // units of each reward redeemed per UTC day, recent days only
+	requests        map[RequestRef]RedemptionOutcome // redemption and transfer requests decided, recent ones only
+	tierPoints      []daySpend                       // points earned per UTC day net of reversals, for tiers by points
+	progress        TierOutlook                      // as of the latest TierProgress
+	holds           map[string]hold                  // points held for a stocked reward, by request
+	stockTaken      map[string]int64                 // a stock's member: units given, by reward
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -201,9 +201,9 @@ func (m *Member) Evolve(f Fact) {
 	case PointsTransferred:
 		m.Balance -= f.Points
 		m.drawLots(f.Points)
-		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
+		m.rememberRequest(TransferRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
 	case TransferRejected:
-		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
+		m.rememberRequest(TransferRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	case PurchaseRecorded:
 		m.evolvePurchase(f)
 	case RefundRecorded:

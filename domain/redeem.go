@@ -115,11 +115,33 @@ type RedemptionOutcome struct {
 	Held     bool             // the points are held until the reward's stock answers (not kept: from the holds)
 }
 
-// Redemption returns what became of the member's request, if it is still
+// RequestKind is the operation a request id belongs to: a client's ids are
+// its own per operation, so a transfer that reuses a redemption's id is a
+// transfer of its own, not a repeat of the redemption.
+type RequestKind uint8
+
+const (
+	RequestRedemption RequestKind = iota + 1
+	RequestTransfer
+)
+
+// RequestRef names a member's request: its operation and the client's id.
+type RequestRef struct {
+	Kind RequestKind
+	ID   string
+}
+
+// RedemptionRef and TransferRef name a redemption and a transfer request.
+func RedemptionRef(id string) RequestRef { return RequestRef{Kind: RequestRedemption, ID: id} }
+func TransferRef(id string) RequestRef   { return RequestRef{Kind: RequestTransfer, ID: id} }
+
+// Request returns what became of the member's request, if it is still
 // remembered (see orderMemory).
-func (m *Member) Redemption(requestID string) (RedemptionOutcome, bool) {
-	o, ok := m.requests[requestID]
-	_, o.Held = m.holds[requestID]
+func (m *Member) Request(ref RequestRef) (RedemptionOutcome, bool) {
+	o, ok := m.requests[ref]
+	if ref.Kind == RequestRedemption {
+		_, o.Held = m.holds[ref.ID]
+	}
 	return o, ok
 }
 
@@ -130,7 +152,7 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 	if !m.Known() {
 		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
 	}
-	if o, seen := m.requests[b.RequestID]; seen {
+	if o, seen := m.requests[RedemptionRef(b.RequestID)]; seen {
 		outcome := fmt.Sprintf("redeemed %d points", o.Points)
 		if o.Rejected != "" {
 			outcome = "refused: " + string(o.Rejected)
@@ -191,7 +213,7 @@ func (m *Member) evolveRedemption(f Fact) {
 		m.Redeemed += f.Points
 		m.spendPoints(f.Points, f.RewardID, f.OccurredAt, f.Quantity, f.RequestID)
 	case RedemptionRejected:
-		m.rememberRequest(f.RequestID, RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
+		m.rememberRequest(RedemptionRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	}
 }
 
@@ -204,17 +226,16 @@ func (m *Member) spendPoints(points int64, reward string, at time.Time, quantity
 	if reward != "" {
 		m.rewardDays = addDay(m.rewardDays, reward, at, quantity)
 	}
-	m.rememberRequest(request, RedemptionOutcome{At: at, Points: points})
+	m.rememberRequest(RedemptionRef(request), RedemptionOutcome{At: at, Points: points})
 	return taken
 }
 
-// rememberRequest keeps a request's outcome (redemptions and transfers
-// share the ids) until the member's horizon.
-func (m *Member) rememberRequest(id string, o RedemptionOutcome) {
+// rememberRequest keeps a request's outcome until the member's horizon.
+func (m *Member) rememberRequest(ref RequestRef, o RedemptionOutcome) {
 	if m.requests == nil {
-		m.requests = map[string]RedemptionOutcome{}
+		m.requests = map[RequestRef]RedemptionOutcome{}
 	}
-	m.requests[id] = o
+	m.requests[ref] = o
 	m.forgetOld()
 }
 

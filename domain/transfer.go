@@ -181,7 +181,7 @@ func decideTransfer(m *Member, meta FactMeta, b TransferRequest, p *Program) ([]
 	if !m.Known() {
 		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
 	}
-	if o, seen := m.requests[b.RequestID]; seen {
+	if o, seen := m.requests[TransferRef(b.RequestID)]; seen {
 		return nil, reject(ReasonDuplicateRequest, "request_id", "request %q was decided on %s", b.RequestID, o.At.Format(time.RFC3339))
 	}
 	refuse := func(reason RedemptionReason, format string, args ...any) ([]Fact, error) {

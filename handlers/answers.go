@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -73,7 +74,9 @@ func (w *waiters) deliver(key string, d func() Decision) {
 }
 
 // requestKey identifies a member's request for the waiters.
-func requestKey(member, request string) string { return member + "\x00" + request }
+func requestKey(member string, request domain.RequestRef) string {
+	return member + "\x00" + strconv.Itoa(int(request.Kind)) + "\x00" + request.ID
+}
 
 // answerCommitted delivers the decisions of a batch the ledger now holds.
 func (e *Engine) answerCommitted(p *partition) {
@@ -87,7 +90,7 @@ func (e *Engine) answerCommitted(p *partition) {
 			continue
 		}
 		request, final := requestOf(r.facts)
-		if request == "" || !final {
+		if request.ID == "" || !final {
 			continue
 		}
 		e.waiters.deliver(requestKey(r.memberID, request), func() Decision {
@@ -106,18 +109,18 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 	if e.waiters.n.Load() == 0 {
 		return
 	}
-	var request string
+	var request domain.RequestRef
 	switch b := ev.Body.(type) {
 	case domain.RedeemRequest:
-		request = b.RequestID
+		request = domain.RedemptionRef(b.RequestID)
 	case domain.TransferRequest:
-		request = b.RequestID
+		request = domain.TransferRef(b.RequestID)
 	default:
 		return
 	}
 	p.deadLetters = append(p.deadLetters, func() {
 		if m := p.members[ev.MemberID]; m != nil {
-			if o, ok := m.Redemption(request); ok && o.Held {
+			if o, ok := m.Request(request); ok && o.Held {
 				return
 			}
 		}
@@ -140,22 +143,22 @@ func (p *partition) answerDeadLetters(deliver bool) {
 
 // requestOf is the request a record's facts decide, and whether they end
 // it (a hold waits for its stock).
-func requestOf(facts []domain.Fact) (string, bool) {
+func requestOf(facts []domain.Fact) (domain.RequestRef, bool) {
 	for _, f := range facts {
 		switch f := f.(type) {
 		case domain.PointsRedeemed:
-			return f.RequestID, true
+			return domain.RedemptionRef(f.RequestID), true
 		case domain.RedemptionRejected:
-			return f.RequestID, true
+			return domain.RedemptionRef(f.RequestID), true
 		case domain.PointsTransferred:
-			return f.RequestID, true
+			return domain.TransferRef(f.RequestID), true
 		case domain.TransferRejected:
-			return f.RequestID, true
+			return domain.TransferRef(f.RequestID), true
 		case domain.HoldRedeemed:
-			return f.RequestID, true
+			return domain.RedemptionRef(f.RequestID), true
 		case domain.PointsHeld:
-			return f.RequestID, false
+			return domain.RedemptionRef(f.RequestID), false
 		}
 	}
-	return "", false
+	return domain.RequestRef{}, false
 }

@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
 )
 
 // The request-reply service a point of sale calls when it needs an answer
@@ -178,12 +177,13 @@ func (s *service) async(h micro.HandlerFunc) micro.HandlerFunc {
 }
 
 func (s *service) balance(req micro.Request) {
-	var q BalanceRequest
-	if err := decodeRequest(req.Data(), &q); err != nil || q.MemberID == "" {
-		s.badRequest(req, `want {"member_id": "..."}`+errorSuffix(err))
+	memberID, _, err := streams.DecodeRequest("", req.Data())
+	if err != nil {
+		s.badRequest(req, `want {"member_id": "..."}: `+err.Error())
 		return
 	}
-	state, ok := s.e.readMember(q.MemberID, "")
+	q := BalanceRequest{MemberID: memberID}
+	state, ok := s.e.readMember(q.MemberID, domain.RequestRef{})
 	switch {
 	case !ok:
 		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
@@ -211,35 +211,35 @@ func (s *service) balance(req micro.Request) {
 }
 
 func (s *service) redeem(req micro.Request) {
-	var q RedeemRequestJSON
-	if err := decodeRequest(req.Data(), &q); err != nil {
-		s.badRequest(req, "want the data of loyalty.redemption.requested.v1 (docs/events.md)"+errorSuffix(err))
+	memberID, body, err := streams.DecodeRequest(domain.TypeRedemption, req.Data(), "request_id", "reward_id", "quantity", "points", "channel")
+	if err != nil {
+		s.badRequest(req, "want the data of loyalty.redemption.requested.v1 (docs/events.md): "+err.Error())
 		return
 	}
+	q := body.(domain.RedeemRequest)
 	s.request(req, domain.Event{
-		ID: "redeem-" + uuid.NewSHA1(redeemNamespace, []byte(q.MemberID+"\x00"+q.RequestID)).String(), Type: domain.TypeRedemption,
-		Source: ServiceSource, MemberID: q.MemberID, OccurredAt: time.Now().UTC(),
-		Body: domain.RedeemRequest{RequestID: q.RequestID, RewardID: q.RewardID, Quantity: q.Quantity, Points: q.Points, Channel: q.Channel},
-	}, q.RequestID)
+		ID: "redeem-" + uuid.NewSHA1(redeemNamespace, []byte(memberID+"\x00"+q.RequestID)).String(), Type: domain.TypeRedemption,
+		Source: ServiceSource, MemberID: memberID, OccurredAt: time.Now().UTC(), Body: q,
+	}, domain.RedemptionRef(q.RequestID))
 }
 
 func (s *service) transfer(req micro.Request) {
-	var q TransferRequestJSON
-	if err := decodeRequest(req.Data(), &q); err != nil {
-		s.badRequest(req, "want the data of loyalty.points.transfer_requested.v1 (docs/events.md)"+errorSuffix(err))
+	memberID, body, err := streams.DecodeRequest(domain.TypeTransfer, req.Data(), "request_id", "to_member_id", "points")
+	if err != nil {
+		s.badRequest(req, "want the data of loyalty.points.transfer_requested.v1 (docs/events.md): "+err.Error())
 		return
 	}
+	q := body.(domain.TransferRequest)
 	s.request(req, domain.Event{
-		ID: "transfer-request-" + uuid.NewSHA1(redeemNamespace, []byte(q.MemberID+"\x00"+q.RequestID)).String(), Type: domain.TypeTransfer,
-		Source: ServiceSource, MemberID: q.MemberID, OccurredAt: time.Now().UTC(),
-		Body: domain.TransferRequest{RequestID: q.RequestID, ToMemberID: q.ToMemberID, Points: q.Points},
-	}, q.RequestID)
+		ID: "transfer-request-" + uuid.NewSHA1(redeemNamespace, []byte(memberID+"\x00"+q.RequestID)).String(), Type: domain.TypeTransfer,
+		Source: ServiceSource, MemberID: memberID, OccurredAt: time.Now().UTC(), Body: q,
+	}, domain.TransferRef(q.RequestID))
 }
 
 // request publishes a member's request as input and replies with the
 // engine's decision once the ledger holds it; a request decided before is
 // answered with that decision.
-func (s *service) request(req micro.Request, ev domain.Event, requestID string) {
+func (s *service) request(req micro.Request, ev domain.Event, request domain.RequestRef) {
 	var rej *domain.RejectedError
 	if err := domain.Validate(ev, ev.OccurredAt); errors.As(err, &rej) {
 		s.badRequest(req, err.Error())
@@ -247,9 +247,9 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 	}
 	// Waiting first: a decision committed between reading the state and
 	// waiting would otherwise reach nobody.
-	decided, cancel := s.e.waiters.wait(requestKey(ev.MemberID, requestID))
+	decided, cancel := s.e.waiters.wait(requestKey(ev.MemberID, request))
 	defer cancel()
-	state, ok := s.e.readMember(ev.MemberID, requestID)
+	state, ok := s.e.readMember(ev.MemberID, request)
 	switch {
 	case !ok:
 		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
@@ -258,7 +258,7 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", ev.MemberID), nil)
 		return
 	case state.Redemption != nil && !state.Redemption.Held:
-		_ = req.RespondJSON(repeatedReply(ev.MemberID, requestID, state))
+		_ = req.RespondJSON(repeatedReply(ev.MemberID, request.ID, state))
 		return
 	}
 	ctx, stop := context.WithTimeout(context.Background(), s.timeout)
@@ -271,7 +271,7 @@ func (s *service) request(req micro.Request, ev domain.Event, requestID string) 
 	}
 	select {
 	case d := <-decided:
-		_ = s.answer(req, ev.MemberID, requestID, ev.ID, d)
+		_ = s.answer(req, ev.MemberID, request.ID, ev.ID, d)
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
 	}
@@ -322,25 +322,4 @@ func repeatedReply(memberID, requestID string, state MemberView) RedeemReply {
 		reply.Status, reply.Reason = "rejected", string(o.Rejected)
 	}
 	return reply
-}
-
-// decodeRequest reads a request's JSON, refusing unknown fields: a typo in a
-// till's request should fail loudly, not redeem the wrong thing.
-func decodeRequest(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("data after the JSON object")
-	}
-	return nil
-}
-
-func errorSuffix(err error) string {
-	if err == nil {
-		return ""
-	}
-	return ": " + err.Error()
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams"
@@ -95,4 +96,82 @@ func streamMessages(t *testing.T, js jetstream.JetStream) map[string]uint64 {
 		counts[name] = info.State.Msgs
 	}
 	return counts
+}
+
+// Service requests are read as strictly as events: keys match exactly and
+// once, the text is valid UTF-8, and only the request's own fields are
+// there. encoding/json, which read them before, matched keys whatever their
+// case, let the last of two keys win and turned invalid UTF-8 into U+FFFD, so
+// a redemption for "u\xfe-T1" spent from member "u\ufffd-T1".
+func TestServiceReadsRequestsAsStrictlyAsEvents(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	publish(t, env.JS, purchase("p-1", "u\ufffd-T1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
+	waitForRecords(t, env.JS, 1)
+
+	for _, r := range []struct{ subject, data string }{
+		{handlers.BalanceSubject, `{"Member_ID":"u` + "\ufffd" + `-T1"}`},
+		{handlers.BalanceSubject, `{"member_id":"nobody","member_id":"u` + "\ufffd" + `-T1"}`},
+		{handlers.RedeemSubject, `{"member_id":"u` + "\xfe" + `-T1","request_id":"r-1","points":10}`},
+		{handlers.RedeemSubject, `{"member_id":"u\ufffd-T1","request_id":"r-2","points":10,"Points":20}`},
+		{handlers.RedeemSubject, `{"member_id":"u\ufffd-T1","request_id":"r-3","points":10,"reward":"mug"}`},
+		{handlers.RedeemSubject, `{"member_id":"u\ufffd-T1","request_id":"r-4","points":10.5}`},
+		{handlers.TransferSubject, `{"member_id":"u\ufffd-T1","request_id":"t-1","to_member_id":"m-2","points":"10"}`},
+		{handlers.TransferSubject, `{"member_id":"u\ufffd-T1","request_id":"t-1","to_member_id":"m-2","points":10} {}`},
+	} {
+		msg, err := env.Conn.Request(r.subject, []byte(r.data), 10*time.Second)
+		if err != nil {
+			t.Fatalf("%s %s: %v", r.subject, r.data, err)
+		}
+		if code := msg.Header.Get(micro.ErrorCodeHeader); code != handlers.CodeBadRequest {
+			t.Errorf("%s %q: code %q (%s), want %s", r.subject, r.data, code, msg.Data, handlers.CodeBadRequest)
+		}
+	}
+	var bal handlers.BalanceReply
+	if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "u\ufffd-T1"}, &bal); code != "" || bal.Balance != 150 {
+		t.Errorf("balance after the refused requests: %d (%s %s), want 150: none may spend", bal.Balance, code, desc)
+	}
+	if got := labeledValue(t, reg, "loyalty_service_refused_total", "reason", "bad_request"); got != 8 {
+		t.Errorf("loyalty_service_refused_total{reason=bad_request} = %v, want 8", got)
+	}
+}
+
+// A client's request ids are its own per operation: a transfer that reuses
+// a redemption's id is a transfer, not the redemption repeated (which it was
+// answered as, "accepted, repeated", with nothing transferred).
+func TestRequestIDsAreScopedToTheirOperation(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
+	waitForRecords(t, env.JS, 1)
+
+	var redeemed, moved handlers.RedeemReply
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "shared-1", Points: 20}, &redeemed); code != "" {
+		t.Fatalf("redeem: %s %s", code, desc)
+	}
+	if code, desc := call(t, env.Conn, handlers.TransferSubject,
+		handlers.TransferRequestJSON{MemberID: "m-1", RequestID: "shared-1", ToMemberID: "m-2", Points: 30}, &moved); code != "" {
+		t.Fatalf("transfer: %s %s", code, desc)
+	}
+	if moved.Status != "accepted" || moved.Repeated || moved.Points != 30 || moved.Balance != 100 {
+		t.Errorf("transfer reusing a redemption's request id: %+v, want 30 points transferred (not repeated), 100 left", moved)
+	}
+	var again handlers.RedeemReply
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "shared-1", Points: 20}, &again); code != "" {
+		t.Fatalf("redeem again: %s %s", code, desc)
+	}
+	if !again.Repeated || again.Points != 20 || again.Balance != 100 {
+		t.Errorf("the redemption repeated: %+v, want its first decision (20 points), marked repeated, 100 left", again)
+	}
+	var recipient handlers.BalanceReply
+	deadline := time.Now().Add(10 * time.Second)
+	for recipient.Balance != 30 && time.Now().Before(deadline) {
+		call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "m-2"}, &recipient)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if recipient.Balance != 30 {
+		t.Errorf("recipient's balance %d, want the 30 points transferred", recipient.Balance)
+	}
 }

@@ -244,7 +244,7 @@ func TestServiceWaitsForTheStockPastADuplicateRequest(t *testing.T) {
 	}()
 	waitForRecords(t, env.JS, 2) // the hold
 	members, _ := foldLedger(t, env.JS)
-	if o, ok := members[member].Redemption(req.RequestID); !ok || !o.Held {
+	if o, ok := members[member].Request(domain.RedemptionRef(req.RequestID)); !ok || !o.Held {
 		t.Fatalf("%s's request after the first record: %+v, %v; want it held", member, o, ok)
 	}
 	publish(t, env.JS, domain.Event{ID: "other-till-1", Type: domain.TypeRedemption, Source: "test", MemberID: member,

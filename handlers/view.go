@@ -60,7 +60,7 @@ type MemberView struct {
 // readMember reads a member's committed state, and the outcome of one of
 // their redemption requests when requestID is set. ok is false when this
 // engine owns no state (standby, starting, stopping).
-func (e *Engine) readMember(memberID, requestID string) (MemberView, bool) {
+func (e *Engine) readMember(memberID string, request domain.RequestRef) (MemberView, bool) {
 	parts := e.parts.Load()
 	if parts == nil {
 		return MemberView{}, false
@@ -71,7 +71,7 @@ func (e *Engine) readMember(memberID, requestID string) (MemberView, bool) {
 	}
 	p.view.mu.RLock()
 	defer p.view.mu.RUnlock()
-	s := p.memberState(memberID, requestID)
+	s := p.memberState(memberID, request)
 	if m := p.members[memberID]; m != nil && s.Known {
 		now := time.Now().UTC()
 		s.Outlook = m.Outlook(e.programs.Load().At(now), now)
@@ -81,7 +81,7 @@ func (e *Engine) readMember(memberID, requestID string) (MemberView, bool) {
 
 // memberState is readMember for the partition's own goroutine, or a holder
 // of its view.
-func (p *partition) memberState(memberID, requestID string) MemberView {
+func (p *partition) memberState(memberID string, request domain.RequestRef) MemberView {
 	s := MemberView{LedgerSeq: p.ledgerSeq}
 	m := p.members[memberID]
 	if m == nil || !m.Known() {
@@ -93,8 +93,8 @@ func (p *partition) memberState(memberID, requestID string) MemberView {
 	if s.Status == "" {
 		s.Status = domain.StatusActive
 	}
-	if requestID != "" {
-		if o, ok := m.Redemption(requestID); ok {
+	if request.ID != "" {
+		if o, ok := m.Request(request); ok {
 			s.Redemption = &o
 		}
 	}

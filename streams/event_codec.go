@@ -132,10 +132,20 @@ func decodeEvent(data []byte) (domain.Event, error) {
 	if !ok {
 		return domain.Event{}, rejectWire(domain.ReasonMissingField, "data", "is required")
 	}
-	if e.MemberID, err = body.requiredString("member_id"); err != nil {
+	if e.MemberID, e.Body, err = decodeData(e.Type, body); err != nil {
 		return domain.Event{}, err
 	}
-	switch e.Type {
+	return e, nil
+}
+
+// decodeData reads the data object of an event of type t: the member's id
+// and the type's body.
+func decodeData(t domain.EventType, body object) (memberID string, _ domain.EventBody, err error) {
+	if memberID, err = body.requiredString("member_id"); err != nil {
+		return "", nil, err
+	}
+	var e domain.Event
+	switch t {
 	case domain.TypeMemberEnrolled:
 		var b domain.Enrolment
 		if b.Channel, _, err = body.optionalString("channel"); err == nil {
@@ -202,9 +212,9 @@ func decodeEvent(data []byte) (domain.Event, error) {
 		e.Body, err = decodeStockAnswer(body)
 	}
 	if err != nil {
-		return domain.Event{}, err
+		return "", nil, err
 	}
-	return e, nil
+	return memberID, e.Body, nil
 }
 
 func decodePurchase(o object) (domain.EventBody, error) {
