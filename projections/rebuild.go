@@ -168,7 +168,8 @@ func swap(ctx context.Context, tx pgx.Tx, js jetstream.JetStream, scratch string
 		}
 		res.Rows[t] = int(tag.RowsAffected())
 	}
-	if _, err := tx.Exec(ctx, `update loyalty.projection_checkpoints set ledger_seq = $2, updated_at = now(), rebuilt_at = now() where name = $1`,
+	if _, err := tx.Exec(ctx, `update loyalty.projection_checkpoints set ledger_seq = $2, updated_at = now(), rebuilt_at = now(), ledger_created = null
+		where name = $1`,
 		p.Name(), int64(rebuilt)); err != nil {
 		return err
 	}

@@ -222,9 +222,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer stopLag()
 	go r.WatchLag(lagCtx)
 
-	pos, ok := r.startPosition(ctx)
-	if !ok {
-		return nil
+	pos, err := r.startPosition(ctx)
+	if errors.Is(err, ErrLedgerReplaced) {
+		r.log.Error("projection refused to start", "err", err)
+		return err
+	}
+	if err != nil {
+		return nil // ctx ended
 	}
 	r.log.Info("projection started", "checkpoint", pos)
 	failures := 0
@@ -272,9 +276,11 @@ func (r *Runner) ensureCheckpoints(ctx context.Context) error {
 	return nil
 }
 
-// startPosition ensures the checkpoint rows exist and reads the lowest,
-// retrying until it succeeds or ctx ends.
-func (r *Runner) startPosition(ctx context.Context) (uint64, bool) {
+// startPosition ensures the checkpoint rows exist, checks that they count
+// in the ledger stream there is (checkLedger) and reads the lowest,
+// retrying until it succeeds or ctx ends (ctx's error). It returns
+// ErrLedgerReplaced at once.
+func (r *Runner) startPosition(ctx context.Context) (uint64, error) {
 	for attempt := 0; ; attempt++ {
 		err := r.ensureCheckpoints(ctx)
 		var cps []uint64
@@ -282,19 +288,25 @@ func (r *Runner) startPosition(ctx context.Context) (uint64, bool) {
 			cps, err = r.checkpoints(ctx)
 		}
 		if err == nil {
+			err = r.checkLedger(ctx, cps)
+		}
+		if err == nil {
 			for i, cp := range cps {
 				r.setCheckpoint(i, cp)
 			}
-			return slices.Min(cps), true
+			return slices.Min(cps), nil
+		}
+		if errors.Is(err, ErrLedgerReplaced) {
+			return 0, err
 		}
 		if ctx.Err() != nil {
-			return 0, false
+			return 0, ctx.Err()
 		}
 		r.countError()
 		d := backoff(attempt)
 		r.log.Warn("reading the checkpoint failed; retrying", "err", err, "attempt", attempt+1, "backoff", d)
 		if !sleep(ctx, d) {
-			return 0, false
+			return 0, ctx.Err()
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,7 +17,17 @@ type StreamsConfig struct {
 	// DuplicateWindow is how long JetStream de-duplicates by Nats-Msg-Id.
 	// The engine is idempotent beyond it; the window only saves work.
 	DuplicateWindow time.Duration
+	// RecreateMissing lets EnsureStreams create a stream that is missing
+	// while others of the engine's exist, accepting what it held as lost.
+	RecreateMissing bool
 }
+
+// ErrStreamMissing is returned by EnsureStreams when some of the engine's
+// streams exist and others do not: one was deleted, or the server lost it.
+// Starting on an empty one would be quiet damage: on an empty ledger the
+// engine forgets every member's points, on an empty input stream it skips
+// the first inputs (it resumes after the input sequence the ledger names).
+var ErrStreamMissing = errors.New("a stream of the engine's is missing while the others exist")
 
 func (c *StreamsConfig) setDefaults() {
 	if c.Replicas == 0 {
@@ -84,8 +95,16 @@ func DeadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 
 // EnsureStreams creates the engine's streams or updates them to the current
 // definitions. It is safe to run at every start and from several processes.
+//
+// The streams are created together, on first start. When some exist and
+// others do not, it returns ErrStreamMissing, naming them, unless
+// c.RecreateMissing.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig) error {
-	for _, cfg := range []jetstream.StreamConfig{InputStreamConfig(c), LedgerStreamConfig(c), DeadLetterStreamConfig(c)} {
+	cfgs := []jetstream.StreamConfig{InputStreamConfig(c), LedgerStreamConfig(c), DeadLetterStreamConfig(c)}
+	if err := checkNoneMissing(ctx, js, cfgs); err != nil && !c.RecreateMissing {
+		return err
+	}
+	for _, cfg := range cfgs {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return err
@@ -94,4 +113,27 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig)
 		}
 	}
 	return nil
+}
+
+// checkNoneMissing returns ErrStreamMissing when some of the streams exist
+// and others do not.
+func checkNoneMissing(ctx context.Context, js jetstream.JetStream, cfgs []jetstream.StreamConfig) error {
+	var missing, present []string
+	for _, cfg := range cfgs {
+		_, err := js.Stream(ctx, cfg.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			missing = append(missing, cfg.Name)
+		case err != nil:
+			return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+		default:
+			present = append(present, cfg.Name)
+		}
+	}
+	if len(missing) == 0 || len(present) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s missing, %s present. It was deleted or lost: restore it from a backup of the NATS store, "+
+		"or start once with --recreate-missing-streams to accept an empty one (docs/operations.md, \"A stream is missing\")",
+		ErrStreamMissing, strings.Join(missing, " and "), strings.Join(present, " and "))
 }

@@ -2,8 +2,12 @@ package streams_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/streams"
@@ -26,6 +30,35 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 	}
 	if len(got) != 3 {
 		t.Errorf("streams = %v, want 3", got)
+	}
+}
+
+// A stream deleted while the others live is an incident: EnsureStreams
+// refuses to create an empty one in its place, naming it, unless told to.
+func TestEnsureStreamsRefusesToRecreateAMissingStream(t *testing.T) {
+	for _, gone := range []string{streams.LedgerStream, streams.InputStream, streams.DeadLetterStream} {
+		t.Run(gone, func(t *testing.T) {
+			env := natstest.Start(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := env.JS.DeleteStream(ctx, gone); err != nil {
+				t.Fatal(err)
+			}
+			err := streams.EnsureStreams(ctx, env.JS, streams.StreamsConfig{})
+			if !errors.Is(err, streams.ErrStreamMissing) || !strings.Contains(err.Error(), gone+" missing") ||
+				!strings.Contains(err.Error(), "--recreate-missing-streams") {
+				t.Fatalf("EnsureStreams with %s deleted: %v, want ErrStreamMissing naming it and the way out", gone, err)
+			}
+			if _, err := env.JS.Stream(ctx, gone); !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Errorf("stream %s after the refusal: %v, want it still missing", gone, err)
+			}
+			if err := streams.EnsureStreams(ctx, env.JS, streams.StreamsConfig{RecreateMissing: true}); err != nil {
+				t.Fatalf("EnsureStreams told to recreate: %v", err)
+			}
+			if _, err := env.JS.Stream(ctx, gone); err != nil {
+				t.Errorf("stream %s after recreating: %v", gone, err)
+			}
+		})
 	}
 }
 

@@ -39,7 +39,8 @@ type serveOptions struct {
 	refitCheck  time.Duration
 	analytics   analyticsFlags
 	// replyPrefixes are the reply subjects the service answers.
-	replyPrefixes []string
+	replyPrefixes   []string
+	recreateStreams bool
 }
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -74,6 +75,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		strings.Join(handlers.DefaultServiceReplyPrefixes(), ",")), ","),
 		"reply subjects the loyalty service answers (comma-separated prefixes); a request with any other reply subject is dropped and counted in "+
 			"loyalty_service_refused_total: see docs/operations.md, threat model")
+	f.BoolVar(&o.recreateStreams, "recreate-missing-streams", false,
+		"create a stream that is missing while the engine's others exist, accepting that what it held is lost (serve otherwise refuses to start; see docs/operations.md)")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
 	o.demo.register(f, "demo-")
@@ -127,7 +130,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer nc.Close()
-	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{}); err != nil {
+	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{RecreateMissing: o.recreateStreams}); err != nil {
 		return err
 	}
 	// The projections read the ledger on a connection of their own, so

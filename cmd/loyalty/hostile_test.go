@@ -3,15 +3,19 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/projections/pgtest"
 	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // An upstream client, with nothing but the upstream user of
@@ -125,4 +129,40 @@ func streamCounts(t *testing.T, js jetstream.JetStream) map[string]uint64 {
 		counts[name] = info.State.Msgs
 	}
 	return counts
+}
+
+// The ledger deleted under a stopped engine: serve started again on an
+// empty ledger (the members' points forgotten) and the projections skipped
+// the new ledger's first records. Now serve refuses to start, naming the
+// stream and the way out; told to accept the loss, it creates the stream,
+// and its projections then refuse a ledger they were not built from.
+func TestServeRefusesToStartWithoutItsLedger(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	args := []string{"serve", "--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", t.TempDir()}
+	srv := startServe(t, args[1:]...)
+	mustLoyalty(t, "simulate", "--nats-url", env.Server.ClientURL(), "--members", "20", "--days", "10", "--seed", "3",
+		"--start", "2026-01-01", "--quiet")
+	events, err := simulate.All(simulate.Config{Members: 20, Days: 10, Seed: 3, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
+	srv.stop(t)
+
+	ctx := context.Background()
+	if err := env.JS.DeleteStream(ctx, streams.LedgerStream); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := loyalty(t, append(args, "--metrics-addr", freeAddr(t))...)
+	if err == nil || !strings.Contains(errOut, streams.LedgerStream+" missing") || !strings.Contains(errOut, "--recreate-missing-streams") {
+		t.Fatalf("serve without its ledger: err %v, stderr:\n%s\nwant a refusal naming %s and --recreate-missing-streams", err, errOut, streams.LedgerStream)
+	}
+	if _, err := env.JS.Stream(ctx, streams.LedgerStream); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("the ledger after the refusal: %v, want it still missing", err)
+	}
+	_, errOut, err = loyalty(t, append(args, "--metrics-addr", freeAddr(t), "--recreate-missing-streams")...)
+	if err == nil || !strings.Contains(errOut, "not the one the projections were built from") {
+		t.Fatalf("serve told to recreate the ledger: err %v, stderr:\n%s\nwant the projections to refuse the new ledger", err, errOut)
+	}
 }

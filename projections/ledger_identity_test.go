@@ -1,0 +1,90 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// A ledger deleted and created again numbers other records with the same
+// sequences. The projections resumed in it after their old checkpoint and
+// skipped its first records without a word; now they refuse to start, saying
+// why, whether the stream is missing, shorter than a checkpoint, or as long
+// but created at another time. A rebuild starts them again.
+func TestRunnerRefusesALedgerItWasNotBuiltFrom(t *testing.T) {
+	pool := migrated(t)
+	env := natstest.Start(t)
+	ctx := context.Background()
+	recs := publish(t, env.JS, newWorld(7, 5).records(20))
+	last := recs[len(recs)-1].Seq
+	r := start(t, pool, env.JS, Members{}, RunnerConfig{})
+	waitFor(t, last, r)
+	r.stop(t)
+	var recorded time.Time
+	if err := pool.QueryRow(ctx, "select ledger_created from loyalty.projection_checkpoints where name = $1", MembersName).Scan(&recorded); err != nil {
+		t.Fatalf("the ledger's creation time was not recorded: %v", err)
+	}
+
+	run := func() error {
+		t.Helper()
+		runner, err := NewRunner(pool, env.JS, Members{}, RunnerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return runner.Run(rctx)
+	}
+	if err := env.JS.DeleteStream(ctx, streams.LedgerStream); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); !errors.Is(err, ErrLedgerReplaced) || !strings.Contains(err.Error(), "is missing") {
+		t.Errorf("Run with the ledger deleted = %v, want ErrLedgerReplaced: missing", err)
+	}
+	if err := streams.EnsureStreams(ctx, env.JS, streams.StreamsConfig{RecreateMissing: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); !errors.Is(err, ErrLedgerReplaced) || !strings.Contains(err.Error(), "created at") {
+		t.Errorf("Run on an empty new ledger = %v, want ErrLedgerReplaced: created at another time", err)
+	}
+	// A checkpoint written before the creation time was recorded.
+	if _, err := pool.Exec(ctx, "update loyalty.projection_checkpoints set ledger_created = null"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); !errors.Is(err, ErrLedgerReplaced) || !strings.Contains(err.Error(), "ends at sequence 0") {
+		t.Errorf("Run on an empty new ledger, no creation time recorded = %v, want ErrLedgerReplaced: shorter than the checkpoint", err)
+	}
+	again := publish(t, env.JS, newWorld(8, 5).records(40))
+	if again[len(again)-1].Seq <= last {
+		t.Fatalf("the new ledger ends at %d, want it past the old checkpoint %d", again[len(again)-1].Seq, last)
+	}
+	if _, err := pool.Exec(ctx, "update loyalty.projection_checkpoints set ledger_created = $1", recorded); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); !errors.Is(err, ErrLedgerReplaced) || !strings.Contains(err.Error(), "created at") {
+		t.Errorf("Run on a new ledger as long as the old = %v, want ErrLedgerReplaced: created at another time", err)
+	}
+	var members int
+	if err := pool.QueryRow(ctx, "select count(*) from loyalty.members").Scan(&members); err != nil || members != 5 {
+		t.Errorf("members = %d (%v), want the 5 of the old ledger: nothing of the new one applied on top", members, err)
+	}
+
+	if _, err := Rebuild(ctx, pool, env.JS, Members{}, RebuildConfig{}); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	r = start(t, pool, env.JS, Members{}, RunnerConfig{})
+	waitFor(t, again[len(again)-1].Seq, r)
+	r.stop(t)
+	want := map[string]bool{}
+	for _, rec := range again {
+		want[rec.MemberID] = true
+	}
+	if err := pool.QueryRow(ctx, "select count(*) from loyalty.members").Scan(&members); err != nil || members != len(want) {
+		t.Errorf("members after the rebuild = %d (%v), want the %d of the new ledger", members, err, len(want))
+	}
+}
