@@ -42,6 +42,10 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 	if cons.CachedInfo().NumPending == 0 {
 		return parts, followUps, nil
 	}
+	quarantine, err := streams.LoadQuarantine(ctx, js)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rebuild: %w", err)
+	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(2000))
 	if err != nil {
 		return nil, nil, fmt.Errorf("rebuild: ledger messages: %w", err)
@@ -57,9 +61,13 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 			return nil, nil, fmt.Errorf("rebuild: metadata: %w", err)
 		}
 		seq := meta.Sequence.Stream
-		recs, err := streams.DecodeLedgerMessage(msg.Data())
+		recs, skipped, err := quarantine.Decode(seq, msg.Data())
 		if err != nil {
 			return nil, nil, fmt.Errorf("rebuild: ledger seq %d: %w", seq, err)
+		}
+		if p, ok := streams.LedgerPartition(msg.Subject()); skipped && ok && parts[p] != nil {
+			// Skipped, but the partition's next append is fenced on it.
+			parts[p].ledgerSeq = seq
 		}
 		for _, rec := range recs {
 			part := parts[rec.Partition]

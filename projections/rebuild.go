@@ -186,6 +186,10 @@ func readLedger(ctx context.Context, js jetstream.JetStream, from, to uint64, si
 	if from > to {
 		return nil
 	}
+	quarantine, err := streams.LoadQuarantine(ctx, js)
+	if err != nil {
+		return err
+	}
 	cons, err := js.OrderedConsumer(ctx, streams.LedgerStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
 	})
@@ -219,7 +223,7 @@ func readLedger(ctx context.Context, js jetstream.JetStream, from, to uint64, si
 		if seq > to {
 			break // the ledger grew past to meanwhile
 		}
-		recs, err := streams.DecodeLedgerMessage(msg.Data())
+		recs, _, err := quarantine.Decode(seq, msg.Data())
 		if err != nil {
 			return fmt.Errorf("%s seq %d: %w: %w", streams.LedgerStream, seq, ErrUndecodable, err)
 		}

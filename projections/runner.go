@@ -104,13 +104,16 @@ type Runner struct {
 	// lag; in ps order.
 	checkpointSeqs []atomic.Uint64
 	running        atomic.Bool
-	watching       atomic.Bool
+	// quarantine is the ledger messages to skip, loaded by follow.
+	quarantine streams.Quarantine
+	watching   atomic.Bool
 }
 
 // orderedConsumers is the part of jetstream.JetStream a Runner uses.
 type orderedConsumers interface {
 	OrderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error)
 	Stream(ctx context.Context, stream string) (jetstream.Stream, error)
+	KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error)
 }
 
 // NewRunner prepares a runner for p; Run starts it. Run at most one runner
@@ -315,6 +318,11 @@ func (r *Runner) startPosition(ctx context.Context) (uint64, error) {
 // ctx ends or reading fails. It returns the new position and whether any
 // batch committed.
 func (r *Runner) follow(ctx context.Context, pos uint64) (uint64, bool, error) {
+	quarantine, err := streams.LoadQuarantine(ctx, r.js)
+	if err != nil {
+		return pos, false, err
+	}
+	r.quarantine = quarantine
 	cons, err := r.js.OrderedConsumer(ctx, streams.LedgerStream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   pos + 1,
@@ -474,10 +482,13 @@ func (r *Runner) decode(batch []streams.LedgerRecord, msg jetstream.Msg) ([]stre
 	if err != nil {
 		return batch, fmt.Errorf("ledger message metadata: %w", err)
 	}
-	recs, err := streams.DecodeLedgerMessage(msg.Data())
+	recs, skipped, err := r.quarantine.Decode(meta.Sequence.Stream, msg.Data())
 	if err != nil {
 		return batch, fmt.Errorf("projection %q: %s seq %d: %w: %w",
 			r.name, streams.LedgerStream, meta.Sequence.Stream, ErrUndecodable, err)
+	}
+	if skipped {
+		r.log.Warn("quarantined ledger message skipped", "seq", meta.Sequence.Stream, "reason", r.quarantine[meta.Sequence.Stream].Reason)
 	}
 	stored := meta.Timestamp.UTC()
 	for _, rec := range recs {

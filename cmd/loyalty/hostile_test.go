@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/projections/pgtest"
@@ -164,5 +166,114 @@ func TestServeRefusesToStartWithoutItsLedger(t *testing.T) {
 	_, errOut, err = loyalty(t, append(args, "--metrics-addr", freeAddr(t), "--recreate-missing-streams")...)
 	if err == nil || !strings.Contains(errOut, "not the one the projections were built from") {
 		t.Fatalf("serve told to recreate the ledger: err %v, stderr:\n%s\nwant the projections to refuse the new ledger", err, errOut)
+	}
+}
+
+// A ledger message nobody can decode (here an error answer a confused
+// deputy once appended) stopped the engine and the projections for good,
+// and the operator could not remove it (the ledger denies delete and
+// purge). `loyalty ledger quarantine` sets it aside with an audit entry; the
+// engine and the projections then skip it, and the partition's next append
+// is still fenced on it.
+func TestAnUndecodableLedgerMessageIsQuarantined(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := []string{"--nats-url", env.Server.ClientURL()}
+	args := append([]string{"--database-url", db.URL, "--data-dir", t.TempDir()}, natsURL...)
+	member := memberOfPartition(t, 0)
+	ctx := context.Background()
+	at := time.Now().UTC().Add(-time.Hour)
+	purchase := func(id string) domain.Event {
+		return domain.Event{ID: id, Type: domain.TypePurchaseCompleted, Source: "test", MemberID: member, OccurredAt: at,
+			Body: domain.Purchase{OrderID: "order-" + id, Total: domain.Money{Minor: 5000, Currency: "EUR"}}}
+	}
+	publishInputs(t, env.JS, purchase("p-1"))
+	srv := startServe(t, args...)
+	waitCaughtUp(t, env.JS, db.Pool, 1)
+	srv.stop(t)
+
+	ledger, err := env.JS.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodable := strconv.FormatUint(ledger.CachedInfo().State.LastSeq, 10)
+	ack, err := env.JS.Publish(ctx, streams.LedgerSubject(0), []byte(`{"error":"400 want {\"member_id\": \"...\"}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strconv.FormatUint(ack.Sequence, 10)
+	_, errOut, err := loyalty(t, append([]string{"serve", "--metrics-addr", freeAddr(t)}, args...)...)
+	if err == nil || !strings.Contains(errOut, "loyalty ledger quarantine "+bad) {
+		t.Fatalf("serve on the undecodable message: err %v, stderr:\n%s\nwant it to stop, naming `loyalty ledger quarantine %s`", err, errOut, bad)
+	}
+
+	quarantine := func(args ...string) (string, error) {
+		out, errOut, err := loyalty(t, append(append([]string{"ledger", "quarantine"}, args...), natsURL...)...)
+		return out + errOut, err
+	}
+	if out, err := quarantine(bad); err == nil || !strings.Contains(out, "reason is required") {
+		t.Errorf("quarantine without a reason: err %v, output %q, want a refusal asking for one", err, out)
+	}
+	if out, err := quarantine(decodable, "--reason", "hiding a purchase"); err == nil || !strings.Contains(out, "decodes") {
+		t.Errorf("quarantine of a message that decodes: err %v, output %q, want a refusal", err, out)
+	}
+	if out, err := quarantine(bad, "--reason", "an error answer appended by the service"); err != nil || !strings.Contains(out, "quarantined") {
+		t.Fatalf("quarantine: err %v, output %q", err, out)
+	}
+	if out, err := quarantine(bad, "--reason", "again"); err == nil || !strings.Contains(out, "already") {
+		t.Errorf("a second quarantine: err %v, output %q, want a refusal", err, out)
+	}
+	listed := mustLoyalty(t, append([]string{"ledger", "quarantined"}, natsURL...)...)
+	if !strings.Contains(listed, bad) || !strings.Contains(listed, "an error answer appended by the service") {
+		t.Errorf("ledger quarantined lists:\n%s\nwant seq %s with its reason", listed, bad)
+	}
+
+	srv = startServe(t, args...)
+	publishInputs(t, env.JS, purchase("p-2"))
+	waitCaughtUp(t, env.JS, db.Pool, 2)
+	srv.stop(t)
+	var balance int64
+	if err := db.Pool.QueryRow(ctx, "select points_balance from loyalty.members where member_id = $1", member).Scan(&balance); err != nil {
+		t.Fatal(err)
+	}
+	if balance <= 0 {
+		t.Errorf("balance of %s = %d after two purchases, want points", member, balance)
+	}
+	last, err := ledger.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.State.LastSeq <= ack.Sequence {
+		t.Errorf("the ledger ends at %d, want a record appended after the quarantined %d", last.State.LastSeq, ack.Sequence)
+	}
+}
+
+// memberOfPartition is a member id whose events go to partition p.
+func memberOfPartition(t *testing.T, p int) string {
+	t.Helper()
+	for i := range 10_000 {
+		if id := "m-" + strconv.Itoa(i); streams.PartitionOf(id) == p {
+			return id
+		}
+	}
+	t.Fatalf("no member id of partition %d", p)
+	return ""
+}
+
+// publishInputs publishes events to the input stream as upstream would.
+func publishInputs(t *testing.T, js jetstream.JetStream, events ...domain.Event) {
+	t.Helper()
+	for _, e := range events {
+		data, err := streams.EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, err := streams.InputSubject(e.Type, e.MemberID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(context.Background(), subject, data, jetstream.WithMsgID(e.ID)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

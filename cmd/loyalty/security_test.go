@@ -58,6 +58,7 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	want, _ := referenceFold(t, events)
 	assertMembersEqual(t, db.Pool, want)
 	mustLoyalty(t, append(as("operator"), "dlq", "list")...)
+	mustLoyalty(t, append(as("operator"), "ledger", "quarantined")...)
 
 	// A till, as upstream, asks the engine's service for a balance.
 	till, err := nats.Connect(url, nats.UserInfo("upstream", passwords["upstream"]), nats.RootCAs(ca), nats.CustomInboxPrefix("_INBOX_upstream"))

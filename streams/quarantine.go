@@ -1,0 +1,163 @@
+package streams
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// QuarantineBucket is the key-value bucket of ledger messages set aside by
+// an operator (`loyalty ledger quarantine`): one key per ledger sequence.
+// The ledger itself is never edited (it denies delete and purge): a
+// quarantined message stays where it is, and every reader of the ledger
+// skips it. The bucket keeps each key's history, so a quarantine that was
+// taken back is still on record.
+const QuarantineBucket = "LOYALTY_LEDGER_QUARANTINE"
+
+// ErrDecodable is returned by QuarantineLedgerMessage for a message that
+// decodes: only what no reader can decode is set aside, so that quarantine
+// can never be used to drop facts from the ledger.
+var ErrDecodable = errors.New("the ledger message decodes: only messages that cannot be decoded are quarantined")
+
+// Quarantined is one quarantined ledger message and who set it aside, why
+// and when.
+type Quarantined struct {
+	Seq     uint64    `json:"seq"`
+	Subject string    `json:"subject"`
+	SHA256  string    `json:"sha256"` // of the message's data: a key never covers another message
+	Reason  string    `json:"reason"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Error   string    `json:"decode_error"`
+}
+
+// Quarantine is the set of quarantined ledger messages, by sequence.
+type Quarantine map[uint64]Quarantined
+
+// keyValues is the part of jetstream.JetStream that LoadQuarantine uses.
+type keyValues interface {
+	KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error)
+}
+
+// LoadQuarantine reads the quarantined messages; none when the bucket does
+// not exist.
+func LoadQuarantine(ctx context.Context, js keyValues) (Quarantine, error) {
+	kv, err := js.KeyValue(ctx, QuarantineBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return Quarantine{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quarantine bucket %s: %w", QuarantineBucket, err)
+	}
+	q := Quarantine{}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", QuarantineBucket, err)
+	}
+	for key := range keys.Keys() {
+		entry, err := kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // taken back meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s %s: %w", QuarantineBucket, key, err)
+		}
+		var e Quarantined
+		if err := json.Unmarshal(entry.Value(), &e); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", QuarantineBucket, key, err)
+		}
+		q[e.Seq] = e
+	}
+	return q, nil
+}
+
+// Decode decodes the ledger message at seq, or reports it skipped when it
+// is quarantined: the key names it and the digest matches. A message that
+// cannot be decoded and is not quarantined is an error that says how to
+// quarantine it.
+func (q Quarantine) Decode(seq uint64, data []byte) (recs []LedgerRecord, skipped bool, err error) {
+	recs, err = DecodeLedgerMessage(data)
+	if err == nil {
+		return recs, false, nil
+	}
+	if e, ok := q[seq]; ok && e.SHA256 == digestHex(data) {
+		return nil, true, nil
+	}
+	return nil, false, fmt.Errorf("%w (after checking it, set it aside with `loyalty ledger quarantine %d --reason ...`: docs/operations.md)", err, seq)
+}
+
+// QuarantineLedgerMessage sets the ledger message at seq aside, recording
+// reason and by, once it has checked that the message cannot be decoded. It
+// returns the entry; quarantining a message twice is refused.
+func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq uint64, reason, by string, now time.Time) (Quarantined, error) {
+	if strings.TrimSpace(reason) == "" {
+		return Quarantined{}, errors.New("a reason is required: it is the audit trail of why a ledger message is skipped")
+	}
+	stream, err := js.Stream(ctx, LedgerStream)
+	if err != nil {
+		return Quarantined{}, fmt.Errorf("ledger stream: %w", err)
+	}
+	msg, err := stream.GetMsg(ctx, seq)
+	if err != nil {
+		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, err)
+	}
+	_, decodeErr := DecodeLedgerMessage(msg.Data)
+	if decodeErr == nil {
+		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, ErrDecodable)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: QuarantineBucket, Description: "Ledger messages set aside by an operator: readers skip them (loyalty ledger quarantine)",
+		History: 64, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return Quarantined{}, fmt.Errorf("quarantine bucket %s: %w", QuarantineBucket, err)
+	}
+	e := Quarantined{Seq: seq, Subject: msg.Subject, SHA256: digestHex(msg.Data), Reason: reason, By: by, At: now.UTC(), Error: decodeErr.Error()}
+	value, err := json.Marshal(e)
+	if err != nil {
+		return Quarantined{}, err
+	}
+	if _, err := kv.Create(ctx, strconv.FormatUint(seq, 10), value); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return Quarantined{}, fmt.Errorf("%s seq %d is quarantined already", LedgerStream, seq)
+		}
+		return Quarantined{}, fmt.Errorf("record the quarantine of seq %d: %w", seq, err)
+	}
+	return e, nil
+}
+
+// LedgerPartition is the partition whose ledger subject subject is.
+func LedgerPartition(subject string) (int, bool) {
+	token, ok := strings.CutPrefix(subject, LedgerPrefix+".")
+	if !ok {
+		return 0, false
+	}
+	p, err := strconv.Atoi(token)
+	if err != nil || p < 0 || p >= Partitions || strconv.Itoa(p) != token {
+		return 0, false
+	}
+	return p, true
+}
+
+func digestHex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Sorted is the entries by sequence.
+func (q Quarantine) Sorted() []Quarantined {
+	all := slices.Collect(maps.Values(q))
+	slices.SortFunc(all, func(a, b Quarantined) int { return cmp.Compare(a.Seq, b.Seq) })
+	return all
+}
