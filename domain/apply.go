@@ -280,8 +280,13 @@ func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error
 		reversal = mulDivFloor(o.Earned, Ratio{Num: refunded, Den: o.Total.Minor}) - o.Reversed
 		lost = mulDivFloor(o.QualifyingSpend, Ratio{Num: refunded, Den: o.Total.Minor}) - o.QualifyingLost
 	}
+	// The refund's spend comes off its purchase's day (evolveRefund), so it
+	// changes the spend of the refund's own window only when the purchase
+	// is in that window: not when the purchase is older than the window,
+	// nor when it is dated after the refund (the till that took the goods
+	// back runs behind the one that sold them).
 	after := m.spendWithin(meta.OccurredAt)
-	if dayOf(o.PlacedAt) > dayOf(meta.OccurredAt.Add(-QualifyingWindow)) {
+	if first, last := qualifyingDays(meta.OccurredAt); dayOf(o.PlacedAt) >= first && dayOf(o.PlacedAt) <= last {
 		after -= lost
 	}
 	facts := []Fact{RefundRecorded{

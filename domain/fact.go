@@ -97,7 +97,11 @@ type PurchaseRecorded struct {
 }
 
 // RefundRecorded records money returned for an order. QualifyingSpend is
-// negative: the refund's share of the order's qualifying spend.
+// negative: the refund's share of the order's qualifying spend, which comes
+// off the day of the purchase, so that it counts in the purchase's windows.
+// QualifyingSpendAfter is the member's rolling total as of the refund's
+// time: the refund changes it only when its purchase is in that window (not
+// for a refund dated before its purchase), so it is never negative.
 type RefundRecorded struct {
 	FactMeta
 	OrderID              string

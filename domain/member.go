@@ -375,7 +375,14 @@ func keepFrom(days []daySpend, horizon int64) []daySpend {
 // own window. Spend is kept per UTC day, so a purchase made later on the same
 // day counts too.
 func (m *Member) spendWithin(now time.Time) int64 {
-	return sumBetween(m.spend, dayOf(now.Add(-QualifyingWindow))+1, dayOf(now))
+	first, last := qualifyingDays(now)
+	return sumBetween(m.spend, first, last)
+}
+
+// qualifyingDays are the first and last UTC day of the qualifying window
+// that ends on now's day.
+func qualifyingDays(now time.Time) (first, last int64) {
+	return dayOf(now.Add(-QualifyingWindow)) + 1, dayOf(now)
 }
 
 // forgetOld drops spend days, orders and visit counts older than

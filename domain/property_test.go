@@ -458,3 +458,70 @@ func TestApplyIsDeterministic(t *testing.T) {
 		}
 	})
 }
+
+// TestQualifyingSpendNeverNegative draws histories whose events may be
+// dated before the ones already applied (a refund before its purchase, a
+// late batch): the qualifying spend every purchase and refund reports is
+// the net spend of the purchases dated in the window that ends on its own
+// day, each purchase net of its refunds, and so never negative; nor is the
+// tier value the member's progress shows.
+func TestQualifyingSpendNeverNegative(t *testing.T) {
+	backdating := []time.Duration{0, 0, 0, time.Hour, 13 * time.Hour, day, 3 * day, 40 * day}
+	rapid.Check(t, func(t *rapid.T) {
+		p := drawProgram(t)
+		m := domain.NewMember(memberID)
+		type purchase struct{ day, net int64 }
+		var spend []purchase
+		latest := map[string]int{} // index in spend of the order with that id
+		windowSpend := func(at time.Time) int64 {
+			var sum int64
+			for _, s := range spend {
+				if s.day > utcDay(at.Add(-365*day)) && s.day <= utcDay(at) {
+					sum += s.net
+				}
+			}
+			return sum
+		}
+		n := rapid.IntRange(1, 40).Draw(t, "events")
+		at := t0
+		var h history
+		for i := range n {
+			at = at.Add(rapid.SampledFrom(gaps).Draw(t, "gap"))
+			dated := at.Add(-rapid.SampledFrom(backdating).Draw(t, "backdated"))
+			e := event(fmt.Sprintf("e-%d", i), dated, h.drawBody(t))
+			if err := domain.Validate(e, e.OccurredAt); err != nil {
+				t.Fatalf("generated event %d is invalid: %v", i, err)
+			}
+			facts, err := domain.Apply(m, e, p)
+			if err != nil {
+				continue
+			}
+			for _, f := range facts {
+				var after int64
+				switch f := f.(type) {
+				case domain.PurchaseRecorded:
+					latest[f.OrderID] = len(spend)
+					spend = append(spend, purchase{day: utcDay(f.OccurredAt), net: f.QualifyingSpend})
+					after = f.QualifyingSpendAfter
+				case domain.RefundRecorded:
+					spend[latest[f.OrderID]].net += f.QualifyingSpend
+					after = f.QualifyingSpendAfter
+				case domain.TierProgress:
+					if f.Value < 0 {
+						t.Fatalf("event %d dated %s: tier value %d", i, dated.Format(time.RFC3339), f.Value)
+					}
+					continue
+				default:
+					continue
+				}
+				if want := windowSpend(f.Meta().OccurredAt); after != want || after < 0 {
+					t.Fatalf("event %d dated %s: %T reports qualifying spend %d; the purchases in its window hold %d",
+						i, dated.Format(time.RFC3339), f, after, want)
+				}
+			}
+			if m.QualifyingSpend < 0 {
+				t.Fatalf("event %d: member's qualifying spend %d", i, m.QualifyingSpend)
+			}
+		}
+	})
+}

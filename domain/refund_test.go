@@ -245,3 +245,55 @@ func TestRefundByLines(t *testing.T) {
 		},
 	})
 }
+
+// A refund dated before its purchase (the till that took the goods back
+// runs behind the one that sold them) takes its spend off the purchase's
+// day, like any refund. As of the refund's own date neither has happened,
+// so the qualifying spend it reports is that date's, and never negative.
+func TestRefundDatedBeforeItsPurchase(t *testing.T) {
+	noBonus := func(p *domain.Program) { p.Earning.FirstPurchaseBonus = 0 }
+	feb1 := time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC)
+	dayBefore := t0.Add(-day) // 28 February; the purchase is on 1 March
+	runRuleCases(t, []ruleCase{
+		{
+			name:    "a full refund the day before: no spend as of its date",
+			program: noBonus,
+			given:   tenEuros,
+			when:    refund("e-2", dayBefore, "o-1", eur(1000)),
+			want: []domain.Fact{
+				refunded("e-2", dayBefore, "o-1", eur(1000), -1000, 0),
+				reversed("e-2", dayBefore, 10, "o-1"),
+			},
+		},
+		{
+			name:    "earlier purchases count as of the refund's date, the refunded one not",
+			program: noBonus,
+			given:   []domain.Event{enrolled(), buy("e-1", feb1, "o-0", eur(300_00)), buy("e-2", t0, "o-1", eur(100_00))},
+			when:    refund("e-3", dayBefore, "o-1", eur(40_00)),
+			want: []domain.Fact{
+				refunded("e-3", dayBefore, "o-1", eur(40_00), -40_00, 300_00),
+				reversed("e-3", dayBefore, 40, "o-1"),
+			},
+		},
+		{
+			name:    "an hour before, on the purchase's day: the order's day nets out",
+			program: noBonus,
+			given:   tenEuros,
+			when:    refund("e-2", t0.Add(-time.Hour), "o-1", eur(400)),
+			want: []domain.Fact{
+				refunded("e-2", t0.Add(-time.Hour), "o-1", eur(400), -400, 600),
+				reversed("e-2", t0.Add(-time.Hour), 4, "o-1"),
+			},
+		},
+		{
+			name:    "the refund comes off the purchase's window: the next purchase sees it",
+			program: noBonus,
+			given:   []domain.Event{enrolled(), buy("e-1", t0, "o-1", eur(400_00)), refund("e-2", dayBefore, "o-1", eur(300_00))},
+			when:    buy("e-3", t0.Add(day), "o-2", eur(300_00)),
+			want: []domain.Fact{
+				purchased("e-3", t0.Add(day), "o-2", eur(300_00), 300_00, 400_00),
+				earned("e-3", t0.Add(day), 300, domain.RuleBase, "o-2"),
+			},
+		},
+	})
+}
