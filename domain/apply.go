@@ -277,7 +277,15 @@ func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error
 	refunded := o.Refunded + amount
 	var reversal, lost int64
 	if o.Total.Minor > 0 {
-		reversal = mulDivFloor(o.Earned, Ratio{Num: refunded, Den: o.Total.Minor}) - o.Reversed
+		// What the order owes back once this refund is counted: its share
+		// of the order's points, and, from the refund that completes the
+		// return, the order's one-off bonuses. Less what earlier refunds
+		// took (or recorded as debt).
+		owed := mulDivFloor(o.Earned, Ratio{Num: refunded, Den: o.Total.Minor})
+		if refunded == o.Total.Minor && o.Refunded < o.Total.Minor && p.Returns.reversesBonuses() {
+			owed += o.Bonus
+		}
+		reversal = owed - o.Reversed
 		lost = mulDivFloor(o.QualifyingSpend, Ratio{Num: refunded, Den: o.Total.Minor}) - o.QualifyingLost
 	}
 	// The refund's spend comes off its purchase's day (evolveRefund), so it

@@ -41,6 +41,7 @@ func drawProgram(t *rapid.T) *domain.Program {
 		withStock(p)
 	}
 	p.Returns.Policy = rapid.SampledFrom([]domain.ReturnsPolicy{domain.ReturnsUnlimited, domain.ReturnsWithinBalance, domain.ReturnsOnlyPending}).Draw(t, "returns")
+	p.Returns.OrderBonuses = rapid.SampledFrom([]domain.OrderBonuses{"", domain.OrderBonusesReverse, domain.OrderBonusesKeep}).Draw(t, "order_bonuses")
 	return p
 }
 
@@ -174,6 +175,7 @@ type ledger struct {
 	tier              string
 	firstBonuses      int
 	orderEarned       map[string]int64 // base and tier points of the current order with that id
+	orderBonus        map[string]int64 // its one-off bonuses (first purchase, referral)
 	orderReversed     map[string]int64
 	feedbackBonuses   map[string]int
 	visitBonuses      map[int64]int  // per UTC day
@@ -203,7 +205,7 @@ func TestLedgerInvariants(t *testing.T) {
 		events := drawEvents(t)
 		live, shadow := domain.NewMember(memberID), domain.NewMember(memberID)
 		var lastProgress domain.TierOutlook
-		l := ledger{orderEarned: map[string]int64{}, orderReversed: map[string]int64{}, feedbackBonuses: map[string]int{}, visitBonuses: map[int64]int{}, latest: map[string]int{}}
+		l := ledger{orderEarned: map[string]int64{}, orderBonus: map[string]int64{}, orderReversed: map[string]int64{}, feedbackBonuses: map[string]int{}, visitBonuses: map[int64]int{}, latest: map[string]int{}}
 		for i, e := range events {
 			if err := domain.Validate(e, e.OccurredAt); err != nil {
 				t.Fatalf("generated event %d is invalid: %v", i, err)
@@ -287,8 +289,8 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 		l.received += f.Points
 	case domain.PointsCancelled:
 		l.orderReversed[f.OrderID] += f.Points
-		if f.Points <= 0 || l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID] {
-			t.Fatalf("cancelled %d points of order %s, which earned %d", f.Points, f.OrderID, l.orderEarned[f.OrderID])
+		if f.Points <= 0 || l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID]+l.orderBonus[f.OrderID] {
+			t.Fatalf("cancelled %d points of order %s, which earned %d and %d of bonuses", f.Points, f.OrderID, l.orderEarned[f.OrderID], l.orderBonus[f.OrderID])
 		}
 	case domain.PointsReleased:
 		if f.Points <= 0 || f.OccurredAt.After(e.OccurredAt) {
@@ -316,7 +318,7 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 		}
 	case domain.PurchaseRecorded:
 		l.purchases++
-		l.orderEarned[f.OrderID], l.orderReversed[f.OrderID], l.feedbackBonuses[f.OrderID] = 0, 0, 0
+		l.orderEarned[f.OrderID], l.orderBonus[f.OrderID], l.orderReversed[f.OrderID], l.feedbackBonuses[f.OrderID] = 0, 0, 0, 0
 		if f.QualifyingSpend < 0 || f.QualifyingSpend > f.QualifyingSpendAfter {
 			t.Fatalf("purchase qualifying spend %d, after %d", f.QualifyingSpend, f.QualifyingSpendAfter)
 		}
@@ -350,6 +352,7 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 			}
 		case domain.RuleFirstPurchaseBonus:
 			l.firstBonuses++
+			l.orderBonus[f.OrderID] += f.Points
 		case domain.RuleFeedbackBonus:
 			l.feedbackBonuses[f.OrderID]++
 		case domain.RuleVisitBonus:
@@ -366,8 +369,9 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 			t.Fatalf("PointsReversed %+v", f)
 		}
 		l.orderReversed[f.OrderID] += f.Points
-		if l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID] {
-			t.Fatalf("order %s: %d points reversed, only %d earned", f.OrderID, l.orderReversed[f.OrderID], l.orderEarned[f.OrderID])
+		if l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID]+l.orderBonus[f.OrderID] {
+			t.Fatalf("order %s: %d points reversed, only %d earned and %d of bonuses", f.OrderID, l.orderReversed[f.OrderID],
+				l.orderEarned[f.OrderID], l.orderBonus[f.OrderID])
 		}
 	case domain.TierChanged:
 		up := tierRank(p, f.To) > tierRank(p, f.From)
@@ -416,9 +420,18 @@ func checkMember(t *rapid.T, p *domain.Program, l *ledger, m *domain.Member) {
 		if o == nil {
 			continue
 		}
-		if o.Earned != l.orderEarned[id] || o.Reversed != l.orderReversed[id] || o.Reversed > o.Earned ||
+		if o.Earned != l.orderEarned[id] || o.Bonus != l.orderBonus[id] || o.Reversed != l.orderReversed[id] || o.Reversed > o.Earned+o.Bonus ||
 			o.Refunded < 0 || o.Refunded > o.Total.Minor || o.QualifyingLost < 0 || o.QualifyingLost > o.QualifyingSpend {
 			t.Fatalf("order %s: %+v; facts say earned %d reversed %d", id, *o, l.orderEarned[id], l.orderReversed[id])
+		}
+		// A fully refunded order has given back all it earned, its one-off
+		// bonuses included, unless the policy leaves available points alone.
+		owed := l.orderEarned[id] + l.orderBonus[id]
+		if p.Returns.OrderBonuses == domain.OrderBonusesKeep {
+			owed = l.orderEarned[id]
+		}
+		if o.Total.Minor > 0 && o.Refunded == o.Total.Minor && p.Returns.Policy != domain.ReturnsOnlyPending && l.orderReversed[id] != owed {
+			t.Fatalf("order %s refunded in full: %d points taken back of the %d it earned with its bonuses", id, l.orderReversed[id], owed)
 		}
 	}
 }
