@@ -100,8 +100,8 @@ type PurchaseRecorded struct {
 // negative: the refund's share of the order's qualifying spend, which comes
 // off the day of the purchase, so that it counts in the purchase's windows.
 // QualifyingSpendAfter is the member's rolling total as of the refund's
-// time: the refund changes it only when its purchase is in that window (not
-// for a refund dated before its purchase), so it is never negative.
+// time, or its purchase's when the refund is dated before it (a refund
+// cannot have come first): the purchase net of its refunds, never negative.
 type RefundRecorded struct {
 	FactMeta
 	OrderID              string

@@ -475,21 +475,25 @@ func TestApplyIsDeterministic(t *testing.T) {
 // TestQualifyingSpendNeverNegative draws histories whose events may be
 // dated before the ones already applied (a refund before its purchase, a
 // late batch): the qualifying spend every purchase and refund reports is
-// the net spend of the purchases dated in the window that ends on its own
-// day, each purchase net of its refunds, and so never negative; nor is the
-// tier value the member's progress shows.
+// the net spend of the purchases dated in the window that ends on its day
+// (a refund's, or its purchase's when that is later), each purchase net of
+// its refunds, and so never negative; nor is the tier value the member's
+// progress shows.
 func TestQualifyingSpendNeverNegative(t *testing.T) {
 	backdating := []time.Duration{0, 0, 0, time.Hour, 13 * time.Hour, day, 3 * day, 40 * day}
 	rapid.Check(t, func(t *rapid.T) {
 		p := drawProgram(t)
 		m := domain.NewMember(memberID)
-		type purchase struct{ day, net int64 }
+		type purchase struct {
+			at  time.Time
+			net int64
+		}
 		var spend []purchase
 		latest := map[string]int{} // index in spend of the order with that id
 		windowSpend := func(at time.Time) int64 {
 			var sum int64
 			for _, s := range spend {
-				if s.day > utcDay(at.Add(-365*day)) && s.day <= utcDay(at) {
+				if d := utcDay(s.at); d > utcDay(at.Add(-365*day)) && d <= utcDay(at) {
 					sum += s.net
 				}
 			}
@@ -511,14 +515,19 @@ func TestQualifyingSpendNeverNegative(t *testing.T) {
 			}
 			for _, f := range facts {
 				var after int64
+				asOf := f.Meta().OccurredAt
 				switch f := f.(type) {
 				case domain.PurchaseRecorded:
 					latest[f.OrderID] = len(spend)
-					spend = append(spend, purchase{day: utcDay(f.OccurredAt), net: f.QualifyingSpend})
+					spend = append(spend, purchase{at: f.OccurredAt, net: f.QualifyingSpend})
 					after = f.QualifyingSpendAfter
 				case domain.RefundRecorded:
-					spend[latest[f.OrderID]].net += f.QualifyingSpend
+					bought := &spend[latest[f.OrderID]]
+					bought.net += f.QualifyingSpend
 					after = f.QualifyingSpendAfter
+					if bought.at.After(asOf) {
+						asOf = bought.at
+					}
 				case domain.TierProgress:
 					if f.Value < 0 {
 						t.Fatalf("event %d dated %s: tier value %d", i, dated.Format(time.RFC3339), f.Value)
@@ -527,7 +536,7 @@ func TestQualifyingSpendNeverNegative(t *testing.T) {
 				default:
 					continue
 				}
-				if want := windowSpend(f.Meta().OccurredAt); after != want || after < 0 {
+				if want := windowSpend(asOf); after != want || after < 0 {
 					t.Fatalf("event %d dated %s: %T reports qualifying spend %d; the purchases in its window hold %d",
 						i, dated.Format(time.RFC3339), f, after, want)
 				}

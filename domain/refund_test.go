@@ -250,15 +250,16 @@ func TestRefundByLines(t *testing.T) {
 
 // A refund dated before its purchase (the till that took the goods back
 // runs behind the one that sold them) takes its spend off the purchase's
-// day, like any refund. As of the refund's own date neither has happened,
-// so the qualifying spend it reports is that date's, and never negative.
+// day, like any refund. It cannot have happened before the purchase, so its
+// qualifying spend and tier standing are counted as of the purchase's time:
+// the purchase net of the refund, never negative.
 func TestRefundDatedBeforeItsPurchase(t *testing.T) {
 	noBonus := func(p *domain.Program) { p.Earning.FirstPurchaseBonus = 0 }
 	feb1 := time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC)
 	dayBefore := t0.Add(-day) // 28 February; the purchase is on 1 March
 	runRuleCases(t, []ruleCase{
 		{
-			name:    "a full refund the day before: no spend as of its date",
+			name:    "a full refund the day before: nothing left of the order",
 			program: noBonus,
 			given:   tenEuros,
 			when:    refund("e-2", dayBefore, "o-1", eur(1000)),
@@ -268,13 +269,25 @@ func TestRefundDatedBeforeItsPurchase(t *testing.T) {
 			},
 		},
 		{
-			name:    "earlier purchases count as of the refund's date, the refunded one not",
+			name:    "a partial refund the day before: the purchase counts, net of it",
 			program: noBonus,
 			given:   []domain.Event{enrolled(), buy("e-1", feb1, "o-0", eur(300_00)), buy("e-2", t0, "o-1", eur(100_00))},
 			when:    refund("e-3", dayBefore, "o-1", eur(40_00)),
 			want: []domain.Fact{
-				refunded("e-3", dayBefore, "o-1", eur(40_00), -40_00, 300_00),
+				refunded("e-3", dayBefore, "o-1", eur(40_00), -40_00, 360_00),
 				reversed("e-3", dayBefore, 40, "o-1"),
+			},
+		},
+		{
+			name:    "the tier progress is the purchase's, net of the refund",
+			program: noBonus,
+			given:   []domain.Event{enrolled(), buy("e-1", t0, "o-1", eur(100_00))},
+			when:    refund("e-2", dayBefore, "o-1", eur(40_00)),
+			want: []domain.Fact{
+				refunded("e-2", dayBefore, "o-1", eur(40_00), -40_00, 60_00),
+				reversed("e-2", dayBefore, 40, "o-1"),
+				domain.TierProgress{FactMeta: meta("e-2", dayBefore),
+					TierOutlook: domain.TierOutlook{Value: 60_00, NextTier: "silver", Missing: 440_00, Projected: "bronze"}},
 			},
 		},
 		{
