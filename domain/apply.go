@@ -44,7 +44,8 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	settle(decideTierReviews(m, meta, p))
 	settle(decideYearly(m, meta, p))
 	settle(decideNotices(m, meta, p))
-	facts, err := decideEvent(m, meta, e, p)
+	at := countedAt(m, e, meta.OccurredAt)
+	facts, err := decideEvent(m, meta, at, e, p)
 	if err != nil {
 		return nil, err
 	}
@@ -54,12 +55,28 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 	if !m.Known() && !slices.ContainsFunc(facts, IsActivity) {
 		return append(timed, facts...), nil
 	}
-	progress := decideProgress(m, meta, facts, p)
+	progress := decideProgress(m, meta, at, facts, p)
 	return append(append(timed, facts...), progress...), nil
 }
 
-// decideEvent decides the event's own facts.
-func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) {
+// countedAt is when an event counts towards qualifying spend and tiers: at
+// its own time, except a refund dated before its purchase (the till that
+// took the goods back runs behind the one that sold them). It cannot have
+// happened before the purchase, and as of its own date the purchase whose
+// spend it takes back is not in the window yet; it counts at the
+// purchase's time.
+func countedAt(m *Member, e Event, at time.Time) time.Time {
+	if b, ok := e.Body.(Refund); ok {
+		if o := m.orders[b.OrderID]; o != nil && o.PlacedAt.After(at) {
+			return o.PlacedAt
+		}
+	}
+	return at
+}
+
+// decideEvent decides the event's own facts; at is when it counts towards
+// qualifying spend and tiers (countedAt).
+func decideEvent(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, error) {
 	if _, ok := e.Body.(Clock); ok {
 		return nil, nil // only what expired, which Decide has decided
 	}
@@ -71,7 +88,7 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 	case Purchase:
 		facts, err = decidePurchase(m, meta, e, b, p)
 	case Refund:
-		facts, err = decideRefund(m, meta, b, p)
+		facts, err = decideRefund(m, meta, at, b, p)
 	case Feedback:
 		facts = decideFeedback(m, meta, b, p)
 	case Visit:
@@ -133,7 +150,7 @@ func decideEvent(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) 
 		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}
 		facts = append([]Fact{first}, facts...)
 	}
-	return append(facts, decideTierChange(m, meta, facts, p)...), nil
+	return append(facts, decideTierChange(m, meta, at, facts, p)...), nil
 }
 
 // withoutEarnings drops the points a blocked or closed member would have
@@ -261,7 +278,7 @@ func tierMultiplier(m *Member, p *Program) Ratio {
 	return One
 }
 
-func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error) {
+func decideRefund(m *Member, meta FactMeta, at time.Time, b Refund, p *Program) ([]Fact, error) {
 	o := m.orders[b.OrderID]
 	if o == nil {
 		return nil, reject(ReasonUnknownOrder, "order_id", "no order %q is on record for this member", b.OrderID)
@@ -277,11 +294,23 @@ func decideRefund(m *Member, meta FactMeta, b Refund, p *Program) ([]Fact, error
 	refunded := o.Refunded + amount
 	var reversal, lost int64
 	if o.Total.Minor > 0 {
-		reversal = mulDivFloor(o.Earned, Ratio{Num: refunded, Den: o.Total.Minor}) - o.Reversed
+		// What the order owes back once this refund is counted: its share
+		// of the order's points, and, from the refund that completes the
+		// return, the order's one-off bonuses. Less what earlier refunds
+		// took (or recorded as debt).
+		owed := mulDivFloor(o.Earned, Ratio{Num: refunded, Den: o.Total.Minor})
+		if refunded == o.Total.Minor && o.Refunded < o.Total.Minor && p.Returns.reversesBonuses() {
+			owed += o.Bonus
+		}
+		reversal = owed - o.Reversed
 		lost = mulDivFloor(o.QualifyingSpend, Ratio{Num: refunded, Den: o.Total.Minor}) - o.QualifyingLost
 	}
-	after := m.spendWithin(meta.OccurredAt)
-	if dayOf(o.PlacedAt) > dayOf(meta.OccurredAt.Add(-QualifyingWindow)) {
+	// The refund's spend comes off its purchase's day (evolveRefund), so it
+	// changes the spend of the window it counts in (at, never before the
+	// purchase) only when the purchase is in that window, which it is not
+	// when it is older than the window.
+	after := m.spendWithin(at)
+	if first, last := qualifyingDays(at); dayOf(o.PlacedAt) >= first && dayOf(o.PlacedAt) <= last {
 		after -= lost
 	}
 	facts := []Fact{RefundRecorded{

@@ -97,7 +97,11 @@ type PurchaseRecorded struct {
 }
 
 // RefundRecorded records money returned for an order. QualifyingSpend is
-// negative: the refund's share of the order's qualifying spend.
+// negative: the refund's share of the order's qualifying spend, which comes
+// off the day of the purchase, so that it counts in the purchase's windows.
+// QualifyingSpendAfter is the member's rolling total as of the refund's
+// time, or its purchase's when the refund is dated before it (a refund
+// cannot have come first): the purchase net of its refunds, never negative.
 type RefundRecorded struct {
 	FactMeta
 	OrderID              string

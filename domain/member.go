@@ -69,10 +69,15 @@ type Order struct {
 	Total           Money
 	Lines           []LineItem
 	QualifyingSpend int64
-	Earned          int64
-	Refunded        int64
-	Reversed        int64
-	QualifyingLost  int64
+	// Earned is the order's points that refunds take back in proportion
+	// (base, tier bonus, program rules); Bonus its one-off bonuses (first
+	// purchase, referral), which the refund that completes its return
+	// takes back whole (Returns.OrderBonuses).
+	Earned         int64
+	Bonus          int64
+	Refunded       int64
+	Reversed       int64
+	QualifyingLost int64
 	// Pending is what the order earned that is not available yet, until
 	// AvailableAt.
 	Pending          int64
@@ -235,6 +240,8 @@ func (m *Member) Evolve(f Fact) {
 				o.FeedbackRewarded = true
 			case RuleBase, RuleTierBonus:
 				o.Earned += f.Points
+			case RuleFirstPurchaseBonus, RuleReferred:
+				o.Bonus += f.Points
 			}
 		}
 		if f.Rule == RuleVisitBonus {
@@ -375,7 +382,14 @@ func keepFrom(days []daySpend, horizon int64) []daySpend {
 // own window. Spend is kept per UTC day, so a purchase made later on the same
 // day counts too.
 func (m *Member) spendWithin(now time.Time) int64 {
-	return sumBetween(m.spend, dayOf(now.Add(-QualifyingWindow))+1, dayOf(now))
+	first, last := qualifyingDays(now)
+	return sumBetween(m.spend, first, last)
+}
+
+// qualifyingDays are the first and last UTC day of the qualifying window
+// that ends on now's day.
+func qualifyingDays(now time.Time) (first, last int64) {
+	return dayOf(now.Add(-QualifyingWindow)) + 1, dayOf(now)
 }
 
 // forgetOld drops spend days, orders and visit counts older than

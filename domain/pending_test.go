@@ -182,13 +182,23 @@ func TestReturnsOfPendingPoints(t *testing.T) {
 			},
 		},
 		{
-			name:    "only_pending, a second refund of a cancelled order takes no more",
+			name:    "only_pending, the refund that completes the order cancels the rest and the pending bonus",
 			program: withPending(14, true, domain.ReturnsOnlyPending),
 			given:   []domain.Event{enrolled(), order, half(early)},
 			when:    refund("e-r2", early.Add(time.Hour), "o-1", eur(1000)),
 			want: []domain.Fact{
 				refunded("e-r2", early.Add(time.Hour), "o-1", eur(1000), -1000, 0),
-				cancelled("e-r2", early.Add(time.Hour), "o-1", 10),
+				cancelled("e-r2", early.Add(time.Hour), "o-1", 210), // 20 - 10, and the first purchase bonus
+			},
+		},
+		{
+			name:    "only_pending, a bonus already available is not taken",
+			program: withPending(14, true, domain.ReturnsOnlyPending),
+			given:   []domain.Event{enrolled(), order, half(early)},
+			when:    refund("e-r2", late, "o-1", eur(1000)),
+			want: []domain.Fact{
+				released("e-r2", until, "o-1", 210, time.Time{}),
+				refunded("e-r2", late, "o-1", eur(1000), -1000, 0),
 			},
 		},
 		{

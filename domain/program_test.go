@@ -86,6 +86,8 @@ func TestProgramValidate(t *testing.T) {
 			[]string{"refund_window_days: must be between 1 and 730 days"}},
 		{"refund window over 730 days", func(p *domain.Program) { p.RefundWindow = 730*day + time.Nanosecond },
 			[]string{"refund_window_days: must be between 1 and 730 days"}},
+		{"unknown order bonuses setting", func(p *domain.Program) { p.Returns.OrderBonuses = "clawback" },
+			[]string{`returns.order_bonuses: must be reverse or keep, got "clawback"`}},
 		{"no tiers", func(p *domain.Program) { p.Tiers = nil }, []string{"tiers: must define at least one tier"}},
 		{"first tier above 0", func(p *domain.Program) { p.Tiers[0].QualifyingSpend = 1 },
 			[]string{"tiers[0].qualifying_spend: the first tier must start at 0"}},
@@ -127,6 +129,8 @@ func TestProgramValidate(t *testing.T) {
 		}, nil},
 		{"zero category multiplier", func(p *domain.Program) { p.Earning.CategoryMultipliers["gift-cards"] = ratio(0, 1) }, nil},
 		{"a single tier", func(p *domain.Program) { p.Tiers = p.Tiers[:1] }, nil},
+		{"order bonuses kept", func(p *domain.Program) { p.Returns.OrderBonuses = domain.OrderBonusesKeep }, nil},
+		{"order bonuses reversed", func(p *domain.Program) { p.Returns.OrderBonuses = domain.OrderBonusesReverse }, nil},
 		{"program currency not itself accepted", func(p *domain.Program) { p.Currency = "CHF" }, nil},
 	}
 	for _, tt := range tests {

@@ -41,6 +41,7 @@ func drawProgram(t *rapid.T) *domain.Program {
 		withStock(p)
 	}
 	p.Returns.Policy = rapid.SampledFrom([]domain.ReturnsPolicy{domain.ReturnsUnlimited, domain.ReturnsWithinBalance, domain.ReturnsOnlyPending}).Draw(t, "returns")
+	p.Returns.OrderBonuses = rapid.SampledFrom([]domain.OrderBonuses{"", domain.OrderBonusesReverse, domain.OrderBonusesKeep}).Draw(t, "order_bonuses")
 	return p
 }
 
@@ -174,6 +175,7 @@ type ledger struct {
 	tier              string
 	firstBonuses      int
 	orderEarned       map[string]int64 // base and tier points of the current order with that id
+	orderBonus        map[string]int64 // its one-off bonuses (first purchase, referral)
 	orderReversed     map[string]int64
 	feedbackBonuses   map[string]int
 	visitBonuses      map[int64]int  // per UTC day
@@ -203,7 +205,7 @@ func TestLedgerInvariants(t *testing.T) {
 		events := drawEvents(t)
 		live, shadow := domain.NewMember(memberID), domain.NewMember(memberID)
 		var lastProgress domain.TierOutlook
-		l := ledger{orderEarned: map[string]int64{}, orderReversed: map[string]int64{}, feedbackBonuses: map[string]int{}, visitBonuses: map[int64]int{}, latest: map[string]int{}}
+		l := ledger{orderEarned: map[string]int64{}, orderBonus: map[string]int64{}, orderReversed: map[string]int64{}, feedbackBonuses: map[string]int{}, visitBonuses: map[int64]int{}, latest: map[string]int{}}
 		for i, e := range events {
 			if err := domain.Validate(e, e.OccurredAt); err != nil {
 				t.Fatalf("generated event %d is invalid: %v", i, err)
@@ -287,8 +289,8 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 		l.received += f.Points
 	case domain.PointsCancelled:
 		l.orderReversed[f.OrderID] += f.Points
-		if f.Points <= 0 || l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID] {
-			t.Fatalf("cancelled %d points of order %s, which earned %d", f.Points, f.OrderID, l.orderEarned[f.OrderID])
+		if f.Points <= 0 || l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID]+l.orderBonus[f.OrderID] {
+			t.Fatalf("cancelled %d points of order %s, which earned %d and %d of bonuses", f.Points, f.OrderID, l.orderEarned[f.OrderID], l.orderBonus[f.OrderID])
 		}
 	case domain.PointsReleased:
 		if f.Points <= 0 || f.OccurredAt.After(e.OccurredAt) {
@@ -316,7 +318,7 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 		}
 	case domain.PurchaseRecorded:
 		l.purchases++
-		l.orderEarned[f.OrderID], l.orderReversed[f.OrderID], l.feedbackBonuses[f.OrderID] = 0, 0, 0
+		l.orderEarned[f.OrderID], l.orderBonus[f.OrderID], l.orderReversed[f.OrderID], l.feedbackBonuses[f.OrderID] = 0, 0, 0, 0
 		if f.QualifyingSpend < 0 || f.QualifyingSpend > f.QualifyingSpendAfter {
 			t.Fatalf("purchase qualifying spend %d, after %d", f.QualifyingSpend, f.QualifyingSpendAfter)
 		}
@@ -350,6 +352,7 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 			}
 		case domain.RuleFirstPurchaseBonus:
 			l.firstBonuses++
+			l.orderBonus[f.OrderID] += f.Points
 		case domain.RuleFeedbackBonus:
 			l.feedbackBonuses[f.OrderID]++
 		case domain.RuleVisitBonus:
@@ -366,8 +369,9 @@ func checkFact(t *rapid.T, p *domain.Program, l *ledger, e domain.Event, f domai
 			t.Fatalf("PointsReversed %+v", f)
 		}
 		l.orderReversed[f.OrderID] += f.Points
-		if l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID] {
-			t.Fatalf("order %s: %d points reversed, only %d earned", f.OrderID, l.orderReversed[f.OrderID], l.orderEarned[f.OrderID])
+		if l.orderReversed[f.OrderID] > l.orderEarned[f.OrderID]+l.orderBonus[f.OrderID] {
+			t.Fatalf("order %s: %d points reversed, only %d earned and %d of bonuses", f.OrderID, l.orderReversed[f.OrderID],
+				l.orderEarned[f.OrderID], l.orderBonus[f.OrderID])
 		}
 	case domain.TierChanged:
 		up := tierRank(p, f.To) > tierRank(p, f.From)
@@ -416,9 +420,18 @@ func checkMember(t *rapid.T, p *domain.Program, l *ledger, m *domain.Member) {
 		if o == nil {
 			continue
 		}
-		if o.Earned != l.orderEarned[id] || o.Reversed != l.orderReversed[id] || o.Reversed > o.Earned ||
+		if o.Earned != l.orderEarned[id] || o.Bonus != l.orderBonus[id] || o.Reversed != l.orderReversed[id] || o.Reversed > o.Earned+o.Bonus ||
 			o.Refunded < 0 || o.Refunded > o.Total.Minor || o.QualifyingLost < 0 || o.QualifyingLost > o.QualifyingSpend {
 			t.Fatalf("order %s: %+v; facts say earned %d reversed %d", id, *o, l.orderEarned[id], l.orderReversed[id])
+		}
+		// A fully refunded order has given back all it earned, its one-off
+		// bonuses included, unless the policy leaves available points alone.
+		owed := l.orderEarned[id] + l.orderBonus[id]
+		if p.Returns.OrderBonuses == domain.OrderBonusesKeep {
+			owed = l.orderEarned[id]
+		}
+		if o.Total.Minor > 0 && o.Refunded == o.Total.Minor && p.Returns.Policy != domain.ReturnsOnlyPending && l.orderReversed[id] != owed {
+			t.Fatalf("order %s refunded in full: %d points taken back of the %d it earned with its bonuses", id, l.orderReversed[id], owed)
 		}
 	}
 }
@@ -455,6 +468,82 @@ func TestApplyIsDeterministic(t *testing.T) {
 		}
 		if !reflect.DeepEqual(replayed, m1) {
 			t.Fatalf("replay differs from the live fold:\n%+v\n%+v", replayed, m1)
+		}
+	})
+}
+
+// TestQualifyingSpendNeverNegative draws histories whose events may be
+// dated before the ones already applied (a refund before its purchase, a
+// late batch): the qualifying spend every purchase and refund reports is
+// the net spend of the purchases dated in the window that ends on its day
+// (a refund's, or its purchase's when that is later), each purchase net of
+// its refunds, and so never negative; nor is the tier value the member's
+// progress shows.
+func TestQualifyingSpendNeverNegative(t *testing.T) {
+	backdating := []time.Duration{0, 0, 0, time.Hour, 13 * time.Hour, day, 3 * day, 40 * day}
+	rapid.Check(t, func(t *rapid.T) {
+		p := drawProgram(t)
+		m := domain.NewMember(memberID)
+		type purchase struct {
+			at  time.Time
+			net int64
+		}
+		var spend []purchase
+		latest := map[string]int{} // index in spend of the order with that id
+		windowSpend := func(at time.Time) int64 {
+			var sum int64
+			for _, s := range spend {
+				if d := utcDay(s.at); d > utcDay(at.Add(-365*day)) && d <= utcDay(at) {
+					sum += s.net
+				}
+			}
+			return sum
+		}
+		n := rapid.IntRange(1, 40).Draw(t, "events")
+		at := t0
+		var h history
+		for i := range n {
+			at = at.Add(rapid.SampledFrom(gaps).Draw(t, "gap"))
+			dated := at.Add(-rapid.SampledFrom(backdating).Draw(t, "backdated"))
+			e := event(fmt.Sprintf("e-%d", i), dated, h.drawBody(t))
+			if err := domain.Validate(e, e.OccurredAt); err != nil {
+				t.Fatalf("generated event %d is invalid: %v", i, err)
+			}
+			facts, err := domain.Apply(m, e, p)
+			if err != nil {
+				continue
+			}
+			for _, f := range facts {
+				var after int64
+				asOf := f.Meta().OccurredAt
+				switch f := f.(type) {
+				case domain.PurchaseRecorded:
+					latest[f.OrderID] = len(spend)
+					spend = append(spend, purchase{at: f.OccurredAt, net: f.QualifyingSpend})
+					after = f.QualifyingSpendAfter
+				case domain.RefundRecorded:
+					bought := &spend[latest[f.OrderID]]
+					bought.net += f.QualifyingSpend
+					after = f.QualifyingSpendAfter
+					if bought.at.After(asOf) {
+						asOf = bought.at
+					}
+				case domain.TierProgress:
+					if f.Value < 0 {
+						t.Fatalf("event %d dated %s: tier value %d", i, dated.Format(time.RFC3339), f.Value)
+					}
+					continue
+				default:
+					continue
+				}
+				if want := windowSpend(asOf); after != want || after < 0 {
+					t.Fatalf("event %d dated %s: %T reports qualifying spend %d; the purchases in its window hold %d",
+						i, dated.Format(time.RFC3339), f, after, want)
+				}
+			}
+			if m.QualifyingSpend < 0 {
+				t.Fatalf("event %d: member's qualifying spend %d", i, m.QualifyingSpend)
+			}
 		}
 	})
 }

@@ -3,6 +3,10 @@ package domain
 // Returns is the program's returns policy.
 type Returns struct {
 	Policy ReturnsPolicy
+	// OrderBonuses is what the refund that completes an order's return does
+	// with the order's one-off bonuses (first-purchase and referral
+	// bonuses); "" is OrderBonusesReverse.
+	OrderBonuses OrderBonuses
 }
 
 // ReturnsPolicy says how far a refund may take points back.
@@ -20,10 +24,30 @@ const (
 	ReturnsOnlyPending ReturnsPolicy = "only_pending"
 )
 
+// OrderBonuses says whether an order's one-off bonuses follow the order
+// when it is refunded in full. They are all or nothing: a partial refund
+// leaves them, because the member still made the purchase they reward.
+type OrderBonuses string
+
+const (
+	// OrderBonusesReverse takes them back, with the order's last points,
+	// by the returns policy (the default).
+	OrderBonusesReverse OrderBonuses = "reverse"
+	// OrderBonusesKeep leaves them with the member.
+	OrderBonusesKeep OrderBonuses = "keep"
+)
+
+func (r Returns) reversesBonuses() bool { return r.OrderBonuses != OrderBonusesKeep }
+
 func (r Returns) validate(add func(field, format string, args ...any)) {
 	switch r.Policy {
 	case "", ReturnsUnlimited, ReturnsWithinBalance, ReturnsOnlyPending:
 	default:
 		add("returns.policy", "must be unlimited, within_balance or only_pending, got %q", r.Policy)
+	}
+	switch r.OrderBonuses {
+	case "", OrderBonusesReverse, OrderBonusesKeep:
+	default:
+		add("returns.order_bonuses", "must be reverse or keep, got %q", r.OrderBonuses)
 	}
 }

@@ -218,11 +218,12 @@ func (m *Member) tierDelta(x TierPolicy, f Fact, first, last int64) int64 {
 
 // decideTierChange is the tier move an event's facts bring: up as soon as the
 // member qualifies for a higher tier, or, under a policy with reviews, a
-// renewal of the tier's period when they qualify for it again.
-func decideTierChange(m *Member, meta FactMeta, facts []Fact, p *Program) []Fact {
+// renewal of the tier's period when they qualify for it again. The facts
+// count at `at` (countedAt).
+func decideTierChange(m *Member, meta FactMeta, at time.Time, facts []Fact, p *Program) []Fact {
 	x := p.TierPolicy
-	first, last := x.window(meta.OccurredAt)
-	value := m.tierValue(x, meta.OccurredAt)
+	first, last := x.window(at)
+	value := m.tierValue(x, at)
 	for _, f := range facts {
 		value += m.tierDelta(x, f, first, last)
 	}
@@ -240,9 +241,9 @@ func decideTierChange(m *Member, meta FactMeta, facts []Fact, p *Program) []Fact
 			reason = TierReasonQualifyingPoints
 		}
 		return []Fact{TierChanged{FactMeta: meta, From: p.Tiers[current].Name, To: p.Tiers[qualified].Name, Reason: reason,
-			ExpiresAt: x.validUntil(meta.OccurredAt)}}
+			ExpiresAt: x.validUntil(at)}}
 	case qualified == current && current > 0 && x.reviews():
-		if until := x.validUntil(meta.OccurredAt); until.After(m.TierExpires) {
+		if until := x.validUntil(at); until.After(m.TierExpires) {
 			return []Fact{TierRenewed{FactMeta: meta, Tier: p.Tiers[current].Name, ExpiresAt: until}}
 		}
 	}
@@ -354,11 +355,11 @@ func (TierProgress) FactType() FactType { return FactTierProgress }
 
 // decideProgress is the TierProgress an event's facts bring, if the outlook
 // changed: decided on the member as their state is before the facts, with
-// the facts' effect added.
-func decideProgress(m *Member, meta FactMeta, facts []Fact, p *Program) []Fact {
+// the facts' effect added, in the window of `at` (countedAt).
+func decideProgress(m *Member, meta FactMeta, at time.Time, facts []Fact, p *Program) []Fact {
 	after := *m // a shallow view: only the tier fields and the value change
-	value := m.tierValue(p.TierPolicy, meta.OccurredAt)
-	first, last := p.TierPolicy.window(meta.OccurredAt)
+	value := m.tierValue(p.TierPolicy, at)
+	first, last := p.TierPolicy.window(at)
 	var reviewDelta int64 // what the facts add to the window of the next review
 	for _, f := range facts {
 		value += m.tierDelta(p.TierPolicy, f, first, last)

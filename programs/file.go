@@ -72,7 +72,8 @@ type fileRewardLimit struct {
 }
 
 type fileReturns struct {
-	Policy scalar `yaml:"policy"`
+	Policy       scalar `yaml:"policy"`
+	OrderBonuses scalar `yaml:"order_bonuses"`
 }
 
 type fileEarning struct {
@@ -580,7 +581,10 @@ func (f *file) program() (*domain.Program, []error) {
 	p.Earning.VisitBonus = c.integer("earning.visit_bonus.points", e.VisitBonus.Points, maxPoints)
 	p.Earning.VisitBonusMaxPerDay = int(c.integer("earning.visit_bonus.max_per_day", e.VisitBonus.MaxPerDay, maxVisitsPerDay))
 
-	p.Returns = domain.Returns{Policy: domain.ReturnsPolicy(c.text("returns.policy", f.Returns.Policy))}
+	p.Returns = domain.Returns{
+		Policy:       domain.ReturnsPolicy(c.text("returns.policy", f.Returns.Policy)),
+		OrderBonuses: domain.OrderBonuses(c.text("returns.order_bonuses", f.Returns.OrderBonuses)),
+	}
 	p.Earning.Expiry = domain.Expiry{
 		Policy:     domain.ExpiryPolicy(c.text("earning.expiry.policy", e.Expiry.Policy)),
 		Days:       int(c.integer("earning.expiry.days", e.Expiry.Days, 36_500)),

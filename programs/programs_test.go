@@ -179,6 +179,8 @@ func TestParseBad(t *testing.T) {
 		{name: "pending for years", data: "earning:\n  pending: {days: 999}\n", wantField: "earning.pending.days"},
 		{name: "confirmation without days", data: "earning:\n  pending: {confirmation: true}\n", wantField: "earning.pending.confirmation"},
 		{name: "an unknown returns policy", data: "returns: {policy: never}\n", wantField: "returns.policy"},
+		{name: "an unknown order bonuses setting", data: "returns: {order_bonuses: clawback}\n", wantField: "returns.order_bonuses", wantText: `must be reverse or keep, got "clawback"`},
+		{name: "order bonuses as a boolean", data: "returns: {order_bonuses: false}\n", wantField: "returns.order_bonuses"},
 
 		// The reward catalogue.
 		{name: "a reward without points", data: "redemption:\n  rewards:\n    - {id: mug}\n", wantField: "redemption.rewards[0].points"},

@@ -185,6 +185,23 @@ func TestParseReturns(t *testing.T) {
 	if _, err := Parse([]byte(string(DefaultYAML) + "\nreturns: {policy: only_new}\n")); err == nil || !strings.Contains(err.Error(), "returns.policy") {
 		t.Errorf("unknown policy: %v", err)
 	}
+	p, err = Parse([]byte(string(DefaultYAML) + "\nreturns: {order_bonuses: keep}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (domain.Returns{OrderBonuses: domain.OrderBonusesKeep}); p.Returns != want {
+		t.Errorf("returns %+v, want %+v", p.Returns, want)
+	}
+	p, err = Parse(DefaultYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Returns != (domain.Returns{}) {
+		t.Errorf("the default program's returns %+v, want the defaults (unlimited, bonuses reversed)", p.Returns)
+	}
+	if _, err := Parse([]byte(string(DefaultYAML) + "\nreturns: {order_bonuses: always}\n")); err == nil || !strings.Contains(err.Error(), "returns.order_bonuses") {
+		t.Errorf("unknown order bonuses setting: %v", err)
+	}
 }
 
 func TestParseTierPolicy(t *testing.T) {
@@ -264,7 +281,7 @@ func TestDocsCompleteExampleParses(t *testing.T) {
 	unset := map[string]bool{
 		"expiry notices": p.Earning.Expiry.NoticeDays == 0, "pending": p.Earning.Pending.Days == 0,
 		"referral": p.Earning.Referral.ReferrerPoints == 0, "yearly": p.Earning.Yearly.BirthdayPoints == 0,
-		"rules": len(p.Earning.Rules) < 4, "returns": p.Returns.Policy == "", "tier policy": p.TierPolicy.Downgrade == "",
+		"rules": len(p.Earning.Rules) < 4, "returns": p.Returns.Policy == "", "order bonuses": p.Returns.OrderBonuses == "", "tier policy": p.TierPolicy.Downgrade == "",
 		"rewards": len(p.Redemption.Rewards) == 0, "transfers": !p.Transfers.Allowed, "effective_from": p.EffectiveFrom.IsZero(),
 	}
 	for what, missing := range unset {
