@@ -1,7 +1,10 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -95,16 +98,31 @@ func (e *Engine) publishFollowUps(ctx context.Context) {
 	}
 }
 
+// preempted counts and logs a publish whose message id another had taken.
+func (e *Engine) preempted() {
+	e.metrics.preempted.Inc()
+	e.cfg.Logger.Warn("an input the engine published had its message id taken by another message; published again under a new one")
+}
+
 func (e *Engine) publishFollowUp(ctx context.Context, ev domain.Event) error {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return publishInput(pctx, e.js, ev)
+	return publishInput(pctx, e.js, ev, e.preempted)
 }
 
 // publishInput stores one input event the engine makes itself (a follow-up,
 // a request the service was given), its id as the message id, and waits
 // for JetStream's acknowledgement.
-func publishInput(ctx context.Context, js jetstream.JetStream, ev domain.Event) error {
+//
+// JetStream acknowledges a message whose id it stored within its duplicate
+// window as a duplicate, without storing it. That is success only when the
+// stored message is this one (a retry of ours); anyone may publish with any
+// message id, and a client that published first with ours would otherwise
+// have the engine's event silently dropped (a transfer debited and never
+// credited). So the stored message is read back and compared, and when it
+// is another, the event is published again under a message id of its own;
+// the event's id, which the rules de-duplicate on, stays the same.
+func publishInput(ctx context.Context, js jetstream.JetStream, ev domain.Event, preempted func()) error {
 	data, err := streams.EncodeEvent(ev)
 	if err != nil {
 		return err
@@ -113,6 +131,32 @@ func publishInput(ctx context.Context, js jetstream.JetStream, ev domain.Event) 
 	if err != nil {
 		return err
 	}
-	_, err = js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: {ev.ID}}})
-	return err
+	msgID := ev.ID
+	for range 3 {
+		ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: {msgID}}})
+		if err != nil || !ack.Duplicate {
+			return err
+		}
+		ours, err := storedIs(ctx, js, ack, data)
+		if err != nil || ours {
+			return err
+		}
+		preempted()
+		msgID = ev.ID + "~" + rand.Text()
+	}
+	return fmt.Errorf("event %s: its message id was taken three times", ev.ID)
+}
+
+// storedIs reports whether the message JetStream acknowledged as a
+// duplicate holds data.
+func storedIs(ctx context.Context, js jetstream.JetStream, ack *jetstream.PubAck, data []byte) (bool, error) {
+	stream, err := js.Stream(ctx, ack.Stream)
+	if err != nil {
+		return false, fmt.Errorf("check a duplicate acknowledgement: %w", err)
+	}
+	stored, err := stream.GetMsg(ctx, ack.Sequence)
+	if err != nil {
+		return false, fmt.Errorf("check a duplicate acknowledgement (%s seq %d): %w", ack.Stream, ack.Sequence, err)
+	}
+	return bytes.Equal(stored.Data, data), nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/streams"
@@ -74,5 +75,45 @@ func TestFollowUpsMissingAtStartArePublished(t *testing.T) {
 	}
 	if n := len(readAll(t, env.JS, streams.DeadLetterStream)); n != 0 {
 		t.Errorf("%d dead letters, want none", n)
+	}
+}
+
+// A client publishes first with the message id of a follow-up the engine
+// will publish: JetStream then acknowledges the engine's publish as a
+// duplicate without storing it, and the engine took that for success (the
+// transfer debited and never credited). The engine reads the stored message
+// back, finds it is not its own, and publishes again under a new id.
+func TestAFollowUpsMessageIDTakenFirstIsPublishedAgain(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	from, to := "m-1", "m-2"
+	at := day0.Add(time.Hour)
+	followUp, ok := domain.FollowUp(domain.PointsTransferred{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at},
+		RequestID: "gift-1", ToMemberID: to, Points: 100})
+	if !ok {
+		t.Fatal("no follow-up for a transfer")
+	}
+	visit, err := streams.EncodeEvent(domain.Event{ID: "v-1", Type: domain.TypeVisitRecorded, Source: "shop", MemberID: to, OccurredAt: day0,
+		Body: domain.Visit{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := streams.InputSubject(domain.TypeVisitRecorded, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: subject, Data: visit,
+		Header: nats.Header{jetstream.MsgIDHeader: {followUp.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, env.JS, purchase("p-1", from, "o-1", 5000, day0), transferEvent("t-1", from, to, "gift-1", 100, at))
+	waitForRecords(t, env.JS, 4) // the visit, the purchase, the transfer, the recipient's side
+	members, _ := foldLedger(t, env.JS)
+	if members[from].Balance != 50 || members[to].Balance != 105 {
+		t.Errorf("sender %d, recipient %d; want 50, and 105: the visit's 5 and the 100 transferred", members[from].Balance, members[to].Balance)
+	}
+	if got := metricValue(t, reg, "loyalty_input_preempted_total"); got != 1 {
+		t.Errorf("loyalty_input_preempted_total = %v, want 1", got)
 	}
 }

@@ -28,6 +28,7 @@ type Metrics struct {
 	inputResumes    *prometheus.CounterVec
 	programReloads  *prometheus.CounterVec
 	serviceRefusals *prometheus.CounterVec
+	preempted       prometheus.Counter
 }
 
 func (m *Metrics) serviceRefused(reason string) { m.serviceRefusals.WithLabelValues(reason).Inc() }
@@ -136,6 +137,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_service_refused_total",
 			Help: "Service requests not answered with a decision, by reason: reply_subject (dropped: the reply subject is not a caller's inbox), busy (503), bad_request (400).",
 		}, []string{"reason"}),
+		preempted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_input_preempted_total",
+			Help: "Inputs the engine published (follow-ups, service requests) whose message id another message had taken within JetStream's duplicate window; each was published again under a new id.",
+		}),
 	}
 	for _, reason := range serviceRefusalReasons {
 		m.serviceRefusals.WithLabelValues(reason)
@@ -157,7 +162,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals} {
+		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals, m.preempted} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

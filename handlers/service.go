@@ -264,7 +264,7 @@ func (s *service) request(req micro.Request, ev domain.Event, request domain.Req
 	ctx, stop := context.WithTimeout(context.Background(), s.timeout)
 	defer stop()
 	if state.Redemption == nil { // not held already: a held one's stock answer is on its way
-		if err := publishInput(ctx, s.js, ev); err != nil {
+		if err := publishInput(ctx, s.js, ev, s.e.preempted); err != nil {
 			_ = req.Error(CodeUnavailable, "could not store the request: "+err.Error()+"; retry with the same request_id", nil)
 			return
 		}
