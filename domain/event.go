@@ -153,6 +153,17 @@ type RedeemRequest struct {
 	Channel   string
 }
 
+// MadeByEngine reports whether only the engine publishes events of type t:
+// the clock, and the follow-ups it publishes for another member or a
+// reward's stock (FollowUp). Upstream may not publish them.
+func MadeByEngine(t EventType) bool {
+	switch t {
+	case TypeMemberClock, TypeTransferIn, TypeReferralReward, TypeStockRequest, TypeStockAnswer:
+		return true
+	}
+	return false
+}
+
 func (RedeemRequest) EventType() EventType { return TypeRedemption }
 func (Clock) EventType() EventType         { return TypeMemberClock }
 func (StatusChange) EventType() EventType  { return TypeMemberStatus }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -66,7 +67,7 @@ func (e *Engine) reconcileFollowUps(ctx context.Context, parts map[int]*partitio
 		if target == nil {
 			continue
 		}
-		if _, seen := target.seen[keyOf(ev.ID)]; !seen {
+		if _, seen := target.seenEvent(ev.Type, ev.ID); !seen {
 			due = append(due, ev)
 		}
 	}
@@ -137,7 +138,7 @@ func publishInput(ctx context.Context, js jetstream.JetStream, ev domain.Event, 
 		if err != nil || !ack.Duplicate {
 			return err
 		}
-		ours, err := storedIs(ctx, js, ack, data)
+		ours, err := storedIs(ctx, js, ack, subject, ev, data)
 		if err != nil || ours {
 			return err
 		}
@@ -148,8 +149,10 @@ func publishInput(ctx context.Context, js jetstream.JetStream, ev domain.Event, 
 }
 
 // storedIs reports whether the message JetStream acknowledged as a
-// duplicate holds data.
-func storedIs(ctx context.Context, js jetstream.JetStream, ack *jetstream.PubAck, data []byte) (bool, error) {
+// duplicate is ev as published on subject: the same bytes, or for a request
+// the service was given, the same request stamped with another call's time
+// (a till's retry).
+func storedIs(ctx context.Context, js jetstream.JetStream, ack *jetstream.PubAck, subject string, ev domain.Event, data []byte) (bool, error) {
 	stream, err := js.Stream(ctx, ack.Stream)
 	if err != nil {
 		return false, fmt.Errorf("check a duplicate acknowledgement: %w", err)
@@ -158,5 +161,16 @@ func storedIs(ctx context.Context, js jetstream.JetStream, ack *jetstream.PubAck
 	if err != nil {
 		return false, fmt.Errorf("check a duplicate acknowledgement (%s seq %d): %w", ack.Stream, ack.Sequence, err)
 	}
-	return bytes.Equal(stored.Data, data), nil
+	if in, err := streams.ParseStoredInput(stored.Subject); err != nil || in.PublishSubject() != subject {
+		return false, nil
+	}
+	if bytes.Equal(stored.Data, data) {
+		return true, nil
+	}
+	if ev.Source != ServiceSource {
+		return false, nil
+	}
+	got, err := streams.DecodeEvent(stored.Data)
+	return err == nil && got.ID == ev.ID && got.Type == ev.Type && got.MemberID == ev.MemberID && got.Source == ev.Source &&
+		reflect.DeepEqual(got.Body, ev.Body), nil
 }

@@ -78,15 +78,15 @@ func TestFollowUpsMissingAtStartArePublished(t *testing.T) {
 	}
 }
 
-// A client publishes first with the message id of a follow-up the engine
-// will publish: JetStream then acknowledges the engine's publish as a
-// duplicate without storing it, and the engine took that for success (the
-// transfer debited and never credited). The engine reads the stored message
-// back, finds it is not its own, and publishes again under a new id.
+// A client publishes first, with the message id and the event id of a
+// follow-up the engine will publish. JetStream then acknowledged the
+// engine's publish as a duplicate without storing it, and the engine took
+// that for success; and had the follow-up been stored, the recipient's
+// partition had applied that event id already. Either way the transfer was
+// debited and never credited. The engine reads the stored message back,
+// finds it is not its own and publishes again under a new message id, and
+// the ids of the events only the engine makes are a namespace of their own.
 func TestAFollowUpsMessageIDTakenFirstIsPublishedAgain(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
 	from, to := "m-1", "m-2"
 	at := day0.Add(time.Hour)
 	followUp, ok := domain.FollowUp(domain.PointsTransferred{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at},
@@ -94,26 +94,45 @@ func TestAFollowUpsMessageIDTakenFirstIsPublishedAgain(t *testing.T) {
 	if !ok {
 		t.Fatal("no follow-up for a transfer")
 	}
-	visit, err := streams.EncodeEvent(domain.Event{ID: "v-1", Type: domain.TypeVisitRecorded, Source: "shop", MemberID: to, OccurredAt: day0,
-		Body: domain.Visit{}})
+	visitSubject, err := streams.InputSubject(domain.TypeVisitRecorded, to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject, err := streams.InputSubject(domain.TypeVisitRecorded, to)
+	visit, err := streams.EncodeEvent(domain.Event{ID: followUp.ID, Type: domain.TypeVisitRecorded, Source: "shop", MemberID: to,
+		OccurredAt: day0, Body: domain.Visit{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: subject, Data: visit,
-		Header: nats.Header{jetstream.MsgIDHeader: {followUp.ID}}}); err != nil {
+	copied, err := streams.EncodeEvent(followUp)
+	if err != nil {
 		t.Fatal(err)
 	}
-	publish(t, env.JS, purchase("p-1", from, "o-1", 5000, day0), transferEvent("t-1", from, to, "gift-1", 100, at))
-	waitForRecords(t, env.JS, 4) // the visit, the purchase, the transfer, the recipient's side
-	members, _ := foldLedger(t, env.JS)
-	if members[from].Balance != 50 || members[to].Balance != 105 {
-		t.Errorf("sender %d, recipient %d; want 50, and 105: the visit's 5 and the 100 transferred", members[from].Balance, members[to].Balance)
-	}
-	if got := metricValue(t, reg, "loyalty_input_preempted_total"); got != 1 {
-		t.Errorf("loyalty_input_preempted_total = %v, want 1", got)
+	for _, c := range []struct {
+		name      string
+		data      []byte
+		records   int   // in the ledger once the recipient is credited
+		recipient int64 // the recipient's points then
+	}{
+		{"a visit with the follow-up's ids", visit, 4, 105},         // the visit's 5 points and the 100 transferred
+		{"the follow-up itself on another subject", copied, 3, 100}, // dead-lettered: no record
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := natstest.Start(t)
+			_, _, reg := runEngine(t, env.JS)
+			waitRunning(t, reg)
+			if _, err := env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: visitSubject, Data: c.data,
+				Header: nats.Header{jetstream.MsgIDHeader: {followUp.ID}}}); err != nil {
+				t.Fatal(err)
+			}
+			publish(t, env.JS, purchase("p-1", from, "o-1", 5000, day0), transferEvent("t-1", from, to, "gift-1", 100, at))
+			waitForRecords(t, env.JS, c.records)
+			members, _ := foldLedger(t, env.JS)
+			if members[from].Balance != 50 || members[to].Balance != c.recipient {
+				t.Errorf("sender %d, recipient %d; want 50 and %d", members[from].Balance, members[to].Balance, c.recipient)
+			}
+			if got := metricValue(t, reg, "loyalty_input_preempted_total"); got != 1 {
+				t.Errorf("loyalty_input_preempted_total = %v, want 1", got)
+			}
+		})
 	}
 }

@@ -105,7 +105,7 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 		return ev, verdict{deadLetter: rej}
 	}
 	digest := streams.EventDigest(ev)
-	if seen, ok := p.seen[keyOf(ev.ID)]; ok {
+	if seen, ok := p.seenEvent(ev.Type, ev.ID); ok {
 		switch {
 		case seen.inputSeq == in.seq:
 			return ev, verdict{redelivered: true}
@@ -126,7 +126,7 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 	}
 	return ev, verdict{record: &streams.LedgerRecord{
 		Partition: p.id, InputSeq: in.seq, InputStored: in.stored, EventID: ev.ID,
-		EventDigest: digest, MemberID: ev.MemberID, Facts: facts,
+		EventDigest: digest, MemberID: ev.MemberID, EventType: ev.Type, Facts: facts,
 	}}
 }
 

@@ -55,6 +55,36 @@ type eventKey [16]byte
 type seenEvent struct {
 	digest   uint64
 	inputSeq uint64
+	// typed: the record named its event's type, so the key is in the
+	// namespace of its origin (seenKey).
+	typed bool
+}
+
+// seenKey is the key of an event id in the partition's seen events. The
+// input only the engine makes (domain.MadeByEngine: follow-ups, the clock)
+// has ids of its own namespace: no client may publish those types, and a
+// client's event that carries the same id, its own type allowed, must
+// neither block the engine's nor be taken for it.
+func seenKey(t domain.EventType, eventID string) eventKey {
+	if domain.MadeByEngine(t) {
+		return keyOf("\x00engine\x00" + eventID)
+	}
+	return keyOf(eventID)
+}
+
+// seenEvent returns what the partition applied under the id of an event of
+// type t. A record written before records named their type is in the plain
+// namespace, and counts for events of either origin.
+func (p *partition) seenEvent(t domain.EventType, eventID string) (seenEvent, bool) {
+	if s, ok := p.seen[seenKey(t, eventID)]; ok {
+		return s, true
+	}
+	if domain.MadeByEngine(t) {
+		if s, ok := p.seen[keyOf(eventID)]; ok && !s.typed {
+			return s, true
+		}
+	}
+	return seenEvent{}, false
 }
 
 func keyOf(eventID string) eventKey {
@@ -92,7 +122,11 @@ func (p *partition) fold(r streams.LedgerRecord) {
 	for _, f := range r.Facts {
 		m.Evolve(f)
 	}
-	p.seen[keyOf(r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq}
+	if r.EventType == "" {
+		p.seen[keyOf(r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq}
+		return
+	}
+	p.seen[seenKey(r.EventType, r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq, typed: true}
 }
 
 // stage folds a decided record into the state and adds it to the pending

@@ -433,7 +433,7 @@ func TestLedgerCodecMatchesReference(t *testing.T) {
 		for _, n := range nums {
 			records = append(records, LedgerRecord{
 				Seq: 9, Stored: sampleTime, Partition: int(n[1]), InputSeq: uint64(n[2]), InputStored: sampleTime.Add(time.Duration(n[0] % 1e9)),
-				EventID: s[0], EventDigest: uint64(n[0]), MemberID: s[1], Facts: ledgerFacts(meta, s, n),
+				EventID: s[0], EventDigest: uint64(n[0]), MemberID: s[1], EventType: domain.EventType(s[2]), Facts: ledgerFacts(meta, s, n),
 			})
 		}
 	}

@@ -894,6 +894,7 @@ type refWireRecord struct {
 	EventID     string        `json:"event_id"`
 	EventDigest string        `json:"event_digest"`
 	MemberID    string        `json:"member_id"`
+	EventType   string        `json:"event_type,omitempty"`
 	Facts       []refWireFact `json:"facts"`
 }
 
@@ -943,7 +944,7 @@ const refLedgerVersion = 1
 func refEncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
 	w := refWireRecord{
 		Version: refLedgerVersion, Partition: r.Partition, InputSeq: r.InputSeq, InputStored: r.InputStored.UTC(), EventID: r.EventID,
-		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID,
+		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID, EventType: string(r.EventType),
 		Facts: make([]refWireFact, 0, len(r.Facts)),
 	}
 	for _, f := range r.Facts {
@@ -965,7 +966,8 @@ func refDecodeLedgerRecord(data []byte) (LedgerRecord, error) {
 	if w.Version != refLedgerVersion {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", w.Version)
 	}
-	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID}
+	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID,
+		EventType: domain.EventType(w.EventType)}
 	if _, err := fmt.Sscanf(w.EventDigest, "%x", &r.EventDigest); err != nil {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: event_digest %q: %w", w.EventDigest, err)
 	}

@@ -35,7 +35,11 @@ type LedgerRecord struct {
 	// different body is told apart from a plain duplicate.
 	EventDigest uint64
 	MemberID    string
-	Facts       []domain.Fact
+	// EventType is the input event's type; "" in records written before it
+	// was kept. It tells an event the engine made from an upstream one that
+	// carries the same id (see handlers' seen events).
+	EventType domain.EventType
+	Facts     []domain.Fact
 }
 
 type wireRecord struct {
@@ -46,6 +50,7 @@ type wireRecord struct {
 	EventID     string     `json:"event_id"`
 	EventDigest string     `json:"event_digest"`
 	MemberID    string     `json:"member_id"`
+	EventType   string     `json:"event_type,omitempty"`
 	Facts       []wireFact `json:"facts"`
 }
 
@@ -122,6 +127,10 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 	b = appendDigest(b, r.EventDigest)
 	b = append(b, `","member_id":`...)
 	b = appendJSONString(b, r.MemberID, true)
+	if r.EventType != "" {
+		b = append(b, `,"event_type":`...)
+		b = appendJSONString(b, string(r.EventType), true)
+	}
 	b = append(b, `,"facts":[`...)
 	var lines [8]wireLine
 	for i, f := range r.Facts {
@@ -153,7 +162,7 @@ func appendReflect(dst []byte, r LedgerRecord) ([]byte, error) {
 func encodeLedgerRecordReflect(r LedgerRecord) ([]byte, error) {
 	w := wireRecord{
 		Version: ledgerVersion, Partition: r.Partition, InputSeq: r.InputSeq, InputStored: r.InputStored.UTC(), EventID: r.EventID,
-		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID,
+		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID, EventType: string(r.EventType),
 		Facts: make([]wireFact, 0, len(r.Facts)),
 	}
 	for _, f := range r.Facts {
@@ -369,7 +378,8 @@ func decodeLedgerRecordReflect(data []byte) (LedgerRecord, error) {
 	if w.Version != ledgerVersion {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", w.Version)
 	}
-	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID}
+	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID,
+		EventType: domain.EventType(w.EventType)}
 	if _, err := fmt.Sscanf(w.EventDigest, "%x", &r.EventDigest); err != nil {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: event_digest %q: %w", w.EventDigest, err)
 	}

@@ -120,6 +120,10 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 			r.digest, ok = p.rawString()
 		case "member_id":
 			bit, ok = memberID, p.string(&r.MemberID)
+		case "event_type":
+			var t string
+			bit, ok = 1<<8, p.string(&t)
+			r.EventType = domain.EventType(t)
 		case "facts":
 			bit = 1 << 7
 			ok = seen&(eventID|memberID) == eventID|memberID
