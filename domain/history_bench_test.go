@@ -1,0 +1,46 @@
+package domain_test
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// The cost of one purchase for a member by the size of their history: the
+// orders within the two years a member's state remembers. The purchases are
+// evenly spaced, so that as each new one comes an old one leaves the
+// member's memory and the history stays the size named. A member's cost
+// should not grow with that history; the figures are in docs/benchmarks.md.
+func BenchmarkPurchaseByHistory(b *testing.B) {
+	for _, orders := range []int{0, 1_000, 10_000} {
+		b.Run(fmt.Sprintf("orders=%d", orders), func(b *testing.B) {
+			p := testProgram()
+			m := domain.NewMember(memberID)
+			apply := func(ev domain.Event) {
+				if _, err := domain.Apply(m, ev, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			apply(enrolled())
+			step := 731 * day // past the memory: none stays
+			if orders > 0 {
+				step = 730 * day / time.Duration(orders)
+			}
+			at := t0.Add(-time.Duration(orders) * step)
+			for i := range orders {
+				id := "h-" + strconv.Itoa(i)
+				apply(buy(id, at, id, eur(1000)))
+				at = at.Add(step)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				id := "n-" + strconv.Itoa(i)
+				apply(buy(id, at, id, eur(1000)))
+				at = at.Add(step)
+			}
+		})
+	}
+}
