@@ -15,7 +15,7 @@ import (
 // member's memory and the history stays the size named. A member's cost
 // should not grow with that history; the figures are in docs/benchmarks.md.
 func BenchmarkPurchaseByHistory(b *testing.B) {
-	for _, orders := range []int{0, 1_000, 10_000} {
+	for _, orders := range []int{0, 1_000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("orders=%d", orders), func(b *testing.B) {
 			p := testProgram()
 			m := domain.NewMember(memberID)

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"container/heap"
 	"maps"
 	"math"
 	"slices"
@@ -60,6 +61,8 @@ type Member struct {
 	progress        TierOutlook                      // as of the latest TierProgress
 	holds           map[string]hold                  // points held for a stocked reward, by request
 	stockTaken      map[string]int64                 // a stock's member: units given, by reward
+	orderAges       orderAges                        // the orders by age, for forgetOld
+	requestAges     requestAges                      // the requests by age, for forgetOld
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -152,6 +155,8 @@ func (m *Member) clone() *Member {
 	c.ruleDays = cloneDays(m.ruleDays)
 	c.rewardDays = cloneDays(m.rewardDays)
 	c.requests = maps.Clone(m.requests)
+	c.orderAges = slices.Clone(m.orderAges)
+	c.requestAges = slices.Clone(m.requestAges)
 	c.holds = maps.Clone(m.holds) // a hold's lots are never changed in place
 	c.stockTaken = maps.Clone(m.stockTaken)
 	return &c
@@ -300,6 +305,7 @@ func (m *Member) evolvePurchase(f PurchaseRecorded) {
 	if m.orders == nil {
 		m.orders = map[string]*Order{}
 	}
+	heap.Push(&m.orderAges, orderAge{placedAt: f.OccurredAt, id: f.OrderID})
 	m.orders[f.OrderID] = &Order{
 		PlacedAt:        f.OccurredAt,
 		Total:           f.Total,
@@ -399,11 +405,7 @@ func (m *Member) forgetOld() {
 	horizon := m.horizonDay()
 	m.spend = keepFrom(m.spend, horizon)
 	m.tierPoints = keepFrom(m.tierPoints, horizon)
-	for id, o := range m.orders {
-		if m.LastActivity.Sub(o.PlacedAt) > orderMemory {
-			delete(m.orders, id)
-		}
-	}
+	m.forgetOrders()
 	for day := range m.visitBonuses {
 		if day < horizon {
 			delete(m.visitBonuses, day)
@@ -411,11 +413,7 @@ func (m *Member) forgetOld() {
 	}
 	forgetDays(m.ruleDays, horizon)
 	forgetDays(m.rewardDays, horizon)
-	for id, o := range m.requests {
-		if dayOf(o.At) < horizon {
-			delete(m.requests, id)
-		}
-	}
+	m.forgetRequests(horizon)
 }
 
 func (m *Member) addRuleDay(rule string, at time.Time, points int64) {

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"container/heap"
 	"fmt"
 	"slices"
 	"time"
@@ -236,6 +237,7 @@ func (m *Member) rememberRequest(ref RequestRef, o RedemptionOutcome) {
 		m.requests = map[RequestRef]RedemptionOutcome{}
 	}
 	m.requests[ref] = o
+	heap.Push(&m.requestAges, requestAge{day: dayOf(o.At), ref: ref})
 	m.forgetOld()
 }
 
