@@ -229,23 +229,14 @@ func validateRedeem(b RedeemRequest) error {
 	switch {
 	case b.RequestID == "":
 		return reject(ReasonMissingField, "request_id", "is required")
-	case len(b.RequestID) > MaxRequestIDBytes || !utf8.ValidString(b.RequestID):
-		return reject(ReasonInvalidField, "request_id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
 	case b.RewardID == "" && b.Points == 0:
 		return reject(ReasonMissingField, "reward_id", "a redemption names a reward_id, or points to spend")
 	case b.RewardID != "" && b.Points != 0:
 		return reject(ReasonInvalidField, "points", "a redemption names a reward_id or points, not both")
-	case len(b.RewardID) > MaxRequestIDBytes || !utf8.ValidString(b.RewardID):
-		return reject(ReasonInvalidField, "reward_id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
 	case b.Points < 0 || b.Points > MaxPointsPerEvent:
 		return reject(ReasonInvalidAmount, "points", "must be 1 to %d, got %d", int64(MaxPointsPerEvent), b.Points)
 	case b.Quantity < 0 || b.Quantity > MaxRedeemQuantity || (b.RewardID == "" && b.Quantity != 0):
 		return reject(ReasonInvalidField, "quantity", "must be 1 to %d units of a reward, got %d", MaxRedeemQuantity, b.Quantity)
-	case len(b.Channel) > MaxRequestIDBytes || !utf8.ValidString(b.Channel):
-		return reject(ReasonInvalidField, "channel", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
 	}
 	return nil
 }
-
-// MaxRequestIDBytes bounds request, reward and channel ids.
-const MaxRequestIDBytes = 128
