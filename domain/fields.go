@@ -57,6 +57,9 @@ type StringField struct {
 	Value    string
 	MaxBytes int
 	Rule     TextRule
+	// NamesMember is set for a field that names another member: the
+	// engine's own members (a reward's stock) are not theirs to name.
+	NamesMember bool
 }
 
 // StringFields yields every string field of e that the engine keeps (in
@@ -158,7 +161,7 @@ func freeText(name, value string, max int) StringField {
 }
 
 func memberRef(name, value string) StringField {
-	return StringField{Name: name, Value: value, MaxBytes: MaxMemberIDBytes}
+	return StringField{Name: name, Value: value, MaxBytes: MaxMemberIDBytes, NamesMember: true}
 }
 
 // validateStrings checks every string field of e with the same rules, so
@@ -173,11 +176,15 @@ func validateStrings(e Event) error {
 }
 
 // Check returns a *RejectedError with ReasonInvalidField, naming the field,
-// when the value is too long, not UTF-8 or holds a character its rule does
-// not allow. The value itself is left out of the detail: it may be anything.
+// when the value is too long, not UTF-8, holds a character its rule does
+// not allow, or names one of the engine's own members where it may not.
+// The value itself is left out of the detail: it may be anything.
 func (f StringField) Check() error {
 	if problem := textProblem(f.Value, f.MaxBytes, f.Rule); problem != "" {
 		return reject(ReasonInvalidField, f.Name, "%s", problem)
+	}
+	if f.NamesMember && IsReservedMemberID(f.Value) {
+		return reject(ReasonInvalidField, f.Name, "ids starting with %q are the engine's own (a reward's stock)", StockMemberPrefix)
 	}
 	return nil
 }
@@ -198,3 +205,7 @@ func textProblem(s string, max int, rule TextRule) string {
 	}
 	return ""
 }
+
+// IsReservedMemberID reports whether id names one of the engine's own
+// members (a reward's stock), which only the engine's own events address.
+func IsReservedMemberID(id string) bool { return strings.HasPrefix(id, StockMemberPrefix) }

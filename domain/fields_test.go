@@ -56,7 +56,13 @@ func TestValidateRefusesUnfitStrings(t *testing.T) {
 		{"NUL in a visit's channel", event("e-1", received, domain.Visit{Channel: "store\x00"}), "channel"},
 		{"NUL in an enrolment's channel", event("e-1", received, domain.Enrolment{Channel: "app\x00"}), "channel"},
 		{"NUL in a transfer's target", event("e-1", received, domain.TransferRequest{RequestID: "t-1", ToMemberID: "m\x00", Points: 10}), "to_member_id"},
+		{"a transfer to a reward's stock", event("e-1", received, domain.TransferRequest{RequestID: "t-1", ToMemberID: "stock:gift-box", Points: 10}), "to_member_id"},
+		{"a referral by a reward's stock", event("e-1", received, domain.Enrolment{ReferredBy: "stock:gift-box"}), "referred_by"},
 		{"NUL in a referrer", event("e-1", received, domain.Enrolment{ReferredBy: "m\x00"}), "referred_by"},
+		{"points received from a reward's stock", event("e-1", received, domain.TransferIn{FromMemberID: "stock:mug", RequestID: "t-1", Points: 5}), "from_member_id"},
+		{"a referral bonus for a reward's stock", event("e-1", received, domain.ReferralReward{ReferredMemberID: "stock:mug"}), "referred_member_id"},
+		{"a stock request for another stock", stockRequest("vase", domain.StockRequest{RewardID: "vase", MemberID: "stock:mug", RequestID: "r-1", Quantity: 1}), "for_member_id"},
+		{"a stock request to another reward's stock", stockRequest("mug", domain.StockRequest{RewardID: "vase", MemberID: "m-1", RequestID: "r-1", Quantity: 1}), "reward_id"},
 		{"NUL in a stock answer's request", event("e-1", received, domain.StockAnswer{RequestID: "r\x00", RewardID: "vase"}), "request_id"},
 	}
 	for _, tt := range tests {
@@ -91,6 +97,7 @@ func TestValidateAcceptsFitStrings(t *testing.T) {
 		{"an order id of 128 bytes", withPurchase(func(b *domain.Purchase) { b.OrderID = strings.Repeat("o", domain.MaxOrderIDBytes) })},
 		{"a source of 256 bytes", withEvent(func(e *domain.Event) { e.Source = strings.Repeat("s", domain.MaxSourceBytes) })},
 		{"unusual but printable characters", feedback(intp(4), nil, "\ufffd \u2028 \u202e \ufeff e\u0301 \U0010FFFF")},
+		{"a member id a stock's id contains", withEvent(func(e *domain.Event) { e.MemberID = "my-stock:1" })},
 		{"a transfer to an ordinary member", event("e-1", received, domain.TransferRequest{RequestID: "t-1", ToMemberID: "m-2", Points: 10})},
 		{"a stock request of the engine's", stockRequest("vase", domain.StockRequest{RewardID: "vase", MemberID: "m-1", RequestID: "r-1", Quantity: 1})},
 	}
@@ -171,6 +178,8 @@ func TestStringFieldCheckNamesTheProblemNotTheValue(t *testing.T) {
 			"invalid_field: comment: is not valid UTF-8 (byte 3)"},
 		{domain.StringField{Name: "order_id", Value: strings.Repeat("o", 3200), MaxBytes: 128},
 			"invalid_field: order_id: is 3200 bytes, at most 128 are allowed"},
+		{domain.StringField{Name: "to_member_id", Value: "stock:gift-box", MaxBytes: 128, NamesMember: true},
+			`invalid_field: to_member_id: ids starting with "stock:" are the engine's own (a reward's stock)`},
 	}
 	for _, tt := range tests {
 		err := tt.f.Check()

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -40,7 +39,7 @@ func Validate(e Event, receivedAt time.Time) error {
 			e.OccurredAt.UTC().Format(time.RFC3339), MaxFutureSkew, receivedAt.UTC().Format(time.RFC3339))
 	}
 	// The engine's own members (a reward's stock) have ids no member may use.
-	if reserved := strings.HasPrefix(e.MemberID, StockMemberPrefix); reserved != (e.Type == TypeStockRequest) {
+	if IsReservedMemberID(e.MemberID) != (e.Type == TypeStockRequest) {
 		return reject(ReasonInvalidField, "member_id", "ids starting with %q are the engine's own (a reward's stock)", StockMemberPrefix)
 	}
 	if e.Body == nil || e.Body.EventType() != e.Type {
@@ -64,8 +63,11 @@ func Validate(e Event, receivedAt time.Time) error {
 	case TransferRequest:
 		return validateTransfer(b, e.MemberID)
 	case StockRequest:
-		if b.RewardID == "" || b.MemberID == "" || b.RequestID == "" || b.Quantity < 1 {
+		switch {
+		case b.RewardID == "" || b.MemberID == "" || b.RequestID == "" || b.Quantity < 1:
 			return reject(ReasonInvalidField, "reward_id", "a stock request names its reward, member, request and quantity")
+		case e.MemberID != StockMemberPrefix+b.RewardID:
+			return reject(ReasonInvalidField, "reward_id", "a stock request is for the stock of its reward, %s<reward_id>", StockMemberPrefix)
 		}
 	case StockAnswer:
 		if b.RewardID == "" || b.RequestID == "" {
