@@ -190,7 +190,8 @@ func (f StringField) Check() error {
 }
 
 // textProblem says what makes s unfit for a string of at most max bytes
-// under rule, or "" when nothing does.
+// under rule, or "" when nothing does. Events and programs share it: both
+// write their strings into the ledger.
 func textProblem(s string, max int, rule TextRule) string {
 	if len(s) > max {
 		return fmt.Sprintf("is %d bytes, at most %d are allowed", len(s), max)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 )
 
 // Redemption is the program's reward catalogue and how points may be spent.
@@ -80,8 +79,11 @@ func (r Redemption) validate(tiers []Tier, add func(field, format string, args .
 		switch {
 		case w.ID == "":
 			add(field+".id", "is required")
-		case len(w.ID) > MaxRequestIDBytes || !utf8.ValidString(w.ID):
-			add(field+".id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
+		case textProblem(w.ID, MaxRequestIDBytes, Identifier) != "":
+			add(field+".id", "%s", textProblem(w.ID, MaxRequestIDBytes, Identifier))
+		case w.Stock > 0 && len(StockMemberPrefix)+len(w.ID) > MaxMemberIDBytes:
+			// The stock is a member of the engine's, whose id must pass as one.
+			add(field+".id", "a reward with a stock has an id of at most %d bytes", MaxMemberIDBytes-len(StockMemberPrefix))
 		case ids[w.ID]:
 			add(field+".id", "%q is used by two rewards", w.ID)
 		}
