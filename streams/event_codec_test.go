@@ -243,6 +243,8 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"xml content", strings.Replace(purchase(okPurchase), `"source":"test"`, `"datacontenttype":"application/xml"`, 1), domain.ReasonInvalidField, "datacontenttype"},
 		{"decimal rating", feedback(`{"member_id":"m-42","rating":4.5}`), domain.ReasonInvalidField, "rating"},
 		{"huge nps", feedback(`{"member_id":"m-42","nps":99999999999999999999}`), domain.ReasonInvalidField, "nps"},
+		{"stock answer neither granted nor refused", event(string(domain.TypeStockAnswer), okTime,
+			`{"member_id":"m-42","request_id":"r-1","reward_id":"vase","answer":"maybe"}`), domain.ReasonInvalidField, "answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
