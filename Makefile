@@ -43,8 +43,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./cmd/...
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./domain/... ./streams/... ./projections/...
 
+# FuzzAdmittedEventsProject writes what it admits to the PostgreSQL of
+# projections/pgtest (LOYALTY_TEST_DATABASE_URL).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEvent -fuzztime 60s ./streams
+	$(GO) test -run '^$$' -fuzz FuzzAdmittedEventsProject -fuzztime 60s ./projections
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./programs
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 60s ./streams/csvimport
 

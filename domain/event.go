@@ -36,12 +36,6 @@ var EventTypes = []EventType{
 	TypeStockRequest, TypeStockAnswer,
 }
 
-// MaxMemberIDBytes bounds member ids; upstream ids are otherwise free-form.
-const MaxMemberIDBytes = 128
-
-// MaxEventIDBytes bounds event ids (a UUID is 36 bytes).
-const MaxEventIDBytes = 128
-
 // Event is one piece of member activity reported by an upstream system.
 // Body holds exactly one of the *Body types below, matching Type.
 type Event struct {
@@ -131,9 +125,6 @@ const (
 	StatusBlocked MemberStatus = "blocked"
 	StatusClosed  MemberStatus = "closed"
 )
-
-// MaxStatusReasonBytes bounds a status change's reason.
-const MaxStatusReasonBytes = 1024
 
 // Clock is the body of TypeMemberClock: time passed for the member. The
 // engine publishes it (loyalty serve's clock) for members with points due

@@ -98,6 +98,8 @@ func (p *Program) Validate() error {
 	}
 	if p.Version == "" {
 		add("version", "is required")
+	} else if problem := textProblem(p.Version, MaxNameBytes, Identifier); problem != "" {
+		add("version", "%s", problem) // every fact the program decides names it
 	}
 	if _, ok := Currencies[p.Currency]; !ok {
 		add("currency", "%q is not an ISO 4217 currency code", p.Currency)
@@ -169,6 +171,8 @@ func validateTiers(tiers []Tier, measure TierMeasure) []error {
 		switch {
 		case t.Name == "":
 			errs = append(errs, &FieldError{Field: field + ".name", Reason: "is required"})
+		case textProblem(t.Name, MaxNameBytes, Identifier) != "":
+			errs = append(errs, &FieldError{Field: field + ".name", Reason: textProblem(t.Name, MaxNameBytes, Identifier)})
 		case seen[t.Name]:
 			errs = append(errs, &FieldError{Field: field + ".name", Reason: fmt.Sprintf("%q is defined twice", t.Name)})
 		}

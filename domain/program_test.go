@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,7 +121,26 @@ func TestProgramValidate(t *testing.T) {
 			"tiers: must define at least one tier",
 			"version: is required",
 		}},
+		// Names the program writes into facts are identifiers, like an event's.
+		{"NUL in the version", func(p *domain.Program) { p.Version = "2026\x00" },
+			[]string{"version: holds the control character U+0000 at byte 4"}},
+		{"line break in a tier's name", func(p *domain.Program) { p.Tiers[1].Name = "sil\nver" },
+			[]string{"tiers[1].name: holds the control character U+000A at byte 3"}},
+		{"tier name of 129 bytes", func(p *domain.Program) { p.Tiers[2].Name = strings.Repeat("g", 129) },
+			[]string{"tiers[2].name: is 129 bytes, at most 128 are allowed"}},
+		{"C1 control in a rule's id", func(p *domain.Program) {
+			p.Earning.Rules = []domain.Rule{{ID: "r\u0085", On: domain.TypePurchaseCompleted, Scope: domain.ScopeEvent, Award: domain.Award{Points: 1}}}
+		}, []string{"earning.rules[0].id: holds the control character U+0085 at byte 1"}},
+		{"invalid UTF-8 in a reward's id", func(p *domain.Program) {
+			p.Redemption.Rewards = []domain.Reward{{ID: "mug\xff", Name: "Mug", Points: 10}}
+		}, []string{"redemption.rewards[0].id: is not valid UTF-8 (byte 3)"}},
+		{"a stocked reward whose stock's id is over 128 bytes", func(p *domain.Program) {
+			p.Redemption.Rewards = []domain.Reward{{ID: strings.Repeat("r", 123), Name: "R", Points: 10, Stock: 1}}
+		}, []string{"redemption.rewards[0].id: a reward with a stock has an id of at most 122 bytes"}},
 		// Boundaries and zero values that are allowed.
+		{"a stocked reward whose stock's id is 128 bytes", func(p *domain.Program) {
+			p.Redemption.Rewards = []domain.Reward{{ID: strings.Repeat("r", 122), Name: "R", Points: 10, Stock: 1}}
+		}, nil},
 		{"refund window of exactly 1 day", func(p *domain.Program) { p.RefundWindow = day }, nil},
 		{"refund window of exactly 730 days", func(p *domain.Program) { p.RefundWindow = 730 * day }, nil},
 		{"no bonuses, cap or limit", func(p *domain.Program) { p.Earning = domain.Earning{Currencies: p.Earning.Currencies} }, nil},

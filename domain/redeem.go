@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 )
 
 // Redemption is the program's reward catalogue and how points may be spent.
@@ -81,8 +80,11 @@ func (r Redemption) validate(tiers []Tier, add func(field, format string, args .
 		switch {
 		case w.ID == "":
 			add(field+".id", "is required")
-		case len(w.ID) > MaxRequestIDBytes || !utf8.ValidString(w.ID):
-			add(field+".id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
+		case textProblem(w.ID, MaxRequestIDBytes, Identifier) != "":
+			add(field+".id", "%s", textProblem(w.ID, MaxRequestIDBytes, Identifier))
+		case w.Stock > 0 && len(StockMemberPrefix)+len(w.ID) > MaxMemberIDBytes:
+			// The stock is a member of the engine's, whose id must pass as one.
+			add(field+".id", "a reward with a stock has an id of at most %d bytes", MaxMemberIDBytes-len(StockMemberPrefix))
 		case ids[w.ID]:
 			add(field+".id", "%q is used by two rewards", w.ID)
 		}
@@ -252,23 +254,14 @@ func validateRedeem(b RedeemRequest) error {
 	switch {
 	case b.RequestID == "":
 		return reject(ReasonMissingField, "request_id", "is required")
-	case len(b.RequestID) > MaxRequestIDBytes || !utf8.ValidString(b.RequestID):
-		return reject(ReasonInvalidField, "request_id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
 	case b.RewardID == "" && b.Points == 0:
 		return reject(ReasonMissingField, "reward_id", "a redemption names a reward_id, or points to spend")
 	case b.RewardID != "" && b.Points != 0:
 		return reject(ReasonInvalidField, "points", "a redemption names a reward_id or points, not both")
-	case len(b.RewardID) > MaxRequestIDBytes || !utf8.ValidString(b.RewardID):
-		return reject(ReasonInvalidField, "reward_id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
 	case b.Points < 0 || b.Points > MaxPointsPerEvent:
 		return reject(ReasonInvalidAmount, "points", "must be 1 to %d, got %d", int64(MaxPointsPerEvent), b.Points)
 	case b.Quantity < 0 || b.Quantity > MaxRedeemQuantity || (b.RewardID == "" && b.Quantity != 0):
 		return reject(ReasonInvalidField, "quantity", "must be 1 to %d units of a reward, got %d", MaxRedeemQuantity, b.Quantity)
-	case len(b.Channel) > MaxRequestIDBytes || !utf8.ValidString(b.Channel):
-		return reject(ReasonInvalidField, "channel", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
 	}
 	return nil
 }
-
-// MaxRequestIDBytes bounds request, reward and channel ids.
-const MaxRequestIDBytes = 128

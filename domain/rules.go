@@ -166,6 +166,8 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 	switch {
 	case r.ID == "":
 		add(field+".id", "is required")
+	case textProblem(r.ID, MaxNameBytes, Identifier) != "":
+		add(field+".id", "%s", textProblem(r.ID, MaxNameBytes, Identifier))
 	case slices.Contains(builtinRules, r.ID):
 		add(field+".id", "%q is the name of a built-in rule; choose another", r.ID)
 	case ids[r.ID]:

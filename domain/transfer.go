@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
-	"unicode/utf8"
 )
 
 // Transfers says whether members may give points to other members.
@@ -163,12 +162,8 @@ func validateTransfer(b TransferRequest, from string) error {
 	switch {
 	case b.RequestID == "":
 		return reject(ReasonMissingField, "request_id", "is required")
-	case len(b.RequestID) > MaxRequestIDBytes || !utf8.ValidString(b.RequestID):
-		return reject(ReasonInvalidField, "request_id", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
 	case b.ToMemberID == "":
 		return reject(ReasonMissingField, "to_member_id", "is required")
-	case len(b.ToMemberID) > MaxMemberIDBytes || !utf8.ValidString(b.ToMemberID):
-		return reject(ReasonInvalidField, "to_member_id", "must be valid UTF-8 of at most %d bytes", MaxMemberIDBytes)
 	case b.ToMemberID == from:
 		return reject(ReasonInvalidField, "to_member_id", "a member cannot transfer points to themselves")
 	case b.Points < 1 || b.Points > maxTransferPoints:

@@ -2,9 +2,7 @@ package domain
 
 import (
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // MaxFutureSkew is how far after its arrival an event may claim to have
@@ -19,14 +17,16 @@ var EarliestEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // on it cannot overflow.
 const MaxAmount = 1_000_000_000_000
 
-// MaxCommentBytes bounds feedback comments.
-const MaxCommentBytes = 4096
-
 // Validate checks an event on its own, before any member history is
 // consulted. receivedAt is when the stream stored it: a deterministic stand-in
 // for "now", so replays judge the event the same way.
 func Validate(e Event, receivedAt time.Time) error {
-	if err := validateIDs(e); err != nil {
+	if err := requireIDs(e); err != nil {
+		return err
+	}
+	// Before anything reads them: a string the ledger admits stays there,
+	// and must fit every read model (see StringFields).
+	if err := validateStrings(e); err != nil {
 		return err
 	}
 	switch {
@@ -39,7 +39,7 @@ func Validate(e Event, receivedAt time.Time) error {
 			e.OccurredAt.UTC().Format(time.RFC3339), MaxFutureSkew, receivedAt.UTC().Format(time.RFC3339))
 	}
 	// The engine's own members (a reward's stock) have ids no member may use.
-	if reserved := strings.HasPrefix(e.MemberID, StockMemberPrefix); reserved != (e.Type == TypeStockRequest) {
+	if IsReservedMemberID(e.MemberID) != (e.Type == TypeStockRequest) {
 		return reject(ReasonInvalidField, "member_id", "ids starting with %q are the engine's own (a reward's stock)", StockMemberPrefix)
 	}
 	if e.Body == nil || e.Body.EventType() != e.Type {
@@ -63,8 +63,11 @@ func Validate(e Event, receivedAt time.Time) error {
 	case TransferRequest:
 		return validateTransfer(b, e.MemberID)
 	case StockRequest:
-		if b.RewardID == "" || b.MemberID == "" || b.RequestID == "" || b.Quantity < 1 {
+		switch {
+		case b.RewardID == "" || b.MemberID == "" || b.RequestID == "" || b.Quantity < 1:
 			return reject(ReasonInvalidField, "reward_id", "a stock request names its reward, member, request and quantity")
+		case e.MemberID != StockMemberPrefix+b.RewardID:
+			return reject(ReasonInvalidField, "reward_id", "a stock request is for the stock of its reward, %s<reward_id>", StockMemberPrefix)
 		}
 	case StockAnswer:
 		if b.RewardID == "" || b.RequestID == "" {
@@ -75,42 +78,30 @@ func Validate(e Event, receivedAt time.Time) error {
 			return reject(ReasonInvalidField, "points", "a received transfer names its sender, request and points")
 		}
 	case Enrolment:
-		if len(b.ReferredBy) > MaxMemberIDBytes || !utf8.ValidString(b.ReferredBy) || b.ReferredBy == e.MemberID {
-			return reject(ReasonInvalidField, "referred_by", "must be another member's id, valid UTF-8 of at most %d bytes", MaxMemberIDBytes)
+		if b.ReferredBy == e.MemberID {
+			return reject(ReasonInvalidField, "referred_by", "must be another member's id")
 		}
 	case TierAssignment:
-		switch {
-		case b.Tier == "":
+		if b.Tier == "" {
 			return reject(ReasonMissingField, "tier", "is required")
-		case len(b.Tier) > MaxRequestIDBytes || !utf8.ValidString(b.Tier):
-			return reject(ReasonInvalidField, "tier", "must be valid UTF-8 of at most %d bytes", MaxRequestIDBytes)
-		case len(b.Reason) > MaxStatusReasonBytes || !utf8.ValidString(b.Reason):
-			return reject(ReasonInvalidField, "reason", "must be valid UTF-8 of at most %d bytes", MaxStatusReasonBytes)
 		}
 	}
 	return nil
 }
 
 func validateStatus(b StatusChange) error {
-	switch {
-	case b.Status != StatusActive && b.Status != StatusBlocked && b.Status != StatusClosed:
+	if b.Status != StatusActive && b.Status != StatusBlocked && b.Status != StatusClosed {
 		return reject(ReasonInvalidField, "status", "must be active, blocked or closed, got %q", b.Status)
-	case len(b.Reason) > MaxStatusReasonBytes || !utf8.ValidString(b.Reason):
-		return reject(ReasonInvalidField, "reason", "must be valid UTF-8 of at most %d bytes", MaxStatusReasonBytes)
 	}
 	return nil
 }
 
-func validateIDs(e Event) error {
+func requireIDs(e Event) error {
 	switch {
 	case e.ID == "":
 		return reject(ReasonMissingField, "id", "is required")
-	case len(e.ID) > MaxEventIDBytes || !utf8.ValidString(e.ID):
-		return reject(ReasonInvalidField, "id", "must be valid UTF-8 of at most %d bytes", MaxEventIDBytes)
 	case e.MemberID == "":
 		return reject(ReasonMissingField, "member_id", "is required")
-	case len(e.MemberID) > MaxMemberIDBytes || !utf8.ValidString(e.MemberID):
-		return reject(ReasonInvalidField, "member_id", "must be valid UTF-8 of at most %d bytes", MaxMemberIDBytes)
 	}
 	return nil
 }
@@ -143,6 +134,12 @@ func validateRefund(r Refund) error {
 		}
 		return validateMoney("amount", r.Amount)
 	}
+	// Lines price the refund, but a currency sent with them is still one.
+	if r.Amount.Currency != "" {
+		if err := validateMoney("amount", r.Amount); err != nil {
+			return err
+		}
+	}
 	for i, l := range r.Lines {
 		if l.SKU == "" {
 			return reject(ReasonMissingField, lineField(i, "sku"), "is required")
@@ -163,9 +160,6 @@ func validateFeedback(f Feedback) error {
 	}
 	if f.NPS != nil && (*f.NPS < 0 || *f.NPS > 10) {
 		return reject(ReasonInvalidField, "nps", "must be 0 to 10, got %d", *f.NPS)
-	}
-	if len(f.Comment) > MaxCommentBytes {
-		return reject(ReasonInvalidField, "comment", "must be at most %d bytes", MaxCommentBytes)
 	}
 	return nil
 }

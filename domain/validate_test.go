@@ -135,6 +135,8 @@ func TestValidateRejects(t *testing.T) {
 		{"refund in unknown currency", event("e-1", received, domain.Refund{OrderID: "o-1", Amount: money(500, "ABC")}), domain.ReasonUnknownCurrency, "currency"},
 		{"negative refund", event("e-1", received, domain.Refund{OrderID: "o-1", Amount: eur(-500)}), domain.ReasonInvalidAmount, "amount"},
 		{"refund above 10^12", event("e-1", received, domain.Refund{OrderID: "o-1", Amount: eur(1_000_000_000_001)}), domain.ReasonInvalidAmount, "amount"},
+		{"refund by lines in an unknown currency", event("e-1", received, domain.Refund{OrderID: "o-1", Amount: money(0, "EURO"),
+			Lines: []domain.RefundLine{{SKU: "a", Quantity: 1}}}), domain.ReasonUnknownCurrency, "currency"},
 		{"refund line without sku", event("e-1", received, domain.Refund{OrderID: "o-1", Lines: []domain.RefundLine{{Quantity: 1}}}), domain.ReasonMissingField, "lines[0].sku"},
 		{"refund line quantity 0", event("e-1", received, domain.Refund{OrderID: "o-1", Lines: []domain.RefundLine{{SKU: "a", Quantity: 1}, {SKU: "b"}}}), domain.ReasonInvalidField, "lines[1].quantity"},
 

@@ -160,6 +160,9 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 				var answer string
 				if answer, err = body.requiredString("answer"); err == nil {
 					b.Granted = answer == "granted"
+					if !b.Granted && answer != "refused" {
+						err = rejectWire(domain.ReasonInvalidField, "answer", "must be \"granted\" or \"refused\", got %s", quote(answer))
+					}
 				}
 			}
 		}

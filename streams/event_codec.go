@@ -61,7 +61,8 @@ const (
 //     required data field is absent, null or (for the envelope) empty;
 //   - ReasonUnknownType: type is not one of domain.EventTypes;
 //   - domain.ReasonInvalidField: specversion is not 1.0, datacontenttype is
-//     not JSON, or rating/nps is not an integer;
+//     not JSON, rating/nps is not an integer, or a stock answer is neither
+//     granted nor refused;
 //   - domain.ReasonInvalidTimestamp: time is not an RFC 3339 string, or lies
 //     outside years 0000-9999 once in UTC;
 //   - domain.ReasonInvalidAmount: amount, unit_price or quantity is a number
@@ -365,7 +366,13 @@ func decodeStockAnswer(o object) (domain.EventBody, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Granted = answer == "granted"
+	switch answer {
+	case "granted":
+		b.Granted = true
+	case "refused":
+	default:
+		return nil, rejectWire(domain.ReasonInvalidField, o.name("answer"), "must be %q or %q, got %s", "granted", "refused", quote(answer))
+	}
 	return b, nil
 }
 

@@ -243,6 +243,8 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"xml content", strings.Replace(purchase(okPurchase), `"source":"test"`, `"datacontenttype":"application/xml"`, 1), domain.ReasonInvalidField, "datacontenttype"},
 		{"decimal rating", feedback(`{"member_id":"m-42","rating":4.5}`), domain.ReasonInvalidField, "rating"},
 		{"huge nps", feedback(`{"member_id":"m-42","nps":99999999999999999999}`), domain.ReasonInvalidField, "nps"},
+		{"stock answer neither granted nor refused", event(string(domain.TypeStockAnswer), okTime,
+			`{"member_id":"m-42","request_id":"r-1","reward_id":"vase","answer":"maybe"}`), domain.ReasonInvalidField, "answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,6 +284,8 @@ func TestDecodeEventLeavesSemanticsToValidate(t *testing.T) {
 		{"zero quantity", purchase(`{"member_id":"m-42","order_id":"A-1","amount":5,"currency":"EUR","lines":[{"sku":"S","quantity":0,"unit_price":5}]}`), domain.ReasonInvalidField},
 		{"year 1970", at(`"1970-01-01T00:00:00Z"`), domain.ReasonInvalidTimestamp},
 		{"next week", at(`"2026-03-08T10:15:00Z"`), domain.ReasonFutureTimestamp},
+		{"NUL in a member id", purchase(`{"member_id":"m\u0000","order_id":"A-1","amount":5,"currency":"EUR"}`), domain.ReasonInvalidField},
+		{"C1 control in a sku", purchase(`{"member_id":"m-42","order_id":"A-1","amount":5,"currency":"EUR","lines":[{"sku":"S\u0085","quantity":1,"unit_price":5}]}`), domain.ReasonInvalidField},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

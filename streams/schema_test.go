@@ -8,6 +8,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -272,6 +273,14 @@ func TestSchemasRejectBadEvents(t *testing.T) {
 		{"date only", at(`"2026-03-01"`)},
 		{"specversion 0.3", strings.Replace(purchase(okPurchase), `"1.0"`, `"0.3"`, 1)},
 		{"data an array", purchase(`[]`)},
+		{"NUL in a member id", purchase(`{"member_id":"m\u0000","order_id":"A-1","amount":1,"currency":"EUR"}`)},
+		{"C1 control in a sku", purchase(`{"member_id":"m-42","order_id":"A-1","amount":1,"currency":"EUR","lines":[{"sku":"S\u0085","quantity":1,"unit_price":1}]}`)},
+		{"order id of 3200 characters", purchase(`{"member_id":"m-42","order_id":"` + strings.Repeat("o", 3200) + `","amount":1,"currency":"EUR"}`)},
+		{"escape sequence in a comment", feedback(`{"member_id":"m-42","rating":4,"comment":"\u001b[31mred"}`)},
+		{"member id of a reward's stock", purchase(`{"member_id":"stock:mug","order_id":"A-1","amount":1,"currency":"EUR"}`)},
+		{"transfer to a reward's stock", event(string(domain.TypeTransfer), okTime, `{"member_id":"m-42","request_id":"t-1","to_member_id":"stock:gift-box","points":5}`)},
+		{"referred by a reward's stock", event(string(domain.TypeMemberEnrolled), okTime, `{"member_id":"m-42","referred_by":"stock:gift-box"}`)},
+		{"source of 257 characters", strings.Replace(purchase(okPurchase), `"source":"test"`, `"source":"`+strings.Repeat("s", 257)+`"`, 1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,7 +310,7 @@ func TestSchemasRejectBadEvents(t *testing.T) {
 var (
 	annotationKeywords = []string{"$schema", "$id", "$comment", "title", "description", "examples", "format", "default", "deprecated"}
 	assertionKeywords  = []string{"type", "const", "enum", "properties", "required", "dependentRequired", "items",
-		"minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf", "allOf"}
+		"minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf", "allOf", "not"}
 )
 
 func checkSchemaKeywords(s map[string]any, path string) error {
@@ -316,8 +325,8 @@ func checkSchemaKeywords(s map[string]any, path string) error {
 					return err
 				}
 			}
-		case k == "items":
-			if err := checkSchemaKeywords(v.(map[string]any), path+"/items"); err != nil {
+		case k == "items" || k == "not":
+			if err := checkSchemaKeywords(v.(map[string]any), path+"/"+k); err != nil {
 				return err
 			}
 		case k == "anyOf" || k == "allOf":
@@ -370,6 +379,9 @@ func validate(s map[string]any, inst any, path string) []string {
 		if k == "anyOf" && passed == 0 || k == "allOf" && passed < len(subs) {
 			fail("does not satisfy %s %v", k, subs)
 		}
+	}
+	if not, ok := s["not"].(map[string]any); ok && len(validate(not, inst, path)) == 0 {
+		fail("satisfies not %v", not)
 	}
 	switch v := inst.(type) {
 	case map[string]any:
@@ -498,4 +510,141 @@ func jsonEqual(a, b any) bool {
 		return ra.Cmp(rb) == 0
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// Every string field the engine limits (domain.StringFields) is in the
+// schema of its event with the same limit as maxLength, the byte limit in
+// its description, and a pattern of the characters its rule allows; and
+// every other string of a schema has a fixed form (const, enum or pattern).
+func TestSchemasStateTheEngineStringLimits(t *testing.T) {
+	patterns := map[domain.TextRule]string{
+		domain.Identifier: `^[^\x00-\x1F\x7F-\x9F]*$`,
+		domain.FreeText:   `^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$`,
+	}
+	seen := map[domain.EventType]bool{}
+	for _, e := range sampleEvents() {
+		seen[e.Type] = true
+		s := loadSchema(t, e.Type)
+		limited := map[string]domain.StringField{}
+		for f := range domain.StringFields(withEveryString(e)) {
+			limited[schemaPath(f.Name)] = f
+		}
+		for path, prop := range schemaStrings(s, "") {
+			f, ok := limited[path]
+			delete(limited, path)
+			if !ok {
+				if prop["const"] == nil && prop["enum"] == nil && prop["pattern"] == nil {
+					t.Errorf("%s: %s is a string of no fixed form that the engine does not limit", e.Type, path)
+				}
+				continue
+			}
+			if got, want := prop["maxLength"], json.Number(strconv.Itoa(f.MaxBytes)); got != want {
+				t.Errorf("%s: %s maxLength = %v, want %v", e.Type, path, got, want)
+			}
+			if desc, _ := prop["description"].(string); !strings.Contains(desc, fmt.Sprintf("At most %d UTF-8 bytes", f.MaxBytes)) {
+				t.Errorf("%s: the description of %s does not state its limit of %d UTF-8 bytes", e.Type, path, f.MaxBytes)
+			}
+			if got, want := prop["pattern"], patterns[f.Rule]; got != want && !(path == "data.member_id" && e.Type == domain.TypeStockRequest) {
+				t.Errorf("%s: %s pattern = %v, want %v", e.Type, path, got, want)
+			}
+			if reserved := schemaAt(prop, "not", "pattern") == "^"+domain.StockMemberPrefix; f.NamesMember && !reserved {
+				t.Errorf("%s: %s names a member but does not refuse ids starting with %s", e.Type, path, domain.StockMemberPrefix)
+			}
+		}
+		for path := range limited {
+			t.Errorf("%s: the engine limits %s, which the schema lacks", e.Type, path)
+		}
+	}
+	for _, typ := range domain.EventTypes {
+		if !seen[typ] {
+			t.Errorf("sampleEvents has no %s: its schema's limits are not checked", typ)
+		}
+	}
+}
+
+// docs/events.md has a row for every string field the engine limits, with
+// its byte limit and character rule.
+func TestDocsStateTheStringLimits(t *testing.T) {
+	doc, err := os.ReadFile("../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "\n## Strings\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	if section == "" {
+		t.Fatal("docs/events.md has no section ## Strings")
+	}
+	rules := map[domain.TextRule]string{domain.Identifier: "identifier", domain.FreeText: "free text"}
+	for _, e := range sampleEvents() {
+		for f := range domain.StringFields(withEveryString(e)) {
+			name := strings.TrimPrefix(schemaPath(f.Name), "data.")
+			row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(name) + "` \\| [^|]* \\| ([^|]*) \\| ([^|]*) \\|$").FindStringSubmatch(section)
+			if row == nil {
+				t.Errorf("docs/events.md has no row for %s in its table of strings", name)
+				continue
+			}
+			if got, want := row[1], strconv.Itoa(f.MaxBytes); got != want {
+				t.Errorf("docs/events.md gives %s a limit of %s bytes, the engine %s", name, got, want)
+			}
+			if got, want := row[2], rules[f.Rule]; !strings.HasPrefix(got, want) {
+				t.Errorf("docs/events.md says %s holds %q, the engine's rule is %s", name, got, want)
+			}
+		}
+	}
+}
+
+// withEveryString is e with every string of its body set, slices given one
+// element, so that StringFields names every field of its type.
+func withEveryString(e domain.Event) domain.Event {
+	v := reflect.New(reflect.TypeOf(e.Body)).Elem()
+	var fill func(reflect.Value)
+	fill = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString("x")
+		case reflect.Struct:
+			for i := range v.NumField() {
+				if v.Type().Field(i).IsExported() {
+					fill(v.Field(i))
+				}
+			}
+		case reflect.Slice:
+			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+			fill(v.Index(0))
+		}
+	}
+	fill(v)
+	e.Body = v.Interface().(domain.EventBody)
+	return e
+}
+
+// schemaPath is a StringField name as schemaStrings writes it:
+// "lines[0].sku" is "data.lines[].sku", and only id and source are outside
+// data.
+func schemaPath(name string) string {
+	if name == "id" || name == "source" {
+		return name
+	}
+	return "data." + regexp.MustCompile(`\[[0-9]+\]`).ReplaceAllString(name, "[]")
+}
+
+// schemaStrings maps the path of every string property of s (data.x,
+// data.lines[].sku) to its schema.
+func schemaStrings(s map[string]any, prefix string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	props, _ := s["properties"].(map[string]any)
+	for name, p := range props {
+		prop := p.(map[string]any)
+		switch prop["type"] {
+		case "string":
+			out[prefix+name] = prop
+		case "object":
+			maps.Copy(out, schemaStrings(prop, prefix+name+"."))
+		case "array":
+			if items, ok := prop["items"].(map[string]any); ok {
+				maps.Copy(out, schemaStrings(items, prefix+name+"[]."))
+			}
+		}
+	}
+	return out
 }

@@ -187,7 +187,7 @@ func TestAnUndecodableLedgerMessageIsQuarantined(t *testing.T) {
 		return domain.Event{ID: id, Type: domain.TypePurchaseCompleted, Source: "test", MemberID: member, OccurredAt: at,
 			Body: domain.Purchase{OrderID: "order-" + id, Total: domain.Money{Minor: 5000, Currency: "EUR"}}}
 	}
-	publishInputs(t, env.JS, purchase("p-1"))
+	publishEvents(t, env, []domain.Event{purchase("p-1")})
 	srv := startServe(t, args...)
 	waitCaughtUp(t, env.JS, db.Pool, 1)
 	srv.stop(t)
@@ -229,7 +229,7 @@ func TestAnUndecodableLedgerMessageIsQuarantined(t *testing.T) {
 	}
 
 	srv = startServe(t, args...)
-	publishInputs(t, env.JS, purchase("p-2"))
+	publishEvents(t, env, []domain.Event{purchase("p-2")})
 	waitCaughtUp(t, env.JS, db.Pool, 2)
 	srv.stop(t)
 	var balance int64
@@ -258,22 +258,4 @@ func memberOfPartition(t *testing.T, p int) string {
 	}
 	t.Fatalf("no member id of partition %d", p)
 	return ""
-}
-
-// publishInputs publishes events to the input stream as upstream would.
-func publishInputs(t *testing.T, js jetstream.JetStream, events ...domain.Event) {
-	t.Helper()
-	for _, e := range events {
-		data, err := streams.EncodeEvent(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subject, err := streams.InputSubject(e.Type, e.MemberID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.Publish(context.Background(), subject, data, jetstream.WithMsgID(e.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

@@ -55,8 +55,8 @@ const (
 // Channel is the Channel of every imported purchase.
 const Channel = "import"
 
-// MaxOrderIDBytes bounds order ids, like member and event ids.
-const MaxOrderIDBytes = 128
+// MaxOrderIDBytes bounds order ids: the engine's own limit.
+const MaxOrderIDBytes = domain.MaxOrderIDBytes
 
 // namespace is the UUID namespace of imported event ids. Changing it gives
 // every row a new id, so re-importing an old file would count it twice:
