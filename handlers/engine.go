@@ -127,6 +127,10 @@ type Engine struct {
 	// maxPending is the size at which a partition's staged ledger message
 	// is committed; set by Run from the server's payload limit.
 	maxPending int
+	// maxRecord is the largest ledger record one input may make: with
+	// less than maxPending staged before it, the message stays under the
+	// server's payload limit.
+	maxRecord int
 }
 
 // NewEngine checks the configuration; Run does the work.
@@ -253,6 +257,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	// A ledger message stays well under the server's payload limit.
 	e.maxPending = min(maxLedgerMessageBytes, int(e.js.Conn().MaxPayload())/2)
+	e.maxRecord = int(e.js.Conn().MaxPayload()) - e.maxPending - ledgerHeaderRoom
 	cons, err := e.ensureInputConsumer(ctx)
 	if err != nil {
 		return fmt.Errorf("engine: input consumer: %w", err)
@@ -329,6 +334,10 @@ func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Route
 // maxLedgerMessageBytes bounds a ledger message (the records of one append):
 // a partition commits once its staged records reach it.
 const maxLedgerMessageBytes = 256 << 10
+
+// ledgerHeaderRoom is room for a ledger message's headers within the
+// server's payload limit.
+const ledgerHeaderRoom = 4 << 10
 
 // inputMaxAckPending bounds the input delivered and not acknowledged: what
 // the partitions have queued and what they handled above the watermark. One

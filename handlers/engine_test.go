@@ -49,8 +49,8 @@ func runEngine(t *testing.T, js jetstream.JetStream) (stop func(), metrics *hand
 	return runEngineWith(t, js, handlers.EngineConfig{})
 }
 
-// runEngineWith is runEngine with cfg (the test program and fresh metrics
-// added).
+// runEngineWith is runEngine with cfg (fresh metrics, and the test program
+// unless cfg has one, added).
 func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) (stop func(), metrics *handlers.Metrics, reg *prometheus.Registry) {
 	t.Helper()
 	reg = prometheus.NewRegistry()
@@ -58,7 +58,10 @@ func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConf
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Programs, cfg.Metrics = domain.OneVersion(testProgram()), metrics
+	if cfg.Programs == nil {
+		cfg.Programs = domain.OneVersion(testProgram())
+	}
+	cfg.Metrics = metrics
 	engine, err := handlers.NewEngine(js, cfg)
 	if err != nil {
 		t.Fatal(err)

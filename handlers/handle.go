@@ -21,13 +21,17 @@ const (
 	ReasonEventIDConflict domain.Reason = "event_id_conflict"
 	ReasonSubjectMismatch domain.Reason = "subject_mismatch"
 	ReasonInternalError   domain.Reason = "internal_error"
+	// ReasonRecordTooLarge: the rules made more facts for one input than a
+	// ledger message can hold (a member with very many orders released or
+	// expiring at once). Retrying would stall the partition for good.
+	ReasonRecordTooLarge domain.Reason = "record_too_large"
 )
 
 // DeadLetterReasons lists every reason a dead letter can carry.
 func DeadLetterReasons() []domain.Reason {
 	all := append([]domain.Reason{}, streams.WireReasons...)
 	all = append(all, domain.RuleReasons...)
-	return append(all, ReasonDuplicateEvent, ReasonEventIDConflict, ReasonSubjectMismatch, ReasonInternalError)
+	return append(all, ReasonDuplicateEvent, ReasonEventIDConflict, ReasonSubjectMismatch, ReasonInternalError, ReasonRecordTooLarge)
 }
 
 // errFenced means another writer appended to the partition's ledger subject.
@@ -78,6 +82,12 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		// Nothing was staged: the rules made a record the ledger cannot
 		// hold (a time outside years 0-9999), which no retry changes.
 		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: ReasonInternalError, Detail: "encode ledger record: " + err.Error()})
+	}
+	if len(encoded) > e.maxRecord {
+		// Nothing was staged: with what may be pending, the record would
+		// not fit the server's payload limit, and no retry makes it fit.
+		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: ReasonRecordTooLarge,
+			Detail: fmt.Sprintf("its %d facts make a ledger record of %d bytes, more than the %d a ledger message can take", len(v.record.Facts), len(encoded), e.maxRecord)})
 	}
 	p.stage(ev.Type, *v.record, encoded)
 	return outcomeApplied, nil
