@@ -88,3 +88,49 @@ func TestRunnerRefusesALedgerItWasNotBuiltFrom(t *testing.T) {
 		t.Errorf("members after the rebuild = %d (%v), want the %d of the new ledger", members, err, len(want))
 	}
 }
+
+// The way out of a replaced ledger is a rebuild, also when the new ledger
+// is shorter than the old checkpoint: the rebuild caught up with the live
+// checkpoint first, waited for records the new ledger does not have, and
+// failed, so the projections could start neither way.
+func TestRebuildStartsTheProjectionsOnAReplacedLedger(t *testing.T) {
+	for _, recorded := range []bool{true, false} {
+		t.Run(map[bool]string{true: "creation time recorded", false: "checkpoint of before it was recorded"}[recorded], func(t *testing.T) {
+			pool := migrated(t)
+			env := natstest.Start(t)
+			ctx := context.Background()
+			old := publish(t, env.JS, newWorld(7, 5).records(30))
+			r := start(t, pool, env.JS, Members{}, RunnerConfig{})
+			waitFor(t, old[len(old)-1].Seq, r)
+			r.stop(t)
+			if !recorded {
+				if _, err := pool.Exec(ctx, "update loyalty.projection_checkpoints set ledger_created = null"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := env.JS.DeleteStream(ctx, streams.LedgerStream); err != nil {
+				t.Fatal(err)
+			}
+			if err := streams.EnsureStreams(ctx, env.JS, streams.StreamsConfig{RecreateMissing: true}); err != nil {
+				t.Fatal(err)
+			}
+			fresh := publish(t, env.JS, newWorld(9, 2).records(3))
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if _, err := Rebuild(rctx, pool, env.JS, Members{}, RebuildConfig{}); err != nil {
+				t.Fatalf("rebuild on a shorter new ledger: %v", err)
+			}
+			r = start(t, pool, env.JS, Members{}, RunnerConfig{})
+			waitFor(t, fresh[len(fresh)-1].Seq, r)
+			r.stop(t)
+			want := map[string]bool{}
+			for _, rec := range fresh {
+				want[rec.MemberID] = true
+			}
+			var members int
+			if err := pool.QueryRow(ctx, "select count(*) from loyalty.members").Scan(&members); err != nil || members != len(want) {
+				t.Errorf("members after the rebuild = %d (%v), want the %d of the new ledger", members, err, len(want))
+			}
+		})
+	}
+}

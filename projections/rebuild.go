@@ -82,6 +82,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 		return RebuildResult{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
 	last := ledger.CachedInfo().State.LastSeq
+	created := ledger.CachedInfo().Created.UTC().Truncate(time.Microsecond)
 	res := RebuildResult{Rows: map[string]int{}}
 	err = readLedger(ctx, js, 1, last, cfg.BatchSize, func(batch []streams.LedgerRecord) error {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return applyInto(ctx, tx, scratch, p, batch) })
@@ -98,7 +99,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 		return RebuildResult{}, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
 	swapStart := time.Now()
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return swap(ctx, tx, js, scratch, p, last, &res) }); err != nil {
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return swap(ctx, tx, js, scratch, p, last, created, &res) }); err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild %s: swap: %w", p.Name(), err)
 	}
 	res.Swap, res.Took = time.Since(swapStart), time.Since(start)
@@ -139,10 +140,23 @@ func applyInto(ctx context.Context, tx pgx.Tx, schema string, p Projection, batc
 // swap brings the scratch tables level with the live checkpoint, moves
 // their rows into the live tables and drops the scratch schema. The
 // checkpoint row lock keeps the live projection out until it commits.
-func swap(ctx context.Context, tx pgx.Tx, js jetstream.JetStream, scratch string, p Rebuildable, rebuilt uint64, res *RebuildResult) error {
+//
+// A live checkpoint that counts in another ledger (one deleted or replaced
+// since: ErrLedgerReplaced) is not caught up with: its rows are of that
+// ledger, and the rebuild replaces them whole.
+func swap(ctx context.Context, tx pgx.Tx, js jetstream.JetStream, scratch string, p Rebuildable, rebuilt uint64, created time.Time, res *RebuildResult) error {
 	var live int64
-	if err := tx.QueryRow(ctx, `select ledger_seq from loyalty.projection_checkpoints where name = $1 for update`, p.Name()).Scan(&live); err != nil {
+	var liveLedger *time.Time
+	err := tx.QueryRow(ctx, `select ledger_seq, ledger_created from loyalty.projection_checkpoints where name = $1 for update`, p.Name()).
+		Scan(&live, &liveLedger)
+	if err != nil {
 		return fmt.Errorf("lock checkpoint: %w", err)
+	}
+	if liveLedger != nil && !liveLedger.Equal(created) {
+		live = 0
+	}
+	if ledger, err := js.Stream(ctx, streams.LedgerStream); err == nil && uint64(live) > ledger.CachedInfo().State.LastSeq {
+		live = 0 // a checkpoint of before the creation time was kept, past this ledger's end
 	}
 	if uint64(live) > rebuilt {
 		err := readLedger(ctx, js, rebuilt+1, uint64(live), 5000, func(batch []streams.LedgerRecord) error {

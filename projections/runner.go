@@ -227,6 +227,8 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	pos, err := r.startPosition(ctx)
 	if errors.Is(err, ErrLedgerReplaced) {
+		err = fmt.Errorf("%w. If the ledger cannot be restored, build the projections from the one there is: "+
+			"loyalty projections rebuild all (docs/operations.md, \"A stream is missing\")", err)
 		r.log.Error("projection refused to start", "err", err)
 		return err
 	}
