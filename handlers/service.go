@@ -40,9 +40,18 @@ const (
 // beyond it a request is refused (503) rather than queued without limit.
 const maxServiceRequests = 4096
 
-// redeemNamespace makes a request's event id from its member and request id,
-// so that a till retrying a call publishes the same event.
-var redeemNamespace = uuid.MustParse("6b1f0a52-8e0c-4d59-9a3c-0f4e2a7d51c3")
+// requestEventID is a new, random id for the event of a request the service
+// stores. Random, not derived from the member and request ids: a client that
+// could compute it could publish an event with it first and have the
+// request refused as a conflict. A till's retry makes an event of its own,
+// which the rules recognise by its request id.
+func requestEventID(prefix string) (string, error) {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return "", fmt.Errorf("make an event id: %w", err)
+	}
+	return prefix + id.String(), nil
+}
 
 // BalanceRequest asks for a member's points.
 type BalanceRequest struct {
@@ -217,10 +226,13 @@ func (s *service) redeem(req micro.Request) {
 		return
 	}
 	q := body.(domain.RedeemRequest)
-	s.request(req, domain.Event{
-		ID: "redeem-" + uuid.NewSHA1(redeemNamespace, []byte(memberID+"\x00"+q.RequestID)).String(), Type: domain.TypeRedemption,
-		Source: ServiceSource, MemberID: memberID, OccurredAt: time.Now().UTC(), Body: q,
-	}, domain.RedemptionRef(q.RequestID))
+	id, err := requestEventID("redeem-")
+	if err != nil {
+		_ = req.Error(CodeUnavailable, err.Error(), nil)
+		return
+	}
+	s.request(req, domain.Event{ID: id, Type: domain.TypeRedemption, Source: ServiceSource, MemberID: memberID,
+		OccurredAt: time.Now().UTC(), Body: q}, domain.RedemptionRef(q.RequestID))
 }
 
 func (s *service) transfer(req micro.Request) {
@@ -230,10 +242,13 @@ func (s *service) transfer(req micro.Request) {
 		return
 	}
 	q := body.(domain.TransferRequest)
-	s.request(req, domain.Event{
-		ID: "transfer-request-" + uuid.NewSHA1(redeemNamespace, []byte(memberID+"\x00"+q.RequestID)).String(), Type: domain.TypeTransfer,
-		Source: ServiceSource, MemberID: memberID, OccurredAt: time.Now().UTC(), Body: q,
-	}, domain.TransferRef(q.RequestID))
+	id, err := requestEventID("transfer-request-")
+	if err != nil {
+		_ = req.Error(CodeUnavailable, err.Error(), nil)
+		return
+	}
+	s.request(req, domain.Event{ID: id, Type: domain.TypeTransfer, Source: ServiceSource, MemberID: memberID,
+		OccurredAt: time.Now().UTC(), Body: q}, domain.TransferRef(q.RequestID))
 }
 
 // request publishes a member's request as input and replies with the

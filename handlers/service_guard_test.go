@@ -2,9 +2,11 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -173,5 +175,45 @@ func TestRequestIDsAreScopedToTheirOperation(t *testing.T) {
 	}
 	if recipient.Balance != 30 {
 		t.Errorf("recipient's balance %d, want the 30 points transferred", recipient.Balance)
+	}
+}
+
+// The service's event ids were a UUID v5 of the member and request ids in a
+// namespace written in the source: a client published an event of its own
+// with the id a member's redemption would get, and the redemption was
+// refused as an id conflict. The ids are random now: what a client computes
+// beforehand is nobody's.
+func TestServiceEventIDsCannotBeComputedBeforehand(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	now := time.Now().UTC()
+	victim, mallory := "alice", ""
+	for i := 0; mallory == ""; i++ {
+		if id := fmt.Sprintf("mallory-%d", i); streams.PartitionOf(id) == streams.PartitionOf(victim) {
+			mallory = id
+		}
+	}
+	oldNamespace := uuid.MustParse("6b1f0a52-8e0c-4d59-9a3c-0f4e2a7d51c3")
+	redeemID := "redeem-" + uuid.NewSHA1(oldNamespace, []byte(victim+"\x00till-7")).String()
+	transferID := "transfer-request-" + uuid.NewSHA1(oldNamespace, []byte(victim+"\x00gift-1")).String()
+	publish(t, env.JS, purchase("p-1", victim, "o-1", 50000, now.Add(-time.Hour)), purchase("p-2", mallory, "o-2", 1000, now.Add(-time.Hour)),
+		visit(redeemID, mallory, now.Add(-20*time.Minute)), visit(transferID, mallory, now.Add(-10*time.Minute)))
+	waitForRecords(t, env.JS, 4)
+
+	var redeemed, moved, again handlers.RedeemReply
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: victim, RequestID: "till-7", Points: 100}, &redeemed); code != "" {
+		t.Fatalf("redeem: %s %s", code, desc)
+	}
+	if code, desc := call(t, env.Conn, handlers.TransferSubject,
+		handlers.TransferRequestJSON{MemberID: victim, RequestID: "gift-1", ToMemberID: "bob", Points: 10}, &moved); code != "" {
+		t.Fatalf("transfer: %s %s", code, desc)
+	}
+	if redeemed.Status != "accepted" || moved.Status != "accepted" || redeemed.EventID == redeemID || moved.EventID == transferID {
+		t.Errorf("redeem %+v, transfer %+v: want both accepted, under ids no client computed", redeemed, moved)
+	}
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: victim, RequestID: "till-7", Points: 100}, &again); code != "" ||
+		!again.Repeated || again.Points != 100 {
+		t.Errorf("the redemption asked again: %+v (%s %s), want its first decision, repeated", again, code, desc)
 	}
 }
