@@ -23,7 +23,8 @@ type StreamsConfig struct {
 }
 
 // ErrStreamMissing is returned by EnsureStreams when some of the engine's
-// streams exist and others do not: one was deleted, or the server lost it.
+// streams exist and others do not, or all are gone but the engine's buckets
+// show it ran here: a stream was deleted, or the server lost it.
 // Starting on an empty one would be quiet damage: on an empty ledger the
 // engine forgets every member's points, on an empty input stream it skips
 // the first inputs (it resumes after the input sequence the ledger names).
@@ -115,25 +116,45 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig)
 	return nil
 }
 
+// evidenceOfUse are streams the engine makes once it has run (the key-value
+// buckets of its lease, its dead-letter replays and its quarantine): with
+// them present, the three streams all missing is a loss, not a first start.
+var evidenceOfUse = []string{"KV_LOYALTY_LEASES", "KV_LOYALTY_DLQ_REPLAYS", "KV_" + QuarantineBucket}
+
 // checkNoneMissing returns ErrStreamMissing when some of the streams exist
-// and others do not.
+// and others do not, or when all are missing but the engine has run here
+// before (evidenceOfUse).
 func checkNoneMissing(ctx context.Context, js jetstream.JetStream, cfgs []jetstream.StreamConfig) error {
-	var missing, present []string
-	for _, cfg := range cfgs {
-		_, err := js.Stream(ctx, cfg.Name)
-		switch {
-		case errors.Is(err, jetstream.ErrStreamNotFound):
-			missing = append(missing, cfg.Name)
-		case err != nil:
-			return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
-		default:
-			present = append(present, cfg.Name)
-		}
+	names := make([]string, len(cfgs))
+	for i, cfg := range cfgs {
+		names[i] = cfg.Name
 	}
-	if len(missing) == 0 || len(present) == 0 {
-		return nil
+	missing, present, err := splitByPresence(ctx, js, names)
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	if len(present) == 0 {
+		if _, present, err = splitByPresence(ctx, js, evidenceOfUse); err != nil || len(present) == 0 {
+			return err
+		}
 	}
 	return fmt.Errorf("%w: %s missing, %s present. It was deleted or lost: restore it from a backup of the NATS store, "+
 		"or start once with --recreate-missing-streams to accept an empty one (docs/operations.md, \"A stream is missing\")",
 		ErrStreamMissing, strings.Join(missing, " and "), strings.Join(present, " and "))
+}
+
+// splitByPresence splits the named streams into those missing and those present.
+func splitByPresence(ctx context.Context, js jetstream.JetStream, names []string) (missing, present []string, err error) {
+	for _, name := range names {
+		_, err := js.Stream(ctx, name)
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			missing = append(missing, name)
+		case err != nil:
+			return nil, nil, fmt.Errorf("look up stream %s: %w", name, err)
+		default:
+			present = append(present, name)
+		}
+	}
+	return missing, present, nil
 }

@@ -62,6 +62,32 @@ func TestEnsureStreamsRefusesToRecreateAMissingStream(t *testing.T) {
 	}
 }
 
+// All three streams deleted looked like a first start: the engine began
+// again on an empty ledger. The engine's buckets show it ran before.
+func TestEnsureStreamsRefusesWhenAllAreGoneAfterUse(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := env.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "LOYALTY_LEASES"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{streams.InputStream, streams.LedgerStream, streams.DeadLetterStream} {
+		if err := env.JS.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := streams.EnsureStreams(ctx, env.JS, streams.StreamsConfig{})
+	if !errors.Is(err, streams.ErrStreamMissing) || !strings.Contains(err.Error(), "KV_LOYALTY_LEASES present") {
+		t.Fatalf("EnsureStreams with all three deleted after use: %v, want ErrStreamMissing naming the evidence", err)
+	}
+	if err := env.JS.DeleteKeyValue(ctx, "LOYALTY_LEASES"); err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.EnsureStreams(ctx, env.JS, streams.StreamsConfig{}); err != nil {
+		t.Errorf("EnsureStreams on a server the engine never used: %v, want the streams made", err)
+	}
+}
+
 // Awkward member ids must each land on exactly one partition, the same one
 // every time, and be recoverable from the stored subject.
 func TestInputSubjectsArePartitionedAndReversible(t *testing.T) {

@@ -73,8 +73,9 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	_ = f.MarkHidden("refit-check-interval")
 	f.StringSliceVar(&o.replyPrefixes, "service-reply-prefixes", strings.Split(envOr(g.getenv, "LOYALTY_SERVICE_REPLY_PREFIXES",
 		strings.Join(handlers.DefaultServiceReplyPrefixes(), ",")), ","),
-		"reply subjects the loyalty service answers (comma-separated prefixes); a request with any other reply subject is dropped and counted in "+
-			"loyalty_service_refused_total: see docs/operations.md, threat model")
+		"reply subjects the loyalty service answers (comma-separated prefixes; replaces the default, so list _INBOX.,_INBOX_,_R_. too if you "+
+			"add one); a request with any other reply subject is dropped and counted in loyalty_service_refused_total: see docs/service.md, "+
+			"Reply subjects (env LOYALTY_SERVICE_REPLY_PREFIXES)")
 	f.BoolVar(&o.recreateStreams, "recreate-missing-streams", false,
 		"create a stream that is missing while the engine's others exist, accepting that what it held is lost (serve otherwise refuses to start; see docs/operations.md)")
 	o.analytics.register(f)
@@ -130,6 +131,10 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer nc.Close()
+	if o.recreateStreams {
+		log.Warn("--recreate-missing-streams is set: a stream of the engine's that is missing is created empty, and what it held is lost; " +
+			"remove the flag once the engine has started (docs/operations.md, \"A stream is missing\")")
+	}
 	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{RecreateMissing: o.recreateStreams}); err != nil {
 		return err
 	}
@@ -197,7 +202,8 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		return runner.Run(ctx)
 	})
 	health.setReady(true)
-	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", handlers.VersionNames(p.program))
+	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", handlers.VersionNames(p.program),
+		"service_reply_prefixes", strings.Join(o.replyPrefixes, ","))
 	group.Go(func() error {
 		watchProgram(ctx, o.programPath, engine, p.log, programPollInterval)
 		return nil
