@@ -61,7 +61,7 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 			return nil, nil, fmt.Errorf("rebuild: metadata: %w", err)
 		}
 		seq := meta.Sequence.Stream
-		recs, skipped, err := quarantine.Decode(seq, msg.Data())
+		recs, skipped, err := quarantine.Decode(seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return nil, nil, fmt.Errorf("rebuild: ledger seq %d: %w", seq, err)
 		}

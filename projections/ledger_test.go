@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -36,11 +35,9 @@ func record(member, event string, facts ...domain.Fact) streams.LedgerRecord {
 	return streams.LedgerRecord{Partition: partitionOf(member), EventID: event, MemberID: member, Facts: facts}
 }
 
-func partitionOf(member string) int {
-	h := fnv.New32a()
-	h.Write([]byte(member))
-	return int(h.Sum32() % streams.Partitions)
-}
+// partitionOf is the member's partition, as the engine's records have it
+// (readers check it: streams.CheckLedgerMessage).
+func partitionOf(member string) int { return streams.PartitionOf(member) }
 
 func intp(v int) *int { return &v }
 

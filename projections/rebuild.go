@@ -237,7 +237,7 @@ func readLedger(ctx context.Context, js jetstream.JetStream, from, to uint64, si
 		if seq > to {
 			break // the ledger grew past to meanwhile
 		}
-		recs, _, err := quarantine.Decode(seq, msg.Data())
+		recs, _, err := quarantine.Decode(seq, msg.Subject(), msg.Data())
 		if err != nil {
 			return fmt.Errorf("%s seq %d: %w: %w", streams.LedgerStream, seq, ErrUndecodable, err)
 		}

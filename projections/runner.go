@@ -484,7 +484,7 @@ func (r *Runner) decode(batch []streams.LedgerRecord, msg jetstream.Msg) ([]stre
 	if err != nil {
 		return batch, fmt.Errorf("ledger message metadata: %w", err)
 	}
-	recs, skipped, err := r.quarantine.Decode(meta.Sequence.Stream, msg.Data())
+	recs, skipped, err := r.quarantine.Decode(meta.Sequence.Stream, msg.Subject(), msg.Data())
 	if err != nil {
 		return batch, fmt.Errorf("projection %q: %s seq %d: %w: %w",
 			r.name, streams.LedgerStream, meta.Sequence.Stream, ErrUndecodable, err)

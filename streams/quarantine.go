@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
 )
 
 // QuarantineBucket is the key-value bucket of ledger messages set aside by
@@ -82,12 +84,16 @@ func LoadQuarantine(ctx context.Context, js keyValues) (Quarantine, error) {
 	return q, nil
 }
 
-// Decode decodes the ledger message at seq, or reports it skipped when it
-// is quarantined: the key names it and the digest matches. A message that
-// cannot be decoded and is not quarantined is an error that says how to
+// Decode decodes the ledger message at seq on subject and checks that it
+// is one the engine wrote (CheckLedgerMessage), or reports it skipped when
+// it is quarantined: the key names it and the digest matches. A message
+// that fails either and is not quarantined is an error that says how to
 // quarantine it.
-func (q Quarantine) Decode(seq uint64, data []byte) (recs []LedgerRecord, skipped bool, err error) {
+func (q Quarantine) Decode(seq uint64, subject string, data []byte) (recs []LedgerRecord, skipped bool, err error) {
 	recs, err = DecodeLedgerMessage(data)
+	if err == nil {
+		err = CheckLedgerMessage(subject, recs)
+	}
 	if err == nil {
 		return recs, false, nil
 	}
@@ -112,7 +118,10 @@ func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq ui
 	if err != nil {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, err)
 	}
-	_, decodeErr := DecodeLedgerMessage(msg.Data)
+	recs, decodeErr := DecodeLedgerMessage(msg.Data)
+	if decodeErr == nil {
+		decodeErr = CheckLedgerMessage(msg.Subject, recs)
+	}
 	if decodeErr == nil {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, ErrDecodable)
 	}
@@ -135,6 +144,39 @@ func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq ui
 		return Quarantined{}, fmt.Errorf("record the quarantine of seq %d: %w", seq, err)
 	}
 	return e, nil
+}
+
+// maxLedgerEventIDBytes bounds a record's event id: an input's id (at most
+// domain.MaxEventIDBytes) or one the engine made from a member key.
+const maxLedgerEventIDBytes = 512
+
+// CheckLedgerMessage returns what shows that records, decoded from a ledger
+// message on subject, are not ones the engine appended: a subject that is
+// no partition's, a record that claims another partition or whose member
+// belongs to another, or a member or event id the engine would never have
+// admitted (one PostgreSQL cannot store, for instance). Such a message
+// decodes but is foreign; every reader stops at it, and it may be
+// quarantined.
+func CheckLedgerMessage(subject string, recs []LedgerRecord) error {
+	p, ok := LedgerPartition(subject)
+	if !ok {
+		return fmt.Errorf("subject %q is not a partition's ledger subject", subject)
+	}
+	for i, r := range recs {
+		switch {
+		case r.Partition != p:
+			return fmt.Errorf("record %d claims partition %d on %s", i, r.Partition, subject)
+		case PartitionOf(r.MemberID) != p:
+			return fmt.Errorf("record %d is of a member of partition %d, not %d", i, PartitionOf(r.MemberID), p)
+		}
+		for _, f := range []domain.StringField{{Name: "member_id", Value: r.MemberID, MaxBytes: domain.MaxMemberIDBytes},
+			{Name: "event_id", Value: r.EventID, MaxBytes: maxLedgerEventIDBytes}} {
+			if err := f.Check(); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+	}
+	return nil
 }
 
 // LedgerPartition is the partition whose ledger subject subject is.
