@@ -79,7 +79,7 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	f.BoolVar(&o.recreateStreams, "recreate-missing-streams", false,
 		"create a stream that is missing while the engine's others exist, accepting that what it held is lost (serve otherwise refuses to start; see docs/operations.md)")
 	o.analytics.register(f)
-	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see `loyalty simulate`) once running")
+	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see loyalty simulate) once running")
 	o.demo.register(f, "demo-")
 	return cmd
 }
