@@ -158,3 +158,28 @@ func splitByPresence(ctx context.Context, js jetstream.JetStream, names []string
 	}
 	return missing, present, nil
 }
+
+// ErrLedgerTruncated is returned by CheckLedgerWhole when messages are gone
+// from the ledger: the event store keeps every record, and an engine that
+// folded what is left would have forgotten what they held.
+var ErrLedgerTruncated = errors.New("the ledger has lost records")
+
+// CheckLedgerWhole returns ErrLedgerTruncated when the ledger stream does
+// not hold every message it was given: it starts after sequence 1 (a limit
+// such as max_msgs, set on the stream, dropped the oldest), or has messages
+// deleted in between. The ledger denies delete and purge, but an update of
+// its limits by a user allowed to update streams removes messages all the
+// same.
+func CheckLedgerWhole(ctx context.Context, js jetstream.JetStream) error {
+	s, err := js.Stream(ctx, LedgerStream)
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", LedgerStream, err)
+	}
+	st := s.CachedInfo().State
+	if st.LastSeq == 0 || (st.FirstSeq <= 1 && st.NumDeleted == 0) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds %d messages of sequences %d to %d (%d deleted in between). Restore it from a backup of the NATS store; "+
+		"if that cannot be done, delete the stream, start with --recreate-missing-streams and rebuild the projections "+
+		"(docs/operations.md, \"A stream is missing\")", ErrLedgerTruncated, LedgerStream, st.Msgs, st.FirstSeq, st.LastSeq, st.NumDeleted)
+}

@@ -88,6 +88,34 @@ func TestEnsureStreamsRefusesWhenAllAreGoneAfterUse(t *testing.T) {
 	}
 }
 
+// A limit set on the ledger by a user allowed to update streams drops its
+// oldest messages though the stream denies delete and purge: the engine
+// then folded what was left and forgot members. CheckLedgerWhole sees it.
+func TestCheckLedgerWholeSeesLostRecords(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := streams.CheckLedgerWhole(ctx, env.JS); err != nil {
+		t.Fatalf("an empty ledger: %v", err)
+	}
+	for range 5 {
+		if _, err := env.JS.Publish(ctx, streams.LedgerSubject(0), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := streams.CheckLedgerWhole(ctx, env.JS); err != nil {
+		t.Fatalf("a whole ledger: %v", err)
+	}
+	cfg := streams.LedgerStreamConfig(streams.StreamsConfig{})
+	cfg.MaxMsgs = 1
+	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.CheckLedgerWhole(ctx, env.JS); !errors.Is(err, streams.ErrLedgerTruncated) || !strings.Contains(err.Error(), "sequences 5 to 5") {
+		t.Errorf("a ledger cut to its last message: %v, want ErrLedgerTruncated naming what is left", err)
+	}
+}
+
 // Awkward member ids must each land on exactly one partition, the same one
 // every time, and be recoverable from the stored subject.
 func TestInputSubjectsArePartitionedAndReversible(t *testing.T) {

@@ -138,6 +138,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{RecreateMissing: o.recreateStreams}); err != nil {
 		return err
 	}
+	if err := streams.CheckLedgerWhole(ctx, js); err != nil {
+		return err
+	}
 	// The projections read the ledger on a connection of their own, so
 	// that their deliveries and the engine's are parsed in parallel.
 	projNC, projJS, err := g.connectJetStream(natsURL, "loyalty-projections", log)
