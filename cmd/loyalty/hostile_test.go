@@ -227,6 +227,11 @@ func TestAnUndecodableLedgerMessageIsQuarantined(t *testing.T) {
 	if !strings.Contains(listed, bad) || !strings.Contains(listed, "an error answer appended by the service") {
 		t.Errorf("ledger quarantined lists:\n%s\nwant seq %s with its reason", listed, bad)
 	}
+	var entries []streams.Quarantined
+	if err := json.Unmarshal([]byte(mustLoyalty(t, append([]string{"ledger", "quarantined", "--json"}, natsURL...)...)), &entries); err != nil ||
+		len(entries) != 1 || entries[0].Seq != ack.Sequence || entries[0].SHA256 == "" {
+		t.Errorf("ledger quarantined --json: %+v (%v), want the one entry of seq %d with its digest", entries, err, ack.Sequence)
+	}
 
 	srv = startServe(t, args...)
 	publishEvents(t, env, []domain.Event{purchase("p-2")})

@@ -46,6 +46,7 @@ never drops facts. Restart serve afterwards. See docs/operations.md.`,
 		},
 	}
 	quarantine.Flags().StringVar(&reason, "reason", "", "why the message is set aside (required: it is the audit trail)")
+	var asJSON bool
 	list := &cobra.Command{
 		Use:   "quarantined",
 		Short: "List the quarantined ledger messages",
@@ -60,6 +61,9 @@ never drops facts. Restart serve afterwards. See docs/operations.md.`,
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return writeJSON(g.stdout, q.Sorted())
+			}
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SEQ\tSUBJECT\tAT\tBY\tREASON")
 			for _, e := range q.Sorted() {
@@ -68,6 +72,7 @@ never drops facts. Restart serve afterwards. See docs/operations.md.`,
 			return w.Flush()
 		},
 	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	ledger.AddCommand(quarantine, list)
 	return ledger
 }
