@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"container/heap"
 	"maps"
 	"math"
@@ -350,37 +351,44 @@ func (m *Member) addSpend(at time.Time, amount int64) {
 	m.spend = bookDay(m.spend, dayOf(at), amount)
 }
 
+// A list of days is kept in ascending order of day, so that booking,
+// summing a window and forgetting the days past the horizon look only at the
+// days concerned: a member's lists hold up to two years of days.
+
 // bookDay adds amount to day's entry of days, adding the entry if need be.
 func bookDay(days []daySpend, day, amount int64) []daySpend {
-	for i := range days {
-		if days[i].day == day {
-			days[i].amount += amount
-			return days
-		}
+	i, found := slices.BinarySearchFunc(days, day, func(d daySpend, day int64) int { return cmp.Compare(d.day, day) })
+	if found {
+		days[i].amount += amount
+		return days
 	}
-	return append(days, daySpend{day: day, amount: amount})
+	return slices.Insert(days, i, daySpend{day: day, amount: amount})
+}
+
+// firstFrom is the index of the first of days on or after day.
+func firstFrom(days []daySpend, day int64) int {
+	i, _ := slices.BinarySearchFunc(days, day, func(d daySpend, day int64) int { return cmp.Compare(d.day, day) })
+	return i
 }
 
 // sumBetween totals the days from first to last, both included.
 func sumBetween(days []daySpend, first, last int64) int64 {
 	var total int64
-	for _, d := range days {
-		if d.day >= first && d.day <= last {
-			total += d.amount
+	for _, d := range days[firstFrom(days, first):] {
+		if d.day > last {
+			break
 		}
+		total += d.amount
 	}
 	return total
 }
 
 // keepFrom drops the days before horizon, in place.
 func keepFrom(days []daySpend, horizon int64) []daySpend {
-	kept := days[:0]
-	for _, d := range days {
-		if d.day >= horizon {
-			kept = append(kept, d)
-		}
+	if i := firstFrom(days, horizon); i > 0 {
+		return slices.Delete(days, 0, i)
 	}
-	return kept
+	return days
 }
 
 // spendWithin sums spend on days inside the qualifying window ending on
