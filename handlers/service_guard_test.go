@@ -1,14 +1,12 @@
 package handlers_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pointsledger/loyalty/handlers"
@@ -27,7 +25,7 @@ func TestServiceRepliesOnlyToInboxes(t *testing.T) {
 	waitRunning(t, reg)
 	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
 	waitForRecords(t, env.JS, 1)
-	before := streamMessages(t, env.JS)
+	before := natstest.MessageCounts(t, env.JS)
 
 	hostile := []string{
 		"$JS.API.STREAM.DELETE." + streams.LedgerStream,
@@ -73,31 +71,12 @@ func TestServiceRepliesOnlyToInboxes(t *testing.T) {
 	if got := labeledValue(t, reg, "loyalty_service_refused_total", "reason", "reply_subject"); got != float64(sent) {
 		t.Errorf("loyalty_service_refused_total{reason=reply_subject} = %v, want %d", got, sent)
 	}
-	after := streamMessages(t, env.JS)
+	after := natstest.MessageCounts(t, env.JS)
 	for name, n := range before {
 		if after[name] != n {
 			t.Errorf("stream %s holds %d messages after the hostile requests, %d before", name, after[name], n)
 		}
 	}
-}
-
-// streamMessages counts each of the engine's streams' messages; a stream
-// that is gone fails the test.
-func streamMessages(t *testing.T, js jetstream.JetStream) map[string]uint64 {
-	t.Helper()
-	counts := map[string]uint64{}
-	for _, name := range []string{streams.InputStream, streams.LedgerStream, streams.DeadLetterStream} {
-		s, err := js.Stream(context.Background(), name)
-		if err != nil {
-			t.Fatalf("stream %s: %v", name, err)
-		}
-		info, err := s.Info(context.Background())
-		if err != nil {
-			t.Fatalf("stream %s: %v", name, err)
-		}
-		counts[name] = info.State.Msgs
-	}
-	return counts
 }
 
 // Service requests are read as strictly as events: keys match exactly and

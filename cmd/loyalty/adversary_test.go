@@ -209,29 +209,13 @@ func assertStreamsIntact(t *testing.T, js jetstream.JetStream) {
 // assertLedgerDecodes reads the whole ledger and decodes every message.
 func assertLedgerDecodes(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, streams.LedgerStream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, streams.LedgerStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := stream.CachedInfo().State.LastSeq
-	for seq := uint64(0); seq < last; {
-		msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-		if err != nil {
-			t.Fatalf("read the ledger after seq %d of %d: %v", seq, last, err)
-		}
+	for _, msg := range streamMessages(t, js, streams.LedgerStream) {
 		meta, err := msg.Metadata()
 		if err != nil {
 			t.Fatal(err)
 		}
-		seq = meta.Sequence.Stream
 		if _, err := streams.DecodeLedgerMessage(msg.Data()); err != nil {
-			t.Errorf("ledger seq %d (%s) does not decode: %v", seq, msg.Subject(), err)
+			t.Errorf("ledger seq %d (%s) does not decode: %v", meta.Sequence.Stream, msg.Subject(), err)
 		}
 	}
 }

@@ -51,7 +51,7 @@ func TestAccountsStopTheServiceAsConfusedDeputy(t *testing.T) {
 		t.Fatalf("publish an enrolment as upstream: %v", err)
 	}
 	waitServiceKnows(t, attacker, "m-1")
-	before := streamCounts(t, js)
+	before := natstest.MessageCounts(t, js)
 
 	hostile := []string{
 		"$JS.API.STREAM.DELETE." + streams.LedgerStream,
@@ -74,7 +74,7 @@ func TestAccountsStopTheServiceAsConfusedDeputy(t *testing.T) {
 	}
 	// Answered after the hostile requests: they have all been handled.
 	waitServiceKnows(t, attacker, "m-1")
-	after := streamCounts(t, js)
+	after := natstest.MessageCounts(t, js)
 	for name, n := range before {
 		if after[name] != n {
 			t.Errorf("stream %s holds %d messages after the hostile requests, %d before", name, after[name], n)
@@ -112,25 +112,6 @@ func waitServiceKnows(t *testing.T, nc *nats.Conn, member string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// streamCounts counts each of the engine's streams' messages; a stream that
-// is gone fails the test.
-func streamCounts(t *testing.T, js jetstream.JetStream) map[string]uint64 {
-	t.Helper()
-	counts := map[string]uint64{}
-	for _, name := range []string{streams.InputStream, streams.LedgerStream, streams.DeadLetterStream} {
-		s, err := js.Stream(context.Background(), name)
-		if err != nil {
-			t.Fatalf("stream %s: %v", name, err)
-		}
-		info, err := s.Info(context.Background())
-		if err != nil {
-			t.Fatalf("stream %s: %v", name, err)
-		}
-		counts[name] = info.State.Msgs
-	}
-	return counts
 }
 
 // The ledger deleted under a stopped engine: serve started again on an

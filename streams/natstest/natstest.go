@@ -56,3 +56,22 @@ func StartWithSync(t testing.TB, sync streams.SyncPolicy) *Env {
 	}
 	return &Env{Server: srv, Conn: nc, JS: js}
 }
+
+// MessageCounts counts the messages of each of the engine's streams; a
+// stream that is gone fails the test.
+func MessageCounts(t testing.TB, js jetstream.JetStream) map[string]uint64 {
+	t.Helper()
+	counts := map[string]uint64{}
+	for _, name := range []string{streams.InputStream, streams.LedgerStream, streams.DeadLetterStream} {
+		s, err := js.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		counts[name] = info.State.Msgs
+	}
+	return counts
+}
