@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -95,6 +97,9 @@ func (q Quarantine) Decode(seq uint64, subject string, data []byte) (recs []Ledg
 		err = CheckLedgerMessage(subject, recs)
 	}
 	if err == nil {
+		err = checkLedgerText(data)
+	}
+	if err == nil {
 		return recs, false, nil
 	}
 	if e, ok := q[seq]; ok && e.SHA256 == digestHex(data) {
@@ -121,6 +126,9 @@ func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq ui
 	recs, decodeErr := DecodeLedgerMessage(msg.Data)
 	if decodeErr == nil {
 		decodeErr = CheckLedgerMessage(msg.Subject, recs)
+	}
+	if decodeErr == nil {
+		decodeErr = checkLedgerText(msg.Data)
 	}
 	if decodeErr == nil {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, ErrDecodable)
@@ -177,6 +185,31 @@ func CheckLedgerMessage(subject string, recs []LedgerRecord) error {
 		}
 	}
 	return nil
+}
+
+// checkLedgerText refuses a ledger message whose text holds what no string
+// the engine admits holds, and PostgreSQL cannot store: invalid UTF-8, or a
+// NUL (in JSON, the escape \u0000 that is not itself an escaped backslash
+// followed by "u0000").
+func checkLedgerText(data []byte) error {
+	if !utf8.Valid(data) {
+		return errors.New("the message is not valid UTF-8")
+	}
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte(`\u0000`))
+		if j < 0 {
+			return nil
+		}
+		at := i + j
+		backslashes := 0
+		for k := at; k >= 0 && data[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 1 {
+			return fmt.Errorf("a string holds a NUL character (byte %d)", at)
+		}
+		i = at + 1
+	}
 }
 
 // LedgerPartition is the partition whose ledger subject subject is.
