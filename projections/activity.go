@@ -64,9 +64,56 @@ from (
 ) r
 where p.member_id = r.member_id and p.order_id = r.order_id`
 
+// existingPurchases is the orders of the batch's purchases that the table
+// holds already, by member and order id.
+const existingPurchases = `
+select p.member_id, p.order_id from purchases p
+join unnest($1::text[], $2::text[]) as b(member_id, order_id) using (member_id, order_id)`
+
+type orderKey struct{ member, order string }
+
+// repeatedOrders is the purchases of batch whose member and order id are in
+// the table already, or earlier in the batch. The ledger can hold two: the
+// engine forgets a member's orders two years behind their latest activity,
+// so an order sent again after that is recorded again. Such a purchase is
+// left out of purchases and the purchase days (the points it earned are in
+// the points ledger all the same) rather than fail the COPY, which stopped
+// the projection for everyone, for good.
+func repeatedOrders(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) (map[orderKey]bool, error) {
+	var members, orders []string
+	for _, rec := range batch {
+		for _, f := range rec.Facts {
+			if p, ok := f.(domain.PurchaseRecorded); ok {
+				members, orders = append(members, p.MemberID), append(orders, p.OrderID)
+			}
+		}
+	}
+	if len(orders) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, existingPurchases, members, orders)
+	if err != nil {
+		return nil, fmt.Errorf("look up the batch's orders: %w", err)
+	}
+	defer rows.Close()
+	held := map[orderKey]bool{}
+	for rows.Next() {
+		var k orderKey
+		if err := rows.Scan(&k.member, &k.order); err != nil {
+			return nil, err
+		}
+		held[k] = true
+	}
+	return held, rows.Err()
+}
+
 // Apply implements Projection: COPY into the four tables, purchases before
 // refunds so that a refund in the same batch as its purchase finds it.
 func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecord) error {
+	seenOrders, err := repeatedOrders(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
 	purchases, refunds := copyData{table: purchasesTable}, copyData{table: refundsTable}
 	visits, feedback := copyData{table: visitsTable}, copyData{table: feedbackTable}
 	var refMembers, refOrders []string
@@ -78,6 +125,11 @@ func (Activity) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerReco
 			meta := f.Meta()
 			switch f := f.(type) {
 			case domain.PurchaseRecorded:
+				if k := (orderKey{meta.MemberID, f.OrderID}); seenOrders[k] {
+					continue
+				} else if seenOrders != nil {
+					seenOrders[k] = true
+				}
 				lines := make([]purchaseLineJSON, 0, len(f.Lines))
 				for _, l := range f.Lines {
 					lines = append(lines, purchaseLineJSON{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
