@@ -29,6 +29,9 @@ func TestQuarantineDecodeRefusesWhatTheEngineNeverWrites(t *testing.T) {
 		{"a NUL in a comment", subject, feedback("a\x00b"), "NUL"},
 		{"another partition's member", streams.LedgerSubject((streams.PartitionOf(member) + 1) % streams.Partitions), feedback("ok"), "claims partition"},
 		{"no partition's subject", streams.LedgerPrefix + ".all", feedback("ok"), "not a partition's ledger subject"},
+		// Admitted before control characters were refused in ids: the engine's.
+		{"an id an older version admitted", streams.LedgerSubject(streams.PartitionOf("m\t1")),
+			streams.LedgerRecord{Partition: streams.PartitionOf("m\t1"), EventID: "e\x01", MemberID: "m\t1"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			data, err := streams.EncodeLedgerMessage(nil, c.rec)
