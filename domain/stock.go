@@ -47,6 +47,10 @@ type PointsHeld struct {
 	Quantity       int64
 	Channel        string
 	ProgramVersion string
+	// FollowUpID is the id of the follow-up event the fact causes (see
+	// FollowUp), given by the engine when it decides the fact; "" in facts
+	// written before it was, whose follow-ups have their legacy ids.
+	FollowUpID string
 }
 
 // HoldRedeemed makes a hold a redemption: the stock granted the units.
@@ -69,18 +73,20 @@ type HoldReturned struct {
 // stock's pseudo-member.
 type StockTaken struct {
 	FactMeta
-	RewardID  string
-	ForMember string
-	RequestID string
-	Quantity  int64
+	RewardID   string
+	ForMember  string
+	RequestID  string
+	Quantity   int64
+	FollowUpID string // see PointsHeld
 }
 
 type StockRefused struct {
 	FactMeta
-	RewardID  string
-	ForMember string
-	RequestID string
-	Quantity  int64
+	RewardID   string
+	ForMember  string
+	RequestID  string
+	Quantity   int64
+	FollowUpID string // see PointsHeld
 }
 
 func (PointsHeld) FactType() FactType   { return FactPointsHeld }
@@ -98,8 +104,8 @@ type hold struct {
 
 // stockAnswer is the event a stock's decision makes the engine publish (see
 // FollowUp): the answer to the member's held redemption.
-func stockAnswer(meta FactMeta, member, request, reward string, granted bool) Event {
-	return Event{ID: "stock-answer-" + followUpKey(meta.MemberID, meta.EventID), Type: TypeStockAnswer, Source: FollowUpSource,
+func stockAnswer(meta FactMeta, given, member, request, reward string, granted bool) Event {
+	return Event{ID: followUpID(given, stockAnswerPrefix, meta), Type: TypeStockAnswer, Source: FollowUpSource,
 		MemberID: member, OccurredAt: meta.OccurredAt, Body: StockAnswer{RequestID: request, RewardID: reward, Granted: granted}}
 }
 

@@ -76,6 +76,7 @@ type PointsTransferred struct {
 	ToMemberID     string
 	Points         int64
 	ProgramVersion string
+	FollowUpID     string // see PointsHeld
 }
 
 // TransferRejected records a transfer request that was refused.
@@ -104,6 +105,7 @@ type PointsReceived struct {
 type ReferralQualified struct {
 	FactMeta
 	ReferrerID string
+	FollowUpID string // see PointsHeld
 }
 
 func (PointsTransferred) FactType() FactType { return FactPointsTransferred }
@@ -113,29 +115,72 @@ func (ReferralQualified) FactType() FactType { return FactReferralQualified }
 
 // FollowUp is the input event a fact makes the engine publish for another
 // member (the recipient of a transfer, the referrer of a referral, a
-// reward's stock and the member it answers), or false. Its id and time come
-// from the fact, so that publishing it again after a crash gives the same
-// event, which the engine applies once.
+// reward's stock and the member it answers), or false. Its id (the fact's
+// FollowUpID) and time come from the fact, so that publishing it again after
+// a crash gives the same event, which the engine applies once.
 func FollowUp(f Fact) (Event, bool) {
 	meta := f.Meta()
 	switch f := f.(type) {
 	case PointsTransferred:
-		return Event{ID: transferInPrefix + followUpKey(meta.MemberID, meta.EventID), Type: TypeTransferIn, Source: FollowUpSource,
+		return Event{ID: followUpID(f.FollowUpID, transferInPrefix, meta), Type: TypeTransferIn, Source: FollowUpSource,
 			MemberID: f.ToMemberID, OccurredAt: meta.OccurredAt,
 			Body: TransferIn{FromMemberID: meta.MemberID, RequestID: f.RequestID, Points: f.Points}}, true
 	case ReferralQualified:
-		return Event{ID: referralPrefix + followUpKey(meta.MemberID, meta.EventID), Type: TypeReferralReward, Source: FollowUpSource,
+		return Event{ID: followUpID(f.FollowUpID, referralPrefix, meta), Type: TypeReferralReward, Source: FollowUpSource,
 			MemberID: f.ReferrerID, OccurredAt: meta.OccurredAt, Body: ReferralReward{ReferredMemberID: meta.MemberID}}, true
 	case PointsHeld:
-		return Event{ID: "stock-request-" + followUpKey(meta.MemberID, meta.EventID), Type: TypeStockRequest, Source: FollowUpSource,
+		return Event{ID: followUpID(f.FollowUpID, stockRequestPrefix, meta), Type: TypeStockRequest, Source: FollowUpSource,
 			MemberID: StockMemberPrefix + f.RewardID, OccurredAt: meta.OccurredAt,
 			Body: StockRequest{RewardID: f.RewardID, MemberID: meta.MemberID, RequestID: f.RequestID, Quantity: f.Quantity}}, true
 	case StockTaken:
-		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, true), true
+		return stockAnswer(meta, f.FollowUpID, f.ForMember, f.RequestID, f.RewardID, true), true
 	case StockRefused:
-		return stockAnswer(meta, f.ForMember, f.RequestID, f.RewardID, false), true
+		return stockAnswer(meta, f.FollowUpID, f.ForMember, f.RequestID, f.RewardID, false), true
 	}
 	return Event{}, false
+}
+
+// Prefixes of the follow-ups' ids, by the fact that causes them.
+const (
+	stockRequestPrefix = "stock-request-"
+	stockAnswerPrefix  = "stock-answer-"
+)
+
+// followUpID is a follow-up's id: the one its fact was given, or for a fact
+// of before ids were given, the legacy id derived from the fact's member and
+// event (which a client could compute).
+func followUpID(given, prefix string, meta FactMeta) string {
+	if given != "" {
+		return given
+	}
+	return prefix + followUpKey(meta.MemberID, meta.EventID)
+}
+
+// GiveFollowUpIDs gives each fact that causes a follow-up the id that mint
+// makes from the follow-up's prefix and the fact's place among facts. The
+// engine mints ids no client can compute (an HMAC of a key of its own); the
+// rules stay free of keys and randomness, and a replay reads the ids from
+// the ledger.
+func GiveFollowUpIDs(facts []Fact, mint func(prefix string, index int) string) {
+	for i, f := range facts {
+		switch f := f.(type) {
+		case PointsTransferred:
+			f.FollowUpID = mint(transferInPrefix, i)
+			facts[i] = f
+		case ReferralQualified:
+			f.FollowUpID = mint(referralPrefix, i)
+			facts[i] = f
+		case PointsHeld:
+			f.FollowUpID = mint(stockRequestPrefix, i)
+			facts[i] = f
+		case StockTaken:
+			f.FollowUpID = mint(stockAnswerPrefix, i)
+			facts[i] = f
+		case StockRefused:
+			f.FollowUpID = mint(stockAnswerPrefix, i)
+			facts[i] = f
+		}
+	}
 }
 
 // followUpKey identifies a follow-up by its fact's member and event: ids the

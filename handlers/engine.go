@@ -131,6 +131,8 @@ type Engine struct {
 	// less than maxPending staged before it, the message stays under the
 	// server's payload limit.
 	maxRecord int
+	// idKey is the deployment's key of follow-up ids (loadIDKey).
+	idKey []byte
 }
 
 // NewEngine checks the configuration; Run does the work.
@@ -224,6 +226,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { defer close(holding); leaseLost <- owner.hold(holdCtx) }()
 	defer func() { stopHolding(); <-holding; owner.release(ctx) }()
 
+	if e.idKey, err = loadIDKey(ctx, e.js); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
 	start := time.Now()
 	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions)
 	if err != nil {

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,14 +84,18 @@ func TestFollowUpsMissingAtStartArePublished(t *testing.T) {
 // engine's publish as a duplicate without storing it, and the engine took
 // that for success; and had the follow-up been stored, the recipient's
 // partition had applied that event id already. Either way the transfer was
-// debited and never credited. The engine reads the stored message back,
-// finds it is not its own and publishes again under a new message id, and
-// the ids of the events only the engine makes are a namespace of their own.
+// debited and never credited. Follow-ups are given ids no client can compute
+// now, but those of facts written before keep their computable ids: here an
+// engine that died before publishing one, and a client that got there
+// first. The engine reads the stored message back, finds it is not its own
+// and publishes again under a new message id, and the ids of the events
+// only the engine makes are a namespace of their own.
 func TestAFollowUpsMessageIDTakenFirstIsPublishedAgain(t *testing.T) {
 	from, to := "m-1", "m-2"
 	at := day0.Add(time.Hour)
-	followUp, ok := domain.FollowUp(domain.PointsTransferred{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at},
-		RequestID: "gift-1", ToMemberID: to, Points: 100})
+	transferred := domain.PointsTransferred{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at},
+		RequestID: "gift-1", ToMemberID: to, Points: 40}
+	followUp, ok := domain.FollowUp(transferred)
 	if !ok {
 		t.Fatal("no follow-up for a transfer")
 	}
@@ -113,26 +118,72 @@ func TestAFollowUpsMessageIDTakenFirstIsPublishedAgain(t *testing.T) {
 		records   int   // in the ledger once the recipient is credited
 		recipient int64 // the recipient's points then
 	}{
-		{"a visit with the follow-up's ids", visit, 4, 105},         // the visit's 5 points and the 100 transferred
-		{"the follow-up itself on another subject", copied, 3, 100}, // dead-lettered: no record
+		{"a visit with the follow-up's ids", visit, 3, 45},         // the visit's 5 points and the 40 transferred
+		{"the follow-up itself on another subject", copied, 2, 40}, // dead-lettered: no record
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			env := natstest.Start(t)
-			_, _, reg := runEngine(t, env.JS)
-			waitRunning(t, reg)
 			if _, err := env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: visitSubject, Data: c.data,
 				Header: nats.Header{jetstream.MsgIDHeader: {followUp.ID}}}); err != nil {
 				t.Fatal(err)
 			}
-			publish(t, env.JS, purchase("p-1", from, "o-1", 5000, day0), transferEvent("t-1", from, to, "gift-1", 100, at))
+			// The sender's record, as an engine of before follow-up ids wrote it.
+			rec := streams.LedgerRecord{Partition: streams.PartitionOf(from), InputSeq: 2, InputStored: at, EventID: "t-1", MemberID: from,
+				Facts: []domain.Fact{transferred}}
+			data, err := streams.EncodeLedgerRecord(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: streams.LedgerSubject(rec.Partition),
+				Data: streams.AppendLedgerLine(nil, data)}); err != nil {
+				t.Fatal(err)
+			}
+			_, _, reg := runEngine(t, env.JS)
+			waitRunning(t, reg)
 			waitForRecords(t, env.JS, c.records)
 			members, _ := foldLedger(t, env.JS)
-			if members[from].Balance != 50 || members[to].Balance != c.recipient {
-				t.Errorf("sender %d, recipient %d; want 50 and %d", members[from].Balance, members[to].Balance, c.recipient)
+			if members[to] == nil || members[to].Balance != c.recipient {
+				t.Errorf("recipient %+v; want %d points", members[to], c.recipient)
 			}
 			if got := metricValue(t, reg, "loyalty_input_preempted_total"); got != 1 {
 				t.Errorf("loyalty_input_preempted_total = %v, want 1", got)
 			}
 		})
+	}
+}
+
+// The follow-ups the engine decides now carry ids made with a key of the
+// deployment's (an HMAC), stored in the fact: no client can compute them
+// from the member and event ids, and a restart publishes nothing again.
+func TestFollowUpIDsAreTheEnginesOwn(t *testing.T) {
+	env := natstest.Start(t)
+	stop, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	from, to := "m-1", "m-2"
+	publish(t, env.JS, purchase("p-1", from, "o-1", 5000, day0), transferEvent("t-1", from, to, "gift-1", 100, day0.Add(time.Hour)))
+	waitForRecords(t, env.JS, 3)
+	_, records := foldLedger(t, env.JS)
+	var given string
+	for _, r := range records {
+		for _, f := range r.Facts {
+			if tr, ok := f.(domain.PointsTransferred); ok {
+				given = tr.FollowUpID
+				legacy, _ := domain.FollowUp(domain.PointsTransferred{FactMeta: tr.FactMeta, ToMemberID: to})
+				if given == legacy.ID || !strings.HasPrefix(given, "transfer-k1-") {
+					t.Errorf("the transfer's follow-up id %q, want one of the engine's key, not the computable %q", given, legacy.ID)
+				}
+			}
+		}
+	}
+	if given == "" {
+		t.Fatal("no PointsTransferred in the ledger")
+	}
+	stop()
+	_, _, reg = runEngine(t, env.JS)
+	waitRunning(t, reg)
+	time.Sleep(500 * time.Millisecond)
+	members, records := foldLedger(t, env.JS)
+	if len(records) != 3 || members[to].Balance != 100 {
+		t.Errorf("after a restart: %d records, recipient %d points; want 3 and 100, nothing published again", len(records), members[to].Balance)
 	}
 }

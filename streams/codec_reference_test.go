@@ -932,6 +932,7 @@ type refWireFact struct {
 	Projected            string          `json:"projected_tier,omitempty"`
 	OtherMemberID        string          `json:"other_member_id,omitempty"`
 	Birthday             string          `json:"birthday,omitempty"`
+	FollowUpID           string          `json:"follow_up_id,omitempty"`
 }
 
 type refWireLine struct {
@@ -992,6 +993,7 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.Channel, w.OtherMemberID, w.Birthday = f.Channel, f.ReferredBy, f.Birthday.String()
 	case domain.PointsTransferred:
 		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
+		w.FollowUpID = f.FollowUpID
 	case domain.TransferRejected:
 		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
 		w.Reason, w.Detail = string(f.Reason), f.Detail
@@ -1002,7 +1004,7 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 			w.ExpiresAt = &expires
 		}
 	case domain.ReferralQualified:
-		w.OtherMemberID = f.ReferrerID
+		w.OtherMemberID, w.FollowUpID = f.ReferrerID, f.FollowUpID
 	case domain.PurchaseRecorded:
 		w.OrderID, w.Amount, w.Currency, w.Channel = f.OrderID, f.Total.Minor, f.Total.Currency, f.Channel
 		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
@@ -1074,15 +1076,17 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
 	case domain.PointsHeld:
 		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
-		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+		w.Channel, w.ProgramVersion, w.FollowUpID = f.Channel, f.ProgramVersion, f.FollowUpID
 	case domain.HoldRedeemed:
 		w.RequestID, w.Points = f.RequestID, f.Points
 	case domain.HoldReturned:
 		w.RequestID, w.Points, w.ProgramVersion = f.RequestID, f.Points, f.ProgramVersion
 	case domain.StockTaken:
 		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
+		w.FollowUpID = f.FollowUpID
 	case domain.StockRefused:
 		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
+		w.FollowUpID = f.FollowUpID
 	case domain.RedemptionRejected:
 		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
 		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
@@ -1102,7 +1106,7 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID, Birthday: birthday}, nil
 	case domain.FactPointsTransferred:
 		return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
-			ProgramVersion: w.ProgramVersion}, nil
+			ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
 	case domain.FactTransferRejected:
 		return domain.TransferRejected{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
 			Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
@@ -1114,7 +1118,7 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		}
 		return f, nil
 	case domain.FactReferralQualified:
-		return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID}, nil
+		return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID, FollowUpID: w.FollowUpID}, nil
 	case domain.FactPurchaseRecorded:
 		f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
 			Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
@@ -1188,15 +1192,17 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsHeld:
 		return domain.PointsHeld{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
-			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
 	case domain.FactHoldRedeemed:
 		return domain.HoldRedeemed{FactMeta: meta, RequestID: w.RequestID, Points: w.Points}, nil
 	case domain.FactHoldReturned:
 		return domain.HoldReturned{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactStockTaken:
-		return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
+		return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
+			FollowUpID: w.FollowUpID}, nil
 	case domain.FactStockRefused:
-		return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
+		return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
+			FollowUpID: w.FollowUpID}, nil
 	case domain.FactRedeemRejected:
 		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
 			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil

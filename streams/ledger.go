@@ -85,6 +85,7 @@ type wireFact struct {
 	Projected            string          `json:"projected_tier,omitempty"`
 	OtherMemberID        string          `json:"other_member_id,omitempty"`
 	Birthday             string          `json:"birthday,omitempty"`
+	FollowUpID           string          `json:"follow_up_id,omitempty"`
 }
 
 type wireLine struct {
@@ -270,6 +271,7 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"projected_tier":`, w.Projected)
 	b = appendOptString(b, `,"other_member_id":`, w.OtherMemberID)
 	b = appendOptString(b, `,"birthday":`, w.Birthday)
+	b = appendOptString(b, `,"follow_up_id":`, w.FollowUpID)
 	return append(b, '}')
 }
 
@@ -425,6 +427,7 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.Channel, w.OtherMemberID, w.Birthday = f.Channel, f.ReferredBy, f.Birthday.String()
 	case domain.PointsTransferred:
 		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
+		w.FollowUpID = f.FollowUpID
 	case domain.TransferRejected:
 		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
 		w.Reason, w.Detail = string(f.Reason), f.Detail
@@ -432,7 +435,7 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.OtherMemberID, w.RequestID, w.Points, w.ProgramVersion = f.FromMemberID, f.RequestID, f.Points, f.ProgramVersion
 		w.ExpiresAt = optTime(f.ExpiresAt)
 	case domain.ReferralQualified:
-		w.OtherMemberID = f.ReferrerID
+		w.OtherMemberID, w.FollowUpID = f.ReferrerID, f.FollowUpID
 	case domain.PurchaseRecorded:
 		w.OrderID, w.Amount, w.Currency, w.Channel = f.OrderID, f.Total.Minor, f.Total.Currency, f.Channel
 		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
@@ -483,15 +486,17 @@ func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
 		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
 	case domain.PointsHeld:
 		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
-		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
+		w.Channel, w.ProgramVersion, w.FollowUpID = f.Channel, f.ProgramVersion, f.FollowUpID
 	case domain.HoldRedeemed:
 		w.RequestID, w.Points = f.RequestID, f.Points
 	case domain.HoldReturned:
 		w.RequestID, w.Points, w.ProgramVersion = f.RequestID, f.Points, f.ProgramVersion
 	case domain.StockTaken:
 		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
+		w.FollowUpID = f.FollowUpID
 	case domain.StockRefused:
 		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
+		w.FollowUpID = f.FollowUpID
 	case domain.RedemptionRejected:
 		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
 		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
@@ -529,7 +534,7 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID, Birthday: birthday}, nil
 	case domain.FactPointsTransferred:
 		return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
-			ProgramVersion: w.ProgramVersion}, nil
+			ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
 	case domain.FactTransferRejected:
 		return domain.TransferRejected{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
 			Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
@@ -537,7 +542,7 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 		return domain.PointsReceived{FactMeta: meta, FromMemberID: w.OtherMemberID, RequestID: w.RequestID, Points: w.Points,
 			ExpiresAt: fromOptTime(w.ExpiresAt), ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactReferralQualified:
-		return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID}, nil
+		return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID, FollowUpID: w.FollowUpID}, nil
 	case domain.FactPurchaseRecorded:
 		f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
 			Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
@@ -596,15 +601,17 @@ func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact
 			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactPointsHeld:
 		return domain.PointsHeld{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
-			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
+			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
 	case domain.FactHoldRedeemed:
 		return domain.HoldRedeemed{FactMeta: meta, RequestID: w.RequestID, Points: w.Points}, nil
 	case domain.FactHoldReturned:
 		return domain.HoldReturned{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactStockTaken:
-		return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
+		return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
+			FollowUpID: w.FollowUpID}, nil
 	case domain.FactStockRefused:
-		return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
+		return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
+			FollowUpID: w.FollowUpID}, nil
 	case domain.FactRedeemRejected:
 		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
 			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil

@@ -268,6 +268,8 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<28, p.string(&w.OtherMemberID)
 		case "birthday":
 			bit, ok = 1<<29, p.string(&w.Birthday)
+		case "follow_up_id":
+			bit, ok = 1<<30, p.string(&w.FollowUpID)
 		default:
 			return nil, false
 		}

@@ -119,7 +119,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig)
 // evidenceOfUse are streams the engine makes once it has run (the key-value
 // buckets of its lease, its dead-letter replays and its quarantine): with
 // them present, the three streams all missing is a loss, not a first start.
-var evidenceOfUse = []string{"KV_LOYALTY_LEASES", "KV_LOYALTY_DLQ_REPLAYS", "KV_" + QuarantineBucket}
+var evidenceOfUse = []string{"KV_LOYALTY_LEASES", "KV_LOYALTY_SECRETS", "KV_LOYALTY_DLQ_REPLAYS", "KV_" + QuarantineBucket}
 
 // checkNoneMissing returns ErrStreamMissing when some of the streams exist
 // and others do not, or when all are missing but the engine has run here
