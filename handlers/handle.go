@@ -134,7 +134,7 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 	} else if err != nil {
 		return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonInternalError, Detail: err.Error()}}
 	}
-	domain.GiveFollowUpIDs(facts, followUpIDs(e.idKey, ev.MemberID, ev.ID))
+	domain.GiveFollowUpIDs(facts, FollowUpIDs(e.idKey, ev.MemberID, ev.ID))
 	return ev, verdict{record: &streams.LedgerRecord{
 		Partition: p.id, InputSeq: in.seq, InputStored: in.stored, EventID: ev.ID,
 		EventDigest: digest, MemberID: ev.MemberID, EventType: ev.Type, Facts: facts,

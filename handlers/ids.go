@@ -51,11 +51,26 @@ func loadIDKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
 	return entry.Value(), nil
 }
 
-// followUpIDs mints the ids of the follow-ups of an input's facts: an HMAC
-// of the input's member and event and the fact's place, under the
-// deployment's key, so that the same decision gives the same ids (a
-// redelivered input decided again) and no client can compute them.
-func followUpIDs(key []byte, memberID, eventID string) func(prefix string, index int) string {
+// ReadFollowUpIDKey returns the deployment's key for follow-up ids, for
+// checks that decide the ledger's input again (it makes none).
+func ReadFollowUpIDKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
+	kv, err := js.KeyValue(ctx, SecretsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("secrets bucket %s: %w", SecretsBucket, err)
+	}
+	entry, err := kv.Get(ctx, followUpKeyName)
+	if err != nil {
+		return nil, fmt.Errorf("read the follow-up id key: %w", err)
+	}
+	return entry.Value(), nil
+}
+
+// FollowUpIDs mints the ids of the follow-ups of an input's facts (for
+// domain.GiveFollowUpIDs): an HMAC of the input's member and event and the
+// fact's place, under the deployment's key, so that the same decision gives
+// the same ids (a redelivered input decided again) and no client can
+// compute them.
+func FollowUpIDs(key []byte, memberID, eventID string) func(prefix string, index int) string {
 	return func(prefix string, index int) string {
 		mac := hmac.New(sha256.New, key)
 		mac.Write([]byte("loyalty/follow-up/v1\x00" + memberID + "\x00" + eventID + "\x00" + strconv.Itoa(index)))

@@ -81,7 +81,7 @@ type reference struct {
 	simulated  int
 }
 
-func foldStoredInput(t *testing.T, input []storedMsg, injected map[string]domain.Reason) reference {
+func foldStoredInput(t *testing.T, input []storedMsg, injected map[string]domain.Reason, idKey []byte) reference {
 	t.Helper()
 	program, err := programs.Parse([]byte(chaosProgram))
 	if err != nil {
@@ -125,6 +125,7 @@ func foldStoredInput(t *testing.T, input []storedMsg, injected map[string]domain
 			ref.deadLetter[m.seq] = reasonOf(t, err)
 			continue
 		}
+		domain.GiveFollowUpIDs(facts, handlers.FollowUpIDs(idKey, e.MemberID, e.ID))
 		seen[e.ID] = true
 		ref.members[e.MemberID] = mem
 		ref.facts[m.seq] = facts
@@ -161,7 +162,11 @@ func checkAgainstStoredInput(t *testing.T, ctx context.Context, js jetstream.Jet
 	t.Helper()
 	input := readStream(t, js, streams.InputStream)
 	checkNothingDropped(t, input, events)
-	ref := foldStoredInput(t, input, injected)
+	idKey, err := handlers.ReadFollowUpIDKey(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := foldStoredInput(t, input, injected, idKey)
 
 	ledger := checkLedger(t, readStream(t, js, streams.LedgerStream), ref)
 	followUps := checkFollowUps(t, input, ref)
