@@ -57,7 +57,7 @@ func printMember(w io.Writer, v projections.MemberView) error {
 	fmt.Fprintf(tw, "redeemed\t%d points\n", v.Redeemed)
 	fmt.Fprintf(tw, "tier\t%s (since %s, next review %s)\n", v.Tier, formatTime(v.TierSince), formatTime(v.TierExpires))
 	if v.NextTier != "" {
-		fmt.Fprintf(tw, "next tier\t%s: %d more of %d so far\n", v.NextTier, v.Missing, v.TierValue)
+		fmt.Fprintf(tw, "next tier\t%s: %d so far, %d more to go\n", v.NextTier, v.TierValue, v.Missing)
 	}
 	fmt.Fprintf(tw, "projected tier\t%s (at the next review, if nothing more counts)\n", v.ProjectedTier)
 	if v.TierFloor != "" {
