@@ -218,6 +218,9 @@ func TestAnUndecodableLedgerMessageIsQuarantined(t *testing.T) {
 	publishEvents(t, env, []domain.Event{purchase("p-2")})
 	waitCaughtUp(t, env.JS, db.Pool, 2)
 	srv.stop(t)
+	if log := srv.log.String(); !strings.Contains(log, "set aside by quarantine are skipped") || !strings.Contains(log, "quarantined ledger message skipped") {
+		t.Errorf("serve's log does not say that the engine and the projections skipped the quarantined message:\n%s", log)
+	}
 	var balance int64
 	if err := db.Pool.QueryRow(ctx, "select points_balance from loyalty.members where member_id = $1", member).Scan(&balance); err != nil {
 		t.Fatal(err)
