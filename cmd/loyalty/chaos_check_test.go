@@ -33,44 +33,20 @@ type storedMsg struct {
 	data    []byte
 }
 
-// readStream reads every message of a stream, in order.
+// readStream reads every message of a stream, in order (streamMessages),
+// with what the checks look at.
 func readStream(t *testing.T, js jetstream.JetStream, stream string) []storedMsg {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := s.CachedInfo().State.LastSeq
 	var out []storedMsg
-	if last == 0 {
-		return out
-	}
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iter, err := cons.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer iter.Stop()
-	for {
-		msg, err := iter.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			t.Fatalf("read %s: %v", stream, err)
-		}
+	for _, msg := range streamMessages(t, js, stream) {
 		meta, err := msg.Metadata()
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, storedMsg{seq: meta.Sequence.Stream, stored: meta.Timestamp.UTC(), subject: msg.Subject(),
 			header: msg.Headers(), data: msg.Data()})
-		if meta.Sequence.Stream >= last {
-			return out
-		}
 	}
+	return out
 }
 
 // reference is the fold of the stored input through domain/, input by input.

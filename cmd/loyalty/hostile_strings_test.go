@@ -247,10 +247,11 @@ func assertBalancesEqualLedger(t *testing.T, js jetstream.JetStream, pool *pgxpo
 	return seen
 }
 
-// streamMessages reads every message of a stream, in order.
+// streamMessages reads every message of a stream, in order (the fault
+// test's 200,000 inputs included, hence the time it may take).
 func streamMessages(t *testing.T, js jetstream.JetStream, stream string) []jetstream.Msg {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
