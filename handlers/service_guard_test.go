@@ -2,13 +2,16 @@ package handlers_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
@@ -194,5 +197,22 @@ func TestServiceEventIDsCannotBeComputedBeforehand(t *testing.T) {
 	if code, desc := call(t, env.Conn, handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: victim, RequestID: "till-7", Points: 100}, &again); code != "" ||
 		!again.Repeated || again.Points != 100 {
 		t.Errorf("the redemption asked again: %+v (%s %s), want its first decision, repeated", again, code, desc)
+	}
+}
+
+// A reply prefix that is empty, or holds a wildcard or a space, would let
+// the service answer any subject: the engine refuses to be configured so.
+func TestServiceReplyPrefixesAreChecked(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics, err := handlers.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", ">", "_INBOX.*", "_INBOX .x"} {
+		_, err := handlers.NewEngine(nil, handlers.EngineConfig{Programs: domain.OneVersion(testProgram()), Metrics: metrics,
+			ServiceReplyPrefixes: []string{"_INBOX.", bad}})
+		if err == nil || !strings.Contains(err.Error(), "service reply prefix") {
+			t.Errorf("reply prefix %q: NewEngine = %v, want it refused", bad, err)
+		}
 	}
 }
