@@ -24,6 +24,16 @@ func Apply(m *Member, e Event, p *Program) ([]Fact, error) {
 // first the points that expired before it (see decideExpiry), then the
 // event's own facts, decided on the member as the expiry leaves them.
 func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
+	return DecideKnown(m, e, p, Known{})
+}
+
+// DecideKnown is Decide for an engine that knows more of the member's past
+// than the member's state keeps: an order or request older than the state
+// remembers is refused as a repeat, as a recent one is.
+func DecideKnown(m *Member, e Event, p *Program, k Known) ([]Fact, error) {
+	if err := refuseKnown(e, k); err != nil {
+		return nil, err
+	}
 	meta := FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}
 	var timed []Fact // what time brought before the event
 	cloned := false

@@ -148,6 +148,16 @@ func (m *Member) Request(ref RequestRef) (RedemptionOutcome, bool) {
 	return o, ok
 }
 
+// duplicateRedemption is the rejection of a redemption request id decided
+// before.
+func duplicateRedemption(id string, o RedemptionOutcome) error {
+	outcome := fmt.Sprintf("redeemed %d points", o.Points)
+	if o.Rejected != "" {
+		outcome = "refused: " + string(o.Rejected)
+	}
+	return reject(ReasonDuplicateRequest, "request_id", "request %q was decided on %s (%s)", id, o.At.Format(time.RFC3339), outcome)
+}
+
 // Available is what the member may spend now.
 func (m *Member) Available() int64 { return max(m.Balance, 0) }
 
@@ -156,12 +166,7 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
 	}
 	if o, seen := m.requests[RedemptionRef(b.RequestID)]; seen {
-		outcome := fmt.Sprintf("redeemed %d points", o.Points)
-		if o.Rejected != "" {
-			outcome = "refused: " + string(o.Rejected)
-		}
-		return nil, reject(ReasonDuplicateRequest, "request_id", "request %q was decided on %s (%s)",
-			b.RequestID, o.At.Format(time.RFC3339), outcome)
+		return nil, duplicateRedemption(b.RequestID, o)
 	}
 	quantity := max(b.Quantity, 1)
 	refuse := func(reason RedemptionReason, format string, args ...any) ([]Fact, error) {

@@ -217,12 +217,17 @@ func validateTransfer(b TransferRequest, from string) error {
 	return nil
 }
 
+// duplicateTransfer is the rejection of a transfer request id decided before.
+func duplicateTransfer(id string, o RedemptionOutcome) error {
+	return reject(ReasonDuplicateRequest, "request_id", "request %q was decided on %s", id, o.At.Format(time.RFC3339))
+}
+
 func decideTransfer(m *Member, meta FactMeta, b TransferRequest, p *Program) ([]Fact, error) {
 	if !m.Known() {
 		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
 	}
 	if o, seen := m.requests[TransferRef(b.RequestID)]; seen {
-		return nil, reject(ReasonDuplicateRequest, "request_id", "request %q was decided on %s", b.RequestID, o.At.Format(time.RFC3339))
+		return nil, duplicateTransfer(b.RequestID, o)
 	}
 	refuse := func(reason RedemptionReason, format string, args ...any) ([]Fact, error) {
 		return []Fact{TransferRejected{FactMeta: meta, RequestID: b.RequestID, ToMemberID: b.ToMemberID, Points: b.Points,

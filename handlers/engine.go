@@ -53,6 +53,10 @@ type EngineConfig struct {
 	// request whose reply subject starts with none of them is dropped and
 	// counted. Default DefaultServiceReplyPrefixes.
 	ServiceReplyPrefixes []string
+	// KeyIndexDir is the directory of the engine's key index (see package
+	// keyindex); "" keeps it in memory, folded again from the whole ledger
+	// at every start.
+	KeyIndexDir string
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -230,7 +234,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	start := time.Now()
-	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions)
+	keys, err := e.openKeyIndex(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	defer keys.Close()
+	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions, keys)
 	if err != nil {
 		return err
 	}
@@ -241,7 +250,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go e.publishFollowUps(followCtx)
-	if n := e.reconcileFollowUps(ctx, parts, followUps); n > 0 {
+	if n := e.reconcileFollowUps(ctx, keys, parts, followUps); n > 0 {
 		e.cfg.Logger.Info("follow-up events published again: their facts are in the ledger, the events were not applied", "events", n)
 	}
 	members := 0

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -59,14 +60,15 @@ func (e *Engine) queueFollowUps(ctx context.Context, events []domain.Event) int 
 // not read this one's ledger: splitting partitions over processes is not
 // what loyalty serve does (one engine owns them all), and a library user
 // who does must publish those again.
-func (e *Engine) reconcileFollowUps(ctx context.Context, parts map[int]*partition, followUps []domain.Event) int {
+func (e *Engine) reconcileFollowUps(ctx context.Context, keys *keyindex.Index, parts map[int]*partition, followUps []domain.Event) int {
 	var due []domain.Event
 	for _, ev := range followUps {
-		target := parts[streams.PartitionOf(ev.MemberID)]
-		if target == nil {
+		if parts[streams.PartitionOf(ev.MemberID)] == nil {
 			continue
 		}
-		if _, seen := target.seenEvent(ev.Type, ev.ID); !seen {
+		// A store error counts as not applied: publishing again is safe,
+		// the event's id makes the repeat a duplicate.
+		if _, seen, err := eventEntry(keys, ev.Type, ev.ID); !seen || err != nil {
 			due = append(due, ev)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -50,6 +51,9 @@ type verdict struct {
 	deadLetter  *domain.RejectedError
 	redelivered bool
 	record      *streams.LedgerRecord
+	// transient: the key index could not tell yet (another partition holds
+	// a key, or the store failed); the input is offered again.
+	transient error
 }
 
 // handle takes one input through decode, validation, de-duplication and the
@@ -66,6 +70,8 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 	}
 	ev, v := e.decide(p, in)
 	switch {
+	case v.transient != nil:
+		return "", v.transient
 	case v.redelivered:
 		e.metrics.events.WithLabelValues(string(ev.Type), outcomeRedelivered).Inc()
 		return outcomeRedelivered, nil
@@ -89,7 +95,9 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: ReasonRecordTooLarge,
 			Detail: fmt.Sprintf("its %d facts make a ledger record of %d bytes, more than the %d a ledger message can take", len(v.record.Facts), len(encoded), e.maxRecord)})
 	}
-	p.stage(ev.Type, *v.record, encoded)
+	if err := p.stage(ev.Type, *v.record, encoded); err != nil {
+		return "", fmt.Errorf("event %q: %w", ev.ID, err)
+	}
 	return outcomeApplied, nil
 }
 
@@ -115,19 +123,29 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 		return ev, verdict{deadLetter: rej}
 	}
 	digest := streams.EventDigest(ev)
-	if seen, ok := p.seenEvent(ev.Type, ev.ID); ok {
+	seen, ok, err := eventEntry(p.keys, ev.Type, ev.ID)
+	if err != nil {
+		return ev, verdict{transient: err}
+	}
+	if ok {
 		switch {
-		case seen.inputSeq == in.seq:
+		case seen.InputSeq == in.seq:
 			return ev, verdict{redelivered: true}
-		case seen.digest == digest:
+		case seen.Held && seen.Partition != p.id:
+			return ev, verdict{transient: fmt.Errorf("event %q: %w", ev.ID, keyindex.ErrHeld)}
+		case seen.Digest == digest:
 			return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonDuplicateEvent, Field: "id",
-				Detail: fmt.Sprintf("event %q was already applied (input seq %d)", ev.ID, seen.inputSeq)}}
+				Detail: fmt.Sprintf("event %q was already applied (input seq %d)", ev.ID, seen.InputSeq)}}
 		default:
 			return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonEventIDConflict, Field: "id",
-				Detail: fmt.Sprintf("event %q was applied (input seq %d) with a different body", ev.ID, seen.inputSeq)}}
+				Detail: fmt.Sprintf("event %q was applied (input seq %d) with a different body", ev.ID, seen.InputSeq)}}
 		}
 	}
-	facts, err := domain.Decide(p.member(ev.MemberID), ev, e.programs.Load().At(ev.OccurredAt))
+	known, err := knownOf(p.keys, ev)
+	if err != nil {
+		return ev, verdict{transient: err}
+	}
+	facts, err := domain.DecideKnown(p.member(ev.MemberID), ev, e.programs.Load().At(ev.OccurredAt), known)
 	var rejected *domain.RejectedError
 	if errors.As(err, &rejected) {
 		return ev, verdict{deadLetter: rejected}
@@ -139,6 +157,29 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 		Partition: p.id, InputSeq: in.seq, InputStored: in.stored, EventID: ev.ID,
 		EventDigest: digest, MemberID: ev.MemberID, EventType: ev.Type, Facts: facts,
 	}}
+}
+
+// knownOf asks the key index about the event's order and request.
+func knownOf(keys *keyindex.Index, ev domain.Event) (domain.Known, error) {
+	var known domain.Known
+	order, request := domain.KeysOf(ev)
+	if order != nil {
+		_, ok, err := keys.Get(*order)
+		if err != nil {
+			return known, err
+		}
+		known.Order = ok
+	}
+	if request != nil {
+		e, ok, err := keys.Get(*request)
+		if err != nil {
+			return known, err
+		}
+		if ok {
+			known.Request = e.Request
+		}
+	}
+	return known, nil
 }
 
 // admit decodes and validates an input on its own.
@@ -208,6 +249,12 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 	}
 	if err == nil && !ack.Duplicate {
 		p.ledgerSeq = ack.Sequence
+		if kerr := p.keys.Commit(p.id, ack.Sequence); kerr != nil {
+			// The records are in the ledger; their keys stay held until
+			// the next input re-reads the partition and folds them in.
+			e.cfg.Logger.Error("key index not written; the partition is re-read", "partition", p.id, "err", kerr)
+			p.stale = true
+		}
 		e.committed(p.staged, took)
 		e.answerCommitted(p)
 		followUps := followUpsOf(p.staged)
@@ -248,12 +295,16 @@ func (e *Engine) committed(staged []stagedRecord, took time.Duration) {
 	e.metrics.ledgerAppend.Observe(took.Seconds())
 }
 
-// resync replaces the partition's state with a fresh fold of its ledger.
+// resync replaces the partition's state with a fresh fold of its ledger,
+// whose keys past the index's checkpoint go into the index; only then are
+// the keys of records it staged let go (those that reached the ledger are
+// in the index by then).
 func (e *Engine) resync(ctx context.Context, p *partition) error {
-	parts, err := rebuild(ctx, e.js, []int{p.id})
+	parts, err := rebuild(ctx, e.js, []int{p.id}, p.keys)
 	if err != nil {
 		return err
 	}
+	p.keys.Release(p.id)
 	p.replaceState(parts[p.id])
 	e.cfg.Logger.Warn("partition state re-read from the ledger", "partition", p.id, "ledger_seq", p.ledgerSeq)
 	return nil

@@ -1,27 +1,29 @@
 package handlers
 
 import (
-	"crypto/sha256"
-
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 )
 
 // partition is the in-memory state of one member partition: the members'
-// rule state and the event ids already in the ledger. It is owned by one
+// rule state (the ids they consumed are in the engine's key index). It is
+// owned by one
 // goroutine (the partition's handler), so it needs no locks.
 type partition struct {
 	id int
 	// ledgerSubject is streams.LedgerSubject(id).
 	ledgerSubject string
 	members       map[string]*domain.Member
-	seen          map[eventKey]seenEvent
+	// keys is the engine's index of consumed event, order and request ids,
+	// shared by its partitions.
+	keys *keyindex.Index
 	// ledgerSeq is the sequence of the partition's last ledger message;
 	// every append expects it, which fences out any other writer.
 	ledgerSeq uint64
 
-	// staged are records decided and folded into members and seen, not yet
-	// in the ledger; pending is their ledger message. The next commit
+	// staged are records decided and folded into members, their keys held
+	// in the index, not yet in the ledger; pending is their ledger message. The next commit
 	// appends them in one write, or they are dropped and the state re-read.
 	staged  []stagedRecord
 	pending []byte
@@ -48,57 +50,35 @@ type stagedRecord struct {
 	facts     []domain.Fact
 }
 
-// eventKey is a fixed-size digest of an event id: ids may be 128 bytes, and
-// the seen-set holds every event of the partition.
-type eventKey [16]byte
-
-type seenEvent struct {
-	digest   uint64
-	inputSeq uint64
-	// typed: the record named its event's type, so the key is in the
-	// namespace of its origin (seenKey).
-	typed bool
-}
-
-// seenKey is the key of an event id in the partition's seen events. The
-// input only the engine makes (domain.MadeByEngine: follow-ups, the clock)
-// has ids of its own namespace: no client may publish those types, and a
-// client's event that carries the same id, its own type allowed, must
-// neither block the engine's nor be taken for it.
-func seenKey(t domain.EventType, eventID string) eventKey {
-	if domain.MadeByEngine(t) {
-		return keyOf("\x00engine\x00" + eventID)
-	}
-	return keyOf(eventID)
-}
-
-// seenEvent returns what the partition applied under the id of an event of
-// type t. A record written before records named their type is in the plain
+// eventEntry returns what the index holds under the id of an event of type
+// t. A record written before records named their type is in the plain
 // namespace, and counts for events of either origin.
-func (p *partition) seenEvent(t domain.EventType, eventID string) (seenEvent, bool) {
-	if s, ok := p.seen[seenKey(t, eventID)]; ok {
-		return s, true
+func eventEntry(keys *keyindex.Index, t domain.EventType, eventID string) (keyindex.Entry, bool, error) {
+	e, ok, err := keys.Get(domain.EventKey(t, eventID))
+	if ok || err != nil || !domain.MadeByEngine(t) {
+		return e, ok, err
 	}
-	if domain.MadeByEngine(t) {
-		if s, ok := p.seen[keyOf(eventID)]; ok && !s.typed {
-			return s, true
-		}
-	}
-	return seenEvent{}, false
+	e, ok, err = keys.Get(domain.LegacyEventKey(eventID))
+	return e, ok && e.Legacy, err
 }
 
-func keyOf(eventID string) eventKey {
-	// Hashed from a buffer on the stack: []byte(eventID) would allocate
-	// for any id longer than 32 bytes, a UUID's 36 among them.
-	var buf [128]byte
-	sum := sha256.Sum256(append(buf[:0], eventID...))
-	var k eventKey
-	copy(k[:], sum[:16])
-	return k
+// claimsOf returns the keys a ledger record takes: its event id, and the
+// orders and requests of its facts.
+func claimsOf(r streams.LedgerRecord) []keyindex.Claim {
+	event := keyindex.Claim{Key: domain.EventKey(r.EventType, r.EventID),
+		Entry: keyindex.Entry{InputSeq: r.InputSeq, Digest: r.EventDigest}}
+	if r.EventType == "" {
+		event.Key, event.Entry.Legacy = domain.LegacyEventKey(r.EventID), true
+	}
+	claims := []keyindex.Claim{event}
+	for _, c := range domain.ClaimsOf(r.MemberID, r.Facts) {
+		claims = append(claims, keyindex.Claim{Key: c.Key, Entry: keyindex.Entry{InputSeq: r.InputSeq, Request: c.Request}})
+	}
+	return claims
 }
 
-func newPartition(id int) *partition {
-	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), members: map[string]*domain.Member{}, seen: map[eventKey]seenEvent{},
+func newPartition(id int, keys *keyindex.Index) *partition {
+	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), members: map[string]*domain.Member{}, keys: keys,
 		view: &partitionView{}}
 }
 
@@ -122,21 +102,21 @@ func (p *partition) fold(r streams.LedgerRecord) {
 	for _, f := range r.Facts {
 		m.Evolve(f)
 	}
-	if r.EventType == "" {
-		p.seen[keyOf(r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq}
-		return
-	}
-	p.seen[seenKey(r.EventType, r.EventID)] = seenEvent{digest: r.EventDigest, inputSeq: r.InputSeq, typed: true}
 }
 
-// stage folds a decided record into the state and adds it to the pending
-// ledger message; encoded is its EncodeLedgerRecord form, copied (the
-// caller reuses it).
-func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []byte) {
+// stage folds a decided record into the state, holds its keys in the index
+// and adds it to the pending ledger message; encoded is its
+// EncodeLedgerRecord form, copied (the caller reuses it). It stages nothing
+// and returns keyindex.ErrHeld when another partition holds one of its keys.
+func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []byte) error {
+	if err := p.keys.Reserve(p.id, claimsOf(r)); err != nil {
+		return err
+	}
 	p.beginStaging()
 	p.fold(r)
 	p.pending = streams.AppendLedgerLine(p.pending, encoded)
 	p.staged = append(p.staged, stagedRecord{eventType: t, eventID: r.EventID, memberID: r.MemberID, inputSeq: r.InputSeq, facts: r.Facts})
+	return nil
 }
 
 // replaceState takes fresh's state (a re-read of the ledger) but keeps the
@@ -145,7 +125,7 @@ func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []
 // staged records and held-back answers already (fresh has none), so their
 // buffers are kept for reuse.
 func (p *partition) replaceState(fresh *partition) {
-	p.members, p.seen, p.ledgerSeq = fresh.members, fresh.seen, fresh.ledgerSeq
+	p.members, p.ledgerSeq = fresh.members, fresh.ledgerSeq
 	p.stale = false
 }
 

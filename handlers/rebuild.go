@@ -7,25 +7,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 )
 
 // rebuild folds the ledger records of the given partitions into fresh state,
-// reading the ledger up to its end at the time of the call.
-func rebuild(ctx context.Context, js jetstream.JetStream, ids []int) (map[int]*partition, error) {
-	parts, _, err := rebuildWithFollowUps(ctx, js, ids)
+// reading the ledger up to its end at the time of the call, and the keys of
+// those past the index's checkpoints into keys.
+func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index) (map[int]*partition, error) {
+	parts, _, err := rebuildWithFollowUps(ctx, js, ids, keys)
 	return parts, err
 }
 
 // rebuildWithFollowUps is rebuild that also returns the follow-up events
 // (domain.FollowUp) of every fact it folded, for the engine to check that
 // each was published.
-func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int) (map[int]*partition, []domain.Event, error) {
+func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index) (map[int]*partition, []domain.Event, error) {
 	var followUps []domain.Event
 	parts := make(map[int]*partition, len(ids))
 	subjects := make([]string, 0, len(ids))
 	for _, id := range ids {
-		parts[id] = newPartition(id)
+		parts[id] = newPartition(id, keys)
 		subjects = append(subjects, streams.LedgerSubject(id))
 	}
 	stream, err := js.Stream(ctx, streams.LedgerStream)
@@ -51,6 +53,8 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 		return nil, nil, fmt.Errorf("rebuild: ledger messages: %w", err)
 	}
 	defer iter.Stop()
+	folder := keys.NewFolder(ids)
+	defer folder.Abort()
 	for {
 		msg, err := nextCtx(ctx, iter)
 		if err != nil {
@@ -68,6 +72,9 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 		if p, ok := streams.LedgerPartition(msg.Subject()); skipped && ok && parts[p] != nil {
 			// Skipped, but the partition's next append is fenced on it.
 			parts[p].ledgerSeq = seq
+			if err := folder.Add(p, seq, nil); err != nil {
+				return nil, nil, fmt.Errorf("rebuild: %w", err)
+			}
 		}
 		for _, rec := range recs {
 			part := parts[rec.Partition]
@@ -76,6 +83,9 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 			}
 			part.fold(rec)
 			part.ledgerSeq = seq
+			if err := folder.Add(rec.Partition, seq, claimsOf(rec)); err != nil {
+				return nil, nil, fmt.Errorf("rebuild: %w", err)
+			}
 			for _, f := range rec.Facts {
 				if ev, ok := domain.FollowUp(f); ok {
 					followUps = append(followUps, ev)
@@ -83,6 +93,9 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 			}
 		}
 		if meta.NumPending == 0 {
+			if err := folder.Finish(); err != nil {
+				return nil, nil, fmt.Errorf("rebuild: %w", err)
+			}
 			return parts, followUps, nil
 		}
 	}
@@ -104,7 +117,12 @@ func nextCtx(ctx context.Context, iter jetstream.MessagesContext) (jetstream.Msg
 // member without history comes back new.
 func MemberState(ctx context.Context, js jetstream.JetStream, memberID string) (*domain.Member, error) {
 	id := streams.PartitionOf(memberID)
-	parts, err := rebuild(ctx, js, []int{id})
+	keys, err := keyindex.Open("", keyindex.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer keys.Close()
+	parts, err := rebuild(ctx, js, []int{id}, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -62,6 +64,17 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 		return stats, fmt.Errorf("replay: %w", err)
 	}
 	defer iter.Stop()
+	// On disk, not in memory: a backtest reads the whole input.
+	dir, err := os.MkdirTemp("", "loyalty-replay-keys-")
+	if err != nil {
+		return stats, fmt.Errorf("replay: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	keys, err := keyindex.Open(dir, keyindex.Options{})
+	if err != nil {
+		return stats, fmt.Errorf("replay: %w", err)
+	}
+	defer keys.Close()
 	parts := map[int]*partition{}
 	for {
 		msg, err := nextCtx(ctx, iter)
@@ -73,7 +86,7 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 			return stats, fmt.Errorf("replay: metadata: %w", err)
 		}
 		stats.Inputs++
-		if err := replayOne(e, parts, msg, meta, until, apply, &stats); err != nil {
+		if err := replayOne(e, keys, parts, msg, meta, until, apply, &stats); err != nil {
 			return stats, err
 		}
 		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
@@ -111,7 +124,7 @@ func closeMembers(parts map[int]*partition, ps *domain.Programs, closeAt time.Ti
 	return nil
 }
 
-func replayOne(e *Engine, parts map[int]*partition, msg jetstream.Msg, meta *jetstream.MsgMetadata, until time.Time,
+func replayOne(e *Engine, keys *keyindex.Index, parts map[int]*partition, msg jetstream.Msg, meta *jetstream.MsgMetadata, until time.Time,
 	apply func(streams.LedgerRecord) error, stats *ReplayStats) error {
 	stored, err := streams.ParseStoredInput(msg.Subject())
 	if err != nil {
@@ -120,7 +133,7 @@ func replayOne(e *Engine, parts map[int]*partition, msg jetstream.Msg, meta *jet
 	}
 	p := parts[stored.Partition]
 	if p == nil {
-		p = newPartition(stored.Partition)
+		p = newPartition(stored.Partition, keys)
 		parts[stored.Partition] = p
 	}
 	// Decided without changing the partition, so an event past until can
@@ -131,9 +144,18 @@ func replayOne(e *Engine, parts map[int]*partition, msg jetstream.Msg, meta *jet
 		return nil
 	}
 	switch {
+	case v.transient != nil:
+		return fmt.Errorf("replay: input seq %d: %w", meta.Sequence.Stream, v.transient)
 	case v.deadLetter != nil:
 		stats.DeadLetters[v.deadLetter.Reason]++
 	case v.record != nil:
+		// One partition at a time: nothing else holds a key.
+		if err := p.keys.Reserve(p.id, claimsOf(*v.record)); err != nil {
+			return fmt.Errorf("replay: input seq %d: %w", meta.Sequence.Stream, err)
+		}
+		if err := p.keys.Commit(p.id, meta.Sequence.Stream); err != nil {
+			return fmt.Errorf("replay: input seq %d: %w", meta.Sequence.Stream, err)
+		}
 		p.fold(*v.record)
 		rec := *v.record
 		rec.Seq, rec.Stored = meta.Sequence.Stream, meta.Timestamp.UTC()

@@ -176,7 +176,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		return err
 	}
 	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Programs: p.program, Logger: p.log, Metrics: engineMetrics,
-		ServiceReplyPrefixes: o.replyPrefixes})
+		ServiceReplyPrefixes: o.replyPrefixes, KeyIndexDir: filepath.Join(g.dataDir, "keys")})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,93 @@
+package keyindex
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// foldBatchBytes bounds the memory of a fold's write batch.
+const foldBatchBytes = 4 << 20
+
+// Folder writes the claims of ledger records into the index as the ledger
+// is read: only those past their partition's checkpoint, which the index
+// holds already. Finish moves the checkpoints; until then a crash leaves
+// keys that a later fold writes again, the same.
+type Folder struct {
+	ix    *Index
+	b     *pebble.Batch
+	from  map[int]uint64
+	upTo  map[int]uint64
+	buf   [17]byte
+	enc   []byte
+	wrote int
+	done  bool
+}
+
+// NewFolder starts a fold of the given partitions' ledger.
+func (ix *Index) NewFolder(parts []int) *Folder {
+	f := &Folder{ix: ix, b: ix.db.NewBatch(), from: map[int]uint64{}, upTo: map[int]uint64{}}
+	ix.mu.Lock()
+	for _, p := range parts {
+		f.from[p] = ix.checkpoints[p]
+	}
+	ix.mu.Unlock()
+	return f
+}
+
+// Add folds the claims of a ledger message of the partition at seq (none
+// for a message set aside by quarantine, which still moves the checkpoint).
+func (f *Folder) Add(part int, seq uint64, claims []Claim) error {
+	f.upTo[part] = max(f.upTo[part], seq)
+	if seq <= f.from[part] {
+		return nil
+	}
+	for _, c := range claims {
+		c.Entry.Partition, c.Entry.Held = part, false
+		f.enc = appendEntry(f.enc[:0], c.Entry)
+		if err := f.b.Set(storeKey(&f.buf, c.Key), f.enc, nil); err != nil {
+			return err
+		}
+		f.wrote++
+	}
+	if f.b.Len() < foldBatchBytes {
+		return nil
+	}
+	if err := f.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("key index: fold: %w", err)
+	}
+	f.b.Reset()
+	return nil
+}
+
+// Wrote is how many keys the fold wrote.
+func (f *Folder) Wrote() int { return f.wrote }
+
+// Abort drops what Finish has not written; after Finish it does nothing.
+func (f *Folder) Abort() {
+	if !f.done {
+		f.done = true
+		_ = f.b.Close()
+	}
+}
+
+// Finish writes what is left and the partitions' checkpoints.
+func (f *Folder) Finish() error {
+	defer f.Abort()
+	for part, seq := range f.upTo {
+		if seq > f.from[part] {
+			if err := f.ix.setCheckpoint(f.b, part, seq); err != nil {
+				return err
+			}
+		}
+	}
+	if err := f.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("key index: fold: %w", err)
+	}
+	f.ix.mu.Lock()
+	defer f.ix.mu.Unlock()
+	for part, seq := range f.upTo {
+		f.ix.checkpoints[part] = max(f.ix.checkpoints[part], seq)
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+// Package keyindex is the engine's index of everything consumed once for
+// ever: event ids, members' order ids and request ids (domain.Key). It is a
+// fold of the ledger kept on local disk (Pebble), so its memory is bounded
+// by a cache, not by history, and a key is durable exactly when the ledger
+// record that took it is: after a crash the engine folds the ledger since
+// each partition's checkpoint into it again (decision 022).
+//
+// Keys a partition has staged but not yet appended are held in memory,
+// visible to every partition: one engine is exact across its partitions.
+package keyindex
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// ErrHeld means another partition has taken a key first, in a record not
+// in the ledger yet: decide again once it has been appended or dropped.
+var ErrHeld = errors.New("key is held by another partition's unappended record")
+
+// formatVersion is the layout of the store; another one is discarded and
+// folded again from the ledger.
+const formatVersion = 1
+
+// Store key prefixes.
+const (
+	prefixKey        = 'k'
+	prefixCheckpoint = 'c'
+)
+
+var metaKey = []byte("meta")
+
+// Index is the key index. Its methods are safe for concurrent use.
+type Index struct {
+	db *pebble.DB
+
+	mu sync.Mutex
+	// held are the keys of staged records, by key and by partition.
+	held   map[domain.Key]Entry
+	byPart map[int][]domain.Key
+	// checkpoints: the ledger sequence each partition's keys are folded up to.
+	checkpoints map[int]uint64
+}
+
+// Options size the store.
+type Options struct {
+	// CacheBytes is Pebble's block cache (default 32 MiB).
+	CacheBytes int64
+	Logger     *slog.Logger
+}
+
+// Open opens (creating) the index in dir, or in memory when dir is "".
+func Open(dir string, o Options) (*Index, error) {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 32 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{Cache: cache, MemTableSize: 16 << 20, Logger: pebbleLogger{o.Logger}}
+	for i := range opts.Levels {
+		// Lookups of absent keys (nearly every event) stop at the filter.
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	if dir == "" {
+		opts.FS = vfs.NewMem()
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open key index %s: %w (another engine using the same --data-dir holds it)", dir, err)
+	}
+	ix := &Index{db: db, held: map[domain.Key]Entry{}, byPart: map[int][]domain.Key{}, checkpoints: map[int]uint64{}}
+	if err := ix.loadCheckpoints(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return ix, nil
+}
+
+// Close closes the store.
+func (ix *Index) Close() error { return ix.db.Close() }
+
+// Bind checks that the index was folded from this ledger (the stream's
+// creation time) and not past its end (lastSeq), and empties it otherwise:
+// a ledger replaced or cut short must not leave keys behind. It reports
+// whether the index was emptied.
+func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64) (bool, error) {
+	want := binary.AppendVarint([]byte{formatVersion}, ledgerCreated.UnixNano())
+	got, closer, err := ix.db.Get(metaKey)
+	same, had := false, err == nil
+	if had {
+		same = string(got) == string(want)
+		_ = closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return false, fmt.Errorf("key index: read meta: %w", err)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, seq := range ix.checkpoints {
+		same = same && seq <= lastSeq
+	}
+	if same {
+		return false, nil
+	}
+	b := ix.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange([]byte{0}, []byte{0xff}, nil); err != nil {
+		return false, err
+	}
+	if err := b.Set(metaKey, want, nil); err != nil {
+		return false, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return false, fmt.Errorf("key index: reset: %w", err)
+	}
+	clear(ix.checkpoints)
+	return had, nil
+}
+
+// Checkpoint is the ledger sequence the partition's keys are folded up to.
+func (ix *Index) Checkpoint(part int) uint64 {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.checkpoints[part]
+}
+
+// Get returns the entry of a key: held (staged by a partition) or stored.
+func (ix *Index) Get(k domain.Key) (Entry, bool, error) {
+	ix.mu.Lock()
+	e, ok := ix.held[k]
+	ix.mu.Unlock()
+	if ok {
+		return e, true, nil
+	}
+	return ix.stored(k)
+}
+
+func (ix *Index) stored(k domain.Key) (Entry, bool, error) {
+	var buf [17]byte
+	v, closer, err := ix.db.Get(storeKey(&buf, k))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Entry{}, false, nil
+	} else if err != nil {
+		return Entry{}, false, fmt.Errorf("key index: get: %w", err)
+	}
+	defer closer.Close()
+	e, err := decodeEntry(v)
+	return e, err == nil, err
+}
+
+// Reserve holds a staged record's claims for its partition, or takes none
+// and returns ErrHeld when another partition has any of the keys: held, or
+// in the ledger (taken between the partition's look-up and now).
+func (ix *Index) Reserve(part int, claims []Claim) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, c := range claims {
+		if e, ok := ix.held[c.Key]; ok && e.Partition != part {
+			return ErrHeld
+		}
+		if e, ok, err := ix.stored(c.Key); err != nil {
+			return err
+		} else if ok && e.Partition != part {
+			return ErrHeld
+		}
+	}
+	for _, c := range claims {
+		if _, ok := ix.held[c.Key]; !ok {
+			ix.byPart[part] = append(ix.byPart[part], c.Key)
+		}
+		c.Entry.Partition, c.Entry.Held = part, true
+		ix.held[c.Key] = c.Entry
+	}
+	return nil
+}
+
+// Commit stores the partition's held keys, now in the ledger up to
+// ledgerSeq, with its checkpoint, and lets go of them. Not synced: the
+// ledger is the truth, and what a crash loses is folded again from it.
+func (ix *Index) Commit(part int, ledgerSeq uint64) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	b := ix.db.NewBatch()
+	defer b.Close()
+	var buf [17]byte
+	var enc []byte
+	for _, k := range ix.byPart[part] {
+		e := ix.held[k]
+		enc = appendEntry(enc[:0], e)
+		if err := b.Set(storeKey(&buf, k), enc, nil); err != nil {
+			return err
+		}
+	}
+	if err := ix.setCheckpoint(b, part, ledgerSeq); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("key index: commit: %w", err)
+	}
+	ix.checkpoints[part] = ledgerSeq
+	ix.releaseLocked(part)
+	return nil
+}
+
+// Release drops the partition's held keys (its staged records were not
+// appended).
+func (ix *Index) Release(part int) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.releaseLocked(part)
+}
+
+func (ix *Index) releaseLocked(part int) {
+	for _, k := range ix.byPart[part] {
+		delete(ix.held, k)
+	}
+	ix.byPart[part] = ix.byPart[part][:0]
+}
+
+func (ix *Index) setCheckpoint(b *pebble.Batch, part int, seq uint64) error {
+	var v [binary.MaxVarintLen64]byte
+	return b.Set(checkpointKey(part), binary.AppendUvarint(v[:0], seq), nil)
+}
+
+func (ix *Index) loadCheckpoints() error {
+	iter, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixCheckpoint}, UpperBound: []byte{prefixCheckpoint + 1}})
+	if err != nil {
+		return err
+	}
+	defer iter.Close()
+	for iter.First(); iter.Valid(); iter.Next() {
+		k := iter.Key()
+		seq, n := binary.Uvarint(iter.Value())
+		if len(k) != 3 || n <= 0 {
+			return fmt.Errorf("key index: checkpoint %x cannot be decoded", k)
+		}
+		ix.checkpoints[int(binary.BigEndian.Uint16(k[1:]))] = seq
+	}
+	return iter.Error()
+}
+
+func storeKey(buf *[17]byte, k domain.Key) []byte {
+	buf[0] = prefixKey
+	copy(buf[1:], k[:])
+	return buf[:]
+}
+
+func checkpointKey(part int) []byte {
+	return binary.BigEndian.AppendUint16([]byte{prefixCheckpoint}, uint16(part))
+}
+
+// pebbleLogger sends the store's own messages to the engine's log.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("key index: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("key index: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("key index: " + fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}
