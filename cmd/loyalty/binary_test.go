@@ -137,6 +137,15 @@ func (s *server) stop(t *testing.T) {
 	}
 }
 
+// kill ends serve with SIGKILL: nothing it holds is written out.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+}
+
 // loyalty runs a one-shot command and returns its stdout and stderr.
 func loyalty(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
