@@ -243,6 +243,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	keys.Prime()
 	if q, err := streams.LoadQuarantine(ctx, e.js); err == nil && len(q) > 0 {
 		e.cfg.Logger.Warn("ledger messages set aside by quarantine are skipped: their facts are not in the members' state",
 			"count", len(q), "see", "loyalty ledger quarantined")

@@ -123,6 +123,7 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 		return ev, verdict{deadLetter: rej}
 	}
 	digest := streams.EventDigest(ev)
+	p.keys.Begin(p.id)
 	seen, ok, err := eventEntry(p.keys, ev.Type, ev.ID)
 	if err != nil {
 		return ev, verdict{transient: err}

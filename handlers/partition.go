@@ -65,7 +65,7 @@ func eventEntry(keys *keyindex.Index, t domain.EventType, eventID string) (keyin
 // claimsOf returns the keys a ledger record takes: its event id, and the
 // orders and requests of its facts.
 func claimsOf(r streams.LedgerRecord) []keyindex.Claim {
-	event := keyindex.Claim{Key: domain.EventKey(r.EventType, r.EventID),
+	event := keyindex.Claim{Key: domain.EventKey(r.EventType, r.EventID), Shared: true,
 		Entry: keyindex.Entry{InputSeq: r.InputSeq, Digest: r.EventDigest}}
 	if r.EventType == "" {
 		event.Key, event.Entry.Legacy = domain.LegacyEventKey(r.EventID), true

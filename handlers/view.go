@@ -96,7 +96,20 @@ func (p *partition) memberState(memberID string, request domain.RequestRef) Memb
 	if request.ID != "" {
 		if o, ok := m.Request(request); ok {
 			s.Redemption = &o
+		} else if o := p.requestDecided(memberID, request); o != nil {
+			s.Redemption = o
 		}
 	}
 	return s
+}
+
+// requestDecided is what the key index remembers of a request the member's
+// state has forgotten (decided over two years ago), or nil. A failing look-up
+// counts as none: the request then goes to the engine, which asks again.
+func (p *partition) requestDecided(memberID string, request domain.RequestRef) *domain.RedemptionOutcome {
+	e, ok, err := p.keys.Get(domain.RequestKey(memberID, request))
+	if !ok || err != nil || e.Held {
+		return nil
+	}
+	return e.Request
 }

@@ -64,7 +64,7 @@ type server struct {
 	waitErr error
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,7 +75,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServe runs `loyalty serve args...` and waits until /readyz says ready.
-func startServe(t *testing.T, args ...string) *server {
+func startServe(t testing.TB, args ...string) *server {
 	t.Helper()
 	s := &server{log: &syncBuffer{}, metricsAddr: freeAddr(t), done: make(chan struct{})}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--metrics-addr", s.metricsAddr}, args...)...)
@@ -122,7 +122,7 @@ func startServe(t *testing.T, args ...string) *server {
 }
 
 // stop sends SIGTERM and requires a clean exit within 10 s.
-func (s *server) stop(t *testing.T) {
+func (s *server) stop(t testing.TB) {
 	t.Helper()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -138,7 +138,7 @@ func (s *server) stop(t *testing.T) {
 }
 
 // kill ends serve with SIGKILL: nothing it holds is written out.
-func (s *server) kill(t *testing.T) {
+func (s *server) kill(t testing.TB) {
 	t.Helper()
 	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

@@ -25,10 +25,13 @@ type Entry struct {
 	Held bool
 }
 
-// A Claim is a key a ledger record takes, with its entry.
+// A Claim is a key a ledger record takes, with its entry. Shared: any
+// partition may claim the key (an event id); a key that is not shared is a
+// member's (an order or request id).
 type Claim struct {
-	Key   domain.Key
-	Entry Entry
+	Key    domain.Key
+	Entry  Entry
+	Shared bool
 }
 
 const (

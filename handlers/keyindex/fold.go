@@ -10,8 +10,10 @@ import (
 const foldBatchBytes = 4 << 20
 
 // Folder writes the claims of ledger records into the index as the ledger
-// is read: only those past their partition's checkpoint, which the index
-// holds already. Finish moves the checkpoints; until then a crash leaves
+// is read: into the filter all of them, into the store only those past
+// their partition's checkpoint, which it holds already. The fold must be
+// of the whole ledger of the partitions the index serves, before any
+// look-up: a key the filter was not given is taken for absent. Finish moves the checkpoints; until then a crash leaves
 // keys that a later fold writes again, the same.
 type Folder struct {
 	ix    *Index
@@ -39,6 +41,9 @@ func (ix *Index) NewFolder(parts []int) *Folder {
 // for a message set aside by quarantine, which still moves the checkpoint).
 func (f *Folder) Add(part int, seq uint64, claims []Claim) error {
 	f.upTo[part] = max(f.upTo[part], seq)
+	for _, c := range claims {
+		f.ix.filter.add(c.Key)
+	}
 	if seq <= f.from[part] {
 		return nil
 	}
@@ -53,8 +58,8 @@ func (f *Folder) Add(part int, seq uint64, claims []Claim) error {
 	if f.b.Len() < foldBatchBytes {
 		return nil
 	}
-	if err := f.b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("key index: fold: %w", err)
+	if err := f.commit(); err != nil {
+		return err
 	}
 	f.b.Reset()
 	return nil
@@ -81,13 +86,25 @@ func (f *Folder) Finish() error {
 			}
 		}
 	}
-	if err := f.b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("key index: fold: %w", err)
+	if err := f.commit(); err != nil {
+		return err
 	}
 	f.ix.mu.Lock()
 	defer f.ix.mu.Unlock()
 	for part, seq := range f.upTo {
 		f.ix.checkpoints[part] = max(f.ix.checkpoints[part], seq)
 	}
+	return nil
+}
+
+// commit writes the batch; partitions looking keys up meanwhile read the
+// store again before they reserve (see Begin).
+func (f *Folder) commit() error {
+	if err := f.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("key index: fold: %w", err)
+	}
+	f.ix.mu.Lock()
+	f.ix.commits++
+	f.ix.mu.Unlock()
 	return nil
 }

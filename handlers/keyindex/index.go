@@ -10,11 +10,14 @@
 package keyindex
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -50,13 +53,28 @@ type Index struct {
 	byPart map[int][]domain.Key
 	// checkpoints: the ledger sequence each partition's keys are folded up to.
 	checkpoints map[int]uint64
+	// commits counts the commits that stored keys; looked at records, per
+	// partition, the count when its look-ups for the next record began, so
+	// that Reserve reads the store again only when a commit came between.
+	commits  uint64
+	lookedAt map[int]uint64
+	// filter holds every key the index has been given since it was
+	// opened. It is used once primed: the store was empty, or the engine
+	// has folded its whole ledger since (Prime).
+	filter *filter
+	primed atomic.Bool
 }
 
 // Options size the store.
 type Options struct {
 	// CacheBytes is Pebble's block cache (default 32 MiB).
 	CacheBytes int64
-	Logger     *slog.Logger
+	// MemTableBytes is the size of Pebble's memtables (default 4 MiB).
+	MemTableBytes uint64
+	// FilterBytes is the in-memory filter of the keys (default 64 MiB:
+	// about 1 % of absent keys go on to the store up to 50 million keys).
+	FilterBytes int
+	Logger        *slog.Logger
 }
 
 // Open opens (creating) the index in dir, or in memory when dir is "".
@@ -64,12 +82,18 @@ func Open(dir string, o Options) (*Index, error) {
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 32 << 20
 	}
+	if o.FilterBytes <= 0 {
+		o.FilterBytes = 64 << 20
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = 4 << 20
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
-	opts := &pebble.Options{Cache: cache, MemTableSize: 16 << 20, Logger: pebbleLogger{o.Logger}}
+	opts := &pebble.Options{Cache: cache, MemTableSize: o.MemTableBytes, Logger: pebbleLogger{o.Logger}}
 	for i := range opts.Levels {
 		// Lookups of absent keys (nearly every event) stop at the filter.
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -81,12 +105,33 @@ func Open(dir string, o Options) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open key index %s: %w (another engine using the same --data-dir holds it)", dir, err)
 	}
-	ix := &Index{db: db, held: map[domain.Key]Entry{}, byPart: map[int][]domain.Key{}, checkpoints: map[int]uint64{}}
+	ix := &Index{db: db, held: map[domain.Key]Entry{}, byPart: map[int][]domain.Key{}, checkpoints: map[int]uint64{},
+		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes)}
 	if err := ix.loadCheckpoints(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	empty, err := ix.noKeys()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	ix.primed.Store(empty)
 	return ix, nil
+}
+
+// Prime tells the index that every key of its store has been given to it
+// since it was opened (the whole ledger of its partitions folded): from
+// now on an absent key is told by the filter alone.
+func (ix *Index) Prime() { ix.primed.Store(true) }
+
+func (ix *Index) noKeys() (bool, error) {
+	iter, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixKey}, UpperBound: []byte{prefixKey + 1}})
+	if err != nil {
+		return false, err
+	}
+	defer iter.Close()
+	return !iter.First(), iter.Error()
 }
 
 // Close closes the store.
@@ -126,6 +171,7 @@ func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64) (bool, error) {
 		return false, fmt.Errorf("key index: reset: %w", err)
 	}
 	clear(ix.checkpoints)
+	ix.primed.Store(true) // empty, but for what it is given from now on
 	return had, nil
 }
 
@@ -148,6 +194,9 @@ func (ix *Index) Get(k domain.Key) (Entry, bool, error) {
 }
 
 func (ix *Index) stored(k domain.Key) (Entry, bool, error) {
+	if ix.primed.Load() && !ix.filter.mayContain(k) {
+		return Entry{}, false, nil
+	}
 	var buf [17]byte
 	v, closer, err := ix.db.Get(storeKey(&buf, k))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -160,15 +209,32 @@ func (ix *Index) stored(k domain.Key) (Entry, bool, error) {
 	return e, err == nil, err
 }
 
+// Begin marks the start of a partition's look-ups for its next record:
+// Reserve then reads the store only if another commit came since.
+func (ix *Index) Begin(part int) {
+	ix.mu.Lock()
+	ix.lookedAt[part] = ix.commits
+	ix.mu.Unlock()
+}
+
 // Reserve holds a staged record's claims for its partition, or takes none
-// and returns ErrHeld when another partition has any of the keys: held, or
-// in the ledger (taken between the partition's look-up and now).
+// and returns ErrHeld when another partition has any of its shared keys
+// (Claim.Shared): held, or stored by a commit since the partition's Begin
+// (taken between its look-up and now). Keys that are not shared belong to
+// one member, whose partition alone decides on them.
 func (ix *Index) Reserve(part int, claims []Claim) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	recheck := ix.commits != ix.lookedAt[part]
 	for _, c := range claims {
+		if !c.Shared {
+			continue
+		}
 		if e, ok := ix.held[c.Key]; ok && e.Partition != part {
 			return ErrHeld
+		}
+		if !recheck {
+			continue
 		}
 		if e, ok, err := ix.stored(c.Key); err != nil {
 			return err
@@ -182,6 +248,7 @@ func (ix *Index) Reserve(part int, claims []Claim) error {
 		}
 		c.Entry.Partition, c.Entry.Held = part, true
 		ix.held[c.Key] = c.Entry
+		ix.filter.add(c.Key)
 	}
 	return nil
 }
@@ -196,6 +263,8 @@ func (ix *Index) Commit(part int, ledgerSeq uint64) error {
 	defer b.Close()
 	var buf [17]byte
 	var enc []byte
+	// In key order, the memtable inserts each next to the one before.
+	slices.SortFunc(ix.byPart[part], func(a, b domain.Key) int { return bytes.Compare(a[:], b[:]) })
 	for _, k := range ix.byPart[part] {
 		e := ix.held[k]
 		enc = appendEntry(enc[:0], e)
@@ -210,6 +279,9 @@ func (ix *Index) Commit(part int, ledgerSeq uint64) error {
 		return fmt.Errorf("key index: commit: %w", err)
 	}
 	ix.checkpoints[part] = ledgerSeq
+	if len(ix.byPart[part]) > 0 {
+		ix.commits++
+	}
 	ix.releaseLocked(part)
 	return nil
 }

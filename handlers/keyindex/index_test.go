@@ -2,7 +2,9 @@ package keyindex
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -72,7 +74,7 @@ func TestCommittedKeysOutliveTheProcess(t *testing.T) {
 func TestAKeyOnePartitionTookIsRefusedToAnother(t *testing.T) {
 	ix := open(t, "")
 	defer ix.Close()
-	k := []Claim{{Key: domain.EventKey(domain.TypeVisitRecorded, "shared-id"), Entry: Entry{InputSeq: 1}}}
+	k := []Claim{{Key: domain.EventKey(domain.TypeVisitRecorded, "shared-id"), Entry: Entry{InputSeq: 1}, Shared: true}}
 	if err := ix.Reserve(1, k); err != nil {
 		t.Fatal(err)
 	}
@@ -194,4 +196,87 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatalf("%+v encodes to what decodes as %+v, %v", e, again, err)
 		}
 	})
+}
+
+// BenchmarkEventKeys is the index's work for one applied input as the
+// engine does it: the event key looked up (absent), reserved with an order
+// key, and committed with the partition's batch of 128.
+func BenchmarkEventKeys(b *testing.B) {
+	for _, mt := range []uint64{1 << 20, 4 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("memtable=%dMiB", mt>>20), func(b *testing.B) {
+			ix, err := Open(b.TempDir(), Options{MemTableBytes: mt})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ix.Close()
+			seq := uint64(0)
+			for b.Loop() {
+				seq++
+				id := strconv.FormatUint(seq, 10)
+				k := domain.EventKey(domain.TypePurchaseCompleted, id)
+				ix.Begin(int(seq % 64))
+				if _, ok, err := ix.Get(k); err != nil || ok {
+					b.Fatal("a new key is found", err)
+				}
+				if err := ix.Reserve(int(seq%64), []Claim{{Key: k, Entry: Entry{InputSeq: seq}, Shared: true}, {Key: domain.OrderKey("m", id), Entry: Entry{InputSeq: seq}}}); err != nil {
+					b.Fatal(err)
+				}
+				if seq%128 == 0 {
+					for p := range 64 {
+						if err := ix.Commit(p, seq); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// The filter never loses a key it was given, and at ten bits a key lets
+// about one absent key in a hundred through to the store.
+func TestTheFilterKeepsEveryKey(t *testing.T) {
+	const keys = 100_000
+	f := newFilter(keys * 10 / 8)
+	for i := range keys {
+		f.add(domain.OrderKey("m", strconv.Itoa(i)))
+	}
+	for i := range keys {
+		if !f.mayContain(domain.OrderKey("m", strconv.Itoa(i))) {
+			t.Fatalf("key %d was added and is not in the filter", i)
+		}
+	}
+	through := 0
+	for i := range keys {
+		if f.mayContain(domain.OrderKey("absent", strconv.Itoa(i))) {
+			through++
+		}
+	}
+	if rate := float64(through) / keys; rate > 0.03 {
+		t.Errorf("%.2f %% of absent keys pass the filter, want about 1 %%", 100*rate)
+	} else {
+		t.Logf("%.2f %% of absent keys pass the filter", 100*rate)
+	}
+}
+
+// A partition looks a key up, and before it reserves the key another
+// partition takes it and commits: the reservation is refused.
+func TestAKeyTakenBetweenLookUpAndReservationIsRefused(t *testing.T) {
+	ix := open(t, "")
+	defer ix.Close()
+	claim := []Claim{{Key: domain.EventKey(domain.TypeVisitRecorded, "raced"), Shared: true}}
+	ix.Begin(1)
+	if _, ok := get(t, ix, claim[0].Key); ok {
+		t.Fatal("a new key is found")
+	}
+	ix.Begin(2)
+	if err := ix.Reserve(2, claim); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Commit(2, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Reserve(1, claim); !errors.Is(err, ErrHeld) {
+		t.Fatalf("partition 1 reserving a key partition 2 committed since its look-up: %v, want ErrHeld", err)
+	}
 }

@@ -1,0 +1,136 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// BenchmarkServeRestart measures what a restart costs a large programme:
+// LOYALTY_BENCH_MEMBERS members (default 1,000,000), each enrolled and with
+// one purchase, are handled by serve; serve is stopped and started again on
+// the same data directory, and the benchmark reports the seconds from the
+// start until the service answers a balance, and the serve process's peak
+// resident memory (VmHWM) at that moment. NATS runs in the benchmark's
+// process and PostgreSQL is the machine's, so the memory is serve's own.
+func BenchmarkServeRestart(b *testing.B) {
+	members := 1_000_000
+	if s := os.Getenv("LOYALTY_BENCH_MEMBERS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("LOYALTY_BENCH_MEMBERS=%q: want a positive number", s)
+		}
+		members = n
+	}
+	env := natstest.Start(b)
+	db := pgtest.New(b)
+	args := []string{"--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", b.TempDir()}
+	srv := startServe(b, args...)
+	start := time.Now()
+	publishMembers(b, env, members)
+	b.Logf("%d members' events published in %s", members, time.Since(start).Round(time.Second))
+	waitEngineIdle(b, env, time.Duration(members/500+60)*time.Second)
+	b.Logf("serve handled them %s after the first publish", time.Since(start).Round(time.Second))
+	srv.stop(b)
+
+	for b.Loop() {
+		start := time.Now()
+		srv = startServe(b, args...)
+		answerBalance(b, env, memberName(members-1))
+		took := time.Since(start)
+		hwm := vmHWM(b, srv.cmd.Process.Pid)
+		b.ReportMetric(took.Seconds(), "s-to-first-answer")
+		b.ReportMetric(float64(hwm)/(1<<20), "MiB-peak-rss")
+		b.Logf("%d members: the service answered %s after the start, serve's peak RSS %d MiB", members, took.Round(time.Millisecond), hwm>>20)
+		srv.stop(b)
+	}
+}
+
+func memberName(i int) string { return fmt.Sprintf("bench-%07d", i) }
+
+// publishMembers publishes an enrolment and a purchase for each member.
+func publishMembers(b *testing.B, env *natstest.Env, members int) {
+	ctx := context.Background()
+	pub := streams.NewPublisher(env.JS, nil)
+	at := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	for i := range members {
+		id := memberName(i)
+		for _, e := range []domain.Event{
+			{ID: id + "-enrol", Type: domain.TypeMemberEnrolled, Source: "bench", MemberID: id, OccurredAt: at, Body: domain.Enrolment{Channel: "app"}},
+			{ID: id + "-buy", Type: domain.TypePurchaseCompleted, Source: "bench", MemberID: id, OccurredAt: at.Add(time.Hour),
+				Body: domain.Purchase{OrderID: "o-" + id, Total: domain.Money{Minor: 25_00, Currency: "EUR"}, Channel: "web"}},
+		} {
+			data, err := streams.EncodeEvent(e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			subject, err := streams.InputSubject(e.Type, e.MemberID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pub.PublishRaw(ctx, subject, e.ID, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func waitEngineIdle(b *testing.B, env *natstest.Env, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Second) {
+		if enginesIdle(context.Background(), env.JS) {
+			return
+		}
+	}
+	b.Fatalf("serve did not handle the input within %s", limit)
+}
+
+// answerBalance asks for a member's balance until the service answers it.
+func answerBalance(b *testing.B, env *natstest.Env, member string) {
+	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		msg, err := env.Conn.Request(handlers.BalanceSubject, []byte(`{"member_id":"`+member+`"}`), 2*time.Second)
+		var reply handlers.BalanceReply
+		if err == nil && json.Unmarshal(msg.Data, &reply) == nil && reply.MemberID == member {
+			if reply.Balance <= 0 {
+				b.Fatalf("member %s has balance %d: the state was not rebuilt", member, reply.Balance)
+			}
+			return
+		}
+	}
+	b.Fatal("the service did not answer within 10 minutes")
+}
+
+// vmHWM is a process's peak resident set size in bytes.
+func vmHWM(b *testing.B, pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM in /proc status")
+	return 0
+}

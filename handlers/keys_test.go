@@ -1,0 +1,53 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// A till retries a redemption decided over two years ago, which the
+// member's state has forgotten: the service answers the first decision from
+// the key index, marked repeated, and nothing is spent or dead-lettered.
+func TestServiceAnswersARequestDecidedYearsAgo(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngine(t, env.JS)
+	waitRunning(t, reg)
+	old := time.Date(2022, 5, 1, 10, 0, 0, 0, time.UTC)
+	events := []domain.Event{
+		purchase("p-old", "m-1", "o-old", 50_00, old),
+		{ID: "r-old", Type: domain.TypeRedemption, Source: "test", MemberID: "m-1", OccurredAt: old.Add(time.Hour),
+			Body: domain.RedeemRequest{RequestID: "till-old", RewardID: "mug", Quantity: 1}},
+	}
+	for i := range 36 {
+		events = append(events, purchase(fmt.Sprintf("p-%d", i), "m-1", fmt.Sprintf("o-%d", i), 10_00, old.AddDate(0, i+1, 0)))
+	}
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, len(events))
+
+	var before handlers.BalanceReply
+	if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "m-1"}, &before); code != "" {
+		t.Fatalf("balance: %s %s", code, desc)
+	}
+	var got handlers.RedeemReply
+	retry := handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "till-old", RewardID: "mug", Channel: "pos-1"}
+	if code, desc := call(t, env.Conn, handlers.RedeemSubject, retry, &got); code != "" {
+		t.Fatalf("the retry was answered %s: %s", code, desc)
+	}
+	if got.Status != "accepted" || got.Points != 60 || !got.Repeated || got.Balance != before.Balance {
+		t.Errorf("retry answered %+v, want the first decision (60 points accepted), repeated, balance %d", got, before.Balance)
+	}
+	stream, err := env.JS.Stream(context.Background(), streams.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := stream.CachedInfo().State.Msgs; n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+}
