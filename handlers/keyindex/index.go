@@ -74,7 +74,7 @@ type Options struct {
 	// FilterBytes is the in-memory filter of the keys (default 64 MiB:
 	// about 1 % of absent keys go on to the store up to 50 million keys).
 	FilterBytes int
-	Logger        *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Open opens (creating) the index in dir, or in memory when dir is "".
