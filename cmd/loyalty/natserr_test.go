@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/pointsledger/loyalty/streams/natstest"
@@ -54,5 +55,44 @@ func TestNATSAsyncErrorsAreLogged(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("nothing logged: want the slow consumer error with its subject")
+	}
+}
+
+// A subject the NATS user may not publish: the server drops the message and
+// the publisher would only see a timeout; the log says it is a permission,
+// at error level, and where the engine's permissions are listed.
+func TestPermissionViolationsAreLoggedAsSuch(t *testing.T) {
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		Users: []*server.User{{Username: "engine", Password: "secret", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"forbidden.>"}}}}}}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	lines := make(logLines, 16)
+	log := slog.New(slog.NewTextHandler(lines, nil))
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("engine", "secret"), nats.ErrorHandler(natsAsyncError(log)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Publish("forbidden.subject", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	select {
+	case line := <-lines:
+		for _, want := range []string{"level=ERROR", "NATS refused this user a subject", "forbidden.subject", "permissions.conf"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("log %q: want %q in it", line, want)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing logged: want the permission violation")
 	}
 }

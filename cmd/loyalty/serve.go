@@ -295,6 +295,13 @@ func startDatabase(ctx context.Context, g *globals, o *serveOptions, log *slog.L
 // a permission the server refused. Without it nats.go keeps them to itself.
 func natsAsyncError(log *slog.Logger) nats.ErrHandler {
 	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			// The server drops what the user may not publish, and the
+			// publisher sees only a timeout: say what it is here.
+			log.Error("NATS refused this user a subject; the publish or request that used it times out",
+				"err", err, "fix", "give the user the subject (deploy/nats/permissions.conf lists what the engine needs)")
+			return
+		}
 		if sub != nil {
 			log.Warn("NATS error on a subscription", "subject", sub.Subject, "err", err)
 			return
