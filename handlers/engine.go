@@ -238,7 +238,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	defer keys.Close()
+	defer func() {
+		if err := keys.Close(); err != nil {
+			e.cfg.Logger.Warn("key index not closed cleanly; the next start hashes the whole ledger again", "err", err)
+		}
+	}()
 	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions, keys)
 	if err != nil {
 		return err

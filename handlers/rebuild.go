@@ -83,7 +83,11 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 			}
 			part.fold(rec)
 			part.ledgerSeq = seq
-			if err := folder.Add(rec.Partition, seq, claimsOf(rec)); err != nil {
+			var claims []keyindex.Claim
+			if folder.Needs(rec.Partition, seq) {
+				claims = claimsOf(rec)
+			}
+			if err := folder.Add(rec.Partition, seq, claims); err != nil {
 				return nil, nil, fmt.Errorf("rebuild: %w", err)
 			}
 			for _, f := range rec.Facts {

@@ -24,27 +24,36 @@ type Folder struct {
 	enc   []byte
 	wrote int
 	done  bool
+	// from: the sequence up to which both the store and the filter hold
+	// each partition's keys; store: up to which the store does.
+	store map[int]uint64
 }
 
 // NewFolder starts a fold of the given partitions' ledger.
 func (ix *Index) NewFolder(parts []int) *Folder {
-	f := &Folder{ix: ix, b: ix.db.NewBatch(), from: map[int]uint64{}, upTo: map[int]uint64{}}
+	f := &Folder{ix: ix, b: ix.db.NewBatch(), from: map[int]uint64{}, store: map[int]uint64{}, upTo: map[int]uint64{}}
 	ix.mu.Lock()
 	for _, p := range parts {
-		f.from[p] = ix.checkpoints[p]
+		f.store[p] = ix.checkpoints[p]
+		f.from[p] = min(ix.checkpoints[p], ix.filterThrough[p])
 	}
 	ix.mu.Unlock()
 	return f
 }
 
+// Needs tells whether the fold needs the claims of the partition's ledger
+// message at seq: the filter or the store lacks them.
+func (f *Folder) Needs(part int, seq uint64) bool { return seq > f.from[part] }
+
 // Add folds the claims of a ledger message of the partition at seq (none
-// for a message set aside by quarantine, which still moves the checkpoint).
+// for a message set aside by quarantine, which still moves the checkpoint,
+// or one the fold does not need).
 func (f *Folder) Add(part int, seq uint64, claims []Claim) error {
 	f.upTo[part] = max(f.upTo[part], seq)
 	for _, c := range claims {
 		f.ix.filter.add(c.Key)
 	}
-	if seq <= f.from[part] {
+	if seq <= f.store[part] {
 		return nil
 	}
 	for _, c := range claims {
@@ -80,7 +89,7 @@ func (f *Folder) Abort() {
 func (f *Folder) Finish() error {
 	defer f.Abort()
 	for part, seq := range f.upTo {
-		if seq > f.from[part] {
+		if seq > f.store[part] {
 			if err := f.ix.setCheckpoint(f.b, part, seq); err != nil {
 				return err
 			}

@@ -63,6 +63,10 @@ type Index struct {
 	// has folded its whole ledger since (Prime).
 	filter *filter
 	primed atomic.Bool
+	// filterThrough: the checkpoints a filter saved at the last clean
+	// close covered; the fold gives the filter only what came after.
+	filterThrough map[int]uint64
+	dir           string
 }
 
 // Options size the store.
@@ -106,7 +110,7 @@ func Open(dir string, o Options) (*Index, error) {
 		return nil, fmt.Errorf("open key index %s: %w (another engine using the same --data-dir holds it)", dir, err)
 	}
 	ix := &Index{db: db, held: map[domain.Key]Entry{}, byPart: map[int][]domain.Key{}, checkpoints: map[int]uint64{},
-		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes)}
+		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes), dir: dir}
 	if err := ix.loadCheckpoints(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -117,6 +121,10 @@ func Open(dir string, o Options) (*Index, error) {
 		return nil, err
 	}
 	ix.primed.Store(empty)
+	if ix.filterThrough, err = ix.loadFilter(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return ix, nil
 }
 
@@ -134,8 +142,11 @@ func (ix *Index) noKeys() (bool, error) {
 	return !iter.First(), iter.Error()
 }
 
-// Close closes the store.
-func (ix *Index) Close() error { return ix.db.Close() }
+// Close saves the filter (see saveFilter) and closes the store.
+func (ix *Index) Close() error {
+	serr := ix.saveFilter()
+	return errors.Join(serr, ix.db.Close())
+}
 
 // Bind checks that the index was folded from this ledger (the stream's
 // creation time) and not past its end (lastSeq), and empties it otherwise:
@@ -171,6 +182,8 @@ func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64) (bool, error) {
 		return false, fmt.Errorf("key index: reset: %w", err)
 	}
 	clear(ix.checkpoints)
+	clear(ix.filter.blocks)
+	ix.filterThrough = nil
 	ix.primed.Store(true) // empty, but for what it is given from now on
 	return had, nil
 }

@@ -3,6 +3,8 @@ package keyindex
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"testing"
@@ -278,5 +280,52 @@ func TestAKeyTakenBetweenLookUpAndReservationIsRefused(t *testing.T) {
 	}
 	if err := ix.Reserve(1, claim); !errors.Is(err, ErrHeld) {
 		t.Fatalf("partition 1 reserving a key partition 2 committed since its look-up: %v, want ErrHeld", err)
+	}
+}
+
+// A clean close saves the filter with the checkpoints it covers; the next
+// start needs the keys of the ledger written since only. The file is gone
+// once read, so that a crash cannot leave a filter behind the store.
+func TestASavedFilterSparesTheFoldWhatItHolds(t *testing.T) {
+	dir := t.TempDir()
+	ix := open(t, dir)
+	k := domain.OrderKey("m", "o-1")
+	if err := ix.Reserve(3, []Claim{{Key: k, Entry: Entry{InputSeq: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Commit(3, 41); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix = open(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, filterFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the saved filter is still there after it was read: %v", err)
+	}
+	f := ix.NewFolder([]int{3, 4})
+	if f.Needs(3, 41) || !f.Needs(3, 42) || !f.Needs(4, 1) {
+		t.Errorf("needs (3, 41) %v, (3, 42) %v, (4, 1) %v; want false, true, true", f.Needs(3, 41), f.Needs(3, 42), f.Needs(4, 1))
+	}
+	if err := f.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	ix.Prime()
+	if _, ok := get(t, ix, k); !ok {
+		t.Error("a key of the saved filter is not found once primed")
+	}
+	if _, ok := get(t, ix, domain.OrderKey("m", "o-2")); ok {
+		t.Error("an absent key is found")
+	}
+	ix.Close()
+
+	// A filter of another size is not used.
+	other, err := Open(dir, Options{FilterBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if f := other.NewFolder([]int{3}); !f.Needs(3, 41) {
+		t.Error("a filter saved at another size was used")
 	}
 }
