@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -184,8 +186,67 @@ func CheckLedgerMessage(subject string, recs []LedgerRecord) error {
 		case len(r.EventID) > maxLedgerEventIDBytes:
 			return fmt.Errorf("record %d: event_id is %d bytes, more than the engine ever writes", i, len(r.EventID))
 		}
+		for _, f := range r.Facts {
+			if name, n := longestID(f); len(r.MemberID)+n > maxLedgerKeyBytes {
+				return fmt.Errorf("record %d: a %s fact's %s is %d bytes, more than PostgreSQL can index with the member id", i, f.FactType(), name, n)
+			}
+		}
 	}
 	return nil
+}
+
+// maxLedgerKeyBytes bounds a fact's id with its member id: the read models
+// key rows by both (purchases by member and order id, redemptions by member
+// and request id), and a btree entry holds at most about 2,700 bytes. A
+// record past it stops a projection for good, and was never the engine's:
+// ledgers from before the admission limits hold ids far below it.
+const maxLedgerKeyBytes = 2600
+
+// idFields are, per fact type, the indexes of its string fields named ...ID
+// (the embedded FactMeta's are checked with the record).
+var idFields sync.Map // reflect.Type -> []int
+
+// longestID returns the name and length of the fact's longest id field.
+func longestID(f domain.Fact) (string, int) {
+	v := reflect.ValueOf(f)
+	if v.Kind() != reflect.Struct {
+		return "", 0
+	}
+	t := v.Type()
+	fields, ok := idFields.Load(t)
+	if !ok {
+		var idx []int
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.Anonymous && sf.Type.Kind() == reflect.String && strings.HasSuffix(sf.Name, "ID") {
+				idx = append(idx, i)
+			}
+		}
+		fields, _ = idFields.LoadOrStore(t, idx)
+	}
+	name, longest := "", 0
+	for _, i := range fields.([]int) {
+		if n := v.Field(i).Len(); n > longest {
+			name, longest = wireName(t.Field(i).Name), n
+		}
+	}
+	return name, longest
+}
+
+// wireName is a Go field name as the wire spells it: ToMemberID, to_member_id.
+func wireName(field string) string {
+	field = strings.TrimSuffix(field, "ID") + "Id"
+	var b strings.Builder
+	for i, r := range field {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // checkLedgerText refuses a ledger message whose text holds what no string

@@ -20,6 +20,11 @@ func TestQuarantineDecodeRefusesWhatTheEngineNeverWrites(t *testing.T) {
 		return streams.LedgerRecord{Partition: streams.PartitionOf(member), EventID: "f-1", MemberID: member,
 			Facts: []domain.Fact{domain.FeedbackRecorded{FactMeta: domain.FactMeta{MemberID: member, EventID: "f-1", OccurredAt: at}, Comment: comment}}}
 	}
+	purchase := func(order string) streams.LedgerRecord {
+		return streams.LedgerRecord{Partition: streams.PartitionOf(member), EventID: "p-1", MemberID: member,
+			Facts: []domain.Fact{domain.PurchaseRecorded{FactMeta: domain.FactMeta{MemberID: member, EventID: "p-1", OccurredAt: at},
+				OrderID: order, Total: domain.Money{Minor: 100, Currency: "EUR"}}}}
+	}
 	for _, c := range []struct {
 		name, subject string
 		rec           streams.LedgerRecord
@@ -29,6 +34,8 @@ func TestQuarantineDecodeRefusesWhatTheEngineNeverWrites(t *testing.T) {
 		{"a NUL in a comment", subject, feedback("a\x00b"), "NUL"},
 		{"another partition's member", streams.LedgerSubject((streams.PartitionOf(member) + 1) % streams.Partitions), feedback("ok"), "claims partition"},
 		{"no partition's subject", streams.LedgerPrefix + ".all", feedback("ok"), "not a partition's ledger subject"},
+		{"an order id no index can hold", subject, purchase(strings.Repeat("o", 3200)), "loyalty.purchase.recorded.v1 fact's order_id is 3200 bytes"},
+		{"a long order id an older version admitted", subject, purchase(strings.Repeat("o", 1000)), ""},
 		// Admitted before control characters were refused in ids: the engine's.
 		{"an id an older version admitted", streams.LedgerSubject(streams.PartitionOf("m\t1")),
 			streams.LedgerRecord{Partition: streams.PartitionOf("m\t1"), EventID: "e\x01", MemberID: "m\t1"}, ""},
