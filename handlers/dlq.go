@@ -39,6 +39,18 @@ type DeadLetter struct {
 type Replayed struct {
 	At       time.Time `json:"at"`
 	InputSeq uint64    `json:"input_seq"`
+	// Of names the dead letter replayed (deadLetterIdentity): a dead-letter
+	// stream made again numbers its messages from 1, and a record of the
+	// old stream's message must not pass for the new one's. Empty in
+	// records written before it was kept.
+	Of string `json:"of,omitempty"`
+}
+
+// deadLetterIdentity tells a dead letter from another with the same
+// sequence in a dead-letter stream made again: the input it came from and
+// when it was stored.
+func deadLetterIdentity(dl DeadLetter) string {
+	return strconv.FormatUint(dl.InputSeq, 10) + "@" + dl.At.UTC().Format(time.RFC3339Nano)
 }
 
 // DeadLetters reads and replays the dead-letter stream.
@@ -78,7 +90,7 @@ func (d *DeadLetters) Get(ctx context.Context, id uint64) (DeadLetter, error) {
 		return DeadLetter{}, err
 	}
 	dl := parseDeadLetter(raw.Sequence, raw.Time, raw.Header, raw.Data)
-	dl.Replayed, err = d.replayed(ctx, id)
+	dl.Replayed, err = d.replayed(ctx, dl)
 	return dl, err
 }
 
@@ -120,7 +132,7 @@ func (d *DeadLetters) List(ctx context.Context, after uint64, reason domain.Reas
 				return nil, err
 			}
 			dl := parseDeadLetter(meta.Sequence.Stream, meta.Timestamp, msg.Headers(), msg.Data())
-			if dl.Replayed, err = d.replayed(ctx, dl.ID); err != nil {
+			if dl.Replayed, err = d.replayed(ctx, dl); err != nil {
 				return nil, err
 			}
 			out = append(out, dl)
@@ -149,7 +161,8 @@ func parseDeadLetter(seq uint64, at time.Time, h nats.Header, body []byte) DeadL
 
 func replayKey(id uint64) string { return "dlq-" + strconv.FormatUint(id, 10) }
 
-func (d *DeadLetters) replayed(ctx context.Context, id uint64) (*Replayed, error) {
+func (d *DeadLetters) replayed(ctx context.Context, dl DeadLetter) (*Replayed, error) {
+	id := dl.ID
 	entry, err := d.replays.Get(ctx, replayKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
@@ -161,6 +174,9 @@ func (d *DeadLetters) replayed(ctx context.Context, id uint64) (*Replayed, error
 	if err := json.Unmarshal(entry.Value(), &r); err != nil {
 		return nil, fmt.Errorf("replay record %s: %w", replayKey(id), err)
 	}
+	if r.Of != "" && r.Of != deadLetterIdentity(dl) {
+		return nil, nil // of the message this sequence had in an earlier stream
+	}
 	return &r, nil
 }
 
@@ -170,7 +186,7 @@ func (d *DeadLetters) replayed(ctx context.Context, id uint64) (*Replayed, error
 // returns the first replay with done false. The original is read from
 // LOYALTY_IN when the dead letter holds only a cut copy.
 //
-// Its message id is replay-<ID>, and the engine recognises an event id it
+// Its message id is replay-<ID>-<input seq>, and the engine recognises an event id it
 // has applied, so a replay repeated after a crash between publishing and
 // recording it is harmless.
 func (d *DeadLetters) Replay(ctx context.Context, id uint64) (r Replayed, done bool, err error) {
@@ -201,12 +217,12 @@ func (d *DeadLetters) Replay(ctx context.Context, id uint64) (r Replayed, done b
 		return Replayed{}, false, fmt.Errorf("dead letter %d cannot be replayed: %s header: %w", id, HeaderOriginalSubject, err)
 	}
 	msg := &nats.Msg{Subject: stored.PublishSubject(), Data: body, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, "replay-"+strconv.FormatUint(id, 10))
+	msg.Header.Set(jetstream.MsgIDHeader, "replay-"+strconv.FormatUint(id, 10)+"-"+strconv.FormatUint(dl.InputSeq, 10))
 	ack, err := d.js.PublishMsg(ctx, msg)
 	if err != nil {
 		return Replayed{}, false, fmt.Errorf("replay dead letter %d to %s: %w", id, msg.Subject, err)
 	}
-	r = Replayed{At: time.Now().UTC(), InputSeq: ack.Sequence}
+	r = Replayed{At: time.Now().UTC(), InputSeq: ack.Sequence, Of: deadLetterIdentity(dl)}
 	value, err := json.Marshal(r)
 	if err != nil {
 		return Replayed{}, false, err
