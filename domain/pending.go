@@ -102,15 +102,22 @@ func (m *Member) PendingPoints() []PendingOrder {
 	return out
 }
 
+// MaxReleasesPerEvent bounds the releases one event makes: a member with
+// thousands of orders due at once would otherwise get a ledger record
+// larger than a message may be, dead-lettered, and so would every later
+// event of theirs, each releasing the same again. The rest are released,
+// in their order, by the member's next events and the clock's wake-ups.
+const MaxReleasesPerEvent = 1000
+
 // decideReleases makes available the pending points whose time has come by
-// meta's time, each dated when it came.
+// meta's time, each dated when it came, the soonest MaxReleasesPerEvent.
 func decideReleases(m *Member, meta FactMeta, p *Program) []Fact {
 	if m.Pending == 0 {
 		return nil
 	}
 	var facts []Fact
 	for _, po := range m.PendingPoints() {
-		if po.AvailableAt.After(meta.OccurredAt) {
+		if po.AvailableAt.After(meta.OccurredAt) || len(facts) == MaxReleasesPerEvent {
 			break
 		}
 		fm := meta

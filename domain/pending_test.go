@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -218,5 +219,47 @@ func TestPendingIsValidated(t *testing.T) {
 		if err := p.Validate(); err == nil {
 			t.Errorf("%+v was accepted", x)
 		}
+	}
+}
+
+// A member with more orders due than one event may release gets them
+// released in turns by their next events, soonest first, none lost.
+func TestReleasesAreBoundedPerEvent(t *testing.T) {
+	p := testProgram()
+	withPending(14, false, domain.ReturnsUnlimited)(p)
+	m := domain.NewMember(memberID)
+	orders := 2*domain.MaxReleasesPerEvent + 500
+	for i := range orders {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if _, err := domain.Apply(m, buy(fmt.Sprintf("e-%d", i), at, fmt.Sprintf("o-%d", i), eur(10_00)), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := m.Pending
+	later := t0.Add(30 * day)
+	var released []int
+	var points int64
+	var last time.Time
+	for i := range 4 {
+		facts, err := domain.Apply(m, visit(fmt.Sprintf("v-%d", i), later.Add(time.Duration(i)*time.Hour)), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, f := range facts {
+			if r, ok := f.(domain.PointsReleased); ok {
+				n++
+				points += r.Points
+				if r.OccurredAt.Before(last) {
+					t.Fatalf("release of %s at %s after one at %s", r.OrderID, r.OccurredAt, last)
+				}
+				last = r.OccurredAt
+			}
+		}
+		released = append(released, n)
+	}
+	want := []int{domain.MaxReleasesPerEvent, domain.MaxReleasesPerEvent, 500, 0}
+	if fmt.Sprint(released) != fmt.Sprint(want) || points != pending || m.Pending != 0 {
+		t.Errorf("released %v by four events (%d points of %d pending, %d left), want %v and all of them", released, points, pending, m.Pending, want)
 	}
 }
