@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +168,26 @@ func membersOfTwoPartitions() (string, string) {
 			return a, b
 		}
 	}
+}
+
+// A second serve on the data directory of a running one stops before it
+// opens anything there (the embedded NATS store, the key index), saying
+// which process holds it; the first one goes on serving.
+func TestASecondServeOnTheSameDataDirectoryStopsAtOnce(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	dataDir := t.TempDir()
+	args := []string{"--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", dataDir}
+	srv := startServe(t, args...)
+	_, errOut, err := loyalty(t, append([]string{"serve", "--metrics-addr", "127.0.0.1:0"}, args...)...)
+	if err == nil || !strings.Contains(errOut, "is in use by another loyalty serve (pid ") || !strings.Contains(errOut, "--data-dir") {
+		t.Fatalf("second serve: err %v, stderr %q; want a refusal naming the holder and --data-dir", err, errOut)
+	}
+	if strings.Contains(errOut, "engine lease acquired") || strings.Contains(errOut, "key index") {
+		t.Errorf("the second serve got as far as the engine before it stopped:\n%s", errOut)
+	}
+	publishEvents(t, env, []domain.Event{{ID: "lock-enrol", Type: domain.TypeMemberEnrolled, Source: "keys-test", MemberID: "lock-m",
+		OccurredAt: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC), Body: domain.Enrolment{Channel: "app"}}})
+	waitServiceKnows(t, env.Conn, "lock-m")
+	srv.stop(t)
 }

@@ -115,6 +115,11 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
 		return fmt.Errorf("create data directory %s: %w (choose another with --data-dir)", g.dataDir, err)
 	}
+	unlock, err := lockDataDir(g.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	natsURL, stopNATS, err := startNATS(ctx, g, o, log)
 	if err != nil {
 		return err
