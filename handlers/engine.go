@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -495,6 +496,10 @@ func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 			start := time.Now()
 			known := len(p.members)
 			outcome, err := e.handle(msg.Context(), p, in)
+			if errors.Is(err, keyindex.ErrHeld) {
+				e.yieldHeldKey(p, msg)
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -513,6 +518,23 @@ func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 		}
 		return nil
 	}
+}
+
+// heldKeyWait is how long a partition with nothing staged waits before it
+// offers again an input whose key another partition holds.
+const heldKeyWait = 5 * time.Millisecond
+
+// yieldHeldKey ends a run at an input one of whose keys another partition
+// holds in a record it has not appended: what the run handled is committed
+// now, which lets go of this partition's own keys (the other may be waiting
+// for one of them), and the input is offered again with the rest of the
+// run. Retrying inside the run instead would hold both partitions' keys
+// until the retries ran out.
+func (e *Engine) yieldHeldKey(p *partition, msg *message.Message) {
+	if len(p.staged) == 0 {
+		time.Sleep(heldKeyWait) // nothing of ours holds the other up
+	}
+	ackNow(msg)
 }
 
 // lagInterval is how often the input backlog is measured.

@@ -51,3 +51,45 @@ func TestServiceAnswersARequestDecidedYearsAgo(t *testing.T) {
 		t.Errorf("%d dead letters, want none", n)
 	}
 }
+
+// Pairs of partitions each stage an event id the other then needs: A
+// stages X and meets Y, which B staged before it met X. Each must let go of
+// what it holds and decide again, not wait for the other until its retries
+// run out: every input is decided, once, within the usual wait.
+func TestPartitionsWaitingOnEachOthersKeysLetGo(t *testing.T) {
+	env := natstest.Start(t)
+	var events []domain.Event
+	for pair := range 16 {
+		a1, a2 := membersOfPartition(2*pair, 2)
+		b1, b2 := membersOfPartition(2*pair+1, 2)
+		x, y := fmt.Sprintf("x-%d", pair), fmt.Sprintf("y-%d", pair)
+		events = append(events, visit(x, a1, day0), visit(y, b1, day0))
+		// Time for the other side to stage its first before either
+		// meets its second.
+		for i := range 100 {
+			events = append(events, visit(fmt.Sprintf("fill-%d-a-%d", pair, i), a1, day0), visit(fmt.Sprintf("fill-%d-b-%d", pair, i), b1, day0))
+		}
+		events = append(events, visit(y, a2, day0), visit(x, b2, day0))
+	}
+	publish(t, env.JS, events...) // all stored before the engine starts: both sides stage first
+	runEngine(t, env.JS)
+	conflicts := 2 * 16
+	waitForRecords(t, env.JS, len(events)-conflicts)
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, uint64(conflicts))
+	for _, m := range readAll(t, env.JS, streams.DeadLetterStream) {
+		if r := m.Header.Get(handlers.HeaderReason); r != string(handlers.ReasonEventIDConflict) {
+			t.Errorf("dead letter %d: %s, want %s", m.Sequence, r, handlers.ReasonEventIDConflict)
+		}
+	}
+}
+
+// membersOfPartition returns n member ids of partition p.
+func membersOfPartition(p, n int) (string, string) {
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		if id := fmt.Sprintf("member-%d", i); streams.PartitionOf(id) == p {
+			ids = append(ids, id)
+		}
+	}
+	return ids[0], ids[1]
+}
