@@ -39,6 +39,7 @@ func TestReplaysOfALostDeadLetterStreamDoNotCountForTheNewOne(t *testing.T) {
 	if _, done, err := dlq.Replay(ctx, 1); err != nil || !done {
 		t.Fatalf("first replay: done %v, %v", done, err)
 	}
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, 2) // the replay, malformed still
 	stop()
 
 	if err := env.JS.DeleteStream(ctx, streams.DeadLetterStream); err != nil {

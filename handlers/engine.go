@@ -138,6 +138,8 @@ type Engine struct {
 	maxRecord int
 	// idKey is the deployment's key of follow-up ids (loadIDKey).
 	idKey []byte
+	// keysFailed stops Run when the key index store fails (keysBroken).
+	keysFailed chan error
 }
 
 // NewEngine checks the configuration; Run does the work.
@@ -146,7 +148,7 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics, outbox: make(chan domain.Event, followUpBuffer)}
+	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics, outbox: make(chan domain.Event, followUpBuffer), keysFailed: make(chan error, 1)}
 	e.programs.Store(cfg.Programs)
 	return e, nil
 }
@@ -303,6 +305,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	group.Go(func() error {
 		select {
 		case err := <-leaseLost:
+			return err
+		case err := <-e.keysFailed:
 			return err
 		case <-gctx.Done():
 			return nil

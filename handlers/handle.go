@@ -71,6 +71,7 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 	ev, v := e.decide(p, in)
 	switch {
 	case v.transient != nil:
+		e.keysBroken(v.transient)
 		return "", v.transient
 	case v.redelivered:
 		e.metrics.events.WithLabelValues(string(ev.Type), outcomeRedelivered).Inc()
@@ -96,6 +97,7 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 			Detail: fmt.Sprintf("its %d facts make a ledger record of %d bytes, more than the %d a ledger message can take", len(v.record.Facts), len(encoded), e.maxRecord)})
 	}
 	if err := p.stage(ev.Type, *v.record, encoded); err != nil {
+		e.keysBroken(err)
 		return "", fmt.Errorf("event %q: %w", ev.ID, err)
 	}
 	return outcomeApplied, nil
@@ -252,9 +254,11 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		p.ledgerSeq = ack.Sequence
 		if kerr := p.keys.Commit(p.id, ack.Sequence); kerr != nil {
 			// The records are in the ledger; their keys stay held until
-			// the next input re-reads the partition and folds them in.
+			// the partition is re-read, or the engine stops (a broken
+			// store is folded again at the next start).
 			e.cfg.Logger.Error("key index not written; the partition is re-read", "partition", p.id, "err", kerr)
 			p.stale = true
+			e.keysBroken(kerr)
 		}
 		e.committed(p.staged, took)
 		e.answerCommitted(p)

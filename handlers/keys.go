@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,7 +15,7 @@ import (
 // index folded from another ledger (the stream was made again) or past the
 // ledger's end is emptied and folded again.
 func (e *Engine) openKeyIndex(ctx context.Context) (*keyindex.Index, error) {
-	keys, err := keyindex.Open(e.cfg.KeyIndexDir, keyindex.Options{Logger: e.cfg.Logger})
+	keys, err := keyindex.OpenOrRebuild(e.cfg.KeyIndexDir, keyindex.Options{Logger: e.cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -39,4 +40,18 @@ func ledgerInfo(ctx context.Context, js jetstream.JetStream) (*jetstream.StreamI
 		return nil, fmt.Errorf("ledger stream: %w", err)
 	}
 	return stream.CachedInfo(), nil
+}
+
+// keysBroken stops the engine when its key index store fails: nothing it
+// answers is trusted any more, and the next start empties it and folds it
+// again from the ledger (keyindex.ErrBroken). Input handled meanwhile is
+// retried, never applied without its keys.
+func (e *Engine) keysBroken(err error) {
+	if !errors.Is(err, keyindex.ErrBroken) {
+		return
+	}
+	select {
+	case e.keysFailed <- err:
+	default:
+	}
 }

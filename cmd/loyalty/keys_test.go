@@ -21,8 +21,8 @@ import (
 // later activity, a redemption and a transfer request id sent again 800 days
 // on, and an event id of one member used for a member of another partition
 // are all refused, after a clean restart, a kill -9, and a start without the
-// engine's key index (folded again from the ledger). Event ids raced by two
-// partitions at once are applied once.
+// engine's key index or on a damaged one (folded again from the ledger).
+// Event ids raced by two partitions at once are applied once.
 func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 	env := natstest.Start(t)
 	db := pgtest.New(t)
@@ -65,6 +65,15 @@ func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 			srv.stop(t)
 			if err := os.RemoveAll(filepath.Join(dataDir, "keys")); err != nil {
 				t.Fatal(err)
+			}
+		}},
+		{"a start on a damaged key index", func() {
+			srv.kill(t)
+			files, _ := filepath.Glob(filepath.Join(dataDir, "keys", "*"))
+			for _, f := range files {
+				if err := os.WriteFile(f, []byte("damaged"), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}},
 	}
@@ -128,8 +137,8 @@ func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 			t.Errorf("%s dead-lettered as %v, want once as %s", id, got[id], reason)
 		}
 	}
-	if len(got["k-buy"]) != 3 || got["k-buy"][0] != handlers.ReasonEventIDConflict {
-		t.Errorf("a's purchase's event id for b: dead letters %v, want 3 of %s", got["k-buy"], handlers.ReasonEventIDConflict)
+	if len(got["k-buy"]) != len(restarts) || got["k-buy"][0] != handlers.ReasonEventIDConflict {
+		t.Errorf("a's purchase's event id for b: dead letters %v, want %d of %s", got["k-buy"], len(restarts), handlers.ReasonEventIDConflict)
 	}
 	if stalled := waitProjected(t, env.JS, db.Pool, time.Minute); stalled != "" {
 		t.Fatalf("the projections stopped short of the ledger's end: %s", stalled)

@@ -110,7 +110,7 @@ func (f *Folder) Finish() error {
 // store again before they reserve (see Begin).
 func (f *Folder) commit() error {
 	if err := f.b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("key index: fold: %w", err)
+		return f.ix.broke(fmt.Errorf("fold: %w", err))
 	}
 	f.ix.mu.Lock()
 	f.ix.commits++

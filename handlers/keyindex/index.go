@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -67,6 +69,8 @@ type Index struct {
 	// close covered; the fold gives the filter only what came after.
 	filterThrough map[int]uint64
 	dir           string
+	closed        atomic.Bool
+	broken        atomic.Bool
 }
 
 // Options size the store.
@@ -97,7 +101,7 @@ func Open(dir string, o Options) (*Index, error) {
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
-	opts := &pebble.Options{Cache: cache, MemTableSize: o.MemTableBytes, Logger: pebbleLogger{o.Logger}}
+	opts := &pebble.Options{Cache: cache, MemTableSize: o.MemTableBytes, Logger: pebbleLogger{l: o.Logger, dir: dir}}
 	for i := range opts.Levels {
 		// Lookups of absent keys (nearly every event) stop at the filter.
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -107,7 +111,7 @@ func Open(dir string, o Options) (*Index, error) {
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
-		return nil, fmt.Errorf("open key index %s: %w (another engine using the same --data-dir holds it)", dir, err)
+		return nil, fmt.Errorf("open key index %s: %w", dir, err)
 	}
 	ix := &Index{db: db, held: map[domain.Key]Entry{}, byPart: map[int][]domain.Key{}, checkpoints: map[int]uint64{},
 		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes), dir: dir}
@@ -144,7 +148,13 @@ func (ix *Index) noKeys() (bool, error) {
 
 // Close saves the filter (see saveFilter) and closes the store.
 func (ix *Index) Close() error {
-	serr := ix.saveFilter()
+	if ix.closed.Swap(true) {
+		return nil
+	}
+	var serr error
+	if !ix.broken.Load() {
+		serr = ix.saveFilter()
+	}
 	return errors.Join(serr, ix.db.Close())
 }
 
@@ -179,7 +189,7 @@ func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64) (bool, error) {
 		return false, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return false, fmt.Errorf("key index: reset: %w", err)
+		return false, ix.broke(fmt.Errorf("reset: %w", err))
 	}
 	clear(ix.checkpoints)
 	clear(ix.filter.blocks)
@@ -206,20 +216,26 @@ func (ix *Index) Get(k domain.Key) (Entry, bool, error) {
 	return ix.stored(k)
 }
 
-func (ix *Index) stored(k domain.Key) (Entry, bool, error) {
+func (ix *Index) stored(k domain.Key) (e Entry, found bool, err error) {
+	if ix.closed.Load() {
+		return Entry{}, false, ErrClosed
+	}
 	if ix.primed.Load() && !ix.filter.mayContain(k) {
 		return Entry{}, false, nil
 	}
+	defer ix.guard(&err)
 	var buf [17]byte
 	v, closer, err := ix.db.Get(storeKey(&buf, k))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return Entry{}, false, nil
 	} else if err != nil {
-		return Entry{}, false, fmt.Errorf("key index: get: %w", err)
+		return Entry{}, false, ix.broke(fmt.Errorf("get: %w", err))
 	}
 	defer closer.Close()
-	e, err := decodeEntry(v)
-	return e, err == nil, err
+	if e, err = decodeEntry(v); err != nil {
+		return Entry{}, false, ix.broke(err)
+	}
+	return e, true, nil
 }
 
 // Begin marks the start of a partition's look-ups for its next record:
@@ -269,9 +285,13 @@ func (ix *Index) Reserve(part int, claims []Claim) error {
 // Commit stores the partition's held keys, now in the ledger up to
 // ledgerSeq, with its checkpoint, and lets go of them. Not synced: the
 // ledger is the truth, and what a crash loses is folded again from it.
-func (ix *Index) Commit(part int, ledgerSeq uint64) error {
+func (ix *Index) Commit(part int, ledgerSeq uint64) (err error) {
+	if ix.closed.Load() {
+		return ErrClosed
+	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	defer ix.guard(&err)
 	b := ix.db.NewBatch()
 	defer b.Close()
 	var buf [17]byte
@@ -289,7 +309,7 @@ func (ix *Index) Commit(part int, ledgerSeq uint64) error {
 		return err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("key index: commit: %w", err)
+		return ix.broke(fmt.Errorf("commit: %w", err))
 	}
 	ix.checkpoints[part] = ledgerSeq
 	if len(ix.byPart[part]) > 0 {
@@ -347,7 +367,10 @@ func checkpointKey(part int) []byte {
 }
 
 // pebbleLogger sends the store's own messages to the engine's log.
-type pebbleLogger struct{ l *slog.Logger }
+type pebbleLogger struct {
+	l   *slog.Logger
+	dir string
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug("key index: " + fmt.Sprintf(format, args...))
@@ -355,7 +378,14 @@ func (p pebbleLogger) Infof(format string, args ...any) {
 func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error("key index: " + fmt.Sprintf(format, args...))
 }
+
+// Fatalf is the store giving up (corruption found by a compaction, say):
+// the mark makes the next start empty it and fold it again, instead of
+// meeting the same damage for ever.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error("key index: " + fmt.Sprintf(format, args...))
+	if p.dir != "" {
+		_ = os.WriteFile(filepath.Join(p.dir, brokenMark), []byte(fmt.Sprintf(format, args...)+"\n"), 0o644)
+	}
 	panic(fmt.Sprintf(format, args...))
 }

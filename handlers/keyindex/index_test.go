@@ -329,3 +329,64 @@ func TestASavedFilterSparesTheFoldWhatItHolds(t *testing.T) {
 		t.Error("a filter saved at another size was used")
 	}
 }
+
+// The index holds only what the ledger holds: a store whose files are
+// damaged, or that was marked broken, is started afresh (to be folded
+// again) rather than stopping the engine for good. An index used after
+// Close says so and does not panic.
+func TestADamagedStoreStartsAfresh(t *testing.T) {
+	seed := func(t *testing.T, dir string) {
+		ix := open(t, dir)
+		if err := ix.Reserve(3, []Claim{{Key: domain.OrderKey("m", "o"), Entry: Entry{InputSeq: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.Commit(3, 41); err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damage := map[string]func(t *testing.T, dir string){
+		"every file overwritten": func(t *testing.T, dir string) {
+			files, _ := filepath.Glob(filepath.Join(dir, "*"))
+			for _, f := range files {
+				if err := os.WriteFile(f, []byte("not a store file"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+		"marked broken": func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, brokenMark), []byte("test\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, spoil := range damage {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			seed(t, dir)
+			spoil(t, dir)
+			ix, err := OpenOrRebuild(dir, Options{})
+			if err != nil {
+				t.Fatalf("OpenOrRebuild: %v", err)
+			}
+			defer ix.Close()
+			if ix.Checkpoint(3) != 0 {
+				t.Errorf("checkpoint %d after starting afresh, want 0 (the ledger is folded again)", ix.Checkpoint(3))
+			}
+			if _, ok := get(t, ix, domain.OrderKey("m", "o")); ok {
+				t.Error("a key of the damaged store is still found")
+			}
+		})
+	}
+
+	ix := open(t, t.TempDir())
+	ix.Close()
+	if _, _, err := ix.Get(domain.OrderKey("m", "o")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close: %v, want ErrClosed", err)
+	}
+	if err := ix.Commit(0, 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Commit after Close: %v, want ErrClosed", err)
+	}
+}
