@@ -2,8 +2,12 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,11 +24,19 @@ func (e *Engine) openKeyIndex(ctx context.Context) (*keyindex.Index, error) {
 		return nil, err
 	}
 	info, err := ledgerInfo(ctx, e.js)
+	var scope string
+	if err == nil {
+		scope, err = e.keyScope(ctx)
+	}
 	if err == nil {
 		var emptied bool
-		emptied, err = keys.Bind(info.Created, info.State.LastSeq)
-		if emptied {
-			e.cfg.Logger.Warn("key index was not folded from this ledger; it is folded again", "dir", e.cfg.KeyIndexDir)
+		emptied, err = keys.Bind(info.Created, info.State.LastSeq, scope)
+		switch {
+		case emptied:
+			e.cfg.Logger.Warn("key index was folded from another ledger, or another part of it (partitions, quarantine); it is emptied and folded again",
+				"dir", e.cfg.KeyIndexDir)
+		case keys.Empty() && info.State.Msgs > 0:
+			e.cfg.Logger.Info("key index is empty; the whole ledger is folded into it", "dir", e.cfg.KeyIndexDir, "ledger_messages", info.State.Msgs)
 		}
 	}
 	if err != nil {
@@ -54,4 +66,19 @@ func (e *Engine) keysBroken(err error) {
 	case e.keysFailed <- err:
 	default:
 	}
+}
+
+// keyScope names the part of the ledger the index folds: the partitions and
+// the messages set aside by quarantine (whose keys a fold does not give).
+func (e *Engine) keyScope(ctx context.Context) (string, error) {
+	q, err := streams.LoadQuarantine(ctx, e.js)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "partitions %v\nquarantined", e.cfg.Partitions)
+	for _, seq := range slices.Sorted(maps.Keys(q)) {
+		fmt.Fprintf(h, " %d:%s", seq, q[seq].SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -132,6 +132,13 @@ func Open(dir string, o Options) (*Index, error) {
 	return ix, nil
 }
 
+// Empty tells whether no partition has a checkpoint: nothing was folded.
+func (ix *Index) Empty() bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.checkpoints) == 0
+}
+
 // Prime tells the index that every key of its store has been given to it
 // since it was opened (the whole ledger of its partitions folded): from
 // now on an absent key is told by the filter alone.
@@ -159,11 +166,15 @@ func (ix *Index) Close() error {
 }
 
 // Bind checks that the index was folded from this ledger (the stream's
-// creation time) and not past its end (lastSeq), and empties it otherwise:
-// a ledger replaced or cut short must not leave keys behind. It reports
+// creation time) and not past its end (lastSeq), and from the same part of
+// it (scope: which partitions, which messages set aside by quarantine), and
+// empties it otherwise: a ledger replaced or cut short, a message
+// quarantined since, or partitions given to another process must not leave
+// keys behind that a fold of the ledger now would not give. It reports
 // whether the index was emptied.
-func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64) (bool, error) {
+func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64, scope string) (bool, error) {
 	want := binary.AppendVarint([]byte{formatVersion}, ledgerCreated.UnixNano())
+	want = append(want, scope...)
 	got, closer, err := ix.db.Get(metaKey)
 	same, had := false, err == nil
 	if had {

@@ -107,7 +107,7 @@ func TestAnIndexOfAnotherLedgerIsEmptied(t *testing.T) {
 	dir := t.TempDir()
 	ix := open(t, dir)
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := ix.Bind(created, 0); err != nil {
+	if _, err := ix.Bind(created, 0, "all"); err != nil {
 		t.Fatal(err)
 	}
 	k := domain.OrderKey("m", "o")
@@ -125,16 +125,18 @@ func TestAnIndexOfAnotherLedgerIsEmptied(t *testing.T) {
 		name    string
 		created time.Time
 		last    uint64
+		scope   string
 		emptied bool
 	}{
-		{"the same ledger, grown", created, 20, false},
-		{"a ledger made again", created.Add(time.Second), 20, true},
-		{"a ledger shorter than the checkpoint", created.Add(time.Second), 5, true},
+		{"the same ledger, grown", created, 20, "all", false},
+		{"a ledger made again", created.Add(time.Second), 20, "all", true},
+		{"a ledger shorter than the checkpoint", created.Add(time.Second), 5, "all", true},
+		{"another part of the ledger (a message quarantined since)", created.Add(time.Second), 20, "all but 7", true},
 	} {
 		if c.emptied {
 			commit(10)
 		}
-		emptied, err := ix.Bind(c.created, c.last)
+		emptied, err := ix.Bind(c.created, c.last, c.scope)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +148,7 @@ func TestAnIndexOfAnotherLedgerIsEmptied(t *testing.T) {
 	ix.Close()
 	ix = open(t, dir)
 	defer ix.Close()
-	if emptied, err := ix.Bind(created.Add(time.Second), 5); err != nil || emptied {
+	if emptied, err := ix.Bind(created.Add(time.Second), 20, "all but 7"); err != nil || emptied {
 		t.Errorf("reopened on the ledger it was bound to: emptied %v, %v", emptied, err)
 	}
 }
