@@ -108,7 +108,11 @@ func (f *Folder) Finish() error {
 
 // commit writes the batch; partitions looking keys up meanwhile read the
 // store again before they reserve (see Begin).
-func (f *Folder) commit() error {
+func (f *Folder) commit() (err error) {
+	if f.ix.closed.Load() {
+		return ErrClosed
+	}
+	defer f.ix.guard(&err)
 	if err := f.b.Commit(pebble.NoSync); err != nil {
 		return f.ix.broke(fmt.Errorf("fold: %w", err))
 	}
