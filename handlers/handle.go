@@ -136,12 +136,8 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 			return ev, verdict{redelivered: true}
 		case seen.Held && seen.Partition != p.id:
 			return ev, verdict{transient: fmt.Errorf("event %q: %w", ev.ID, keyindex.ErrHeld)}
-		case seen.Digest == digest:
-			return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonDuplicateEvent, Field: "id",
-				Detail: fmt.Sprintf("event %q was already applied (input seq %d)", ev.ID, seen.InputSeq)}}
 		default:
-			return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonEventIDConflict, Field: "id",
-				Detail: fmt.Sprintf("event %q was applied (input seq %d) with a different body", ev.ID, seen.InputSeq)}}
+			return ev, verdict{deadLetter: repeated(ev.ID, seen, digest)}
 		}
 	}
 	known, err := knownOf(p.keys, ev)
@@ -160,6 +156,16 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 		Partition: p.id, InputSeq: in.seq, InputStored: in.stored, EventID: ev.ID,
 		EventDigest: digest, MemberID: ev.MemberID, EventType: ev.Type, Facts: facts,
 	}}
+}
+
+// repeated is the rejection of an event whose id the index holds.
+func repeated(id string, seen keyindex.Entry, digest uint64) *domain.RejectedError {
+	if seen.Digest == digest {
+		return &domain.RejectedError{Reason: ReasonDuplicateEvent, Field: "id",
+			Detail: fmt.Sprintf("event %q was already applied (input seq %d)", id, seen.InputSeq)}
+	}
+	return &domain.RejectedError{Reason: ReasonEventIDConflict, Field: "id",
+		Detail: fmt.Sprintf("event %q was applied (input seq %d) with a different body", id, seen.InputSeq)}
 }
 
 // knownOf asks the key index about the event's order and request.

@@ -116,19 +116,33 @@ func nextCtx(ctx context.Context, iter jetstream.MessagesContext) (jetstream.Msg
 	return msg, err
 }
 
-// MemberState is a member's state as the engine holds it, folded from the
-// ledger now: for dry runs of the rules (`loyalty program evaluate`). A
-// member without history comes back new.
-func MemberState(ctx context.Context, js jetstream.JetStream, memberID string) (*domain.Member, error) {
-	id := streams.PartitionOf(memberID)
-	keys, err := keyindex.Open("", keyindex.Options{})
+// DryRun decides an event as the engine would now, without recording
+// anything: on the member's state and the ids of the member's partition,
+// folded from the ledger now (for `loyalty program evaluate`). An event id
+// a member of another partition used is not seen. A rejection is returned
+// as a *domain.RejectedError.
+func DryRun(ctx context.Context, js jetstream.JetStream, ev domain.Event, p *domain.Program) (*domain.Member, []domain.Fact, error) {
+	id := streams.PartitionOf(ev.MemberID)
+	keys, err := keyindex.Open("", keyindex.Options{FilterBytes: 1 << 20})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer keys.Close()
 	parts, err := rebuild(ctx, js, []int{id}, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return parts[id].member(memberID), nil
+	keys.Prime()
+	m := parts[id].member(ev.MemberID)
+	if seen, ok, err := eventEntry(keys, ev.Type, ev.ID); err != nil {
+		return m, nil, err
+	} else if ok {
+		return m, nil, repeated(ev.ID, seen, streams.EventDigest(ev))
+	}
+	known, err := knownOf(keys, ev)
+	if err != nil {
+		return m, nil, err
+	}
+	facts, err := domain.DecideKnown(m, ev, p, known)
+	return m, facts, err
 }

@@ -145,6 +145,29 @@ func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 	}
 	assertEveryInputAccounted(t, env.JS)
 	assertBalancesEqualLedger(t, env.JS, db.Pool)
+
+	// The dry run of the rules says what the engine would.
+	for _, c := range []struct {
+		ev   domain.Event
+		want domain.Reason
+	}{
+		{event("k-dry-buy", a, later, domain.Purchase{OrderID: "o-2022", Total: eur(40_00), Channel: "web"}), domain.ReasonDuplicateOrder},
+		{event("k-dry-redeem", a, later, domain.RedeemRequest{RequestID: "r-2022", Points: 100}), domain.ReasonDuplicateRequest},
+		{event("k-buy", a, later, domain.Visit{Channel: "store"}), handlers.ReasonEventIDConflict},
+	} {
+		data, err := streams.EncodeEvent(c.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "event.json")
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := mustLoyalty(t, "program", "evaluate", file, "--nats-url", env.Server.ClientURL())
+		if !strings.Contains(out, "rejected: "+string(c.want)) {
+			t.Errorf("program evaluate of %s: want it %s:\n%s", c.ev.ID, c.want, out)
+		}
+	}
 	srv.stop(t)
 }
 

@@ -59,11 +59,15 @@ upstream publishes it (docs/events.md); its time picks the program version.
 				return err
 			}
 			defer t.close()
-			member, err := handlers.MemberState(cmd.Context(), t.js, ev.MemberID)
-			if err != nil {
+			if err := domain.Validate(ev, time.Now().UTC()); err != nil {
+				return rejected(g.stdout, err)
+			}
+			p := ps.At(ev.OccurredAt)
+			member, facts, err := handlers.DryRun(cmd.Context(), t.js, ev, p)
+			if member == nil {
 				return err
 			}
-			return printEvaluation(g.stdout, ev, member, ps.At(ev.OccurredAt))
+			return printEvaluation(g.stdout, member, p, facts, err)
 		},
 	}
 	evaluate.Flags().StringVar(&programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file or directory; empty: the built-in one")
@@ -94,12 +98,8 @@ func printVersions(w io.Writer, path string, ps *domain.Programs) error {
 	return tw.Flush()
 }
 
-func printEvaluation(w io.Writer, ev domain.Event, m *domain.Member, p *domain.Program) error {
+func printEvaluation(w io.Writer, m *domain.Member, p *domain.Program, facts []domain.Fact, err error) error {
 	fmt.Fprintf(w, "member %s: balance %d, tier %s; program %s\n", m.ID, m.Balance, orDash(m.Tier), p.Version)
-	if err := domain.Validate(ev, time.Now().UTC()); err != nil {
-		return rejected(w, err)
-	}
-	facts, err := domain.Decide(m, ev, p)
 	if err != nil {
 		return rejected(w, err)
 	}
