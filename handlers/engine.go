@@ -535,6 +535,7 @@ const heldKeyWait = 5 * time.Millisecond
 // run. Retrying inside the run instead would hold both partitions' keys
 // until the retries ran out.
 func (e *Engine) yieldHeldKey(p *partition, msg *message.Message) {
+	e.metrics.keyHeld.Inc()
 	if len(p.staged) == 0 {
 		time.Sleep(heldKeyWait) // nothing of ours holds the other up
 	}

@@ -19,7 +19,7 @@ import (
 // index folded from another ledger (the stream was made again) or past the
 // ledger's end is emptied and folded again.
 func (e *Engine) openKeyIndex(ctx context.Context) (*keyindex.Index, error) {
-	keys, err := keyindex.OpenOrRebuild(e.cfg.KeyIndexDir, keyindex.Options{Logger: e.cfg.Logger})
+	keys, err := keyindex.OpenOrRebuild(e.cfg.KeyIndexDir, keyindex.Options{Logger: e.cfg.Logger, Counters: e.metrics.keys})
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 )
 
 // Metrics are the engine's Prometheus metrics. Labels never carry member ids.
@@ -29,6 +31,9 @@ type Metrics struct {
 	programReloads  *prometheus.CounterVec
 	serviceRefusals *prometheus.CounterVec
 	preempted       prometheus.Counter
+	keyHeld         prometheus.Counter
+	// keys counts the key index's look-ups, across the engine's runs.
+	keys *keyindex.Counters
 }
 
 func (m *Metrics) serviceRefused(reason string) { m.serviceRefusals.WithLabelValues(reason).Inc() }
@@ -141,6 +146,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_input_preempted_total",
 			Help: "Inputs the engine published (follow-ups, service requests) whose message id another message had taken within JetStream's duplicate window; each was published again under a new id.",
 		}),
+		keyHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loyalty_key_index_held_total",
+			Help: "Inputs offered again because another partition held one of their keys (an event id) in a record not appended yet.",
+		}),
+		keys: &keyindex.Counters{},
 	}
 	for _, reason := range serviceRefusalReasons {
 		m.serviceRefusals.WithLabelValues(reason)
@@ -162,8 +172,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals, m.preempted} {
+		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals, m.preempted, m.keyHeld} {
 		errs = append(errs, reg.Register(c))
 	}
+	lookups := func(result string, n *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "loyalty_key_index_lookups_total", ConstLabels: prometheus.Labels{"result": result},
+			Help: "Look-ups of event, order and request ids in the key index: filtered (absent, told by the filter alone), missed (absent, read from the store: the filter's false positives), found.",
+		}, func() float64 { return float64(n.Load()) })
+	}
+	errs = append(errs, reg.Register(lookups("filtered", &m.keys.Filtered)), reg.Register(lookups("missed", &m.keys.Missed)),
+		reg.Register(lookups("found", &m.keys.Found)),
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "loyalty_key_index_failures_total",
+			Help: "Failures of the key index's store; each stops the engine, and the next start folds the index again from the ledger.",
+		}, func() float64 { return float64(m.keys.Broken.Load()) })))
 	return m, errors.Join(errs...)
 }

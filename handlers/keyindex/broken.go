@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // ErrBroken means the store failed or is damaged (a torn or corrupted
@@ -26,6 +27,7 @@ func (ix *Index) broke(cause any) error {
 	if ix.closed.Load() {
 		return fmt.Errorf("%w (%v)", ErrClosed, cause)
 	}
+	ix.counters.Broken.Add(1)
 	if ix.dir != "" && ix.broken.CompareAndSwap(false, true) {
 		_ = os.WriteFile(filepath.Join(ix.dir, brokenMark), []byte(fmt.Sprint(cause)+"\n"), 0o644)
 	}
@@ -82,4 +84,12 @@ func openGuarded(dir string, o Options) (ix *Index, err error) {
 // isLocked tells Pebble's refusal of a directory another process holds.
 func isLocked(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "could not lock")
+}
+
+// Counters count the index's look-ups in its store: Filtered were told
+// absent by the filter alone, Missed went on to the store and were absent
+// there (the filter's false positives, which grow as the keys outgrow it),
+// Found were in it. Broken counts failures of the store.
+type Counters struct {
+	Filtered, Missed, Found, Broken atomic.Uint64
 }

@@ -69,6 +69,7 @@ type Index struct {
 	// close covered; the fold gives the filter only what came after.
 	filterThrough map[int]uint64
 	dir           string
+	counters      *Counters
 	closed        atomic.Bool
 	broken        atomic.Bool
 }
@@ -82,6 +83,8 @@ type Options struct {
 	// FilterBytes is the in-memory filter of the keys (default 64 MiB:
 	// about 1 % of absent keys go on to the store up to 50 million keys).
 	FilterBytes int
+	// Counters, if set, counts the look-ups (for the engine's metrics).
+	Counters *Counters
 	Logger      *slog.Logger
 }
 
@@ -114,7 +117,10 @@ func Open(dir string, o Options) (*Index, error) {
 		return nil, fmt.Errorf("open key index %s: %w", dir, err)
 	}
 	ix := &Index{db: db, held: map[domain.Key]Entry{}, byPart: map[int][]domain.Key{}, checkpoints: map[int]uint64{},
-		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes), dir: dir}
+		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes), dir: dir, counters: o.Counters}
+	if ix.counters == nil {
+		ix.counters = &Counters{}
+	}
 	if err := ix.loadCheckpoints(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -232,16 +238,19 @@ func (ix *Index) stored(k domain.Key) (e Entry, found bool, err error) {
 		return Entry{}, false, ErrClosed
 	}
 	if ix.primed.Load() && !ix.filter.mayContain(k) {
+		ix.counters.Filtered.Add(1)
 		return Entry{}, false, nil
 	}
 	defer ix.guard(&err)
 	var buf [17]byte
 	v, closer, err := ix.db.Get(storeKey(&buf, k))
 	if errors.Is(err, pebble.ErrNotFound) {
+		ix.counters.Missed.Add(1)
 		return Entry{}, false, nil
 	} else if err != nil {
 		return Entry{}, false, ix.broke(fmt.Errorf("get: %w", err))
 	}
+	ix.counters.Found.Add(1)
 	defer closer.Close()
 	if e, err = decodeEntry(v); err != nil {
 		return Entry{}, false, ix.broke(err)
