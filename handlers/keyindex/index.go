@@ -85,7 +85,7 @@ type Options struct {
 	FilterBytes int
 	// Counters, if set, counts the look-ups (for the engine's metrics).
 	Counters *Counters
-	Logger      *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Open opens (creating) the index in dir, or in memory when dir is "".
