@@ -63,6 +63,7 @@ type Member struct {
 	holds           map[string]hold                  // points held for a stocked reward, by request
 	stockTaken      map[string]int64                 // a stock's member: units given, by reward
 	orderAges       orderAges                        // the orders by age, for forgetOld
+	pendingQueue    []pendingEntry                   // the orders with pending points, by when they become available
 	requestAges     requestAges                      // the requests by age, for forgetOld
 }
 
@@ -157,6 +158,7 @@ func (m *Member) clone() *Member {
 	c.rewardDays = cloneDays(m.rewardDays)
 	c.requests = maps.Clone(m.requests)
 	c.orderAges = slices.Clone(m.orderAges)
+	c.pendingQueue = slices.Clone(m.pendingQueue)
 	c.requestAges = slices.Clone(m.requestAges)
 	c.holds = maps.Clone(m.holds) // a hold's lots are never changed in place
 	c.stockTaken = maps.Clone(m.stockTaken)
@@ -205,6 +207,7 @@ func (m *Member) Evolve(f Fact) {
 	}
 	if IsActivity(f) {
 		m.touch(meta.OccurredAt)
+		m.trimPending() // entries a refund's cancellation left at the front
 	}
 	switch f := f.(type) {
 	case MemberEnrolled:
@@ -233,6 +236,7 @@ func (m *Member) Evolve(f Fact) {
 			if o := m.orders[f.OrderID]; o != nil {
 				o.Pending += f.Points
 				o.AvailableAt = f.AvailableAt
+				m.queuePending(f.AvailableAt, f.OrderID)
 			}
 		} else {
 			m.Balance += f.Points

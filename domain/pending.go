@@ -88,18 +88,56 @@ type PendingOrder struct {
 // PendingPoints lists the orders with pending points, soonest available first.
 func (m *Member) PendingPoints() []PendingOrder {
 	var out []PendingOrder
-	for id, o := range m.orders {
-		if o.Pending > 0 {
-			out = append(out, PendingOrder{OrderID: id, Points: o.Pending, AvailableAt: o.AvailableAt})
+	for _, e := range m.pendingQueue {
+		if o := m.pendingOrder(e); o != nil {
+			out = append(out, PendingOrder{OrderID: e.order, Points: o.Pending, AvailableAt: e.at})
 		}
 	}
-	slices.SortFunc(out, func(a, b PendingOrder) int {
-		if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.OrderID, b.OrderID)
-	})
 	return out
+}
+
+// pendingEntry is an order in the member's pending queue: the orders that
+// earned pending points, by when they become available (then order id), so
+// that the releases due are found at its front, whatever the number of
+// orders. An entry whose order has no pending points left (released early,
+// cancelled) is stale: skipped, and dropped when it reaches the front.
+type pendingEntry struct {
+	at    time.Time
+	order string
+}
+
+func comparePending(a, b pendingEntry) int {
+	if c := a.at.Compare(b.at); c != 0 {
+		return c
+	}
+	return strings.Compare(a.order, b.order)
+}
+
+// queuePending adds an order that earned pending points.
+func (m *Member) queuePending(at time.Time, order string) {
+	e := pendingEntry{at: at, order: order}
+	i, found := slices.BinarySearchFunc(m.pendingQueue, e, comparePending)
+	if !found {
+		m.pendingQueue = slices.Insert(m.pendingQueue, i, e)
+	}
+}
+
+// pendingOrder is the entry's order while it has pending points due then.
+func (m *Member) pendingOrder(e pendingEntry) *Order {
+	if o := m.orders[e.order]; o != nil && o.Pending > 0 && o.AvailableAt.Equal(e.at) {
+		return o
+	}
+	return nil
+}
+
+// trimPending drops the stale entries at the front of the queue.
+func (m *Member) trimPending() {
+	for len(m.pendingQueue) > 0 && m.pendingOrder(m.pendingQueue[0]) == nil {
+		m.pendingQueue = m.pendingQueue[1:]
+	}
+	if len(m.pendingQueue) == 0 {
+		m.pendingQueue = nil
+	}
 }
 
 // MaxReleasesPerEvent bounds the releases one event makes: a member with
@@ -116,14 +154,18 @@ func decideReleases(m *Member, meta FactMeta, p *Program) []Fact {
 		return nil
 	}
 	var facts []Fact
-	for _, po := range m.PendingPoints() {
-		if po.AvailableAt.After(meta.OccurredAt) || len(facts) == MaxReleasesPerEvent {
+	for _, e := range m.pendingQueue {
+		if e.at.After(meta.OccurredAt) || len(facts) == MaxReleasesPerEvent {
 			break
 		}
+		o := m.pendingOrder(e)
+		if o == nil {
+			continue
+		}
 		fm := meta
-		fm.OccurredAt = po.AvailableAt
-		facts = append(facts, PointsReleased{FactMeta: fm, OrderID: po.OrderID, Points: po.Points,
-			ExpiresAt: p.Earning.Expiry.expiresAt(po.AvailableAt), ProgramVersion: p.Version})
+		fm.OccurredAt = e.at
+		facts = append(facts, PointsReleased{FactMeta: fm, OrderID: e.order, Points: o.Pending,
+			ExpiresAt: p.Earning.Expiry.expiresAt(e.at), ProgramVersion: p.Version})
 	}
 	return facts
 }
@@ -151,11 +193,13 @@ func (m *Member) evolvePending(f Fact) {
 			o.Pending -= f.Points
 		}
 		m.addCappedLot(f.ExpiresAt, f.Points)
+		m.trimPending()
 	case PointsCancelled:
 		m.Pending -= f.Points
 		if o := m.orders[f.OrderID]; o != nil {
 			o.Pending -= f.Points
 			o.Reversed += f.Points
 		}
+		m.trimPending()
 	}
 }

@@ -406,6 +406,22 @@ func checkMember(t *rapid.T, p *domain.Program, l *ledger, m *domain.Member) {
 	if pendingOrders > m.Pending {
 		t.Fatalf("orders hold %d pending points, the member %d", pendingOrders, m.Pending)
 	}
+	// The queue of pending orders lists exactly the orders with pending
+	// points, soonest first.
+	listed := map[string]domain.PendingOrder{}
+	for i, po := range m.PendingPoints() {
+		if prev := m.PendingPoints(); i > 0 && prev[i-1].AvailableAt.After(po.AvailableAt) {
+			t.Fatalf("pending orders out of order: %v", prev)
+		}
+		listed[po.OrderID] = po
+	}
+	for _, id := range orderPool {
+		o := m.Order(id)
+		po, ok := listed[id]
+		if has := o != nil && o.Pending > 0; has != ok || (ok && (po.Points != o.Pending || !po.AvailableAt.Equal(o.AvailableAt))) {
+			t.Fatalf("order %s: listed pending %+v (%v), the order %+v", id, po, ok, o)
+		}
+	}
 	if l.firstBonuses > 1 || (l.firstBonuses == 1 && p.Earning.FirstPurchaseBonus == 0) {
 		t.Fatalf("%d first purchase bonuses", l.firstBonuses)
 	}
