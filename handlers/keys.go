@@ -37,6 +37,9 @@ func (e *Engine) openKeyIndex(ctx context.Context) (*keyindex.Index, error) {
 				"dir", e.cfg.KeyIndexDir)
 		case keys.Empty() && info.State.Msgs > 0:
 			e.cfg.Logger.Info("key index is empty; the whole ledger is folded into it", "dir", e.cfg.KeyIndexDir, "ledger_messages", info.State.Msgs)
+		case !keys.FilterSaved() && e.cfg.KeyIndexDir != "" && info.State.Msgs > 0:
+			e.cfg.Logger.Info("key index filter not saved at the last stop (a crash, or a first start): every ledger record's keys are hashed again",
+				"dir", e.cfg.KeyIndexDir)
 		}
 	}
 	if err != nil {

@@ -138,6 +138,10 @@ func Open(dir string, o Options) (*Index, error) {
 	return ix, nil
 }
 
+// FilterSaved tells whether the filter came from the last clean close, so
+// that the start's fold hashes only the ledger written since.
+func (ix *Index) FilterSaved() bool { return ix.filterThrough != nil }
+
 // Empty tells whether no partition has a checkpoint: nothing was folded.
 func (ix *Index) Empty() bool {
 	ix.mu.Lock()
