@@ -54,6 +54,11 @@ func BenchmarkServeRestart(b *testing.B) {
 		b.ReportMetric(took.Seconds(), "s-to-first-answer")
 		b.ReportMetric(float64(hwm)/(1<<20), "MiB-peak-rss")
 		b.Logf("%d members: the service answered %s after the start, serve's peak RSS %d MiB", members, took.Round(time.Millisecond), hwm>>20)
+		for _, line := range strings.Split(srv.log.String(), "\n") {
+			if strings.Contains(line, "key index") || strings.Contains(line, "state rebuilt") {
+				b.Log(line)
+			}
+		}
 		srv.stop(b)
 	}
 }
