@@ -237,7 +237,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	start := time.Now()
-	keys, err := e.openKeyIndex(ctx)
+	quarantine, err := streams.LoadQuarantine(ctx, e.js)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	keys, err := e.openKeyIndex(ctx, quarantine)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -246,14 +250,14 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.cfg.Logger.Warn("key index not closed cleanly; the next start hashes the whole ledger again", "err", err)
 		}
 	}()
-	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions, keys)
+	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions, keys, quarantine)
 	if err != nil {
 		return err
 	}
 	keys.Prime()
-	if q, err := streams.LoadQuarantine(ctx, e.js); err == nil && len(q) > 0 {
+	if len(quarantine) > 0 {
 		e.cfg.Logger.Warn("ledger messages set aside by quarantine are skipped: their facts are not in the members' state",
-			"count", len(q), "see", "loyalty ledger quarantined")
+			"count", len(quarantine), "see", "loyalty ledger quarantined")
 	}
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()

@@ -18,19 +18,15 @@ import (
 // openKeyIndex opens the engine's key index and binds it to the ledger: an
 // index folded from another ledger (the stream was made again) or past the
 // ledger's end is emptied and folded again.
-func (e *Engine) openKeyIndex(ctx context.Context) (*keyindex.Index, error) {
+func (e *Engine) openKeyIndex(ctx context.Context, quarantine streams.Quarantine) (*keyindex.Index, error) {
 	keys, err := keyindex.OpenOrRebuild(e.cfg.KeyIndexDir, keyindex.Options{Logger: e.cfg.Logger, Counters: e.metrics.keys})
 	if err != nil {
 		return nil, err
 	}
 	info, err := ledgerInfo(ctx, e.js)
-	var scope string
-	if err == nil {
-		scope, err = e.keyScope(ctx)
-	}
 	if err == nil {
 		var emptied bool
-		emptied, err = keys.Bind(info.Created, info.State.LastSeq, scope)
+		emptied, err = keys.Bind(info.Created, info.State.LastSeq, e.keyScope(quarantine))
 		switch {
 		case emptied:
 			e.cfg.Logger.Warn("key index was folded from another ledger, or another part of it (partitions, quarantine); it is emptied and folded again",
@@ -73,15 +69,11 @@ func (e *Engine) keysBroken(err error) {
 
 // keyScope names the part of the ledger the index folds: the partitions and
 // the messages set aside by quarantine (whose keys a fold does not give).
-func (e *Engine) keyScope(ctx context.Context) (string, error) {
-	q, err := streams.LoadQuarantine(ctx, e.js)
-	if err != nil {
-		return "", err
-	}
+func (e *Engine) keyScope(quarantine streams.Quarantine) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "partitions %v\nquarantined", e.cfg.Partitions)
-	for _, seq := range slices.Sorted(maps.Keys(q)) {
-		fmt.Fprintf(h, " %d:%s", seq, q[seq].SHA256)
+	for _, seq := range slices.Sorted(maps.Keys(quarantine)) {
+		fmt.Fprintf(h, " %d:%s", seq, quarantine[seq].SHA256)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -15,14 +15,19 @@ import (
 // reading the ledger up to its end at the time of the call, and the keys of
 // those past the index's checkpoints into keys.
 func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index) (map[int]*partition, error) {
-	parts, _, err := rebuildWithFollowUps(ctx, js, ids, keys)
+	quarantine, err := streams.LoadQuarantine(ctx, js)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	parts, _, err := rebuildWithFollowUps(ctx, js, ids, keys, quarantine)
 	return parts, err
 }
 
 // rebuildWithFollowUps is rebuild that also returns the follow-up events
 // (domain.FollowUp) of every fact it folded, for the engine to check that
 // each was published.
-func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index) (map[int]*partition, []domain.Event, error) {
+func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index,
+	quarantine streams.Quarantine) (map[int]*partition, []domain.Event, error) {
 	var followUps []domain.Event
 	parts := make(map[int]*partition, len(ids))
 	subjects := make([]string, 0, len(ids))
@@ -43,10 +48,6 @@ func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int
 	}
 	if cons.CachedInfo().NumPending == 0 {
 		return parts, followUps, nil
-	}
-	quarantine, err := streams.LoadQuarantine(ctx, js)
-	if err != nil {
-		return nil, nil, fmt.Errorf("rebuild: %w", err)
 	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(2000))
 	if err != nil {

@@ -90,9 +90,15 @@ func publishInputs(t *testing.T, js jetstream.JetStream, inputs []rawInput) {
 // including the follow-ups it publishes itself, and no more arrive.
 func waitEngineSettled(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
+	waitEngineSettledWithin(t, js, 2*time.Minute)
+}
+
+// waitEngineSettledWithin is waitEngineSettled with a time limit.
+func waitEngineSettledWithin(t testing.TB, js jetstream.JetStream, limit time.Duration) {
+	t.Helper()
 	ctx := context.Background()
 	idleChecks := 0
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		if !enginesIdle(ctx, js) {
 			idleChecks = 0
 			continue
@@ -101,7 +107,7 @@ func waitEngineSettled(t *testing.T, js jetstream.JetStream) {
 			return
 		}
 	}
-	t.Fatal("the engine did not handle every input within 2 minutes")
+	t.Fatalf("the engine did not handle every input within %s", limit)
 }
 
 // waitProjected waits until every projection has committed the ledger's

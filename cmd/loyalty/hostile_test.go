@@ -100,17 +100,24 @@ func waitForStreams(t *testing.T, js jetstream.JetStream) {
 // waitServiceKnows asks the service for member's balance until it answers.
 func waitServiceKnows(t *testing.T, nc *nats.Conn, member string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	serviceBalance(t, nc, member, 30*time.Second)
+}
+
+// serviceBalance asks the service for member's balance until it answers,
+// for at most limit.
+func serviceBalance(t testing.TB, nc *nats.Conn, member string, limit time.Duration) handlers.BalanceReply {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		msg, err := nc.Request(handlers.BalanceSubject, []byte(`{"member_id":"`+member+`"}`), 5*time.Second)
 		var reply handlers.BalanceReply
 		if err == nil && json.Unmarshal(msg.Data, &reply) == nil && reply.MemberID == member {
-			return
+			return reply
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the service did not answer for %s within 30s (last: %v)", member, err)
+			t.Fatalf("the service did not answer for %s within %s (last: %v)", member, limit, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -18,15 +18,7 @@ func publishEvents(t *testing.T, env *natstest.Env, events []domain.Event) {
 	ctx := context.Background()
 	pub := streams.NewPublisher(env.JS, nil)
 	for _, e := range events {
-		data, err := streams.EncodeEvent(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subject, err := streams.InputSubject(e.Type, e.MemberID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pub.PublishRaw(ctx, subject, e.ID, data); err != nil {
+		if err := pub.Publish(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,7 +3,6 @@ package main_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pointsledger/loyalty/domain"
-	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/projections/pgtest"
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
@@ -41,15 +39,18 @@ func BenchmarkServeRestart(b *testing.B) {
 	start := time.Now()
 	publishMembers(b, env, members)
 	b.Logf("%d members' events published in %s", members, time.Since(start).Round(time.Second))
-	waitEngineIdle(b, env, time.Duration(members/500+60)*time.Second)
+	waitEngineSettledWithin(b, env.JS, time.Duration(members/500+60)*time.Second)
 	b.Logf("serve handled them %s after the first publish", time.Since(start).Round(time.Second))
 	srv.stop(b)
 
 	for b.Loop() {
 		start := time.Now()
 		srv = startServe(b, args...)
-		answerBalance(b, env, memberName(members-1))
+		reply := serviceBalance(b, env.Conn, memberName(members-1), 10*time.Minute)
 		took := time.Since(start)
+		if reply.Balance <= 0 {
+			b.Fatalf("member %s has balance %d: the state was not rebuilt", reply.MemberID, reply.Balance)
+		}
 		hwm := vmHWM(b, srv.cmd.Process.Pid)
 		b.ReportMetric(took.Seconds(), "s-to-first-answer")
 		b.ReportMetric(float64(hwm)/(1<<20), "MiB-peak-rss")
@@ -77,15 +78,7 @@ func publishMembers(b *testing.B, env *natstest.Env, members int) {
 			{ID: id + "-buy", Type: domain.TypePurchaseCompleted, Source: "bench", MemberID: id, OccurredAt: at.Add(time.Hour),
 				Body: domain.Purchase{OrderID: "o-" + id, Total: domain.Money{Minor: 25_00, Currency: "EUR"}, Channel: "web"}},
 		} {
-			data, err := streams.EncodeEvent(e)
-			if err != nil {
-				b.Fatal(err)
-			}
-			subject, err := streams.InputSubject(e.Type, e.MemberID)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pub.PublishRaw(ctx, subject, e.ID, data); err != nil {
+			if err := pub.Publish(ctx, e); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -93,30 +86,6 @@ func publishMembers(b *testing.B, env *natstest.Env, members int) {
 	if err := pub.Wait(ctx); err != nil {
 		b.Fatal(err)
 	}
-}
-
-func waitEngineIdle(b *testing.B, env *natstest.Env, limit time.Duration) {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Second) {
-		if enginesIdle(context.Background(), env.JS) {
-			return
-		}
-	}
-	b.Fatalf("serve did not handle the input within %s", limit)
-}
-
-// answerBalance asks for a member's balance until the service answers it.
-func answerBalance(b *testing.B, env *natstest.Env, member string) {
-	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		msg, err := env.Conn.Request(handlers.BalanceSubject, []byte(`{"member_id":"`+member+`"}`), 2*time.Second)
-		var reply handlers.BalanceReply
-		if err == nil && json.Unmarshal(msg.Data, &reply) == nil && reply.MemberID == member {
-			if reply.Balance <= 0 {
-				b.Fatalf("member %s has balance %d: the state was not rebuilt", member, reply.Balance)
-			}
-			return
-		}
-	}
-	b.Fatal("the service did not answer within 10 minutes")
 }
 
 // vmHWM is a process's peak resident set size in bytes.

@@ -65,41 +65,62 @@ var errCorrupt = errors.New("key index entry cannot be decoded")
 
 // decodeEntry decodes appendEntry's encoding.
 func decodeEntry(b []byte) (Entry, error) {
-	var e Entry
-	u := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			b = nil
-			return 0
-		}
-		b = b[n:]
-		return v
-	}
-	s := func() int64 {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			b = nil
-			return 0
-		}
-		b = b[n:]
-		return v
-	}
-	e.Partition = int(u())
-	e.InputSeq = u()
-	e.Digest = u()
-	if len(b) == 0 {
+	r := varints{b: b}
+	e := Entry{Partition: int(r.uvarint()), InputSeq: r.uvarint(), Digest: r.uvarint()}
+	flags := r.next(1)
+	if r.failed {
 		return Entry{}, errCorrupt
 	}
-	flags := b[0]
-	b = b[1:]
-	e.Legacy = flags&flagLegacy != 0
-	if flags&flagRequest != 0 {
-		at, points := s(), s()
-		n := u()
-		if b == nil || uint64(len(b)) < n {
+	e.Legacy = flags[0]&flagLegacy != 0
+	if flags[0]&flagRequest != 0 {
+		at, points := r.varint(), r.varint()
+		rejected := r.next(r.uvarint())
+		if r.failed {
 			return Entry{}, errCorrupt
 		}
-		e.Request = &domain.RedemptionOutcome{At: time.Unix(0, at).UTC(), Points: points, Rejected: domain.RedemptionReason(b[:n])}
+		e.Request = &domain.RedemptionOutcome{At: time.Unix(0, at).UTC(), Points: points, Rejected: domain.RedemptionReason(rejected)}
 	}
 	return e, nil
+}
+
+// varints reads what binary.Append(U)varint wrote. A read past the end or
+// of a malformed number sets failed, and every read after it gives zero.
+type varints struct {
+	b      []byte
+	failed bool
+}
+
+func (r *varints) fail() {
+	r.b, r.failed = nil, true
+}
+
+func (r *varints) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *varints) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// next returns the next n bytes.
+func (r *varints) next(n uint64) []byte {
+	if r.failed || uint64(len(r.b)) < n {
+		r.fail()
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
 }

@@ -1,6 +1,7 @@
 package keyindex
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -89,41 +90,23 @@ func (ix *Index) loadFilter() (map[int]uint64, error) {
 }
 
 func parseFilter(b []byte, wantWords int) (map[int]uint64, []byte, bool) {
-	rest, ok := cutPrefix(b, filterMagic)
+	rest, ok := bytes.CutPrefix(b, []byte(filterMagic))
 	if !ok {
 		return nil, nil, false
 	}
-	next := func() (uint64, bool) {
-		v, n := binary.Uvarint(rest)
-		if n <= 0 {
-			return 0, false
-		}
-		rest = rest[n:]
-		return v, true
-	}
-	n, ok := next()
-	if !ok || n > 1<<16 {
+	r := varints{b: rest}
+	n := r.uvarint()
+	if r.failed || n > 1<<16 {
 		return nil, nil, false
 	}
 	through := make(map[int]uint64, n)
 	for range n {
-		part, ok1 := next()
-		seq, ok2 := next()
-		if !ok1 || !ok2 {
-			return nil, nil, false
-		}
+		part, seq := r.uvarint(), r.uvarint()
 		through[int(part)] = seq
 	}
-	words, ok := next()
-	if !ok || words != uint64(wantWords) || uint64(len(rest)) != words*8 {
+	words := r.uvarint()
+	if r.failed || words != uint64(wantWords) || uint64(len(r.b)) != words*8 {
 		return nil, nil, false
 	}
-	return through, rest, true
-}
-
-func cutPrefix(b []byte, prefix string) ([]byte, bool) {
-	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
-		return nil, false
-	}
-	return b[len(prefix):], true
+	return through, r.b, true
 }
