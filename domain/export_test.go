@@ -1,0 +1,58 @@
+package domain
+
+// Normalized is m with its empty collections nil, as DecodeMember gives
+// them: the one way a decoded member may differ from the folded one.
+func Normalized(m *Member) *Member {
+	c := m.clone()
+	nilIfEmpty(&c.spend)
+	nilIfEmpty(&c.lots)
+	nilIfEmpty(&c.visitDays)
+	nilIfEmpty(&c.tierPoints)
+	nilIfEmpty(&c.orderAges)
+	nilIfEmpty(&c.pendingQueue)
+	nilIfEmpty(&c.requestAges)
+	for _, o := range c.orders {
+		nilIfEmpty(&o.Lines)
+		if len(o.returned) == 0 {
+			o.returned = nil
+		}
+	}
+	for id, h := range c.holds {
+		nilIfEmpty(&h.lots)
+		c.holds[id] = h
+	}
+	for _, days := range []map[string][]daySpend{c.ruleDays, c.rewardDays} {
+		for k, d := range days {
+			nilIfEmpty(&d)
+			days[k] = d
+		}
+	}
+	if len(c.orders) == 0 {
+		c.orders = nil
+	}
+	if len(c.visitBonuses) == 0 {
+		c.visitBonuses = nil
+	}
+	if len(c.ruleDays) == 0 {
+		c.ruleDays = nil
+	}
+	if len(c.rewardDays) == 0 {
+		c.rewardDays = nil
+	}
+	if len(c.requests) == 0 {
+		c.requests = nil
+	}
+	if len(c.holds) == 0 {
+		c.holds = nil
+	}
+	if len(c.stockTaken) == 0 {
+		c.stockTaken = nil
+	}
+	return c
+}
+
+func nilIfEmpty[S ~[]E, E any](s *S) {
+	if len(*s) == 0 {
+		*s = nil
+	}
+}

@@ -1,0 +1,424 @@
+package domain
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// StateVersion is the layout of AppendBinary. A snapshot of another version
+// is not decoded: the engine folds the member from the ledger again. Bump it
+// whenever Member, or what Evolve keeps in it, changes meaning.
+const StateVersion = 1
+
+// ErrSnapshot means a member snapshot cannot be decoded: damaged, or of
+// another StateVersion.
+var ErrSnapshot = errors.New("member snapshot cannot be decoded")
+
+// AppendBinary appends the member's whole state to b, for the engine's
+// snapshots: DecodeMember gives back a member that decides and evolves as
+// this one does. Maps are written in key order, so equal states encode to
+// equal bytes.
+func (m *Member) AppendBinary(b []byte) ([]byte, error) {
+	w := snapshotWriter{b: append(b, StateVersion)}
+	w.str(m.ID)
+	w.time(m.EnrolledAt)
+	w.int(m.Balance)
+	w.int(m.Lifetime)
+	w.str(m.Tier)
+	w.time(m.TierSince)
+	w.time(m.TierExpires)
+	w.str(m.TierFloor)
+	w.time(m.FirstActivity)
+	w.time(m.LastActivity)
+	w.int(m.Purchases)
+	w.int(m.Debt)
+	w.int(m.Redeemed)
+	w.str(m.ReferredBy)
+	w.int(int64(m.Birthday.Month))
+	w.int(int64(m.Birthday.Day))
+	w.time(m.lastBirthday)
+	w.time(m.lastAnniversary)
+	w.time(m.noticedUntil)
+	w.int(m.Pending)
+	w.str(string(m.Status))
+	w.time(m.StatusSince)
+	w.int(m.QualifyingSpend)
+	w.days(m.spend)
+	w.orders(m.orders)
+	w.count(len(m.visitBonuses))
+	for _, day := range slices.Sorted(maps.Keys(m.visitBonuses)) {
+		w.int(day)
+		w.int(int64(m.visitBonuses[day]))
+	}
+	w.dayMap(m.ruleDays)
+	w.lots(m.lots)
+	w.count(len(m.visitDays))
+	for _, d := range m.visitDays {
+		w.int(d)
+	}
+	w.dayMap(m.rewardDays)
+	w.requests(m.requests)
+	w.days(m.tierPoints)
+	w.int(m.progress.Value)
+	w.str(m.progress.NextTier)
+	w.int(m.progress.Missing)
+	w.str(m.progress.Projected)
+	w.count(len(m.holds))
+	for _, id := range slices.Sorted(maps.Keys(m.holds)) {
+		w.str(id)
+		w.int(m.holds[id].points)
+		w.lots(m.holds[id].lots)
+	}
+	w.count(len(m.stockTaken))
+	for _, id := range slices.Sorted(maps.Keys(m.stockTaken)) {
+		w.str(id)
+		w.int(m.stockTaken[id])
+	}
+	// The queues are heaps or sorted lists: written as they are, so the
+	// decoded member pops them in the same order.
+	w.count(len(m.orderAges))
+	for _, a := range m.orderAges {
+		w.time(a.placedAt)
+		w.str(a.id)
+	}
+	w.count(len(m.pendingQueue))
+	for _, e := range m.pendingQueue {
+		w.time(e.at)
+		w.str(e.order)
+	}
+	w.count(len(m.requestAges))
+	for _, a := range m.requestAges {
+		w.int(a.day)
+		w.uint(uint64(a.ref.Kind))
+		w.str(a.ref.ID)
+	}
+	return w.b, nil
+}
+
+// DecodeMember decodes what AppendBinary wrote.
+func DecodeMember(b []byte) (*Member, error) {
+	if len(b) == 0 || b[0] != StateVersion {
+		return nil, fmt.Errorf("%w: not of state version %d", ErrSnapshot, StateVersion)
+	}
+	r := snapshotReader{b: b[1:]}
+	m := &Member{ID: r.str(), EnrolledAt: r.time(), Balance: r.int(), Lifetime: r.int(), Tier: r.str(),
+		TierSince: r.time(), TierExpires: r.time(), TierFloor: r.str(), FirstActivity: r.time(),
+		LastActivity: r.time(), Purchases: r.int(), Debt: r.int(), Redeemed: r.int(), ReferredBy: r.str()}
+	m.Birthday = Birthday{Month: time.Month(r.int()), Day: int(r.int())}
+	m.lastBirthday, m.lastAnniversary, m.noticedUntil = r.time(), r.time(), r.time()
+	m.Pending, m.Status, m.StatusSince = r.int(), MemberStatus(r.str()), r.time()
+	m.QualifyingSpend = r.int()
+	m.spend = r.days()
+	m.orders = r.orders()
+	if n := r.count(2); n > 0 {
+		m.visitBonuses = make(map[int64]int, n)
+		for range n {
+			m.visitBonuses[r.int()] = int(r.int())
+		}
+	}
+	m.ruleDays = r.dayMap()
+	m.lots = r.lots()
+	if n := r.count(1); n > 0 {
+		m.visitDays = make([]int64, n)
+		for i := range m.visitDays {
+			m.visitDays[i] = r.int()
+		}
+	}
+	m.rewardDays = r.dayMap()
+	m.requests = r.requests()
+	m.tierPoints = r.days()
+	m.progress = TierOutlook{Value: r.int(), NextTier: r.str(), Missing: r.int(), Projected: r.str()}
+	if n := r.count(3); n > 0 {
+		m.holds = make(map[string]hold, n)
+		for range n {
+			id := r.str()
+			m.holds[id] = hold{points: r.int(), lots: r.lots()}
+		}
+	}
+	if n := r.count(2); n > 0 {
+		m.stockTaken = make(map[string]int64, n)
+		for range n {
+			id := r.str()
+			m.stockTaken[id] = r.int()
+		}
+	}
+	if n := r.count(3); n > 0 {
+		m.orderAges = make(orderAges, n)
+		for i := range m.orderAges {
+			m.orderAges[i] = orderAge{placedAt: r.time(), id: r.str()}
+		}
+	}
+	if n := r.count(3); n > 0 {
+		m.pendingQueue = make([]pendingEntry, n)
+		for i := range m.pendingQueue {
+			m.pendingQueue[i] = pendingEntry{at: r.time(), order: r.str()}
+		}
+	}
+	if n := r.count(3); n > 0 {
+		m.requestAges = make(requestAges, n)
+		for i := range m.requestAges {
+			m.requestAges[i] = requestAge{day: r.int(), ref: RequestRef{Kind: RequestKind(r.uint()), ID: r.str()}}
+		}
+	}
+	if r.failed || len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: member %q", ErrSnapshot, m.ID)
+	}
+	return m, nil
+}
+
+// snapshotWriter appends a snapshot's fields: integers as varints, strings
+// and collections with their length first.
+type snapshotWriter struct{ b []byte }
+
+func (w *snapshotWriter) int(v int64)   { w.b = binary.AppendVarint(w.b, v) }
+func (w *snapshotWriter) uint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *snapshotWriter) count(n int)   { w.uint(uint64(n)) }
+
+func (w *snapshotWriter) str(s string) {
+	w.count(len(s))
+	w.b = append(w.b, s...)
+}
+
+func (w *snapshotWriter) bool(v bool) {
+	if v {
+		w.b = append(w.b, 1)
+	} else {
+		w.b = append(w.b, 0)
+	}
+}
+
+// time keeps the instant, not the location: the state's times are UTC.
+func (w *snapshotWriter) time(t time.Time) {
+	w.int(t.Unix())
+	w.uint(uint64(t.Nanosecond()))
+}
+
+func (w *snapshotWriter) days(ds []daySpend) {
+	w.count(len(ds))
+	for _, d := range ds {
+		w.int(d.day)
+		w.int(d.amount)
+	}
+}
+
+func (w *snapshotWriter) dayMap(m map[string][]daySpend) {
+	w.count(len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		w.str(k)
+		w.days(m[k])
+	}
+}
+
+func (w *snapshotWriter) lots(ls []lot) {
+	w.count(len(ls))
+	for _, l := range ls {
+		w.time(l.expires)
+		w.int(l.remaining)
+	}
+}
+
+func (w *snapshotWriter) requests(rs map[RequestRef]RedemptionOutcome) {
+	w.count(len(rs))
+	refs := slices.SortedFunc(maps.Keys(rs), func(a, b RequestRef) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+	})
+	for _, ref := range refs {
+		o := rs[ref]
+		w.uint(uint64(ref.Kind))
+		w.str(ref.ID)
+		w.time(o.At)
+		w.int(o.Points)
+		w.str(string(o.Rejected))
+		w.bool(o.Held)
+	}
+}
+
+func (w *snapshotWriter) orders(os map[string]*Order) {
+	w.count(len(os))
+	for _, id := range slices.Sorted(maps.Keys(os)) {
+		o := os[id]
+		w.str(id)
+		w.time(o.PlacedAt)
+		w.int(o.Total.Minor)
+		w.str(o.Total.Currency)
+		w.count(len(o.Lines))
+		for _, l := range o.Lines {
+			w.str(l.SKU)
+			w.str(l.Category)
+			w.int(l.Quantity)
+			w.int(l.UnitPrice)
+		}
+		w.int(o.QualifyingSpend)
+		w.int(o.Earned)
+		w.int(o.Bonus)
+		w.int(o.Refunded)
+		w.int(o.Reversed)
+		w.int(o.QualifyingLost)
+		w.int(o.Pending)
+		w.time(o.AvailableAt)
+		w.bool(o.FeedbackRewarded)
+		w.count(len(o.returned))
+		for _, sku := range slices.Sorted(maps.Keys(o.returned)) {
+			w.str(sku)
+			w.int(o.returned[sku])
+		}
+	}
+}
+
+// snapshotReader reads what snapshotWriter wrote. A read past the end or of
+// a malformed number sets failed, and every read after it gives zero.
+type snapshotReader struct {
+	b      []byte
+	failed bool
+}
+
+func (r *snapshotReader) fail() { r.b, r.failed = nil, true }
+
+func (r *snapshotReader) int() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *snapshotReader) uint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a collection's length, each element of which takes at least
+// min bytes: a length the rest cannot hold is damage, not an allocation.
+func (r *snapshotReader) count(min int) int {
+	n := r.uint()
+	if n > uint64(len(r.b)/min) {
+		r.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (r *snapshotReader) str() string {
+	n := r.uint()
+	if r.failed || n > uint64(len(r.b)) {
+		r.fail()
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *snapshotReader) bool() bool {
+	if len(r.b) == 0 || r.b[0] > 1 {
+		r.fail()
+		return false
+	}
+	v := r.b[0] == 1
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *snapshotReader) time() time.Time {
+	sec, nsec := r.int(), r.uint()
+	if nsec >= 1e9 {
+		r.fail()
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+func (r *snapshotReader) days() []daySpend {
+	n := r.count(2)
+	if n == 0 {
+		return nil
+	}
+	ds := make([]daySpend, n)
+	for i := range ds {
+		ds[i] = daySpend{day: r.int(), amount: r.int()}
+	}
+	return ds
+}
+
+func (r *snapshotReader) dayMap() map[string][]daySpend {
+	n := r.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string][]daySpend, n)
+	for range n {
+		k := r.str()
+		m[k] = r.days()
+	}
+	return m
+}
+
+func (r *snapshotReader) lots() []lot {
+	n := r.count(3)
+	if n == 0 {
+		return nil
+	}
+	ls := make([]lot, n)
+	for i := range ls {
+		ls[i] = lot{expires: r.time(), remaining: r.int()}
+	}
+	return ls
+}
+
+func (r *snapshotReader) requests() map[RequestRef]RedemptionOutcome {
+	n := r.count(7)
+	if n == 0 {
+		return nil
+	}
+	rs := make(map[RequestRef]RedemptionOutcome, n)
+	for range n {
+		ref := RequestRef{Kind: RequestKind(r.uint()), ID: r.str()}
+		rs[ref] = RedemptionOutcome{At: r.time(), Points: r.int(), Rejected: RedemptionReason(r.str()), Held: r.bool()}
+	}
+	return rs
+}
+
+func (r *snapshotReader) orders() map[string]*Order {
+	n := r.count(17)
+	if n == 0 {
+		return nil
+	}
+	os := make(map[string]*Order, n)
+	for range n {
+		id := r.str()
+		o := &Order{PlacedAt: r.time(), Total: Money{Minor: r.int(), Currency: r.str()}}
+		if k := r.count(4); k > 0 {
+			o.Lines = make([]LineItem, k)
+			for i := range o.Lines {
+				o.Lines[i] = LineItem{SKU: r.str(), Category: r.str(), Quantity: r.int(), UnitPrice: r.int()}
+			}
+		}
+		o.QualifyingSpend, o.Earned, o.Bonus, o.Refunded = r.int(), r.int(), r.int(), r.int()
+		o.Reversed, o.QualifyingLost, o.Pending = r.int(), r.int(), r.int()
+		o.AvailableAt, o.FeedbackRewarded = r.time(), r.bool()
+		if k := r.count(2); k > 0 {
+			o.returned = make(map[string]int64, k)
+			for range k {
+				sku := r.str()
+				o.returned[sku] = r.int()
+			}
+		}
+		os[id] = o
+		if r.failed {
+			return nil
+		}
+	}
+	return os
+}
