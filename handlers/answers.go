@@ -119,7 +119,8 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 		return
 	}
 	p.deadLetters = append(p.deadLetters, func() {
-		if m := p.members[ev.MemberID]; m != nil {
+		if e := p.cache.byID[ev.MemberID]; e != nil {
+			m := e.m
 			if o, ok := m.Request(request); ok && o.Held {
 				return
 			}

@@ -58,6 +58,14 @@ type EngineConfig struct {
 	// keyindex); "" keeps it in memory, folded again from the whole ledger
 	// at every start.
 	KeyIndexDir string
+	// MemberCacheBytes bounds the members the engine keeps in memory, over
+	// all its partitions (default 256 MiB); the others are read from their
+	// snapshot in the key index's store when needed. SnapshotEvery is how
+	// often a partition with changed members writes their snapshot (default
+	// 10s; sooner when many changed): a start folds the ledger written
+	// since the last one.
+	MemberCacheBytes int64
+	SnapshotEvery    time.Duration
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -84,6 +92,17 @@ func (c *EngineConfig) setDefaults() {
 	if len(c.ServiceReplyPrefixes) == 0 {
 		c.ServiceReplyPrefixes = DefaultServiceReplyPrefixes()
 	}
+	if c.MemberCacheBytes == 0 {
+		c.MemberCacheBytes = 256 << 20
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 10 * time.Second
+	}
+}
+
+// memberBudget is each partition's share of MemberCacheBytes.
+func (e *Engine) memberBudget() int64 {
+	return max(e.cfg.MemberCacheBytes/int64(len(e.cfg.Partitions)), 1)
 }
 
 // Validate reports every problem with the configuration.
@@ -250,9 +269,14 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.cfg.Logger.Warn("key index not closed cleanly; the next start hashes the whole ledger again", "err", err)
 		}
 	}()
-	parts, followUps, err := rebuildWithFollowUps(ctx, e.js, e.cfg.Partitions, keys, quarantine)
+	parts, err := rebuildFrom(ctx, e.js, e.cfg.Partitions, keys, quarantine, e.memberBudget())
 	if err != nil {
 		return err
+	}
+	// The fold of the ledger since the snapshots is kept at once, with its
+	// follow-ups, which the outbox below reads from the store.
+	if err := saveAll(parts); err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
 	keys.Prime()
 	if len(quarantine) > 0 {
@@ -262,12 +286,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go e.publishFollowUps(followCtx)
-	if n := e.reconcileFollowUps(ctx, keys, parts, followUps); n > 0 {
+	if n, err := e.reconcileFollowUps(ctx, keys, parts); err != nil {
+		return fmt.Errorf("engine: follow-ups: %w", err)
+	} else if n > 0 {
 		e.cfg.Logger.Info("follow-up events published again: their facts are in the ledger, the events were not applied", "events", n)
 	}
-	members := 0
+	var members uint64
 	for _, p := range parts {
-		members += len(p.members)
+		members += p.known
 	}
 	e.parts.Store(&parts)
 	defer e.parts.Store(nil)
@@ -323,6 +349,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		sub.wait()
 	}
 	in.finish(ctx)
+	if serr := saveAll(parts); serr != nil {
+		e.cfg.Logger.Warn("member snapshots not written at stop; the next start folds the ledger since the last ones", "err", serr)
+	}
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -502,7 +531,7 @@ func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 		}
 		for _, in := range r.rest() {
 			start := time.Now()
-			known := len(p.members)
+			known := p.known
 			outcome, err := e.handle(msg.Context(), p, in)
 			if errors.Is(err, keyindex.ErrHeld) {
 				e.yieldHeldKey(p, msg)
@@ -513,7 +542,7 @@ func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 			}
 			r.handled++
 			e.metrics.processing.Observe(time.Since(start).Seconds())
-			e.metrics.members.Add(float64(len(p.members) - known))
+			e.metrics.members.Add(float64(p.known - known))
 			// A dead letter is not recognised by the ledger when
 			// redelivered (only by JetStream's duplicate window), so it is
 			// not held back for a batch; and a ledger message near its size

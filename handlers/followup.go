@@ -51,28 +51,39 @@ func (e *Engine) queueFollowUps(ctx context.Context, events []domain.Event) int 
 	return len(events)
 }
 
-// reconcileFollowUps queues the ledger's follow-ups that their member has
-// not applied. It runs before the partitions start, so it may read their
-// state.
+// reconcileFollowUps queues the follow-ups the snapshots kept whose member
+// has not applied them, and forgets those applied. It runs before the
+// partitions start, once every snapshot holds the ledger's follow-ups.
 //
 // A follow-up for a partition this engine does not own (EngineConfig.
 // Partitions names a subset) is left to that partition's engine, which does
 // not read this one's ledger: splitting partitions over processes is not
 // what loyalty serve does (one engine owns them all), and a library user
 // who does must publish those again.
-func (e *Engine) reconcileFollowUps(ctx context.Context, keys *keyindex.Index, parts map[int]*partition, followUps []domain.Event) int {
+func (e *Engine) reconcileFollowUps(ctx context.Context, keys *keyindex.Index, parts map[int]*partition) (int, error) {
 	var due []domain.Event
-	for _, ev := range followUps {
+	err := keys.FollowUps(func(encoded []byte) (bool, error) {
+		ev, err := streams.DecodeEvent(encoded)
+		if err != nil {
+			return false, fmt.Errorf("a follow-up kept by a snapshot cannot be decoded: %w", err)
+		}
 		if parts[streams.PartitionOf(ev.MemberID)] == nil {
-			continue
+			return false, nil
 		}
-		// A store error counts as not applied: publishing again is safe,
-		// the event's id makes the repeat a duplicate.
-		if _, seen, err := eventEntry(keys, ev.Type, ev.ID); !seen || err != nil {
-			due = append(due, ev)
+		entry, seen, err := eventEntry(keys, ev.Type, ev.ID)
+		if err != nil {
+			return false, err
 		}
+		if seen && !entry.Held {
+			return true, nil
+		}
+		due = append(due, ev)
+		return false, nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	return e.queueFollowUps(ctx, due)
+	return e.queueFollowUps(ctx, due), nil
 }
 
 // publishFollowUps publishes queued follow-ups until ctx ends, retrying each

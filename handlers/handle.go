@@ -144,7 +144,11 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 	if err != nil {
 		return ev, verdict{transient: err}
 	}
-	facts, err := domain.DecideKnown(p.member(ev.MemberID), ev, e.programs.Load().At(ev.OccurredAt), known)
+	m, err := p.member(ev.MemberID)
+	if err != nil {
+		return ev, verdict{transient: err}
+	}
+	facts, err := domain.DecideKnown(m, ev, e.programs.Load().At(ev.OccurredAt), known)
 	var rejected *domain.RejectedError
 	if errors.As(err, &rejected) {
 		return ev, verdict{deadLetter: rejected}
@@ -272,6 +276,7 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		p.answerDeadLetters(true)
 		p.clearStaged()
 		p.endStaging()
+		e.snapshot(p)
 		e.queueFollowUps(ctx, followUps) // after the view: a full queue must not hold up readers
 		return nil
 	}
@@ -311,7 +316,7 @@ func (e *Engine) committed(staged []stagedRecord, took time.Duration) {
 // the keys of records it staged let go (those that reached the ledger are
 // in the index by then).
 func (e *Engine) resync(ctx context.Context, p *partition) error {
-	parts, err := rebuild(ctx, e.js, []int{p.id}, p.keys)
+	parts, err := rebuild(ctx, e.js, []int{p.id}, p.keys, e.memberBudget())
 	if err != nil {
 		return err
 	}
@@ -319,6 +324,18 @@ func (e *Engine) resync(ctx context.Context, p *partition) error {
 	p.replaceState(parts[p.id])
 	e.cfg.Logger.Warn("partition state re-read from the ledger", "partition", p.id, "ledger_seq", p.ledgerSeq)
 	return nil
+}
+
+// snapshot writes the partition's snapshot when one is due. A store that
+// fails stops the engine (keysBroken): its state can no longer be kept.
+func (e *Engine) snapshot(p *partition) {
+	if !p.snapshotDue(e.cfg.SnapshotEvery) {
+		return
+	}
+	if err := p.saveMembers(); err != nil {
+		e.cfg.Logger.Error("member snapshot not written", "partition", p.id, "err", err)
+		e.keysBroken(err)
+	}
 }
 
 func isWrongLastSequence(err error) bool {

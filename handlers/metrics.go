@@ -186,6 +186,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "loyalty_key_index_failures_total",
 			Help: "Failures of the key index's store; each stops the engine, and the next start folds the index again from the ledger.",
-		}, func() float64 { return float64(m.keys.Broken.Load()) })))
+		}, func() float64 { return float64(m.keys.Broken.Load()) })),
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "loyalty_member_snapshot_reads_total",
+			Help: "Members read from their snapshot in the key index's store: not in memory when an event or the service needed them.",
+		}, func() float64 { return float64(m.keys.MemberReads.Load()) })),
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "loyalty_member_snapshot_writes_total",
+			Help: "Member snapshots written: each member changed since its partition's last snapshot, when the next one is taken.",
+		}, func() float64 { return float64(m.keys.MemberWrites.Load()) })))
 	return m, errors.Join(errs...)
 }

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"time"
+
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
@@ -14,7 +16,16 @@ type partition struct {
 	id int
 	// ledgerSubject is streams.LedgerSubject(id).
 	ledgerSubject string
-	members       map[string]*domain.Member
+	// cache holds the members in memory (see memberCache); known counts
+	// the partition's members.
+	cache *memberCache
+	known uint64
+	// saved is the last snapshot written (savedAt when), followUps the
+	// follow-up events of the records folded since, which the next one
+	// keeps for the ledger outbox.
+	saved     keyindex.MemberCheckpoint
+	savedAt   time.Time
+	followUps []domain.Event
 	// keys is the engine's index of consumed event, order and request ids,
 	// shared by its partitions.
 	keys *keyindex.Index
@@ -77,31 +88,11 @@ func claimsOf(r streams.LedgerRecord) []keyindex.Claim {
 	return claims
 }
 
-func newPartition(id int, keys *keyindex.Index) *partition {
-	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), members: map[string]*domain.Member{}, keys: keys,
-		view: &partitionView{}}
-}
-
-// member returns the member's state, or a new member (not yet stored).
-func (p *partition) member(id string) *domain.Member {
-	if m := p.members[id]; m != nil {
-		return m
-	}
-	return domain.NewMember(id)
-}
-
-// fold applies a ledger record to the state: used both when rebuilding from
-// the ledger and when staging a record, so both paths give the same state.
-// It leaves ledgerSeq to the caller, who knows the record's message.
-func (p *partition) fold(r streams.LedgerRecord) {
-	m := p.members[r.MemberID]
-	if m == nil {
-		m = domain.NewMember(r.MemberID)
-		p.members[r.MemberID] = m
-	}
-	for _, f := range r.Facts {
-		m.Evolve(f)
-	}
+// newPartition makes a partition with no state; memberBytes is the budget
+// of its members in memory (0: unbounded).
+func newPartition(id int, keys *keyindex.Index, memberBytes int64) *partition {
+	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), cache: newMemberCache(memberBytes), keys: keys,
+		view: &partitionView{}, savedAt: time.Now()}
 }
 
 // stage folds a decided record into the state, holds its keys in the index
@@ -113,7 +104,10 @@ func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []
 		return err
 	}
 	p.beginStaging()
-	p.fold(r)
+	if err := p.fold(r); err != nil {
+		p.stale = true // the record may be half folded
+		return err
+	}
 	p.pending = streams.AppendLedgerLine(p.pending, encoded)
 	p.staged = append(p.staged, stagedRecord{eventType: t, eventID: r.EventID, memberID: r.MemberID, inputSeq: r.InputSeq, facts: r.Facts})
 	return nil
@@ -125,7 +119,8 @@ func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []
 // staged records and held-back answers already (fresh has none), so their
 // buffers are kept for reuse.
 func (p *partition) replaceState(fresh *partition) {
-	p.members, p.ledgerSeq = fresh.members, fresh.ledgerSeq
+	p.cache, p.known, p.ledgerSeq = fresh.cache, fresh.known, fresh.ledgerSeq
+	p.saved, p.savedAt, p.followUps = fresh.saved, fresh.savedAt, fresh.followUps
 	p.stale = false
 }
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -11,99 +12,116 @@ import (
 	"github.com/pointsledger/loyalty/streams"
 )
 
-// rebuild folds the ledger records of the given partitions into fresh state,
-// reading the ledger up to its end at the time of the call, and the keys of
-// those past the index's checkpoints into keys.
-func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index) (map[int]*partition, error) {
+// rebuild reads the given partitions' state: each from its last snapshot
+// (members are read from their rows when first needed), with the ledger
+// written since folded in, and the keys of the records past the index's
+// checkpoints into keys. memberBytes is each partition's budget of members
+// in memory (0: unbounded).
+func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index, memberBytes int64) (map[int]*partition, error) {
 	quarantine, err := streams.LoadQuarantine(ctx, js)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	parts, _, err := rebuildWithFollowUps(ctx, js, ids, keys, quarantine)
-	return parts, err
+	return rebuildFrom(ctx, js, ids, keys, quarantine, memberBytes)
 }
 
-// rebuildWithFollowUps is rebuild that also returns the follow-up events
-// (domain.FollowUp) of every fact it folded, for the engine to check that
-// each was published.
-func rebuildWithFollowUps(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index,
-	quarantine streams.Quarantine) (map[int]*partition, []domain.Event, error) {
-	var followUps []domain.Event
+// rebuildFrom is rebuild with the quarantine read already. The follow-up
+// events of the records it folds are in the partitions' followUps, for
+// their next snapshot.
+func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index,
+	quarantine streams.Quarantine, memberBytes int64) (map[int]*partition, error) {
 	parts := make(map[int]*partition, len(ids))
 	subjects := make([]string, 0, len(ids))
+	folder := keys.NewFolder(ids)
+	defer folder.Abort()
+	from := uint64(math.MaxUint64)
 	for _, id := range ids {
-		parts[id] = newPartition(id, keys)
+		p := newPartition(id, keys, memberBytes)
+		cp, err := keys.Members(id)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: %w", err)
+		}
+		p.saved, p.known, p.ledgerSeq = cp, cp.Members, cp.LedgerSeq
+		parts[id] = p
 		subjects = append(subjects, streams.LedgerSubject(id))
+		from = min(from, cp.LedgerSeq+1, folder.From(id)+1)
 	}
 	stream, err := js.Stream(ctx, streams.LedgerStream)
 	if err != nil {
-		return nil, nil, fmt.Errorf("rebuild: ledger stream: %w", err)
+		return nil, fmt.Errorf("rebuild: ledger stream: %w", err)
 	}
-	if stream.CachedInfo().State.Msgs == 0 {
-		return parts, followUps, nil
+	if last := stream.CachedInfo().State.LastSeq; stream.CachedInfo().State.Msgs == 0 || last < from {
+		return parts, folder.Finish()
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
 	if err != nil {
-		return nil, nil, fmt.Errorf("rebuild: ledger consumer: %w", err)
+		return nil, fmt.Errorf("rebuild: ledger consumer: %w", err)
 	}
 	if cons.CachedInfo().NumPending == 0 {
-		return parts, followUps, nil
+		return parts, folder.Finish()
 	}
 	iter, err := cons.Messages(jetstream.PullMaxMessages(2000))
 	if err != nil {
-		return nil, nil, fmt.Errorf("rebuild: ledger messages: %w", err)
+		return nil, fmt.Errorf("rebuild: ledger messages: %w", err)
 	}
 	defer iter.Stop()
-	folder := keys.NewFolder(ids)
-	defer folder.Abort()
 	for {
 		msg, err := nextCtx(ctx, iter)
 		if err != nil {
-			return nil, nil, fmt.Errorf("rebuild: %w", err)
+			return nil, fmt.Errorf("rebuild: %w", err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return nil, nil, fmt.Errorf("rebuild: metadata: %w", err)
+			return nil, fmt.Errorf("rebuild: metadata: %w", err)
 		}
-		seq := meta.Sequence.Stream
-		recs, skipped, err := quarantine.Decode(seq, msg.Subject(), msg.Data())
-		if err != nil {
-			return nil, nil, fmt.Errorf("rebuild: ledger seq %d: %w", seq, err)
-		}
-		if p, ok := streams.LedgerPartition(msg.Subject()); skipped && ok && parts[p] != nil {
-			// Skipped, but the partition's next append is fenced on it.
-			parts[p].ledgerSeq = seq
-			if err := folder.Add(p, seq, nil); err != nil {
-				return nil, nil, fmt.Errorf("rebuild: %w", err)
-			}
-		}
-		for _, rec := range recs {
-			part := parts[rec.Partition]
-			if part == nil || msg.Subject() != streams.LedgerSubject(rec.Partition) {
-				return nil, nil, fmt.Errorf("rebuild: ledger seq %d on %s claims partition %d", seq, msg.Subject(), rec.Partition)
-			}
-			part.fold(rec)
-			part.ledgerSeq = seq
-			var claims []keyindex.Claim
-			if folder.Needs(rec.Partition, seq) {
-				claims = claimsOf(rec)
-			}
-			if err := folder.Add(rec.Partition, seq, claims); err != nil {
-				return nil, nil, fmt.Errorf("rebuild: %w", err)
-			}
-			for _, f := range rec.Facts {
-				if ev, ok := domain.FollowUp(f); ok {
-					followUps = append(followUps, ev)
-				}
-			}
+		if err := foldMessage(parts, folder, quarantine, msg, meta.Sequence.Stream); err != nil {
+			return nil, fmt.Errorf("rebuild: %w", err)
 		}
 		if meta.NumPending == 0 {
-			if err := folder.Finish(); err != nil {
-				return nil, nil, fmt.Errorf("rebuild: %w", err)
-			}
-			return parts, followUps, nil
+			return parts, folder.Finish()
 		}
 	}
+}
+
+// foldMessage folds one ledger message into the partitions' members (past
+// their snapshot) and its keys into the fold of the index.
+func foldMessage(parts map[int]*partition, folder *keyindex.Folder, quarantine streams.Quarantine, msg jetstream.Msg, seq uint64) error {
+	recs, skipped, err := quarantine.Decode(seq, msg.Subject(), msg.Data())
+	if err != nil {
+		return fmt.Errorf("ledger seq %d: %w", seq, err)
+	}
+	if p, ok := streams.LedgerPartition(msg.Subject()); skipped && ok && parts[p] != nil {
+		// Skipped, but the partition's next append is fenced on it.
+		parts[p].ledgerSeq = max(parts[p].ledgerSeq, seq)
+		return folder.Add(p, seq, nil)
+	}
+	var part *partition
+	for _, rec := range recs {
+		part = parts[rec.Partition]
+		if part == nil || msg.Subject() != streams.LedgerSubject(rec.Partition) {
+			return fmt.Errorf("ledger seq %d on %s claims partition %d", seq, msg.Subject(), rec.Partition)
+		}
+		if seq > part.saved.LedgerSeq {
+			if err := part.fold(rec); err != nil {
+				return err
+			}
+			part.ledgerSeq = seq
+		}
+		var claims []keyindex.Claim
+		if folder.Needs(rec.Partition, seq) {
+			claims = claimsOf(rec)
+		}
+		if err := folder.Add(rec.Partition, seq, claims); err != nil {
+			return err
+		}
+	}
+	if part != nil && part.cache.budget > 0 && part.cache.bytes > part.cache.budget {
+		// The members read so far are as of seq: a snapshot keeps them,
+		// and a fold of the whole ledger stays within the budget.
+		return part.saveMembers()
+	}
+	return nil
 }
 
 // nextCtx is iter.Next that gives up when ctx ends.
@@ -129,12 +147,15 @@ func DryRun(ctx context.Context, js jetstream.JetStream, ev domain.Event, p *dom
 		return nil, nil, err
 	}
 	defer keys.Close()
-	parts, err := rebuild(ctx, js, []int{id}, keys)
+	parts, err := rebuild(ctx, js, []int{id}, keys, 0)
 	if err != nil {
 		return nil, nil, err
 	}
 	keys.Prime()
-	m := parts[id].member(ev.MemberID)
+	m, err := parts[id].member(ev.MemberID)
+	if err != nil {
+		return nil, nil, err
+	}
 	if seen, ok, err := eventEntry(keys, ev.Type, ev.ID); err != nil {
 		return m, nil, err
 	} else if ok {

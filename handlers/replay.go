@@ -104,10 +104,10 @@ func closeMembers(parts map[int]*partition, ps *domain.Programs, closeAt time.Ti
 	seq := lastSeq
 	for _, id := range slices.Sorted(maps.Keys(parts)) {
 		p := parts[id]
-		for _, memberID := range slices.Sorted(maps.Keys(p.members)) {
+		for _, memberID := range slices.Sorted(maps.Keys(p.cache.byID)) {
 			ev := domain.Event{ID: "backtest-close-" + memberID, Type: domain.TypeMemberClock, MemberID: memberID,
 				OccurredAt: closeAt, Body: domain.Clock{}}
-			facts, err := domain.Decide(p.members[memberID], ev, ps.At(closeAt))
+			facts, err := domain.Decide(p.cache.byID[memberID].m, ev, ps.At(closeAt))
 			if err != nil {
 				return fmt.Errorf("replay: closing member %q: %w", memberID, err)
 			}
@@ -133,7 +133,7 @@ func replayOne(e *Engine, keys *keyindex.Index, parts map[int]*partition, msg je
 	}
 	p := parts[stored.Partition]
 	if p == nil {
-		p = newPartition(stored.Partition, keys)
+		p = newPartition(stored.Partition, keys, 0) // unbounded: closeMembers wakes every member
 		parts[stored.Partition] = p
 	}
 	// Decided without changing the partition, so an event past until can
@@ -156,7 +156,9 @@ func replayOne(e *Engine, keys *keyindex.Index, parts map[int]*partition, msg je
 		if err := p.keys.Commit(p.id, meta.Sequence.Stream); err != nil {
 			return fmt.Errorf("replay: input seq %d: %w", meta.Sequence.Stream, err)
 		}
-		p.fold(*v.record)
+		if err := p.fold(*v.record); err != nil {
+			return fmt.Errorf("replay: input seq %d: %w", meta.Sequence.Stream, err)
+		}
 		rec := *v.record
 		rec.Seq, rec.Stored = meta.Sequence.Stream, meta.Timestamp.UTC()
 		stats.Applied++

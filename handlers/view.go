@@ -71,19 +71,30 @@ func (e *Engine) readMember(memberID string, request domain.RequestRef) (MemberV
 	}
 	p.view.mu.RLock()
 	defer p.view.mu.RUnlock()
-	s := p.memberState(memberID, request)
-	if m := p.members[memberID]; m != nil && s.Known {
+	m, err := p.lookup(memberID)
+	if err != nil {
+		return MemberView{}, false
+	}
+	s := p.viewOf(m, memberID, request)
+	if s.Known {
 		now := time.Now().UTC()
 		s.Outlook = m.Outlook(e.programs.Load().At(now), now)
 	}
 	return s, true
 }
 
-// memberState is readMember for the partition's own goroutine, or a holder
-// of its view.
+// memberState is readMember for the partition's own goroutine. A member
+// whose row cannot be read is answered as unknown: the caller, who waits
+// for a decision, is told what the ledger did with its request instead.
 func (p *partition) memberState(memberID string, request domain.RequestRef) MemberView {
+	m, _ := p.lookup(memberID)
+	return p.viewOf(m, memberID, request)
+}
+
+// viewOf is the view of m (nil: unknown) as of the partition's last ledger
+// message.
+func (p *partition) viewOf(m *domain.Member, memberID string, request domain.RequestRef) MemberView {
 	s := MemberView{LedgerSeq: p.ledgerSeq}
-	m := p.members[memberID]
 	if m == nil || !m.Known() {
 		return s
 	}

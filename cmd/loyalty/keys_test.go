@@ -27,8 +27,11 @@ func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 	env := natstest.Start(t)
 	db := pgtest.New(t)
 	dataDir := t.TempDir()
+	// Room for no member in memory, snapshots at every commit: each member
+	// is read back from its snapshot whenever it is needed.
 	args := []string{"--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", dataDir,
-		"--program", writeProgram(t, defaultProgramWith("")+"\ntransfers: {allowed: true}\n")}
+		"--program", writeProgram(t, defaultProgramWith("")+"\ntransfers: {allowed: true}\n"),
+		"--member-memory", "1B", "--snapshot-interval", "1ms"}
 	srv := startServe(t, args...)
 
 	a, b := membersOfTwoPartitions()

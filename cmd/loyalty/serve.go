@@ -38,6 +38,12 @@ type serveOptions struct {
 	refitEvery  time.Duration
 	refitCheck  time.Duration
 	analytics   analyticsFlags
+	// memberMemory bounds the engine's members in memory; snapshotEvery
+	// is how often their snapshots are written.
+	memberMemory  byteSize
+	snapshotEvery time.Duration
+	// envErr is a setting from the environment that cannot be used.
+	envErr error
 	// replyPrefixes are the reply subjects the service answers.
 	replyPrefixes   []string
 	recreateStreams bool
@@ -78,6 +84,16 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 			"Reply subjects (env LOYALTY_SERVICE_REPLY_PREFIXES)")
 	f.BoolVar(&o.recreateStreams, "recreate-missing-streams", false,
 		"create a stream that is missing while the engine's others exist, accepting that what it held is lost (serve otherwise refuses to start; see docs/operations.md)")
+	o.memberMemory = 256 << 20
+	if v := g.getenv("LOYALTY_MEMBER_MEMORY"); v != "" {
+		if err := o.memberMemory.Set(v); err != nil {
+			o.envErr = fmt.Errorf("LOYALTY_MEMBER_MEMORY: %w", err)
+		}
+	}
+	f.Var(&o.memberMemory, "member-memory",
+		"memory for members' state (such as 256MiB or 1GiB); members beyond it are read from their snapshots in the data directory when needed: see docs/operations.md, Memory (env LOYALTY_MEMBER_MEMORY)")
+	f.DurationVar(&o.snapshotEvery, "snapshot-interval", 10*time.Second,
+		"how often changed members' snapshots are written; a start folds the ledger written since the last ones")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see loyalty simulate) once running")
 	o.demo.register(f, "demo-")
@@ -108,6 +124,12 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	if err := o.analytics.config(time.Now().UTC(), "schedule").Validate(); err != nil {
 		return fmt.Errorf("analytics settings: %w", err)
+	}
+	if o.envErr != nil {
+		return o.envErr
+	}
+	if o.snapshotEvery <= 0 {
+		return fmt.Errorf("--snapshot-interval %v: must be above 0, such as 10s", o.snapshotEvery)
 	}
 	// Created here, before the embedded servers make their own
 	// subdirectories with private modes: the managed PostgreSQL may run as
@@ -181,7 +203,8 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		return err
 	}
 	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Programs: p.program, Logger: p.log, Metrics: engineMetrics,
-		ServiceReplyPrefixes: o.replyPrefixes, KeyIndexDir: filepath.Join(g.dataDir, "keys")})
+		ServiceReplyPrefixes: o.replyPrefixes, KeyIndexDir: filepath.Join(g.dataDir, "keys"),
+		MemberCacheBytes: int64(o.memberMemory), SnapshotEvery: o.snapshotEvery})
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,10 @@ func isLocked(err error) bool {
 // Counters count the index's look-ups in its store: Filtered were told
 // absent by the filter alone, Missed went on to the store and were absent
 // there (the filter's false positives, which grow as the keys outgrow it),
-// Found were in it. Broken counts failures of the store.
+// Found were in it. Broken counts failures of the store. MemberReads
+// counts members read from their snapshot rows, MemberWrites the rows
+// written.
 type Counters struct {
 	Filtered, Missed, Found, Broken atomic.Uint64
+	MemberReads, MemberWrites       atomic.Uint64
 }

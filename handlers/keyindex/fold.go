@@ -12,9 +12,11 @@ const foldBatchBytes = 4 << 20
 // Folder writes the claims of ledger records into the index as the ledger
 // is read: into the filter all of them, into the store only those past
 // their partition's checkpoint, which it holds already. The fold must be
-// of the whole ledger of the partitions the index serves, before any
-// look-up: a key the filter was not given is taken for absent. Finish moves the checkpoints; until then a crash leaves
-// keys that a later fold writes again, the same.
+// of the ledger past the checkpoints of the partitions the index serves,
+// before any look-up: the store lacks those keys, and the filter too when
+// it was saved at the last close (a filter not saved is filled from the
+// store, see Prime). Finish moves the checkpoints; until then a crash
+// leaves keys that a later fold writes again, the same.
 type Folder struct {
 	ix    *Index
 	b     *pebble.Batch
@@ -35,11 +37,17 @@ func (ix *Index) NewFolder(parts []int) *Folder {
 	ix.mu.Lock()
 	for _, p := range parts {
 		f.store[p] = ix.checkpoints[p]
-		f.from[p] = min(ix.checkpoints[p], ix.filterThrough[p])
+		f.from[p] = ix.checkpoints[p]
+		if ix.filterThrough != nil {
+			f.from[p] = min(f.from[p], ix.filterThrough[p])
+		}
 	}
 	ix.mu.Unlock()
 	return f
 }
+
+// From is the sequence past which the fold needs the partition's ledger.
+func (f *Folder) From(part int) uint64 { return f.from[part] }
 
 // Needs tells whether the fold needs the claims of the partition's ledger
 // message at seq: the filter or the store lacks them.

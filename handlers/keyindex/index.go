@@ -35,7 +35,7 @@ var ErrHeld = errors.New("key is held by another partition's unappended record")
 
 // formatVersion is the layout of the store; another one is discarded and
 // folded again from the ledger.
-const formatVersion = 1
+const formatVersion = 2
 
 // Store key prefixes.
 const (
@@ -68,10 +68,14 @@ type Index struct {
 	// filterThrough: the checkpoints a filter saved at the last clean
 	// close covered; the fold gives the filter only what came after.
 	filterThrough map[int]uint64
-	dir           string
-	counters      *Counters
-	closed        atomic.Bool
-	broken        atomic.Bool
+	// needsFill: the store holds keys the filter was not given (no saved
+	// filter); Prime fills it from the store in the background.
+	needsFill bool
+	fill      sync.WaitGroup
+	dir       string
+	counters  *Counters
+	closed    atomic.Bool
+	broken    atomic.Bool
 }
 
 // Options size the store.
@@ -135,6 +139,7 @@ func Open(dir string, o Options) (*Index, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	ix.needsFill = !empty && ix.filterThrough == nil
 	return ix, nil
 }
 
@@ -148,11 +153,6 @@ func (ix *Index) Empty() bool {
 	defer ix.mu.Unlock()
 	return len(ix.checkpoints) == 0
 }
-
-// Prime tells the index that every key of its store has been given to it
-// since it was opened (the whole ledger of its partitions folded): from
-// now on an absent key is told by the filter alone.
-func (ix *Index) Prime() { ix.primed.Store(true) }
 
 func (ix *Index) noKeys() (bool, error) {
 	iter, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixKey}, UpperBound: []byte{prefixKey + 1}})
@@ -168,6 +168,7 @@ func (ix *Index) Close() error {
 	if ix.closed.Swap(true) {
 		return nil
 	}
+	ix.fill.Wait()
 	var serr error
 	if !ix.broken.Load() {
 		serr = ix.saveFilter()
@@ -183,7 +184,7 @@ func (ix *Index) Close() error {
 // keys behind that a fold of the ledger now would not give. It reports
 // whether the index was emptied.
 func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64, scope string) (bool, error) {
-	want := binary.AppendVarint([]byte{formatVersion}, ledgerCreated.UnixNano())
+	want := binary.AppendVarint([]byte{formatVersion, domain.StateVersion}, ledgerCreated.UnixNano())
 	want = append(want, scope...)
 	got, closer, err := ix.db.Get(metaKey)
 	same, had := false, err == nil
@@ -214,7 +215,7 @@ func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64, scope string) (bo
 	}
 	clear(ix.checkpoints)
 	clear(ix.filter.blocks)
-	ix.filterThrough = nil
+	ix.filterThrough, ix.needsFill = nil, false
 	ix.primed.Store(true) // empty, but for what it is given from now on
 	return had, nil
 }

@@ -321,14 +321,71 @@ func TestASavedFilterSparesTheFoldWhatItHolds(t *testing.T) {
 	}
 	ix.Close()
 
-	// A filter of another size is not used.
+	// A filter of another size is not used: it is filled from the store.
 	other, err := Open(dir, Options{FilterBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if f := other.NewFolder([]int{3}); !f.Needs(3, 41) {
+	if !other.needsFill {
 		t.Error("a filter saved at another size was used")
+	}
+	primeAndWait(t, other)
+	if _, ok := get(t, other, k); !ok {
+		t.Error("a key of the store is not found once the filter is filled")
+	}
+}
+
+// A filter not saved (a crash) is filled from the store in the background
+// once primed, not from the ledger: the fold needs only the records past
+// the checkpoints. Look-ups meanwhile go on to the store.
+func TestAFilterNotSavedIsFilledFromTheStore(t *testing.T) {
+	dir := t.TempDir()
+	ix := open(t, dir)
+	var keys []domain.Key
+	for i := range 10_000 {
+		k := domain.OrderKey("m", fmt.Sprint("o-", i))
+		keys = append(keys, k)
+		if err := ix.Reserve(1, []Claim{{Key: k, Entry: Entry{InputSeq: uint64(i + 1)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ix.Commit(1, 7); err != nil {
+		t.Fatal(err)
+	}
+	ix.primed.Store(false) // as a crash would: Close saves no filter
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ix = open(t, dir)
+	defer ix.Close()
+	if f := ix.NewFolder([]int{1}); f.Needs(1, 7) || !f.Needs(1, 8) {
+		t.Errorf("after a crash the fold needs (1, 7) %v, (1, 8) %v; want false, true", f.Needs(1, 7), f.Needs(1, 8))
+	}
+	if _, ok := get(t, ix, keys[0]); !ok {
+		t.Error("a stored key is not found before the filter is filled")
+	}
+	primeAndWait(t, ix)
+	for _, k := range keys {
+		if _, ok := get(t, ix, k); !ok {
+			t.Fatalf("key %x of the store is not found once the filter is filled", k)
+		}
+	}
+	before := ix.counters.Filtered.Load()
+	if _, ok := get(t, ix, domain.OrderKey("m", "absent")); ok {
+		t.Error("an absent key is found")
+	}
+	if ix.counters.Filtered.Load() == before && ix.counters.Missed.Load() == 0 {
+		t.Error("the absent key was not looked up")
+	}
+}
+
+func primeAndWait(t *testing.T, ix *Index) {
+	t.Helper()
+	ix.Prime()
+	ix.fill.Wait()
+	if ix.Filling() {
+		t.Fatal("the filter is still filling after its fill ended")
 	}
 }
 

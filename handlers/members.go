@@ -1,0 +1,232 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// A partition keeps the members it has used lately in memory, up to a byte
+// budget, and the rest in the key index's store as snapshots (decision
+// 023). A member changed since the partition's last snapshot is dirty and
+// stays in memory until the next one; any other member may be dropped and
+// read again from its row. The snapshot is written only when the state
+// matches the ledger (nothing staged), as of the partition's last ledger
+// message, so a start folds only the ledger written since.
+
+// memberBytes estimates a member's memory from the size of its row: the
+// decoded state takes a few times the bytes of its varints, plus the
+// Member struct itself.
+func memberBytes(rowBytes int) int64 { return 600 + 4*int64(rowBytes) }
+
+// memberCache is a partition's members in memory, least recently used
+// last. The partition's goroutine reads it freely and holds mu to change
+// byID; readers on other goroutines hold mu for reading (and the view, so
+// that no member is in the middle of a change).
+type memberCache struct {
+	mu     sync.RWMutex
+	byID   map[string]*cachedMember
+	ring   cachedMember // ring.next is the most recently used
+	bytes  int64
+	budget int64 // 0: unbounded
+	dirty  []*cachedMember
+}
+
+type cachedMember struct {
+	m    *domain.Member
+	size int64
+	// dirty: changed since the last snapshot; counted: in the store or
+	// counted in the partition's members since.
+	dirty, counted bool
+	prev, next     *cachedMember
+}
+
+func newMemberCache(budget int64) *memberCache {
+	c := &memberCache{byID: map[string]*cachedMember{}, budget: budget}
+	c.ring.prev, c.ring.next = &c.ring, &c.ring
+	return c
+}
+
+func (c *memberCache) unlink(e *cachedMember) {
+	e.prev.next, e.next.prev = e.next, e.prev
+}
+
+func (c *memberCache) pushFront(e *cachedMember) {
+	e.prev, e.next = &c.ring, c.ring.next
+	c.ring.next.prev = e
+	c.ring.next = e
+}
+
+// touch marks e the most recently used.
+func (c *memberCache) touch(e *cachedMember) {
+	if c.ring.next != e {
+		c.unlink(e)
+		c.pushFront(e)
+	}
+}
+
+func (c *memberCache) insert(e *cachedMember) {
+	c.mu.Lock()
+	c.byID[e.m.ID] = e
+	c.mu.Unlock()
+	c.pushFront(e)
+	c.bytes += e.size
+}
+
+// evict drops the least recently used clean members until the cache is
+// within its budget.
+func (c *memberCache) evict() {
+	if c.budget <= 0 || c.bytes <= c.budget {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.ring.prev; e != &c.ring && c.bytes > c.budget; {
+		prev := e.prev
+		if !e.dirty {
+			c.unlink(e)
+			delete(c.byID, e.m.ID)
+			c.bytes -= e.size
+		}
+		e = prev
+	}
+}
+
+// entry returns the member's cache entry: cached, read from its row, or
+// new (not counted until a fact is folded into it).
+func (p *partition) entry(id string) (*cachedMember, error) {
+	if e := p.cache.byID[id]; e != nil {
+		p.cache.touch(e)
+		return e, nil
+	}
+	m, size, err := p.keys.Member(id)
+	if err != nil {
+		return nil, err
+	}
+	e := &cachedMember{m: m, size: memberBytes(size), counted: m != nil}
+	if m == nil {
+		e.m = domain.NewMember(id)
+	}
+	p.cache.insert(e)
+	return e, nil
+}
+
+// member returns the member's state to decide on, or a new member.
+func (p *partition) member(id string) (*domain.Member, error) {
+	e, err := p.entry(id)
+	if err != nil {
+		return nil, err
+	}
+	return e.m, nil
+}
+
+// fold applies a ledger record to the state: used both when rebuilding from
+// the ledger and when staging a record, so both paths give the same state.
+// It leaves ledgerSeq to the caller, who knows the record's message.
+func (p *partition) fold(r streams.LedgerRecord) error {
+	e, err := p.entry(r.MemberID)
+	if err != nil {
+		return err
+	}
+	for _, f := range r.Facts {
+		e.m.Evolve(f)
+		if ev, ok := domain.FollowUp(f); ok {
+			p.followUps = append(p.followUps, ev)
+		}
+	}
+	if !e.counted {
+		e.counted = true
+		p.known++
+	}
+	if !e.dirty {
+		e.dirty = true
+		p.cache.dirty = append(p.cache.dirty, e)
+	}
+	return nil
+}
+
+// lookup returns the member's committed state for a reader on another
+// goroutine holding the view, or nil for a member with no state. A member
+// not in memory is decoded from its row, and not kept.
+func (p *partition) lookup(id string) (*domain.Member, error) {
+	p.cache.mu.RLock()
+	e := p.cache.byID[id]
+	p.cache.mu.RUnlock()
+	if e != nil {
+		return e.m, nil
+	}
+	m, _, err := p.keys.Member(id)
+	return m, err
+}
+
+// snapshotDue tells whether the partition should write a snapshot now.
+func (p *partition) snapshotDue(every time.Duration) bool {
+	if len(p.staged) > 0 || p.stale {
+		return false
+	}
+	return len(p.cache.dirty) >= maxDirtyMembers || (p.cache.budget > 0 && p.cache.bytes > p.cache.budget) ||
+		(len(p.cache.dirty) > 0 && time.Since(p.savedAt) >= every)
+}
+
+// maxDirtyMembers bounds a snapshot's write.
+const maxDirtyMembers = 20_000
+
+// saveMembers writes the snapshot of the partition as of its last ledger
+// message: its dirty members, the follow-ups of the records folded since
+// the last one, and the checkpoint; then drops members over the budget.
+// The state must match the ledger: nothing staged.
+func (p *partition) saveMembers() error {
+	if len(p.staged) > 0 || p.stale {
+		return fmt.Errorf("partition %d: snapshot of a state ahead of the ledger", p.id)
+	}
+	p.savedAt = time.Now()
+	cp := keyindex.MemberCheckpoint{LedgerSeq: p.ledgerSeq, Members: p.known}
+	if len(p.cache.dirty) > 0 || len(p.followUps) > 0 || cp != p.saved {
+		s := p.keys.NewSnapshot(p.id)
+		for _, e := range p.cache.dirty {
+			n, err := s.Member(e.m)
+			if err != nil {
+				s.Abort()
+				return fmt.Errorf("partition %d: snapshot of member %q: %w", p.id, e.m.ID, err)
+			}
+			p.cache.bytes += memberBytes(n) - e.size
+			e.size = memberBytes(n)
+		}
+		for _, ev := range p.followUps {
+			enc, err := streams.EncodeEvent(ev)
+			if err == nil {
+				err = s.FollowUp(ev, enc)
+			}
+			if err != nil {
+				s.Abort()
+				return fmt.Errorf("partition %d: snapshot of follow-up %q: %w", p.id, ev.ID, err)
+			}
+		}
+		if err := s.Commit(cp); err != nil {
+			return err
+		}
+		for _, e := range p.cache.dirty {
+			e.dirty = false
+		}
+		p.cache.dirty, p.followUps, p.saved = p.cache.dirty[:0], p.followUps[:0], cp
+	}
+	p.cache.evict()
+	return nil
+}
+
+// saveAll writes the snapshot of every partition whose state matches the
+// ledger; the others (a commit failed) are folded from their last one.
+func saveAll(parts map[int]*partition) error {
+	var errs []error
+	for _, p := range parts {
+		if len(p.staged) == 0 && !p.stale {
+			errs = append(errs, p.saveMembers())
+		}
+	}
+	return errors.Join(errs...)
+}

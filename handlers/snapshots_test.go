@@ -1,0 +1,138 @@
+package handlers_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// With room for no member in memory, every member is dropped at each
+// snapshot and read back from its row when next needed, across clean
+// restarts of the engine on its store: the decisions are those of a fold
+// of every member's whole history, the service answers what the ledger
+// holds, each transfer reaches its recipient once, and the members metric
+// counts every member once.
+func TestMembersBeyondTheBudgetAreReadFromTheirSnapshots(t *testing.T) {
+	env := natstest.Start(t)
+	cfg := handlers.EngineConfig{KeyIndexDir: t.TempDir(), MemberCacheBytes: 1, SnapshotEvery: time.Nanosecond}
+	rng := rand.New(rand.NewPCG(7, 23))
+	w := snapshotWorkload{rng: rng, at: day0}
+	var all []domain.Event
+	records := 0
+	for round := range 3 {
+		stop, _, reg := runEngineWith(t, env.JS, cfg)
+		waitRunning(t, reg)
+		events := w.events(round, 400)
+		all = append(all, events...)
+		want := referenceWithFollowUps(t, all)
+		records = want.records
+		publish(t, env.JS, events...)
+		waitForRecords(t, env.JS, records)
+
+		got, ledger := foldLedger(t, env.JS)
+		compareMembers(t, got, want.members)
+		assertNoDoubleCredit(t, ledger)
+		for id, m := range got {
+			var bal handlers.BalanceReply
+			if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: id}, &bal); code != "" {
+				t.Fatalf("balance of %s: %s %s", id, code, desc)
+			}
+			if bal.Balance != m.Balance {
+				t.Errorf("round %d: service says %s has %d points, the ledger %d", round, id, bal.Balance, m.Balance)
+			}
+		}
+		if n := metricValue(t, reg, "loyalty_engine_members"); n != float64(len(got)) {
+			t.Errorf("round %d: loyalty_engine_members = %v, want the ledger's %d", round, n, len(got))
+		}
+		if round > 0 && metricValue(t, reg, "loyalty_member_snapshot_reads_total") == 0 {
+			t.Errorf("round %d: no member was read from a snapshot", round)
+		}
+		if metricValue(t, reg, "loyalty_member_snapshot_writes_total") == 0 {
+			t.Errorf("round %d: no snapshot was written", round)
+		}
+		stop()
+	}
+}
+
+// snapshotWorkload makes purchases, refunds, visits, redemptions and
+// transfers of a few dozen members, in time order.
+type snapshotWorkload struct {
+	rng    *rand.Rand
+	at     time.Time
+	orders []struct{ member, id string }
+}
+
+func (w *snapshotWorkload) events(round, n int) []domain.Event {
+	member := func() string { return fmt.Sprintf("snap-%d", w.rng.IntN(40)) }
+	var out []domain.Event
+	for i := range n {
+		w.at = w.at.Add(time.Duration(w.rng.IntN(180)) * time.Minute)
+		id := fmt.Sprintf("s-%d-%d", round, i)
+		m := member()
+		switch k := w.rng.IntN(10); {
+		case k < 4:
+			order := fmt.Sprintf("o-%d-%d", round, i)
+			if len(w.orders) > 0 && w.rng.IntN(10) == 0 { // a repeated order id
+				o := w.orders[w.rng.IntN(len(w.orders))]
+				m, order = o.member, o.id
+			}
+			w.orders = append(w.orders, struct{ member, id string }{m, order})
+			out = append(out, purchase(id, m, order, int64(500+w.rng.IntN(40_000)), w.at))
+		case k < 5 && len(w.orders) > 0:
+			o := w.orders[w.rng.IntN(len(w.orders))]
+			out = append(out, refund(id, o.member, o.id, int64(100+w.rng.IntN(5_000)), w.at))
+		case k < 7:
+			out = append(out, visit(id, m, w.at))
+		case k < 8:
+			out = append(out, domain.Event{ID: id, Type: domain.TypeRedemption, Source: "test", MemberID: m, OccurredAt: w.at,
+				Body: domain.RedeemRequest{RequestID: fmt.Sprint("r-", w.rng.IntN(50)), Points: int64(1 + w.rng.IntN(80))}})
+		default:
+			to := member()
+			if to == m {
+				continue
+			}
+			out = append(out, transferEvent(id, m, to, fmt.Sprint("t-", w.rng.IntN(50)), int64(1+w.rng.IntN(60)), w.at))
+		}
+	}
+	return out
+}
+
+type referenceFold struct {
+	members map[string]*domain.Member
+	records int
+}
+
+// referenceWithFollowUps is reference with each accepted event's follow-ups
+// applied to their member right after it, and the ledger records counted.
+func referenceWithFollowUps(t *testing.T, events []domain.Event) referenceFold {
+	t.Helper()
+	r := referenceFold{members: map[string]*domain.Member{}}
+	queue := append([]domain.Event(nil), events...)
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		m := r.members[e.MemberID]
+		if m == nil {
+			m = domain.NewMember(e.MemberID)
+		}
+		facts, err := domain.Apply(m, e, testProgram())
+		if err != nil {
+			continue
+		}
+		r.members[e.MemberID] = m
+		r.records++
+		var follow []domain.Event
+		for _, f := range facts {
+			if ev, ok := domain.FollowUp(f); ok {
+				follow = append(follow, ev)
+			}
+		}
+		queue = append(follow, queue...)
+	}
+	return r
+}
