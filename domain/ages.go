@@ -51,8 +51,8 @@ func (q *requestAges) Pop() any {
 func (m *Member) forgetOrders() {
 	for len(m.orderAges) > 0 && m.LastActivity.Sub(m.orderAges[0].placedAt) > orderMemory {
 		a := heap.Pop(&m.orderAges).(orderAge)
-		if o := m.orders[a.id]; o != nil && o.PlacedAt.Equal(a.placedAt) {
-			delete(m.orders, a.id)
+		if o := m.order(a.id); o != nil && o.PlacedAt.Equal(a.placedAt) {
+			m.deleteOrder(a.id)
 		}
 	}
 }

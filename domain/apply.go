@@ -36,10 +36,10 @@ func DecideKnown(m *Member, e Event, p *Program, k Known) ([]Fact, error) {
 	}
 	meta := FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}
 	var timed []Fact // what time brought before the event
-	cloned := false
+	forked := false
 	settle := func(facts []Fact) {
-		if len(facts) > 0 && !cloned {
-			m, cloned = m.clone(), true
+		if len(facts) > 0 && !forked {
+			m, forked = m.fork(), true
 		}
 		for _, f := range facts {
 			m.Evolve(f)
@@ -77,7 +77,7 @@ func DecideKnown(m *Member, e Event, p *Program, k Known) ([]Fact, error) {
 // purchase's time.
 func countedAt(m *Member, e Event, at time.Time) time.Time {
 	if b, ok := e.Body.(Refund); ok {
-		if o := m.orders[b.OrderID]; o != nil && o.PlacedAt.After(at) {
+		if o := m.order(b.OrderID); o != nil && o.PlacedAt.After(at) {
 			return o.PlacedAt
 		}
 	}
@@ -187,7 +187,7 @@ func decidePurchase(m *Member, meta FactMeta, e Event, b Purchase, p *Program) (
 	if !ok {
 		return nil, reject(ReasonCurrencyNotAccepted, "currency", "the program does not accept %s", b.Total.Currency)
 	}
-	if m.orders[b.OrderID] != nil {
+	if m.order(b.OrderID) != nil {
 		return nil, reject(ReasonDuplicateOrder, "order_id", "order %q was already recorded for this member", b.OrderID)
 	}
 	qualifying, ok := qualifyingSpend(b.Total, rule.ToProgramCurrency, MinorUnit(p.Currency))
@@ -289,7 +289,7 @@ func tierMultiplier(m *Member, p *Program) Ratio {
 }
 
 func decideRefund(m *Member, meta FactMeta, at time.Time, b Refund, p *Program) ([]Fact, error) {
-	o := m.orders[b.OrderID]
+	o := m.order(b.OrderID)
 	if o == nil {
 		return nil, reject(ReasonUnknownOrder, "order_id", "no order %q is on record for this member", b.OrderID)
 	}
@@ -397,7 +397,7 @@ func findLine(lines []LineItem, sku string) (LineItem, bool) {
 
 func decideFeedback(m *Member, meta FactMeta, b Feedback, p *Program) []Fact {
 	facts := []Fact{FeedbackRecorded{FactMeta: meta, OrderID: b.OrderID, Rating: b.Rating, NPS: b.NPS, Comment: b.Comment, Channel: b.Channel}}
-	if o := m.orders[b.OrderID]; o != nil && !o.FeedbackRewarded && p.Earning.FeedbackBonus > 0 {
+	if o := m.order(b.OrderID); o != nil && !o.FeedbackRewarded && p.Earning.FeedbackBonus > 0 {
 		facts = append(facts, PointsEarned{FactMeta: meta, Points: p.Earning.FeedbackBonus, Rule: RuleFeedbackBonus, OrderID: b.OrderID, ProgramVersion: p.Version})
 	}
 	return facts

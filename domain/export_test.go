@@ -1,9 +1,14 @@
 package domain
 
+import (
+	"maps"
+	"slices"
+)
+
 // Normalized is m with its empty collections nil, as DecodeMember gives
 // them: the one way a decoded member may differ from the folded one.
 func Normalized(m *Member) *Member {
-	c := m.clone()
+	c := deepCopy(m)
 	nilIfEmpty(&c.spend)
 	nilIfEmpty(&c.lots)
 	nilIfEmpty(&c.visitDays)
@@ -55,4 +60,31 @@ func nilIfEmpty[S ~[]E, E any](s *S) {
 	if len(*s) == 0 {
 		*s = nil
 	}
+}
+
+// deepCopy copies every part of m's state.
+func deepCopy(m *Member) *Member {
+	c := *m
+	c.spend = slices.Clone(m.spend)
+	c.tierPoints = slices.Clone(m.tierPoints)
+	c.lots = slices.Clone(m.lots)
+	c.visitDays = slices.Clone(m.visitDays)
+	if m.orders != nil {
+		c.orders = make(map[string]*Order, len(m.orders))
+		for id, o := range m.orders {
+			oc := *o
+			oc.returned = maps.Clone(o.returned)
+			c.orders[id] = &oc
+		}
+	}
+	c.visitBonuses = maps.Clone(m.visitBonuses)
+	c.ruleDays = cloneDays(m.ruleDays)
+	c.rewardDays = cloneDays(m.rewardDays)
+	c.requests = maps.Clone(m.requests)
+	c.orderAges = slices.Clone(m.orderAges)
+	c.pendingQueue = slices.Clone(m.pendingQueue)
+	c.requestAges = slices.Clone(m.requestAges)
+	c.holds = maps.Clone(m.holds)
+	c.stockTaken = maps.Clone(m.stockTaken)
+	return &c
 }

@@ -65,6 +65,10 @@ type Member struct {
 	orderAges       orderAges                        // the orders by age, for forgetOld
 	pendingQueue    []pendingEntry                   // the orders with pending points, by when they become available
 	requestAges     requestAges                      // the requests by age, for forgetOld
+	// forked: a fork of another member (fork), sharing its history;
+	// ordersOverlay holds the orders the fork changed (nil: forgotten).
+	forked        bool
+	ordersOverlay map[string]*Order
 }
 
 // Order is what a member's state remembers of a purchase, for refunds and
@@ -138,38 +142,106 @@ func (m *Member) visitDaysAgo(at time.Time, today bool) []int {
 	return ago
 }
 
-// clone is a deep copy, for deciding on a state that is not the member's.
-func (m *Member) clone() *Member {
+// fork returns a member that Decide may evolve with the facts time brings
+// (expiry, releases, reviews, yearly bonuses, notices) without changing m.
+// Those change only the small, bounded parts of the state, which are
+// copied; the parts that grow with the member's history (orders and their
+// queue, requests, holds, stock) are shared, an order changed by the fork
+// is copied into an overlay of its own (orderToChange), and any other
+// change of the shared parts copies them first (unshare). So a fork costs
+// the same for a member with 100,000 orders as for a new one.
+func (m *Member) fork() *Member {
 	c := *m
+	c.forked = true
+	c.ordersOverlay = map[string]*Order{}
 	c.spend = slices.Clone(m.spend)
 	c.tierPoints = slices.Clone(m.tierPoints)
 	c.lots = slices.Clone(m.lots)
 	c.visitDays = slices.Clone(m.visitDays)
-	if m.orders != nil {
-		c.orders = make(map[string]*Order, len(m.orders))
-		for id, o := range m.orders {
-			oc := *o
-			oc.returned = maps.Clone(o.returned)
-			c.orders[id] = &oc
-		}
-	}
 	c.visitBonuses = maps.Clone(m.visitBonuses)
 	c.ruleDays = cloneDays(m.ruleDays)
 	c.rewardDays = cloneDays(m.rewardDays)
-	c.requests = maps.Clone(m.requests)
-	c.orderAges = slices.Clone(m.orderAges)
 	c.pendingQueue = slices.Clone(m.pendingQueue)
-	c.requestAges = slices.Clone(m.requestAges)
-	c.holds = maps.Clone(m.holds) // a hold's lots are never changed in place
-	c.stockTaken = maps.Clone(m.stockTaken)
 	return &c
+}
+
+// unshare gives a fork its own copy of the parts it shares with the member
+// it was forked from, before it changes them.
+func (m *Member) unshare() {
+	if !m.forked {
+		return
+	}
+	orders := make(map[string]*Order, len(m.orders)+len(m.ordersOverlay))
+	for id, o := range m.orders {
+		orders[id] = o // not changed in place: orderToChange gave the fork its own copy
+	}
+	for id, o := range m.ordersOverlay {
+		if o == nil {
+			delete(orders, id)
+		} else {
+			orders[id] = o
+		}
+	}
+	m.orders, m.ordersOverlay, m.forked = orders, nil, false
+	m.orderAges = slices.Clone(m.orderAges)
+	m.requests = maps.Clone(m.requests)
+	m.requestAges = slices.Clone(m.requestAges)
+	m.holds = maps.Clone(m.holds) // a hold's lots are never changed in place
+	m.stockTaken = maps.Clone(m.stockTaken)
+}
+
+// order returns the remembered order with the given id, or nil.
+func (m *Member) order(id string) *Order {
+	if m.ordersOverlay != nil {
+		if o, ok := m.ordersOverlay[id]; ok {
+			return o
+		}
+	}
+	return m.orders[id]
+}
+
+// orderToChange is order for a change in place: in a fork, its own copy.
+func (m *Member) orderToChange(id string) *Order {
+	if m.ordersOverlay == nil {
+		return m.orders[id]
+	}
+	if o, ok := m.ordersOverlay[id]; ok {
+		return o
+	}
+	o := m.orders[id]
+	if o == nil {
+		return nil
+	}
+	c := *o
+	c.returned = maps.Clone(o.returned)
+	m.ordersOverlay[id] = &c
+	return &c
+}
+
+func (m *Member) setOrder(id string, o *Order) {
+	if m.ordersOverlay != nil {
+		m.ordersOverlay[id] = o
+		return
+	}
+	if m.orders == nil {
+		m.orders = map[string]*Order{}
+	}
+	m.orders[id] = o
+}
+
+func (m *Member) deleteOrder(id string) {
+	if m.ordersOverlay != nil {
+		m.ordersOverlay[id] = nil
+		return
+	}
+	delete(m.orders, id)
 }
 
 // Known reports whether the member has any history.
 func (m *Member) Known() bool { return !m.FirstActivity.IsZero() }
 
 // Order returns the remembered order with the given id, or nil.
-func (m *Member) Order(id string) *Order { return m.orders[id] }
+func (m *Member) Order(id string) *Order { return m.order(id) }
 
 // Evolve folds one fact into the member's state. It never fails: facts are
 // decisions already taken.
@@ -233,7 +305,7 @@ func (m *Member) Evolve(f Fact) {
 		m.addTierPoints("", f.OccurredAt, f.Points)
 		if !f.AvailableAt.IsZero() {
 			m.Pending += f.Points
-			if o := m.orders[f.OrderID]; o != nil {
+			if o := m.orderToChange(f.OrderID); o != nil {
 				o.Pending += f.Points
 				o.AvailableAt = f.AvailableAt
 				m.queuePending(f.AvailableAt, f.OrderID)
@@ -244,7 +316,7 @@ func (m *Member) Evolve(f Fact) {
 		if f.AvailableAt.IsZero() {
 			m.addCappedLot(f.ExpiresAt, f.Points)
 		}
-		if o := m.orders[f.OrderID]; o != nil && f.OrderID != "" {
+		if o := m.orderToChange(f.OrderID); o != nil && f.OrderID != "" {
 			switch f.Rule {
 			case RuleFeedbackBonus:
 				o.FeedbackRewarded = true
@@ -261,7 +333,7 @@ func (m *Member) Evolve(f Fact) {
 			m.addRuleDay(f.Rule, f.OccurredAt, f.Points)
 			// A program rule's points on a purchase belong to the order:
 			// a refund takes back its share of them too.
-			if o := m.orders[f.OrderID]; o != nil && f.OrderID != "" {
+			if o := m.orderToChange(f.OrderID); o != nil && f.OrderID != "" {
 				o.Earned += f.Points
 			}
 		}
@@ -269,12 +341,12 @@ func (m *Member) Evolve(f Fact) {
 		m.addTierPoints(f.OrderID, time.Time{}, -f.Points)
 		m.Balance -= f.Points
 		m.drawLots(f.Points)
-		if o := m.orders[f.OrderID]; o != nil {
+		if o := m.orderToChange(f.OrderID); o != nil {
 			o.Reversed += f.Points
 		}
 	case PointsDebt:
 		m.Debt += f.Points
-		if o := m.orders[f.OrderID]; o != nil {
+		if o := m.orderToChange(f.OrderID); o != nil {
 			o.Reversed += f.Points // decided: later refunds of the order do not take it again
 		}
 	case VisitRecorded:
@@ -307,22 +379,19 @@ func (m *Member) touch(at time.Time) {
 func (m *Member) evolvePurchase(f PurchaseRecorded) {
 	m.Purchases++
 	m.forgetOld()
-	if m.orders == nil {
-		m.orders = map[string]*Order{}
-	}
 	heap.Push(&m.orderAges, orderAge{placedAt: f.OccurredAt, id: f.OrderID})
-	m.orders[f.OrderID] = &Order{
+	m.setOrder(f.OrderID, &Order{
 		PlacedAt:        f.OccurredAt,
 		Total:           f.Total,
 		Lines:           f.Lines,
 		QualifyingSpend: f.QualifyingSpend,
-	}
+	})
 	m.addSpend(f.OccurredAt, f.QualifyingSpend)
 	m.QualifyingSpend = f.QualifyingSpendAfter
 }
 
 func (m *Member) evolveRefund(f RefundRecorded) {
-	if o := m.orders[f.OrderID]; o != nil {
+	if o := m.orderToChange(f.OrderID); o != nil {
 		o.Refunded += f.Amount.Minor
 		for _, l := range f.Lines {
 			if o.returned == nil {
@@ -340,7 +409,7 @@ func (m *Member) evolveRefund(f RefundRecorded) {
 // back on the day of their order (a reversal of a forgotten order on no day).
 func (m *Member) addTierPoints(order string, at time.Time, points int64) {
 	if order != "" {
-		o := m.orders[order]
+		o := m.order(order)
 		if o == nil {
 			return
 		}
@@ -414,6 +483,7 @@ func qualifyingDays(now time.Time) (first, last int64) {
 // orderMemory before the member's latest activity: no event that late can
 // still need them (see horizon).
 func (m *Member) forgetOld() {
+	m.unshare()
 	horizon := m.horizonDay()
 	m.spend = keepFrom(m.spend, horizon)
 	m.tierPoints = keepFrom(m.tierPoints, horizon)

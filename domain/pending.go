@@ -124,7 +124,7 @@ func (m *Member) queuePending(at time.Time, order string) {
 
 // pendingOrder is the entry's order while it has pending points due then.
 func (m *Member) pendingOrder(e pendingEntry) *Order {
-	if o := m.orders[e.order]; o != nil && o.Pending > 0 && o.AvailableAt.Equal(e.at) {
+	if o := m.order(e.order); o != nil && o.Pending > 0 && o.AvailableAt.Equal(e.at) {
 		return o
 	}
 	return nil
@@ -171,7 +171,7 @@ func decideReleases(m *Member, meta FactMeta, p *Program) []Fact {
 }
 
 func decideConfirmation(m *Member, meta FactMeta, b Confirmation, p *Program) ([]Fact, error) {
-	o := m.orders[b.OrderID]
+	o := m.order(b.OrderID)
 	if o == nil {
 		return nil, reject(ReasonUnknownOrder, "order_id", "no order %q is on record for this member", b.OrderID)
 	}
@@ -189,14 +189,14 @@ func (m *Member) evolvePending(f Fact) {
 	case PointsReleased:
 		m.Pending -= f.Points
 		m.Balance += f.Points
-		if o := m.orders[f.OrderID]; o != nil {
+		if o := m.orderToChange(f.OrderID); o != nil {
 			o.Pending -= f.Points
 		}
 		m.addCappedLot(f.ExpiresAt, f.Points)
 		m.trimPending()
 	case PointsCancelled:
 		m.Pending -= f.Points
-		if o := m.orders[f.OrderID]; o != nil {
+		if o := m.orderToChange(f.OrderID); o != nil {
 			o.Pending -= f.Points
 			o.Reversed += f.Points
 		}

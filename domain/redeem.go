@@ -240,6 +240,7 @@ func (m *Member) spendPoints(points int64, reward string, at time.Time, quantity
 
 // rememberRequest keeps a request's outcome until the member's horizon.
 func (m *Member) rememberRequest(ref RequestRef, o RedemptionOutcome) {
+	m.unshare()
 	if m.requests == nil {
 		m.requests = map[RequestRef]RedemptionOutcome{}
 	}

@@ -24,6 +24,9 @@ var ErrSnapshot = errors.New("member snapshot cannot be decoded")
 // this one does. Maps are written in key order, so equal states encode to
 // equal bytes.
 func (m *Member) AppendBinary(b []byte) ([]byte, error) {
+	if m.forked {
+		return b, errors.New("a fork of a member is not snapshotted: it lives within one decision")
+	}
 	w := snapshotWriter{b: append(b, StateVersion)}
 	w.str(m.ID)
 	w.time(m.EnrolledAt)

@@ -117,3 +117,31 @@ func FuzzDecodeMember(f *testing.F) {
 		}
 	})
 }
+
+// TestDecideLeavesTheMemberAsItWas: Decide works on a fork of the member
+// that shares its history; whatever time brings first (expiry, releases,
+// reviews, yearly bonuses, notices) and whatever the event then decides,
+// the member is the same afterwards, byte for byte, and a member that
+// shares nothing decides the same.
+func TestDecideLeavesTheMemberAsItWas(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := drawFullProgram(t)
+		m := domain.NewMember(memberID)
+		for i, e := range drawEvents(t) {
+			before, _ := m.AppendBinary(nil)
+			own := domain.Normalized(m)
+			facts, err := domain.Decide(m, e, p)
+			after, _ := m.AppendBinary(nil)
+			if !bytes.Equal(before, after) {
+				t.Fatalf("event %d (%s) changed the member it was decided on", i, e.Type)
+			}
+			ownFacts, ownErr := domain.Decide(own, e, p)
+			if !reflect.DeepEqual(facts, ownFacts) || !reflect.DeepEqual(err, ownErr) {
+				t.Fatalf("event %d (%s): %v, %v on the member; %v, %v on a copy", i, e.Type, facts, err, ownFacts, ownErr)
+			}
+			for _, f := range facts {
+				m.Evolve(f)
+			}
+		}
+	})
+}

@@ -140,6 +140,7 @@ func decideStockAnswer(m *Member, meta FactMeta, b StockAnswer, p *Program) []Fa
 
 // evolveStock folds the facts of holds and stock.
 func (m *Member) evolveStock(f Fact) {
+	m.unshare()
 	switch f := f.(type) {
 	case PointsHeld:
 		lots := m.spendPoints(f.Points, f.RewardID, f.OccurredAt, f.Quantity, f.RequestID)

@@ -185,7 +185,7 @@ func (m *Member) tierValue(x TierPolicy, t time.Time) int64 {
 // the window [first, last], before the member's state has it.
 func (m *Member) tierDelta(x TierPolicy, f Fact, first, last int64) int64 {
 	in := func(at time.Time) bool { d := dayOf(at); return d >= first && d <= last }
-	orderIn := func(id string) bool { o := m.orders[id]; return o != nil && in(o.PlacedAt) }
+	orderIn := func(id string) bool { o := m.order(id); return o != nil && in(o.PlacedAt) }
 	if x.measure() == MeasureSpend {
 		switch f := f.(type) {
 		case PurchaseRecorded:

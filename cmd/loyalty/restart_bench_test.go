@@ -44,24 +44,38 @@ func BenchmarkServeRestart(b *testing.B) {
 	srv.stop(b)
 
 	for b.Loop() {
-		start := time.Now()
+		// A clean restart, then one after a kill -9 (no snapshot at stop,
+		// no saved key filter).
+		srv = measureStart(b, env, args, members, "")
+		srv.stop(b)
 		srv = startServe(b, args...)
-		reply := serviceBalance(b, env.Conn, memberName(members-1), 10*time.Minute)
-		took := time.Since(start)
-		if reply.Balance <= 0 {
-			b.Fatalf("member %s has balance %d: the state was not rebuilt", reply.MemberID, reply.Balance)
-		}
-		hwm := vmHWM(b, srv.cmd.Process.Pid)
-		b.ReportMetric(took.Seconds(), "s-to-first-answer")
-		b.ReportMetric(float64(hwm)/(1<<20), "MiB-peak-rss")
-		b.Logf("%d members: the service answered %s after the start, serve's peak RSS %d MiB", members, took.Round(time.Millisecond), hwm>>20)
-		for _, line := range strings.Split(srv.log.String(), "\n") {
-			if strings.Contains(line, "key index") || strings.Contains(line, "state rebuilt") {
-				b.Log(line)
-			}
-		}
+		serviceBalance(b, env.Conn, memberName(members-1), 10*time.Minute)
+		srv.kill(b)
+		srv = measureStart(b, env, args, members, "-after-kill")
 		srv.stop(b)
 	}
+}
+
+// measureStart starts serve and reports the seconds until the service
+// answers a balance, and serve's peak resident memory then.
+func measureStart(b *testing.B, env *natstest.Env, args []string, members int, suffix string) *server {
+	start := time.Now()
+	srv := startServe(b, args...)
+	reply := serviceBalance(b, env.Conn, memberName(members-1), 10*time.Minute)
+	took := time.Since(start)
+	if reply.Balance <= 0 {
+		b.Fatalf("member %s has balance %d: the state was not rebuilt", reply.MemberID, reply.Balance)
+	}
+	hwm := vmHWM(b, srv.cmd.Process.Pid)
+	b.ReportMetric(took.Seconds(), "s-to-first-answer"+suffix)
+	b.ReportMetric(float64(hwm)/(1<<20), "MiB-peak-rss"+suffix)
+	b.Logf("%d members: the service answered %s after the start%s, serve's peak RSS %d MiB", members, took.Round(time.Millisecond), suffix, hwm>>20)
+	for _, line := range strings.Split(srv.log.String(), "\n") {
+		if strings.Contains(line, "key index") || strings.Contains(line, "state rebuilt") {
+			b.Log(line)
+		}
+	}
+	return srv
 }
 
 func memberName(i int) string { return fmt.Sprintf("bench-%07d", i) }
