@@ -542,7 +542,7 @@ func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 			}
 			r.handled++
 			e.metrics.processing.Observe(time.Since(start).Seconds())
-			e.metrics.members.Add(float64(p.known - known))
+			e.metrics.members.Add(float64(int64(p.known) - int64(known)))
 			// A dead letter is not recognised by the ledger when
 			// redelivered (only by JetStream's duplicate window), so it is
 			// not held back for a batch; and a ledger message near its size

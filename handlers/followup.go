@@ -65,7 +65,9 @@ func (e *Engine) reconcileFollowUps(ctx context.Context, keys *keyindex.Index, p
 	err := keys.FollowUps(func(encoded []byte) (bool, error) {
 		ev, err := streams.DecodeEvent(encoded)
 		if err != nil {
-			return false, fmt.Errorf("a follow-up kept by a snapshot cannot be decoded: %w", err)
+			// The next start folds the whole ledger, which gives the
+			// follow-ups again.
+			return false, keys.Damaged(fmt.Errorf("a follow-up kept by a snapshot cannot be decoded: %w", err))
 		}
 		if parts[streams.PartitionOf(ev.MemberID)] == nil {
 			return false, nil

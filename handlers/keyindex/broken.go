@@ -34,6 +34,10 @@ func (ix *Index) broke(cause any) error {
 	return fmt.Errorf("%w: %v (it is emptied and folded again from the ledger at the next start)", ErrBroken, cause)
 }
 
+// Damaged marks the store broken for a cause its caller found (a row it
+// cannot use): the next start empties it and folds it again.
+func (ix *Index) Damaged(cause error) error { return ix.broke(cause) }
+
 // guard turns a panic of the store (Pebble panics on corruption it finds
 // while reading, and on use after close) into an error.
 func (ix *Index) guard(err *error) {
