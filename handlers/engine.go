@@ -294,7 +294,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	var members uint64
 	for _, p := range parts {
 		members += p.known
+		p.cache.countMemory(e.metrics.memberBytes)
 	}
+	defer func() {
+		for _, p := range parts {
+			p.cache.countMemory(nil)
+			e.metrics.memberBytes.Sub(float64(p.cache.bytes))
+		}
+	}()
 	e.parts.Store(&parts)
 	defer e.parts.Store(nil)
 	if !e.cfg.NoService {

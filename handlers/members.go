@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
@@ -35,6 +37,16 @@ type memberCache struct {
 	bytes  int64
 	budget int64 // 0: unbounded
 	dirty  []*cachedMember
+	// gauge, if set, follows bytes across the engine's partitions.
+	gauge prometheus.Gauge
+}
+
+// grow adds delta to the cache's bytes.
+func (c *memberCache) grow(delta int64) {
+	c.bytes += delta
+	if c.gauge != nil {
+		c.gauge.Add(float64(delta))
+	}
 }
 
 type cachedMember struct {
@@ -75,12 +87,12 @@ func (c *memberCache) insert(e *cachedMember) {
 	c.byID[e.m.ID] = e
 	c.mu.Unlock()
 	c.pushFront(e)
-	c.bytes += e.size
+	c.grow(e.size)
 }
 
-// evict drops the least recently used clean members until the cache is
-// within its budget.
-func (c *memberCache) evict() {
+// evict drops the least recently used clean members, but keep, until the
+// cache is within its budget.
+func (c *memberCache) evict(keep *cachedMember) {
 	if c.budget <= 0 || c.bytes <= c.budget {
 		return
 	}
@@ -88,10 +100,10 @@ func (c *memberCache) evict() {
 	defer c.mu.Unlock()
 	for e := c.ring.prev; e != &c.ring && c.bytes > c.budget; {
 		prev := e.prev
-		if !e.dirty {
+		if !e.dirty && e != keep {
 			c.unlink(e)
 			delete(c.byID, e.m.ID)
-			c.bytes -= e.size
+			c.grow(-e.size)
 		}
 		e = prev
 	}
@@ -113,6 +125,9 @@ func (p *partition) entry(id string) (*cachedMember, error) {
 		e.m = domain.NewMember(id)
 	}
 	p.cache.insert(e)
+	// Members read for events that are then refused (unknown ids, say)
+	// are clean: they go as soon as the cache is over, not at a snapshot.
+	p.cache.evict(e)
 	return e, nil
 }
 
@@ -194,7 +209,7 @@ func (p *partition) saveMembers() error {
 				s.Abort()
 				return fmt.Errorf("partition %d: snapshot of member %q: %w", p.id, e.m.ID, err)
 			}
-			p.cache.bytes += memberBytes(n) - e.size
+			p.cache.grow(memberBytes(n) - e.size)
 			e.size = memberBytes(n)
 		}
 		for _, ev := range p.followUps {
@@ -215,7 +230,7 @@ func (p *partition) saveMembers() error {
 		}
 		p.cache.dirty, p.followUps, p.saved = p.cache.dirty[:0], p.followUps[:0], cp
 	}
-	p.cache.evict()
+	p.cache.evict(nil)
 	return nil
 }
 
@@ -229,4 +244,12 @@ func saveAll(parts map[int]*partition) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// countMemory makes the cache's bytes count in gauge (nil: nowhere).
+func (c *memberCache) countMemory(gauge prometheus.Gauge) {
+	if gauge != nil {
+		gauge.Add(float64(c.bytes))
+	}
+	c.gauge = gauge
 }

@@ -25,6 +25,7 @@ type Metrics struct {
 	ledgerAppend    prometheus.Histogram
 	partitionsOwned prometheus.Gauge
 	members         prometheus.Gauge
+	memberBytes     prometheus.Gauge
 	retries         prometheus.Counter
 	inputPending    prometheus.Gauge
 	inputResumes    *prometheus.CounterVec
@@ -118,6 +119,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "loyalty_engine_partitions_owned",
 			Help: "Member partitions this process is handling.",
 		}),
+		memberBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loyalty_member_memory_bytes",
+			Help: "Estimated memory of the members the engine keeps in memory (at most --member-memory, plus those changed since the last snapshot).",
+		}),
 		members: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loyalty_engine_members",
 			Help: "Members held in memory by this process.",
@@ -172,7 +177,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals, m.preempted, m.keyHeld} {
+		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.memberBytes, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals, m.preempted, m.keyHeld} {
 		errs = append(errs, reg.Register(c))
 	}
 	lookups := func(result string, n *atomic.Uint64) prometheus.Collector {

@@ -119,6 +119,10 @@ func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []
 // staged records and held-back answers already (fresh has none), so their
 // buffers are kept for reuse.
 func (p *partition) replaceState(fresh *partition) {
+	if g := p.cache.gauge; g != nil {
+		g.Sub(float64(p.cache.bytes))
+		fresh.cache.countMemory(g)
+	}
 	p.cache, p.known, p.ledgerSeq = fresh.cache, fresh.known, fresh.ledgerSeq
 	p.saved, p.savedAt, p.followUps = fresh.saved, fresh.savedAt, fresh.followUps
 	p.stale = false

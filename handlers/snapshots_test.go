@@ -8,6 +8,7 @@ import (
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
@@ -135,4 +136,26 @@ func referenceWithFollowUps(t *testing.T, events []domain.Event) referenceFold {
 		queue = append(follow, queue...)
 	}
 	return r
+}
+
+// A flood of events for members nobody knows, each refused by the rules,
+// does not fill the engine's memory: members read for refused events are
+// dropped as soon as the budget is passed, not only at the next snapshot
+// (which a partition that appends nothing never takes).
+func TestRefusedEventsDoNotFillTheMemory(t *testing.T) {
+	env := natstest.Start(t)
+	const budget = 256 << 10 // 4 KiB a partition: a few members each
+	_, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{KeyIndexDir: t.TempDir(), MemberCacheBytes: budget})
+	waitRunning(t, reg)
+	var ghosts []domain.Event
+	for i := range 3000 {
+		ghosts = append(ghosts, refund(fmt.Sprint("ghost-refund-", i), fmt.Sprint("ghost-", i), "no-such-order", 100, day0))
+	}
+	publish(t, env.JS, ghosts...)
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, uint64(len(ghosts)))
+	// Each partition may keep the member it read last past its share.
+	limit := float64(budget + 64*2048)
+	if got := metricValue(t, reg, "loyalty_member_memory_bytes"); got <= 0 || got > limit {
+		t.Errorf("loyalty_member_memory_bytes = %v after %d refused events, want within (0, %v]", got, len(ghosts), limit)
+	}
 }
