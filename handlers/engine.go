@@ -123,6 +123,12 @@ func (c EngineConfig) Validate() error {
 	if c.BatchWithin < 0 {
 		errs = append(errs, fmt.Errorf("engine: BatchWithin must not be negative, got %s", c.BatchWithin))
 	}
+	if c.MemberCacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("engine: MemberCacheBytes must not be negative, got %d", c.MemberCacheBytes))
+	}
+	if c.SnapshotEvery < 0 {
+		errs = append(errs, fmt.Errorf("engine: SnapshotEvery must not be negative, got %s", c.SnapshotEvery))
+	}
 	errs = append(errs, validateReplyPrefixes(c.ServiceReplyPrefixes))
 	seen := map[int]bool{}
 	for _, p := range c.Partitions {
