@@ -298,8 +298,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.cfg.Logger.Info("follow-up events published again: their facts are in the ledger, the events were not applied", "events", n)
 	}
 	var members uint64
+	read := 0
 	for _, p := range parts {
 		members += p.known
+		read += p.read
 		p.cache.countMemory(e.metrics.memberBytes)
 	}
 	defer func() {
@@ -319,6 +321,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.metrics.members.Set(float64(members))
 	e.cfg.Logger.Info("engine state rebuilt from the ledger", "partitions", len(parts), "members", members,
+		"ledger_messages_read", read,
 		"took", time.Since(start).Round(time.Millisecond))
 
 	if err := checkServerVersion(e.js.Conn().ConnectedServerVersion()); err != nil {

@@ -26,6 +26,8 @@ type partition struct {
 	saved     keyindex.MemberCheckpoint
 	savedAt   time.Time
 	followUps []domain.Event
+	// read counts the ledger messages the partition's rebuild read.
+	read int
 	// keys is the engine's index of consumed event, order and request ids,
 	// shared by its partitions.
 	keys *keyindex.Index

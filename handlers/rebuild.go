@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -31,9 +32,16 @@ func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyin
 func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index,
 	quarantine streams.Quarantine, memberBytes int64) (map[int]*partition, error) {
 	parts := make(map[int]*partition, len(ids))
-	subjects := make([]string, 0, len(ids))
 	folder := keys.NewFolder(ids)
 	defer folder.Abort()
+	stream, err := js.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild: ledger stream: %w", err)
+	}
+	// Only the partitions with ledger messages past their snapshot and key
+	// checkpoint are read, from the earliest of those: a quiet partition's
+	// old snapshot does not make the start read the ledger since.
+	var subjects []string
 	from := uint64(math.MaxUint64)
 	for _, id := range ids {
 		p := newPartition(id, keys, memberBytes)
@@ -43,14 +51,19 @@ func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *k
 		}
 		p.saved, p.known, p.ledgerSeq = cp, cp.Members, cp.LedgerSeq
 		parts[id] = p
-		subjects = append(subjects, streams.LedgerSubject(id))
-		from = min(from, cp.LedgerSeq+1, folder.From(id)+1)
+		last, err := lastLedgerSeq(ctx, stream, id)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild: %w", err)
+		}
+		if last < cp.LedgerSeq {
+			return nil, keys.Damaged(fmt.Errorf("partition %d's member snapshot is of ledger seq %d, past the partition's last ledger message %d", id, cp.LedgerSeq, last))
+		}
+		if upTo := min(cp.LedgerSeq, folder.From(id)); last > upTo {
+			subjects = append(subjects, streams.LedgerSubject(id))
+			from = min(from, upTo+1)
+		}
 	}
-	stream, err := js.Stream(ctx, streams.LedgerStream)
-	if err != nil {
-		return nil, fmt.Errorf("rebuild: ledger stream: %w", err)
-	}
-	if last := stream.CachedInfo().State.LastSeq; stream.CachedInfo().State.Msgs == 0 || last < from {
+	if len(subjects) == 0 {
 		return parts, folder.Finish()
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects,
@@ -84,9 +97,27 @@ func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *k
 	}
 }
 
+// lastLedgerSeq is the sequence of the partition's last ledger message, 0
+// when it has none.
+func lastLedgerSeq(ctx context.Context, stream jetstream.Stream, part int) (uint64, error) {
+	msg, err := stream.GetLastMsgForSubject(ctx, streams.LedgerSubject(part))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("last ledger message of partition %d: %w", part, err)
+	}
+	return msg.Sequence, nil
+}
+
 // foldMessage folds one ledger message into the partitions' members (past
 // their snapshot) and its keys into the fold of the index.
 func foldMessage(parts map[int]*partition, folder *keyindex.Folder, quarantine streams.Quarantine, msg jetstream.Msg, seq uint64) error {
+	if p, ok := streams.LedgerPartition(msg.Subject()); ok && parts[p] != nil {
+		parts[p].read++
+		if seq <= parts[p].saved.LedgerSeq && !folder.Needs(p, seq) {
+			return nil // in the snapshot and in the index: not even decoded
+		}
+	}
 	recs, skipped, err := quarantine.Decode(seq, msg.Subject(), msg.Data())
 	if err != nil {
 		return fmt.Errorf("ledger seq %d: %w", seq, err)

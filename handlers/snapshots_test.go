@@ -1,8 +1,14 @@
 package handlers_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +164,80 @@ func TestRefusedEventsDoNotFillTheMemory(t *testing.T) {
 	if got := metricValue(t, reg, "loyalty_member_memory_bytes"); got <= 0 || got > limit {
 		t.Errorf("loyalty_member_memory_bytes = %v after %d refused events, want within (0, %v]", got, len(ghosts), limit)
 	}
+}
+
+// A start reads only the ledger past the snapshots, and only of the
+// partitions that have any: after a clean stop nothing, although one
+// partition has been quiet since the ledger's first message (its snapshot
+// is of that message); without the store, the whole ledger.
+func TestAStartReadsOnlyTheLedgerPastTheSnapshots(t *testing.T) {
+	env := natstest.Start(t)
+	dir := t.TempDir()
+	quiet, _ := membersOfPartition(5, 2)
+	events := []domain.Event{visit("quiet-1", quiet, day0)}
+	for i := range 300 {
+		m := fmt.Sprint("busy-", i%40)
+		if streams.PartitionOf(m) == 5 {
+			continue
+		}
+		events = append(events, visit(fmt.Sprint("busy-visit-", i), m, day0.Add(time.Duration(i)*time.Minute)))
+	}
+	start := func() (stop func(), logs *lockedBuffer) {
+		logs = &lockedBuffer{}
+		cfg := handlers.EngineConfig{KeyIndexDir: dir, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+		stop, _, reg := runEngineWith(t, env.JS, cfg)
+		waitRunning(t, reg)
+		return stop, logs
+	}
+	stop, _ := start()
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, len(events))
+	stop()
+
+	stop, logs := start()
+	if read := startRead(t, logs); read != 0 {
+		t.Errorf("a start after a clean stop read %d ledger messages, want none", read)
+	}
+	stop()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	stop, logs = start()
+	defer stop()
+	if read, all := startRead(t, logs), len(readAll(t, env.JS, streams.LedgerStream)); read != all {
+		t.Errorf("a start without its store read %d ledger messages, want all %d", read, all)
+	}
+}
+
+// startRead is the ledger_messages_read of the engine's start-up log line.
+func startRead(t *testing.T, logs *lockedBuffer) int {
+	t.Helper()
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec struct {
+			Msg  string `json:"msg"`
+			Read *int   `json:"ledger_messages_read"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "engine state rebuilt from the ledger" && rec.Read != nil {
+			return *rec.Read
+		}
+	}
+	t.Fatalf("no start-up line with ledger_messages_read in the log:\n%s", logs.String())
+	return 0
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
