@@ -116,7 +116,7 @@ func (p *partition) entry(id string) (*cachedMember, error) {
 		p.cache.touch(e)
 		return e, nil
 	}
-	m, size, err := p.keys.Member(id)
+	m, size, err := p.keys.Member(id, p.saved.LedgerSeq)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,9 @@ func (p *partition) lookup(id string) (*domain.Member, error) {
 	if e != nil {
 		return e.m, nil
 	}
-	m, _, err := p.keys.Member(id)
+	// Read after the miss: a member dropped from memory was dropped after
+	// the snapshot that wrote its row, and its checkpoint, were stored.
+	m, _, err := p.keys.Member(id, p.savedSeq.Load())
 	return m, err
 }
 
@@ -204,7 +206,7 @@ func (p *partition) saveMembers() error {
 	if len(p.cache.dirty) > 0 || len(p.followUps) > 0 || cp != p.saved {
 		s := p.keys.NewSnapshot(p.id)
 		for _, e := range p.cache.dirty {
-			n, err := s.Member(e.m)
+			n, err := s.Member(e.m, cp.LedgerSeq)
 			if err != nil {
 				s.Abort()
 				return fmt.Errorf("partition %d: snapshot of member %q: %w", p.id, e.m.ID, err)
@@ -228,7 +230,8 @@ func (p *partition) saveMembers() error {
 		for _, e := range p.cache.dirty {
 			e.dirty = false
 		}
-		p.cache.dirty, p.followUps, p.saved = p.cache.dirty[:0], p.followUps[:0], cp
+		p.cache.dirty, p.followUps = p.cache.dirty[:0], p.followUps[:0]
+		p.setSaved(cp)
 	}
 	p.cache.evict(nil)
 	return nil
@@ -252,4 +255,10 @@ func (c *memberCache) countMemory(gauge prometheus.Gauge) {
 		gauge.Add(float64(c.bytes))
 	}
 	c.gauge = gauge
+}
+
+// setSaved records the partition's last snapshot, for its readers too.
+func (p *partition) setSaved(cp keyindex.MemberCheckpoint) {
+	p.saved = cp
+	p.savedSeq.Store(cp.LedgerSeq)
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -24,6 +25,7 @@ type partition struct {
 	// follow-up events of the records folded since, which the next one
 	// keeps for the ledger outbox.
 	saved     keyindex.MemberCheckpoint
+	savedSeq  atomic.Uint64 // saved.LedgerSeq, for readers on other goroutines
 	savedAt   time.Time
 	followUps []domain.Event
 	// read counts the ledger messages the partition's rebuild read.
@@ -126,7 +128,8 @@ func (p *partition) replaceState(fresh *partition) {
 		fresh.cache.countMemory(g)
 	}
 	p.cache, p.known, p.ledgerSeq = fresh.cache, fresh.known, fresh.ledgerSeq
-	p.saved, p.savedAt, p.followUps = fresh.saved, fresh.savedAt, fresh.followUps
+	p.setSaved(fresh.saved)
+	p.savedAt, p.followUps = fresh.savedAt, fresh.followUps
 	p.stale = false
 }
 

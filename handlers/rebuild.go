@@ -49,7 +49,8 @@ func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *k
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}
-		p.saved, p.known, p.ledgerSeq = cp, cp.Members, cp.LedgerSeq
+		p.setSaved(cp)
+		p.known, p.ledgerSeq = cp.Members, cp.LedgerSeq
 		parts[id] = p
 		last, err := lastLedgerSeq(ctx, stream, id)
 		if err != nil {

@@ -2,7 +2,10 @@ package handlers_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -12,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
@@ -241,3 +249,139 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// A member id may be any bytes admission allows: none can take the store's
+// own rows. The member "eta" once had the row key "meta", the store's
+// identity: its first event stopped the engine at every start, and a
+// balance read for it marked the store broken.
+func TestMemberIDsCannotTakeTheStoresOwnRows(t *testing.T) {
+	env := natstest.Start(t)
+	dir := t.TempDir()
+	ids := []string{"eta", "eta\u00e9", "", "c", "s", "f", "k"}
+	var events []domain.Event
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		events = append(events, visit(fmt.Sprint("own-rows-", i), id, day0))
+	}
+	stop, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{KeyIndexDir: dir, MemberCacheBytes: 1})
+	waitRunning(t, reg)
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, len(events))
+	want, _ := foldLedger(t, env.JS)
+	check := func(when string) {
+		for _, e := range events {
+			var bal handlers.BalanceReply
+			if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: e.MemberID}, &bal); code != "" {
+				t.Fatalf("%s: balance of %q: %s %s", when, e.MemberID, code, desc)
+			}
+			if bal.Balance != want[e.MemberID].Balance {
+				t.Errorf("%s: %q has %d points, the ledger %d", when, e.MemberID, bal.Balance, want[e.MemberID].Balance)
+			}
+		}
+	}
+	check("running")
+	stop()
+	logs := &lockedBuffer{}
+	_, _, reg = runEngineWith(t, env.JS, handlers.EngineConfig{KeyIndexDir: dir, MemberCacheBytes: 1, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	waitRunning(t, reg)
+	if read := startRead(t, logs); read != 0 {
+		t.Errorf("the start after a clean stop read %d ledger messages, want none: the store was emptied", read)
+	}
+	check("after a restart")
+}
+
+// A partition's checkpoint row damaged or lost while its member rows stay
+// would make a start fold the ledger onto rows that hold it already (every
+// point twice). The engine stops instead, and the next start folds the
+// store again from the ledger: the balances are the ledger's.
+func TestALostCheckpointIsFoldedAgainNotTwice(t *testing.T) {
+	for _, damage := range []struct {
+		name string
+		do   func(db *pebble.DB, key []byte) error
+	}{
+		{"damaged", func(db *pebble.DB, key []byte) error { return db.Set(key, []byte{0, 0}, pebble.Sync) }},
+		{"lost", func(db *pebble.DB, key []byte) error { return db.Delete(key, pebble.Sync) }},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			env := natstest.Start(t)
+			dir := t.TempDir()
+			member := "victim"
+			stop, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{KeyIndexDir: dir})
+			waitRunning(t, reg)
+			publish(t, env.JS, purchase("p-1", member, "o-1", 10_000, day0), purchase("p-2", member, "o-2", 10_000, day0.Add(time.Hour)))
+			waitForRecords(t, env.JS, 2)
+			stop()
+
+			db, err := pebble.Open(dir, &pebble.Options{Logger: quietPebble{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := damage.do(db, binary.BigEndian.AppendUint16([]byte{'s'}, uint16(streams.PartitionOf(member)))); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// The damage is found at start (a checkpoint that does not
+			// decode) or at the member's next event (a row past its
+			// checkpoint): either way the engine stops.
+			run := startEngine(t, env.JS, handlers.EngineConfig{KeyIndexDir: dir})
+			publish(t, env.JS, visit("v-1", member, day0.Add(2*time.Hour)))
+			if err := run.waitStopped(t, 30*time.Second); !errors.Is(err, keyindex.ErrBroken) {
+				t.Fatalf("the engine on a damaged store: %v, want it stopped with keyindex.ErrBroken", err)
+			}
+
+			_, _, reg = runEngineWith(t, env.JS, handlers.EngineConfig{KeyIndexDir: dir})
+			waitRunning(t, reg)
+			waitForRecords(t, env.JS, 3)
+			got, _ := foldLedger(t, env.JS)
+			var bal handlers.BalanceReply
+			if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: member}, &bal); code != "" {
+				t.Fatalf("balance: %s %s", code, desc)
+			}
+			if bal.Balance != got[member].Balance {
+				t.Errorf("service says %d points, the ledger %d", bal.Balance, got[member].Balance)
+			}
+		})
+	}
+}
+
+// engineRun is an engine expected to stop by itself.
+type engineRun struct{ done chan error }
+
+func startEngine(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) engineRun {
+	t.Helper()
+	metrics, err := handlers.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Programs, cfg.Metrics = domain.OneVersion(testProgram()), metrics
+	engine, err := handlers.NewEngine(js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := engineRun{done: make(chan error, 1)}
+	go func() { r.done <- engine.Run(ctx) }()
+	t.Cleanup(cancel)
+	return r
+}
+
+func (r engineRun) waitStopped(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(within):
+		t.Fatalf("the engine still runs after %s", within)
+		return nil
+	}
+}
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)           {}
+func (quietPebble) Errorf(string, ...any)          {}
+func (quietPebble) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }

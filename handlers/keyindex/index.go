@@ -35,7 +35,7 @@ var ErrHeld = errors.New("key is held by another partition's unappended record")
 
 // formatVersion is the layout of the store; another one is discarded and
 // folded again from the ledger.
-const formatVersion = 2
+const formatVersion = 3
 
 // Store key prefixes.
 const (
@@ -43,7 +43,10 @@ const (
 	prefixCheckpoint = 'c'
 )
 
-var metaKey = []byte("meta")
+// metaKey is the store's identity (Bind). Its first byte is no row kind's:
+// every row's key starts with its kind, and a member row's key goes on
+// with any bytes a member id may hold.
+var metaKey = []byte("\x00meta")
 
 // Index is the key index. Its methods are safe for concurrent use.
 type Index struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -42,16 +43,36 @@ func (ix *Index) Members(part int) (MemberCheckpoint, error) {
 		return cp, ix.broke(fmt.Errorf("member checkpoint: %w", err))
 	}
 	defer closer.Close()
-	r := varints{b: v}
-	cp.LedgerSeq, cp.Members = r.uvarint(), r.uvarint()
-	if r.failed {
+	var ok bool
+	if cp, ok = decodeCheckpoint(v); !ok {
 		return cp, ix.broke(fmt.Errorf("member checkpoint of partition %d cannot be decoded", part))
 	}
 	return cp, nil
 }
 
-// Member decodes the member's row, or returns nil when there is none.
-func (ix *Index) Member(id string) (m *domain.Member, size int, err error) {
+// A checkpoint row carries a checksum: a damaged one that still decoded
+// would make a start fold again what the member rows hold already.
+func encodeCheckpoint(cp MemberCheckpoint) []byte {
+	v := binary.AppendUvarint(nil, cp.LedgerSeq)
+	v = binary.AppendUvarint(v, cp.Members)
+	return binary.BigEndian.AppendUint32(v, crc32.ChecksumIEEE(v))
+}
+
+func decodeCheckpoint(v []byte) (MemberCheckpoint, bool) {
+	if len(v) < 4 {
+		return MemberCheckpoint{}, false
+	}
+	body, sum := v[:len(v)-4], binary.BigEndian.Uint32(v[len(v)-4:])
+	r := varints{b: body}
+	cp := MemberCheckpoint{LedgerSeq: r.uvarint(), Members: r.uvarint()}
+	return cp, !r.failed && len(r.b) == 0 && crc32.ChecksumIEEE(body) == sum
+}
+
+// Member decodes the member's row, or returns nil when there is none. The
+// row must be of the partition's checkpoint (upTo) or earlier: a row newer
+// than its checkpoint means the checkpoint was lost or damaged, and the
+// store is marked broken rather than folding the ledger onto it again.
+func (ix *Index) Member(id string, upTo uint64) (m *domain.Member, size int, err error) {
 	if ix.closed.Load() {
 		return nil, 0, ErrClosed
 	}
@@ -63,8 +84,18 @@ func (ix *Index) Member(id string) (m *domain.Member, size int, err error) {
 		return nil, 0, ix.broke(fmt.Errorf("member row: %w", err))
 	}
 	defer closer.Close()
-	if m, err = domain.DecodeMember(v); err != nil {
+	seq, n := binary.Uvarint(v)
+	if n <= 0 {
+		return nil, 0, ix.broke(fmt.Errorf("member row of %q cannot be decoded", id))
+	}
+	if seq > upTo {
+		return nil, 0, ix.broke(fmt.Errorf("member row of %q is of ledger seq %d, past its partition's checkpoint %d", id, seq, upTo))
+	}
+	if m, err = domain.DecodeMember(v[n:]); err != nil {
 		return nil, 0, ix.broke(err)
+	}
+	if m.ID != id {
+		return nil, 0, ix.broke(fmt.Errorf("member row of %q holds member %q", id, m.ID))
 	}
 	ix.counters.MemberReads.Add(1)
 	return m, len(v), nil
@@ -85,10 +116,11 @@ func (ix *Index) NewSnapshot(part int) *Snapshot {
 	return &Snapshot{ix: ix, b: ix.db.NewBatch(), part: part}
 }
 
-// Member adds the member's state and returns the size of its row.
-func (s *Snapshot) Member(m *domain.Member) (int, error) {
+// Member adds the member's state, as of the ledger sequence the snapshot
+// is committed at, and returns the size of its row.
+func (s *Snapshot) Member(m *domain.Member, seq uint64) (int, error) {
 	var err error
-	if s.enc, err = m.AppendBinary(s.enc[:0]); err != nil {
+	if s.enc, err = m.AppendBinary(binary.AppendUvarint(s.enc[:0], seq)); err != nil {
 		return 0, err
 	}
 	s.members++
@@ -109,9 +141,7 @@ func (s *Snapshot) Commit(cp MemberCheckpoint) (err error) {
 		return ErrClosed
 	}
 	defer s.ix.guard(&err)
-	v := binary.AppendUvarint(nil, cp.LedgerSeq)
-	v = binary.AppendUvarint(v, cp.Members)
-	if err := s.b.Set(memberCheckpointKey(s.part), v, nil); err != nil {
+	if err := s.b.Set(memberCheckpointKey(s.part), encodeCheckpoint(cp), nil); err != nil {
 		return err
 	}
 	if err := s.b.Commit(pebble.NoSync); err != nil {

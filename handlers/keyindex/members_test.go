@@ -20,7 +20,7 @@ func TestSnapshotsOutliveTheProcess(t *testing.T) {
 	m := domain.NewMember("m-\u00e9\x00-1") // any bytes an id may hold
 	m.Balance, m.Lifetime = 120, 300
 	s := ix.NewSnapshot(7)
-	if _, err := s.Member(m); err != nil {
+	if _, err := s.Member(m, 41); err != nil {
 		t.Fatal(err)
 	}
 	transfer := domain.Event{ID: "f-1", Type: domain.TypeTransferIn, MemberID: "m-2", OccurredAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),
@@ -40,11 +40,11 @@ func TestSnapshotsOutliveTheProcess(t *testing.T) {
 	if err != nil || cp != (MemberCheckpoint{LedgerSeq: 41, Members: 3}) {
 		t.Fatalf("checkpoint %+v, %v; want seq 41, 3 members", cp, err)
 	}
-	got, size, err := ix.Member(m.ID)
+	got, size, err := ix.Member(m.ID, cp.LedgerSeq)
 	if err != nil || got == nil || got.Balance != 120 || got.Lifetime != 300 || size == 0 {
 		t.Fatalf("member %+v (row %d bytes), %v; want the one saved", got, size, err)
 	}
-	if other, _, err := ix.Member("m-unknown"); other != nil || err != nil {
+	if other, _, err := ix.Member("m-unknown", cp.LedgerSeq); other != nil || err != nil {
 		t.Errorf("unknown member: %+v, %v; want none", other, err)
 	}
 	var seen []string
@@ -57,10 +57,15 @@ func TestSnapshotsOutliveTheProcess(t *testing.T) {
 		t.Errorf("follow-ups seen %q; want the one row, once (it was done)", seen)
 	}
 
-	if err := ix.db.Set(memberKey(m.ID), []byte{domain.StateVersion, 0xff}, nil); err != nil {
+	// A row newer than the checkpoint the caller has (the checkpoint row
+	// lost or damaged), and a row that cannot be decoded, are damage.
+	if _, _, err := ix.Member(m.ID, 40); !errors.Is(err, ErrBroken) {
+		t.Fatalf("a row past its checkpoint: %v, want ErrBroken", err)
+	}
+	if err := ix.db.Set(memberKey(m.ID), []byte{41, domain.StateVersion, 0xff}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := ix.Member(m.ID); !errors.Is(err, ErrBroken) {
+	if _, _, err := ix.Member(m.ID, 41); !errors.Is(err, ErrBroken) {
 		t.Fatalf("a damaged row: %v, want ErrBroken", err)
 	}
 	ix.Close()
