@@ -100,11 +100,6 @@ func (c *EngineConfig) setDefaults() {
 	}
 }
 
-// memberBudget is each partition's share of MemberCacheBytes.
-func (e *Engine) memberBudget() int64 {
-	return max(e.cfg.MemberCacheBytes/int64(len(e.cfg.Partitions)), 1)
-}
-
 // Validate reports every problem with the configuration.
 func (c EngineConfig) Validate() error {
 	var errs []error
@@ -144,6 +139,8 @@ func (c EngineConfig) Validate() error {
 
 // Engine turns input events into ledger facts.
 type Engine struct {
+	// memory is what the partitions' members in memory may take.
+	memory   *memoryBudget
 	js       jetstream.JetStream
 	cfg      EngineConfig
 	metrics  *Metrics
@@ -173,7 +170,9 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics, outbox: make(chan domain.Event, followUpBuffer), keysFailed: make(chan error, 1)}
+	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics, outbox: make(chan domain.Event, followUpBuffer), keysFailed: make(chan error, 1),
+		memory: newMemoryBudget(cfg.MemberCacheBytes, len(cfg.Partitions))}
+	e.memory.gauge = cfg.Metrics.memberBytes
 	e.programs.Store(cfg.Programs)
 	return e, nil
 }
@@ -275,7 +274,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.cfg.Logger.Warn("key index not closed cleanly; the next start hashes the whole ledger again", "err", err)
 		}
 	}()
-	parts, err := rebuildFrom(ctx, e.js, e.cfg.Partitions, keys, quarantine, e.memberBudget())
+	parts, err := rebuildFrom(ctx, e.js, e.cfg.Partitions, keys, quarantine, e.memory)
 	if err != nil {
 		return err
 	}
@@ -302,12 +301,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, p := range parts {
 		members += p.known
 		read += p.read
-		p.cache.countMemory(e.metrics.memberBytes)
 	}
 	defer func() {
 		for _, p := range parts {
-			p.cache.countMemory(nil)
-			e.metrics.memberBytes.Sub(float64(p.cache.bytes))
+			p.cache.release()
 		}
 	}()
 	e.parts.Store(&parts)
@@ -374,6 +371,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
+// minIdleSnapshot is the shortest wait before a partition with no input
+// writes its snapshot: shorter snapshot intervals apply after appends.
+const minIdleSnapshot = time.Second
+
 // newRouter makes the watermill router with one handler per partition, each
 // fed by the partition's queue of the intake.
 func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Router, []*partitionSubscriber, error) {
@@ -400,7 +401,8 @@ func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Route
 		sub := &partitionSubscriber{id: id, queue: queue, logger: e.cfg.Logger,
 			batchEvery: e.cfg.BatchEvery, batchWithin: e.cfg.BatchWithin, retryAfter: time.Second,
 			commit:    func(ctx context.Context) error { return e.commit(ctx, p) },
-			committed: func(upTo uint64) { in.marks.committed(id, upTo) }}
+			committed: func(upTo uint64) { in.marks.committed(id, upTo) },
+			idle:      func() { e.snapshotIdle(p) }, idleEvery: max(e.cfg.SnapshotEvery, minIdleSnapshot)}
 		subs = append(subs, sub)
 		name := fmt.Sprintf("partition-%02d", id)
 		router.AddConsumerHandler(name, streams.PartitionFilter(id), sub, e.handlerFunc(p))

@@ -316,7 +316,7 @@ func (e *Engine) committed(staged []stagedRecord, took time.Duration) {
 // the keys of records it staged let go (those that reached the ledger are
 // in the index by then).
 func (e *Engine) resync(ctx context.Context, p *partition) error {
-	parts, err := rebuild(ctx, e.js, []int{p.id}, p.keys, e.memberBudget())
+	parts, err := rebuild(ctx, e.js, []int{p.id}, p.keys, e.memory)
 	if err != nil {
 		return err
 	}
@@ -330,6 +330,19 @@ func (e *Engine) resync(ctx context.Context, p *partition) error {
 // fails stops the engine (keysBroken): its state can no longer be kept.
 func (e *Engine) snapshot(p *partition) {
 	if !p.snapshotDue(e.cfg.SnapshotEvery) {
+		return
+	}
+	if err := p.saveMembers(); err != nil {
+		e.cfg.Logger.Error("member snapshot not written", "partition", p.id, "err", err)
+		e.keysBroken(err)
+	}
+}
+
+// snapshotIdle writes the snapshot of a partition waiting for input: the
+// members its last appends changed are kept (a crash then folds nothing of
+// them again), and members over the memory budget go.
+func (e *Engine) snapshotIdle(p *partition) {
+	if len(p.staged) > 0 || p.stale {
 		return
 	}
 	if err := p.saveMembers(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,8 +24,45 @@ import (
 
 // memberBytes estimates a member's memory from the size of its row: the
 // decoded state takes a few times the bytes of its varints, plus the
-// Member struct itself.
+// Member struct itself. A member's estimate is renewed at each snapshot;
+// in between, what is folded into it adds foldBytes.
 func memberBytes(rowBytes int) int64 { return 600 + 4*int64(rowBytes) }
+
+// foldBytes estimates what a record's facts add to its member's memory: an
+// order (with its lines) is most of a member's state.
+func foldBytes(facts []domain.Fact) int64 {
+	var n int64
+	for _, f := range facts {
+		n += 48
+		if p, ok := f.(domain.PurchaseRecorded); ok {
+			n += 400 + 96*int64(len(p.Lines))
+		}
+	}
+	return n
+}
+
+// memoryBudget is the memory the engine's partitions may give members,
+// all together: a partition keeps more than its share only while the
+// whole is within the limit, so one member with a long history does not
+// have to be read back from its row at every event.
+type memoryBudget struct {
+	limit int64 // 0: unbounded
+	share int64 // a partition's: limit over the partitions
+	used  atomic.Int64
+	// gauge, if set, shows used.
+	gauge prometheus.Gauge
+}
+
+func newMemoryBudget(limit int64, partitions int) *memoryBudget {
+	return &memoryBudget{limit: limit, share: limit / int64(max(partitions, 1))}
+}
+
+func (b *memoryBudget) add(delta int64) {
+	used := b.used.Add(delta)
+	if b.gauge != nil {
+		b.gauge.Set(float64(used))
+	}
+}
 
 // memberCache is a partition's members in memory, least recently used
 // last. The partition's goroutine reads it freely and holds mu to change
@@ -35,18 +73,26 @@ type memberCache struct {
 	byID   map[string]*cachedMember
 	ring   cachedMember // ring.next is the most recently used
 	bytes  int64
-	budget int64 // 0: unbounded
+	budget *memoryBudget
 	dirty  []*cachedMember
-	// gauge, if set, follows bytes across the engine's partitions.
-	gauge prometheus.Gauge
 }
 
 // grow adds delta to the cache's bytes.
 func (c *memberCache) grow(delta int64) {
 	c.bytes += delta
-	if c.gauge != nil {
-		c.gauge.Add(float64(delta))
-	}
+	c.budget.add(delta)
+}
+
+// over tells whether the cache must give members back: the engine's
+// members are over the limit, and this partition holds more than its share.
+func (c *memberCache) over() bool {
+	return c.budget.limit > 0 && c.budget.used.Load() > c.budget.limit && c.bytes > c.budget.share
+}
+
+// release gives the cache's bytes back to the budget (the cache is dropped).
+func (c *memberCache) release() {
+	c.budget.add(-c.bytes)
+	c.bytes = 0
 }
 
 type cachedMember struct {
@@ -58,7 +104,7 @@ type cachedMember struct {
 	prev, next     *cachedMember
 }
 
-func newMemberCache(budget int64) *memberCache {
+func newMemberCache(budget *memoryBudget) *memberCache {
 	c := &memberCache{byID: map[string]*cachedMember{}, budget: budget}
 	c.ring.prev, c.ring.next = &c.ring, &c.ring
 	return c
@@ -90,15 +136,15 @@ func (c *memberCache) insert(e *cachedMember) {
 	c.grow(e.size)
 }
 
-// evict drops the least recently used clean members, but keep, until the
-// cache is within its budget.
+// evict drops the least recently used clean members, but keep, while the
+// cache is over (see over).
 func (c *memberCache) evict(keep *cachedMember) {
-	if c.budget <= 0 || c.bytes <= c.budget {
+	if !c.over() {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for e := c.ring.prev; e != &c.ring && c.bytes > c.budget; {
+	for e := c.ring.prev; e != &c.ring && c.over(); {
 		prev := e.prev
 		if !e.dirty && e != keep {
 			c.unlink(e)
@@ -123,6 +169,8 @@ func (p *partition) entry(id string) (*cachedMember, error) {
 	e := &cachedMember{m: m, size: memberBytes(size), counted: m != nil}
 	if m == nil {
 		e.m = domain.NewMember(id)
+	} else {
+		p.keys.Counters().MemberReads.Add(1)
 	}
 	p.cache.insert(e)
 	// Members read for events that are then refused (unknown ids, say)
@@ -154,6 +202,8 @@ func (p *partition) fold(r streams.LedgerRecord) error {
 			p.followUps = append(p.followUps, ev)
 		}
 	}
+	p.cache.grow(foldBytes(r.Facts))
+	e.size += foldBytes(r.Facts)
 	if !e.counted {
 		e.counted = true
 		p.known++
@@ -186,7 +236,7 @@ func (p *partition) snapshotDue(every time.Duration) bool {
 	if len(p.staged) > 0 || p.stale {
 		return false
 	}
-	return len(p.cache.dirty) >= maxDirtyMembers || (p.cache.budget > 0 && p.cache.bytes > p.cache.budget) ||
+	return len(p.cache.dirty) >= maxDirtyMembers || p.cache.over() ||
 		(len(p.cache.dirty) > 0 && time.Since(p.savedAt) >= every)
 }
 
@@ -233,7 +283,7 @@ func (p *partition) saveMembers() error {
 		p.cache.dirty, p.followUps = p.cache.dirty[:0], p.followUps[:0]
 		p.setSaved(cp)
 	}
-	p.cache.evict(nil)
+	p.cache.evict(p.cache.ring.next) // the member used last stays
 	return nil
 }
 
@@ -247,14 +297,6 @@ func saveAll(parts map[int]*partition) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// countMemory makes the cache's bytes count in gauge (nil: nowhere).
-func (c *memberCache) countMemory(gauge prometheus.Gauge) {
-	if gauge != nil {
-		gauge.Add(float64(c.bytes))
-	}
-	c.gauge = gauge
 }
 
 // setSaved records the partition's last snapshot, for its readers too.

@@ -125,7 +125,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		members: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loyalty_engine_members",
-			Help: "Members held in memory by this process.",
+			Help: "Members this engine knows (in memory or in their snapshots).",
 		}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loyalty_engine_retries_total",
@@ -194,11 +194,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, func() float64 { return float64(m.keys.Broken.Load()) })),
 		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "loyalty_member_snapshot_reads_total",
-			Help: "Members read from their snapshot in the key index's store: not in memory when an event or the service needed them.",
+			Help: "Members read from their snapshot in the key index's store to decide an event on: not in memory when it came (the service's reads are not counted).",
 		}, func() float64 { return float64(m.keys.MemberReads.Load()) })),
 		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "loyalty_member_snapshot_writes_total",
-			Help: "Member snapshots written: each member changed since its partition's last snapshot, when the next one is taken.",
+			Help: "Member snapshots written: each member changed since its partition's last snapshot, when the next one is taken (every snapshot interval, or sooner when many changed or memory is short).",
 		}, func() float64 { return float64(m.keys.MemberWrites.Load()) })))
 	return m, errors.Join(errs...)
 }

@@ -92,10 +92,10 @@ func claimsOf(r streams.LedgerRecord) []keyindex.Claim {
 	return claims
 }
 
-// newPartition makes a partition with no state; memberBytes is the budget
-// of its members in memory (0: unbounded).
-func newPartition(id int, keys *keyindex.Index, memberBytes int64) *partition {
-	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), cache: newMemberCache(memberBytes), keys: keys,
+// newPartition makes a partition with no state, whose members in memory
+// count in budget.
+func newPartition(id int, keys *keyindex.Index, budget *memoryBudget) *partition {
+	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), cache: newMemberCache(budget), keys: keys,
 		view: &partitionView{}, savedAt: time.Now()}
 }
 
@@ -123,10 +123,7 @@ func (p *partition) stage(t domain.EventType, r streams.LedgerRecord, encoded []
 // staged records and held-back answers already (fresh has none), so their
 // buffers are kept for reuse.
 func (p *partition) replaceState(fresh *partition) {
-	if g := p.cache.gauge; g != nil {
-		g.Sub(float64(p.cache.bytes))
-		fresh.cache.countMemory(g)
-	}
+	p.cache.release()
 	p.cache, p.known, p.ledgerSeq = fresh.cache, fresh.known, fresh.ledgerSeq
 	p.setSaved(fresh.saved)
 	p.savedAt, p.followUps = fresh.savedAt, fresh.followUps

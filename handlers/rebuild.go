@@ -16,21 +16,20 @@ import (
 // rebuild reads the given partitions' state: each from its last snapshot
 // (members are read from their rows when first needed), with the ledger
 // written since folded in, and the keys of the records past the index's
-// checkpoints into keys. memberBytes is each partition's budget of members
-// in memory (0: unbounded).
-func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index, memberBytes int64) (map[int]*partition, error) {
+// checkpoints into keys. Their members in memory count in budget.
+func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index, budget *memoryBudget) (map[int]*partition, error) {
 	quarantine, err := streams.LoadQuarantine(ctx, js)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	return rebuildFrom(ctx, js, ids, keys, quarantine, memberBytes)
+	return rebuildFrom(ctx, js, ids, keys, quarantine, budget)
 }
 
 // rebuildFrom is rebuild with the quarantine read already. The follow-up
 // events of the records it folds are in the partitions' followUps, for
 // their next snapshot.
 func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index,
-	quarantine streams.Quarantine, memberBytes int64) (map[int]*partition, error) {
+	quarantine streams.Quarantine, budget *memoryBudget) (map[int]*partition, error) {
 	parts := make(map[int]*partition, len(ids))
 	folder := keys.NewFolder(ids)
 	defer folder.Abort()
@@ -44,7 +43,7 @@ func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *k
 	var subjects []string
 	from := uint64(math.MaxUint64)
 	for _, id := range ids {
-		p := newPartition(id, keys, memberBytes)
+		p := newPartition(id, keys, budget)
 		cp, err := keys.Members(id)
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: %w", err)
@@ -148,7 +147,7 @@ func foldMessage(parts map[int]*partition, folder *keyindex.Folder, quarantine s
 			return err
 		}
 	}
-	if part != nil && part.cache.budget > 0 && part.cache.bytes > part.cache.budget {
+	if part != nil && part.cache.over() {
 		// The members read so far are as of seq: a snapshot keeps them,
 		// and a fold of the whole ledger stays within the budget.
 		return part.saveMembers()
@@ -179,7 +178,7 @@ func DryRun(ctx context.Context, js jetstream.JetStream, ev domain.Event, p *dom
 		return nil, nil, err
 	}
 	defer keys.Close()
-	parts, err := rebuild(ctx, js, []int{id}, keys, 0)
+	parts, err := rebuild(ctx, js, []int{id}, keys, newMemoryBudget(0, 1))
 	if err != nil {
 		return nil, nil, err
 	}

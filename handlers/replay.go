@@ -76,6 +76,7 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 	}
 	defer keys.Close()
 	parts := map[int]*partition{}
+	unbounded := newMemoryBudget(0, 1)
 	for {
 		msg, err := nextCtx(ctx, iter)
 		if err != nil {
@@ -86,7 +87,7 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 			return stats, fmt.Errorf("replay: metadata: %w", err)
 		}
 		stats.Inputs++
-		if err := replayOne(e, keys, parts, msg, meta, until, apply, &stats); err != nil {
+		if err := replayOne(e, keys, unbounded, parts, msg, meta, until, apply, &stats); err != nil {
 			return stats, err
 		}
 		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
@@ -124,7 +125,7 @@ func closeMembers(parts map[int]*partition, ps *domain.Programs, closeAt time.Ti
 	return nil
 }
 
-func replayOne(e *Engine, keys *keyindex.Index, parts map[int]*partition, msg jetstream.Msg, meta *jetstream.MsgMetadata, until time.Time,
+func replayOne(e *Engine, keys *keyindex.Index, unbounded *memoryBudget, parts map[int]*partition, msg jetstream.Msg, meta *jetstream.MsgMetadata, until time.Time,
 	apply func(streams.LedgerRecord) error, stats *ReplayStats) error {
 	stored, err := streams.ParseStoredInput(msg.Subject())
 	if err != nil {
@@ -133,7 +134,7 @@ func replayOne(e *Engine, keys *keyindex.Index, parts map[int]*partition, msg je
 	}
 	p := parts[stored.Partition]
 	if p == nil {
-		p = newPartition(stored.Partition, keys, 0) // unbounded: closeMembers wakes every member
+		p = newPartition(stored.Partition, keys, unbounded) // closeMembers wakes every member
 		parts[stored.Partition] = p
 	}
 	// Decided without changing the partition, so an event past until can

@@ -385,3 +385,47 @@ type quietPebble struct{}
 func (quietPebble) Infof(string, ...any)           {}
 func (quietPebble) Errorf(string, ...any)          {}
 func (quietPebble) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+
+// One member with a long history, larger than a partition's share of the
+// memory, stays in memory while the engine's members as a whole fit: it is
+// not written out and read back at every event.
+func TestALongHistoryStaysInMemoryWhileTheWholeFits(t *testing.T) {
+	env := natstest.Start(t)
+	// 64 partitions: a share of 32 KiB each, less than the member takes.
+	_, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{KeyIndexDir: t.TempDir(), MemberCacheBytes: 2 << 20})
+	waitRunning(t, reg)
+	var history []domain.Event
+	for i := range 400 {
+		history = append(history, purchase(fmt.Sprint("long-", i), "long-history", fmt.Sprint("o-", i), 1_000, day0.Add(time.Duration(i)*time.Hour)))
+	}
+	publish(t, env.JS, history...)
+	waitForRecords(t, env.JS, len(history))
+	reads := metricValue(t, reg, "loyalty_member_snapshot_reads_total")
+	if got := metricValue(t, reg, "loyalty_member_memory_bytes"); got < 32<<10 {
+		t.Fatalf("loyalty_member_memory_bytes = %v: the member is not larger than its partition's share, the test proves nothing", got)
+	}
+	for i := range 30 {
+		publish(t, env.JS, purchase(fmt.Sprint("more-", i), "long-history", fmt.Sprint("more-o-", i), 1_000, day0.Add(time.Duration(400+i)*time.Hour)))
+		waitForRecords(t, env.JS, len(history)+i+1)
+	}
+	if more := metricValue(t, reg, "loyalty_member_snapshot_reads_total") - reads; more > 0 {
+		t.Errorf("the member was read back from its snapshot %v times for 30 events, want none", more)
+	}
+}
+
+// A partition that has stopped receiving input still writes its snapshot:
+// what a burst changed is not left to be folded again after a crash.
+func TestAnIdlePartitionWritesItsSnapshot(t *testing.T) {
+	env := natstest.Start(t)
+	_, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{KeyIndexDir: t.TempDir(), SnapshotEvery: 2 * time.Second})
+	waitRunning(t, reg)
+	publish(t, env.JS, visit("idle-1", "idle-member", day0))
+	waitForRecords(t, env.JS, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValue(t, reg, "loyalty_member_snapshot_writes_total") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot written 10 s after the last input, with a 2 s interval")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

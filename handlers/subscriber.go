@@ -52,6 +52,10 @@ type partitionSubscriber struct {
 	commit func(context.Context) error
 	// committed reports every message up to a stream sequence committed.
 	committed func(upTo uint64)
+	// idle, if set, is called like commit every idleEvery the partition
+	// waits for input with nothing uncommitted (its members' snapshot).
+	idle      func()
+	idleEvery time.Duration
 
 	mu   sync.Mutex
 	done chan struct{} // closed when the delivering goroutine has ended
@@ -223,11 +227,21 @@ func (s *partitionSubscriber) first(ctx context.Context, b *batch) (input, bool,
 			return input{}, false, err
 		}
 	}
-	select {
-	case in := <-s.queue:
-		return in, true, nil
-	case <-ctx.Done():
-		return input{}, false, nil
+	var tick <-chan time.Time
+	if s.idle != nil {
+		t := time.NewTicker(s.idleEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case in := <-s.queue:
+			return in, true, nil
+		case <-ctx.Done():
+			return input{}, false, nil
+		case <-tick:
+			s.idle()
+		}
 	}
 }
 

@@ -34,6 +34,9 @@ func (ix *Index) broke(cause any) error {
 	return fmt.Errorf("%w: %v (it is emptied and folded again from the ledger at the next start)", ErrBroken, cause)
 }
 
+// Counters returns the index's counters.
+func (ix *Index) Counters() *Counters { return ix.counters }
+
 // Damaged marks the store broken for a cause its caller found (a row it
 // cannot use): the next start empties it and folds it again.
 func (ix *Index) Damaged(cause error) error { return ix.broke(cause) }
@@ -94,8 +97,9 @@ func isLocked(err error) bool {
 // absent by the filter alone, Missed went on to the store and were absent
 // there (the filter's false positives, which grow as the keys outgrow it),
 // Found were in it. Broken counts failures of the store. MemberReads
-// counts members read from their snapshot rows, MemberWrites the rows
-// written.
+// counts members the engine read from their snapshot rows to decide on
+// (its caller counts them: the service's reads are not), MemberWrites the
+// rows written.
 type Counters struct {
 	Filtered, Missed, Found, Broken atomic.Uint64
 	MemberReads, MemberWrites       atomic.Uint64

@@ -97,7 +97,6 @@ func (ix *Index) Member(id string, upTo uint64) (m *domain.Member, size int, err
 	if m.ID != id {
 		return nil, 0, ix.broke(fmt.Errorf("member row of %q holds member %q", id, m.ID))
 	}
-	ix.counters.MemberReads.Add(1)
 	return m, len(v), nil
 }
 
