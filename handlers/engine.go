@@ -318,7 +318,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.metrics.members.Set(float64(members))
 	e.cfg.Logger.Info("engine state rebuilt from the ledger", "partitions", len(parts), "members", members,
-		"ledger_messages_read", read,
+		"ledger_messages_read", read, "member_memory_bytes", e.cfg.MemberCacheBytes, "snapshot_interval", e.cfg.SnapshotEvery,
 		"took", time.Since(start).Round(time.Millisecond))
 
 	if err := checkServerVersion(e.js.Conn().ConnectedServerVersion()); err != nil {

@@ -29,12 +29,12 @@ func (e *Engine) openKeyIndex(ctx context.Context, quarantine streams.Quarantine
 		emptied, err = keys.Bind(info.Created, info.State.LastSeq, e.keyScope(quarantine))
 		switch {
 		case emptied:
-			e.cfg.Logger.Warn("key index was folded from another ledger, or another part of it (partitions, quarantine); it is emptied and folded again",
+			e.cfg.Logger.Warn("key index and member snapshots are emptied and folded again from the whole ledger: "+keys.EmptiedBecause(),
 				"dir", e.cfg.KeyIndexDir)
 		case keys.Empty() && info.State.Msgs > 0:
 			e.cfg.Logger.Info("key index is empty; the whole ledger is folded into it", "dir", e.cfg.KeyIndexDir, "ledger_messages", info.State.Msgs)
 		case !keys.FilterSaved() && e.cfg.KeyIndexDir != "" && info.State.Msgs > 0:
-			e.cfg.Logger.Info("key index filter not saved at the last stop (a crash, or a first start): every ledger record's keys are hashed again",
+			e.cfg.Logger.Info("key index filter not saved at the last stop (a crash): it is read back from the store in the background; look-ups go to the store until then",
 				"dir", e.cfg.KeyIndexDir)
 		}
 	}

@@ -40,7 +40,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.dataDir, "data-dir", envOr(getenv, "LOYALTY_DATA_DIR", ".loyalty"),
-		"directory of serve's own state: the engine's key index, and the embedded NATS store and managed PostgreSQL when serve runs them; one serve per directory (env LOYALTY_DATA_DIR)")
+		"directory of serve's own state: the engine's key index and member snapshots, and the embedded NATS store and managed PostgreSQL when serve runs them; one serve per directory (env LOYALTY_DATA_DIR)")
 	pf.StringVar(&g.natsURL, "nats-url", getenv("LOYALTY_NATS_URL"),
 		"NATS server URL; empty: the embedded server (env LOYALTY_NATS_URL)")
 	pf.StringVar(&g.databaseURL, "database-url", getenv("LOYALTY_DATABASE_URL"),

@@ -42,8 +42,9 @@ type serveOptions struct {
 	// is how often their snapshots are written.
 	memberMemory  byteSize
 	snapshotEvery time.Duration
-	// envErr is a setting from the environment that cannot be used.
-	envErr error
+	// memoryEnvErr and intervalEnvErr: settings from the environment that
+	// cannot be used, unless the flag overrides them.
+	memoryEnvErr, intervalEnvErr error
 	// replyPrefixes are the reply subjects the service answers.
 	replyPrefixes   []string
 	recreateStreams bool
@@ -59,7 +60,15 @@ JetStream (store in the data directory, listening on --nats-host:--nats-port);
 with no --database-url it runs a PostgreSQL server of its own in the data
 directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), g, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("member-memory") {
+				o.memoryEnvErr = nil // the flag overrides the environment
+			}
+			if cmd.Flags().Changed("snapshot-interval") {
+				o.intervalEnvErr = nil
+			}
+			return serve(cmd.Context(), g, o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.metricsAddr, "metrics-addr", envOr(g.getenv, "LOYALTY_METRICS_ADDR", ":9464"), "address for /metrics, /healthz and /readyz")
@@ -87,13 +96,21 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	o.memberMemory = 256 << 20
 	if v := g.getenv("LOYALTY_MEMBER_MEMORY"); v != "" {
 		if err := o.memberMemory.Set(v); err != nil {
-			o.envErr = fmt.Errorf("LOYALTY_MEMBER_MEMORY: %w", err)
+			o.memoryEnvErr = fmt.Errorf("LOYALTY_MEMBER_MEMORY: %w", err)
 		}
 	}
 	f.Var(&o.memberMemory, "member-memory",
 		"memory for members' state (such as 256MiB or 1GiB); members beyond it are read from their snapshots in the data directory when needed: see docs/operations.md, Memory (env LOYALTY_MEMBER_MEMORY)")
-	f.DurationVar(&o.snapshotEvery, "snapshot-interval", 10*time.Second,
-		"how often changed members' snapshots are written; a start folds the ledger written since the last ones")
+	o.snapshotEvery = 10 * time.Second
+	if v := g.getenv("LOYALTY_SNAPSHOT_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			o.intervalEnvErr = fmt.Errorf("LOYALTY_SNAPSHOT_INTERVAL %q: not a duration such as 10s", v)
+		}
+		o.snapshotEvery = d
+	}
+	f.DurationVar(&o.snapshotEvery, "snapshot-interval", o.snapshotEvery,
+		"how often changed members' snapshots are written after appends (at least every second while idle); a start folds the ledger written since the last ones (env LOYALTY_SNAPSHOT_INTERVAL)")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see loyalty simulate) once running")
 	o.demo.register(f, "demo-")
@@ -125,8 +142,11 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err := o.analytics.config(time.Now().UTC(), "schedule").Validate(); err != nil {
 		return fmt.Errorf("analytics settings: %w", err)
 	}
-	if o.envErr != nil {
-		return o.envErr
+	if err := errors.Join(o.memoryEnvErr, o.intervalEnvErr); err != nil {
+		return err
+	}
+	if o.memberMemory < 16<<20 {
+		log.Warn("--member-memory is small: most members will be read from their snapshots at each event (slower, not wrong)", "member_memory", o.memberMemory.String())
 	}
 	if o.snapshotEvery <= 0 {
 		return fmt.Errorf("--snapshot-interval %v: must be above 0, such as 10s", o.snapshotEvery)

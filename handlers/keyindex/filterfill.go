@@ -1,6 +1,8 @@
 package keyindex
 
 import (
+	"time"
+
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -19,8 +21,16 @@ func (ix *Index) Prime() {
 	ix.fill.Add(1)
 	go func() {
 		defer ix.fill.Done()
-		if err := ix.fillFilter(); err == nil {
+		start := time.Now()
+		n, err := ix.fillFilter()
+		switch {
+		case err == nil:
 			ix.primed.Store(true)
+			ix.logger.Info("key index filter read back from the store", "keys", n, "took", time.Since(start).Round(time.Millisecond))
+		case !ix.closed.Load():
+			// Look-ups stay exact, at the store's speed; the mark
+			// makes the next start fold the store again.
+			ix.logger.Error("key index filter not read back from the store; look-ups go to the store", "err", ix.broke(err))
 		}
 	}()
 }
@@ -30,22 +40,21 @@ func (ix *Index) Filling() bool { return !ix.primed.Load() && !ix.closed.Load() 
 
 // fillFilter gives the filter every key of the store. Keys stored after
 // its iterator was opened were given to the filter when they were held.
-func (ix *Index) fillFilter() (err error) {
+func (ix *Index) fillFilter() (n int, err error) {
 	defer ix.guard(&err)
 	iter, err := ix.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixKey}, UpperBound: []byte{prefixKey + 1}})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer iter.Close()
 	var k [16]byte
-	n := 0
 	for iter.First(); iter.Valid(); iter.Next() {
 		if n++; n%4096 == 0 && ix.closed.Load() {
-			return ErrClosed
+			return n, ErrClosed
 		}
 		if copy(k[:], iter.Key()[1:]) == len(k) {
 			ix.filter.add(k)
 		}
 	}
-	return iter.Error()
+	return n, iter.Error()
 }

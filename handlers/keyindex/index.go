@@ -75,10 +75,13 @@ type Index struct {
 	// filter); Prime fills it from the store in the background.
 	needsFill bool
 	fill      sync.WaitGroup
-	dir       string
-	counters  *Counters
-	closed    atomic.Bool
-	broken    atomic.Bool
+	// emptiedBecause says why Bind emptied the store, for the log.
+	emptiedBecause string
+	logger         *slog.Logger
+	dir            string
+	counters       *Counters
+	closed         atomic.Bool
+	broken         atomic.Bool
 }
 
 // Options size the store.
@@ -124,7 +127,7 @@ func Open(dir string, o Options) (*Index, error) {
 		return nil, fmt.Errorf("open key index %s: %w", dir, err)
 	}
 	ix := &Index{db: db, held: map[domain.Key]Entry{}, byPart: map[int][]domain.Key{}, checkpoints: map[int]uint64{},
-		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes), dir: dir, counters: o.Counters}
+		lookedAt: map[int]uint64{}, filter: newFilter(o.FilterBytes), dir: dir, counters: o.Counters, logger: o.Logger}
 	if ix.counters == nil {
 		ix.counters = &Counters{}
 	}
@@ -189,9 +192,11 @@ func (ix *Index) Close() error {
 func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64, scope string) (bool, error) {
 	want := binary.AppendVarint([]byte{formatVersion, domain.StateVersion}, ledgerCreated.UnixNano())
 	want = append(want, scope...)
-	got, closer, err := ix.db.Get(metaKey)
+	v, closer, err := ix.db.Get(metaKey)
 	same, had := false, err == nil
+	var got []byte
 	if had {
+		got = slices.Clone(v)
 		same = string(got) == string(want)
 		_ = closer.Close()
 	} else if !errors.Is(err, pebble.ErrNotFound) {
@@ -199,12 +204,19 @@ func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64, scope string) (bo
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.emptiedBecause = "it was folded from another ledger, or another part of it (partitions, quarantine)"
+	if had && (len(got) < 2 || got[0] != want[0] || got[1] != want[1]) || !had && len(ix.checkpoints) > 0 {
+		ix.emptiedBecause = "its layout or the members' state version changed (another version of loyalty wrote it)"
+	}
 	for _, seq := range ix.checkpoints {
-		same = same && seq <= lastSeq
+		if seq > lastSeq {
+			same, ix.emptiedBecause = false, "it holds more of the ledger than the ledger has (a ledger cut short or replaced)"
+		}
 	}
 	if same {
 		return false, nil
 	}
+	had = had || len(ix.checkpoints) > 0
 	b := ix.db.NewBatch()
 	defer b.Close()
 	if err := b.DeleteRange([]byte{0}, []byte{0xff}, nil); err != nil {
@@ -222,6 +234,9 @@ func (ix *Index) Bind(ledgerCreated time.Time, lastSeq uint64, scope string) (bo
 	ix.primed.Store(true) // empty, but for what it is given from now on
 	return had, nil
 }
+
+// EmptiedBecause says why the last Bind emptied the store.
+func (ix *Index) EmptiedBecause() string { return ix.emptiedBecause }
 
 // Checkpoint is the ledger sequence the partition's keys are folded up to.
 func (ix *Index) Checkpoint(part int) uint64 {
