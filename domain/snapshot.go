@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-// StateVersion is the layout of AppendBinary. A snapshot of another version
-// is not decoded: the engine folds the member from the ledger again. Bump it
-// whenever Member, or what Evolve keeps in it, changes meaning.
+// StateVersion is the layout of AppendBinary. Bump it whenever Member, or
+// what Evolve keeps in it, changes meaning: the engine's store records the
+// version it was written with, and a start with another one empties the
+// store and folds the whole ledger again (keyindex.Index.Bind). A snapshot
+// of another version is never decoded.
 const StateVersion = 1
 
 // ErrSnapshot means a member snapshot cannot be decoded: damaged, or of

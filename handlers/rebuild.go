@@ -44,7 +44,7 @@ func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *k
 	from := uint64(math.MaxUint64)
 	for _, id := range ids {
 		p := newPartition(id, keys, budget)
-		cp, err := keys.Members(id)
+		cp, err := keys.MembersCheckpoint(id)
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}

@@ -33,8 +33,8 @@ type MemberCheckpoint struct {
 	Members uint64
 }
 
-// Members returns the partition's member checkpoint (zero: no rows).
-func (ix *Index) Members(part int) (MemberCheckpoint, error) {
+// MembersCheckpoint returns the partition's member checkpoint (zero: no rows).
+func (ix *Index) MembersCheckpoint(part int) (MemberCheckpoint, error) {
 	var cp MemberCheckpoint
 	v, closer, err := ix.db.Get(memberCheckpointKey(part))
 	if errors.Is(err, pebble.ErrNotFound) {

@@ -36,7 +36,7 @@ func TestSnapshotsOutliveTheProcess(t *testing.T) {
 	}
 
 	ix = open(t, dir)
-	cp, err := ix.Members(7)
+	cp, err := ix.MembersCheckpoint(7)
 	if err != nil || cp != (MemberCheckpoint{LedgerSeq: 41, Members: 3}) {
 		t.Fatalf("checkpoint %+v, %v; want seq 41, 3 members", cp, err)
 	}
