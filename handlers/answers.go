@@ -119,8 +119,10 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 		return
 	}
 	p.deadLetters = append(p.deadLetters, func() {
-		if e := p.cache.byID[ev.MemberID]; e != nil {
-			m := e.m
+		// The member may have left memory since: read from its row.
+		if m, err := p.lookup(ev.MemberID); err != nil {
+			return // the caller, timed out, asks again
+		} else if m != nil {
 			if o, ok := m.Request(request); ok && o.Held {
 				return
 			}

@@ -278,6 +278,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, p := range parts {
+			p.cache.release()
+		}
+	}()
 	// The fold of the ledger since the snapshots is kept at once, with its
 	// follow-ups, which the outbox below reads from the store.
 	if err := saveAll(parts); err != nil {
@@ -302,11 +307,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		members += p.known
 		read += p.read
 	}
-	defer func() {
-		for _, p := range parts {
-			p.cache.release()
-		}
-	}()
 	e.parts.Store(&parts)
 	defer e.parts.Store(nil)
 	if !e.cfg.NoService {

@@ -49,8 +49,9 @@ type memoryBudget struct {
 	limit int64 // 0: unbounded
 	share int64 // a partition's: limit over the partitions
 	used  atomic.Int64
-	// gauge, if set, shows used.
+	// gauge, if set, shows used; mu keeps its updates in order.
 	gauge prometheus.Gauge
+	mu    sync.Mutex
 }
 
 func newMemoryBudget(limit int64, partitions int) *memoryBudget {
@@ -58,10 +59,13 @@ func newMemoryBudget(limit int64, partitions int) *memoryBudget {
 }
 
 func (b *memoryBudget) add(delta int64) {
-	used := b.used.Add(delta)
-	if b.gauge != nil {
-		b.gauge.Set(float64(used))
+	if b.gauge == nil {
+		b.used.Add(delta)
+		return
 	}
+	b.mu.Lock()
+	b.gauge.Set(float64(b.used.Add(delta)))
+	b.mu.Unlock()
 }
 
 // memberCache is a partition's members in memory, least recently used

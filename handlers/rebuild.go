@@ -29,8 +29,15 @@ func rebuild(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyin
 // events of the records it folds are in the partitions' followUps, for
 // their next snapshot.
 func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *keyindex.Index,
-	quarantine streams.Quarantine, budget *memoryBudget) (map[int]*partition, error) {
+	quarantine streams.Quarantine, budget *memoryBudget) (_ map[int]*partition, err error) {
 	parts := make(map[int]*partition, len(ids))
+	defer func() {
+		if err != nil { // the members read so far leave the budget with the partitions
+			for _, p := range parts {
+				p.cache.release()
+			}
+		}
+	}()
 	folder := keys.NewFolder(ids)
 	defer folder.Abort()
 	stream, err := js.Stream(ctx, streams.LedgerStream)
