@@ -146,7 +146,9 @@ func (m *Member) visitDaysAgo(at time.Time, today bool) []int {
 // (expiry, releases, reviews, yearly bonuses, notices) without changing m.
 // Those change only the small, bounded parts of the state, which are
 // copied; the parts that grow with the member's history (orders and their
-// queue, requests, holds, stock) are shared, an order changed by the fork
+// queues, requests, holds, stock) are shared (releases only take entries
+// off the front of the pending queue, which leaves the shared array as it
+// is), an order changed by the fork
 // is copied into an overlay of its own (orderToChange), and any other
 // change of the shared parts copies them first (unshare). So a fork costs
 // the same for a member with 100,000 orders as for a new one.
@@ -161,7 +163,6 @@ func (m *Member) fork() *Member {
 	c.visitBonuses = maps.Clone(m.visitBonuses)
 	c.ruleDays = cloneDays(m.ruleDays)
 	c.rewardDays = cloneDays(m.rewardDays)
-	c.pendingQueue = slices.Clone(m.pendingQueue)
 	return &c
 }
 
@@ -184,6 +185,7 @@ func (m *Member) unshare() {
 	}
 	m.orders, m.ordersOverlay, m.forked = orders, nil, false
 	m.orderAges = slices.Clone(m.orderAges)
+	m.pendingQueue = slices.Clone(m.pendingQueue)
 	m.requests = maps.Clone(m.requests)
 	m.requestAges = slices.Clone(m.requestAges)
 	m.holds = maps.Clone(m.holds) // a hold's lots are never changed in place

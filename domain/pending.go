@@ -116,6 +116,7 @@ func comparePending(a, b pendingEntry) int {
 // queuePending adds an order that earned pending points.
 func (m *Member) queuePending(at time.Time, order string) {
 	e := pendingEntry{at: at, order: order}
+	m.unshare() // an insert writes into the queue's array
 	i, found := slices.BinarySearchFunc(m.pendingQueue, e, comparePending)
 	if !found {
 		m.pendingQueue = slices.Insert(m.pendingQueue, i, e)
