@@ -1,7 +1,7 @@
 package domain
 
 import (
-	"container/heap"
+	"slices"
 	"time"
 )
 
@@ -15,17 +15,25 @@ type orderAge struct {
 	id       string
 }
 
+// orderAges and requestAges are kept in time order, oldest first. Orders
+// and requests come nearly in time order, so adding one is nearly always
+// an append, and forgetting takes from the front: no heap, and no
+// allocation for each entry (container/heap boxes them).
 type orderAges []orderAge
 
-func (q orderAges) Len() int           { return len(q) }
-func (q orderAges) Less(i, j int) bool { return q[i].placedAt.Before(q[j].placedAt) }
-func (q orderAges) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *orderAges) Push(x any)        { *q = append(*q, x.(orderAge)) }
-func (q *orderAges) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+func (q *orderAges) add(a orderAge) {
+	n := len(*q)
+	if n == 0 || !a.placedAt.Before((*q)[n-1].placedAt) {
+		*q = append(*q, a)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(*q, a.placedAt, func(e orderAge, t time.Time) int {
+		if e.placedAt.After(t) {
+			return 1
+		}
+		return -1 // after every entry of the same time: kept in the order added
+	})
+	*q = slices.Insert(*q, i, a)
 }
 
 type requestAge struct {
@@ -35,22 +43,27 @@ type requestAge struct {
 
 type requestAges []requestAge
 
-func (q requestAges) Len() int           { return len(q) }
-func (q requestAges) Less(i, j int) bool { return q[i].day < q[j].day }
-func (q requestAges) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *requestAges) Push(x any)        { *q = append(*q, x.(requestAge)) }
-func (q *requestAges) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
+func (q *requestAges) add(a requestAge) {
+	n := len(*q)
+	if n == 0 || a.day >= (*q)[n-1].day {
+		*q = append(*q, a)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(*q, a.day, func(e requestAge, day int64) int {
+		if e.day > day {
+			return 1
+		}
+		return -1
+	})
+	*q = slices.Insert(*q, i, a)
 }
 
 // forgetOrders drops the orders placed more than orderMemory before the
 // member's latest activity.
 func (m *Member) forgetOrders() {
 	for len(m.orderAges) > 0 && m.LastActivity.Sub(m.orderAges[0].placedAt) > orderMemory {
-		a := heap.Pop(&m.orderAges).(orderAge)
+		a := m.orderAges[0]
+		m.orderAges = m.orderAges[1:]
 		if o := m.order(a.id); o != nil && o.PlacedAt.Equal(a.placedAt) {
 			m.deleteOrder(a.id)
 		}
@@ -60,7 +73,8 @@ func (m *Member) forgetOrders() {
 // forgetRequests drops the requests decided before the horizon day.
 func (m *Member) forgetRequests(horizon int64) {
 	for len(m.requestAges) > 0 && m.requestAges[0].day < horizon {
-		a := heap.Pop(&m.requestAges).(requestAge)
+		a := m.requestAges[0]
+		m.requestAges = m.requestAges[1:]
 		if o, ok := m.requests[a.ref]; ok && dayOf(o.At) == a.day {
 			delete(m.requests, a.ref)
 		}

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"cmp"
-	"container/heap"
 	"maps"
 	"math"
 	"slices"
@@ -381,7 +380,7 @@ func (m *Member) touch(at time.Time) {
 func (m *Member) evolvePurchase(f PurchaseRecorded) {
 	m.Purchases++
 	m.forgetOld()
-	heap.Push(&m.orderAges, orderAge{placedAt: f.OccurredAt, id: f.OrderID})
+	m.orderAges.add(orderAge{placedAt: f.OccurredAt, id: f.OrderID})
 	m.setOrder(f.OrderID, &Order{
 		PlacedAt:        f.OccurredAt,
 		Total:           f.Total,

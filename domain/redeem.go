@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"container/heap"
 	"fmt"
 	"slices"
 	"time"
@@ -245,7 +244,7 @@ func (m *Member) rememberRequest(ref RequestRef, o RedemptionOutcome) {
 		m.requests = map[RequestRef]RedemptionOutcome{}
 	}
 	m.requests[ref] = o
-	heap.Push(&m.requestAges, requestAge{day: dayOf(o.At), ref: ref})
+	m.requestAges.add(requestAge{day: dayOf(o.At), ref: ref})
 	m.forgetOld()
 }
 

@@ -15,7 +15,7 @@ import (
 // version it was written with, and a start with another one empties the
 // store and folds the whole ledger again (keyindex.Index.Bind). A snapshot
 // of another version is never decoded.
-const StateVersion = 1
+const StateVersion = 2
 
 // ErrSnapshot means a member snapshot cannot be decoded: damaged, or of
 // another StateVersion.
@@ -84,8 +84,8 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 		w.str(id)
 		w.int(m.stockTaken[id])
 	}
-	// The queues are heaps or sorted lists: written as they are, so the
-	// decoded member pops them in the same order.
+	// The queues are sorted lists: written as they are, so the decoded
+	// member takes from them in the same order.
 	w.count(len(m.orderAges))
 	for _, a := range m.orderAges {
 		w.time(a.placedAt)
