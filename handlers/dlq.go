@@ -61,7 +61,7 @@ type DeadLetters struct {
 
 // OpenDeadLetters opens the dead-letter stream and the replay record.
 func OpenDeadLetters(ctx context.Context, js jetstream.JetStream) (*DeadLetters, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      ReplayBucket,
 		Description: "Dead letters replayed into LOYALTY_IN",
 		History:     1,

@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
 )
 
 // SecretsBucket holds the engine's secrets: the key its follow-up ids are
@@ -25,7 +27,7 @@ const followUpKeyName = "follow-up-ids.k1"
 // first time. Engines that start together agree: the first to create it
 // wins, and the others read it.
 func loadIDKey(ctx context.Context, js jetstream.JetStream) ([]byte, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: SecretsBucket, Description: "Loyalty engine secrets: the key of follow-up event ids",
 		History: 1, Storage: jetstream.FileStorage,
 	})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
 )
 
 // LeaseBucket is the JetStream key-value bucket of engine leases: one key
@@ -51,7 +53,7 @@ type lease struct {
 }
 
 func newLease(ctx context.Context, js jetstream.JetStream, key string, log *slog.Logger) (*lease, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "Loyalty engine leases: which process consumes which input",
 		History:     1,

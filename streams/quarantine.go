@@ -135,7 +135,7 @@ func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq ui
 	if decodeErr == nil {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, ErrDecodable)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket: QuarantineBucket, Description: "Ledger messages set aside by an operator: readers skip them (loyalty ledger quarantine)",
 		History: 64, Storage: jetstream.FileStorage,
 	})

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // StreamsConfig sizes the streams the engine creates.
 type StreamsConfig struct {
-	// Replicas for every stream (1 on a single server, 3 in a cluster).
+	// Replicas for every stream the engine creates; 0: DefaultReplicas.
+	// An existing stream's replicas are never lowered.
 	Replicas int
 	// DuplicateWindow is how long JetStream de-duplicates by Nats-Msg-Id.
 	// The engine is idempotent beyond it; the window only saves work.
@@ -94,19 +97,37 @@ func DeadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates the engine's streams or updates them to the current
-// definitions. It is safe to run at every start and from several processes.
+// DefaultReplicas is 3 when the connection's server is part of a cluster
+// of three or more servers, else 1.
+func DefaultReplicas(nc *nats.Conn) int {
+	if nc != nil && nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// EnsureStreams creates the engine's streams, or brings existing ones to
+// what the engine owns of them (see reconcileStream). It is safe to run at
+// every start and from several processes. Settings it leaves as an operator
+// set them are logged to log (nil: not logged).
 //
 // The streams are created together, on first start. When some exist and
 // others do not, it returns ErrStreamMissing, naming them, unless
 // c.RecreateMissing.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig) error {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig, log ...*slog.Logger) error {
+	if c.Replicas == 0 {
+		c.Replicas = DefaultReplicas(js.Conn())
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if len(log) > 0 && log[0] != nil {
+		logger = log[0]
+	}
 	cfgs := []jetstream.StreamConfig{InputStreamConfig(c), LedgerStreamConfig(c), DeadLetterStreamConfig(c)}
 	if err := checkNoneMissing(ctx, js, cfgs); err != nil && !c.RecreateMissing {
 		return err
 	}
 	for _, cfg := range cfgs {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		if err := ensureStream(ctx, js, cfg, logger); err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return err
 			}

@@ -48,6 +48,8 @@ type serveOptions struct {
 	// replyPrefixes are the reply subjects the service answers.
 	replyPrefixes   []string
 	recreateStreams bool
+	// replicas of the streams serve creates (0: streams.DefaultReplicas).
+	replicas int
 }
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -91,6 +93,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		"reply subjects the loyalty service answers (comma-separated prefixes; replaces the default, so list _INBOX.,_INBOX_,_R_. too if you "+
 			"add one); a request with any other reply subject is dropped and counted in loyalty_service_refused_total: see docs/service.md, "+
 			"Reply subjects (env LOYALTY_SERVICE_REPLY_PREFIXES)")
+	f.IntVar(&o.replicas, "replicas", 0,
+		"replicas of the streams the engine creates (0: 3 when the NATS server is in a cluster of three or more, else 1); an existing stream's replicas are never lowered, and its limits, placement and storage are left as set: see docs/operations.md")
 	f.BoolVar(&o.recreateStreams, "recreate-missing-streams", false,
 		"create a stream that is missing while the engine's others exist, accepting that what it held is lost (serve otherwise refuses to start; see docs/operations.md)")
 	o.memberMemory = 256 << 20
@@ -182,7 +186,10 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		log.Warn("--recreate-missing-streams is set: a stream of the engine's that is missing is created empty, and what it held is lost; " +
 			"remove the flag once the engine has started (docs/operations.md, \"A stream is missing\")")
 	}
-	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{RecreateMissing: o.recreateStreams}); err != nil {
+	if o.replicas < 0 || o.replicas > 5 {
+		return fmt.Errorf("--replicas %d: give 1 to 5, or 0 for the default (3 on a cluster of three or more servers, else 1)", o.replicas)
+	}
+	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{RecreateMissing: o.recreateStreams, Replicas: o.replicas}, log); err != nil {
 		return err
 	}
 	if err := streams.CheckLedgerWhole(ctx, js); err != nil {
