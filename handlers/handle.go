@@ -329,18 +329,15 @@ func (e *Engine) resync(ctx context.Context, p *partition) error {
 // snapshot writes the partition's snapshot when one is due. A store that
 // fails stops the engine (keysBroken): its state can no longer be kept.
 func (e *Engine) snapshot(p *partition) {
-	if !p.snapshotDue(e.cfg.SnapshotEvery) {
-		return
-	}
-	if err := p.saveMembers(); err != nil {
-		e.cfg.Logger.Error("member snapshot not written", "partition", p.id, "err", err)
-		e.keysBroken(err)
+	if p.snapshotDue(e.cfg.SnapshotEvery) {
+		e.snapshotIdle(p)
 	}
 }
 
-// snapshotIdle writes the snapshot of a partition waiting for input: the
-// members its last appends changed are kept (a crash then folds nothing of
-// them again), and members over the memory budget go.
+// snapshotIdle writes the snapshot of a partition whose state matches the
+// ledger, as one waiting for input does: the members its last appends
+// changed are kept (a crash then folds nothing of them again), and members
+// over the memory budget go.
 func (e *Engine) snapshotIdle(p *partition) {
 	if len(p.staged) > 0 || p.stale {
 		return

@@ -206,8 +206,9 @@ func (p *partition) fold(r streams.LedgerRecord) error {
 			p.followUps = append(p.followUps, ev)
 		}
 	}
-	p.cache.grow(foldBytes(r.Facts))
-	e.size += foldBytes(r.Facts)
+	added := foldBytes(r.Facts)
+	p.cache.grow(added)
+	e.size += added
 	if !e.counted {
 		e.counted = true
 		p.known++

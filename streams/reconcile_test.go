@@ -38,7 +38,7 @@ func TestStreamsKeepWhatAnOperatorSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	if err := streams.EnsureStreams(ctx, c.JS, streams.StreamsConfig{Replicas: 1}, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+	if err := streams.EnsureStreams(ctx, c.JS, streams.StreamsConfig{Replicas: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{streams.InputStream, streams.LedgerStream, streams.DeadLetterStream} {

@@ -23,6 +23,9 @@ type StreamsConfig struct {
 	// RecreateMissing lets EnsureStreams create a stream that is missing
 	// while others of the engine's exist, accepting what it held as lost.
 	RecreateMissing bool
+	// Logger gets the settings of existing streams left as they are set
+	// (nil: not logged).
+	Logger *slog.Logger
 }
 
 // ErrStreamMissing is returned by EnsureStreams when some of the engine's
@@ -109,18 +112,18 @@ func DefaultReplicas(nc *nats.Conn) int {
 // EnsureStreams creates the engine's streams, or brings existing ones to
 // what the engine owns of them (see reconcileStream). It is safe to run at
 // every start and from several processes. Settings it leaves as an operator
-// set them are logged to log (nil: not logged).
+// set them are logged to c.Logger.
 //
 // The streams are created together, on first start. When some exist and
 // others do not, it returns ErrStreamMissing, naming them, unless
 // c.RecreateMissing.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig, log ...*slog.Logger) error {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig) error {
 	if c.Replicas == 0 {
 		c.Replicas = DefaultReplicas(js.Conn())
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if len(log) > 0 && log[0] != nil {
-		logger = log[0]
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	cfgs := []jetstream.StreamConfig{InputStreamConfig(c), LedgerStreamConfig(c), DeadLetterStreamConfig(c)}
 	if err := checkNoneMissing(ctx, js, cfgs); err != nil && !c.RecreateMissing {

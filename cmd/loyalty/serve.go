@@ -152,6 +152,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if o.memberMemory < 16<<20 {
 		log.Warn("--member-memory is small: most members will be read from their snapshots at each event (slower, not wrong)", "member_memory", o.memberMemory.String())
 	}
+	if o.replicas < 0 || o.replicas > 5 {
+		return fmt.Errorf("--replicas %d: give 1 to 5, or 0 for the default (3 on a cluster of three or more servers, else 1)", o.replicas)
+	}
 	if o.snapshotEvery <= 0 {
 		return fmt.Errorf("--snapshot-interval %v: must be above 0, such as 10s", o.snapshotEvery)
 	}
@@ -186,10 +189,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		log.Warn("--recreate-missing-streams is set: a stream of the engine's that is missing is created empty, and what it held is lost; " +
 			"remove the flag once the engine has started (docs/operations.md, \"A stream is missing\")")
 	}
-	if o.replicas < 0 || o.replicas > 5 {
-		return fmt.Errorf("--replicas %d: give 1 to 5, or 0 for the default (3 on a cluster of three or more servers, else 1)", o.replicas)
-	}
-	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{RecreateMissing: o.recreateStreams, Replicas: o.replicas}, log); err != nil {
+	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{RecreateMissing: o.recreateStreams, Replicas: o.replicas, Logger: log}); err != nil {
 		return err
 	}
 	if err := streams.CheckLedgerWhole(ctx, js); err != nil {
