@@ -66,6 +66,11 @@ type EngineConfig struct {
 	// since the last one.
 	MemberCacheBytes int64
 	SnapshotEvery    time.Duration
+	// Share makes the engine share the partitions with the other engines
+	// of the same NATS system that share them: each takes its part, and
+	// takes over those of an engine that stops (decision 025). Partitions
+	// must then be empty.
+	Share bool
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -125,6 +130,9 @@ func (c EngineConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("engine: SnapshotEvery must not be negative, got %s", c.SnapshotEvery))
 	}
 	errs = append(errs, validateReplyPrefixes(c.ServiceReplyPrefixes))
+	if c.Share && len(c.Partitions) > 0 && len(c.Partitions) < streams.Partitions {
+		errs = append(errs, errors.New("engine: an engine that shares the partitions takes its own; Partitions must be empty"))
+	}
 	seen := map[int]bool{}
 	for _, p := range c.Partitions {
 		if p < 0 || p >= streams.Partitions {
@@ -150,7 +158,7 @@ type Engine struct {
 	parts   atomic.Pointer[map[int]*partition]
 	waiters waiters
 	// outbox holds follow-up events to publish (see followup.go).
-	outbox chan domain.Event
+	outbox chan outgoing
 	// maxPending is the size at which a partition's staged ledger message
 	// is committed; set by Run from the server's payload limit.
 	maxPending int
@@ -162,6 +170,8 @@ type Engine struct {
 	idKey []byte
 	// keysFailed stops Run when the key index store fails (keysBroken).
 	keysFailed chan error
+	// keys is the key index while Run has it open.
+	keys *keyindex.Index
 }
 
 // NewEngine checks the configuration; Run does the work.
@@ -170,7 +180,7 @@ func NewEngine(js jetstream.JetStream, cfg EngineConfig) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics, outbox: make(chan domain.Event, followUpBuffer), keysFailed: make(chan error, 1),
+	e := &Engine{js: js, cfg: cfg, metrics: cfg.Metrics, outbox: make(chan outgoing, followUpBuffer), keysFailed: make(chan error, 1),
 		memory: newMemoryBudget(cfg.MemberCacheBytes, len(cfg.Partitions))}
 	e.memory.gauge = cfg.Metrics.memberBytes
 	e.programs.Store(cfg.Programs)
@@ -236,10 +246,14 @@ func ConsumerName(partitions []int) string {
 // Run rebuilds partition state from the ledger, then handles input until ctx
 // ends. Before it returns, what was handled is committed and acknowledged.
 //
-// Only one engine process consumes an input consumer at a time: Run first
-// waits for the consumer's lease (see lease), and returns ErrLeaseLost if it
-// ever loses it.
+// With Share set it shares the partitions with the other engines of the
+// same NATS system (see runShared). Otherwise only one engine process
+// consumes an input consumer at a time: Run first waits for the consumer's
+// lease (see lease), and returns ErrLeaseLost if it ever loses it.
 func (e *Engine) Run(ctx context.Context) error {
+	if e.cfg.Share {
+		return e.runShared(ctx)
+	}
 	owner, err := newLease(ctx, e.js, ConsumerName(e.cfg.Partitions), e.cfg.Logger)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -257,55 +271,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { defer close(holding); leaseLost <- owner.hold(holdCtx) }()
 	defer func() { stopHolding(); <-holding; owner.release(ctx) }()
 
-	if e.idKey, err = loadIDKey(ctx, e.js); err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
 	start := time.Now()
-	quarantine, err := streams.LoadQuarantine(ctx, e.js)
+	w, err := e.open(ctx)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	keys, err := e.openKeyIndex(ctx, quarantine)
-	if err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	defer func() {
-		if err := keys.Close(); err != nil {
-			e.cfg.Logger.Warn("key index not closed cleanly; the next start hashes the whole ledger again", "err", err)
-		}
-	}()
-	parts, err := rebuildFrom(ctx, e.js, e.cfg.Partitions, keys, quarantine, e.memory)
+	defer w.close()
+	parts, err := e.loadPartitions(ctx, w, e.cfg.Partitions)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, p := range parts {
-			p.cache.release()
-		}
-	}()
-	// The fold of the ledger since the snapshots is kept at once, with its
-	// follow-ups, which the outbox below reads from the store.
-	if err := saveAll(parts); err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	keys.Prime()
-	if len(quarantine) > 0 {
-		e.cfg.Logger.Warn("ledger messages set aside by quarantine are skipped: their facts are not in the members' state",
-			"count", len(quarantine), "see", "loyalty ledger quarantined")
-	}
+	defer releaseAll(parts)
+	w.keys.Prime()
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go e.publishFollowUps(followCtx)
-	if n, err := e.reconcileFollowUps(ctx, keys, parts); err != nil {
-		return fmt.Errorf("engine: follow-ups: %w", err)
-	} else if n > 0 {
-		e.cfg.Logger.Info("follow-up events published again: their facts are in the ledger, the events were not applied", "events", n)
-	}
-	var members uint64
-	read := 0
-	for _, p := range parts {
-		members += p.known
-		read += p.read
+	if err := e.republishFollowUps(ctx, w.keys, parts); err != nil {
+		return err
 	}
 	e.parts.Store(&parts)
 	defer e.parts.Store(nil)
@@ -316,30 +298,135 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		defer func() { _ = svc.Stop() }()
 	}
+	e.logRebuilt(parts, start)
+	if err := e.checkServer(); err != nil {
+		return err
+	}
+	cons, err := e.ensureInputConsumer(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: input consumer: %w", err)
+	}
+	_, err = e.consume(ctx, parts, e.cfg.Partitions, cons, nil, leaseLost, nil)
+	return err
+}
+
+// working is what a Run opens once, whichever partitions it handles.
+type working struct {
+	keys       *keyindex.Index
+	quarantine streams.Quarantine
+	log        *slog.Logger
+}
+
+// open reads the deployment's follow-up id key and the quarantine, and
+// opens the key index.
+func (e *Engine) open(ctx context.Context) (*working, error) {
+	var err error
+	if e.idKey, err = loadIDKey(ctx, e.js); err != nil {
+		return nil, err
+	}
+	quarantine, err := streams.LoadQuarantine(ctx, e.js)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := e.openKeyIndex(ctx, quarantine)
+	if err != nil {
+		return nil, err
+	}
+	if len(quarantine) > 0 {
+		e.cfg.Logger.Warn("ledger messages set aside by quarantine are skipped: their facts are not in the members' state",
+			"count", len(quarantine), "see", "loyalty ledger quarantined")
+	}
+	e.keys = keys
+	return &working{keys: keys, quarantine: quarantine, log: e.cfg.Logger}, nil
+}
+
+func (w *working) close() {
+	if err := w.keys.Close(); err != nil {
+		w.log.Warn("key index not closed cleanly; the next start hashes the whole ledger again", "err", err)
+	}
+}
+
+// loadPartitions rebuilds the given partitions from their snapshots and the
+// ledger since, and keeps the fold at once, with its follow-ups (which
+// republishFollowUps reads from the store).
+func (e *Engine) loadPartitions(ctx context.Context, w *working, ids []int) (map[int]*partition, error) {
+	parts, err := rebuildFrom(ctx, e.js, ids, w.keys, w.quarantine, e.memory)
+	if err != nil {
+		return nil, err
+	}
+	if err := saveAll(parts); err != nil {
+		releaseAll(parts)
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return parts, nil
+}
+
+// releaseAll takes the partitions' members out of the memory budget.
+func releaseAll(parts map[int]*partition) {
+	for _, p := range parts {
+		p.cache.release()
+	}
+}
+
+// republishFollowUps queues the follow-ups the store kept (reconcile
+// FollowUps) and logs how many.
+func (e *Engine) republishFollowUps(ctx context.Context, keys *keyindex.Index, parts map[int]*partition) error {
+	n, err := e.reconcileFollowUps(ctx, keys, parts)
+	if err != nil {
+		return fmt.Errorf("engine: follow-ups: %w", err)
+	}
+	if n > 0 {
+		e.cfg.Logger.Info("follow-up events published again: their facts are in the ledger, JetStream had not confirmed storing the events", "events", n)
+	}
+	return nil
+}
+
+// logRebuilt logs what the rebuild of the partitions read and took.
+func (e *Engine) logRebuilt(parts map[int]*partition, start time.Time) {
+	var members uint64
+	read := 0
+	for _, p := range parts {
+		members += p.known
+		read += p.read
+	}
 	e.metrics.members.Set(float64(members))
 	e.cfg.Logger.Info("engine state rebuilt from the ledger", "partitions", len(parts), "members", members,
 		"ledger_messages_read", read, "member_memory_bytes", e.cfg.MemberCacheBytes, "snapshot_interval", e.cfg.SnapshotEvery,
 		"took", time.Since(start).Round(time.Millisecond))
+}
 
+// checkServer refuses a server too old for the engine and sizes the ledger
+// messages to its payload limit.
+func (e *Engine) checkServer() error {
 	if err := checkServerVersion(e.js.Conn().ConnectedServerVersion()); err != nil {
 		return err
 	}
 	// A ledger message stays well under the server's payload limit.
 	e.maxPending = min(maxLedgerMessageBytes, int(e.js.Conn().MaxPayload())/2)
 	e.maxRecord = int(e.js.Conn().MaxPayload()) - e.maxPending - ledgerHeaderRoom
-	cons, err := e.ensureInputConsumer(ctx)
-	if err != nil {
-		return fmt.Errorf("engine: input consumer: %w", err)
-	}
-	in := &intake{js: e.js, consumer: cons, stream: streams.InputStream, name: ConsumerName(e.cfg.Partitions),
+	return nil
+}
+
+// consume handles the partitions' input from the consumer cons until ctx
+// ends or stop gives an error, commits and acknowledges what was handled,
+// writes the partitions' snapshots, and returns the input sequence up to
+// which every input the consumer delivered was committed. Input of
+// partition p at or below handled[p] was handled before (by an earlier
+// owner): it is acknowledged without being handled again. marks, if set,
+// is given the intake's watermark while it runs.
+func (e *Engine) consume(ctx context.Context, parts map[int]*partition, ids []int, cons jetstream.Consumer,
+	handled map[int]uint64, stop <-chan error, marks func(*watermark)) (uint64, error) {
+	in := &intake{js: e.js, consumer: cons, stream: streams.InputStream, name: cons.CachedInfo().Name,
 		logger: e.cfg.Logger, prefetch: 1024, queues: map[int]chan input{}, marks: newWatermark(),
-		retryAfter: time.Second, resumed: e.metrics.inputResumes}
-	router, subs, err := e.newRouter(parts, in)
+		retryAfter: time.Second, resumed: e.metrics.inputResumes, handled: handled}
+	if marks != nil {
+		marks(in.marks)
+	}
+	router, subs, err := e.newRouter(parts, ids, in)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	e.metrics.partitionsOwned.Set(float64(len(parts)))
-	defer e.metrics.partitionsOwned.Set(0)
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
 	go e.watchLag(lagCtx, in.name, lagInterval)
@@ -347,7 +434,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	group, gctx := errgroup.WithContext(ctx)
 	group.Go(func() error {
 		select {
-		case err := <-leaseLost:
+		case err := <-stop:
 			return err
 		case err := <-e.keysFailed:
 			return err
@@ -366,9 +453,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.cfg.Logger.Warn("member snapshots not written at stop; the next start folds the ledger since the last ones", "err", serr)
 	}
 	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("engine: %w", err)
+		return 0, fmt.Errorf("engine: %w", err)
 	}
-	return nil
+	return in.marks.through(), nil
 }
 
 // minIdleSnapshot is the shortest wait before a partition with no input
@@ -377,7 +464,7 @@ const minIdleSnapshot = time.Second
 
 // newRouter makes the watermill router with one handler per partition, each
 // fed by the partition's queue of the intake.
-func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Router, []*partitionSubscriber, error) {
+func (e *Engine) newRouter(parts map[int]*partition, ids []int, in *intake) (*message.Router, []*partitionSubscriber, error) {
 	logger := newRouterLogger(e.cfg.Logger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
 	if err != nil {
@@ -394,7 +481,7 @@ func (e *Engine) newRouter(parts map[int]*partition, in *intake) (*message.Route
 		Logger: logger,
 	}.Middleware)
 	var subs []*partitionSubscriber
-	for _, id := range e.cfg.Partitions {
+	for _, id := range ids {
 		p := parts[id]
 		queue := make(chan input, e.cfg.Prefetch)
 		in.queues[id] = queue

@@ -18,11 +18,21 @@ import (
 // Follow-ups are the input events the engine publishes itself for another
 // member once a fact is in the ledger: the recipient's side of a transfer,
 // a referrer's bonus (domain.FollowUp). The ledger is their outbox: each is
-// published after its fact's append, retried until it is stored, and at
-// start the engine publishes again those of the whole ledger whose member
-// has not applied them. A follow-up's id and time come from its fact, so a
-// second copy is recognised as the same event and applied once.
+// published after its fact's append and retried until JetStream stores it.
+// One not stored by the time its partition writes a snapshot is kept there
+// as a row until it is, and one a crash lost is folded again from the
+// ledger since the snapshot; at the start of a run the engine publishes
+// those rows again, whichever engine owns their member. A follow-up's id
+// and time come from its fact, so a second copy is recognised as the same
+// event and applied once.
 const followUpBuffer = 4096
+
+// outgoing is a follow-up to publish: from the partition whose commit made
+// it, or (from nil) a row of the store found at the start of a run.
+type outgoing struct {
+	ev   domain.Event
+	from *partition
+}
 
 // followUpsOf is the follow-ups of a batch's records.
 func followUpsOf(staged []stagedRecord) []domain.Event {
@@ -40,10 +50,10 @@ func followUpsOf(staged []stagedRecord) []domain.Event {
 // queueFollowUps hands follow-ups to the publisher, waiting while its queue
 // is full (NATS down) unless ctx ends: what is not queued then is published
 // again at the next start, from the ledger. It returns how many it queued.
-func (e *Engine) queueFollowUps(ctx context.Context, events []domain.Event) int {
+func (e *Engine) queueFollowUps(ctx context.Context, from *partition, events []domain.Event) int {
 	for i, ev := range events {
 		select {
-		case e.outbox <- ev:
+		case e.outbox <- outgoing{ev: ev, from: from}:
 		case <-ctx.Done():
 			return i
 		}
@@ -51,15 +61,16 @@ func (e *Engine) queueFollowUps(ctx context.Context, events []domain.Event) int 
 	return len(events)
 }
 
-// reconcileFollowUps queues the follow-ups the snapshots kept whose member
-// has not applied them, and forgets those applied. It runs before the
-// partitions start, once every snapshot holds the ledger's follow-ups.
+// reconcileFollowUps queues the follow-ups the store kept, not known to be
+// stored by JetStream, and forgets those whose member has applied them. It
+// runs before the partitions start, once every snapshot holds the
+// follow-ups of the ledger folded.
 //
-// A follow-up for a partition this engine does not own (EngineConfig.
-// Partitions names a subset) is left to that partition's engine, which does
-// not read this one's ledger: splitting partitions over processes is not
-// what loyalty serve does (one engine owns them all), and a library user
-// who does must publish those again.
+// Whether a follow-up was applied is known only for a member of a
+// partition this engine owns (its keys are in the index). One for another
+// engine's member is published again: a copy within the input's duplicate
+// window is dropped by JetStream, and a later one is recognised by the
+// recipient's partition as an event it applied.
 func (e *Engine) reconcileFollowUps(ctx context.Context, keys *keyindex.Index, parts map[int]*partition) (int, error) {
 	var due []domain.Event
 	err := keys.FollowUps(func(encoded []byte) (bool, error) {
@@ -69,15 +80,14 @@ func (e *Engine) reconcileFollowUps(ctx context.Context, keys *keyindex.Index, p
 			// follow-ups again.
 			return false, keys.Damaged(fmt.Errorf("a follow-up kept by a snapshot cannot be decoded: %w", err))
 		}
-		if parts[streams.PartitionOf(ev.MemberID)] == nil {
-			return false, nil
-		}
-		entry, seen, err := eventEntry(keys, ev.Type, ev.ID)
-		if err != nil {
-			return false, err
-		}
-		if seen && !entry.Held {
-			return true, nil
+		if parts[streams.PartitionOf(ev.MemberID)] != nil {
+			entry, seen, err := eventEntry(keys, ev.Type, ev.ID)
+			if err != nil {
+				return false, err
+			}
+			if seen && !entry.Held {
+				return true, nil
+			}
 		}
 		due = append(due, ev)
 		return false, nil
@@ -85,7 +95,7 @@ func (e *Engine) reconcileFollowUps(ctx context.Context, keys *keyindex.Index, p
 	if err != nil {
 		return 0, err
 	}
-	return e.queueFollowUps(ctx, due), nil
+	return e.queueFollowUps(ctx, nil, due), nil
 }
 
 // publishFollowUps publishes queued follow-ups until ctx ends, retrying each
@@ -96,10 +106,15 @@ func (e *Engine) publishFollowUps(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev := <-e.outbox:
+		case out := <-e.outbox:
+			ev := out.ev
 			for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 				err := e.publishFollowUp(ctx, ev)
-				if err == nil || ctx.Err() != nil {
+				if err == nil {
+					e.followUpStored(out)
+					break
+				}
+				if ctx.Err() != nil {
 					break
 				}
 				e.cfg.Logger.Warn("follow-up event not published; retrying", "event", ev.ID, "type", ev.Type, "err", err)
@@ -110,6 +125,21 @@ func (e *Engine) publishFollowUps(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// followUpStored lets the store forget a follow-up JetStream has stored:
+// its partition's next snapshot does (it may hold it still, to write), or,
+// for a row found at the start, the store at once.
+func (e *Engine) followUpStored(out outgoing) {
+	k := domain.EventKey(out.ev.Type, out.ev.ID)
+	if out.from != nil {
+		out.from.published(k)
+		return
+	}
+	if err := e.keys.ForgetFollowUp(k); err != nil {
+		e.cfg.Logger.Warn("follow-up stored, but its row not forgotten; it is published again at the next start", "event", out.ev.ID, "err", err)
+		e.keysBroken(err)
 	}
 }
 

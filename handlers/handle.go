@@ -277,7 +277,7 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		p.clearStaged()
 		p.endStaging()
 		e.snapshot(p)
-		e.queueFollowUps(ctx, followUps) // after the view: a full queue must not hold up readers
+		e.queueFollowUps(ctx, p, followUps) // after the view: a full queue must not hold up readers
 		return nil
 	}
 	n := len(p.staged)

@@ -51,6 +51,10 @@ type intake struct {
 	retryAfter time.Duration
 	// resumed counts interruptions by reason (loyalty_input_resumes_total).
 	resumed *prometheus.CounterVec
+	// handled is, per partition, the input sequence up to which an
+	// earlier owner handled its input: what the consumer delivers at or
+	// below it is acknowledged, not handed out.
+	handled map[int]uint64
 }
 
 // consumerResetter is the part of jetstream.JetStream that resets a
@@ -204,6 +208,12 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			if in.marks.track(-1, meta.Sequence.Stream, msg) {
 				in.logger.Error("input outside this engine's partitions; skipped", "subject", msg.Subject(),
 					"seq", meta.Sequence.Stream, "err", err)
+				in.marks.committed(-1, meta.Sequence.Stream)
+			}
+			continue
+		}
+		if meta.Sequence.Stream <= in.handled[stored.Partition] {
+			if in.marks.track(-1, meta.Sequence.Stream, msg) {
 				in.marks.committed(-1, meta.Sequence.Stream)
 			}
 			continue

@@ -258,7 +258,8 @@ func (p *partition) saveMembers() error {
 	}
 	p.savedAt = time.Now()
 	cp := keyindex.MemberCheckpoint{LedgerSeq: p.ledgerSeq, Members: p.known}
-	if len(p.cache.dirty) > 0 || len(p.followUps) > 0 || cp != p.saved {
+	stored := p.takeStored()
+	if len(p.cache.dirty) > 0 || len(p.followUps) > 0 || len(stored) > 0 || cp != p.saved {
 		s := p.keys.NewSnapshot(p.id)
 		for _, e := range p.cache.dirty {
 			n, err := s.Member(e.m, cp.LedgerSeq)
@@ -269,17 +270,13 @@ func (p *partition) saveMembers() error {
 			p.cache.grow(memberBytes(n) - e.size)
 			e.size = memberBytes(n)
 		}
-		for _, ev := range p.followUps {
-			enc, err := streams.EncodeEvent(ev)
-			if err == nil {
-				err = s.FollowUp(ev, enc)
-			}
-			if err != nil {
-				s.Abort()
-				return fmt.Errorf("partition %d: snapshot of follow-up %q: %w", p.id, ev.ID, err)
-			}
+		if err := p.followUpRows(s, stored); err != nil {
+			s.Abort()
+			p.keepStored(stored)
+			return err
 		}
 		if err := s.Commit(cp); err != nil {
+			p.keepStored(stored)
 			return err
 		}
 		for _, e := range p.cache.dirty {
@@ -290,6 +287,42 @@ func (p *partition) saveMembers() error {
 	}
 	p.cache.evict(p.cache.ring.next) // the member used last stays
 	return nil
+}
+
+// followUpRows adds to a snapshot the follow-ups of the records folded
+// since the last one that JetStream has not stored yet, and drops the rows
+// of those an earlier snapshot kept that it has stored since.
+func (p *partition) followUpRows(s *keyindex.Snapshot, stored map[domain.Key]struct{}) error {
+	inThis := map[domain.Key]bool{}
+	for _, ev := range p.followUps {
+		k := domain.EventKey(ev.Type, ev.ID)
+		if _, ok := stored[k]; ok {
+			inThis[k] = true
+			continue
+		}
+		enc, err := streams.EncodeEvent(ev)
+		if err == nil {
+			err = s.FollowUp(ev, enc)
+		}
+		if err != nil {
+			return fmt.Errorf("partition %d: snapshot of follow-up %q: %w", p.id, ev.ID, err)
+		}
+	}
+	for k := range stored {
+		if !inThis[k] {
+			if err := s.ForgetFollowUp(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keepStored gives back follow-ups a failed snapshot did not account for.
+func (p *partition) keepStored(stored map[domain.Key]struct{}) {
+	for k := range stored {
+		p.published(k)
+	}
 }
 
 // saveAll writes the snapshot of every partition whose state matches the

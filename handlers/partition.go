@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,11 @@ type partition struct {
 	savedSeq  atomic.Uint64 // saved.LedgerSeq, for readers on other goroutines
 	savedAt   time.Time
 	followUps []domain.Event
+	// stored are follow-ups JetStream has stored since the last snapshot
+	// (the publisher's goroutine adds them): the next one writes no row for
+	// them, and drops the rows an earlier one wrote.
+	storedMu sync.Mutex
+	stored   map[domain.Key]struct{}
 	// read counts the ledger messages the partition's rebuild read.
 	read int
 	// keys is the engine's index of consumed event, order and request ids,
@@ -54,6 +60,26 @@ type partition struct {
 	// deadLetters are answers to dead-lettered inputs someone waits for,
 	// delivered at the next commit (see answerDeadLetter).
 	deadLetters []func()
+}
+
+// published records that JetStream stored one of the partition's
+// follow-ups; safe from any goroutine.
+func (p *partition) published(k domain.Key) {
+	p.storedMu.Lock()
+	defer p.storedMu.Unlock()
+	if p.stored == nil {
+		p.stored = map[domain.Key]struct{}{}
+	}
+	p.stored[k] = struct{}{}
+}
+
+// takeStored returns the follow-ups stored since the last call.
+func (p *partition) takeStored() map[domain.Key]struct{} {
+	p.storedMu.Lock()
+	defer p.storedMu.Unlock()
+	s := p.stored
+	p.stored = nil
+	return s
 }
 
 // stagedRecord is what the metrics need of a staged record once committed.

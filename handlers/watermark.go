@@ -138,3 +138,11 @@ func (w *watermark) take() jetstream.Msg {
 	w.due = nil
 	return m
 }
+
+// through is the highest stream sequence such that every message tracked
+// at or below it is committed (0: none).
+func (w *watermark) through() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.below
+}

@@ -128,9 +128,30 @@ func (s *Snapshot) Member(m *domain.Member, seq uint64) (int, error) {
 
 // FollowUp adds a follow-up event of a record the snapshot covers.
 func (s *Snapshot) FollowUp(ev domain.Event, encoded []byte) error {
-	k := domain.EventKey(ev.Type, ev.ID)
-	return s.b.Set(append([]byte{prefixFollowUp}, k[:]...), encoded, nil)
+	return s.b.Set(followUpKey(domain.EventKey(ev.Type, ev.ID)), encoded, nil)
 }
+
+// ForgetFollowUp drops the row of a follow-up event JetStream has stored
+// since an earlier snapshot kept it.
+func (s *Snapshot) ForgetFollowUp(k domain.Key) error {
+	return s.b.Delete(followUpKey(k), nil)
+}
+
+// ForgetFollowUp drops the row of a follow-up event JetStream has stored.
+// Not synced: a row a crash brings back is published again, and its copy
+// recognised.
+func (ix *Index) ForgetFollowUp(k domain.Key) (err error) {
+	if ix.closed.Load() {
+		return ErrClosed
+	}
+	defer ix.guard(&err)
+	if err := ix.db.Delete(followUpKey(k), pebble.NoSync); err != nil {
+		return ix.broke(fmt.Errorf("forget follow-up: %w", err))
+	}
+	return nil
+}
+
+func followUpKey(k domain.Key) []byte { return append([]byte{prefixFollowUp}, k[:]...) }
 
 // Commit writes the snapshot, as of the partition's ledger sequence. Not
 // synced: what a crash loses is folded again from the ledger.

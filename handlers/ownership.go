@@ -1,0 +1,266 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// ProgressBucket holds, per partition, the input sequence up to which its
+// input has been handled: where the partition's next owner starts reading.
+// It is kept without a TTL, unlike the leases, so that it outlives the
+// engine that wrote it.
+const ProgressBucket = "LOYALTY_PROGRESS"
+
+// Keys of the lease bucket used by engines that share the partitions.
+const (
+	engineKeyPrefix    = "engines."
+	partitionKeyPrefix = "partitions."
+)
+
+func partitionKey(p int) string { return fmt.Sprintf("%s%02d", partitionKeyPrefix, p) }
+
+// ownership is one engine's part in sharing the partitions (decision 025):
+// its membership key, the partition leases it holds, and the partitions'
+// progress. Every engine renews engines.<id> in the lease bucket; all of
+// them list those keys and compute the same assignment (assign); an engine
+// takes a partition assigned to it by creating its key partitions.NN, which
+// fails while another holds it, and renews what it holds by compare-and-set.
+// A partition's key is deleted by its owner once it has handed the
+// partition over, or lapses leaseTTL after the owner's last renewal.
+//
+// Its methods are safe for concurrent use: the engine renews the leases on a
+// goroutine of their own, so that a long rebuild does not let them lapse.
+type ownership struct {
+	kv       jetstream.KeyValue
+	progress jetstream.KeyValue
+	holder   leaseHolder
+	value    []byte
+	mu       sync.Mutex
+	// held is the partitions whose key this engine holds, with the key's
+	// revision.
+	held map[int]uint64
+	log  *slog.Logger
+}
+
+func newOwnership(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*ownership, error) {
+	kv, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      LeaseBucket,
+		Description: "Loyalty engine leases: which process consumes which input",
+		History:     1,
+		TTL:         leaseTTL,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lease bucket %s: %w", LeaseBucket, err)
+	}
+	progress, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      ProgressBucket,
+		Description: "Loyalty engine: the input handled, per partition, where its next owner starts",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("progress bucket %s: %w", ProgressBucket, err)
+	}
+	host, _ := os.Hostname()
+	h := leaseHolder{ID: uuid.NewString(), Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
+	value, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	return &ownership{kv: kv, progress: progress, holder: h, value: value, held: map[int]uint64{}, log: log}, nil
+}
+
+// id is this engine's id in the assignment.
+func (o *ownership) id() string { return o.holder.ID }
+
+// heartbeat renews this engine's membership key.
+func (o *ownership) heartbeat(ctx context.Context) error {
+	_, err := o.kv.Put(ctx, engineKeyPrefix+o.id(), o.value)
+	return err
+}
+
+// leave deletes the membership key, so that the others take this engine's
+// partitions without waiting for it to lapse.
+func (o *ownership) leave(ctx context.Context) {
+	if err := o.kv.Delete(ctx, engineKeyPrefix+o.id()); err != nil {
+		o.log.Warn("engine membership key not deleted; the others wait for it to lapse", "err", err)
+	}
+}
+
+// live lists the engines whose membership key has not lapsed. The list is
+// complete or an error: a partial one would move partitions for nothing.
+func (o *ownership) live(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	w, err := o.kv.Watch(ctx, engineKeyPrefix+"*", jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = w.Stop() }()
+	var ids []string
+	for {
+		select {
+		case entry, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("the list of engines ended before it was complete")
+			}
+			if entry == nil { // every current key was given
+				return ids, nil
+			}
+			ids = append(ids, strings.TrimPrefix(entry.Key(), engineKeyPrefix))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list the engines: %w", ctx.Err())
+		}
+	}
+}
+
+// take tries to take partition p's lease: false, with no error, when
+// another engine holds it.
+func (o *ownership) take(ctx context.Context, p int) (bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	rev, err := o.kv.Create(ctx, partitionKey(p), o.value)
+	if err == nil {
+		o.held[p] = rev
+		return true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, err
+	}
+	if rev, mine := o.ours(ctx, p); mine {
+		o.held[p] = rev // created, but the answer was lost
+		return true, nil
+	}
+	return false, nil
+}
+
+// ours tells whether partition p's key is this engine's, and its revision.
+func (o *ownership) ours(ctx context.Context, p int) (uint64, bool) {
+	entry, err := o.kv.Get(ctx, partitionKey(p))
+	if err != nil {
+		return 0, false
+	}
+	var h leaseHolder
+	if json.Unmarshal(entry.Value(), &h) != nil || h.ID != o.id() {
+		return 0, false
+	}
+	return entry.Revision(), true
+}
+
+// holderOf describes the engine holding partition p, for a log line.
+func (o *ownership) holderOf(ctx context.Context, p int) string {
+	entry, err := o.kv.Get(ctx, partitionKey(p))
+	if err != nil {
+		return "none (" + err.Error() + ")"
+	}
+	var h leaseHolder
+	if json.Unmarshal(entry.Value(), &h) != nil {
+		return string(entry.Value())
+	}
+	return fmt.Sprintf("engine %s, pid %d on %s", h.ID, h.PID, h.Host)
+}
+
+// renew renews every lease held and returns the partitions whose lease was
+// lost: it lapsed and another engine took it. A renewal that fails for
+// another reason (NATS unreachable) keeps the partition until the next
+// try; if it cannot be renewed within the TTL, another engine may take it,
+// and the ledger's fence refuses the appends of the engine that lost it.
+func (o *ownership) renew(ctx context.Context) (lost []int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for p, rev := range o.held {
+		next, err := o.kv.Update(ctx, partitionKey(p), o.value, rev)
+		if err == nil {
+			o.held[p] = next
+			continue
+		}
+		if ctx.Err() != nil {
+			return lost
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			o.log.Warn("partition lease: renewal failed; trying again", "partition", p, "err", err)
+			continue
+		}
+		// An earlier renewal was stored but its answer lost; or the key
+		// lapsed; or it is someone else's.
+		if rev, mine := o.ours(ctx, p); mine {
+			o.held[p] = rev
+			continue
+		}
+		if rev, err := o.kv.Create(ctx, partitionKey(p), o.value); err == nil {
+			o.held[p] = rev
+			o.log.Warn("partition lease lapsed and was taken again", "partition", p)
+			continue
+		}
+		o.log.Error("partition lease lost: another engine took the partition after this one could not renew it in time; this engine stops handling it",
+			"partition", p, "now_held_by", o.holderOf(ctx, p))
+		delete(o.held, p)
+		lost = append(lost, p)
+	}
+	return lost
+}
+
+// release lets go of partitions' leases, so that their next owner takes
+// them at once.
+func (o *ownership) release(ctx context.Context, parts []int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range parts {
+		rev, ok := o.held[p]
+		if !ok {
+			continue
+		}
+		delete(o.held, p)
+		if err := o.kv.Delete(ctx, partitionKey(p), jetstream.LastRevision(rev)); err != nil {
+			o.log.Warn("partition lease not released; its next owner waits for it to lapse", "partition", p, "err", err)
+		}
+	}
+}
+
+// holds lists the partitions whose lease this engine holds, in order.
+func (o *ownership) holds() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Sorted(maps.Keys(o.held))
+}
+
+func progressKey(p int) string { return "partition." + strconv.Itoa(p) }
+
+// handled returns the input sequence up to which partition p's input is
+// handled (0: nothing known).
+func (o *ownership) handled(ctx context.Context, p int) (uint64, error) {
+	entry, err := o.progress.Get(ctx, progressKey(p))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	seq, err := strconv.ParseUint(string(entry.Value()), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s holds %q, not an input sequence", ProgressBucket, progressKey(p), entry.Value())
+	}
+	return seq, nil
+}
+
+// setHandled records that partition p's input is handled up to seq.
+func (o *ownership) setHandled(ctx context.Context, p int, seq uint64) error {
+	_, err := o.progress.Put(ctx, progressKey(p), []byte(strconv.FormatUint(seq, 10)))
+	return err
+}

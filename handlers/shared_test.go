@@ -1,0 +1,191 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// sharedEngine is an engine that shares the partitions, on a connection of
+// its own so that a test can cut it off as a crash would.
+type sharedEngine struct {
+	reg  *prometheus.Registry
+	nc   *nats.Conn
+	stop context.CancelFunc
+	done chan error
+}
+
+func startShared(t *testing.T, url string, cfg handlers.EngineConfig) *sharedEngine {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := handlers.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Programs, cfg.Metrics, cfg.Share = domain.OneVersion(testProgram()), metrics, true
+	cfg.KeyIndexDir = t.TempDir()
+	engine, err := handlers.NewEngine(js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &sharedEngine{reg: reg, nc: nc, stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- engine.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			t.Error("a sharing engine did not stop within 20s")
+		}
+		nc.Close()
+	})
+	return s
+}
+
+func (s *sharedEngine) owned(t *testing.T) int {
+	return int(metricValue(t, s.reg, "loyalty_engine_partitions_owned"))
+}
+
+// waitShares waits until the engines own the given numbers of partitions
+// (in any order), and returns how long that took.
+func waitShares(t *testing.T, within time.Duration, engines []*sharedEngine, want ...int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		var got []int
+		match := map[int]int{}
+		for _, w := range want {
+			match[w]++
+		}
+		for _, e := range engines {
+			n := e.owned(t)
+			got = append(got, n)
+			match[n]--
+		}
+		ok := true
+		for _, v := range match {
+			ok = ok && v == 0
+		}
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("engines own %v partitions after %s, want %v", got, within, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func sharedLoad(from, n int) []domain.Event {
+	var evs []domain.Event
+	for i := from; i < from+n; i++ {
+		member := fmt.Sprintf("m-%d", i%97)
+		evs = append(evs, purchase(fmt.Sprintf("p-%d", i), member, fmt.Sprintf("o-%d", i), int64(100+i%50), day0.Add(time.Duration(i)*time.Minute)))
+	}
+	return evs
+}
+
+// Three engines share the 64 partitions 21/21/22; when one stops the other
+// two own 32 each within 10 s, and when it comes back the shares even out
+// again. Input published throughout is applied once, in order per member.
+func TestEnginesShareThePartitions(t *testing.T) {
+	env := natstest.Start(t)
+	url := env.Server.ClientURL()
+	engines := []*sharedEngine{startShared(t, url, handlers.EngineConfig{}), startShared(t, url, handlers.EngineConfig{}),
+		startShared(t, url, handlers.EngineConfig{})}
+	waitShares(t, 15*time.Second, engines, 21, 21, 22)
+
+	var events []domain.Event
+	send := func(n int) {
+		evs := sharedLoad(len(events), n)
+		events = append(events, evs...)
+		publish(t, env.JS, evs...)
+	}
+	send(300)
+	waitForRecords(t, env.JS, 300)
+
+	// One stops while input arrives.
+	engines[2].stop()
+	send(300)
+	took := waitShares(t, 10*time.Second, engines[:2], 32, 32)
+	t.Logf("two engines own 32 partitions each %s after the third was told to stop", took)
+	waitForRecords(t, env.JS, 600)
+
+	// Another joins.
+	engines[2] = startShared(t, url, handlers.EngineConfig{})
+	send(300)
+	took = waitShares(t, 15*time.Second, engines, 21, 21, 22)
+	t.Logf("three engines own 21, 21 and 22 partitions %s after the third joined", took)
+	waitForRecords(t, env.JS, 900)
+
+	got, records := foldLedger(t, env.JS)
+	assertNoDoubleCredit(t, records)
+	compareMembers(t, got, reference(t, events))
+	assertMemberOrder(t, records, events)
+}
+
+// A sharing engine that dies (its connection cut, so it cannot hand over)
+// loses its partitions to the others once its leases lapse, and nothing it
+// handled is applied twice.
+func TestPartitionsMoveWhenAnEngineDies(t *testing.T) {
+	env := natstest.Start(t)
+	url := env.Server.ClientURL()
+	engines := []*sharedEngine{startShared(t, url, handlers.EngineConfig{}), startShared(t, url, handlers.EngineConfig{})}
+	waitShares(t, 15*time.Second, engines, 32, 32)
+	var events []domain.Event
+	send := func(n int) {
+		evs := sharedLoad(len(events), n)
+		events = append(events, evs...)
+		publish(t, env.JS, evs...)
+	}
+	send(400)
+	engines[1].nc.Close() // as a crash: nothing is handed over
+	send(400)
+	took := waitShares(t, 15*time.Second, engines[:1], 64)
+	t.Logf("the survivor owns all 64 partitions %s after the other's connection was cut", took)
+	waitForRecords(t, env.JS, 800)
+	got, records := foldLedger(t, env.JS)
+	assertNoDoubleCredit(t, records)
+	compareMembers(t, got, reference(t, events))
+	assertMemberOrder(t, records, events)
+}
+
+// assertMemberOrder checks that each member's records are in the order
+// their events were published.
+func assertMemberOrder(t *testing.T, records []streams.LedgerRecord, events []domain.Event) {
+	t.Helper()
+	rank := map[string]int{}
+	for i, ev := range events {
+		rank[ev.ID] = i
+	}
+	last := map[string]int{}
+	for _, r := range records {
+		i, ok := rank[r.EventID]
+		if !ok {
+			continue
+		}
+		if prev, seen := last[r.MemberID]; seen && prev > i {
+			t.Errorf("member %s: event %s recorded after a later one", r.MemberID, r.EventID)
+		}
+		last[r.MemberID] = i
+	}
+}
