@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
@@ -185,5 +187,66 @@ func TestFollowUpIDsAreTheEnginesOwn(t *testing.T) {
 	members, records := foldLedger(t, env.JS)
 	if len(records) != 3 || members[to].Balance != 100 {
 		t.Errorf("after a restart: %d records, recipient %d points; want 3 and 100, nothing published again", len(records), members[to].Balance)
+	}
+}
+
+// writeTransferRecord appends the sender's ledger record of a transfer of
+// points from one member to another, as an engine that died before
+// publishing its follow-up left it.
+func writeTransferRecord(t *testing.T, js jetstream.JetStream, from, to string, points int64, at time.Time) {
+	t.Helper()
+	rec := streams.LedgerRecord{Partition: streams.PartitionOf(from), InputSeq: 1, InputStored: at, EventID: "t-1", MemberID: from,
+		Facts: []domain.Fact{
+			domain.TierChanged{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at}, To: "bronze", Reason: domain.TierReasonEnrolment},
+			domain.PointsTransferred{FactMeta: domain.FactMeta{MemberID: from, EventID: "t-1", OccurredAt: at}, RequestID: "gift-1", ToMemberID: to, Points: points},
+		}}
+	data, err := streams.EncodeLedgerRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: streams.LedgerSubject(rec.Partition), Data: streams.AppendLedgerLine(nil, data)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The recipient's partition belongs to another process: the sender's
+// engine publishes the lost follow-up all the same, once, and forgets it
+// when JetStream has it; a restart publishes nothing again.
+func TestFollowUpsForAnotherProcessesPartitionArePublished(t *testing.T) {
+	env := natstest.Start(t)
+	from, to := "m-1", "m-2"
+	writeTransferRecord(t, env.JS, from, to, 40, day0.Add(time.Hour))
+	sender := streams.PartitionOf(from)
+	var others []int
+	for p := range streams.Partitions {
+		if p != sender {
+			others = append(others, p)
+		}
+	}
+	_, _, recipientReg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: others, NoService: true})
+	dir := t.TempDir()
+	stop, _, _ := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: []int{sender}, KeyIndexDir: dir, NoService: true})
+	waitForRecords(t, env.JS, 2)
+	members, _ := foldLedger(t, env.JS)
+	if members[to].Balance != 40 {
+		t.Errorf("recipient has %d points, want the 40 of the transfer", members[to].Balance)
+	}
+	stop()
+	logs := &lockedBuffer{}
+	_, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: []int{sender}, KeyIndexDir: dir, NoService: true,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	waitFor(t, 10*time.Second, func() bool { return metricValue(t, reg, "loyalty_engine_partitions_owned") == 1 })
+	time.Sleep(time.Second)
+	if strings.Contains(logs.String(), "follow-up events published again") {
+		t.Errorf("the restart published the follow-up again, though JetStream had stored it:\n%s", logs.String())
+	}
+	if _, records := foldLedger(t, env.JS); len(records) != 2 {
+		t.Errorf("after the sender's restart the ledger holds %d records, want 2", len(records))
+	}
+	if n := len(readAll(t, env.JS, streams.DeadLetterStream)); n != 0 {
+		t.Errorf("%d dead letters, want none (the follow-up published again after it was stored)", n)
+	}
+	if got := metricValue(t, recipientReg, "loyalty_events_total"); got != 1 {
+		t.Errorf("the recipient's engine handled %v events, want the one follow-up", got)
 	}
 }

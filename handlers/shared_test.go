@@ -189,3 +189,15 @@ func assertMemberOrder(t *testing.T, records []streams.LedgerRecord, events []do
 		last[r.MemberID] = i
 	}
 }
+
+// waitFor polls cond until it holds, or fails the test after within.
+func waitFor(t *testing.T, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
