@@ -242,9 +242,21 @@ func (o *ownership) holds() []int {
 
 func progressKey(p int) string { return "partition." + strconv.Itoa(p) }
 
+// progressValue is what the progress bucket holds for a partition: the
+// input handled, and the input stream it counts in (its creation time), so
+// that a stream made again does not inherit the old one's sequences.
+type progressValue struct {
+	InputSeq     uint64    `json:"input_seq"`
+	InputCreated time.Time `json:"input_created"`
+}
+
 // handled returns the input sequence up to which partition p's input is
-// handled (0: nothing known).
-func (o *ownership) handled(ctx context.Context, p int) (uint64, error) {
+// handled in the input stream made at created and holding up to last
+// (0: nothing known). A value that cannot be right (another stream's, past
+// the stream's end, not a progress value) is logged and taken as nothing
+// known: the partition's input is then read again from the start and
+// recognised as applied, which is slow but loses nothing.
+func (o *ownership) handled(ctx context.Context, p int, created time.Time, last uint64) (uint64, error) {
 	entry, err := o.progress.Get(ctx, progressKey(p))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
@@ -252,15 +264,30 @@ func (o *ownership) handled(ctx context.Context, p int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	seq, err := strconv.ParseUint(string(entry.Value()), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s holds %q, not an input sequence", ProgressBucket, progressKey(p), entry.Value())
+	var v progressValue
+	switch {
+	case json.Unmarshal(entry.Value(), &v) != nil:
+		o.log.Error("partition progress is not a progress value; the partition's input is read again from the start",
+			"bucket", ProgressBucket, "key", progressKey(p), "value", string(entry.Value()))
+	case !v.InputCreated.Equal(created):
+		o.log.Warn("partition progress is of another input stream (made again since); the partition's input is read from the start",
+			"partition", p, "progress_of_stream_made", v.InputCreated, "stream_made", created)
+	case v.InputSeq > last:
+		o.log.Error("partition progress is past the input stream's end; the partition's input is read again from the start",
+			"partition", p, "progress", v.InputSeq, "last_input_seq", last)
+	default:
+		return v.InputSeq, nil
 	}
-	return seq, nil
+	return 0, nil
 }
 
-// setHandled records that partition p's input is handled up to seq.
-func (o *ownership) setHandled(ctx context.Context, p int, seq uint64) error {
-	_, err := o.progress.Put(ctx, progressKey(p), []byte(strconv.FormatUint(seq, 10)))
+// setHandled records that partition p's input is handled up to seq, in the
+// input stream made at created.
+func (o *ownership) setHandled(ctx context.Context, p int, seq uint64, created time.Time) error {
+	value, err := json.Marshal(progressValue{InputSeq: seq, InputCreated: created.UTC()})
+	if err != nil {
+		return err
+	}
+	_, err = o.progress.Put(ctx, progressKey(p), value)
 	return err
 }

@@ -58,6 +58,9 @@ type sharing struct {
 	// not share (the "engine" consumer), for partitions with no progress.
 	legacy       uint64
 	legacyLoaded bool
+	// inputCreated is when the input stream was made, the identity the
+	// progress is recorded against.
+	inputCreated time.Time
 }
 
 // runShared is Run for an engine that shares the partitions: it joins the
@@ -85,6 +88,9 @@ func (e *Engine) runShared(ctx context.Context) error {
 		end, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
 		defer cancel()
 		s.handOver(end, own.holds())
+		if err := e.js.DeleteConsumer(end, streams.InputStream, s.consumerName()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			e.cfg.Logger.Warn("input consumer not deleted; the server deletes it once unused for "+sharedConsumerInactive.String(), "err", err)
+		}
 		own.leave(end)
 		e.leading.Store(false)
 		e.cfg.Logger.Info("engine left the engines sharing the partitions", "engine", own.id())
@@ -98,6 +104,11 @@ func (e *Engine) runShared(ctx context.Context) error {
 	defer w.close()
 	s.w = w
 	defer func() { releaseAll(s.parts) }()
+	input, err := e.js.Stream(ctx, streams.InputStream)
+	if err != nil {
+		return fmt.Errorf("engine: input stream: %w", err)
+	}
+	s.inputCreated = input.CachedInfo().Created
 	if err := e.checkServer(); err != nil {
 		return err
 	}
@@ -193,7 +204,7 @@ func (s *sharing) recordProgress(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for p, v := range due {
-		if err := s.own.setHandled(ctx, p, v); err != nil {
+		if err := s.own.setHandled(ctx, p, v, s.inputCreated); err != nil {
 			if ctx.Err() == nil {
 				s.e.cfg.Logger.Warn("partition progress not recorded; its next owner reads more input again", "partition", p, "err", err)
 			}
@@ -280,8 +291,13 @@ func (s *sharing) load(ctx context.Context) error {
 	}
 	start := time.Now()
 	handled := map[int]uint64{}
+	input, err := s.e.js.Stream(ctx, streams.InputStream)
+	if err != nil {
+		return fmt.Errorf("input stream: %w", err)
+	}
+	last := input.CachedInfo().State.LastSeq
 	for _, p := range gained {
-		seq, err := s.own.handled(ctx, p)
+		seq, err := s.own.handled(ctx, p, s.inputCreated, last)
 		if err != nil {
 			return fmt.Errorf("progress of partition %d: %w", p, err)
 		}
@@ -334,7 +350,7 @@ func (s *sharing) handOver(ctx context.Context, give []int) {
 		if s.parts[p] == nil {
 			continue
 		}
-		if err := s.own.setHandled(ctx, p, handled[p]); err != nil {
+		if err := s.own.setHandled(ctx, p, handled[p], s.inputCreated); err != nil {
 			s.e.cfg.Logger.Warn("partition progress not recorded at hand-over; its next owner reads more input again", "partition", p, "err", err)
 		}
 	}
@@ -431,7 +447,7 @@ func (s *sharing) watch(ctx context.Context, ids []int, end func()) {
 // consumer makes this engine's input consumer for an epoch: filtered to its
 // partitions, from the first input one of them has not handled.
 func (s *sharing) consumer(ctx context.Context, ids []int, handled map[int]uint64) (jetstream.Consumer, error) {
-	name := "engine-" + strings.ReplaceAll(s.own.id(), "-", "")
+	name := s.consumerName()
 	if err := s.e.js.DeleteConsumer(ctx, streams.InputStream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("delete consumer %s: %w", name, err)
 	}
@@ -447,6 +463,11 @@ func (s *sharing) consumer(ctx context.Context, ids []int, handled map[int]uint6
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from+1
 	}
 	return s.e.js.CreateConsumer(ctx, streams.InputStream, cfg)
+}
+
+// consumerName is this engine's input consumer: "engine-" and its id.
+func (s *sharing) consumerName() string {
+	return "engine-" + strings.ReplaceAll(s.own.id(), "-", "")
 }
 
 // fmtPartitions lists partitions for a log line.

@@ -201,3 +201,38 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Progress an engine cannot trust (a value past the input's end, one of a
+// stream made before this one, one that is not a progress value at all:
+// written by hand, or by a client with the engine's rights) does not make
+// an engine skip input: it reads the partition's input from the start.
+func TestProgressThatCannotBeRightIsNotTrusted(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	events := sharedLoad(0, 200)
+	publish(t, env.JS, events...)
+	kv, err := env.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: handlers.ProgressBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := env.JS.Stream(ctx, streams.InputStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := in.CachedInfo().Created.UTC().Format(time.RFC3339Nano)
+	values := []string{
+		`{"input_seq": 1000000, "input_created": "` + created + `"}`,
+		`{"input_seq": 150, "input_created": "2020-01-01T00:00:00Z"}`,
+		`not json`, `150`, `{"input_seq": -1}`,
+	}
+	for p := range streams.Partitions {
+		if _, err := kv.PutString(ctx, fmt.Sprintf("partition.%d", p), values[p%len(values)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startShared(t, env.Server.ClientURL(), handlers.EngineConfig{})
+	waitForRecords(t, env.JS, len(events))
+	got, records := foldLedger(t, env.JS)
+	assertNoDoubleCredit(t, records)
+	compareMembers(t, got, reference(t, events))
+}

@@ -16,6 +16,8 @@ type Metrics struct {
 	errors       *prometheus.CounterVec
 	batchSeconds *prometheus.HistogramVec
 	eventToTable *prometheus.HistogramVec
+	// writer is 1 while this process writes the read models (RunAsWriter).
+	writer prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg. A nil reg
@@ -53,10 +55,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from the input stream storing an event to its projected rows committing, per ledger record.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18), // 1 ms .. 131 s
 		}, labels),
+		writer: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "loyalty_projection_writer",
+			Help: "1 while this process writes the read models; the other engines stand by (0) and one takes over within seconds of its stop.",
+		}),
 	}
 	if reg != nil {
 		var errs []error
-		for _, c := range []prometheus.Collector{m.batchSize, m.position, m.lag, m.errors, m.batchSeconds, m.eventToTable} {
+		for _, c := range []prometheus.Collector{m.batchSize, m.position, m.lag, m.errors, m.batchSeconds, m.eventToTable, m.writer} {
 			errs = append(errs, reg.Register(c))
 		}
 		if err := errors.Join(errs...); err != nil {

@@ -106,7 +106,7 @@ var hostileReplies = []string{
 	"$JS.API.STREAM.DELETE." + streams.LedgerStream, "$JS.API.STREAM.PURGE." + streams.InputStream,
 	"$JS.API.STREAM.DELETE." + streams.DeadLetterStream, "$JS.API.CONSUMER.DELETE." + streams.InputStream + ".engine",
 	"loyalty.ledger.0", "loyalty.ledger.63", "loyalty.dlq.x", "loyalty.in.visit-recorded.bS0wMDAwMDE",
-	"$KV.LOYALTY_LEASES.engine", "$SRV.PING", "_INBOX_upstream.mine", "",
+	"$KV.LOYALTY_LEASES.engine", "$KV.LOYALTY_LEASES.partitions.07", "$KV.LOYALTY_PROGRESS.partition.7", "$SRV.PING", "_INBOX_upstream.mine", "",
 }
 
 func (a *adversary) pick(xs []string) string { return xs[a.rng.IntN(len(xs))] }

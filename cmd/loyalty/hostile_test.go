@@ -60,6 +60,8 @@ func TestAccountsStopTheServiceAsConfusedDeputy(t *testing.T) {
 		"loyalty.ledger.0",
 		"loyalty.dlq.x",
 		"$KV.LOYALTY_LEASES.engine",
+		"$KV.LOYALTY_LEASES.partitions.00",
+		"$KV.LOYALTY_PROGRESS.partition.0",
 	}
 	for _, reply := range hostile {
 		for _, r := range []struct{ subject, data string }{

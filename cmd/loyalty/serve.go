@@ -231,7 +231,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	}
 	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Programs: p.program, Logger: p.log, Metrics: engineMetrics,
 		ServiceReplyPrefixes: o.replyPrefixes, KeyIndexDir: filepath.Join(g.dataDir, "keys"),
-		MemberCacheBytes: int64(o.memberMemory), SnapshotEvery: o.snapshotEvery})
+		MemberCacheBytes: int64(o.memberMemory), SnapshotEvery: o.snapshotEvery, Share: true})
 	if err != nil {
 		return err
 	}
@@ -257,7 +257,9 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		}
 		go runClock(ctx, p.pool, p.js, engine, o.clockEvery, p.log)
 		go runRefits(ctx, p.pool, engine, o.analytics, o.refitEvery, o.refitCheck, p.log)
-		return runner.Run(ctx)
+		// Several engines may share the partitions; one of them writes
+		// the read models at a time, the others stand by.
+		return runner.RunAsWriter(ctx)
 	})
 	health.setReady(true)
 	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", handlers.VersionNames(p.program),
