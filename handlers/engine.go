@@ -172,6 +172,8 @@ type Engine struct {
 	keysFailed chan error
 	// keys is the key index while Run has it open.
 	keys *keyindex.Index
+	// internal answers requests other engines forward (service_forward.go).
+	internal *internalEndpoints
 }
 
 // NewEngine checks the configuration; Run does the work.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
@@ -153,6 +155,14 @@ func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service: %w", err)
 	}
+	// Forwarded requests are answered to the forwarding engine's inbox,
+	// whatever the callers' prefixes are.
+	inbox := e.js.Conn().Opts.InboxPrefix
+	if inbox == "" {
+		inbox = nats.InboxPrefix[:len(nats.InboxPrefix)-1]
+	}
+	internalGuard := &replyGuard{prefixes: append(slices.Clone(s.guard.prefixes), inbox+"."), logger: s.guard.logger, refused: s.guard.refused}
+	e.internal = &internalEndpoints{s: s, guard: internalGuard, subs: map[int]*nats.Subscription{}}
 	g := svc.AddGroup(ServiceSubjects)
 	for name, h := range map[string]micro.HandlerFunc{"balance": s.balance, "redeem": s.redeem, "transfer": s.transfer} {
 		if err := g.AddEndpoint(name, s.async(h)); err != nil {
@@ -166,9 +176,12 @@ func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
 // async answers each request whose reply subject is a caller's inbox on a
 // goroutine of its own: a redemption waits for the ledger, and must not hold
 // up the requests behind it.
-func (s *service) async(h micro.HandlerFunc) micro.HandlerFunc {
+func (s *service) async(h micro.HandlerFunc) micro.HandlerFunc { return s.asyncGuarded(s.guard, h) }
+
+// asyncGuarded is async with the given guard of reply subjects.
+func (s *service) asyncGuarded(guard *replyGuard, h micro.HandlerFunc) micro.HandlerFunc {
 	return func(req micro.Request) {
-		if !s.guard.admit(req) {
+		if !guard.admit(req) {
 			return
 		}
 		select {
@@ -189,6 +202,9 @@ func (s *service) balance(req micro.Request) {
 	memberID, _, err := streams.DecodeRequest("", req.Data())
 	if err != nil {
 		s.badRequest(req, `want {"member_id": "..."}: `+err.Error())
+		return
+	}
+	if s.forward(req, memberID, "balance") {
 		return
 	}
 	q := BalanceRequest{MemberID: memberID}
@@ -225,6 +241,9 @@ func (s *service) redeem(req micro.Request) {
 		s.badRequest(req, "want the data of loyalty.redemption.requested.v1 (docs/events.md): "+err.Error())
 		return
 	}
+	if s.forward(req, memberID, "redeem") {
+		return
+	}
 	q := body.(domain.RedeemRequest)
 	id, err := requestEventID("redeem-")
 	if err != nil {
@@ -239,6 +258,9 @@ func (s *service) transfer(req micro.Request) {
 	memberID, body, err := streams.DecodeRequest(domain.TypeTransfer, req.Data(), "request_id", "to_member_id", "points")
 	if err != nil {
 		s.badRequest(req, "want the data of loyalty.points.transfer_requested.v1 (docs/events.md): "+err.Error())
+		return
+	}
+	if s.forward(req, memberID, "transfer") {
 		return
 	}
 	q := body.(domain.TransferRequest)

@@ -122,6 +122,7 @@ func (e *Engine) runShared(ctx context.Context) error {
 			return fmt.Errorf("engine: %w", err)
 		}
 		defer func() { _ = svc.Stop() }()
+		defer e.internal.stop()
 	}
 	if !sleepCtx(ctx, joinDelay) {
 		return nil
@@ -246,6 +247,7 @@ func (s *sharing) settle(ctx context.Context) error {
 		}
 	}
 	s.e.parts.Store(&keep) // the service stops answering for the others now
+	s.serveInternal(keep)
 	var lost, give []int
 	for p := range s.parts {
 		switch {
@@ -272,9 +274,20 @@ func (s *sharing) settle(ctx context.Context) error {
 	}
 	parts := maps.Clone(s.parts)
 	s.e.parts.Store(&parts)
+	s.serveInternal(parts)
 	s.e.leading.Store(s.parts[0] != nil)
 	s.e.metrics.partitionsOwned.Set(float64(len(s.parts)))
 	return nil
+}
+
+// serveInternal answers forwarded requests for exactly these partitions.
+func (s *sharing) serveInternal(parts map[int]*partition) {
+	if s.e.internal == nil {
+		return
+	}
+	if err := s.e.internal.serve(parts); err != nil {
+		s.e.cfg.Logger.Warn("service: forwarded requests not answered for some partitions; their callers retry", "err", err)
+	}
 }
 
 // load rebuilds the partitions whose lease this engine took, and reads

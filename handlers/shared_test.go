@@ -2,12 +2,14 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -235,4 +237,85 @@ func TestProgressThatCannotBeRightIsNotTrusted(t *testing.T) {
 	got, records := foldLedger(t, env.JS)
 	assertNoDoubleCredit(t, records)
 	compareMembers(t, got, reference(t, events))
+}
+
+// A caller reaches whichever engine NATS picks: every engine answers for
+// every member, a redemption is decided once whichever engine took it, a
+// repeated request gets the first decision back, and balances are
+// answered while partitions move to an engine that joins.
+func TestServiceAnswersFromAnyEngine(t *testing.T) {
+	env := natstest.Start(t)
+	url := env.Server.ClientURL()
+	engines := []*sharedEngine{startShared(t, url, handlers.EngineConfig{}), startShared(t, url, handlers.EngineConfig{})}
+	waitShares(t, 15*time.Second, engines, 32, 32)
+	var events []domain.Event
+	members := 40
+	for i := range members {
+		events = append(events, purchase(fmt.Sprintf("p-%d", i), fmt.Sprintf("m-%d", i), fmt.Sprintf("o-%d", i), 5000, time.Now().UTC().Add(-time.Hour)))
+	}
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, members)
+
+	for i := range members {
+		for range 3 { // the queue group spreads them over both engines
+			var bal handlers.BalanceReply
+			if code, desc := call(t, env.Conn, handlers.BalanceSubject, handlers.BalanceRequest{MemberID: fmt.Sprintf("m-%d", i)}, &bal); code != "" || bal.Balance != 150 {
+				t.Fatalf("balance of m-%d: %s %s, %+v; want 150 points", i, code, desc, bal)
+			}
+		}
+	}
+	for i := range members {
+		mug := handlers.RedeemRequestJSON{MemberID: fmt.Sprintf("m-%d", i), RequestID: "till-1", RewardID: "mug"}
+		var first, again handlers.RedeemReply
+		if code, desc := call(t, env.Conn, handlers.RedeemSubject, mug, &first); code != "" || first.Status != "accepted" || first.Balance != 90 {
+			t.Fatalf("redeem for m-%d: %s %s, %+v; want accepted, 90 left", i, code, desc, first)
+		}
+		if code, desc := call(t, env.Conn, handlers.RedeemSubject, mug, &again); code != "" || !again.Repeated || again.Balance != 90 {
+			t.Fatalf("repeated redeem for m-%d: %s %s, %+v; want the first decision", i, code, desc, again)
+		}
+	}
+
+	// Balances asked without pause while a third engine joins and takes
+	// its share.
+	stop := make(chan struct{})
+	failures := make(chan string, 1000)
+	asked := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { asked <- n }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			member := fmt.Sprintf("m-%d", i%members)
+			data, _ := json.Marshal(handlers.BalanceRequest{MemberID: member})
+			msg, err := env.Conn.Request(handlers.BalanceSubject, data, 10*time.Second)
+			n++
+			var bal handlers.BalanceReply
+			switch {
+			case err != nil:
+				failures <- member + ": " + err.Error()
+			case msg.Header.Get(micro.ErrorCodeHeader) != "":
+				failures <- member + ": " + msg.Header.Get(micro.ErrorCodeHeader) + " " + msg.Header.Get(micro.ErrorHeader)
+			case json.Unmarshal(msg.Data, &bal) != nil || bal.Balance != 90:
+				failures <- fmt.Sprintf("%s: %s", member, msg.Data)
+			}
+		}
+	}()
+	engines = append(engines, startShared(t, url, handlers.EngineConfig{}))
+	waitShares(t, 15*time.Second, engines, 21, 21, 22)
+	time.Sleep(time.Second)
+	close(stop)
+	n := <-asked
+	close(failures)
+	for f := range failures {
+		t.Errorf("balance while partitions moved: %s", f)
+	}
+	t.Logf("%d balance requests answered while a third engine joined", n)
+	_, records := foldLedger(t, env.JS)
+	if len(records) != 2*members {
+		t.Errorf("%d ledger records, want %d (a purchase and one redemption per member)", len(records), 2*members)
+	}
 }

@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// When engines share the partitions, a caller's request reaches whichever
+// engine NATS picks (the service's queue group). One that does not own the
+// member's partition forwards the request to the owner on the partition's
+// internal subject, loyalty.svc.p.NN.<endpoint>, to which only the owner
+// subscribes, and passes the owner's answer back: the owner decides with
+// the same guarantees as when it is called directly. While a partition
+// moves nobody subscribes for a moment, and the request is tried again
+// until the service's timeout.
+
+// internalSubject is the subject on which partition p's owner answers an
+// endpoint.
+func internalSubject(p int, endpoint string) string {
+	return fmt.Sprintf("%s.p.%02d.%s", ServiceSubjects, p, endpoint)
+}
+
+// forwardRetry is the wait between tries of a forwarded request that found
+// no owner subscribed.
+const forwardRetry = 50 * time.Millisecond
+
+// forward sends a request for a member of a partition this engine does not
+// own to its owner, and answers with the owner's reply. It reports false
+// when this engine should answer itself: it owns the partition, or it does
+// not share the partitions, or the request is one forwarded to it.
+func (s *service) forward(req micro.Request, memberID, endpoint string) bool {
+	if !s.e.cfg.Share {
+		return false
+	}
+	if _, forwarded := req.(*internalRequest); forwarded {
+		return false
+	}
+	p := streams.PartitionOf(memberID)
+	if s.e.owns(p) {
+		return false
+	}
+	// The owner may wait for its decision up to the timeout; the hop
+	// gets a little more.
+	deadline := time.Now().Add(s.timeout + time.Second)
+	msg := &nats.Msg{Subject: internalSubject(p, endpoint), Data: req.Data(), Header: nats.Header(req.Headers())}
+	for {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		reply, err := s.js.Conn().RequestMsgWithContext(ctx, msg)
+		cancel()
+		if err == nil {
+			_ = req.Respond(reply.Data, micro.WithHeaders(micro.Headers(reply.Header)))
+			return true
+		}
+		if !errors.Is(err, nats.ErrNoResponders) || time.Until(deadline) < forwardRetry {
+			_ = req.Error(CodeUnavailable, "the engine that owns the member's partition did not answer ("+err.Error()+"); retry with the same request_id", nil)
+			return true
+		}
+		time.Sleep(forwardRetry)
+	}
+}
+
+// owns tells whether this engine owns partition p now.
+func (e *Engine) owns(p int) bool {
+	parts := e.parts.Load()
+	return parts != nil && (*parts)[p] != nil
+}
+
+// internalEndpoints answers forwarded requests for the partitions this
+// engine owns: one subscription per partition, made and dropped as the
+// partitions move.
+type internalEndpoints struct {
+	s     *service
+	guard *replyGuard
+	mu    sync.Mutex
+	subs  map[int]*nats.Subscription
+}
+
+// serve subscribes to the internal subjects of exactly the given
+// partitions.
+func (ie *internalEndpoints) serve(parts map[int]*partition) error {
+	ie.mu.Lock()
+	defer ie.mu.Unlock()
+	var errs []error
+	for p, sub := range ie.subs {
+		if parts[p] == nil {
+			errs = append(errs, sub.Unsubscribe())
+			delete(ie.subs, p)
+		}
+	}
+	for p := range parts {
+		if ie.subs[p] != nil {
+			continue
+		}
+		sub, err := ie.s.js.Conn().Subscribe(internalSubject(p, "*"), ie.handle)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("subscribe to %s: %w", internalSubject(p, "*"), err))
+			continue
+		}
+		ie.subs[p] = sub
+	}
+	return errors.Join(errs...)
+}
+
+// stop drops every subscription.
+func (ie *internalEndpoints) stop() { _ = ie.serve(nil) }
+
+func (ie *internalEndpoints) handle(msg *nats.Msg) {
+	endpoint := msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:]
+	var h micro.HandlerFunc
+	switch endpoint {
+	case "balance":
+		h = ie.s.balance
+	case "redeem":
+		h = ie.s.redeem
+	case "transfer":
+		h = ie.s.transfer
+	default:
+		return
+	}
+	ie.s.asyncGuarded(ie.guard, h)(&internalRequest{msg: msg})
+}
+
+// internalRequest is a forwarded request, answered as micro answers one.
+type internalRequest struct{ msg *nats.Msg }
+
+func (r *internalRequest) Respond(data []byte, opts ...micro.RespondOpt) error {
+	reply := &nats.Msg{Header: nats.Header{}, Data: data}
+	for _, o := range opts {
+		o(reply)
+	}
+	return r.msg.RespondMsg(reply)
+}
+
+func (r *internalRequest) RespondJSON(v any, opts ...micro.RespondOpt) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return micro.ErrMarshalResponse
+	}
+	return r.Respond(data, opts...)
+}
+
+func (r *internalRequest) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
+	opts = append(opts, micro.WithHeaders(micro.Headers{micro.ErrorHeader: {description}, micro.ErrorCodeHeader: {code}}))
+	return r.Respond(data, opts...)
+}
+
+func (r *internalRequest) Data() []byte           { return r.msg.Data }
+func (r *internalRequest) Headers() micro.Headers { return micro.Headers(r.msg.Header) }
+func (r *internalRequest) Subject() string        { return r.msg.Subject }
+func (r *internalRequest) Reply() string          { return r.msg.Reply }
