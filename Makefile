@@ -6,7 +6,7 @@ BIN        ?= bin/loyalty
 NATS_PORT  ?= 0
 DEMO_FLAGS ?= --demo-members 1000 --demo-days 180
 
-.PHONY: run build promtool test test-short chaos bench fuzz lint vet compose-up compose-down clean
+.PHONY: run build promtool test test-short chaos chaos-cluster bench fuzz lint vet compose-up compose-down clean
 
 run: build
 	$(BIN) serve --nats-port $(NATS_PORT) --demo $(DEMO_FLAGS)
@@ -33,6 +33,12 @@ test: promtool
 # is killed, NATS restarted and PostgreSQL stopped (cmd/loyalty/chaos_test.go).
 chaos:
 	$(GO) test -tags chaos -run '^TestChaos$$' -count=1 -v -timeout 15m ./cmd/loyalty
+
+# The cluster fault test: 100,000 events through three NATS servers (R3
+# streams) and three engines, while an engine is killed, another restarted
+# and the input stream's leader killed (cmd/loyalty/chaos_cluster_test.go).
+chaos-cluster:
+	$(GO) test -tags chaos -run '^TestChaosCluster$$' -count=1 -v -timeout 15m ./cmd/loyalty
 
 test-short:
 	$(GO) test -short -count=1 ./...

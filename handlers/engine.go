@@ -172,6 +172,9 @@ type Engine struct {
 	keysFailed chan error
 	// keys is the key index while Run has it open.
 	keys *keyindex.Index
+	// engineID is this engine's id among those sharing the partitions
+	// ("" when it does not share them).
+	engineID string
 	// internal answers requests other engines forward (service_forward.go).
 	internal *internalEndpoints
 }

@@ -36,6 +36,11 @@ func DeadLetterReasons() []domain.Reason {
 }
 
 // errFenced means another writer appended to the partition's ledger subject.
+// EngineHeader names, on a ledger message, the engine that appended it when
+// engines share the partitions: an operator (and the cluster fault test)
+// can tell from the ledger which engine wrote a partition when.
+const EngineHeader = "Loyalty-Engine"
+
 var errFenced = errors.New("partition ledger was appended by another writer")
 
 // input is a delivered input message with what JetStream knows about it.
@@ -255,6 +260,9 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(p.ledgerSeq, 10)},
 		jetstream.ExpectedStreamHeader:      {streams.LedgerStream},
 	}}
+	if e.engineID != "" {
+		msg.Header[EngineHeader] = []string{e.engineID}
+	}
 	ack, err := e.js.PublishMsg(ctx, msg)
 	took := time.Since(start)
 	if took > slowAppend {

@@ -71,6 +71,7 @@ func (e *Engine) runShared(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	e.engineID = own.id()
 	if !e.waitForEngineOfAllPartitions(ctx, own) {
 		return nil
 	}

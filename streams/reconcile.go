@@ -132,14 +132,19 @@ func incompatible(have jetstream.StreamConfig) []string {
 // KeyValueBucket creates or updates one of the engine's key-value buckets
 // with cfg, never lowering the replicas it has: an operator's replication
 // of it survives every start. cfg.Replicas 0 is DefaultReplicas.
-func KeyValueBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+func KeyValueBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (kv jetstream.KeyValue, err error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = DefaultReplicas(js.Conn())
 	}
-	if s, err := js.Stream(ctx, "KV_"+cfg.Bucket); err == nil {
-		cfg.Replicas = max(cfg.Replicas, s.CachedInfo().Config.Replicas)
-	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, err
-	}
-	return js.CreateOrUpdateKeyValue(ctx, cfg)
+	err = whenReady(ctx, slog.New(slog.DiscardHandler), "the bucket "+cfg.Bucket, attemptTimeout, func(ctx context.Context) error {
+		c := cfg
+		if s, err := js.Stream(ctx, "KV_"+c.Bucket); err == nil {
+			c.Replicas = max(c.Replicas, s.CachedInfo().Config.Replicas)
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		kv, err = js.CreateOrUpdateKeyValue(ctx, c)
+		return err
+	})
+	return kv, err
 }

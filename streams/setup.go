@@ -125,13 +125,65 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// A partial set may be another engine's first start: checked with
+	// time to wait for it.
+	return whenReady(ctx, logger, "the streams", attemptTimeout+partialStreamsWait, func(ctx context.Context) error {
+		return ensureStreams(ctx, js, c, logger)
+	})
+}
+
+// whenReady runs do, again while NATS is not ready for it: a cluster just
+// started (or electing leaders) refuses or does not answer for a while,
+// which is waited out, within clusterReadyWait.
+func whenReady(ctx context.Context, logger *slog.Logger, what string, timeout time.Duration, do func(context.Context) error) error {
+	deadline := time.Now().Add(clusterReadyWait)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := do(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !clusterNotReady(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the NATS servers did not accept %s within %s: %w", what, clusterReadyWait, err)
+		}
+		logger.Warn("NATS is not ready yet (a cluster starting, or electing a leader); trying again", "for", what, "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// clusterReadyWait bounds how long EnsureStreams waits for a NATS system
+// that is not ready; attemptTimeout bounds one try of a single request.
+const (
+	clusterReadyWait = time.Minute
+	attemptTimeout   = 5 * time.Second
+)
+
+// clusterNotReady tells an error of a cluster not ready yet (no peers to
+// place a stream on, JetStream temporarily unavailable, no answer in time)
+// from one that waiting does not mend.
+func clusterNotReady(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == 10005 || apiErr.ErrorCode == 10008 || apiErr.Code == 503
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)
+}
+
+func ensureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig, logger *slog.Logger) error {
 	cfgs := []jetstream.StreamConfig{InputStreamConfig(c), LedgerStreamConfig(c), DeadLetterStreamConfig(c)}
-	if err := checkNoneMissing(ctx, js, cfgs); err != nil && !c.RecreateMissing {
-		return err
+	if !c.RecreateMissing {
+		if err := checkNoneMissing(ctx, js, cfgs); err != nil {
+			return err
+		}
 	}
 	for _, cfg := range cfgs {
 		if err := ensureStream(ctx, js, cfg, logger); err != nil {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.Canceled) {
 				return err
 			}
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
@@ -145,6 +197,10 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig)
 // them present, the three streams all missing is a loss, not a first start.
 var evidenceOfUse = []string{"KV_LOYALTY_LEASES", "KV_LOYALTY_SECRETS", "KV_LOYALTY_DLQ_REPLAYS", "KV_" + QuarantineBucket}
 
+// partialStreamsWait is how long a start that finds some of the streams
+// waits for the others before it calls them missing.
+const partialStreamsWait = 5 * time.Second
+
 // checkNoneMissing returns ErrStreamMissing when some of the streams exist
 // and others do not, or when all are missing but the engine has run here
 // before (evidenceOfUse).
@@ -154,6 +210,17 @@ func checkNoneMissing(ctx context.Context, js jetstream.JetStream, cfgs []jetstr
 		names[i] = cfg.Name
 	}
 	missing, present, err := splitByPresence(ctx, js, names)
+	// Engines started together on a new NATS system create the streams at
+	// the same moment: one finds some made by another and the rest not
+	// yet. A loss stays partial; a first start by another is soon whole.
+	for waited := time.Duration(0); err == nil && len(missing) > 0 && len(present) > 0 && waited < partialStreamsWait; waited += 100 * time.Millisecond {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		missing, present, err = splitByPresence(ctx, js, names)
+	}
 	if err != nil || len(missing) == 0 {
 		return err
 	}

@@ -33,6 +33,35 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 	}
 }
 
+// Engines started together on a new NATS system: each finds the streams
+// another is creating half made, and none may take that for a loss.
+func TestEnsureStreamsFromEnginesStartedTogether(t *testing.T) {
+	c := natstest.StartCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for round := range 5 {
+		for _, name := range []string{streams.InputStream, streams.LedgerStream, streams.DeadLetterStream} {
+			if err := c.JS.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+				t.Fatal(err)
+			}
+		}
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() { errs <- streams.EnsureStreams(ctx, c.JS, streams.StreamsConfig{}) }()
+		}
+		failed := false
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: an engine started with the others: %v", round, err)
+				failed = true
+			}
+		}
+		if failed {
+			return
+		}
+	}
+}
+
 // A stream deleted while the others live is an incident: EnsureStreams
 // refuses to create an empty one in its place, naming it, unless told to.
 func TestEnsureStreamsRefusesToRecreateAMissingStream(t *testing.T) {

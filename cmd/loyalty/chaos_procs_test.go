@@ -81,16 +81,25 @@ type natsProcess struct {
 	port       int
 	url        string
 	proc       *process
+	// name and extra are a clustered server's name and cluster options.
+	name  string
+	extra []string
+}
+
+// buildNATSServer builds the nats-server of the pinned module into bin.
+func buildNATSServer(t *testing.T, bin string) {
+	t.Helper()
+	build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build nats-server: %v\n%s", err, out)
+	}
 }
 
 func startNATSProcess(t *testing.T) *natsProcess {
 	t.Helper()
 	dir := t.TempDir()
 	n := &natsProcess{bin: filepath.Join(dir, "nats-server"), store: filepath.Join(dir, "store")}
-	build := exec.Command("go", "build", "-o", n.bin, "github.com/nats-io/nats-server/v2")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build nats-server: %v\n%s", err, out)
-	}
+	buildNATSServer(t, n.bin)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +121,7 @@ func startNATSProcess(t *testing.T) *natsProcess {
 
 func (n *natsProcess) launch(t *testing.T) {
 	t.Helper()
-	n.proc = spawn(t, n.bin, "-a", "127.0.0.1", "-p", fmt.Sprint(n.port), "-js", "-sd", n.store)
+	n.proc = spawn(t, n.bin, append([]string{"-a", "127.0.0.1", "-p", fmt.Sprint(n.port), "-js", "-sd", n.store}, n.extra...)...)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.port)); err == nil {
