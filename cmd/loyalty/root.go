@@ -42,7 +42,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	pf.StringVar(&g.dataDir, "data-dir", envOr(getenv, "LOYALTY_DATA_DIR", ".loyalty"),
 		"directory of serve's own state: the engine's key index and member snapshots, and the embedded NATS store and managed PostgreSQL when serve runs them; one serve per directory (env LOYALTY_DATA_DIR)")
 	pf.StringVar(&g.natsURL, "nats-url", getenv("LOYALTY_NATS_URL"),
-		"NATS server URL; empty: the embedded server (env LOYALTY_NATS_URL)")
+		"NATS server URL, or the URLs of a cluster's servers separated by commas; empty: the embedded server (env LOYALTY_NATS_URL)")
 	pf.StringVar(&g.databaseURL, "database-url", getenv("LOYALTY_DATABASE_URL"),
 		"PostgreSQL URL; empty: a server managed in the data directory (env LOYALTY_DATABASE_URL)")
 	g.natsAuth.register(pf, getenv)
