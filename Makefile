@@ -6,7 +6,7 @@ BIN        ?= bin/loyalty
 NATS_PORT  ?= 0
 DEMO_FLAGS ?= --demo-members 1000 --demo-days 180
 
-.PHONY: run build promtool test test-short chaos chaos-cluster bench fuzz lint vet compose-up compose-down clean
+.PHONY: run build promtool test test-short chaos chaos-cluster bench bench-cluster fuzz lint vet compose-up compose-down clean
 
 run: build
 	$(BIN) serve --nats-port $(NATS_PORT) --demo $(DEMO_FLAGS)
@@ -48,6 +48,11 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./cmd/...
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./domain/... ./streams/... ./projections/...
+
+# The cluster benchmarks alone: throughput and latency on three NATS servers
+# with one and two engines, failover time, a rolling restart.
+bench-cluster:
+	$(GO) test -run '^$$' -bench 'Cluster' -benchtime 1x -timeout 30m ./cmd/loyalty
 
 # FuzzAdmittedEventsProject writes what it admits to the PostgreSQL of
 # projections/pgtest (LOYALTY_TEST_DATABASE_URL).

@@ -175,6 +175,7 @@ type Engine struct {
 	// engineID is this engine's id among those sharing the partitions
 	// ("" when it does not share them).
 	engineID string
+	id       atomic.Pointer[string] // engineID, for readers on other goroutines
 	// internal answers requests other engines forward (service_forward.go).
 	internal *internalEndpoints
 }

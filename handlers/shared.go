@@ -72,6 +72,7 @@ func (e *Engine) runShared(ctx context.Context) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	e.engineID = own.id()
+	e.id.Store(&e.engineID)
 	if !e.waitForEngineOfAllPartitions(ctx, own) {
 		return nil
 	}
@@ -144,6 +145,16 @@ func (e *Engine) runShared(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ID is the engine's id among the engines sharing the partitions, as its
+// lease keys and ledger messages (EngineHeader) name it; "" before Run
+// starts or when it does not share them.
+func (e *Engine) ID() string {
+	if id := e.id.Load(); id != nil {
+		return *id
+	}
+	return ""
 }
 
 // waitForEngineOfAllPartitions waits while an engine that does not share
