@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,8 +71,13 @@ type EngineConfig struct {
 	// Share makes the engine share the partitions with the other engines
 	// of the same NATS system that share them: each takes its part, and
 	// takes over those of an engine that stops (decision 025). Partitions
-	// must then be empty.
-	Share bool
+	// must then be empty. EngineID is its id among them (default: a new
+	// random one): an engine restarted with the id it had is given the same
+	// partitions back, whose snapshots and keys it holds, and takes over at
+	// once the leases it held before a crash. Two running engines must never
+	// have the same id. Letters, digits, '-' and '_', at most 64.
+	Share    bool
+	EngineID string
 }
 
 func (c *EngineConfig) setDefaults() {
@@ -130,6 +137,9 @@ func (c EngineConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("engine: SnapshotEvery must not be negative, got %s", c.SnapshotEvery))
 	}
 	errs = append(errs, validateReplyPrefixes(c.ServiceReplyPrefixes))
+	if c.EngineID != "" && !validEngineID(c.EngineID) {
+		errs = append(errs, fmt.Errorf("engine: EngineID %q must be 1-64 letters, digits, '-' or '_'", c.EngineID))
+	}
 	if c.Share && len(c.Partitions) > 0 && len(c.Partitions) < streams.Partitions {
 		errs = append(errs, errors.New("engine: an engine that shares the partitions takes its own; Partitions must be empty"))
 	}
@@ -143,6 +153,20 @@ func (c EngineConfig) Validate() error {
 		seen[p] = true
 	}
 	return errors.Join(errs...)
+}
+
+// validEngineID tells whether id can name an engine in lease keys and
+// consumer names.
+func validEngineID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Engine turns input events into ledger facts.
@@ -422,9 +446,19 @@ func (e *Engine) checkServer() error {
 // is given the intake's watermark while it runs.
 func (e *Engine) consume(ctx context.Context, parts map[int]*partition, ids []int, cons jetstream.Consumer,
 	handled map[int]uint64, stop <-chan error, marks func(*watermark)) (uint64, error) {
+	// What the consumer delivers again that was dead-lettered is not
+	// decided again.
+	from := cons.CachedInfo().AckFloor.Stream
+	if len(handled) > 0 {
+		from = slices.Min(slices.Collect(maps.Values(handled)))
+	}
+	deadLettered, err := deadLetteredAfter(ctx, e.js, from)
+	if err != nil {
+		return 0, fmt.Errorf("engine: %w", err)
+	}
 	in := &intake{js: e.js, consumer: cons, stream: streams.InputStream, name: cons.CachedInfo().Name,
 		logger: e.cfg.Logger, prefetch: 1024, queues: map[int]chan input{}, marks: newWatermark(),
-		retryAfter: time.Second, resumed: e.metrics.inputResumes, handled: handled}
+		retryAfter: time.Second, resumed: e.metrics.inputResumes, handled: handled, deadLettered: deadLettered}
 	if marks != nil {
 		marks(in.marks)
 	}

@@ -53,8 +53,10 @@ type intake struct {
 	resumed *prometheus.CounterVec
 	// handled is, per partition, the input sequence up to which an
 	// earlier owner handled its input: what the consumer delivers at or
-	// below it is acknowledged, not handed out.
-	handled map[int]uint64
+	// below it is acknowledged, not handed out. deadLettered are inputs
+	// past that which were dead-lettered (deadLetteredAfter): handled too.
+	handled      map[int]uint64
+	deadLettered map[uint64]bool
 }
 
 // consumerResetter is the part of jetstream.JetStream that resets a
@@ -212,7 +214,7 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			}
 			continue
 		}
-		if meta.Sequence.Stream <= in.handled[stored.Partition] {
+		if meta.Sequence.Stream <= in.handled[stored.Partition] || in.deadLettered[meta.Sequence.Stream] {
 			if in.marks.track(-1, meta.Sequence.Stream, msg) {
 				in.marks.committed(-1, meta.Sequence.Stream)
 			}

@@ -57,7 +57,7 @@ type ownership struct {
 	log  *slog.Logger
 }
 
-func newOwnership(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*ownership, error) {
+func newOwnership(ctx context.Context, js jetstream.JetStream, id string, log *slog.Logger) (*ownership, error) {
 	kv, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "Loyalty engine leases: which process consumes which input",
@@ -78,7 +78,10 @@ func newOwnership(ctx context.Context, js jetstream.JetStream, log *slog.Logger)
 		return nil, fmt.Errorf("progress bucket %s: %w", ProgressBucket, err)
 	}
 	host, _ := os.Hostname()
-	h := leaseHolder{ID: uuid.NewString(), Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	h := leaseHolder{ID: id, Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
 	value, err := json.Marshal(h)
 	if err != nil {
 		return nil, err

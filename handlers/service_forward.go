@@ -49,9 +49,9 @@ func (s *service) forward(req micro.Request, memberID, endpoint string) bool {
 	if s.e.owns(p) {
 		return false
 	}
-	// The owner may wait for its decision up to the timeout; the hop
-	// gets a little more.
-	deadline := time.Now().Add(s.timeout + time.Second)
+	// Within the service's timeout, as when the caller reaches the owner:
+	// a caller that waits longer than that always gets an answer.
+	deadline := time.Now().Add(s.timeout)
 	msg := &nats.Msg{Subject: internalSubject(p, endpoint), Data: req.Data(), Header: nats.Header(req.Headers())}
 	for {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)

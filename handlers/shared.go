@@ -67,7 +67,7 @@ type sharing struct {
 // engines, and until ctx ends takes its share, runs their input, and hands
 // over what the others are given. At the end it hands everything over.
 func (e *Engine) runShared(ctx context.Context) error {
-	own, err := newOwnership(ctx, e.js, e.cfg.Logger)
+	own, err := newOwnership(ctx, e.js, e.cfg.EngineID, e.cfg.Logger)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}

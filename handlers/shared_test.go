@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,4 +320,127 @@ func TestServiceAnswersFromAnyEngine(t *testing.T) {
 	if len(records) != 2*members {
 		t.Errorf("%d ledger records, want %d (a purchase and one redemption per member)", len(records), 2*members)
 	}
+}
+
+// stopAndWait stops a sharing engine and waits for Run to return (handing
+// over), leaving the result for the cleanup.
+func stopAndWait(t *testing.T, s *sharedEngine) {
+	t.Helper()
+	s.stop()
+	select {
+	case err := <-s.done:
+		s.done <- err
+	case <-time.After(20 * time.Second):
+		t.Fatal("engine did not stop")
+	}
+}
+
+// assertNotApplied fails the test when the ledger holds a record of the
+// event.
+func assertNotApplied(t *testing.T, js jetstream.JetStream, eventID, why string) {
+	t.Helper()
+	_, records := foldLedger(t, js)
+	for _, r := range records {
+		if r.EventID == eventID {
+			t.Errorf("%s was applied (input seq %d, ledger seq %d): %s", eventID, r.InputSeq, r.Seq, why)
+		}
+	}
+}
+
+// An input dead-lettered before a crash is delivered again to the next
+// owner (everything past the last recorded progress is): it must not be
+// decided again on the state of now. A refund that came before its
+// purchase (unknown_order) would otherwise be applied once the purchase is
+// there.
+func TestADeadLetteredInputIsNotDecidedAgainAfterACrash(t *testing.T) {
+	env := natstest.Start(t)
+	url := env.Server.ClientURL()
+	member := "m-1"
+	first := startShared(t, url, handlers.EngineConfig{NoService: true})
+	waitShares(t, 15*time.Second, []*sharedEngine{first}, 64)
+	publish(t, env.JS, purchase("p-0", member, "o-0", 100, day0))
+	waitForRecords(t, env.JS, 1)
+	time.Sleep(2 * time.Second) // progress written for it
+	publish(t, env.JS,
+		refund("r-1", member, "o-1", 2000, day0.Add(2*time.Hour)),
+		purchase("p-1", member, "o-1", 5000, day0.Add(time.Hour)))
+	waitForRecords(t, env.JS, 2)
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, 1)
+	first.nc.Close() // a crash: nothing handed over, progress not written since
+	second := startShared(t, url, handlers.EngineConfig{NoService: true})
+	waitShares(t, 20*time.Second, []*sharedEngine{second}, 64)
+	publish(t, env.JS, purchase("p-2", member, "o-2", 100, day0.Add(3*time.Hour))) // behind the input read again
+	waitForRecords(t, env.JS, 3)
+	assertNotApplied(t, env.JS, "r-1", "it was dead-lettered as unknown_order before the crash")
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, 1)
+}
+
+// The same when a partition's progress is lost and its input is read again
+// from the start.
+func TestADeadLetteredInputIsNotDecidedAgainWhenReadFromTheStart(t *testing.T) {
+	env := natstest.Start(t)
+	url := env.Server.ClientURL()
+	member := "m-1"
+	publish(t, env.JS,
+		refund("r-1", member, "o-1", 2000, day0.Add(2*time.Hour)), // before its purchase: unknown_order
+		purchase("p-1", member, "o-1", 5000, day0.Add(time.Hour)))
+	first := startShared(t, url, handlers.EngineConfig{})
+	waitForRecords(t, env.JS, 1)
+	waitForMsgs(t, env.JS, streams.DeadLetterStream, 1)
+	stopAndWait(t, first)
+	kv, err := env.JS.KeyValue(context.Background(), handlers.ProgressBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range streams.Partitions {
+		if _, err := kv.PutString(context.Background(), fmt.Sprintf("partition.%d", p), "not json"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startShared(t, url, handlers.EngineConfig{})
+	publish(t, env.JS, purchase("p-2", member, "o-2", 100, day0.Add(3*time.Hour)))
+	waitForRecords(t, env.JS, 2)
+	assertNotApplied(t, env.JS, "r-1", "it was dead-lettered as unknown_order before the progress was lost")
+}
+
+// An engine restarted with the id it had (serve keeps it in its data
+// directory) after a crash takes its own leases back, and is given the
+// same partitions: those whose snapshots it holds.
+func TestAnEngineRestartedWithItsIDGetsItsPartitionsBack(t *testing.T) {
+	env := natstest.Start(t)
+	url := env.Server.ClientURL()
+	engines := []*sharedEngine{startShared(t, url, handlers.EngineConfig{EngineID: "engine-a"}),
+		startShared(t, url, handlers.EngineConfig{EngineID: "engine-b"})}
+	waitShares(t, 15*time.Second, engines, 32, 32)
+	before := heldBy(t, env.JS, "engine-b")
+	publish(t, env.JS, sharedLoad(0, 200)...)
+	waitForRecords(t, env.JS, 200)
+	engines[1].nc.Close() // a crash
+	engines[1] = startShared(t, url, handlers.EngineConfig{EngineID: "engine-b"})
+	waitShares(t, 15*time.Second, engines, 32, 32)
+	if after := heldBy(t, env.JS, "engine-b"); !slices.Equal(after, before) {
+		t.Errorf("after its restart the engine holds partitions %v, before %v", after, before)
+	}
+	publish(t, env.JS, sharedLoad(200, 200)...)
+	waitForRecords(t, env.JS, 400)
+	got, records := foldLedger(t, env.JS)
+	assertNoDoubleCredit(t, records)
+	compareMembers(t, got, reference(t, sharedLoad(0, 400)))
+}
+
+// heldBy lists the partitions whose lease names the engine.
+func heldBy(t *testing.T, js jetstream.JetStream, id string) []int {
+	t.Helper()
+	kv, err := js.KeyValue(context.Background(), handlers.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []int
+	for p := range streams.Partitions {
+		entry, err := kv.Get(context.Background(), fmt.Sprintf("partitions.%02d", p))
+		if err == nil && strings.Contains(string(entry.Value()), `"id":"`+id+`"`) {
+			held = append(held, p)
+		}
+	}
+	return held
 }

@@ -584,6 +584,15 @@ func (r *Runner) WatchLag(ctx context.Context) {
 	ticker := time.NewTicker(lagInterval)
 	defer ticker.Stop()
 	for {
+		// A runner standing by (another engine writes, RunAsWriter)
+		// reports the writer's checkpoints, not its own stale ones.
+		if !r.running.Load() {
+			if cps, err := r.checkpoints(ctx); err == nil {
+				for i, cp := range cps {
+					r.setCheckpoint(i, cp)
+				}
+			}
+		}
 		if s, err := r.js.Stream(ctx, streams.LedgerStream); err == nil {
 			last := s.CachedInfo().State.LastSeq
 			for i := range r.ps {

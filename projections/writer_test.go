@@ -74,10 +74,27 @@ func TestOneRunnerWritesAndAnotherTakesOver(t *testing.T) {
 		t.Fatalf("%d runners write, want 1", n)
 	}
 	waitFor(t, recs[len(recs)-1].Seq, &running{Runner: first.r})
-	// Two more must stay standing by for a while.
+	// Two more must stay standing by for a while, reporting the writer's
+	// position and lag, not their own (nothing) that an alert would take
+	// for a projection falling behind.
+	lagCtx, stopLag := context.WithCancel(context.Background())
+	defer stopLag()
+	for _, s := range runners {
+		go s.r.WatchLag(lagCtx)
+	}
 	time.Sleep(3 * writerPoll)
 	if n, _ := writers(); n != 1 {
 		t.Fatalf("%d runners write after a while, want 1", n)
+	}
+	for i, s := range runners {
+		if s.writing() {
+			continue // its lag is measured every lagInterval
+		}
+		pos := testutil.ToFloat64(s.metrics.position.WithLabelValues(Members{}.Name()))
+		lag := testutil.ToFloat64(s.metrics.lag.WithLabelValues(Members{}.Name()))
+		if pos != float64(recs[len(recs)-1].Seq) || lag != 0 {
+			t.Errorf("standby runner %d reports position %v and lag %v, want the writer's %d and 0", i, pos, lag, recs[len(recs)-1].Seq)
+		}
 	}
 
 	first.cancel()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -129,6 +130,9 @@ func incompatible(have jetstream.StreamConfig) []string {
 	return problems
 }
 
+// bucketAttemptTimeout bounds one try at a key-value bucket.
+const bucketAttemptTimeout = 2 * time.Second
+
 // KeyValueBucket creates or updates one of the engine's key-value buckets
 // with cfg, never lowering the replicas it has: an operator's replication
 // of it survives every start. cfg.Replicas 0 is DefaultReplicas.
@@ -136,7 +140,9 @@ func KeyValueBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.K
 	if cfg.Replicas == 0 {
 		cfg.Replicas = DefaultReplicas(js.Conn())
 	}
-	err = whenReady(ctx, slog.New(slog.DiscardHandler), "the bucket "+cfg.Bucket, attemptTimeout, func(ctx context.Context) error {
+	// A bucket another engine is creating at the same moment does not
+	// answer until its stream has a leader: short tries, logged.
+	err = whenReady(ctx, slog.Default(), "the bucket "+cfg.Bucket, bucketAttemptTimeout, func(ctx context.Context) error {
 		c := cfg
 		if s, err := js.Stream(ctx, "KV_"+c.Bucket); err == nil {
 			c.Replicas = max(c.Replicas, s.CachedInfo().Config.Replicas)

@@ -305,9 +305,10 @@ func BenchmarkClusterFailover(b *testing.B) {
 		for i := range kills {
 			victim := i % 2
 			held := partitionsHeldBy(b, p.js, p.engines[victim])
+			crashed := p.engines[victim].engine.ID()
 			killed := time.Now()
 			p.engines[victim].crash()
-			took = append(took, watch.firstOtherAppend(b, held, killed))
+			took = append(took, watch.firstOtherAppend(b, held, crashed, killed))
 			p.engines[victim] = p.startEngine(b, victim)
 			p.waitShares(b, 2)
 		}
@@ -406,8 +407,12 @@ func watchLedger(b *testing.B, js jetstream.JetStream) *ledgerWatch {
 		if !ok {
 			return
 		}
+		at := time.Now()
+		if meta, err := msg.Metadata(); err == nil {
+			at = meta.Timestamp // when the ledger stored it
+		}
 		w.mu.Lock()
-		w.seen = append(w.seen, ledgerAppend{at: time.Now(), partition: p, engine: msg.Headers().Get(handlers.EngineHeader)})
+		w.seen = append(w.seen, ledgerAppend{at: at, partition: p, engine: msg.Headers().Get(handlers.EngineHeader)})
 		w.mu.Unlock()
 	})
 	if err != nil {
@@ -417,14 +422,15 @@ func watchLedger(b *testing.B, js jetstream.JetStream) *ledgerWatch {
 	return w
 }
 
-// firstOtherAppend waits for the first append to one of the partitions
-// after since, and returns how long after since it came.
-func (w *ledgerWatch) firstOtherAppend(b *testing.B, partitions map[int]bool, since time.Time) time.Duration {
+// firstOtherAppend waits for the first append to one of the partitions by
+// an engine other than the crashed one after since, and returns how long
+// after since the ledger stored it.
+func (w *ledgerWatch) firstOtherAppend(b *testing.B, partitions map[int]bool, crashed string, since time.Time) time.Duration {
 	b.Helper()
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		w.mu.Lock()
 		for _, a := range w.seen {
-			if a.at.After(since) && partitions[a.partition] {
+			if a.at.After(since) && partitions[a.partition] && a.engine != crashed {
 				w.mu.Unlock()
 				return a.at.Sub(since)
 			}

@@ -139,6 +139,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// Library code that has no logger of its own (waiting for a NATS
+	// cluster to accept a bucket) logs as serve does.
+	slog.SetDefault(log)
 	program, err := loadPrograms(o.programPath)
 	if err != nil {
 		return err
@@ -169,6 +172,10 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return err
 	}
 	defer unlock()
+	id, err := engineID(g.dataDir, log)
+	if err != nil {
+		return err
+	}
 	natsURL, stopNATS, err := startNATS(ctx, g, o, log)
 	if err != nil {
 		return err
@@ -209,7 +216,7 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 		return fmt.Errorf("database url: %w", err)
 	}
 	defer pool.Close()
-	return runPipeline(ctx, g, o, pipeline{js: js, projJS: projJS, projNC: projNC, nc: nc, pool: pool, program: program, log: log})
+	return runPipeline(ctx, g, o, pipeline{js: js, projJS: projJS, projNC: projNC, nc: nc, pool: pool, program: program, log: log, engineID: id})
 }
 
 type pipeline struct {
@@ -220,6 +227,8 @@ type pipeline struct {
 	pool    *pgxpool.Pool
 	program *domain.Programs
 	log     *slog.Logger
+	// engineID is the engine's id among those sharing the partitions.
+	engineID string
 }
 
 // runPipeline runs the engine, the projections and the metrics endpoint
@@ -231,7 +240,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	}
 	engine, err := handlers.NewEngine(p.js, handlers.EngineConfig{Programs: p.program, Logger: p.log, Metrics: engineMetrics,
 		ServiceReplyPrefixes: o.replyPrefixes, KeyIndexDir: filepath.Join(g.dataDir, "keys"),
-		MemberCacheBytes: int64(o.memberMemory), SnapshotEvery: o.snapshotEvery, Share: true})
+		MemberCacheBytes: int64(o.memberMemory), SnapshotEvery: o.snapshotEvery, Share: true, EngineID: p.engineID})
 	if err != nil {
 		return err
 	}
