@@ -458,7 +458,8 @@ func (e *Engine) consume(ctx context.Context, parts map[int]*partition, ids []in
 	}
 	in := &intake{js: e.js, consumer: cons, stream: streams.InputStream, name: cons.CachedInfo().Name,
 		logger: e.cfg.Logger, prefetch: 1024, queues: map[int]chan input{}, marks: newWatermark(),
-		retryAfter: time.Second, resumed: e.metrics.inputResumes, handled: handled, deadLettered: deadLettered}
+		retryAfter: time.Second, resumed: e.metrics.inputResumes, handled: handled, deadLettered: deadLettered,
+		others: len(ids) < streams.Partitions && len(cons.CachedInfo().Config.FilterSubjects) == 0}
 	if marks != nil {
 		marks(in.marks)
 	}

@@ -57,6 +57,9 @@ type intake struct {
 	// past that which were dead-lettered (deadLetteredAfter): handled too.
 	handled      map[int]uint64
 	deadLettered map[uint64]bool
+	// others means the consumer delivers every partition's input, and
+	// that of partitions the engine does not own is acknowledged unread.
+	others bool
 }
 
 // consumerResetter is the part of jetstream.JetStream that resets a
@@ -203,6 +206,14 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 		expect++
 		stored, err := streams.ParseStoredInput(msg.Subject())
 		queue := in.queues[stored.Partition]
+		if err == nil && queue == nil && in.others {
+			// Another engine's partition: it reads it from its own
+			// consumer.
+			if in.marks.track(-1, meta.Sequence.Stream, msg) {
+				in.marks.committed(-1, meta.Sequence.Stream)
+			}
+			continue
+		}
 		if err != nil || queue == nil {
 			// Not a subject the input stream's transform writes, or a
 			// partition this process does not own: the consumer's
