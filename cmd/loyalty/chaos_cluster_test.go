@@ -82,11 +82,12 @@ func TestChaosCluster(t *testing.T) {
 	engines[restarted].start()
 
 	at(0.6 + 0.1*rng.Float64())
+	// The server that leads both the input and the ledger.
 	leader := cluster.leaderOf(t, js, streams.InputStream)
-	ledgerLeader := cluster.leaderOf(t, js, streams.LedgerStream)
+	cluster.moveLeader(t, js, streams.LedgerStream, leader)
 	cluster.servers[leader].kill(t)
-	t.Logf("NATS server %s, leader of %s (the ledger's: %s), killed (SIGKILL) at %s", cluster.servers[leader].name,
-		streams.InputStream, cluster.servers[ledgerLeader].name, time.Since(began).Round(100*time.Millisecond))
+	t.Logf("NATS server %s, leader of %s and %s, killed (SIGKILL) at %s", cluster.servers[leader].name,
+		streams.InputStream, streams.LedgerStream, time.Since(began).Round(100*time.Millisecond))
 	time.Sleep(5 * time.Second)
 	cluster.servers[leader].launch(t)
 	t.Logf("NATS server %s back at %s", cluster.servers[leader].name, time.Since(began).Round(100*time.Millisecond))
@@ -256,6 +257,21 @@ func (c *natsCluster) leaderOf(t *testing.T, js jetstream.JetStream, stream stri
 	}
 	t.Fatalf("%s is led by %q, not one of the test's servers", stream, info.Cluster.Leader)
 	return 0
+}
+
+// moveLeader makes server to the stream's leader (a leader step-down with
+// it preferred), unless it leads it already.
+func (c *natsCluster) moveLeader(t *testing.T, js jetstream.JetStream, stream string, to int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); c.leaderOf(t, js, stream) != to; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's leader did not move to %s within 30 s", stream, c.servers[to].name)
+		}
+		req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.servers[to].name)
+		if _, err := js.Conn().Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req), 5*time.Second); err != nil {
+			t.Logf("step down %s's leader: %v", stream, err)
+		}
+	}
 }
 
 // kill stops the server with SIGKILL.
