@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -443,4 +445,169 @@ func heldBy(t *testing.T, js jetstream.JetStream, id string) []int {
 		}
 	}
 	return held
+}
+
+// pausableProxy forwards TCP to a NATS server and can stop forwarding both
+// ways without closing: an engine that stalls (GC, SIGSTOP, a network
+// hiccup) past the lease TTL and then resumes.
+type pausableProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.RWMutex
+	paused bool
+}
+
+func startProxy(t *testing.T, target string) *pausableProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pausableProxy{ln: ln, target: target}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			go p.pipe(c, s)
+			go p.pipe(s, c)
+		}
+	}()
+	return p
+}
+
+func (p *pausableProxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for {
+			p.mu.RLock()
+			paused := p.paused
+			p.mu.RUnlock()
+			if !paused {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = dst.Close()
+			return
+		}
+	}
+}
+
+func (p *pausableProxy) pause(v bool) { p.mu.Lock(); p.paused = v; p.mu.Unlock() }
+
+// An engine stalls 8 s (past the 5 s TTL) while input arrives, then
+// resumes: for a while both engines believe they own its partitions (its
+// leases were taken by the other). Nothing may be applied twice or lost:
+// the ledger's fence refuses the stalled engine's appends, and it finds its
+// leases gone.
+func TestAnEngineThatStallsPastItsLeasesAppliesNothingTwice(t *testing.T) {
+	env := natstest.Start(t)
+	url := env.Server.ClientURL()
+	proxy := startProxy(t, strings.TrimPrefix(url, "nats://"))
+	a := startShared(t, "nats://"+proxy.ln.Addr().String(), handlers.EngineConfig{})
+	b := startShared(t, url, handlers.EngineConfig{})
+	waitShares(t, 15*time.Second, []*sharedEngine{a, b}, 32, 32)
+	var events []domain.Event
+	n := 0
+	send := func(k int) {
+		for range k {
+			from, to := fmt.Sprintf("s-%d", n%50), fmt.Sprintf("s-%d", (n+7)%50)
+			events = append(events, purchase(fmt.Sprintf("p-%d", n), from, fmt.Sprintf("o-%d", n), 5000, day0.Add(time.Duration(n)*time.Minute)))
+			events = append(events, transferEvent(fmt.Sprintf("t-%d", n), from, to, fmt.Sprintf("g-%d", n), 10, day0.Add(time.Duration(n)*time.Minute+time.Second)))
+			n++
+		}
+		publish(t, env.JS, events[len(events)-2*k:]...)
+	}
+	send(100)
+	time.Sleep(300 * time.Millisecond)
+	proxy.pause(true)
+	for range 8 {
+		send(20)
+		time.Sleep(time.Second)
+	}
+	t.Logf("during the stall: a owns %d, b owns %d", a.owned(t), b.owned(t))
+	proxy.pause(false)
+	send(100)
+	time.Sleep(8 * time.Second)
+	t.Logf("after: a owns %d, b owns %d", a.owned(t), b.owned(t))
+	got, records := foldLedger(t, env.JS)
+	assertNoDoubleCredit(t, records)
+	byEvent := map[string]int{}
+	received := map[string]int{}
+	for _, r := range records {
+		byEvent[r.EventID]++
+		for _, f := range r.Facts {
+			if pr, ok := f.(domain.PointsReceived); ok {
+				received[pr.FromMemberID+"/"+pr.RequestID]++
+			}
+		}
+	}
+	for _, ev := range events {
+		if byEvent[ev.ID] != 1 {
+			t.Errorf("event %s has %d records", ev.ID, byEvent[ev.ID])
+		}
+	}
+	for k, c := range received {
+		if c != 1 {
+			t.Errorf("transfer %s credited %d times", k, c)
+		}
+	}
+	if len(received) != n {
+		t.Errorf("%d transfers credited, want %d", len(received), n)
+	}
+	var total int64
+	for _, m := range got {
+		total += m.Balance
+	}
+	ref := referenceWithFollowUps(t, events)
+	for id, m := range ref.members {
+		if got[id] == nil || got[id].Balance != m.Balance {
+			t.Errorf("member %s: ledger balance %v, reference %d", id, got[id], m.Balance)
+		}
+	}
+	t.Logf("%d records (reference %d), %d members, total balance %d", len(records), ref.records, len(got), total)
+}
+
+// referenceWithFollowUps is reference with each accepted event's follow-ups
+// applied to their member right after it, and the ledger records counted.
+func referenceWithFollowUps(t *testing.T, events []domain.Event) referenceFold {
+	t.Helper()
+	r := referenceFold{members: map[string]*domain.Member{}}
+	queue := append([]domain.Event(nil), events...)
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		m := r.members[e.MemberID]
+		if m == nil {
+			m = domain.NewMember(e.MemberID)
+		}
+		facts, err := domain.Apply(m, e, testProgram())
+		if err != nil {
+			continue
+		}
+		r.members[e.MemberID] = m
+		r.records++
+		var follow []domain.Event
+		for _, f := range facts {
+			if ev, ok := domain.FollowUp(f); ok {
+				follow = append(follow, ev)
+			}
+		}
+		queue = append(follow, queue...)
+	}
+	return r
 }
