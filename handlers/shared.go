@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pointsledger/loyalty/handlers/keyindex"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -129,19 +130,35 @@ func (e *Engine) runShared(ctx context.Context) error {
 	if !sleepCtx(ctx, joinDelay) {
 		return nil
 	}
-	for first := true; ctx.Err() == nil; first = false {
-		if err := s.settle(ctx); err != nil {
-			return fmt.Errorf("engine: %w", err)
-		}
-		if first {
+	primed := false
+	for failures := 0; ctx.Err() == nil; {
+		err := s.settle(ctx)
+		if err == nil && !primed {
 			w.keys.Prime()
 			e.logRebuilt(s.parts, start)
+			primed = true
 		}
-		if err := e.republishFollowUps(ctx, w.keys, s.parts); err != nil {
-			return err
+		if err == nil {
+			err = e.republishFollowUps(ctx, w.keys, s.parts)
 		}
-		if err := s.run(ctx); err != nil {
-			return err
+		if err == nil {
+			err = s.run(ctx)
+		}
+		if err == nil || ctx.Err() != nil {
+			failures = 0
+			continue
+		}
+		// A store that failed is not trusted (the next start folds it
+		// again); anything else (NATS slow or electing a leader) is tried
+		// again, as the partitions' own appends are.
+		if errors.Is(err, keyindex.ErrBroken) || errors.Is(err, keyindex.ErrClosed) {
+			return fmt.Errorf("engine: %w", err)
+		}
+		failures++
+		d := retryDelay(time.Second, failures)
+		e.cfg.Logger.Warn("partitions not taken or run; trying again", "err", err, "attempt", failures, "backoff", d)
+		if !sleepCtx(ctx, d) {
+			return nil
 		}
 	}
 	return nil

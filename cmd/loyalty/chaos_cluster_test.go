@@ -128,8 +128,10 @@ func checkOneWriterPerPartition(t *testing.T, ledger []storedMsg, logs []string)
 		engine := ""
 		for _, line := range strings.Split(l, "\n") {
 			if m := joined.FindStringSubmatch(line); m != nil {
-				engine = m[1]
-				takeovers[engine] = map[int]int{}
+				engine = m[1] // a restart on the same data directory keeps the id
+				if takeovers[engine] == nil {
+					takeovers[engine] = map[int]int{}
+				}
 			}
 			if m := taken.FindStringSubmatch(line); m != nil && engine != "" {
 				for _, p := range strings.Split(m[1], ",") {
