@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -331,6 +332,11 @@ func (e *Engine) resync(ctx context.Context, p *partition) error {
 	p.keys.Release(p.id)
 	p.replaceState(parts[p.id])
 	e.cfg.Logger.Warn("partition state re-read from the ledger", "partition", p.id, "ledger_seq", p.ledgerSeq)
+	// An append whose answer was lost may have stored records: their
+	// follow-ups were never queued, and nothing would publish them before
+	// the next start. Those of the ledger folded since the snapshot are
+	// queued again; a copy of one published already is recognised.
+	e.queueFollowUps(ctx, p, slices.Clone(p.followUps))
 	return nil
 }
 
