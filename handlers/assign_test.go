@@ -1,7 +1,7 @@
 package handlers
 
 import (
-	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -83,5 +83,20 @@ func TestAssignMovesLittleWhenAnEngineLeavesOrJoins(t *testing.T) {
 			t.Fatalf("trial %d: %d partitions moved when an engine joined to take %d", trial, moved, leaver)
 		}
 	}
-	fmt.Printf("partitions moved beyond the leaver's share: at most %d on a leave, %d on a join (200 trials)\n", worstLeave, worstJoin)
+	t.Logf("partitions moved beyond the leaver's share: at most %d on a leave, %d on a join (200 trials)", worstLeave, worstJoin)
+}
+
+// An engine id names lease keys (engines.<id>) and a consumer
+// (engine-<id>): one that could reach other keys or subjects is refused.
+func TestEngineIDsThatCouldNameOtherKeysAreRefused(t *testing.T) {
+	for _, id := range []string{"a.b", "*", ">", "a b", "engines.x", "x/y", "é", string(make([]byte, 65))} {
+		if err := (EngineConfig{EngineID: id}).Validate(); err == nil || !strings.Contains(err.Error(), "EngineID") {
+			t.Errorf("EngineID %q: %v, want it refused", id, err)
+		}
+	}
+	for _, id := range []string{"engine-a", "0f3c2d1e-aaaa-bbbb-cccc-000000000000", "A_1"} {
+		if err := (EngineConfig{EngineID: id}).Validate(); err != nil && strings.Contains(err.Error(), "EngineID") {
+			t.Errorf("EngineID %q refused: %v", id, err)
+		}
+	}
 }

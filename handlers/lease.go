@@ -53,6 +53,20 @@ type lease struct {
 }
 
 func newLease(ctx context.Context, js jetstream.JetStream, key string, log *slog.Logger) (*lease, error) {
+	kv, err := leaseBucket(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	h, value, err := newHolder("")
+	if err != nil {
+		return nil, err
+	}
+	return &lease{kv: kv, key: key, holder: h, value: value, log: log}, nil
+}
+
+// leaseBucket opens (creating) LeaseBucket: its keys lapse leaseTTL after
+// their last write.
+func leaseBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
 	kv, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "Loyalty engine leases: which process consumes which input",
@@ -63,13 +77,39 @@ func newLease(ctx context.Context, js jetstream.JetStream, key string, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("lease bucket %s: %w", LeaseBucket, err)
 	}
-	host, _ := os.Hostname()
-	h := leaseHolder{ID: uuid.NewString(), Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
-	value, err := json.Marshal(h)
-	if err != nil {
-		return nil, err
+	return kv, nil
+}
+
+// newHolder describes this process as a lease holder under id (a new
+// random one when ""), and encodes it as lease keys hold it.
+func newHolder(id string) (leaseHolder, []byte, error) {
+	if id == "" {
+		id = uuid.NewString()
 	}
-	return &lease{kv: kv, key: key, holder: h, value: value, log: log}, nil
+	host, _ := os.Hostname()
+	h := leaseHolder{ID: id, Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
+	value, err := json.Marshal(h)
+	return h, value, err
+}
+
+// holderAt reads the holder a lease key names, with the key's revision.
+// The holder is zero when the value is not a holder's.
+func holderAt(ctx context.Context, kv jetstream.KeyValue, key string) (leaseHolder, uint64, []byte, error) {
+	entry, err := kv.Get(ctx, key)
+	if err != nil {
+		return leaseHolder{}, 0, nil, err
+	}
+	var h leaseHolder
+	if json.Unmarshal(entry.Value(), &h) != nil {
+		h = leaseHolder{}
+	}
+	return h, entry.Revision(), entry.Value(), nil
+}
+
+// heldBy tells whether the key names the holder id, and its revision.
+func heldBy(ctx context.Context, kv jetstream.KeyValue, key, id string) (uint64, bool) {
+	h, rev, _, err := holderAt(ctx, kv, key)
+	return rev, err == nil && h.ID == id
 }
 
 // acquire waits until this process holds the lease, or ctx ends.
@@ -105,26 +145,17 @@ func (l *lease) acquire(ctx context.Context) error {
 
 // ours tells whether the key holds this process's lease, and its revision.
 func (l *lease) ours(ctx context.Context) (uint64, bool) {
-	entry, err := l.kv.Get(ctx, l.key)
-	if err != nil {
-		return 0, false
-	}
-	var h leaseHolder
-	if json.Unmarshal(entry.Value(), &h) != nil || h.ID != l.holder.ID {
-		return 0, false
-	}
-	return entry.Revision(), true
+	return heldBy(ctx, l.kv, l.key, l.holder.ID)
 }
 
 // current describes the holder of the lease, for a log line.
 func (l *lease) current(ctx context.Context) string {
-	entry, err := l.kv.Get(ctx, l.key)
-	if err != nil {
+	h, _, raw, err := holderAt(ctx, l.kv, l.key)
+	switch {
+	case err != nil:
 		return "unknown (" + err.Error() + ")"
-	}
-	var h leaseHolder
-	if json.Unmarshal(entry.Value(), &h) != nil {
-		return string(entry.Value())
+	case h.ID == "":
+		return string(raw)
 	}
 	return fmt.Sprintf("pid %d on %s since %s", h.PID, h.Host, h.Since.Format(time.RFC3339))
 }

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/streams"
@@ -58,15 +56,9 @@ type ownership struct {
 }
 
 func newOwnership(ctx context.Context, js jetstream.JetStream, id string, log *slog.Logger) (*ownership, error) {
-	kv, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
-		Bucket:      LeaseBucket,
-		Description: "Loyalty engine leases: which process consumes which input",
-		History:     1,
-		TTL:         leaseTTL,
-		Storage:     jetstream.FileStorage,
-	})
+	kv, err := leaseBucket(ctx, js)
 	if err != nil {
-		return nil, fmt.Errorf("lease bucket %s: %w", LeaseBucket, err)
+		return nil, err
 	}
 	progress, err := streams.KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      ProgressBucket,
@@ -77,12 +69,7 @@ func newOwnership(ctx context.Context, js jetstream.JetStream, id string, log *s
 	if err != nil {
 		return nil, fmt.Errorf("progress bucket %s: %w", ProgressBucket, err)
 	}
-	host, _ := os.Hostname()
-	if id == "" {
-		id = uuid.NewString()
-	}
-	h := leaseHolder{ID: id, Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
-	value, err := json.Marshal(h)
+	h, value, err := newHolder(id)
 	if err != nil {
 		return nil, err
 	}
@@ -155,26 +142,17 @@ func (o *ownership) take(ctx context.Context, p int) (bool, error) {
 
 // ours tells whether partition p's key is this engine's, and its revision.
 func (o *ownership) ours(ctx context.Context, p int) (uint64, bool) {
-	entry, err := o.kv.Get(ctx, partitionKey(p))
-	if err != nil {
-		return 0, false
-	}
-	var h leaseHolder
-	if json.Unmarshal(entry.Value(), &h) != nil || h.ID != o.id() {
-		return 0, false
-	}
-	return entry.Revision(), true
+	return heldBy(ctx, o.kv, partitionKey(p), o.id())
 }
 
 // holderOf describes the engine holding partition p, for a log line.
 func (o *ownership) holderOf(ctx context.Context, p int) string {
-	entry, err := o.kv.Get(ctx, partitionKey(p))
-	if err != nil {
+	h, _, raw, err := holderAt(ctx, o.kv, partitionKey(p))
+	switch {
+	case err != nil:
 		return "none (" + err.Error() + ")"
-	}
-	var h leaseHolder
-	if json.Unmarshal(entry.Value(), &h) != nil {
-		return string(entry.Value())
+	case h.ID == "":
+		return string(raw)
 	}
 	return fmt.Sprintf("engine %s, pid %d on %s", h.ID, h.PID, h.Host)
 }

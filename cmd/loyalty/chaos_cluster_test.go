@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // The cluster fault test (`make chaos-cluster`): three nats-server processes
@@ -207,11 +207,11 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 	var routes []string
 	clusterPorts := make([]int, n)
 	for i := range n {
-		clusterPorts[i] = freePort(t)
+		clusterPorts[i] = natstest.FreePort(t)
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", clusterPorts[i]))
 	}
 	for i := range n {
-		s := &natsProcess{bin: bin, store: filepath.Join(t.TempDir(), "store"), port: freePort(t), name: fmt.Sprintf("n%d", i+1)}
+		s := &natsProcess{bin: bin, store: filepath.Join(t.TempDir(), "store"), port: natstest.FreePort(t), name: fmt.Sprintf("n%d", i+1)}
 		s.url = fmt.Sprintf("nats://127.0.0.1:%d", s.port)
 		s.extra = []string{"-n", s.name, "--cluster_name", "loyalty", "--cluster", routes[i], "--routes", strings.Join(routes, ",")}
 		c.servers = append(c.servers, s)
@@ -280,14 +280,4 @@ func (c *natsCluster) moveLeader(t *testing.T, js jetstream.JetStream, stream st
 func (n *natsProcess) kill(t *testing.T) {
 	t.Helper()
 	_ = n.proc.signal(syscall.SIGKILL, 5*time.Second)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

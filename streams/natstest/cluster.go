@@ -46,7 +46,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	// picked first; each waits for the others to be ready.
 	ports := make([]int, n)
 	for i := range ports {
-		ports[i] = freePort(t)
+		ports[i] = FreePort(t)
 	}
 	for i := range n {
 		var routes []*url.URL
@@ -102,8 +102,8 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	}
 }
 
-// freePort is a loopback port free a moment ago.
-func freePort(t testing.TB) int {
+// FreePort is a loopback port free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
