@@ -244,30 +244,45 @@ func (c *natsCluster) urls() string {
 // leaderOf is the index of the server leading a stream.
 func (c *natsCluster) leaderOf(t *testing.T, js jetstream.JetStream, stream string) int {
 	t.Helper()
-	s, err := js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := s.CachedInfo()
-	if info.Cluster == nil {
-		t.Fatalf("%s has no cluster information", stream)
+	var name string
+	for deadline := time.Now().Add(30 * time.Second); name == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		name = c.leaderName(t, js, stream)
 	}
 	for i, srv := range c.servers {
-		if srv.name == info.Cluster.Leader {
+		if srv.name == name {
 			return i
 		}
 	}
-	t.Fatalf("%s is led by %q, not one of the test's servers", stream, info.Cluster.Leader)
+	t.Fatalf("%s is led by %q, not one of the test's servers", stream, name)
 	return 0
+}
+
+// leaderName is the name of the server leading a stream now, "" during an
+// election.
+func (c *natsCluster) leaderName(t *testing.T, js jetstream.JetStream, stream string) string {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		return "" // no answer while the stream elects a leader
+	}
+	if info := s.CachedInfo(); info.Cluster != nil {
+		return info.Cluster.Leader
+	}
+	t.Fatalf("%s has no cluster information", stream)
+	return ""
 }
 
 // moveLeader makes server to the stream's leader (a leader step-down with
 // it preferred), unless it leads it already.
 func (c *natsCluster) moveLeader(t *testing.T, js jetstream.JetStream, stream string, to int) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); c.leaderOf(t, js, stream) != to; time.Sleep(200 * time.Millisecond) {
+	// Between a step-down and the election the stream has no leader.
+	for deadline := time.Now().Add(30 * time.Second); c.leaderName(t, js, stream) != c.servers[to].name; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s's leader did not move to %s within 30 s", stream, c.servers[to].name)
+		}
+		if c.leaderName(t, js, stream) == "" {
+			continue // an election is under way
 		}
 		req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, c.servers[to].name)
 		if _, err := js.Conn().Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(req), 5*time.Second); err != nil {
