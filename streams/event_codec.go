@@ -102,8 +102,8 @@ func decodeEvent(data []byte) (domain.Event, error) {
 	if err != nil {
 		return domain.Event{}, err
 	}
-	var known bool
-	if e.Type, known = eventType(typ); !known {
+	var codec *eventCodec
+	if e.Type, codec = lookupEventType(typ); codec == nil {
 		return domain.Event{}, rejectWire(ReasonUnknownType, "type", "%s is not an input event type", quote(string(e.Type)))
 	}
 	if e.ID, err = env.attribute("id"); err != nil {
@@ -133,284 +133,23 @@ func decodeEvent(data []byte) (domain.Event, error) {
 	if !ok {
 		return domain.Event{}, rejectWire(domain.ReasonMissingField, "data", "is required")
 	}
-	if e.MemberID, e.Body, err = decodeData(e.Type, body); err != nil {
+	if e.MemberID, e.Body, err = decodeData(codec, body); err != nil {
 		return domain.Event{}, err
 	}
 	return e, nil
 }
 
-// decodeData reads the data object of an event of type t: the member's id
-// and the type's body.
-func decodeData(t domain.EventType, body object) (memberID string, _ domain.EventBody, err error) {
-	if memberID, err = body.requiredString("member_id"); err != nil {
+// decodeData reads the data object of an event: the member's id and the
+// body its type's entry reads.
+func decodeData(c *eventCodec, data object) (memberID string, _ domain.EventBody, err error) {
+	if memberID, err = data.requiredString("member_id"); err != nil {
 		return "", nil, err
 	}
-	var e domain.Event
-	switch t {
-	case domain.TypeMemberEnrolled:
-		var b domain.Enrolment
-		if b.Channel, _, err = body.optionalString("channel"); err == nil {
-			if b.ReferredBy, _, err = body.optionalString("referred_by"); err == nil {
-				b.Birthday, err = birthDate(body)
-			}
-		}
-		e.Body = b
-	case domain.TypeVisitRecorded:
-		var b domain.Visit
-		b.Channel, _, err = body.optionalString("channel")
-		e.Body = b
-	case domain.TypeMemberClock:
-		e.Body = domain.Clock{}
-	case domain.TypeMemberStatus:
-		var b domain.StatusChange
-		var status string
-		if status, err = body.requiredString("status"); err == nil {
-			b.Status = domain.MemberStatus(status)
-			b.Reason, _, err = body.optionalString("reason")
-		}
-		e.Body = b
-	case domain.TypePurchaseCompleted:
-		e.Body, err = decodePurchase(body)
-	case domain.TypePurchaseRefunded:
-		e.Body, err = decodeRefund(body)
-	case domain.TypeFeedbackSubmitted:
-		e.Body, err = decodeFeedback(body)
-	case domain.TypeRedemption:
-		e.Body, err = decodeRedemption(body)
-	case domain.TypePurchaseConfirmed:
-		var b domain.Confirmation
-		b.OrderID, err = body.requiredString("order_id")
-		e.Body = b
-	case domain.TypeTierAssigned:
-		var b domain.TierAssignment
-		if b.Tier, err = body.requiredString("tier"); err == nil {
-			b.Reason, _, err = body.optionalString("reason")
-		}
-		e.Body = b
-	case domain.TypeTransfer:
-		var b domain.TransferRequest
-		if b.RequestID, err = body.requiredString("request_id"); err == nil {
-			if b.ToMemberID, err = body.requiredString("to_member_id"); err == nil {
-				b.Points, err = body.requiredAmount("points")
-			}
-		}
-		e.Body = b
-	case domain.TypeTransferIn:
-		var b domain.TransferIn
-		if b.FromMemberID, err = body.requiredString("from_member_id"); err == nil {
-			if b.RequestID, err = body.requiredString("request_id"); err == nil {
-				b.Points, err = body.requiredAmount("points")
-			}
-		}
-		e.Body = b
-	case domain.TypeReferralReward:
-		var b domain.ReferralReward
-		b.ReferredMemberID, err = body.requiredString("referred_member_id")
-		e.Body = b
-	case domain.TypeStockRequest:
-		e.Body, err = decodeStockRequest(body)
-	case domain.TypeStockAnswer:
-		e.Body, err = decodeStockAnswer(body)
-	}
+	body, err := c.decode(data)
 	if err != nil {
 		return "", nil, err
 	}
-	return memberID, e.Body, nil
-}
-
-func decodePurchase(o object) (domain.EventBody, error) {
-	var (
-		b   domain.Purchase
-		err error
-	)
-	if b.OrderID, err = o.requiredString("order_id"); err != nil {
-		return nil, err
-	}
-	if b.Total.Minor, err = o.requiredAmount("amount"); err != nil {
-		return nil, err
-	}
-	if b.Total.Currency, err = o.requiredString("currency"); err != nil {
-		return nil, err
-	}
-	if b.Channel, _, err = o.optionalString("channel"); err != nil {
-		return nil, err
-	}
-	items, err := o.objects("lines")
-	if err != nil {
-		return nil, err
-	}
-	for i := range items.len() {
-		l := items.at(i)
-		var line domain.LineItem
-		if line.SKU, err = l.requiredString("sku"); err != nil {
-			return nil, err
-		}
-		if line.Category, _, err = l.optionalString("category"); err != nil {
-			return nil, err
-		}
-		if line.Quantity, err = l.requiredAmount("quantity"); err != nil {
-			return nil, err
-		}
-		if line.UnitPrice, err = l.requiredAmount("unit_price"); err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			b.Lines = make([]domain.LineItem, 0, items.len())
-		}
-		b.Lines = append(b.Lines, line)
-	}
-	return b, nil
-}
-
-func decodeRefund(o object) (domain.EventBody, error) {
-	var (
-		b   domain.Refund
-		err error
-	)
-	if b.OrderID, err = o.requiredString("order_id"); err != nil {
-		return nil, err
-	}
-	items, err := o.objects("lines")
-	if err != nil {
-		return nil, err
-	}
-	for i := range items.len() {
-		l := items.at(i)
-		var line domain.RefundLine
-		if line.SKU, err = l.requiredString("sku"); err != nil {
-			return nil, err
-		}
-		if line.Quantity, err = l.requiredAmount("quantity"); err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			b.Lines = make([]domain.RefundLine, 0, items.len())
-		}
-		b.Lines = append(b.Lines, line)
-	}
-	// amount and currency come as a pair; without lines the pair is required.
-	minor, hasAmount, err := o.optionalAmount("amount")
-	if err != nil {
-		return nil, err
-	}
-	currency, hasCurrency, err := o.optionalString("currency")
-	switch {
-	case err != nil:
-		return nil, err
-	case hasAmount && !hasCurrency:
-		return nil, rejectWire(domain.ReasonMissingField, "currency", "is required with amount")
-	case hasCurrency && !hasAmount:
-		return nil, rejectWire(domain.ReasonMissingField, "amount", "is required with currency")
-	case !hasAmount && len(b.Lines) == 0:
-		return nil, rejectWire(domain.ReasonMissingField, "amount", "a refund needs amount and currency, or lines")
-	}
-	b.Amount = domain.Money{Minor: minor, Currency: currency}
-	return b, nil
-}
-
-func decodeFeedback(o object) (domain.EventBody, error) {
-	var (
-		b   domain.Feedback
-		err error
-	)
-	if b.Rating, err = o.optionalScore("rating"); err != nil {
-		return nil, err
-	}
-	if b.NPS, err = o.optionalScore("nps"); err != nil {
-		return nil, err
-	}
-	if b.OrderID, _, err = o.optionalString("order_id"); err != nil {
-		return nil, err
-	}
-	if b.Comment, _, err = o.optionalString("comment"); err != nil {
-		return nil, err
-	}
-	if b.Channel, _, err = o.optionalString("channel"); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-func decodeStockRequest(o object) (domain.EventBody, error) {
-	var (
-		b   domain.StockRequest
-		err error
-	)
-	if b.RewardID, err = o.requiredString("reward_id"); err != nil {
-		return nil, err
-	}
-	if b.MemberID, err = o.requiredString("for_member_id"); err != nil {
-		return nil, err
-	}
-	if b.RequestID, err = o.requiredString("request_id"); err != nil {
-		return nil, err
-	}
-	if b.Quantity, err = o.requiredAmount("quantity"); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-func decodeStockAnswer(o object) (domain.EventBody, error) {
-	var (
-		b   domain.StockAnswer
-		err error
-	)
-	if b.RequestID, err = o.requiredString("request_id"); err != nil {
-		return nil, err
-	}
-	if b.RewardID, err = o.requiredString("reward_id"); err != nil {
-		return nil, err
-	}
-	answer, err := o.requiredString("answer")
-	if err != nil {
-		return nil, err
-	}
-	switch answer {
-	case "granted":
-		b.Granted = true
-	case "refused":
-	default:
-		return nil, rejectWire(domain.ReasonInvalidField, o.name("answer"), "must be %q or %q, got %s", "granted", "refused", quote(answer))
-	}
-	return b, nil
-}
-
-// birthDate reads an enrolment's optional birth_date (YYYY-MM-DD or MM-DD);
-// only the month and day are kept.
-func birthDate(o object) (domain.Birthday, error) {
-	s, ok, err := o.optionalString("birth_date")
-	if err != nil || !ok {
-		return domain.Birthday{}, err
-	}
-	b, perr := domain.ParseBirthday(s)
-	if perr != nil {
-		return domain.Birthday{}, rejectWire(domain.ReasonInvalidField, o.name("birth_date"), "%s", perr.Error())
-	}
-	return b, nil
-}
-
-func decodeRedemption(o object) (domain.EventBody, error) {
-	var (
-		b   domain.RedeemRequest
-		err error
-	)
-	if b.RequestID, err = o.requiredString("request_id"); err != nil {
-		return nil, err
-	}
-	if b.RewardID, _, err = o.optionalString("reward_id"); err != nil {
-		return nil, err
-	}
-	if b.Quantity, _, err = o.optionalAmount("quantity"); err != nil {
-		return nil, err
-	}
-	if b.Points, _, err = o.optionalAmount("points"); err != nil {
-		return nil, err
-	}
-	if b.Channel, _, err = o.optionalString("channel"); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return memberID, body, nil
 }
 
 // decoder reads one event in two passes. checkJSONText validates the whole
@@ -711,22 +450,6 @@ func (o object) attribute(key string) (string, error) {
 	return unquote(v), nil
 }
 
-// eventType returns the event type of the attribute v, the constant for one
-// of domain.EventTypes, and whether it is an input event type.
-func eventType(v []byte) (domain.EventType, bool) {
-	for _, t := range domain.EventTypes {
-		if jsonStringIs(v, string(t)) {
-			if _, ok := typeTokens[t]; ok {
-				return t, true
-			}
-			break
-		}
-	}
-	t := domain.EventType(unquote(v))
-	_, ok := typeTokens[t]
-	return t, ok
-}
-
 // requiredString is a data field that must be present; whether an empty value
 // is acceptable is domain.Validate's call.
 func (o object) requiredString(key string) (string, error) {
@@ -946,7 +669,7 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 	strs.check("type", string(e.Type))
 	strs.check("member_id", e.MemberID)
 
-	b := make([]byte, 0, 224+len(e.ID)+len(e.Source)+len(e.Type)+len(e.MemberID)+bodySize(e.Body))
+	b := make([]byte, 0, 224+len(e.ID)+len(e.Source)+len(e.Type)+len(e.MemberID)+bodySize(e))
 	b = append(b, `{"specversion":`...)
 	b = appendJSONString(b, CloudEventsSpecVersion, false)
 	b = append(b, `,"id":`...)
@@ -963,160 +686,20 @@ func EncodeEvent(e domain.Event) ([]byte, error) {
 	b = appendJSONString(b, EventContentType, false)
 	b = append(b, `,"data":{"member_id":`...)
 	b = appendJSONString(b, e.MemberID, false)
-	switch body := e.Body.(type) {
-	case nil:
-	case domain.Enrolment:
-		strs.check("channel", body.Channel)
-		strs.check("referred_by", body.ReferredBy)
-		b = appendEventString(b, `,"channel":`, body.Channel)
-		b = appendEventString(b, `,"referred_by":`, body.ReferredBy)
-		b = appendEventString(b, `,"birth_date":`, body.Birthday.String())
-	case domain.TransferRequest:
-		strs.check("request_id", body.RequestID)
-		strs.check("to_member_id", body.ToMemberID)
-		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, body.RequestID, false)
-		b = append(b, `,"to_member_id":`...)
-		b = appendJSONString(b, body.ToMemberID, false)
-		b = append(b, `,"points":`...)
-		b = strconv.AppendInt(b, body.Points, 10)
-	case domain.TransferIn:
-		strs.check("from_member_id", body.FromMemberID)
-		strs.check("request_id", body.RequestID)
-		b = append(b, `,"from_member_id":`...)
-		b = appendJSONString(b, body.FromMemberID, false)
-		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, body.RequestID, false)
-		b = append(b, `,"points":`...)
-		b = strconv.AppendInt(b, body.Points, 10)
-	case domain.StockRequest:
-		b = append(b, `,"reward_id":`...)
-		b = appendJSONString(b, body.RewardID, false)
-		b = append(b, `,"for_member_id":`...)
-		b = appendJSONString(b, body.MemberID, false)
-		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, body.RequestID, false)
-		b = append(b, `,"quantity":`...)
-		b = strconv.AppendInt(b, body.Quantity, 10)
-	case domain.StockAnswer:
-		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, body.RequestID, false)
-		b = append(b, `,"reward_id":`...)
-		b = appendJSONString(b, body.RewardID, false)
-		if body.Granted {
-			b = append(b, `,"answer":"granted"`...)
-		} else {
-			b = append(b, `,"answer":"refused"`...)
-		}
-	case domain.ReferralReward:
-		strs.check("referred_member_id", body.ReferredMemberID)
-		b = append(b, `,"referred_member_id":`...)
-		b = appendJSONString(b, body.ReferredMemberID, false)
-	case domain.Visit:
-		strs.check("channel", body.Channel)
-		b = appendEventString(b, `,"channel":`, body.Channel)
-	case domain.Clock:
-	case domain.StatusChange:
-		strs.check("status", string(body.Status))
-		strs.check("reason", body.Reason)
-		b = append(b, `,"status":`...)
-		b = appendJSONString(b, string(body.Status), false)
-		b = appendEventString(b, `,"reason":`, body.Reason)
-	case domain.Purchase:
-		strs.check("order_id", body.OrderID)
-		strs.check("currency", body.Total.Currency)
-		strs.check("channel", body.Channel)
-		b = append(b, `,"order_id":`...)
-		b = appendJSONString(b, body.OrderID, false)
-		b = append(b, `,"amount":`...)
-		b = strconv.AppendInt(b, body.Total.Minor, 10)
-		b = append(b, `,"currency":`...)
-		b = appendJSONString(b, body.Total.Currency, false)
-		b = appendEventString(b, `,"channel":`, body.Channel)
-		for i, l := range body.Lines {
-			strs.check("lines.sku", l.SKU)
-			strs.check("lines.category", l.Category)
-			if i == 0 {
-				b = append(b, `,"lines":[`...)
-			} else {
-				b = append(b, ',')
-			}
-			b = append(b, `{"sku":`...)
-			b = appendJSONString(b, l.SKU, false)
-			b = appendEventString(b, `,"category":`, l.Category)
-			b = append(b, `,"quantity":`...)
-			b = strconv.AppendInt(b, l.Quantity, 10)
-			b = append(b, `,"unit_price":`...)
-			b = strconv.AppendInt(b, l.UnitPrice, 10)
-			b = append(b, '}')
-		}
-		if len(body.Lines) > 0 {
-			b = append(b, ']')
-		}
-	case domain.Refund:
-		strs.check("order_id", body.OrderID)
-		strs.check("currency", body.Amount.Currency)
-		b = append(b, `,"order_id":`...)
-		b = appendJSONString(b, body.OrderID, false)
-		if body.Amount != (domain.Money{}) || len(body.Lines) == 0 {
-			b = append(b, `,"amount":`...)
-			b = strconv.AppendInt(b, body.Amount.Minor, 10)
-			b = append(b, `,"currency":`...)
-			b = appendJSONString(b, body.Amount.Currency, false)
-		}
-		for i, l := range body.Lines {
-			strs.check("lines.sku", l.SKU)
-			if i == 0 {
-				b = append(b, `,"lines":[`...)
-			} else {
-				b = append(b, ',')
-			}
-			b = append(b, `{"sku":`...)
-			b = appendJSONString(b, l.SKU, false)
-			b = append(b, `,"quantity":`...)
-			b = strconv.AppendInt(b, l.Quantity, 10)
-			b = append(b, '}')
-		}
-		if len(body.Lines) > 0 {
-			b = append(b, ']')
-		}
-	case domain.Feedback:
-		strs.check("order_id", body.OrderID)
-		strs.check("comment", body.Comment)
-		strs.check("channel", body.Channel)
-		b = appendEventString(b, `,"order_id":`, body.OrderID)
-		if body.Rating != nil {
-			b = append(b, `,"rating":`...)
-			b = strconv.AppendInt(b, int64(*body.Rating), 10)
-		}
-		if body.NPS != nil {
-			b = append(b, `,"nps":`...)
-			b = strconv.AppendInt(b, int64(*body.NPS), 10)
-		}
-		b = appendEventString(b, `,"comment":`, body.Comment)
-		b = appendEventString(b, `,"channel":`, body.Channel)
-	case domain.Confirmation:
-		strs.check("order_id", body.OrderID)
-		b = append(b, `,"order_id":`...)
-		b = appendJSONString(b, body.OrderID, false)
-	case domain.TierAssignment:
-		strs.check("tier", body.Tier)
-		strs.check("reason", body.Reason)
-		b = append(b, `,"tier":`...)
-		b = appendJSONString(b, body.Tier, false)
-		b = appendEventString(b, `,"reason":`, body.Reason)
-	case domain.RedeemRequest:
-		strs.check("request_id", body.RequestID)
-		strs.check("reward_id", body.RewardID)
-		strs.check("channel", body.Channel)
-		b = append(b, `,"request_id":`...)
-		b = appendJSONString(b, body.RequestID, false)
-		b = appendEventString(b, `,"reward_id":`, body.RewardID)
-		b = appendEventInt(b, `,"quantity":`, body.Quantity)
-		b = appendEventInt(b, `,"points":`, body.Points)
-		b = appendEventString(b, `,"channel":`, body.Channel)
+	switch c := codecByType[e.Type]; {
+	case e.Body == nil:
+	case c == nil:
+		return nil, fmt.Errorf("encode event %q: unknown event type %q", e.ID, e.Type)
 	default:
-		return nil, fmt.Errorf("encode event %q: unknown body type %T", e.ID, e.Body)
+		var (
+			ok  bool
+			err error
+		)
+		if b, ok, err = c.encode(b, e.Body); !ok {
+			return nil, fmt.Errorf("encode event %q: unknown body type %T", e.ID, e.Body)
+		} else if err != nil && strs.err == nil {
+			strs.err = err
+		}
 	}
 	if strs.err != nil {
 		return nil, fmt.Errorf("encode event %q: %w", e.ID, strs.err)
@@ -1143,19 +726,10 @@ func appendEventString(b []byte, key, s string) []byte {
 	return appendJSONString(b, s, false)
 }
 
-// bodySize estimates how many bytes EncodeEvent writes for a body's fields.
-func bodySize(body domain.EventBody) int {
-	switch body := body.(type) {
-	case domain.Purchase:
-		n := len(body.OrderID) + len(body.Channel) + 96
-		for _, l := range body.Lines {
-			n += len(l.SKU) + len(l.Category) + 96
-		}
-		return n
-	case domain.Refund:
-		return len(body.OrderID) + 96 + 48*len(body.Lines)
-	case domain.Feedback:
-		return len(body.OrderID) + len(body.Comment) + len(body.Channel) + 96
+// bodySize estimates how many bytes EncodeEvent writes for e's body.
+func bodySize(e domain.Event) int {
+	if c := codecByType[e.Type]; c != nil {
+		return c.size(e.Body)
 	}
 	return 64
 }
@@ -1191,93 +765,10 @@ func EventDigest(e domain.Event) uint64 {
 	t := e.OccurredAt.UTC()
 	d.int(t.Unix())
 	d.int(int64(t.Nanosecond()))
-	switch b := e.Body.(type) {
-	case nil:
+	if b := e.Body; b == nil {
 		d.uint(0)
-	case domain.Enrolment:
-		d.uint(1)
-		d.str(b.Channel)
-		if b.ReferredBy != "" || !b.Birthday.IsZero() { // so that enrolments without them keep their digest
-			d.str(b.ReferredBy)
-			d.str(b.Birthday.String())
-		}
-	case domain.TransferRequest:
-		d.uint(9)
-		d.str(b.RequestID)
-		d.str(b.ToMemberID)
-		d.int(b.Points)
-	case domain.TransferIn:
-		d.uint(10)
-		d.str(b.FromMemberID)
-		d.str(b.RequestID)
-		d.int(b.Points)
-	case domain.ReferralReward:
-		d.uint(11)
-		d.str(b.ReferredMemberID)
-	case domain.StockRequest:
-		d.uint(12)
-		d.str(b.RewardID)
-		d.str(b.MemberID)
-		d.str(b.RequestID)
-		d.int(b.Quantity)
-	case domain.StockAnswer:
-		d.uint(13)
-		d.str(b.RequestID)
-		d.str(b.RewardID)
-		if b.Granted {
-			d.uint(1)
-		} else {
-			d.uint(0)
-		}
-	case domain.Purchase:
-		d.uint(2)
-		d.str(b.OrderID)
-		d.int(b.Total.Minor)
-		d.str(b.Total.Currency)
-		d.str(b.Channel)
-		d.uint(uint64(len(b.Lines)))
-		for _, l := range b.Lines {
-			d.str(l.SKU)
-			d.str(l.Category)
-			d.int(l.Quantity)
-			d.int(l.UnitPrice)
-		}
-	case domain.Refund:
-		d.uint(3)
-		d.str(b.OrderID)
-		d.int(b.Amount.Minor)
-		d.str(b.Amount.Currency)
-		d.uint(uint64(len(b.Lines)))
-		for _, l := range b.Lines {
-			d.str(l.SKU)
-			d.int(l.Quantity)
-		}
-	case domain.Feedback:
-		d.uint(4)
-		d.str(b.OrderID)
-		d.optInt(b.Rating)
-		d.optInt(b.NPS)
-		d.str(b.Comment)
-		d.str(b.Channel)
-	case domain.Visit:
-		d.uint(5)
-		d.str(b.Channel)
-	case domain.Confirmation:
-		d.uint(7)
-		d.str(b.OrderID)
-	case domain.TierAssignment:
-		d.uint(8)
-		d.str(b.Tier)
-		d.str(b.Reason)
-	case domain.RedeemRequest:
-		d.uint(6)
-		d.str(b.RequestID)
-		d.str(b.RewardID)
-		d.int(b.Quantity)
-		d.int(b.Points)
-		d.str(b.Channel)
-	default:
-		d.uint(255)
+	} else if c := codecByType[b.EventType()]; c == nil || !c.digest(&d, b) {
+		d.uint(legacyDigestTag)
 		d.str(fmt.Sprintf("%T %#v", b, b))
 	}
 	return d.sum

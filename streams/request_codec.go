@@ -34,7 +34,11 @@ func DecodeRequest(t domain.EventType, data []byte, fields ...string) (memberID 
 		memberID, err = o.requiredString("member_id")
 		return memberID, nil, err
 	}
-	return decodeData(t, o)
+	c := codecByType[t]
+	if c == nil {
+		return "", nil, rejectWire(ReasonUnknownType, "type", "%s is not an input event type", quote(string(t)))
+	}
+	return decodeData(c, o)
 }
 
 // onlyKeys refuses a key of o that is not one of keys.

@@ -34,25 +34,6 @@ const (
 	DeadLetterPrefix = "loyalty.dlq"
 )
 
-// typeTokens maps event types to the subject token upstream publishes on.
-var typeTokens = map[domain.EventType]string{
-	domain.TypeMemberEnrolled:    "member-enrolled",
-	domain.TypePurchaseCompleted: "purchase-completed",
-	domain.TypePurchaseRefunded:  "purchase-refunded",
-	domain.TypeFeedbackSubmitted: "feedback-submitted",
-	domain.TypeVisitRecorded:     "visit-recorded",
-	domain.TypeMemberStatus:      "member-status-changed",
-	domain.TypeRedemption:        "redemption-requested",
-	domain.TypePurchaseConfirmed: "purchase-confirmed",
-	domain.TypeTierAssigned:      "member-tier-assigned",
-	domain.TypeTransfer:          "transfer-requested",
-	domain.TypeTransferIn:        "transfer-received",
-	domain.TypeReferralReward:    "referral-rewarded",
-	domain.TypeStockRequest:      "stock-requested",
-	domain.TypeStockAnswer:       "stock-answered",
-	domain.TypeMemberClock:       "member-clock",
-}
-
 // ErrInvalidMemberKey is returned for a subject token that no member id maps to.
 var ErrInvalidMemberKey = errors.New("invalid member key")
 
@@ -106,10 +87,8 @@ func InputSubject(t domain.EventType, memberID string) (string, error) {
 
 // TypeForToken returns the event type published on a subject type token.
 func TypeForToken(token string) (domain.EventType, bool) {
-	for t, tok := range typeTokens {
-		if tok == token {
-			return t, true
-		}
+	if c, ok := codecByToken[token]; ok {
+		return c.typ, true
 	}
 	return "", false
 }
