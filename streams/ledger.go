@@ -86,6 +86,23 @@ type wireFact struct {
 	OtherMemberID        string          `json:"other_member_id,omitempty"`
 	Birthday             string          `json:"birthday,omitempty"`
 	FollowUpID           string          `json:"follow_up_id,omitempty"`
+
+	// items and refundItems are the fact's lines as the fact codecs read and
+	// write them; Lines is only for encoding/json (see wireLines).
+	items       []domain.LineItem
+	refundItems []domain.RefundLine
+}
+
+// wireLines is w's lines as Lines holds them, for encoding/json.
+func (w *wireFact) wireLines() []wireLine {
+	var lines []wireLine
+	for _, l := range w.items {
+		lines = append(lines, wireLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
+	}
+	for _, l := range w.refundItems {
+		lines = append(lines, wireLine{SKU: l.SKU, Quantity: l.Quantity})
+	}
+	return lines
 }
 
 type wireLine struct {
@@ -133,10 +150,13 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 		b = appendJSONString(b, string(r.EventType), true)
 	}
 	b = append(b, `,"facts":[`...)
-	var lines [8]wireLine
+	wf := wireFactPool.Get().(*wireFact)
+	defer func() {
+		*wf = wireFact{} // keeps nothing of r alive
+		wireFactPool.Put(wf)
+	}()
 	for i, f := range r.Facts {
-		wf, err := encodeFact(f, lines[:0])
-		if err != nil {
+		if err := encodeFact(wf, f); err != nil {
 			return dst, err
 		}
 		if !marshalableTime(wf.OccurredAt) || wf.ExpiresAt != nil && !marshalableTime(*wf.ExpiresAt) {
@@ -145,7 +165,7 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendWireFact(b, &wf)
+		b = appendWireFact(b, wf)
 	}
 	return append(b, "]}"...), nil
 }
@@ -167,10 +187,11 @@ func encodeLedgerRecordReflect(r LedgerRecord) ([]byte, error) {
 		Facts: make([]wireFact, 0, len(r.Facts)),
 	}
 	for _, f := range r.Facts {
-		wf, err := encodeFact(f, nil)
-		if err != nil {
+		var wf wireFact
+		if err := encodeFact(&wf, f); err != nil {
 			return nil, err
 		}
+		wf.Lines = wf.wireLines()
 		w.Facts = append(w.Facts, wf)
 	}
 	return json.Marshal(w)
@@ -212,27 +233,13 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"channel":`, w.Channel)
 	b = appendOptInt(b, `,"amount":`, w.Amount)
 	b = appendOptString(b, `,"currency":`, w.Currency)
-	if len(w.Lines) > 0 {
+	if len(w.items) > 0 || len(w.refundItems) > 0 {
 		b = append(b, `,"lines":[`...)
-		for i, l := range w.Lines {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '{')
-			if l.SKU != "" {
-				b = append(b, `"sku":`...)
-				b = appendJSONString(b, l.SKU, true)
-				b = append(b, ',')
-			}
-			if l.Category != "" {
-				b = append(b, `"category":`...)
-				b = appendJSONString(b, l.Category, true)
-				b = append(b, ',')
-			}
-			b = append(b, `"quantity":`...)
-			b = strconv.AppendInt(b, l.Quantity, 10)
-			b = appendOptInt(b, `,"unit_price":`, l.UnitPrice)
-			b = append(b, '}')
+		for i, l := range w.items {
+			b = appendWireLine(b, i, l.SKU, l.Category, l.Quantity, l.UnitPrice)
+		}
+		for i, l := range w.refundItems {
+			b = appendWireLine(b, i, l.SKU, "", l.Quantity, 0)
 		}
 		b = append(b, ']')
 	}
@@ -272,6 +279,29 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"other_member_id":`, w.OtherMemberID)
 	b = appendOptString(b, `,"birthday":`, w.Birthday)
 	b = appendOptString(b, `,"follow_up_id":`, w.FollowUpID)
+	return append(b, '}')
+}
+
+// appendWireLine appends the i-th line of a fact as json.Marshal writes a
+// wireLine.
+func appendWireLine(b []byte, i int, sku, category string, quantity, unitPrice int64) []byte {
+	if i > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, '{')
+	if sku != "" {
+		b = append(b, `"sku":`...)
+		b = appendJSONString(b, sku, true)
+		b = append(b, ',')
+	}
+	if category != "" {
+		b = append(b, `"category":`...)
+		b = appendJSONString(b, category, true)
+		b = append(b, ',')
+	}
+	b = append(b, `"quantity":`...)
+	b = strconv.AppendInt(b, quantity, 10)
+	b = appendOptInt(b, `,"unit_price":`, unitPrice)
 	return append(b, '}')
 }
 
@@ -418,203 +448,4 @@ func parseDigest(s []byte) (uint64, bool) {
 		d = d<<4 | uint64(c)
 	}
 	return d, true
-}
-
-func encodeFact(f domain.Fact, lines []wireLine) (wireFact, error) {
-	w := wireFact{Type: f.FactType(), OccurredAt: f.Meta().OccurredAt.UTC()}
-	switch f := f.(type) {
-	case domain.MemberEnrolled:
-		w.Channel, w.OtherMemberID, w.Birthday = f.Channel, f.ReferredBy, f.Birthday.String()
-	case domain.PointsTransferred:
-		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
-		w.FollowUpID = f.FollowUpID
-	case domain.TransferRejected:
-		w.RequestID, w.OtherMemberID, w.Points, w.ProgramVersion = f.RequestID, f.ToMemberID, f.Points, f.ProgramVersion
-		w.Reason, w.Detail = string(f.Reason), f.Detail
-	case domain.PointsReceived:
-		w.OtherMemberID, w.RequestID, w.Points, w.ProgramVersion = f.FromMemberID, f.RequestID, f.Points, f.ProgramVersion
-		w.ExpiresAt = optTime(f.ExpiresAt)
-	case domain.ReferralQualified:
-		w.OtherMemberID, w.FollowUpID = f.ReferrerID, f.FollowUpID
-	case domain.PurchaseRecorded:
-		w.OrderID, w.Amount, w.Currency, w.Channel = f.OrderID, f.Total.Minor, f.Total.Currency, f.Channel
-		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
-		for _, l := range f.Lines {
-			lines = append(lines, wireLine{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
-		}
-		w.Lines = lines
-	case domain.RefundRecorded:
-		w.OrderID, w.Amount, w.Currency = f.OrderID, f.Amount.Minor, f.Amount.Currency
-		w.QualifyingSpend, w.QualifyingSpendAfter = f.QualifyingSpend, f.QualifyingSpendAfter
-		for _, l := range f.Lines {
-			lines = append(lines, wireLine{SKU: l.SKU, Quantity: l.Quantity})
-		}
-		w.Lines = lines
-	case domain.VisitRecorded:
-		w.Channel = f.Channel
-	case domain.FeedbackRecorded:
-		w.OrderID, w.Rating, w.NPS, w.Comment, w.Channel = f.OrderID, f.Rating, f.NPS, f.Comment, f.Channel
-	case domain.PointsEarned:
-		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
-		w.ExpiresAt, w.AvailableAt = optTime(f.ExpiresAt), optTime(f.AvailableAt)
-	case domain.PointsReleased:
-		w.OrderID, w.Points, w.ExpiresAt, w.ProgramVersion = f.OrderID, f.Points, optTime(f.ExpiresAt), f.ProgramVersion
-	case domain.PointsCancelled:
-		w.OrderID, w.Points, w.ProgramVersion = f.OrderID, f.Points, f.ProgramVersion
-	case domain.PurchaseConfirmed:
-		w.OrderID = f.OrderID
-	case domain.PointsExpired:
-		w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
-	case domain.PointsExpiring:
-		w.Points, w.ExpiresAt, w.ProgramVersion = f.Points, optTime(f.ExpiresAt), f.ProgramVersion
-	case domain.PointsDebt:
-		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
-	case domain.PointsReversed:
-		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
-	case domain.TierChanged:
-		w.From, w.To, w.Reason, w.ExpiresAt = f.From, f.To, f.Reason, optTime(f.ExpiresAt)
-	case domain.TierRenewed:
-		w.To, w.ExpiresAt = f.Tier, optTime(f.ExpiresAt)
-	case domain.TierAssigned:
-		w.To, w.Reason = f.Tier, f.Reason
-	case domain.TierProgress:
-		w.Value, w.NextTier, w.Missing, w.Projected = f.Value, f.NextTier, f.Missing, f.Projected
-	case domain.StatusChanged:
-		w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
-	case domain.PointsRedeemed:
-		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
-		w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
-	case domain.PointsHeld:
-		w.Points, w.RequestID, w.RewardID, w.Quantity = f.Points, f.RequestID, f.RewardID, f.Quantity
-		w.Channel, w.ProgramVersion, w.FollowUpID = f.Channel, f.ProgramVersion, f.FollowUpID
-	case domain.HoldRedeemed:
-		w.RequestID, w.Points = f.RequestID, f.Points
-	case domain.HoldReturned:
-		w.RequestID, w.Points, w.ProgramVersion = f.RequestID, f.Points, f.ProgramVersion
-	case domain.StockTaken:
-		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
-		w.FollowUpID = f.FollowUpID
-	case domain.StockRefused:
-		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
-		w.FollowUpID = f.FollowUpID
-	case domain.RedemptionRejected:
-		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
-		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
-	default:
-		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
-	}
-	return w, nil
-}
-
-// decodeFact makes the fact w records; lines are its lines (w.Lines is not
-// read: a parser may keep them elsewhere).
-// optTime is a time for an omitempty field: nil when zero.
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-func fromOptTime(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
-func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact, error) {
-	switch w.Type {
-	case domain.FactMemberEnrolled:
-		birthday, err := domain.ParseBirthday(w.Birthday)
-		if err != nil {
-			return nil, fmt.Errorf("enrolment birthday: %w", err)
-		}
-		return domain.MemberEnrolled{FactMeta: meta, Channel: w.Channel, ReferredBy: w.OtherMemberID, Birthday: birthday}, nil
-	case domain.FactPointsTransferred:
-		return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
-			ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
-	case domain.FactTransferRejected:
-		return domain.TransferRejected{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
-			Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactPointsReceived:
-		return domain.PointsReceived{FactMeta: meta, FromMemberID: w.OtherMemberID, RequestID: w.RequestID, Points: w.Points,
-			ExpiresAt: fromOptTime(w.ExpiresAt), ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactReferralQualified:
-		return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID, FollowUpID: w.FollowUpID}, nil
-	case domain.FactPurchaseRecorded:
-		f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
-			Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
-		if len(lines) > 0 {
-			f.Lines = make([]domain.LineItem, 0, len(lines))
-		}
-		for _, l := range lines {
-			f.Lines = append(f.Lines, domain.LineItem{SKU: l.SKU, Category: l.Category, Quantity: l.Quantity, UnitPrice: l.UnitPrice})
-		}
-		return f, nil
-	case domain.FactRefundRecorded:
-		f := domain.RefundRecorded{FactMeta: meta, OrderID: w.OrderID, Amount: domain.Money{Minor: w.Amount, Currency: w.Currency},
-			QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
-		if len(lines) > 0 {
-			f.Lines = make([]domain.RefundLine, 0, len(lines))
-		}
-		for _, l := range lines {
-			f.Lines = append(f.Lines, domain.RefundLine{SKU: l.SKU, Quantity: l.Quantity})
-		}
-		return f, nil
-	case domain.FactVisitRecorded:
-		return domain.VisitRecorded{FactMeta: meta, Channel: w.Channel}, nil
-	case domain.FactFeedbackRecorded:
-		return domain.FeedbackRecorded{FactMeta: meta, OrderID: w.OrderID, Rating: w.Rating, NPS: w.NPS, Comment: w.Comment, Channel: w.Channel}, nil
-	case domain.FactPointsEarned:
-		return domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion,
-			ExpiresAt: fromOptTime(w.ExpiresAt), AvailableAt: fromOptTime(w.AvailableAt)}, nil
-	case domain.FactPointsReleased:
-		return domain.PointsReleased{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ExpiresAt: fromOptTime(w.ExpiresAt),
-			ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactPointsCancelled:
-		return domain.PointsCancelled{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactPurchaseConfirmed:
-		return domain.PurchaseConfirmed{FactMeta: meta, OrderID: w.OrderID}, nil
-	case domain.FactPointsExpiring:
-		return domain.PointsExpiring{FactMeta: meta, Points: w.Points, ExpiresAt: fromOptTime(w.ExpiresAt), ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactPointsExpired:
-		return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactPointsDebt:
-		return domain.PointsDebt{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactPointsReversed:
-		return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactTierChanged:
-		return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason, ExpiresAt: fromOptTime(w.ExpiresAt)}, nil
-	case domain.FactTierRenewed:
-		return domain.TierRenewed{FactMeta: meta, Tier: w.To, ExpiresAt: fromOptTime(w.ExpiresAt)}, nil
-	case domain.FactTierAssigned:
-		return domain.TierAssigned{FactMeta: meta, Tier: w.To, Reason: w.Reason}, nil
-	case domain.FactTierProgress:
-		return domain.TierProgress{FactMeta: meta, TierOutlook: domain.TierOutlook{Value: w.Value, NextTier: w.NextTier,
-			Missing: w.Missing, Projected: w.Projected}}, nil
-	case domain.FactStatusChanged:
-		return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
-	case domain.FactPointsRedeemed:
-		return domain.PointsRedeemed{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
-			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactPointsHeld:
-		return domain.PointsHeld{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
-			Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
-	case domain.FactHoldRedeemed:
-		return domain.HoldRedeemed{FactMeta: meta, RequestID: w.RequestID, Points: w.Points}, nil
-	case domain.FactHoldReturned:
-		return domain.HoldReturned{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
-	case domain.FactStockTaken:
-		return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
-			FollowUpID: w.FollowUpID}, nil
-	case domain.FactStockRefused:
-		return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
-			FollowUpID: w.FollowUpID}, nil
-	case domain.FactRedeemRejected:
-		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
-			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
-	}
-	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

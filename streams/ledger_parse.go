@@ -418,72 +418,15 @@ func (p *ledgerParser) factType(dst *domain.FactType) bool {
 	if !ok {
 		return false
 	}
-	switch string(raw[1 : len(raw)-1]) {
-	case string(domain.FactMemberEnrolled):
-		*dst = domain.FactMemberEnrolled
-	case string(domain.FactPurchaseRecorded):
-		*dst = domain.FactPurchaseRecorded
-	case string(domain.FactRefundRecorded):
-		*dst = domain.FactRefundRecorded
-	case string(domain.FactVisitRecorded):
-		*dst = domain.FactVisitRecorded
-	case string(domain.FactFeedbackRecorded):
-		*dst = domain.FactFeedbackRecorded
-	case string(domain.FactPointsEarned):
-		*dst = domain.FactPointsEarned
-	case string(domain.FactPointsReversed):
-		*dst = domain.FactPointsReversed
-	case string(domain.FactTierChanged):
-		*dst = domain.FactTierChanged
-	case string(domain.FactStatusChanged):
-		*dst = domain.FactStatusChanged
-	case string(domain.FactPointsExpired):
-		*dst = domain.FactPointsExpired
-	case string(domain.FactPointsDebt):
-		*dst = domain.FactPointsDebt
-	case string(domain.FactPointsRedeemed):
-		*dst = domain.FactPointsRedeemed
-	case string(domain.FactRedeemRejected):
-		*dst = domain.FactRedeemRejected
-	case string(domain.FactPointsReleased):
-		*dst = domain.FactPointsReleased
-	case string(domain.FactPointsCancelled):
-		*dst = domain.FactPointsCancelled
-	case string(domain.FactPurchaseConfirmed):
-		*dst = domain.FactPurchaseConfirmed
-	case string(domain.FactTierRenewed):
-		*dst = domain.FactTierRenewed
-	case string(domain.FactTierAssigned):
-		*dst = domain.FactTierAssigned
-	case string(domain.FactTierProgress):
-		*dst = domain.FactTierProgress
-	case string(domain.FactPointsTransferred):
-		*dst = domain.FactPointsTransferred
-	case string(domain.FactTransferRejected):
-		*dst = domain.FactTransferRejected
-	case string(domain.FactPointsReceived):
-		*dst = domain.FactPointsReceived
-	case string(domain.FactReferralQualified):
-		*dst = domain.FactReferralQualified
-	case string(domain.FactPointsExpiring):
-		*dst = domain.FactPointsExpiring
-	case string(domain.FactPointsHeld):
-		*dst = domain.FactPointsHeld
-	case string(domain.FactHoldRedeemed):
-		*dst = domain.FactHoldRedeemed
-	case string(domain.FactHoldReturned):
-		*dst = domain.FactHoldReturned
-	case string(domain.FactStockTaken):
-		*dst = domain.FactStockTaken
-	case string(domain.FactStockRefused):
-		*dst = domain.FactStockRefused
-	default:
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return false
-		}
-		*dst = domain.FactType(s)
+	if c := factCodecByType[string(raw[1:len(raw)-1])]; c != nil { // no allocation for a known type
+		*dst = c.typ
+		return true
 	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return false
+	}
+	*dst = domain.FactType(s)
 	return true
 }
 
