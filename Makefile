@@ -65,8 +65,10 @@ fuzz:
 vet:
 	$(GO) vet ./...
 
+# The layers' boundaries (domain/boundaries_test.go) run with the tests too.
 lint: vet
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+	$(GO) test -count=1 -run 'TestPackageEdges|TestDomainDoesNoIO|TestDomainReadsNoClock' ./domain
 
 compose-up:
 	docker compose up --build -d
