@@ -234,3 +234,31 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// ClockNeeds is what the engine's clock must look for, by the program: the
+// work on a member that no event of the member's brings about.
+type ClockNeeds struct {
+	// InactivityDays: all points expire after this many days without
+	// activity; 0 when points expire by date only.
+	InactivityDays int
+	// ReviewGraceDays: tiers are reviewed this many days after their
+	// period ends; -1 when tiers are never reviewed downwards.
+	ReviewGraceDays int
+	// Yearly: birthday or anniversary bonuses are given.
+	Yearly bool
+	// NoticeDays: points are noticed this many days before they expire.
+	NoticeDays int
+}
+
+// ClockNeeds says what the clock must look for under p.
+func (p *Program) ClockNeeds() ClockNeeds {
+	n := ClockNeeds{ReviewGraceDays: -1, NoticeDays: p.Earning.Expiry.NoticeDays,
+		Yearly: p.Earning.Yearly.BirthdayPoints > 0 || p.Earning.Yearly.AnniversaryPoints > 0}
+	if p.Earning.Expiry.Policy == ExpireOnInactivity {
+		n.InactivityDays = p.Earning.Expiry.Days
+	}
+	if d := p.TierPolicy.Downgrade; d != "" && d != DowngradeNever {
+		n.ReviewGraceDays = p.TierPolicy.GraceDays
+	}
+	return n
+}

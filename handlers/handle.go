@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -40,7 +38,7 @@ func DeadLetterReasons() []domain.Reason {
 // EngineHeader names, on a ledger message, the engine that appended it when
 // engines share the partitions: an operator (and the cluster fault test)
 // can tell from the ledger which engine wrote a partition when.
-const EngineHeader = "Loyalty-Engine"
+const EngineHeader = streams.LedgerEngineHeader
 
 var errFenced = errors.New("partition ledger was appended by another writer")
 
@@ -252,19 +250,8 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 		return nil
 	}
 	start := time.Now()
-	// The headers of jetstream.WithMsgID, WithExpectLastSequencePerSubject
-	// and WithExpectStream, set directly: the options cost allocations on
-	// every append.
-	msg := &nats.Msg{Subject: p.ledgerSubject, Data: p.pending, Header: nats.Header{
-		jetstream.MsgIDHeader: {"in-" + strconv.FormatUint(p.staged[0].inputSeq, 10) + "-" +
-			strconv.FormatUint(p.staged[len(p.staged)-1].inputSeq, 10)},
-		jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(p.ledgerSeq, 10)},
-		jetstream.ExpectedStreamHeader:      {streams.LedgerStream},
-	}}
-	if e.engineID != "" {
-		msg.Header[EngineHeader] = []string{e.engineID}
-	}
-	ack, err := e.js.PublishMsg(ctx, msg)
+	ack, err := streams.AppendLedger(ctx, e.js, streams.LedgerAppend{Partition: p.id, Message: p.pending,
+		FirstInput: p.staged[0].inputSeq, LastInput: p.staged[len(p.staged)-1].inputSeq, ExpectLast: p.ledgerSeq, Engine: e.engineID})
 	took := time.Since(start)
 	if took > slowAppend {
 		e.cfg.Logger.Warn("slow ledger append", "partition", p.id, "records", len(p.staged), "took", took.Round(time.Millisecond), "err", err)
@@ -297,7 +284,7 @@ func (e *Engine) commit(ctx context.Context, p *partition) error {
 	case err == nil:
 		// An append of these very records whose acknowledgement was lost.
 		err = fmt.Errorf("%w: %d records were appended before", errUncommitted, n)
-	case isWrongLastSequence(err):
+	case streams.IsWrongLastSequence(err):
 		err = fmt.Errorf("%w: %d records: %w", errUncommitted, n, errFenced)
 	default:
 		err = fmt.Errorf("%w: %d records: append to ledger: %w", errUncommitted, n, err)
@@ -360,12 +347,6 @@ func (e *Engine) snapshotIdle(p *partition) {
 		e.cfg.Logger.Error("member snapshot not written", "partition", p.id, "err", err)
 		e.keysBroken(err)
 	}
-}
-
-func isWrongLastSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 func (e *Engine) countFacts(facts []domain.Fact) {

@@ -16,8 +16,6 @@ import (
 // goroutine (the partition's handler), so it needs no locks.
 type partition struct {
 	id int
-	// ledgerSubject is streams.LedgerSubject(id).
-	ledgerSubject string
 	// cache holds the members in memory (see memberCache); known counts
 	// the partition's members.
 	cache *memberCache
@@ -121,7 +119,7 @@ func claimsOf(r streams.LedgerRecord) []keyindex.Claim {
 // newPartition makes a partition with no state, whose members in memory
 // count in budget.
 func newPartition(id int, keys *keyindex.Index, budget *memoryBudget) *partition {
-	return &partition{id: id, ledgerSubject: streams.LedgerSubject(id), cache: newMemberCache(budget), keys: keys,
+	return &partition{id: id, cache: newMemberCache(budget), keys: keys,
 		view: &partitionView{}, savedAt: time.Now()}
 }
 

@@ -73,32 +73,24 @@ func rebuildFrom(ctx context.Context, js jetstream.JetStream, ids []int, keys *k
 	if len(subjects) == 0 {
 		return parts, folder.Finish()
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: subjects,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from})
+	reader, err := streams.NewLedgerReader(ctx, js, streams.LedgerReaderConfig{From: from, Subjects: subjects, Pull: 2000,
+		Quarantine: &quarantine})
 	if err != nil {
-		return nil, fmt.Errorf("rebuild: ledger consumer: %w", err)
+		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	if cons.CachedInfo().NumPending == 0 {
+	defer reader.Stop()
+	if reader.Pending() == 0 {
 		return parts, folder.Finish()
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(2000))
-	if err != nil {
-		return nil, fmt.Errorf("rebuild: ledger messages: %w", err)
-	}
-	defer iter.Stop()
 	for {
-		msg, err := nextCtx(ctx, iter)
+		msg, err := reader.Next(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return nil, fmt.Errorf("rebuild: metadata: %w", err)
-		}
-		if err := foldMessage(parts, folder, quarantine, msg, meta.Sequence.Stream); err != nil {
+		if err := foldMessage(parts, folder, msg); err != nil {
 			return nil, fmt.Errorf("rebuild: %w", err)
 		}
-		if meta.NumPending == 0 {
+		if msg.Pending == 0 {
 			return parts, folder.Finish()
 		}
 	}
@@ -118,18 +110,19 @@ func lastLedgerSeq(ctx context.Context, stream jetstream.Stream, part int) (uint
 
 // foldMessage folds one ledger message into the partitions' members (past
 // their snapshot) and its keys into the fold of the index.
-func foldMessage(parts map[int]*partition, folder *keyindex.Folder, quarantine streams.Quarantine, msg jetstream.Msg, seq uint64) error {
-	if p, ok := streams.LedgerPartition(msg.Subject()); ok && parts[p] != nil {
+func foldMessage(parts map[int]*partition, folder *keyindex.Folder, msg streams.LedgerMessage) error {
+	seq := msg.Seq
+	if p, ok := streams.LedgerPartition(msg.Subject); ok && parts[p] != nil {
 		parts[p].read++
 		if seq <= parts[p].saved.LedgerSeq && !folder.Needs(p, seq) {
 			return nil // in the snapshot and in the index: not even decoded
 		}
 	}
-	recs, skipped, err := quarantine.Decode(seq, msg.Subject(), msg.Data())
+	recs, skipped, err := msg.Records()
 	if err != nil {
-		return fmt.Errorf("ledger seq %d: %w", seq, err)
+		return err
 	}
-	if p, ok := streams.LedgerPartition(msg.Subject()); skipped && ok && parts[p] != nil {
+	if p, ok := streams.LedgerPartition(msg.Subject); skipped && ok && parts[p] != nil {
 		// Skipped, but the partition's next append is fenced on it.
 		parts[p].ledgerSeq = max(parts[p].ledgerSeq, seq)
 		return folder.Add(p, seq, nil)
@@ -137,8 +130,8 @@ func foldMessage(parts map[int]*partition, folder *keyindex.Folder, quarantine s
 	var part *partition
 	for _, rec := range recs {
 		part = parts[rec.Partition]
-		if part == nil || msg.Subject() != streams.LedgerSubject(rec.Partition) {
-			return fmt.Errorf("ledger seq %d on %s claims partition %d", seq, msg.Subject(), rec.Partition)
+		if part == nil || msg.Subject != streams.LedgerSubject(rec.Partition) {
+			return fmt.Errorf("ledger seq %d on %s claims partition %d", seq, msg.Subject, rec.Partition)
 		}
 		if seq > part.saved.LedgerSeq {
 			if err := part.fold(rec); err != nil {

@@ -40,6 +40,21 @@ type Rebuildable interface {
 	Tables() []string
 }
 
+// All is every projection the engine runs, in one list for `serve`,
+// `projections rebuild` and `backtest`: a new projection is added here.
+func All() []Rebuildable {
+	return []Rebuildable{Members{}, Activity{}}
+}
+
+// AsProjections is ps as the runner takes them.
+func AsProjections(ps []Rebuildable) []Projection {
+	out := make([]Projection, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
 // errNoCheckpoint means the checkpoint row vanished under a running
 // projection (someone deleted it): the runner retries, and recreates it.
 var errNoCheckpoint = errors.New("projection checkpoint row is missing")

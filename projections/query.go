@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pointsledger/loyalty/domain"
 )
 
 // Querier is what the read functions need from PostgreSQL. *pgxpool.Pool,
@@ -157,6 +159,26 @@ func utcOrZero(t *time.Time) time.Time {
 type ClockMark struct {
 	At  time.Time
 	Seq int64
+}
+
+// MembersDue answers the engine's clock from the read models (see
+// handlers.DueMembers), remembering how far it has looked.
+type MembersDue struct {
+	q    Querier
+	mark ClockMark // the first tick looks at all history
+}
+
+// NewMembersDue answers the clock from the read models q reads.
+func NewMembersDue(q Querier) *MembersDue { return &MembersDue{q: q} }
+
+// Due lists the members who may have work due by now under needs, since
+// the last advance; advance moves the mark past them once they are woken.
+func (m *MembersDue) Due(ctx context.Context, now time.Time, needs domain.ClockNeeds) (ids []string, advance func(), err error) {
+	ids, next, err := DueForClock(ctx, m.q, now, m.mark, needs.InactivityDays, needs.ReviewGraceDays, needs.Yearly, needs.NoticeDays)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ids, func() { m.mark = next }, nil
 }
 
 // DueForClock lists the members with points (available or pending) who may

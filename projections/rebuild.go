@@ -200,28 +200,18 @@ func readLedger(ctx context.Context, js jetstream.JetStream, from, to uint64, si
 	if from > to {
 		return nil
 	}
-	quarantine, err := streams.LoadQuarantine(ctx, js)
+	reader, err := streams.NewLedgerReader(ctx, js, streams.LedgerReaderConfig{From: from, Pull: min(2*size, 10_000)})
 	if err != nil {
 		return err
 	}
-	cons, err := js.OrderedConsumer(ctx, streams.LedgerStream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: from,
-	})
-	if err != nil {
-		return err
-	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(min(2*size, 10_000)))
-	if err != nil {
-		return err
-	}
-	defer iter.Stop()
+	defer reader.Stop()
 	batch := make([]streams.LedgerRecord, 0, size)
 	for {
 		// Bounded: the messages up to to exist (the ledger holds them, or
 		// has lost them to a purge, which must not hang a swap holding the
 		// checkpoint lock).
 		wait, cancel := context.WithTimeout(ctx, 30*time.Second)
-		msg, err := iter.Next(jetstream.NextContext(wait))
+		msg, err := reader.Next(wait)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && wait.Err() != nil {
@@ -229,24 +219,16 @@ func readLedger(ctx context.Context, js jetstream.JetStream, from, to uint64, si
 			}
 			return err
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return err
-		}
-		seq := meta.Sequence.Stream
-		if seq > to {
+		if msg.Seq > to {
 			break // the ledger grew past to meanwhile
 		}
-		recs, _, err := quarantine.Decode(seq, msg.Subject(), msg.Data())
+		recs, _, err := msg.Records()
 		if err != nil {
-			return fmt.Errorf("%s seq %d: %w: %w", streams.LedgerStream, seq, ErrUndecodable, err)
+			return fmt.Errorf("%w: %w", ErrUndecodable, err)
 		}
-		for _, r := range recs {
-			r.Seq, r.Stored = seq, meta.Timestamp.UTC()
-			batch = append(batch, r)
-		}
+		batch = append(batch, recs...)
 		// Done at to, or at the end of the ledger when to is gone.
-		done := seq >= to || meta.NumPending == 0
+		done := msg.Seq >= to || msg.Pending == 0
 		if len(batch) >= size || done && len(batch) > 0 {
 			if err := apply(batch); err != nil {
 				return err

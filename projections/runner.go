@@ -94,7 +94,7 @@ var ErrAlreadyRunning = errors.New("projection runner is already running")
 // moves that projection's checkpoint.
 type Runner struct {
 	pool    *pgxpool.Pool
-	js      orderedConsumers
+	js      jetstream.JetStream
 	ps      []Projection
 	name    string
 	cfg     RunnerConfig
@@ -104,16 +104,7 @@ type Runner struct {
 	// lag; in ps order.
 	checkpointSeqs []atomic.Uint64
 	running        atomic.Bool
-	// quarantine is the ledger messages to skip, loaded by follow.
-	quarantine streams.Quarantine
-	watching   atomic.Bool
-}
-
-// orderedConsumers is the part of jetstream.JetStream a Runner uses.
-type orderedConsumers interface {
-	OrderedConsumer(ctx context.Context, stream string, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error)
-	Stream(ctx context.Context, stream string) (jetstream.Stream, error)
-	KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error)
+	watching       atomic.Bool
 }
 
 // NewRunner prepares a runner for p; Run starts it. Run at most one runner
@@ -320,28 +311,17 @@ func (r *Runner) startPosition(ctx context.Context) (uint64, error) {
 // ctx ends or reading fails. It returns the new position and whether any
 // batch committed.
 func (r *Runner) follow(ctx context.Context, pos uint64) (uint64, bool, error) {
-	quarantine, err := streams.LoadQuarantine(ctx, r.js)
+	reader, err := streams.NewLedgerReader(ctx, r.js, streams.LedgerReaderConfig{From: pos + 1,
+		Pull: min(max(2*r.cfg.BatchSize, 100), 10_000)})
 	if err != nil {
 		return pos, false, err
 	}
-	r.quarantine = quarantine
-	cons, err := r.js.OrderedConsumer(ctx, streams.LedgerStream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   pos + 1,
-	})
-	if err != nil {
-		return pos, false, fmt.Errorf("create consumer on %s from seq %d: %w", streams.LedgerStream, pos+1, err)
-	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(min(max(2*r.cfg.BatchSize, 100), 10_000)))
-	if err != nil {
-		return pos, false, fmt.Errorf("consume %s: %w", streams.LedgerStream, err)
-	}
-	defer iter.Stop()
+	defer reader.Stop()
 	// The next batch is read and decoded while the last ones commit, so
 	// the Go side and PostgreSQL work at the same time.
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	reads := r.readAhead(readCtx, iter)
+	reads := r.readAhead(readCtx, reader)
 	lanes := r.startLanes(ctx, pos)
 	var readErr error
 	for rd := range reads {
@@ -428,12 +408,12 @@ type batchRead struct {
 
 // readAhead collects batches on a goroutine of its own, one ahead of the
 // reader, until ctx ends or reading fails (the last read carries the error).
-func (r *Runner) readAhead(ctx context.Context, iter jetstream.MessagesContext) <-chan batchRead {
+func (r *Runner) readAhead(ctx context.Context, reader *streams.LedgerReader) <-chan batchRead {
 	reads := make(chan batchRead, 1)
 	go func() {
 		defer close(reads)
 		for {
-			batch, err := r.collect(ctx, iter)
+			batch, err := r.collect(ctx, reader)
 			select {
 			case reads <- batchRead{batch, err}:
 			case <-ctx.Done():
@@ -451,8 +431,8 @@ func (r *Runner) readAhead(ctx context.Context, iter jetstream.MessagesContext) 
 // message, then up to MaxWait for more, until the batch holds BatchSize
 // records (a message's records all go in one batch, so it may hold a few
 // more). It returns the records read before any error.
-func (r *Runner) collect(ctx context.Context, iter jetstream.MessagesContext) ([]streams.LedgerRecord, error) {
-	msg, err := iter.Next(jetstream.NextContext(ctx))
+func (r *Runner) collect(ctx context.Context, reader *streams.LedgerReader) ([]streams.LedgerRecord, error) {
+	msg, err := reader.Next(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +443,7 @@ func (r *Runner) collect(ctx context.Context, iter jetstream.MessagesContext) ([
 	wait, cancel := context.WithTimeout(ctx, r.cfg.MaxWait)
 	defer cancel()
 	for len(batch) < r.cfg.BatchSize {
-		msg, err := iter.Next(jetstream.NextContext(wait))
+		msg, err := reader.Next(wait)
 		if err != nil {
 			if wait.Err() != nil {
 				return batch, nil // MaxWait is up (or ctx ended: commit sees it)
@@ -479,25 +459,15 @@ func (r *Runner) collect(ctx context.Context, iter jetstream.MessagesContext) ([
 
 // decode appends the records of a ledger message to batch. On error batch
 // is returned as it was.
-func (r *Runner) decode(batch []streams.LedgerRecord, msg jetstream.Msg) ([]streams.LedgerRecord, error) {
-	meta, err := msg.Metadata()
+func (r *Runner) decode(batch []streams.LedgerRecord, msg streams.LedgerMessage) ([]streams.LedgerRecord, error) {
+	recs, skipped, err := msg.Records()
 	if err != nil {
-		return batch, fmt.Errorf("ledger message metadata: %w", err)
-	}
-	recs, skipped, err := r.quarantine.Decode(meta.Sequence.Stream, msg.Subject(), msg.Data())
-	if err != nil {
-		return batch, fmt.Errorf("projection %q: %s seq %d: %w: %w",
-			r.name, streams.LedgerStream, meta.Sequence.Stream, ErrUndecodable, err)
+		return batch, fmt.Errorf("projection %q: %w: %w", r.name, ErrUndecodable, err)
 	}
 	if skipped {
-		r.log.Warn("quarantined ledger message skipped", "seq", meta.Sequence.Stream, "reason", r.quarantine[meta.Sequence.Stream].Reason)
+		r.log.Warn("quarantined ledger message skipped", "seq", msg.Seq)
 	}
-	stored := meta.Timestamp.UTC()
-	for _, rec := range recs {
-		rec.Seq, rec.Stored = meta.Sequence.Stream, stored
-		batch = append(batch, rec)
-	}
-	return batch, nil
+	return append(batch, recs...), nil
 }
 
 // commitOne applies the batch to projection i in one transaction with its

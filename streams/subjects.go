@@ -138,7 +138,7 @@ func PartitionFilter(partition int) string {
 // LedgerSubject is the ledger subject of one partition. All of a partition's
 // records share it, so the expected last sequence on it fences a stale owner.
 func LedgerSubject(partition int) string {
-	return fmt.Sprintf("%s.%d", LedgerPrefix, partition)
+	return LedgerPrefix + "." + strconv.Itoa(partition)
 }
 
 // DeadLetterSubject is where rejected input goes, by reason.

@@ -118,7 +118,7 @@ func backtest(ctx context.Context, g *globals, o *backtestOptions) error {
 // replayInto replays the input through ps into a fresh sandbox schema.
 func replayInto(ctx context.Context, g *globals, o *backtestOptions, pool *pgxpool.Pool, js jetstream.JetStream,
 	schema string, ps *domain.Programs, to time.Time) error {
-	box, err := projections.NewSandbox(ctx, pool, schema, projections.Members{}, projections.Activity{})
+	box, err := projections.NewSandbox(ctx, pool, schema, projections.All()...)
 	if err != nil {
 		return err
 	}

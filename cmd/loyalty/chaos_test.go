@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pointsledger/loyalty/cmd/internal/pgserver"
 	"github.com/pointsledger/loyalty/domain/simulate"
-	"github.com/pointsledger/loyalty/projections/pgserver"
 )
 
 // The fault test (`make chaos`): at least 200,000 events published through

@@ -13,10 +13,13 @@ import (
 )
 
 // rebuildable are the projections `projections rebuild` knows, by name.
-var rebuildable = map[string]projections.Rebuildable{
-	projections.MembersName:  projections.Members{},
-	projections.ActivityName: projections.Activity{},
-}
+var rebuildable = func() map[string]projections.Rebuildable {
+	byName := map[string]projections.Rebuildable{}
+	for _, p := range projections.All() {
+		byName[p.Name()] = p
+	}
+	return byName
+}()
 
 func newProjectionsCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "projections", Short: "Manage the PostgreSQL read models"}

@@ -17,11 +17,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pointsledger/loyalty/cmd/internal/pgserver"
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/programs"
 	"github.com/pointsledger/loyalty/projections"
-	"github.com/pointsledger/loyalty/projections/pgserver"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -244,8 +244,8 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	if err != nil {
 		return err
 	}
-	// One runner for both projections: the ledger is read and decoded once.
-	runner, err := projections.NewSharedRunner(p.pool, p.projJS, []projections.Projection{projections.Members{}, projections.Activity{}},
+	// One runner for every projection: the ledger is read and decoded once.
+	runner, err := projections.NewSharedRunner(p.pool, p.projJS, projections.AsProjections(projections.All()),
 		projections.RunnerConfig{Logger: p.log, Metrics: projMetrics})
 	if err != nil {
 		return err
@@ -264,7 +264,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		if err := waitForDatabase(ctx, p.pool, p.log); err != nil {
 			return err
 		}
-		go runClock(ctx, p.pool, p.js, engine, o.clockEvery, p.log)
+		go engine.RunClock(ctx, o.clockEvery, projections.NewMembersDue(p.pool))
 		go runRefits(ctx, p.pool, engine, o.analytics, o.refitEvery, o.refitCheck, p.log)
 		// Several engines may share the partitions; one of them writes
 		// the read models at a time, the others stand by.

@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// DueMembers chooses whom a clock tick wakes: the read models know which
+// members may have work due (projections.MembersDue).
+type DueMembers interface {
+	// Due lists the members who may have work due by now under needs,
+	// since the last advance; advance is called once they are woken, so a
+	// failed tick looks at the same members again.
+	Due(ctx context.Context, now time.Time, needs domain.ClockNeeds) (ids []string, advance func(), err error)
+}
+
+// RunClock publishes, every interval until ctx ends, a clock event
+// (loyalty.member.clock.v1) for each member due may have points to expire
+// (or to become available, a notice, a tier review, a yearly bonus)
+// without an event of their own: the engine then decides the work in order
+// with the member's events, and a replay of the input decides it again the
+// same way. The read models only choose whom to wake; a member woken for
+// nothing gets a record with no facts. Only the leading engine (the owner
+// of partition 0 when engines share) publishes.
+func (e *Engine) RunClock(ctx context.Context, every time.Duration, due DueMembers) {
+	if every <= 0 {
+		return
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !e.Leading() {
+			continue
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		n, err := e.clockTick(ctx, due, e.Programs().At(now), now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.cfg.Logger.Warn("clock: members due for expiry not woken; trying at the next tick", "err", err)
+		case n > 0:
+			e.cfg.Logger.Info("clock: members woken for points due to expire or become available, or a tier review", "members", n, "at", now)
+		}
+	}
+}
+
+// clockTick publishes the clock events of one tick and returns how many.
+func (e *Engine) clockTick(ctx context.Context, due DueMembers, p *domain.Program, now time.Time) (int, error) {
+	ids, advance, err := due.Due(ctx, now, p.ClockNeeds())
+	if err != nil {
+		return 0, err
+	}
+	pub := streams.NewPublisher(e.js, nil)
+	for _, id := range ids {
+		ev := domain.Event{ID: fmt.Sprintf("clock-%s-%d", streams.MemberKey(id), now.Unix()), Type: domain.TypeMemberClock,
+			Source: "loyalty-clock", MemberID: id, OccurredAt: now, Body: domain.Clock{}}
+		if err := pub.Publish(ctx, ev); err != nil {
+			return 0, err
+		}
+	}
+	if err := pub.Wait(ctx); err != nil {
+		return 0, err
+	}
+	advance()
+	return len(ids), nil
+}
