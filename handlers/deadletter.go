@@ -42,7 +42,7 @@ const deadLetterRoom = 8 << 10
 func (e *Engine) publishDeadLetter(ctx context.Context, in input, eventID string, rej *domain.RejectedError) error {
 	msg := &nats.Msg{
 		Subject: streams.DeadLetterSubject(rej.Reason),
-		Data:    in.msg.Data(),
+		Data:    in.data,
 		Header:  nats.Header{},
 	}
 	// The input can be as large as the server takes; with the headers it
@@ -54,12 +54,12 @@ func (e *Engine) publishDeadLetter(ctx context.Context, in input, eventID string
 	}
 	msg.Header.Set(HeaderReason, string(rej.Reason))
 	msg.Header.Set(HeaderError, truncate(rej.Error(), maxErrorHeader))
-	msg.Header.Set(HeaderOriginalSubject, in.msg.Subject())
+	msg.Header.Set(HeaderOriginalSubject, in.rawSubject)
 	msg.Header.Set(HeaderInputSeq, strconv.FormatUint(in.seq, 10))
 	if eventID != "" {
 		msg.Header.Set(HeaderEventID, eventID)
 	}
-	if id := in.msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
+	if id := in.msgID; id != "" {
 		msg.Header.Set(HeaderOriginalMsgID, truncate(id, maxErrorHeader))
 	}
 	if _, err := e.js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("dlq-%d", in.seq))); err != nil {

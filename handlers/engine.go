@@ -463,7 +463,9 @@ func (e *Engine) consume(ctx context.Context, parts map[int]*partition, ids []in
 	if marks != nil {
 		marks(in.marks)
 	}
-	router, subs, err := e.newRouter(parts, ids, in)
+	workersDone := make(chan struct{})
+	defer close(workersDone)
+	router, subs, err := e.newRouter(parts, ids, in, workersDone)
 	if err != nil {
 		return 0, err
 	}
@@ -505,22 +507,24 @@ const minIdleSnapshot = time.Second
 
 // newRouter makes the watermill router with one handler per partition, each
 // fed by the partition's queue of the intake.
-func (e *Engine) newRouter(parts map[int]*partition, ids []int, in *intake) (*message.Router, []*partitionSubscriber, error) {
+// Its handlers run on workers that end when done is closed.
+func (e *Engine) newRouter(parts map[int]*partition, ids []int, in *intake, done <-chan struct{}) (*message.Router, []*partitionSubscriber, error) {
 	logger := newRouterLogger(e.cfg.Logger)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: router: %w", err)
 	}
-	router.AddMiddleware(middleware.Retry{
+	router.AddMiddleware(retryOnFailure(middleware.Retry{
 		MaxRetries:      10,
 		InitialInterval: 100 * time.Millisecond,
 		MaxInterval:     10 * time.Second,
 		Multiplier:      2,
+		ShouldRetry:     func(p middleware.RetryParams) bool { return !errors.Is(p.Err, errKeyHeld) },
 		OnRetryHook:     func(int, time.Duration) { e.metrics.retries.Inc() },
 		// Each retry is logged: a partition waiting on one is otherwise
 		// silent for as long as the backoff lasts.
 		Logger: logger,
-	}.Middleware)
+	}))
 	var subs []*partitionSubscriber
 	for _, id := range ids {
 		p := parts[id]
@@ -528,15 +532,64 @@ func (e *Engine) newRouter(parts map[int]*partition, ids []int, in *intake) (*me
 		in.queues[id] = queue
 		sub := &partitionSubscriber{id: id, queue: queue, logger: e.cfg.Logger,
 			batchEvery: e.cfg.BatchEvery, batchWithin: e.cfg.BatchWithin, retryAfter: time.Second,
-			commit:    func(ctx context.Context) error { return e.commit(ctx, p) },
-			committed: func(upTo uint64) { in.marks.committed(id, upTo) },
-			idle:      func() { e.snapshotIdle(p) }, idleEvery: max(e.cfg.SnapshotEvery, minIdleSnapshot)}
+			commit:     func(ctx context.Context) error { return e.commit(ctx, p) },
+			committed:  func(upTo uint64) { in.marks.committed(id, upTo) },
+			mustCommit: p.takeCommitNow,
+			idle:       func() { e.snapshotIdle(p) }, idleEvery: max(e.cfg.SnapshotEvery, minIdleSnapshot)}
 		subs = append(subs, sub)
 		name := fmt.Sprintf("partition-%02d", id)
-		router.AddConsumerHandler(name, streams.PartitionFilter(id), sub, e.handlerFunc(p))
+		router.AddConsumerHandler(name, streams.PartitionFilter(id), sub, onWorker(done, e.handlerFunc(p)))
 	}
 	return router, subs, nil
 }
+
+// retryOnFailure is the Retry middleware entered only after a first attempt
+// failed: it sets up its backoff for every message it sees, a few
+// microseconds an event, and nearly every event succeeds at once. Its first
+// attempt is then immediate, the backoff starting with the second.
+func retryOnFailure(retry middleware.Retry) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		withRetries := retry.Middleware(h)
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err == nil || retry.ShouldRetry != nil && !retry.ShouldRetry(middleware.RetryParams{Err: err}) {
+				return out, err
+			}
+			return withRetries(msg)
+		}
+	}
+}
+
+// onWorker runs h on a goroutine of its own, one message at a time, until
+// done is closed. The router starts a fresh goroutine for each message, and
+// handling an event on it grew (and copied) that goroutine's stack every
+// time, some microseconds an event; the worker's stack grows once. The
+// router hands a partition one message at a time, so one worker suffices.
+func onWorker(done <-chan struct{}, h message.NoPublishHandlerFunc) message.NoPublishHandlerFunc {
+	jobs, results := make(chan *message.Message), make(chan error)
+	go func() {
+		for {
+			select {
+			case msg := <-jobs:
+				results <- h(msg)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func(msg *message.Message) error {
+		select {
+		case jobs <- msg:
+			return <-results
+		case <-done:
+			return errEngineStopped
+		}
+	}
+}
+
+// errEngineStopped is the answer to a message delivered after the engine
+// stopped handling.
+var errEngineStopped = errors.New("engine stopped")
 
 // maxLedgerMessageBytes bounds a ledger message (the records of one append):
 // a partition commits once its staged records reach it.
@@ -668,57 +721,55 @@ func inputConsumerConfig(partitions []int) jetstream.ConsumerConfig {
 }
 
 // handlerFunc adapts a partition's handling to a watermill handler. The
-// router calls it for one message, a run of inputs, at a time per partition.
+// router calls it for one message, one input, at a time per partition.
 func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		r, ok := runOf(msg)
-		if !ok {
-			return errors.New("engine: message did not come from the intake")
+		in, err := inputOfMessage(msg)
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
 		}
-		for _, in := range r.rest() {
-			start := time.Now()
-			known := p.known
-			outcome, err := e.handle(msg.Context(), p, in)
-			if errors.Is(err, keyindex.ErrHeld) {
-				e.yieldHeldKey(p, msg)
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			r.handled++
-			e.metrics.processing.Observe(time.Since(start).Seconds())
-			e.metrics.members.Add(float64(int64(p.known) - int64(known)))
-			// A dead letter is not recognised by the ledger when
-			// redelivered (only by JetStream's duplicate window), so it is
-			// not held back for a batch; and a ledger message near its size
-			// limit must go before the next record takes it past the
-			// server's. The rest of the run waits for that commit.
-			if outcome == outcomeDeadLettered || len(p.pending) >= e.maxPending {
-				ackNow(msg)
-				return nil
-			}
+		start := time.Now()
+		known := p.known
+		outcome, err := e.handle(msg.Context(), p, in)
+		if errors.Is(err, keyindex.ErrHeld) {
+			e.yieldHeldKey(p)
+			return errKeyHeld
+		}
+		if err != nil {
+			return err
+		}
+		e.metrics.processing.Observe(time.Since(start).Seconds())
+		e.metrics.members.Add(float64(int64(p.known) - int64(known)))
+		// A dead letter is not recognised by the ledger when redelivered
+		// (only by JetStream's duplicate window), so it is not held back
+		// for a batch; and a ledger message near its size limit must go
+		// before the next record takes it past the server's.
+		if outcome == outcomeDeadLettered || len(p.pending) >= e.maxPending {
+			p.commitNow = true
 		}
 		return nil
 	}
 }
 
+// errKeyHeld is a handler's answer for an input one of whose keys another
+// partition holds in a record it has not appended: the retry middleware
+// leaves it alone (retrying in place would hold this partition's keys,
+// which the other may be waiting for), and the subscriber commits what
+// was handled, letting go of them, before it delivers the input again.
+var errKeyHeld = errors.New("a key of the input is held by another partition")
+
 // heldKeyWait is how long a partition with nothing staged waits before it
 // offers again an input whose key another partition holds.
 const heldKeyWait = 5 * time.Millisecond
 
-// yieldHeldKey ends a run at an input one of whose keys another partition
-// holds in a record it has not appended: what the run handled is committed
-// now, which lets go of this partition's own keys (the other may be waiting
-// for one of them), and the input is offered again with the rest of the
-// run. Retrying inside the run instead would hold both partitions' keys
-// until the retries ran out.
-func (e *Engine) yieldHeldKey(p *partition, msg *message.Message) {
+// yieldHeldKey counts a held key and, when the partition has nothing
+// staged (nothing of its own holds the other up), waits a little before
+// the input is delivered again.
+func (e *Engine) yieldHeldKey(p *partition) {
 	e.metrics.keyHeld.Inc()
 	if len(p.staged) == 0 {
-		time.Sleep(heldKeyWait) // nothing of ours holds the other up
+		time.Sleep(heldKeyWait)
 	}
-	ackNow(msg)
 }
 
 // lagInterval is how often the input backlog is measured.

@@ -44,10 +44,21 @@ var errFenced = errors.New("partition ledger was appended by another writer")
 
 // input is a delivered input message with what JetStream knows about it.
 type input struct {
-	msg     jetstream.Msg
-	subject streams.StoredInput
-	seq     uint64
-	stored  time.Time
+	data []byte
+	// rawSubject is the subject as the input stream stored it, subject
+	// the same parsed.
+	rawSubject string
+	subject    streams.StoredInput
+	// msgID is the publisher's Nats-Msg-Id, if it set one.
+	msgID  string
+	seq    uint64
+	stored time.Time
+}
+
+// inputOf is the input of a message of the input stream.
+func inputOf(msg jetstream.Msg, subject streams.StoredInput, meta *jetstream.MsgMetadata) input {
+	return input{data: msg.Data(), rawSubject: msg.Subject(), subject: subject, msgID: msg.Headers().Get(jetstream.MsgIDHeader),
+		seq: meta.Sequence.Stream, stored: meta.Timestamp}
 }
 
 // verdict is what handling an input decided; exactly one field is set.
@@ -202,7 +213,7 @@ func knownOf(keys *keyindex.Index, ev domain.Event) (domain.Known, error) {
 // admit decodes and validates an input on its own.
 func (e *Engine) admit(in input) (domain.Event, *domain.RejectedError) {
 	var rejected *domain.RejectedError
-	ev, err := streams.DecodeEvent(in.msg.Data())
+	ev, err := streams.DecodeEvent(in.data)
 	if errors.As(err, &rejected) {
 		return ev, rejected
 	} else if err != nil {

@@ -235,7 +235,7 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			continue // a redelivery: the partition has the first copy
 		}
 		select {
-		case queue <- input{msg: msg, subject: stored, seq: meta.Sequence.Stream, stored: meta.Timestamp}:
+		case queue <- inputOf(msg, stored, meta):
 			dispatched++
 		case <-ctx.Done():
 			return dispatched, nil

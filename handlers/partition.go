@@ -16,6 +16,9 @@ import (
 // goroutine (the partition's handler), so it needs no locks.
 type partition struct {
 	id int
+	// commitNow is set by the handler when what it handled must be
+	// committed before the next input (see takeCommitNow).
+	commitNow bool
 	// cache holds the members in memory (see memberCache); known counts
 	// the partition's members.
 	cache *memberCache
@@ -157,4 +160,13 @@ func (p *partition) replaceState(fresh *partition) {
 // clearStaged forgets the staged records (committed, or dropped).
 func (p *partition) clearStaged() {
 	p.staged, p.pending = p.staged[:0], p.pending[:0]
+}
+
+// takeCommitNow reports, once, whether the handler asked for what it handled
+// to be committed before the next input. The subscriber asks after the
+// handler acked, which orders this read after the handler's write.
+func (p *partition) takeCommitNow() bool {
+	now := p.commitNow
+	p.commitNow = false
+	return now
 }

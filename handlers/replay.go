@@ -139,7 +139,7 @@ func replayOne(e *Engine, keys *keyindex.Index, unbounded *memoryBudget, parts m
 	}
 	// Decided without changing the partition, so an event past until can
 	// still be left out (an undecodable one has no time: it counts).
-	ev, v := e.decide(p, input{msg: msg, subject: stored, seq: meta.Sequence.Stream, stored: meta.Timestamp})
+	ev, v := e.decide(p, inputOf(msg, stored, meta))
 	if !until.IsZero() && !ev.OccurredAt.Before(until) {
 		stats.Skipped++
 		return nil

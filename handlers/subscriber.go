@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -13,29 +11,28 @@ import (
 )
 
 // partitionSubscriber is a watermill Subscriber over one partition's queue
-// of input messages (filled by the intake, in stream order). It hands them to
-// the router as runs: one watermill message carries every input queued at
-// that moment (up to what the batch has room for), and the subscriber waits
-// for the handler's verdict before the next run, so a partition's events are
-// handled in order. Under load this spends the router's per-message work (a
-// goroutine, the middleware, the channel hand-offs) once per run instead of
-// once per event; when the partition is quiet a run is one input.
+// of input (filled by the intake, in stream order): each input is a message
+// of its own, its payload the event and its metadata what JetStream told of
+// it (see newInputMessage). The subscriber waits for the handler's verdict
+// on a message before it delivers the next, so a partition's events are
+// handled in order.
 //
-// It is not watermill-nats because the engine needs the JetStream message
-// itself (sequence, arrival time) and must never let a message it cannot
-// decode sit unacknowledged: here every message reaches the handler, which
-// dead-letters what it cannot use.
-//
-// Handled messages are committed in batches: the subscriber calls commit,
-// which appends their staged ledger records in one write, when the partition
-// has had nothing to handle for flushIdle, after batchEvery messages,
-// batchWithin after the batch's first message, or when the handler asks
-// (ackNow); then it reports them committed (to the watermark, which the
-// intake acknowledges). A message the handler fails is offered again after a
-// backoff, never skipped. If commit fails, the partition state has been
-// re-read from the ledger and the batch's messages are offered again, in
-// order: those the failed append had in fact stored are recognised as
-// redelivered.
+// It is not watermill-nats because the input is acknowledged to JetStream
+// only once its effects are in the ledger, and in batches (decision 027):
+// a message the handler acks has been decided and staged, not stored. So
+// handled messages are committed in batches: the subscriber calls commit,
+// which appends their staged ledger records in one write, when the
+// partition has had nothing to handle for flushIdle, after batchEvery
+// messages, batchWithin after the batch's first message, or when the
+// partition says it must (mustCommit: a dead letter, or a ledger message
+// near its size limit); then it reports them committed (to the watermark,
+// which the intake acknowledges). A message the handler nacks (it failed
+// after the router's retry middleware, or yields to another partition
+// holding one of its keys) is not skipped: what was handled before it is
+// committed and it is delivered again. If commit fails, the partition state
+// has been re-read from the ledger and the batch's input is delivered
+// again, in order, after a backoff: what the failed append had in fact
+// stored is recognised as redelivered.
 type partitionSubscriber struct {
 	id     int
 	queue  <-chan input
@@ -44,14 +41,17 @@ type partitionSubscriber struct {
 	// how long, go uncommitted.
 	batchEvery  int
 	batchWithin time.Duration
-	// retryAfter is the first backoff before a failed message (or a failed
-	// commit) is tried again; it doubles up to maxRetryAfter.
+	// retryAfter is the first backoff before the input of a failed commit
+	// is handled again; it doubles up to maxRetryAfter.
 	retryAfter time.Duration
 	// commit is called, on the subscriber's goroutine and never while the
 	// handler runs, before handled messages are reported committed.
 	commit func(context.Context) error
 	// committed reports every message up to a stream sequence committed.
 	committed func(upTo uint64)
+	// mustCommit, if set, is asked after each message the handler acks
+	// whether what was handled must be committed before the next.
+	mustCommit func() bool
 	// idle, if set, is called like commit every idleEvery the partition
 	// waits for input with nothing uncommitted (its members' snapshot).
 	idle      func()
@@ -69,40 +69,8 @@ const flushIdle = time.Millisecond
 // finalFlushTimeout bounds the last commit and acknowledgement at shutdown.
 const finalFlushTimeout = 5 * time.Second
 
-// maxRetryAfter bounds the backoff between attempts at a failing message.
+// maxRetryAfter bounds the backoff between attempts at a failing commit.
 const maxRetryAfter = time.Minute
-
-// run is the input one watermill message carries, in stream order. The
-// handler handles it from the first input not yet handled and counts each
-// it finishes in handled, so that a retry (the middleware's, or the
-// subscriber's after a nack) resumes where the last attempt failed, and it
-// may stop early (ackNow) where what it handled must be committed before
-// the next input: the subscriber offers the rest again after the commit.
-// The subscriber reads handled only after the verdict.
-type run struct {
-	inputs  []input
-	handled int
-}
-
-// rest is the input not handled.
-func (r *run) rest() []input { return r.inputs[r.handled:] }
-
-type runKey struct{}
-
-// runOf returns the run a watermill message carries.
-func runOf(msg *message.Message) (*run, bool) {
-	r, ok := msg.Context().Value(runKey{}).(*run)
-	return r, ok
-}
-
-// metadataAckNow is the watermill metadata key by which a handler asks for
-// its message to be committed without batching.
-const metadataAckNow = "loyalty-ack-now"
-
-// ackNow asks the subscriber to commit what msg's run handled (and
-// everything before it) as soon as it is acked, instead of with the next
-// batch.
-func ackNow(msg *message.Message) { msg.Metadata.Set(metadataAckNow, "1") }
 
 // Subscribe starts delivering the partition's queue; the topic is
 // informational.
@@ -150,14 +118,14 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 			s.logger.Warn("last commit failed; its input is delivered again at the next start", "partition", s.id, "err", err)
 		}
 	}()
-	var redo []input // input of a failed commit or the rest of a run, offered again first
+	var redo []input // input of a failed commit, offered again first
 	failures := 0
 	for {
-		r, ok, err := s.next(ctx, &redo, b)
+		in, ok, err := s.next(ctx, &redo, b)
 		if err == nil && ok {
-			var rest []input
-			rest, err = s.deliver(ctx, out, r, b)
-			redo = append(rest, redo...)
+			var again []input
+			again, err = s.deliver(ctx, out, in, b)
+			redo = append(again, redo...)
 			ok = !errors.Is(err, context.Canceled)
 		}
 		var failed *uncommittedBatch
@@ -179,34 +147,18 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 	}
 }
 
-// next returns the next run: input of a failed batch first, then what the
-// queue holds, up to the room left in the batch. While handled input waits
-// for its commit it waits no longer than flushIdle (or the batch's deadline)
-// for a first input and commits the batch when nothing arrived by then. ok is
-// false when ctx ended; the error is an *uncommittedBatch.
-func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch) (*run, bool, error) {
-	room := max(b.every-len(b.inputs), 1)
+// next returns the next input: input of a failed batch first, then the
+// queue's. While handled input waits for its commit it waits no longer than
+// flushIdle (or the batch's deadline) for an input and commits the batch
+// when nothing arrived by then. ok is false when ctx ended; the error is an
+// *uncommittedBatch.
+func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch) (input, bool, error) {
 	if len(*redo) > 0 {
-		n := min(len(*redo), room)
-		r := &run{inputs: slices.Clone((*redo)[:n])}
-		*redo = (*redo)[n:]
-		return r, true, nil
+		in := (*redo)[0]
+		*redo = (*redo)[1:]
+		return in, true, nil
 	}
-	first, ok, err := s.first(ctx, b)
-	if !ok || err != nil {
-		return nil, ok, err
-	}
-	r := &run{inputs: append(make([]input, 0, min(len(s.queue)+1, room)), first)}
-drain:
-	for len(r.inputs) < room {
-		select {
-		case in := <-s.queue:
-			r.inputs = append(r.inputs, in)
-		default:
-			break drain
-		}
-	}
-	return r, true, nil
+	return s.first(ctx, b)
 }
 
 // first waits for the queue's next input, committing the batch if it waits
@@ -245,18 +197,17 @@ func (s *partitionSubscriber) first(ctx context.Context, b *batch) (input, bool,
 	}
 }
 
-// deliver passes a run to the router until the handler acks it, and adds
-// what it handled to the batch; it returns the rest of the run (the input
-// after an early stop), to be offered next. A nack (the handler failed even
-// after the retry middleware) does not move the partition on: what the run
-// handled is committed, and the input that failed is offered again, with
-// the rest, after a backoff. It returns context.Canceled when ctx ended, and
-// the *uncommittedBatch of a failed commit, whose input comes before the
-// rest.
-func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, r *run, b *batch) ([]input, error) {
-	for attempt := 1; ; attempt++ {
-		msg := message.NewMessage(strconv.FormatUint(r.inputs[r.handled].seq, 10), nil)
-		msg.SetContext(context.WithValue(ctx, runKey{}, r))
+// deliver passes in to the router until the handler acks it, and adds it
+// to the batch. A nack (the handler failed even after the retry middleware,
+// or yields a key another partition holds) does not move the partition on:
+// what was handled before is committed, which lets go of the partition's
+// own keys, and in is delivered again at once (the middleware's backoff
+// paces the attempts). It returns context.Canceled when ctx ended, and the
+// *uncommittedBatch of a failed commit with the input to offer again after
+// the batch's.
+func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, in input, b *batch) ([]input, error) {
+	for {
+		msg := newInputMessage(ctx, in)
 		select {
 		case out <- msg:
 		case <-ctx.Done():
@@ -265,27 +216,17 @@ func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.M
 		acked, stopped := s.verdict(ctx, msg)
 		switch {
 		case acked && stopped:
-			for _, in := range r.inputs[:r.handled] {
-				b.hold(in) // committed by the last flush
-			}
+			b.hold(in) // committed by the last flush
 			return nil, context.Canceled
 		case stopped:
 			return nil, context.Canceled
 		case acked:
-			err := b.addAll(ctx, r.inputs[:r.handled], msg.Metadata.Get(metadataAckNow) != "")
-			return r.rest(), err
+			return nil, b.addAll(ctx, []input{in}, s.mustCommit != nil && s.mustCommit())
 		}
-		// Everything before the failed input was handled: commit it now.
-		handled := r.inputs[:r.handled]
-		r = &run{inputs: r.rest()}
-		if err := b.addAll(ctx, handled, true); err != nil {
-			return r.inputs, err
+		if err := b.flush(ctx); err != nil {
+			return []input{in}, err
 		}
-		d := retryDelay(s.retryAfter, attempt)
-		s.logger.Warn("input failed; offering it again", "partition", s.id, "seq", r.inputs[0].seq, "attempt", attempt, "backoff", d)
-		if !sleepCtx(ctx, d) {
-			return nil, context.Canceled
-		}
+		s.logger.Debug("input not handled; delivering it again", "partition", s.id, "seq", in.seq)
 	}
 }
 
@@ -312,7 +253,7 @@ func (s *partitionSubscriber) verdict(ctx context.Context, msg *message.Message)
 }
 
 // retryDelay is the wait before attempt number attempt+1: first, doubling
-// up to maxRetryAfter, so a failing message is never retried in a tight
+// up to maxRetryAfter, so a failing commit is never retried in a tight
 // loop.
 func retryDelay(first time.Duration, attempt int) time.Duration {
 	d := first

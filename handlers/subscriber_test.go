@@ -97,7 +97,16 @@ func TestBatchCommitsThenReportsTheLastMessage(t *testing.T) {
 }
 
 // inputFor is the input the intake makes of a message.
-func inputFor(m *fakeMsg) input { return input{msg: m, seq: m.seq} }
+func inputFor(m *fakeMsg) input { return input{data: m.Data(), seq: m.seq} }
+
+// seqOf is the input sequence a watermill message carries.
+func seqOf(t *testing.T, m *message.Message) uint64 {
+	seq, err := strconv.ParseUint(m.Metadata.Get(MetadataInputSeq), 10, 64)
+	if err != nil {
+		t.Errorf("message %s: %s = %q", m.UUID, MetadataInputSeq, m.Metadata.Get(MetadataInputSeq))
+	}
+	return seq
+}
 
 func mustAdd(t *testing.T, b *batch, m *fakeMsg, now bool) {
 	t.Helper()
@@ -130,14 +139,16 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 }
 
 // runSubscriber runs a partitionSubscriber over queue whose handler handles
-// each input of a run, logging "handle N", and fails the run at an input the
-// first time for the sequences in failOnce; it stops the run early (ackNow)
-// after the sequences in stopAfter.
+// each input, logging "handle N", and fails it the first time for the
+// sequences in failOnce; it asks for a commit at once (mustCommit) after the
+// sequences in stopAfter.
 func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(context.Context) error, failOnce, stopAfter map[uint64]bool) (stop func()) {
 	t.Helper()
+	var commitNow bool // written by the handler before its ack, read after it
 	s := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
 		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
-		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
+		committed:  func(upTo uint64) { log.add("committed " + itoa(upTo)) },
+		mustCommit: func() bool { now := commitNow; commitNow = false; return now }}
 	ctx, cancel := context.WithCancel(context.Background())
 	out, err := s.Subscribe(ctx, "")
 	if err != nil {
@@ -145,26 +156,17 @@ func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(c
 	}
 	var mu sync.Mutex
 	handle := func(m *message.Message) error {
-		r, ok := runOf(m)
-		if !ok {
-			return errors.New("no run")
+		seq := seqOf(t, m)
+		mu.Lock()
+		fail := failOnce[seq]
+		delete(failOnce, seq)
+		mu.Unlock()
+		if fail {
+			log.add("fail " + itoa(seq))
+			return errors.New("failed")
 		}
-		for _, in := range r.rest() {
-			mu.Lock()
-			fail := failOnce[in.seq]
-			delete(failOnce, in.seq)
-			mu.Unlock()
-			if fail {
-				log.add("fail " + itoa(in.seq))
-				return errors.New("failed")
-			}
-			log.add("handle " + itoa(in.seq))
-			r.handled++
-			if stopAfter[in.seq] {
-				ackNow(m)
-				return nil
-			}
-		}
+		log.add("handle " + itoa(seq))
+		commitNow = stopAfter[seq]
 		return nil
 	}
 	go func() {
@@ -223,10 +225,11 @@ func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
 	}
 }
 
-// Input queued together goes to the handler in one run; a run stopped early
-// (ackNow) is committed at once and its rest offered next, in order; a run
-// that fails part-way resumes at the input that failed.
-func TestPartitionSubscriberHandsOverRuns(t *testing.T) {
+// Input goes to the handler one message each, in order; input after which
+// the partition must commit (mustCommit) is committed at once and the next
+// offered after it; an input that fails is offered again, after what was
+// handled before it is committed, and nothing before it is handled again.
+func TestPartitionSubscriberHandsOverInputInOrder(t *testing.T) {
 	log := &settleLog{}
 	queue := make(chan input, 10)
 	for _, seq := range []uint64{1, 2, 3, 4, 5, 6} {
@@ -245,8 +248,9 @@ func TestPartitionSubscriberHandsOverRuns(t *testing.T) {
 	}
 }
 
-// A run holds no more input than the batch has room for.
-func TestPartitionSubscriberRunsFitTheBatch(t *testing.T) {
+// A batch holds no more input than batchEvery; each message carries one
+// input, its payload the event and its sequence in the metadata.
+func TestPartitionSubscriberBatchesFitBatchEvery(t *testing.T) {
 	log := &settleLog{}
 	queue := make(chan input, 10)
 	for _, seq := range []uint64{1, 2, 3, 4, 5} {
@@ -258,23 +262,26 @@ func TestPartitionSubscriberRunsFitTheBatch(t *testing.T) {
 		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	out, _ := s.Subscribe(ctx, "")
-	var sizes []int
-	for range 3 {
+	var seqs []uint64
+	for range 5 {
 		var m *message.Message
 		select {
 		case m = <-out:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("after runs of %v inputs no run came (want runs of 2, 2 and 1)", sizes)
+			t.Fatalf("after inputs %v no message came (want 1 to 5)", seqs)
 		}
-		r, _ := runOf(m)
-		sizes = append(sizes, len(r.inputs))
-		r.handled = len(r.inputs)
+		seqs = append(seqs, seqOf(t, m))
+		if string(m.Payload) != "data" {
+			t.Errorf("message %s carries %q, want the input's data", m.UUID, m.Payload)
+		}
 		m.Ack()
 	}
+	// The fifth is committed once the queue has been idle for flushIdle.
+	waitLog(t, log, 6)
 	cancel()
 	s.wait()
-	if want := []int{2, 2, 1}; !slices.Equal(sizes, want) {
-		t.Errorf("runs of %v inputs, want %v (batches of 2)", sizes, want)
+	if want := []uint64{1, 2, 3, 4, 5}; !slices.Equal(seqs, want) {
+		t.Errorf("messages of inputs %v, want %v", seqs, want)
 	}
 	want := []string{"commit", "committed 2", "commit", "committed 4", "commit", "committed 5"}
 	if got := log.get(); !slices.Equal(got, want) {
@@ -295,8 +302,6 @@ func TestPartitionSubscriberCommitsAtShutdown(t *testing.T) {
 	queue <- inputFor(&fakeMsg{seq: 5, log: log})
 	m := <-out
 	cancel() // the handler is still at work
-	r, _ := runOf(m)
-	r.handled++
 	m.Ack()
 	s.wait()
 	if got, want := log.get(), []string{"commit", "committed 5"}; !slices.Equal(got, want) {
