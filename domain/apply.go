@@ -87,47 +87,12 @@ func countedAt(m *Member, e Event, at time.Time) time.Time {
 // decideEvent decides the event's own facts; at is when it counts towards
 // qualifying spend and tiers (countedAt).
 func decideEvent(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, error) {
-	if _, ok := e.Body.(Clock); ok {
-		return nil, nil // only what expired, which Decide has decided
-	}
-	var facts []Fact
-	var err error
-	switch b := e.Body.(type) {
-	case Enrolment:
-		facts, err = decideEnrolment(m, meta, b)
-	case Purchase:
-		facts, err = decidePurchase(m, meta, e, b, p)
-	case Refund:
-		facts, err = decideRefund(m, meta, at, b, p)
-	case Feedback:
-		facts = decideFeedback(m, meta, b, p)
-	case Visit:
-		facts = decideVisit(m, meta, b, p)
-	case RedeemRequest:
-		// Spending earns nothing and runs no rules; it is decided on its own.
-		return decideRedemption(m, meta, b, p)
-	case Confirmation:
-		return decideConfirmation(m, meta, b, p)
-	case TierAssignment:
-		return decideTierAssignment(m, meta, b, p)
-	case TransferRequest:
-		return decideTransfer(m, meta, b, p)
-	case TransferIn:
-		return decideTransferIn(m, meta, b, p), nil
-	case ReferralReward:
-		return decideReferralReward(m, meta, b, p), nil
-	case StockRequest:
-		return decideStock(m, meta, b, p), nil
-	case StockAnswer:
-		return decideStockAnswer(m, meta, b, p), nil
-	case StatusChange:
-		from := m.Status
-		if from == "" {
-			from = StatusActive
-		}
-		facts = []Fact{StatusChanged{FactMeta: meta, From: from, To: b.Status, Reason: b.Reason}}
-	default:
+	if e.Body == nil {
 		return nil, reject(ReasonMissingField, "data", "no body for event type %s", e.Type)
+	}
+	facts, activity, err := e.Body.decide(m, meta, at, e, p)
+	if !activity {
+		return facts, err
 	}
 	if err != nil {
 		return nil, err

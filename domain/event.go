@@ -47,9 +47,21 @@ type Event struct {
 	Body       EventBody
 }
 
-// EventBody is implemented by the body of each input event type.
+// EventBody is implemented by the body of each input event type. Each body
+// type keeps, beside its definition, everything the domain does with it: a
+// new event type is a new body type with these methods (CONTRIBUTING.md).
 type EventBody interface {
 	EventType() EventType
+	// validate checks the body's fields beyond their form, on its own and
+	// against the event e that holds it (see Validate).
+	validate(e Event) error
+	// stringFields yields the body's string fields that the engine keeps,
+	// and reports whether yield wanted them all (see StringFields).
+	stringFields(yield func(StringField) bool) bool
+	// decide decides the body's own facts for member m. activity reports
+	// that the event is member activity: its facts then go through the
+	// program's rules, earning, expiry and tier changes (decideEvent).
+	decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) (facts []Fact, activity bool, err error)
 }
 
 // Enrolment is the body of TypeMemberEnrolled. ReferredBy is the member
@@ -61,6 +73,22 @@ type Enrolment struct {
 	Birthday Birthday
 }
 
+func (b Enrolment) validate(e Event) error {
+	if b.ReferredBy == e.MemberID {
+		return reject(ReasonInvalidField, "referred_by", "must be another member's id")
+	}
+	return nil
+}
+
+func (b Enrolment) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("channel", b.Channel, MaxChannelBytes)) && yield(memberRef("referred_by", b.ReferredBy))
+}
+
+func (b Enrolment) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts, err := decideEnrolment(m, meta, b)
+	return facts, true, err
+}
+
 // Purchase is the body of TypePurchaseCompleted. Total is what the member
 // paid after discounts; Lines may be empty when upstream does not send them.
 type Purchase struct {
@@ -68,6 +96,27 @@ type Purchase struct {
 	Total   Money
 	Lines   []LineItem
 	Channel string
+}
+
+func (b Purchase) validate(e Event) error {
+	return validatePurchase(b)
+}
+
+func (b Purchase) stringFields(yield func(StringField) bool) bool {
+	if !yield(ident("order_id", b.OrderID, MaxOrderIDBytes)) || !yield(ident("channel", b.Channel, MaxChannelBytes)) {
+		return false
+	}
+	for i, l := range b.Lines {
+		if !yield(ident(skuName(i), l.SKU, MaxSKUBytes)) || !yield(ident(categoryName(i), l.Category, MaxCategoryBytes)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b Purchase) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts, err := decidePurchase(m, meta, e, b, p)
+	return facts, true, err
 }
 
 // LineItem is one line of an order. UnitPrice is in the order's currency.
@@ -86,6 +135,27 @@ type Refund struct {
 	Lines   []RefundLine
 }
 
+func (b Refund) validate(e Event) error {
+	return validateRefund(b)
+}
+
+func (b Refund) stringFields(yield func(StringField) bool) bool {
+	if !yield(ident("order_id", b.OrderID, MaxOrderIDBytes)) {
+		return false
+	}
+	for i, l := range b.Lines {
+		if !yield(ident(skuName(i), l.SKU, MaxSKUBytes)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b Refund) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts, err := decideRefund(m, meta, at, b, p)
+	return facts, true, err
+}
+
 // RefundLine names a returned quantity of an order line by SKU.
 type RefundLine struct {
 	SKU      string
@@ -102,9 +172,34 @@ type Feedback struct {
 	Channel string
 }
 
+func (b Feedback) validate(e Event) error {
+	return validateFeedback(b)
+}
+
+func (b Feedback) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("order_id", b.OrderID, MaxOrderIDBytes)) && yield(freeText("comment", b.Comment, MaxCommentBytes)) &&
+		yield(ident("channel", b.Channel, MaxChannelBytes))
+}
+
+func (b Feedback) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts := decideFeedback(m, meta, b, p)
+	return facts, true, nil
+}
+
 // Visit is the body of TypeVisitRecorded: a store or site visit.
 type Visit struct {
 	Channel string
+}
+
+func (Visit) validate(Event) error { return nil }
+
+func (b Visit) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("channel", b.Channel, MaxChannelBytes))
+}
+
+func (b Visit) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts := decideVisit(m, meta, b, p)
+	return facts, true, nil
 }
 
 // StatusChange is the body of TypeMemberStatus: the member's account is
@@ -113,6 +208,23 @@ type Visit struct {
 type StatusChange struct {
 	Status MemberStatus
 	Reason string
+}
+
+func (b StatusChange) validate(e Event) error {
+	return validateStatus(b)
+}
+
+func (b StatusChange) stringFields(yield func(StringField) bool) bool {
+	return yield(freeText("reason", b.Reason, MaxStatusReasonBytes))
+}
+
+func (b StatusChange) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	from := m.Status
+	if from == "" {
+		from = StatusActive
+	}
+	facts := []Fact{StatusChanged{FactMeta: meta, From: from, To: b.Status, Reason: b.Reason}}
+	return facts, true, nil
 }
 
 // MemberStatus is the state of a member's account. Blocked and closed
@@ -132,6 +244,14 @@ const (
 // order with their events and the same on replay. It records nothing itself.
 type Clock struct{}
 
+func (Clock) validate(Event) error { return nil }
+
+func (Clock) stringFields(func(StringField) bool) bool { return true }
+
+func (Clock) decide(*Member, FactMeta, time.Time, Event, *Program) ([]Fact, bool, error) {
+	return nil, false, nil // only what expired, which Decide has decided
+}
+
 // RedeemRequest is the body of TypeRedemption: a member asks to spend
 // points, on Quantity units (1 when absent) of a catalogue reward, or, when
 // the program allows it, on Points without a reward. RequestID is the
@@ -142,6 +262,21 @@ type RedeemRequest struct {
 	Quantity  int64
 	Points    int64
 	Channel   string
+}
+
+func (b RedeemRequest) validate(e Event) error {
+	return validateRedeem(b)
+}
+
+func (b RedeemRequest) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("request_id", b.RequestID, MaxRequestIDBytes)) && yield(ident("reward_id", b.RewardID, MaxRequestIDBytes)) &&
+		yield(ident("channel", b.Channel, MaxChannelBytes))
+}
+
+func (b RedeemRequest) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	// Spending earns nothing and runs no rules; it is decided on its own.
+	facts, err := decideRedemption(m, meta, b, p)
+	return facts, false, err
 }
 
 // MadeByEngine reports whether only the engine publishes events of type t:

@@ -79,54 +79,10 @@ func StringFields(e Event) iter.Seq[StringField] {
 // bodyStringFields yields the string fields of a body, and reports whether
 // yield wanted them all.
 func bodyStringFields(body EventBody, yield func(StringField) bool) bool {
-	switch b := body.(type) {
-	case Enrolment:
-		return yield(ident("channel", b.Channel, MaxChannelBytes)) && yield(memberRef("referred_by", b.ReferredBy))
-	case Purchase:
-		if !yield(ident("order_id", b.OrderID, MaxOrderIDBytes)) || !yield(ident("channel", b.Channel, MaxChannelBytes)) {
-			return false
-		}
-		for i, l := range b.Lines {
-			if !yield(ident(skuName(i), l.SKU, MaxSKUBytes)) || !yield(ident(categoryName(i), l.Category, MaxCategoryBytes)) {
-				return false
-			}
-		}
-	case Refund:
-		if !yield(ident("order_id", b.OrderID, MaxOrderIDBytes)) {
-			return false
-		}
-		for i, l := range b.Lines {
-			if !yield(ident(skuName(i), l.SKU, MaxSKUBytes)) {
-				return false
-			}
-		}
-	case Feedback:
-		return yield(ident("order_id", b.OrderID, MaxOrderIDBytes)) && yield(freeText("comment", b.Comment, MaxCommentBytes)) &&
-			yield(ident("channel", b.Channel, MaxChannelBytes))
-	case Visit:
-		return yield(ident("channel", b.Channel, MaxChannelBytes))
-	case StatusChange:
-		return yield(freeText("reason", b.Reason, MaxStatusReasonBytes))
-	case RedeemRequest:
-		return yield(ident("request_id", b.RequestID, MaxRequestIDBytes)) && yield(ident("reward_id", b.RewardID, MaxRequestIDBytes)) &&
-			yield(ident("channel", b.Channel, MaxChannelBytes))
-	case Confirmation:
-		return yield(ident("order_id", b.OrderID, MaxOrderIDBytes))
-	case TierAssignment:
-		return yield(ident("tier", b.Tier, MaxNameBytes)) && yield(freeText("reason", b.Reason, MaxStatusReasonBytes))
-	case TransferRequest:
-		return yield(ident("request_id", b.RequestID, MaxRequestIDBytes)) && yield(memberRef("to_member_id", b.ToMemberID))
-	case TransferIn:
-		return yield(memberRef("from_member_id", b.FromMemberID)) && yield(ident("request_id", b.RequestID, MaxRequestIDBytes))
-	case ReferralReward:
-		return yield(memberRef("referred_member_id", b.ReferredMemberID))
-	case StockRequest:
-		return yield(ident("reward_id", b.RewardID, MaxRequestIDBytes)) && yield(memberRef("for_member_id", b.MemberID)) &&
-			yield(ident("request_id", b.RequestID, MaxRequestIDBytes))
-	case StockAnswer:
-		return yield(ident("request_id", b.RequestID, MaxRequestIDBytes)) && yield(ident("reward_id", b.RewardID, MaxRequestIDBytes))
+	if body == nil {
+		return true
 	}
-	return true
+	return body.stringFields(yield)
 }
 
 // firstLines names the fields of an order's first lines once, so that

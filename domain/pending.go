@@ -45,6 +45,22 @@ type Confirmation struct {
 	OrderID string
 }
 
+func (b Confirmation) validate(e Event) error {
+	if b.OrderID == "" {
+		return reject(ReasonMissingField, "order_id", "is required")
+	}
+	return nil
+}
+
+func (b Confirmation) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("order_id", b.OrderID, MaxOrderIDBytes))
+}
+
+func (b Confirmation) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts, err := decideConfirmation(m, meta, b, p)
+	return facts, false, err
+}
+
 func (Confirmation) EventType() EventType { return TypePurchaseConfirmed }
 
 // PurchaseConfirmed records an order's confirmation.

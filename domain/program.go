@@ -3,6 +3,8 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 )
@@ -107,7 +109,7 @@ func (p *Program) Validate() error {
 	if len(p.Earning.Currencies) == 0 {
 		add("earning.currencies", "must list at least one accepted currency")
 	}
-	for _, code := range sortedKeys(p.Earning.Currencies) {
+	for _, code := range slices.Sorted(maps.Keys(p.Earning.Currencies)) {
 		rule := p.Earning.Currencies[code]
 		field := "earning.currencies." + code
 		if _, ok := Currencies[code]; !ok {
@@ -120,7 +122,7 @@ func (p *Program) Validate() error {
 			add(field+".rate", "must be greater than zero")
 		}
 	}
-	for _, cat := range sortedKeys(p.Earning.CategoryMultipliers) {
+	for _, cat := range slices.Sorted(maps.Keys(p.Earning.CategoryMultipliers)) {
 		if p.Earning.CategoryMultipliers[cat].Negative() {
 			add("earning.category_multipliers."+cat, "must not be negative")
 		}
@@ -225,15 +227,6 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 // ClockNeeds is what the engine's clock must look for, by the program: the
 // work on a member that no event of the member's brings about.

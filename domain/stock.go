@@ -1,6 +1,9 @@
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // A reward with a stock is shared by every member, and members live in
 // different partitions, so its redemption takes three steps, each an input
@@ -26,12 +29,46 @@ type StockRequest struct {
 	Quantity  int64
 }
 
+func (b StockRequest) validate(e Event) error {
+	switch {
+	case b.RewardID == "" || b.MemberID == "" || b.RequestID == "" || b.Quantity < 1:
+		return reject(ReasonInvalidField, "reward_id", "a stock request names its reward, member, request and quantity")
+	case e.MemberID != StockMemberPrefix+b.RewardID:
+		return reject(ReasonInvalidField, "reward_id", "a stock request is for the stock of its reward, %s<reward_id>", StockMemberPrefix)
+	}
+	return nil
+}
+
+func (b StockRequest) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("reward_id", b.RewardID, MaxRequestIDBytes)) && yield(memberRef("for_member_id", b.MemberID)) &&
+		yield(ident("request_id", b.RequestID, MaxRequestIDBytes))
+}
+
+func (b StockRequest) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	return decideStock(m, meta, b, p), false, nil
+}
+
 // StockAnswer is the body of TypeStockAnswer: the stock's answer to a
 // member's held redemption.
 type StockAnswer struct {
 	RequestID string
 	RewardID  string
 	Granted   bool
+}
+
+func (b StockAnswer) validate(e Event) error {
+	if b.RewardID == "" || b.RequestID == "" {
+		return reject(ReasonInvalidField, "request_id", "a stock answer names its reward and request")
+	}
+	return nil
+}
+
+func (b StockAnswer) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("request_id", b.RequestID, MaxRequestIDBytes)) && yield(ident("reward_id", b.RewardID, MaxRequestIDBytes))
+}
+
+func (b StockAnswer) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	return decideStockAnswer(m, meta, b, p), false, nil
 }
 
 func (StockRequest) EventType() EventType { return TypeStockRequest }

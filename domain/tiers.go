@@ -298,6 +298,22 @@ type TierAssignment struct {
 	Reason string
 }
 
+func (b TierAssignment) validate(e Event) error {
+	if b.Tier == "" {
+		return reject(ReasonMissingField, "tier", "is required")
+	}
+	return nil
+}
+
+func (b TierAssignment) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("tier", b.Tier, MaxNameBytes)) && yield(freeText("reason", b.Reason, MaxStatusReasonBytes))
+}
+
+func (b TierAssignment) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts, err := decideTierAssignment(m, meta, b, p)
+	return facts, false, err
+}
+
 func (TierAssignment) EventType() EventType { return TypeTierAssigned }
 
 // TierAssigned records a member's tier floor.

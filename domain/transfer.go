@@ -50,6 +50,19 @@ type TransferRequest struct {
 	Points     int64
 }
 
+func (b TransferRequest) validate(e Event) error {
+	return validateTransfer(b, e.MemberID)
+}
+
+func (b TransferRequest) stringFields(yield func(StringField) bool) bool {
+	return yield(ident("request_id", b.RequestID, MaxRequestIDBytes)) && yield(memberRef("to_member_id", b.ToMemberID))
+}
+
+func (b TransferRequest) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	facts, err := decideTransfer(m, meta, b, p)
+	return facts, false, err
+}
+
 // TransferIn is the body of TypeTransferIn, which the engine publishes
 // itself once a transfer is in the ledger: the recipient's side of it.
 type TransferIn struct {
@@ -58,10 +71,35 @@ type TransferIn struct {
 	Points       int64
 }
 
+func (b TransferIn) validate(e Event) error {
+	if b.Points < 1 || b.FromMemberID == "" || b.RequestID == "" {
+		return reject(ReasonInvalidField, "points", "a received transfer names its sender, request and points")
+	}
+	return nil
+}
+
+func (b TransferIn) stringFields(yield func(StringField) bool) bool {
+	return yield(memberRef("from_member_id", b.FromMemberID)) && yield(ident("request_id", b.RequestID, MaxRequestIDBytes))
+}
+
+func (b TransferIn) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	return decideTransferIn(m, meta, b, p), false, nil
+}
+
 // ReferralReward is the body of TypeReferralReward, which the engine
 // publishes itself when a referred member qualifies: the referrer's bonus.
 type ReferralReward struct {
 	ReferredMemberID string
+}
+
+func (ReferralReward) validate(Event) error { return nil }
+
+func (b ReferralReward) stringFields(yield func(StringField) bool) bool {
+	return yield(memberRef("referred_member_id", b.ReferredMemberID))
+}
+
+func (b ReferralReward) decide(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([]Fact, bool, error) {
+	return decideReferralReward(m, meta, b, p), false, nil
 }
 
 func (TransferRequest) EventType() EventType { return TypeTransfer }

@@ -45,48 +45,7 @@ func Validate(e Event, receivedAt time.Time) error {
 	if e.Body == nil || e.Body.EventType() != e.Type {
 		return reject(ReasonMissingField, "data", "body does not match type %s", e.Type)
 	}
-	switch b := e.Body.(type) {
-	case Purchase:
-		return validatePurchase(b)
-	case Refund:
-		return validateRefund(b)
-	case Feedback:
-		return validateFeedback(b)
-	case StatusChange:
-		return validateStatus(b)
-	case RedeemRequest:
-		return validateRedeem(b)
-	case Confirmation:
-		if b.OrderID == "" {
-			return reject(ReasonMissingField, "order_id", "is required")
-		}
-	case TransferRequest:
-		return validateTransfer(b, e.MemberID)
-	case StockRequest:
-		switch {
-		case b.RewardID == "" || b.MemberID == "" || b.RequestID == "" || b.Quantity < 1:
-			return reject(ReasonInvalidField, "reward_id", "a stock request names its reward, member, request and quantity")
-		case e.MemberID != StockMemberPrefix+b.RewardID:
-			return reject(ReasonInvalidField, "reward_id", "a stock request is for the stock of its reward, %s<reward_id>", StockMemberPrefix)
-		}
-	case StockAnswer:
-		if b.RewardID == "" || b.RequestID == "" {
-			return reject(ReasonInvalidField, "request_id", "a stock answer names its reward and request")
-		}
-	case TransferIn:
-		if b.Points < 1 || b.FromMemberID == "" || b.RequestID == "" {
-			return reject(ReasonInvalidField, "points", "a received transfer names its sender, request and points")
-		}
-	case Enrolment:
-		if b.ReferredBy == e.MemberID {
-			return reject(ReasonInvalidField, "referred_by", "must be another member's id")
-		}
-	case TierAssignment:
-		if b.Tier == "" {
-			return reject(ReasonMissingField, "tier", "is required")
-		}
-	}
-	return nil
+	return e.Body.validate(e)
 }
 
 func validateStatus(b StatusChange) error {

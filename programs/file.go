@@ -3,6 +3,8 @@ package programs
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -559,7 +561,7 @@ func (f *file) program() (*domain.Program, []error) {
 
 	e := f.Earning
 	p.Earning.Currencies = make(map[string]domain.CurrencyRule, len(e.Currencies))
-	for _, code := range sortedKeys(e.Currencies) {
+	for _, code := range slices.Sorted(maps.Keys(e.Currencies)) {
 		fc, field := e.Currencies[code], "earning.currencies."+code
 		rule := domain.CurrencyRule{
 			PointsPerUnit:     c.ratio(field+".points_per_unit", fc.PointsPerUnit, true, domain.One),
@@ -571,7 +573,7 @@ func (f *file) program() (*domain.Program, []error) {
 		p.Earning.Currencies[code] = rule
 	}
 	p.Earning.CategoryMultipliers = make(map[string]domain.Ratio, len(e.CategoryMultipliers))
-	for _, cat := range sortedKeys(e.CategoryMultipliers) {
+	for _, cat := range slices.Sorted(maps.Keys(e.CategoryMultipliers)) {
 		field := "earning.category_multipliers." + cat
 		p.Earning.CategoryMultipliers[cat] = c.ratio(field, e.CategoryMultipliers[cat], true, domain.One)
 	}
@@ -720,13 +722,4 @@ func (c *converter) covers(field string) bool {
 		}
 		field = field[:i]
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

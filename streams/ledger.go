@@ -433,19 +433,12 @@ func parseDigest(s []byte) (uint64, bool) {
 		return 0, false
 	}
 	var d uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
+	for _, c := range s {
+		v, ok := hexValue(c)
+		if !ok {
 			return 0, false
 		}
-		d = d<<4 | uint64(c)
+		d = d<<4 | uint64(v)
 	}
 	return d, true
 }
