@@ -151,6 +151,23 @@ type PointsEarned struct {
 	AvailableAt    time.Time
 }
 
+func (f PointsEarned) pointsDelta() int64 {
+	if !f.AvailableAt.IsZero() {
+		return 0 // pending: see pendingDelta
+	}
+	return f.Points
+}
+
+func (f PointsEarned) pendingDelta() int64 {
+	if f.AvailableAt.IsZero() {
+		return 0
+	}
+	return f.Points
+}
+
+// activity: a yearly bonus comes with the day, not with the member.
+func (f PointsEarned) activity() bool { return f.Rule != RuleBirthday && f.Rule != RuleAnniversary }
+
 // PointsDebt records points a refund should have taken back but could not,
 // because the program's returns policy keeps balances from going below zero
 // (ReturnsWithinBalance): the shortfall, for the record. The balance does not
@@ -174,6 +191,10 @@ type PointsExpired struct {
 	ProgramVersion string
 }
 
+func (f PointsExpired) pointsDelta() int64 { return -f.Points }
+
+func (PointsExpired) activity() bool { return false }
+
 // PointsReversed takes back points an order earned (Points is positive: the
 // amount removed from the balance).
 type PointsReversed struct {
@@ -183,6 +204,8 @@ type PointsReversed struct {
 	OrderID        string
 	ProgramVersion string
 }
+
+func (f PointsReversed) pointsDelta() int64 { return -f.Points }
 
 // PointsRedeemed spends a member's points on a request: Quantity units of
 // RewardID, or, for a redemption of points without a reward, RewardID empty
@@ -196,6 +219,8 @@ type PointsRedeemed struct {
 	Channel        string
 	ProgramVersion string
 }
+
+func (f PointsRedeemed) pointsDelta() int64 { return -f.Points }
 
 // RedemptionRejected records a redemption request that was refused, and why.
 // Points is what a request without a reward asked for.
@@ -238,58 +263,30 @@ func (RedemptionRejected) FactType() FactType { return FactRedeemRejected }
 
 // IsActivity tells whether a fact is something the member did (and so moves
 // their first and last activity): every fact but those that only time,
-// upstream's fulfilment or another member brought: an expiry, a release of
-// pending points, a yearly bonus, an order's confirmation, points received.
+// upstream's fulfilment or another member brought (an expiry, a release of
+// pending points, a yearly bonus, an order's confirmation, points
+// received), which say so with an activity method.
 func IsActivity(f Fact) bool {
-	switch f := f.(type) {
-	case PointsExpired, PointsReleased, PurchaseConfirmed, TierRenewed, TierProgress, PointsReceived, PointsExpiring,
-		HoldRedeemed, HoldReturned, StockTaken, StockRefused:
-		return false
-	case PointsEarned: // a yearly bonus comes with the day, not with the member
-		return f.Rule != RuleBirthday && f.Rule != RuleAnniversary
+	if a, ok := f.(interface{ activity() bool }); ok {
+		return a.activity()
 	}
 	return true
 }
 
-// PointsDelta is the signed change a fact makes to a member's balance.
+// PointsDelta is the signed change a fact makes to a member's balance:
+// a fact that moves points says how much with a pointsDelta method.
 func PointsDelta(f Fact) int64 {
-	switch f := f.(type) {
-	case PointsEarned:
-		if !f.AvailableAt.IsZero() {
-			return 0 // pending: see PendingDelta
-		}
-		return f.Points
-	case PointsReleased:
-		return f.Points
-	case PointsReceived:
-		return f.Points
-	case PointsTransferred:
-		return -f.Points
-	case PointsHeld:
-		return -f.Points
-	case HoldReturned:
-		return f.Points
-	case PointsReversed:
-		return -f.Points
-	case PointsExpired:
-		return -f.Points
-	case PointsRedeemed:
-		return -f.Points
+	if d, ok := f.(interface{ pointsDelta() int64 }); ok {
+		return d.pointsDelta()
 	}
 	return 0
 }
 
-// PendingDelta is the signed change a fact makes to a member's pending points.
+// PendingDelta is the signed change a fact makes to a member's pending
+// points (a pendingDelta method).
 func PendingDelta(f Fact) int64 {
-	switch f := f.(type) {
-	case PointsEarned:
-		if !f.AvailableAt.IsZero() {
-			return f.Points
-		}
-	case PointsReleased:
-		return -f.Points
-	case PointsCancelled:
-		return -f.Points
+	if d, ok := f.(interface{ pendingDelta() int64 }); ok {
+		return d.pendingDelta()
 	}
 	return 0
 }

@@ -198,6 +198,8 @@ type PointsExpiring struct {
 	ProgramVersion string
 }
 
+func (PointsExpiring) activity() bool { return false }
+
 func (PointsExpiring) FactType() FactType { return FactPointsExpiring }
 
 // decideNotices gives notice of the dated points that expire within the

@@ -69,6 +69,8 @@ type PurchaseConfirmed struct {
 	OrderID string
 }
 
+func (PurchaseConfirmed) activity() bool { return false }
+
 // PointsReleased makes an order's pending points available: they join the
 // balance and a lot that expires at ExpiresAt (zero: no date of its own).
 // Its time is when they became available, which may be before the event
@@ -81,6 +83,12 @@ type PointsReleased struct {
 	ProgramVersion string
 }
 
+func (f PointsReleased) pointsDelta() int64 { return f.Points }
+
+func (f PointsReleased) pendingDelta() int64 { return -f.Points }
+
+func (PointsReleased) activity() bool { return false }
+
 // PointsCancelled takes back pending points of an order that was refunded:
 // they never became available.
 type PointsCancelled struct {
@@ -89,6 +97,8 @@ type PointsCancelled struct {
 	Points         int64
 	ProgramVersion string
 }
+
+func (f PointsCancelled) pendingDelta() int64 { return -f.Points }
 
 func (PurchaseConfirmed) FactType() FactType { return FactPurchaseConfirmed }
 func (PointsReleased) FactType() FactType    { return FactPointsReleased }

@@ -90,12 +90,16 @@ type PointsHeld struct {
 	FollowUpID string
 }
 
+func (f PointsHeld) pointsDelta() int64 { return -f.Points }
+
 // HoldRedeemed makes a hold a redemption: the stock granted the units.
 type HoldRedeemed struct {
 	FactMeta
 	RequestID string
 	Points    int64
 }
+
+func (HoldRedeemed) activity() bool { return false }
 
 // HoldReturned gives a hold's points back, to the lots they came from: the
 // stock refused (a RedemptionRejected with RedeemOutOfStock goes with it).
@@ -105,6 +109,10 @@ type HoldReturned struct {
 	Points         int64
 	ProgramVersion string
 }
+
+func (f HoldReturned) pointsDelta() int64 { return f.Points }
+
+func (HoldReturned) activity() bool { return false }
 
 // StockTaken and StockRefused are the stock's decisions, facts of the
 // stock's pseudo-member.
@@ -117,6 +125,8 @@ type StockTaken struct {
 	FollowUpID string // see PointsHeld
 }
 
+func (StockTaken) activity() bool { return false }
+
 type StockRefused struct {
 	FactMeta
 	RewardID   string
@@ -125,6 +135,8 @@ type StockRefused struct {
 	Quantity   int64
 	FollowUpID string // see PointsHeld
 }
+
+func (StockRefused) activity() bool { return false }
 
 func (PointsHeld) FactType() FactType   { return FactPointsHeld }
 func (HoldRedeemed) FactType() FactType { return FactHoldRedeemed }

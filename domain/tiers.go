@@ -331,6 +331,8 @@ type TierRenewed struct {
 	ExpiresAt time.Time
 }
 
+func (TierRenewed) activity() bool { return false }
+
 func (TierAssigned) FactType() FactType { return FactTierAssigned }
 func (TierRenewed) FactType() FactType  { return FactTierRenewed }
 
@@ -366,6 +368,8 @@ type TierProgress struct {
 	FactMeta
 	TierOutlook
 }
+
+func (TierProgress) activity() bool { return false }
 
 func (TierProgress) FactType() FactType { return FactTierProgress }
 

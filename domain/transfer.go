@@ -117,6 +117,8 @@ type PointsTransferred struct {
 	FollowUpID     string // see PointsHeld
 }
 
+func (f PointsTransferred) pointsDelta() int64 { return -f.Points }
+
 // TransferRejected records a transfer request that was refused.
 type TransferRejected struct {
 	FactMeta
@@ -137,6 +139,10 @@ type PointsReceived struct {
 	ExpiresAt      time.Time
 	ProgramVersion string
 }
+
+func (f PointsReceived) pointsDelta() int64 { return f.Points }
+
+func (PointsReceived) activity() bool { return false }
 
 // ReferralQualified records that a referred member made their first
 // purchase: the referrer's bonus follows, from the engine's own event.

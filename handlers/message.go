@@ -31,12 +31,10 @@ const (
 // newInputMessage is the watermill message of in, with ctx as its context.
 func newInputMessage(ctx context.Context, in input) *message.Message {
 	seq := strconv.FormatUint(in.seq, 10)
-	msg := message.NewMessage(seq, in.data)
-	msg.Metadata = message.Metadata{
-		MetadataSubject:  in.rawSubject,
-		MetadataInputSeq: seq,
-		MetadataStored:   strconv.FormatInt(in.stored.UnixNano(), 10),
-	}
+	msg := message.NewMessage(seq, in.data) // with an empty metadata map
+	msg.Metadata[MetadataSubject] = in.rawSubject
+	msg.Metadata[MetadataInputSeq] = seq
+	msg.Metadata[MetadataStored] = strconv.FormatInt(in.stored.UnixNano(), 10)
 	if in.msgID != "" {
 		msg.Metadata[MetadataMsgID] = in.msgID
 	}

@@ -164,6 +164,11 @@ func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch)
 // first waits for the queue's next input, committing the batch if it waits
 // flushIdle (or past the batch's deadline).
 func (s *partitionSubscriber) first(ctx context.Context, b *batch) (input, bool, error) {
+	select { // under load the queue has input: no timer for it
+	case in := <-s.queue:
+		return in, true, nil
+	default:
+	}
 	if !b.empty() {
 		t := time.NewTimer(min(time.Until(b.due), flushIdle))
 		select {
@@ -221,7 +226,7 @@ func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.M
 		case stopped:
 			return nil, context.Canceled
 		case acked:
-			return nil, b.addAll(ctx, []input{in}, s.mustCommit != nil && s.mustCommit())
+			return nil, b.add(ctx, in, s.mustCommit != nil && s.mustCommit())
 		}
 		if err := b.flush(ctx); err != nil {
 			return []input{in}, err
@@ -309,13 +314,11 @@ func (b *batch) hold(in input) {
 	b.inputs = append(b.inputs, in)
 }
 
-// addAll adds handled input, in order, committing the batch (once) when it
-// is full or due, or when now is set.
-func (b *batch) addAll(ctx context.Context, ins []input, now bool) error {
-	for _, in := range ins {
-		b.hold(in)
-	}
-	if !b.empty() && (now || len(b.inputs) >= b.every || !time.Now().Before(b.due)) {
+// add adds handled input, committing the batch when it is full or due, or
+// when now is set.
+func (b *batch) add(ctx context.Context, in input, now bool) error {
+	b.hold(in)
+	if now || len(b.inputs) >= b.every || !time.Now().Before(b.due) {
 		return b.flush(ctx)
 	}
 	return nil

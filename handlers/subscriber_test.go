@@ -110,7 +110,7 @@ func seqOf(t *testing.T, m *message.Message) uint64 {
 
 func mustAdd(t *testing.T, b *batch, m *fakeMsg, now bool) {
 	t.Helper()
-	if err := b.addAll(context.Background(), []input{inputFor(m)}, now); err != nil {
+	if err := b.add(context.Background(), inputFor(m), now); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -122,7 +122,7 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 	fail := true
 	b := newBatch(log, 2, time.Hour, &fail)
 	mustAdd(t, b, &fakeMsg{seq: 1, log: log}, false)
-	err := b.addAll(context.Background(), []input{inputFor(&fakeMsg{seq: 2, log: log})}, false)
+	err := b.add(context.Background(), inputFor(&fakeMsg{seq: 2, log: log}), false)
 	var failed *uncommittedBatch
 	if !errors.As(err, &failed) || !errors.Is(err, errUncommitted) {
 		t.Fatalf("add of a full batch whose commit fails = %v, want an *uncommittedBatch wrapping errUncommitted", err)
