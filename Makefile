@@ -67,7 +67,9 @@ vet:
 
 # The layers' boundaries (domain/boundaries_test.go) run with the tests too.
 lint: vet
+	@echo "gofmt: every file formatted"
 	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+	@echo "layer boundaries (domain/boundaries_test.go): imports between layers, no I/O, clock or chance in the domain"
 	$(GO) test -count=1 -run 'TestPackageEdges|TestDomainDoesNoIO|TestDomainReadsNoClock' ./domain
 
 compose-up:

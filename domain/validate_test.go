@@ -242,7 +242,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.StockAnswer{}, "loyalty.reward.stock_answered.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
-		t.Errorf("len(EventTypes) = %d, want %d", got, want)
+		t.Errorf("len(EventTypes) = %d, want %d: add the new type's body and name to this test's list", got, want)
 	}
 	for i, tt := range tests {
 		if got := tt.body.EventType(); got != tt.want {

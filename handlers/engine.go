@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -514,12 +515,14 @@ func (e *Engine) newRouter(parts map[int]*partition, ids []int, in *intake, done
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: router: %w", err)
 	}
+	// The one retry policy (decision 010): what fails for want of
+	// infrastructure is retried, 100 ms doubling to 10 s, for as long as
+	// it fails (no MaxElapsedTime), until the engine stops.
 	router.AddMiddleware(retryOnFailure(middleware.Retry{
-		MaxRetries:      10,
+		MaxRetries:      math.MaxInt32,
 		InitialInterval: 100 * time.Millisecond,
 		MaxInterval:     10 * time.Second,
 		Multiplier:      2,
-		ShouldRetry:     func(p middleware.RetryParams) bool { return !errors.Is(p.Err, errKeyHeld) },
 		OnRetryHook:     func(int, time.Duration) { e.metrics.retries.Inc() },
 		// Each retry is logged: a partition waiting on one is otherwise
 		// silent for as long as the backoff lasts.
@@ -532,10 +535,10 @@ func (e *Engine) newRouter(parts map[int]*partition, ids []int, in *intake, done
 		in.queues[id] = queue
 		sub := &partitionSubscriber{id: id, queue: queue, logger: e.cfg.Logger,
 			batchEvery: e.cfg.BatchEvery, batchWithin: e.cfg.BatchWithin, retryAfter: time.Second,
-			commit:     func(ctx context.Context) error { return e.commit(ctx, p) },
-			committed:  func(upTo uint64) { in.marks.committed(id, upTo) },
-			mustCommit: p.takeCommitNow,
-			idle:       func() { e.snapshotIdle(p) }, idleEvery: max(e.cfg.SnapshotEvery, minIdleSnapshot)}
+			commit:    func(ctx context.Context) error { return e.commit(ctx, p) },
+			committed: func(upTo uint64) { in.marks.committed(id, upTo) },
+			progress:  p.progress,
+			idle:      func() { e.snapshotIdle(p) }, idleEvery: max(e.cfg.SnapshotEvery, minIdleSnapshot)}
 		subs = append(subs, sub)
 		name := fmt.Sprintf("partition-%02d", id)
 		router.AddConsumerHandler(name, streams.PartitionFilter(id), sub, onWorker(done, e.handlerFunc(p)))
@@ -552,8 +555,8 @@ func retryOnFailure(retry middleware.Retry) message.HandlerMiddleware {
 		withRetries := retry.Middleware(h)
 		return func(msg *message.Message) ([]*message.Message, error) {
 			out, err := h(msg)
-			if err == nil || retry.ShouldRetry != nil && !retry.ShouldRetry(middleware.RetryParams{Err: err}) {
-				return out, err
+			if err == nil {
+				return out, nil
 			}
 			return withRetries(msg)
 		}
@@ -721,55 +724,62 @@ func inputConsumerConfig(partitions []int) jetstream.ConsumerConfig {
 }
 
 // handlerFunc adapts a partition's handling to a watermill handler. The
-// router calls it for one message, one input, at a time per partition.
+// router calls it for one message, a run of inputs, at a time per
+// partition; the retry middleware may call it again with the same message,
+// and it resumes where the last attempt failed (the partition's run).
 func (e *Engine) handlerFunc(p *partition) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		in, err := inputOfMessage(msg)
+		inputs, err := inputsOfMessage(msg)
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
-		start := time.Now()
-		known := p.known
-		outcome, err := e.handle(msg.Context(), p, in)
-		if errors.Is(err, keyindex.ErrHeld) {
-			e.yieldHeldKey(p)
-			return errKeyHeld
+		if p.run.msg != msg {
+			p.run = runProgress{msg: msg}
 		}
-		if err != nil {
-			return err
-		}
-		e.metrics.processing.Observe(time.Since(start).Seconds())
-		e.metrics.members.Add(float64(int64(p.known) - int64(known)))
-		// A dead letter is not recognised by the ledger when redelivered
-		// (only by JetStream's duplicate window), so it is not held back
-		// for a batch; and a ledger message near its size limit must go
-		// before the next record takes it past the server's.
-		if outcome == outcomeDeadLettered || len(p.pending) >= e.maxPending {
-			p.commitNow = true
+		for _, in := range inputs[min(p.run.handled, len(inputs)):] {
+			start := time.Now()
+			known := p.known
+			outcome, err := e.handle(msg.Context(), p, in)
+			if errors.Is(err, keyindex.ErrHeld) {
+				e.yieldHeldKey(p)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			p.run.handled++
+			e.metrics.processing.Observe(time.Since(start).Seconds())
+			e.metrics.members.Add(float64(int64(p.known) - int64(known)))
+			// A dead letter is not recognised by the ledger when
+			// redelivered (only by JetStream's duplicate window), so it is
+			// not held back for a batch; and a ledger message near its size
+			// limit must go before the next record takes it past the
+			// server's. The rest of the run waits for that commit.
+			if outcome == outcomeDeadLettered || len(p.pending) >= e.maxPending {
+				p.run.commitNow = true
+				return nil
+			}
 		}
 		return nil
 	}
 }
 
-// errKeyHeld is a handler's answer for an input one of whose keys another
-// partition holds in a record it has not appended: the retry middleware
-// leaves it alone (retrying in place would hold this partition's keys,
-// which the other may be waiting for), and the subscriber commits what
-// was handled, letting go of them, before it delivers the input again.
-var errKeyHeld = errors.New("a key of the input is held by another partition")
-
 // heldKeyWait is how long a partition with nothing staged waits before it
 // offers again an input whose key another partition holds.
 const heldKeyWait = 5 * time.Millisecond
 
-// yieldHeldKey counts a held key and, when the partition has nothing
-// staged (nothing of its own holds the other up), waits a little before
-// the input is delivered again.
+// yieldHeldKey ends a run at an input one of whose keys another partition
+// holds in a record it has not appended: what the run handled is committed
+// now, which lets go of this partition's own keys (the other may be waiting
+// for one of them), and the input is offered again with the rest of the
+// run. Retrying inside the run instead would hold both partitions' keys
+// until the retries ran out.
 func (e *Engine) yieldHeldKey(p *partition) {
 	e.metrics.keyHeld.Inc()
 	if len(p.staged) == 0 {
-		time.Sleep(heldKeyWait)
+		time.Sleep(heldKeyWait) // nothing of ours holds the other up
 	}
+	p.run.commitNow = true
 }
 
 // lagInterval is how often the input backlog is measured.

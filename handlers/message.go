@@ -2,60 +2,140 @@ package handlers
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/streams"
 )
 
-// An input travels through the watermill router as a message of its own:
-// the payload is the event as published, the metadata what JetStream told
-// about it. The handler reads nothing else.
+// A partition's input travels through the watermill router as runs: one
+// message carries every input the partition had queued when it was sent
+// (up to the room left in its batch), in stream order, so that the
+// router's work per message (a goroutine, its context values, the
+// middleware, the hand-offs) is paid once per run under load instead of
+// once per event. A quiet partition sends runs of one.
+//
+// The payload is the run's inputs, each framed as
+//
+//	uvarint input seq | varint stored (Unix ns) | uvarint n | n bytes: the stored subject |
+//	uvarint n | n bytes: the publisher's Nats-Msg-Id | uvarint n | n bytes: the event
+//
+// and the metadata says what it holds, for logs and tools. The handler
+// reads the inputs from the payload and from nothing else.
 const (
-	// MetadataSubject is the subject the input stream stored the event on
-	// (loyalty.in.<partition>.<type-token>.<member-key>).
-	MetadataSubject = "loyalty_subject"
-	// MetadataInputSeq is the event's input stream sequence.
-	MetadataInputSeq = "loyalty_input_seq"
-	// MetadataStored is when the input stream stored it, in Unix
-	// nanoseconds.
-	MetadataStored = "loyalty_stored_ns"
-	// MetadataMsgID is the publisher's Nats-Msg-Id, when it set one.
-	MetadataMsgID = jetstream.MsgIDHeader
+	// MetadataInputs is how many inputs the run holds.
+	MetadataInputs = "loyalty_inputs"
+	// MetadataFirstSeq and MetadataLastSeq are the input stream sequences
+	// of its first and last input.
+	MetadataFirstSeq = "loyalty_first_seq"
+	MetadataLastSeq  = "loyalty_last_seq"
 )
 
-// newInputMessage is the watermill message of in, with ctx as its context.
-func newInputMessage(ctx context.Context, in input) *message.Message {
-	seq := strconv.FormatUint(in.seq, 10)
-	msg := message.NewMessage(seq, in.data) // with an empty metadata map
-	msg.Metadata[MetadataSubject] = in.rawSubject
-	msg.Metadata[MetadataInputSeq] = seq
-	msg.Metadata[MetadataStored] = strconv.FormatInt(in.stored.UnixNano(), 10)
-	if in.msgID != "" {
-		msg.Metadata[MetadataMsgID] = in.msgID
+// newRunMessage is the watermill message of a run of inputs, with ctx as
+// its context.
+func newRunMessage(ctx context.Context, inputs []input) *message.Message {
+	size := 0
+	for _, in := range inputs {
+		size += 5*binary.MaxVarintLen64 + len(in.rawSubject) + len(in.msgID) + len(in.data)
 	}
+	payload := make([]byte, 0, size)
+	for _, in := range inputs {
+		payload = binary.AppendUvarint(payload, in.seq)
+		payload = binary.AppendVarint(payload, in.stored.UnixNano())
+		payload = appendFramed(payload, in.rawSubject)
+		payload = appendFramed(payload, in.msgID)
+		payload = binary.AppendUvarint(payload, uint64(len(in.data)))
+		payload = append(payload, in.data...)
+	}
+	first := strconv.FormatUint(inputs[0].seq, 10)
+	msg := message.NewMessage(first, payload) // with an empty metadata map
+	msg.Metadata[MetadataInputs] = strconv.Itoa(len(inputs))
+	msg.Metadata[MetadataFirstSeq] = first
+	msg.Metadata[MetadataLastSeq] = strconv.FormatUint(inputs[len(inputs)-1].seq, 10)
 	msg.SetContext(ctx)
 	return msg
 }
 
-// inputOfMessage reads the input a watermill message carries.
-func inputOfMessage(msg *message.Message) (input, error) {
-	in := input{data: msg.Payload, rawSubject: msg.Metadata.Get(MetadataSubject), msgID: msg.Metadata.Get(MetadataMsgID)}
-	var err error
-	if in.subject, err = streams.ParseStoredInput(in.rawSubject); err != nil {
-		return input{}, fmt.Errorf("message %s: metadata %s: %w", msg.UUID, MetadataSubject, err)
+func appendFramed(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// errBadRun is a message payload that is not a run of inputs.
+var errBadRun = errors.New("not a run of inputs")
+
+// inputsOfMessage reads the run of inputs a watermill message carries. The
+// events are slices of the payload, not copies.
+func inputsOfMessage(msg *message.Message) ([]input, error) {
+	r := runReader{b: msg.Payload}
+	var inputs []input
+	for len(r.b) > 0 {
+		var in input
+		in.seq = r.uvarint()
+		in.stored = time.Unix(0, r.varint()).UTC()
+		in.rawSubject = string(r.framed())
+		in.msgID = string(r.framed())
+		in.data = r.framed()
+		if r.err != nil {
+			return nil, fmt.Errorf("message %s, input %d: %w", msg.UUID, len(inputs), r.err)
+		}
+		var err error
+		if in.subject, err = streams.ParseStoredInput(in.rawSubject); err != nil {
+			return nil, fmt.Errorf("message %s, input %d: %w: %w", msg.UUID, len(inputs), errBadRun, err)
+		}
+		inputs = append(inputs, in)
 	}
-	if in.seq, err = strconv.ParseUint(msg.Metadata.Get(MetadataInputSeq), 10, 64); err != nil {
-		return input{}, fmt.Errorf("message %s: metadata %s: %w", msg.UUID, MetadataInputSeq, err)
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("message %s: %w: no input", msg.UUID, errBadRun)
 	}
-	ns, err := strconv.ParseInt(msg.Metadata.Get(MetadataStored), 10, 64)
-	if err != nil {
-		return input{}, fmt.Errorf("message %s: metadata %s: %w", msg.UUID, MetadataStored, err)
+	return inputs, nil
+}
+
+// runReader reads a run's framing, remembering the first error.
+type runReader struct {
+	b   []byte
+	err error
+}
+
+func (r *runReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
 	}
-	in.stored = time.Unix(0, ns).UTC()
-	return in, nil
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *runReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *runReader) framed() []byte {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *runReader) fail() {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: truncated or malformed framing", errBadRun)
+	}
+	r.b = nil
 }

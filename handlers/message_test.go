@@ -1,8 +1,9 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
-	"strings"
+	"errors"
 	"testing"
 	"time"
 
@@ -11,57 +12,93 @@ import (
 	"github.com/pointsledger/loyalty/streams"
 )
 
-// An input goes through the router as its payload and metadata, and comes
-// out as it went in.
-func TestInputMessageRoundTrip(t *testing.T) {
-	subject := "loyalty.in.07.purchase-completed." + streams.MemberKey("m-1")
-	stored, err := streams.ParseStoredInput(subject)
+func sampleInputs(t testing.TB) []input {
+	t.Helper()
+	var ins []input
+	for i, member := range []string{"m-1", "m.2 *>", ""} {
+		subject := "loyalty.in.07.purchase-completed." + streams.MemberKey(member+"x")
+		stored, err := streams.ParseStoredInput(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins = append(ins, input{data: []byte(`{"specversion":"1.0","n":` + string(rune('0'+i)) + `}`), rawSubject: subject, subject: stored,
+			msgID: []string{"order-9", "", "id with , and \n"}[i], seq: uint64(40 + i*1000000),
+			stored: time.Date(2026, 3, 4, 5, 6, 7, 891+i, time.UTC)})
+	}
+	ins[2].data = nil // an empty event is input too: it is dead-lettered
+	return ins
+}
+
+// A run goes through the router as its payload and comes out as it went
+// in, in order; its metadata says what it holds.
+func TestRunMessageRoundTrip(t *testing.T) {
+	ins := sampleInputs(t)
+	msg := newRunMessage(context.Background(), ins)
+	if got, want := msg.Metadata.Get(MetadataInputs), "3"; got != want {
+		t.Errorf("%s = %q, want %q", MetadataInputs, got, want)
+	}
+	if msg.Metadata.Get(MetadataFirstSeq) != "40" || msg.Metadata.Get(MetadataLastSeq) != "2000040" {
+		t.Errorf("first/last seq metadata %q/%q, want 40/2000040", msg.Metadata.Get(MetadataFirstSeq), msg.Metadata.Get(MetadataLastSeq))
+	}
+	got, err := inputsOfMessage(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := input{data: []byte(`{"specversion":"1.0"}`), rawSubject: subject, subject: stored, msgID: "order-9",
-		seq: 42, stored: time.Date(2026, 3, 4, 5, 6, 7, 891, time.UTC)}
-	msg := newInputMessage(context.Background(), in)
-	if string(msg.Payload) != string(in.data) {
-		t.Errorf("payload %q, want the event %q", msg.Payload, in.data)
+	if len(got) != len(ins) {
+		t.Fatalf("%d inputs out, %d in", len(got), len(ins))
 	}
-	got, err := inputOfMessage(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got.data) != string(in.data) || got.rawSubject != in.rawSubject || got.subject != in.subject ||
-		got.msgID != in.msgID || got.seq != in.seq || !got.stored.Equal(in.stored) {
-		t.Errorf("round trip gave %+v, want %+v", got, in)
-	}
-	delete(msg.Metadata, MetadataMsgID)
-	if got, err := inputOfMessage(msg); err != nil || got.msgID != "" {
-		t.Errorf("without a message id: %+v, %v; want no id and no error", got, err)
+	for i := range ins {
+		g, w := got[i], ins[i]
+		if !bytes.Equal(g.data, w.data) || g.rawSubject != w.rawSubject || g.subject != w.subject || g.msgID != w.msgID ||
+			g.seq != w.seq || !g.stored.Equal(w.stored) {
+			t.Errorf("input %d came out %+v, want %+v", i, g, w)
+		}
 	}
 }
 
-// A message that did not come from the intake (metadata missing or
-// garbled) is an error naming the field, never a panic or a zero input.
-func TestInputOfMessageRefusesForeignMessages(t *testing.T) {
-	good := func() *message.Message {
-		subject := "loyalty.in.07.purchase-completed." + streams.MemberKey("m-1")
-		stored, _ := streams.ParseStoredInput(subject)
-		return newInputMessage(context.Background(), input{data: []byte("{}"), rawSubject: subject, subject: stored, seq: 1, stored: time.Now()})
+// A payload that is not a run (truncated, lengths past its end, a subject
+// the input stream never writes, nothing at all) is an error, never a
+// panic or a made-up input.
+func TestInputsOfMessageRefusesForeignPayloads(t *testing.T) {
+	good := newRunMessage(context.Background(), sampleInputs(t)).Payload
+	bad := map[string][]byte{
+		"empty":           nil,
+		"one byte":        {0x80},
+		"huge length":     append([]byte{1, 2}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+		"bad subject":     newRunMessage(context.Background(), []input{{seq: 1, rawSubject: "loyalty.in.x", data: []byte("{}")}}).Payload,
+		"trailing byte":   append(append([]byte(nil), good...), 7),
+		"a JSON event":    []byte(`{"specversion":"1.0"}`),
+		"overlong varint": bytes.Repeat([]byte{0xff}, 11),
 	}
-	for _, c := range []struct {
-		key, value string
-	}{
-		{MetadataSubject, ""}, {MetadataSubject, "loyalty.in.x.y"}, {MetadataSubject, "loyalty.in.99.a.b.c"},
-		{MetadataInputSeq, ""}, {MetadataInputSeq, "-1"}, {MetadataInputSeq, "18446744073709551616"}, {MetadataInputSeq, "1e3"},
-		{MetadataStored, ""}, {MetadataStored, "yesterday"}, {MetadataStored, "9223372036854775808"},
-	} {
-		msg := good()
-		msg.Metadata[c.key] = c.value
-		if _, err := inputOfMessage(msg); err == nil || !strings.Contains(err.Error(), c.key) {
-			t.Errorf("%s = %q: err %v, want an error naming %s", c.key, c.value, err, c.key)
+	for cut := 1; cut < len(good); cut += 7 {
+		bad["cut at "+string(rune('a'+cut%26))+string(rune('0'+cut%10))] = good[:cut]
+	}
+	for name, payload := range bad {
+		if ins, err := inputsOfMessage(message.NewMessage("x", payload)); err == nil {
+			t.Errorf("%s: read as %d inputs, want an error", name, len(ins))
+		} else if !errors.Is(err, errBadRun) {
+			t.Errorf("%s: %v, want errBadRun", name, err)
 		}
 	}
-	bare := message.NewMessage("x", []byte("{}"))
-	if _, err := inputOfMessage(bare); err == nil {
-		t.Error("a message with no metadata was read as an input")
-	}
+}
+
+// FuzzInputsOfMessage: whatever the payload, reading it ends in inputs that
+// encode back to the same payload, or in an error; never a panic.
+func FuzzInputsOfMessage(f *testing.F) {
+	f.Add([]byte(newRunMessage(context.Background(), sampleInputs(f)).Payload))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		ins, err := inputsOfMessage(message.NewMessage("x", payload))
+		if err != nil {
+			return
+		}
+		again := newRunMessage(context.Background(), ins).Payload
+		if len(ins) == 0 {
+			t.Fatal("no inputs and no error")
+		}
+		back, err := inputsOfMessage(message.NewMessage("y", again))
+		if err != nil || len(back) != len(ins) {
+			t.Fatalf("re-encoded run reads as %d inputs, %v; want %d", len(back), err, len(ins))
+		}
+	})
 }

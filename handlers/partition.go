@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"github.com/ThreeDotsLabs/watermill/message"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,8 @@ import (
 // goroutine (the partition's handler), so it needs no locks.
 type partition struct {
 	id int
-	// commitNow is set by the handler when what it handled must be
-	// committed before the next input (see takeCommitNow).
-	commitNow bool
+	// run is how far the handler got in the message it was last given.
+	run runProgress
 	// cache holds the members in memory (see memberCache); known counts
 	// the partition's members.
 	cache *memberCache
@@ -162,11 +162,21 @@ func (p *partition) clearStaged() {
 	p.staged, p.pending = p.staged[:0], p.pending[:0]
 }
 
-// takeCommitNow reports, once, whether the handler asked for what it handled
-// to be committed before the next input. The subscriber asks after the
-// handler acked, which orders this read after the handler's write.
-func (p *partition) takeCommitNow() bool {
-	now := p.commitNow
-	p.commitNow = false
-	return now
+// runProgress is how far the handler got in a run: the inputs it handled,
+// from the first, and whether they must be committed before the next.
+type runProgress struct {
+	msg       *message.Message
+	handled   int
+	commitNow bool
+}
+
+// progress is the partition's answer to its subscriber, after the
+// handler's verdict on msg, which orders this read after the handler's
+// writes: how far the handler got in msg (nothing for a message it never
+// saw).
+func (p *partition) progress(msg *message.Message) (handled int, commitNow bool) {
+	if p.run.msg != msg {
+		return 0, false
+	}
+	return p.run.handled, p.run.commitNow
 }

@@ -13,8 +13,9 @@ import (
 )
 
 // BenchmarkRouterPerInput is the engine's per-input cost outside handling:
-// the subscriber's message, the router, the retry middleware and the
-// partition's worker, with a handler that only reads the input back.
+// the subscriber's runs, the router, the retry middleware and the
+// partition's worker, with a handler that only reads the inputs back, while
+// input is queued faster than it is handled (the engine under load).
 func BenchmarkRouterPerInput(b *testing.B) {
 	for _, worker := range []bool{true, false} {
 		name := "worker"
@@ -27,7 +28,8 @@ func BenchmarkRouterPerInput(b *testing.B) {
 			queue := make(chan input, 1024)
 			done := make(chan struct{})
 			committed := make(chan uint64, 1)
-			sub := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 1000,
+			progress := &progressLog{}
+			sub := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 1000, progress: progress.progress,
 				batchWithin: time.Hour, retryAfter: time.Millisecond, commit: func(context.Context) error { return nil },
 				committed: func(upTo uint64) {
 					select {
@@ -42,7 +44,11 @@ func BenchmarkRouterPerInput(b *testing.B) {
 			}
 			router.AddMiddleware(retryOnFailure(middleware.Retry{MaxRetries: 10, InitialInterval: time.Millisecond, Multiplier: 2}))
 			handle := func(msg *message.Message) error {
-				_, err := inputOfMessage(msg)
+				progress.start(msg)
+				ins, err := inputsOfMessage(msg)
+				for range ins {
+					progress.handled(false)
+				}
 				return err
 			}
 			if worker {

@@ -209,6 +209,9 @@ func (s *service) balance(req micro.Request) {
 	}
 	q := BalanceRequest{MemberID: memberID}
 	state, ok := s.e.readMember(q.MemberID, domain.RequestRef{})
+	if !ok && s.forward(req, memberID, "balance") {
+		return // the partition moved to another engine while it was read
+	}
 	switch {
 	case !ok:
 		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
@@ -250,7 +253,7 @@ func (s *service) redeem(req micro.Request) {
 		_ = req.Error(CodeUnavailable, err.Error(), nil)
 		return
 	}
-	s.request(req, domain.Event{ID: id, Type: domain.TypeRedemption, Source: ServiceSource, MemberID: memberID,
+	s.request(req, "redeem", domain.Event{ID: id, Type: domain.TypeRedemption, Source: ServiceSource, MemberID: memberID,
 		OccurredAt: time.Now().UTC(), Body: q}, domain.RedemptionRef(q.RequestID))
 }
 
@@ -269,14 +272,15 @@ func (s *service) transfer(req micro.Request) {
 		_ = req.Error(CodeUnavailable, err.Error(), nil)
 		return
 	}
-	s.request(req, domain.Event{ID: id, Type: domain.TypeTransfer, Source: ServiceSource, MemberID: memberID,
+	s.request(req, "transfer", domain.Event{ID: id, Type: domain.TypeTransfer, Source: ServiceSource, MemberID: memberID,
 		OccurredAt: time.Now().UTC(), Body: q}, domain.TransferRef(q.RequestID))
 }
 
 // request publishes a member's request as input and replies with the
 // engine's decision once the ledger holds it; a request decided before is
-// answered with that decision.
-func (s *service) request(req micro.Request, ev domain.Event, request domain.RequestRef) {
+// answered with that decision. endpoint is the service endpoint req came
+// to, for forwarding it to the partition's owner.
+func (s *service) request(req micro.Request, endpoint string, ev domain.Event, request domain.RequestRef) {
 	var rej *domain.RejectedError
 	if err := domain.Validate(ev, ev.OccurredAt); errors.As(err, &rej) {
 		s.badRequest(req, err.Error())
@@ -287,6 +291,9 @@ func (s *service) request(req micro.Request, ev domain.Event, request domain.Req
 	decided, cancel := s.e.waiters.wait(requestKey(ev.MemberID, request))
 	defer cancel()
 	state, ok := s.e.readMember(ev.MemberID, request)
+	if !ok && s.forward(req, ev.MemberID, endpoint) {
+		return // the partition moved to another engine while it was read
+	}
 	switch {
 	case !ok:
 		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,28 +12,29 @@ import (
 )
 
 // partitionSubscriber is a watermill Subscriber over one partition's queue
-// of input (filled by the intake, in stream order): each input is a message
-// of its own, its payload the event and its metadata what JetStream told of
-// it (see newInputMessage). The subscriber waits for the handler's verdict
-// on a message before it delivers the next, so a partition's events are
-// handled in order.
+// of input (filled by the intake, in stream order). It hands the input to
+// the router as runs (see newRunMessage): one message carries every input
+// queued at that moment, up to the room left in the batch, and the
+// subscriber waits for the handler's verdict before the next run, so a
+// partition's events are handled in order.
 //
 // It is not watermill-nats because the input is acknowledged to JetStream
 // only once its effects are in the ledger, and in batches (decision 027):
-// a message the handler acks has been decided and staged, not stored. So
-// handled messages are committed in batches: the subscriber calls commit,
-// which appends their staged ledger records in one write, when the
-// partition has had nothing to handle for flushIdle, after batchEvery
-// messages, batchWithin after the batch's first message, or when the
-// partition says it must (mustCommit: a dead letter, or a ledger message
-// near its size limit); then it reports them committed (to the watermark,
-// which the intake acknowledges). A message the handler nacks (it failed
-// after the router's retry middleware, or yields to another partition
-// holding one of its keys) is not skipped: what was handled before it is
-// committed and it is delivered again. If commit fails, the partition state
-// has been re-read from the ledger and the batch's input is delivered
-// again, in order, after a backoff: what the failed append had in fact
-// stored is recognised as redelivered.
+// a run the handler acks has been decided and staged, not stored. So
+// handled input is committed in batches: the subscriber calls commit,
+// which appends the staged ledger records in one write, when the partition
+// has had nothing to handle for flushIdle, after batchEvery inputs,
+// batchWithin after the batch's first input, or when the partition says it
+// must (a dead letter, a ledger message near its size limit, a key another
+// partition holds); then it reports them committed (to the watermark,
+// which the intake acknowledges). The partition says how far into a run it
+// got (progress), so a run it stopped early or failed part-way is offered
+// again from there, after a commit of what it handled. A run the handler
+// nacks (it failed even after the router's retry middleware) is offered
+// again at once, the middleware's backoff pacing the attempts. If commit
+// fails, the partition state has been re-read from the ledger and the
+// batch's input is offered again, in order, after a backoff: what the
+// failed append had in fact stored is recognised as redelivered.
 type partitionSubscriber struct {
 	id     int
 	queue  <-chan input
@@ -49,9 +51,10 @@ type partitionSubscriber struct {
 	commit func(context.Context) error
 	// committed reports every message up to a stream sequence committed.
 	committed func(upTo uint64)
-	// mustCommit, if set, is asked after each message the handler acks
-	// whether what was handled must be committed before the next.
-	mustCommit func() bool
+	// progress is asked, after the handler's verdict on msg, how many of
+	// its inputs the handler handled and whether they must be committed
+	// before the next input; (0, false) when the handler never saw msg.
+	progress func(msg *message.Message) (handled int, commitNow bool)
 	// idle, if set, is called like commit every idleEvery the partition
 	// waits for input with nothing uncommitted (its members' snapshot).
 	idle      func()
@@ -71,6 +74,16 @@ const finalFlushTimeout = 5 * time.Second
 
 // maxRetryAfter bounds the backoff between attempts at a failing commit.
 const maxRetryAfter = time.Minute
+
+// run is a run of input being delivered; handled counts the inputs the
+// handler has handled, from the first.
+type run struct {
+	inputs  []input
+	handled int
+}
+
+// rest is the input not handled.
+func (r *run) rest() []input { return r.inputs[r.handled:] }
 
 // Subscribe starts delivering the partition's queue; the topic is
 // informational.
@@ -118,14 +131,14 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 			s.logger.Warn("last commit failed; its input is delivered again at the next start", "partition", s.id, "err", err)
 		}
 	}()
-	var redo []input // input of a failed commit, offered again first
+	var redo []input // input of a failed commit or the rest of a run, offered again first
 	failures := 0
 	for {
-		in, ok, err := s.next(ctx, &redo, b)
+		r, ok, err := s.next(ctx, &redo, b)
 		if err == nil && ok {
-			var again []input
-			again, err = s.deliver(ctx, out, in, b)
-			redo = append(again, redo...)
+			var rest []input
+			rest, err = s.deliver(ctx, out, r, b)
+			redo = append(rest, redo...)
 			ok = !errors.Is(err, context.Canceled)
 		}
 		var failed *uncommittedBatch
@@ -147,18 +160,34 @@ func (s *partitionSubscriber) consume(ctx context.Context, out chan<- *message.M
 	}
 }
 
-// next returns the next input: input of a failed batch first, then the
-// queue's. While handled input waits for its commit it waits no longer than
-// flushIdle (or the batch's deadline) for an input and commits the batch
-// when nothing arrived by then. ok is false when ctx ended; the error is an
-// *uncommittedBatch.
-func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch) (input, bool, error) {
+// next returns the next run: input of a failed batch first, then what the
+// queue holds, up to the room left in the batch. While handled input waits
+// for its commit it waits no longer than flushIdle (or the batch's deadline)
+// for a first input and commits the batch when nothing arrived by then. ok is
+// false when ctx ended; the error is an *uncommittedBatch.
+func (s *partitionSubscriber) next(ctx context.Context, redo *[]input, b *batch) (*run, bool, error) {
+	room := max(b.every-len(b.inputs), 1)
 	if len(*redo) > 0 {
-		in := (*redo)[0]
-		*redo = (*redo)[1:]
-		return in, true, nil
+		n := min(len(*redo), room)
+		r := &run{inputs: slices.Clone((*redo)[:n])}
+		*redo = (*redo)[n:]
+		return r, true, nil
 	}
-	return s.first(ctx, b)
+	first, ok, err := s.first(ctx, b)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	r := &run{inputs: append(make([]input, 0, min(len(s.queue)+1, room)), first)}
+drain:
+	for len(r.inputs) < room {
+		select {
+		case in := <-s.queue:
+			r.inputs = append(r.inputs, in)
+		default:
+			break drain
+		}
+	}
+	return r, true, nil
 }
 
 // first waits for the queue's next input, committing the batch if it waits
@@ -202,36 +231,43 @@ func (s *partitionSubscriber) first(ctx context.Context, b *batch) (input, bool,
 	}
 }
 
-// deliver passes in to the router until the handler acks it, and adds it
-// to the batch. A nack (the handler failed even after the retry middleware,
-// or yields a key another partition holds) does not move the partition on:
-// what was handled before is committed, which lets go of the partition's
-// own keys, and in is delivered again at once (the middleware's backoff
-// paces the attempts). It returns context.Canceled when ctx ended, and the
-// *uncommittedBatch of a failed commit with the input to offer again after
-// the batch's.
-func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, in input, b *batch) ([]input, error) {
+// deliver passes a run to the router until the handler acks it, and adds
+// what it handled to the batch; it returns the rest of the run (the input
+// after an early stop), to be offered next. A nack (the handler failed even
+// after the retry middleware) does not move the partition on: what the run
+// handled is committed, and the input that failed is offered again at
+// once, with the rest. It returns context.Canceled when ctx ended, and the
+// *uncommittedBatch of a failed commit, whose input comes before the rest.
+func (s *partitionSubscriber) deliver(ctx context.Context, out chan<- *message.Message, r *run, b *batch) ([]input, error) {
 	for {
-		msg := newInputMessage(ctx, in)
+		msg := newRunMessage(ctx, r.rest())
 		select {
 		case out <- msg:
 		case <-ctx.Done():
 			return nil, context.Canceled
 		}
 		acked, stopped := s.verdict(ctx, msg)
+		handled, commitNow := s.progress(msg)
+		r.handled = min(r.handled+handled, len(r.inputs))
 		switch {
 		case acked && stopped:
-			b.hold(in) // committed by the last flush
+			for _, in := range r.inputs[:r.handled] {
+				b.hold(in) // committed by the last flush
+			}
 			return nil, context.Canceled
 		case stopped:
 			return nil, context.Canceled
 		case acked:
-			return nil, b.add(ctx, in, s.mustCommit != nil && s.mustCommit())
+			err := b.addAll(ctx, r.inputs[:r.handled], commitNow)
+			return r.rest(), err
 		}
-		if err := b.flush(ctx); err != nil {
-			return []input{in}, err
+		// Everything before the failed input was handled: commit it now.
+		done := r.inputs[:r.handled]
+		r = &run{inputs: r.rest()}
+		if err := b.addAll(ctx, done, true); err != nil {
+			return r.inputs, err
 		}
-		s.logger.Debug("input not handled; delivering it again", "partition", s.id, "seq", in.seq)
+		s.logger.Debug("input failed after the retry middleware; offering it again", "partition", s.id, "seq", r.inputs[0].seq)
 	}
 }
 
@@ -314,11 +350,13 @@ func (b *batch) hold(in input) {
 	b.inputs = append(b.inputs, in)
 }
 
-// add adds handled input, committing the batch when it is full or due, or
-// when now is set.
-func (b *batch) add(ctx context.Context, in input, now bool) error {
-	b.hold(in)
-	if now || len(b.inputs) >= b.every || !time.Now().Before(b.due) {
+// addAll adds handled input, in order, committing the batch (once) when it
+// is full or due, or when now is set.
+func (b *batch) addAll(ctx context.Context, ins []input, now bool) error {
+	for _, in := range ins {
+		b.hold(in)
+	}
+	if !b.empty() && (now || len(b.inputs) >= b.every || !time.Now().Before(b.due)) {
 		return b.flush(ctx)
 	}
 	return nil

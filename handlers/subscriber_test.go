@@ -13,6 +13,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
 )
 
 // fakeMsg is a jetstream.Msg that records how it was settled.
@@ -97,20 +99,57 @@ func TestBatchCommitsThenReportsTheLastMessage(t *testing.T) {
 }
 
 // inputFor is the input the intake makes of a message.
-func inputFor(m *fakeMsg) input { return input{data: m.Data(), seq: m.seq} }
+func inputFor(m *fakeMsg) input {
+	subject := "loyalty.in.07.purchase-completed." + streams.MemberKey("m-1")
+	stored, _ := streams.ParseStoredInput(subject)
+	return input{data: m.Data(), rawSubject: subject, subject: stored, seq: m.seq}
+}
 
-// seqOf is the input sequence a watermill message carries.
-func seqOf(t *testing.T, m *message.Message) uint64 {
-	seq, err := strconv.ParseUint(m.Metadata.Get(MetadataInputSeq), 10, 64)
-	if err != nil {
-		t.Errorf("message %s: %s = %q", m.UUID, MetadataInputSeq, m.Metadata.Get(MetadataInputSeq))
+// progressLog is a test handler's progress through the runs it is given,
+// which it reports as a partition does (partition.progress).
+type progressLog struct {
+	mu  sync.Mutex
+	msg *message.Message
+	run runProgress
+}
+
+func (l *progressLog) start(m *message.Message) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.run.msg != m {
+		l.run = runProgress{msg: m}
 	}
-	return seq
+}
+
+func (l *progressLog) handled(commitNow bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.run.handled++
+	l.run.commitNow = l.run.commitNow || commitNow
+}
+
+func (l *progressLog) progress(m *message.Message) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.run.msg != m {
+		return 0, false
+	}
+	return l.run.handled, l.run.commitNow
+}
+
+// inputsOf reads a run message in a test.
+func inputsOf(t *testing.T, m *message.Message) []input {
+	t.Helper()
+	ins, err := inputsOfMessage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ins
 }
 
 func mustAdd(t *testing.T, b *batch, m *fakeMsg, now bool) {
 	t.Helper()
-	if err := b.add(context.Background(), inputFor(m), now); err != nil {
+	if err := b.addAll(context.Background(), []input{inputFor(m)}, now); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -122,7 +161,7 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 	fail := true
 	b := newBatch(log, 2, time.Hour, &fail)
 	mustAdd(t, b, &fakeMsg{seq: 1, log: log}, false)
-	err := b.add(context.Background(), inputFor(&fakeMsg{seq: 2, log: log}), false)
+	err := b.addAll(context.Background(), []input{inputFor(&fakeMsg{seq: 2, log: log})}, false)
 	var failed *uncommittedBatch
 	if !errors.As(err, &failed) || !errors.Is(err, errUncommitted) {
 		t.Fatalf("add of a full batch whose commit fails = %v, want an *uncommittedBatch wrapping errUncommitted", err)
@@ -139,16 +178,15 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 }
 
 // runSubscriber runs a partitionSubscriber over queue whose handler handles
-// each input, logging "handle N", and fails it the first time for the
-// sequences in failOnce; it asks for a commit at once (mustCommit) after the
-// sequences in stopAfter.
+// each input of a run, logging "handle N", and fails the run at an input the
+// first time for the sequences in failOnce; it stops the run early (asking
+// for a commit at once) after the sequences in stopAfter.
 func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(context.Context) error, failOnce, stopAfter map[uint64]bool) (stop func()) {
 	t.Helper()
-	var commitNow bool // written by the handler before its ack, read after it
+	progress := &progressLog{}
 	s := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
 		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
-		committed:  func(upTo uint64) { log.add("committed " + itoa(upTo)) },
-		mustCommit: func() bool { now := commitNow; commitNow = false; return now }}
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }, progress: progress.progress}
 	ctx, cancel := context.WithCancel(context.Background())
 	out, err := s.Subscribe(ctx, "")
 	if err != nil {
@@ -156,17 +194,24 @@ func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(c
 	}
 	var mu sync.Mutex
 	handle := func(m *message.Message) error {
-		seq := seqOf(t, m)
-		mu.Lock()
-		fail := failOnce[seq]
-		delete(failOnce, seq)
-		mu.Unlock()
-		if fail {
-			log.add("fail " + itoa(seq))
-			return errors.New("failed")
+		progress.start(m)
+		ins := inputsOf(t, m)
+		handled, _ := progress.progress(m)
+		for _, in := range ins[handled:] {
+			mu.Lock()
+			fail := failOnce[in.seq]
+			delete(failOnce, in.seq)
+			mu.Unlock()
+			if fail {
+				log.add("fail " + itoa(in.seq))
+				return errors.New("failed")
+			}
+			log.add("handle " + itoa(in.seq))
+			progress.handled(stopAfter[in.seq])
+			if stopAfter[in.seq] {
+				return nil
+			}
 		}
-		log.add("handle " + itoa(seq))
-		commitNow = stopAfter[seq]
 		return nil
 	}
 	go func() {
@@ -225,11 +270,10 @@ func TestPartitionSubscriberRetriesMessagesAndBatches(t *testing.T) {
 	}
 }
 
-// Input goes to the handler one message each, in order; input after which
-// the partition must commit (mustCommit) is committed at once and the next
-// offered after it; an input that fails is offered again, after what was
-// handled before it is committed, and nothing before it is handled again.
-func TestPartitionSubscriberHandsOverInputInOrder(t *testing.T) {
+// Input queued together goes to the handler in one run; a run stopped early
+// (commitNow) is committed at once and its rest offered next, in order; a
+// run that fails part-way resumes at the input that failed.
+func TestPartitionSubscriberHandsOverRuns(t *testing.T) {
 	log := &settleLog{}
 	queue := make(chan input, 10)
 	for _, seq := range []uint64{1, 2, 3, 4, 5, 6} {
@@ -248,40 +292,40 @@ func TestPartitionSubscriberHandsOverInputInOrder(t *testing.T) {
 	}
 }
 
-// A batch holds no more input than batchEvery; each message carries one
-// input, its payload the event and its sequence in the metadata.
-func TestPartitionSubscriberBatchesFitBatchEvery(t *testing.T) {
+// A run holds no more input than the batch has room for.
+func TestPartitionSubscriberRunsFitTheBatch(t *testing.T) {
 	log := &settleLog{}
 	queue := make(chan input, 10)
 	for _, seq := range []uint64{1, 2, 3, 4, 5} {
 		queue <- inputFor(&fakeMsg{seq: seq, log: log})
 	}
+	progress := &progressLog{}
 	s := &partitionSubscriber{id: 3, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 2,
 		batchWithin: time.Hour, retryAfter: time.Millisecond,
 		commit:    func(context.Context) error { log.add("commit"); return nil },
-		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }, progress: progress.progress}
 	ctx, cancel := context.WithCancel(context.Background())
 	out, _ := s.Subscribe(ctx, "")
-	var seqs []uint64
-	for range 5 {
+	var sizes []int
+	for range 3 {
 		var m *message.Message
 		select {
 		case m = <-out:
 		case <-time.After(5 * time.Second):
-			t.Fatalf("after inputs %v no message came (want 1 to 5)", seqs)
+			t.Fatalf("after runs of %v inputs no run came (want runs of 2, 2 and 1)", sizes)
 		}
-		seqs = append(seqs, seqOf(t, m))
-		if string(m.Payload) != "data" {
-			t.Errorf("message %s carries %q, want the input's data", m.UUID, m.Payload)
+		ins := inputsOf(t, m)
+		sizes = append(sizes, len(ins))
+		progress.start(m)
+		for range ins {
+			progress.handled(false)
 		}
 		m.Ack()
 	}
-	// The fifth is committed once the queue has been idle for flushIdle.
-	waitLog(t, log, 6)
 	cancel()
 	s.wait()
-	if want := []uint64{1, 2, 3, 4, 5}; !slices.Equal(seqs, want) {
-		t.Errorf("messages of inputs %v, want %v", seqs, want)
+	if want := []int{2, 2, 1}; !slices.Equal(sizes, want) {
+		t.Errorf("runs of %v inputs, want %v (batches of 2)", sizes, want)
 	}
 	want := []string{"commit", "committed 2", "commit", "committed 4", "commit", "committed 5"}
 	if got := log.get(); !slices.Equal(got, want) {
@@ -294,14 +338,17 @@ func TestPartitionSubscriberCommitsAtShutdown(t *testing.T) {
 	log := &settleLog{}
 	queue := make(chan input, 10)
 	commit := func(context.Context) error { log.add("commit"); return nil }
+	progress := &progressLog{}
 	s := &partitionSubscriber{id: 1, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
 		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
-		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }}
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }, progress: progress.progress}
 	ctx, cancel := context.WithCancel(context.Background())
 	out, _ := s.Subscribe(ctx, "")
 	queue <- inputFor(&fakeMsg{seq: 5, log: log})
 	m := <-out
 	cancel() // the handler is still at work
+	progress.start(m)
+	progress.handled(false)
 	m.Ack()
 	s.wait()
 	if got, want := log.get(), []string{"commit", "committed 5"}; !slices.Equal(got, want) {

@@ -36,7 +36,8 @@ type eventCodec struct {
 	// publishers and of the stored subjects, never to be changed.
 	token string
 	// digestTag opens the type's part of EventDigest. Digests are stored in
-	// the ledger: a tag is never changed or given to another type.
+	// the ledger: a tag is never changed or given to another type. In use:
+	// 1 to 13, and legacyDigestTag; the next type takes 14.
 	digestTag uint64
 	// decode reads the data object's fields but member_id.
 	decode func(data object) (domain.EventBody, error)

@@ -13,7 +13,7 @@ func encodeMemberEnrolled(w *wireFact, f domain.MemberEnrolled) {
 	w.Channel, w.OtherMemberID, w.Birthday = f.Channel, f.ReferredBy, f.Birthday.String()
 }
 
-func decodeMemberEnrolled(w wireFact, meta domain.FactMeta) (domain.MemberEnrolled, error) {
+func decodeMemberEnrolled(w *wireFact, meta domain.FactMeta) (domain.MemberEnrolled, error) {
 	birthday, err := domain.ParseBirthday(w.Birthday)
 	if err != nil {
 		return domain.MemberEnrolled{}, fmt.Errorf("enrolment birthday: %w", err)

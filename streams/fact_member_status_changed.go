@@ -9,6 +9,6 @@ func encodeStatusChanged(w *wireFact, f domain.StatusChanged) {
 	w.From, w.To, w.Reason = string(f.From), string(f.To), f.Reason
 }
 
-func decodeStatusChanged(w wireFact, meta domain.FactMeta) (domain.StatusChanged, error) {
+func decodeStatusChanged(w *wireFact, meta domain.FactMeta) (domain.StatusChanged, error) {
 	return domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(w.From), To: domain.MemberStatus(w.To), Reason: w.Reason}, nil
 }

@@ -9,6 +9,6 @@ func encodePointsCancelled(w *wireFact, f domain.PointsCancelled) {
 	w.OrderID, w.Points, w.ProgramVersion = f.OrderID, f.Points, f.ProgramVersion
 }
 
-func decodePointsCancelled(w wireFact, meta domain.FactMeta) (domain.PointsCancelled, error) {
+func decodePointsCancelled(w *wireFact, meta domain.FactMeta) (domain.PointsCancelled, error) {
 	return domain.PointsCancelled{FactMeta: meta, OrderID: w.OrderID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
 }

@@ -10,7 +10,7 @@ func encodePointsEarned(w *wireFact, f domain.PointsEarned) {
 	w.ExpiresAt, w.AvailableAt = optTime(f.ExpiresAt), optTime(f.AvailableAt)
 }
 
-func decodePointsEarned(w wireFact, meta domain.FactMeta) (domain.PointsEarned, error) {
+func decodePointsEarned(w *wireFact, meta domain.FactMeta) (domain.PointsEarned, error) {
 	return domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion,
 		ExpiresAt: fromOptTime(w.ExpiresAt), AvailableAt: fromOptTime(w.AvailableAt)}, nil
 }

@@ -9,6 +9,6 @@ func encodePointsExpired(w *wireFact, f domain.PointsExpired) {
 	w.Points, w.Rule, w.ProgramVersion = f.Points, f.Rule, f.ProgramVersion
 }
 
-func decodePointsExpired(w wireFact, meta domain.FactMeta) (domain.PointsExpired, error) {
+func decodePointsExpired(w *wireFact, meta domain.FactMeta) (domain.PointsExpired, error) {
 	return domain.PointsExpired{FactMeta: meta, Points: w.Points, Rule: w.Rule, ProgramVersion: w.ProgramVersion}, nil
 }

@@ -9,6 +9,6 @@ func encodePointsExpiring(w *wireFact, f domain.PointsExpiring) {
 	w.Points, w.ExpiresAt, w.ProgramVersion = f.Points, optTime(f.ExpiresAt), f.ProgramVersion
 }
 
-func decodePointsExpiring(w wireFact, meta domain.FactMeta) (domain.PointsExpiring, error) {
+func decodePointsExpiring(w *wireFact, meta domain.FactMeta) (domain.PointsExpiring, error) {
 	return domain.PointsExpiring{FactMeta: meta, Points: w.Points, ExpiresAt: fromOptTime(w.ExpiresAt), ProgramVersion: w.ProgramVersion}, nil
 }

@@ -10,7 +10,7 @@ func encodePointsHeld(w *wireFact, f domain.PointsHeld) {
 	w.Channel, w.ProgramVersion, w.FollowUpID = f.Channel, f.ProgramVersion, f.FollowUpID
 }
 
-func decodePointsHeld(w wireFact, meta domain.FactMeta) (domain.PointsHeld, error) {
+func decodePointsHeld(w *wireFact, meta domain.FactMeta) (domain.PointsHeld, error) {
 	return domain.PointsHeld{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
 		Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
 }

@@ -9,6 +9,6 @@ func encodeHoldRedeemed(w *wireFact, f domain.HoldRedeemed) {
 	w.RequestID, w.Points = f.RequestID, f.Points
 }
 
-func decodeHoldRedeemed(w wireFact, meta domain.FactMeta) (domain.HoldRedeemed, error) {
+func decodeHoldRedeemed(w *wireFact, meta domain.FactMeta) (domain.HoldRedeemed, error) {
 	return domain.HoldRedeemed{FactMeta: meta, RequestID: w.RequestID, Points: w.Points}, nil
 }

@@ -9,6 +9,6 @@ func encodeHoldReturned(w *wireFact, f domain.HoldReturned) {
 	w.RequestID, w.Points, w.ProgramVersion = f.RequestID, f.Points, f.ProgramVersion
 }
 
-func decodeHoldReturned(w wireFact, meta domain.FactMeta) (domain.HoldReturned, error) {
+func decodeHoldReturned(w *wireFact, meta domain.FactMeta) (domain.HoldReturned, error) {
 	return domain.HoldReturned{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
 }

@@ -10,7 +10,7 @@ func encodePointsReceived(w *wireFact, f domain.PointsReceived) {
 	w.ExpiresAt = optTime(f.ExpiresAt)
 }
 
-func decodePointsReceived(w wireFact, meta domain.FactMeta) (domain.PointsReceived, error) {
+func decodePointsReceived(w *wireFact, meta domain.FactMeta) (domain.PointsReceived, error) {
 	return domain.PointsReceived{FactMeta: meta, FromMemberID: w.OtherMemberID, RequestID: w.RequestID, Points: w.Points,
 		ExpiresAt: fromOptTime(w.ExpiresAt), ProgramVersion: w.ProgramVersion}, nil
 }

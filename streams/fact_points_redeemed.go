@@ -10,7 +10,7 @@ func encodePointsRedeemed(w *wireFact, f domain.PointsRedeemed) {
 	w.Channel, w.ProgramVersion = f.Channel, f.ProgramVersion
 }
 
-func decodePointsRedeemed(w wireFact, meta domain.FactMeta) (domain.PointsRedeemed, error) {
+func decodePointsRedeemed(w *wireFact, meta domain.FactMeta) (domain.PointsRedeemed, error) {
 	return domain.PointsRedeemed{FactMeta: meta, Points: w.Points, RequestID: w.RequestID, RewardID: w.RewardID,
 		Quantity: w.Quantity, Channel: w.Channel, ProgramVersion: w.ProgramVersion}, nil
 }

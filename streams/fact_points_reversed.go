@@ -9,6 +9,6 @@ func encodePointsReversed(w *wireFact, f domain.PointsReversed) {
 	w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
 }
 
-func decodePointsReversed(w wireFact, meta domain.FactMeta) (domain.PointsReversed, error) {
+func decodePointsReversed(w *wireFact, meta domain.FactMeta) (domain.PointsReversed, error) {
 	return domain.PointsReversed{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}, nil
 }

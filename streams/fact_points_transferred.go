@@ -10,7 +10,7 @@ func encodePointsTransferred(w *wireFact, f domain.PointsTransferred) {
 	w.FollowUpID = f.FollowUpID
 }
 
-func decodePointsTransferred(w wireFact, meta domain.FactMeta) (domain.PointsTransferred, error) {
+func decodePointsTransferred(w *wireFact, meta domain.FactMeta) (domain.PointsTransferred, error) {
 	return domain.PointsTransferred{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
 		ProgramVersion: w.ProgramVersion, FollowUpID: w.FollowUpID}, nil
 }

@@ -9,6 +9,6 @@ func encodePurchaseConfirmed(w *wireFact, f domain.PurchaseConfirmed) {
 	w.OrderID = f.OrderID
 }
 
-func decodePurchaseConfirmed(w wireFact, meta domain.FactMeta) (domain.PurchaseConfirmed, error) {
+func decodePurchaseConfirmed(w *wireFact, meta domain.FactMeta) (domain.PurchaseConfirmed, error) {
 	return domain.PurchaseConfirmed{FactMeta: meta, OrderID: w.OrderID}, nil
 }

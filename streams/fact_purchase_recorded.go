@@ -11,7 +11,7 @@ func encodePurchaseRecorded(w *wireFact, f domain.PurchaseRecorded) {
 	w.items = f.Lines
 }
 
-func decodePurchaseRecorded(w wireFact, meta domain.FactMeta) (domain.PurchaseRecorded, error) {
+func decodePurchaseRecorded(w *wireFact, meta domain.FactMeta) (domain.PurchaseRecorded, error) {
 	f := domain.PurchaseRecorded{FactMeta: meta, OrderID: w.OrderID, Total: domain.Money{Minor: w.Amount, Currency: w.Currency},
 		Channel: w.Channel, QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter, Lines: w.items}
 	return f, nil

@@ -10,7 +10,7 @@ func encodeRedemptionRejected(w *wireFact, f domain.RedemptionRejected) {
 	w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
 }
 
-func decodeRedemptionRejected(w wireFact, meta domain.FactMeta) (domain.RedemptionRejected, error) {
+func decodeRedemptionRejected(w *wireFact, meta domain.FactMeta) (domain.RedemptionRejected, error) {
 	return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
 		Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
 }

@@ -9,6 +9,6 @@ func encodeReferralQualified(w *wireFact, f domain.ReferralQualified) {
 	w.OtherMemberID, w.FollowUpID = f.ReferrerID, f.FollowUpID
 }
 
-func decodeReferralQualified(w wireFact, meta domain.FactMeta) (domain.ReferralQualified, error) {
+func decodeReferralQualified(w *wireFact, meta domain.FactMeta) (domain.ReferralQualified, error) {
 	return domain.ReferralQualified{FactMeta: meta, ReferrerID: w.OtherMemberID, FollowUpID: w.FollowUpID}, nil
 }

@@ -11,7 +11,7 @@ func encodeRefundRecorded(w *wireFact, f domain.RefundRecorded) {
 	w.refundItems = f.Lines
 }
 
-func decodeRefundRecorded(w wireFact, meta domain.FactMeta) (domain.RefundRecorded, error) {
+func decodeRefundRecorded(w *wireFact, meta domain.FactMeta) (domain.RefundRecorded, error) {
 	f := domain.RefundRecorded{FactMeta: meta, OrderID: w.OrderID, Amount: domain.Money{Minor: w.Amount, Currency: w.Currency},
 		QualifyingSpend: w.QualifyingSpend, QualifyingSpendAfter: w.QualifyingSpendAfter}
 	if len(w.items) > 0 {

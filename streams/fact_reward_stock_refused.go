@@ -10,7 +10,7 @@ func encodeStockRefused(w *wireFact, f domain.StockRefused) {
 	w.FollowUpID = f.FollowUpID
 }
 
-func decodeStockRefused(w wireFact, meta domain.FactMeta) (domain.StockRefused, error) {
+func decodeStockRefused(w *wireFact, meta domain.FactMeta) (domain.StockRefused, error) {
 	return domain.StockRefused{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
 		FollowUpID: w.FollowUpID}, nil
 }

@@ -10,7 +10,7 @@ func encodeStockTaken(w *wireFact, f domain.StockTaken) {
 	w.FollowUpID = f.FollowUpID
 }
 
-func decodeStockTaken(w wireFact, meta domain.FactMeta) (domain.StockTaken, error) {
+func decodeStockTaken(w *wireFact, meta domain.FactMeta) (domain.StockTaken, error) {
 	return domain.StockTaken{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity,
 		FollowUpID: w.FollowUpID}, nil
 }

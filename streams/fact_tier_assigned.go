@@ -9,6 +9,6 @@ func encodeTierAssigned(w *wireFact, f domain.TierAssigned) {
 	w.To, w.Reason = f.Tier, f.Reason
 }
 
-func decodeTierAssigned(w wireFact, meta domain.FactMeta) (domain.TierAssigned, error) {
+func decodeTierAssigned(w *wireFact, meta domain.FactMeta) (domain.TierAssigned, error) {
 	return domain.TierAssigned{FactMeta: meta, Tier: w.To, Reason: w.Reason}, nil
 }

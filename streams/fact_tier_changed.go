@@ -9,6 +9,6 @@ func encodeTierChanged(w *wireFact, f domain.TierChanged) {
 	w.From, w.To, w.Reason, w.ExpiresAt = f.From, f.To, f.Reason, optTime(f.ExpiresAt)
 }
 
-func decodeTierChanged(w wireFact, meta domain.FactMeta) (domain.TierChanged, error) {
+func decodeTierChanged(w *wireFact, meta domain.FactMeta) (domain.TierChanged, error) {
 	return domain.TierChanged{FactMeta: meta, From: w.From, To: w.To, Reason: w.Reason, ExpiresAt: fromOptTime(w.ExpiresAt)}, nil
 }

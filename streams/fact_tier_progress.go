@@ -9,7 +9,7 @@ func encodeTierProgress(w *wireFact, f domain.TierProgress) {
 	w.Value, w.NextTier, w.Missing, w.Projected = f.Value, f.NextTier, f.Missing, f.Projected
 }
 
-func decodeTierProgress(w wireFact, meta domain.FactMeta) (domain.TierProgress, error) {
+func decodeTierProgress(w *wireFact, meta domain.FactMeta) (domain.TierProgress, error) {
 	return domain.TierProgress{FactMeta: meta, TierOutlook: domain.TierOutlook{Value: w.Value, NextTier: w.NextTier,
 		Missing: w.Missing, Projected: w.Projected}}, nil
 }

@@ -9,6 +9,6 @@ func encodeTierRenewed(w *wireFact, f domain.TierRenewed) {
 	w.To, w.ExpiresAt = f.Tier, optTime(f.ExpiresAt)
 }
 
-func decodeTierRenewed(w wireFact, meta domain.FactMeta) (domain.TierRenewed, error) {
+func decodeTierRenewed(w *wireFact, meta domain.FactMeta) (domain.TierRenewed, error) {
 	return domain.TierRenewed{FactMeta: meta, Tier: w.To, ExpiresAt: fromOptTime(w.ExpiresAt)}, nil
 }

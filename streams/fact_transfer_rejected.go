@@ -10,7 +10,7 @@ func encodeTransferRejected(w *wireFact, f domain.TransferRejected) {
 	w.Reason, w.Detail = string(f.Reason), f.Detail
 }
 
-func decodeTransferRejected(w wireFact, meta domain.FactMeta) (domain.TransferRejected, error) {
+func decodeTransferRejected(w *wireFact, meta domain.FactMeta) (domain.TransferRejected, error) {
 	return domain.TransferRejected{FactMeta: meta, RequestID: w.RequestID, ToMemberID: w.OtherMemberID, Points: w.Points,
 		Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
 }

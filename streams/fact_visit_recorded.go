@@ -9,6 +9,6 @@ func encodeVisitRecorded(w *wireFact, f domain.VisitRecorded) {
 	w.Channel = f.Channel
 }
 
-func decodeVisitRecorded(w wireFact, meta domain.FactMeta) (domain.VisitRecorded, error) {
+func decodeVisitRecorded(w *wireFact, meta domain.FactMeta) (domain.VisitRecorded, error) {
 	return domain.VisitRecorded{FactMeta: meta, Channel: w.Channel}, nil
 }

@@ -53,14 +53,14 @@ type factCodec struct {
 	// for a fact of another Go type.
 	encode func(w *wireFact, f domain.Fact) (ok bool)
 	// decode makes the fact from a wireFact whose lines are in w.items.
-	decode func(w wireFact, meta domain.FactMeta) (domain.Fact, error)
+	decode func(w *wireFact, meta domain.FactMeta) (domain.Fact, error)
 }
 
 // newFactCodec makes the table entry of the fact type F from functions on
 // F. They are called through the table, so a pointer they are given is to
 // the heap (see wireFactPool): a variable of the caller's would move to the
 // heap on every call.
-func newFactCodec[F domain.Fact](encode func(*wireFact, F), decode func(wireFact, domain.FactMeta) (F, error)) *factCodec {
+func newFactCodec[F domain.Fact](encode func(*wireFact, F), decode func(*wireFact, domain.FactMeta) (F, error)) *factCodec {
 	var zero F
 	return &factCodec{
 		typ: zero.FactType(),
@@ -71,7 +71,7 @@ func newFactCodec[F domain.Fact](encode func(*wireFact, F), decode func(wireFact
 			}
 			return ok
 		},
-		decode: func(w wireFact, meta domain.FactMeta) (domain.Fact, error) {
+		decode: func(w *wireFact, meta domain.FactMeta) (domain.Fact, error) {
 			f, err := decode(w, meta)
 			if err != nil {
 				return nil, err
@@ -109,11 +109,14 @@ func encodeFact(w *wireFact, f domain.Fact) error {
 }
 
 // decodeFact makes the fact w records; lines are its lines (w.Lines is not
-// read: a parser may keep them elsewhere).
-func decodeFact(w wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact, error) {
-	c := factCodecByType[string(w.Type)]
+// read: a parser may keep them elsewhere). w is on the heap (see
+// wireFactPool) and is changed.
+func decodeFact(w *wireFact, lines []wireLine, meta domain.FactMeta) (domain.Fact, error) {
+	c := w.codec
 	if c == nil {
-		return nil, fmt.Errorf("unknown fact type %q", w.Type)
+		if c = factCodecByType[string(w.Type)]; c == nil {
+			return nil, fmt.Errorf("unknown fact type %q", w.Type)
+		}
 	}
 	w.Lines, w.items = nil, nil
 	if len(lines) > 0 {

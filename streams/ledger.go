@@ -91,6 +91,8 @@ type wireFact struct {
 	// write them; Lines is only for encoding/json (see wireLines).
 	items       []domain.LineItem
 	refundItems []domain.RefundLine
+	// codec is Type's entry in factCodecs when the parser found it.
+	codec *factCodec
 }
 
 // wireLines is w's lines as Lines holds them, for encoding/json.
@@ -159,7 +161,8 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 		if err := encodeFact(wf, f); err != nil {
 			return dst, err
 		}
-		if !marshalableTime(wf.OccurredAt) || wf.ExpiresAt != nil && !marshalableTime(*wf.ExpiresAt) {
+		if !marshalableTime(wf.OccurredAt) || wf.ExpiresAt != nil && !marshalableTime(*wf.ExpiresAt) ||
+			wf.AvailableAt != nil && !marshalableTime(*wf.AvailableAt) {
 			return appendReflect(dst, r)
 		}
 		if i > 0 {
@@ -416,7 +419,8 @@ func decodeLedgerRecordReflect(data []byte) (LedgerRecord, error) {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: event_digest %q: %w", w.EventDigest, err)
 	}
 	r.Facts = make([]domain.Fact, 0, len(w.Facts))
-	for i, wf := range w.Facts {
+	for i := range w.Facts {
+		wf := &w.Facts[i]
 		f, err := decodeFact(wf, wf.Lines, domain.FactMeta{MemberID: w.MemberID, EventID: w.EventID, OccurredAt: wf.OccurredAt.UTC()})
 		if err != nil {
 			return LedgerRecord{}, fmt.Errorf("decode ledger record: facts[%d]: %w", i, err)

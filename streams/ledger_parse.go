@@ -94,7 +94,7 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 	}
 	p.i++
 	const eventID, memberID = 1 << 4, 1 << 6
-	var seen uint32
+	var seen uint64
 	for first := true; ; first = false {
 		key, done, ok := p.nextKey(first)
 		if !ok {
@@ -103,7 +103,7 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 		if done {
 			break
 		}
-		var bit uint32
+		var bit uint64
 		switch string(key) {
 		case "v":
 			bit, ok = 1<<0, p.integer(&r.version)
@@ -149,13 +149,16 @@ func (p *ledgerParser) factList(memberID, eventID string) ([]domain.Fact, bool) 
 	p.i++
 	var buf [8]domain.Fact
 	facts := buf[:0]
+	w := wireFactPool.Get().(*wireFact)
+	defer func() {
+		*w = wireFact{} // keeps nothing of the record alive
+		wireFactPool.Put(w)
+	}()
 	if p.space(); p.peek() != ']' {
 		for {
-			var (
-				w       wireFact
-				lineBuf [8]wireLine
-			)
-			lines, ok := p.fact(&w, lineBuf[:0])
+			*w = wireFact{}
+			var lineBuf [8]wireLine
+			lines, ok := p.fact(w, lineBuf[:0])
 			if !ok {
 				return nil, false
 			}
@@ -187,7 +190,7 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 	}
 	p.i++
 	var (
-		seen     uint32
+		seen     uint64 // a bit per key, so a repeated key goes to json.Unmarshal
 		hasLines bool
 	)
 	for first := true; ; first = false {
@@ -201,10 +204,10 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			}
 			return lines, true
 		}
-		var bit uint32
+		var bit uint64
 		switch string(key) {
 		case "type":
-			bit, ok = 1<<0, p.factType(&w.Type)
+			bit, ok = 1<<0, p.factType(w)
 		case "occurred_at":
 			bit, ok = 1<<1, p.time(&w.OccurredAt)
 		case "order_id":
@@ -313,7 +316,7 @@ func (p *ledgerParser) line(w *wireLine) bool {
 		return false
 	}
 	p.i++
-	var seen uint32
+	var seen uint64
 	for first := true; ; first = false {
 		key, done, ok := p.nextKey(first)
 		if !ok {
@@ -322,7 +325,7 @@ func (p *ledgerParser) line(w *wireLine) bool {
 		if done {
 			return true
 		}
-		var bit uint32
+		var bit uint64
 		switch string(key) {
 		case "sku":
 			bit, ok = 1<<0, p.string(&w.SKU)
@@ -412,21 +415,22 @@ func (p *ledgerParser) intern(s []byte) string {
 	return str
 }
 
-// factType reads a fact type, returning the constant for a known one.
-func (p *ledgerParser) factType(dst *domain.FactType) bool {
+// factType reads a fact's type into w: the constant, and its entry in
+// factCodecs, for a known one.
+func (p *ledgerParser) factType(w *wireFact) bool {
 	raw, ok := p.rawString()
 	if !ok {
 		return false
 	}
 	if c := factCodecByType[string(raw[1:len(raw)-1])]; c != nil { // no allocation for a known type
-		*dst = c.typ
+		w.Type, w.codec = c.typ, c
 		return true
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
 		return false
 	}
-	*dst = domain.FactType(s)
+	w.Type = domain.FactType(s)
 	return true
 }
 
