@@ -27,6 +27,23 @@ type DueMembers interface {
 // nothing gets a record with no facts. Only the leading engine (the owner
 // of partition 0 when engines share) publishes.
 func (e *Engine) RunClock(ctx context.Context, every time.Duration, due DueMembers) {
+	e.WhileLeading(ctx, every, func(now time.Time) {
+		now = now.Truncate(time.Second)
+		n, err := e.clockTick(ctx, due, e.Programs().At(now), now)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.cfg.Logger.Warn("clock: members due for expiry not woken; trying at the next tick", "err", err)
+		case n > 0:
+			e.cfg.Logger.Info("clock: members woken for points due to expire or become available, or a tier review", "members", n, "at", now)
+		}
+	})
+}
+
+// WhileLeading calls work every interval until ctx ends, with the time in
+// UTC, when this engine leads (it owns partition 0, or holds the lease): the
+// work of one engine of several, such as the clock and the refits. A
+// non-positive interval does nothing.
+func (e *Engine) WhileLeading(ctx context.Context, every time.Duration, work func(now time.Time)) {
 	if every <= 0 {
 		return
 	}
@@ -38,16 +55,8 @@ func (e *Engine) RunClock(ctx context.Context, every time.Duration, due DueMembe
 			return
 		case <-ticker.C:
 		}
-		if !e.Leading() {
-			continue
-		}
-		now := time.Now().UTC().Truncate(time.Second)
-		n, err := e.clockTick(ctx, due, e.Programs().At(now), now)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			e.cfg.Logger.Warn("clock: members due for expiry not woken; trying at the next tick", "err", err)
-		case n > 0:
-			e.cfg.Logger.Info("clock: members woken for points due to expire or become available, or a tier review", "members", n, "at", now)
+		if e.Leading() {
+			work(time.Now().UTC())
 		}
 	}
 }

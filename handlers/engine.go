@@ -548,7 +548,7 @@ func (e *Engine) newRouter(parts map[int]*partition, ids []int, in *intake, done
 
 // retryOnFailure is the Retry middleware entered only after a first attempt
 // failed: it sets up its backoff for every message it sees, a few
-// microseconds an event, and nearly every event succeeds at once. Its first
+// microseconds a message, and nearly every message succeeds at once. Its first
 // attempt is then immediate, the backoff starting with the second.
 func retryOnFailure(retry middleware.Retry) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {

@@ -102,18 +102,15 @@ type runReader struct {
 	err error
 }
 
-func (r *runReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *runReader) uvarint() uint64 { return r.skip(binary.Uvarint(r.b)) }
 
 func (r *runReader) varint() int64 {
 	v, n := binary.Varint(r.b)
+	return int64(r.skip(uint64(v), n))
+}
+
+// skip passes the n bytes a varint v took, or fails for n <= 0.
+func (r *runReader) skip(v uint64, n int) uint64 {
 	if n <= 0 {
 		r.fail()
 		return 0

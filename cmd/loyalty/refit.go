@@ -19,24 +19,13 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 	if every <= 0 {
 		return
 	}
-	ticker := time.NewTicker(min(every, check))
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if !engine.Leading() {
-			continue
-		}
-		now := time.Now().UTC()
+	engine.WhileLeading(ctx, min(every, check), func(now time.Time) {
 		reason, err := projections.RefitDue(ctx, pool, every, now)
 		if err != nil || reason == "" {
 			if err != nil && ctx.Err() == nil {
 				log.Warn("analytics: could not tell whether a refit is due", "err", err)
 			}
-			continue
+			return
 		}
 		cfg := flags.config(now.Truncate(24*time.Hour), reason)
 		res, err := projections.FitModels(ctx, pool, cfg)
@@ -44,9 +33,9 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 			if ctx.Err() == nil {
 				log.Warn("analytics: refit failed; trying again at the next interval", "reason", reason, "fit", res.FitID, "err", err)
 			}
-			continue
+			return
 		}
 		log.Info("analytics: models refitted", "reason", reason, "fit", res.FitID, "members", res.Members,
 			"took", res.Duration.Round(time.Millisecond))
-	}
+	})
 }
