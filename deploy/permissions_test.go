@@ -28,7 +28,7 @@ func TestPermissionsNameEveryInputType(t *testing.T) {
 		imp := `{ service: { account: LOYALTY, subject: "` + pattern + `" } }`
 		upstreamMay := strings.Contains(text, export) && strings.Contains(text, imp)
 		switch {
-		case domain.MadeByEngine(typ) && strings.Contains(text, `"`+pattern+`"`) && upstreamMay:
+		case domain.MadeByEngine(typ) && upstreamMay:
 			t.Errorf("%s is the engine's own, but deploy/nats/permissions.conf lets upstream publish %s", typ, pattern)
 		case !domain.MadeByEngine(typ) && !upstreamMay:
 			t.Errorf("deploy/nats/permissions.conf does not let upstream publish %s: add %s to LOYALTY's exports and %s to UPSTREAM's imports",

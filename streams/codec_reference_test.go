@@ -75,7 +75,7 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		return domain.Event{}, err
 	}
 	e.Type = domain.EventType(typ)
-	if _, ok := typeTokens[e.Type]; !ok {
+	if _, ok := codecByType[e.Type]; !ok {
 		return domain.Event{}, refRejectWire(ReasonUnknownType, "type", "%s is not an input event type", refQuote(typ))
 	}
 	if e.ID, err = env.attribute("id"); err != nil {

@@ -29,7 +29,12 @@ func TestEventCodecEntriesAreDistinct(t *testing.T) {
 	token := regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
 	tags := map[uint64]domain.EventType{}
 	tokens := map[string]domain.EventType{}
+	types := map[domain.EventType]bool{}
 	for _, c := range eventCodecs {
+		if types[c.typ] {
+			t.Errorf("%s is in eventCodecs twice", c.typ)
+		}
+		types[c.typ] = true
 		if !token.MatchString(c.token) {
 			t.Errorf("%s: token %q is not lower-case words joined by '-'", c.typ, c.token)
 		}

@@ -50,7 +50,12 @@ func TestFactCodecsCoverTheDomain(t *testing.T) {
 			t.Errorf("domain declares fact type %s, which has no entry in factCodecs", typ)
 		}
 	}
+	listed := map[domain.FactType]bool{}
 	for _, c := range factCodecs {
+		if listed[c.typ] {
+			t.Errorf("%s is in factCodecs twice", c.typ)
+		}
+		listed[c.typ] = true
 		if !declared[string(c.typ)] {
 			t.Errorf("factCodecs has %s, which the domain does not declare", c.typ)
 		}

@@ -67,9 +67,6 @@ func NewLedgerReader(ctx context.Context, js jetstream.JetStream, cfg LedgerRead
 // with none, Next would wait for the next append.
 func (r *LedgerReader) Pending() uint64 { return r.pending }
 
-// Quarantine is the quarantine the reader applies.
-func (r *LedgerReader) Quarantine() Quarantine { return r.quarantine }
-
 // Next returns the next message, waiting for one until ctx ends.
 func (r *LedgerReader) Next(ctx context.Context) (LedgerMessage, error) {
 	msg, err := r.iter.Next(jetstream.NextContext(ctx))

@@ -75,14 +75,14 @@ func MemberIDFromKey(key string) (string, error) {
 // InputSubject is the subject upstream publishes an event on:
 // loyalty.in.<type-token>.<member-key>.
 func InputSubject(t domain.EventType, memberID string) (string, error) {
-	token, ok := typeTokens[t]
+	c, ok := codecByType[t]
 	if !ok {
 		return "", fmt.Errorf("no subject for event type %q", t)
 	}
 	if memberID == "" || len(memberID) > domain.MaxMemberIDBytes {
 		return "", fmt.Errorf("member id must be 1 to %d bytes, got %d", domain.MaxMemberIDBytes, len(memberID))
 	}
-	return InputPrefix + "." + token + "." + MemberKey(memberID), nil
+	return InputPrefix + "." + c.token + "." + MemberKey(memberID), nil
 }
 
 // TypeForToken returns the event type published on a subject type token.
