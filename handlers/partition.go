@@ -1,10 +1,11 @@
 package handlers
 
 import (
-	"github.com/ThreeDotsLabs/watermill/message"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers/keyindex"
