@@ -317,7 +317,7 @@ func TestFailedFitIsRecordedAndKeepsTheScores(t *testing.T) {
 	}
 
 	// Scores that cannot be written fail the fit, which is recorded, and
-	// keep the good fit's scores; serve then waits for its interval.
+	// keep the good fit's scores; serve then waits before it tries again.
 	if _, err := pool.Exec(ctx, `alter table loyalty.member_ltv add constraint refuse_all check (predicted_value < 0) not valid`); err != nil {
 		t.Fatal(err)
 	}
@@ -331,8 +331,8 @@ func TestFailedFitIsRecordedAndKeepsTheScores(t *testing.T) {
 	if err := pool.QueryRow(ctx, `select count(*) from loyalty.member_churn where fit_id = $1`, good.FitID).Scan(&kept); err != nil || kept != 500 {
 		t.Errorf("%d scores of the good fit kept (%v), want 500", kept, err)
 	}
-	if due, err := RefitDue(ctx, pool, time.Hour, time.Now().UTC()); err != nil || due != "" {
-		t.Errorf("after a failed fit RefitDue = %q, %v; want none due within the interval", due, err)
+	if due, err := RefitDue(ctx, pool, RefitSchedule{Every: time.Hour, RetryAfter: time.Minute}, time.Now().UTC()); err != nil || due != "" {
+		t.Errorf("after a failed fit RefitDue = %q, %v; want none due within the retry wait", due, err)
 	}
 }
 
@@ -342,7 +342,7 @@ func TestRefitDue(t *testing.T) {
 	now := time.Now().UTC()
 	due := func(want string) {
 		t.Helper()
-		if got, err := RefitDue(ctx, pool, time.Hour, now); err != nil || got != want {
+		if got, err := RefitDue(ctx, pool, RefitSchedule{Every: time.Hour, RetryAfter: time.Minute}, now); err != nil || got != want {
 			t.Errorf("RefitDue = %q, %v; want %q", got, err, want)
 		}
 	}
@@ -363,6 +363,53 @@ func TestRefitDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	due("rebuild")
+}
+
+// A failed fit is tried again after a wait that is at least RetryAfter, ten
+// times what the failed fit took if longer, doubles with each failure in a
+// row and is capped at Every; a fit during an import, on a handful of
+// members, must not hold the next one off for a whole interval.
+func TestRefitRetriesFailedFits(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	if err := ensureCheckpoint(ctx, pool, ActivityName); err != nil {
+		t.Fatal(err)
+	}
+	seedPurchaseDays(t, pool, 20)
+	schedule := RefitSchedule{Every: time.Hour, RetryAfter: time.Minute}
+	start := time.Now().UTC().Truncate(time.Second)
+	fail := func(at time.Time, reason string, took time.Duration) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `insert into loyalty.model_fits (fitted_at, as_of, time_unit, reason, status, error, duration, members)
+			values ($1, $2, 'day', $3, 'failed', 'did not converge', $4, 20)`, at, at, reason, took); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := func(at time.Time, want string) {
+		t.Helper()
+		if got, err := RefitDue(ctx, pool, schedule, at); err != nil || got != want {
+			t.Errorf("%s after the start: RefitDue = %q, %v; want %q", at.Sub(start), got, err, want)
+		}
+	}
+	fail(start, "schedule", time.Second)
+	due(start.Add(59*time.Second), "")
+	due(start.Add(61*time.Second), "schedule")
+
+	second := start.Add(61 * time.Second)
+	fail(second, "schedule", time.Second)
+	due(second.Add(119*time.Second), "")
+	due(second.Add(121*time.Second), "schedule")
+
+	third := second.Add(121 * time.Second)
+	fail(third, "rebuild", 10*time.Minute)
+	due(third.Add(59*time.Minute), "")
+	due(third.Add(61*time.Minute), "rebuild")
+
+	if _, err := pool.Exec(ctx, `update loyalty.model_fits set status = 'converged', error = null where fitted_at = $1`, third); err != nil {
+		t.Fatal(err)
+	}
+	due(third.Add(59*time.Minute), "")
+	due(third.Add(61*time.Minute), "schedule")
 }
 
 // TestAnalyticsDocQueriesRun runs every ```sql block of docs/analytics.md

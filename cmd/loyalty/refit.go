@@ -12,15 +12,16 @@ import (
 )
 
 // runRefits fits the analytics models as of today whenever
-// projections.RefitDue says so: every interval, and soon after a rebuild of
-// the activity projection, looking every check. Only the engine holding the lease refits, so
-// that two serve processes do not fit twice.
+// projections.RefitDue says so: every interval, soon after a rebuild of the
+// activity projection, and after a failed fit once its retry wait (at least
+// check, doubling) has passed; it looks every check. Only the engine holding
+// the lease refits, so that two serve processes do not fit twice.
 func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine, flags analyticsFlags, every, check time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
 	engine.WhileLeading(ctx, min(every, check), func(now time.Time) {
-		reason, err := projections.RefitDue(ctx, pool, every, now)
+		reason, err := projections.RefitDue(ctx, pool, projections.RefitSchedule{Every: every, RetryAfter: check}, now)
 		if err != nil || reason == "" {
 			if err != nil && ctx.Err() == nil {
 				log.Warn("analytics: could not tell whether a refit is due", "err", err)
@@ -31,7 +32,7 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 		res, err := projections.FitModels(ctx, pool, cfg)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Warn("analytics: refit failed; trying again at the next interval", "reason", reason, "fit", res.FitID, "err", err)
+				log.Warn("analytics: refit failed; trying again later (the wait doubles while fits fail)", "reason", reason, "fit", res.FitID, "err", err)
 			}
 			return
 		}

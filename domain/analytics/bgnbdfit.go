@@ -23,7 +23,7 @@ type BGNBDFit struct {
 // a maximum.
 func FitBGNBD(histories []History) (BGNBDFit, error) {
 	d := newBGNBDData(histories)
-	params, stats, err := maximize(d.logLikelihood, len(histories), d.starts())
+	params, stats, err := maximize(d.logLikelihood, []string{"r", "alpha", "a", "b"}, len(histories), d.starts())
 	fit := BGNBDFit{Stats: stats}
 	if params != nil {
 		fit.Params = bgnbdFrom(params)

@@ -46,8 +46,8 @@ type objective func(params []float64) (ll float64, grad []float64)
 
 // maximize fits the parameters of an objective by BFGS in log-parameter
 // space (which keeps every parameter positive) from each start in turn,
-// returning the first that converges.
-func maximize(ll objective, members int, starts [][]float64) ([]float64, FitStats, error) {
+// returning the first that converges. names name the parameters in errors.
+func maximize(ll objective, names []string, members int, starts [][]float64) ([]float64, FitStats, error) {
 	stats := FitStats{Members: members}
 	if members < 2 {
 		return nil, stats, fmt.Errorf("%w: %d members", ErrNoData, members)
@@ -82,8 +82,36 @@ func maximize(ll objective, members int, starts [][]float64) ([]float64, FitStat
 	if best == nil {
 		return nil, stats, fmt.Errorf("%w: the likelihood could not be evaluated from any starting point", ErrNotConverged)
 	}
+	if i, ok := ranAway(best, starts); ok {
+		return best, stats, fmt.Errorf("%w: the likelihood has no maximum at finite parameters (%s ran off to %.3g): "+
+			"%d members are too few, or too alike, to fit; fit again when there is more history",
+			ErrNotConverged, names[i], best[i], members)
+	}
 	return best, stats, fmt.Errorf("%w: optimiser status %s, gradient %.3g left (tolerance %.0e)",
 		ErrNotConverged, stats.Status, stats.Gradient, gradientTolerance)
+}
+
+// runawayRatio is how far from every start a parameter must have gone for
+// a fit that did not converge to be called a runaway: the starts are scaled
+// to the data, and a real maximum lies within a few orders of them.
+const runawayRatio = 1e4
+
+// ranAway says which parameter, if any, went further than runawayRatio from
+// its value in every start: the optimiser was following a likelihood that
+// keeps rising towards zero or infinity.
+func ranAway(params []float64, starts [][]float64) (int, bool) {
+	for i, p := range params {
+		away := true
+		for _, s := range starts {
+			if r := p / s[i]; r < runawayRatio && r > 1/runawayRatio {
+				away = false
+			}
+		}
+		if away {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // logSpaceProblem turns a log-likelihood into the mean negative

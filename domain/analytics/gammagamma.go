@@ -70,7 +70,7 @@ type GammaGammaFit struct {
 // It returns ErrNoData, ErrNotConverged or ErrUnboundedSpend, wrapped.
 func FitGammaGamma(spends []Spend) (GammaGammaFit, error) {
 	d := newGGData(spends)
-	params, stats, err := maximize(d.logLikelihood, len(d.means), d.starts())
+	params, stats, err := maximize(d.logLikelihood, []string{"p", "q", "gamma"}, len(d.means), d.starts())
 	fit := GammaGammaFit{Stats: stats}
 	if params != nil {
 		fit.Params = GammaGamma{P: params[0], Q: params[1], Gamma: params[2]}
