@@ -120,56 +120,23 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.QualifyingSpend = r.int()
 	m.spend = r.days()
 	m.orders = r.orders()
-	if n := r.count(2); n > 0 {
-		m.visitBonuses = make(map[int64]int, n)
-		for range n {
-			m.visitBonuses[r.int()] = int(r.int())
-		}
-	}
+	m.visitBonuses = readMap(&r, 2, func() (int64, int) { return r.int(), int(r.int()) })
 	m.ruleDays = r.dayMap()
 	m.lots = r.lots()
-	if n := r.count(1); n > 0 {
-		m.visitDays = make([]int64, n)
-		for i := range m.visitDays {
-			m.visitDays[i] = r.int()
-		}
-	}
+	m.visitDays = readSlice(&r, 1, r.int)
 	m.rewardDays = r.dayMap()
 	m.requests = r.requests()
 	m.tierPoints = r.days()
 	m.progress = TierOutlook{Value: r.int(), NextTier: r.str(), Missing: r.int(), Projected: r.str()}
-	if n := r.count(3); n > 0 {
-		m.holds = make(map[string]hold, n)
-		for range n {
-			id := r.str()
-			m.holds[id] = hold{points: r.int(), lots: r.lots()}
-		}
-	}
-	if n := r.count(2); n > 0 {
-		m.stockTaken = make(map[string]int64, n)
-		for range n {
-			id := r.str()
-			m.stockTaken[id] = r.int()
-		}
-	}
-	if n := r.count(3); n > 0 {
-		m.orderAges = make(orderAges, n)
-		for i := range m.orderAges {
-			m.orderAges[i] = orderAge{placedAt: r.time(), id: r.str()}
-		}
-	}
-	if n := r.count(3); n > 0 {
-		m.pendingQueue = make([]pendingEntry, n)
-		for i := range m.pendingQueue {
-			m.pendingQueue[i] = pendingEntry{at: r.time(), order: r.str()}
-		}
-	}
-	if n := r.count(3); n > 0 {
-		m.requestAges = make(requestAges, n)
-		for i := range m.requestAges {
-			m.requestAges[i] = requestAge{day: r.int(), ref: RequestRef{Kind: RequestKind(r.uint()), ID: r.str()}}
-		}
-	}
+	m.holds = readMap(&r, 3, func() (string, hold) {
+		return r.str(), hold{points: r.int(), lots: r.lots()}
+	})
+	m.stockTaken = readMap(&r, 2, func() (string, int64) { return r.str(), r.int() })
+	m.orderAges = readSlice(&r, 3, func() orderAge { return orderAge{placedAt: r.time(), id: r.str()} })
+	m.pendingQueue = readSlice(&r, 3, func() pendingEntry { return pendingEntry{at: r.time(), order: r.str()} })
+	m.requestAges = readSlice(&r, 3, func() requestAge {
+		return requestAge{day: r.int(), ref: RequestRef{Kind: RequestKind(r.uint()), ID: r.str()}}
+	})
 	if r.failed || len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: member %q", ErrSnapshot, m.ID)
 	}
@@ -284,18 +251,12 @@ type snapshotReader struct {
 
 func (r *snapshotReader) fail() { r.b, r.failed = nil, true }
 
-func (r *snapshotReader) int() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *snapshotReader) int() int64   { return readVarint(r, binary.Varint) }
+func (r *snapshotReader) uint() uint64 { return readVarint(r, binary.Uvarint) }
 
-func (r *snapshotReader) uint() uint64 {
-	v, n := binary.Uvarint(r.b)
+// readVarint reads one number with decode, binary.Varint or binary.Uvarint.
+func readVarint[T int64 | uint64](r *snapshotReader, decode func([]byte) (T, int)) T {
+	v, n := decode(r.b)
 	if n <= 0 {
 		r.fail()
 		return 0
@@ -345,54 +306,53 @@ func (r *snapshotReader) time() time.Time {
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
-func (r *snapshotReader) days() []daySpend {
-	n := r.count(2)
+// readSlice reads a list written as its length, then its elements, each
+// of which takes at least min bytes. An empty list reads as nil, as the
+// member's state keeps it.
+func readSlice[T any](r *snapshotReader, min int, elem func() T) []T {
+	n := r.count(min)
 	if n == 0 {
 		return nil
 	}
-	ds := make([]daySpend, n)
-	for i := range ds {
-		ds[i] = daySpend{day: r.int(), amount: r.int()}
+	s := make([]T, n)
+	for i := range s {
+		s[i] = elem()
 	}
-	return ds
+	return s
 }
 
-func (r *snapshotReader) dayMap() map[string][]daySpend {
-	n := r.count(2)
+// readMap reads a map written as its length, then its entries (key first),
+// each of which takes at least min bytes. An empty map reads as nil.
+func readMap[K comparable, V any](r *snapshotReader, min int, entry func() (K, V)) map[K]V {
+	n := r.count(min)
 	if n == 0 {
 		return nil
 	}
-	m := make(map[string][]daySpend, n)
+	m := make(map[K]V, n)
 	for range n {
-		k := r.str()
-		m[k] = r.days()
+		k, v := entry()
+		m[k] = v
 	}
 	return m
 }
 
+func (r *snapshotReader) days() []daySpend {
+	return readSlice(r, 2, func() daySpend { return daySpend{day: r.int(), amount: r.int()} })
+}
+
+func (r *snapshotReader) dayMap() map[string][]daySpend {
+	return readMap(r, 2, func() (string, []daySpend) { return r.str(), r.days() })
+}
+
 func (r *snapshotReader) lots() []lot {
-	n := r.count(3)
-	if n == 0 {
-		return nil
-	}
-	ls := make([]lot, n)
-	for i := range ls {
-		ls[i] = lot{expires: r.time(), remaining: r.int()}
-	}
-	return ls
+	return readSlice(r, 3, func() lot { return lot{expires: r.time(), remaining: r.int()} })
 }
 
 func (r *snapshotReader) requests() map[RequestRef]RedemptionOutcome {
-	n := r.count(7)
-	if n == 0 {
-		return nil
-	}
-	rs := make(map[RequestRef]RedemptionOutcome, n)
-	for range n {
-		ref := RequestRef{Kind: RequestKind(r.uint()), ID: r.str()}
-		rs[ref] = RedemptionOutcome{At: r.time(), Points: r.int(), Rejected: RedemptionReason(r.str()), Held: r.bool()}
-	}
-	return rs
+	return readMap(r, 7, func() (RequestRef, RedemptionOutcome) {
+		return RequestRef{Kind: RequestKind(r.uint()), ID: r.str()},
+			RedemptionOutcome{At: r.time(), Points: r.int(), Rejected: RedemptionReason(r.str()), Held: r.bool()}
+	})
 }
 
 func (r *snapshotReader) orders() map[string]*Order {
@@ -404,22 +364,13 @@ func (r *snapshotReader) orders() map[string]*Order {
 	for range n {
 		id := r.str()
 		o := &Order{PlacedAt: r.time(), Total: Money{Minor: r.int(), Currency: r.str()}}
-		if k := r.count(4); k > 0 {
-			o.Lines = make([]LineItem, k)
-			for i := range o.Lines {
-				o.Lines[i] = LineItem{SKU: r.str(), Category: r.str(), Quantity: r.int(), UnitPrice: r.int()}
-			}
-		}
+		o.Lines = readSlice(r, 4, func() LineItem {
+			return LineItem{SKU: r.str(), Category: r.str(), Quantity: r.int(), UnitPrice: r.int()}
+		})
 		o.QualifyingSpend, o.Earned, o.Bonus, o.Refunded = r.int(), r.int(), r.int(), r.int()
 		o.Reversed, o.QualifyingLost, o.Pending = r.int(), r.int(), r.int()
 		o.AvailableAt, o.FeedbackRewarded = r.time(), r.bool()
-		if k := r.count(2); k > 0 {
-			o.returned = make(map[string]int64, k)
-			for range k {
-				sku := r.str()
-				o.returned[sku] = r.int()
-			}
-		}
+		o.returned = readMap(r, 2, func() (string, int64) { return r.str(), r.int() })
 		os[id] = o
 		if r.failed {
 			return nil
