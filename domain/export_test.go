@@ -18,9 +18,7 @@ func Normalized(m *Member) *Member {
 	nilIfEmpty(&c.requestAges)
 	for _, o := range c.orders {
 		nilIfEmpty(&o.Lines)
-		if len(o.returned) == 0 {
-			o.returned = nil
-		}
+		nilIfEmptyMap(&o.returned)
 	}
 	for id, h := range c.holds {
 		nilIfEmpty(&h.lots)
@@ -32,33 +30,25 @@ func Normalized(m *Member) *Member {
 			days[k] = d
 		}
 	}
-	if len(c.orders) == 0 {
-		c.orders = nil
-	}
-	if len(c.visitBonuses) == 0 {
-		c.visitBonuses = nil
-	}
-	if len(c.ruleDays) == 0 {
-		c.ruleDays = nil
-	}
-	if len(c.rewardDays) == 0 {
-		c.rewardDays = nil
-	}
-	if len(c.requests) == 0 {
-		c.requests = nil
-	}
-	if len(c.holds) == 0 {
-		c.holds = nil
-	}
-	if len(c.stockTaken) == 0 {
-		c.stockTaken = nil
-	}
+	nilIfEmptyMap(&c.orders)
+	nilIfEmptyMap(&c.visitBonuses)
+	nilIfEmptyMap(&c.ruleDays)
+	nilIfEmptyMap(&c.rewardDays)
+	nilIfEmptyMap(&c.requests)
+	nilIfEmptyMap(&c.holds)
+	nilIfEmptyMap(&c.stockTaken)
 	return c
 }
 
 func nilIfEmpty[S ~[]E, E any](s *S) {
 	if len(*s) == 0 {
 		*s = nil
+	}
+}
+
+func nilIfEmptyMap[M ~map[K]V, K comparable, V any](m *M) {
+	if len(*m) == 0 {
+		*m = nil
 	}
 }
 

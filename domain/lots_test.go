@@ -33,6 +33,20 @@ func eod(t time.Time) time.Time { return utcDate(t.Year(), t.Month(), t.Day()+1)
 func TestPointsExpiry(t *testing.T) {
 	days30 := withExpiry(domain.Expiry{Policy: domain.ExpireAfterDays, Days: 30})
 	first := buy("e-1", t0, "o-1", eur(2000)) // 20 base + 200 first purchase bonus
+	// visitExpiringAt is the case of a new member's visit at t0 under
+	// expiry: its 5 points expire at until.
+	visitExpiringAt := func(name string, expiry domain.Expiry, until time.Time) ruleCase {
+		return ruleCase{
+			name:    name,
+			program: withExpiry(expiry),
+			given:   []domain.Event{enrolled()},
+			when:    visit("e-2", t0),
+			want: []domain.Fact{
+				domain.VisitRecorded{FactMeta: meta("e-2", t0), Channel: "store-1"},
+				earnedUntil("e-2", t0, 5, domain.RuleVisitBonus, "", until),
+			},
+		}
+	}
 	runRuleCases(t, []ruleCase{
 		{
 			name:    "earned points carry their expiry: the end of the 30th day",
@@ -66,36 +80,12 @@ func TestPointsExpiry(t *testing.T) {
 				earnedUntil("e-2", t0.Add(29*day), 5, domain.RuleVisitBonus, "", eod(t0.Add(59*day))),
 			},
 		},
-		{
-			name:    "end of the month they were earned in",
-			program: withExpiry(domain.Expiry{Policy: domain.ExpireEndOfMonth}),
-			given:   []domain.Event{enrolled()},
-			when:    visit("e-2", t0),
-			want: []domain.Fact{
-				domain.VisitRecorded{FactMeta: meta("e-2", t0), Channel: "store-1"},
-				earnedUntil("e-2", t0, 5, domain.RuleVisitBonus, "", utcDate(2026, 4, 1)),
-			},
-		},
-		{
-			name:    "end of the quarter after the one they were earned in",
-			program: withExpiry(domain.Expiry{Policy: domain.ExpireEndOfQuarter, Periods: 1}),
-			given:   []domain.Event{enrolled()},
-			when:    visit("e-2", t0),
-			want: []domain.Fact{
-				domain.VisitRecorded{FactMeta: meta("e-2", t0), Channel: "store-1"},
-				earnedUntil("e-2", t0, 5, domain.RuleVisitBonus, "", utcDate(2026, 7, 1)),
-			},
-		},
-		{
-			name:    "end of the year after next",
-			program: withExpiry(domain.Expiry{Policy: domain.ExpireEndOfYear, Periods: 2}),
-			given:   []domain.Event{enrolled()},
-			when:    visit("e-2", t0),
-			want: []domain.Fact{
-				domain.VisitRecorded{FactMeta: meta("e-2", t0), Channel: "store-1"},
-				earnedUntil("e-2", t0, 5, domain.RuleVisitBonus, "", utcDate(2029, 1, 1)),
-			},
-		},
+		visitExpiringAt("end of the month they were earned in",
+			domain.Expiry{Policy: domain.ExpireEndOfMonth}, utcDate(2026, 4, 1)),
+		visitExpiringAt("end of the quarter after the one they were earned in",
+			domain.Expiry{Policy: domain.ExpireEndOfQuarter, Periods: 1}, utcDate(2026, 7, 1)),
+		visitExpiringAt("end of the year after next",
+			domain.Expiry{Policy: domain.ExpireEndOfYear, Periods: 2}, utcDate(2029, 1, 1)),
 		{
 			name:    "inactivity: the whole balance, 90 days after the last activity",
 			program: withExpiry(domain.Expiry{Policy: domain.ExpireOnInactivity, Days: 90}),

@@ -57,8 +57,7 @@ func TestPendingPoints(t *testing.T) {
 			program: pending,
 			given:   []domain.Event{enrolled(), order},
 			when:    redeemPoints("e-2", t0.Add(day), "r-1", 100),
-			want: []domain.Fact{domain.RedemptionRejected{FactMeta: meta("e-2", t0.Add(day)), RequestID: "r-1", Points: 100,
-				Reason: domain.RedeemInsufficientPoints, Detail: "costs 100 points, 0 available", ProgramVersion: version}},
+			want:    []domain.Fact{refusedPoints("e-2", t0.Add(day), "r-1", 100, domain.RedeemInsufficientPoints, "costs 100 points, 0 available")},
 		},
 		{
 			name:    "points from other events are available at once",

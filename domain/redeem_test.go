@@ -26,6 +26,12 @@ func refused(id string, at time.Time, request, reward string, quantity int64, re
 		Reason: reason, Detail: detail, ProgramVersion: version}
 }
 
+// refusedPoints is the refusal of a redemption of points without a reward.
+func refusedPoints(id string, at time.Time, request string, points int64, reason domain.RedemptionReason, detail string) domain.RedemptionRejected {
+	return domain.RedemptionRejected{FactMeta: meta(id, at), RequestID: request, Points: points,
+		Reason: reason, Detail: detail, ProgramVersion: version}
+}
+
 // withCatalogue: coffee 150 points, at most one a day; a lounge pass for
 // gold members only.
 func withCatalogue(direct bool, minPoints int64) func(*domain.Program) {
@@ -125,16 +131,14 @@ func TestRedemption(t *testing.T) {
 			program: catalogue,
 			given:   []domain.Event{enrolled(), firstBuy},
 			when:    redeemPoints("e-1", at, "r-1", 100),
-			want: []domain.Fact{domain.RedemptionRejected{FactMeta: meta("e-1", at), RequestID: "r-1", Points: 100,
-				Reason: domain.RedeemDirectNotAllowed, Detail: "the program redeems rewards of its catalogue only", ProgramVersion: version}},
+			want:    []domain.Fact{refusedPoints("e-1", at, "r-1", 100, domain.RedeemDirectNotAllowed, "the program redeems rewards of its catalogue only")},
 		},
 		{
 			name:    "points without a reward, below the program's minimum",
 			program: withCatalogue(true, 150),
 			given:   []domain.Event{enrolled(), firstBuy},
 			when:    redeemPoints("e-1", at, "r-1", 100),
-			want: []domain.Fact{domain.RedemptionRejected{FactMeta: meta("e-1", at), RequestID: "r-1", Points: 100,
-				Reason: domain.RedeemBelowMinimum, Detail: "at least 150 points per redemption", ProgramVersion: version}},
+			want:    []domain.Fact{refusedPoints("e-1", at, "r-1", 100, domain.RedeemBelowMinimum, "at least 150 points per redemption")},
 		},
 		{
 			name:    "points without a reward",

@@ -16,6 +16,11 @@ func transfer(id string, at time.Time, request, to string, points int64) domain.
 	return event(id, at, domain.TransferRequest{RequestID: request, ToMemberID: to, Points: points})
 }
 
+func transferRefused(id string, at time.Time, request, to string, points int64, reason domain.RedemptionReason, detail string) domain.TransferRejected {
+	return domain.TransferRejected{FactMeta: meta(id, at), RequestID: request, ToMemberID: to, Points: points,
+		Reason: reason, Detail: detail, ProgramVersion: version}
+}
+
 // firstBuy leaves the member 201 points.
 func TestTransfers(t *testing.T) {
 	at := t0.Add(time.Hour)
@@ -33,23 +38,20 @@ func TestTransfers(t *testing.T) {
 			program: withTransfers,
 			given:   []domain.Event{enrolled(), firstBuy},
 			when:    transfer("e-1", at, "t-1", "m-2", 250),
-			want: []domain.Fact{domain.TransferRejected{FactMeta: meta("e-1", at), RequestID: "t-1", ToMemberID: "m-2", Points: 250,
-				Reason: domain.TransferInsufficientPoints, Detail: "transfers 250 points, 201 available", ProgramVersion: version}},
+			want:    []domain.Fact{transferRefused("e-1", at, "t-1", "m-2", 250, domain.TransferInsufficientPoints, "transfers 250 points, 201 available")},
 		},
 		{
 			name:    "not fewer than the minimum",
 			program: withTransfers,
 			given:   []domain.Event{enrolled(), firstBuy},
 			when:    transfer("e-1", at, "t-1", "m-2", 10),
-			want: []domain.Fact{domain.TransferRejected{FactMeta: meta("e-1", at), RequestID: "t-1", ToMemberID: "m-2", Points: 10,
-				Reason: domain.TransferBelowMinimum, Detail: "at least 50 points per transfer", ProgramVersion: version}},
+			want:    []domain.Fact{transferRefused("e-1", at, "t-1", "m-2", 10, domain.TransferBelowMinimum, "at least 50 points per transfer")},
 		},
 		{
 			name:  "not under a program without transfers",
 			given: []domain.Event{enrolled(), firstBuy},
 			when:  transfer("e-1", at, "t-1", "m-2", 100),
-			want: []domain.Fact{domain.TransferRejected{FactMeta: meta("e-1", at), RequestID: "t-1", ToMemberID: "m-2", Points: 100,
-				Reason: domain.TransferNotAllowed, Detail: "the program does not allow transfers", ProgramVersion: version}},
+			want:  []domain.Fact{transferRefused("e-1", at, "t-1", "m-2", 100, domain.TransferNotAllowed, "the program does not allow transfers")},
 		},
 		{
 			name:    "a request is decided once",
