@@ -55,17 +55,13 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 	w.int(m.QualifyingSpend)
 	w.days(m.spend)
 	w.orders(m.orders)
-	w.count(len(m.visitBonuses))
-	for _, day := range slices.Sorted(maps.Keys(m.visitBonuses)) {
+	writeMap(&w, m.visitBonuses, func(day int64, bonuses int) {
 		w.int(day)
-		w.int(int64(m.visitBonuses[day]))
-	}
+		w.int(int64(bonuses))
+	})
 	w.dayMap(m.ruleDays)
 	w.lots(m.lots)
-	w.count(len(m.visitDays))
-	for _, d := range m.visitDays {
-		w.int(d)
-	}
+	writeSlice(&w, m.visitDays, w.int)
 	w.dayMap(m.rewardDays)
 	w.requests(m.requests)
 	w.days(m.tierPoints)
@@ -73,35 +69,27 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 	w.str(m.progress.NextTier)
 	w.int(m.progress.Missing)
 	w.str(m.progress.Projected)
-	w.count(len(m.holds))
-	for _, id := range slices.Sorted(maps.Keys(m.holds)) {
+	writeMap(&w, m.holds, func(id string, h hold) {
 		w.str(id)
-		w.int(m.holds[id].points)
-		w.lots(m.holds[id].lots)
-	}
-	w.count(len(m.stockTaken))
-	for _, id := range slices.Sorted(maps.Keys(m.stockTaken)) {
-		w.str(id)
-		w.int(m.stockTaken[id])
-	}
+		w.int(h.points)
+		w.lots(h.lots)
+	})
+	writeMap(&w, m.stockTaken, w.strInt)
 	// The queues are sorted lists: written as they are, so the decoded
 	// member takes from them in the same order.
-	w.count(len(m.orderAges))
-	for _, a := range m.orderAges {
+	writeSlice(&w, m.orderAges, func(a orderAge) {
 		w.time(a.placedAt)
 		w.str(a.id)
-	}
-	w.count(len(m.pendingQueue))
-	for _, e := range m.pendingQueue {
+	})
+	writeSlice(&w, m.pendingQueue, func(e pendingEntry) {
 		w.time(e.at)
 		w.str(e.order)
-	}
-	w.count(len(m.requestAges))
-	for _, a := range m.requestAges {
+	})
+	writeSlice(&w, m.requestAges, func(a requestAge) {
 		w.int(a.day)
 		w.uint(uint64(a.ref.Kind))
 		w.str(a.ref.ID)
-	}
+	})
 	return w.b, nil
 }
 
@@ -131,7 +119,7 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.holds = readMap(&r, 3, func() (string, hold) {
 		return r.str(), hold{points: r.int(), lots: r.lots()}
 	})
-	m.stockTaken = readMap(&r, 2, func() (string, int64) { return r.str(), r.int() })
+	m.stockTaken = readMap(&r, 2, r.strInt)
 	m.orderAges = readSlice(&r, 3, func() orderAge { return orderAge{placedAt: r.time(), id: r.str()} })
 	m.pendingQueue = readSlice(&r, 3, func() pendingEntry { return pendingEntry{at: r.time(), order: r.str()} })
 	m.requestAges = readSlice(&r, 3, func() requestAge {
@@ -170,28 +158,48 @@ func (w *snapshotWriter) time(t time.Time) {
 	w.uint(uint64(t.Nanosecond()))
 }
 
+// writeSlice writes a list as its length, then each element with elem.
+func writeSlice[T any](w *snapshotWriter, s []T, elem func(T)) {
+	w.count(len(s))
+	for _, v := range s {
+		elem(v)
+	}
+}
+
+// writeMap writes a map as its length, then each entry with entry, in key
+// order: equal maps encode to equal bytes.
+func writeMap[K cmp.Ordered, V any](w *snapshotWriter, m map[K]V, entry func(K, V)) {
+	w.count(len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		entry(k, m[k])
+	}
+}
+
+// strInt writes an entry of a map of strings to integers.
+func (w *snapshotWriter) strInt(k string, v int64) {
+	w.str(k)
+	w.int(v)
+}
+
 func (w *snapshotWriter) days(ds []daySpend) {
-	w.count(len(ds))
-	for _, d := range ds {
+	writeSlice(w, ds, func(d daySpend) {
 		w.int(d.day)
 		w.int(d.amount)
-	}
+	})
 }
 
 func (w *snapshotWriter) dayMap(m map[string][]daySpend) {
-	w.count(len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	writeMap(w, m, func(k string, ds []daySpend) {
 		w.str(k)
-		w.days(m[k])
-	}
+		w.days(ds)
+	})
 }
 
 func (w *snapshotWriter) lots(ls []lot) {
-	w.count(len(ls))
-	for _, l := range ls {
+	writeSlice(w, ls, func(l lot) {
 		w.time(l.expires)
 		w.int(l.remaining)
-	}
+	})
 }
 
 func (w *snapshotWriter) requests(rs map[RequestRef]RedemptionOutcome) {
@@ -211,20 +219,17 @@ func (w *snapshotWriter) requests(rs map[RequestRef]RedemptionOutcome) {
 }
 
 func (w *snapshotWriter) orders(os map[string]*Order) {
-	w.count(len(os))
-	for _, id := range slices.Sorted(maps.Keys(os)) {
-		o := os[id]
+	writeMap(w, os, func(id string, o *Order) {
 		w.str(id)
 		w.time(o.PlacedAt)
 		w.int(o.Total.Minor)
 		w.str(o.Total.Currency)
-		w.count(len(o.Lines))
-		for _, l := range o.Lines {
+		writeSlice(w, o.Lines, func(l LineItem) {
 			w.str(l.SKU)
 			w.str(l.Category)
 			w.int(l.Quantity)
 			w.int(l.UnitPrice)
-		}
+		})
 		w.int(o.QualifyingSpend)
 		w.int(o.Earned)
 		w.int(o.Bonus)
@@ -234,12 +239,8 @@ func (w *snapshotWriter) orders(os map[string]*Order) {
 		w.int(o.Pending)
 		w.time(o.AvailableAt)
 		w.bool(o.FeedbackRewarded)
-		w.count(len(o.returned))
-		for _, sku := range slices.Sorted(maps.Keys(o.returned)) {
-			w.str(sku)
-			w.int(o.returned[sku])
-		}
-	}
+		writeMap(w, o.returned, w.strInt)
+	})
 }
 
 // snapshotReader reads what snapshotWriter wrote. A read past the end or of
@@ -336,6 +337,9 @@ func readMap[K comparable, V any](r *snapshotReader, min int, entry func() (K, V
 	return m
 }
 
+// strInt reads what snapshotWriter.strInt wrote.
+func (r *snapshotReader) strInt() (string, int64) { return r.str(), r.int() }
+
 func (r *snapshotReader) days() []daySpend {
 	return readSlice(r, 2, func() daySpend { return daySpend{day: r.int(), amount: r.int()} })
 }
@@ -370,7 +374,7 @@ func (r *snapshotReader) orders() map[string]*Order {
 		o.QualifyingSpend, o.Earned, o.Bonus, o.Refunded = r.int(), r.int(), r.int(), r.int()
 		o.Reversed, o.QualifyingLost, o.Pending = r.int(), r.int(), r.int()
 		o.AvailableAt, o.FeedbackRewarded = r.time(), r.bool()
-		o.returned = readMap(r, 2, func() (string, int64) { return r.str(), r.int() })
+		o.returned = readMap(r, 2, r.strInt)
 		os[id] = o
 		if r.failed {
 			return nil
