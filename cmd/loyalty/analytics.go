@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -60,24 +61,21 @@ See docs/analytics.md.`,
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("analytics settings: %w", err)
 			}
-			pool, err := g.openResolvedDatabase(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			cfg.Progress = fitProgress(g, quiet)
-			res, err := projections.FitModels(cmd.Context(), pool, cfg)
-			if err != nil {
-				return fmt.Errorf("%w (recorded as model_fits id %d)", err, res.FitID)
-			}
-			bg, gg := res.BGNBD, res.GammaGamma
-			fmt.Fprintf(g.stdout, "fit %d as of %s (%s): %d members, %d with repeat purchases, in %s\n",
-				res.FitID, asOf, cfg.TimeUnit, res.Members, gg.Stats.Members, res.Duration.Round(time.Millisecond))
-			fmt.Fprintf(g.stdout, "BG/NBD      r=%.4g alpha=%.4g a=%.4g b=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
-				bg.Params.R, bg.Params.Alpha, bg.Params.A, bg.Params.B, bg.Stats.LogLikelihood, bg.Stats.Iterations, bg.Stats.Status)
-			fmt.Fprintf(g.stdout, "Gamma-Gamma p=%.4g q=%.4g gamma=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
-				gg.Params.P, gg.Params.Q, gg.Params.Gamma, gg.Stats.LogLikelihood, gg.Stats.Iterations, gg.Stats.Status)
-			return nil
+			return g.withDatabase(cmd.Context(), func(pool *pgxpool.Pool) error {
+				cfg.Progress = fitProgress(g, quiet)
+				res, err := projections.FitModels(cmd.Context(), pool, cfg)
+				if err != nil {
+					return fmt.Errorf("%w (recorded as model_fits id %d)", err, res.FitID)
+				}
+				bg, gg := res.BGNBD, res.GammaGamma
+				fmt.Fprintf(g.stdout, "fit %d as of %s (%s): %d members, %d with repeat purchases, in %s\n",
+					res.FitID, asOf, cfg.TimeUnit, res.Members, gg.Stats.Members, res.Duration.Round(time.Millisecond))
+				fmt.Fprintf(g.stdout, "BG/NBD      r=%.4g alpha=%.4g a=%.4g b=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
+					bg.Params.R, bg.Params.Alpha, bg.Params.A, bg.Params.B, bg.Stats.LogLikelihood, bg.Stats.Iterations, bg.Stats.Status)
+				fmt.Fprintf(g.stdout, "Gamma-Gamma p=%.4g q=%.4g gamma=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
+					gg.Params.P, gg.Params.Q, gg.Params.Gamma, gg.Stats.LogLikelihood, gg.Stats.Iterations, gg.Stats.Status)
+				return nil
+			})
 		},
 	}
 	fit.Flags().StringVar(&asOf, "as-of", time.Now().UTC().Format(time.DateOnly), "last UTC date whose purchases count (YYYY-MM-DD)")

@@ -76,20 +76,16 @@ func backtest(ctx context.Context, g *globals, o *backtestOptions) error {
 	if err != nil {
 		return err
 	}
-	t, err := g.connectTool("loyalty-backtest")
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	js := t.js
-	pool, err := g.openResolvedDatabase(ctx)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := migrate(ctx, pool, t.log); err != nil {
-		return err
-	}
+	return g.withToolAndReadModels(ctx, "loyalty-backtest", func(t tool, pool *pgxpool.Pool) error {
+		return compareReplays(ctx, g, o, pool, t.js, live, candidate, from, to)
+	})
+}
+
+// compareReplays replays the input through the live and the candidate
+// programs, each into a sandbox schema of its own, and prints how the two
+// differ; the schemas are dropped afterwards unless --keep.
+func compareReplays(ctx context.Context, g *globals, o *backtestOptions, pool *pgxpool.Pool, js jetstream.JetStream,
+	live, candidate *domain.Programs, from, to time.Time) error {
 	for _, side := range []struct {
 		schema string
 		ps     *domain.Programs

@@ -105,16 +105,13 @@ under a new ID.`,
 }
 
 func withDeadLetters(ctx context.Context, g *globals, do func(*handlers.DeadLetters) error) error {
-	t, err := g.connectTool("loyalty-dlq")
-	if err != nil {
-		return err
-	}
-	defer t.close()
-	d, err := handlers.OpenDeadLetters(ctx, t.js)
-	if err != nil {
-		return err
-	}
-	return do(d)
+	return g.withTool("loyalty-dlq", func(t tool) error {
+		d, err := handlers.OpenDeadLetters(ctx, t.js)
+		if err != nil {
+			return err
+		}
+		return do(d)
+	})
 }
 
 func parseDeadLetterID(s string) (uint64, error) {

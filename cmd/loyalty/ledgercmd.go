@@ -31,18 +31,15 @@ never drops facts. Restart serve afterwards. See docs/operations.md.`,
 			if err != nil || seq == 0 {
 				return fmt.Errorf("ledger sequence %q: want the number the engine's or the projection's error names (\"ledger seq N\")", args[0])
 			}
-			t, err := g.connectTool("loyalty-ledger")
-			if err != nil {
+			return g.withTool("loyalty-ledger", func(t tool) error {
+				e, err := streams.QuarantineLedgerMessage(cmd.Context(), t.js, seq, reason, operatorName(), time.Now())
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(g.stdout, "quarantined %s seq %d (%s, sha256 %s): %s\nit could not be decoded: %s\n",
+					streams.LedgerStream, e.Seq, e.Subject, e.SHA256, e.Reason, e.Error)
 				return err
-			}
-			defer t.close()
-			e, err := streams.QuarantineLedgerMessage(cmd.Context(), t.js, seq, reason, operatorName(), time.Now())
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(g.stdout, "quarantined %s seq %d (%s, sha256 %s): %s\nit could not be decoded: %s\n",
-				streams.LedgerStream, e.Seq, e.Subject, e.SHA256, e.Reason, e.Error)
-			return err
+			})
 		},
 	}
 	quarantine.Flags().StringVar(&reason, "reason", "", "why the message is set aside (required: it is the audit trail)")
@@ -52,24 +49,21 @@ never drops facts. Restart serve afterwards. See docs/operations.md.`,
 		Short: "List the quarantined ledger messages",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := g.connectTool("loyalty-ledger")
-			if err != nil {
-				return err
-			}
-			defer t.close()
-			q, err := streams.LoadQuarantine(cmd.Context(), t.js)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(g.stdout, q.Sorted())
-			}
-			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "SEQ\tSUBJECT\tAT\tBY\tREASON")
-			for _, e := range q.Sorted() {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Subject, e.At.Format(time.RFC3339), e.By, e.Reason)
-			}
-			return w.Flush()
+			return g.withTool("loyalty-ledger", func(t tool) error {
+				q, err := streams.LoadQuarantine(cmd.Context(), t.js)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(g.stdout, q.Sorted())
+				}
+				w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "SEQ\tSUBJECT\tAT\tBY\tREASON")
+				for _, e := range q.Sorted() {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Subject, e.At.Format(time.RFC3339), e.By, e.Reason)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")

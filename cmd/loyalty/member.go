@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/pointsledger/loyalty/projections"
@@ -22,24 +22,19 @@ func newMemberCommand(g *globals) *cobra.Command {
 		Short: "Print a member's balance, tier and recent ledger entries",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pool, err := g.openResolvedDatabase(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			view, err := projections.MemberSummary(cmd.Context(), pool, args[0], recent)
-			if errors.Is(err, projections.ErrMemberNotFound) {
-				return fmt.Errorf("member %q not found: no events for that id have reached the read models", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(memberJSON(view))
-			}
-			return printMember(g.stdout, view)
+			return g.withDatabase(cmd.Context(), func(pool *pgxpool.Pool) error {
+				view, err := projections.MemberSummary(cmd.Context(), pool, args[0], recent)
+				if errors.Is(err, projections.ErrMemberNotFound) {
+					return fmt.Errorf("member %q not found: no events for that id have reached the read models", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(g.stdout, memberJSON(view))
+				}
+				return printMember(g.stdout, view)
+			})
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -54,20 +54,17 @@ upstream publishes it (docs/events.md); its time picks the program version.
 			if err != nil {
 				return err
 			}
-			t, err := g.connectTool("loyalty-evaluate")
-			if err != nil {
-				return err
-			}
-			defer t.close()
-			if err := domain.Validate(ev, time.Now().UTC()); err != nil {
-				return rejected(g.stdout, err)
-			}
-			p := ps.At(ev.OccurredAt)
-			member, facts, err := handlers.DryRun(cmd.Context(), t.js, ev, p)
-			if member == nil {
-				return err
-			}
-			return printEvaluation(g.stdout, member, p, facts, err)
+			return g.withTool("loyalty-evaluate", func(t tool) error {
+				if err := domain.Validate(ev, time.Now().UTC()); err != nil {
+					return rejected(g.stdout, err)
+				}
+				p := ps.At(ev.OccurredAt)
+				member, facts, err := handlers.DryRun(cmd.Context(), t.js, ev, p)
+				if member == nil {
+					return err
+				}
+				return printEvaluation(g.stdout, member, p, facts, err)
+			})
 		},
 	}
 	evaluate.Flags().StringVar(&programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file or directory; empty: the built-in one")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/pointsledger/loyalty/projections"
@@ -37,39 +38,28 @@ waits during the swap. Names: ` + strings.Join(slices.Sorted(maps.Keys(rebuildab
 			if err != nil {
 				return err
 			}
-			t, err := g.connectTool("loyalty-rebuild")
-			if err != nil {
-				return err
-			}
-			defer t.close()
-			pool, err := g.openResolvedDatabase(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			if err := migrate(cmd.Context(), pool, t.log); err != nil {
-				return err
-			}
-			for _, p := range targets {
-				bar := newProgress(g, quiet, 0, "rebuilding "+p.Name())
-				res, err := projections.Rebuild(cmd.Context(), pool, t.js, p, projections.RebuildConfig{
-					Progress: func(applied, total uint64) {
-						bar.ChangeMax64(int64(total))
-						_ = bar.Set64(int64(applied))
-					},
-				})
-				if err != nil {
-					return err
+			return g.withToolAndReadModels(cmd.Context(), "loyalty-rebuild", func(t tool, pool *pgxpool.Pool) error {
+				for _, p := range targets {
+					bar := newProgress(g, quiet, 0, "rebuilding "+p.Name())
+					res, err := projections.Rebuild(cmd.Context(), pool, t.js, p, projections.RebuildConfig{
+						Progress: func(applied, total uint64) {
+							bar.ChangeMax64(int64(total))
+							_ = bar.Set64(int64(applied))
+						},
+					})
+					if err != nil {
+						return err
+					}
+					_ = bar.Finish()
+					fmt.Fprintf(g.stdout, "%s rebuilt from %d ledger records in %s (swap %s), checkpoint %d:",
+						p.Name(), res.Records, res.Took.Round(time.Millisecond), res.Swap.Round(time.Millisecond), res.Checkpoint)
+					for _, t := range p.Tables() {
+						fmt.Fprintf(g.stdout, " %s %d rows;", t, res.Rows[t])
+					}
+					fmt.Fprintln(g.stdout)
 				}
-				_ = bar.Finish()
-				fmt.Fprintf(g.stdout, "%s rebuilt from %d ledger records in %s (swap %s), checkpoint %d:",
-					p.Name(), res.Records, res.Took.Round(time.Millisecond), res.Swap.Round(time.Millisecond), res.Checkpoint)
-				for _, t := range p.Tables() {
-					fmt.Fprintf(g.stdout, " %s %d rows;", t, res.Rows[t])
-				}
-				fmt.Fprintln(g.stdout)
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	rebuild.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")

@@ -210,3 +210,39 @@ func (g *globals) openResolvedDatabase(ctx context.Context) (*pgxpool.Pool, erro
 	}
 	return openDatabase(ctx, url)
 }
+
+// withTool connects as name (see connectTool), runs do and disconnects,
+// whatever do returns.
+func (g *globals) withTool(name string, do func(tool) error) error {
+	t, err := g.connectTool(name)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	return do(t)
+}
+
+// withDatabase opens the configured or recorded PostgreSQL for do and
+// closes it afterwards.
+func (g *globals) withDatabase(ctx context.Context, do func(*pgxpool.Pool) error) error {
+	pool, err := g.openResolvedDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return do(pool)
+}
+
+// withToolAndReadModels is withTool for the commands that also write the
+// read models: it opens the database as well and applies the schema
+// migrations first, as serve would, so that the tables are there.
+func (g *globals) withToolAndReadModels(ctx context.Context, name string, do func(tool, *pgxpool.Pool) error) error {
+	return g.withTool(name, func(t tool) error {
+		return g.withDatabase(ctx, func(pool *pgxpool.Pool) error {
+			if err := migrate(ctx, pool, t.log); err != nil {
+				return err
+			}
+			return do(t, pool)
+		})
+	})
+}
