@@ -420,15 +420,11 @@ func waitForMembers(t *testing.T, pool *pgxpool.Pool, want int) []string {
 // half with new message ids. The ledger and every balance stay as they were;
 // each copy is a duplicate_event dead letter.
 func TestRepublishedEventIDsAwardNothing(t *testing.T) {
-	env := natstest.Start(t)
-	db := pgtest.New(t)
-	srv := startServe(t, "--nats-url", env.Server.ClientURL(), "--database-url", db.URL, "--data-dir", t.TempDir())
-	events := simulateThrough(t, env.Server.ClientURL(), simulate.Config{Members: 300, Days: 60, Seed: 5, Start: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
-	want, rejected := referenceFold(t, events)
-	before := pointsSnapshot(t, db.Pool)
+	sys := serveSimulation(t, simulate.Config{Members: 300, Days: 60, Seed: 5, Start: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)})
+	want, rejected := referenceFold(t, sys.events)
+	before := pointsSnapshot(t, sys.db.Pool)
 	ctx := context.Background()
-	ledger, err := env.JS.Stream(ctx, streams.LedgerStream)
+	ledger, err := sys.env.JS.Stream(ctx, streams.LedgerStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,37 +432,30 @@ func TestRepublishedEventIDsAwardNothing(t *testing.T) {
 
 	// The window is shortened and left to pass, so that JetStream no longer
 	// recognises the original ids.
-	in, err := env.JS.Stream(ctx, streams.InputStream)
+	in, err := sys.env.JS.Stream(ctx, streams.InputStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := in.CachedInfo().Config
 	cfg.Duplicates = time.Second
-	if _, err := env.JS.UpdateStream(ctx, cfg); err != nil {
+	if _, err := sys.env.JS.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
 	var again []domain.Event
-	for _, e := range events {
+	for _, e := range sys.events {
 		if _, ok := want[e.MemberID]; ok && domain.Validate(e, e.OccurredAt) == nil && len(again) < 1000 {
 			again = append(again, e)
 		}
 	}
-	pub := streams.NewPublisher(env.JS, nil)
+	pub := streams.NewPublisher(sys.env.JS, nil)
 	for i, e := range again {
-		data, err := streams.EncodeEvent(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subject, err := streams.InputSubject(e.Type, e.MemberID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		in := encodedInput(t, e)
 		msgID := e.ID
 		if i%2 == 1 {
 			msgID = "republished-" + e.ID
 		}
-		if err := pub.PublishRaw(ctx, subject, msgID, data); err != nil {
+		if err := pub.PublishRaw(ctx, in.subject, msgID, in.data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -476,21 +465,21 @@ func TestRepublishedEventIDsAwardNothing(t *testing.T) {
 	if got := pub.Acked(); got != len(again) {
 		t.Fatalf("%d of %d re-published events were stored", got, len(again))
 	}
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)+len(again)))
+	waitCaughtUp(t, sys.env.JS, sys.db.Pool, uint64(len(sys.events)+len(again)))
 
-	after := pointsSnapshot(t, db.Pool)
+	after := pointsSnapshot(t, sys.db.Pool)
 	if before != after {
 		t.Errorf("points changed: before %+v, after %+v", before, after)
 	}
-	assertMembersEqual(t, db.Pool, want)
-	ledger, err = env.JS.Stream(ctx, streams.LedgerStream)
+	assertMembersEqual(t, sys.db.Pool, want)
+	ledger, err = sys.env.JS.Stream(ctx, streams.LedgerStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := ledger.CachedInfo().State.Msgs; got != ledgerBefore {
 		t.Errorf("ledger messages %d after the re-publish, %d before", got, ledgerBefore)
 	}
-	dlq, err := env.JS.Stream(ctx, streams.DeadLetterStream)
+	dlq, err := sys.env.JS.Stream(ctx, streams.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +492,7 @@ func TestRepublishedEventIDsAwardNothing(t *testing.T) {
 	}
 	t.Logf("%d events re-published (%d rejected in the first pass); points, members and ledger unchanged: %+v",
 		len(again), rejected, after)
-	srv.stop(t)
+	sys.srv.stop(t)
 }
 
 // pointsTotals sums the points tables.
@@ -529,17 +518,12 @@ func pointsSnapshot(t *testing.T, pool *pgxpool.Pool) pointsTotals {
 // equal to the incrementally built ones; the live projections then go on
 // from the rebuilt tables.
 func TestRebuildEqualsIncremental(t *testing.T) {
-	env := natstest.Start(t)
-	db := pgtest.New(t)
-	natsURL := env.Server.ClientURL()
-	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir())
-	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 90, Seed: 8, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
-	incremental := tableSnapshot(t, db.Pool)
+	sys := serveSimulation(t, simulate.Config{Members: 300, Days: 90, Seed: 8, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	incremental := tableSnapshot(t, sys.db.Pool)
 
-	out := mustLoyalty(t, "projections", "rebuild", "all", "--nats-url", natsURL, "--database-url", db.URL, "--quiet")
+	out := mustLoyalty(t, "projections", "rebuild", "all", "--nats-url", sys.natsURL, "--database-url", sys.db.URL, "--quiet")
 	t.Log(strings.TrimSpace(out))
-	rebuilt := tableSnapshot(t, db.Pool)
+	rebuilt := tableSnapshot(t, sys.db.Pool)
 	for table, rows := range incremental {
 		if !slices.Equal(rows, rebuilt[table]) {
 			t.Errorf("loyalty.%s: %d rows built incrementally, %d rebuilt; they differ", table, len(rows), len(rebuilt[table]))
@@ -551,13 +535,13 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 	// A rebuild while more activity arrives: the live projection commits
 	// during the rebuild, and after the swap it goes on from the rebuilt
 	// tables.
-	sim := exec.Command(binary, "simulate", "--nats-url", natsURL, "--members", "300", "--days", "30", "--seed", "9",
+	sim := exec.Command(binary, "simulate", "--nats-url", sys.natsURL, "--members", "300", "--days", "30", "--seed", "9",
 		"--start", "2026-04-01", "--rate", "1500", "--quiet")
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	t.Log(strings.TrimSpace(mustLoyalty(t, "projections", "rebuild", "all", "--nats-url", natsURL, "--database-url", db.URL, "--quiet")))
+	t.Log(strings.TrimSpace(mustLoyalty(t, "projections", "rebuild", "all", "--nats-url", sys.natsURL, "--database-url", sys.db.URL, "--quiet")))
 	if err := sim.Wait(); err != nil {
 		t.Fatalf("simulate: %v", err)
 	}
@@ -565,20 +549,20 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := append(events, more...)
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(all)))
+	all := append(sys.events, more...)
+	waitCaughtUp(t, sys.env.JS, sys.db.Pool, uint64(len(all)))
 	want, _ := referenceFold(t, all)
-	assertMembersEqual(t, db.Pool, want)
-	assertLedgerInvariants(t, db.Pool)
-	live := tableSnapshot(t, db.Pool)
-	mustLoyalty(t, "projections", "rebuild", "all", "--nats-url", natsURL, "--database-url", db.URL, "--quiet")
-	if again := tableSnapshot(t, db.Pool); !maps.EqualFunc(live, again, slices.Equal) {
+	assertMembersEqual(t, sys.db.Pool, want)
+	assertLedgerInvariants(t, sys.db.Pool)
+	live := tableSnapshot(t, sys.db.Pool)
+	mustLoyalty(t, "projections", "rebuild", "all", "--nats-url", sys.natsURL, "--database-url", sys.db.URL, "--quiet")
+	if again := tableSnapshot(t, sys.db.Pool); !maps.EqualFunc(live, again, slices.Equal) {
 		t.Error("after a rebuild during activity, the tables differ from those a rebuild at rest gives")
 	}
-	if _, errOut, err := loyalty(t, "projections", "rebuild", "nope", "--nats-url", natsURL, "--database-url", db.URL); err == nil || !strings.Contains(errOut, "use one of activity, members") {
+	if _, errOut, err := loyalty(t, "projections", "rebuild", "nope", "--nats-url", sys.natsURL, "--database-url", sys.db.URL); err == nil || !strings.Contains(errOut, "use one of activity, members") {
 		t.Errorf("rebuild of an unknown projection: err %v, stderr %q", err, errOut)
 	}
-	srv.stop(t)
+	sys.srv.stop(t)
 }
 
 // tableSnapshot is every row of every read model, as text, sorted.
@@ -607,6 +591,66 @@ func tableSnapshot(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 
 // simulateThrough publishes cfg's activity through `loyalty simulate` and
 // returns the same events, generated here for the reference.
+// countsByKey runs query, which selects a key and a count per row, and
+// returns the counts by key.
+func countsByKey(t *testing.T, pool *pgxpool.Pool, query string) map[string]int64 {
+	t.Helper()
+	counts := map[string]int64{}
+	rows, err := pool.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		counts[k] = n
+	}
+	return counts
+}
+
+// servedSimulation is a `loyalty serve` on NATS and PostgreSQL of its own
+// that has applied a simulated load, with the projections caught up.
+type servedSimulation struct {
+	env     *natstest.Env
+	db      *pgtest.Database
+	natsURL string
+	srv     *server
+	events  []domain.Event
+}
+
+// serveSimulation starts NATS, PostgreSQL and serve (with serveArgs after the
+// connection flags and a fresh data directory), publishes the load cfg
+// describes and waits until the read models have caught up with it.
+func serveSimulation(t *testing.T, cfg simulate.Config, serveArgs ...string) servedSimulation {
+	t.Helper()
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	srv := startServe(t, append([]string{"--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir()}, serveArgs...)...)
+	events := simulateThrough(t, natsURL, cfg)
+	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
+	return servedSimulation{env: env, db: db, natsURL: natsURL, srv: srv, events: events}
+}
+
+// assertMatchesFold checks the read models against the reference fold of
+// the simulated events through the program versions in programFile, and the
+// ledger's invariants; it returns the folded members.
+func (s servedSimulation) assertMatchesFold(t *testing.T, programFile string) map[string]*domain.Member {
+	t.Helper()
+	ps, err := programs.LoadVersions(programFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := referenceFoldWith(t, s.events, ps)
+	assertMembersEqual(t, s.db.Pool, want)
+	assertLedgerInvariants(t, s.db.Pool)
+	return want
+}
+
 func simulateThrough(t *testing.T, natsURL string, cfg simulate.Config) []domain.Event {
 	t.Helper()
 	mustLoyalty(t, "simulate", "--nats-url", natsURL, "--members", strconv.Itoa(cfg.Members), "--days", strconv.Itoa(cfg.Days),

@@ -76,6 +76,20 @@ type rawInput struct {
 	data    []byte
 }
 
+// encodedInput is e as upstream publishes it: its body on its input subject.
+func encodedInput(t *testing.T, e domain.Event) rawInput {
+	t.Helper()
+	data, err := streams.EncodeEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := streams.InputSubject(e.Type, e.MemberID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rawInput{subject: subject, data: data}
+}
+
 func publishInputs(t *testing.T, js jetstream.JetStream, inputs []rawInput) {
 	t.Helper()
 	ctx := context.Background()

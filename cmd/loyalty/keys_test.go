@@ -181,15 +181,7 @@ func publishWithoutMsgIDs(t *testing.T, env *natstest.Env, events []domain.Event
 	t.Helper()
 	var inputs []rawInput
 	for _, e := range events {
-		data, err := streams.EncodeEvent(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subject, err := streams.InputSubject(e.Type, e.MemberID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inputs = append(inputs, rawInput{subject: subject, data: data})
+		inputs = append(inputs, encodedInput(t, e))
 	}
 	publishInputs(t, env.JS, inputs)
 }

@@ -173,9 +173,6 @@ func waitForLog(t *testing.T, s *server, text string, n int) {
 // activity: the read models equal the reference fold, and each rule shows in
 // the points ledger.
 func TestProgramRulesEndToEnd(t *testing.T) {
-	env := natstest.Start(t)
-	db := pgtest.New(t)
-	natsURL := env.Server.ClientURL()
 	rules := `
   rules:
     - id: weekend-bonus
@@ -202,17 +199,9 @@ func TestProgramRulesEndToEnd(t *testing.T) {
 `
 	file := writeProgram(t, defaultProgramWith(rules))
 	mustLoyalty(t, "program", "check", file)
-	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file)
-	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 120, Seed: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
-	ps, err := programs.LoadVersions(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := referenceFoldWith(t, events, ps)
-	assertMembersEqual(t, db.Pool, want)
-	assertLedgerInvariants(t, db.Pool)
-	rows, err := db.Pool.Query(context.Background(), `select rule, count(*), sum(points) from loyalty.points_ledger group by 1 order by 1`)
+	sys := serveSimulation(t, simulate.Config{Members: 300, Days: 120, Seed: 12, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, "--program", file)
+	sys.assertMatchesFold(t, file)
+	rows, err := sys.db.Pool.Query(context.Background(), `select rule, count(*), sum(points) from loyalty.points_ledger group by 1 order by 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +221,7 @@ func TestProgramRulesEndToEnd(t *testing.T) {
 			t.Errorf("rule %s never fired in the simulation", id)
 		}
 	}
-	srv.stop(t)
+	sys.srv.stop(t)
 }
 
 // A member blocked upstream earns nothing until set active again; the read
@@ -292,20 +281,9 @@ func TestBlockedMemberEarnsNothing(t *testing.T) {
 // through the binary: the read models equal the reference fold, expired
 // points are in the points ledger, and every balance is made of dated lots.
 func TestPointsExpiryEndToEnd(t *testing.T) {
-	env := natstest.Start(t)
-	db := pgtest.New(t)
-	natsURL := env.Server.ClientURL()
 	file := writeProgram(t, defaultProgramWith("  expiry: {policy: days, days: 60}\n"))
-	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--program", file)
-	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 240, Seed: 21, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
-	ps, err := programs.LoadVersions(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := referenceFoldWith(t, events, ps)
-	assertMembersEqual(t, db.Pool, want)
-	assertLedgerInvariants(t, db.Pool)
+	sys := serveSimulation(t, simulate.Config{Members: 300, Days: 240, Seed: 21, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, "--program", file)
+	want := sys.assertMatchesFold(t, file)
 	for id, m := range want {
 		var lots int64
 		for _, l := range m.ExpiringPoints() {
@@ -316,7 +294,7 @@ func TestPointsExpiryEndToEnd(t *testing.T) {
 		}
 	}
 	var expiredRows, expiredPoints, undated int64
-	if err := db.Pool.QueryRow(context.Background(), `select
+	if err := sys.db.Pool.QueryRow(context.Background(), `select
 		(select count(*) from loyalty.points_ledger where kind = 'expired'),
 		(select coalesce(-sum(points), 0) from loyalty.points_ledger where kind = 'expired'),
 		(select count(*) from loyalty.points_ledger where kind = 'earned' and expires_at is null)`).Scan(&expiredRows, &expiredPoints, &undated); err != nil {
@@ -326,7 +304,7 @@ func TestPointsExpiryEndToEnd(t *testing.T) {
 		t.Errorf("%d expired rows (%d points), %d earned rows without a date; want some expired, none undated", expiredRows, expiredPoints, undated)
 	}
 	t.Logf("%d expiries took %d points", expiredRows, expiredPoints)
-	srv.stop(t)
+	sys.srv.stop(t)
 }
 
 // Members who stop coming lose their points when they expire: serve's clock
@@ -396,14 +374,9 @@ func mustProgram(t *testing.T, text string) *domain.Program {
 // replay gives what the engine put in the live tables; a program that
 // doubles base points issues more; the live tables stay as they were.
 func TestBacktest(t *testing.T) {
-	env := natstest.Start(t)
-	db := pgtest.New(t)
-	natsURL := env.Server.ClientURL()
-	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir())
-	events := simulateThrough(t, natsURL, simulate.Config{Members: 300, Days: 90, Seed: 41, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
-	srv.stop(t)
-	before := tableSnapshot(t, db.Pool)
+	sys := serveSimulation(t, simulate.Config{Members: 300, Days: 90, Seed: 41, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	sys.srv.stop(t)
+	before := tableSnapshot(t, sys.db.Pool)
 
 	dir := t.TempDir()
 	same := filepath.Join(dir, "same.yaml")
@@ -414,7 +387,7 @@ func TestBacktest(t *testing.T) {
 	if err := os.WriteFile(double, []byte(programVersion(t, "2026.1-double", "", "2")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"backtest", "--nats-url", natsURL, "--database-url", db.URL, "--json", "--quiet"}
+	args := []string{"backtest", "--nats-url", sys.natsURL, "--database-url", sys.db.URL, "--json", "--quiet"}
 	var self projections.Comparison
 	if err := json.Unmarshal([]byte(mustLoyalty(t, append(args, "--program", same)...)), &self); err != nil {
 		t.Fatal(err)
@@ -429,7 +402,7 @@ func TestBacktest(t *testing.T) {
 	if self.TierChanged != 0 {
 		t.Errorf("the live program against itself moves %d members to another tier", self.TierChanged)
 	}
-	live := pointsSnapshot(t, db.Pool)
+	live := pointsSnapshot(t, sys.db.Pool)
 	if f := figure(t, self.Totals, "points outstanding"); f.Live != live.Balance {
 		t.Errorf("the replay of the live program has %d points outstanding, the live tables %d", f.Live, live.Balance)
 	}
@@ -459,14 +432,14 @@ func TestBacktest(t *testing.T) {
 		diff("points outstanding") != diff("points issued")-diff("points reversed")-diff("points expired")-diff("points redeemed") {
 		t.Errorf("30-day expiry: %+v", exp.Totals)
 	}
-	text := mustLoyalty(t, "backtest", "--nats-url", natsURL, "--database-url", db.URL, "--quiet", "--program", double, "--from", "2026-02-01", "--to", "2026-03-01")
+	text := mustLoyalty(t, "backtest", "--nats-url", sys.natsURL, "--database-url", sys.db.URL, "--quiet", "--program", double, "--from", "2026-02-01", "--to", "2026-03-01")
 	if !strings.Contains(text, "points issued") || !strings.Contains(text, "POINTS BY RULE") {
 		t.Errorf("backtest text output:\n%s", text)
 	}
-	if after := tableSnapshot(t, db.Pool); !maps.EqualFunc(before, after, slices.Equal) {
+	if after := tableSnapshot(t, sys.db.Pool); !maps.EqualFunc(before, after, slices.Equal) {
 		t.Error("a backtest changed the live tables")
 	}
-	if _, errOut, err := loyalty(t, "backtest", "--nats-url", natsURL, "--database-url", db.URL); err == nil || !strings.Contains(errOut, "--program NEW is required") {
+	if _, errOut, err := loyalty(t, "backtest", "--nats-url", sys.natsURL, "--database-url", sys.db.URL); err == nil || !strings.Contains(errOut, "--program NEW is required") {
 		t.Errorf("backtest without --program: %v, %q", err, errOut)
 	}
 }
@@ -587,40 +560,14 @@ func TestEveryProgramFeatureOverAYear(t *testing.T) {
 	assertLedgerInvariants(t, db.Pool)
 	// Points earned in the first quarter expire when the second ends, on
 	// 1 July: decided by events from then on, under 2026.2.
-	rules := map[string]int64{}
-	rows, err := db.Pool.Query(ctx, `select rule || '/' || program_version, count(*) from loyalty.points_ledger group by 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var k string
-		var n int64
-		if err := rows.Scan(&k, &n); err != nil {
-			t.Fatal(err)
-		}
-		rules[k] = n
-	}
-	rows.Close()
+	rules := countsByKey(t, db.Pool, `select rule || '/' || program_version, count(*) from loyalty.points_ledger group by 1`)
 	for _, k := range []string{"weekend/2026.1", "weekend/2026.2", "beauty-lines/2026.1", "happy/2026.1", "welcome/2026.1", "streak/2026.1", "expiry/2026.2", "base/2026.2",
 		"referral_bonus/2026.1", "referrer_bonus/2026.1", "transfer_out/2026.1", "transfer_in/2026.1", "birthday_bonus/2026.1", "birthday_bonus/2026.2"} {
 		if rules[k] == 0 {
 			t.Errorf("no %s facts in the points ledger: %v", k, rules)
 		}
 	}
-	kinds := map[string]int64{}
-	rows, err = db.Pool.Query(ctx, `select kind || '/' || account, count(*) from loyalty.points_ledger group by 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var k string
-		var n int64
-		if err := rows.Scan(&k, &n); err != nil {
-			t.Fatal(err)
-		}
-		kinds[k] = n
-	}
-	rows.Close()
+	kinds := countsByKey(t, db.Pool, `select kind || '/' || account, count(*) from loyalty.points_ledger group by 1`)
 	for _, k := range []string{"earned/pending", "released/pending", "released/available", "cancelled/pending", "redeemed/available", "expired/available",
 		"transferred/available", "received/available"} {
 		if kinds[k] == 0 {
