@@ -32,11 +32,7 @@ func TestAdversarialClientsUnderLoad(t *testing.T) {
 	db := pgtest.New(t)
 	serveArgs := append(sec.as("engine"), "--database-url", db.URL, "--data-dir", t.TempDir())
 	srv := startServe(t, serveArgs...)
-	operator := sec.connect(t, "operator")
-	js, err := jetstream.New(operator)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := sec.jetStream(t, "operator")
 	attacker := sec.connect(t, "upstream")
 	rng := rand.New(rand.NewPCG(16, 2026))
 

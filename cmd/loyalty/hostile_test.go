@@ -34,11 +34,7 @@ func TestAccountsStopTheServiceAsConfusedDeputy(t *testing.T) {
 		"--service-reply-prefixes", "$,loyalty.,_,KV")...)
 	defer srv.stop(t)
 
-	operator := sec.connect(t, "operator")
-	js, err := jetstream.New(operator)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := sec.jetStream(t, "operator")
 	waitForStreams(t, js)
 	attacker := sec.connect(t, "upstream")
 	// An enrolled member, so that answers are not all errors.

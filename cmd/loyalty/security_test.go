@@ -242,6 +242,17 @@ func (s securedNATS) connect(t *testing.T, user string) *nats.Conn {
 	return nc
 }
 
+// jetStream connects as user (see connect) and returns the JetStream API
+// on that connection.
+func (s securedNATS) jetStream(t *testing.T, user string) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(s.connect(t, user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // startSecuredNATS runs the real server with deploy/nats/permissions.conf
 // and TLS checked against a CA of the test's own.
 func startSecuredNATS(t *testing.T) securedNATS {
