@@ -331,28 +331,30 @@ func checkTables(t *testing.T, ctx context.Context, pool *pgxpool.Pool, ref refe
 	for _, facts := range ref.facts {
 		for _, f := range facts {
 			id := f.Meta().EventID
+			// A points_ledger row is the fact's event, its rule and the points it moves.
+			ledgerRow := func(rule string, points int64) { add("points_ledger", fmt.Sprintf("%s %s %d", id, rule, points)) }
 			switch f := f.(type) {
 			case domain.PointsEarned:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, f.Points))
+				ledgerRow(f.Rule, f.Points)
 			case domain.PointsReversed:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
+				ledgerRow(f.Rule, -f.Points)
 			case domain.PointsExpired:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, f.Rule, -f.Points))
+				ledgerRow(f.Rule, -f.Points)
 			case domain.PointsRedeemed:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.RedeemRule, -f.Points))
+				ledgerRow(projections.RedeemRule, -f.Points)
 			case domain.PointsHeld:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.RedeemRule, -f.Points))
+				ledgerRow(projections.RedeemRule, -f.Points)
 			case domain.HoldReturned:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReturnRule, f.Points))
+				ledgerRow(projections.ReturnRule, f.Points)
 			case domain.PointsReleased:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReleaseRule, f.Points))
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.ReleaseRule, -f.Points))
+				ledgerRow(projections.ReleaseRule, f.Points)
+				ledgerRow(projections.ReleaseRule, -f.Points)
 			case domain.PointsCancelled:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, projections.CancelRule, -f.Points))
+				ledgerRow(projections.CancelRule, -f.Points)
 			case domain.PointsTransferred:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, domain.RuleTransferOut, -f.Points))
+				ledgerRow(domain.RuleTransferOut, -f.Points)
 			case domain.PointsReceived:
-				add("points_ledger", fmt.Sprintf("%s %s %d", id, domain.RuleTransferIn, f.Points))
+				ledgerRow(domain.RuleTransferIn, f.Points)
 			case domain.PointsExpiring:
 				add("expiry_notices", fmt.Sprintf("%s %d", id, f.Points))
 			case domain.TierChanged:
