@@ -86,6 +86,24 @@ func (p *ledgerParser) nextKey(first bool) (key []byte, done, ok bool) {
 	return key, false, true
 }
 
+// nextElement moves to the next element of an array whose '[' (first) or
+// previous element has been read. done is true at the closing ']', which it
+// reads.
+func (p *ledgerParser) nextElement(first bool) (done, ok bool) {
+	p.space()
+	switch c := p.peek(); {
+	case c == ']':
+		p.i++
+		return true, true
+	case !first && c != ',':
+		return false, false
+	case !first:
+		p.i++
+		p.space()
+	}
+	return false, true
+}
+
 // record reads the whole input.
 func (p *ledgerParser) record(r *parsedRecord) bool {
 	p.space()
@@ -154,32 +172,26 @@ func (p *ledgerParser) factList(memberID, eventID string) ([]domain.Fact, bool) 
 		*w = wireFact{} // keeps nothing of the record alive
 		wireFactPool.Put(w)
 	}()
-	if p.space(); p.peek() != ']' {
-		for {
-			*w = wireFact{}
-			var lineBuf [8]wireLine
-			lines, ok := p.fact(w, lineBuf[:0])
-			if !ok {
-				return nil, false
-			}
-			f, err := decodeFact(w, lines, domain.FactMeta{MemberID: memberID, EventID: eventID, OccurredAt: w.OccurredAt.UTC()})
-			if err != nil {
-				return nil, false
-			}
-			facts = append(facts, f)
-			p.space()
-			if p.peek() != ',' {
-				break
-			}
-			p.i++
-			p.space()
+	for first := true; ; first = false {
+		done, ok := p.nextElement(first)
+		if !ok {
+			return nil, false
 		}
+		if done {
+			return append(make([]domain.Fact, 0, len(facts)), facts...), true
+		}
+		*w = wireFact{}
+		var lineBuf [8]wireLine
+		lines, ok := p.fact(w, lineBuf[:0])
+		if !ok {
+			return nil, false
+		}
+		f, err := decodeFact(w, lines, domain.FactMeta{MemberID: memberID, EventID: eventID, OccurredAt: w.OccurredAt.UTC()})
+		if err != nil {
+			return nil, false
+		}
+		facts = append(facts, f)
 	}
-	if p.peek() != ']' {
-		return nil, false
-	}
-	p.i++
-	return append(make([]domain.Fact, 0, len(facts)), facts...), true
 }
 
 // fact reads a fact into w but for its lines, which it returns appended
@@ -244,9 +256,7 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 		case "reason":
 			bit, ok = 1<<17, p.string(&w.Reason)
 		case "expires_at":
-			var t time.Time
-			bit, ok = 1<<18, p.time(&t)
-			w.ExpiresAt = &t
+			bit, ok = 1<<18, p.timePointer(&w.ExpiresAt)
 		case "request_id":
 			bit, ok = 1<<19, p.string(&w.RequestID)
 		case "reward_id":
@@ -256,9 +266,7 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 		case "detail":
 			bit, ok = 1<<22, p.string(&w.Detail)
 		case "available_at":
-			var t time.Time
-			bit, ok = 1<<23, p.time(&t)
-			w.AvailableAt = &t
+			bit, ok = 1<<23, p.timePointer(&w.AvailableAt)
 		case "value":
 			bit, ok = 1<<24, p.int64(&w.Value)
 		case "next_tier":
@@ -289,26 +297,20 @@ func (p *ledgerParser) lineList(lines []wireLine) ([]wireLine, bool) {
 		return nil, false
 	}
 	p.i++
-	if p.space(); p.peek() != ']' {
-		for {
-			var l wireLine
-			if !p.line(&l) {
-				return nil, false
-			}
-			lines = append(lines, l)
-			p.space()
-			if p.peek() != ',' {
-				break
-			}
-			p.i++
-			p.space()
+	for first := true; ; first = false {
+		done, ok := p.nextElement(first)
+		if !ok {
+			return nil, false
 		}
+		if done {
+			return lines, true
+		}
+		var l wireLine
+		if !p.line(&l) {
+			return nil, false
+		}
+		lines = append(lines, l)
 	}
-	if p.peek() != ']' {
-		return nil, false
-	}
-	p.i++
-	return lines, true
 }
 
 func (p *ledgerParser) line(w *wireLine) bool {
@@ -438,6 +440,15 @@ func (p *ledgerParser) factType(w *wireFact) bool {
 func (p *ledgerParser) time(dst *time.Time) bool {
 	raw, ok := p.rawString()
 	return ok && dst.UnmarshalJSON(raw) == nil
+}
+
+func (p *ledgerParser) timePointer(dst **time.Time) bool {
+	var t time.Time
+	if !p.time(&t) {
+		return false
+	}
+	*dst = &t
+	return true
 }
 
 // number returns the integer literal at p.i: -?(0|[1-9][0-9]*), not
