@@ -45,59 +45,49 @@ func (c *StreamsConfig) setDefaults() {
 	}
 }
 
-// InputStreamConfig is the stream upstream publishes into. A subject transform
-// puts a partition number, hashed from the member key, in front of every
-// subject, so one consumer per partition sees each member's events in order.
-func InputStreamConfig(c StreamsConfig) jetstream.StreamConfig {
+// fileStream is what the engine's streams share: kept in files under the
+// limits policy, with c's replicas and duplicate window (defaults applied).
+func fileStream(c StreamsConfig, name, description string, subjects ...string) jetstream.StreamConfig {
 	c.setDefaults()
 	return jetstream.StreamConfig{
-		Name:        InputStream,
-		Description: "Member activity from upstream systems",
-		Subjects:    []string{InputPrefix + ".*.*"},
-		SubjectTransform: &jetstream.SubjectTransformConfig{
-			Source:      InputPrefix + ".*.*",
-			Destination: fmt.Sprintf("%s.{{partition(%d,2)}}.{{wildcard(1)}}.{{wildcard(2)}}", InputPrefix, Partitions),
-		},
-		Storage:    jetstream.FileStorage,
-		Retention:  jetstream.LimitsPolicy,
-		Replicas:   c.Replicas,
-		Duplicates: c.DuplicateWindow,
-		// Larger than MaxEventBytes so that oversized events are stored and
-		// dead-lettered with a reason instead of bouncing at the publisher.
-		MaxMsgSize: 1 << 20,
-	}
-}
-
-// LedgerStreamConfig is the event store: every fact, forever.
-func LedgerStreamConfig(c StreamsConfig) jetstream.StreamConfig {
-	c.setDefaults()
-	return jetstream.StreamConfig{
-		Name:        LedgerStream,
-		Description: "Loyalty facts: the event store every read model is built from",
-		Subjects:    []string{LedgerPrefix + ".*"},
+		Name:        name,
+		Description: description,
+		Subjects:    subjects,
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Replicas:    c.Replicas,
 		Duplicates:  c.DuplicateWindow,
-		DenyDelete:  true,
-		DenyPurge:   true,
 	}
+}
+
+// InputStreamConfig is the stream upstream publishes into. A subject transform
+// puts a partition number, hashed from the member key, in front of every
+// subject, so one consumer per partition sees each member's events in order.
+func InputStreamConfig(c StreamsConfig) jetstream.StreamConfig {
+	cfg := fileStream(c, InputStream, "Member activity from upstream systems", InputPrefix+".*.*")
+	cfg.SubjectTransform = &jetstream.SubjectTransformConfig{
+		Source:      InputPrefix + ".*.*",
+		Destination: fmt.Sprintf("%s.{{partition(%d,2)}}.{{wildcard(1)}}.{{wildcard(2)}}", InputPrefix, Partitions),
+	}
+	// Larger than MaxEventBytes so that oversized events are stored and
+	// dead-lettered with a reason instead of bouncing at the publisher.
+	cfg.MaxMsgSize = 1 << 20
+	return cfg
+}
+
+// LedgerStreamConfig is the event store: every fact, forever.
+func LedgerStreamConfig(c StreamsConfig) jetstream.StreamConfig {
+	cfg := fileStream(c, LedgerStream, "Loyalty facts: the event store every read model is built from", LedgerPrefix+".*")
+	cfg.DenyDelete, cfg.DenyPurge = true, true
+	return cfg
 }
 
 // DeadLetterStreamConfig holds input the engine could not apply, with the
 // reason in headers.
 func DeadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
-	c.setDefaults()
-	return jetstream.StreamConfig{
-		Name:        DeadLetterStream,
-		Description: "Rejected input events with the reason in headers",
-		Subjects:    []string{DeadLetterPrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Replicas:    c.Replicas,
-		Duplicates:  c.DuplicateWindow,
-		MaxMsgSize:  2 << 20,
-	}
+	cfg := fileStream(c, DeadLetterStream, "Rejected input events with the reason in headers", DeadLetterPrefix+".>")
+	cfg.MaxMsgSize = 2 << 20
+	return cfg
 }
 
 // DefaultReplicas is 3 when the connection's server is part of a cluster
