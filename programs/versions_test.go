@@ -31,6 +31,23 @@ func version(t *testing.T, name, date, perEUR string) string {
 	return strings.Join(lines, "\n")
 }
 
+// withEarning is the default program with settings (lines indented as
+// earning's members, each ending in a newline) at the top of its earning
+// section.
+func withEarning(settings string) string {
+	return strings.Replace(string(DefaultYAML), "\nearning:\n", "\nearning:\n"+settings, 1)
+}
+
+// mustParse is Parse of text, failing t on an error.
+func mustParse(t *testing.T, text string) *domain.Program {
+	t.Helper()
+	p, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestParseVersionsOfOneFile(t *testing.T) {
 	data := version(t, "2026.1", "", "1") + "\n---\n" + version(t, "2026.2", "2026-07-01", "2")
 	ps, err := ParseVersions([]byte(data))
@@ -123,10 +140,7 @@ func TestParseRules(t *testing.T) {
       award: {points: 15}
 `
 	text := strings.Replace(string(DefaultYAML), "\nearning:\n", "\nearning:"+rules, 1)
-	p, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParse(t, text)
 	if len(p.Earning.Rules) != 3 {
 		t.Fatalf("%d rules, want 3", len(p.Earning.Rules))
 	}
@@ -155,11 +169,8 @@ func TestParseRules(t *testing.T) {
 }
 
 func TestParseExpiry(t *testing.T) {
-	text := strings.Replace(string(DefaultYAML), "\nearning:\n", "\nearning:\n  expiry: {policy: end_of_quarter, periods: 2}\n", 1)
-	p, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	text := withEarning("  expiry: {policy: end_of_quarter, periods: 2}\n")
+	p := mustParse(t, text)
 	if p.Earning.Expiry != (domain.Expiry{Policy: domain.ExpireEndOfQuarter, Periods: 2}) {
 		t.Errorf("expiry %+v", p.Earning.Expiry)
 	}
@@ -174,28 +185,18 @@ func TestParseExpiry(t *testing.T) {
 }
 
 func TestParseReturns(t *testing.T) {
-	text := string(DefaultYAML) + "\nreturns: {policy: within_balance}\n"
-	p, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParse(t, string(DefaultYAML)+"\nreturns: {policy: within_balance}\n")
 	if p.Returns.Policy != domain.ReturnsWithinBalance {
 		t.Errorf("returns %+v", p.Returns)
 	}
 	if _, err := Parse([]byte(string(DefaultYAML) + "\nreturns: {policy: only_new}\n")); err == nil || !strings.Contains(err.Error(), "returns.policy") {
 		t.Errorf("unknown policy: %v", err)
 	}
-	p, err = Parse([]byte(string(DefaultYAML) + "\nreturns: {order_bonuses: keep}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = mustParse(t, string(DefaultYAML)+"\nreturns: {order_bonuses: keep}\n")
 	if want := (domain.Returns{OrderBonuses: domain.OrderBonusesKeep}); p.Returns != want {
 		t.Errorf("returns %+v, want %+v", p.Returns, want)
 	}
-	p, err = Parse(DefaultYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = mustParse(t, string(DefaultYAML))
 	if p.Returns != (domain.Returns{}) {
 		t.Errorf("the default program's returns %+v, want the defaults (unlimited, bonuses reversed)", p.Returns)
 	}
@@ -210,10 +211,7 @@ func TestParseTierPolicy(t *testing.T) {
 		`{name: silver, qualifying_spend: "500.00", multiplier: "1.25"}`, `{name: silver, qualifying_points: 1000, multiplier: "1.25"}`,
 		`{name: gold, qualifying_spend: "1500.00", multiplier: "1.5"}`, `{name: gold, qualifying_points: 3000, multiplier: "1.5"}`,
 	).Replace(string(DefaultYAML)) + "\ntier_policy: {measure: points, period: year, downgrade: one_tier, grace_days: 30}\n"
-	p, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParse(t, text)
 	want := domain.TierPolicy{Measure: domain.MeasurePoints, Period: domain.PeriodYear, Downgrade: domain.DowngradeOneTier, GraceDays: 30}
 	if p.TierPolicy != want || p.Tiers[2].QualifyingPoints != 3000 || p.Tiers[2].QualifyingSpend != 0 {
 		t.Errorf("tier policy %+v, gold %+v; want %+v and 3000 points", p.TierPolicy, p.Tiers[2], want)
@@ -232,12 +230,8 @@ func TestParseTierPolicy(t *testing.T) {
 }
 
 func TestParseTransfersAndReferral(t *testing.T) {
-	text := strings.Replace(string(DefaultYAML), "earning:\n", "earning:\n  referral: {referrer_points: 300, referred_points: 100}\n  yearly: {birthday_points: 250, anniversary_points: 100}\n", 1) +
-		"\ntransfers: {allowed: true, min_points: 50}\n"
-	p, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParse(t, withEarning("  referral: {referrer_points: 300, referred_points: 100}\n  yearly: {birthday_points: 250, anniversary_points: 100}\n")+
+		"\ntransfers: {allowed: true, min_points: 50}\n")
 	if p.Transfers != (domain.Transfers{Allowed: true, MinPoints: 50}) || p.Earning.Referral != (domain.Referral{ReferrerPoints: 300, ReferredPoints: 100}) ||
 		p.Earning.Yearly != (domain.Yearly{BirthdayPoints: 250, AnniversaryPoints: 100}) {
 		t.Errorf("transfers %+v, referral %+v", p.Transfers, p.Earning.Referral)
@@ -248,12 +242,7 @@ func TestParseTransfersAndReferral(t *testing.T) {
 }
 
 func TestParsePending(t *testing.T) {
-	text := strings.Replace(string(DefaultYAML), "earning:\n", "earning:\n  pending: {days: 14, confirmation: true}\n", 1) +
-		"\nreturns: {policy: only_pending}\n"
-	p, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustParse(t, withEarning("  pending: {days: 14, confirmation: true}\n")+"\nreturns: {policy: only_pending}\n")
 	if want := (domain.Pending{Days: 14, Confirmation: true}); p.Earning.Pending != want || p.Returns.Policy != domain.ReturnsOnlyPending {
 		t.Errorf("pending %+v, returns %+v; want %+v and only_pending", p.Earning.Pending, p.Returns, want)
 	}
