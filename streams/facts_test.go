@@ -1,9 +1,10 @@
 package streams
 
 import (
-	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -21,25 +22,9 @@ func TestFactCodecsCoverTheDomain(t *testing.T) {
 	}
 	declared := map[string]bool{}
 	for _, pkg := range pkgs {
-		for _, file := range pkg.Files {
-			for _, decl := range file.Decls {
-				gen, ok := decl.(*ast.GenDecl)
-				if !ok || gen.Tok != token.CONST {
-					continue
-				}
-				for _, spec := range gen.Specs {
-					vs := spec.(*ast.ValueSpec)
-					if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "FactType" {
-						continue
-					}
-					for _, v := range vs.Values {
-						if lit, ok := v.(*ast.BasicLit); ok {
-							s, _ := strconv.Unquote(lit.Value)
-							declared[s] = true
-						}
-					}
-				}
-			}
+		for _, lit := range constLiterals(slices.Collect(maps.Values(pkg.Files)), "FactType") {
+			s, _ := strconv.Unquote(lit.Value)
+			declared[s] = true
 		}
 	}
 	if len(declared) == 0 {

@@ -170,12 +170,19 @@ func TestSchemaExamples(t *testing.T) {
 	}
 }
 
-// Every event in a ```json block of docs/events.md is a valid event.
-func TestDocsExamples(t *testing.T) {
+// eventsDoc returns the text of docs/events.md.
+func eventsDoc(t *testing.T) []byte {
+	t.Helper()
 	doc, err := os.ReadFile("../docs/events.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return doc
+}
+
+// Every event in a ```json block of docs/events.md is a valid event.
+func TestDocsExamples(t *testing.T) {
+	doc := eventsDoc(t)
 	seen := map[domain.EventType]bool{}
 	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllSubmatch(doc, -1)
 	for i, b := range blocks {
@@ -196,10 +203,7 @@ func TestDocsExamples(t *testing.T) {
 // docs/events.md lists every dead-letter reason, so adding one to the domain
 // without documenting it fails here.
 func TestDocsListEveryReason(t *testing.T) {
-	doc, err := os.ReadFile("../docs/events.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := eventsDoc(t)
 	reasons := domainReasons(t)
 	reasons = append(reasons, ReasonMalformedJSON, ReasonUnknownType, ReasonOversized,
 		"duplicate_event", "event_id_conflict", "subject_mismatch")
@@ -218,28 +222,42 @@ func domainReasons(t *testing.T) []domain.Reason {
 		t.Fatal(err)
 	}
 	var reasons []domain.Reason
-	for _, d := range f.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.CONST {
-			continue
-		}
-		for _, spec := range g.Specs {
-			vs := spec.(*ast.ValueSpec)
-			if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Reason" {
-				continue
-			}
-			for _, v := range vs.Values {
-				if lit, ok := v.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					s, _ := strconv.Unquote(lit.Value)
-					reasons = append(reasons, domain.Reason(s))
-				}
-			}
+	for _, lit := range constLiterals([]*ast.File{f}, "Reason") {
+		if lit.Kind == token.STRING {
+			s, _ := strconv.Unquote(lit.Value)
+			reasons = append(reasons, domain.Reason(s))
 		}
 	}
 	if len(reasons) < 10 {
 		t.Fatalf("found only %d Reason constants in domain/reject.go", len(reasons))
 	}
 	return reasons
+}
+
+// constLiterals returns the literal values of the constants files declare
+// with the named type.
+func constLiterals(files []*ast.File, typeName string) []*ast.BasicLit {
+	var lits []*ast.BasicLit
+	for _, f := range files {
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != typeName {
+					continue
+				}
+				for _, v := range vs.Values {
+					if lit, ok := v.(*ast.BasicLit); ok {
+						lits = append(lits, lit)
+					}
+				}
+			}
+		}
+	}
+	return lits
 }
 
 // What the schemas forbid, the engine rejects too (in DecodeEvent or in
@@ -565,10 +583,7 @@ func TestSchemasStateTheEngineStringLimits(t *testing.T) {
 // docs/events.md has a row for every string field the engine limits, with
 // its byte limit and character rule.
 func TestDocsStateTheStringLimits(t *testing.T) {
-	doc, err := os.ReadFile("../docs/events.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := eventsDoc(t)
 	_, section, _ := strings.Cut(string(doc), "\n## Strings\n")
 	section, _, _ = strings.Cut(section, "\n## ")
 	if section == "" {
