@@ -248,14 +248,8 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	}
 	b = appendOptInt(b, `,"qualifying_spend":`, w.QualifyingSpend)
 	b = appendOptInt(b, `,"qualifying_spend_after":`, w.QualifyingSpendAfter)
-	if w.Rating != nil {
-		b = append(b, `,"rating":`...)
-		b = strconv.AppendInt(b, int64(*w.Rating), 10)
-	}
-	if w.NPS != nil {
-		b = append(b, `,"nps":`...)
-		b = strconv.AppendInt(b, int64(*w.NPS), 10)
-	}
+	b = appendOptIntPointer(b, `,"rating":`, w.Rating)
+	b = appendOptIntPointer(b, `,"nps":`, w.NPS)
 	b = appendOptString(b, `,"comment":`, w.Comment)
 	b = appendOptInt(b, `,"points":`, w.Points)
 	b = appendOptString(b, `,"rule":`, w.Rule)
@@ -322,6 +316,13 @@ func appendOptInt(b []byte, key string, n int64) []byte {
 	}
 	b = append(b, key...)
 	return strconv.AppendInt(b, n, 10)
+}
+
+func appendOptIntPointer(b []byte, key string, n *int) []byte {
+	if n != nil {
+		b = strconv.AppendInt(append(b, key...), int64(*n), 10)
+	}
+	return b
 }
 
 // EncodeLedgerMessage renders records for one ledger message: each record as
