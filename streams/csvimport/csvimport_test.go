@@ -40,6 +40,16 @@ func readAll(t testing.TB, input, source string) []result {
 	if err != nil {
 		t.Fatalf("NewReader(%q): %v", input, err)
 	}
+	return readResults(t, r, input, nil)
+}
+
+// readResults calls r.Next until io.EOF, giving each row or row error to
+// check (when not nil) before it keeps it. It fails the test on any error
+// other than a *RowError, and if r does not end with io.EOF (twice, so that
+// the end is sticky) within one call per byte of input, plus two: each
+// result takes at least one byte, so the loop is bounded.
+func readResults(t testing.TB, r *csvimport.Reader, input string, check func(result)) []result {
+	t.Helper()
 	var got []result
 	for range len(input) + 2 {
 		row, err := r.Next()
@@ -49,15 +59,20 @@ func readAll(t testing.TB, input, source string) []result {
 			}
 			return got
 		}
+		var res result
 		var rowErr *csvimport.RowError
 		switch {
 		case errors.As(err, &rowErr):
-			got = append(got, result{Err: rowErr})
+			res.Err = rowErr
 		case err != nil:
-			t.Fatalf("Next: %v (%T), want a row, a *RowError or io.EOF", err, err)
+			t.Fatalf("Next on %q = %v (%T), want a row, a *RowError or io.EOF", input, err, err)
 		default:
-			got = append(got, result{Row: row})
+			res.Row = row
 		}
+		if check != nil {
+			check(res)
+		}
+		got = append(got, res)
 	}
 	t.Fatalf("no io.EOF after %d calls to Next on %q", len(input)+2, input)
 	return nil

@@ -3,7 +3,6 @@ package csvimport_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"reflect"
 	"testing"
@@ -46,41 +45,24 @@ func fuzzRead(t *testing.T, data []byte) []result {
 		}
 		return nil
 	}
-	var got []result
 	last := 1 // the header's line, at least
-	// Each result takes at least one byte, so the loop is bounded.
-	for range len(data) + 2 {
-		row, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			if _, err := r.Next(); !errors.Is(err, io.EOF) {
-				t.Fatalf("Next after io.EOF = %v", err)
-			}
-			return got
-		}
-		line := row.Line
-		var rowErr *csvimport.RowError
-		switch {
-		case errors.As(err, &rowErr):
+	return readResults(t, r, string(data), func(res result) {
+		line := res.Row.Line
+		if rowErr := res.Err; rowErr != nil {
 			line = rowErr.Line
 			if rowErr.Reason == "" || !columnNames[rowErr.Field] {
 				t.Fatalf("row error %#v: want a reason and a field that is a column or empty", rowErr)
 			}
-			got = append(got, result{Err: rowErr})
-		case err != nil:
-			t.Fatalf("Next on %q = %v (%T), want a row, a *RowError or io.EOF", data, err, err)
-		default:
-			checkEvent(t, row.Event, "fuzz.csv")
+		} else {
+			checkEvent(t, res.Row.Event, "fuzz.csv")
 			if t.Failed() {
 				t.FailNow()
 			}
-			checkWire(t, row.Event)
-			got = append(got, result{Row: row})
+			checkWire(t, res.Row.Event)
 		}
 		if line <= last {
 			t.Fatalf("result on line %d after line %d, want lines to increase (%q)", line, last, data)
 		}
 		last = line
-	}
-	t.Fatalf("no io.EOF after %d calls to Next on %q", len(data)+2, data)
-	return nil
+	})
 }
