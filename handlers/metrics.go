@@ -65,96 +65,85 @@ const (
 // loyalty_redemptions_total; refusals carry their reason.
 const redemptionAccepted = "accepted"
 
+// newCounter, newGauge, newCounterVec and newHistogram spell out the metric
+// options the engine uses, a name and a help text and no more, plus a
+// vector's label names or a histogram's buckets.
+func newCounter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func newGauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+func newCounterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func newHistogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+}
+
+// counterOf is a counter that reads n, counted by the key index (which
+// knows nothing of Prometheus), whenever it is scraped.
+func counterOf(opts prometheus.CounterOpts, n *atomic.Uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(opts, func() float64 { return float64(n.Load()) })
+}
+
 // NewMetrics registers the engine's metrics with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loyalty_events_total",
-			Help: "Input events handled, by event type and outcome (applied, dead_lettered, redelivered).",
-		}, []string{"type", "outcome"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loyalty_dead_letters_total",
-			Help: "Input events sent to the dead-letter stream, by reason.",
-		}, []string{"reason"}),
-		processing: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "loyalty_processing_seconds",
-			Help:    "Time to handle one input event (decode, rules, staging its ledger record), not counting the ledger append.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		pointsIssued: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_points_issued_total",
-			Help: "Points credited to members.",
-		}),
-		pointsReversed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_points_reversed_total",
-			Help: "Points taken back by refunds.",
-		}),
-		pointsExpired: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_points_expired_total",
-			Help: "Points that expired under the program's expiry policy.",
-		}),
-		pointsRedeemed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_points_redeemed_total",
-			Help: "Points members spent on redemptions.",
-		}),
-		redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loyalty_redemptions_total",
-			Help: "Redemption requests decided, by result: accepted, or the reason of the refusal.",
-		}, []string{"result"}),
-		ledgerRecords: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_ledger_records_total",
-			Help: "Records appended to the ledger stream by this process.",
-		}),
-		ledgerBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "loyalty_ledger_append_records",
-			Help:    "Records (input events) per ledger append; each append is one message of the ledger stream.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 9),
-		}),
-		ledgerAppend: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "loyalty_ledger_append_seconds",
-			Help:    "Time to append a partition's staged records to the ledger, until JetStream acknowledged them.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
-		}),
-		partitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loyalty_engine_partitions_owned",
-			Help: "Member partitions this process is handling.",
-		}),
-		memberBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loyalty_member_memory_bytes",
-			Help: "Estimated memory of the members the engine keeps in memory (at most --member-memory, plus those changed since the last snapshot).",
-		}),
-		members: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loyalty_engine_members",
-			Help: "Members this engine knows (in memory or in their snapshots).",
-		}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_engine_retries_total",
-			Help: "Handler attempts that failed with a transient error and were retried.",
-		}),
-		inputPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "loyalty_input_pending_events",
-			Help: "Input events not yet applied by this process's partitions (undelivered plus unacknowledged).",
-		}),
-		inputResumes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loyalty_input_resumes_total",
-			Help: "Times the engine's pull on the input stream stopped and was taken up again, by reason: heartbeat_missed (asked again), delivery_gap or subscription_ended (resumed from the consumer's ack floor).",
-		}, []string{"reason"}),
-		programReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loyalty_program_reloads_total",
-			Help: "Program file reloads by outcome: applied, or refused (the file is invalid; the running program stays).",
-		}, []string{"outcome"}),
-		serviceRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "loyalty_service_refused_total",
-			Help: "Service requests not answered with a decision, by reason: reply_subject (dropped: the reply subject is not a caller's inbox), busy (503), bad_request (400).",
-		}, []string{"reason"}),
-		preempted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_input_preempted_total",
-			Help: "Inputs the engine published (follow-ups, service requests) whose message id another message had taken within JetStream's duplicate window; each was published again under a new id.",
-		}),
-		keyHeld: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loyalty_key_index_held_total",
-			Help: "Inputs offered again because another partition held one of their keys (an event id) in a record not appended yet.",
-		}),
+		events: newCounterVec("loyalty_events_total",
+			"Input events handled, by event type and outcome (applied, dead_lettered, redelivered).",
+			"type", "outcome"),
+		deadLetters: newCounterVec("loyalty_dead_letters_total",
+			"Input events sent to the dead-letter stream, by reason.",
+			"reason"),
+		processing: newHistogram("loyalty_processing_seconds",
+			"Time to handle one input event (decode, rules, staging its ledger record), not counting the ledger append.",
+			prometheus.ExponentialBuckets(0.0001, 2, 16)),
+		pointsIssued: newCounter("loyalty_points_issued_total",
+			"Points credited to members."),
+		pointsReversed: newCounter("loyalty_points_reversed_total",
+			"Points taken back by refunds."),
+		pointsExpired: newCounter("loyalty_points_expired_total",
+			"Points that expired under the program's expiry policy."),
+		pointsRedeemed: newCounter("loyalty_points_redeemed_total",
+			"Points members spent on redemptions."),
+		redemptions: newCounterVec("loyalty_redemptions_total",
+			"Redemption requests decided, by result: accepted, or the reason of the refusal.",
+			"result"),
+		ledgerRecords: newCounter("loyalty_ledger_records_total",
+			"Records appended to the ledger stream by this process."),
+		ledgerBatch: newHistogram("loyalty_ledger_append_records",
+			"Records (input events) per ledger append; each append is one message of the ledger stream.",
+			prometheus.ExponentialBuckets(1, 2, 9)),
+		ledgerAppend: newHistogram("loyalty_ledger_append_seconds",
+			"Time to append a partition's staged records to the ledger, until JetStream acknowledged them.",
+			prometheus.ExponentialBuckets(0.0001, 2, 16)),
+		partitionsOwned: newGauge("loyalty_engine_partitions_owned",
+			"Member partitions this process is handling."),
+		memberBytes: newGauge("loyalty_member_memory_bytes",
+			"Estimated memory of the members the engine keeps in memory (at most --member-memory, plus those changed since the last snapshot)."),
+		members: newGauge("loyalty_engine_members",
+			"Members this engine knows (in memory or in their snapshots)."),
+		retries: newCounter("loyalty_engine_retries_total",
+			"Handler attempts that failed with a transient error and were retried."),
+		inputPending: newGauge("loyalty_input_pending_events",
+			"Input events not yet applied by this process's partitions (undelivered plus unacknowledged)."),
+		inputResumes: newCounterVec("loyalty_input_resumes_total",
+			"Times the engine's pull on the input stream stopped and was taken up again, by reason: heartbeat_missed (asked again), delivery_gap or subscription_ended (resumed from the consumer's ack floor).",
+			"reason"),
+		programReloads: newCounterVec("loyalty_program_reloads_total",
+			"Program file reloads by outcome: applied, or refused (the file is invalid; the running program stays).",
+			"outcome"),
+		serviceRefusals: newCounterVec("loyalty_service_refused_total",
+			"Service requests not answered with a decision, by reason: reply_subject (dropped: the reply subject is not a caller's inbox), busy (503), bad_request (400).",
+			"reason"),
+		preempted: newCounter("loyalty_input_preempted_total",
+			"Inputs the engine published (follow-ups, service requests) whose message id another message had taken within JetStream's duplicate window; each was published again under a new id."),
+		keyHeld: newCounter("loyalty_key_index_held_total",
+			"Inputs offered again because another partition held one of their keys (an event id) in a record not appended yet."),
 		keys: &keyindex.Counters{},
 	}
 	for _, reason := range serviceRefusalReasons {
@@ -181,24 +170,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		errs = append(errs, reg.Register(c))
 	}
 	lookups := func(result string, n *atomic.Uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		return counterOf(prometheus.CounterOpts{
 			Name: "loyalty_key_index_lookups_total", ConstLabels: prometheus.Labels{"result": result},
 			Help: "Look-ups of event, order and request ids in the key index: filtered (absent, told by the filter alone), missed (absent, read from the store: the filter's false positives), found.",
-		}, func() float64 { return float64(n.Load()) })
+		}, n)
 	}
 	errs = append(errs, reg.Register(lookups("filtered", &m.keys.Filtered)), reg.Register(lookups("missed", &m.keys.Missed)),
 		reg.Register(lookups("found", &m.keys.Found)),
-		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "loyalty_key_index_failures_total",
+		reg.Register(counterOf(prometheus.CounterOpts{Name: "loyalty_key_index_failures_total",
 			Help: "Failures of the key index's store; each stops the engine, and the next start folds the index again from the ledger.",
-		}, func() float64 { return float64(m.keys.Broken.Load()) })),
-		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "loyalty_member_snapshot_reads_total",
+		}, &m.keys.Broken)),
+		reg.Register(counterOf(prometheus.CounterOpts{Name: "loyalty_member_snapshot_reads_total",
 			Help: "Members read from their snapshot in the key index's store to decide an event on: not in memory when it came (the service's reads are not counted).",
-		}, func() float64 { return float64(m.keys.MemberReads.Load()) })),
-		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "loyalty_member_snapshot_writes_total",
+		}, &m.keys.MemberReads)),
+		reg.Register(counterOf(prometheus.CounterOpts{Name: "loyalty_member_snapshot_writes_total",
 			Help: "Member snapshots written: each member changed since its partition's last snapshot, when the next one is taken (every snapshot interval, or sooner when many changed or memory is short).",
-		}, func() float64 { return float64(m.keys.MemberWrites.Load()) })))
+		}, &m.keys.MemberWrites)))
 	return m, errors.Join(errs...)
 }

@@ -20,41 +20,41 @@ type Metrics struct {
 	writer prometheus.Gauge
 }
 
+// projectionLabel names the one label of the runners' series.
+var projectionLabel = []string{"projection"}
+
+func gaugeByProjection(name, help string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, projectionLabel)
+}
+
+func histogramByProjection(name, help string, buckets []float64) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, projectionLabel)
+}
+
 // NewMetrics creates the metrics and registers them with reg. A nil reg
 // leaves them unregistered (useful in tests).
 //
 // Errors: the registry's, e.g. prometheus.AlreadyRegisteredError when called
 // twice with one registry.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	labels := []string{"projection"}
 	m := &Metrics{
-		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "loyalty_projection_batch_size",
-			Help:    "Ledger records applied per projection transaction.",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1 .. 8192
-		}, labels),
-		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "loyalty_projection_position",
-			Help: "LOYALTY_LEDGER stream sequence of the last record the projection committed (its checkpoint).",
-		}, labels),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "loyalty_projection_lag_records",
-			Help: "LOYALTY_LEDGER messages after the projection's checkpoint: what it has yet to commit (a message holds the records of one append).",
-		}, labels),
+		batchSize: histogramByProjection("loyalty_projection_batch_size",
+			"Ledger records applied per projection transaction.",
+			prometheus.ExponentialBuckets(1, 2, 14)), // 1 .. 8192
+		position: gaugeByProjection("loyalty_projection_position",
+			"LOYALTY_LEDGER stream sequence of the last record the projection committed (its checkpoint)."),
+		lag: gaugeByProjection("loyalty_projection_lag_records",
+			"LOYALTY_LEDGER messages after the projection's checkpoint: what it has yet to commit (a message holds the records of one append)."),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loyalty_projection_errors_total",
 			Help: "Failed attempts of a projection (PostgreSQL or NATS errors); every failed batch is retried.",
-		}, labels),
-		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "loyalty_projection_batch_seconds",
-			Help:    "Time to apply and commit one batch, for the attempt that succeeded.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms .. 16 s
-		}, labels),
-		eventToTable: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "loyalty_event_to_table_seconds",
-			Help:    "Time from the input stream storing an event to its projected rows committing, per ledger record.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18), // 1 ms .. 131 s
-		}, labels),
+		}, projectionLabel),
+		batchSeconds: histogramByProjection("loyalty_projection_batch_seconds",
+			"Time to apply and commit one batch, for the attempt that succeeded.",
+			prometheus.ExponentialBuckets(0.0005, 2, 16)), // 0.5 ms .. 16 s
+		eventToTable: histogramByProjection("loyalty_event_to_table_seconds",
+			"Time from the input stream storing an event to its projected rows committing, per ledger record.",
+			prometheus.ExponentialBuckets(0.001, 2, 18)), // 1 ms .. 131 s
 		writer: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "loyalty_projection_writer",
 			Help: "1 while this process writes the read models; the other engines stand by (0) and one takes over within seconds of its stop.",
