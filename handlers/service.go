@@ -239,41 +239,39 @@ func (s *service) balance(req micro.Request) {
 }
 
 func (s *service) redeem(req micro.Request) {
-	memberID, body, err := streams.DecodeRequest(domain.TypeRedemption, req.Data(), "request_id", "reward_id", "quantity", "points", "channel")
-	if err != nil {
-		s.badRequest(req, "want the data of loyalty.redemption.requested.v1 (docs/events.md): "+err.Error())
-		return
-	}
-	if s.forward(req, memberID, "redeem") {
-		return
-	}
-	q := body.(domain.RedeemRequest)
-	id, err := requestEventID("redeem-")
-	if err != nil {
-		_ = req.Error(CodeUnavailable, err.Error(), nil)
-		return
-	}
-	s.request(req, "redeem", domain.Event{ID: id, Type: domain.TypeRedemption, Source: ServiceSource, MemberID: memberID,
-		OccurredAt: time.Now().UTC(), Body: q}, domain.RedemptionRef(q.RequestID))
+	s.publishRequest(req, "redeem", domain.TypeRedemption, "redeem-", func(body domain.EventBody) domain.RequestRef {
+		return domain.RedemptionRef(body.(domain.RedeemRequest).RequestID)
+	}, "request_id", "reward_id", "quantity", "points", "channel")
 }
 
 func (s *service) transfer(req micro.Request) {
-	memberID, body, err := streams.DecodeRequest(domain.TypeTransfer, req.Data(), "request_id", "to_member_id", "points")
+	s.publishRequest(req, "transfer", domain.TypeTransfer, "transfer-request-", func(body domain.EventBody) domain.RequestRef {
+		return domain.TransferRef(body.(domain.TransferRequest).RequestID)
+	}, "request_id", "to_member_id", "points")
+}
+
+// publishRequest reads a request whose fields are those of the data of an
+// input event of type typ. It forwards the request to the engine that owns
+// the member's partition, or makes it an event under an id of its own
+// (idPrefix and a random part) and answers the engine's decision (see
+// request). ref names the request among the member's.
+func (s *service) publishRequest(req micro.Request, endpoint string, typ domain.EventType, idPrefix string,
+	ref func(domain.EventBody) domain.RequestRef, fields ...string) {
+	memberID, body, err := streams.DecodeRequest(typ, req.Data(), fields...)
 	if err != nil {
-		s.badRequest(req, "want the data of loyalty.points.transfer_requested.v1 (docs/events.md): "+err.Error())
+		s.badRequest(req, "want the data of "+string(typ)+" (docs/events.md): "+err.Error())
 		return
 	}
-	if s.forward(req, memberID, "transfer") {
+	if s.forward(req, memberID, endpoint) {
 		return
 	}
-	q := body.(domain.TransferRequest)
-	id, err := requestEventID("transfer-request-")
+	id, err := requestEventID(idPrefix)
 	if err != nil {
 		_ = req.Error(CodeUnavailable, err.Error(), nil)
 		return
 	}
-	s.request(req, "transfer", domain.Event{ID: id, Type: domain.TypeTransfer, Source: ServiceSource, MemberID: memberID,
-		OccurredAt: time.Now().UTC(), Body: q}, domain.TransferRef(q.RequestID))
+	s.request(req, endpoint, domain.Event{ID: id, Type: typ, Source: ServiceSource, MemberID: memberID,
+		OccurredAt: time.Now().UTC(), Body: body}, ref(body))
 }
 
 // request publishes a member's request as input and replies with the
