@@ -47,17 +47,26 @@ func (e *Engine) WhileLeading(ctx context.Context, every time.Duration, work fun
 	if every <= 0 {
 		return
 	}
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
+	onEveryTick(ctx, every, func() {
+		if e.Leading() {
+			work(time.Now().UTC())
+		}
+	})
+}
+
+// onEveryTick calls tick every interval, the first time one interval from
+// now, until ctx ends. A tick that takes longer than the interval delays
+// the next rather than stacking them up.
+func onEveryTick(ctx context.Context, interval time.Duration, tick func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-t.C:
 		}
-		if e.Leading() {
-			work(time.Now().UTC())
-		}
+		tick()
 	}
 }
 

@@ -266,18 +266,11 @@ func (in *intake) ackEvery(ctx context.Context, interval time.Duration) (stop fu
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		onEveryTick(ctx, interval, func() {
 			in.acks.Lock()
 			in.ackSyncLocked(ctx)
 			in.acks.Unlock()
-		}
+		})
 	}()
 	return func() { cancel(); <-done }
 }

@@ -196,14 +196,7 @@ func (e *Engine) waitForEngineOfAllPartitions(ctx context.Context, own *ownershi
 // keep renews the membership and the leases every third of the TTL, and
 // records the progress of the running epoch, until ctx ends.
 func (s *sharing) keep(ctx context.Context) {
-	t := time.NewTicker(leaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	onEveryTick(ctx, leaseTTL/3, func() {
 		if err := s.own.heartbeat(ctx); err != nil && ctx.Err() == nil {
 			s.e.cfg.Logger.Warn("engine membership not renewed; trying again", "err", err)
 		}
@@ -214,7 +207,7 @@ func (s *sharing) keep(ctx context.Context) {
 			}
 		}
 		s.recordProgress(ctx)
-	}
+	})
 }
 
 // recordProgress writes, for each partition of the running epoch, the
