@@ -208,16 +208,8 @@ func (s *service) balance(req micro.Request) {
 		return
 	}
 	q := BalanceRequest{MemberID: memberID}
-	state, ok := s.e.readMember(q.MemberID, domain.RequestRef{})
-	if !ok && s.forward(req, memberID, "balance") {
-		return // the partition moved to another engine while it was read
-	}
-	switch {
-	case !ok:
-		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
-		return
-	case !state.Known:
-		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", q.MemberID), nil)
+	state, known := s.readKnownMember(req, "balance", q.MemberID, domain.RequestRef{})
+	if !known {
 		return
 	}
 	reply := BalanceReply{MemberID: q.MemberID, Balance: state.Balance, Available: state.Available, Redeemed: state.Redeemed,
@@ -288,18 +280,11 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 	// waiting would otherwise reach nobody.
 	decided, cancel := s.e.waiters.wait(requestKey(ev.MemberID, request))
 	defer cancel()
-	state, ok := s.e.readMember(ev.MemberID, request)
-	if !ok && s.forward(req, ev.MemberID, endpoint) {
-		return // the partition moved to another engine while it was read
+	state, known := s.readKnownMember(req, endpoint, ev.MemberID, request)
+	if !known {
+		return
 	}
-	switch {
-	case !ok:
-		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
-		return
-	case !state.Known:
-		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", ev.MemberID), nil)
-		return
-	case state.Redemption != nil && !state.Redemption.Held:
+	if state.Redemption != nil && !state.Redemption.Held {
 		_ = req.RespondJSON(repeatedReply(ev.MemberID, request.ID, state))
 		return
 	}
@@ -317,6 +302,27 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
 	}
+}
+
+// readKnownMember reads the member of a request to endpoint, with what
+// became of request (see Engine.readMember). When the member is not on
+// record here it answers req itself, and returns false: forwarded if the
+// partition moved to another engine while it was read, unavailable while
+// the engine is not serving, an unknown member otherwise.
+func (s *service) readKnownMember(req micro.Request, endpoint, memberID string, request domain.RequestRef) (MemberView, bool) {
+	state, ok := s.e.readMember(memberID, request)
+	if !ok && s.forward(req, memberID, endpoint) {
+		return state, false // the partition moved to another engine while it was read
+	}
+	switch {
+	case !ok:
+		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
+		return state, false
+	case !state.Known:
+		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", memberID), nil)
+		return state, false
+	}
+	return state, true
 }
 
 // answer replies with the engine's decision.
