@@ -84,6 +84,16 @@ func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConf
 	return stop, metrics, reg
 }
 
+// startRunningEngine starts a NATS server and an engine on it (as
+// runEngine), and returns once the engine owns every partition.
+func startRunningEngine(t *testing.T) (env *natstest.Env, reg *prometheus.Registry) {
+	t.Helper()
+	env = natstest.Start(t)
+	_, _, reg = runEngine(t, env.JS)
+	waitRunning(t, reg)
+	return env, reg
+}
+
 var day0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
 func purchase(id, member, order string, amount int64, at time.Time) domain.Event {

@@ -25,9 +25,7 @@ func transferEvent(id, from, to, request string, points int64, at time.Time) dom
 // partition, and the engine's own follow-up event brings them into the
 // recipient's, once.
 func TestTransferReachesTheRecipientsPartition(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, _ := startRunningEngine(t)
 	from, to := "m-1", "m-2"
 	if streams.PartitionOf(from) == streams.PartitionOf(to) {
 		t.Fatal("test members share a partition; pick others")
@@ -217,13 +215,7 @@ func TestFollowUpsForAnotherProcessesPartitionArePublished(t *testing.T) {
 	from, to := "m-1", "m-2"
 	writeTransferRecord(t, env.JS, from, to, 40, day0.Add(time.Hour))
 	sender := streams.PartitionOf(from)
-	var others []int
-	for p := range streams.Partitions {
-		if p != sender {
-			others = append(others, p)
-		}
-	}
-	_, _, recipientReg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: others, NoService: true})
+	_, _, recipientReg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: partitionsBut(sender), NoService: true})
 	dir := t.TempDir()
 	stop, _, _ := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: []int{sender}, KeyIndexDir: dir, NoService: true})
 	waitForRecords(t, env.JS, 2)

@@ -16,9 +16,7 @@ import (
 // member's state has forgotten: the service answers the first decision from
 // the key index, marked repeated, and nothing is spent or dead-lettered.
 func TestServiceAnswersARequestDecidedYearsAgo(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, _ := startRunningEngine(t)
 	old := time.Date(2022, 5, 1, 10, 0, 0, 0, time.UTC)
 	events := []domain.Event{
 		purchase("p-old", "m-1", "o-old", 50_00, old),

@@ -23,9 +23,7 @@ import (
 // appended to the ledger. The service answers only inboxes; here on a server
 // without permissions, so the service's own check is all that stands.
 func TestServiceRepliesOnlyToInboxes(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, reg := startRunningEngine(t)
 	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
 	waitForRecords(t, env.JS, 1)
 	before := natstest.MessageCounts(t, env.JS)
@@ -88,9 +86,7 @@ func TestServiceRepliesOnlyToInboxes(t *testing.T) {
 // case, let the last of two keys win and turned invalid UTF-8 into U+FFFD, so
 // a redemption for "u\xfe-T1" spent from member "u\ufffd-T1".
 func TestServiceReadsRequestsAsStrictlyAsEvents(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, reg := startRunningEngine(t)
 	publish(t, env.JS, purchase("p-1", "u\ufffd-T1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
 	waitForRecords(t, env.JS, 1)
 
@@ -125,9 +121,7 @@ func TestServiceReadsRequestsAsStrictlyAsEvents(t *testing.T) {
 // a redemption's id is a transfer, not the redemption repeated (which it was
 // answered as, "accepted, repeated", with nothing transferred).
 func TestRequestIDsAreScopedToTheirOperation(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, _ := startRunningEngine(t)
 	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
 	waitForRecords(t, env.JS, 1)
 
@@ -166,9 +160,7 @@ func TestRequestIDsAreScopedToTheirOperation(t *testing.T) {
 // refused as an id conflict. The ids are random now: what a client computes
 // beforehand is nobody's.
 func TestServiceEventIDsCannotBeComputedBeforehand(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, _ := startRunningEngine(t)
 	now := time.Now().UTC()
 	victim, mallory := "alice", ""
 	for i := 0; mallory == ""; i++ {

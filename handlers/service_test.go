@@ -43,9 +43,7 @@ func call(t *testing.T, nc *nats.Conn, subject string, req, reply any) (code, de
 // and spends nothing more, and concurrent requests never spend more than
 // the member has.
 func TestServiceAnswersBalanceAndRedemptionsFromTheLedger(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, _ := startRunningEngine(t)
 	// 50.00 EUR: 50 base + 100 first-purchase bonus = 150 points.
 	// Recent, so that it is in the tier window of now, the service's time.
 	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
@@ -166,9 +164,7 @@ func TestServiceAnswersBalanceAndRedemptionsFromTheLedger(t *testing.T) {
 // other's points, held meanwhile, come back. Each till waits for the
 // stock's answer.
 func TestServiceRedeemsAStockedRewardOnce(t *testing.T) {
-	env := natstest.Start(t)
-	_, _, reg := runEngine(t, env.JS)
-	waitRunning(t, reg)
+	env, _ := startRunningEngine(t)
 	recent := time.Now().UTC().Add(-time.Hour)
 	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, recent), purchase("p-2", "m-2", "o-2", 5000, recent))
 	waitForRecords(t, env.JS, 2)
@@ -214,35 +210,8 @@ func TestServiceWaitsForTheStockPastADuplicateRequest(t *testing.T) {
 			member = m
 		}
 	}
-	// This engine owns every partition but the stock's, whose answer waits
-	// for an engine started later.
-	var others []int
-	for p := range streams.Partitions {
-		if p != stock {
-			others = append(others, p)
-		}
-	}
-	const timeout = 30 * time.Second
-	_, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: others, ServiceTimeout: timeout})
-	waitOwning(t, reg, len(others))
-	publish(t, env.JS, purchase("p-1", member, "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
-	waitForRecords(t, env.JS, 1)
-
-	req := handlers.RedeemRequestJSON{MemberID: member, RequestID: "vase-1", RewardID: "vase"}
-	data, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		msg *nats.Msg
-		err error
-	}
-	replied := make(chan result, 1)
-	go func() {
-		msg, err := env.Conn.Request(handlers.RedeemSubject, data, timeout+10*time.Second)
-		replied <- result{msg, err}
-	}()
-	waitForRecords(t, env.JS, 2) // the hold
+	// The stock's answer waits for an engine started later.
+	req, replied := holdAVase(t, env, handlers.EngineConfig{ServiceTimeout: 30 * time.Second}, member)
 	members, _ := foldLedger(t, env.JS)
 	if o, ok := members[member].Request(domain.RedemptionRef(req.RequestID)); !ok || !o.Held {
 		t.Fatalf("%s's request after the first record: %+v, %v; want it held", member, o, ok)
@@ -279,6 +248,59 @@ func TestServiceWaitsForTheStockPastADuplicateRequest(t *testing.T) {
 	if got.Status != "accepted" || got.Points != 10 || got.Balance != 140 || got.Repeated {
 		t.Errorf("reply %+v, want 10 points accepted, 140 left, not repeated", got)
 	}
+}
+
+// partitionsBut lists every partition but skip.
+func partitionsBut(skip int) []int {
+	var ps []int
+	for p := range streams.Partitions {
+		if p != skip {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// requestResult is what became of a request sent in the background.
+type requestResult struct {
+	msg *nats.Msg
+	err error
+}
+
+// redeemInBackground sends req to the service and returns at once; the
+// answer, or the error of a request that got none within wait, comes on
+// the channel.
+func redeemInBackground(t *testing.T, nc *nats.Conn, req handlers.RedeemRequestJSON, wait time.Duration) <-chan requestResult {
+	t.Helper()
+	data, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replied := make(chan requestResult, 1)
+	go func() {
+		msg, err := nc.Request(handlers.RedeemSubject, data, wait)
+		replied <- requestResult{msg, err}
+	}()
+	return replied
+}
+
+// holdAVase runs an engine with cfg on every partition but the vase's
+// stock's, and has member, given 150 points, ask the service for the vase
+// in the background. It returns once the member's points are held for the
+// stock's answer, which no engine gives yet, with the request and the
+// channel its answer comes on.
+func holdAVase(t *testing.T, env *natstest.Env, cfg handlers.EngineConfig, member string) (handlers.RedeemRequestJSON, <-chan requestResult) {
+	t.Helper()
+	cfg.Partitions = partitionsBut(streams.PartitionOf(domain.StockMemberPrefix + "vase"))
+	_, _, reg := runEngineWith(t, env.JS, cfg)
+	waitOwning(t, reg, len(cfg.Partitions))
+	publish(t, env.JS, purchase("p-1", member, "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
+	waitForRecords(t, env.JS, 1)
+
+	req := handlers.RedeemRequestJSON{MemberID: member, RequestID: "vase-1", RewardID: "vase"}
+	replied := redeemInBackground(t, env.Conn, req, cfg.ServiceTimeout+10*time.Second)
+	waitForRecords(t, env.JS, 2) // the hold
+	return req, replied
 }
 
 // waitOwning waits until an engine owns n partitions.

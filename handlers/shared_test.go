@@ -120,33 +120,26 @@ func TestEnginesShareThePartitions(t *testing.T) {
 		startShared(t, url, handlers.EngineConfig{})}
 	waitShares(t, 15*time.Second, engines, 21, 21, 22)
 
-	var events []domain.Event
-	send := func(n int) {
-		evs := sharedLoad(len(events), n)
-		events = append(events, evs...)
-		publish(t, env.JS, evs...)
-	}
-	send(300)
+	load := &loadPublisher{t: t, js: env.JS}
+	load.send(300)
 	waitForRecords(t, env.JS, 300)
 
 	// One stops while input arrives.
 	engines[2].stop()
-	send(300)
+	load.send(300)
 	took := waitShares(t, 10*time.Second, engines[:2], 32, 32)
 	t.Logf("two engines own 32 partitions each %s after the third was told to stop", took)
 	waitForRecords(t, env.JS, 600)
 
 	// Another joins.
 	engines[2] = startShared(t, url, handlers.EngineConfig{})
-	send(300)
+	load.send(300)
 	took = waitShares(t, 15*time.Second, engines, 21, 21, 22)
 	t.Logf("three engines own 21, 21 and 22 partitions %s after the third joined", took)
 	waitForRecords(t, env.JS, 900)
 
-	got, records := foldLedger(t, env.JS)
-	assertNoDoubleCredit(t, records)
-	compareMembers(t, got, reference(t, events))
-	assertMemberOrder(t, records, events)
+	records := assertLedgerMatchesReference(t, env.JS, load.events)
+	assertMemberOrder(t, records, load.events)
 }
 
 // A sharing engine that dies (its connection cut, so it cannot hand over)
@@ -157,22 +150,41 @@ func TestPartitionsMoveWhenAnEngineDies(t *testing.T) {
 	url := env.Server.ClientURL()
 	engines := []*sharedEngine{startShared(t, url, handlers.EngineConfig{}), startShared(t, url, handlers.EngineConfig{})}
 	waitShares(t, 15*time.Second, engines, 32, 32)
-	var events []domain.Event
-	send := func(n int) {
-		evs := sharedLoad(len(events), n)
-		events = append(events, evs...)
-		publish(t, env.JS, evs...)
-	}
-	send(400)
+	load := &loadPublisher{t: t, js: env.JS}
+	load.send(400)
 	engines[1].nc.Close() // as a crash: nothing is handed over
-	send(400)
+	load.send(400)
 	took := waitShares(t, 15*time.Second, engines[:1], 64)
 	t.Logf("the survivor owns all 64 partitions %s after the other's connection was cut", took)
 	waitForRecords(t, env.JS, 800)
-	got, records := foldLedger(t, env.JS)
+	records := assertLedgerMatchesReference(t, env.JS, load.events)
+	assertMemberOrder(t, records, load.events)
+}
+
+// loadPublisher publishes sharedLoad in parts, each part's events after
+// the last part's, and keeps them all for comparing with the ledger.
+type loadPublisher struct {
+	t      *testing.T
+	js     jetstream.JetStream
+	events []domain.Event
+}
+
+func (p *loadPublisher) send(n int) {
+	p.t.Helper()
+	evs := sharedLoad(len(p.events), n)
+	p.events = append(p.events, evs...)
+	publish(p.t, p.js, evs...)
+}
+
+// assertLedgerMatchesReference checks that no event was credited twice and
+// that the members folded from the ledger are those of the reference fold of
+// events; it returns the ledger's records.
+func assertLedgerMatchesReference(t *testing.T, js jetstream.JetStream, events []domain.Event) []streams.LedgerRecord {
+	t.Helper()
+	got, records := foldLedger(t, js)
 	assertNoDoubleCredit(t, records)
 	compareMembers(t, got, reference(t, events))
-	assertMemberOrder(t, records, events)
+	return records
 }
 
 // assertMemberOrder checks that each member's records are in the order
@@ -238,9 +250,7 @@ func TestProgressThatCannotBeRightIsNotTrusted(t *testing.T) {
 	}
 	startShared(t, env.Server.ClientURL(), handlers.EngineConfig{})
 	waitForRecords(t, env.JS, len(events))
-	got, records := foldLedger(t, env.JS)
-	assertNoDoubleCredit(t, records)
-	compareMembers(t, got, reference(t, events))
+	assertLedgerMatchesReference(t, env.JS, events)
 }
 
 // A caller reaches whichever engine NATS picks: every engine answers for
@@ -425,9 +435,7 @@ func TestAnEngineRestartedWithItsIDGetsItsPartitionsBack(t *testing.T) {
 	}
 	publish(t, env.JS, sharedLoad(200, 200)...)
 	waitForRecords(t, env.JS, 400)
-	got, records := foldLedger(t, env.JS)
-	assertNoDoubleCredit(t, records)
-	compareMembers(t, got, reference(t, sharedLoad(0, 400)))
+	assertLedgerMatchesReference(t, env.JS, sharedLoad(0, 400))
 }
 
 // heldBy lists the partitions whose lease names the engine.

@@ -2,12 +2,10 @@ package handlers_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -25,31 +23,8 @@ func TestAHeldRequestOfAMemberOutOfMemoryWaitsForTheStock(t *testing.T) {
 	stock := streams.PartitionOf(domain.StockMemberPrefix + "vase")
 	part := (stock + 1) % streams.Partitions
 	member, other := membersOfPartition(part, 2)
-	var others []int
-	for p := range streams.Partitions {
-		if p != stock {
-			others = append(others, p)
-		}
-	}
-	const timeout = 20 * time.Second
-	_, _, reg := runEngineWith(t, env.JS, handlers.EngineConfig{Partitions: others, ServiceTimeout: timeout,
-		KeyIndexDir: t.TempDir(), MemberCacheBytes: 1, SnapshotEvery: time.Nanosecond})
-	waitOwning(t, reg, len(others))
-	publish(t, env.JS, purchase("p-1", member, "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
-	waitForRecords(t, env.JS, 1)
-
-	req := handlers.RedeemRequestJSON{MemberID: member, RequestID: "vase-1", RewardID: "vase"}
-	data, _ := json.Marshal(req)
-	type result struct {
-		msg *nats.Msg
-		err error
-	}
-	replied := make(chan result, 1)
-	go func() {
-		msg, err := env.Conn.Request(handlers.RedeemSubject, data, timeout+10*time.Second)
-		replied <- result{msg, err}
-	}()
-	waitForRecords(t, env.JS, 2) // the hold
+	req, replied := holdAVase(t, env, handlers.EngineConfig{ServiceTimeout: 20 * time.Second,
+		KeyIndexDir: t.TempDir(), MemberCacheBytes: 1, SnapshotEvery: time.Nanosecond}, member)
 	// Another member of the partition is used last: the snapshot after its
 	// append drops the held member from memory.
 	publish(t, env.JS, visit("v-other", other, time.Now().UTC()))

@@ -177,6 +177,16 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 	}
 }
 
+// testSubscriber is the subscriber of partition id over queue, with a
+// batch of batchEvery inputs and no time limit on it; it retries after a
+// millisecond, commits with commit, logs "committed N" to log once a commit
+// is through, and asks progress how far the handler got.
+func testSubscriber(id int, queue chan input, batchEvery int, commit func(context.Context) error, log *settleLog, progress *progressLog) *partitionSubscriber {
+	return &partitionSubscriber{id: id, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: batchEvery,
+		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
+		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }, progress: progress.progress}
+}
+
 // runSubscriber runs a partitionSubscriber over queue whose handler handles
 // each input of a run, logging "handle N", and fails the run at an input the
 // first time for the sequences in failOnce; it stops the run early (asking
@@ -184,9 +194,7 @@ func TestBatchReportsNothingWhenTheCommitFails(t *testing.T) {
 func runSubscriber(t *testing.T, log *settleLog, queue chan input, commit func(context.Context) error, failOnce, stopAfter map[uint64]bool) (stop func()) {
 	t.Helper()
 	progress := &progressLog{}
-	s := &partitionSubscriber{id: 7, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
-		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
-		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }, progress: progress.progress}
+	s := testSubscriber(7, queue, 100, commit, log, progress)
 	ctx, cancel := context.WithCancel(context.Background())
 	out, err := s.Subscribe(ctx, "")
 	if err != nil {
@@ -300,10 +308,7 @@ func TestPartitionSubscriberRunsFitTheBatch(t *testing.T) {
 		queue <- inputFor(&fakeMsg{seq: seq, log: log})
 	}
 	progress := &progressLog{}
-	s := &partitionSubscriber{id: 3, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 2,
-		batchWithin: time.Hour, retryAfter: time.Millisecond,
-		commit:    func(context.Context) error { log.add("commit"); return nil },
-		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }, progress: progress.progress}
+	s := testSubscriber(3, queue, 2, func(context.Context) error { log.add("commit"); return nil }, log, progress)
 	ctx, cancel := context.WithCancel(context.Background())
 	out, _ := s.Subscribe(ctx, "")
 	var sizes []int
@@ -339,9 +344,7 @@ func TestPartitionSubscriberCommitsAtShutdown(t *testing.T) {
 	queue := make(chan input, 10)
 	commit := func(context.Context) error { log.add("commit"); return nil }
 	progress := &progressLog{}
-	s := &partitionSubscriber{id: 1, queue: queue, logger: slog.New(slog.DiscardHandler), batchEvery: 100,
-		batchWithin: time.Hour, retryAfter: time.Millisecond, commit: commit,
-		committed: func(upTo uint64) { log.add("committed " + itoa(upTo)) }, progress: progress.progress}
+	s := testSubscriber(1, queue, 100, commit, log, progress)
 	ctx, cancel := context.WithCancel(context.Background())
 	out, _ := s.Subscribe(ctx, "")
 	queue <- inputFor(&fakeMsg{seq: 5, log: log})
