@@ -49,15 +49,7 @@ func TestForeignLedgerMessagesStopTheReadersAndCanBeQuarantined(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			run := func() error {
-				r, err := NewRunner(pool, env.JS, Members{}, RunnerConfig{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				defer cancel()
-				return r.Run(rctx)
-			}
+			run := func() error { return runMembersFor(t, pool, env.JS, 3*time.Second) }
 			if err := run(); !errors.Is(err, ErrUndecodable) || !strings.Contains(err.Error(), "ledger quarantine") {
 				t.Fatalf("Run = %v, want it to stop at the foreign message, naming the quarantine", err)
 			}

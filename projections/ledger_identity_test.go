@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
@@ -22,9 +25,7 @@ func TestRunnerRefusesALedgerItWasNotBuiltFrom(t *testing.T) {
 	ctx := context.Background()
 	recs := publish(t, env.JS, newWorld(7, 5).records(20))
 	last := recs[len(recs)-1].Seq
-	r := start(t, pool, env.JS, Members{}, RunnerConfig{})
-	waitFor(t, last, r)
-	r.stop(t)
+	projectMembers(t, pool, env.JS, recs)
 	var recorded time.Time
 	if err := pool.QueryRow(ctx, "select ledger_created from loyalty.projection_checkpoints where name = $1", MembersName).Scan(&recorded); err != nil {
 		t.Fatalf("the ledger's creation time was not recorded: %v", err)
@@ -32,13 +33,7 @@ func TestRunnerRefusesALedgerItWasNotBuiltFrom(t *testing.T) {
 
 	run := func() error {
 		t.Helper()
-		runner, err := NewRunner(pool, env.JS, Members{}, RunnerConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		return runner.Run(rctx)
+		return runMembersFor(t, pool, env.JS, 30*time.Second)
 	}
 	if err := env.JS.DeleteStream(ctx, streams.LedgerStream); err != nil {
 		t.Fatal(err)
@@ -77,16 +72,8 @@ func TestRunnerRefusesALedgerItWasNotBuiltFrom(t *testing.T) {
 	if _, err := Rebuild(ctx, pool, env.JS, Members{}, RebuildConfig{}); err != nil {
 		t.Fatalf("rebuild: %v", err)
 	}
-	r = start(t, pool, env.JS, Members{}, RunnerConfig{})
-	waitFor(t, again[len(again)-1].Seq, r)
-	r.stop(t)
-	want := map[string]bool{}
-	for _, rec := range again {
-		want[rec.MemberID] = true
-	}
-	if err := pool.QueryRow(ctx, "select count(*) from loyalty.members").Scan(&members); err != nil || members != len(want) {
-		t.Errorf("members after the rebuild = %d (%v), want the %d of the new ledger", members, err, len(want))
-	}
+	projectMembers(t, pool, env.JS, again)
+	assertMembersOfTheNewLedger(t, pool, again)
 }
 
 // The way out of a replaced ledger is a rebuild, also when the new ledger
@@ -100,9 +87,7 @@ func TestRebuildStartsTheProjectionsOnAReplacedLedger(t *testing.T) {
 			env := natstest.Start(t)
 			ctx := context.Background()
 			old := publish(t, env.JS, newWorld(7, 5).records(30))
-			r := start(t, pool, env.JS, Members{}, RunnerConfig{})
-			waitFor(t, old[len(old)-1].Seq, r)
-			r.stop(t)
+			projectMembers(t, pool, env.JS, old)
 			if !recorded {
 				if _, err := pool.Exec(ctx, "update loyalty.projection_checkpoints set ledger_created = null"); err != nil {
 					t.Fatal(err)
@@ -120,17 +105,44 @@ func TestRebuildStartsTheProjectionsOnAReplacedLedger(t *testing.T) {
 			if _, err := Rebuild(rctx, pool, env.JS, Members{}, RebuildConfig{}); err != nil {
 				t.Fatalf("rebuild on a shorter new ledger: %v", err)
 			}
-			r = start(t, pool, env.JS, Members{}, RunnerConfig{})
-			waitFor(t, fresh[len(fresh)-1].Seq, r)
-			r.stop(t)
-			want := map[string]bool{}
-			for _, rec := range fresh {
-				want[rec.MemberID] = true
-			}
-			var members int
-			if err := pool.QueryRow(ctx, "select count(*) from loyalty.members").Scan(&members); err != nil || members != len(want) {
-				t.Errorf("members after the rebuild = %d (%v), want the %d of the new ledger", members, err, len(want))
-			}
+			projectMembers(t, pool, env.JS, fresh)
+			assertMembersOfTheNewLedger(t, pool, fresh)
 		})
+	}
+}
+
+// projectMembers runs the members projection until it has projected recs,
+// and stops it.
+func projectMembers(t *testing.T, pool *pgxpool.Pool, js jetstream.JetStream, recs []streams.LedgerRecord) {
+	t.Helper()
+	r := start(t, pool, js, Members{}, RunnerConfig{})
+	waitFor(t, recs[len(recs)-1].Seq, r)
+	r.stop(t)
+}
+
+// runMembersFor runs the members projection until it stops by itself or
+// within has passed, and returns what Run returned.
+func runMembersFor(t *testing.T, pool *pgxpool.Pool, js jetstream.JetStream, within time.Duration) error {
+	t.Helper()
+	r, err := NewRunner(pool, js, Members{}, RunnerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	return r.Run(ctx)
+}
+
+// assertMembersOfTheNewLedger checks, after a rebuild on a new ledger whose
+// records are recs, that the members are those the records are about.
+func assertMembersOfTheNewLedger(t *testing.T, pool *pgxpool.Pool, recs []streams.LedgerRecord) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, rec := range recs {
+		want[rec.MemberID] = true
+	}
+	var members int
+	if err := pool.QueryRow(context.Background(), "select count(*) from loyalty.members").Scan(&members); err != nil || members != len(want) {
+		t.Errorf("members after the rebuild = %d (%v), want the %d of the new ledger", members, err, len(want))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -908,18 +909,24 @@ func diffRows[T comparable](t testing.TB, table string, want, got []T) {
 // errorsCounted reads loyalty_projection_errors_total for a projection.
 func errorsCounted(t testing.TB, m *Metrics, projection string) float64 {
 	t.Helper()
-	var pb dto.Metric
-	if err := m.errors.WithLabelValues(projection).Write(&pb); err != nil {
-		t.Fatal(err)
-	}
-	return pb.GetCounter().GetValue()
+	return counterOrGaugeValue(t, m.errors.WithLabelValues(projection))
 }
 
+// lagOf reads loyalty_projection_lag_records for a projection.
 func lagOf(t testing.TB, m *Metrics, projection string) float64 {
 	t.Helper()
+	return counterOrGaugeValue(t, m.lag.WithLabelValues(projection))
+}
+
+// counterOrGaugeValue reads the value of a counter or a gauge.
+func counterOrGaugeValue(t testing.TB, c prometheus.Metric) float64 {
+	t.Helper()
 	var pb dto.Metric
-	if err := m.lag.WithLabelValues(projection).Write(&pb); err != nil {
+	if err := c.Write(&pb); err != nil {
 		t.Fatal(err)
+	}
+	if pb.Counter != nil {
+		return pb.GetCounter().GetValue()
 	}
 	return pb.GetGauge().GetValue()
 }

@@ -21,14 +21,21 @@ import (
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
-func TestMigrateTwice(t *testing.T) {
-	pool := pgtest.NewDatabase(t)
-	ctx := context.Background()
-	c, err := pool.Acquire(ctx)
+// acquire takes a connection of pool for the rest of the test.
+func acquire(t *testing.T, pool *pgxpool.Pool) *pgxpool.Conn {
+	t.Helper()
+	c, err := pool.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Release()
+	t.Cleanup(c.Release)
+	return c
+}
+
+func TestMigrateTwice(t *testing.T) {
+	pool := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	c := acquire(t, pool)
 	latest := SchemaVersion()
 	if latest < 1 {
 		t.Fatalf("SchemaVersion() = %d, want >= 1", latest)
@@ -95,11 +102,7 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	if _, err := pool.Exec(ctx, "update loyalty.schema_version set version = 999"); err != nil {
 		t.Fatal(err)
 	}
-	c, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
+	c := acquire(t, pool)
 	if _, _, err := Migrate(ctx, c.Conn()); !errors.Is(err, ErrSchemaTooNew) {
 		t.Errorf("Migrate on a newer schema = %v, want ErrSchemaTooNew", err)
 	}
@@ -515,11 +518,7 @@ func TestSharedRunnerAppliesEachRecordOnceToEachProjection(t *testing.T) {
 func TestAnalystRoleReadsAndCannotWrite(t *testing.T) {
 	pool := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	c, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
+	c := acquire(t, pool)
 	if _, _, err := Migrate(ctx, c.Conn()); err != nil {
 		t.Fatal(err)
 	}
