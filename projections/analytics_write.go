@@ -32,9 +32,9 @@ values (now(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
 returning id`,
 		cfg.AsOf, cfg.TimeUnit, cfg.Reason, status, errText, res.Duration, res.Members,
 		positive(bg.Params.R), positive(bg.Params.Alpha), positive(bg.Params.A), positive(bg.Params.B),
-		bg.StdErr, finite(bg.Stats.LogLikelihood, bg.Stats.Status), empty(bg.Stats.Status), iterations(bg.Stats.Iterations, bg.Stats.Status),
+		bg.StdErr, finite(bg.Stats.LogLikelihood, bg.Stats.Status), nullIfEmpty(bg.Stats.Status), iterations(bg.Stats.Iterations, bg.Stats.Status),
 		gg.Stats.Members, positive(gg.Params.P), positive(gg.Params.Q), positive(gg.Params.Gamma),
-		gg.StdErr, finite(gg.Stats.LogLikelihood, gg.Stats.Status), empty(gg.Stats.Status), iterations(gg.Stats.Iterations, gg.Stats.Status),
+		gg.StdErr, finite(gg.Stats.LogLikelihood, gg.Stats.Status), nullIfEmpty(gg.Stats.Status), iterations(gg.Stats.Iterations, gg.Stats.Status),
 	).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record the fit: %w", err)
@@ -42,8 +42,8 @@ returning id`,
 	return id, nil
 }
 
-// positive, finite, empty and iterations map what a fit that never ran
-// leaves behind (zeros) to SQL NULL.
+// positive, finite and iterations, with nullIfEmpty for the status, map
+// what a fit that never ran leaves behind (zeros) to SQL NULL.
 func positive(v float64) *float64 {
 	if !(v > 0) || math.IsInf(v, 0) {
 		return nil
@@ -56,13 +56,6 @@ func finite(v float64, status string) *float64 {
 		return nil
 	}
 	return &v
-}
-
-func empty(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 func iterations(n int, status string) *int {
