@@ -322,13 +322,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.parts.Store(&parts)
 	defer e.parts.Store(nil)
-	if !e.cfg.NoService {
-		svc, err := e.startService(e.cfg.ServiceTimeout)
-		if err != nil {
-			return fmt.Errorf("engine: %w", err)
-		}
-		defer func() { _ = svc.Stop() }()
+	stopService, err := e.serveRequests()
+	if err != nil {
+		return err
 	}
+	defer stopService()
 	e.logRebuilt(parts, start)
 	if err := e.checkServer(); err != nil {
 		return err

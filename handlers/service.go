@@ -144,6 +144,19 @@ type service struct {
 	guard   *replyGuard
 }
 
+// serveRequests starts the service unless the engine runs without one
+// (NoService); stop ends it.
+func (e *Engine) serveRequests() (stop func(), err error) {
+	if e.cfg.NoService {
+		return func() {}, nil
+	}
+	svc, err := e.startService(e.cfg.ServiceTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return func() { _ = svc.Stop() }, nil
+}
+
 // startService registers the service on the engine's connection.
 func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
 	s := &service{e: e, js: e.js, timeout: timeout, slots: make(chan struct{}, maxServiceRequests),

@@ -119,12 +119,12 @@ func (e *Engine) runShared(ctx context.Context) error {
 	defer stopFollowing()
 	go e.publishFollowUps(followCtx)
 	defer e.parts.Store(nil)
+	stopService, err := e.serveRequests()
+	if err != nil {
+		return err
+	}
+	defer stopService()
 	if !e.cfg.NoService {
-		svc, err := e.startService(e.cfg.ServiceTimeout)
-		if err != nil {
-			return fmt.Errorf("engine: %w", err)
-		}
-		defer func() { _ = svc.Stop() }()
 		defer e.internal.stop()
 	}
 	if !sleepCtx(ctx, joinDelay) {
