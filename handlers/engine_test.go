@@ -53,19 +53,7 @@ func runEngine(t *testing.T, js jetstream.JetStream) (stop func(), metrics *hand
 // unless cfg has one, added).
 func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) (stop func(), metrics *handlers.Metrics, reg *prometheus.Registry) {
 	t.Helper()
-	reg = prometheus.NewRegistry()
-	metrics, err := handlers.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Programs == nil {
-		cfg.Programs = domain.OneVersion(testProgram())
-	}
-	cfg.Metrics = metrics
-	engine, err := handlers.NewEngine(js, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, metrics, reg := newEngine(t, js, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- engine.Run(ctx) }()
@@ -82,6 +70,26 @@ func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConf
 	}
 	t.Cleanup(stop)
 	return stop, metrics, reg
+}
+
+// newEngine makes an engine on js with cfg, fresh metrics, and the test
+// program unless cfg has one.
+func newEngine(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) (*handlers.Engine, *handlers.Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	metrics, err := handlers.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Programs == nil {
+		cfg.Programs = domain.OneVersion(testProgram())
+	}
+	cfg.Metrics = metrics
+	engine, err := handlers.NewEngine(js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine, metrics, reg
 }
 
 // startRunningEngine starts a NATS server and an engine on it (as

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams/natstest"
@@ -57,15 +55,7 @@ func TestSecondEngineWaitsForTheFirst(t *testing.T) {
 // someone else got in) stops with ErrLeaseLost instead of working on.
 func TestEngineStopsWhenItsLeaseIsTaken(t *testing.T) {
 	env := natstest.Start(t)
-	reg := prometheus.NewRegistry()
-	metrics, err := handlers.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := handlers.NewEngine(env.JS, handlers.EngineConfig{Programs: domain.OneVersion(testProgram()), Metrics: metrics})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, _, reg := newEngine(t, env.JS, handlers.EngineConfig{})
 	done := make(chan error, 1)
 	go func() { done <- engine.Run(context.Background()) }()
 	waitRunning(t, reg)

@@ -41,17 +41,8 @@ func startShared(t *testing.T, url string, cfg handlers.EngineConfig) *sharedEng
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	metrics, err := handlers.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Programs, cfg.Metrics, cfg.Share = domain.OneVersion(testProgram()), metrics, true
-	cfg.KeyIndexDir = t.TempDir()
-	engine, err := handlers.NewEngine(js, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg.Share, cfg.KeyIndexDir = true, t.TempDir()
+	engine, _, reg := newEngine(t, js, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &sharedEngine{reg: reg, nc: nc, stop: cancel, done: make(chan error, 1)}
 	go func() { s.done <- engine.Run(ctx) }()

@@ -17,7 +17,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
@@ -377,15 +376,7 @@ type engineRun struct{ done chan error }
 
 func startEngine(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) engineRun {
 	t.Helper()
-	metrics, err := handlers.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Programs, cfg.Metrics = domain.OneVersion(testProgram()), metrics
-	engine, err := handlers.NewEngine(js, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, _, _ := newEngine(t, js, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := engineRun{done: make(chan error, 1)}
 	go func() { r.done <- engine.Run(ctx) }()
