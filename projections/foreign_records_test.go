@@ -9,7 +9,6 @@ import (
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/streams"
-	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // Ledger messages that decode but that the engine never wrote: on a subject
@@ -37,8 +36,7 @@ func TestForeignLedgerMessagesStopTheReadersAndCanBeQuarantined(t *testing.T) {
 			streams.LedgerRecord{Partition: streams.PartitionOf("a\x00b"), EventID: "forged", MemberID: "a\x00b", Facts: points("a\x00b")}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			pool := migrated(t)
-			env := natstest.Start(t)
+			pool, env := migratedWithNATS(t)
 			ctx := context.Background()
 			good := publish(t, env.JS, newWorld(3, 3).records(10))
 			data, err := streams.EncodeLedgerMessage(nil, c.rec)

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/streams"
-	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // A ledger deleted and created again numbers other records with the same
@@ -20,8 +19,7 @@ import (
 // why, whether the stream is missing, shorter than a checkpoint, or as long
 // but created at another time. A rebuild starts them again.
 func TestRunnerRefusesALedgerItWasNotBuiltFrom(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	ctx := context.Background()
 	recs := publish(t, env.JS, newWorld(7, 5).records(20))
 	last := recs[len(recs)-1].Seq
@@ -83,8 +81,7 @@ func TestRunnerRefusesALedgerItWasNotBuiltFrom(t *testing.T) {
 func TestRebuildStartsTheProjectionsOnAReplacedLedger(t *testing.T) {
 	for _, recorded := range []bool{true, false} {
 		t.Run(map[bool]string{true: "creation time recorded", false: "checkpoint of before it was recorded"}[recorded], func(t *testing.T) {
-			pool := migrated(t)
-			env := natstest.Start(t)
+			pool, env := migratedWithNATS(t)
 			ctx := context.Background()
 			old := publish(t, env.JS, newWorld(7, 5).records(30))
 			projectMembers(t, pool, env.JS, old)

@@ -20,6 +20,7 @@ import (
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/projections/pgtest"
 	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // This file builds ledger records by hand, publishes them to the real
@@ -388,6 +389,13 @@ func migrated(t testing.TB) *pgxpool.Pool {
 		t.Fatalf("migrate: %v", err)
 	}
 	return pool
+}
+
+// migratedWithNATS is migrated's database and an embedded NATS server, for
+// the tests that run projections from a ledger stream.
+func migratedWithNATS(t testing.TB) (*pgxpool.Pool, *natstest.Env) {
+	t.Helper()
+	return migrated(t), natstest.Start(t)
 }
 
 // running is a Runner running in the background.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/pointsledger/loyalty/projections/pgtest"
 	"github.com/pointsledger/loyalty/streams"
-	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // acquire takes a connection of pool for the rest of the test.
@@ -157,8 +156,7 @@ func TestBackoffBounds(t *testing.T) {
 // domain, after a first run, and after a restart that resumes from the
 // checkpoint while more records arrive.
 func TestProjectionsEqualFoldAcrossRestart(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	w := newWorld(1, 40)
 	recs := publish(t, env.JS, append(handBuilt(), w.records(500)...))
 
@@ -189,8 +187,7 @@ func TestProjectionsEqualFoldAcrossRestart(t *testing.T) {
 // or a redelivery) do not double anything: the checkpoint row lock makes
 // each record apply once.
 func TestTwoRunnersOfOneProjection(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	w := newWorld(2, 25)
 	recs := publish(t, env.JS, w.records(400))
 	cfg := RunnerConfig{BatchSize: 50, MaxWait: 5 * time.Millisecond}
@@ -215,8 +212,7 @@ func TestTwoRunnersOfOneProjection(t *testing.T) {
 // projections in place; dropping it lets them finish with exact tables.
 // Then the runners' connections are killed under them.
 func TestRunnerRetriesPostgresErrors(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	ctx := context.Background()
 	metrics, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
@@ -313,8 +309,7 @@ func namedPool(t *testing.T, name string) *pgxpool.Pool {
 // A record that cannot be decoded is a bug: Run applies the records before
 // it and stops with an error naming its sequence, without skipping it.
 func TestRunnerStopsAtUndecodableRecord(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	ctx := context.Background()
 	good := publish(t, env.JS, handBuilt())
 	ack, err := env.JS.Publish(ctx, streams.LedgerSubject(0), []byte(`{"v":1,"facts":[{"type":"loyalty.nonsense.v9"}]}`))
@@ -346,8 +341,7 @@ func TestRunnerStopsAtUndecodableRecord(t *testing.T) {
 }
 
 func TestRunnerReturnsWhenCancelled(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	r := start(t, pool, env.JS, Activity{}, RunnerConfig{})
 	// Run got going once it created its checkpoint row.
 	deadline := time.Now().Add(30 * time.Second)
@@ -368,8 +362,7 @@ func TestRunnerReturnsWhenCancelled(t *testing.T) {
 }
 
 func TestMemberSummary(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	recs := publish(t, env.JS, handBuilt())
 	r := start(t, pool, env.JS, Members{}, RunnerConfig{})
 	waitFor(t, recs[len(recs)-1].Seq, r)
@@ -456,8 +449,7 @@ func TestNewSharedRunnerValidates(t *testing.T) {
 // checkpoint, so one that is ahead (here: members, run alone first) skips
 // what it has, and the tables equal the fold.
 func TestSharedRunnerAppliesEachRecordOnceToEachProjection(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	w := newWorld(3, 30)
 	first := publish(t, env.JS, append(handBuilt(), w.records(300)...))
 	members := start(t, pool, env.JS, Members{}, RunnerConfig{BatchSize: 50})

@@ -7,7 +7,6 @@ import (
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/streams"
-	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // An order sent again after the engine forgot it (two years behind the
@@ -16,8 +15,7 @@ import (
 // projection for everyone, for good. The repeated purchase is left out,
 // whether it comes in the same batch as the first or a later one.
 func TestARepeatedOrderDoesNotStopTheActivityProjection(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	at := time.Date(2022, 3, 1, 10, 0, 0, 0, time.UTC)
 	bought := func(event string, at time.Time) streams.LedgerRecord {
 		return record("m-1", event, domain.PurchaseRecorded{FactMeta: meta("m-1", event, at), OrderID: "o-1",

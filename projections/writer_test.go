@@ -7,8 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // standby is a runner started as several engines start theirs.
@@ -40,8 +38,7 @@ func (s *standby) writing() bool { return testutil.ToFloat64(s.metrics.writer) =
 // writer stops one of them takes over within seconds, and every record is
 // applied once.
 func TestOneRunnerWritesAndAnotherTakesOver(t *testing.T) {
-	pool := migrated(t)
-	env := natstest.Start(t)
+	pool, env := migratedWithNATS(t)
 	w := newWorld(3, 30)
 	recs := publish(t, env.JS, w.records(300))
 	var runners []*standby
