@@ -5,11 +5,11 @@ package deploy_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +27,10 @@ type compose struct {
 		Environment map[string]string `yaml:"environment"`
 		Volumes     []string          `yaml:"volumes"`
 		Ports       []string          `yaml:"ports"`
-		Build       struct {
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+		Build struct {
 			Context    string `yaml:"context"`
 			Dockerfile string `yaml:"dockerfile"`
 		} `yaml:"build"`
@@ -54,15 +57,16 @@ func TestComposeHasTheWholeStack(t *testing.T) {
 			t.Errorf("docker-compose.yml has no %q service", name)
 		}
 	}
-	if cmd := c.Services["nats"].Command; !slices.Contains(cmd, "--jetstream") {
-		t.Errorf("nats command %v does not enable JetStream", cmd)
-	}
+	assertNATSConfig(t, c.Services["nats"].Command, c.Services["nats"].Volumes, c.Services["nats"].Environment)
 	engine := c.Services["engine"]
 	if _, err := os.Stat(filepath.Join("..", engine.Build.Context, engine.Build.Dockerfile)); err != nil {
 		t.Errorf("engine is not built from the repository: %v", err)
 	}
-	if url := engine.Environment["LOYALTY_NATS_URL"]; !strings.Contains(url, "//nats:4222") {
-		t.Errorf("engine LOYALTY_NATS_URL = %q, want the nats service", url)
+	if u, err := url.Parse(os.Expand(engine.Environment["LOYALTY_NATS_URL"], composeDefault)); err != nil || u.Host != "nats:4222" || u.User.Username() != "engine" {
+		t.Errorf("engine LOYALTY_NATS_URL = %q (%v), want the nats service's engine user", engine.Environment["LOYALTY_NATS_URL"], err)
+	}
+	if prefix := engine.Environment["LOYALTY_NATS_INBOX_PREFIX"]; prefix != "_INBOX_engine" {
+		t.Errorf("engine LOYALTY_NATS_INBOX_PREFIX = %q; permissions.conf lets the engine subscribe to _INBOX_engine.> only", prefix)
 	}
 	pg := c.Services["postgres"].Environment
 	wantDB := "postgres://" + pg["POSTGRES_USER"] + ":" + pg["POSTGRES_PASSWORD"] + "@postgres:5432/" + pg["POSTGRES_DB"]

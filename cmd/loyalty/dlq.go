@@ -76,6 +76,7 @@ func newDLQCommand(g *globals) *cobra.Command {
 	var replayAll bool
 	replay := &cobra.Command{
 		Use:   "replay [ID...]",
+		Args:  cobra.ArbitraryArgs, // checked in RunE, with --reason and --all
 		Short: "Publish dead letters again, after a fix to the program or the contract",
 		Long: `Publish dead-lettered events again, as they were published, on their original
 subjects, for the engine to apply. Give IDs, or --reason to replay every dead

@@ -20,6 +20,11 @@ import (
 	"github.com/pointsledger/loyalty/projections"
 )
 
+// defaultMetricsAddr is where serve answers /metrics, /healthz and /readyz
+// unless told otherwise: this machine only, for metrics say much about the
+// programme and its members' activity.
+const defaultMetricsAddr = "127.0.0.1:9464"
+
 func newMetrics() (*prometheus.Registry, *handlers.Metrics, *projections.Metrics, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -46,12 +46,38 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	pf.StringVar(&g.databaseURL, "database-url", getenv("LOYALTY_DATABASE_URL"),
 		"PostgreSQL URL; empty: a server managed in the data directory (env LOYALTY_DATABASE_URL)")
 	g.natsAuth.register(pf, getenv)
-	pf.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOYALTY_LOG_LEVEL", "info"), "debug, info, warn or error")
+	pf.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOYALTY_LOG_LEVEL", "info"), "debug, info, warn or error (env LOYALTY_LOG_LEVEL)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return noSecretsInFlags(cmd) }
 	root.AddCommand(newServeCommand(g), newSimulateCommand(g), newImportCommand(g),
 		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g), newProjectionsCommand(g), newProgramCommand(g), newBacktestCommand(g), newAnalyticsCommand(g),
-		newLedgerCommand(g))
+		newLedgerCommand(g), newHealthcheckCommand(g))
+	for _, c := range root.Commands() {
+		strictArgs(c)
+	}
 	return root
+}
+
+// strictArgs makes c and the commands under it refuse what they do not
+// know: a command that only groups others fails on an unknown one (cobra
+// prints the group's help and exits 0), and one that declares no arguments
+// takes none (cobra ignores extra ones). A typo in a script must not pass
+// for success.
+func strictArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictArgs(sub)
+	}
+	switch {
+	case c.HasSubCommands() && !c.Runnable():
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown command %q for %q: run '%s --help' for its commands", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+	case c.Args == nil:
+		c.Args = cobra.NoArgs
+	}
 }
 
 // noSecretsInFlags refuses a password or token given in a URL flag: other

@@ -73,7 +73,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.metricsAddr, "metrics-addr", envOr(g.getenv, "LOYALTY_METRICS_ADDR", ":9464"), "address for /metrics, /healthz and /readyz")
+	f.StringVar(&o.metricsAddr, "metrics-addr", envOr(g.getenv, "LOYALTY_METRICS_ADDR", defaultMetricsAddr),
+		"address for /metrics, /healthz and /readyz; localhost only unless told otherwise (\":9464\": every interface) (env LOYALTY_METRICS_ADDR)")
 	f.StringVar(&o.programPath, "program", g.getenv("LOYALTY_PROGRAM"),
 		"program file (YAML, one or more versions) or directory of them; reloaded on change and on SIGHUP; empty: the built-in programs/default.yaml")
 	f.IntVar(&o.natsPort, "nats-port", 4222, "port of the embedded NATS server; 0 picks a free one")

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// Every command refuses what it does not know, so that a typo in a script
+// fails instead of passing for success: a group fails on an unknown
+// command, and a command fails on more arguments than it takes.
+func TestEveryCommandRefusesWhatItDoesNotKnow(t *testing.T) {
+	getenv := func(string) string { return "" }
+	takesAny := []string{"loyalty dlq replay"} // IDs, checked with --reason and --all
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Name() == "help" || sub.Name() == "completion" {
+				continue
+			}
+			path := strings.Fields(sub.CommandPath())[1:]
+			if sub.HasSubCommands() {
+				var out, errOut bytes.Buffer
+				err := run(context.Background(), append(path, "no-such-command"), getenv, &out, &errOut)
+				if err == nil || !strings.Contains(err.Error(), `unknown command "no-such-command"`) {
+					t.Errorf("%s no-such-command: %v; want an unknown command error", sub.CommandPath(), err)
+				}
+				walk(sub)
+				continue
+			}
+			if slices.Contains(takesAny, sub.CommandPath()) {
+				continue
+			}
+			if err := sub.Args(sub, []string{"a", "b", "c", "d", "e"}); err == nil {
+				t.Errorf("%s takes five arguments without complaint", sub.CommandPath())
+			}
+		}
+	}
+	root := newRootCommand(getenv, &bytes.Buffer{}, &bytes.Buffer{})
+	if len(root.Commands()) < 10 {
+		t.Fatalf("the root has %d commands; the walk would prove nothing", len(root.Commands()))
+	}
+	walk(root)
+}
