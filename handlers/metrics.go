@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,6 +32,8 @@ type Metrics struct {
 	inputResumes    *prometheus.CounterVec
 	programReloads  *prometheus.CounterVec
 	serviceRefusals *prometheus.CounterVec
+	serviceAnswers  *prometheus.CounterVec
+	serviceSeconds  *prometheus.HistogramVec
 	preempted       prometheus.Counter
 	keyHeld         prometheus.Counter
 	// keys counts the key index's look-ups, across the engine's runs.
@@ -38,6 +41,23 @@ type Metrics struct {
 }
 
 func (m *Metrics) serviceRefused(reason string) { m.serviceRefusals.WithLabelValues(reason).Inc() }
+
+// serviceAnswered counts an answer of the service's endpoint with its code
+// ("" for a decision or a balance: 200) and how long after the request's
+// arrival it was sent.
+func (m *Metrics) serviceAnswered(endpoint, code string, took time.Duration) {
+	if code == "" {
+		code = codeOK
+	}
+	m.serviceAnswers.WithLabelValues(endpoint, code).Inc()
+	m.serviceSeconds.WithLabelValues(endpoint).Observe(took.Seconds())
+}
+
+// codeOK is the code label of an answer that is not an error.
+const codeOK = "200"
+
+// serviceCodes are the code labels of loyalty_service_requests_total.
+var serviceCodes = []string{codeOK, CodeBadRequest, CodeUnknownMember, CodeUnavailable, CodeTimeout}
 
 // Outcomes of an input event, the outcome label of loyalty_events_total.
 const (
@@ -140,6 +160,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		serviceRefusals: newCounterVec("loyalty_service_refused_total",
 			"Service requests not answered with a decision, by reason: reply_subject (dropped: the reply subject is not a caller's inbox), busy (503), bad_request (400).",
 			"reason"),
+		serviceAnswers: newCounterVec("loyalty_service_requests_total",
+			"Service requests answered, by endpoint (balance, redeem, transfer) and code: 200 (a balance or a decision, accepted or refused), 400, 404, 503 or 504. A request forwarded to the engine owning the member counts once, where it arrived.",
+			"endpoint", "code"),
+		serviceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "loyalty_service_request_seconds",
+			Help:    "Time from a service request's arrival to its answer, by endpoint; a redemption or transfer waits for its ledger append.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}, []string{"endpoint"}),
 		preempted: newCounter("loyalty_input_preempted_total",
 			"Inputs the engine published (follow-ups, service requests) whose message id another message had taken within JetStream's duplicate window; each was published again under a new id."),
 		keyHeld: newCounter("loyalty_key_index_held_total",
@@ -148,6 +174,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, reason := range serviceRefusalReasons {
 		m.serviceRefusals.WithLabelValues(reason)
+	}
+	for _, endpoint := range serviceEndpoints {
+		for _, code := range serviceCodes {
+			m.serviceAnswers.WithLabelValues(endpoint, code)
+		}
+		m.serviceSeconds.WithLabelValues(endpoint)
+	}
+	for _, t := range domain.EventTypes {
+		for _, outcome := range []string{outcomeApplied, outcomeDeadLettered, outcomeRedelivered} {
+			m.events.WithLabelValues(string(t), outcome)
+		}
 	}
 	for _, outcome := range []string{reloadApplied, reloadRefused} {
 		m.programReloads.WithLabelValues(outcome)
@@ -166,7 +203,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.events, m.deadLetters, m.processing, m.pointsIssued,
-		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.memberBytes, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals, m.preempted, m.keyHeld} {
+		m.pointsReversed, m.pointsExpired, m.pointsRedeemed, m.redemptions, m.ledgerRecords, m.ledgerBatch, m.ledgerAppend, m.partitionsOwned, m.members, m.memberBytes, m.retries, m.inputPending, m.inputResumes, m.programReloads, m.serviceRefusals, m.serviceAnswers, m.serviceSeconds, m.preempted, m.keyHeld} {
 		errs = append(errs, reg.Register(c))
 	}
 	lookups := func(result string, n *atomic.Uint64) prometheus.Collector {

@@ -154,20 +154,16 @@ func (e *Engine) serveRequests() (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	return func() { _ = svc.Stop() }, nil
+	return func() { _ = svc.stop() }, nil
 }
 
-// startService registers the service on the engine's connection.
-func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
+// serviceEndpoints are the service's endpoints, under ServiceSubjects.
+var serviceEndpoints = []string{"balance", "redeem", "transfer"}
+
+// startService serves the service on the engine's connection.
+func (e *Engine) startService(timeout time.Duration) (*microServer, error) {
 	s := &service{e: e, js: e.js, timeout: timeout, slots: make(chan struct{}, maxServiceRequests),
 		guard: &replyGuard{prefixes: e.cfg.ServiceReplyPrefixes, logger: e.cfg.Logger, refused: e.metrics.serviceRefused}}
-	svc, err := micro.AddService(e.js.Conn(), micro.Config{
-		Name: ServiceName, Version: ServiceVersion,
-		Description: "Member balances and redemptions, answered from the engine's state as the ledger holds it",
-	})
-	if err != nil {
-		return nil, fmt.Errorf("service: %w", err)
-	}
 	// Forwarded requests are answered to the forwarding engine's inbox,
 	// whatever the callers' prefixes are.
 	inbox := e.js.Conn().Opts.InboxPrefix
@@ -176,14 +172,25 @@ func (e *Engine) startService(timeout time.Duration) (micro.Service, error) {
 	}
 	internalGuard := &replyGuard{prefixes: append(slices.Clone(s.guard.prefixes), inbox+"."), logger: s.guard.logger, refused: s.guard.refused}
 	e.internal = &internalEndpoints{s: s, guard: internalGuard, subs: map[int]*nats.Subscription{}}
-	g := svc.AddGroup(ServiceSubjects)
-	for name, h := range map[string]micro.HandlerFunc{"balance": s.balance, "redeem": s.redeem, "transfer": s.transfer} {
-		if err := g.AddEndpoint(name, s.async(h)); err != nil {
-			_ = svc.Stop()
-			return nil, fmt.Errorf("service endpoint %s: %w", name, err)
-		}
+	svc := newMicroServer(e.js.Conn(), ServiceName, ServiceVersion,
+		"Member balances and redemptions, answered from the engine's state as the ledger holds it", s.guard)
+	for _, name := range serviceEndpoints {
+		svc.add(name, ServiceSubjects+"."+name, s.async(s.endpoint(name)), e.metrics)
 	}
-	return svc, nil
+	return svc, svc.start()
+}
+
+// endpoint is the handler of the named endpoint.
+func (s *service) endpoint(name string) micro.HandlerFunc {
+	switch name {
+	case "balance":
+		return s.balance
+	case "redeem":
+		return s.redeem
+	case "transfer":
+		return s.transfer
+	}
+	return nil
 }
 
 // async answers each request whose reply subject is a caller's inbox on a
@@ -328,6 +335,11 @@ func (s *service) readKnownMember(req micro.Request, endpoint, memberID string, 
 		return state, false // the partition moved to another engine while it was read
 	}
 	switch {
+	case !ok && isForwarded(req):
+		// Handed over between the forwarding engine's look-up and this
+		// one's: that engine asks the new owner.
+		_ = req.Error(codeMoved, "the member's partition is no longer this engine's", nil)
+		return state, false
 	case !ok:
 		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
 		return state, false

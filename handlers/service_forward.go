@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -31,8 +30,20 @@ func internalSubject(p int, endpoint string) string {
 }
 
 // forwardRetry is the wait between tries of a forwarded request that found
-// no owner subscribed.
+// no owner subscribed, or an engine that had just given the partition up.
 const forwardRetry = 50 * time.Millisecond
+
+// codeMoved is the error code of an answer to a forwarded request from an
+// engine that no longer owns the member's partition (its subscription to
+// the partition's subject outlived the hand-over by a moment). It never
+// reaches a caller: the forwarding engine tries again.
+const codeMoved = "307"
+
+// isForwarded tells whether req was forwarded to this engine by another.
+func isForwarded(req micro.Request) bool {
+	r, ok := req.(*natsRequest)
+	return ok && r.forwarded
+}
 
 // forward sends a request for a member of a partition this engine does not
 // own to its owner, and answers with the owner's reply. It reports false
@@ -42,7 +53,7 @@ func (s *service) forward(req micro.Request, memberID, endpoint string) bool {
 	if !s.e.cfg.Share {
 		return false
 	}
-	if _, forwarded := req.(*internalRequest); forwarded {
+	if isForwarded(req) {
 		return false
 	}
 	p := streams.PartitionOf(memberID)
@@ -57,11 +68,15 @@ func (s *service) forward(req micro.Request, memberID, endpoint string) bool {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		reply, err := s.js.Conn().RequestMsgWithContext(ctx, msg)
 		cancel()
+		retry := errors.Is(err, nats.ErrNoResponders)
+		if err == nil && reply.Header.Get(micro.ErrorCodeHeader) == codeMoved {
+			retry, err = true, errors.New("the partition was being handed over")
+		}
 		if err == nil {
 			_ = req.Respond(reply.Data, micro.WithHeaders(micro.Headers(reply.Header)))
 			return true
 		}
-		if !errors.Is(err, nats.ErrNoResponders) || time.Until(deadline) < forwardRetry {
+		if !retry || time.Until(deadline) < forwardRetry {
 			_ = req.Error(CodeUnavailable, "the engine that owns the member's partition did not answer ("+err.Error()+"); retry with the same request_id", nil)
 			return true
 		}
@@ -116,45 +131,7 @@ func (ie *internalEndpoints) stop() { _ = ie.serve(nil) }
 
 func (ie *internalEndpoints) handle(msg *nats.Msg) {
 	endpoint := msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:]
-	var h micro.HandlerFunc
-	switch endpoint {
-	case "balance":
-		h = ie.s.balance
-	case "redeem":
-		h = ie.s.redeem
-	case "transfer":
-		h = ie.s.transfer
-	default:
-		return
+	if h := ie.s.endpoint(endpoint); h != nil {
+		ie.s.asyncGuarded(ie.guard, h)(&natsRequest{msg: msg, forwarded: true})
 	}
-	ie.s.asyncGuarded(ie.guard, h)(&internalRequest{msg: msg})
 }
-
-// internalRequest is a forwarded request, answered as micro answers one.
-type internalRequest struct{ msg *nats.Msg }
-
-func (r *internalRequest) Respond(data []byte, opts ...micro.RespondOpt) error {
-	reply := &nats.Msg{Header: nats.Header{}, Data: data}
-	for _, o := range opts {
-		o(reply)
-	}
-	return r.msg.RespondMsg(reply)
-}
-
-func (r *internalRequest) RespondJSON(v any, opts ...micro.RespondOpt) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return micro.ErrMarshalResponse
-	}
-	return r.Respond(data, opts...)
-}
-
-func (r *internalRequest) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
-	opts = append(opts, micro.WithHeaders(micro.Headers{micro.ErrorHeader: {description}, micro.ErrorCodeHeader: {code}}))
-	return r.Respond(data, opts...)
-}
-
-func (r *internalRequest) Data() []byte           { return r.msg.Data }
-func (r *internalRequest) Headers() micro.Headers { return micro.Headers(r.msg.Header) }
-func (r *internalRequest) Subject() string        { return r.msg.Subject }
-func (r *internalRequest) Reply() string          { return r.msg.Reply }
