@@ -150,6 +150,74 @@ func (d *DeadLetters) List(ctx context.Context, after uint64, reason domain.Reas
 	return out, nil
 }
 
+// Newest returns the newest dead letters with an ID between after and
+// before (exclusive; before 0: no upper bound), of reason when it is not
+// empty, at most limit of them (0: all), newest first, and how many there
+// are in that range in all. It reads the range's headers only, then the
+// dead letters it returns.
+func (d *DeadLetters) Newest(ctx context.Context, after, before uint64, reason domain.Reason, limit int) ([]DeadLetter, int, error) {
+	s, err := d.js.Stream(ctx, streams.DeadLetterStream)
+	if err != nil {
+		return nil, 0, err
+	}
+	filter := streams.DeadLetterPrefix + ".>"
+	if reason != "" {
+		filter = streams.DeadLetterSubject(reason)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, 0, err
+	}
+	if info.State.Msgs == 0 || info.State.LastSeq <= after {
+		return nil, 0, nil
+	}
+	cons, err := d.js.OrderedConsumer(ctx, streams.DeadLetterStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1,
+		HeadersOnly: true,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var seqs []uint64 // the newest limit of the range, oldest first
+	total := 0
+	for done := false; !done; {
+		batch, err := cons.FetchNoWait(1000)
+		if err != nil {
+			return nil, 0, err
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				return nil, 0, err
+			}
+			seq := meta.Sequence.Stream
+			if before > 0 && seq >= before {
+				done = true
+				break
+			}
+			total++
+			if seqs = append(seqs, seq); limit > 0 && len(seqs) > limit {
+				seqs = seqs[1:]
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return nil, 0, err
+		}
+		done = done || n == 0
+	}
+	out := make([]DeadLetter, 0, len(seqs))
+	for i := len(seqs) - 1; i >= 0; i-- {
+		dl, err := d.Get(ctx, seqs[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, dl)
+	}
+	return out, total, nil
+}
+
 func parseDeadLetter(seq uint64, at time.Time, h nats.Header, body []byte) DeadLetter {
 	inputSeq, _ := strconv.ParseUint(h.Get(HeaderInputSeq), 10, 64)
 	return DeadLetter{

@@ -23,28 +23,32 @@ func newDLQCommand(g *globals) *cobra.Command {
 	var asJSON bool
 	var reason string
 	var limit int
-	var after uint64
+	var after, before uint64
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List dead letters, oldest first, with their reasons",
+		Short: "List dead letters, newest first, with their reasons, and how many there are",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: want a number of dead letters, or 0 for all", limit)
+			}
 			return withDeadLetters(cmd.Context(), g, func(d *handlers.DeadLetters) error {
-				all, err := d.List(cmd.Context(), after, domain.Reason(reason), limit)
+				page, total, err := d.Newest(cmd.Context(), after, before, domain.Reason(reason), limit)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return writeJSON(g.stdout, all)
+					return writeJSON(g.stdout, page)
 				}
-				return printDeadLetters(g.stdout, all)
+				return printDeadLetters(g.stdout, page, total)
 			})
 		},
 	}
 	list.Flags().StringVar(&reason, "reason", "", "only this reason (see docs/events.md)")
-	list.Flags().IntVar(&limit, "limit", 100, "at most this many; 0 for all")
+	list.Flags().IntVar(&limit, "limit", 100, "at most this many, the newest; 0 for all")
+	list.Flags().Uint64Var(&before, "before", 0, "only dead letters with a smaller ID: the next page is --before the last ID shown")
 	list.Flags().Uint64Var(&after, "after", 0, "only dead letters with a larger ID")
-	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (an array, newest first)")
 
 	show := &cobra.Command{
 		Use:   "show ID",
@@ -167,11 +171,21 @@ func replayAllOf(ctx context.Context, w io.Writer, d *handlers.DeadLetters, ids 
 	return nil
 }
 
-func printDeadLetters(w io.Writer, all []handlers.DeadLetter) error {
+// printDeadLetters prints a page of dead letters, newest first, and how it
+// stands among the total that matched.
+func printDeadLetters(w io.Writer, all []handlers.DeadLetter, total int) error {
 	if len(all) == 0 {
 		_, err := fmt.Fprintln(w, "no dead letters")
 		return err
 	}
+	defer func() {
+		if len(all) < total {
+			fmt.Fprintf(w, "%s of %s dead letters, newest first; older ones: --before %d, all: --limit 0\n",
+				thousands(len(all)), thousands(total), all[len(all)-1].ID)
+		} else {
+			fmt.Fprintf(w, "%s dead letters, newest first\n", thousands(total))
+		}
+	}()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTORED\tREASON\tINPUT SEQ\tEVENT\tREPLAYED\tERROR")
 	for _, dl := range all {
@@ -232,4 +246,13 @@ func shorten(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "..."
+}
+
+// thousands writes a count with thousands separators: 15,855.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -52,15 +52,27 @@ func TestDeadLetterListShowAndReplayAfterAProgramFix(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustLoyalty(t, "dlq", "list", "--json", "--nats-url", natsURL)), &listed); err != nil {
 		t.Fatal(err)
 	}
-	if len(listed) != 2 || listed[0].Reason != domain.ReasonCurrencyNotAccepted || listed[1].Reason != "malformed_json" {
+	// Newest first.
+	if len(listed) != 2 || listed[0].Reason != "malformed_json" || listed[1].Reason != domain.ReasonCurrencyNotAccepted {
 		t.Fatalf("dlq list: %+v", listed)
 	}
-	id := strconv.FormatUint(listed[0].ID, 10)
+	id := strconv.FormatUint(listed[1].ID, 10)
 	text := mustLoyalty(t, "dlq", "list", "--nats-url", natsURL)
-	for _, want := range []string{"currency_not_accepted", "malformed_json", "gbp-order-1"} {
+	for _, want := range []string{"currency_not_accepted", "malformed_json", "gbp-order-1", "2 dead letters, newest first"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("dlq list lacks %q:\n%s", want, text)
 		}
+	}
+	// A page says how many there are and how to read the next one.
+	page := mustLoyalty(t, "dlq", "list", "--limit", "1", "--nats-url", natsURL)
+	next := "--before " + strconv.FormatUint(listed[0].ID, 10)
+	if !strings.Contains(page, "malformed_json") || strings.Contains(page, "currency_not_accepted") || !strings.Contains(page, "1 of 2 dead letters") ||
+		!strings.Contains(page, next) {
+		t.Errorf("dlq list --limit 1: want the newest, \"1 of 2 dead letters\" and %q:\n%s", next, page)
+	}
+	if older := mustLoyalty(t, "dlq", "list", "--before", strconv.FormatUint(listed[0].ID, 10), "--nats-url", natsURL); !strings.Contains(older, "currency_not_accepted") ||
+		strings.Contains(older, "malformed_json") {
+		t.Errorf("dlq list %s: want the older one only:\n%s", next, older)
 	}
 	shown := mustLoyalty(t, "dlq", "show", id, "--nats-url", natsURL)
 	if !strings.Contains(shown, "currency_not_accepted") || !strings.Contains(shown, `"gbp-order-1"`) {
@@ -98,7 +110,7 @@ func TestDeadLetterListShowAndReplayAfterAProgramFix(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustLoyalty(t, "dlq", "list", "--json", "--nats-url", natsURL)), &listed); err != nil {
 		t.Fatal(err)
 	}
-	if len(listed) != 2 || listed[0].Replayed == nil || listed[1].Replayed != nil {
+	if len(listed) != 2 || listed[1].Replayed == nil || listed[0].Replayed != nil {
 		t.Errorf("after the replay, dlq list: %+v", listed)
 	}
 	srv.stop(t)

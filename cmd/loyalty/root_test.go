@@ -46,3 +46,11 @@ func TestEveryCommandRefusesWhatItDoesNotKnow(t *testing.T) {
 	}
 	walk(root)
 }
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 15855: "15,855", 1234567: "1,234,567", -1234: "-1,234"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
