@@ -303,6 +303,11 @@ func checkMemberShow(t *testing.T, dbURL string, want map[string]*domain.Member)
 	if shown.MemberID != id || shown.PointsBalance != want[id].Balance || shown.Tier != want[id].Tier {
 		t.Errorf("member show %q = %+v, want balance %d tier %s", id, shown, want[id].Balance, want[id].Tier)
 	}
+	// A time the read models hold as NULL (no review due) is null, as the
+	// service says, not the zero time.
+	if strings.Contains(out, "0001-01-01") {
+		t.Errorf("member show --json prints the zero time for a time that is not set:\n%s", out)
+	}
 	text := mustLoyalty(t, "member", "show", id, "--database-url", dbURL)
 	if !strings.Contains(text, "recent ledger entries") {
 		t.Errorf("member show text output lacks the ledger:\n%s", text)

@@ -95,23 +95,32 @@ func memberJSON(v projections.MemberView) any {
 		entries = append(entries, entry{e.OccurredAt, e.Points, e.Rule, e.OrderID, e.SourceEventID})
 	}
 	return struct {
-		MemberID        string    `json:"member_id"`
-		PointsBalance   int64     `json:"points_balance"`
-		LifetimePoints  int64     `json:"lifetime_points"`
-		PointsRedeemed  int64     `json:"points_redeemed"`
-		PointsPending   int64     `json:"points_pending"`
-		TierExpiresAt   time.Time `json:"tier_expires_at"`
-		NextTier        string    `json:"next_tier"`
-		NextTierMissing int64     `json:"next_tier_missing"`
-		ProjectedTier   string    `json:"projected_tier"`
-		Tier            string    `json:"tier"`
-		TierSince       time.Time `json:"tier_since"`
-		Status          string    `json:"status"`
-		QualifyingSpend int64     `json:"qualifying_spend"`
-		PurchasesCount  int64     `json:"purchases_count"`
-		FirstActivityAt time.Time `json:"first_activity_at"`
-		LastActivityAt  time.Time `json:"last_activity_at"`
-		Recent          []entry   `json:"recent_ledger"`
-	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Pending, v.TierExpires, v.NextTier, v.Missing, v.ProjectedTier, v.Tier, v.TierSince, v.Status, v.QualifyingSpend,
+		MemberID        string     `json:"member_id"`
+		PointsBalance   int64      `json:"points_balance"`
+		LifetimePoints  int64      `json:"lifetime_points"`
+		PointsRedeemed  int64      `json:"points_redeemed"`
+		PointsPending   int64      `json:"points_pending"`
+		TierExpiresAt   *time.Time `json:"tier_expires_at"`
+		NextTier        string     `json:"next_tier"`
+		NextTierMissing int64      `json:"next_tier_missing"`
+		ProjectedTier   string     `json:"projected_tier"`
+		Tier            string     `json:"tier"`
+		TierSince       *time.Time `json:"tier_since"`
+		Status          string     `json:"status"`
+		QualifyingSpend int64      `json:"qualifying_spend"`
+		PurchasesCount  int64      `json:"purchases_count"`
+		FirstActivityAt time.Time  `json:"first_activity_at"`
+		LastActivityAt  time.Time  `json:"last_activity_at"`
+		Recent          []entry    `json:"recent_ledger"`
+	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Pending, timeOrNull(v.TierExpires), v.NextTier, v.Missing, v.ProjectedTier, v.Tier, timeOrNull(v.TierSince), v.Status, v.QualifyingSpend,
 		v.Purchases, v.FirstActivity, v.LastActivity, entries}
+}
+
+// timeOrNull is nil for the zero time, which the read models store as NULL
+// ("none"): JSON says null, as the service does, not year 1.
+func timeOrNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

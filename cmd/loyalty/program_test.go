@@ -147,6 +147,22 @@ func TestProgramVersionsReloadCheckAndEvaluate(t *testing.T) {
 			t.Errorf("program evaluate lacks %q:\n%s", want, out)
 		}
 	}
+	// A redemption's dry run shows the points it spends and the balance
+	// after them.
+	data, err = streams.EncodeEvent(domain.Event{ID: "pv-r1", Type: domain.TypeRedemption, Source: "test", MemberID: "pv-member",
+		OccurredAt: day(4, 20), Body: domain.RedeemRequest{RequestID: "pv-r1", RewardID: "coffee"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(evFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = mustLoyalty(t, "program", "evaluate", evFile, "--program", good, "--nats-url", natsURL)
+	for _, want := range []string{"PointsRedeemed: -150 points", "balance after: 650 (-150)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("program evaluate of a redemption lacks %q:\n%s", want, out)
+		}
+	}
 	in, err := env.JS.Stream(ctx, streams.InputStream)
 	if err != nil {
 		t.Fatal(err)

@@ -95,26 +95,52 @@ func printVersions(w io.Writer, path string, ps *domain.Programs) error {
 	return tw.Flush()
 }
 
+// printEvaluation prints what each fact would do to the member's points
+// (the available balance and the pending account apart) and the balance
+// after; facts that move no points are listed by type.
 func printEvaluation(w io.Writer, m *domain.Member, p *domain.Program, facts []domain.Fact, err error) error {
-	fmt.Fprintf(w, "member %s: balance %d, tier %s; program %s\n", m.ID, m.Balance, orDash(m.Tier), p.Version)
+	fmt.Fprintf(w, "member %s: balance %d, pending %d, tier %s; program %s\n", m.ID, m.Balance, m.Pending, orDash(m.Tier), p.Version)
 	if err != nil {
 		return rejected(w, err)
 	}
-	var points int64
+	var available, pending int64
 	for _, f := range facts {
+		a, pe := domain.PointsDelta(f), domain.PendingDelta(f)
+		available, pending = available+a, pending+pe
 		switch f := f.(type) {
 		case domain.PointsEarned:
-			points += f.Points
-			fmt.Fprintf(w, "  earns %d points by rule %s\n", f.Points, f.Rule)
-		case domain.PointsReversed:
-			points -= f.Points
-			fmt.Fprintf(w, "  loses %d points by rule %s\n", f.Points, f.Rule)
+			if !f.AvailableAt.IsZero() {
+				fmt.Fprintf(w, "  earns %d points by rule %s, pending until %s\n", f.Points, f.Rule, f.AvailableAt.Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(w, "  earns %d points by rule %s\n", f.Points, f.Rule)
+			}
 		case domain.TierChanged:
 			fmt.Fprintf(w, "  tier %s -> %s (%s)\n", orDash(f.From), f.To, f.Reason)
+		default:
+			fmt.Fprintf(w, "  %s%s\n", strings.TrimPrefix(fmt.Sprintf("%T", f), "domain."), pointsMoved(a, pe))
 		}
 	}
-	_, err = fmt.Fprintf(w, "balance after: %d (%+d)\n", m.Balance+points, points)
-	return err
+	fmt.Fprintf(w, "balance after: %d (%+d)\n", m.Balance+available, available)
+	if pending != 0 || m.Pending != 0 {
+		fmt.Fprintf(w, "pending after: %d (%+d)\n", m.Pending+pending, pending)
+	}
+	return nil
+}
+
+// pointsMoved says how a fact moves points: ": -60 points", ": +80
+// pending", or nothing.
+func pointsMoved(available, pending int64) string {
+	var parts []string
+	if available != 0 {
+		parts = append(parts, fmt.Sprintf("%+d points", available))
+	}
+	if pending != 0 {
+		parts = append(parts, fmt.Sprintf("%+d pending", pending))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
 }
 
 func rejected(w io.Writer, err error) error {
