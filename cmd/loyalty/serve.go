@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"fmt"
 	"log/slog"
 	"os"
@@ -165,8 +166,16 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	// Created here, before the embedded servers make their own
 	// subdirectories with private modes: the managed PostgreSQL may run as
 	// another user (when we are root) and must be able to pass through it.
+	_, statErr := os.Stat(g.dataDir)
 	if err := os.MkdirAll(g.dataDir, 0o755); err != nil {
 		return fmt.Errorf("create data directory %s: %w (choose another with --data-dir)", g.dataDir, err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// Even with external NATS and PostgreSQL the engine keeps its key
+		// index and member snapshots here: say where, once.
+		abs, _ := filepath.Abs(g.dataDir)
+		log.Info("data directory created for the engine's key index and member snapshots; keep it on a volume that outlives restarts (--data-dir, LOYALTY_DATA_DIR)",
+			"dir", abs)
 	}
 	unlock, err := lockDataDir(g.dataDir)
 	if err != nil {
