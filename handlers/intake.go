@@ -199,7 +199,9 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			return dispatched, errDeliveryGap
 		}
 		if meta.Sequence.Consumer != expect {
-			in.logger.Warn("deliveries are missing; resuming from the last acknowledged input",
+			// NATS dropped some to a pull that fell behind, or a reconnect
+			// lost them: nothing is lost, they are read again.
+			in.logger.Info("deliveries skipped (slow consumer or reconnect); reading again from the last acknowledged input, nothing is lost",
 				"consumer", in.name, "expected_delivery", expect, "delivery", meta.Sequence.Consumer)
 			return dispatched, errDeliveryGap
 		}

@@ -378,12 +378,31 @@ func natsAsyncError(log *slog.Logger) nats.ErrHandler {
 				"err", err, "fix", "give the user the subject (deploy/nats/permissions.conf lists what the engine needs)")
 			return
 		}
-		if sub != nil {
+		switch {
+		case errors.Is(err, nats.ErrSlowConsumer) && sub != nil && strings.HasPrefix(sub.Subject, handlers.ServiceSubjects+"."):
+			log.Warn("NATS dropped service requests: the engine fell behind (slow consumer); their callers time out and retry",
+				"subject", sub.Subject)
+			return
+		case errors.Is(err, nats.ErrSlowConsumer):
+			// The input's pull and the ordered consumers behind the
+			// engine's watchers notice the gap and read again from where
+			// they are sure of.
+			log.Info("NATS dropped messages to a subscription that fell behind (slow consumer); its JetStream reader notices the gap and reads them again, nothing is lost; if it repeats, the engine is short of CPU",
+				"subject", subjectOf(sub))
+			return
+		case sub != nil:
 			log.Warn("NATS error on a subscription", "subject", sub.Subject, "err", err)
 			return
 		}
 		log.Warn("NATS error", "err", err)
 	}
+}
+
+func subjectOf(sub *nats.Subscription) string {
+	if sub == nil {
+		return ""
+	}
+	return sub.Subject
 }
 
 // connectNATS connects with reconnects forever: a NATS restart must not
