@@ -505,8 +505,12 @@ func (s *sharing) consumer(ctx context.Context, ids []int, handled map[int]uint6
 }
 
 // consumerName is this engine's input consumer: "engine-" and its id.
-func (s *sharing) consumerName() string {
-	return "engine-" + strings.ReplaceAll(s.own.id(), "-", "")
+func (s *sharing) consumerName() string { return EngineConsumerName(s.own.id()) }
+
+// EngineConsumerName is the name of the input consumer of the engine with
+// the given id when engines share the partitions.
+func EngineConsumerName(engineID string) string {
+	return "engine-" + strings.ReplaceAll(engineID, "-", "")
 }
 
 // fmtPartitions lists partitions for a log line.

@@ -53,7 +53,7 @@ func importCSV(cmd *cobra.Command, g *globals, js jetstream.JetStream, log *slog
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()
 	}
-	bar := newProgress(g, quiet, size, "importing")
+	bar := newProgressOf(g, quiet, size, "importing", "bytes")
 	reader, err := csvimport.NewReader(io.TeeReader(f, bar), source)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", f.Name(), err)

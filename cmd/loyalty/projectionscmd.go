@@ -40,7 +40,7 @@ waits during the swap. Names: ` + strings.Join(slices.Sorted(maps.Keys(rebuildab
 			}
 			return g.withToolAndReadModels(cmd.Context(), "loyalty-rebuild", func(t tool, pool *pgxpool.Pool) error {
 				for _, p := range targets {
-					bar := newProgress(g, quiet, 0, "rebuilding "+p.Name())
+					bar := newProgressOf(g, quiet, 0, "rebuilding "+p.Name(), "ledger records")
 					res, err := projections.Rebuild(cmd.Context(), pool, t.js, p, projections.RebuildConfig{
 						Progress: func(applied, total uint64) {
 							bar.ChangeMax64(int64(total))

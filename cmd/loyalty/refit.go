@@ -16,7 +16,13 @@ import (
 // activity projection, and after a failed fit once its retry wait (at least
 // check, doubling) has passed; it looks every check. Only the engine holding
 // the lease refits, so that two serve processes do not fit twice.
-func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine, flags analyticsFlags, every, check time.Duration, log *slog.Logger) {
+//
+// asOf picks the fit's date from now; nil: today (UTC).
+func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine, flags analyticsFlags, every, check time.Duration,
+	asOf func(now time.Time) time.Time, log *slog.Logger) {
+	if asOf == nil {
+		asOf = func(now time.Time) time.Time { return now }
+	}
 	if every <= 0 {
 		return
 	}
@@ -28,7 +34,7 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 			}
 			return
 		}
-		cfg := flags.config(now.Truncate(24*time.Hour), reason)
+		cfg := flags.config(asOf(now).Truncate(24*time.Hour), reason)
 		res, err := projections.FitModels(ctx, pool, cfg)
 		if err != nil {
 			if ctx.Err() == nil {

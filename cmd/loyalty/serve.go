@@ -275,7 +275,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 			return err
 		}
 		go engine.RunClock(ctx, o.clockEvery, projections.NewMembersDue(p.pool))
-		go runRefits(ctx, p.pool, engine, o.analytics, o.refitEvery, o.refitCheck, p.log)
+		go runRefits(ctx, p.pool, engine, o.analytics, o.refitEvery, o.refitCheck, o.refitAsOf(), p.log)
 		// Several engines may share the partitions; one of them writes
 		// the read models at a time, the others stand by.
 		return runner.RunAsWriter(ctx)
@@ -299,11 +299,36 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	return nil
 }
 
+// refitAsOf is the date serve's refits fit as of: today, or with --demo
+// the demo's last day once it is past, so that its members are scored on
+// their own history, not as if they had all stopped buying months ago.
+func (o *serveOptions) refitAsOf() func(time.Time) time.Time {
+	if !o.demoOn {
+		return nil
+	}
+	cfg, err := o.demo.config()
+	if err != nil {
+		return nil // runDemo reports it
+	}
+	end := cfg.Start.AddDate(0, 0, cfg.Days-1)
+	return func(now time.Time) time.Time {
+		if end.Before(now) {
+			return end
+		}
+		return now
+	}
+}
+
 func runDemo(ctx context.Context, g *globals, o *serveOptions, p pipeline) error {
-	if err := simulateInto(ctx, g, p.js, p.log, o.demo); err != nil && !errors.Is(err, context.Canceled) {
+	progress, err := openDemoProgress(ctx, p.js, g.dataDir, o.demo.load())
+	if err != nil {
+		return err
+	}
+	if err := simulateInto(ctx, g, p.js, p.log, o.demo, progress); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("demo: %w", err)
 	}
 	p.log.Info("demo load published; the engine keeps running until interrupted")
+	reportCatchUp(ctx, p, p.log)
 	return nil
 }
 

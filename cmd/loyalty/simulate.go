@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 	"golang.org/x/time/rate"
 
 	"github.com/pointsledger/loyalty/domain/simulate"
@@ -60,15 +63,23 @@ basket values are skewed. The same --seed always gives the same events.`,
 				return err
 			}
 			defer t.close()
-			return simulateInto(cmd.Context(), g, t.js, t.log, o)
+			return simulateInto(cmd.Context(), g, t.js, t.log, o, nil)
 		},
 	}
 	o.register(cmd.Flags(), "")
 	return cmd
 }
 
-// simulateInto generates the configured activity and publishes it.
-func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, log *slog.Logger, o simulateOptions) error {
+// load names the simulation these options make: the same load, the same
+// events.
+func (o simulateOptions) load() string {
+	return fmt.Sprintf("members=%d days=%d seed=%d start=%s", o.members, o.days, o.seed, o.start)
+}
+
+// simulateInto generates the configured activity and publishes it. With
+// progress it skips the events progress says are published and records
+// how far it got as it goes.
+func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, log *slog.Logger, o simulateOptions, progress *demoProgress) error {
 	cfg, err := o.config()
 	if err != nil {
 		return err
@@ -77,15 +88,25 @@ func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, log *
 	if err != nil {
 		return err
 	}
+	skip := 0
+	if progress != nil {
+		skip = progress.Published
+	}
 	pub := streams.NewPublisher(js, log)
-	bar := newProgress(g, o.quiet, int64(gen.EstimatedTotal()), "publishing")
 	var limiter *rate.Limiter
 	if o.rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(o.rate), max(1, int(o.rate/10)))
 	}
 	started := time.Now()
-	n := 0
+	var bar *progressbar.ProgressBar
+	n, published := 0, 0
 	for ev, ok := gen.Next(); ok; ev, ok = gen.Next() {
+		if n++; n <= skip {
+			continue
+		}
+		if bar == nil {
+			bar = newProgress(g, o.quiet, int64(max(gen.EstimatedTotal()-skip, 1)), "publishing")
+		}
 		if limiter != nil {
 			if err := limiter.Wait(ctx); err != nil {
 				return err
@@ -94,16 +115,40 @@ func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, log *
 		if err := pub.Publish(ctx, ev); err != nil {
 			return err
 		}
-		n++
+		published++
 		_ = bar.Add(1)
+		if progress != nil && published%demoProgressEvery == 0 {
+			if err := pub.Wait(ctx); err != nil {
+				return err
+			}
+			if err := progress.save(n); err != nil {
+				return err
+			}
+		}
 	}
 	if err := pub.Wait(ctx); err != nil {
 		return err
 	}
-	_ = bar.Finish()
+	if progress != nil {
+		if err := progress.save(n); err != nil {
+			return err
+		}
+	}
+	if bar != nil {
+		bar.ChangeMax(published) // the simulation's count was an estimate
+		_ = bar.Finish()
+	}
+	if skip > 0 && published == 0 {
+		fmt.Fprintf(g.stdout, "demo load published before (%d events for %d members over %d days): nothing to publish; delete %s to publish it again into a fresh store\n",
+			n, cfg.Members, cfg.Days, demoProgressFile)
+		return nil
+	}
 	took := time.Since(started)
 	fmt.Fprintf(g.stdout, "published %d events for %d members over %d days in %s (%.0f events/s)",
-		n, cfg.Members, cfg.Days, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		published, cfg.Members, cfg.Days, took.Round(time.Millisecond), float64(published)/took.Seconds())
+	if skip > 0 {
+		fmt.Fprintf(g.stdout, "; the first %d were published before", skip)
+	}
 	if r := pub.Retried(); r > 0 {
 		fmt.Fprintf(g.stdout, "; %d published again after a failure", r)
 	}
@@ -115,18 +160,34 @@ func newProgress(g *globals, quiet bool, total int64, what string) *progressbar.
 	return newProgressOf(g, quiet, total, what, "events")
 }
 
-// newProgressOf is a progress bar counting units.
+// newProgressOf is a progress bar of total units (bytes are shown as sizes)
+// on stderr, drawn only when stderr is a terminal: in a file or a pipe its
+// redraws are noise between the log lines. Only event bars show a rate:
+// the others move in steps (a rebuild's batches, a fit's stages) and read
+// "0 members/hr" between them.
 func newProgressOf(g *globals, quiet bool, total int64, what, units string) *progressbar.ProgressBar {
-	if quiet {
+	if quiet || !isTerminal(g.stderr) {
 		return progressbar.DefaultSilent(total, what)
 	}
-	return progressbar.NewOptions64(total,
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(g.stderr),
 		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString(units),
-		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionThrottle(200 * time.Millisecond),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(g.stderr) }),
-	)
+	}
+	if units == "bytes" {
+		opts = append(opts, progressbar.OptionShowBytes(true))
+	} else {
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetItsString(units))
+	}
+	if units == "events" {
+		opts = append(opts, progressbar.OptionShowIts())
+	}
+	return progressbar.NewOptions64(total, opts...)
+}
+
+// isTerminal tells whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
