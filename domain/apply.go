@@ -31,6 +31,10 @@ func Decide(m *Member, e Event, p *Program) ([]Fact, error) {
 // than the member's state keeps: an order or request older than the state
 // remembers is refused as a repeat, as a recent one is.
 func DecideKnown(m *Member, e Event, p *Program, k Known) ([]Fact, error) {
+	if from := p.AcceptsEventsFrom(); e.OccurredAt.Before(from) {
+		return nil, reject(ReasonInvalidTimestamp, "occurred_at", "%s is before %s, the earliest time program %s accepts (accept_events_from)",
+			e.OccurredAt.UTC().Format(time.RFC3339), from.Format(time.RFC3339), p.Version)
+	}
 	if err := refuseKnown(e, k); err != nil {
 		return nil, err
 	}

@@ -41,6 +41,23 @@ type Program struct {
 	// RefundWindow is how long after a purchase a refund is accepted; orders
 	// older than that are forgotten, which keeps member state small.
 	RefundWindow time.Duration
+	// AcceptEventsFrom refuses events dated before it (invalid_timestamp);
+	// zero is DefaultAcceptEventsFrom. A retailer importing older history
+	// sets it earlier, down to MinEventTime.
+	AcceptEventsFrom time.Time
+}
+
+// DefaultAcceptEventsFrom is the earliest event time a program accepts
+// unless it says otherwise: before it, a time is far more often a zero
+// value or seconds read as milliseconds than a purchase.
+var DefaultAcceptEventsFrom = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// AcceptsEventsFrom is the earliest event time the program accepts.
+func (p *Program) AcceptsEventsFrom() time.Time {
+	if p.AcceptEventsFrom.IsZero() {
+		return DefaultAcceptEventsFrom
+	}
+	return p.AcceptEventsFrom
 }
 
 // Earning holds the rules that award points.

@@ -9,9 +9,11 @@ import (
 // happened; clocks drift, but a purchase dated next week is a bug upstream.
 const MaxFutureSkew = 24 * time.Hour
 
-// EarliestEventTime rejects timestamps from before any loyalty program ran on
-// this engine (typically zero values or seconds mistaken for milliseconds).
-var EarliestEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+// MinEventTime is the earliest event time any program may accept (see
+// Program.AcceptEventsFrom): before it, a time is a zero value or a Unix
+// time read in the wrong unit (seconds as milliseconds give January 1970),
+// never history.
+var MinEventTime = time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // MaxAmount bounds any amount, whatever the program says, so that arithmetic
 // on it cannot overflow.
@@ -32,8 +34,8 @@ func Validate(e Event, receivedAt time.Time) error {
 	switch {
 	case e.OccurredAt.IsZero():
 		return reject(ReasonMissingField, "occurred_at", "is required")
-	case e.OccurredAt.Before(EarliestEventTime):
-		return reject(ReasonInvalidTimestamp, "occurred_at", "%s is before %s", e.OccurredAt.UTC().Format(time.RFC3339), EarliestEventTime.Format(time.RFC3339))
+	case e.OccurredAt.Before(MinEventTime):
+		return reject(ReasonInvalidTimestamp, "occurred_at", "%s is before %s", e.OccurredAt.UTC().Format(time.RFC3339), MinEventTime.Format(time.RFC3339))
 	case e.OccurredAt.After(receivedAt.Add(MaxFutureSkew)):
 		return reject(ReasonFutureTimestamp, "occurred_at", "%s is more than %s after the event arrived (%s)",
 			e.OccurredAt.UTC().Format(time.RFC3339), MaxFutureSkew, receivedAt.UTC().Format(time.RFC3339))

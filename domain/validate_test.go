@@ -103,9 +103,9 @@ func TestValidateRejects(t *testing.T) {
 		{"member id of 65 runes but 130 bytes", withEvent(func(e *domain.Event) { e.MemberID = strings.Repeat("é", 65) }), domain.ReasonInvalidField, "member_id"},
 		{"member id not UTF-8", withEvent(func(e *domain.Event) { e.MemberID = "\xc3\x28" }), domain.ReasonInvalidField, "member_id"},
 		{"no time", withEvent(func(e *domain.Event) { e.OccurredAt = time.Time{} }), domain.ReasonMissingField, "occurred_at"},
-		{"just before 2000", withEvent(func(e *domain.Event) { e.OccurredAt = time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.UTC) }), domain.ReasonInvalidTimestamp, "occurred_at"},
-		{"2000-01-01T00:30+01:00 is 1999 in UTC", withEvent(func(e *domain.Event) {
-			e.OccurredAt = time.Date(2000, 1, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600))
+		{"just before 1971", withEvent(func(e *domain.Event) { e.OccurredAt = time.Date(1970, 12, 31, 23, 59, 59, 999999999, time.UTC) }), domain.ReasonInvalidTimestamp, "occurred_at"},
+		{"1971-01-01T00:30+01:00 is 1970 in UTC", withEvent(func(e *domain.Event) {
+			e.OccurredAt = time.Date(1971, 1, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600))
 		}), domain.ReasonInvalidTimestamp, "occurred_at"},
 		{"seconds read as milliseconds", withEvent(func(e *domain.Event) { e.OccurredAt = time.UnixMilli(1_772_000_000) }), domain.ReasonInvalidTimestamp, "occurred_at"},
 		{"24h and 1ns after arrival", withEvent(func(e *domain.Event) { e.OccurredAt = received.Add(24*time.Hour + 1) }), domain.ReasonFutureTimestamp, "occurred_at"},
@@ -191,7 +191,7 @@ func TestRejectedError(t *testing.T) {
 
 func TestValidateMessageNamesTheValue(t *testing.T) {
 	err := domain.Validate(withEvent(func(e *domain.Event) { e.OccurredAt = time.Date(1970, 1, 21, 4, 13, 20, 0, time.UTC) }), received)
-	if got, want := err.Error(), "invalid_timestamp: occurred_at: 1970-01-21T04:13:20Z is before 2000-01-01T00:00:00Z"; got != want {
+	if got, want := err.Error(), "invalid_timestamp: occurred_at: 1970-01-21T04:13:20Z is before 1971-01-01T00:00:00Z"; got != want {
 		t.Errorf("Validate = %q, want %q", got, want)
 	}
 	err = domain.Validate(withPurchase(func(b *domain.Purchase) { b.Total.Minor = -250 }), received)

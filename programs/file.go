@@ -27,6 +27,7 @@ type file struct {
 	Currency         scalar         `yaml:"currency"`
 	MaxOrderAmount   scalar         `yaml:"max_order_amount"`
 	RefundWindowDays scalar         `yaml:"refund_window_days"`
+	AcceptEventsFrom scalar         `yaml:"accept_events_from"`
 	Earning          fileEarning    `yaml:"earning"`
 	Tiers            []fileTier     `yaml:"tiers"`
 	Returns          fileReturns    `yaml:"returns"`
@@ -558,6 +559,11 @@ func (f *file) program() (*domain.Program, []error) {
 	}
 	p.MaxOrderAmount = c.money("max_order_amount", f.MaxOrderAmount, p.Currency, false)
 	p.RefundWindow = time.Duration(c.integer("refund_window_days", f.RefundWindowDays, maxRefundDays)) * 24 * time.Hour
+	p.AcceptEventsFrom = c.date("accept_events_from", f.AcceptEventsFrom)
+	if from := p.AcceptEventsFrom; !from.IsZero() && from.Before(domain.MinEventTime) {
+		c.fail("accept_events_from", f.AcceptEventsFrom, "must be %s or later: before it a time is a zero value, not history",
+			domain.MinEventTime.Format(time.DateOnly))
+	}
 
 	e := f.Earning
 	p.Earning.Currencies = make(map[string]domain.CurrencyRule, len(e.Currencies))

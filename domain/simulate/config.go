@@ -68,8 +68,8 @@ func (c Config) Validate() error {
 		if !s.Equal(s.Truncate(24 * time.Hour)) {
 			add("start must be midnight UTC, got %s", s.Format(time.RFC3339Nano))
 		}
-		if s.Before(domain.EarliestEventTime) {
-			add("start %s is before %s, the earliest time events may have", s.Format(time.RFC3339), domain.EarliestEventTime.Format(time.RFC3339))
+		if s.Before(domain.DefaultAcceptEventsFrom) {
+			add("start %s is before %s, the earliest time events may have", s.Format(time.RFC3339), domain.DefaultAcceptEventsFrom.Format(time.RFC3339))
 		}
 	}
 	if c.Currency != "" {
