@@ -117,3 +117,28 @@ func TestDashboardStatsHaveThresholds(t *testing.T) {
 		}
 	}
 }
+
+// The analysts' dashboard imports the same way, on a PostgreSQL data
+// source; compose provisions that data source with a login that has the
+// analyst role's rights only (its SQL is run as that role by
+// projections/dashboard_sql_test.go).
+func TestAnalystDashboardImportsWithVariables(t *testing.T) {
+	d := readDashboard(t, "grafana/dashboards/programme.json")
+	if len(d.Templating.List) == 0 || d.Templating.List[0].Name != "datasource" || d.Templating.List[0].Query != "grafana-postgresql-datasource" {
+		t.Errorf("programme dashboard variables %+v; want a datasource variable of PostgreSQL data sources first", d.Templating.List)
+	}
+	for _, p := range d.Panels {
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" || len(p.Targets) == 0 || p.Targets[0].RawSQL == "" {
+			t.Errorf("panel %q: data source %+v, %d queries; want uid ${datasource} and SQL", p.Title, p.Datasource, len(p.Targets))
+		}
+	}
+	provisioned := readFile(t, "grafana/provisioning/datasources/postgres.yml")
+	if !regexp.MustCompile(`(?m)^\s+user: grafana$`).MatchString(provisioned) || !regexp.MustCompile(`password: \$GRAFANA_DB_PASSWORD`).MatchString(provisioned) {
+		t.Errorf("the PostgreSQL data source does not log in as grafana with the password from the environment:\n%s", provisioned)
+	}
+	login := readFile(t, "postgres/initdb/10-grafana-login.sh")
+	if !regexp.MustCompile(`create role grafana login password :'pw' in role loyalty_analyst;`).MatchString(login) {
+		t.Errorf("the grafana login is not made a member of loyalty_analyst alone:\n%s", login)
+	}
+	assertMounted(t, loadCompose(t).Services["postgres"].Volumes, "./deploy/postgres/initdb")
+}
