@@ -11,7 +11,10 @@ DEMO_FLAGS ?= --demo-members 1000 --demo-days 180
 run: build
 	$(BIN) serve --nats-port $(NATS_PORT) --demo $(DEMO_FLAGS)
 
+# The first build downloads the modules and compiles everything: about 3
+# minutes on 2 CPUs, silent but for this line; later builds take seconds.
 build:
+	@test -x $(BIN) || echo "building $(BIN): the first build takes a few minutes (modules, then compiling)"
 	$(GO) build -o $(BIN) ./cmd/loyalty
 
 # promtool checks the alert rules and lints a live /metrics scrape in the

@@ -26,7 +26,7 @@ func reportCatchUp(ctx context.Context, p pipeline, log *slog.Logger) {
 		pending, lag, err := backlog(ctx, p)
 		switch {
 		case err == nil && pending == 0 && lag == 0:
-			log.Info("caught up: every event published is in the read models; look around (README)", "took", time.Since(started).Round(time.Second))
+			log.Info("caught up: every event published is in the read models; look around (README)", "took", time.Since(started).Round(100*time.Millisecond))
 			return
 		case time.Since(reported) >= catchUpReport:
 			reported = time.Now()

@@ -139,8 +139,8 @@ func simulateInto(ctx context.Context, g *globals, js jetstream.JetStream, log *
 		_ = bar.Finish()
 	}
 	if skip > 0 && published == 0 {
-		fmt.Fprintf(g.stdout, "demo load published before (%d events for %d members over %d days): nothing to publish; delete %s to publish it again into a fresh store\n",
-			n, cfg.Members, cfg.Days, demoProgressFile)
+		fmt.Fprintf(g.stdout, "demo load published before (%d events for %d members over %d days): nothing to publish; for a fresh demo, start with an empty --data-dir\n",
+			n, cfg.Members, cfg.Days)
 		return nil
 	}
 	took := time.Since(started)
