@@ -334,24 +334,8 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // labeledValue is the value of the series of name whose label is value.
 func labeledValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no series %s{%s=%q}", name, label, value)
-	return 0
+	m := series(t, reg, name, map[string]string{label: value})
+	return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 }
 
 func assertNoDoubleCredit(t *testing.T, records []streams.LedgerRecord) {

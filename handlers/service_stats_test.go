@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pointsledger/loyalty/handlers"
 )
@@ -98,47 +99,39 @@ func TestServiceStatsCountWhatCallersGot(t *testing.T) {
 	})
 }
 
-func serviceRequests(t *testing.T, reg *prometheus.Registry, endpoint, code string) float64 {
+// series is the series of name with all the given labels.
+func series(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) *dto.Metric {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "loyalty_service_requests_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
+			matched := 0
 			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+					matched++
+				}
 			}
-			if labels["endpoint"] == endpoint && labels["code"] == code {
-				return m.GetCounter().GetValue()
+			if matched == len(labels) {
+				return m
 			}
 		}
 	}
-	t.Fatalf("no series loyalty_service_requests_total{endpoint=%q, code=%q}", endpoint, code)
-	return 0
+	t.Fatalf("no series %s%v", name, labels)
+	return nil
+}
+
+func serviceRequests(t *testing.T, reg *prometheus.Registry, endpoint, code string) float64 {
+	t.Helper()
+	return series(t, reg, "loyalty_service_requests_total", map[string]string{"endpoint": endpoint, "code": code}).GetCounter().GetValue()
 }
 
 func serviceLatencyCount(t *testing.T, reg *prometheus.Registry, endpoint string) uint64 {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "loyalty_service_request_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "endpoint" && l.GetValue() == endpoint {
-					return m.GetHistogram().GetSampleCount()
-				}
-			}
-		}
-	}
-	return 0
+	return series(t, reg, "loyalty_service_request_seconds", map[string]string{"endpoint": endpoint}).GetHistogram().GetSampleCount()
 }
