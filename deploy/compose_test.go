@@ -71,8 +71,9 @@ func assertNATSConfig(t *testing.T, command, volumes []string, env map[string]st
 // v3.5.0, 17.6.
 var release = regexp.MustCompile(`:v?\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$`)
 
-// Every image is pinned, the engine has a healthcheck that works without a
-// shell, Prometheus keeps its data and scrapes NATS.
+// Every image is pinned, every port is published on this machine only, the
+// engine has a healthcheck that works without a shell, Prometheus keeps its
+// data and scrapes NATS.
 func TestComposeIsPinnedAndWatched(t *testing.T) {
 	c := loadCompose(t)
 	for name, svc := range c.Services {
@@ -86,6 +87,11 @@ func TestComposeIsPinnedAndWatched(t *testing.T) {
 						t.Errorf("%s: base image %q floats; pin a release", svc.Build.Dockerfile, image)
 					}
 				}
+			}
+		}
+		for _, port := range svc.Ports {
+			if !strings.HasPrefix(port, "127.0.0.1:") {
+				t.Errorf("service %s publishes %s on every interface; publish on 127.0.0.1", name, port)
 			}
 		}
 		if strings.HasPrefix(name, "engine") || strings.HasPrefix(name, "cluster-engine") {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -137,8 +138,19 @@ func TestAnalystDashboardImportsWithVariables(t *testing.T) {
 		t.Errorf("the PostgreSQL data source does not log in as grafana with the password from the environment:\n%s", provisioned)
 	}
 	login := readFile(t, "postgres/initdb/10-grafana-login.sh")
-	if !regexp.MustCompile(`create role grafana login password :'pw' in role loyalty_analyst;`).MatchString(login) {
-		t.Errorf("the grafana login is not made a member of loyalty_analyst alone:\n%s", login)
+	for _, want := range []string{
+		`create role grafana login password :'pw' in role loyalty_analyst connection limit 5;`,
+		`alter role grafana set statement_timeout = '30s';`,
+		`alter role grafana set default_transaction_read_only = on;`,
+		`revoke temporary on database :"DBNAME" from public;`,
+	} {
+		if !strings.Contains(login, want) {
+			t.Errorf("the grafana login lacks %q:\n%s", want, login)
+		}
+	}
+	// Any Grafana viewer may send the data source SQL: no anonymous ones.
+	if env := loadCompose(t).Services["grafana"].Environment; env["GF_AUTH_ANONYMOUS_ENABLED"] != "false" {
+		t.Errorf("grafana allows anonymous viewers (GF_AUTH_ANONYMOUS_ENABLED=%q), who could query members' data", env["GF_AUTH_ANONYMOUS_ENABLED"])
 	}
 	assertMounted(t, loadCompose(t).Services["postgres"].Volumes, "./deploy/postgres/initdb")
 }

@@ -238,6 +238,9 @@ const (
 	StatusClosed  MemberStatus = "closed"
 )
 
+// MemberStatuses lists every status a member can have.
+var MemberStatuses = []MemberStatus{StatusActive, StatusBlocked, StatusClosed}
+
 // Clock is the body of TypeMemberClock: time passed for the member. The
 // engine publishes it (loyalty serve's clock) for members with points due
 // to expire, so that expiry happens without activity of the member's own, in

@@ -57,7 +57,7 @@ const (
 // RedemptionReasons lists every reason a redemption is refused.
 var RedemptionReasons = []RedemptionReason{
 	RedeemInsufficientPoints, RedeemMemberBlocked, RedeemMemberClosed, RedeemUnknownReward,
-	RedeemTierNotEligible, RedeemLimitReached, RedeemDirectNotAllowed, RedeemBelowMinimum,
+	RedeemTierNotEligible, RedeemLimitReached, RedeemDirectNotAllowed, RedeemBelowMinimum, RedeemOutOfStock,
 }
 
 // Reward returns the catalogue's reward with the given id.

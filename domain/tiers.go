@@ -49,6 +49,9 @@ const (
 	TierReasonAssigned         = "assigned"
 )
 
+// TierReasons lists every reason a TierChanged fact gives.
+var TierReasons = []string{TierReasonEnrolment, TierReasonQualifyingSpend, TierReasonQualifyingPoints, TierReasonPeriodEnd, TierReasonAssigned}
+
 // maxTierReviews bounds the reviews one event decides for a member away for
 // a long time: each review after the first finds nothing qualifying and the
 // member reaches the first tier, which is never reviewed, in len(Tiers).

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -46,18 +47,27 @@ func (m *Metrics) serviceRefused(reason string) { m.serviceRefusals.WithLabelVal
 // ("" for a decision or a balance: 200) and how long after the request's
 // arrival it was sent.
 func (m *Metrics) serviceAnswered(endpoint, code string, took time.Duration) {
-	if code == "" {
+	switch {
+	case code == "":
 		code = codeOK
+	case !slices.Contains(serviceCodes, code):
+		// Only the codes the service gives are labels: an answer passed on
+		// from elsewhere must not add series at will.
+		code = codeOther
 	}
 	m.serviceAnswers.WithLabelValues(endpoint, code).Inc()
 	m.serviceSeconds.WithLabelValues(endpoint).Observe(took.Seconds())
 }
 
-// codeOK is the code label of an answer that is not an error.
-const codeOK = "200"
+// codeOK is the code label of an answer that is not an error; codeOther of
+// one with a code the service does not give.
+const (
+	codeOK    = "200"
+	codeOther = "other"
+)
 
 // serviceCodes are the code labels of loyalty_service_requests_total.
-var serviceCodes = []string{codeOK, CodeBadRequest, CodeUnknownMember, CodeUnavailable, CodeTimeout}
+var serviceCodes = []string{codeOK, CodeBadRequest, CodeUnknownMember, CodeUnavailable, CodeTimeout, codeOther}
 
 // Outcomes of an input event, the outcome label of loyalty_events_total.
 const (

@@ -73,7 +73,7 @@ func (s *service) forward(req micro.Request, memberID, endpoint string) bool {
 			retry, err = true, errors.New("the partition was being handed over")
 		}
 		if err == nil {
-			_ = req.Respond(reply.Data, micro.WithHeaders(micro.Headers(reply.Header)))
+			_ = req.Respond(reply.Data, answerHeaders(reply.Header)...)
 			return true
 		}
 		if !retry || time.Until(deadline) < forwardRetry {
@@ -134,4 +134,15 @@ func (ie *internalEndpoints) handle(msg *nats.Msg) {
 	if h := ie.s.endpoint(endpoint); h != nil {
 		ie.s.asyncGuarded(ie.guard, h)(&natsRequest{msg: msg, forwarded: true})
 	}
+}
+
+// answerHeaders are the headers of an owner's answer that reach the caller:
+// the service's error code and description, nothing else, so that whatever
+// answered on the internal subject cannot set headers of its choosing.
+func answerHeaders(h nats.Header) []micro.RespondOpt {
+	if code := h.Get(micro.ErrorCodeHeader); code != "" {
+		return []micro.RespondOpt{micro.WithHeaders(micro.Headers{
+			micro.ErrorCodeHeader: {code}, micro.ErrorHeader: {h.Get(micro.ErrorHeader)}})}
+	}
+	return nil
 }

@@ -364,9 +364,12 @@ func mustDecodeLedger(t *testing.T, data []byte) LedgerRecord {
 }
 
 // ledgerFacts returns a fact of every type, its strings and numbers taken
-// from s and n.
+// from s and n; a field that holds one of a fixed set of values (a member
+// status, a tier or refusal reason) takes one of them, picked by n, since
+// the ledger refuses the others.
 func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 	rating, nps := int(n[0]), int(n[1])
+	statuses := append([]domain.MemberStatus{""}, domain.MemberStatuses...)
 	return []domain.Fact{
 		domain.MemberEnrolled{FactMeta: meta, Channel: s[0]},
 		domain.PurchaseRecorded{FactMeta: meta, OrderID: s[0], Total: domain.Money{Minor: n[0], Currency: s[1]}, Channel: s[2],
@@ -380,20 +383,20 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.FeedbackRecorded{FactMeta: meta, Comment: s[0]},
 		domain.PointsEarned{FactMeta: meta, Points: n[0], Rule: s[0], OrderID: s[1], ProgramVersion: s[2]},
 		domain.PointsReversed{FactMeta: meta, Points: n[1], Rule: s[1], OrderID: s[2], ProgramVersion: s[0]},
-		domain.TierChanged{FactMeta: meta, From: s[0], To: s[1], Reason: s[2]},
-		domain.StatusChanged{FactMeta: meta, From: domain.MemberStatus(s[1]), To: domain.MemberStatus(s[2]), Reason: s[0]},
+		domain.TierChanged{FactMeta: meta, From: s[0], To: s[1], Reason: pick(domain.TierReasons, n[2])},
+		domain.StatusChanged{FactMeta: meta, From: pick(statuses, n[1]), To: pick(domain.MemberStatuses, n[2]), Reason: s[0]},
 		domain.PointsEarned{FactMeta: meta, Points: n[2], Rule: s[2], ProgramVersion: s[1], ExpiresAt: meta.OccurredAt.Add(90 * 24 * time.Hour)},
 		domain.PointsExpired{FactMeta: meta, Points: n[0], Rule: s[0], ProgramVersion: s[1]},
 		domain.PointsDebt{FactMeta: meta, Points: n[1], Rule: s[1], OrderID: s[2], ProgramVersion: s[0]},
 		domain.PointsRedeemed{FactMeta: meta, Points: n[2], RequestID: s[0], RewardID: s[1], Quantity: n[0], Channel: s[2], ProgramVersion: s[1]},
 		domain.RedemptionRejected{FactMeta: meta, RequestID: s[2], RewardID: s[0], Quantity: n[1], Points: n[2],
-			Reason: domain.RedemptionReason(s[1]), Detail: s[0], ProgramVersion: s[2]},
+			Reason: pick(domain.RedemptionReasons, n[1]), Detail: s[0], ProgramVersion: s[2]},
 		domain.PointsEarned{FactMeta: meta, Points: n[1], Rule: s[0], OrderID: s[2], ProgramVersion: s[1], AvailableAt: meta.OccurredAt.Add(14 * 24 * time.Hour)},
 		domain.PointsReleased{FactMeta: meta, OrderID: s[1], Points: n[0], ExpiresAt: meta.OccurredAt.Add(48 * time.Hour), ProgramVersion: s[2]},
 		domain.PointsReleased{FactMeta: meta, OrderID: s[2], Points: n[2], ProgramVersion: s[0]},
 		domain.PointsCancelled{FactMeta: meta, OrderID: s[0], Points: n[1], ProgramVersion: s[1]},
 		domain.PurchaseConfirmed{FactMeta: meta, OrderID: s[2]},
-		domain.TierChanged{FactMeta: meta, From: s[1], To: s[2], Reason: s[0], ExpiresAt: meta.OccurredAt.Add(365 * 24 * time.Hour)},
+		domain.TierChanged{FactMeta: meta, From: s[1], To: s[2], Reason: pick(domain.TierReasons, n[0]), ExpiresAt: meta.OccurredAt.Add(365 * 24 * time.Hour)},
 		domain.TierRenewed{FactMeta: meta, Tier: s[0], ExpiresAt: meta.OccurredAt.Add(30 * 24 * time.Hour)},
 		domain.TierAssigned{FactMeta: meta, Tier: s[1], Reason: s[2]},
 		domain.TierProgress{FactMeta: meta, TierOutlook: domain.TierOutlook{Value: n[0], NextTier: s[1], Missing: n[1], Projected: s[2]}},
@@ -583,4 +586,13 @@ func FuzzEncodeMatchesReference(f *testing.F) {
 			MemberID: member, Facts: ledgerFacts(meta, [3]string{s1, s2, s3}, [3]int64{n1, n2, unix})[int(kind)%10:],
 		})
 	})
+}
+
+// pick is one of values, chosen by n whatever its sign.
+func pick[T any](values []T, n int64) T {
+	i := n % int64(len(values))
+	if i < 0 {
+		i = -i
+	}
+	return values[i]
 }
