@@ -220,6 +220,11 @@ func (s *service) asyncGuarded(guard *replyGuard, h micro.HandlerFunc) micro.Han
 
 func (s *service) balance(req micro.Request) {
 	memberID, _, err := streams.DecodeRequest("", req.Data())
+	if err == nil {
+		// As an event's member id is checked: the id comes back in errors
+		// and in the service's statistics.
+		err = domain.StringField{Name: "member_id", Value: memberID, MaxBytes: domain.MaxMemberIDBytes}.Check()
+	}
 	if err != nil {
 		s.badRequest(req, `want {"member_id": "..."}: `+err.Error())
 		return

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ func TestServiceStatsCountWhatCallersGot(t *testing.T) {
 		{handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "m-1"}, &bal, ""},
 		{handlers.BalanceSubject, handlers.BalanceRequest{MemberID: "nobody"}, &bal, handlers.CodeUnknownMember},
 		{handlers.BalanceSubject, map[string]int{"member_id": 7}, &bal, handlers.CodeBadRequest},
+		// An id longer than any member's is refused, not echoed back.
+		{handlers.BalanceSubject, handlers.BalanceRequest{MemberID: strings.Repeat("\U000F0000", 1000)}, &bal, handlers.CodeBadRequest},
 		{handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "r-1", RewardID: "mug"}, &red, ""},
 		{handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "r-2"}, &red, handlers.CodeBadRequest},
 		{handlers.RedeemSubject, handlers.RedeemRequestJSON{MemberID: "m-1", RequestID: "r-3", RewardID: "mug", Quantity: 50}, &red, ""},
@@ -52,8 +55,8 @@ func TestServiceStatsCountWhatCallersGot(t *testing.T) {
 	for _, e := range stats.Endpoints {
 		byName[e.Name] = e
 	}
-	if b := byName["balance"]; b == nil || b.NumRequests != 3 || b.NumErrors != 2 || b.LastError == "" {
-		t.Errorf("balance stats %+v; want 3 requests, 2 errors (404, 400)", b)
+	if b := byName["balance"]; b == nil || b.NumRequests != 4 || b.NumErrors != 3 || b.LastError == "" || len(b.LastError) > 1000 {
+		t.Errorf("balance stats %+v; want 4 requests, 3 errors (404, 400, 400), the last error short", b)
 	}
 	r := byName["redeem"]
 	if r == nil || r.NumRequests != 3 || r.NumErrors != 1 {
@@ -70,7 +73,7 @@ func TestServiceStatsCountWhatCallersGot(t *testing.T) {
 		endpoint, code string
 		want           float64
 	}{
-		{"balance", "200", 1}, {"balance", "404", 1}, {"balance", "400", 1},
+		{"balance", "200", 1}, {"balance", "404", 1}, {"balance", "400", 2},
 		{"redeem", "200", 2}, {"redeem", "400", 1}, {"transfer", "200", 0},
 	} {
 		if got := serviceRequests(t, reg, c.endpoint, c.code); got != c.want {

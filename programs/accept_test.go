@@ -17,8 +17,10 @@ func TestAcceptEventsFrom(t *testing.T) {
 		t.Errorf("accept_events_from: 1995-06-01 gave %v", p.AcceptsEventsFrom())
 	}
 	for value, want := range map[string]string{
-		"1960-01-01": "accept_events_from: must be 1971-01-01 or later",
-		"yesterday":  "accept_events_from: must be a date",
+		"1960-01-01":                             "accept_events_from: must be 1971-01-01 or later",
+		"0001-01-01":                             "accept_events_from: must be 1971-01-01 or later",
+		"yesterday":                              "accept_events_from: must be a date",
+		"2027-01-01\neffective_from: 2026-06-01": "accept_events_from: must not be after effective_from",
 	} {
 		if _, err := Parse([]byte(string(DefaultYAML) + "\naccept_events_from: " + value + "\n")); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("accept_events_from: %s: %v; want an error with %q", value, err, want)

@@ -560,9 +560,15 @@ func (f *file) program() (*domain.Program, []error) {
 	p.MaxOrderAmount = c.money("max_order_amount", f.MaxOrderAmount, p.Currency, false)
 	p.RefundWindow = time.Duration(c.integer("refund_window_days", f.RefundWindowDays, maxRefundDays)) * 24 * time.Hour
 	p.AcceptEventsFrom = c.date("accept_events_from", f.AcceptEventsFrom)
-	if from := p.AcceptEventsFrom; !from.IsZero() && from.Before(domain.MinEventTime) {
+	switch from := p.AcceptEventsFrom; {
+	case !f.AcceptEventsFrom.present() || c.reported["accept_events_from"]:
+	case from.Before(domain.MinEventTime):
 		c.fail("accept_events_from", f.AcceptEventsFrom, "must be %s or later: before it a time is a zero value, not history",
 			domain.MinEventTime.Format(time.DateOnly))
+	case !p.EffectiveFrom.IsZero() && from.After(p.EffectiveFrom):
+		// The version would refuse the events of its own period, the
+		// engine's clock and service requests among them.
+		c.fail("accept_events_from", f.AcceptEventsFrom, "must not be after effective_from (%s)", p.EffectiveFrom.Format(time.RFC3339))
 	}
 
 	e := f.Earning

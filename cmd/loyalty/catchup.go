@@ -26,12 +26,13 @@ func reportCatchUp(ctx context.Context, p pipeline, log *slog.Logger) {
 		pending, lag, err := backlog(ctx, p)
 		switch {
 		case err == nil && pending == 0 && lag == 0:
-			log.Info("caught up: every event published is in the read models; look around (README)", "took", time.Since(started).Round(100*time.Millisecond))
+			log.Info("caught up: every event published is in the read models; look around (README); churn and value scores follow at the first refit",
+				"after_publishing", time.Since(started).Round(100*time.Millisecond))
 			return
 		case time.Since(reported) >= catchUpReport:
 			reported = time.Now()
 			if err != nil {
-				log.Info("catching up", "progress", "not known yet", "reason", err)
+				log.Info("catching up; the engine is still starting", "detail", err)
 			} else {
 				log.Info("catching up", "input_pending", pending, "projection_lag_records", lag)
 			}

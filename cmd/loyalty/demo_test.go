@@ -22,7 +22,7 @@ func TestRestartedDemoPublishesNothingAgain(t *testing.T) {
 	args := []string{"--data-dir", dir, "--nats-port", "0", "--database-url", db.URL, "--refit-check-interval", "300ms",
 		"--demo", "--demo-members", "30", "--demo-days", "20", "--demo-start", "2026-01-01", "--demo-quiet"}
 	srv := startServe(t, args...)
-	waitForLog(t, srv, "demo load published;", 1)
+	waitForLog(t, srv, "demo load in the input stream;", 1)
 	// Serve says when the tables hold it all, and fits the demo's members
 	// as of its last day (2026-01-20), not as of today.
 	waitForLog(t, srv, "caught up: every event published is in the read models", 1)
@@ -48,7 +48,7 @@ func TestRestartedDemoPublishesNothingAgain(t *testing.T) {
 	srv.stop(t)
 
 	srv = startServe(t, args...)
-	waitForLog(t, srv, "demo load published;", 1)
+	waitForLog(t, srv, "demo load in the input stream;", 1)
 	log := srv.log.String()
 	if !strings.Contains(log, "demo load published before ("+first[1]+" events") || strings.Contains(log, "events for 30 members over 20 days in") {
 		t.Errorf("the restarted demo published again, or did not say why not:\n%s", log)

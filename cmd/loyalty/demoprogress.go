@@ -53,21 +53,32 @@ func openDemoProgress(ctx context.Context, js jetstream.JetStream, dataDir, load
 	}
 	var was demoProgress
 	if json.Unmarshal(data, &was) == nil && was.Load == load && was.StreamCreated.Equal(p.StreamCreated) {
-		p.Published = was.Published
+		p.Published = max(0, was.Published)
 	}
 	return p, nil
 }
 
-// save records that the first n events are published (acknowledged).
+// save records that the first n events are published (acknowledged). The
+// file is written under a fresh name and renamed over the old one: a link
+// planted at a fixed temporary name is never followed.
 func (p *demoProgress) save(n int) error {
 	p.Published = n
 	data, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	tmp := p.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(p.path), ".demo-progress-*")
+	if err != nil {
 		return fmt.Errorf("demo: record progress: %w", err)
 	}
-	return os.Rename(tmp, p.path)
+	_, werr := tmp.Write(data)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("demo: record progress: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p.path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("demo: record progress: %w", err)
+	}
+	return nil
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,9 @@ func newDLQCommand(g *globals) *cobra.Command {
 			if limit < 0 {
 				return fmt.Errorf("--limit %d: want a number of dead letters, or 0 for all", limit)
 			}
+			if err := knownReason(reason); err != nil {
+				return err
+			}
 			return withDeadLetters(cmd.Context(), g, func(d *handlers.DeadLetters) error {
 				page, total, err := d.Newest(cmd.Context(), after, before, domain.Reason(reason), limit)
 				if err != nil {
@@ -40,7 +45,14 @@ func newDLQCommand(g *globals) *cobra.Command {
 				if asJSON {
 					return writeJSON(g.stdout, page)
 				}
-				return printDeadLetters(g.stdout, page, total)
+				var filters []string
+				if reason != "" {
+					filters = append(filters, "--reason "+reason)
+				}
+				if after > 0 {
+					filters = append(filters, "--after "+strconv.FormatUint(after, 10))
+				}
+				return printDeadLetters(g.stdout, page, total, strings.Join(filters, " "))
 			})
 		},
 	}
@@ -93,6 +105,9 @@ under a new ID.`,
 			}
 			if len(args) > 0 && (replayReason != "" || replayAll) {
 				return errors.New("give either IDs or --reason/--all, not both")
+			}
+			if err := knownReason(replayReason); err != nil {
+				return err
 			}
 			return withDeadLetters(cmd.Context(), g, func(d *handlers.DeadLetters) error {
 				ids, err := replayTargets(cmd.Context(), d, args, domain.Reason(replayReason))
@@ -171,19 +186,36 @@ func replayAllOf(ctx context.Context, w io.Writer, d *handlers.DeadLetters, ids 
 	return nil
 }
 
+// knownReason refuses a reason no dead letter can carry: a misspelt one
+// would list nothing and look like good news.
+func knownReason(reason string) error {
+	if reason == "" || slices.Contains(handlers.DeadLetterReasons(), domain.Reason(reason)) {
+		return nil
+	}
+	var names []string
+	for _, r := range handlers.DeadLetterReasons() {
+		names = append(names, string(r))
+	}
+	return fmt.Errorf("--reason %q: no dead letter has it; the reasons are %s (docs/events.md)", reason, strings.Join(names, ", "))
+}
+
 // printDeadLetters prints a page of dead letters, newest first, and how it
-// stands among the total that matched.
-func printDeadLetters(w io.Writer, all []handlers.DeadLetter, total int) error {
+// stands among the total that matched; filters are the flags that chose
+// them, repeated in the command for the next page.
+func printDeadLetters(w io.Writer, all []handlers.DeadLetter, total int, filters string) error {
 	if len(all) == 0 {
 		_, err := fmt.Fprintln(w, "no dead letters")
 		return err
 	}
+	if filters != "" {
+		filters += " "
+	}
 	defer func() {
 		if len(all) < total {
-			fmt.Fprintf(w, "%s of %s dead letters, newest first; older ones: --before %d, all: --limit 0\n",
-				thousands(len(all)), thousands(total), all[len(all)-1].ID)
+			fmt.Fprintf(w, "%s of %s dead letters, newest first; older ones: %s--before %d; all: %s--limit 0\n",
+				thousands(len(all)), thousands(total), filters, all[len(all)-1].ID, filters)
 		} else {
-			fmt.Fprintf(w, "%s dead letters, newest first\n", thousands(total))
+			fmt.Fprintf(w, "%s dead letter%s, newest first\n", thousands(total), map[bool]string{true: "s"}[total != 1])
 		}
 	}()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -193,8 +225,8 @@ func printDeadLetters(w io.Writer, all []handlers.DeadLetter, total int) error {
 		if dl.Replayed != nil {
 			replayed = "seq " + strconv.FormatUint(dl.Replayed.InputSeq, 10)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", dl.ID, dl.At.Format(time.RFC3339), dl.Reason, dl.InputSeq,
-			orDash(dl.EventID), replayed, shorten(dl.Error, 80))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", dl.ID, dl.At.Format(time.RFC3339), cell(string(dl.Reason)), dl.InputSeq,
+			cell(orDash(dl.EventID)), replayed, cell(shorten(dl.Error, 80)))
 	}
 	return tw.Flush()
 }
@@ -203,12 +235,12 @@ func printDeadLetter(w io.Writer, dl handlers.DeadLetter) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "dead letter\t%d\n", dl.ID)
 	fmt.Fprintf(tw, "stored\t%s\n", dl.At.Format(time.RFC3339Nano))
-	fmt.Fprintf(tw, "reason\t%s\n", dl.Reason)
-	fmt.Fprintf(tw, "error\t%s\n", dl.Error)
-	fmt.Fprintf(tw, "subject\t%s\n", dl.OriginalSubject)
+	fmt.Fprintf(tw, "reason\t%s\n", cell(string(dl.Reason)))
+	fmt.Fprintf(tw, "error\t%s\n", cell(dl.Error))
+	fmt.Fprintf(tw, "subject\t%s\n", cell(dl.OriginalSubject))
 	fmt.Fprintf(tw, "input seq\t%d\n", dl.InputSeq)
-	fmt.Fprintf(tw, "event id\t%s\n", orDash(dl.EventID))
-	fmt.Fprintf(tw, "message id\t%s\n", orDash(dl.MsgID))
+	fmt.Fprintf(tw, "event id\t%s\n", cell(orDash(dl.EventID)))
+	fmt.Fprintf(tw, "message id\t%s\n", cell(orDash(dl.MsgID)))
 	if dl.Replayed != nil {
 		fmt.Fprintf(tw, "replayed\t%s as input seq %d\n", dl.Replayed.At.Format(time.RFC3339), dl.Replayed.InputSeq)
 	}
@@ -219,8 +251,33 @@ func printDeadLetter(w io.Writer, dl handlers.DeadLetter) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	_, err := fmt.Fprintln(w, string(dl.Body))
+	_, err := fmt.Fprintln(w, terminalSafe(string(dl.Body), "\n\t"))
 	return err
+}
+
+// cell is s for one cell of a table on a terminal: see terminalSafe.
+func cell(s string) string { return terminalSafe(s, "") }
+
+// terminalSafe writes the characters of s that a terminal would act on
+// (escape sequences, bells, carriage returns, bidirectional overrides) and
+// bytes that are not UTF-8 as Go escapes, keeping those in keep: dead
+// letters hold whatever upstream sent, and an event id must not recolour an
+// operator's terminal or hide the rows after it.
+func terminalSafe(s, keep string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\ufffd"):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case strings.ContainsRune(keep, r):
+			b.WriteRune(r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -70,6 +70,13 @@ func TestDeadLetterListShowAndReplayAfterAProgramFix(t *testing.T) {
 		!strings.Contains(page, next) {
 		t.Errorf("dlq list --limit 1: want the newest, \"1 of 2 dead letters\" and %q:\n%s", next, page)
 	}
+	filtered := mustLoyalty(t, "dlq", "list", "--reason", "malformed_json", "--after", "0", "--limit", "1", "--nats-url", natsURL)
+	if !strings.Contains(filtered, "1 dead letter, newest first") {
+		t.Errorf("dlq list --reason malformed_json: want the one:\n%s", filtered)
+	}
+	if _, errOut, err := loyalty(t, "dlq", "list", "--reason", "nosuch", "--nats-url", natsURL); err == nil || !strings.Contains(errOut, "malformed_json") {
+		t.Errorf("dlq list --reason nosuch: %v %q; want a refusal listing the reasons", err, errOut)
+	}
 	if older := mustLoyalty(t, "dlq", "list", "--before", strconv.FormatUint(listed[0].ID, 10), "--nats-url", natsURL); !strings.Contains(older, "currency_not_accepted") ||
 		strings.Contains(older, "malformed_json") {
 		t.Errorf("dlq list %s: want the older one only:\n%s", next, older)

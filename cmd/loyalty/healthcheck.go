@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func checkReady(ctx context.Context, addr string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--metrics-addr %q: %w (want host:port, e.g. 127.0.0.1:9464)", addr, err)
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("--metrics-addr %q: the port must be a number from 1 to 65535", addr)
+	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
@@ -51,7 +55,9 @@ func checkReady(ctx context.Context, addr string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// /readyz answers itself: a redirect is not serve's answer.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("not ready: %w", err)
 	}

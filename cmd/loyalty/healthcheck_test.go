@@ -31,4 +31,7 @@ func TestHealthcheckAsksServe(t *testing.T) {
 	if _, errOut, err := loyalty(t, "healthcheck", "--metrics-addr", "9464"); err == nil || !strings.Contains(errOut, "host:port") {
 		t.Errorf("healthcheck --metrics-addr 9464: %v, %q; want it to say how to write the address", err, errOut)
 	}
+	if _, errOut, err := loyalty(t, "healthcheck", "--metrics-addr", "example.com:80/../x"); err == nil || !strings.Contains(errOut, "port must be a number") {
+		t.Errorf("healthcheck with a path in the port: %v, %q; want the port refused", err, errOut)
+	}
 }

@@ -42,9 +42,9 @@ upstream publishes it (docs/events.md); its time picks the program version.
 --program tries a candidate program; by default the built-in one.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			data, err := readEventFile(args[0])
 			if err != nil {
-				return fmt.Errorf("evaluate: %w", err)
+				return err
 			}
 			ev, err := streams.DecodeEvent(data)
 			if err != nil {
@@ -150,4 +150,22 @@ func rejected(w io.Writer, err error) error {
 		return nil
 	}
 	return err
+}
+
+// readEventFile reads an event from path, refusing one larger than any the
+// engine accepts before reading more of it (path may be /dev/zero).
+func readEventFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, streams.MaxEventBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", path, err)
+	}
+	if len(data) > streams.MaxEventBytes {
+		return nil, fmt.Errorf("evaluate %s: more than %d bytes, the most an event may have", path, streams.MaxEventBytes)
+	}
+	return data, nil
 }

@@ -54,3 +54,29 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// Dead letters hold what upstream sent: printed on a terminal, nothing in
+// them may act on it.
+func TestTerminalSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"evil\x1b[31mRED\x1b]0;pwned\x07": `evil\x1b[31mRED\x1b]0;pwned\a`,
+		"a\rb\u202eright-to-left":         `a\rb\u202eright-to-left`,
+		"bad \xff byte":                   `bad \xff byte`,
+		"naïve � ok":                      "naïve � ok",
+		"two\nlines\tand a tab":           `two\nlines\tand a tab`,
+	} {
+		if got := cell(in); got != want {
+			t.Errorf("cell(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := terminalSafe("{\n\t\"id\": \"x\x1b\"\n}", "\n\t"); got != "{\n\t\"id\": \"x\\x1b\"\n}" {
+		t.Errorf("a body keeps its newlines and tabs, escapes the rest: %q", got)
+	}
+}
+
+// program evaluate reads no more of an event file than an event may be.
+func TestReadEventFileIsBounded(t *testing.T) {
+	if _, err := readEventFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "the most an event may have") {
+		t.Errorf("readEventFile(/dev/zero) = %v; want it refused for its size", err)
+	}
+}

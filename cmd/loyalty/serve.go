@@ -88,7 +88,7 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		"how often the clock wakes members whose points are due to expire without activity of their own (0: never)")
 	f.DurationVar(&o.refitEvery, "refit-every", 24*time.Hour,
 		"how often to refit the churn and lifetime-value models (also soon after a rebuild of the activity projection; 0: never); see docs/analytics.md")
-	f.DurationVar(&o.refitCheck, "refit-check-interval", time.Minute, "how often to look whether a refit is due")
+	f.DurationVar(&o.refitCheck, "refit-check-interval", 10*time.Second, "how often to look whether a refit is due (one cheap query)")
 	_ = f.MarkHidden("refit-check-interval")
 	f.StringSliceVar(&o.replyPrefixes, "service-reply-prefixes", strings.Split(envOr(g.getenv, "LOYALTY_SERVICE_REPLY_PREFIXES",
 		strings.Join(handlers.DefaultServiceReplyPrefixes(), ",")), ","),
@@ -322,12 +322,16 @@ func (o *serveOptions) refitAsOf() func(time.Time) time.Time {
 func runDemo(ctx context.Context, g *globals, o *serveOptions, p pipeline) error {
 	progress, err := openDemoProgress(ctx, p.js, g.dataDir, o.demo.load())
 	if err != nil {
-		return err
+		// Not knowing what was published, publishing it all again would
+		// dead-letter every copy: the demo waits, the engine goes on.
+		p.log.Warn("demo not published: its progress cannot be read; remove the file, or start with an empty --data-dir, to publish it",
+			"err", err)
+		return nil
 	}
 	if err := simulateInto(ctx, g, p.js, p.log, o.demo, progress); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("demo: %w", err)
 	}
-	p.log.Info("demo load published; the engine keeps running until interrupted")
+	p.log.Info("demo load in the input stream; the engine keeps running until interrupted")
 	reportCatchUp(ctx, p, p.log)
 	return nil
 }
