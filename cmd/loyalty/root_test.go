@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -78,5 +79,11 @@ func TestTerminalSafe(t *testing.T) {
 func TestReadEventFileIsBounded(t *testing.T) {
 	if _, err := readEventFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "the most an event may have") {
 		t.Errorf("readEventFile(/dev/zero) = %v; want it refused for its size", err)
+	}
+}
+
+func TestBuildVersionNamesGo(t *testing.T) {
+	if v := buildVersion(); !strings.HasPrefix(v, "loyalty ") || !strings.Contains(v, runtime.Version()) {
+		t.Errorf("buildVersion() = %q; want the binary's version and %s", v, runtime.Version())
 	}
 }

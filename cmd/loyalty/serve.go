@@ -281,7 +281,7 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 		return runner.RunAsWriter(ctx)
 	})
 	health.setReady(true)
-	p.log.Info("loyalty engine running", "metrics", o.metricsAddr, "program", handlers.VersionNames(p.program),
+	p.log.Info("loyalty engine running", "version", buildVersion(), "metrics", o.metricsAddr, "program", handlers.VersionNames(p.program),
 		"service_reply_prefixes", strings.Join(o.replyPrefixes, ","))
 	group.Go(func() error {
 		watchProgram(ctx, o.programPath, engine, p.log, programPollInterval)
