@@ -47,7 +47,7 @@ tier, points per rule. The live tables and the streams are not touched.
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.program, "program", "", "the candidate program file or directory (required)")
-	f.StringVar(&o.liveProgram, "live-program", g.getenv("LOYALTY_PROGRAM"), "the live program; empty: the built-in one")
+	f.StringVar(&o.liveProgram, "live-program", g.getenv("LOYALTY_PROGRAM"), "the live program; empty: the built-in one (env LOYALTY_PROGRAM)")
 	f.StringVar(&o.from, "from", "", "count points from this date (YYYY-MM-DD or RFC 3339)")
 	f.StringVar(&o.to, "to", "", "replay and count up to this date, excluded")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON: each figure with live, candidate and diff")

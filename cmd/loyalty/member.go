@@ -109,11 +109,12 @@ func memberJSON(v projections.MemberView) any {
 		Status          string     `json:"status"`
 		QualifyingSpend int64      `json:"qualifying_spend"`
 		PurchasesCount  int64      `json:"purchases_count"`
+		EnrolledAt      *time.Time `json:"enrolled_at"`
 		FirstActivityAt time.Time  `json:"first_activity_at"`
 		LastActivityAt  time.Time  `json:"last_activity_at"`
 		Recent          []entry    `json:"recent_ledger"`
 	}{v.MemberID, v.Balance, v.Lifetime, v.Redeemed, v.Pending, timeOrNull(v.TierExpires), v.NextTier, v.Missing, v.ProjectedTier, v.Tier, timeOrNull(v.TierSince), v.Status, v.QualifyingSpend,
-		v.Purchases, v.FirstActivity, v.LastActivity, entries}
+		v.Purchases, timeOrNull(v.EnrolledAt), v.FirstActivity, v.LastActivity, entries}
 }
 
 // timeOrNull is nil for the zero time, which the read models store as NULL

@@ -30,16 +30,16 @@ type natsAuth struct {
 func (a *natsAuth) register(pf *pflag.FlagSet, getenv func(string) string) {
 	pf.StringVar(&a.user, "nats-user", getenv("LOYALTY_NATS_USER"),
 		"NATS user; the password from LOYALTY_NATS_PASSWORD or --nats-password-file (env LOYALTY_NATS_USER)")
-	pf.StringVar(&a.passwordFile, "nats-password-file", getenv("LOYALTY_NATS_PASSWORD_FILE"), "file holding the NATS user's password")
+	pf.StringVar(&a.passwordFile, "nats-password-file", getenv("LOYALTY_NATS_PASSWORD_FILE"), "file holding the NATS user's password (env LOYALTY_NATS_PASSWORD_FILE)")
 	pf.StringVar(&a.tokenFile, "nats-token-file", getenv("LOYALTY_NATS_TOKEN_FILE"),
-		"file holding a NATS token (or set LOYALTY_NATS_TOKEN)")
-	pf.StringVar(&a.nkeyFile, "nats-nkey", getenv("LOYALTY_NATS_NKEY"), "NKey seed file for NATS")
-	pf.StringVar(&a.credsFile, "nats-creds", getenv("LOYALTY_NATS_CREDS"), "NATS credentials file (user JWT and NKey seed)")
-	pf.StringVar(&a.tlsCA, "nats-tls-ca", getenv("LOYALTY_NATS_TLS_CA"), "CA certificate (PEM) that signed the NATS server's certificate")
-	pf.StringVar(&a.tlsCert, "nats-tls-cert", getenv("LOYALTY_NATS_TLS_CERT"), "client certificate (PEM) for NATS with TLS client authentication")
-	pf.StringVar(&a.tlsKey, "nats-tls-key", getenv("LOYALTY_NATS_TLS_KEY"), "key (PEM) of --nats-tls-cert")
+		"file holding a NATS token (env LOYALTY_NATS_TOKEN_FILE; or the token itself in LOYALTY_NATS_TOKEN)")
+	pf.StringVar(&a.nkeyFile, "nats-nkey", getenv("LOYALTY_NATS_NKEY"), "NKey seed file for NATS (env LOYALTY_NATS_NKEY)")
+	pf.StringVar(&a.credsFile, "nats-creds", getenv("LOYALTY_NATS_CREDS"), "NATS credentials file (user JWT and NKey seed) (env LOYALTY_NATS_CREDS)")
+	pf.StringVar(&a.tlsCA, "nats-tls-ca", getenv("LOYALTY_NATS_TLS_CA"), "CA certificate (PEM) that signed the NATS server's certificate (env LOYALTY_NATS_TLS_CA)")
+	pf.StringVar(&a.tlsCert, "nats-tls-cert", getenv("LOYALTY_NATS_TLS_CERT"), "client certificate (PEM) for NATS with TLS client authentication (env LOYALTY_NATS_TLS_CERT)")
+	pf.StringVar(&a.tlsKey, "nats-tls-key", getenv("LOYALTY_NATS_TLS_KEY"), "key (PEM) of --nats-tls-cert (env LOYALTY_NATS_TLS_KEY)")
 	pf.StringVar(&a.inboxPrefix, "nats-inbox-prefix", getenv("LOYALTY_NATS_INBOX_PREFIX"),
-		"subject prefix of this client's reply inboxes (default _INBOX): a user of its own, such as _INBOX_engine, so that a user's permissions can keep others' replies from it")
+		"subject prefix of this client's reply inboxes (default _INBOX): a user of its own, such as _INBOX_engine, so that a user's permissions can keep others' replies from it (env LOYALTY_NATS_INBOX_PREFIX)")
 }
 
 // options turns the settings into connection options, checking that they

@@ -67,7 +67,7 @@ upstream publishes it (docs/events.md); its time picks the program version.
 			})
 		},
 	}
-	evaluate.Flags().StringVar(&programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file or directory; empty: the built-in one")
+	evaluate.Flags().StringVar(&programPath, "program", g.getenv("LOYALTY_PROGRAM"), "program file or directory; empty: the built-in one (env LOYALTY_PROGRAM)")
 	cmd.AddCommand(check, evaluate)
 	return cmd
 }

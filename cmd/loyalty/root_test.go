@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Every command refuses what it does not know, so that a typo in a script
@@ -85,5 +86,31 @@ func TestReadEventFileIsBounded(t *testing.T) {
 func TestBuildVersionNamesGo(t *testing.T) {
 	if v := buildVersion(); !strings.HasPrefix(v, "loyalty ") || !strings.Contains(v, runtime.Version()) {
 		t.Errorf("buildVersion() = %q; want the binary's version and %s", v, runtime.Version())
+	}
+}
+
+// Every LOYALTY_ variable the commands read is named in the help of a flag
+// (or of a command): a setting nobody can find is no setting.
+func TestHelpNamesEveryEnvironmentVariable(t *testing.T) {
+	read := map[string]bool{}
+	getenv := func(name string) string { read[name] = true; return "" }
+	root := newRootCommand(getenv, &bytes.Buffer{}, &bytes.Buffer{})
+	var help strings.Builder
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		help.WriteString(c.Long)
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) { help.WriteString(f.Usage + "\n") })
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	if len(read) < 10 {
+		t.Fatalf("the commands read %d environment variables while being built; the test no longer sees them", len(read))
+	}
+	for name := range read {
+		if strings.HasPrefix(name, "LOYALTY_") && !strings.Contains(help.String(), name) {
+			t.Errorf("%s is read but no help text names it", name)
+		}
 	}
 }

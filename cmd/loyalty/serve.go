@@ -77,12 +77,12 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	f.StringVar(&o.metricsAddr, "metrics-addr", envOr(g.getenv, "LOYALTY_METRICS_ADDR", defaultMetricsAddr),
 		"address for /metrics, /healthz and /readyz; localhost only unless told otherwise (\":9464\": every interface) (env LOYALTY_METRICS_ADDR)")
 	f.StringVar(&o.programPath, "program", g.getenv("LOYALTY_PROGRAM"),
-		"program file (YAML, one or more versions) or directory of them; reloaded on change and on SIGHUP; empty: the built-in programs/default.yaml")
+		"program file (YAML, one or more versions) or directory of them; reloaded on change and on SIGHUP; empty: the built-in programs/default.yaml (env LOYALTY_PROGRAM)")
 	f.IntVar(&o.natsPort, "nats-port", 4222, "port of the embedded NATS server; 0 picks a free one")
 	f.StringVar(&o.natsHost, "nats-host", "127.0.0.1", "listen address of the embedded NATS server")
 	f.StringVar(&o.natsSync, "nats-sync", envOr(g.getenv, "LOYALTY_NATS_SYNC", "always"),
 		"when the embedded NATS server writes its store to disk: always (before each acknowledgement: nothing acknowledged is lost on power failure) "+
-			"or an interval such as 1s (faster; a power failure loses up to that much); see docs/operations.md")
+			"or an interval such as 1s (faster; a power failure loses up to that much); see docs/operations.md (env LOYALTY_NATS_SYNC)")
 	f.IntVar(&o.pgPort, "pg-port", 0, "port of the managed PostgreSQL; 0 reuses the last one or picks a free one")
 	f.DurationVar(&o.clockEvery, "clock-interval", time.Hour,
 		"how often the clock wakes members whose points are due to expire without activity of their own (0: never)")
