@@ -16,9 +16,13 @@ import (
 // Dead-letter headers. The original payload is kept byte for byte as the
 // message body, so a dead letter can be replayed after a fix.
 const (
-	HeaderReason          = "Loyalty-Reason"
-	HeaderError           = "Loyalty-Error"
+	HeaderReason = "Loyalty-Reason"
+	HeaderError  = "Loyalty-Error"
+	// HeaderOriginalSubject is the subject the input was published on;
+	// HeaderStoredSubject the one the input stream stored it under, with
+	// the member's partition the stream's transform put in.
 	HeaderOriginalSubject = "Loyalty-Original-Subject"
+	HeaderStoredSubject   = "Loyalty-Stored-Subject"
 	HeaderInputSeq        = "Loyalty-Input-Seq"
 	HeaderEventID         = "Loyalty-Event-Id"
 	// HeaderOriginalMsgID is the input's Nats-Msg-Id, when it had one: the
@@ -54,7 +58,8 @@ func (e *Engine) publishDeadLetter(ctx context.Context, in input, eventID string
 	}
 	msg.Header.Set(HeaderReason, string(rej.Reason))
 	msg.Header.Set(HeaderError, truncate(rej.Error(), maxErrorHeader))
-	msg.Header.Set(HeaderOriginalSubject, in.rawSubject)
+	msg.Header.Set(HeaderOriginalSubject, publishedSubject(in))
+	msg.Header.Set(HeaderStoredSubject, in.rawSubject)
 	msg.Header.Set(HeaderInputSeq, strconv.FormatUint(in.seq, 10))
 	if eventID != "" {
 		msg.Header.Set(HeaderEventID, eventID)
@@ -79,4 +84,13 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "..."
+}
+
+// publishedSubject is the subject in was published on: its stored subject
+// without the partition, or the stored one when that does not parse.
+func publishedSubject(in input) string {
+	if stored, err := streams.ParseStoredInput(in.rawSubject); err == nil {
+		return stored.PublishSubject()
+	}
+	return in.rawSubject
 }

@@ -278,13 +278,11 @@ func (d *DeadLetters) Replay(ctx context.Context, id uint64) (r Replayed, done b
 		}
 		body = raw.Data
 	}
-	// The stored subject has the partition in it, which the stream's
-	// transform adds again.
-	stored, err := streams.ParseStoredInput(dl.OriginalSubject)
+	subject, err := replaySubject(dl.OriginalSubject)
 	if err != nil {
 		return Replayed{}, false, fmt.Errorf("dead letter %d cannot be replayed: %s header: %w", id, HeaderOriginalSubject, err)
 	}
-	msg := &nats.Msg{Subject: stored.PublishSubject(), Data: body, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, "replay-"+strconv.FormatUint(id, 10)+"-"+strconv.FormatUint(dl.InputSeq, 10))
 	ack, err := d.js.PublishMsg(ctx, msg)
 	if err != nil {
@@ -300,4 +298,17 @@ func (d *DeadLetters) Replay(ctx context.Context, id uint64) (r Replayed, done b
 			id, streams.InputStream, ack.Sequence, err)
 	}
 	return r, true, nil
+}
+
+// replaySubject is the subject a dead letter is published again on: the
+// one it was published on. Dead letters from before that was recorded hold
+// the stored subject, whose partition the stream's transform adds again.
+func replaySubject(original string) (string, error) {
+	if stored, err := streams.ParseStoredInput(original); err == nil {
+		return stored.PublishSubject(), nil
+	}
+	if _, err := streams.ParsePublishedInput(original); err != nil {
+		return "", err
+	}
+	return original, nil
 }

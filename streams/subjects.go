@@ -121,6 +121,17 @@ func (s StoredInput) PublishSubject() string {
 	return InputPrefix + "." + s.TypeToken + "." + s.MemberKey
 }
 
+// ParsePublishedInput reads a subject upstream publishes input on,
+// loyalty.in.<type>.<member-key>, into a StoredInput without a partition.
+func ParsePublishedInput(subject string) (StoredInput, error) {
+	rest, ok := strings.CutPrefix(subject, InputPrefix+".")
+	parts := strings.Split(rest, ".")
+	if !ok || len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return StoredInput{}, fmt.Errorf("subject %q is not %s.<type>.<member-key>", subject, InputPrefix)
+	}
+	return StoredInput{TypeToken: parts[0], MemberKey: parts[1]}, nil
+}
+
 // PartitionOf is the partition the input stream's subject transform puts a
 // member in: FNV-1a of the member key, modulo Partitions, as the server's
 // partition() computes it (a test holds the two together).

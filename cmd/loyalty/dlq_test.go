@@ -85,6 +85,10 @@ func TestDeadLetterListShowAndReplayAfterAProgramFix(t *testing.T) {
 	if !strings.Contains(shown, "currency_not_accepted") || !strings.Contains(shown, `"gbp-order-1"`) {
 		t.Errorf("dlq show %s:\n%s", id, shown)
 	}
+	// The subject it was published on, not the one the stream stored it under.
+	if listed[1].OriginalSubject != subject {
+		t.Errorf("dead letter's original subject %q, want the published %q", listed[1].OriginalSubject, subject)
+	}
 	if _, errOut, err := loyalty(t, "dlq", "show", "999", "--nats-url", natsURL); err == nil || !strings.Contains(errOut, "no such dead letter") {
 		t.Errorf("dlq show of an unknown ID: err %v, stderr %q", err, errOut)
 	}
