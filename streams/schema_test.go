@@ -663,3 +663,33 @@ func schemaStrings(s map[string]any, prefix string) map[string]map[string]any {
 	}
 	return out
 }
+
+// docs/events.md's table of type tokens has a row for every input type, with
+// the token the engine uses, and no other.
+func TestDocsTypeTokenTable(t *testing.T) {
+	doc := string(eventsDoc(t))
+	start := strings.Index(doc, "| Type | Type token |")
+	if start < 0 {
+		t.Fatal("docs/events.md has no type token table")
+	}
+	end := strings.Index(doc[start:], "\n\n")
+	rows := regexp.MustCompile("(?m)^\\| `([a-z_.0-9]+)` \\| `([a-z-]+)` \\|").FindAllStringSubmatch(doc[start:start+end], -1)
+	documented := map[string]string{}
+	for _, r := range rows {
+		documented[r[1]] = r[2]
+	}
+	for _, typ := range domain.EventTypes {
+		subject, err := InputSubject(typ, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := strings.Split(subject, ".")[2]
+		if documented[string(typ)] != token {
+			t.Errorf("docs/events.md gives %s the token %q, the engine %q", typ, documented[string(typ)], token)
+		}
+		delete(documented, string(typ))
+	}
+	for typ := range documented {
+		t.Errorf("docs/events.md lists %s, which is not an input type", typ)
+	}
+}
