@@ -55,9 +55,16 @@ type input struct {
 	stored time.Time
 }
 
-// inputOf is the input of a message of the input stream.
+// inputOf is the input of a message of the input stream: a CloudEvent in
+// binary mode is taken in its structured form (see
+// streams.StructuredFromBinary).
 func inputOf(msg jetstream.Msg, subject streams.StoredInput, meta *jetstream.MsgMetadata) input {
-	return input{data: msg.Data(), rawSubject: msg.Subject(), subject: subject, msgID: msg.Headers().Get(jetstream.MsgIDHeader),
+	h := msg.Headers()
+	data := msg.Data()
+	if structured, ok := streams.StructuredFromBinary(h, data); ok {
+		data = structured
+	}
+	return input{data: data, rawSubject: msg.Subject(), subject: subject, msgID: h.Get(jetstream.MsgIDHeader),
 		seq: meta.Sequence.Stream, stored: meta.Timestamp}
 }
 
