@@ -166,9 +166,9 @@ func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 		if err := os.WriteFile(file, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out := mustLoyalty(t, "program", "evaluate", file, "--nats-url", env.Server.ClientURL())
-		if !strings.Contains(out, "rejected: "+string(c.want)) {
-			t.Errorf("program evaluate of %s: want it %s:\n%s", c.ev.ID, c.want, out)
+		out, errOut, err := loyalty(t, "program", "evaluate", file, "--nats-url", env.Server.ClientURL())
+		if err == nil || !strings.Contains(out, "rejected: "+string(c.want)) || !strings.Contains(errOut, "would dead-letter") {
+			t.Errorf("program evaluate of %s: %v; want it %s, exit 1:\n%s%s", c.ev.ID, err, c.want, out, errOut)
 		}
 	}
 	srv.stop(t)

@@ -163,6 +163,15 @@ func TestProgramVersionsReloadCheckAndEvaluate(t *testing.T) {
 			t.Errorf("program evaluate of a redemption lacks %q:\n%s", want, out)
 		}
 	}
+	// An event the engine would dead-letter for its form says so as one it
+	// would refuse by the rules does: the reason, and exit status 1.
+	if err := os.WriteFile(evFile, []byte(`{"id":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := loyalty(t, "program", "evaluate", evFile, "--program", good, "--nats-url", natsURL); err == nil ||
+		!strings.Contains(out, "rejected: malformed_json") {
+		t.Errorf("program evaluate of malformed JSON: %v; want exit 1 and the reason:\n%s%s", err, out, errOut)
+	}
 	in, err := env.JS.Stream(ctx, streams.InputStream)
 	if err != nil {
 		t.Fatal(err)

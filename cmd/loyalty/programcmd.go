@@ -37,7 +37,8 @@ func newProgramCommand(g *globals) *cobra.Command {
 		Short: "Dry run: what an event would earn its member now, without publishing it",
 		Long: `Decide an event as the engine would, for its member as the ledger has them
 now, and print the facts it would append (points by rule, tier changes) or why
-it would be rejected. Nothing is published. The event is a JSON event as
+it would be rejected. Exits 0 when the engine would apply it, 1 when it
+would dead-letter it (for its form or by the rules). Nothing is published. The event is a JSON event as
 upstream publishes it (docs/events.md); its time picks the program version.
 --program tries a candidate program; by default the built-in one.`,
 		Args: cobra.ExactArgs(1),
@@ -48,7 +49,7 @@ upstream publishes it (docs/events.md); its time picks the program version.
 			}
 			ev, err := streams.DecodeEvent(data)
 			if err != nil {
-				return fmt.Errorf("evaluate %s: the engine would dead-letter it: %w", args[0], err)
+				return rejected(g.stdout, err)
 			}
 			ps, err := loadPrograms(programPath)
 			if err != nil {
@@ -143,11 +144,16 @@ func pointsMoved(available, pending int64) string {
 	return ": " + strings.Join(parts, ", ")
 }
 
+// errWouldReject is program evaluate's answer for an event the engine would
+// dead-letter, whatever the reason (its form or the rules): the command
+// exits 1, having printed the reason, and 0 for an event it would apply.
+var errWouldReject = errors.New("the engine would dead-letter this event")
+
 func rejected(w io.Writer, err error) error {
 	var rej *domain.RejectedError
 	if errors.As(err, &rej) {
 		fmt.Fprintf(w, "  rejected: %s\n", rej.Error())
-		return nil
+		return errWouldReject
 	}
 	return err
 }
