@@ -14,7 +14,7 @@ import (
 const catchUpReport = 5 * time.Second
 
 // reportCatchUp says, every few seconds, how much input the engine has yet
-// to handle and how many ledger records the read models lack, and says
+// to handle and how many ledger messages the read models lack, and says
 // once when both are none: publishing the demo only means it is in the
 // input stream.
 func reportCatchUp(ctx context.Context, p pipeline, log *slog.Logger) {
@@ -34,7 +34,7 @@ func reportCatchUp(ctx context.Context, p pipeline, log *slog.Logger) {
 			if err != nil {
 				log.Info("catching up; the engine is still starting", "detail", err)
 			} else {
-				log.Info("catching up", "input_pending", pending, "projection_lag_records", lag)
+				log.Info("catching up", "input_pending", pending, "projection_lag_messages", lag)
 			}
 		}
 		select {
@@ -46,7 +46,7 @@ func reportCatchUp(ctx context.Context, p pipeline, log *slog.Logger) {
 }
 
 // backlog is the input this engine has yet to handle (undelivered and
-// unacknowledged) and the ledger records the furthest-behind projection
+// unacknowledged) and the ledger messages the furthest-behind projection
 // lacks.
 func backlog(ctx context.Context, p pipeline) (pending uint64, lag int64, err error) {
 	c, err := p.js.Consumer(ctx, streams.InputStream, handlers.EngineConsumerName(p.engineID))
