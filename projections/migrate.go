@@ -126,14 +126,22 @@ func GrantAnalyst(ctx context.Context, conn *pgx.Conn) error {
 		return nil
 	}
 	role := pgx.Identifier{AnalystRole}.Sanitize()
-	for _, stmt := range []string{
-		"grant usage on schema " + Schema + " to " + role,
-		"grant select on all tables in schema " + Schema + " to " + role,
-		"alter default privileges in schema " + Schema + " grant select on tables to " + role,
-	} {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("%s: %w", stmt, err)
+	// Engines starting together grant together, and PostgreSQL refuses
+	// two GRANTs on one object at once ("tuple concurrently updated"): one
+	// engine grants at a time.
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtext('loyalty.grant_analyst'))`); err != nil {
+			return fmt.Errorf("wait for another engine's grants: %w", err)
 		}
-	}
-	return nil
+		for _, stmt := range []string{
+			"grant usage on schema " + Schema + " to " + role,
+			"grant select on all tables in schema " + Schema + " to " + role,
+			"alter default privileges in schema " + Schema + " grant select on tables to " + role,
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		return nil
+	})
 }

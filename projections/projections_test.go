@@ -541,3 +541,35 @@ func TestAnalystRoleReadsAndCannotWrite(t *testing.T) {
 		}
 	}
 }
+
+// Engines starting together grant the analyst role together: every one of
+// them succeeds (PostgreSQL refuses two GRANTs on one object at once, and
+// an engine whose grant failed did not start).
+func TestGrantAnalystFromEnginesStartingTogether(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	errs := make(chan error, 8*5)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Release()
+			for range 5 {
+				errs <- GrantAnalyst(ctx, c.Conn())
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("GrantAnalyst beside others: %v", err)
+		}
+	}
+}
