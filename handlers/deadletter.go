@@ -87,10 +87,11 @@ func truncate(s string, n int) string {
 }
 
 // publishedSubject is the subject in was published on: its stored subject
-// without the partition, or the stored one when that does not parse.
+// without the partition (the intake hands on only inputs whose subject
+// parsed), or the stored one when it holds none.
 func publishedSubject(in input) string {
-	if stored, err := streams.ParseStoredInput(in.rawSubject); err == nil {
-		return stored.PublishSubject()
+	if in.subject.TypeToken == "" {
+		return in.rawSubject
 	}
-	return in.rawSubject
+	return in.subject.PublishSubject()
 }

@@ -19,7 +19,9 @@ const catchUpReport = 5 * time.Second
 // input stream.
 func reportCatchUp(ctx context.Context, p pipeline, log *slog.Logger) {
 	started := time.Now()
-	tick := time.NewTicker(200 * time.Millisecond)
+	// Each look is three NATS API calls and a query: once a second is
+	// soon enough to say "caught up".
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var reported time.Time
 	for {

@@ -207,17 +207,6 @@ func printDeadLetters(w io.Writer, all []handlers.DeadLetter, total int, filters
 		_, err := fmt.Fprintln(w, "no dead letters")
 		return err
 	}
-	if filters != "" {
-		filters += " "
-	}
-	defer func() {
-		if len(all) < total {
-			fmt.Fprintf(w, "%s of %s dead letters, newest first; older ones: %s--before %d; all: %s--limit 0\n",
-				thousands(len(all)), thousands(total), filters, all[len(all)-1].ID, filters)
-		} else {
-			fmt.Fprintf(w, "%s dead letter%s, newest first\n", thousands(total), map[bool]string{true: "s"}[total != 1])
-		}
-	}()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTORED\tREASON\tINPUT SEQ\tEVENT\tREPLAYED\tERROR")
 	for _, dl := range all {
@@ -228,7 +217,23 @@ func printDeadLetters(w io.Writer, all []handlers.DeadLetter, total int, filters
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", dl.ID, dl.At.Format(time.RFC3339), cell(string(dl.Reason)), dl.InputSeq,
 			cell(orDash(dl.EventID)), replayed, cell(shorten(dl.Error, 80)))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if filters != "" {
+		filters += " "
+	}
+	var err error
+	switch {
+	case len(all) < total:
+		_, err = fmt.Fprintf(w, "%s of %s dead letters, newest first; older ones: %s--before %d; all: %s--limit 0\n",
+			thousands(len(all)), thousands(total), filters, all[len(all)-1].ID, filters)
+	case total == 1:
+		_, err = fmt.Fprintln(w, "1 dead letter, newest first")
+	default:
+		_, err = fmt.Fprintf(w, "%s dead letters, newest first\n", thousands(total))
+	}
+	return err
 }
 
 func printDeadLetter(w io.Writer, dl handlers.DeadLetter) error {

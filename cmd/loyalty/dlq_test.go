@@ -77,6 +77,9 @@ func TestDeadLetterListShowAndReplayAfterAProgramFix(t *testing.T) {
 	if _, errOut, err := loyalty(t, "dlq", "list", "--reason", "nosuch", "--nats-url", natsURL); err == nil || !strings.Contains(errOut, "malformed_json") {
 		t.Errorf("dlq list --reason nosuch: %v %q; want a refusal listing the reasons", err, errOut)
 	}
+	if _, errOut, err := loyalty(t, "dlq", "list", "--limit", "-1", "--nats-url", natsURL); err == nil || !strings.Contains(errOut, "--limit -1") {
+		t.Errorf("dlq list --limit -1: %v %q; want it refused", err, errOut)
+	}
 	if older := mustLoyalty(t, "dlq", "list", "--before", strconv.FormatUint(listed[0].ID, 10), "--nats-url", natsURL); !strings.Contains(older, "currency_not_accepted") ||
 		strings.Contains(older, "malformed_json") {
 		t.Errorf("dlq list %s: want the older one only:\n%s", next, older)
