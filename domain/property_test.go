@@ -237,9 +237,14 @@ func TestLedgerInvariants(t *testing.T) {
 			if first, ok := facts[0].(domain.TierChanged); wasKnown == (ok && first.From == "") {
 				t.Fatalf("event %d: member known %v, first fact %T%+v", i, wasKnown, facts[0], facts[0])
 			}
-			for _, f := range facts {
+			standing := domain.StandingAfter(shadow, facts)
+			standings := domain.StandingsOf(standing, facts)
+			for j, f := range facts {
 				shadow.Evolve(f)
 				checkFact(t, p, &l, e, f)
+				if got, want := standings[j], (domain.Standing{Balance: shadow.Balance, Pending: shadow.Pending, Tier: shadow.Tier}); got != want {
+					t.Fatalf("event %d fact %d (%T): standing worked back from the record's is %+v, the fold's %+v", i, j, f, got, want)
+				}
 			}
 			if !reflect.DeepEqual(live, shadow) {
 				t.Fatalf("event %d: folding Apply's facts gives another member", i)

@@ -178,9 +178,14 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 		return ev, verdict{deadLetter: &domain.RejectedError{Reason: ReasonInternalError, Detail: err.Error()}}
 	}
 	domain.GiveFollowUpIDs(facts, FollowUpIDs(e.idKey, ev.MemberID, ev.ID))
+	var after *domain.Standing
+	if !domain.IsReservedMemberID(ev.MemberID) {
+		s := domain.StandingAfter(m, facts)
+		after = &s
+	}
 	return ev, verdict{record: &streams.LedgerRecord{
 		Partition: p.id, InputSeq: in.seq, InputStored: in.stored, EventID: ev.ID,
-		EventDigest: digest, MemberID: ev.MemberID, EventType: ev.Type, Facts: facts,
+		EventDigest: digest, MemberID: ev.MemberID, EventType: ev.Type, After: after, Facts: facts,
 	}}
 }
 

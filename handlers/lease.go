@@ -207,3 +207,33 @@ func (l *lease) release(ctx context.Context) {
 		l.log.Warn("engine lease not released; the next engine waits for it to lapse", "err", err)
 	}
 }
+
+// whileLeased runs work while this process holds the lease key: it waits
+// for the lease, renews it while work runs, and lets it go after. work's
+// context ends when the lease is lost (its cause is then ErrLeaseLost).
+func whileLeased(ctx context.Context, js jetstream.JetStream, key string, log *slog.Logger, work func(context.Context) error) error {
+	l, err := newLease(ctx, js, key, log)
+	if err != nil {
+		return err
+	}
+	if err := l.acquire(ctx); err != nil {
+		return err
+	}
+	workCtx, cancel := context.WithCancelCause(ctx)
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		if err := l.hold(workCtx); err != nil {
+			cancel(err)
+		}
+	}()
+	err = work(workCtx)
+	cause := context.Cause(workCtx)
+	cancel(nil)
+	<-held // hold no longer touches the lease
+	l.release(ctx)
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}

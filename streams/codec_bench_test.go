@@ -17,7 +17,7 @@ func benchLedgerRecord() LedgerRecord {
 	meta := domain.FactMeta{MemberID: "m-000042", EventID: "6f1c2b1a-3c4d-4e5f-8a9b-0c1d2e3f4a5b", OccurredAt: sampleTime}
 	return LedgerRecord{
 		Partition: 3, InputSeq: 1234567, InputStored: sampleTime.Add(1500 * time.Millisecond),
-		EventID: meta.EventID, EventDigest: 0x0123456789abcdef, MemberID: meta.MemberID,
+		EventID: meta.EventID, EventDigest: 0x0123456789abcdef, MemberID: meta.MemberID, After: &domain.Standing{Balance: 1250, Tier: "gold"},
 		Facts: []domain.Fact{
 			domain.PurchaseRecorded{FactMeta: meta, OrderID: "A-1001", Total: domain.Money{Minor: 4297, Currency: "EUR"}, Channel: "web",
 				Lines: []domain.LineItem{

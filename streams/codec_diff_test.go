@@ -439,6 +439,8 @@ func TestLedgerCodecMatchesReference(t *testing.T) {
 				Seq: 9, Stored: sampleTime, Partition: int(n[1]), InputSeq: uint64(n[2]), InputStored: sampleTime.Add(time.Duration(n[0] % 1e9)),
 				EventID: s[0], EventDigest: uint64(n[0]), MemberID: s[1], EventType: domain.EventType(s[2]), Facts: ledgerFacts(meta, s, n),
 			})
+			records = append(records, LedgerRecord{EventID: s[0], MemberID: s[1], Facts: ledgerFacts(meta, s, n),
+				After: &domain.Standing{Balance: n[0], Pending: n[1], Tier: s[2]}})
 		}
 	}
 	bench := benchLedgerRecord()

@@ -890,15 +890,22 @@ func (c *refUtf8Check) check(field, s string) {
 }
 
 type refWireRecord struct {
-	Version     int           `json:"v"`
-	Partition   int           `json:"partition"`
-	InputSeq    uint64        `json:"input_seq"`
-	InputStored time.Time     `json:"input_stored"`
-	EventID     string        `json:"event_id"`
-	EventDigest string        `json:"event_digest"`
-	MemberID    string        `json:"member_id"`
-	EventType   string        `json:"event_type,omitempty"`
-	Facts       []refWireFact `json:"facts"`
+	Version     int              `json:"v"`
+	Partition   int              `json:"partition"`
+	InputSeq    uint64           `json:"input_seq"`
+	InputStored time.Time        `json:"input_stored"`
+	EventID     string           `json:"event_id"`
+	EventDigest string           `json:"event_digest"`
+	MemberID    string           `json:"member_id"`
+	EventType   string           `json:"event_type,omitempty"`
+	After       *refWireStanding `json:"after,omitempty"`
+	Facts       []refWireFact    `json:"facts"`
+}
+
+type refWireStanding struct {
+	Balance int64  `json:"balance"`
+	Pending int64  `json:"pending,omitempty"`
+	Tier    string `json:"tier,omitempty"`
 }
 
 type refWireFact struct {
@@ -951,6 +958,9 @@ func refEncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
 		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID, EventType: string(r.EventType),
 		Facts: make([]refWireFact, 0, len(r.Facts)),
 	}
+	if a := r.After; a != nil {
+		w.After = &refWireStanding{Balance: a.Balance, Pending: a.Pending, Tier: a.Tier}
+	}
 	for _, f := range r.Facts {
 		wf, err := refEncodeFact(f)
 		if err != nil {
@@ -972,6 +982,9 @@ func refDecodeLedgerRecord(data []byte) (LedgerRecord, error) {
 	}
 	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID,
 		EventType: domain.EventType(w.EventType)}
+	if a := w.After; a != nil {
+		r.After = &domain.Standing{Balance: a.Balance, Pending: a.Pending, Tier: a.Tier}
+	}
 	if _, err := fmt.Sscanf(w.EventDigest, "%x", &r.EventDigest); err != nil {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: event_digest %q: %w", w.EventDigest, err)
 	}

@@ -39,19 +39,44 @@ type LedgerRecord struct {
 	// was kept. It tells an event the engine made from an upstream one that
 	// carries the same id (see handlers' seen events).
 	EventType domain.EventType
-	Facts     []domain.Fact
+	// After is the member's standing once the facts are folded in, for the
+	// outbound events, which tell it; nil in records written before it was
+	// kept, and in records of the engine's own members (a reward's stock).
+	After *domain.Standing
+	Facts []domain.Fact
 }
 
 type wireRecord struct {
-	Version     int        `json:"v"`
-	Partition   int        `json:"partition"`
-	InputSeq    uint64     `json:"input_seq"`
-	InputStored time.Time  `json:"input_stored"`
-	EventID     string     `json:"event_id"`
-	EventDigest string     `json:"event_digest"`
-	MemberID    string     `json:"member_id"`
-	EventType   string     `json:"event_type,omitempty"`
-	Facts       []wireFact `json:"facts"`
+	Version     int           `json:"v"`
+	Partition   int           `json:"partition"`
+	InputSeq    uint64        `json:"input_seq"`
+	InputStored time.Time     `json:"input_stored"`
+	EventID     string        `json:"event_id"`
+	EventDigest string        `json:"event_digest"`
+	MemberID    string        `json:"member_id"`
+	EventType   string        `json:"event_type,omitempty"`
+	After       *wireStanding `json:"after,omitempty"`
+	Facts       []wireFact    `json:"facts"`
+}
+
+type wireStanding struct {
+	Balance int64  `json:"balance"`
+	Pending int64  `json:"pending,omitempty"`
+	Tier    string `json:"tier,omitempty"`
+}
+
+func wireStandingOf(s *domain.Standing) *wireStanding {
+	if s == nil {
+		return nil
+	}
+	return &wireStanding{Balance: s.Balance, Pending: s.Pending, Tier: s.Tier}
+}
+
+func (w *wireStanding) standing() *domain.Standing {
+	if w == nil {
+		return nil
+	}
+	return &domain.Standing{Balance: w.Balance, Pending: w.Pending, Tier: w.Tier}
 }
 
 type wireFact struct {
@@ -151,6 +176,19 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 		b = append(b, `,"event_type":`...)
 		b = appendJSONString(b, string(r.EventType), true)
 	}
+	if a := r.After; a != nil {
+		b = append(b, `,"after":{"balance":`...)
+		b = strconv.AppendInt(b, a.Balance, 10)
+		if a.Pending != 0 {
+			b = append(b, `,"pending":`...)
+			b = strconv.AppendInt(b, a.Pending, 10)
+		}
+		if a.Tier != "" {
+			b = append(b, `,"tier":`...)
+			b = appendJSONString(b, a.Tier, true)
+		}
+		b = append(b, '}')
+	}
 	b = append(b, `,"facts":[`...)
 	wf := wireFactPool.Get().(*wireFact)
 	defer func() {
@@ -187,7 +225,7 @@ func encodeLedgerRecordReflect(r LedgerRecord) ([]byte, error) {
 	w := wireRecord{
 		Version: ledgerVersion, Partition: r.Partition, InputSeq: r.InputSeq, InputStored: r.InputStored.UTC(), EventID: r.EventID,
 		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID, EventType: string(r.EventType),
-		Facts: make([]wireFact, 0, len(r.Facts)),
+		After: wireStandingOf(r.After), Facts: make([]wireFact, 0, len(r.Facts)),
 	}
 	for _, f := range r.Facts {
 		var wf wireFact
@@ -415,7 +453,7 @@ func decodeLedgerRecordReflect(data []byte) (LedgerRecord, error) {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", w.Version)
 	}
 	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID,
-		EventType: domain.EventType(w.EventType)}
+		EventType: domain.EventType(w.EventType), After: w.After.standing()}
 	if _, err := fmt.Sscanf(w.EventDigest, "%x", &r.EventDigest); err != nil {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: event_digest %q: %w", w.EventDigest, err)
 	}

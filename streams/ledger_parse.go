@@ -142,6 +142,9 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 			var t string
 			bit, ok = 1<<8, p.string(&t)
 			r.EventType = domain.EventType(t)
+		case "after":
+			r.After = new(domain.Standing)
+			bit, ok = 1<<9, p.standing(r.After)
 		case "facts":
 			bit = 1 << 7
 			ok = seen&(eventID|memberID) == eventID|memberID
@@ -337,6 +340,39 @@ func (p *ledgerParser) line(w *wireLine) bool {
 			bit, ok = 1<<2, p.int64(&w.Quantity)
 		case "unit_price":
 			bit, ok = 1<<3, p.int64(&w.UnitPrice)
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+}
+
+// standing reads a record's "after" object.
+func (p *ledgerParser) standing(s *domain.Standing) bool {
+	if p.peek() != '{' {
+		return false
+	}
+	p.i++
+	var seen uint64
+	for first := true; ; first = false {
+		key, done, ok := p.nextKey(first)
+		if !ok {
+			return false
+		}
+		if done {
+			return seen&1 != 0 // json.Unmarshal takes a missing balance as 0; let it
+		}
+		var bit uint64
+		switch string(key) {
+		case "balance":
+			bit, ok = 1<<0, p.int64(&s.Balance)
+		case "pending":
+			bit, ok = 1<<1, p.int64(&s.Pending)
+		case "tier":
+			bit, ok = 1<<2, p.string(&s.Tier)
 		default:
 			return false
 		}

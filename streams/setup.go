@@ -90,6 +90,12 @@ func DeadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 	return cfg
 }
 
+// OutboundStreamConfig is the public outbound contract (see OutboundOf):
+// derived from the ledger, so it can be made again if lost.
+func OutboundStreamConfig(c StreamsConfig) jetstream.StreamConfig {
+	return fileStream(c, OutboundStream, "Member-facing loyalty events for CRM, e-mail and apps (CloudEvents)", OutboundPrefix+".>")
+}
+
 // DefaultReplicas is 3 when the connection's server is part of a cluster
 // of three or more servers, else 1.
 func DefaultReplicas(nc *nats.Conn) int {
@@ -178,6 +184,11 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, c StreamsConfig,
 			}
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
+	}
+	// Not among those checked above: it is derived, and it is new to
+	// engines upgraded from versions without it.
+	if err := ensureStream(ctx, js, OutboundStreamConfig(c), logger); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", OutboundStream, err)
 	}
 	return nil
 }

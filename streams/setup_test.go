@@ -28,8 +28,8 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 	for n := range names.Name() {
 		got = append(got, n)
 	}
-	if len(got) != 3 {
-		t.Errorf("streams = %v, want 3", got)
+	if len(got) != 4 {
+		t.Errorf("streams = %v, want the input, ledger, dead-letter and outbound streams", got)
 	}
 }
 

@@ -51,6 +51,10 @@ type serveOptions struct {
 	recreateStreams bool
 	// replicas of the streams serve creates (0: streams.DefaultReplicas).
 	replicas int
+	// outbound turns the relay to the outbound stream on; outboundSource
+	// is its events' CloudEvents source.
+	outbound       bool
+	outboundSource string
 }
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -117,6 +121,10 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	}
 	f.DurationVar(&o.snapshotEvery, "snapshot-interval", o.snapshotEvery,
 		"how often changed members' snapshots are written after appends (at least every second while idle); a start folds the ledger written since the last ones (env LOYALTY_SNAPSHOT_INTERVAL)")
+	f.BoolVar(&o.outbound, "outbound", envOr(g.getenv, "LOYALTY_OUTBOUND", "true") != "false",
+		"relay member-facing facts to the outbound stream (LOYALTY_OUT, loyalty.out.>) for CRM, e-mail and apps: see docs/outbound.md (env LOYALTY_OUTBOUND=false turns it off)")
+	f.StringVar(&o.outboundSource, "outbound-source", envOr(g.getenv, "LOYALTY_OUTBOUND_SOURCE", streams.OutboundSource),
+		"CloudEvents source of the outbound events; give each deployment its own when one consumer reads several (env LOYALTY_OUTBOUND_SOURCE)")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see loyalty simulate) once running")
 	o.demo.register(f, "demo-")
@@ -260,6 +268,12 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	if err != nil {
 		return err
 	}
+	var relay *handlers.Outbound
+	if o.outbound {
+		if relay, err = handlers.NewOutbound(p.js, handlers.OutboundConfig{Source: o.outboundSource, Logger: p.log, Registerer: reg}); err != nil {
+			return err
+		}
+	}
 	health := newHealth(p.pool, p.nc, p.projNC)
 	stopHTTP, err := serveHTTP(o.metricsAddr, reg, health, p.log)
 	if err != nil {
@@ -269,6 +283,9 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 
 	group, ctx := errgroup.WithContext(ctx)
 	group.Go(func() error { return engine.Run(ctx) })
+	if relay != nil {
+		group.Go(func() error { return relay.Run(ctx) })
+	}
 	group.Go(func() error {
 		go runner.WatchLag(ctx)
 		if err := waitForDatabase(ctx, p.pool, p.log); err != nil {

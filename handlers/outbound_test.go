@@ -1,0 +1,212 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pointsledger/loyalty/domain"
+	"github.com/pointsledger/loyalty/handlers"
+	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
+)
+
+// startOutbound runs a relay until the test ends or stop is called.
+func startOutbound(t *testing.T, js jetstream.JetStream, cfg handlers.OutboundConfig) (stop func()) {
+	t.Helper()
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	cfg.RetryAfter = 50 * time.Millisecond
+	relay, err := handlers.NewOutbound(js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = relay.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// derivedOutbound is every outbound event the ledger gives, in ledger order.
+func derivedOutbound(t *testing.T, js jetstream.JetStream) []streams.OutboundEvent {
+	t.Helper()
+	var out []streams.OutboundEvent
+	for _, m := range readAll(t, js, streams.LedgerStream) {
+		recs, err := streams.DecodeLedgerMessage(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			r.Seq = m.Sequence
+			evs, err := streams.OutboundOf(r, streams.OutboundSource)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, evs...)
+		}
+	}
+	return out
+}
+
+// checkOutbound compares the outbound stream with what the ledger gives:
+// every event once, with its id, subject and body, in ledger order.
+func checkOutbound(t *testing.T, js jetstream.JetStream) []streams.OutboundEvent {
+	t.Helper()
+	want := derivedOutbound(t, js)
+	waitForMsgs(t, js, streams.OutboundStream, uint64(len(want)))
+	got := readAll(t, js, streams.OutboundStream)
+	for i, m := range got {
+		w := want[i]
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != w.ID || m.Subject != w.Subject || string(m.Data) != string(w.Data) {
+			t.Fatalf("outbound message %d is %s on %s, want %s on %s\n got %s\nwant %s", i, id, m.Subject, w.ID, w.Subject, m.Data, w.Data)
+		}
+	}
+	return want
+}
+
+func outboundHistory(members int, at time.Time) []domain.Event {
+	var events []domain.Event
+	for i := range members {
+		m := fmt.Sprintf("member.%d > *", i) // not a subject token: the subject carries its key
+		events = append(events,
+			purchase(fmt.Sprintf("p1-%d", i), m, fmt.Sprintf("o1-%d", i), 30000, at),
+			visit(fmt.Sprintf("v-%d", i), m, at.Add(time.Hour)),
+			purchase(fmt.Sprintf("p2-%d", i), m, fmt.Sprintf("o2-%d", i), 30000, at.Add(2*time.Hour)), // silver
+			refund(fmt.Sprintf("r-%d", i), m, fmt.Sprintf("o1-%d", i), 10000, at.Add(3*time.Hour)))
+	}
+	return events
+}
+
+func TestOutboundRelaysEveryMemberFactOnceInOrder(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	events := outboundHistory(20, day0)
+	publish(t, env.JS, events...)
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	waitForRecords(t, env.JS, len(events))
+	want := checkOutbound(t, env.JS)
+
+	// The last event of each member tells the balance and tier the ledger
+	// folds to.
+	members, _ := foldLedger(t, env.JS)
+	last := map[string]streams.OutboundEvent{}
+	names := map[string]int{}
+	for _, ev := range want {
+		last[ev.MemberID] = ev
+		names[ev.Name]++
+	}
+	for id, m := range members {
+		var ce struct {
+			Data struct {
+				Balance *int64  `json:"balance"`
+				Tier    *string `json:"tier"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(last[id].Data, &ce); err != nil {
+			t.Fatal(err)
+		}
+		if ce.Data.Balance == nil || *ce.Data.Balance != m.Balance || *ce.Data.Tier != m.Tier {
+			t.Errorf("member %q: last outbound event tells %s, the ledger folds to balance %d, tier %s", id, last[id].Data, m.Balance, m.Tier)
+		}
+	}
+	for _, name := range []string{streams.OutPointsEarned, streams.OutTierChanged, streams.OutPointsReversed} {
+		if names[name] == 0 {
+			t.Errorf("no %s event among %v", name, names)
+		}
+	}
+}
+
+func TestOutboundRestartsSendNothingTwice(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	first := outboundHistory(30, day0)
+	publish(t, env.JS, first...)
+	waitForRecords(t, env.JS, len(first))
+
+	// Relays stopped part-way, again and again, with two at once at times:
+	// the stream ends up with each event once.
+	ctx := context.Background()
+	for round := range 6 {
+		stop := startOutbound(t, env.JS, handlers.OutboundConfig{InFlight: 3})
+		if round%2 == 1 {
+			defer startOutbound(t, env.JS, handlers.OutboundConfig{InFlight: 3})()
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		s, _ := env.JS.Stream(ctx, streams.OutboundStream)
+		before := s.CachedInfo().State.Msgs
+		for time.Now().Before(deadline) {
+			info, err := s.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.State.Msgs > before+10 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		stop()
+	}
+	more := outboundHistory(5, day0.Add(24*time.Hour))
+	for i := range more {
+		more[i].ID += "-late"
+		more[i].MemberID += "-late"
+	}
+	publish(t, env.JS, more...)
+	waitForRecords(t, env.JS, len(first)+len(more))
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	checkOutbound(t, env.JS)
+}
+
+func TestOutboundPassesOverForeignMessages(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	events := outboundHistory(3, day0)
+	publish(t, env.JS, events[:4]...)
+	waitForRecords(t, env.JS, 4)
+	stop := startOutbound(t, env.JS, handlers.OutboundConfig{})
+	want := len(derivedOutbound(t, env.JS))
+	waitForMsgs(t, env.JS, streams.OutboundStream, uint64(want))
+	stop()
+
+	// Someone with the right to publish there writes junk, with and
+	// without an id header that looks like the relay's.
+	ctx := context.Background()
+	for _, m := range []*nats.Msg{
+		{Subject: "loyalty.out.points_earned.v1.x", Data: []byte("junk")},
+		{Subject: "loyalty.out.points_earned.v1.y", Data: []byte("{}"), Header: nats.Header{jetstream.MsgIDHeader: []string{"not-an-id"}}},
+	} {
+		if _, err := env.JS.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, env.JS, events[4:]...)
+	waitForRecords(t, env.JS, len(events))
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	all := derivedOutbound(t, env.JS)
+	waitForMsgs(t, env.JS, streams.OutboundStream, uint64(len(all)+2))
+	ids := map[string]int{}
+	for _, m := range readAll(t, env.JS, streams.OutboundStream) {
+		ids[m.Header.Get(jetstream.MsgIDHeader)]++
+	}
+	for _, ev := range all {
+		if ids[ev.ID] != 1 {
+			t.Errorf("event %s is in the stream %d times", ev.ID, ids[ev.ID])
+		}
+	}
+}

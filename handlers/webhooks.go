@@ -1,0 +1,405 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// WebhooksLeaseKey is the lease of the webhook relay: one engine of a
+// cluster delivers.
+const WebhooksLeaseKey = "webhooks"
+
+// WebhooksBucket keeps which endpoints are disabled (they answered 410).
+const WebhooksBucket = "LOYALTY_WEBHOOKS"
+
+// WebhooksConfig configures the webhook relay.
+type WebhooksConfig struct {
+	File       *WebhooksFile
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Client makes the requests; nil: one that follows no redirects.
+	Client *http.Client
+	// AckWait is how long the outbound stream waits for an event's
+	// acknowledgement before it offers the event again; the relay says it
+	// is still working on held events every third of it.
+	AckWait time.Duration
+	// MaxInFlight bounds an endpoint's events held at once.
+	MaxInFlight int
+	// RetryInitial and RetryMax bound the backoff between attempts; each
+	// wait is up to half longer or shorter (jitter).
+	RetryInitial, RetryMax time.Duration
+	// Agent is the User-Agent of the requests.
+	Agent string
+	// now is the clock (tests).
+	now func() time.Time
+}
+
+func (c *WebhooksConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = time.Minute
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.RetryInitial <= 0 {
+		c.RetryInitial = time.Second
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 10 * time.Minute
+	}
+	if c.Agent == "" {
+		c.Agent = "loyalty-webhooks"
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+}
+
+// Webhooks delivers outbound events to HTTP endpoints (docs/webhooks.md):
+// signed the Standard Webhooks way, in order per member, retried with
+// backoff, dead-lettered when refused or out of time.
+//
+// Each endpoint has a durable consumer of the outbound stream, named
+// "webhook_<id>": renaming an endpoint starts it from the first event.
+type Webhooks struct {
+	js      jetstream.JetStream
+	cfg     WebhooksConfig
+	metrics *webhookMetrics
+}
+
+// NewWebhooks makes the relay for cfg.File's endpoints.
+func NewWebhooks(js jetstream.JetStream, cfg WebhooksConfig) (*Webhooks, error) {
+	cfg.setDefaults()
+	if cfg.File == nil || len(cfg.File.Endpoints) == 0 {
+		return nil, errors.New("webhooks: no endpoints")
+	}
+	m, err := newWebhookMetrics(cfg.Registerer, cfg.File.Endpoints)
+	if err != nil {
+		return nil, err
+	}
+	return &Webhooks{js: js, cfg: cfg, metrics: m}, nil
+}
+
+// Run delivers until ctx ends, while this engine holds the webhooks lease.
+func (w *Webhooks) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		err := w.leased(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.cfg.Logger.Warn("webhook relay stopped; starting again", "err", err)
+		sleepCtx(ctx, time.Second)
+	}
+	return nil
+}
+
+func (w *Webhooks) leased(ctx context.Context) error {
+	if err := ensureWebhooksStream(ctx, w.js); err != nil {
+		return err
+	}
+	kv, err := streams.KeyValueBucket(ctx, w.js, jetstream.KeyValueConfig{Bucket: WebhooksBucket,
+		Description: "Webhook endpoints disabled after a 410 Gone"})
+	if err != nil {
+		return err
+	}
+	return whileLeased(ctx, w.js, WebhooksLeaseKey, w.cfg.Logger, func(ctx context.Context) error {
+		w.endpoints(ctx, kv)
+		return nil
+	})
+}
+
+// endpoints delivers to every endpoint until ctx ends.
+func (w *Webhooks) endpoints(ctx context.Context, kv jetstream.KeyValue) {
+	var wg sync.WaitGroup
+	for i := range w.cfg.File.Endpoints {
+		ep := &w.cfg.File.Endpoints[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.endpointLoop(ctx, kv, ep)
+		}()
+	}
+	wg.Wait()
+}
+
+// endpointLoop runs one endpoint's delivery, again after failures, and
+// waits while it is disabled.
+func (w *Webhooks) endpointLoop(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint) {
+	log := w.cfg.Logger.With("endpoint", ep.ID)
+	for ctx.Err() == nil {
+		if _, err := kv.Get(ctx, disabledKey(ep.ID)); err == nil {
+			w.metrics.disabled.WithLabelValues(ep.ID).Set(1)
+			sleepCtx(ctx, 5*time.Second)
+			continue
+		}
+		w.metrics.disabled.WithLabelValues(ep.ID).Set(0)
+		err := w.runEndpoint(ctx, ep)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errWebhookGone):
+			log.Error("webhook endpoint answered 410 Gone: disabled; `loyalty webhooks enable " + ep.ID + "` turns it on again")
+			if _, err := kv.Put(ctx, disabledKey(ep.ID), []byte(w.cfg.now().UTC().Format(time.RFC3339))); err != nil {
+				log.Warn("webhook endpoint not marked disabled", "err", err)
+			}
+		default:
+			log.Warn("webhook delivery stopped; starting again", "err", err)
+			sleepCtx(ctx, time.Second)
+		}
+	}
+}
+
+func disabledKey(endpoint string) string { return "disabled." + endpoint }
+
+// EnableWebhookEndpoint turns on an endpoint disabled after a 410.
+func EnableWebhookEndpoint(ctx context.Context, js jetstream.JetStream, endpoint string) (bool, error) {
+	kv, err := js.KeyValue(ctx, WebhooksBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := kv.Get(ctx, disabledKey(endpoint)); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	return true, kv.Purge(ctx, disabledKey(endpoint))
+}
+
+// runEndpoint delivers an endpoint's events until ctx ends or something
+// stops it (errWebhookGone when the endpoint is gone).
+func (w *Webhooks) runEndpoint(ctx context.Context, ep *WebhookEndpoint) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	live, err := w.consumer(ctx, ep, "webhook_"+ep.ID, streams.OutboundStream, ep.filterSubjects())
+	if err != nil {
+		return err
+	}
+	replays, err := w.consumer(ctx, ep, "webhook_"+ep.ID+"_replay", WebhooksStream, []string{WebhookReplaySubject(ep.ID)})
+	if err != nil {
+		return err
+	}
+	held := newHeldEvents()
+	lanes := make([]chan heldEvent, ep.Lanes)
+	for i := range lanes {
+		lanes[i] = make(chan heldEvent)
+	}
+	router, err := w.router(ep, lanes, held, cancel)
+	if err != nil {
+		return err
+	}
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- router.Run(ctx) }()
+	defer func() {
+		cancel(nil)
+		_ = router.Close()
+		<-routerDone
+	}()
+	go w.keepHeld(ctx, ep, held)
+	errs := make(chan error, 2)
+	go func() { errs <- w.fetch(ctx, live, ep, lanes, held, false) }()
+	go func() { errs <- w.fetch(ctx, replays, ep, lanes, held, true) }()
+	select {
+	case err := <-errs:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// consumer makes the endpoint's durable consumer afresh, starting after
+// the last event every earlier one was done with (its acknowledgement
+// floor): events delivered out of their turn before a stop are delivered
+// again, after the ones before them, so that a member's events keep their
+// order across restarts.
+func (w *Webhooks) consumer(ctx context.Context, ep *WebhookEndpoint, name, stream string, filters []string) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait,
+		MaxAckPending: w.cfg.MaxInFlight, MaxDeliver: -1, FilterSubjects: filters,
+		Description: "webhook relay for endpoint " + ep.ID}
+	if old, err := w.js.Consumer(ctx, stream, name); err == nil {
+		info, err := old.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
+		}
+		if floor := info.AckFloor.Stream; floor > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		}
+		if err := w.js.DeleteConsumer(ctx, stream, name); err != nil {
+			return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
+	}
+	c, err := w.js.CreateConsumer(ctx, stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// fetch hands the consumer's events to the lanes, a member's always to the
+// same one.
+func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookEndpoint, lanes []chan heldEvent, held *heldEvents, replay bool) error {
+	iter, err := c.Messages(jetstream.PullMaxMessages(min(w.cfg.MaxInFlight, 500)))
+	if err != nil {
+		return err
+	}
+	defer iter.Stop()
+	for {
+		msg, err := iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		ev, ok := heldEventOf(msg, replay)
+		if !ok {
+			w.cfg.Logger.Warn("webhook relay: passing over a message it cannot deliver", "endpoint", ep.ID,
+				"subject", strconv.Quote(msg.Subject()))
+			_ = msg.Term()
+			continue
+		}
+		if !held.add(ev) {
+			continue // offered again while a lane still has it
+		}
+		lane := lanes[laneOf(ev.memberKey, len(lanes))]
+		select {
+		case lane <- ev:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func laneOf(memberKey string, lanes int) int {
+	h := fnv.New32a()
+	h.Write([]byte(memberKey))
+	return int(h.Sum32() % uint32(lanes))
+}
+
+// keepHeld tells the stream the relay still works on the events it holds,
+// so that it does not offer them again, and updates the age of the oldest.
+func (w *Webhooks) keepHeld(ctx context.Context, ep *WebhookEndpoint, held *heldEvents) {
+	t := time.NewTicker(w.cfg.AckWait / 3)
+	defer t.Stop()
+	for {
+		oldest := held.progress()
+		age := 0.0
+		if !oldest.IsZero() {
+			age = w.cfg.now().Sub(oldest).Seconds()
+		}
+		w.metrics.oldest.WithLabelValues(ep.ID).Set(age)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// router is the endpoint's watermill router: a handler per lane, each
+// through the middleware of the delivery policy (outermost first):
+// throttle (rate_limit), poison queue (the dead letters), the failure's
+// class, retry (backoff with jitter while the failure is retryable and
+// the event within retry_for).
+func (w *Webhooks) router(ep *WebhookEndpoint, lanes []chan heldEvent, held *heldEvents, stop context.CancelCauseFunc) (*message.Router, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, newRouterLogger(w.cfg.Logger))
+	if err != nil {
+		return nil, err
+	}
+	d := &deliverer{ep: ep, client: w.cfg.Client, now: w.cfg.now, agent: w.cfg.Agent, metrics: w.metrics}
+	poison, err := middleware.PoisonQueueWithFilter(deadLetterPublisher{js: w.js, endpoint: ep.ID}, WebhookDeadSubject(ep.ID), deadLettered)
+	if err != nil {
+		return nil, err
+	}
+	retry := middleware.Retry{MaxRetries: math.MaxInt32, InitialInterval: w.cfg.RetryInitial, MaxInterval: w.cfg.RetryMax,
+		Multiplier: 2, RandomizationFactor: 0.5, Logger: newRouterLogger(w.cfg.Logger)}
+	var throttle *middleware.Throttle
+	if ep.RateLimit > 0 {
+		throttle = middleware.NewThrottle(int64(ep.RateLimit), time.Second) // shared: the limit is the endpoint's
+	}
+	for i, lane := range lanes {
+		sub := &laneSubscriber{in: lane, held: held, metrics: w.metrics, endpoint: ep.ID, gone: stop}
+		var h message.HandlerFunc = func(msg *message.Message) ([]*message.Message, error) {
+			return nil, d.deliver(msg)
+		}
+		h = retryWith(retry, d, sub)(h)
+		h = classify(h)
+		h = poison(h)
+		if throttle != nil {
+			h = throttle.Middleware(h)
+		}
+		router.AddConsumerHandler(fmt.Sprintf("webhook-%s-%03d", ep.ID, i), WebhookDeadSubject(ep.ID), sub,
+			func(msg *message.Message) error { _, err := h(msg); return err })
+	}
+	return router, nil
+}
+
+// retryWith is retry with the deliverer's policy, counting the events
+// waiting for another attempt.
+func retryWith(retry middleware.Retry, d *deliverer, sub *laneSubscriber) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			r := retry
+			retrying := false
+			r.ShouldRetry = func(p middleware.RetryParams) bool {
+				ok := d.shouldRetry(msg, p.Err)
+				if ok && !retrying {
+					retrying = true
+					d.metrics.retrying.WithLabelValues(d.ep.ID).Inc()
+				}
+				return ok
+			}
+			out, err := r.Middleware(h)(msg)
+			if retrying {
+				d.metrics.retrying.WithLabelValues(d.ep.ID).Dec()
+			}
+			return out, err
+		}
+	}
+}
+
+// Metadata a failed delivery gets for its dead letter.
+const (
+	metaFailure = "webhook_failure" // WebhookRefused or WebhookExhausted
+	metaStatus  = "webhook_status"
+	metaOrigin  = "webhook_origin" // "out", or "replay-<seq>"
+)
+
+// classify notes, for the dead letter, how the delivery failed.
+func classify(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		var f *webhookFailure
+		if errors.As(err, &f) {
+			reason := WebhookRefused
+			if f.retryable {
+				reason = WebhookExhausted
+			}
+			msg.Metadata.Set(metaFailure, reason)
+			if f.status != 0 {
+				msg.Metadata.Set(metaStatus, strconv.Itoa(f.status))
+			}
+		}
+		return out, err
+	}
+}
