@@ -203,7 +203,9 @@ func (w *Webhooks) runEndpoint(ctx context.Context, ep *WebhookEndpoint) error {
 	held := newHeldEvents()
 	lanes := make([]chan heldEvent, ep.Lanes)
 	for i := range lanes {
-		lanes[i] = make(chan heldEvent)
+		// Room for every event the stream lets the relay hold: a lane
+		// waiting on a failing member never holds up the others'.
+		lanes[i] = make(chan heldEvent, w.cfg.MaxInFlight)
 	}
 	router, err := w.router(ep, lanes, held, cancel)
 	if err != nil {
@@ -326,13 +328,18 @@ func (w *Webhooks) router(ep *WebhookEndpoint, lanes []chan heldEvent, held *hel
 	if err != nil {
 		return nil, err
 	}
-	d := &deliverer{ep: ep, client: w.cfg.Client, now: w.cfg.now, agent: w.cfg.Agent, metrics: w.metrics}
+	d := &deliverer{ep: ep, client: w.cfg.Client, now: w.cfg.now, agent: w.cfg.Agent, metrics: w.metrics,
+		log: w.cfg.Logger.With("endpoint", ep.ID)}
 	poison, err := middleware.PoisonQueueWithFilter(deadLetterPublisher{js: w.js, endpoint: ep.ID}, WebhookDeadSubject(ep.ID), deadLettered)
 	if err != nil {
 		return nil, err
 	}
+	// The waits double: Retry takes a step of its backoff for ShouldRetry's
+	// parameters and another for the wait, so each step multiplies by √2.
+	// Failures are logged by the deliverer, a line a while per endpoint,
+	// not one per attempt.
 	retry := middleware.Retry{MaxRetries: math.MaxInt32, InitialInterval: w.cfg.RetryInitial, MaxInterval: w.cfg.RetryMax,
-		Multiplier: 2, RandomizationFactor: 0.5, Logger: newRouterLogger(w.cfg.Logger)}
+		Multiplier: math.Sqrt2, RandomizationFactor: 0.5}
 	var throttle *middleware.Throttle
 	if ep.RateLimit > 0 {
 		throttle = middleware.NewThrottle(int64(ep.RateLimit), time.Second) // shared: the limit is the endpoint's

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -72,10 +74,40 @@ type deliverer struct {
 	now     func() time.Time
 	agent   string
 	metrics *webhookMetrics
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	failed   int       // attempts failed since the last line logged
+	loggedAt time.Time // when it was
+}
+
+// failureLogEvery is how often a failing endpoint's failures are logged.
+const failureLogEvery = 30 * time.Second
+
+// logFailure logs a failed attempt: the first at once, then how many more
+// failed, at most one line per failureLogEvery.
+func (d *deliverer) logFailure(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failed++
+	now := d.now()
+	if now.Sub(d.loggedAt) < failureLogEvery {
+		return
+	}
+	d.log.Warn("webhook deliveries failing; retried with backoff", "failed_attempts", d.failed, "last_error", err.Error())
+	d.failed, d.loggedAt = 0, now
 }
 
 // deliver is the router's handler: one attempt at one event.
 func (d *deliverer) deliver(msg *message.Message) error {
+	err := d.attempt(msg)
+	if err != nil && msg.Context().Err() == nil {
+		d.logFailure(err)
+	}
+	return err
+}
+
+func (d *deliverer) attempt(msg *message.Message) error {
 	start := d.now()
 	ctx, cancel := context.WithTimeout(msg.Context(), d.ep.Timeout)
 	defer cancel()

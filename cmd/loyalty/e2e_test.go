@@ -625,6 +625,8 @@ type servedSimulation struct {
 	natsURL string
 	srv     *server
 	events  []domain.Event
+	// serveArgs are the arguments serve was started with.
+	serveArgs []string
 }
 
 // serveSimulation starts NATS, PostgreSQL and serve (with serveArgs after the
@@ -632,13 +634,23 @@ type servedSimulation struct {
 // describes and waits until the read models have caught up with it.
 func serveSimulation(t *testing.T, cfg simulate.Config, serveArgs ...string) servedSimulation {
 	t.Helper()
+	s := serveSimulationStarted(t, serveArgs...)
+	s.events = simulateThrough(t, s.natsURL, cfg)
+	waitCaughtUp(t, s.env.JS, s.db.Pool, uint64(len(s.events)))
+	return s
+}
+
+// serveSimulationStarted starts NATS, PostgreSQL and serve as
+// serveSimulation does, and publishes nothing; serveArgs then holds every
+// argument serve was given, to start it again.
+func serveSimulationStarted(t *testing.T, serveArgs ...string) servedSimulation {
+	t.Helper()
 	env := natstest.Start(t)
 	db := pgtest.New(t)
 	natsURL := env.Server.ClientURL()
-	srv := startServe(t, append([]string{"--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir()}, serveArgs...)...)
-	events := simulateThrough(t, natsURL, cfg)
-	waitCaughtUp(t, env.JS, db.Pool, uint64(len(events)))
-	return servedSimulation{env: env, db: db, natsURL: natsURL, srv: srv, events: events}
+	args := append([]string{"--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir()}, serveArgs...)
+	srv := startServe(t, args...)
+	return servedSimulation{env: env, db: db, natsURL: natsURL, srv: srv, serveArgs: args}
 }
 
 // assertMatchesFold checks the read models against the reference fold of

@@ -50,7 +50,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return noSecretsInFlags(cmd) }
 	root.AddCommand(newServeCommand(g), newSimulateCommand(g), newImportCommand(g),
 		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g), newProjectionsCommand(g), newProgramCommand(g), newBacktestCommand(g), newAnalyticsCommand(g),
-		newLedgerCommand(g), newHealthcheckCommand(g), newVersionCommand(g))
+		newLedgerCommand(g), newHealthcheckCommand(g), newVersionCommand(g), newWebhooksCommand(g))
 	for _, c := range root.Commands() {
 		strictArgs(c)
 	}

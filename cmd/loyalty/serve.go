@@ -55,6 +55,8 @@ type serveOptions struct {
 	// is its events' CloudEvents source.
 	outbound       bool
 	outboundSource string
+	// webhooksPath is the webhooks file; empty: no webhook relay.
+	webhooksPath string
 }
 
 func newServeCommand(g *globals) *cobra.Command {
@@ -125,6 +127,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 		"relay member-facing facts to the outbound stream (LOYALTY_OUT, loyalty.out.>) for CRM, e-mail and apps: see docs/outbound.md (env LOYALTY_OUTBOUND=false turns it off)")
 	f.StringVar(&o.outboundSource, "outbound-source", envOr(g.getenv, "LOYALTY_OUTBOUND_SOURCE", streams.OutboundSource),
 		"CloudEvents source of the outbound events; give each deployment its own when one consumer reads several (env LOYALTY_OUTBOUND_SOURCE)")
+	f.StringVar(&o.webhooksPath, "webhooks", g.getenv("LOYALTY_WEBHOOKS"),
+		"webhooks file: HTTP endpoints that get outbound events, signed and retried (see docs/webhooks.md); empty: none (env LOYALTY_WEBHOOKS)")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see loyalty simulate) once running")
 	o.demo.register(f, "demo-")
@@ -274,6 +278,10 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 			return err
 		}
 	}
+	hooks, err := newWebhooks(g, o, p, reg)
+	if err != nil {
+		return err
+	}
 	health := newHealth(p.pool, p.nc, p.projNC)
 	stopHTTP, err := serveHTTP(o.metricsAddr, reg, health, p.log)
 	if err != nil {
@@ -285,6 +293,9 @@ func runPipeline(ctx context.Context, g *globals, o *serveOptions, p pipeline) e
 	group.Go(func() error { return engine.Run(ctx) })
 	if relay != nil {
 		group.Go(func() error { return relay.Run(ctx) })
+	}
+	if hooks != nil {
+		group.Go(func() error { return hooks.Run(ctx) })
 	}
 	group.Go(func() error {
 		go runner.WatchLag(ctx)
