@@ -214,6 +214,17 @@ func TestDocumentedMetricsAreTheDefinedOnes(t *testing.T) {
 	if _, err := projections.NewMetrics(rec); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := handlers.NewOutbound(nil, handlers.OutboundConfig{Registerer: rec}); err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := handlers.ParseWebhooks([]byte("endpoints: [{id: crm, url: 'https://crm.example.com', events: ['*'], secrets: ['env:S']}]"),
+		func(string) string { return "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := handlers.NewWebhooks(nil, handlers.WebhooksConfig{File: hooks, Registerer: rec}); err != nil {
+		t.Fatal(err)
+	}
 	fqName := regexp.MustCompile(`fqName: "([a-z_:0-9]+)"`)
 	defined := map[string]bool{}
 	for _, c := range rec.collectors {
