@@ -143,6 +143,8 @@ func (e *events) next(b *testing.B) (domain.Event, bool) {
 
 type benchPipeline struct {
 	b      *testing.B
+	env    *natstest.Env
+	log    *slog.Logger
 	js     jetstream.JetStream
 	reg    *prometheus.Registry // the engine's metrics
 	runs   []*projections.Runner
@@ -177,7 +179,7 @@ func startBenchPipeline(b *testing.B, sync streams.SyncPolicy) *benchPipeline {
 	if err := migrate(context.Background(), pool, log); err != nil {
 		b.Fatal(err)
 	}
-	p := &benchPipeline{b: b, js: pubJS, reg: reg, latencies: map[string][]time.Duration{}}
+	p := &benchPipeline{b: b, env: env, log: log, js: pubJS, reg: reg, latencies: map[string][]time.Duration{}}
 	// Wired as serve wires them: one runner for both projections.
 	r, err := projections.NewSharedRunner(pool, projJS, []projections.Projection{projections.Members{}, projections.Activity{}},
 		projections.RunnerConfig{Logger: log, Committed: p.record})
