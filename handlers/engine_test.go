@@ -159,23 +159,7 @@ func waitForMsgs(t *testing.T, js jetstream.JetStream, stream string, want uint6
 
 func readAll(t *testing.T, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []*jetstream.RawStreamMsg
-	for seq := uint64(1); seq <= s.CachedInfo().State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs
+	return natstest.Messages(t, js, stream)
 }
 
 // waitForRecords polls the ledger until its messages hold want records.

@@ -237,3 +237,20 @@ func whileLeased(ctx context.Context, js jetstream.JetStream, key string, log *s
 	}
 	return err
 }
+
+// untilDone runs run again after each failure, logged with what, after a
+// pause, until ctx ends (then nil).
+func untilDone(ctx context.Context, log *slog.Logger, what string, pause time.Duration, failed func(), run func(context.Context) error) error {
+	for ctx.Err() == nil {
+		err := run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if failed != nil {
+			failed()
+		}
+		log.Warn(what+" stopped; starting again", "err", err, "after", pause)
+		sleepCtx(ctx, pause)
+	}
+	return nil
+}

@@ -119,17 +119,7 @@ func NewOutbound(js jetstream.JetStream, cfg OutboundConfig) (*Outbound, error) 
 // Failures (NATS unreachable, a lost lease, a refused publish) are logged
 // and the relay starts again; Run returns only ctx's end (nil).
 func (o *Outbound) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		err := o.leased(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		o.metrics.restarts.Inc()
-		o.cfg.Logger.Warn("outbound relay stopped; starting again from the outbound stream", "err", err,
-			"after", o.cfg.RetryAfter)
-		sleepCtx(ctx, o.cfg.RetryAfter)
-	}
-	return nil
+	return untilDone(ctx, o.cfg.Logger, "outbound relay", o.cfg.RetryAfter, o.metrics.restarts.Inc, o.leased)
 }
 
 // leased relays while this engine holds the outbound lease.

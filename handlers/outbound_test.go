@@ -93,6 +93,17 @@ func outboundHistory(members int, at time.Time) []domain.Event {
 	return events
 }
 
+// laterHistory is outboundHistory for other members and event ids, told
+// apart by suffix.
+func laterHistory(members int, at time.Time, suffix string) []domain.Event {
+	events := outboundHistory(members, at)
+	for i := range events {
+		events[i].ID += suffix
+		events[i].MemberID += suffix
+	}
+	return events
+}
+
 func TestOutboundRelaysEveryMemberFactOnceInOrder(t *testing.T) {
 	env := natstest.Start(t)
 	runEngine(t, env.JS)
@@ -162,11 +173,7 @@ func TestOutboundRestartsSendNothingTwice(t *testing.T) {
 		}
 		stop()
 	}
-	more := outboundHistory(5, day0.Add(24*time.Hour))
-	for i := range more {
-		more[i].ID += "-late"
-		more[i].MemberID += "-late"
-	}
+	more := laterHistory(5, day0.Add(24*time.Hour), "-late")
 	publish(t, env.JS, more...)
 	waitForRecords(t, env.JS, len(first)+len(more))
 	startOutbound(t, env.JS, handlers.OutboundConfig{})

@@ -103,15 +103,7 @@ func NewWebhooks(js jetstream.JetStream, cfg WebhooksConfig) (*Webhooks, error) 
 
 // Run delivers until ctx ends, while this engine holds the webhooks lease.
 func (w *Webhooks) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		err := w.leased(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		w.cfg.Logger.Warn("webhook relay stopped; starting again", "err", err)
-		sleepCtx(ctx, time.Second)
-	}
-	return nil
+	return untilDone(ctx, w.cfg.Logger, "webhook relay", time.Second, nil, w.leased)
 }
 
 func (w *Webhooks) leased(ctx context.Context) error {

@@ -66,6 +66,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(code)
 }
 
+// distinct is how many events the receiver accepted at least once.
+func (r *receiver) distinct() int {
+	acc, _ := r.snapshot()
+	seen := map[string]bool{}
+	for _, id := range acc {
+		seen[id] = true
+	}
+	return len(seen)
+}
+
 func (r *receiver) snapshot() (accepted []string, bad []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -164,14 +174,7 @@ endpoints:
     secrets: ["`+testSecret+`"]
     lanes: 4
 `)
-	waitUntil(t, "every event accepted", func() bool {
-		acc, _ := rec.snapshot()
-		distinct := map[string]bool{}
-		for _, id := range acc {
-			distinct[id] = true
-		}
-		return len(distinct) >= len(want)
-	})
+	waitUntil(t, "every event accepted", func() bool { return rec.distinct() >= len(want) })
 	accepted, bad := rec.snapshot()
 	if len(bad) > 0 {
 		t.Errorf("%d deliveries with a wrong signature: %v", len(bad), bad)
@@ -224,11 +227,7 @@ endpoints:
 	mu.Lock()
 	gone = true
 	mu.Unlock()
-	more := outboundHistory(2, day0.Add(48*time.Hour))
-	for i := range more {
-		more[i].ID += "-more"
-		more[i].MemberID += "-more"
-	}
+	more := laterHistory(2, day0.Add(48*time.Hour), "-more")
 	publish(t, env.JS, more...)
 	waitForRecords(t, env.JS, len(events)+len(more))
 	all := checkOutbound(t, env.JS)
@@ -255,14 +254,7 @@ endpoints:
     events: [points_earned, tier_changed, points_reversed]
     secrets: ["`+testSecret+`"]
 `)
-	waitUntil(t, "the rest accepted", func() bool {
-		acc, _ := rec.snapshot()
-		distinct := map[string]bool{}
-		for _, id := range acc {
-			distinct[id] = true
-		}
-		return len(distinct) >= len(all)-1
-	})
+	waitUntil(t, "the rest accepted", func() bool { return rec.distinct() >= len(all)-1 })
 	accepted, bad := rec.snapshot()
 	if len(bad) > 0 {
 		t.Errorf("wrong signatures: %v", bad)

@@ -2,7 +2,6 @@ package streams
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -15,22 +14,7 @@ import (
 
 func loadOutboundSchema(t *testing.T, name string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(schemaDir, "out", OutboundType(name)+".json"))
-	if err != nil {
-		t.Fatalf("schema for %s: %v", name, err)
-	}
-	v, err := parseJSON(raw)
-	if err != nil {
-		t.Fatalf("schema for %s is not JSON: %v", name, err)
-	}
-	s, ok := v.(map[string]any)
-	if !ok {
-		t.Fatalf("schema for %s is not an object", name)
-	}
-	if err := checkSchemaKeywords(s, "#"); err != nil {
-		t.Fatalf("schema for %s: %v", name, err)
-	}
-	return s
+	return loadSchemaFile(t, filepath.Join(schemaDir, "out", OutboundType(name)+".json"))
 }
 
 // everyOutboundFact is a record holding every fact that makes an outbound

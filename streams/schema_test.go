@@ -33,25 +33,31 @@ const schemaDir = "../docs/schemas"
 
 func loadSchema(t *testing.T, typ domain.EventType) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(schemaDir, string(typ)+".json"))
+	return loadSchemaFile(t, filepath.Join(schemaDir, string(typ)+".json"))
+}
+
+// loadSchemaFile reads a JSON Schema and checks it uses only the keywords
+// validate knows.
+func loadSchemaFile(t *testing.T, path string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("schema for %s: %v", typ, err)
+		t.Fatalf("schema: %v", err)
 	}
 	v, err := parseJSON(raw)
 	if err != nil {
-		t.Fatalf("schema for %s is not JSON: %v", typ, err)
+		t.Fatalf("schema %s is not JSON: %v", path, err)
 	}
 	s, ok := v.(map[string]any)
 	if !ok {
-		t.Fatalf("schema for %s is not an object", typ)
+		t.Fatalf("schema %s is not an object", path)
 	}
 	if err := checkSchemaKeywords(s, "#"); err != nil {
-		t.Fatalf("schema for %s: %v", typ, err)
+		t.Fatalf("schema %s: %v", path, err)
 	}
 	return s
 }
 
-// parseJSON decodes a JSON text with numbers kept exact.
 func parseJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

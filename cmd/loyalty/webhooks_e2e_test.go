@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // nodeTools is the directory of the npm packages the contract checks use
@@ -184,26 +183,14 @@ func (r *flakyReceiver) distinct() int {
 // outboundOfLedger is every outbound event the ledger gives, in order.
 func outboundOfLedger(t *testing.T, js jetstream.JetStream) []streams.OutboundEvent {
 	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, streams.LedgerStream)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []streams.OutboundEvent
-	for seq := uint64(1); seq <= s.CachedInfo().State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range readStream(t, js, streams.LedgerStream) {
 		recs, err := streams.DecodeLedgerMessage(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range recs {
-			r.Seq = seq
+			r.Seq = m.Sequence
 			evs, err := streams.OutboundOf(r, streams.OutboundSource)
 			if err != nil {
 				t.Fatal(err)
@@ -296,6 +283,11 @@ func TestWebhooksDeliverASimulatedLoadThroughOutagesAndAKill(t *testing.T) {
 	// The outbound stream holds each event once: the kill made no copy
 	// with a new id.
 	out := readStream(t, run.env.JS, streams.OutboundStream)
+	for i, m := range out {
+		if i < len(want) && (m.Header.Get("Nats-Msg-Id") != want[i].ID || m.Subject != want[i].Subject) {
+			t.Fatalf("outbound message %d is %s on %s, the ledger gives %s on %s", i, m.Header.Get("Nats-Msg-Id"), m.Subject, want[i].ID, want[i].Subject)
+		}
+	}
 	if len(out) != len(want) {
 		t.Errorf("the outbound stream holds %d events, the ledger gives %d", len(out), len(want))
 	}
@@ -317,24 +309,5 @@ func waitForAccepted(t *testing.T, rec *flakyReceiver, n int) {
 // readStream is every message a stream holds, by sequence.
 func readStream(t *testing.T, js jetstream.JetStream, name string) []*jetstream.RawStreamMsg {
 	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []*jetstream.RawStreamMsg
-	for seq := uint64(1); seq <= s.CachedInfo().State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasPrefix(m.Subject, streams.OutboundPrefix+".") && name == streams.OutboundStream {
-			t.Errorf("outbound stream message on %s", m.Subject)
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs
+	return natstest.Messages(t, js, name)
 }
