@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -169,7 +170,7 @@ func (o *Outbound) resume(ctx context.Context) (position, error) {
 		if err != nil {
 			return position{}, fmt.Errorf("%s message %d: %w", streams.OutboundStream, seq, err)
 		}
-		if p.seq, p.index, err = streams.ParseOutboundID(msg.Header.Get(jetstream.MsgIDHeader)); err == nil {
+		if p.seq, p.index, err = o.relayed(ctx, msg); err == nil {
 			return p, nil
 		}
 		o.cfg.Logger.Warn("the outbound stream holds a message the relay did not write; passing over it",
@@ -177,6 +178,41 @@ func (o *Outbound) resume(ctx context.Context) (position, error) {
 	}
 	return position{}, fmt.Errorf("none of the last %d messages of %s was written by the relay: cannot tell where it stopped",
 		maxResumeLookBack, streams.OutboundStream)
+}
+
+// relayed reads the ledger fact an outbound message was made from, and
+// checks that the message is the event the relay makes of it: an id alone
+// could be any publisher's, pointing anywhere in the ledger.
+func (o *Outbound) relayed(ctx context.Context, msg *jetstream.RawStreamMsg) (uint64, int, error) {
+	seq, index, err := streams.ParseOutboundID(msg.Header.Get(jetstream.MsgIDHeader))
+	if err != nil {
+		return 0, 0, err
+	}
+	ledger, err := o.js.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		return 0, 0, err
+	}
+	m, err := ledger.GetMsg(ctx, seq)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger message %d: %w", seq, err)
+	}
+	recs, err := streams.DecodeLedgerMessage(m.Data)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range recs {
+		r.Seq = seq
+		events, err := streams.OutboundOf(r, o.cfg.Source)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, ev := range events {
+			if ev.Index == index && ev.Subject == msg.Subject && bytes.Equal(ev.Data, msg.Data) {
+				return seq, index, nil
+			}
+		}
+	}
+	return 0, 0, fmt.Errorf("outbound message %d is not the event of ledger fact %d-%d", msg.Sequence, seq, index)
 }
 
 // maxResumeLookBack bounds how many foreign messages resume passes over.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math"
 	"net/http"
@@ -76,7 +75,7 @@ func (c *WebhooksConfig) setDefaults() {
 	}
 }
 
-// Webhooks delivers outbound events to HTTP endpoints (docs/webhooks.md):
+// Webhooks delivers outbound events to HTTP endpoints (docs/outbound.md):
 // signed the Standard Webhooks way, in order per member, retried with
 // backoff, dead-lettered when refused or out of time.
 //
@@ -146,7 +145,7 @@ func (w *Webhooks) endpointLoop(ctx context.Context, kv jetstream.KeyValue, ep *
 			continue
 		}
 		w.metrics.disabled.WithLabelValues(ep.ID).Set(0)
-		err := w.runEndpoint(ctx, ep)
+		err := w.runEndpoint(ctx, kv, ep)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -180,25 +179,29 @@ func EnableWebhookEndpoint(ctx context.Context, js jetstream.JetStream, endpoint
 }
 
 // runEndpoint delivers an endpoint's events until ctx ends or something
-// stops it (errWebhookGone when the endpoint is gone).
-func (w *Webhooks) runEndpoint(ctx context.Context, ep *WebhookEndpoint) error {
+// stops it (errWebhookGone when the endpoint is gone). Each lane has a
+// consumer of its own, of its share of the member partitions: a lane
+// waiting on a failing member holds up its own members only, and its
+// consumer's window, never the other lanes'.
+func (w *Webhooks) runEndpoint(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	live, err := w.consumer(ctx, ep, "webhook_"+ep.ID, streams.OutboundStream, ep.filterSubjects())
-	if err != nil {
-		return err
-	}
-	replays, err := w.consumer(ctx, ep, "webhook_"+ep.ID+"_replay", WebhooksStream, []string{WebhookReplaySubject(ep.ID)})
-	if err != nil {
-		return err
-	}
-	held := newHeldEvents()
+	consumers := map[string]jetstream.Consumer{}
 	lanes := make([]chan heldEvent, ep.Lanes)
 	for i := range lanes {
-		// Room for every event the stream lets the relay hold: a lane
-		// waiting on a failing member never holds up the others'.
-		lanes[i] = make(chan heldEvent, w.cfg.MaxInFlight)
+		lanes[i] = make(chan heldEvent, 1)
+		c, err := w.consumer(ctx, kv, ep, laneConsumer(ep.ID, i), streams.OutboundStream, ep.filterSubjects(i), ep.From == FromNew)
+		if err != nil {
+			return err
+		}
+		consumers[laneConsumer(ep.ID, i)] = c
 	}
+	replays, err := w.consumer(ctx, kv, ep, replayConsumer(ep.ID), WebhooksStream, []string{WebhookReplaySubject(ep.ID)}, false)
+	if err != nil {
+		return err
+	}
+	consumers[replayConsumer(ep.ID)] = replays
+	held := newHeldEvents()
 	router, err := w.router(ep, lanes, held, cancel)
 	if err != nil {
 		return err
@@ -210,10 +213,11 @@ func (w *Webhooks) runEndpoint(ctx context.Context, ep *WebhookEndpoint) error {
 		_ = router.Close()
 		<-routerDone
 	}()
-	go w.keepHeld(ctx, ep, held)
-	errs := make(chan error, 2)
-	go func() { errs <- w.fetch(ctx, live, ep, lanes, held, false) }()
-	go func() { errs <- w.fetch(ctx, replays, ep, lanes, held, true) }()
+	go w.keepHeld(ctx, kv, ep, held, consumers)
+	errs := make(chan error, len(consumers))
+	for name, c := range consumers {
+		go func() { errs <- w.fetch(ctx, c, ep, lanes, held, name == replayConsumer(ep.ID)) }()
+	}
 	select {
 	case err := <-errs:
 		return err
@@ -222,28 +226,43 @@ func (w *Webhooks) runEndpoint(ctx context.Context, ep *WebhookEndpoint) error {
 	}
 }
 
-// consumer makes the endpoint's durable consumer afresh, starting after
-// the last event every earlier one was done with (its acknowledgement
-// floor): events delivered out of their turn before a stop are delivered
-// again, after the ones before them, so that a member's events keep their
-// order across restarts.
-func (w *Webhooks) consumer(ctx context.Context, ep *WebhookEndpoint, name, stream string, filters []string) (jetstream.Consumer, error) {
+// laneConsumer and replayConsumer name an endpoint's consumers: renaming an
+// endpoint, or changing its lanes, starts them afresh (from the position
+// kept for the endpoint: see floor).
+func laneConsumer(endpoint string, lane int) string {
+	return "webhook_" + endpoint + "_" + strconv.Itoa(lane)
+}
+func replayConsumer(endpoint string) string { return "webhook_" + endpoint + "_replay" }
+
+// floorKey keeps a consumer's acknowledgement floor in WebhooksBucket, so
+// that a consumer lost (deleted, or never made again after a failed start)
+// resumes where it was instead of at the stream's first event; the
+// endpoint's own key keeps the lowest of its lanes', for lanes made anew.
+func floorKey(consumer string) string { return "floor." + consumer }
+
+// consumer makes a durable consumer afresh, starting after the last event
+// the earlier one was done with (its acknowledgement floor), kept in kv
+// before the consumer is made again. A consumer new to the relay starts at
+// the floor kept for its endpoint, else at the stream's next event when
+// fromNew, else at its first.
+func (w *Webhooks) consumer(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint, name, stream string, filters []string, fromNew bool) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait,
 		MaxAckPending: w.cfg.MaxInFlight, MaxDeliver: -1, FilterSubjects: filters,
 		Description: "webhook relay for endpoint " + ep.ID}
-	if old, err := w.js.Consumer(ctx, stream, name); err == nil {
-		info, err := old.Info(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
-		}
-		if floor := info.AckFloor.Stream; floor > 0 {
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
-		}
-		if err := w.js.DeleteConsumer(ctx, stream, name); err != nil {
-			return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
-		}
-	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	floor, known, err := w.floor(ctx, kv, ep, stream, name, fromNew)
+	if err != nil {
 		return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
+	}
+	if _, err := kv.Put(ctx, floorKey(name), []byte(strconv.FormatUint(floor, 10))); err != nil {
+		return nil, fmt.Errorf("webhook consumer %s: keep its position: %w", name, err)
+	}
+	if known {
+		if err := w.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
+		}
+	}
+	if floor > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
 	}
 	c, err := w.js.CreateConsumer(ctx, stream, cfg)
 	if err != nil {
@@ -252,10 +271,58 @@ func (w *Webhooks) consumer(ctx context.Context, ep *WebhookEndpoint, name, stre
 	return c, nil
 }
 
-// fetch hands the consumer's events to the lanes, a member's always to the
-// same one.
+// floor is where a consumer resumes: its acknowledgement floor when it
+// exists (known), else the one kept for it in kv, else, for the outbound
+// stream, the one kept for the endpoint; else 0 (the stream's start) or,
+// fromNew, the stream's last sequence.
+func (w *Webhooks) floor(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint, stream, name string, fromNew bool) (floor uint64, known bool, err error) {
+	kept, found, err := keptFloor(ctx, kv, name)
+	if err != nil {
+		return 0, false, err
+	}
+	if c, err := w.js.Consumer(ctx, stream, name); err == nil {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, false, err
+		}
+		return max(info.AckFloor.Stream, kept), true, nil
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, false, err
+	}
+	if found {
+		return kept, false, nil
+	}
+	if stream == streams.OutboundStream {
+		if kept, found, err := keptFloor(ctx, kv, "webhook_"+ep.ID); err != nil || found {
+			return kept, false, err
+		}
+	}
+	if !fromNew {
+		return 0, false, nil
+	}
+	s, err := w.js.Stream(ctx, stream)
+	if err != nil {
+		return 0, false, err
+	}
+	return s.CachedInfo().State.LastSeq, false, nil
+}
+
+func keptFloor(ctx context.Context, kv jetstream.KeyValue, name string) (uint64, bool, error) {
+	e, err := kv.Get(ctx, floorKey(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	return n, err == nil, nil
+}
+
+// fetch hands a consumer's events to the lanes, a member's always to the
+// same one, and waits while its lane is busy.
 func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookEndpoint, lanes []chan heldEvent, held *heldEvents, replay bool) error {
-	iter, err := c.Messages(jetstream.PullMaxMessages(min(w.cfg.MaxInFlight, 500)))
+	iter, err := c.Messages(jetstream.PullMaxMessages(min(w.cfg.MaxInFlight, 100)))
 	if err != nil {
 		return err
 	}
@@ -275,24 +342,18 @@ func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookE
 		if !held.add(ev) {
 			continue // offered again while a lane still has it
 		}
-		lane := lanes[laneOf(ev.memberKey, len(lanes))]
 		select {
-		case lane <- ev:
+		case lanes[ev.partition%len(lanes)] <- ev:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-func laneOf(memberKey string, lanes int) int {
-	h := fnv.New32a()
-	h.Write([]byte(memberKey))
-	return int(h.Sum32() % uint32(lanes))
-}
-
 // keepHeld tells the stream the relay still works on the events it holds,
-// so that it does not offer them again, and updates the age of the oldest.
-func (w *Webhooks) keepHeld(ctx context.Context, ep *WebhookEndpoint, held *heldEvents) {
+// so that it does not offer them again, updates the age of the oldest, and
+// keeps the consumers' acknowledgement floors in kv.
+func (w *Webhooks) keepHeld(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint, held *heldEvents, consumers map[string]jetstream.Consumer) {
 	t := time.NewTicker(w.cfg.AckWait / 3)
 	defer t.Stop()
 	for {
@@ -302,6 +363,23 @@ func (w *Webhooks) keepHeld(ctx context.Context, ep *WebhookEndpoint, held *held
 			age = w.cfg.now().Sub(oldest).Seconds()
 		}
 		w.metrics.oldest.WithLabelValues(ep.ID).Set(age)
+		lowest, all := uint64(0), true
+		for name, c := range consumers {
+			info, err := c.Info(ctx)
+			if err != nil {
+				all = false
+				continue
+			}
+			if info.AckFloor.Stream > 0 {
+				_, _ = kv.Put(ctx, floorKey(name), []byte(strconv.FormatUint(info.AckFloor.Stream, 10)))
+			}
+			if name != replayConsumer(ep.ID) && (lowest == 0 || info.AckFloor.Stream < lowest) {
+				lowest = info.AckFloor.Stream
+			}
+		}
+		if all && lowest > 0 {
+			_, _ = kv.Put(ctx, floorKey("webhook_"+ep.ID), []byte(strconv.FormatUint(lowest, 10)))
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -311,10 +389,10 @@ func (w *Webhooks) keepHeld(ctx context.Context, ep *WebhookEndpoint, held *held
 }
 
 // router is the endpoint's watermill router: a handler per lane, each
-// through the middleware of the delivery policy (outermost first):
-// throttle (rate_limit), poison queue (the dead letters), the failure's
-// class, retry (backoff with jitter while the failure is retryable and
-// the event within retry_for).
+// through the middleware of the delivery policy (outermost first): poison
+// queue (the dead letters), the failure's class, retry (backoff with
+// jitter while the failure is retryable and within retry_for of the
+// event's first attempt), throttle (rate_limit, for every attempt).
 func (w *Webhooks) router(ep *WebhookEndpoint, lanes []chan heldEvent, held *heldEvents, stop context.CancelCauseFunc) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, newRouterLogger(w.cfg.Logger))
 	if err != nil {
@@ -337,16 +415,16 @@ func (w *Webhooks) router(ep *WebhookEndpoint, lanes []chan heldEvent, held *hel
 		throttle = middleware.NewThrottle(int64(ep.RateLimit), time.Second) // shared: the limit is the endpoint's
 	}
 	for i, lane := range lanes {
-		sub := &laneSubscriber{in: lane, held: held, metrics: w.metrics, endpoint: ep.ID, gone: stop}
+		sub := &laneSubscriber{in: lane, held: held, metrics: w.metrics, endpoint: ep.ID, gone: stop, now: w.cfg.now}
 		var h message.HandlerFunc = func(msg *message.Message) ([]*message.Message, error) {
 			return nil, d.deliver(msg)
+		}
+		if throttle != nil {
+			h = throttle.Middleware(h) // every attempt, retries too
 		}
 		h = retryWith(retry, d, sub)(h)
 		h = classify(h)
 		h = poison(h)
-		if throttle != nil {
-			h = throttle.Middleware(h)
-		}
 		router.AddConsumerHandler(fmt.Sprintf("webhook-%s-%03d", ep.ID, i), WebhookDeadSubject(ep.ID), sub,
 			func(msg *message.Message) error { _, err := h(msg); return err })
 	}

@@ -8,16 +8,19 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/pointsledger/loyalty/streams"
 )
 
 // WebhooksFile is the webhook relay's configuration file: the HTTP
-// endpoints that get outbound events (docs/webhooks.md).
+// endpoints that get outbound events (docs/outbound.md).
 type WebhooksFile struct {
 	Endpoints []WebhookEndpoint `yaml:"endpoints"`
 }
@@ -42,18 +45,30 @@ type WebhookEndpoint struct {
 	RetryFor time.Duration `yaml:"retry_for"`
 	// Timeout bounds one attempt (default 10s).
 	Timeout time.Duration `yaml:"timeout"`
-	// Lanes is how many members' deliveries run at once (default 16):
-	// a member's events go one after another, in order.
+	// Lanes is how many members' deliveries run at once (default 16, at
+	// most 64): a member's events go one after another, in order. Each
+	// lane has a consumer of its own, of its share of the 64 member
+	// partitions.
 	Lanes int `yaml:"lanes"`
+	// From is where an endpoint new to the relay starts: FromNew (the
+	// default) at the events published from then on, FromAll at the
+	// outbound stream's first.
+	From string `yaml:"from"`
 
 	keys [][]byte // the decoded secrets
 }
+
+// Where a new endpoint starts (WebhookEndpoint.From).
+const (
+	FromNew = "new"
+	FromAll = "all"
+)
 
 const (
 	defaultRetryFor     = 72 * time.Hour
 	defaultTimeout      = 10 * time.Second
 	defaultLanes        = 16
-	maxLanes            = 256
+	maxLanes            = streams.Partitions // a lane takes whole member partitions
 	maxEndpoints        = 64
 	minSecretBytes      = 24
 	maxSecretBytes      = 64
@@ -65,6 +80,9 @@ var endpointIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 // ParseWebhooks reads a webhooks file; getenv resolves "env:" secrets.
 // Every problem is reported, each with the endpoint and field it is in.
 func ParseWebhooks(data []byte, getenv func(string) string) (*WebhooksFile, error) {
+	if err := noAliases(data); err != nil {
+		return nil, err
+	}
 	var f WebhooksFile
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
 	if err := dec.Decode(&f); err != nil {
@@ -109,7 +127,14 @@ func (e *WebhookEndpoint) check(getenv func(string) string) []error {
 		add("id: %q must be 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", e.ID)
 	}
 	if u, err := url.Parse(e.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
-		add("url: %q must be an http or https URL with a host and no user name, password or fragment", e.URL)
+		add("url: %s must be an http or https URL with a host and no user name, password or fragment", shownURL(e.URL))
+	}
+	switch e.From {
+	case "":
+		e.From = FromNew
+	case FromNew, FromAll:
+	default:
+		add("from: %q; give new (events published from the endpoint's first start on) or all (every event the outbound stream holds)", e.From)
 	}
 	if len(e.Events) == 0 {
 		add("events: none given; list outbound event names (%s) or \"*\"", strings.Join(streams.OutboundTypes, ", "))
@@ -177,18 +202,66 @@ func webhookKey(s string, getenv func(string) string) ([]byte, error) {
 	return key, nil
 }
 
-// filterSubjects are the outbound subjects the endpoint gets.
-func (e *WebhookEndpoint) filterSubjects() []string {
-	if slices.Contains(e.Events, "*") {
-		return []string{streams.OutboundPrefix + ".>"}
+// filterSubjects are the outbound subjects of the endpoint's lane: the
+// types it chose, for the member partitions of the lane.
+func (e *WebhookEndpoint) filterSubjects(lane int) []string {
+	names := e.Events
+	if slices.Contains(names, "*") {
+		names = []string{"*"}
 	}
 	var subjects []string
-	for _, name := range e.Events {
-		s := streams.OutboundSubject(name, "x")
-		s = s[:strings.LastIndexByte(s, '.')] + ".*"
-		if !slices.Contains(subjects, s) {
-			subjects = append(subjects, s)
+	for p := lane; p < streams.Partitions; p += e.Lanes {
+		for _, name := range names {
+			if s := streams.OutboundPartitionFilter(name, p); !slices.Contains(subjects, s) {
+				subjects = append(subjects, s)
+			}
 		}
 	}
 	return subjects
+}
+
+// shownURL is a URL as errors and logs show it: without its user name,
+// password and query, which may hold secrets.
+func shownURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(not a URL)"
+	}
+	u.User = nil
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "…", false
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return strconv.Quote(u.String())
+}
+
+// noAliases refuses YAML anchors and aliases: a file of a few hundred bytes
+// can expand through them to gigabytes, and a webhooks file has no use for
+// them.
+func noAliases(data []byte) error {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return fmt.Errorf("webhooks file: %w", err)
+	}
+	var found aliasFinder
+	for _, doc := range file.Docs {
+		ast.Walk(&found, doc)
+	}
+	if found.line > 0 {
+		return fmt.Errorf("webhooks file: line %d: YAML anchors and aliases (& and *) are not accepted; write each value out", found.line)
+	}
+	return nil
+}
+
+type aliasFinder struct{ line int }
+
+func (a *aliasFinder) Visit(n ast.Node) ast.Visitor {
+	switch n.(type) {
+	case *ast.AliasNode, *ast.AnchorNode:
+		if a.line == 0 {
+			a.line = n.GetToken().Position.Line
+		}
+		return nil
+	}
+	return a
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -56,8 +57,8 @@ func (f *webhookFailure) result() string {
 
 // Metadata keys of a delivery's watermill message.
 const (
-	metaSubject = "subject"
-	metaStored  = "stored" // when the outbound stream stored the event
+	metaSubject  = "subject"
+	metaFirstTry = "first_try" // when the relay first tried the event
 )
 
 // maxAnswerExcerpt bounds how much of an endpoint's answer is kept in a
@@ -94,7 +95,12 @@ func (d *deliverer) logFailure(err error) {
 	if now.Sub(d.loggedAt) < failureLogEvery {
 		return
 	}
-	d.log.Warn("webhook deliveries failing; retried with backoff", "failed_attempts", d.failed, "last_error", err.Error())
+	what := "webhook deliveries failing; retried with backoff until retry_for"
+	var f *webhookFailure
+	if errors.As(err, &f) && !f.retryable {
+		what = "webhook deliveries refused by the endpoint; dead-lettered (loyalty webhooks list)"
+	}
+	d.log.Warn(what, "failed_attempts", d.failed, "last_error", err.Error())
 	d.failed, d.loggedAt = 0, now
 }
 
@@ -127,6 +133,10 @@ func (d *deliverer) attempt(msg *message.Message) error {
 			return msg.Context().Err() // stopping: not the endpoint's fault
 		}
 		d.metrics.attempts.WithLabelValues(d.ep.ID, "error").Inc()
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its URL may hold a secret
+		}
 		return &webhookFailure{detail: err.Error(), retryable: true}
 	}
 	defer resp.Body.Close()
@@ -164,16 +174,17 @@ func excerpt(b []byte) string {
 	return string(bytes.TrimSpace([]byte(string(out))))
 }
 
-// shouldRetry is the retry policy: a retryable failure of an event stored
-// less than the endpoint's retry_for ago (so the window holds across
-// restarts) is tried again.
+// shouldRetry is the retry policy: a retryable failure is tried again
+// until retry_for after the relay's first attempt at the event (a restart
+// of the relay starts the window again: an outage of the engine, or a
+// disabled endpoint, costs no event its retries).
 func (d *deliverer) shouldRetry(msg *message.Message, err error) bool {
 	var f *webhookFailure
 	if !errors.As(err, &f) || !f.retryable {
 		return false
 	}
-	stored, perr := time.Parse(time.RFC3339Nano, msg.Metadata.Get(metaStored))
-	return perr == nil && d.now().Sub(stored) < d.ep.RetryFor
+	first, perr := time.Parse(time.RFC3339Nano, msg.Metadata.Get(metaFirstTry))
+	return perr == nil && d.now().Sub(first) < d.ep.RetryFor
 }
 
 // deadLettered tells the poison queue which failures it takes: every

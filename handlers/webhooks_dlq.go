@@ -190,15 +190,22 @@ func ReplayWebhookDeadLetter(ctx context.Context, js jetstream.JetStream, seq ui
 		return WebhookDeadLetter{}, err
 	}
 	dl := webhookDeadLetterOf(m)
+	// The endpoint is the subject's, which only the relay writes; a header
+	// that says otherwise is not the relay's.
+	if endpoint := strings.TrimPrefix(m.Subject, webhookDeadPrefix); endpoint != dl.Endpoint || !endpointIDPattern.MatchString(endpoint) {
+		return WebhookDeadLetter{}, fmt.Errorf("dead letter %d is on %s but names endpoint %q: not the relay's, not replayed", seq, m.Subject, dl.Endpoint)
+	}
+	if _, err := js.Consumer(ctx, WebhooksStream, replayConsumer(dl.Endpoint)); errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return WebhookDeadLetter{}, fmt.Errorf("dead letter %d: no engine delivers to endpoint %q (is it still in the webhooks file?); not replayed", seq, dl.Endpoint)
+	} else if err != nil {
+		return WebhookDeadLetter{}, err
+	}
 	out := nats.NewMsg(WebhookReplaySubject(dl.Endpoint))
 	out.Data = m.Data
 	out.Header.Set(HeaderWebhookID, dl.ID)
 	out.Header.Set(HeaderOriginalSubject, dl.Subject)
 	out.Header.Set(HeaderReplayOf, strconv.FormatUint(seq, 10))
 	out.Header.Set(jetstream.MsgIDHeader, "replay/"+strconv.FormatUint(seq, 10))
-	if !endpointIDPattern.MatchString(dl.Endpoint) {
-		return WebhookDeadLetter{}, fmt.Errorf("dead letter %d names no endpoint it can be sent to (%q)", seq, dl.Endpoint)
-	}
 	if _, err := js.PublishMsg(ctx, out); err != nil {
 		return WebhookDeadLetter{}, fmt.Errorf("replay dead letter %d: %w", seq, err)
 	}

@@ -19,9 +19,11 @@ import (
 type heldEvent struct {
 	msg       jetstream.Msg
 	key       string // stream and sequence: unique among held events
+	seq       uint64 // its stream sequence
 	id        string // the webhook id: the outbound event's
 	subject   string // its outbound subject
 	memberKey string
+	partition int
 	stored    time.Time // when stored: the retry window starts then
 	origin    string
 }
@@ -34,7 +36,7 @@ func heldEventOf(msg jetstream.Msg, replay bool) (heldEvent, bool) {
 		return heldEvent{}, false
 	}
 	ev := heldEvent{msg: msg, stored: meta.Timestamp.UTC(), subject: msg.Subject(), origin: "out",
-		key: meta.Stream + "/" + seqString(meta.Sequence.Stream)}
+		key: meta.Stream + "/" + seqString(meta.Sequence.Stream), seq: meta.Sequence.Stream}
 	h := msg.Headers()
 	if replay {
 		ev.id, ev.subject, ev.origin = h.Get(HeaderWebhookID), h.Get(HeaderOriginalSubject), "replay-"+seqString(meta.Sequence.Stream)
@@ -44,8 +46,8 @@ func heldEventOf(msg jetstream.Msg, replay bool) (heldEvent, bool) {
 	if _, _, err := streams.ParseOutboundID(ev.id); err != nil {
 		return heldEvent{}, false
 	}
-	key, ok := streams.OutboundMember(ev.subject)
-	ev.memberKey = key
+	partition, key, ok := streams.OutboundMember(ev.subject)
+	ev.partition, ev.memberKey = partition, key
 	return ev, ok
 }
 
@@ -108,6 +110,7 @@ type laneSubscriber struct {
 	endpoint string
 	// gone stops the endpoint's delivery (a 410).
 	gone context.CancelCauseFunc
+	now  func() time.Time
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -143,10 +146,11 @@ func (s *laneSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *messa
 
 // deliver offers ev until the handler acks it; false when stopping.
 func (s *laneSubscriber) deliver(ctx context.Context, closed <-chan struct{}, out chan<- *message.Message, ev heldEvent) bool {
+	firstTry := s.now().UTC().Format(time.RFC3339Nano)
 	for {
 		msg := message.NewMessage(ev.id, ev.msg.Data())
 		msg.Metadata.Set(metaSubject, ev.subject)
-		msg.Metadata.Set(metaStored, ev.stored.Format(time.RFC3339Nano))
+		msg.Metadata.Set(metaFirstTry, firstTry)
 		msg.Metadata.Set(metaOrigin, ev.origin)
 		msgCtx, cancel := context.WithCancel(ctx)
 		msg.SetContext(msgCtx)

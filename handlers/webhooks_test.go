@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -84,13 +86,19 @@ func (r *receiver) snapshot() (accepted []string, bad []string) {
 
 func startWebhooks(t *testing.T, js jetstream.JetStream, file string) (*prometheus.Registry, func()) {
 	t.Helper()
+	return startWebhooksWith(t, js, file, handlers.WebhooksConfig{})
+}
+
+func startWebhooksWith(t *testing.T, js jetstream.JetStream, file string, cfg handlers.WebhooksConfig) (*prometheus.Registry, func()) {
+	t.Helper()
 	f, err := handlers.ParseWebhooks([]byte(file), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	w, err := handlers.NewWebhooks(js, handlers.WebhooksConfig{File: f, Registerer: reg,
-		RetryInitial: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AckWait: 3 * time.Second})
+	cfg.File, cfg.Registerer = f, reg
+	cfg.RetryInitial, cfg.RetryMax, cfg.AckWait = 10*time.Millisecond, 50*time.Millisecond, 3*time.Second
+	w, err := handlers.NewWebhooks(js, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +181,7 @@ endpoints:
     events: ["*"]
     secrets: ["`+testSecret+`"]
     lanes: 4
+    from: all
 `)
 	waitUntil(t, "every event accepted", func() bool { return rec.distinct() >= len(want) })
 	accepted, bad := rec.snapshot()
@@ -210,6 +219,7 @@ endpoints:
     url: `+srv.URL+`
     events: [points_earned, tier_changed, points_reversed]
     secrets: ["whsec_c2hvcnQtYnV0LXZhbGlkLWtleS0xMjM0NTY3OA==", "`+testSecret+`"]
+    from: all
 `)
 	waitUntil(t, "all but the refused event accepted", func() bool {
 		acc, _ := rec.snapshot()
@@ -253,6 +263,7 @@ endpoints:
     url: `+srv.URL+`
     events: [points_earned, tier_changed, points_reversed]
     secrets: ["`+testSecret+`"]
+    from: all
 `)
 	waitUntil(t, "the rest accepted", func() bool { return rec.distinct() >= len(all)-1 })
 	accepted, bad := rec.snapshot()
@@ -310,6 +321,9 @@ func TestParseWebhooksRefusesBadFiles(t *testing.T) {
 		{"not whsec", "endpoints:\n  - {id: a, url: 'http://h', events: ['*'], secrets: ['hunter2hunter2hunter2hunter2']}", "not a whsec_ secret"},
 		{"lanes", "endpoints:\n  - {id: a, url: 'http://h', events: ['*'], secrets: ['env:GOOD'], lanes: 100000}", "lanes:"},
 		{"retry_for", "endpoints:\n  - {id: a, url: 'http://h', events: ['*'], secrets: ['env:GOOD'], retry_for: 1ms}", "retry_for:"},
+		{"from", "endpoints:\n  - {id: a, url: 'http://h', events: ['*'], secrets: ['env:GOOD'], from: yesterday}", "from:"},
+		{"password in the URL", "endpoints:\n  - {id: a, url: 'ftp://u:hunter2@h/x?token=hunter2', events: ['*'], secrets: ['env:GOOD']}", `url: "ftp://h/x?…"`},
+		{"alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nendpoints: []", "anchors and aliases"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := handlers.ParseWebhooks([]byte(tc.file), getenv)
@@ -320,5 +334,164 @@ func TestParseWebhooksRefusesBadFiles(t *testing.T) {
 				t.Errorf("the error quotes a secret: %v", err)
 			}
 		})
+	}
+}
+
+// A member whose deliveries keep failing holds up its lane only: the other
+// lane's members get everything, though the stream lets the relay hold far
+// fewer events than wait behind the failing one.
+func TestWebhooksAFailingMemberHoldsUpOnlyItsLane(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	bad := outboundHistory(1, day0)
+	publish(t, env.JS, bad...)
+	waitForRecords(t, env.JS, len(bad))
+	others := laterHistory(40, day0.Add(time.Hour), "-other")
+	publish(t, env.JS, others...)
+	waitForRecords(t, env.JS, len(bad)+len(others))
+	all := checkOutbound(t, env.JS)
+	badMember := bad[0].MemberID
+	var badKey string
+	for _, ev := range all {
+		if ev.MemberID == badMember {
+			badKey = ev.ID
+			break
+		}
+	}
+	rec, srv := newReceiver(t, func(id string, attempt int) int {
+		if id == badKey {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	startWebhooksWith(t, env.JS, `
+endpoints:
+  - id: crm
+    url: `+srv.URL+`
+    events: ["*"]
+    secrets: ["`+testSecret+`"]
+    lanes: 2
+    from: all
+`, handlers.WebhooksConfig{MaxInFlight: 8})
+	// Every event of the members who do not share the failing member's
+	// lane, and none of the failing member's after its first.
+	members := map[string]bool{}
+	for _, ev := range all {
+		members[ev.MemberID] = true
+	}
+	want := 0
+	for _, ev := range all {
+		if ev.MemberID != badMember {
+			want++
+		}
+	}
+	waitUntil(t, "the other members' events", func() bool { return rec.distinct() >= want/4 })
+	time.Sleep(2 * time.Second)
+	accepted, _ := rec.snapshot()
+	seen := map[string]bool{}
+	for _, id := range accepted {
+		seen[id] = true
+	}
+	lanes := map[string]int{}
+	for _, ev := range all {
+		lanes[ev.MemberID] = streams.PartitionOf(ev.MemberID) % 2
+	}
+	missing := 0
+	for _, ev := range all {
+		switch {
+		case ev.MemberID == badMember && seen[ev.ID]:
+			t.Errorf("the failing member's event %s was accepted, after its first failed", ev.ID)
+		case lanes[ev.MemberID] != lanes[badMember] && !seen[ev.ID]:
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d events of members in the other lane were not delivered: the failing member held them up", missing)
+	}
+}
+
+// A consumer lost while the relay was stopped (deleted, or never made
+// again after a failed start) resumes from the position kept in the
+// bucket, not at the stream's first event.
+func TestWebhooksResumeWhereTheyWereWithoutTheirConsumer(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	events := outboundHistory(5, day0)
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, len(events))
+	want := checkOutbound(t, env.JS)
+	var mu sync.Mutex
+	requests := 0
+	rec, srv := newReceiver(t, func(string, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		return http.StatusOK
+	})
+	file := `
+endpoints:
+  - id: crm
+    url: ` + srv.URL + `
+    events: ["*"]
+    secrets: ["` + testSecret + `"]
+    from: all
+`
+	_, stop := startWebhooks(t, env.JS, file)
+	waitUntil(t, "every event", func() bool { return rec.distinct() >= len(want) })
+	time.Sleep(1500 * time.Millisecond) // the acknowledgements settle
+	stop()
+	ctx := context.Background()
+	for lane := range 16 { // the default lanes
+		if err := env.JS.DeleteConsumer(ctx, streams.OutboundStream, fmt.Sprintf("webhook_crm_%d", lane)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	before := requests
+	mu.Unlock()
+	more := laterHistory(2, day0.Add(time.Hour), "-more")
+	publish(t, env.JS, more...)
+	waitForRecords(t, env.JS, len(events)+len(more))
+	all := checkOutbound(t, env.JS)
+	startWebhooks(t, env.JS, file)
+	waitUntil(t, "the new events", func() bool { return rec.distinct() >= len(all) })
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	again := requests - before
+	mu.Unlock()
+	if newOnes := len(all) - len(want); again > newOnes+len(want)/4 {
+		t.Errorf("%d requests after the restart for %d new events: the history was sent again", again, newOnes)
+	}
+}
+
+// A dead letter that is not the relay's (its endpoint header differs from
+// its subject), or one of an endpoint no engine serves, is not replayed.
+func TestWebhookReplayRefusesForgedDeadLetters(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	if _, err := env.JS.CreateStream(ctx, handlers.WebhooksStreamConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	forged := nats.NewMsg(handlers.WebhookDeadSubject("crm"))
+	forged.Data = []byte(`{"id":"1-0"}`)
+	forged.Header.Set("webhook-id", "1-0")
+	forged.Header.Set(handlers.HeaderWebhookEndpoint, "billing")
+	unserved := nats.NewMsg(handlers.WebhookDeadSubject("gone"))
+	unserved.Data = []byte(`{"id":"2-0"}`)
+	unserved.Header.Set("webhook-id", "2-0")
+	unserved.Header.Set(handlers.HeaderWebhookEndpoint, "gone")
+	for _, m := range []*nats.Msg{forged, unserved} {
+		ack, err := env.JS.PublishMsg(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := handlers.ReplayWebhookDeadLetter(ctx, env.JS, ack.Sequence); err == nil {
+			t.Errorf("dead letter %d (%s, endpoint header %s) was replayed", ack.Sequence, m.Subject, m.Header.Get(handlers.HeaderWebhookEndpoint))
+		}
+	}
+	if _, total, _ := handlers.WebhookDeadLetters(ctx, env.JS, "", 0); total != 2 {
+		t.Errorf("%d dead letters left, want both kept", total)
 	}
 }

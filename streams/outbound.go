@@ -25,7 +25,8 @@ const (
 const OutboundSource = "loyalty"
 
 // Outbound event types. A type's subject token is its name: the subject of
-// an event is loyalty.out.<name>.v1.<member key> (see OutboundSubject).
+// an event is loyalty.out.<name>.v1.<partition>.<member key> (see
+// OutboundSubject).
 const (
 	OutMemberEnrolled    = "member_enrolled"
 	OutPointsEarned      = "points_earned"
@@ -48,19 +49,35 @@ var OutboundTypes = []string{OutMemberEnrolled, OutPointsEarned, OutPointsRevers
 func OutboundType(name string) string { return OutboundPrefix + "." + name + "." + outboundVersion }
 
 // OutboundSubject is where an outbound event for the member is published:
-// the member's key (see MemberKey), never the raw id, ends the subject.
+// the member's partition (PartitionOf, as for input), so that a consumer
+// can split the members between workers by subject, and the member's key
+// (see MemberKey), never the raw id.
 func OutboundSubject(name, memberID string) string {
-	return OutboundPrefix + "." + name + "." + outboundVersion + "." + MemberKey(memberID)
+	return OutboundPrefix + "." + name + "." + outboundVersion + "." + strconv.Itoa(PartitionOf(memberID)) + "." + MemberKey(memberID)
 }
 
-// OutboundMember is the member key of an outbound subject, for consumers
-// that keep one member's events in order.
-func OutboundMember(subject string) (string, bool) {
-	i := strings.LastIndexByte(subject, '.')
-	if i < 0 || !strings.HasPrefix(subject, OutboundPrefix+".") {
-		return "", false
+// OutboundPartitionFilter is the subject filter of the outbound events of
+// the named type ("*": every type) for the members of one partition.
+func OutboundPartitionFilter(name string, partition int) string {
+	if name == "*" {
+		return OutboundPrefix + ".*.*." + strconv.Itoa(partition) + ".*"
 	}
-	return subject[i+1:], true
+	return OutboundPrefix + "." + name + "." + outboundVersion + "." + strconv.Itoa(partition) + ".*"
+}
+
+// OutboundMember reads the partition and member key of an outbound
+// subject.
+func OutboundMember(subject string) (partition int, key string, ok bool) {
+	rest, found := strings.CutPrefix(subject, OutboundPrefix+".")
+	parts := strings.Split(rest, ".")
+	if !found || len(parts) != 4 || parts[3] == "" {
+		return 0, "", false
+	}
+	p, err := strconv.Atoi(parts[2])
+	if err != nil || p < 0 || p >= Partitions || strconv.Itoa(p) != parts[2] {
+		return 0, "", false
+	}
+	return p, parts[3], true
 }
 
 // OutboundID is the id of the outbound event made from the fact at index

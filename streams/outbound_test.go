@@ -2,6 +2,7 @@ package streams
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,12 +41,12 @@ func TestOutboundOfARecord(t *testing.T) {
 		if ev.ID != w.id || ev.Name != w.name {
 			t.Errorf("event %d is %s %s, want %s %s", i, ev.ID, ev.Name, w.id, w.name)
 		}
-		if !strings.HasPrefix(ev.Subject, "loyalty.out."+w.name+".v1.") || strings.ContainsAny(ev.Subject, " >*") ||
-			!server.IsValidLiteralSubject(ev.Subject) {
-			t.Errorf("event %d subject %q: want loyalty.out.%s.v1.<member key>, a literal subject", i, ev.Subject, w.name)
+		wantSubject := fmt.Sprintf("loyalty.out.%s.v1.%d.%s", w.name, PartitionOf(meta.MemberID), MemberKey(meta.MemberID))
+		if ev.Subject != wantSubject || !server.IsValidLiteralSubject(ev.Subject) {
+			t.Errorf("event %d subject %q: want %s, a literal subject", i, ev.Subject, wantSubject)
 		}
-		if key, ok := OutboundMember(ev.Subject); !ok || key != MemberKey(meta.MemberID) {
-			t.Errorf("OutboundMember(%q) = %q, %v; want the member key", ev.Subject, key, ok)
+		if p, key, ok := OutboundMember(ev.Subject); !ok || key != MemberKey(meta.MemberID) || p != PartitionOf(meta.MemberID) {
+			t.Errorf("OutboundMember(%q) = %d, %q, %v; want the member's partition and key", ev.Subject, p, key, ok)
 		}
 		var ce struct {
 			SpecVersion, ID, Source, Type, Subject, DataContentType string
@@ -115,6 +116,16 @@ func TestParseOutboundID(t *testing.T) {
 	for _, bad := range []string{"", "1", "0-1", "1--1", "a-1", "1-b", "1-1-1", "-1", "99999999999999999999-1"} {
 		if _, _, err := ParseOutboundID(bad); err == nil {
 			t.Errorf("ParseOutboundID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestOutboundMemberRefusesOtherSubjects(t *testing.T) {
+	for _, subject := range []string{"", "loyalty.out", "loyalty.out.points_earned.v1.bS00Mg", "loyalty.out.points_earned.v1.64.bS00Mg",
+		"loyalty.out.points_earned.v1.-1.bS00Mg", "loyalty.out.points_earned.v1.07.bS00Mg", "loyalty.out.points_earned.v1.7.",
+		"loyalty.out.points_earned.v1.7.a.b", "loyalty.in.points_earned.v1.7.bS00Mg"} {
+		if p, key, ok := OutboundMember(subject); ok {
+			t.Errorf("OutboundMember(%q) = %d, %q: want refused", subject, p, key)
 		}
 	}
 }

@@ -93,7 +93,12 @@ func DeadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 // OutboundStreamConfig is the public outbound contract (see OutboundOf):
 // derived from the ledger, so it can be made again if lost.
 func OutboundStreamConfig(c StreamsConfig) jetstream.StreamConfig {
-	return fileStream(c, OutboundStream, "Member-facing loyalty events for CRM, e-mail and apps (CloudEvents)", OutboundPrefix+".>")
+	cfg := fileStream(c, OutboundStream, "Member-facing loyalty events for CRM, e-mail and apps (CloudEvents)", OutboundPrefix+".>")
+	// The relay is fenced by the expected last sequence, not by message
+	// ids; a short window keeps a message someone else published with an
+	// event's id from holding that event up for long.
+	cfg.Duplicates = time.Second
+	return cfg
 }
 
 // DefaultReplicas is 3 when the connection's server is part of a cluster

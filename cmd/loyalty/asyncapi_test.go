@@ -142,7 +142,7 @@ func TestAsyncAPIDocumentCoversTheWire(t *testing.T) {
 	want := []string{"loyalty.in.{typeToken}.{memberKey}", "loyalty.dlq.{reason}",
 		"loyalty.svc.balance", "loyalty.svc.redeem", "loyalty.svc.transfer"}
 	for _, name := range streams.OutboundTypes {
-		want = append(want, "loyalty.out."+name+".v1.{memberKey}")
+		want = append(want, "loyalty.out."+name+".v1.{partition}.{memberKey}")
 	}
 	for _, w := range want {
 		if !slices.Contains(addresses, w) {

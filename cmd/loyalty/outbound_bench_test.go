@@ -180,7 +180,7 @@ func BenchmarkWebhookDeliveries(b *testing.B) {
 					w.WriteHeader(http.StatusNoContent)
 				}))
 				file, err := handlers.ParseWebhooks([]byte(fmt.Sprintf(
-					"endpoints: [{id: bench, url: '%s', events: ['*'], secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'], lanes: %d}]", srv.URL, lanes)),
+					"endpoints: [{id: bench, url: '%s', events: ['*'], secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'], lanes: %d, from: all}]", srv.URL, lanes)),
 					func(string) string { return "" })
 				if err != nil {
 					b.Fatal(err)

@@ -128,7 +128,7 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	f.StringVar(&o.outboundSource, "outbound-source", envOr(g.getenv, "LOYALTY_OUTBOUND_SOURCE", streams.OutboundSource),
 		"CloudEvents source of the outbound events; give each deployment its own when one consumer reads several (env LOYALTY_OUTBOUND_SOURCE)")
 	f.StringVar(&o.webhooksPath, "webhooks", g.getenv("LOYALTY_WEBHOOKS"),
-		"webhooks file: HTTP endpoints that get outbound events, signed and retried (see docs/webhooks.md); empty: none (env LOYALTY_WEBHOOKS)")
+		"webhooks file: HTTP endpoints that get outbound events, signed and retried (see docs/outbound.md); empty: none (env LOYALTY_WEBHOOKS)")
 	o.analytics.register(f)
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see loyalty simulate) once running")
 	o.demo.register(f, "demo-")

@@ -101,7 +101,7 @@ func newWebhooksCommand(g *globals) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(g.stdout, "%d: %s sent to %s again\n", n, cell(dl.ID), dl.Endpoint)
+					fmt.Fprintf(g.stdout, "%d: %s queued for %s: the engine delivers it after the endpoint's backlog\n", n, cell(dl.ID), dl.Endpoint)
 				}
 				return nil
 			})
@@ -118,7 +118,7 @@ func newWebhooksCommand(g *globals) *cobra.Command {
 					return err
 				}
 				if !was {
-					return fmt.Errorf("endpoint %q is not disabled", cell(args[0]))
+					return fmt.Errorf("endpoint %q is not disabled (or no engine ever delivered to it): nothing to enable", cell(args[0]))
 				}
 				fmt.Fprintf(g.stdout, "endpoint %s enabled: the engine delivers to it again within 5 seconds\n", args[0])
 				return nil
@@ -134,7 +134,7 @@ func newWebhooksCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "%s: %d endpoints, all valid\n", args[0], len(file.Endpoints))
+			fmt.Fprintf(g.stdout, "%s: valid (endpoints: %d)\n", args[0], len(file.Endpoints))
 			return nil
 		},
 	}

@@ -213,6 +213,7 @@ func TestWebhooksDeliverASimulatedLoadThroughOutagesAndAKill(t *testing.T) {
     events: ["*"]
     secrets: ["env:LOYALTY_TEST_WEBHOOK_SECRET"]
     timeout: 2s
+    from: all
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
