@@ -30,6 +30,7 @@ const OutboundSource = "loyalty"
 const (
 	OutMemberEnrolled    = "member_enrolled"
 	OutPointsEarned      = "points_earned"
+	OutPointsAvailable   = "points_available"
 	OutPointsReversed    = "points_reversed"
 	OutPointsExpiring    = "points_expiring"
 	OutPointsExpired     = "points_expired"
@@ -42,7 +43,7 @@ const (
 const outboundVersion = "v1"
 
 // OutboundTypes lists the outbound event names, in the order the docs give.
-var OutboundTypes = []string{OutMemberEnrolled, OutPointsEarned, OutPointsReversed, OutPointsExpiring,
+var OutboundTypes = []string{OutMemberEnrolled, OutPointsEarned, OutPointsAvailable, OutPointsReversed, OutPointsExpiring,
 	OutPointsExpired, OutPointsRedeemed, OutTierChanged, OutRedemptionRefused}
 
 // OutboundType is the CloudEvents type of an outbound event name.
@@ -161,6 +162,14 @@ type outPointsEarned struct {
 	outStanding
 }
 
+type outPointsAvailable struct {
+	MemberID  string     `json:"member_id"`
+	Points    int64      `json:"points"`
+	OrderID   string     `json:"order_id,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	outStanding
+}
+
 type outPointsReversed struct {
 	MemberID string `json:"member_id"`
 	Points   int64  `json:"points"`
@@ -221,6 +230,9 @@ func outboundData(f domain.Fact, s outStanding) (string, any, bool) {
 	case domain.PointsEarned:
 		return OutPointsEarned, outPointsEarned{MemberID: id, Points: f.Points, Rule: f.Rule, OrderID: f.OrderID,
 			ExpiresAt: timeOrNil(f.ExpiresAt), AvailableAt: timeOrNil(f.AvailableAt), outStanding: s}, true
+	case domain.PointsReleased:
+		return OutPointsAvailable, outPointsAvailable{MemberID: id, Points: f.Points, OrderID: f.OrderID,
+			ExpiresAt: timeOrNil(f.ExpiresAt), outStanding: s}, true
 	case domain.PointsReversed:
 		return OutPointsReversed, outPointsReversed{MemberID: id, Points: f.Points, Rule: f.Rule, OrderID: f.OrderID, outStanding: s}, true
 	case domain.PointsExpiring:

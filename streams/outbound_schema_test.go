@@ -26,6 +26,7 @@ func everyOutboundFact() LedgerRecord {
 	facts = append(facts,
 		domain.MemberEnrolled{FactMeta: meta, Channel: "web", ReferredBy: "m-0"},
 		domain.PointsEarned{FactMeta: meta, Points: 10, Rule: domain.RuleBase, OrderID: "o-1", ExpiresAt: at, AvailableAt: at},
+		domain.PointsReleased{FactMeta: meta, Points: 10, OrderID: "o-1", ExpiresAt: at},
 		domain.PointsReversed{FactMeta: meta, Points: 5, Rule: domain.RuleRefund, OrderID: "o-1"},
 		domain.PointsExpiring{FactMeta: meta, Points: 5, ExpiresAt: at},
 		domain.PointsRedeemed{FactMeta: meta, Points: 5, RequestID: "r-1", RewardID: "mug", Quantity: 1},

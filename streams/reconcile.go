@@ -64,13 +64,18 @@ func reconcileStream(have, want jetstream.StreamConfig) (jetstream.StreamConfig,
 	next.DenyDelete = have.DenyDelete || want.DenyDelete
 	next.DenyPurge = have.DenyPurge || want.DenyPurge
 	next.Replicas = max(have.Replicas, want.Replicas)
+	if have.PersistMode == jetstream.AsyncPersistMode {
+		// Replicated streams must sync, and a stream's persistence cannot
+		// change: the replicas stay (see docs/operations.md).
+		next.Replicas = have.Replicas
+	}
 	var left []leftAlone
 	note := func(setting string, set, ours any) {
 		if !reflect.DeepEqual(set, ours) {
 			left = append(left, leftAlone{setting, set, ours})
 		}
 	}
-	if have.Replicas > want.Replicas {
+	if have.Replicas != next.Replicas || have.Replicas > want.Replicas {
 		note("replicas", have.Replicas, want.Replicas)
 	}
 	note("max_msgs", have.MaxMsgs, normLimit(want.MaxMsgs))

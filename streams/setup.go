@@ -98,6 +98,14 @@ func OutboundStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 	// ids; a short window keeps a message someone else published with an
 	// event's id from holding that event up for long.
 	cfg.Duplicates = time.Second
+	// On one server, written without a sync of the store per message,
+	// whatever the server's sync setting: every event is derived from the
+	// ledger, so a tail lost to a power cut is relayed again, the same
+	// events with the same ids at the same sequences (decision 029). The
+	// server refuses the mode for replicated streams.
+	if cfg.Replicas == 1 {
+		cfg.PersistMode = jetstream.AsyncPersistMode
+	}
 	return cfg
 }
 

@@ -196,3 +196,40 @@ func TestInputSubjectsArePartitionedAndReversible(t *testing.T) {
 		}
 	}
 }
+
+// The outbound stream is written without a sync per message on one server.
+// The server cannot change that, nor replicate such a stream: asked for
+// three replicas, the stream is left as it is, not refused.
+func TestOutboundStreamPersistsAsyncOnlyOnOneServer(t *testing.T) {
+	c := natstest.StartCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mode := func() jetstream.PersistModeType {
+		s, err := c.JS.Stream(ctx, streams.OutboundStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.PersistMode
+	}
+	if err := streams.EnsureStreams(ctx, c.JS, streams.StreamsConfig{Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(); got != jetstream.AsyncPersistMode {
+		t.Errorf("one replica: persist mode %v, want async", got)
+	}
+	if err := streams.EnsureStreams(ctx, c.JS, streams.StreamsConfig{Replicas: 3}); err != nil {
+		t.Fatalf("raising the replicas: %v", err)
+	}
+	if got := mode(); got != jetstream.AsyncPersistMode {
+		t.Errorf("asked for three replicas: persist mode %v, want async still", got)
+	}
+	if err := c.JS.DeleteStream(ctx, streams.OutboundStream); err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.EnsureStreams(ctx, c.JS, streams.StreamsConfig{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(); got != jetstream.DefaultPersistMode {
+		t.Errorf("made with three replicas: persist mode %v, want the default", got)
+	}
+}

@@ -64,6 +64,7 @@ func outboundSamples(t *testing.T) []asyncAPISample {
 		Facts: []domain.Fact{
 			domain.MemberEnrolled{FactMeta: meta, Channel: "web", ReferredBy: "m-7"},
 			domain.PointsEarned{FactMeta: meta, Points: 40, Rule: domain.RuleBase, OrderID: "o-1", ExpiresAt: at, AvailableAt: at},
+			domain.PointsReleased{FactMeta: meta, Points: 40, OrderID: "o-1", ExpiresAt: at},
 			domain.PointsReversed{FactMeta: meta, Points: 5, Rule: domain.RuleRefund, OrderID: "o-1"},
 			domain.PointsExpiring{FactMeta: meta, Points: 5, ExpiresAt: at},
 			domain.PointsExpired{FactMeta: meta, Points: 5, Rule: domain.RuleInactivity},
