@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,17 +188,26 @@ func EnableWebhookEndpoint(ctx context.Context, js jetstream.JetStream, endpoint
 func (w *Webhooks) runEndpoint(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	starts, err := w.laneStarts(ctx, kv, ep)
+	if err != nil {
+		return err
+	}
 	consumers := map[string]jetstream.Consumer{}
 	lanes := make([]chan heldEvent, ep.Lanes)
 	for i := range lanes {
 		lanes[i] = make(chan heldEvent, 1)
-		c, err := w.consumer(ctx, kv, ep, laneConsumer(ep.ID, i), streams.OutboundStream, ep.filterSubjects(i), ep.From == FromNew)
+		c, err := w.consumer(ctx, kv, ep, laneConsumer(ep.ID, i), streams.OutboundStream, ep.filterSubjects(i), starts[i], ep.signature(i))
 		if err != nil {
 			return err
 		}
 		consumers[laneConsumer(ep.ID, i)] = c
 	}
-	replays, err := w.consumer(ctx, kv, ep, replayConsumer(ep.ID), WebhooksStream, []string{WebhookReplaySubject(ep.ID)}, false)
+	forgetLanes(ctx, kv, ep)
+	replayFrom, err := w.replayStart(ctx, kv, ep)
+	if err != nil {
+		return err
+	}
+	replays, err := w.consumer(ctx, kv, ep, replayConsumer(ep.ID), WebhooksStream, []string{WebhookReplaySubject(ep.ID)}, replayFrom, "")
 	if err != nil {
 		return err
 	}
@@ -227,8 +238,8 @@ func (w *Webhooks) runEndpoint(ctx context.Context, kv jetstream.KeyValue, ep *W
 }
 
 // laneConsumer and replayConsumer name an endpoint's consumers: renaming an
-// endpoint, or changing its lanes, starts them afresh (from the position
-// kept for the endpoint: see floor).
+// endpoint makes it a new one (see From); changing its lanes or events
+// moves its lanes to where the slowest was (see laneStarts).
 func laneConsumer(endpoint string, lane int) string {
 	return "webhook_" + endpoint + "_" + strconv.Itoa(lane)
 }
@@ -236,33 +247,25 @@ func replayConsumer(endpoint string) string { return "webhook_" + endpoint + "_r
 
 // floorKey keeps a consumer's acknowledgement floor in WebhooksBucket, so
 // that a consumer lost (deleted, or never made again after a failed start)
-// resumes where it was instead of at the stream's first event; the
-// endpoint's own key keeps the lowest of its lanes', for lanes made anew.
+// resumes where it was instead of at the stream's first event.
 func floorKey(consumer string) string { return "floor." + consumer }
 
-// consumer makes a durable consumer afresh, starting after the last event
-// the earlier one was done with (its acknowledgement floor), kept in kv
-// before the consumer is made again. A consumer new to the relay starts at
-// the floor kept for its endpoint, else at the stream's next event when
-// fromNew, else at its first.
-func (w *Webhooks) consumer(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint, name, stream string, filters []string, fromNew bool) (jetstream.Consumer, error) {
+// consumer makes a durable consumer afresh, delivering after start (its
+// position, see laneStarts), which is kept in kv first: events delivered
+// out of their turn before a stop are delivered again, after the ones
+// before them, so that a member's events keep their order across restarts.
+func (w *Webhooks) consumer(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint, name, stream string, filters []string, start uint64, sig string) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait,
 		MaxAckPending: w.cfg.MaxInFlight, MaxDeliver: -1, FilterSubjects: filters,
 		Description: "webhook relay for endpoint " + ep.ID}
-	floor, known, err := w.floor(ctx, kv, ep, stream, name, fromNew)
-	if err != nil {
-		return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
-	}
-	if _, err := kv.Put(ctx, floorKey(name), []byte(strconv.FormatUint(floor, 10))); err != nil {
+	if err := keepFloor(ctx, kv, name, start, sig); err != nil {
 		return nil, fmt.Errorf("webhook consumer %s: keep its position: %w", name, err)
 	}
-	if known {
-		if err := w.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
-		}
+	if err := w.js.DeleteConsumer(ctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("webhook consumer %s: %w", name, err)
 	}
-	if floor > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+	if start > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start+1
 	}
 	c, err := w.js.CreateConsumer(ctx, stream, cfg)
 	if err != nil {
@@ -271,52 +274,124 @@ func (w *Webhooks) consumer(ctx context.Context, kv jetstream.KeyValue, ep *Webh
 	return c, nil
 }
 
-// floor is where a consumer resumes: its acknowledgement floor when it
-// exists (known), else the one kept for it in kv, else, for the outbound
-// stream, the one kept for the endpoint; else 0 (the stream's start) or,
-// fromNew, the stream's last sequence.
-func (w *Webhooks) floor(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint, stream, name string, fromNew bool) (floor uint64, known bool, err error) {
-	kept, found, err := keptFloor(ctx, kv, name)
-	if err != nil {
-		return 0, false, err
+// laneStarts decides, once per start of an endpoint, where each lane's
+// consumer resumes. A lane whose consumer (or kept position) is of the same
+// lanes and events resumes at its own acknowledgement floor; one whose
+// share of the partitions changed (lanes or events changed) resumes at the
+// lowest floor any lane of the endpoint had, so that nothing any lane had
+// not delivered is skipped (what others had is delivered again, with the
+// same ids); an endpoint with no position at all starts by its From.
+func (w *Webhooks) laneStarts(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint) ([]uint64, error) {
+	type lanePos struct {
+		floor    uint64
+		same     bool // of the lanes and events the endpoint has now
+		anything bool
 	}
-	if c, err := w.js.Consumer(ctx, stream, name); err == nil {
-		info, err := c.Info(ctx)
-		if err != nil {
-			return 0, false, err
+	var old [maxLanes]lanePos
+	lowest, seen := uint64(0), false
+	for n := range maxLanes {
+		name := laneConsumer(ep.ID, n)
+		p := &old[n]
+		if kept, sig, found, err := keptFloor(ctx, kv, name); err != nil {
+			return nil, err
+		} else if found {
+			p.floor, p.same, p.anything = kept, sig == ep.signature(n), true
 		}
-		return max(info.AckFloor.Stream, kept), true, nil
-	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return 0, false, err
-	}
-	if found {
-		return kept, false, nil
-	}
-	if stream == streams.OutboundStream {
-		if kept, found, err := keptFloor(ctx, kv, "webhook_"+ep.ID); err != nil || found {
-			return kept, false, err
+		c, err := w.js.Consumer(ctx, streams.OutboundStream, name)
+		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, err
+		}
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err != nil {
+				return nil, err
+			}
+			same := n < ep.Lanes && slices.Equal(info.Config.FilterSubjects, ep.filterSubjects(n))
+			if !p.anything || !p.same || !same {
+				p.floor = info.AckFloor.Stream
+			} else {
+				p.floor = max(p.floor, info.AckFloor.Stream)
+			}
+			p.same, p.anything = same, true
+		}
+		if p.anything && (!seen || p.floor < lowest) {
+			lowest, seen = p.floor, true
 		}
 	}
-	if !fromNew {
-		return 0, false, nil
+	starts := make([]uint64, ep.Lanes)
+	for n := range starts {
+		switch {
+		case old[n].anything && old[n].same:
+			starts[n] = old[n].floor
+		case seen:
+			starts[n] = lowest
+		case ep.From == FromNew:
+			s, err := w.js.Stream(ctx, streams.OutboundStream)
+			if err != nil {
+				return nil, err
+			}
+			starts[n] = s.CachedInfo().State.LastSeq
+		}
 	}
-	s, err := w.js.Stream(ctx, stream)
-	if err != nil {
-		return 0, false, err
+	// Lanes the endpoint no longer has: their consumers go, and so do
+	// their positions, once the lanes that replace them have theirs.
+	for n := ep.Lanes; n < maxLanes; n++ {
+		if old[n].anything {
+			if err := w.js.DeleteConsumer(ctx, streams.OutboundStream, laneConsumer(ep.ID, n)); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, err
+			}
+		}
 	}
-	return s.CachedInfo().State.LastSeq, false, nil
+	return starts, nil
 }
 
-func keptFloor(ctx context.Context, kv jetstream.KeyValue, name string) (uint64, bool, error) {
-	e, err := kv.Get(ctx, floorKey(name))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, false, nil
+// forgetLanes drops the kept positions of lanes the endpoint no longer has.
+func forgetLanes(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint) {
+	for n := ep.Lanes; n < maxLanes; n++ {
+		_ = kv.Purge(ctx, floorKey(laneConsumer(ep.ID, n)))
+	}
+}
+
+// replayStart is where the replay consumer resumes: its acknowledgement
+// floor, or the one kept, or the stream's start.
+func (w *Webhooks) replayStart(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint) (uint64, error) {
+	kept, _, _, err := keptFloor(ctx, kv, replayConsumer(ep.ID))
+	if err != nil {
+		return 0, err
+	}
+	c, err := w.js.Consumer(ctx, WebhooksStream, replayConsumer(ep.ID))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return kept, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	n, err := strconv.ParseUint(string(e.Value()), 10, 64)
-	return n, err == nil, nil
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return max(kept, info.AckFloor.Stream), nil
+}
+
+// keptFloor reads a consumer's kept position: its floor, and the signature
+// of the lanes and events it was of.
+func keptFloor(ctx context.Context, kv jetstream.KeyValue, name string) (uint64, string, bool, error) {
+	e, err := kv.Get(ctx, floorKey(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, "", false, nil
+	}
+	if err != nil {
+		return 0, "", false, err
+	}
+	n, sig, _ := strings.Cut(string(e.Value()), " ")
+	floor, err := strconv.ParseUint(n, 10, 64)
+	return floor, sig, err == nil, nil
+}
+
+// keepFloor writes a consumer's position with its signature.
+func keepFloor(ctx context.Context, kv jetstream.KeyValue, name string, floor uint64, sig string) error {
+	_, err := kv.Put(ctx, floorKey(name), []byte(strconv.FormatUint(floor, 10)+" "+sig))
+	return err
 }
 
 // fetch hands a consumer's events to the lanes, a member's always to the
@@ -354,6 +429,10 @@ func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookE
 // so that it does not offer them again, updates the age of the oldest, and
 // keeps the consumers' acknowledgement floors in kv.
 func (w *Webhooks) keepHeld(ctx context.Context, kv jetstream.KeyValue, ep *WebhookEndpoint, held *heldEvents, consumers map[string]jetstream.Consumer) {
+	sigs := map[string]string{}
+	for n := range ep.Lanes {
+		sigs[laneConsumer(ep.ID, n)] = ep.signature(n)
+	}
 	t := time.NewTicker(w.cfg.AckWait / 3)
 	defer t.Stop()
 	for {
@@ -363,22 +442,10 @@ func (w *Webhooks) keepHeld(ctx context.Context, kv jetstream.KeyValue, ep *Webh
 			age = w.cfg.now().Sub(oldest).Seconds()
 		}
 		w.metrics.oldest.WithLabelValues(ep.ID).Set(age)
-		lowest, all := uint64(0), true
 		for name, c := range consumers {
-			info, err := c.Info(ctx)
-			if err != nil {
-				all = false
-				continue
+			if info, err := c.Info(ctx); err == nil && info.AckFloor.Stream > 0 {
+				_ = keepFloor(ctx, kv, name, info.AckFloor.Stream, sigs[name])
 			}
-			if info.AckFloor.Stream > 0 {
-				_, _ = kv.Put(ctx, floorKey(name), []byte(strconv.FormatUint(info.AckFloor.Stream, 10)))
-			}
-			if name != replayConsumer(ep.ID) && (lowest == 0 || info.AckFloor.Stream < lowest) {
-				lowest = info.AckFloor.Stream
-			}
-		}
-		if all && lowest > 0 {
-			_, _ = kv.Put(ctx, floorKey("webhook_"+ep.ID), []byte(strconv.FormatUint(lowest, 10)))
 		}
 		select {
 		case <-ctx.Done():

@@ -265,3 +265,11 @@ func (a *aliasFinder) Visit(n ast.Node) ast.Visitor {
 	}
 	return a
 }
+
+// signature names the share of the outbound events a lane of the endpoint
+// gets: its partitions and the types chosen.
+func (e *WebhookEndpoint) signature(lane int) string {
+	names := slices.Clone(e.Events)
+	slices.Sort(names)
+	return fmt.Sprintf("%d/%d/%s", lane, e.Lanes, strings.Join(names, ","))
+}

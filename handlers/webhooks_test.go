@@ -495,3 +495,60 @@ func TestWebhookReplayRefusesForgedDeadLetters(t *testing.T) {
 		t.Errorf("%d dead letters left, want both kept", total)
 	}
 }
+
+// Lanes changed between starts: a member whose events one lane had not
+// delivered gets them all, whichever lane its partition moves to.
+func TestWebhooksChangingLanesSkipsNothing(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	events := outboundHistory(24, day0)
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, len(events))
+	all := checkOutbound(t, env.JS)
+	// A member whose lane of 16 is not its lane of 4: lane n of 4 was lane
+	// n of 16, whose position is not this member's.
+	failing := ""
+	for _, e := range events {
+		if streams.PartitionOf(e.MemberID)%16 >= 4 {
+			failing = e.MemberID
+			break
+		}
+	}
+	if failing == "" {
+		t.Fatal("no member of the history has a partition past the first 4 lanes of 16")
+	}
+	var mu sync.Mutex
+	healed := false
+	rec, srv := newReceiver(t, func(id string, attempt int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ev := range all {
+			if ev.ID == id && ev.MemberID == failing && !healed {
+				return http.StatusServiceUnavailable
+			}
+		}
+		return http.StatusOK
+	})
+	file := func(lanes int) string {
+		return fmt.Sprintf("endpoints:\n  - {id: crm, url: '%s', events: ['*'], secrets: ['%s'], lanes: %d, from: all}\n", srv.URL, testSecret, lanes)
+	}
+	var others int // events of members not in the failing member's lane of 16
+	for _, ev := range all {
+		if streams.PartitionOf(ev.MemberID)%16 != streams.PartitionOf(failing)%16 {
+			others++
+		}
+	}
+	_, stop := startWebhooksWith(t, env.JS, file(16), handlers.WebhooksConfig{})
+	waitUntil(t, "the others' events", func() bool { return rec.distinct() >= others })
+	time.Sleep(1500 * time.Millisecond) // positions kept (a third of AckWait)
+	stop()
+	_, stop = startWebhooks(t, env.JS, file(4)) // still failing: its lane of 4 goes nowhere
+	time.Sleep(1500 * time.Millisecond)
+	stop()
+	mu.Lock()
+	healed = true
+	mu.Unlock()
+	startWebhooks(t, env.JS, file(4))
+	waitUntil(t, "every event, the failing member's too", func() bool { return rec.distinct() >= len(all) })
+}
