@@ -184,7 +184,7 @@ func (r *flakyReceiver) distinct() int {
 func outboundOfLedger(t *testing.T, js jetstream.JetStream) []streams.OutboundEvent {
 	t.Helper()
 	var out []streams.OutboundEvent
-	for _, m := range readStream(t, js, streams.LedgerStream) {
+	for _, m := range natstest.Messages(t, js, streams.LedgerStream) {
 		recs, err := streams.DecodeLedgerMessage(m.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -283,7 +283,7 @@ func TestWebhooksDeliverASimulatedLoadThroughOutagesAndAKill(t *testing.T) {
 	}
 	// The outbound stream holds each event once: the kill made no copy
 	// with a new id.
-	out := readStream(t, run.env.JS, streams.OutboundStream)
+	out := natstest.Messages(t, run.env.JS, streams.OutboundStream)
 	for i, m := range out {
 		if i < len(want) && (m.Header.Get("Nats-Msg-Id") != want[i].ID || m.Subject != want[i].Subject) {
 			t.Fatalf("outbound message %d is %s on %s, the ledger gives %s on %s", i, m.Header.Get("Nats-Msg-Id"), m.Subject, want[i].ID, want[i].Subject)
@@ -305,10 +305,4 @@ func waitForAccepted(t *testing.T, rec *flakyReceiver, n int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// readStream is every message a stream holds, by sequence.
-func readStream(t *testing.T, js jetstream.JetStream, name string) []*jetstream.RawStreamMsg {
-	t.Helper()
-	return natstest.Messages(t, js, name)
 }
