@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -162,6 +163,10 @@ func (o *Outbound) resume(ctx context.Context) (position, error) {
 	}
 	// The last message the relay wrote: normally the stream's last, but a
 	// message someone else put there is passed over.
+	// An event written by another version of the engine (another body) is
+	// the relay's too when nothing newer is: its id and subject are the
+	// ledger fact's.
+	var plausible *position
 	for seq, tries := info.State.LastSeq, 0; seq >= info.State.FirstSeq && seq > 0 && tries < maxResumeLookBack; seq, tries = seq-1, tries+1 {
 		msg, err := s.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -170,49 +175,68 @@ func (o *Outbound) resume(ctx context.Context) (position, error) {
 		if err != nil {
 			return position{}, fmt.Errorf("%s message %d: %w", streams.OutboundStream, seq, err)
 		}
-		if p.seq, p.index, err = o.relayed(ctx, msg); err == nil {
+		fact, sameBody, err := o.relayed(ctx, msg)
+		if err == nil && sameBody {
+			p.seq, p.index = fact.seq, fact.index
 			return p, nil
+		}
+		if err == nil && plausible == nil {
+			q := p
+			q.seq, q.index = fact.seq, fact.index
+			plausible = &q
+			continue
 		}
 		o.cfg.Logger.Warn("the outbound stream holds a message the relay did not write; passing over it",
 			"stream_seq", seq, "subject", strconv.Quote(msg.Subject))
+	}
+	if plausible != nil {
+		o.cfg.Logger.Warn("the outbound stream's last event differs from what this engine makes of its ledger fact (another version, or another --outbound-source); resuming after it",
+			"after_ledger_seq", plausible.seq, "after_fact", plausible.index)
+		return *plausible, nil
 	}
 	return position{}, fmt.Errorf("none of the last %d messages of %s was written by the relay: cannot tell where it stopped",
 		maxResumeLookBack, streams.OutboundStream)
 }
 
-// relayed reads the ledger fact an outbound message was made from, and
-// checks that the message is the event the relay makes of it: an id alone
-// could be any publisher's, pointing anywhere in the ledger.
-func (o *Outbound) relayed(ctx context.Context, msg *jetstream.RawStreamMsg) (uint64, int, error) {
+// relayed reads the ledger fact an outbound message names, and checks the
+// message against the event the relay makes of it: the fact must exist and
+// give an event on the message's subject (an id alone could be any
+// publisher's, pointing anywhere in the ledger); sameBody tells whether the
+// bodies are equal too (made with the message's own source).
+func (o *Outbound) relayed(ctx context.Context, msg *jetstream.RawStreamMsg) (fact position, sameBody bool, err error) {
 	seq, index, err := streams.ParseOutboundID(msg.Header.Get(jetstream.MsgIDHeader))
 	if err != nil {
-		return 0, 0, err
+		return fact, false, err
 	}
 	ledger, err := o.js.Stream(ctx, streams.LedgerStream)
 	if err != nil {
-		return 0, 0, err
+		return fact, false, err
 	}
 	m, err := ledger.GetMsg(ctx, seq)
 	if err != nil {
-		return 0, 0, fmt.Errorf("ledger message %d: %w", seq, err)
+		return fact, false, fmt.Errorf("ledger message %d: %w", seq, err)
 	}
 	recs, err := streams.DecodeLedgerMessage(m.Data)
 	if err != nil {
-		return 0, 0, err
+		return fact, false, err
 	}
+	var envelope struct {
+		Source string `json:"source"`
+	}
+	_ = json.Unmarshal(msg.Data, &envelope)
 	for _, r := range recs {
 		r.Seq = seq
-		events, err := streams.OutboundOf(r, o.cfg.Source)
+		events, err := streams.OutboundOf(r, envelope.Source)
 		if err != nil {
-			return 0, 0, err
+			return fact, false, err
 		}
 		for _, ev := range events {
-			if ev.Index == index && ev.Subject == msg.Subject && bytes.Equal(ev.Data, msg.Data) {
-				return seq, index, nil
+			if ev.Index == index && ev.Subject == msg.Subject {
+				return position{seq: seq, index: index}, bytes.Equal(ev.Data, msg.Data), nil
 			}
 		}
 	}
-	return 0, 0, fmt.Errorf("outbound message %d is not the event of ledger fact %d-%d", msg.Sequence, seq, index)
+	return fact, false, fmt.Errorf("outbound message %d is not the event of ledger fact %d-%d", msg.Sequence, seq, index)
 }
 
 // maxResumeLookBack bounds how many foreign messages resume passes over.

@@ -236,3 +236,27 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// A relay started with another source (another deployment's name, or an
+// upgrade that writes other bodies) resumes where the stream ends.
+func TestOutboundResumesAfterTheSourceChanged(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	first := outboundHistory(3, day0)
+	publish(t, env.JS, first...)
+	waitForRecords(t, env.JS, len(first))
+	stop := startOutbound(t, env.JS, handlers.OutboundConfig{Source: "eu-1"})
+	waitForMsgs(t, env.JS, streams.OutboundStream, uint64(len(derivedOutbound(t, env.JS))))
+	stop()
+	more := laterHistory(3, day0.Add(time.Hour), "-more")
+	publish(t, env.JS, more...)
+	waitForRecords(t, env.JS, len(first)+len(more))
+	startOutbound(t, env.JS, handlers.OutboundConfig{Source: "eu-2"})
+	all := derivedOutbound(t, env.JS)
+	waitForMsgs(t, env.JS, streams.OutboundStream, uint64(len(all)))
+	for i, m := range readAll(t, env.JS, streams.OutboundStream) {
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != all[i].ID {
+			t.Fatalf("outbound message %d is %s, want %s", i, id, all[i].ID)
+		}
+	}
+}

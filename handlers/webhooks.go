@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -318,6 +319,14 @@ func (w *Webhooks) laneStarts(ctx context.Context, kv jetstream.KeyValue, ep *We
 			lowest, seen = p.floor, true
 		}
 	}
+	var now uint64 // one cut for every lane of a new endpoint
+	if !seen && ep.From == FromNew {
+		s, err := w.js.Stream(ctx, streams.OutboundStream)
+		if err != nil {
+			return nil, err
+		}
+		now = s.CachedInfo().State.LastSeq
+	}
 	starts := make([]uint64, ep.Lanes)
 	for n := range starts {
 		switch {
@@ -325,12 +334,8 @@ func (w *Webhooks) laneStarts(ctx context.Context, kv jetstream.KeyValue, ep *We
 			starts[n] = old[n].floor
 		case seen:
 			starts[n] = lowest
-		case ep.From == FromNew:
-			s, err := w.js.Stream(ctx, streams.OutboundStream)
-			if err != nil {
-				return nil, err
-			}
-			starts[n] = s.CachedInfo().State.LastSeq
+		default:
+			starts[n] = now
 		}
 	}
 	// Lanes the endpoint no longer has: their consumers go, and so do
@@ -396,12 +401,20 @@ func keepFloor(ctx context.Context, kv jetstream.KeyValue, name string, floor ui
 
 // fetch hands a consumer's events to the lanes, a member's always to the
 // same one, and waits while its lane is busy.
+//
+// A lane's consumer fetches a few events ahead; one that waited too long in
+// the client's buffer is offered again by the stream after it was
+// delivered, and is then acknowledged and passed over (settled holds the
+// highest sequence the lane settled). Replays, of any lane, are handed to
+// their lane without waiting, so that a lane held up by a failing member
+// holds up no other lane's replays.
 func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookEndpoint, lanes []chan heldEvent, held *heldEvents, replay bool) error {
-	iter, err := c.Messages(jetstream.PullMaxMessages(min(w.cfg.MaxInFlight, 100)))
+	iter, err := c.Messages(jetstream.PullMaxMessages(min(w.cfg.MaxInFlight, 10)))
 	if err != nil {
 		return err
 	}
 	defer iter.Stop()
+	settled := new(atomic.Uint64)
 	for {
 		msg, err := iter.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -414,11 +427,26 @@ func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookE
 			_ = msg.Term()
 			continue
 		}
+		if !replay && ev.seq <= settled.Load() {
+			_ = msg.Ack() // delivered already: offered again from the client's buffer
+			continue
+		}
 		if !held.add(ev) {
 			continue // offered again while a lane still has it
 		}
+		ev.settled = settled
+		lane := lanes[ev.partition%len(lanes)]
+		if replay {
+			go func() {
+				select {
+				case lane <- ev:
+				case <-ctx.Done():
+				}
+			}()
+			continue
+		}
 		select {
-		case lanes[ev.partition%len(lanes)] <- ev:
+		case lane <- ev:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -195,6 +195,9 @@ func ReplayWebhookDeadLetter(ctx context.Context, js jetstream.JetStream, seq ui
 	if endpoint := strings.TrimPrefix(m.Subject, webhookDeadPrefix); endpoint != dl.Endpoint || !endpointIDPattern.MatchString(endpoint) {
 		return WebhookDeadLetter{}, fmt.Errorf("dead letter %d is on %s but names endpoint %q: not the relay's, not replayed", seq, m.Subject, dl.Endpoint)
 	}
+	if _, _, ok := streams.OutboundMember(dl.Subject); !ok {
+		return WebhookDeadLetter{}, fmt.Errorf("dead letter %d: its event's subject %q is not an outbound subject the relay delivers (written by an older version?); not replayed", seq, dl.Subject)
+	}
 	if _, err := js.Consumer(ctx, WebhooksStream, replayConsumer(dl.Endpoint)); errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return WebhookDeadLetter{}, fmt.Errorf("dead letter %d: no engine delivers to endpoint %q (is it still in the webhooks file?); not replayed", seq, dl.Endpoint)
 	} else if err != nil {

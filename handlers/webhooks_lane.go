@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -24,8 +25,10 @@ type heldEvent struct {
 	subject   string // its outbound subject
 	memberKey string
 	partition int
-	stored    time.Time // when stored: the retry window starts then
+	stored    time.Time // when stored
 	origin    string
+	// settled is the highest sequence its consumer's lane settled.
+	settled *atomic.Uint64
 }
 
 // heldEventOf reads a delivery from the outbound stream, or a replay from
@@ -176,6 +179,8 @@ func (s *laneSubscriber) deliver(ctx context.Context, closed <-chan struct{}, ou
 				s.metrics.ackFailures.WithLabelValues(s.endpoint).Inc()
 			}
 			s.held.done(ev)
+			for last := ev.settled.Load(); ev.seq > last && !ev.settled.CompareAndSwap(last, ev.seq); last = ev.settled.Load() {
+			}
 			s.metrics.deliveries.WithLabelValues(s.endpoint, outcome).Inc()
 			return true
 		case <-msg.Nacked():

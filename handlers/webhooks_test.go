@@ -97,7 +97,10 @@ func startWebhooksWith(t *testing.T, js jetstream.JetStream, file string, cfg ha
 	}
 	reg := prometheus.NewRegistry()
 	cfg.File, cfg.Registerer = f, reg
-	cfg.RetryInitial, cfg.RetryMax, cfg.AckWait = 10*time.Millisecond, 50*time.Millisecond, 3*time.Second
+	cfg.RetryInitial, cfg.RetryMax = 10*time.Millisecond, 50*time.Millisecond
+	if cfg.AckWait == 0 {
+		cfg.AckWait = 3 * time.Second
+	}
 	w, err := handlers.NewWebhooks(js, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -551,4 +554,34 @@ func TestWebhooksChangingLanesSkipsNothing(t *testing.T) {
 	mu.Unlock()
 	startWebhooks(t, env.JS, file(4))
 	waitUntil(t, "every event, the failing member's too", func() bool { return rec.distinct() >= len(all) })
+}
+
+// A receiver slower than the stream's patience gets each event once: the
+// events a lane fetched ahead and the stream offered again are passed over.
+func TestWebhooksASlowReceiverGetsEachEventOnce(t *testing.T) {
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	events := outboundHistory(3, day0)
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, len(events))
+	want := checkOutbound(t, env.JS)
+	rec, srv := newReceiver(t, func(string, int) int {
+		time.Sleep(150 * time.Millisecond)
+		return http.StatusOK
+	})
+	startWebhooksWith(t, env.JS, `
+endpoints:
+  - id: crm
+    url: `+srv.URL+`
+    events: ["*"]
+    secrets: ["`+testSecret+`"]
+    lanes: 1
+    from: all
+`, handlers.WebhooksConfig{AckWait: time.Second})
+	waitUntil(t, "every event", func() bool { return rec.distinct() >= len(want) })
+	time.Sleep(time.Second)
+	if accepted, _ := rec.snapshot(); len(accepted) != len(want) {
+		t.Errorf("%d deliveries of %d events to a receiver that never failed", len(accepted), len(want))
+	}
 }
