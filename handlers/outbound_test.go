@@ -51,22 +51,7 @@ func startOutbound(t *testing.T, js jetstream.JetStream, cfg handlers.OutboundCo
 // derivedOutbound is every outbound event the ledger gives, in ledger order.
 func derivedOutbound(t *testing.T, js jetstream.JetStream) []streams.OutboundEvent {
 	t.Helper()
-	var out []streams.OutboundEvent
-	for _, m := range readAll(t, js, streams.LedgerStream) {
-		recs, err := streams.DecodeLedgerMessage(m.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			r.Seq = m.Sequence
-			evs, err := streams.OutboundOf(r, streams.OutboundSource)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, evs...)
-		}
-	}
-	return out
+	return natstest.OutboundOfLedger(t, js)
 }
 
 // checkOutbound compares the outbound stream with what the ledger gives:

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
@@ -82,6 +83,20 @@ func (r *receiver) snapshot() (accepted []string, bad []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.accepted...), append([]string(nil), r.bad...)
+}
+
+// relayedHistory runs the engine and the outbound relay over the history of
+// members members, and returns the outbound events the ledger gives, once
+// the outbound stream holds them.
+func relayedHistory(t *testing.T, members int) (*natstest.Env, []domain.Event, []streams.OutboundEvent) {
+	t.Helper()
+	env := natstest.Start(t)
+	runEngine(t, env.JS)
+	startOutbound(t, env.JS, handlers.OutboundConfig{})
+	events := outboundHistory(members, day0)
+	publish(t, env.JS, events...)
+	waitForRecords(t, env.JS, len(events))
+	return env, events, checkOutbound(t, env.JS)
 }
 
 func startWebhooks(t *testing.T, js jetstream.JetStream, file string) (*prometheus.Registry, func()) {
@@ -157,13 +172,7 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 }
 
 func TestWebhooksDeliverEveryEventInOrderThroughFailures(t *testing.T) {
-	env := natstest.Start(t)
-	runEngine(t, env.JS)
-	startOutbound(t, env.JS, handlers.OutboundConfig{})
-	events := outboundHistory(15, day0)
-	publish(t, env.JS, events...)
-	waitForRecords(t, env.JS, len(events))
-	want := checkOutbound(t, env.JS)
+	env, _, want := relayedHistory(t, 15)
 
 	// Down for the first 40 requests, then a 500 to one request in three.
 	var n int
@@ -195,13 +204,7 @@ endpoints:
 }
 
 func TestWebhooksDeadLetterRefusalsAndStopAtGone(t *testing.T) {
-	env := natstest.Start(t)
-	runEngine(t, env.JS)
-	startOutbound(t, env.JS, handlers.OutboundConfig{})
-	events := outboundHistory(4, day0)
-	publish(t, env.JS, events...)
-	waitForRecords(t, env.JS, len(events))
-	want := checkOutbound(t, env.JS)
+	env, events, want := relayedHistory(t, 4)
 	refused := want[3].ID
 	var gone bool
 	var mu sync.Mutex
@@ -418,13 +421,7 @@ endpoints:
 // again after a failed start) resumes from the position kept in the
 // bucket, not at the stream's first event.
 func TestWebhooksResumeWhereTheyWereWithoutTheirConsumer(t *testing.T) {
-	env := natstest.Start(t)
-	runEngine(t, env.JS)
-	startOutbound(t, env.JS, handlers.OutboundConfig{})
-	events := outboundHistory(5, day0)
-	publish(t, env.JS, events...)
-	waitForRecords(t, env.JS, len(events))
-	want := checkOutbound(t, env.JS)
+	env, events, want := relayedHistory(t, 5)
 	var mu sync.Mutex
 	requests := 0
 	rec, srv := newReceiver(t, func(string, int) int {
@@ -502,13 +499,7 @@ func TestWebhookReplayRefusesForgedDeadLetters(t *testing.T) {
 // Lanes changed between starts: a member whose events one lane had not
 // delivered gets them all, whichever lane its partition moves to.
 func TestWebhooksChangingLanesSkipsNothing(t *testing.T) {
-	env := natstest.Start(t)
-	runEngine(t, env.JS)
-	startOutbound(t, env.JS, handlers.OutboundConfig{})
-	events := outboundHistory(24, day0)
-	publish(t, env.JS, events...)
-	waitForRecords(t, env.JS, len(events))
-	all := checkOutbound(t, env.JS)
+	env, events, all := relayedHistory(t, 24)
 	// A member whose lane of 16 is not its lane of 4: lane n of 4 was lane
 	// n of 16, whose position is not this member's.
 	failing := ""
@@ -559,13 +550,7 @@ func TestWebhooksChangingLanesSkipsNothing(t *testing.T) {
 // A receiver slower than the stream's patience gets each event once: the
 // events a lane fetched ahead and the stream offered again are passed over.
 func TestWebhooksASlowReceiverGetsEachEventOnce(t *testing.T) {
-	env := natstest.Start(t)
-	runEngine(t, env.JS)
-	startOutbound(t, env.JS, handlers.OutboundConfig{})
-	events := outboundHistory(3, day0)
-	publish(t, env.JS, events...)
-	waitForRecords(t, env.JS, len(events))
-	want := checkOutbound(t, env.JS)
+	env, _, want := relayedHistory(t, 3)
 	rec, srv := newReceiver(t, func(string, int) int {
 		time.Sleep(150 * time.Millisecond)
 		return http.StatusOK

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/streams"
@@ -180,27 +179,6 @@ func (r *flakyReceiver) distinct() int {
 	return len(seen)
 }
 
-// outboundOfLedger is every outbound event the ledger gives, in order.
-func outboundOfLedger(t *testing.T, js jetstream.JetStream) []streams.OutboundEvent {
-	t.Helper()
-	var out []streams.OutboundEvent
-	for _, m := range natstest.Messages(t, js, streams.LedgerStream) {
-		recs, err := streams.DecodeLedgerMessage(m.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			r.Seq = m.Sequence
-			evs, err := streams.OutboundOf(r, streams.OutboundSource)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, evs...)
-		}
-	}
-	return out
-}
-
 func TestWebhooksDeliverASimulatedLoadThroughOutagesAndAKill(t *testing.T) {
 	secret := "whsec_" + "dGhlLWUyZS10ZXN0LXNlY3JldC1vZi0zMi1ieXRlcyE="
 	v := startVerifier(t, secret)
@@ -236,7 +214,7 @@ func TestWebhooksDeliverASimulatedLoadThroughOutagesAndAKill(t *testing.T) {
 	startServe(t, run.serveArgs...)
 
 	waitCaughtUp(t, run.env.JS, run.db.Pool, uint64(len(events)))
-	want := outboundOfLedger(t, run.env.JS)
+	want := natstest.OutboundOfLedger(t, run.env.JS)
 	deadline := time.Now().Add(5 * time.Minute)
 	for rec.distinct() < len(want) && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)

@@ -98,3 +98,25 @@ func Messages(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.
 	}
 	return msgs
 }
+
+// OutboundOfLedger is every outbound event the ledger gives, in ledger
+// order, as the relay makes them with the default source.
+func OutboundOfLedger(t testing.TB, js jetstream.JetStream) []streams.OutboundEvent {
+	t.Helper()
+	var out []streams.OutboundEvent
+	for _, m := range Messages(t, js, streams.LedgerStream) {
+		recs, err := streams.DecodeLedgerMessage(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			r.Seq = m.Sequence
+			evs, err := streams.OutboundOf(r, streams.OutboundSource)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, evs...)
+		}
+	}
+	return out
+}
