@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/pointsledger/loyalty/domain/simulate"
 	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
