@@ -304,8 +304,8 @@ func (o *Outbound) publish(ctx context.Context, acks *ackWindow, ev streams.Outb
 	msg := nats.NewMsg(ev.Subject)
 	msg.Data = ev.Data
 	msg.Header.Set("Content-Type", streams.OutboundContentType)
-	msg.Header.Set(HeaderLedgerSeq, fmt.Sprint(ev.Seq))
-	msg.Header.Set(HeaderFactIndex, fmt.Sprint(ev.Index))
+	msg.Header.Set(HeaderLedgerSeq, strconv.FormatUint(ev.Seq, 10))
+	msg.Header.Set(HeaderFactIndex, strconv.Itoa(ev.Index))
 	f, err := o.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectLastSequence(last))
 	if err != nil {
 		return fmt.Errorf("publish outbound event %s: %w", ev.ID, err)

@@ -26,7 +26,8 @@ import (
 // cluster delivers.
 const WebhooksLeaseKey = "webhooks"
 
-// WebhooksBucket keeps which endpoints are disabled (they answered 410).
+// WebhooksBucket keeps which endpoints are disabled (they answered 410)
+// and where each endpoint's consumers are (see floorKey).
 const WebhooksBucket = "LOYALTY_WEBHOOKS"
 
 // WebhooksConfig configures the webhook relay.
@@ -82,8 +83,8 @@ func (c *WebhooksConfig) setDefaults() {
 // signed the Standard Webhooks way, in order per member, retried with
 // backoff, dead-lettered when refused or out of time.
 //
-// Each endpoint has a durable consumer of the outbound stream, named
-// "webhook_<id>": renaming an endpoint starts it from the first event.
+// Each lane of an endpoint has a durable consumer of the outbound stream
+// (see laneConsumer); renaming an endpoint makes it a new one (see From).
 type Webhooks struct {
 	js      jetstream.JetStream
 	cfg     WebhooksConfig
@@ -113,7 +114,7 @@ func (w *Webhooks) leased(ctx context.Context) error {
 		return err
 	}
 	kv, err := streams.KeyValueBucket(ctx, w.js, jetstream.KeyValueConfig{Bucket: WebhooksBucket,
-		Description: "Webhook endpoints disabled after a 410 Gone"})
+		Description: "Webhook endpoints disabled after a 410 Gone, and the positions of their consumers"})
 	if err != nil {
 		return err
 	}
@@ -434,7 +435,6 @@ func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookE
 		if !held.add(ev) {
 			continue // offered again while a lane still has it
 		}
-		ev.settled = settled
 		lane := lanes[ev.partition%len(lanes)]
 		if replay {
 			go func() {
@@ -445,6 +445,7 @@ func (w *Webhooks) fetch(ctx context.Context, c jetstream.Consumer, ep *WebhookE
 			}()
 			continue
 		}
+		ev.settled = settled
 		select {
 		case lane <- ev:
 		case <-ctx.Done():
@@ -461,6 +462,7 @@ func (w *Webhooks) keepHeld(ctx context.Context, kv jetstream.KeyValue, ep *Webh
 	for n := range ep.Lanes {
 		sigs[laneConsumer(ep.ID, n)] = ep.signature(n)
 	}
+	kept := map[string]uint64{}
 	t := time.NewTicker(w.cfg.AckWait / 3)
 	defer t.Stop()
 	for {
@@ -471,8 +473,10 @@ func (w *Webhooks) keepHeld(ctx context.Context, kv jetstream.KeyValue, ep *Webh
 		}
 		w.metrics.oldest.WithLabelValues(ep.ID).Set(age)
 		for name, c := range consumers {
-			if info, err := c.Info(ctx); err == nil && info.AckFloor.Stream > 0 {
-				_ = keepFloor(ctx, kv, name, info.AckFloor.Stream, sigs[name])
+			if info, err := c.Info(ctx); err == nil && info.AckFloor.Stream > kept[name] {
+				if keepFloor(ctx, kv, name, info.AckFloor.Stream, sigs[name]) == nil {
+					kept[name] = info.AckFloor.Stream
+				}
 			}
 		}
 		select {
@@ -517,7 +521,7 @@ func (w *Webhooks) router(ep *WebhookEndpoint, lanes []chan heldEvent, held *hel
 		if throttle != nil {
 			h = throttle.Middleware(h) // every attempt, retries too
 		}
-		h = retryWith(retry, d, sub)(h)
+		h = retryWith(retry, d)(h)
 		h = classify(h)
 		h = poison(h)
 		router.AddConsumerHandler(fmt.Sprintf("webhook-%s-%03d", ep.ID, i), WebhookDeadSubject(ep.ID), sub,
@@ -528,7 +532,7 @@ func (w *Webhooks) router(ep *WebhookEndpoint, lanes []chan heldEvent, held *hel
 
 // retryWith is retry with the deliverer's policy, counting the events
 // waiting for another attempt.
-func retryWith(retry middleware.Retry, d *deliverer, sub *laneSubscriber) message.HandlerMiddleware {
+func retryWith(retry middleware.Retry, d *deliverer) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			r := retry

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -171,7 +172,7 @@ func excerpt(b []byte) string {
 		}
 		out = append(out, r)
 	}
-	return string(bytes.TrimSpace([]byte(string(out))))
+	return strings.TrimSpace(string(out))
 }
 
 // shouldRetry is the retry policy: a retryable failure is tried again

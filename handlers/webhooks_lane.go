@@ -23,11 +23,11 @@ type heldEvent struct {
 	seq       uint64 // its stream sequence
 	id        string // the webhook id: the outbound event's
 	subject   string // its outbound subject
-	memberKey string
 	partition int
 	stored    time.Time // when stored
 	origin    string
-	// settled is the highest sequence its consumer's lane settled.
+	// settled is the last sequence its lane settled of its consumer's
+	// (live events only: a lane settles them in order).
 	settled *atomic.Uint64
 }
 
@@ -39,22 +39,20 @@ func heldEventOf(msg jetstream.Msg, replay bool) (heldEvent, bool) {
 		return heldEvent{}, false
 	}
 	ev := heldEvent{msg: msg, stored: meta.Timestamp.UTC(), subject: msg.Subject(), origin: "out",
-		key: meta.Stream + "/" + seqString(meta.Sequence.Stream), seq: meta.Sequence.Stream}
+		key: meta.Stream + "/" + strconv.FormatUint(meta.Sequence.Stream, 10), seq: meta.Sequence.Stream}
 	h := msg.Headers()
 	if replay {
-		ev.id, ev.subject, ev.origin = h.Get(HeaderWebhookID), h.Get(HeaderOriginalSubject), "replay-"+seqString(meta.Sequence.Stream)
+		ev.id, ev.subject, ev.origin = h.Get(HeaderWebhookID), h.Get(HeaderOriginalSubject), "replay-"+strconv.FormatUint(meta.Sequence.Stream, 10)
 	} else {
 		ev.id = h.Get(jetstream.MsgIDHeader)
 	}
 	if _, _, err := streams.ParseOutboundID(ev.id); err != nil {
 		return heldEvent{}, false
 	}
-	partition, key, ok := streams.OutboundMember(ev.subject)
-	ev.partition, ev.memberKey = partition, key
+	partition, _, ok := streams.OutboundMember(ev.subject)
+	ev.partition = partition
 	return ev, ok
 }
-
-func seqString(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // heldEvents are an endpoint's held events, for keepHeld.
 type heldEvents struct {
@@ -179,7 +177,8 @@ func (s *laneSubscriber) deliver(ctx context.Context, closed <-chan struct{}, ou
 				s.metrics.ackFailures.WithLabelValues(s.endpoint).Inc()
 			}
 			s.held.done(ev)
-			for last := ev.settled.Load(); ev.seq > last && !ev.settled.CompareAndSwap(last, ev.seq); last = ev.settled.Load() {
+			if ev.settled != nil {
+				ev.settled.Store(ev.seq)
 			}
 			s.metrics.deliveries.WithLabelValues(s.endpoint, outcome).Inc()
 			return true

@@ -85,6 +85,16 @@ func (r *receiver) snapshot() (accepted []string, bad []string) {
 	return append([]string(nil), r.accepted...), append([]string(nil), r.bad...)
 }
 
+// crmFile is a webhooks file of one endpoint, crm, at url, for every
+// event from the outbound stream's first; lanes 0 leaves the default.
+func crmFile(url string, lanes int) string {
+	f := fmt.Sprintf("endpoints:\n  - {id: crm, url: '%s', events: ['*'], secrets: ['%s'], from: all", url, testSecret)
+	if lanes > 0 {
+		f += fmt.Sprintf(", lanes: %d", lanes)
+	}
+	return f + "}\n"
+}
+
 // relayedHistory runs the engine and the outbound relay over the history of
 // members members, and returns the outbound events the ledger gives, once
 // the outbound stream holds them.
@@ -186,15 +196,7 @@ func TestWebhooksDeliverEveryEventInOrderThroughFailures(t *testing.T) {
 		}
 		return http.StatusNoContent
 	})
-	startWebhooks(t, env.JS, `
-endpoints:
-  - id: crm
-    url: `+srv.URL+`
-    events: ["*"]
-    secrets: ["`+testSecret+`"]
-    lanes: 4
-    from: all
-`)
+	startWebhooks(t, env.JS, crmFile(srv.URL, 4))
 	waitUntil(t, "every event accepted", func() bool { return rec.distinct() >= len(want) })
 	accepted, bad := rec.snapshot()
 	if len(bad) > 0 {
@@ -371,15 +373,7 @@ func TestWebhooksAFailingMemberHoldsUpOnlyItsLane(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	startWebhooksWith(t, env.JS, `
-endpoints:
-  - id: crm
-    url: `+srv.URL+`
-    events: ["*"]
-    secrets: ["`+testSecret+`"]
-    lanes: 2
-    from: all
-`, handlers.WebhooksConfig{MaxInFlight: 8})
+	startWebhooksWith(t, env.JS, crmFile(srv.URL, 2), handlers.WebhooksConfig{MaxInFlight: 8})
 	// Every event of the members who do not share the failing member's
 	// lane, and none of the failing member's after its first.
 	members := map[string]bool{}
@@ -430,14 +424,7 @@ func TestWebhooksResumeWhereTheyWereWithoutTheirConsumer(t *testing.T) {
 		requests++
 		return http.StatusOK
 	})
-	file := `
-endpoints:
-  - id: crm
-    url: ` + srv.URL + `
-    events: ["*"]
-    secrets: ["` + testSecret + `"]
-    from: all
-`
+	file := crmFile(srv.URL, 0)
 	_, stop := startWebhooks(t, env.JS, file)
 	waitUntil(t, "every event", func() bool { return rec.distinct() >= len(want) })
 	time.Sleep(1500 * time.Millisecond) // the acknowledgements settle
@@ -524,9 +511,7 @@ func TestWebhooksChangingLanesSkipsNothing(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	file := func(lanes int) string {
-		return fmt.Sprintf("endpoints:\n  - {id: crm, url: '%s', events: ['*'], secrets: ['%s'], lanes: %d, from: all}\n", srv.URL, testSecret, lanes)
-	}
+	file := func(lanes int) string { return crmFile(srv.URL, lanes) }
 	var others int // events of members not in the failing member's lane of 16
 	for _, ev := range all {
 		if streams.PartitionOf(ev.MemberID)%16 != streams.PartitionOf(failing)%16 {
@@ -555,18 +540,38 @@ func TestWebhooksASlowReceiverGetsEachEventOnce(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 		return http.StatusOK
 	})
-	startWebhooksWith(t, env.JS, `
-endpoints:
-  - id: crm
-    url: `+srv.URL+`
-    events: ["*"]
-    secrets: ["`+testSecret+`"]
-    lanes: 1
-    from: all
-`, handlers.WebhooksConfig{AckWait: time.Second})
+	startWebhooksWith(t, env.JS, crmFile(srv.URL, 1), handlers.WebhooksConfig{AckWait: time.Second})
 	waitUntil(t, "every event", func() bool { return rec.distinct() >= len(want) })
 	time.Sleep(time.Second)
 	if accepted, _ := rec.snapshot(); len(accepted) != len(want) {
 		t.Errorf("%d deliveries of %d events to a receiver that never failed", len(accepted), len(want))
+	}
+}
+
+// An endpoint that refuses with a huge answer full of terminal controls
+// and a URL secret gets a short, clean excerpt in the dead letter: the
+// answer is read up to a bound, and its controls replaced.
+func TestWebhooksKeepAShortCleanExcerptOfARefusal(t *testing.T) {
+	env, _, want := relayedHistory(t, 1)
+	answer := strings.Repeat("\x1b[31mno\r\n\u202e", 100_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, answer)
+	}))
+	t.Cleanup(srv.Close)
+	startWebhooks(t, env.JS, crmFile(srv.URL+"/hook?token=TOPSECRET", 0))
+	ctx := context.Background()
+	waitUntil(t, "the dead letters", func() bool {
+		_, total, err := handlers.WebhookDeadLetters(ctx, env.JS, "crm", 0)
+		return err == nil && total == len(want)
+	})
+	for _, dl := range readAll(t, env.JS, handlers.WebhooksStream) {
+		detail := dl.Header.Get(handlers.HeaderWebhookDetail)
+		if len(detail) > 300 || strings.ContainsAny(detail, "\x1b\r\n") || strings.Contains(detail, "TOPSECRET") {
+			t.Fatalf("dead letter detail %q: want at most 256 bytes of the answer, no controls, no URL", detail)
+		}
+		if !strings.Contains(detail, "no") || dl.Header.Get(handlers.HeaderWebhookStatus) != "400" {
+			t.Errorf("dead letter %v: want status 400 and the answer's start", dl.Header)
+		}
 	}
 }

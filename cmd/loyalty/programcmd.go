@@ -161,17 +161,27 @@ func rejected(w io.Writer, err error) error {
 // readEventFile reads an event from path, refusing one larger than any the
 // engine accepts before reading more of it (path may be /dev/zero).
 func readEventFile(path string) ([]byte, error) {
+	data, err := readBounded(path, streams.MaxEventBytes)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w (the most an event may have)", err)
+	}
+	return data, nil
+}
+
+// readBounded reads a file of at most limit bytes; a larger one is an
+// error, read no further than the limit.
+func readBounded(path string, limit int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, streams.MaxEventBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("evaluate %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(data) > streams.MaxEventBytes {
-		return nil, fmt.Errorf("evaluate %s: more than %d bytes, the most an event may have", path, streams.MaxEventBytes)
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s: more than %d bytes", path, limit)
 	}
 	return data, nil
 }

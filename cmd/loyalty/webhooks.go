@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"text/tabwriter"
 
@@ -18,17 +17,9 @@ const maxWebhooksFile = 1 << 20
 
 // readWebhooks reads and checks a webhooks file.
 func readWebhooks(g *globals, path string) (*handlers.WebhooksFile, error) {
-	f, err := os.Open(path)
+	data, err := readBounded(path, maxWebhooksFile)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxWebhooksFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("webhooks file %s: %w", path, err)
-	}
-	if len(data) > maxWebhooksFile {
-		return nil, fmt.Errorf("webhooks file %s: larger than %d bytes", path, maxWebhooksFile)
 	}
 	file, err := handlers.ParseWebhooks(data, g.getenv)
 	if err != nil {
