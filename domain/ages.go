@@ -77,6 +77,9 @@ func (m *Member) forgetRequests(horizon int64) {
 		m.requestAges = m.requestAges[1:]
 		if o, ok := m.requests[a.ref]; ok && dayOf(o.At) == a.day {
 			delete(m.requests, a.ref)
+			if a.ref.Kind == RequestRedemption {
+				delete(m.spent, a.ref.ID)
+			}
 		}
 	}
 }

@@ -69,8 +69,9 @@ func DecideKnown(m *Member, e Event, p *Program, k Known) ([]Fact, error) {
 	if !m.Known() && !slices.ContainsFunc(facts, IsActivity) {
 		return append(timed, facts...), nil
 	}
-	progress := decideProgress(m, meta, at, facts, p)
-	return append(append(timed, facts...), progress...), nil
+	own := append(facts, decideProgress(m, meta, at, facts, p)...)
+	own = append(own, decideDebtRepayment(m, meta, timed, own, p)...)
+	return append(timed, own...), nil
 }
 
 // countedAt is when an event counts towards qualifying spend and tiers: at

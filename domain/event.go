@@ -26,6 +26,8 @@ const (
 	TypeReferralReward    EventType = "loyalty.member.referral_rewarded.v1"
 	TypeStockRequest      EventType = "loyalty.reward.stock_requested.v1"
 	TypeStockAnswer       EventType = "loyalty.reward.stock_answered.v1"
+	TypeAdjustment        EventType = "loyalty.points.adjustment_requested.v1"
+	TypeRedemptionCancel  EventType = "loyalty.redemption.cancel_requested.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
@@ -33,7 +35,7 @@ var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
 	TypePurchaseConfirmed, TypeTierAssigned, TypeTransfer, TypeTransferIn, TypeReferralReward,
-	TypeStockRequest, TypeStockAnswer,
+	TypeStockRequest, TypeStockAnswer, TypeAdjustment, TypeRedemptionCancel,
 }
 
 // Event is one piece of member activity reported by an upstream system.
@@ -284,10 +286,13 @@ func (b RedeemRequest) decide(m *Member, meta FactMeta, at time.Time, e Event, p
 
 // MadeByEngine reports whether only the engine publishes events of type t:
 // the clock, and the follow-ups it publishes for another member or a
-// reward's stock (FollowUp). Upstream may not publish them.
+// reward's stock (FollowUp), and the back office's requests, which come
+// through the service (adjustments, cancellations). Upstream may not
+// publish them.
 func MadeByEngine(t EventType) bool {
 	switch t {
-	case TypeMemberClock, TypeTransferIn, TypeReferralReward, TypeStockRequest, TypeStockAnswer:
+	case TypeMemberClock, TypeTransferIn, TypeReferralReward, TypeStockRequest, TypeStockAnswer,
+		TypeAdjustment, TypeRedemptionCancel:
 		return true
 	}
 	return false

@@ -84,6 +84,12 @@ func KeysOf(e Event) (order, request *Key) {
 	case TransferRequest:
 		k := RequestKey(e.MemberID, TransferRef(b.RequestID))
 		return nil, &k
+	case AdjustRequest:
+		k := RequestKey(e.MemberID, AdjustmentRef(b.RequestID))
+		return nil, &k
+	case CancelRequest:
+		k := RequestKey(e.MemberID, CancelRef(b.RequestID))
+		return nil, &k
 	}
 	return nil, nil
 }
@@ -118,6 +124,14 @@ func ClaimsOf(member string, facts []Fact) []Claim {
 			request(TransferRef(f.RequestID), f.OccurredAt, f.Points, "")
 		case TransferRejected:
 			request(TransferRef(f.RequestID), f.OccurredAt, 0, f.Reason)
+		case PointsAdjusted:
+			request(AdjustmentRef(f.RequestID), f.OccurredAt, f.Points, "")
+		case AdjustmentRejected:
+			request(AdjustmentRef(f.RequestID), f.OccurredAt, 0, f.Reason)
+		case RedemptionCancelled:
+			request(CancelRef(f.RequestID), f.OccurredAt, f.Points, "")
+		case CancellationRejected:
+			request(CancelRef(f.RequestID), f.OccurredAt, 0, f.Reason)
 		}
 	}
 	return claims
@@ -138,6 +152,10 @@ func refuseKnown(e Event, k Known) error {
 	case TransferRequest:
 		if k.Request != nil {
 			return duplicateTransfer(b.RequestID, *k.Request)
+		}
+	case AdjustRequest, CancelRequest:
+		if k.Request != nil {
+			return duplicateRequest(requestID(b), *k.Request)
 		}
 	}
 	return nil

@@ -64,6 +64,7 @@ type Member struct {
 	orderAges       orderAges                        // the orders by age, for forgetOld
 	pendingQueue    []pendingEntry                   // the orders with pending points, by when they become available
 	requestAges     requestAges                      // the requests by age, for forgetOld
+	spent           map[string]spent                 // accepted redemptions, by request, while their request is remembered
 	// forked: a fork of another member (fork), sharing its history;
 	// ordersOverlay holds the orders the fork changed (nil: forgotten).
 	forked        bool
@@ -188,6 +189,7 @@ func (m *Member) unshare() {
 	m.requests = maps.Clone(m.requests)
 	m.requestAges = slices.Clone(m.requestAges)
 	m.holds = maps.Clone(m.holds) // a hold's lots are never changed in place
+	m.spent = maps.Clone(m.spent) // nor a redemption's
 	m.stockTaken = maps.Clone(m.stockTaken)
 }
 
@@ -276,6 +278,17 @@ func (m *Member) Evolve(f Fact) {
 		if f.ExpiresAt.After(m.noticedUntil) {
 			m.noticedUntil = f.ExpiresAt
 		}
+		return
+	case PointsAdjusted, AdjustmentRejected:
+		m.evolveAdjustment(f)
+		return
+	case RedemptionCancelled, CancellationRejected, StockReturned:
+		m.evolveCancel(f)
+		return
+	case DebtRepaid:
+		m.Debt -= f.Points
+		m.Balance -= f.Points
+		m.drawLots(f.Points)
 		return
 	}
 	if IsActivity(f) {

@@ -30,6 +30,8 @@ type Program struct {
 	Redemption Redemption
 	// Transfers says whether members may give points to each other.
 	Transfers Transfers
+	// Adjustments are the limits on the back office's manual corrections.
+	Adjustments Adjustments
 	// Tiers are ordered by ascending threshold (of TierPolicy's measure); the
 	// first has threshold 0 and is every member's starting tier.
 	Tiers []Tier
@@ -170,6 +172,7 @@ func (p *Program) Validate() error {
 	p.Returns.validate(add)
 	p.Redemption.validate(p.Tiers, add)
 	p.Transfers.validate(add)
+	p.Adjustments.validate(add)
 	p.Earning.Referral.validate(add)
 	p.Earning.Yearly.validate(add)
 	ids := map[string]bool{}

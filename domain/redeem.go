@@ -13,6 +13,9 @@ type Redemption struct {
 	// reward ("pay with points" at the till); MinPoints is its smallest.
 	DirectPoints bool
 	MinPoints    int64
+	// CancelDays is how long after a redemption the back office may cancel
+	// it (CancelRequest); 0: never.
+	CancelDays int
 }
 
 // Reward is one item of the catalogue.
@@ -73,6 +76,9 @@ func (r Redemption) validate(tiers []Tier, add func(field, format string, args .
 	if r.MinPoints < 0 {
 		add("redemption.min_points", "must not be negative")
 	}
+	if r.CancelDays < 0 || r.CancelDays > MaxCancelDays {
+		add("redemption.cancel_days", "must be 0 (no cancellations) to %d, got %d", MaxCancelDays, r.CancelDays)
+	}
 	ids := map[string]bool{}
 	for i, w := range r.Rewards {
 		field := fmt.Sprintf("redemption.rewards[%d]", i)
@@ -125,6 +131,8 @@ type RequestKind uint8
 const (
 	RequestRedemption RequestKind = iota + 1
 	RequestTransfer
+	RequestAdjustment
+	RequestCancel
 )
 
 // RequestRef names a member's request: its operation and the client's id.
@@ -218,7 +226,8 @@ func (m *Member) evolveRedemption(f Fact) {
 	switch f := f.(type) {
 	case PointsRedeemed:
 		m.Redeemed += f.Points
-		m.spendPoints(f.Points, f.RewardID, f.OccurredAt, f.Quantity, f.RequestID)
+		lots := m.spendPoints(f.Points, f.RewardID, f.OccurredAt, f.Quantity, f.RequestID)
+		m.rememberSpent(f.RequestID, spent{at: f.OccurredAt, points: f.Points, reward: f.RewardID, quantity: f.Quantity, lots: lots})
 	case RedemptionRejected:
 		m.rememberRequest(RedemptionRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	}

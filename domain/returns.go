@@ -7,6 +7,9 @@ type Returns struct {
 	// with the order's one-off bonuses (first-purchase and referral
 	// bonuses); "" is OrderBonusesReverse.
 	OrderBonuses OrderBonuses
+	// DebtFromEarnings: the member's later earnings pay off refund debt
+	// (PointsDebt) before they join the balance (DebtRepaid).
+	DebtFromEarnings bool
 }
 
 // ReturnsPolicy says how far a refund may take points back.

@@ -15,7 +15,7 @@ import (
 // version it was written with, and a start with another one empties the
 // store and folds the whole ledger again (keyindex.Index.Bind). A snapshot
 // of another version is never decoded.
-const StateVersion = 2
+const StateVersion = 3
 
 // ErrSnapshot means a member snapshot cannot be decoded: damaged, or of
 // another StateVersion.
@@ -73,6 +73,19 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 		w.str(id)
 		w.int(h.points)
 		w.lots(h.lots)
+		w.time(h.at)
+		w.str(h.reward)
+		w.int(h.quantity)
+	})
+	writeMap(&w, m.spent, func(id string, s spent) {
+		w.str(id)
+		w.time(s.at)
+		w.int(s.points)
+		w.str(s.reward)
+		w.int(s.quantity)
+		w.lots(s.lots)
+		w.bool(s.stocked)
+		w.bool(s.cancelled)
 	})
 	writeMap(&w, m.stockTaken, w.strInt)
 	// The queues are sorted lists: written as they are, so the decoded
@@ -117,7 +130,11 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.tierPoints = r.days()
 	m.progress = TierOutlook{Value: r.int(), NextTier: r.str(), Missing: r.int(), Projected: r.str()}
 	m.holds = readMap(&r, 3, func() (string, hold) {
-		return r.str(), hold{points: r.int(), lots: r.lots()}
+		return r.str(), hold{points: r.int(), lots: r.lots(), at: r.time(), reward: r.str(), quantity: r.int()}
+	})
+	m.spent = readMap(&r, 8, func() (string, spent) {
+		return r.str(), spent{at: r.time(), points: r.int(), reward: r.str(), quantity: r.int(), lots: r.lots(),
+			stocked: r.bool(), cancelled: r.bool()}
 	})
 	m.stockTaken = readMap(&r, 2, r.strInt)
 	m.orderAges = readSlice(&r, 3, func() orderAge { return orderAge{placedAt: r.time(), id: r.str()} })

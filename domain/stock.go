@@ -27,6 +27,8 @@ type StockRequest struct {
 	MemberID  string
 	RequestID string
 	Quantity  int64
+	// Return: the units come back, from a cancelled redemption.
+	Return bool
 }
 
 func (b StockRequest) validate(e Event) error {
@@ -147,8 +149,11 @@ func (StockRefused) FactType() FactType { return FactStockRefused }
 // hold is what a member's state keeps of held points: the lots they came
 // from, to give them back.
 type hold struct {
-	points int64
-	lots   []lot
+	points   int64
+	lots     []lot
+	at       time.Time // when the points were held
+	reward   string
+	quantity int64
 }
 
 // stockAnswer is the event a stock's decision makes the engine publish (see
@@ -162,6 +167,9 @@ func stockAnswer(meta FactMeta, given, member, request, reward string, granted b
 // the reward lasts. Stock counts units taken over the reward's life; a
 // version that raises it makes more available.
 func decideStock(m *Member, meta FactMeta, b StockRequest, p *Program) []Fact {
+	if b.Return {
+		return []Fact{StockReturned{FactMeta: meta, RewardID: b.RewardID, ForMember: b.MemberID, RequestID: b.RequestID, Quantity: b.Quantity}}
+	}
 	reward, ok := p.Redemption.Reward(b.RewardID)
 	taken := m.stockTaken[b.RewardID]
 	if ok && (reward.Stock == 0 || taken+b.Quantity <= reward.Stock) {
@@ -196,10 +204,12 @@ func (m *Member) evolveStock(f Fact) {
 		if m.holds == nil {
 			m.holds = map[string]hold{}
 		}
-		m.holds[f.RequestID] = hold{points: f.Points, lots: lots}
+		m.holds[f.RequestID] = hold{points: f.Points, lots: lots, at: f.OccurredAt, reward: f.RewardID, quantity: f.Quantity}
 	case HoldRedeemed:
 		m.Redeemed += f.Points
+		h := m.holds[f.RequestID]
 		delete(m.holds, f.RequestID)
+		m.rememberSpent(f.RequestID, spent{at: h.at, points: h.points, reward: h.reward, quantity: h.quantity, lots: h.lots, stocked: true})
 	case HoldReturned:
 		m.Balance += f.Points
 		// The lots get back no more than the balance (see addCappedLot): a

@@ -180,6 +180,8 @@ func FollowUp(f Fact) (Event, bool) {
 		return stockAnswer(meta, f.FollowUpID, f.ForMember, f.RequestID, f.RewardID, true), true
 	case StockRefused:
 		return stockAnswer(meta, f.FollowUpID, f.ForMember, f.RequestID, f.RewardID, false), true
+	case RedemptionCancelled:
+		return stockReturn(f), f.Stocked
 	}
 	return Event{}, false
 }
@@ -188,6 +190,7 @@ func FollowUp(f Fact) (Event, bool) {
 const (
 	stockRequestPrefix = "stock-request-"
 	stockAnswerPrefix  = "stock-answer-"
+	stockReturnPrefix  = "stock-return-"
 )
 
 // followUpID is a follow-up's id: the one its fact was given, or for a fact
@@ -223,6 +226,11 @@ func GiveFollowUpIDs(facts []Fact, mint func(prefix string, index int) string) {
 		case StockRefused:
 			f.FollowUpID = mint(stockAnswerPrefix, i)
 			facts[i] = f
+		case RedemptionCancelled:
+			if f.Stocked {
+				f.FollowUpID = mint(stockReturnPrefix, i)
+				facts[i] = f
+			}
 		}
 	}
 }

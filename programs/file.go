@@ -34,6 +34,16 @@ type file struct {
 	Redemption       fileRedemption `yaml:"redemption"`
 	TierPolicy       fileTierPolicy `yaml:"tier_policy"`
 	Transfers        fileTransfers  `yaml:"transfers"`
+	Adjustments      fileAdjust     `yaml:"adjustments"`
+}
+
+// DefaultCancelDays is how long the back office may cancel a redemption
+// when the program file does not say (redemption.cancel_days).
+const DefaultCancelDays = 30
+
+type fileAdjust struct {
+	MaxPoints     scalar `yaml:"max_points"`
+	AllowNegative scalar `yaml:"allow_negative"`
 }
 
 type fileTransfers struct {
@@ -58,6 +68,7 @@ type fileRedemption struct {
 	Rewards      []fileReward `yaml:"rewards"`
 	DirectPoints scalar       `yaml:"direct_points"`
 	MinPoints    scalar       `yaml:"min_points"`
+	CancelDays   scalar       `yaml:"cancel_days"`
 }
 
 type fileReward struct {
@@ -75,8 +86,9 @@ type fileRewardLimit struct {
 }
 
 type fileReturns struct {
-	Policy       scalar `yaml:"policy"`
-	OrderBonuses scalar `yaml:"order_bonuses"`
+	Policy           scalar `yaml:"policy"`
+	OrderBonuses     scalar `yaml:"order_bonuses"`
+	DebtFromEarnings scalar `yaml:"debt_from_earnings"`
 }
 
 type fileEarning struct {
@@ -596,8 +608,9 @@ func (f *file) program() (*domain.Program, []error) {
 	p.Earning.VisitBonusMaxPerDay = int(c.integer("earning.visit_bonus.max_per_day", e.VisitBonus.MaxPerDay, maxVisitsPerDay))
 
 	p.Returns = domain.Returns{
-		Policy:       domain.ReturnsPolicy(c.text("returns.policy", f.Returns.Policy)),
-		OrderBonuses: domain.OrderBonuses(c.text("returns.order_bonuses", f.Returns.OrderBonuses)),
+		Policy:           domain.ReturnsPolicy(c.text("returns.policy", f.Returns.Policy)),
+		OrderBonuses:     domain.OrderBonuses(c.text("returns.order_bonuses", f.Returns.OrderBonuses)),
+		DebtFromEarnings: c.boolean("returns.debt_from_earnings", f.Returns.DebtFromEarnings),
 	}
 	p.Earning.Expiry = domain.Expiry{
 		Policy:     domain.ExpiryPolicy(c.text("earning.expiry.policy", e.Expiry.Policy)),
@@ -636,6 +649,10 @@ func (f *file) program() (*domain.Program, []error) {
 	p.Transfers = domain.Transfers{
 		Allowed:   c.boolean("transfers.allowed", f.Transfers.Allowed),
 		MinPoints: c.integer("transfers.min_points", f.Transfers.MinPoints, maxPoints),
+	}
+	p.Adjustments = domain.Adjustments{
+		MaxPoints:     c.integer("adjustments.max_points", f.Adjustments.MaxPoints, maxPoints),
+		AllowNegative: c.boolean("adjustments.allow_negative", f.Adjustments.AllowNegative),
 	}
 	p.Earning.Yearly = domain.Yearly{
 		BirthdayPoints:    c.integer("earning.yearly.birthday_points", e.Yearly.BirthdayPoints, maxPoints),
@@ -701,6 +718,10 @@ func (c *converter) redemption(fr fileRedemption) domain.Redemption {
 	r := domain.Redemption{
 		DirectPoints: c.boolean("redemption.direct_points", fr.DirectPoints),
 		MinPoints:    c.integer("redemption.min_points", fr.MinPoints, maxPoints),
+		CancelDays:   DefaultCancelDays,
+	}
+	if fr.CancelDays.present() {
+		r.CancelDays = int(c.integer("redemption.cancel_days", fr.CancelDays, domain.MaxCancelDays))
 	}
 	for i, fw := range fr.Rewards {
 		field := fmt.Sprintf("redemption.rewards[%d]", i)

@@ -55,6 +55,7 @@ func baseProgram() *domain.Program {
 			VisitBonus:          1,
 			VisitBonusMaxPerDay: 2,
 		},
+		Redemption: domain.Redemption{CancelDays: programs.DefaultCancelDays},
 		Tiers: []domain.Tier{
 			{Name: "bronze", QualifyingSpend: 0, Multiplier: domain.Ratio{Num: 1, Den: 1}},
 			{Name: "silver", QualifyingSpend: 100_00, Multiplier: domain.Ratio{Num: 125, Den: 100}},
@@ -107,6 +108,14 @@ func TestParseGood(t *testing.T) {
 			want: func(p *domain.Program) {
 				p.Earning.PerOrderCap, p.Earning.FirstPurchaseBonus, p.Earning.FeedbackBonus = 0, 0, 0
 				p.Earning.VisitBonus, p.Earning.VisitBonusMaxPerDay = 0, 0
+			},
+		},
+		{
+			name: "member care settings",
+			from: "tiers:", to: "adjustments: {max_points: 5000, allow_negative: true}\nredemption: {cancel_days: 0}\nreturns: {debt_from_earnings: true}\ntiers:",
+			want: func(p *domain.Program) {
+				p.Adjustments = domain.Adjustments{MaxPoints: 5000, AllowNegative: true}
+				p.Redemption.CancelDays, p.Returns.DebtFromEarnings = 0, true
 			},
 		},
 		{
@@ -181,6 +190,15 @@ func TestParseBad(t *testing.T) {
 		{name: "an unknown returns policy", data: "returns: {policy: never}\n", wantField: "returns.policy"},
 		{name: "an unknown order bonuses setting", data: "returns: {order_bonuses: clawback}\n", wantField: "returns.order_bonuses", wantText: `must be reverse or keep, got "clawback"`},
 		{name: "order bonuses as a boolean", data: "returns: {order_bonuses: false}\n", wantField: "returns.order_bonuses"},
+
+		// Member care.
+		{name: "debt from earnings as a word", data: "returns: {debt_from_earnings: sometimes}\n", wantField: "returns.debt_from_earnings"},
+		{name: "negative adjustment limit", data: "adjustments: {max_points: -5}\n", wantField: "adjustments.max_points"},
+		{name: "adjustment limit beyond any event", data: "adjustments: {max_points: 99999999999999999}\n", wantField: "adjustments.max_points"},
+		{name: "negative balances as a number", data: "adjustments: {max_points: 5, allow_negative: 1}\n", wantField: "adjustments.allow_negative"},
+		{name: "an unknown adjustments key", data: "adjustments: {max_points: 5, approver: boss}\n", wantField: "adjustments.approver"},
+		{name: "cancellations for years", data: "redemption: {cancel_days: 400}\n", wantField: "redemption.cancel_days"},
+		{name: "cancellation days negative", data: "redemption: {cancel_days: -1}\n", wantField: "redemption.cancel_days"},
 
 		// The reward catalogue.
 		{name: "a reward without points", data: "redemption:\n  rewards:\n    - {id: mug}\n", wantField: "redemption.rewards[0].points"},
@@ -387,6 +405,7 @@ func TestLoad(t *testing.T) {
 			CategoryMultipliers: map[string]domain.Ratio{"books": {Num: 15, Den: 10}},
 			VisitBonus:          10,
 		},
+		Redemption: domain.Redemption{CancelDays: programs.DefaultCancelDays}, // not in the file: the default
 		Tiers: []domain.Tier{
 			{Name: "regular", QualifyingSpend: 0, Multiplier: domain.Ratio{Num: 1, Den: 1}},
 			{Name: "premium", QualifyingSpend: 100_000, Multiplier: domain.Ratio{Num: 2, Den: 1}},
@@ -462,7 +481,9 @@ func TestDefault(t *testing.T) {
 			{Name: "silver", QualifyingSpend: 500_00, Multiplier: domain.Ratio{Num: 125, Den: 100}},
 			{Name: "gold", QualifyingSpend: 1500_00, Multiplier: domain.Ratio{Num: 15, Den: 10}},
 		}},
-		{"redemption", p.Redemption, domain.Redemption{DirectPoints: true, MinPoints: 100, Rewards: []domain.Reward{
+		{"adjustments", p.Adjustments, domain.Adjustments{MaxPoints: 10_000}},
+		{"debt_from_earnings", p.Returns.DebtFromEarnings, false},
+		{"redemption", p.Redemption, domain.Redemption{DirectPoints: true, MinPoints: 100, CancelDays: 30, Rewards: []domain.Reward{
 			{ID: "coffee", Name: "Coffee", Points: 150, Limit: domain.RewardLimit{Count: 1, Per: domain.PerDay}},
 			{ID: "voucher-10", Name: "10.00 EUR voucher", Points: 1000},
 			{ID: "lounge-pass", Name: "Airport lounge pass", Points: 2500, Tiers: []string{"gold"}},

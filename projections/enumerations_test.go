@@ -113,6 +113,7 @@ func TestEngineEnumerationsAreTheConstraints(t *testing.T) {
 		{"tier_changes.reason", "../domain", "TierReason", ""},
 		{"redemptions.reason", "../domain", "Redeem", "RedemptionReason"},
 		{"points_ledger.kind", ".", "Kind", ""},
+		{"adjustments.refused_reason", "../domain", "Adjust", "RedemptionReason"},
 	} {
 		consts := stringConsts(t, c.dir, c.prefix, c.typ)
 		if !sameSet(consts, constraints[c.column]) {

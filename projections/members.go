@@ -29,7 +29,7 @@ func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
 func (Members) Tables() []string {
-	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock"}
+	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments"}
 }
 
 // memberChange is what one batch does to one member row, folded in ledger
@@ -96,6 +96,10 @@ func (c *memberChange) evolve(f domain.Fact, seq uint64) {
 		c.earned += f.Points
 	case domain.PointsDebt:
 		c.debt += f.Points
+	case domain.DebtRepaid:
+		c.debt -= f.Points
+	case domain.RedemptionCancelled:
+		c.redeemed -= f.Points
 	case domain.PointsRedeemed:
 		c.redeemed += f.Points
 	case domain.HoldRedeemed:
@@ -175,6 +179,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	changes := map[string]*memberChange{}
 	ledgerRows, tierRows, noticeRows := copyData{table: pointsLedgerTable}, copyData{table: tierChangesTable}, copyData{table: noticesTable}
 	var redemptions redemptionRecords
+	adjustmentRows := copyData{table: adjustmentsTable}
 	var stockRewards []string
 	var stockUnits []int64
 	var stockAt []time.Time
@@ -187,6 +192,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			case domain.StockTaken:
 				stockRewards, stockUnits, stockAt = append(stockRewards, f.RewardID), append(stockUnits, f.Quantity), append(stockAt, meta.OccurredAt)
 				continue
+			case domain.StockReturned:
+				stockRewards, stockUnits, stockAt = append(stockRewards, f.RewardID), append(stockUnits, -f.Quantity), append(stockAt, meta.OccurredAt)
+				continue
 			case domain.StockRefused:
 				continue
 			}
@@ -198,6 +206,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			c.evolve(f, rec.Seq)
 			addPointsRows(&ledgerRows, seq, int32(i), f)
 			redemptions.add(f, seq, int32(i))
+			addAdjustmentRow(&adjustmentRows, seq, int32(i), f)
 			switch f := f.(type) {
 			case domain.PointsExpiring:
 				noticeRows.row()
@@ -238,6 +247,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		}
 	}
 	if err := noticeRows.write(ctx, tx); err != nil {
+		return err
+	}
+	if err := adjustmentRows.write(ctx, tx); err != nil {
 		return err
 	}
 	if len(changes) == 0 {

@@ -21,6 +21,8 @@ const (
 	ReturnRule  = "out_of_stock"
 	ReleaseRule = "pending_release"
 	CancelRule  = "refund"
+	// RedemptionCancelledRule marks a cancelled redemption's points back.
+	RedemptionCancelledRule = "redemption_cancelled"
 )
 
 var pointsLedgerTable = newCopyTable("points_ledger", "ledger_seq", "fact_index", "member_id", "points", "kind", "rule",
@@ -38,6 +40,8 @@ func addPointsRows(rows *copyData, seq int64, i int32, f domain.Fact) {
 		case domain.PointsReleased:
 			expiresAt = e.ExpiresAt
 		case domain.PointsReceived:
+			expiresAt = e.ExpiresAt
+		case domain.PointsAdjusted:
 			expiresAt = e.ExpiresAt
 		}
 		rows.row()
@@ -81,5 +85,11 @@ func addPointsRows(rows *copyData, seq int64, i int32, f domain.Fact) {
 		row(-f.Points, KindTransferred, domain.RuleTransferOut, f.ToMemberID, f.ProgramVersion, nil, AccountAvailable)
 	case domain.PointsReceived:
 		row(f.Points, KindReceived, domain.RuleTransferIn, f.FromMemberID, f.ProgramVersion, f, AccountAvailable)
+	case domain.PointsAdjusted:
+		row(f.Points, KindAdjusted, domain.RuleAdjustment, "", f.ProgramVersion, f, AccountAvailable)
+	case domain.RedemptionCancelled:
+		row(f.Points, KindReturned, RedemptionCancelledRule, "", f.ProgramVersion, nil, AccountAvailable)
+	case domain.DebtRepaid:
+		row(-f.Points, KindReversed, domain.RuleDebtRepayment, "", f.ProgramVersion, nil, AccountAvailable)
 	}
 }

@@ -90,6 +90,7 @@ const (
 	KindTransferred = "transferred"
 	KindReceived    = "received"
 	KindReturned    = "returned"
+	KindAdjusted    = "adjusted"
 )
 
 // MemberSummary reads a member's balance, tier and activity and the recent

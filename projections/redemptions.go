@@ -31,6 +31,15 @@ type redemptionRecord struct {
 type redemptionRecords struct {
 	order []string
 	rows  map[string]*redemptionRecord
+	// cancels are the batch's cancellations, applied to the rows once the
+	// batch's own are written.
+	cancels cancellations
+}
+
+// cancellations are the columns of setCancelled.
+type cancellations struct {
+	members, requests, reasons, operators []string
+	at                                    []time.Time
 }
 
 func (r *redemptionRecords) add(f domain.Fact, seq int64, i int32) {
@@ -74,8 +83,18 @@ func (r *redemptionRecords) add(f domain.Fact, seq int64, i int32) {
 			x.reward, x.quantity = nullIfEmpty(f.RewardID), f.Quantity
 		}
 		x.version, x.channel = f.ProgramVersion, nil
+	case domain.RedemptionCancelled:
+		c := &r.cancels
+		c.members, c.requests, c.reasons = append(c.members, meta.MemberID), append(c.requests, f.RedemptionID), append(c.reasons, f.Reason)
+		c.operators, c.at = append(c.operators, f.OperatorID), append(c.at, meta.OccurredAt)
 	}
 }
+
+// setCancelled marks cancelled redemptions.
+const setCancelled = `
+update redemptions as r set status = 'cancelled', cancelled_at = c.at, cancel_reason_code = c.reason, cancelled_by = c.operator
+from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) as c(member_id, request_id, reason, operator, at)
+where r.member_id = c.member_id and r.request_id = c.request_id`
 
 // upsertRedemptions writes the rows; a request already in the table (held
 // by an earlier batch, so it has a reward) gets its final status, reason and
@@ -119,7 +138,7 @@ func (r *redemptionRecords) write(ctx context.Context, tx pgx.Tx) error {
 	}
 	n := len(order)
 	if n == 0 {
-		return nil
+		return r.cancels.write(ctx, tx)
 	}
 	cols := struct {
 		member, request, status, version, event []string
@@ -139,6 +158,16 @@ func (r *redemptionRecords) write(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, upsertRedemptions, cols.member, cols.request, cols.status, cols.reward, cols.quantity, cols.points,
 		cols.reason, cols.detail, cols.channel, cols.version, cols.event, cols.seq, cols.index, cols.at); err != nil {
 		return fmt.Errorf("upsert %d redemptions: %w", n, err)
+	}
+	return r.cancels.write(ctx, tx)
+}
+
+func (c *cancellations) write(ctx context.Context, tx pgx.Tx) error {
+	if len(c.members) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, setCancelled, c.members, c.requests, c.reasons, c.operators, c.at); err != nil {
+		return fmt.Errorf("cancel %d redemptions: %w", len(c.members), err)
 	}
 	return nil
 }

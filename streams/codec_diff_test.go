@@ -414,6 +414,19 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.HoldReturned{FactMeta: meta, RequestID: s[1], Points: n[2], ProgramVersion: s[0]},
 		domain.StockTaken{FactMeta: meta, RewardID: s[2], ForMember: s[0], RequestID: s[1], Quantity: n[0], FollowUpID: s[1]},
 		domain.StockRefused{FactMeta: meta, RewardID: s[0], ForMember: s[1], RequestID: s[2], Quantity: n[1]},
+		domain.PointsAdjusted{FactMeta: meta, RequestID: s[0], Points: -n[1], Reason: s[1], Note: s[2], OperatorID: s[0], ProgramVersion: s[1]},
+		domain.PointsAdjusted{FactMeta: meta, RequestID: s[1], Points: n[2], Reason: s[2], OperatorID: s[1],
+			ExpiresAt: meta.OccurredAt.Add(72 * time.Hour), ProgramVersion: s[0]},
+		domain.AdjustmentRejected{FactMeta: meta, RequestID: s[2], Points: n[0], Reason: domain.RedemptionReason(s[1]), Detail: s[0],
+			OperatorID: s[2], ProgramVersion: s[1]},
+		domain.RedemptionCancelled{FactMeta: meta, RequestID: s[0], RedemptionID: s[1], RewardID: s[2], Quantity: n[0], Points: n[1],
+			Reason: s[2], OperatorID: s[1], Stocked: true, FollowUpID: s[0], ProgramVersion: s[2]},
+		domain.RedemptionCancelled{FactMeta: meta, RequestID: s[1], RedemptionID: s[2], Points: n[2], Reason: s[0], OperatorID: s[0],
+			ProgramVersion: s[1]},
+		domain.CancellationRejected{FactMeta: meta, RequestID: s[2], RedemptionID: s[0], Reason: domain.RedemptionReason(s[1]), Detail: s[2],
+			OperatorID: s[1], ProgramVersion: s[0]},
+		domain.StockReturned{FactMeta: meta, RewardID: s[1], ForMember: s[2], RequestID: s[0], Quantity: n[2]},
+		domain.DebtRepaid{FactMeta: meta, Points: n[0], ProgramVersion: s[2]},
 	}
 }
 

@@ -148,7 +148,36 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		if b.RewardID, err = body.requiredString("reward_id"); err == nil {
 			if b.MemberID, err = body.requiredString("for_member_id"); err == nil {
 				if b.RequestID, err = body.requiredString("request_id"); err == nil {
-					b.Quantity, err = body.requiredAmount("quantity")
+					if b.Quantity, err = body.requiredAmount("quantity"); err == nil {
+						if v := body.value("return"); v != nil {
+							err = json.Unmarshal(v, &b.Return)
+							if err != nil {
+								err = refRejectWire(ReasonMalformedJSON, body.name("return"), "must be true or false, got %s", refJsonKind(v))
+							}
+						}
+					}
+				}
+			}
+		}
+		e.Body = b
+	case domain.TypeAdjustment:
+		var b domain.AdjustRequest
+		if b.RequestID, err = body.requiredString("request_id"); err == nil {
+			if b.Points, err = body.requiredAmount("points"); err == nil {
+				if b.Reason, err = body.requiredString("reason_code"); err == nil {
+					if b.Note, _, err = body.optionalString("note"); err == nil {
+						b.OperatorID, err = body.requiredString("operator_id")
+					}
+				}
+			}
+		}
+		e.Body = b
+	case domain.TypeRedemptionCancel:
+		var b domain.CancelRequest
+		if b.RequestID, err = body.requiredString("request_id"); err == nil {
+			if b.RedemptionID, err = body.requiredString("redemption_id"); err == nil {
+				if b.Reason, err = body.requiredString("reason_code"); err == nil {
+					b.OperatorID, err = body.requiredString("operator_id")
 				}
 			}
 		}
@@ -690,6 +719,22 @@ type (
 		ForMemberID string `json:"for_member_id"`
 		RequestID   string `json:"request_id"`
 		Quantity    int64  `json:"quantity"`
+		Return      bool   `json:"return,omitempty"`
+	}
+	refWireAdjustData struct {
+		MemberID   string `json:"member_id"`
+		RequestID  string `json:"request_id"`
+		Points     int64  `json:"points"`
+		Reason     string `json:"reason_code"`
+		Note       string `json:"note,omitempty"`
+		OperatorID string `json:"operator_id"`
+	}
+	refWireCancelData struct {
+		MemberID     string `json:"member_id"`
+		RequestID    string `json:"request_id"`
+		RedemptionID string `json:"redemption_id"`
+		Reason       string `json:"reason_code"`
+		OperatorID   string `json:"operator_id"`
 	}
 	refWireStockAnswerData struct {
 		MemberID  string `json:"member_id"`
@@ -803,7 +848,22 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 		strs.check("referred_member_id", b.ReferredMemberID)
 		data = refWireReferralData{MemberID: e.MemberID, ReferredMemberID: b.ReferredMemberID}
 	case domain.StockRequest:
-		data = refWireStockRequestData{MemberID: e.MemberID, RewardID: b.RewardID, ForMemberID: b.MemberID, RequestID: b.RequestID, Quantity: b.Quantity}
+		data = refWireStockRequestData{MemberID: e.MemberID, RewardID: b.RewardID, ForMemberID: b.MemberID, RequestID: b.RequestID,
+			Quantity: b.Quantity, Return: b.Return}
+	case domain.AdjustRequest:
+		strs.check("request_id", b.RequestID)
+		strs.check("reason_code", b.Reason)
+		strs.check("note", b.Note)
+		strs.check("operator_id", b.OperatorID)
+		data = refWireAdjustData{MemberID: e.MemberID, RequestID: b.RequestID, Points: b.Points, Reason: b.Reason, Note: b.Note,
+			OperatorID: b.OperatorID}
+	case domain.CancelRequest:
+		strs.check("request_id", b.RequestID)
+		strs.check("redemption_id", b.RedemptionID)
+		strs.check("reason_code", b.Reason)
+		strs.check("operator_id", b.OperatorID)
+		data = refWireCancelData{MemberID: e.MemberID, RequestID: b.RequestID, RedemptionID: b.RedemptionID, Reason: b.Reason,
+			OperatorID: b.OperatorID}
 	case domain.StockAnswer:
 		answer := "refused"
 		if b.Granted {
@@ -940,6 +1000,10 @@ type refWireFact struct {
 	OtherMemberID        string          `json:"other_member_id,omitempty"`
 	Birthday             string          `json:"birthday,omitempty"`
 	FollowUpID           string          `json:"follow_up_id,omitempty"`
+	Note                 string          `json:"note,omitempty"`
+	OperatorID           string          `json:"operator_id,omitempty"`
+	RedemptionID         string          `json:"redemption_id,omitempty"`
+	Stocked              bool            `json:"stocked,omitempty"`
 }
 
 type refWireLine struct {
@@ -1103,6 +1167,26 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 	case domain.RedemptionRejected:
 		w.RequestID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RewardID, f.Quantity, f.Points
 		w.Reason, w.Detail, w.ProgramVersion = string(f.Reason), f.Detail, f.ProgramVersion
+	case domain.PointsAdjusted:
+		w.RequestID, w.Points, w.Reason, w.Note, w.OperatorID = f.RequestID, f.Points, f.Reason, f.Note, f.OperatorID
+		w.ProgramVersion = f.ProgramVersion
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.AdjustmentRejected:
+		w.RequestID, w.Points, w.Reason, w.Detail = f.RequestID, f.Points, string(f.Reason), f.Detail
+		w.OperatorID, w.ProgramVersion = f.OperatorID, f.ProgramVersion
+	case domain.RedemptionCancelled:
+		w.RequestID, w.RedemptionID, w.RewardID, w.Quantity, w.Points = f.RequestID, f.RedemptionID, f.RewardID, f.Quantity, f.Points
+		w.Reason, w.OperatorID, w.Stocked, w.FollowUpID, w.ProgramVersion = f.Reason, f.OperatorID, f.Stocked, f.FollowUpID, f.ProgramVersion
+	case domain.CancellationRejected:
+		w.RequestID, w.RedemptionID, w.Reason, w.Detail = f.RequestID, f.RedemptionID, string(f.Reason), f.Detail
+		w.OperatorID, w.ProgramVersion = f.OperatorID, f.ProgramVersion
+	case domain.StockReturned:
+		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
+	case domain.DebtRepaid:
+		w.Points, w.ProgramVersion = f.Points, f.ProgramVersion
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -1219,6 +1303,27 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactRedeemRejected:
 		return domain.RedemptionRejected{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Quantity: w.Quantity,
 			Points: w.Points, Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactPointsAdjusted:
+		f := domain.PointsAdjusted{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, Reason: w.Reason, Note: w.Note,
+			OperatorID: w.OperatorID, ProgramVersion: w.ProgramVersion}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = *w.ExpiresAt
+		}
+		return f, nil
+	case domain.FactAdjustmentRejected:
+		return domain.AdjustmentRejected{FactMeta: meta, RequestID: w.RequestID, Points: w.Points, Reason: domain.RedemptionReason(w.Reason),
+			Detail: w.Detail, OperatorID: w.OperatorID, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactRedemptionCancelled:
+		return domain.RedemptionCancelled{FactMeta: meta, RequestID: w.RequestID, RedemptionID: w.RedemptionID, RewardID: w.RewardID,
+			Quantity: w.Quantity, Points: w.Points, Reason: w.Reason, OperatorID: w.OperatorID, Stocked: w.Stocked,
+			FollowUpID: w.FollowUpID, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactCancellationRejected:
+		return domain.CancellationRejected{FactMeta: meta, RequestID: w.RequestID, RedemptionID: w.RedemptionID,
+			Reason: domain.RedemptionReason(w.Reason), Detail: w.Detail, OperatorID: w.OperatorID, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactStockReturned:
+		return domain.StockReturned{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
+	case domain.FactDebtRepaid:
+		return domain.DebtRepaid{FactMeta: meta, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

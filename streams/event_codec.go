@@ -518,6 +518,18 @@ func (o object) requiredAmount(key string) (int64, error) {
 	return n, err
 }
 
+// optionalTrue reads an optional boolean: false when absent or null.
+func (o object) optionalTrue(key string) (bool, error) {
+	switch v := o.value(key); string(v) {
+	case "", "null", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, rejectWire(ReasonMalformedJSON, o.name(key), "must be true or false, got %s", jsonKind(v))
+	}
+}
+
 // optionalScore reads an optional score (rating, nps); nil when absent or null.
 func (o object) optionalScore(key string) (*int, error) {
 	n, ok, err := o.integer(key, strconv.IntSize, domain.ReasonInvalidField)

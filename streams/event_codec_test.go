@@ -68,6 +68,18 @@ func sampleEvents() []domain.Event {
 			Body: domain.StockRequest{RewardID: "lounge-pass", MemberID: "m-42", RequestID: "till-3-000813", Quantity: 1}},
 		{ID: "stock-answer-1f2e3d4c5b6a79880716253443526170", Type: domain.TypeStockAnswer, Source: domain.FollowUpSource,
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.StockAnswer{RequestID: "till-3-000813", RewardID: "lounge-pass", Granted: true}},
+		{ID: "stock-return-7d2e3f4c5b6a79880716253443526171", Type: domain.TypeStockRequest, Source: domain.FollowUpSource,
+			MemberID: "stock:lounge-pass", OccurredAt: sampleTime,
+			Body: domain.StockRequest{RewardID: "lounge-pass", MemberID: "m-42", RequestID: "till-3-000813", Quantity: 1, Return: true}},
+		{ID: "adjust-8e1f0c2d-0000-4000-8000-00000000000b", Type: domain.TypeAdjustment, Source: "loyalty-service",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.AdjustRequest{RequestID: "case-5521", Points: 250, Reason: "missing_points",
+				Note: "receipt 4411 was not scanned", OperatorID: "agent-7"}},
+		{ID: "adjust-8e1f0c2d-0000-4000-8000-00000000000c", Type: domain.TypeAdjustment, Source: "loyalty-service",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.AdjustRequest{RequestID: "case-5522", Points: -100, Reason: "duplicate_credit",
+				OperatorID: "agent-7"}},
+		{ID: "cancel-9f2a1d3e-0000-4000-8000-00000000000d", Type: domain.TypeRedemptionCancel, Source: "loyalty-service",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.CancelRequest{RequestID: "case-5523", RedemptionID: "till-3-000812",
+				Reason: "customer_request", OperatorID: "agent-7"}},
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 // member's redemption:
 //
 //	"data": {"member_id": "stock:mug", "reward_id": "mug", "for_member_id": "m-1", "request_id": "r-1", "quantity": 1}
+//
+// or giving units back, from a cancelled redemption, with "return": true.
 var stockRequested = newEventCodec("stock-requested", 12, decodeStockRequest, encodeStockRequest, digestStockRequest)
 
 func decodeStockRequest(o object) (b domain.StockRequest, err error) {
@@ -23,7 +25,10 @@ func decodeStockRequest(o object) (b domain.StockRequest, err error) {
 	if b.RequestID, err = o.requiredString("request_id"); err != nil {
 		return b, err
 	}
-	b.Quantity, err = o.requiredAmount("quantity")
+	if b.Quantity, err = o.requiredAmount("quantity"); err != nil {
+		return b, err
+	}
+	b.Return, err = o.optionalTrue("return")
 	return b, err
 }
 
@@ -36,7 +41,11 @@ func encodeStockRequest(b []byte, body domain.StockRequest) ([]byte, error) {
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, body.RequestID, false)
 	b = append(b, `,"quantity":`...)
-	return strconv.AppendInt(b, body.Quantity, 10), nil
+	b = strconv.AppendInt(b, body.Quantity, 10)
+	if body.Return {
+		b = append(b, `,"return":true`...)
+	}
+	return b, nil
 }
 
 func digestStockRequest(d *digest, b domain.StockRequest) {
@@ -44,4 +53,7 @@ func digestStockRequest(d *digest, b domain.StockRequest) {
 	d.str(b.MemberID)
 	d.str(b.RequestID)
 	d.int(b.Quantity)
+	if b.Return { // only then: the digests of requests stored before stay as they were
+		d.str("return")
+	}
 }

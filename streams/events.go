@@ -22,6 +22,8 @@ var eventCodecs = []*eventCodec{
 	stockRequested,
 	stockAnswered,
 	memberClock,
+	adjustmentRequested,
+	redemptionCancelRequested,
 }
 
 // eventCodec is what the wire format knows of one input event type.
@@ -33,7 +35,7 @@ type eventCodec struct {
 	token string
 	// digestTag opens the type's part of EventDigest. Digests are stored in
 	// the ledger: a tag is never changed or given to another type. In use:
-	// 1 to 13, and legacyDigestTag; the next type takes 14.
+	// 1 to 15, and legacyDigestTag; the next type takes 16.
 	digestTag uint64
 	// decode reads the data object's fields but member_id.
 	decode func(data object) (domain.EventBody, error)

@@ -44,6 +44,12 @@ var factCodecs = []*factCodec{
 	factHoldReturned,
 	factStockTaken,
 	factStockRefused,
+	factPointsAdjusted,
+	factAdjustmentRejected,
+	factRedemptionCancelled,
+	factCancellationRejected,
+	factStockReturned,
+	factDebtRepaid,
 }
 
 // factCodec maps one fact kind to and from wireFact.

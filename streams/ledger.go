@@ -111,6 +111,10 @@ type wireFact struct {
 	OtherMemberID        string          `json:"other_member_id,omitempty"`
 	Birthday             string          `json:"birthday,omitempty"`
 	FollowUpID           string          `json:"follow_up_id,omitempty"`
+	Note                 string          `json:"note,omitempty"`
+	OperatorID           string          `json:"operator_id,omitempty"`
+	RedemptionID         string          `json:"redemption_id,omitempty"`
+	Stocked              bool            `json:"stocked,omitempty"`
 
 	// items and refundItems are the fact's lines as the fact codecs read and
 	// write them; Lines is only for encoding/json (see wireLines).
@@ -314,6 +318,12 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"other_member_id":`, w.OtherMemberID)
 	b = appendOptString(b, `,"birthday":`, w.Birthday)
 	b = appendOptString(b, `,"follow_up_id":`, w.FollowUpID)
+	b = appendOptString(b, `,"note":`, w.Note)
+	b = appendOptString(b, `,"operator_id":`, w.OperatorID)
+	b = appendOptString(b, `,"redemption_id":`, w.RedemptionID)
+	if w.Stocked {
+		b = append(b, `,"stocked":true`...)
+	}
 	return append(b, '}')
 }
 

@@ -284,6 +284,14 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<29, p.string(&w.Birthday)
 		case "follow_up_id":
 			bit, ok = 1<<30, p.string(&w.FollowUpID)
+		case "note":
+			bit, ok = 1<<31, p.string(&w.Note)
+		case "operator_id":
+			bit, ok = 1<<32, p.string(&w.OperatorID)
+		case "redemption_id":
+			bit, ok = 1<<33, p.string(&w.RedemptionID)
+		case "stocked":
+			bit, ok = 1<<34, p.literalTrue(&w.Stocked)
 		default:
 			return nil, false
 		}
@@ -507,6 +515,17 @@ func (p *ledgerParser) number() ([]byte, bool) {
 		return nil, false
 	}
 	return p.data[start:p.i], true
+}
+
+// literalTrue reads the literal true, the only value an omitempty boolean
+// is written with.
+func (p *ledgerParser) literalTrue(dst *bool) bool {
+	if !bytes.HasPrefix(p.data[p.i:], []byte("true")) {
+		return false
+	}
+	p.i += len("true")
+	*dst = true
+	return true
 }
 
 func (p *ledgerParser) int64(dst *int64) bool {
