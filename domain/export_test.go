@@ -24,6 +24,10 @@ func Normalized(m *Member) *Member {
 		nilIfEmpty(&h.lots)
 		c.holds[id] = h
 	}
+	for id, r := range c.spent {
+		nilIfEmpty(&r.lots)
+		c.spent[id] = r
+	}
 	for _, days := range []map[string][]daySpend{c.ruleDays, c.rewardDays} {
 		for k, d := range days {
 			nilIfEmpty(&d)
@@ -37,6 +41,7 @@ func Normalized(m *Member) *Member {
 	nilIfEmptyMap(&c.requests)
 	nilIfEmptyMap(&c.holds)
 	nilIfEmptyMap(&c.stockTaken)
+	nilIfEmptyMap(&c.spent)
 	return c
 }
 
@@ -76,5 +81,6 @@ func deepCopy(m *Member) *Member {
 	c.requestAges = slices.Clone(m.requestAges)
 	c.holds = maps.Clone(m.holds)
 	c.stockTaken = maps.Clone(m.stockTaken)
+	c.spent = maps.Clone(m.spent)
 	return &c
 }
