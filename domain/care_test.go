@@ -36,11 +36,14 @@ func TestAdjustments(t *testing.T) {
 	at := t0.Add(time.Hour)
 	runRuleCases(t, []ruleCase{
 		{
-			name:    "a credit, expiring as points earned then would",
-			program: func(p *domain.Program) { withAdjustments(500, false)(p); p.Earning.Expiry = domain.Expiry{Policy: domain.ExpireEndOfYear} },
-			given:   []domain.Event{enrolled(), firstBuy},
-			when:    adjust("e-1", at, "case-1", 250),
-			want:    []domain.Fact{adjusted("e-1", at, "case-1", 250, utcDate(2027, 1, 1))},
+			name: "a credit, expiring as points earned then would",
+			program: func(p *domain.Program) {
+				withAdjustments(500, false)(p)
+				p.Earning.Expiry = domain.Expiry{Policy: domain.ExpireEndOfYear}
+			},
+			given: []domain.Event{enrolled(), firstBuy},
+			when:  adjust("e-1", at, "case-1", 250),
+			want:  []domain.Fact{adjusted("e-1", at, "case-1", 250, utcDate(2027, 1, 1))},
 		},
 		{
 			name:    "a debit of what is available",
