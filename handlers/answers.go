@@ -85,7 +85,7 @@ func (e *Engine) answerCommitted(p *partition) {
 	}
 	for _, r := range p.staged {
 		switch r.eventType {
-		case domain.TypeRedemption, domain.TypeTransfer, domain.TypeStockAnswer:
+		case domain.TypeRedemption, domain.TypeTransfer, domain.TypeStockAnswer, domain.TypeAdjustment, domain.TypeRedemptionCancel:
 		default:
 			continue
 		}
@@ -115,6 +115,10 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 		request = domain.RedemptionRef(b.RequestID)
 	case domain.TransferRequest:
 		request = domain.TransferRef(b.RequestID)
+	case domain.AdjustRequest:
+		request = domain.AdjustmentRef(b.RequestID)
+	case domain.CancelRequest:
+		request = domain.CancelRef(b.RequestID)
 	default:
 		return
 	}
@@ -161,6 +165,14 @@ func requestOf(facts []domain.Fact) (domain.RequestRef, bool) {
 			return domain.RedemptionRef(f.RequestID), true
 		case domain.PointsHeld:
 			return domain.RedemptionRef(f.RequestID), false
+		case domain.PointsAdjusted:
+			return domain.AdjustmentRef(f.RequestID), true
+		case domain.AdjustmentRejected:
+			return domain.AdjustmentRef(f.RequestID), true
+		case domain.RedemptionCancelled:
+			return domain.CancelRef(f.RequestID), true
+		case domain.CancellationRejected:
+			return domain.CancelRef(f.RequestID), true
 		}
 	}
 	return domain.RequestRef{}, false

@@ -26,6 +26,9 @@ const (
 	BalanceSubject  = ServiceSubjects + ".balance"
 	RedeemSubject   = ServiceSubjects + ".redeem"
 	TransferSubject = ServiceSubjects + ".transfer"
+	// The back office's.
+	AdjustSubject = ServiceSubjects + ".adjust"
+	CancelSubject = ServiceSubjects + ".cancel"
 	// ServiceSource is the source of the events the service publishes.
 	ServiceSource = "loyalty-service"
 )
@@ -106,6 +109,28 @@ type RedeemRequestJSON struct {
 	Channel   string `json:"channel,omitempty"`
 }
 
+// AdjustRequestJSON is an adjustment asked of the service by the back
+// office: the fields of loyalty.points.adjustment_requested.v1's data.
+type AdjustRequestJSON struct {
+	MemberID   string `json:"member_id"`
+	RequestID  string `json:"request_id"`
+	Points     int64  `json:"points"`
+	ReasonCode string `json:"reason_code"`
+	Note       string `json:"note,omitempty"`
+	OperatorID string `json:"operator_id"`
+}
+
+// CancelRequestJSON is a redemption's cancellation asked of the service by
+// the back office: the fields of loyalty.redemption.cancel_requested.v1's
+// data.
+type CancelRequestJSON struct {
+	MemberID     string `json:"member_id"`
+	RequestID    string `json:"request_id"`
+	RedemptionID string `json:"redemption_id"`
+	ReasonCode   string `json:"reason_code"`
+	OperatorID   string `json:"operator_id"`
+}
+
 // TransferRequestJSON is a transfer asked of the service: the fields of
 // loyalty.points.transfer_requested.v1's data.
 type TransferRequestJSON struct {
@@ -122,17 +147,19 @@ type RedeemReply struct {
 	MemberID   string `json:"member_id"`
 	RequestID  string `json:"request_id"`
 	ToMemberID string `json:"to_member_id,omitempty"`
-	Status     string `json:"status"` // accepted or rejected
-	Points     int64  `json:"points"`
-	RewardID   string `json:"reward_id,omitempty"`
-	Quantity   int64  `json:"quantity,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	Detail     string `json:"detail,omitempty"`
-	Balance    int64  `json:"balance"`
-	Available  int64  `json:"available"`
-	Repeated   bool   `json:"repeated,omitempty"`
-	EventID    string `json:"event_id,omitempty"`
-	LedgerSeq  uint64 `json:"ledger_seq"`
+	// RedemptionID is the redemption a cancellation names.
+	RedemptionID string `json:"redemption_id,omitempty"`
+	Status       string `json:"status"` // accepted or rejected
+	Points       int64  `json:"points"`
+	RewardID     string `json:"reward_id,omitempty"`
+	Quantity     int64  `json:"quantity,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+	Detail       string `json:"detail,omitempty"`
+	Balance      int64  `json:"balance"`
+	Available    int64  `json:"available"`
+	Repeated     bool   `json:"repeated,omitempty"`
+	EventID      string `json:"event_id,omitempty"`
+	LedgerSeq    uint64 `json:"ledger_seq"`
 }
 
 // service holds what the handlers share.
@@ -158,7 +185,7 @@ func (e *Engine) serveRequests() (stop func(), err error) {
 }
 
 // serviceEndpoints are the service's endpoints, under ServiceSubjects.
-var serviceEndpoints = []string{"balance", "redeem", "transfer"}
+var serviceEndpoints = []string{"balance", "redeem", "transfer", "adjust", "cancel"}
 
 // startService serves the service on the engine's connection.
 func (e *Engine) startService(timeout time.Duration) (*microServer, error) {
@@ -189,6 +216,10 @@ func (s *service) endpoint(name string) micro.HandlerFunc {
 		return s.redeem
 	case "transfer":
 		return s.transfer
+	case "adjust":
+		return s.adjust
+	case "cancel":
+		return s.cancel
 	}
 	return nil
 }
@@ -265,6 +296,20 @@ func (s *service) transfer(req micro.Request) {
 	s.publishRequest(req, "transfer", domain.TypeTransfer, "transfer-request-", func(body domain.EventBody) domain.RequestRef {
 		return domain.TransferRef(body.(domain.TransferRequest).RequestID)
 	}, "request_id", "to_member_id", "points")
+}
+
+// adjust and cancel are the back office's: deploy/nats gives their
+// subjects to the back-office role only, not to tills.
+func (s *service) adjust(req micro.Request) {
+	s.publishRequest(req, "adjust", domain.TypeAdjustment, "adjust-", func(body domain.EventBody) domain.RequestRef {
+		return domain.AdjustmentRef(body.(domain.AdjustRequest).RequestID)
+	}, "request_id", "points", "reason_code", "note", "operator_id")
+}
+
+func (s *service) cancel(req micro.Request) {
+	s.publishRequest(req, "cancel", domain.TypeRedemptionCancel, "cancel-", func(body domain.EventBody) domain.RequestRef {
+		return domain.CancelRef(body.(domain.CancelRequest).RequestID)
+	}, "request_id", "redemption_id", "reason_code", "operator_id")
 }
 
 // publishRequest reads a request whose fields are those of the data of an
@@ -381,6 +426,14 @@ func (s *service) answer(req micro.Request, memberID, requestID, eventID string,
 			reply.Status, reply.Points, reply.ToMemberID = "accepted", f.Points, f.ToMemberID
 		case domain.TransferRejected:
 			reply.Status, reply.ToMemberID, reply.Reason, reply.Detail = "rejected", f.ToMemberID, string(f.Reason), f.Detail
+		case domain.PointsAdjusted:
+			reply.Status, reply.Points = "accepted", f.Points
+		case domain.AdjustmentRejected:
+			reply.Status, reply.Points, reply.Reason, reply.Detail = "rejected", f.Points, string(f.Reason), f.Detail
+		case domain.RedemptionCancelled:
+			reply.Status, reply.Points, reply.RedemptionID, reply.RewardID, reply.Quantity = "accepted", f.Points, f.RedemptionID, f.RewardID, f.Quantity
+		case domain.CancellationRejected:
+			reply.Status, reply.RedemptionID, reply.Reason, reply.Detail = "rejected", f.RedemptionID, string(f.Reason), f.Detail
 		}
 	}
 	return req.RespondJSON(reply)
