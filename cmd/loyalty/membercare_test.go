@@ -152,4 +152,3 @@ func waitForCareRows(t *testing.T, pool *pgxpool.Pool) []string {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
