@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -116,12 +117,16 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	// a stock answer of its own would grant its held redemption, a clock
 	// event expire points.
 	engineOnly := map[domain.EventType]bool{domain.TypeMemberClock: true, domain.TypeTransferIn: true,
-		domain.TypeReferralReward: true, domain.TypeStockRequest: true, domain.TypeStockAnswer: true}
+		domain.TypeReferralReward: true, domain.TypeStockRequest: true, domain.TypeStockAnswer: true,
+		domain.TypeAdjustment: true, domain.TypeRedemptionCancel: true}
 	var allowed, forbidden []string
 	for _, typ := range domain.EventTypes {
 		subject, err := streams.InputSubject(typ, "permission-check")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if engineOnly[typ] != domain.MadeByEngine(typ) {
+			t.Errorf("%s: engine-only here %v, domain.MadeByEngine %v", typ, engineOnly[typ], domain.MadeByEngine(typ))
 		}
 		if engineOnly[typ] {
 			forbidden = append(forbidden, subject)
@@ -131,7 +136,8 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	}
 	// Nor the subjects on which one engine forwards a request to the owner
 	// of the member's partition.
-	forbidden = append(forbidden, "loyalty.svc.p.00.redeem", "loyalty.svc.p.63.balance")
+	// nor the back office's part of the service.
+	forbidden = append(forbidden, "loyalty.svc.p.00.redeem", "loyalty.svc.p.63.balance", handlers.AdjustSubject, handlers.CancelSubject)
 	forger, err := nats.Connect(url, nats.UserInfo("upstream", passwords["upstream"]), nats.RootCAs(ca), nats.CustomInboxPrefix("_INBOX_upstream"))
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +263,8 @@ func (s securedNATS) jetStream(t *testing.T, user string) jetstream.JetStream {
 // and TLS checked against a CA of the test's own.
 func startSecuredNATS(t *testing.T) securedNATS {
 	t.Helper()
-	s := securedNATS{dir: t.TempDir(), passwords: map[string]string{"upstream": "up-s3cret", "engine": "eng-s3cret", "operator": "op-s3cret"},
+	s := securedNATS{dir: t.TempDir(), passwords: map[string]string{"upstream": "up-s3cret", "engine": "eng-s3cret", "operator": "op-s3cret",
+		"backoffice": "bo-s3cret"},
 		passwordFile: map[string]string{}}
 	for user, pw := range s.passwords {
 		t.Setenv("LOYALTY_"+strings.ToUpper(user)+"_PASSWORD", pw)
@@ -341,4 +348,108 @@ func TestPasswordsInURLFlagsAreRefused(t *testing.T) {
 			t.Errorf("loyalty %v: err %v, stderr %q", args, err, errOut)
 		}
 	}
+}
+
+// The back office and the tills, each as the NATS user
+// deploy/nats/permissions.conf defines: the back office adjusts points and
+// cancels redemptions through `loyalty member`, and may do nothing else; a
+// till may redeem but not adjust or cancel.
+func TestBackOfficeAndTillRoles(t *testing.T) {
+	sec := startSecuredNATS(t)
+	db := pgtest.New(t)
+	srv := startServe(t, append(sec.as("engine"), "--database-url", db.URL, "--data-dir", t.TempDir())...)
+	const member = "role-member"
+	at := time.Now().UTC().Add(-time.Hour)
+	upstream := sec.jetStream(t, "upstream")
+	for _, e := range []domain.Event{
+		{ID: "role-enrol", Type: domain.TypeMemberEnrolled, Source: "roles", MemberID: member, OccurredAt: at, Body: domain.Enrolment{Channel: "app"}},
+		{ID: "role-buy", Type: domain.TypePurchaseCompleted, Source: "roles", MemberID: member, OccurredAt: at,
+			Body: domain.Purchase{OrderID: "o-1", Total: domain.Money{Minor: 100_00, Currency: "EUR"}}},
+	} {
+		subject, err := streams.InputSubject(e.Type, e.MemberID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := streams.EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := upstream.Publish(context.Background(), subject, data, jetstream.WithMsgID(e.ID)); err != nil {
+			t.Fatalf("publish as upstream: %v", err)
+		}
+	}
+	// A till redeems (300 points: 100 base, 200 first-purchase bonus).
+	till := sec.connect(t, "upstream")
+	waitForAnswer := func(nc *nats.Conn, subject, request string) []byte {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			msg, err := nc.Request(subject, []byte(request), 5*time.Second)
+			if err == nil && msg.Header.Get("Nats-Service-Error-Code") == "" {
+				return msg.Data
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s %s: %v %v", subject, request, err, msg)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitForAnswer(till, handlers.RedeemSubject, `{"member_id":"role-member","request_id":"till-1","points":100}`)
+
+	// The back office adjusts and cancels.
+	bo := sec.as("backoffice")
+	if out := mustLoyalty(t, append(bo, "member", "adjust", member, "--points", "50", "--reason", "goodwill", "--operator", "agent-7")...); !strings.Contains(out, "accepted") {
+		t.Errorf("member adjust as the back office:\n%s", out)
+	}
+	if out := mustLoyalty(t, append(bo, "member", "cancel-redemption", member, "till-1", "--reason", "till_error", "--operator", "agent-7")...); !strings.Contains(out, "balance 350") {
+		t.Errorf("member cancel-redemption as the back office:\n%s", out)
+	}
+	// A till may not: its request is refused by the server, not answered.
+	for _, subject := range []string{handlers.AdjustSubject, handlers.CancelSubject} {
+		refused := make(chan error, 1)
+		nc := sec.connect(t, "upstream")
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { refused <- err })
+		if msg, err := nc.Request(subject, []byte(`{"member_id":"role-member","request_id":"x","points":5000,"reason_code":"a","operator_id":"b"}`), 2*time.Second); err == nil {
+			t.Errorf("a till's request on %s was answered: %s", subject, msg.Data)
+		}
+		select {
+		case err := <-refused:
+			if !errors.Is(err, nats.ErrPermissionViolation) {
+				t.Errorf("a till on %s: %v", subject, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("a till's request on %s was not refused as a permission violation", subject)
+		}
+	}
+	// The back office may not redeem, publish input, or read the streams.
+	office := sec.connect(t, "backoffice")
+	refused := make(chan error, 4)
+	office.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { refused <- err })
+	for _, subject := range []string{handlers.RedeemSubject, "loyalty.in.purchase-completed.cm9sZS1tZW1iZXI", "$JS.API.STREAM.LIST"} {
+		if err := office.Publish(subject, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-refused:
+			if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), strconv.Quote(subject)) {
+				t.Errorf("the back office publishing on %s: %v", subject, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("the back office may publish on %s", subject)
+		}
+	}
+	// The ledger holds exactly the till's redemption, the adjustment and the cancellation.
+	var balance int64
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := db.Pool.QueryRow(context.Background(), `select points_balance from loyalty.members where member_id = $1`, member).Scan(&balance)
+		if err == nil && balance == 350 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balance %d (%v), want 350: 300 earned, 100 redeemed and back, 50 credited", balance, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	srv.stop(t)
 }
