@@ -172,6 +172,8 @@ func requestID(b EventBody) string {
 		return b.RequestID
 	case CancelRequest:
 		return b.RequestID
+	case VoucherUse:
+		return b.RequestID
 	}
 	return ""
 }

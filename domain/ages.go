@@ -79,6 +79,7 @@ func (m *Member) forgetRequests(horizon int64) {
 			delete(m.requests, a.ref)
 			if a.ref.Kind == RequestRedemption {
 				delete(m.spent, a.ref.ID)
+				m.forgetVouchers(a.ref.ID)
 			}
 		}
 	}

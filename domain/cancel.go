@@ -149,6 +149,9 @@ func decideCancel(m *Member, meta FactMeta, b CancelRequest, p *Program) ([]Fact
 	if s.cancelled {
 		return refuse(CancelAlreadyCancelled, "redemption %q was cancelled already", b.RedemptionID)
 	}
+	if code, used := m.voucherUsed(b.RedemptionID); used {
+		return refuse(VoucherAlreadyUsed, "redemption %q's voucher %s was used", b.RedemptionID, FormatVoucherCode(code))
+	}
 	if days := p.Redemption.CancelDays; days == 0 {
 		return refuse(CancelWindowClosed, "program %s allows no cancellations (set redemption.cancel_days)", p.Version)
 	} else if meta.OccurredAt.Sub(s.at) > time.Duration(days)*24*time.Hour {
@@ -186,6 +189,7 @@ func (m *Member) evolveCancel(f Fact) {
 			m.addCappedLot(s.lots[i].expires, s.lots[i].remaining)
 		}
 		m.spent[f.RedemptionID] = spent{at: s.at, cancelled: true}
+		m.cancelVouchers(f.RedemptionID)
 		m.rememberRequest(CancelRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
 	case CancellationRejected:
 		m.rememberRequest(CancelRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})

@@ -28,6 +28,7 @@ const (
 	TypeStockAnswer       EventType = "loyalty.reward.stock_answered.v1"
 	TypeAdjustment        EventType = "loyalty.points.adjustment_requested.v1"
 	TypeRedemptionCancel  EventType = "loyalty.redemption.cancel_requested.v1"
+	TypeVoucherUse        EventType = "loyalty.voucher.use_requested.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
@@ -35,7 +36,7 @@ var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
 	TypePurchaseConfirmed, TypeTierAssigned, TypeTransfer, TypeTransferIn, TypeReferralReward,
-	TypeStockRequest, TypeStockAnswer, TypeAdjustment, TypeRedemptionCancel,
+	TypeStockRequest, TypeStockAnswer, TypeAdjustment, TypeRedemptionCancel, TypeVoucherUse,
 }
 
 // Event is one piece of member activity reported by an upstream system.
@@ -286,13 +287,14 @@ func (b RedeemRequest) decide(m *Member, meta FactMeta, at time.Time, e Event, p
 
 // MadeByEngine reports whether only the engine publishes events of type t:
 // the clock, and the follow-ups it publishes for another member or a
-// reward's stock (FollowUp), and the back office's requests, which come
-// through the service (adjustments, cancellations). Upstream may not
-// publish them.
+// reward's stock (FollowUp), and the requests that come through the
+// service only: the back office's (adjustments, cancellations) and a
+// till's use of a voucher, whose member the service finds by the code.
+// Upstream may not publish them.
 func MadeByEngine(t EventType) bool {
 	switch t {
 	case TypeMemberClock, TypeTransferIn, TypeReferralReward, TypeStockRequest, TypeStockAnswer,
-		TypeAdjustment, TypeRedemptionCancel:
+		TypeAdjustment, TypeRedemptionCancel, TypeVoucherUse:
 		return true
 	}
 	return false

@@ -42,6 +42,7 @@ func Normalized(m *Member) *Member {
 	nilIfEmptyMap(&c.holds)
 	nilIfEmptyMap(&c.stockTaken)
 	nilIfEmptyMap(&c.spent)
+	nilIfEmptyMap(&c.vouchers)
 	return c
 }
 
@@ -82,5 +83,6 @@ func deepCopy(m *Member) *Member {
 	c.holds = maps.Clone(m.holds)
 	c.stockTaken = maps.Clone(m.stockTaken)
 	c.spent = maps.Clone(m.spent)
+	c.vouchers = maps.Clone(m.vouchers)
 	return &c
 }

@@ -42,6 +42,9 @@ const (
 	FactCancellationRejected FactType = "loyalty.cancellation.rejected.v1"
 	FactStockReturned        FactType = "loyalty.reward.stock_returned.v1"
 	FactDebtRepaid           FactType = "loyalty.points.debt_repaid.v1"
+	FactVoucherIssued        FactType = "loyalty.voucher.issued.v1"
+	FactVoucherUsed          FactType = "loyalty.voucher.used.v1"
+	FactVoucherRefused       FactType = "loyalty.voucher.refused.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id

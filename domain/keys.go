@@ -90,6 +90,9 @@ func KeysOf(e Event) (order, request *Key) {
 	case CancelRequest:
 		k := RequestKey(e.MemberID, CancelRef(b.RequestID))
 		return nil, &k
+	case VoucherUse:
+		k := RequestKey(e.MemberID, VoucherUseRef(b.RequestID))
+		return nil, &k
 	}
 	return nil, nil
 }
@@ -132,6 +135,10 @@ func ClaimsOf(member string, facts []Fact) []Claim {
 			request(CancelRef(f.RequestID), f.OccurredAt, f.Points, "")
 		case CancellationRejected:
 			request(CancelRef(f.RequestID), f.OccurredAt, 0, f.Reason)
+		case VoucherUsed:
+			request(VoucherUseRef(f.RequestID), f.OccurredAt, 0, "")
+		case VoucherRefused:
+			request(VoucherUseRef(f.RequestID), f.OccurredAt, 0, f.Reason)
 		}
 	}
 	return claims
@@ -153,7 +160,7 @@ func refuseKnown(e Event, k Known) error {
 		if k.Request != nil {
 			return duplicateTransfer(b.RequestID, *k.Request)
 		}
-	case AdjustRequest, CancelRequest:
+	case AdjustRequest, CancelRequest, VoucherUse:
 		if k.Request != nil {
 			return duplicateRequest(requestID(b), *k.Request)
 		}

@@ -65,6 +65,7 @@ type Member struct {
 	pendingQueue    []pendingEntry                   // the orders with pending points, by when they become available
 	requestAges     requestAges                      // the requests by age, for forgetOld
 	spent           map[string]spent                 // accepted redemptions, by request, while their request is remembered
+	vouchers        map[string]voucher               // voucher codes, while their redemption's request is remembered
 	// forked: a fork of another member (fork), sharing its history;
 	// ordersOverlay holds the orders the fork changed (nil: forgotten).
 	forked        bool
@@ -190,6 +191,7 @@ func (m *Member) unshare() {
 	m.requestAges = slices.Clone(m.requestAges)
 	m.holds = maps.Clone(m.holds) // a hold's lots are never changed in place
 	m.spent = maps.Clone(m.spent) // nor a redemption's
+	m.vouchers = maps.Clone(m.vouchers)
 	m.stockTaken = maps.Clone(m.stockTaken)
 }
 
@@ -284,6 +286,9 @@ func (m *Member) Evolve(f Fact) {
 		return
 	case RedemptionCancelled, CancellationRejected, StockReturned:
 		m.evolveCancel(f)
+		return
+	case VoucherIssued, VoucherUsed, VoucherRefused:
+		m.evolveVoucher(f)
 		return
 	case DebtRepaid:
 		m.Debt -= f.Points

@@ -30,6 +30,9 @@ type Reward struct {
 	// Stock is how many units there are for all members over the reward's
 	// life; 0: no limit.
 	Stock int64
+	// VoucherDays: each unit redeemed issues a voucher code valid this
+	// many days (VoucherIssued); 0: no voucher.
+	VoucherDays int
 }
 
 // RewardLimit is at most Count units per member and calendar period.
@@ -108,6 +111,9 @@ func (r Redemption) validate(tiers []Tier, add func(field, format string, args .
 		if w.Stock < 0 {
 			add(field+".stock", "must not be negative")
 		}
+		if w.VoucherDays < 0 || w.VoucherDays > MaxVoucherDays {
+			add(field+".voucher.valid_days", "must be 1 to %d, got %d", MaxVoucherDays, w.VoucherDays)
+		}
 		if w.Limit.Count > 0 && !slices.Contains([]LimitPeriod{PerDay, PerWeek, PerMonth, PerYear}, w.Limit.Per) {
 			add(field+".limit.per", "must be day, week, month or year, got %q", w.Limit.Per)
 		}
@@ -133,6 +139,7 @@ const (
 	RequestTransfer
 	RequestAdjustment
 	RequestCancel
+	RequestVoucherUse
 )
 
 // RequestRef names a member's request: its operation and the client's id.
@@ -217,8 +224,9 @@ func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]
 		return []Fact{PointsHeld{FactMeta: meta, Points: cost, RequestID: b.RequestID, RewardID: b.RewardID,
 			Quantity: quantity, Channel: b.Channel, ProgramVersion: p.Version}}, nil
 	}
-	return []Fact{PointsRedeemed{FactMeta: meta, Points: cost, RequestID: b.RequestID, RewardID: b.RewardID,
-		Quantity: quantity, Channel: b.Channel, ProgramVersion: p.Version}}, nil
+	redeemed := PointsRedeemed{FactMeta: meta, Points: cost, RequestID: b.RequestID, RewardID: b.RewardID,
+		Quantity: quantity, Channel: b.Channel, ProgramVersion: p.Version}
+	return append([]Fact{redeemed}, decideVouchers(meta, b.RequestID, reward, quantity)...), nil
 }
 
 // evolveRedemption folds an accepted or refused request into the state.

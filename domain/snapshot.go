@@ -87,6 +87,14 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 		w.bool(s.stocked)
 		w.bool(s.cancelled)
 	})
+	writeMap(&w, m.vouchers, func(code string, v voucher) {
+		w.str(code)
+		w.str(v.redemption)
+		w.str(v.reward)
+		w.time(v.expires)
+		w.bool(v.used)
+		w.bool(v.cancelled)
+	})
 	writeMap(&w, m.stockTaken, w.strInt)
 	// The queues are sorted lists: written as they are, so the decoded
 	// member takes from them in the same order.
@@ -135,6 +143,9 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.spent = readMap(&r, 8, func() (string, spent) {
 		return r.str(), spent{at: r.time(), points: r.int(), reward: r.str(), quantity: r.int(), lots: r.lots(),
 			stocked: r.bool(), cancelled: r.bool()}
+	})
+	m.vouchers = readMap(&r, 6, func() (string, voucher) {
+		return r.str(), voucher{redemption: r.str(), reward: r.str(), expires: r.time(), used: r.bool(), cancelled: r.bool()}
 	})
 	m.stockTaken = readMap(&r, 2, r.strInt)
 	m.orderAges = readSlice(&r, 3, func() orderAge { return orderAge{placedAt: r.time(), id: r.str()} })

@@ -186,7 +186,11 @@ func decideStockAnswer(m *Member, meta FactMeta, b StockAnswer, p *Program) []Fa
 		return nil
 	}
 	if b.Granted {
-		return []Fact{HoldRedeemed{FactMeta: meta, RequestID: b.RequestID, Points: h.points}}
+		redeemed := []Fact{HoldRedeemed{FactMeta: meta, RequestID: b.RequestID, Points: h.points}}
+		if reward, ok := p.Redemption.Reward(h.reward); ok {
+			redeemed = append(redeemed, decideVouchers(meta, b.RequestID, reward, h.quantity)...)
+		}
+		return redeemed
 	}
 	return []Fact{
 		RedemptionRejected{FactMeta: meta, RequestID: b.RequestID, RewardID: b.RewardID, Reason: RedeemOutOfStock,

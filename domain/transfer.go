@@ -191,6 +191,7 @@ const (
 	stockRequestPrefix = "stock-request-"
 	stockAnswerPrefix  = "stock-answer-"
 	stockReturnPrefix  = "stock-return-"
+	voucherPrefix      = "voucher-"
 )
 
 // followUpID is a follow-up's id: the one its fact was given, or for a fact
@@ -231,6 +232,9 @@ func GiveFollowUpIDs(facts []Fact, mint func(prefix string, index int) string) {
 				f.FollowUpID = mint(stockReturnPrefix, i)
 				facts[i] = f
 			}
+		case VoucherIssued:
+			f.Code = voucherCode(mint(voucherPrefix, i))
+			facts[i] = f
 		}
 	}
 }

@@ -242,6 +242,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.StockAnswer{}, "loyalty.reward.stock_answered.v1"},
 		{domain.AdjustRequest{}, "loyalty.points.adjustment_requested.v1"},
 		{domain.CancelRequest{}, "loyalty.redemption.cancel_requested.v1"},
+		{domain.VoucherUse{}, "loyalty.voucher.use_requested.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d: add the new type's body and name to this test's list", got, want)

@@ -85,7 +85,8 @@ func (e *Engine) answerCommitted(p *partition) {
 	}
 	for _, r := range p.staged {
 		switch r.eventType {
-		case domain.TypeRedemption, domain.TypeTransfer, domain.TypeStockAnswer, domain.TypeAdjustment, domain.TypeRedemptionCancel:
+		case domain.TypeRedemption, domain.TypeTransfer, domain.TypeStockAnswer, domain.TypeAdjustment, domain.TypeRedemptionCancel,
+			domain.TypeVoucherUse:
 		default:
 			continue
 		}
@@ -119,6 +120,8 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 		request = domain.AdjustmentRef(b.RequestID)
 	case domain.CancelRequest:
 		request = domain.CancelRef(b.RequestID)
+	case domain.VoucherUse:
+		request = domain.VoucherUseRef(b.RequestID)
 	default:
 		return
 	}
@@ -173,6 +176,10 @@ func requestOf(facts []domain.Fact) (domain.RequestRef, bool) {
 			return domain.CancelRef(f.RequestID), true
 		case domain.CancellationRejected:
 			return domain.CancelRef(f.RequestID), true
+		case domain.VoucherUsed:
+			return domain.VoucherUseRef(f.RequestID), true
+		case domain.VoucherRefused:
+			return domain.VoucherUseRef(f.RequestID), true
 		}
 	}
 	return domain.RequestRef{}, false

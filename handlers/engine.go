@@ -193,6 +193,9 @@ type Engine struct {
 	maxRecord int
 	// idKey is the deployment's key of follow-up ids (loadIDKey).
 	idKey []byte
+	// vouchers is the bucket of voucher codes (VouchersBucket), opened
+	// with the engine.
+	vouchers jetstream.KeyValue
 	// keysFailed stops Run when the key index store fails (keysBroken).
 	keysFailed chan error
 	// keys is the key index while Run has it open.
@@ -351,6 +354,9 @@ type working struct {
 func (e *Engine) open(ctx context.Context) (*working, error) {
 	var err error
 	if e.idKey, err = loadIDKey(ctx, e.js); err != nil {
+		return nil, err
+	}
+	if e.vouchers, err = openVouchers(ctx, e.js); err != nil {
 		return nil, err
 	}
 	quarantine, err := streams.LoadQuarantine(ctx, e.js)

@@ -36,7 +36,7 @@ func testProgram() *domain.Program {
 			{Name: "silver", QualifyingSpend: 50000, Multiplier: domain.Ratio{Num: 3, Den: 2}},
 		},
 		Redemption: domain.Redemption{DirectPoints: true, CancelDays: 30, Rewards: []domain.Reward{{ID: "mug", Name: "Mug", Points: 60},
-			{ID: "vase", Name: "Vase", Points: 10, Stock: 1}}},
+			{ID: "vase", Name: "Vase", Points: 10, Stock: 1}, {ID: "card", Name: "Gift card", Points: 20, VoucherDays: 30}}},
 		Adjustments:    domain.Adjustments{MaxPoints: 1000},
 		Transfers:      domain.Transfers{Allowed: true},
 		MaxOrderAmount: 10_000_000,

@@ -118,6 +118,9 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: ReasonRecordTooLarge,
 			Detail: fmt.Sprintf("its %d facts make a ledger record of %d bytes, more than the %d a ledger message can take", len(v.record.Facts), len(encoded), e.maxRecord)})
 	}
+	if err := e.indexVouchers(ctx, v.record); err != nil {
+		return "", err
+	}
 	if err := p.stage(ev.Type, *v.record, encoded); err != nil {
 		e.keysBroken(err)
 		return "", fmt.Errorf("event %q: %w", ev.ID, err)

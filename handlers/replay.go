@@ -47,6 +47,12 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 	if err != nil {
 		return stats, err
 	}
+	// The deployment's key, when there is one, so that the replay mints the
+	// live follow-up ids and voucher codes, and the vouchers the input uses
+	// are the ones it issues.
+	if key, err := ReadFollowUpIDKey(ctx, js); err == nil {
+		e.idKey = key
+	}
 	stream, err := js.Stream(ctx, streams.InputStream)
 	if err != nil {
 		return stats, fmt.Errorf("replay: %w", err)

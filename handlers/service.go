@@ -160,6 +160,15 @@ type RedeemReply struct {
 	Repeated     bool   `json:"repeated,omitempty"`
 	EventID      string `json:"event_id,omitempty"`
 	LedgerSeq    uint64 `json:"ledger_seq"`
+	// Vouchers are the codes an accepted redemption of a voucher reward
+	// issued, one per unit.
+	Vouchers []VoucherJSON `json:"vouchers,omitempty"`
+}
+
+// VoucherJSON is a voucher code issued, as the member is to be shown it.
+type VoucherJSON struct {
+	Code      string    `json:"code"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // service holds what the handlers share.
@@ -185,7 +194,19 @@ func (e *Engine) serveRequests() (stop func(), err error) {
 }
 
 // serviceEndpoints are the service's endpoints, under ServiceSubjects.
-var serviceEndpoints = []string{"balance", "redeem", "transfer", "adjust", "cancel"}
+var serviceEndpoints = []string{"balance", "redeem", "transfer", "adjust", "cancel", "voucher_check", "voucher_use"}
+
+// endpointSubject is the subject callers call an endpoint on; the
+// endpoint's name is one token of the partitions' internal subjects.
+func endpointSubject(name string) string {
+	switch name {
+	case "voucher_check":
+		return VoucherCheckSubject
+	case "voucher_use":
+		return VoucherUseSubject
+	}
+	return ServiceSubjects + "." + name
+}
 
 // startService serves the service on the engine's connection.
 func (e *Engine) startService(timeout time.Duration) (*microServer, error) {
@@ -202,7 +223,7 @@ func (e *Engine) startService(timeout time.Duration) (*microServer, error) {
 	svc := newMicroServer(e.js.Conn(), ServiceName, ServiceVersion,
 		"Member balances and redemptions, answered from the engine's state as the ledger holds it", s.guard)
 	for _, name := range serviceEndpoints {
-		svc.add(name, ServiceSubjects+"."+name, s.async(s.endpoint(name)), e.metrics)
+		svc.add(name, endpointSubject(name), s.async(s.endpoint(name)), e.metrics)
 	}
 	return svc, svc.start()
 }
@@ -220,6 +241,10 @@ func (s *service) endpoint(name string) micro.HandlerFunc {
 		return s.adjust
 	case "cancel":
 		return s.cancel
+	case "voucher_check":
+		return s.voucherCheck
+	case "voucher_use":
+		return s.voucherUse
 	}
 	return nil
 }
@@ -355,6 +380,10 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 		return
 	}
 	if state.Redemption != nil && !state.Redemption.Held {
+		if use, ok := ev.Body.(domain.VoucherUse); ok {
+			_ = req.RespondJSON(voucherAnswer(use.Code, request.ID, nil, state.Redemption, state.LedgerSeq))
+			return
+		}
 		_ = req.RespondJSON(repeatedReply(ev.MemberID, request.ID, state))
 		return
 	}
@@ -368,6 +397,10 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 	}
 	select {
 	case d := <-decided:
+		if use, ok := ev.Body.(domain.VoucherUse); ok {
+			_ = answerVoucherUse(req, use, d)
+			return
+		}
 		_ = s.answer(req, ev.MemberID, request.ID, ev.ID, d)
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
@@ -392,6 +425,11 @@ func (s *service) readKnownMember(req micro.Request, endpoint, memberID string, 
 		return state, false
 	case !ok:
 		_ = req.Error(CodeUnavailable, "the engine is not serving (starting or stopping); retry shortly", nil)
+		return state, false
+	case !state.Known && request.Kind == domain.RequestVoucherUse:
+		// A till knows the code only: it learns nothing of the member.
+		_ = req.RespondJSON(VoucherReply{RequestID: request.ID, Status: "rejected", Reason: string(domain.VoucherUnknown),
+			Detail: "no voucher has this code"})
 		return state, false
 	case !state.Known:
 		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", memberID), nil)
@@ -434,6 +472,8 @@ func (s *service) answer(req micro.Request, memberID, requestID, eventID string,
 			reply.Status, reply.Points, reply.RedemptionID, reply.RewardID, reply.Quantity = "accepted", f.Points, f.RedemptionID, f.RewardID, f.Quantity
 		case domain.CancellationRejected:
 			reply.Status, reply.RedemptionID, reply.Reason, reply.Detail = "rejected", f.RedemptionID, string(f.Reason), f.Detail
+		case domain.VoucherIssued:
+			reply.Vouchers = append(reply.Vouchers, VoucherJSON{Code: domain.FormatVoucherCode(f.Code), ExpiresAt: f.ExpiresAt})
 		}
 	}
 	return req.RespondJSON(reply)
@@ -451,6 +491,9 @@ func repeatedReply(memberID, requestID string, state MemberView) RedeemReply {
 		Balance: state.Balance, Available: state.Available, Repeated: true, LedgerSeq: state.LedgerSeq}
 	if o.Rejected != "" {
 		reply.Status, reply.Reason = "rejected", string(o.Rejected)
+	}
+	for _, v := range state.Vouchers {
+		reply.Vouchers = append(reply.Vouchers, VoucherJSON{Code: domain.FormatVoucherCode(v.Code), ExpiresAt: v.ExpiresAt})
 	}
 	return reply
 }

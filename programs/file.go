@@ -72,12 +72,18 @@ type fileRedemption struct {
 }
 
 type fileReward struct {
-	ID     scalar          `yaml:"id"`
-	Name   scalar          `yaml:"name"`
-	Points scalar          `yaml:"points"`
-	Tiers  []scalar        `yaml:"tiers"`
-	Limit  fileRewardLimit `yaml:"limit"`
-	Stock  scalar          `yaml:"stock"`
+	ID      scalar          `yaml:"id"`
+	Name    scalar          `yaml:"name"`
+	Points  scalar          `yaml:"points"`
+	Tiers   []scalar        `yaml:"tiers"`
+	Limit   fileRewardLimit `yaml:"limit"`
+	Stock   scalar          `yaml:"stock"`
+	Voucher *fileVoucher    `yaml:"voucher"`
+}
+
+// fileVoucher is a reward's voucher terms: each unit redeemed issues a code.
+type fileVoucher struct {
+	ValidDays scalar `yaml:"valid_days"`
 }
 
 type fileRewardLimit struct {
@@ -737,6 +743,12 @@ func (c *converter) redemption(fr fileRedemption) domain.Redemption {
 		}
 		for j, t := range fw.Tiers {
 			w.Tiers = append(w.Tiers, c.text(fmt.Sprintf("%s.tiers[%d]", field, j), t))
+		}
+		if fw.Voucher != nil {
+			w.VoucherDays = int(c.integer(field+".voucher.valid_days", fw.Voucher.ValidDays, domain.MaxVoucherDays))
+			if w.VoucherDays == 0 && !c.covers(field+".voucher.valid_days") {
+				c.fail(field+".voucher.valid_days", fw.Voucher.ValidDays, "is required: how many days a voucher code is valid (1 to %d)", domain.MaxVoucherDays)
+			}
 		}
 		r.Rewards = append(r.Rewards, w)
 	}

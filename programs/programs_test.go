@@ -200,6 +200,14 @@ func TestParseBad(t *testing.T) {
 		{name: "cancellations for years", data: "redemption: {cancel_days: 400}\n", wantField: "redemption.cancel_days"},
 		{name: "cancellation days negative", data: "redemption: {cancel_days: -1}\n", wantField: "redemption.cancel_days"},
 
+		// Vouchers.
+		{name: "a voucher without its days", data: "redemption:\n  rewards:\n    - {id: gift, points: 5, voucher: {}}\n", wantField: "redemption.rewards[0].voucher.valid_days"},
+		{name: "a voucher for ever", data: "redemption:\n  rewards:\n    - {id: gift, points: 5, voucher: {valid_days: 99999}}\n", wantField: "redemption.rewards[0].voucher.valid_days"},
+		{name: "a voucher of no days", data: "redemption:\n  rewards:\n    - {id: gift, points: 5, voucher: {valid_days: 0}}\n", wantField: "redemption.rewards[0].voucher.valid_days"},
+		{name: "voucher days are a word", data: "redemption:\n  rewards:\n    - {id: gift, points: 5, voucher: {valid_days: ninety}}\n", wantField: "redemption.rewards[0].voucher.valid_days"},
+		{name: "an unknown voucher key", data: "redemption:\n  rewards:\n    - {id: gift, points: 5, voucher: {valid_days: 9, value: 10}}\n", wantField: "redemption.rewards[0].voucher.value"},
+		{name: "a voucher as a word", data: "redemption:\n  rewards:\n    - {id: gift, points: 5, voucher: yes}\n", wantField: "redemption.rewards[0].voucher"},
+
 		// The reward catalogue.
 		{name: "a reward without points", data: "redemption:\n  rewards:\n    - {id: mug}\n", wantField: "redemption.rewards[0].points"},
 		{name: "a reward for an unknown tier", data: "redemption:\n  rewards:\n    - {id: mug, points: 5, tiers: [platinum]}\n", wantField: "redemption.rewards[0].tiers[0]"},
@@ -485,7 +493,7 @@ func TestDefault(t *testing.T) {
 		{"debt_from_earnings", p.Returns.DebtFromEarnings, false},
 		{"redemption", p.Redemption, domain.Redemption{DirectPoints: true, MinPoints: 100, CancelDays: 30, Rewards: []domain.Reward{
 			{ID: "coffee", Name: "Coffee", Points: 150, Limit: domain.RewardLimit{Count: 1, Per: domain.PerDay}},
-			{ID: "voucher-10", Name: "10.00 EUR voucher", Points: 1000},
+			{ID: "voucher-10", Name: "10.00 EUR voucher", Points: 1000, VoucherDays: 90},
 			{ID: "lounge-pass", Name: "Airport lounge pass", Points: 2500, Tiers: []string{"gold"}},
 		}}},
 	}

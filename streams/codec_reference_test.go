@@ -172,6 +172,14 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 			}
 		}
 		e.Body = b
+	case domain.TypeVoucherUse:
+		var b domain.VoucherUse
+		if b.RequestID, err = body.requiredString("request_id"); err == nil {
+			if b.Code, err = body.requiredString("code"); err == nil {
+				b.Channel, _, err = body.optionalString("channel")
+			}
+		}
+		e.Body = b
 	case domain.TypeRedemptionCancel:
 		var b domain.CancelRequest
 		if b.RequestID, err = body.requiredString("request_id"); err == nil {
@@ -729,6 +737,12 @@ type (
 		Note       string `json:"note,omitempty"`
 		OperatorID string `json:"operator_id"`
 	}
+	refWireVoucherUseData struct {
+		MemberID  string `json:"member_id"`
+		RequestID string `json:"request_id"`
+		Code      string `json:"code"`
+		Channel   string `json:"channel,omitempty"`
+	}
 	refWireCancelData struct {
 		MemberID     string `json:"member_id"`
 		RequestID    string `json:"request_id"`
@@ -857,6 +871,11 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 		strs.check("operator_id", b.OperatorID)
 		data = refWireAdjustData{MemberID: e.MemberID, RequestID: b.RequestID, Points: b.Points, Reason: b.Reason, Note: b.Note,
 			OperatorID: b.OperatorID}
+	case domain.VoucherUse:
+		strs.check("request_id", b.RequestID)
+		strs.check("code", b.Code)
+		strs.check("channel", b.Channel)
+		data = refWireVoucherUseData{MemberID: e.MemberID, RequestID: b.RequestID, Code: b.Code, Channel: b.Channel}
 	case domain.CancelRequest:
 		strs.check("request_id", b.RequestID)
 		strs.check("redemption_id", b.RedemptionID)
@@ -1004,6 +1023,7 @@ type refWireFact struct {
 	OperatorID           string          `json:"operator_id,omitempty"`
 	RedemptionID         string          `json:"redemption_id,omitempty"`
 	Stocked              bool            `json:"stocked,omitempty"`
+	Code                 string          `json:"code,omitempty"`
 }
 
 type refWireLine struct {
@@ -1187,6 +1207,16 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.RewardID, w.OtherMemberID, w.RequestID, w.Quantity = f.RewardID, f.ForMember, f.RequestID, f.Quantity
 	case domain.DebtRepaid:
 		w.Points, w.ProgramVersion = f.Points, f.ProgramVersion
+	case domain.VoucherIssued:
+		w.RequestID, w.RewardID, w.Code = f.RequestID, f.RewardID, f.Code
+		if !f.ExpiresAt.IsZero() {
+			expires := f.ExpiresAt.UTC()
+			w.ExpiresAt = &expires
+		}
+	case domain.VoucherUsed:
+		w.RequestID, w.Code, w.RedemptionID, w.RewardID, w.Channel = f.RequestID, f.Code, f.RedemptionID, f.RewardID, f.Channel
+	case domain.VoucherRefused:
+		w.RequestID, w.Code, w.Reason, w.Detail = f.RequestID, f.Code, string(f.Reason), f.Detail
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -1324,6 +1354,18 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		return domain.StockReturned{FactMeta: meta, RewardID: w.RewardID, ForMember: w.OtherMemberID, RequestID: w.RequestID, Quantity: w.Quantity}, nil
 	case domain.FactDebtRepaid:
 		return domain.DebtRepaid{FactMeta: meta, Points: w.Points, ProgramVersion: w.ProgramVersion}, nil
+	case domain.FactVoucherIssued:
+		f := domain.VoucherIssued{FactMeta: meta, RequestID: w.RequestID, RewardID: w.RewardID, Code: w.Code}
+		if w.ExpiresAt != nil {
+			f.ExpiresAt = *w.ExpiresAt
+		}
+		return f, nil
+	case domain.FactVoucherUsed:
+		return domain.VoucherUsed{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, RedemptionID: w.RedemptionID,
+			RewardID: w.RewardID, Channel: w.Channel}, nil
+	case domain.FactVoucherRefused:
+		return domain.VoucherRefused{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, Reason: domain.RedemptionReason(w.Reason),
+			Detail: w.Detail}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

@@ -24,6 +24,7 @@ var eventCodecs = []*eventCodec{
 	memberClock,
 	adjustmentRequested,
 	redemptionCancelRequested,
+	voucherUseRequested,
 }
 
 // eventCodec is what the wire format knows of one input event type.
@@ -35,7 +36,7 @@ type eventCodec struct {
 	token string
 	// digestTag opens the type's part of EventDigest. Digests are stored in
 	// the ledger: a tag is never changed or given to another type. In use:
-	// 1 to 15, and legacyDigestTag; the next type takes 16.
+	// 1 to 16, and legacyDigestTag; the next type takes 17.
 	digestTag uint64
 	// decode reads the data object's fields but member_id.
 	decode func(data object) (domain.EventBody, error)

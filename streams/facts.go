@@ -50,6 +50,9 @@ var factCodecs = []*factCodec{
 	factCancellationRejected,
 	factStockReturned,
 	factDebtRepaid,
+	factVoucherIssued,
+	factVoucherUsed,
+	factVoucherRefused,
 }
 
 // factCodec maps one fact kind to and from wireFact.

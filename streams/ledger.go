@@ -115,6 +115,7 @@ type wireFact struct {
 	OperatorID           string          `json:"operator_id,omitempty"`
 	RedemptionID         string          `json:"redemption_id,omitempty"`
 	Stocked              bool            `json:"stocked,omitempty"`
+	Code                 string          `json:"code,omitempty"`
 
 	// items and refundItems are the fact's lines as the fact codecs read and
 	// write them; Lines is only for encoding/json (see wireLines).
@@ -324,6 +325,7 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	if w.Stocked {
 		b = append(b, `,"stocked":true`...)
 	}
+	b = appendOptString(b, `,"code":`, w.Code)
 	return append(b, '}')
 }
 

@@ -292,6 +292,8 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<33, p.string(&w.RedemptionID)
 		case "stocked":
 			bit, ok = 1<<34, p.literalTrue(&w.Stocked)
+		case "code":
+			bit, ok = 1<<35, p.string(&w.Code)
 		default:
 			return nil, false
 		}

@@ -1,6 +1,10 @@
 package streams
 
-import "github.com/pointsledger/loyalty/domain"
+import (
+	"time"
+
+	"github.com/pointsledger/loyalty/domain"
+)
 
 // MaxRequestBytes bounds a service request: the data of one event.
 const MaxRequestBytes = MaxEventBytes
@@ -54,4 +58,56 @@ next:
 		return rejectWire(domain.ReasonInvalidField, "", "%s is not a field of this request", quote(o.d.keyString(m)))
 	}
 	return nil
+}
+
+// DecodeVoucherRequest reads a till's voucher check ({"code": ...}) or use
+// (with request_id and an optional channel), by DecodeRequest's rules. The
+// code comes back canonical (domain.NormalizeVoucherCode); a use is
+// checked as the event it becomes, member aside.
+func DecodeVoucherRequest(data []byte, use bool) (domain.VoucherUse, error) {
+	var b domain.VoucherUse
+	if len(data) > MaxRequestBytes {
+		return b, rejectWire(ReasonOversized, "", "request is %d bytes, more than the %d allowed", len(data), MaxRequestBytes)
+	}
+	d := decoderPool.Get().(*decoder)
+	defer d.release()
+	d.data = data
+	if err := d.checkJSONText(); err != nil {
+		return b, err
+	}
+	o, err := d.parseObject(skipSpace(data, 0), "", -1)
+	if err != nil {
+		return b, err
+	}
+	keys := []string{"code"}
+	if use {
+		keys = append(keys, "request_id", "channel")
+	}
+	if err := o.onlyKeys(keys); err != nil {
+		return b, err
+	}
+	if b.Code, err = o.requiredString("code"); err != nil {
+		return b, err
+	}
+	if use {
+		if b.RequestID, err = o.requiredString("request_id"); err != nil {
+			return b, err
+		}
+		if b.Channel, _, err = o.optionalString("channel"); err != nil {
+			return b, err
+		}
+	} else {
+		b.RequestID = "check" // checked like a use's, never kept
+	}
+	// As the event it becomes: its own member and time are the service's.
+	now := time.Now().UTC()
+	if err := domain.Validate(domain.Event{ID: "voucher-request", Type: domain.TypeVoucherUse, MemberID: "voucher-request",
+		OccurredAt: now, Body: b}, now); err != nil {
+		return b, err
+	}
+	b.Code = domain.NormalizeVoucherCode(b.Code)
+	if !use {
+		b.RequestID = ""
+	}
+	return b, nil
 }

@@ -687,7 +687,7 @@ func defaultProgramWith(earning string) string {
 
 // voucherLine is the voucher of programs/default.yaml, which withVoucherStock
 // gives a stock.
-const voucherLine = `{id: voucher-10, name: "10.00 EUR voucher", points: 1000}`
+const voucherLine = `{id: voucher-10, name: "10.00 EUR voucher", points: 1000, voucher: {valid_days: 90}}`
 
 // withVoucherStock is program (the default one, or one made from it) with
 // the stock given to its voucher.
