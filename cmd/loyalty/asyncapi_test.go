@@ -141,7 +141,8 @@ func TestAsyncAPIDocumentCoversTheWire(t *testing.T) {
 		}
 	}
 	want := []string{"loyalty.in.{typeToken}.{memberKey}", "loyalty.dlq.{reason}",
-		"loyalty.svc.balance", "loyalty.svc.redeem", "loyalty.svc.transfer", "loyalty.svc.adjust", "loyalty.svc.cancel"}
+		"loyalty.svc.balance", "loyalty.svc.redeem", "loyalty.svc.transfer", "loyalty.svc.adjust", "loyalty.svc.cancel",
+		"loyalty.svc.voucher.check", "loyalty.svc.voucher.use"}
 	for _, name := range streams.OutboundTypes {
 		want = append(want, "loyalty.out."+name+".v1.{partition}.{memberKey}")
 	}

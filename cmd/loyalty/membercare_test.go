@@ -3,13 +3,16 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
@@ -151,4 +154,90 @@ func waitForCareRows(t *testing.T, pool *pgxpool.Pool) []string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// A voucher through the real binary: a member redeems the default program's
+// voucher reward and gets a code; fifty tills, on five connections, use it
+// at once, and exactly one succeeds. The read models keep the code's hash,
+// not the code.
+func TestVoucherUsedOnceThroughTheBinary(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	url := env.Server.ClientURL()
+	srv := startServe(t, "--nats-url", url, "--database-url", db.URL, "--data-dir", t.TempDir())
+	const member = "voucher-member"
+	at := time.Now().UTC().Add(-time.Hour)
+	publishEvents(t, env, []domain.Event{{ID: "v-buy", Type: domain.TypePurchaseCompleted, Source: "voucher-test", MemberID: member,
+		OccurredAt: at, Body: domain.Purchase{OrderID: "o-1", Total: domain.Money{Minor: 1000_00, Currency: "EUR"}}}})
+	waitCaughtUp(t, env.JS, db.Pool, 1)
+
+	var redeemed handlers.RedeemReply
+	data, _ := json.Marshal(handlers.RedeemRequestJSON{MemberID: member, RequestID: "app-1", RewardID: "voucher-10"})
+	msg, err := env.Conn.Request(handlers.RedeemSubject, data, 10*time.Second)
+	if err != nil || json.Unmarshal(msg.Data, &redeemed) != nil || redeemed.Status != "accepted" || len(redeemed.Vouchers) != 1 {
+		t.Fatalf("redeem the voucher: %v %s", err, msg.Data)
+	}
+	code := redeemed.Vouchers[0].Code
+	if !strings.HasPrefix(redeemed.Vouchers[0].ExpiresAt.Format(time.DateOnly), at.AddDate(0, 0, 90).Format("2006-01")) {
+		t.Errorf("voucher expires %s, want 90 days after %s", redeemed.Vouchers[0].ExpiresAt, at)
+	}
+
+	tills := make([]*nats.Conn, 5)
+	for i := range tills {
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		tills[i] = nc
+	}
+	replies := make([]handlers.VoucherReply, 50)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range replies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := json.Marshal(handlers.VoucherRequestJSON{Code: code, RequestID: fmt.Sprintf("till-%d", i), Channel: "pos"})
+			<-start
+			msg, err := tills[i%len(tills)].Request(handlers.VoucherUseSubject, req, 20*time.Second)
+			if err != nil || json.Unmarshal(msg.Data, &replies[i]) != nil {
+				t.Errorf("use %d: %v %v", i, err, msg)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	accepted := 0
+	for _, r := range replies {
+		if r.Status == "accepted" {
+			accepted++
+		} else if r.Reason != "voucher_used" {
+			t.Errorf("refused use %+v, want voucher_used", r)
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d of 50 concurrent uses of one code were accepted, want exactly 1", accepted)
+	}
+
+	canonical := strings.ReplaceAll(code, "-", "")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var status, hint string
+		err := db.Pool.QueryRow(context.Background(), `select status, code_hint from loyalty.vouchers
+			where code_hash = encode(sha256($1::bytea), 'hex')`, canonical).Scan(&status, &hint)
+		if err == nil && status == "used" && hint == canonical[12:] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the vouchers table: %s %s %v", status, hint, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var clear int
+	if err := db.Pool.QueryRow(context.Background(), `select count(*) from loyalty.vouchers v
+		where position($1 in v::text) > 0 or position($2 in v::text) > 0`, canonical, code).Scan(&clear); err != nil || clear != 0 {
+		t.Errorf("%d rows of loyalty.vouchers hold the code itself (%v)", clear, err)
+	}
+	srv.stop(t)
 }

@@ -118,7 +118,7 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	// event expire points.
 	engineOnly := map[domain.EventType]bool{domain.TypeMemberClock: true, domain.TypeTransferIn: true,
 		domain.TypeReferralReward: true, domain.TypeStockRequest: true, domain.TypeStockAnswer: true,
-		domain.TypeAdjustment: true, domain.TypeRedemptionCancel: true}
+		domain.TypeAdjustment: true, domain.TypeRedemptionCancel: true, domain.TypeVoucherUse: true}
 	var allowed, forbidden []string
 	for _, typ := range domain.EventTypes {
 		subject, err := streams.InputSubject(typ, "permission-check")
@@ -404,7 +404,12 @@ func TestBackOfficeAndTillRoles(t *testing.T) {
 	if out := mustLoyalty(t, append(bo, "member", "cancel-redemption", member, "till-1", "--reason", "till_error", "--operator", "agent-7")...); !strings.Contains(out, "balance 350") {
 		t.Errorf("member cancel-redemption as the back office:\n%s", out)
 	}
-	// A till may not: its request is refused by the server, not answered.
+	// A till checks a voucher code (this one is no one's).
+	var checked handlers.VoucherReply
+	if err := json.Unmarshal(waitForAnswer(till, handlers.VoucherCheckSubject, `{"code":"2345-6789-ABCD-EFGH"}`), &checked); err != nil || checked.Status != "unknown" {
+		t.Errorf("a till's voucher check: %+v %v", checked, err)
+	}
+	// A till may not adjust or cancel: its request is refused by the server, not answered.
 	for _, subject := range []string{handlers.AdjustSubject, handlers.CancelSubject} {
 		refused := make(chan error, 1)
 		nc := sec.connect(t, "upstream")
@@ -423,9 +428,9 @@ func TestBackOfficeAndTillRoles(t *testing.T) {
 	}
 	// The back office may not redeem, publish input, or read the streams.
 	office := sec.connect(t, "backoffice")
-	refused := make(chan error, 4)
+	refused := make(chan error, 5)
 	office.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { refused <- err })
-	for _, subject := range []string{handlers.RedeemSubject, "loyalty.in.purchase-completed.cm9sZS1tZW1iZXI", "$JS.API.STREAM.LIST"} {
+	for _, subject := range []string{handlers.RedeemSubject, handlers.VoucherUseSubject, "loyalty.in.purchase-completed.cm9sZS1tZW1iZXI", "$JS.API.STREAM.LIST"} {
 		if err := office.Publish(subject, []byte("{}")); err != nil {
 			t.Fatal(err)
 		}
