@@ -57,6 +57,12 @@ func OutboundSubject(name, memberID string) string {
 	return OutboundPrefix + "." + name + "." + outboundVersion + "." + strconv.Itoa(PartitionOf(memberID)) + "." + MemberKey(memberID)
 }
 
+// OutboundMemberFilter is the subject filter of every outbound event of
+// one member.
+func OutboundMemberFilter(memberID string) string {
+	return OutboundPrefix + ".*.*." + strconv.Itoa(PartitionOf(memberID)) + "." + MemberKey(memberID)
+}
+
 // OutboundPartitionFilter is the subject filter of the outbound events of
 // the named type ("*": every type) for the members of one partition.
 func OutboundPartitionFilter(name string, partition int) string {

@@ -39,7 +39,7 @@ func newMemberCommand(g *globals) *cobra.Command {
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	show.Flags().IntVar(&recent, "recent", 10, "how many recent ledger entries to show")
-	member.AddCommand(show, newMemberAdjustCommand(g), newMemberCancelCommand(g))
+	member.AddCommand(show, newMemberAdjustCommand(g), newMemberCancelCommand(g), newMemberExportCommand(g))
 	return member
 }
 

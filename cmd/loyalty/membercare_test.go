@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/projections/pgtest"
+	"github.com/pointsledger/loyalty/streams"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
@@ -104,7 +107,73 @@ func TestMemberAdjustAndCancelThroughTheBinary(t *testing.T) {
 	if again := careRows(t, db.Pool); !slices.Equal(rows, again) {
 		t.Errorf("after a rebuild:\n%s\nbefore:\n%s", strings.Join(again, "\n"), strings.Join(rows, "\n"))
 	}
+	checkExport(t, env, db, url, member)
 	srv.stop(t)
+}
+
+// checkExport exports member and checks that the document holds what the
+// engine has of them, and nothing of another member.
+func checkExport(t *testing.T, env *natstest.Env, db *pgtest.Database, url, member string) {
+	dbURL := db.URL
+	t.Helper()
+	// Another member of the same partition, whose ledger records share the
+	// member's subject.
+	other := ""
+	for i := 0; other == ""; i++ {
+		if id := fmt.Sprintf("other.member-%d", i); streams.PartitionOf(id) == streams.PartitionOf(member) {
+			other = id
+		}
+	}
+	publishEvents(t, env, []domain.Event{{ID: "other-buy", Type: domain.TypePurchaseCompleted, Source: "care-test", MemberID: other,
+		OccurredAt: time.Now().UTC().Add(-time.Hour), Body: domain.Purchase{OrderID: "o-9", Total: domain.Money{Minor: 10_00, Currency: "EUR"}}}})
+	waitForMembers(t, db.Pool, 2)
+	file := filepath.Join(t.TempDir(), "export.json")
+	mustLoyalty(t, "member", "export", member, "--nats-url", url, "--database-url", dbURL, "--output", file)
+	info, err := os.Stat(file)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("export file: %v, mode %v; want 0600", err, info.Mode())
+	}
+	if _, errOut, err := loyalty(t, "member", "export", member, "--nats-url", url, "--database-url", dbURL, "--output", file); err == nil ||
+		!strings.Contains(errOut, "must not exist") {
+		t.Errorf("export over an existing file: err %v, stderr %q", err, errOut)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		MemberID string                       `json:"member_id"`
+		Tables   map[string][]json.RawMessage `json:"tables"`
+		Input    []struct{ Subject string }   `json:"input_events"`
+		Ledger   []struct {
+			Body struct {
+				MemberID string `json:"member_id"`
+			}
+		} `json:"ledger_records"`
+		Outbound []struct{ Subject string } `json:"outbound_events"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("export: %v\n%s", err, raw)
+	}
+	// Input: enrolment, purchase, two adjustments accepted or refused by
+	// the rules (four stored), a redemption, two cancellations.
+	if doc.MemberID != member || len(doc.Tables["members"]) != 1 || len(doc.Tables["adjustments"]) != 3 ||
+		len(doc.Tables["redemptions"]) != 1 || len(doc.Tables["points_ledger"]) == 0 || len(doc.Input) < 6 || len(doc.Ledger) < 6 || len(doc.Outbound) == 0 {
+		t.Errorf("export: %d members rows, %d adjustments, %d redemptions, %d points rows, %d inputs, %d ledger records, %d outbound events",
+			len(doc.Tables["members"]), len(doc.Tables["adjustments"]), len(doc.Tables["redemptions"]), len(doc.Tables["points_ledger"]),
+			len(doc.Input), len(doc.Ledger), len(doc.Outbound))
+	}
+	for _, r := range doc.Ledger {
+		if r.Body.MemberID != member {
+			t.Errorf("export holds a ledger record of %q", r.Body.MemberID)
+		}
+	}
+	if !strings.Contains(string(raw), "receipt 4411 was not scanned") {
+		t.Error("export lacks the adjustment's note")
+	}
+	if strings.Contains(string(raw), other) || strings.Contains(string(raw), streams.MemberKey(other)) {
+		t.Error("export holds another member's data")
+	}
 }
 
 // careRows is what the read models show of the back office's requests.
