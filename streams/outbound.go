@@ -37,6 +37,10 @@ const (
 	OutPointsRedeemed    = "points_redeemed"
 	OutTierChanged       = "tier_changed"
 	OutRedemptionRefused = "redemption_refused"
+	OutPointsAdjusted    = "points_adjusted"
+	OutRedemptionCancel  = "redemption_cancelled"
+	OutVoucherIssued     = "voucher_issued"
+	OutVoucherUsed       = "voucher_used"
 )
 
 // outboundVersion is the version every outbound type has today.
@@ -44,7 +48,8 @@ const outboundVersion = "v1"
 
 // OutboundTypes lists the outbound event names, in the order the docs give.
 var OutboundTypes = []string{OutMemberEnrolled, OutPointsEarned, OutPointsAvailable, OutPointsReversed, OutPointsExpiring,
-	OutPointsExpired, OutPointsRedeemed, OutTierChanged, OutRedemptionRefused}
+	OutPointsExpired, OutPointsRedeemed, OutTierChanged, OutRedemptionRefused, OutPointsAdjusted, OutRedemptionCancel,
+	OutVoucherIssued, OutVoucherUsed}
 
 // OutboundType is the CloudEvents type of an outbound event name.
 func OutboundType(name string) string { return OutboundPrefix + "." + name + "." + outboundVersion }
@@ -225,6 +230,42 @@ type outRedemptionRefused struct {
 	outStanding
 }
 
+type outPointsAdjusted struct {
+	MemberID   string `json:"member_id"`
+	Points     int64  `json:"points"`
+	ReasonCode string `json:"reason_code"`
+	RequestID  string `json:"request_id"`
+	outStanding
+}
+
+type outRedemptionCancelled struct {
+	MemberID       string `json:"member_id"`
+	RequestID      string `json:"request_id"`
+	RewardID       string `json:"reward_id,omitempty"`
+	Quantity       int64  `json:"quantity,omitempty"`
+	PointsReturned int64  `json:"points_returned"`
+	ReasonCode     string `json:"reason_code"`
+	outStanding
+}
+
+type outVoucherIssued struct {
+	MemberID  string    `json:"member_id"`
+	Code      string    `json:"code"`
+	RewardID  string    `json:"reward_id"`
+	RequestID string    `json:"request_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	outStanding
+}
+
+type outVoucherUsed struct {
+	MemberID  string `json:"member_id"`
+	Code      string `json:"code"`
+	RewardID  string `json:"reward_id"`
+	RequestID string `json:"request_id"`
+	Channel   string `json:"channel,omitempty"`
+	outStanding
+}
+
 // outboundData is the outbound event name and data of a fact, or false
 // for a fact that is not told outside (a purchase's record, tier progress,
 // a reward's stock).
@@ -256,6 +297,22 @@ func outboundData(f domain.Fact, s outStanding) (string, any, bool) {
 	case domain.RedemptionRejected:
 		return OutRedemptionRefused, outRedemptionRefused{MemberID: id, RequestID: f.RequestID, RewardID: f.RewardID,
 			Reason: string(f.Reason), outStanding: s}, true
+	case domain.DebtRepaid:
+		return OutPointsReversed, outPointsReversed{MemberID: id, Points: f.Points, Rule: domain.RuleDebtRepayment, outStanding: s}, true
+	case domain.PointsAdjusted:
+		// The operator's note stays in the engine: it is for the record,
+		// not for the member's channels.
+		return OutPointsAdjusted, outPointsAdjusted{MemberID: id, Points: f.Points, ReasonCode: f.Reason, RequestID: f.RequestID,
+			outStanding: s}, true
+	case domain.RedemptionCancelled:
+		return OutRedemptionCancel, outRedemptionCancelled{MemberID: id, RequestID: f.RedemptionID, RewardID: f.RewardID,
+			Quantity: f.Quantity, PointsReturned: f.Points, ReasonCode: f.Reason, outStanding: s}, true
+	case domain.VoucherIssued:
+		return OutVoucherIssued, outVoucherIssued{MemberID: id, Code: domain.FormatVoucherCode(f.Code), RewardID: f.RewardID,
+			RequestID: f.RequestID, ExpiresAt: f.ExpiresAt.UTC(), outStanding: s}, true
+	case domain.VoucherUsed:
+		return OutVoucherUsed, outVoucherUsed{MemberID: id, Code: domain.FormatVoucherCode(f.Code), RewardID: f.RewardID,
+			RequestID: f.RedemptionID, Channel: f.Channel, outStanding: s}, true
 	}
 	return "", nil, false
 }

@@ -34,6 +34,12 @@ func everyOutboundFact() LedgerRecord {
 		domain.TierChanged{FactMeta: meta, From: "bronze", To: "silver", Reason: domain.TierReasonQualifyingSpend, ExpiresAt: at},
 		domain.RedemptionRejected{FactMeta: meta, RequestID: "r-3", RewardID: "vase", Reason: domain.RedeemOutOfStock},
 		domain.HoldReturned{FactMeta: meta, RequestID: "r-3", Points: 7},
+		domain.PointsAdjusted{FactMeta: meta, RequestID: "case-1", Points: -40, Reason: "duplicate_credit", Note: "n", OperatorID: "a-1"},
+		domain.RedemptionCancelled{FactMeta: meta, RequestID: "case-2", RedemptionID: "r-1", RewardID: "mug", Quantity: 1, Points: 5,
+			Reason: "customer_request", OperatorID: "a-1"},
+		domain.VoucherIssued{FactMeta: meta, RequestID: "r-5", RewardID: "gift", Code: "7KQM2XHD9RTBVW4P", ExpiresAt: at},
+		domain.VoucherUsed{FactMeta: meta, RequestID: "till-1", Code: "7KQM2XHD9RTBVW4P", RedemptionID: "r-5", RewardID: "gift", Channel: "pos-1"},
+		domain.DebtRepaid{FactMeta: meta, Points: 3},
 	)
 	for _, rule := range []string{domain.RuleExpiry, domain.RuleInactivity} {
 		facts = append(facts, domain.PointsExpired{FactMeta: meta, Points: 1, Rule: rule})

@@ -72,6 +72,11 @@ func outboundSamples(t *testing.T) []asyncAPISample {
 			domain.TierChanged{FactMeta: meta, From: "silver", To: "gold", Reason: domain.TierReasonQualifyingSpend, ExpiresAt: at},
 			domain.RedemptionRejected{FactMeta: meta, RequestID: "r-2", RewardID: "vase", Reason: domain.RedeemOutOfStock},
 			domain.HoldReturned{FactMeta: meta, RequestID: "r-2", Points: 7},
+			domain.PointsAdjusted{FactMeta: meta, RequestID: "case-1", Points: 250, Reason: "missing_points", OperatorID: "a-1", ExpiresAt: at},
+			domain.RedemptionCancelled{FactMeta: meta, RequestID: "case-2", RedemptionID: "r-1", RewardID: "mug", Quantity: 1, Points: 5,
+				Reason: "customer_request", OperatorID: "a-1"},
+			domain.VoucherIssued{FactMeta: meta, RequestID: "r-5", RewardID: "voucher-10", Code: "7KQM2XHD9RTBVW4P", ExpiresAt: at},
+			domain.VoucherUsed{FactMeta: meta, RequestID: "till-1", Code: "7KQM2XHD9RTBVW4P", RedemptionID: "r-5", RewardID: "voucher-10"},
 		}}
 	events, err := streams.OutboundOf(rec, streams.OutboundSource)
 	if err != nil {
