@@ -19,6 +19,10 @@ type Adjustments struct {
 // points ledger.
 const RuleAdjustment = "adjustment"
 
+// MaxBalance bounds a balance adjustments may make, either way: far beyond
+// any programme, far within what an int64 and PostgreSQL's bigint hold.
+const MaxBalance = 1000 * MaxPointsPerEvent
+
 // MaxAdjustNoteBytes bounds an adjustment's note: a sentence or two.
 const MaxAdjustNoteBytes = 1024
 
@@ -127,6 +131,8 @@ func decideAdjustment(m *Member, meta FactMeta, b AdjustRequest, p *Program) ([]
 		return refuse(AdjustTooLarge, "at most %d points per adjustment under program %s, got %d", limit, p.Version, b.Points)
 	case memberStatus(m) == StatusClosed:
 		return refuse(AdjustMemberClosed, "the member's account is closed")
+	case m.Balance+b.Points > MaxBalance || m.Balance+b.Points < -MaxBalance:
+		return refuse(AdjustTooLarge, "the balance would be %d, beyond the %d a balance may hold", m.Balance+b.Points, int64(MaxBalance))
 	case b.Points < 0 && !p.Adjustments.AllowNegative && -b.Points > m.Available():
 		return refuse(AdjustInsufficientPoints, "a debit of %d points, %d available, and program %s keeps balances at 0 or above",
 			-b.Points, m.Available(), p.Version)

@@ -108,8 +108,13 @@ type StockReturned struct {
 func (StockReturned) activity() bool     { return false }
 func (StockReturned) FactType() FactType { return FactStockReturned }
 
-// CancelRef names a cancellation request.
-func CancelRef(id string) RequestRef { return RequestRef{Kind: RequestCancel, ID: id} }
+// CancelRef names a cancellation request: its id and the redemption it
+// cancels, so that one id given to two redemptions is two requests, never
+// the first one's answer for the second. (Length-prefixed, so no two pairs
+// make one ref.)
+func CancelRef(id, redemption string) RequestRef {
+	return RequestRef{Kind: RequestCancel, ID: fmt.Sprintf("%d:%s/%s", len(id), id, redemption)}
+}
 
 // spent is what a member remembers of an accepted redemption, to cancel it.
 type spent struct {
@@ -126,7 +131,7 @@ func decideCancel(m *Member, meta FactMeta, b CancelRequest, p *Program) ([]Fact
 	if !m.Known() {
 		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
 	}
-	if o, seen := m.requests[CancelRef(b.RequestID)]; seen {
+	if o, seen := m.requests[CancelRef(b.RequestID, b.RedemptionID)]; seen {
 		return nil, duplicateRequest(b.RequestID, o)
 	}
 	refuse := func(reason RedemptionReason, format string, args ...any) ([]Fact, error) {
@@ -165,10 +170,19 @@ func decideCancel(m *Member, meta FactMeta, b CancelRequest, p *Program) ([]Fact
 	after := m.fork()
 	after.Evolve(cancelled)
 	facts := []Fact{cancelled}
+	back := cancelled.Points
 	for _, f := range decideExpiry(after, meta, p) {
 		x := f.(PointsExpired)
 		x.OccurredAt = meta.OccurredAt
+		after.Evolve(x)
+		back -= x.Points
 		facts = append(facts, x)
+	}
+	// Points that come back while refunds are owed pay the debt first: a
+	// refund of the order that earned them would otherwise leave the member
+	// both the money and the points.
+	if pay := min(after.Debt, back, max(after.Balance, 0)); pay > 0 {
+		facts = append(facts, DebtRepaid{FactMeta: meta, Points: pay, ProgramVersion: p.Version})
 	}
 	return facts, nil
 }
@@ -190,9 +204,9 @@ func (m *Member) evolveCancel(f Fact) {
 		}
 		m.spent[f.RedemptionID] = spent{at: s.at, cancelled: true}
 		m.cancelVouchers(f.RedemptionID)
-		m.rememberRequest(CancelRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
+		m.rememberRequest(CancelRef(f.RequestID, f.RedemptionID), RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
 	case CancellationRejected:
-		m.rememberRequest(CancelRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
+		m.rememberRequest(CancelRef(f.RequestID, f.RedemptionID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	case StockReturned:
 		if m.stockTaken[f.RewardID] > 0 {
 			m.stockTaken[f.RewardID] = max(m.stockTaken[f.RewardID]-f.Quantity, 0)

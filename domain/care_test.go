@@ -582,3 +582,60 @@ func diffLots(from, to map[time.Time]int64) map[time.Time]int64 {
 	}
 	return out
 }
+
+// A cancellation while a refund's debt is open pays the debt first, from
+// the points that came back.
+func TestCancellationPaysDebt(t *testing.T) {
+	p := testProgram()
+	withCancellations(30)(p)
+	p.Returns.Policy, p.RefundWindow = domain.ReturnsWithinBalance, 365*day
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Hour)
+	// 201 points, 200 spent, the first order refunded: 1 taken back, 200 owed.
+	m := given(t, p, enrolled(), firstBuy, redeemPoints("e-r", at, "r-1", 200), refund("e-f", at.Add(time.Minute), "o-0", eur(100)))
+	if m.Debt != 200 || m.Balance != 0 {
+		t.Fatalf("debt %d, balance %d; want 200 owed, none left", m.Debt, m.Balance)
+	}
+	facts, err := domain.Apply(m, cancelRedemption("e-c", at.Add(time.Hour), "c-1", "r-1"), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []domain.Fact{cancellation("e-c", at.Add(time.Hour), "c-1", "r-1", "", 0, 200),
+		domain.DebtRepaid{FactMeta: meta("e-c", at.Add(time.Hour)), Points: 200, ProgramVersion: version}}
+	checkFacts(t, withoutProgress(facts, want), want)
+	if m.Debt != 0 || m.Balance != 0 {
+		t.Errorf("debt %d, balance %d; want the points back to pay the debt", m.Debt, m.Balance)
+	}
+}
+
+// A later program version without the member's tier moves them to the
+// tier they qualify for at their next event, instead of failing.
+func TestTierDroppedByALaterVersion(t *testing.T) {
+	p := testProgram()
+	m := given(t, p, enrolled(), buy("e-1", t0, "o-1", eur(60_000))) // silver
+	if m.Tier != "silver" {
+		t.Fatalf("tier %q, want silver", m.Tier)
+	}
+	next := testProgram()
+	next.Tiers = []domain.Tier{{Name: "basic", Multiplier: domain.One}, {Name: "premium", QualifyingSpend: 100_000_00, Multiplier: ratio(2, 1)}}
+	if err := next.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(day)
+	for _, e := range []domain.Event{buy("e-2", at, "o-2", eur(1000)), refund("e-3", at, "o-2", eur(500)), visit("e-4", at)} {
+		facts, err := domain.Apply(m, e, next)
+		if err != nil {
+			t.Fatalf("%s under a version without silver: %v", e.ID, err)
+		}
+		for _, f := range facts {
+			if tc, ok := f.(domain.TierChanged); ok && (tc.From != "silver" || tc.To != "basic") {
+				t.Errorf("tier change %+v, want silver to basic", tc)
+			}
+		}
+	}
+	if m.Tier != "basic" {
+		t.Errorf("tier %q after events under the new version, want basic", m.Tier)
+	}
+}

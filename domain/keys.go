@@ -88,10 +88,10 @@ func KeysOf(e Event) (order, request *Key) {
 		k := RequestKey(e.MemberID, AdjustmentRef(b.RequestID))
 		return nil, &k
 	case CancelRequest:
-		k := RequestKey(e.MemberID, CancelRef(b.RequestID))
+		k := RequestKey(e.MemberID, CancelRef(b.RequestID, b.RedemptionID))
 		return nil, &k
 	case VoucherUse:
-		k := RequestKey(e.MemberID, VoucherUseRef(b.RequestID))
+		k := RequestKey(e.MemberID, VoucherUseRef(b.RequestID, b.Code))
 		return nil, &k
 	}
 	return nil, nil
@@ -132,13 +132,13 @@ func ClaimsOf(member string, facts []Fact) []Claim {
 		case AdjustmentRejected:
 			request(AdjustmentRef(f.RequestID), f.OccurredAt, 0, f.Reason)
 		case RedemptionCancelled:
-			request(CancelRef(f.RequestID), f.OccurredAt, f.Points, "")
+			request(CancelRef(f.RequestID, f.RedemptionID), f.OccurredAt, f.Points, "")
 		case CancellationRejected:
-			request(CancelRef(f.RequestID), f.OccurredAt, 0, f.Reason)
+			request(CancelRef(f.RequestID, f.RedemptionID), f.OccurredAt, 0, f.Reason)
 		case VoucherUsed:
-			request(VoucherUseRef(f.RequestID), f.OccurredAt, 0, "")
+			request(VoucherUseRef(f.RequestID, f.Code), f.OccurredAt, 0, "")
 		case VoucherRefused:
-			request(VoucherUseRef(f.RequestID), f.OccurredAt, 0, f.Reason)
+			request(VoucherUseRef(f.RequestID, f.Code), f.OccurredAt, 0, f.Reason)
 		}
 	}
 	return claims

@@ -230,10 +230,13 @@ func decideTierChange(m *Member, meta FactMeta, at time.Time, facts []Fact, p *P
 	for _, f := range facts {
 		value += m.tierDelta(x, f, first, last)
 	}
-	current := p.tierRank(currentTier(m, p))
+	// A tier this version does not have (a later version dropped it) ranks
+	// below every tier of it: the member moves to the tier they qualify for.
+	from := currentTier(m, p)
+	current := p.tierRank(from)
 	for _, f := range facts { // the first tier of a new member
 		if tc, ok := f.(TierChanged); ok {
-			current = p.tierRank(tc.To)
+			from, current = tc.To, p.tierRank(tc.To)
 		}
 	}
 	qualified := p.qualifiedFor(value)
@@ -243,7 +246,7 @@ func decideTierChange(m *Member, meta FactMeta, at time.Time, facts []Fact, p *P
 		if x.measure() == MeasurePoints {
 			reason = TierReasonQualifyingPoints
 		}
-		return []Fact{TierChanged{FactMeta: meta, From: p.Tiers[current].Name, To: p.Tiers[qualified].Name, Reason: reason,
+		return []Fact{TierChanged{FactMeta: meta, From: from, To: p.Tiers[qualified].Name, Reason: reason,
 			ExpiresAt: x.validUntil(at)}}
 	case qualified == current && current > 0 && x.reviews():
 		if until := x.validUntil(at); until.After(m.TierExpires) {

@@ -3,7 +3,6 @@ package domain
 import (
 	"crypto/sha256"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -14,8 +13,10 @@ import (
 // secret key, as it does follow-up ids (GiveFollowUpIDs): no client can
 // guess one, and a replay reads them from the ledger.
 
-// MaxVoucherDays bounds a voucher's validity.
-const MaxVoucherDays = 3650
+// MaxVoucherDays bounds a voucher's validity: no longer than a member
+// remembers the redemption that issued it (orderMemory), so a code is never
+// forgotten while it is valid.
+const MaxVoucherDays = 730
 
 // VoucherAlphabet is the codes' characters: digits and capital letters
 // without 0, 1, I and O, which are read for one another. 32 of them: 5 bits
@@ -105,8 +106,13 @@ type VoucherRefused struct {
 func (VoucherRefused) activity() bool     { return false }
 func (VoucherRefused) FactType() FactType { return FactVoucherRefused }
 
-// VoucherUseRef names a till's use of a voucher.
-func VoucherUseRef(id string) RequestRef { return RequestRef{Kind: RequestVoucherUse, ID: id} }
+// VoucherUseRef names a till's use of a voucher: its request id and the
+// code, so that a till that gives one request id to two codes gets two
+// decisions, never the first code's answer for the second. The code's fixed
+// length at the end keeps two pairs from making one ref.
+func VoucherUseRef(id, code string) RequestRef {
+	return RequestRef{Kind: RequestVoucherUse, ID: id + "/" + NormalizeVoucherCode(code)}
+}
 
 // voucher is what a member's state keeps of a code, for as long as it keeps
 // the redemption's request.
@@ -143,24 +149,6 @@ func (m *Member) Voucher(code string, at time.Time) (VoucherStatus, bool) {
 		s.Status = "expired"
 	}
 	return s, true
-}
-
-// IssuedVoucher is a code a redemption issued.
-type IssuedVoucher struct {
-	Code      string
-	ExpiresAt time.Time
-}
-
-// VouchersOf lists the codes a redemption issued, by code.
-func (m *Member) VouchersOf(redemption string) []IssuedVoucher {
-	var out []IssuedVoucher
-	for code, v := range m.vouchers {
-		if v.redemption == redemption {
-			out = append(out, IssuedVoucher{Code: code, ExpiresAt: v.expires})
-		}
-	}
-	slices.SortFunc(out, func(a, b IssuedVoucher) int { return strings.Compare(a.Code, b.Code) })
-	return out
 }
 
 // VoucherCodes lists the member's codes, for the engine's index of codes.
@@ -243,7 +231,7 @@ func decideVoucherUse(m *Member, meta FactMeta, b VoucherUse) ([]Fact, error) {
 	if !m.Known() {
 		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
 	}
-	if o, seen := m.requests[VoucherUseRef(b.RequestID)]; seen {
+	if o, seen := m.requests[VoucherUseRef(b.RequestID, b.Code)]; seen {
 		return nil, duplicateRequest(b.RequestID, o)
 	}
 	code := NormalizeVoucherCode(b.Code)
@@ -253,12 +241,16 @@ func decideVoucherUse(m *Member, meta FactMeta, b VoucherUse) ([]Fact, error) {
 	}
 	s, ok := m.Voucher(code, meta.OccurredAt)
 	switch {
+	case ok && memberStatus(m) == StatusBlocked:
+		return refuse(RedeemMemberBlocked, "the member's account is blocked")
+	case ok && memberStatus(m) == StatusClosed:
+		return refuse(RedeemMemberClosed, "the member's account is closed")
 	case !ok:
 		return refuse(VoucherUnknown, "the member has no voucher %s", FormatVoucherCode(code))
 	case s.Status == "used":
 		return refuse(VoucherAlreadyUsed, "voucher %s was used already", FormatVoucherCode(code))
 	case s.Status == "cancelled":
-		return refuse(VoucherCancelled, "voucher %s was cancelled with its redemption %q", FormatVoucherCode(code), s.RedemptionID)
+		return refuse(VoucherCancelled, "voucher %s was cancelled with its redemption", FormatVoucherCode(code))
 	case s.Status == "expired":
 		return refuse(VoucherExpired, "voucher %s expired at %s", FormatVoucherCode(code), s.ExpiresAt.Format(time.RFC3339))
 	}
@@ -279,9 +271,9 @@ func (m *Member) evolveVoucher(f Fact) {
 		v := m.vouchers[f.Code]
 		v.used = true
 		m.vouchers[f.Code] = v
-		m.rememberRequest(VoucherUseRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt})
+		m.rememberRequest(VoucherUseRef(f.RequestID, f.Code), RedemptionOutcome{At: f.OccurredAt})
 	case VoucherRefused:
-		m.rememberRequest(VoucherUseRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
+		m.rememberRequest(VoucherUseRef(f.RequestID, f.Code), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	}
 }
 

@@ -120,7 +120,7 @@ func TestVouchers(t *testing.T) {
 			given:   append(bought, cancelRedemption("e-c", later, "c-1", "r-1")),
 			when:    useVoucher("e-u", later, "till-9", code),
 			want: []domain.Fact{refusedUse("e-u", later, "till-9", domain.VoucherCancelled,
-				"voucher "+pretty+` was cancelled with its redemption "r-1"`)},
+				"voucher "+pretty+" was cancelled with its redemption")},
 		},
 		{
 			name:    "a redemption whose voucher was used is not cancelled",
@@ -209,6 +209,25 @@ func TestVoucherCodes(t *testing.T) {
 	} {
 		if got := domain.NormalizeVoucherCode(c.in); got != c.want {
 			t.Errorf("NormalizeVoucherCode(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// A blocked or closed member's vouchers are refused, as their redemptions are.
+func TestVoucherOfABlockedMember(t *testing.T) {
+	at := t0.Add(time.Hour)
+	p := testProgram()
+	withVouchers(p)
+	bought := []domain.Event{enrolled(), firstBuy, redeem("e-1", at, "r-1", "gift", 1)}
+	code := issuedCodes(t, p, bought...)[0]
+	for _, status := range []domain.MemberStatus{domain.StatusBlocked, domain.StatusClosed} {
+		m := given(t, p, append(bought, event("e-s", at, domain.StatusChange{Status: status}))...)
+		facts, err := domain.Apply(m, useVoucher("e-u", at, "till-1", code), p)
+		if err != nil || len(facts) != 1 {
+			t.Fatalf("%s: %v%s", status, err, formatFacts(facts))
+		}
+		if r, ok := facts[0].(domain.VoucherRefused); !ok || r.Reason != domain.RedemptionReason("member_"+string(status)) {
+			t.Errorf("%s member's voucher: %s", status, formatFacts(facts))
 		}
 	}
 }

@@ -119,9 +119,9 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 	case domain.AdjustRequest:
 		request = domain.AdjustmentRef(b.RequestID)
 	case domain.CancelRequest:
-		request = domain.CancelRef(b.RequestID)
+		request = domain.CancelRef(b.RequestID, b.RedemptionID)
 	case domain.VoucherUse:
-		request = domain.VoucherUseRef(b.RequestID)
+		request = domain.VoucherUseRef(b.RequestID, b.Code)
 	default:
 		return
 	}
@@ -173,13 +173,13 @@ func requestOf(facts []domain.Fact) (domain.RequestRef, bool) {
 		case domain.AdjustmentRejected:
 			return domain.AdjustmentRef(f.RequestID), true
 		case domain.RedemptionCancelled:
-			return domain.CancelRef(f.RequestID), true
+			return domain.CancelRef(f.RequestID, f.RedemptionID), true
 		case domain.CancellationRejected:
-			return domain.CancelRef(f.RequestID), true
+			return domain.CancelRef(f.RequestID, f.RedemptionID), true
 		case domain.VoucherUsed:
-			return domain.VoucherUseRef(f.RequestID), true
+			return domain.VoucherUseRef(f.RequestID, f.Code), true
 		case domain.VoucherRefused:
-			return domain.VoucherUseRef(f.RequestID), true
+			return domain.VoucherUseRef(f.RequestID, f.Code), true
 		}
 	}
 	return domain.RequestRef{}, false

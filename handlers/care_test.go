@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,11 @@ func TestServiceAdjustsAndCancels(t *testing.T) {
 	}
 	if got, err := adjust(credit); err != "" || !got.Repeated || got.Balance != 400 {
 		t.Errorf("the same credit again: %+v %s; want the first decision, repeated, still 400 points", got, err)
+	}
+	changed := credit
+	changed.Points = -100
+	if got, err := adjust(changed); !strings.HasPrefix(err, handlers.CodeConflict) {
+		t.Errorf("the credit's request id for a debit: %+v %q; want %s, nothing moved", got, err, handlers.CodeConflict)
 	}
 	over := credit
 	over.RequestID, over.Points = "case-2", 1001
@@ -77,6 +83,11 @@ func TestServiceAdjustsAndCancels(t *testing.T) {
 	cancel.RequestID = "case-5"
 	if code, desc := call(t, env.Conn, handlers.CancelSubject, cancel, &cancelled); code != "" || cancelled.Reason != string(domain.CancelAlreadyCancelled) {
 		t.Errorf("cancel again: %+v %s %s; want already_cancelled", cancelled, code, desc)
+	}
+	// One request id for another redemption is another cancellation.
+	cancel.RequestID, cancel.RedemptionID = "case-5", "till-8"
+	if code, desc := call(t, env.Conn, handlers.CancelSubject, cancel, &cancelled); code != "" || cancelled.Reason != string(domain.CancelUnknownRedemption) {
+		t.Errorf("a request id reused for another redemption: %+v %s %s; want a decision of its own", cancelled, code, desc)
 	}
 	cancel.RequestID, cancel.RedemptionID = "case-6", "till-9"
 	if code, desc := call(t, env.Conn, handlers.CancelSubject, cancel, &cancelled); code != "" || cancelled.Reason != string(domain.CancelUnknownRedemption) {

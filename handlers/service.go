@@ -37,6 +37,8 @@ const (
 const (
 	CodeBadRequest    = "400"
 	CodeUnknownMember = "404"
+	// CodeConflict: the request_id was decided for another request.
+	CodeConflict = "409"
 	CodeUnavailable   = "503"
 	CodeTimeout       = "504"
 )
@@ -333,7 +335,8 @@ func (s *service) adjust(req micro.Request) {
 
 func (s *service) cancel(req micro.Request) {
 	s.publishRequest(req, "cancel", domain.TypeRedemptionCancel, "cancel-", func(body domain.EventBody) domain.RequestRef {
-		return domain.CancelRef(body.(domain.CancelRequest).RequestID)
+		b := body.(domain.CancelRequest)
+		return domain.CancelRef(b.RequestID, b.RedemptionID)
 	}, "request_id", "redemption_id", "reason_code", "operator_id")
 }
 
@@ -380,8 +383,16 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 		return
 	}
 	if state.Redemption != nil && !state.Redemption.Held {
+		if why := conflict(ev, state.Redemption); why != "" {
+			_ = req.Error(CodeConflict, why, nil)
+			return
+		}
 		if use, ok := ev.Body.(domain.VoucherUse); ok {
-			_ = req.RespondJSON(voucherAnswer(use.Code, request.ID, nil, state.Redemption, state.LedgerSeq))
+			reply := voucherAnswer(use.Code, use.RequestID, nil, state.Redemption, state.LedgerSeq)
+			if status, found, _ := s.e.readVoucher(ev.MemberID, use.Code); found {
+				reply.RewardID = status.RewardID
+			}
+			_ = req.RespondJSON(reply)
 			return
 		}
 		_ = req.RespondJSON(repeatedReply(ev.MemberID, request.ID, state))
@@ -400,6 +411,12 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 		if use, ok := ev.Body.(domain.VoucherUse); ok {
 			_ = answerVoucherUse(req, use, d)
 			return
+		}
+		if d.DeadLetter != nil && d.State.Redemption != nil {
+			if why := conflict(ev, d.State.Redemption); why != "" {
+				_ = req.Error(CodeConflict, why, nil)
+				return
+			}
 		}
 		_ = s.answer(req, ev.MemberID, request.ID, ev.ID, d)
 	case <-ctx.Done():
@@ -428,8 +445,7 @@ func (s *service) readKnownMember(req micro.Request, endpoint, memberID string, 
 		return state, false
 	case !state.Known && request.Kind == domain.RequestVoucherUse:
 		// A till knows the code only: it learns nothing of the member.
-		_ = req.RespondJSON(VoucherReply{RequestID: request.ID, Status: "rejected", Reason: string(domain.VoucherUnknown),
-			Detail: "no voucher has this code"})
+		_ = req.RespondJSON(VoucherReply{Status: "rejected", Reason: string(domain.VoucherUnknown), Detail: "no voucher has this code"})
 		return state, false
 	case !state.Known:
 		_ = req.Error(CodeUnknownMember, fmt.Sprintf("no member %q is on record", memberID), nil)
@@ -485,15 +501,23 @@ func (s *service) badRequest(req micro.Request, description string) {
 	_ = req.Error(CodeBadRequest, description, nil)
 }
 
+// conflict says how a repeated request differs from the decision its
+// request_id has, or "" when it does not: a retry with another amount is a
+// mistake to report, never a success.
+func conflict(ev domain.Event, o *domain.RedemptionOutcome) string {
+	if b, ok := ev.Body.(domain.AdjustRequest); ok && o.Rejected == "" && o.Points != b.Points {
+		return fmt.Sprintf("request_id %q was decided as an adjustment of %+d points, and this one asks for %+d: give it a new request_id",
+			b.RequestID, o.Points, b.Points)
+	}
+	return ""
+}
+
 func repeatedReply(memberID, requestID string, state MemberView) RedeemReply {
 	o := state.Redemption
 	reply := RedeemReply{MemberID: memberID, RequestID: requestID, Status: "accepted", Points: o.Points,
 		Balance: state.Balance, Available: state.Available, Repeated: true, LedgerSeq: state.LedgerSeq}
 	if o.Rejected != "" {
 		reply.Status, reply.Reason = "rejected", string(o.Rejected)
-	}
-	for _, v := range state.Vouchers {
-		reply.Vouchers = append(reply.Vouchers, VoucherJSON{Code: domain.FormatVoucherCode(v.Code), ExpiresAt: v.ExpiresAt})
 	}
 	return reply
 }

@@ -51,10 +51,8 @@ type MemberView struct {
 	Tier        string
 	Status      domain.MemberStatus
 	Expiring    []domain.ExpiringLot
-	// Redemption is the outcome of the request asked about, if any, and
-	// the voucher codes it issued.
+	// Redemption is the outcome of the request asked about, if any.
 	Redemption *domain.RedemptionOutcome
-	Vouchers   []domain.IssuedVoucher
 	// LedgerSeq is the partition's last ledger message: the state is as of it.
 	LedgerSeq uint64
 }
@@ -111,9 +109,6 @@ func (p *partition) viewOf(m *domain.Member, memberID string, request domain.Req
 			s.Redemption = &o
 		} else if o := p.requestDecided(memberID, request); o != nil {
 			s.Redemption = o
-		}
-		if request.Kind == domain.RequestRedemption {
-			s.Vouchers = m.VouchersOf(request.ID)
 		}
 	}
 	return s

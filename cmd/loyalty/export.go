@@ -57,28 +57,61 @@ streams (the operator of deploy/nats/permissions.conf). The document is
 personal data: --output writes it to a file only its owner may read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := g.stdout
 			if output != "" {
-				f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-				if err != nil {
-					return fmt.Errorf("--output: %w (it must not exist yet)", err)
+				if _, err := os.Lstat(output); err == nil {
+					return fmt.Errorf("--output %s: it exists; give a new file", output)
 				}
-				defer f.Close()
-				out = f
 			}
-			return g.withTool("loyalty-export", func(t tool) error {
+			var doc memberExport
+			err := g.withTool("loyalty-export", func(t tool) error {
 				return g.withDatabase(cmd.Context(), func(pool *pgxpool.Pool) error {
-					doc, err := exportMember(cmd.Context(), t.js, pool, args[0])
-					if err != nil {
-						return err
-					}
-					return writeExport(out, doc)
+					var err error
+					doc, err = exportMember(cmd.Context(), t.js, pool, args[0])
+					return err
 				})
 			})
+			if err != nil {
+				return err
+			}
+			if doc.empty() {
+				return fmt.Errorf("nothing is on record for member %q: check the id (ids are exact: case, spaces and dots count)", args[0])
+			}
+			if output == "" {
+				return writeExport(g.stdout, doc)
+			}
+			return writeExportFile(output, doc)
 		},
 	}
 	cmd.Flags().StringVar(&output, "output", "", "write to this new file (mode 0600) instead of standard output")
 	return cmd
+}
+
+// empty reports whether the engine holds nothing of the member.
+func (d memberExport) empty() bool {
+	for _, rows := range d.Tables {
+		if len(rows) > 0 {
+			return false
+		}
+	}
+	return len(d.Input)+len(d.Ledger)+len(d.Outbound)+len(d.Dead) == 0
+}
+
+// writeExportFile writes the document to a new file only its owner may
+// read; a failed write leaves no file behind.
+func writeExportFile(path string, doc memberExport) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--output: %w (it must not exist yet)", err)
+	}
+	err = writeExport(f, doc)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("--output %s: %w", path, err)
+	}
+	return nil
 }
 
 func writeExport(w io.Writer, doc memberExport) error {

@@ -114,7 +114,8 @@ func (g *globals) careRequest(subject string, req any, o *careOptions) error {
 		case errors.Is(err, nats.ErrNoResponders):
 			return fmt.Errorf("no engine answers on %s: is loyalty serve running, with its service on, and may this user publish there?", subject)
 		case errors.Is(err, nats.ErrTimeout):
-			return fmt.Errorf("no answer within %s; run again with --request-id %s: it is decided once", o.timeout, o.requestID)
+			return fmt.Errorf("no answer within %s; run again with --request-id %s: it is decided once (a user of "+
+				"deploy/nats/permissions.conf also needs --nats-inbox-prefix _INBOX_<user>, or no answer reaches it)", o.timeout, o.requestID)
 		case err != nil:
 			return fmt.Errorf("%s: %w", subject, err)
 		}
@@ -145,9 +146,11 @@ func printCareReply(w io.Writer, r handlers.RedeemReply) {
 		repeated = " (decided before: nothing more moved)"
 	}
 	fmt.Fprintf(w, "request %s: %s%s\n", r.RequestID, r.Status, repeated)
-	if r.RedemptionID != "" {
+	switch {
+	case r.Status != "accepted":
+	case r.RedemptionID != "":
 		fmt.Fprintf(w, "redemption %s: %d points back\n", r.RedemptionID, r.Points)
-	} else if r.Status == "accepted" {
+	default:
 		fmt.Fprintf(w, "points %+d\n", r.Points)
 	}
 	fmt.Fprintf(w, "member %s: balance %d, available %d (ledger message %d)\n", r.MemberID, r.Balance, r.Available, r.LedgerSeq)

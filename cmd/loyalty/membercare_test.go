@@ -134,8 +134,18 @@ func checkExport(t *testing.T, env *natstest.Env, db *pgtest.Database, url, memb
 		t.Errorf("export file: %v, mode %v; want 0600", err, info.Mode())
 	}
 	if _, errOut, err := loyalty(t, "member", "export", member, "--nats-url", url, "--database-url", dbURL, "--output", file); err == nil ||
-		!strings.Contains(errOut, "must not exist") {
+		!strings.Contains(errOut, "it exists") {
 		t.Errorf("export over an existing file: err %v, stderr %q", err, errOut)
+	}
+	if _, errOut, err := loyalty(t, "member", "export", "no such member", "--nats-url", url, "--database-url", dbURL); err == nil ||
+		!strings.Contains(errOut, "nothing is on record") {
+		t.Errorf("export of an unknown member: err %v, stderr %q", err, errOut)
+	}
+	failed := filepath.Join(t.TempDir(), "failed.json")
+	if _, _, err := loyalty(t, "member", "export", member, "--nats-url", "nats://127.0.0.1:1", "--database-url", dbURL, "--output", failed); err == nil {
+		t.Error("export without NATS worked")
+	} else if _, statErr := os.Stat(failed); !os.IsNotExist(statErr) {
+		t.Errorf("a failed export left %s behind (%v)", failed, statErr)
 	}
 	raw, err := os.ReadFile(file)
 	if err != nil {
