@@ -38,9 +38,9 @@ const (
 	CodeBadRequest    = "400"
 	CodeUnknownMember = "404"
 	// CodeConflict: the request_id was decided for another request.
-	CodeConflict = "409"
-	CodeUnavailable   = "503"
-	CodeTimeout       = "504"
+	CodeConflict    = "409"
+	CodeUnavailable = "503"
+	CodeTimeout     = "504"
 )
 
 // maxServiceRequests bounds the redemptions waiting for the engine at once;
