@@ -657,7 +657,7 @@ func (f *file) program() (*domain.Program, []error) {
 		MinPoints: c.integer("transfers.min_points", f.Transfers.MinPoints, maxPoints),
 	}
 	p.Adjustments = domain.Adjustments{
-		MaxPoints:     c.integer("adjustments.max_points", f.Adjustments.MaxPoints, maxPoints),
+		MaxPoints:     c.integer("adjustments.max_points", f.Adjustments.MaxPoints, domain.MaxPointsPerEvent),
 		AllowNegative: c.boolean("adjustments.allow_negative", f.Adjustments.AllowNegative),
 	}
 	p.Earning.Yearly = domain.Yearly{

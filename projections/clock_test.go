@@ -41,13 +41,17 @@ func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
 	member("later", 30, 0, day(9), at(20)) // nothing due yet
 	member("graced", 0, 0, day(1), at(6))  // review on day 6, plus 2 grace days
 	row(4, "later", "earned", "available", 30, at(25), nil)
+	member("credited", 10, 0, day(1), nil) // dated points from the back office
+	row(5, "credited", "adjusted", "available", 10, at(5), nil)
+	member("gifted", 10, 0, day(1), nil) // dated points another member gave
+	row(6, "gifted", "received", "available", 10, at(5), nil)
 
-	mark := ClockMark{At: day(2), Seq: 4}
+	mark := ClockMark{At: day(2), Seq: 6}
 	ids, next, err := DueForClock(ctx, pool, day(7), mark, 5, 2, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"expiring", "inactive", "pending", "review"}; !slices.Equal(ids, want) {
+	if want := []string{"credited", "expiring", "gifted", "inactive", "pending", "review"}; !slices.Equal(ids, want) {
 		t.Errorf("due on day 7: %v, want %v", ids, want)
 	}
 	ids, _, err = DueForClock(ctx, pool, day(8), next, 5, 2, false, 0)
@@ -61,7 +65,7 @@ func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"expiring", "pending"}; !slices.Equal(ids, want) {
+	if want := []string{"credited", "expiring", "gifted", "pending"}; !slices.Equal(ids, want) {
 		t.Errorf("without inactivity or reviews: %v, want %v", ids, want)
 	}
 	// Birthdays and anniversaries, under a program with yearly bonuses.
@@ -72,7 +76,7 @@ func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"born", "expiring", "joined", "pending"}; !slices.Equal(ids, want) {
+	if want := []string{"born", "credited", "expiring", "gifted", "joined", "pending"}; !slices.Equal(ids, want) {
 		t.Errorf("with yearly bonuses: %v, want %v", ids, want)
 	}
 	// Notices 20 days ahead: "later"'s points expire on day 25.
@@ -80,7 +84,7 @@ func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"expiring", "later", "pending"}; !slices.Equal(ids, want) {
+	if want := []string{"credited", "expiring", "gifted", "later", "pending"}; !slices.Equal(ids, want) {
 		t.Errorf("with notices 20 days ahead: %v, want %v", ids, want)
 	}
 }

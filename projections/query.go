@@ -216,10 +216,10 @@ func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, 
 	rows, err := q.Query(ctx, `
 with due as (
 	select member_id, false as tier from loyalty.points_ledger
-	where kind in ('earned', 'released') and expires_at is not null and expires_at > $2 and expires_at <= $1
+	where kind in ('earned', 'released', 'received', 'adjusted') and expires_at is not null and expires_at > $2 and expires_at <= $1
 	union
 	select member_id, false from loyalty.points_ledger
-	where ledger_seq > $3 and ledger_seq <= $4 and kind in ('earned', 'released') and expires_at is not null and expires_at <= $1
+	where ledger_seq > $3 and ledger_seq <= $4 and kind in ('earned', 'released', 'received', 'adjusted') and expires_at is not null and expires_at <= $1
 	union
 	select member_id, false from loyalty.points_ledger
 	where account = 'pending' and kind = 'earned' and available_at > $2 and available_at <= $1
@@ -241,7 +241,7 @@ with due as (
 	where $7 and m.enrolled_at is not null and m.status = 'active'
 	union
 	select member_id, false from loyalty.points_ledger
-	where $8 > 0 and kind in ('earned', 'released') and expires_at is not null
+	where $8 > 0 and kind in ('earned', 'released', 'received', 'adjusted') and expires_at is not null
 		and expires_at - make_interval(days => $8) > $2 and expires_at - make_interval(days => $8) <= $1
 )
 select distinct d.member_id from due d join loyalty.members m on m.member_id = d.member_id

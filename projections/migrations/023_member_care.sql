@@ -66,3 +66,8 @@ comment on column loyalty.adjustments.occurred_at is 'When it was decided (event
 
 comment on table loyalty.reward_stock is 'Units of each reward with a stock given to members so far (StockTaken facts of the reward''s stock), less those cancelled redemptions gave back (StockReturned); the program''s redemption.rewards[].stock less units_taken is what is left. Maintained by the "members" projection.';
 comment on column loyalty.projection_checkpoints.name is 'Projection name: members (members, points_ledger, tier_changes, redemptions, expiry_notices, reward_stock, adjustments) or activity (purchases, refunds, visits, feedback, member_purchase_days, member_rfm).';
+
+-- Dated points also come from transfers received and the back office's
+-- credits: the clock finds them by the same index.
+drop index loyalty.points_ledger_expires;
+create index points_ledger_expires on loyalty.points_ledger (expires_at) where kind in ('earned', 'released', 'received', 'adjusted') and expires_at is not null;
