@@ -114,7 +114,7 @@ func (a Adjustments) validate(add func(field, format string, args ...any)) {
 
 func decideAdjustment(m *Member, meta FactMeta, b AdjustRequest, p *Program) ([]Fact, error) {
 	if !m.Known() {
-		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
+		return nil, unknownMember()
 	}
 	if o, seen := m.requests[AdjustmentRef(b.RequestID)]; seen {
 		return nil, duplicateRequest(b.RequestID, o)

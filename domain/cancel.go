@@ -129,7 +129,7 @@ type spent struct {
 
 func decideCancel(m *Member, meta FactMeta, b CancelRequest, p *Program) ([]Fact, error) {
 	if !m.Known() {
-		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
+		return nil, unknownMember()
 	}
 	if o, seen := m.requests[CancelRef(b.RequestID, b.RedemptionID)]; seen {
 		return nil, duplicateRequest(b.RequestID, o)

@@ -177,7 +177,7 @@ func (m *Member) Available() int64 { return max(m.Balance, 0) }
 
 func decideRedemption(m *Member, meta FactMeta, b RedeemRequest, p *Program) ([]Fact, error) {
 	if !m.Known() {
-		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
+		return nil, unknownMember()
 	}
 	if o, seen := m.requests[RedemptionRef(b.RequestID)]; seen {
 		return nil, duplicateRedemption(b.RequestID, o)

@@ -60,3 +60,10 @@ func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 func reject(reason Reason, field, format string, args ...any) *RejectedError {
 	return &RejectedError{Reason: reason, Field: field, Detail: fmt.Sprintf(format, args...)}
 }
+
+// unknownMember is the rejection of a request for a member not on record.
+// It does not repeat the id: rejections are logged and kept with the dead
+// letters, and a member's id is personal data (docs/privacy.md).
+func unknownMember() *RejectedError {
+	return reject(ReasonUnknownMember, "member_id", "no member with this id is on record; enrol them first")
+}

@@ -344,7 +344,7 @@ func (TierRenewed) FactType() FactType  { return FactTierRenewed }
 
 func decideTierAssignment(m *Member, meta FactMeta, b TierAssignment, p *Program) ([]Fact, error) {
 	if !m.Known() {
-		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
+		return nil, unknownMember()
 	}
 	rank := p.tierRank(b.Tier)
 	if rank < 0 {

@@ -280,7 +280,7 @@ func duplicateTransfer(id string, o RedemptionOutcome) error {
 
 func decideTransfer(m *Member, meta FactMeta, b TransferRequest, p *Program) ([]Fact, error) {
 	if !m.Known() {
-		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
+		return nil, unknownMember()
 	}
 	if o, seen := m.requests[TransferRef(b.RequestID)]; seen {
 		return nil, duplicateTransfer(b.RequestID, o)

@@ -229,7 +229,7 @@ func decideVouchers(meta FactMeta, request string, reward Reward, quantity int64
 
 func decideVoucherUse(m *Member, meta FactMeta, b VoucherUse) ([]Fact, error) {
 	if !m.Known() {
-		return nil, reject(ReasonUnknownMember, "member_id", "no member %q is on record", meta.MemberID)
+		return nil, unknownMember()
 	}
 	if o, seen := m.requests[VoucherUseRef(b.RequestID, b.Code)]; seen {
 		return nil, duplicateRequest(b.RequestID, o)

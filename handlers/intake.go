@@ -221,7 +221,7 @@ func (in *intake) dispatchAll(ctx context.Context, iter jetstream.MessagesContex
 			// partition this process does not own: the consumer's
 			// filter is wrong. Holding it would stall every partition.
 			if in.marks.track(-1, meta.Sequence.Stream, msg) {
-				in.logger.Error("input outside this engine's partitions; skipped", "subject", msg.Subject(),
+				in.logger.Error("input outside this engine's partitions; skipped", "subject", streams.LoggedSubject(msg.Subject()),
 					"seq", meta.Sequence.Stream, "err", err)
 				in.marks.committed(-1, meta.Sequence.Stream)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,10 +164,10 @@ func (p *Publisher) republish(ctx context.Context, msg *nats.Msg, cause error) e
 	delay := minRetryDelay
 	for attempt := 1; ; attempt++ {
 		if permanent(cause) {
-			return fmt.Errorf("%s: %w", msg.Subject, cause)
+			return fmt.Errorf("%s: %w", LoggedSubject(msg.Subject), cause)
 		}
-		p.log.Warn("publish failed; publishing again", "subject", msg.Subject,
-			"msg_id", msg.Header.Get(jetstream.MsgIDHeader), "attempt", attempt, "err", cause, "in", delay)
+		p.log.Warn("publish failed; publishing again", "subject", LoggedSubject(msg.Subject),
+			"attempt", attempt, "err", redactSubject(cause, msg.Subject), "in", delay)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -228,4 +229,12 @@ func (p *Publisher) Acked() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.acked
+}
+
+// redactSubject is err's text without the subject it may quote.
+func redactSubject(err error, subject string) string {
+	if err == nil {
+		return ""
+	}
+	return strings.ReplaceAll(err.Error(), subject, LoggedSubject(subject))
 }

@@ -156,3 +156,15 @@ func LedgerSubject(partition int) string {
 func DeadLetterSubject(reason domain.Reason) string {
 	return DeadLetterPrefix + "." + string(reason)
 }
+
+// LoggedSubject is a subject as the engine's logs show it: an input or
+// outbound subject without its member key (the member id, reversibly
+// encoded, is personal data; docs/privacy.md), any other as it is.
+func LoggedSubject(subject string) string {
+	if strings.HasPrefix(subject, InputPrefix+".") || strings.HasPrefix(subject, OutboundPrefix+".") {
+		if i := strings.LastIndexByte(subject, '.'); i > 0 {
+			return subject[:i] + ".*"
+		}
+	}
+	return subject
+}

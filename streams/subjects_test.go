@@ -1,8 +1,11 @@
 package streams
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pointsledger/loyalty/domain"
 )
 
 // TestIsMemberKeyAgreesWithMemberKey checks IsMemberKey against MemberKey
@@ -26,5 +29,26 @@ func TestIsMemberKeyAgreesWithMemberKey(t *testing.T) {
 	key := MemberKey("member-0042")
 	if testing.AllocsPerRun(100, func() { IsMemberKey(key, "member-0042") }) > 0 {
 		t.Error("IsMemberKey allocates for a short id")
+	}
+}
+
+// The logs show no member key: input and outbound subjects lose their last
+// token, which is the member id, reversibly encoded.
+func TestLoggedSubjectHasNoMemberKey(t *testing.T) {
+	id := "ana@example.com"
+	in, err := InputSubject(domain.TypePurchaseCompleted, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ subject, want string }{
+		{in, "loyalty.in.purchase-completed.*"},
+		{"loyalty.in.07.purchase-completed." + MemberKey(id), "loyalty.in.07.purchase-completed.*"},
+		{OutboundSubject(OutPointsEarned, id), "loyalty.out.points_earned.v1." + strconv.Itoa(PartitionOf(id)) + ".*"},
+		{LedgerSubject(3), LedgerSubject(3)},
+		{"loyalty.dlq.unknown_member", "loyalty.dlq.unknown_member"},
+	} {
+		if got := LoggedSubject(c.subject); got != c.want || strings.Contains(got, MemberKey(id)) {
+			t.Errorf("LoggedSubject(%q) = %q, want %q", c.subject, got, c.want)
+		}
 	}
 }

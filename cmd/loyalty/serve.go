@@ -448,7 +448,7 @@ func natsAsyncError(log *slog.Logger) nats.ErrHandler {
 				"subject", subjectOf(sub))
 			return
 		case sub != nil:
-			log.Warn("NATS error on a subscription", "subject", sub.Subject, "err", err)
+			log.Warn("NATS error on a subscription", "subject", streams.LoggedSubject(sub.Subject), "err", err)
 			return
 		}
 		log.Warn("NATS error", "err", err)

@@ -86,16 +86,16 @@ func (ix *Index) Member(id string, upTo uint64) (m *domain.Member, size int, err
 	defer closer.Close()
 	seq, n := binary.Uvarint(v)
 	if n <= 0 {
-		return nil, 0, ix.broke(fmt.Errorf("member row of %q cannot be decoded", id))
+		return nil, 0, ix.broke(errors.New("a member row cannot be decoded"))
 	}
 	if seq > upTo {
-		return nil, 0, ix.broke(fmt.Errorf("member row of %q is of ledger seq %d, past its partition's checkpoint %d", id, seq, upTo))
+		return nil, 0, ix.broke(fmt.Errorf("a member row is of ledger seq %d, past its partition's checkpoint %d", seq, upTo))
 	}
 	if m, err = domain.DecodeMember(v[n:]); err != nil {
 		return nil, 0, ix.broke(err)
 	}
 	if m.ID != id {
-		return nil, 0, ix.broke(fmt.Errorf("member row of %q holds member %q", id, m.ID))
+		return nil, 0, ix.broke(errors.New("a member row holds another member"))
 	}
 	return m, len(v), nil
 }
