@@ -44,7 +44,7 @@ func sampleEvents() []domain.Event {
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Visit{Channel: "store-berlin-3"}},
 		{ID: "e5f6a7b8-0000-4000-8000-000000000004", Type: domain.TypeMemberStatus, Source: "crm",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.StatusChange{Status: domain.StatusBlocked, Reason: "chargeback review"}},
-		{ID: "clock-bS00Mg-1772528400", Type: domain.TypeMemberClock, Source: "loyalty-clock",
+		{ID: "clock-k1-5f0c2a9e4b7d18e3a6c1f0b29d84e7c3", Type: domain.TypeMemberClock, Source: "loyalty-clock",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Clock{}},
 		{ID: "f6a7b8c9-0000-4000-8000-000000000005", Type: domain.TypeRedemption, Source: "pos-berlin-3",
 			MemberID: "m-42", OccurredAt: sampleTime,
