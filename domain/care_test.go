@@ -495,7 +495,7 @@ func TestMemberCareProperties(t *testing.T) {
 		withStock(p)
 		p.Redemption.DirectPoints = true
 		p.Redemption.CancelDays = rapid.SampledFrom([]int{0, 1, 30, 365}).Draw(t, "cancel_days")
-		p.Returns.DebtFromEarnings = rapid.Bool().Draw(t, "debt_from_earnings")
+		p.Returns.DebtFromEarnings = p.Returns.Policy == domain.ReturnsWithinBalance && rapid.Bool().Draw(t, "debt_from_earnings")
 		if err := p.Validate(); err != nil {
 			t.Fatalf("program: %v", err)
 		}

@@ -53,4 +53,9 @@ func (r Returns) validate(add func(field, format string, args ...any)) {
 	default:
 		add("returns.order_bonuses", "must be reverse or keep, got %q", r.OrderBonuses)
 	}
+	if r.DebtFromEarnings && r.Policy != ReturnsWithinBalance {
+		// Only within_balance records debt: the setting would do nothing,
+		// and a program that says it does is misread.
+		add("returns.debt_from_earnings", "needs returns.policy within_balance, the only policy that records debt")
+	}
 }

@@ -112,10 +112,11 @@ func TestParseGood(t *testing.T) {
 		},
 		{
 			name: "member care settings",
-			from: "tiers:", to: "adjustments: {max_points: 5000, allow_negative: true}\nredemption: {cancel_days: 0}\nreturns: {debt_from_earnings: true}\ntiers:",
+			from: "tiers:", to: "adjustments: {max_points: 5000, allow_negative: true}\nredemption: {cancel_days: 0}\nreturns: {policy: within_balance, debt_from_earnings: true}\ntiers:",
 			want: func(p *domain.Program) {
 				p.Adjustments = domain.Adjustments{MaxPoints: 5000, AllowNegative: true}
-				p.Redemption.CancelDays, p.Returns.DebtFromEarnings = 0, true
+				p.Redemption.CancelDays = 0
+				p.Returns = domain.Returns{Policy: domain.ReturnsWithinBalance, DebtFromEarnings: true}
 			},
 		},
 		{
@@ -193,6 +194,7 @@ func TestParseBad(t *testing.T) {
 
 		// Member care.
 		{name: "debt from earnings as a word", data: "returns: {debt_from_earnings: sometimes}\n", wantField: "returns.debt_from_earnings"},
+		{name: "debt from earnings without debt", data: "returns: {debt_from_earnings: true}\n", wantField: "returns.debt_from_earnings", wantText: "within_balance"},
 		{name: "negative adjustment limit", data: "adjustments: {max_points: -5}\n", wantField: "adjustments.max_points"},
 		{name: "adjustment limit beyond any event", data: "adjustments: {max_points: 99999999999999999}\n", wantField: "adjustments.max_points"},
 		{name: "negative balances as a number", data: "adjustments: {max_points: 5, allow_negative: 1}\n", wantField: "adjustments.allow_negative"},
