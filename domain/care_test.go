@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -507,13 +508,23 @@ func TestMemberCareProperties(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			for _, f := range facts {
+			// The standing the outbound events tell is the fold's after
+			// every fact, these included.
+			standings := domain.StandingsOf(domain.StandingAfter(shadow, facts), facts)
+			for j, f := range facts {
 				before := lotsByDate(shadow)
 				balanceBefore := shadow.Balance
 				shadow.Evolve(f)
 				after := lotsByDate(shadow)
 				checkCareFact(t, p, f, balanceBefore, shadow, before, after, taken)
+				if want := (domain.Standing{Balance: shadow.Balance, Pending: shadow.Pending, Tier: shadow.Tier}); standings[j] != want {
+					t.Fatalf("event %d fact %d (%T): standing %+v, the fold's %+v", i, j, f, standings[j], want)
+				}
 			}
+			if !reflect.DeepEqual(domain.Normalized(live), domain.Normalized(shadow)) {
+				t.Fatalf("event %d: folding Apply's facts gives another member", i)
+			}
+			roundTrip(t, live) // a snapshot keeps what cancellations and vouchers need
 			if shadow.Debt < 0 {
 				t.Fatalf("event %d: debt %d", i, shadow.Debt)
 			}
