@@ -45,14 +45,14 @@ func testProgram() *domain.Program {
 }
 
 // runEngine runs an engine until the test ends or stop is called.
-func runEngine(t *testing.T, js jetstream.JetStream) (stop func(), metrics *handlers.Metrics, reg *prometheus.Registry) {
+func runEngine(t testing.TB, js jetstream.JetStream) (stop func(), metrics *handlers.Metrics, reg *prometheus.Registry) {
 	t.Helper()
 	return runEngineWith(t, js, handlers.EngineConfig{})
 }
 
 // runEngineWith is runEngine with cfg (fresh metrics, and the test program
 // unless cfg has one, added).
-func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) (stop func(), metrics *handlers.Metrics, reg *prometheus.Registry) {
+func runEngineWith(t testing.TB, js jetstream.JetStream, cfg handlers.EngineConfig) (stop func(), metrics *handlers.Metrics, reg *prometheus.Registry) {
 	t.Helper()
 	engine, metrics, reg := newEngine(t, js, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,7 +75,7 @@ func runEngineWith(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConf
 
 // newEngine makes an engine on js with cfg, fresh metrics, and the test
 // program unless cfg has one.
-func newEngine(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) (*handlers.Engine, *handlers.Metrics, *prometheus.Registry) {
+func newEngine(t testing.TB, js jetstream.JetStream, cfg handlers.EngineConfig) (*handlers.Engine, *handlers.Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	metrics, err := handlers.NewMetrics(reg)
@@ -95,7 +95,7 @@ func newEngine(t *testing.T, js jetstream.JetStream, cfg handlers.EngineConfig) 
 
 // startRunningEngine starts a NATS server and an engine on it (as
 // runEngine), and returns once the engine owns every partition.
-func startRunningEngine(t *testing.T) (env *natstest.Env, reg *prometheus.Registry) {
+func startRunningEngine(t testing.TB) (env *natstest.Env, reg *prometheus.Registry) {
 	t.Helper()
 	env = natstest.Start(t)
 	_, _, reg = runEngine(t, env.JS)
@@ -120,7 +120,7 @@ func refund(id, member, order string, amount int64, at time.Time) domain.Event {
 		Body: domain.Refund{OrderID: order, Amount: domain.Money{Minor: amount, Currency: "EUR"}}}
 }
 
-func publish(t *testing.T, js jetstream.JetStream, events ...domain.Event) {
+func publish(t testing.TB, js jetstream.JetStream, events ...domain.Event) {
 	t.Helper()
 	ctx := context.Background()
 	for _, e := range events {
@@ -139,7 +139,7 @@ func publish(t *testing.T, js jetstream.JetStream, events ...domain.Event) {
 }
 
 // waitForMsgs polls a stream until it holds want messages.
-func waitForMsgs(t *testing.T, js jetstream.JetStream, stream string, want uint64) {
+func waitForMsgs(t testing.TB, js jetstream.JetStream, stream string, want uint64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -158,13 +158,13 @@ func waitForMsgs(t *testing.T, js jetstream.JetStream, stream string, want uint6
 	}
 }
 
-func readAll(t *testing.T, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
+func readAll(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	return natstest.Messages(t, js, stream)
 }
 
 // waitForRecords polls the ledger until its messages hold want records.
-func waitForRecords(t *testing.T, js jetstream.JetStream, want int) {
+func waitForRecords(t testing.TB, js jetstream.JetStream, want int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -181,7 +181,7 @@ func waitForRecords(t *testing.T, js jetstream.JetStream, want int) {
 }
 
 // foldLedger rebuilds member state from the ledger stream.
-func foldLedger(t *testing.T, js jetstream.JetStream) (map[string]*domain.Member, []streams.LedgerRecord) {
+func foldLedger(t testing.TB, js jetstream.JetStream) (map[string]*domain.Member, []streams.LedgerRecord) {
 	t.Helper()
 	members := map[string]*domain.Member{}
 	var records []streams.LedgerRecord
@@ -298,7 +298,7 @@ func TestEngineAppliesEventsPerMemberAndSurvivesRestart(t *testing.T) {
 }
 
 // metricValue sums every series of a metric family.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -317,7 +317,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 // labeledValue is the value of the series of name whose label is value.
-func labeledValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+func labeledValue(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
 	m := series(t, reg, name, map[string]string{label: value})
 	return m.GetCounter().GetValue() + m.GetGauge().GetValue()
@@ -494,7 +494,7 @@ func TestEngineHandlesInputAnEarlierProcessDidNotFirst(t *testing.T) {
 }
 
 // waitRunning waits until the engine handles every partition.
-func waitRunning(t *testing.T, reg *prometheus.Registry) {
+func waitRunning(t testing.TB, reg *prometheus.Registry) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for metricValue(t, reg, "loyalty_engine_partitions_owned") != streams.Partitions {

@@ -103,7 +103,7 @@ func TestServiceStatsCountWhatCallersGot(t *testing.T) {
 }
 
 // series is the series of name with all the given labels.
-func series(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) *dto.Metric {
+func series(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) *dto.Metric {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
