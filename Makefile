@@ -60,6 +60,7 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./cmd/...
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./domain/... ./streams/... ./projections/...
+	$(GO) test -run '^$$' -bench VoucherRedemptions -benchtime 3x -timeout 30m ./handlers
 
 # The cluster benchmarks alone: throughput and latency on three NATS servers
 # with one and two engines, failover time, a rolling restart.
