@@ -53,7 +53,7 @@ every row of the read models with their member_id, the input events
 upstream published for them, their ledger records, the outbound events
 about them and the dead letters of their input. It reads PostgreSQL and
 the streams, so it needs --database-url and a NATS user that may read the
-streams (privacy, read-only, or operator, in deploy/nats/permissions.conf). The document is
+streams (the operator of deploy/nats/permissions.conf). The document is
 personal data: --output writes it to a file only its owner may read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
