@@ -157,7 +157,7 @@ func (m *Member) evolveAdjustment(f Fact) {
 		}
 		m.rememberRequest(AdjustmentRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Points: f.Points})
 	case AdjustmentRejected:
-		m.rememberRequest(AdjustmentRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
+		m.rememberRequest(AdjustmentRef(f.RequestID), RedemptionOutcome{At: f.OccurredAt, Points: f.Points, Rejected: f.Reason})
 	}
 }
 

@@ -91,7 +91,7 @@ func KeysOf(e Event) (order, request *Key) {
 		k := RequestKey(e.MemberID, CancelRef(b.RequestID, b.RedemptionID))
 		return nil, &k
 	case VoucherUse:
-		k := RequestKey(e.MemberID, VoucherUseRef(b.RequestID, b.Code))
+		k := RequestKey(e.MemberID, VoucherUseRef(b.RequestID, b.Channel, b.Code))
 		return nil, &k
 	}
 	return nil, nil
@@ -130,15 +130,15 @@ func ClaimsOf(member string, facts []Fact) []Claim {
 		case PointsAdjusted:
 			request(AdjustmentRef(f.RequestID), f.OccurredAt, f.Points, "")
 		case AdjustmentRejected:
-			request(AdjustmentRef(f.RequestID), f.OccurredAt, 0, f.Reason)
+			request(AdjustmentRef(f.RequestID), f.OccurredAt, f.Points, f.Reason) // for a repeat's conflict check
 		case RedemptionCancelled:
 			request(CancelRef(f.RequestID, f.RedemptionID), f.OccurredAt, f.Points, "")
 		case CancellationRejected:
 			request(CancelRef(f.RequestID, f.RedemptionID), f.OccurredAt, 0, f.Reason)
 		case VoucherUsed:
-			request(VoucherUseRef(f.RequestID, f.Code), f.OccurredAt, 0, "")
+			request(VoucherUseRef(f.RequestID, f.Channel, f.Code), f.OccurredAt, 0, "")
 		case VoucherRefused:
-			request(VoucherUseRef(f.RequestID, f.Code), f.OccurredAt, 0, f.Reason)
+			request(VoucherUseRef(f.RequestID, f.Channel, f.Code), f.OccurredAt, 0, f.Reason)
 		}
 	}
 	return claims

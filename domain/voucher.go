@@ -99,6 +99,7 @@ type VoucherRefused struct {
 	FactMeta
 	RequestID string
 	Code      string
+	Channel   string
 	Reason    RedemptionReason
 	Detail    string
 }
@@ -106,12 +107,13 @@ type VoucherRefused struct {
 func (VoucherRefused) activity() bool     { return false }
 func (VoucherRefused) FactType() FactType { return FactVoucherRefused }
 
-// VoucherUseRef names a till's use of a voucher: its request id and the
-// code, so that a till that gives one request id to two codes gets two
-// decisions, never the first code's answer for the second. The code's fixed
-// length at the end keeps two pairs from making one ref.
-func VoucherUseRef(id, code string) RequestRef {
-	return RequestRef{Kind: RequestVoucherUse, ID: id + "/" + NormalizeVoucherCode(code)}
+// VoucherUseRef names a till's use of a voucher: its request id, channel
+// and code, so that two tills whose request ids meet, or one that gives one
+// id to two codes, get decisions of their own, never another's answer.
+// (Length-prefixed, with the code's fixed length at the end, so no two
+// triples make one ref.)
+func VoucherUseRef(id, channel, code string) RequestRef {
+	return RequestRef{Kind: RequestVoucherUse, ID: fmt.Sprintf("%d:%s%d:%s/%s", len(id), id, len(channel), channel, NormalizeVoucherCode(code))}
 }
 
 // voucher is what a member's state keeps of a code, for as long as it keeps
@@ -129,7 +131,8 @@ type VoucherStatus struct {
 	RedemptionID string
 	RewardID     string
 	ExpiresAt    time.Time
-	// Status is valid, used, expired or cancelled.
+	// Status is valid, used, expired, cancelled or blocked (the member's
+	// account is blocked or closed).
 	Status string
 }
 
@@ -141,6 +144,8 @@ func (m *Member) Voucher(code string, at time.Time) (VoucherStatus, bool) {
 	}
 	s := VoucherStatus{RedemptionID: v.redemption, RewardID: v.reward, ExpiresAt: v.expires, Status: "valid"}
 	switch {
+	case memberStatus(m) != StatusActive:
+		s.Status = "blocked" // the account is blocked or closed: a use is refused
 	case v.used:
 		s.Status = "used"
 	case v.cancelled:
@@ -231,19 +236,19 @@ func decideVoucherUse(m *Member, meta FactMeta, b VoucherUse) ([]Fact, error) {
 	if !m.Known() {
 		return nil, unknownMember()
 	}
-	if o, seen := m.requests[VoucherUseRef(b.RequestID, b.Code)]; seen {
+	if o, seen := m.requests[VoucherUseRef(b.RequestID, b.Channel, b.Code)]; seen {
 		return nil, duplicateRequest(b.RequestID, o)
 	}
 	code := NormalizeVoucherCode(b.Code)
 	refuse := func(reason RedemptionReason, format string, args ...any) ([]Fact, error) {
-		return []Fact{VoucherRefused{FactMeta: meta, RequestID: b.RequestID, Code: code, Reason: reason,
+		return []Fact{VoucherRefused{FactMeta: meta, RequestID: b.RequestID, Code: code, Channel: b.Channel, Reason: reason,
 			Detail: fmt.Sprintf(format, args...)}}, nil
 	}
 	s, ok := m.Voucher(code, meta.OccurredAt)
 	switch {
-	case ok && memberStatus(m) == StatusBlocked:
+	case ok && s.Status == "blocked" && memberStatus(m) == StatusBlocked:
 		return refuse(RedeemMemberBlocked, "the member's account is blocked")
-	case ok && memberStatus(m) == StatusClosed:
+	case ok && s.Status == "blocked":
 		return refuse(RedeemMemberClosed, "the member's account is closed")
 	case !ok:
 		return refuse(VoucherUnknown, "the member has no voucher %s", FormatVoucherCode(code))
@@ -271,9 +276,9 @@ func (m *Member) evolveVoucher(f Fact) {
 		v := m.vouchers[f.Code]
 		v.used = true
 		m.vouchers[f.Code] = v
-		m.rememberRequest(VoucherUseRef(f.RequestID, f.Code), RedemptionOutcome{At: f.OccurredAt})
+		m.rememberRequest(VoucherUseRef(f.RequestID, f.Channel, f.Code), RedemptionOutcome{At: f.OccurredAt})
 	case VoucherRefused:
-		m.rememberRequest(VoucherUseRef(f.RequestID, f.Code), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
+		m.rememberRequest(VoucherUseRef(f.RequestID, f.Channel, f.Code), RedemptionOutcome{At: f.OccurredAt, Rejected: f.Reason})
 	}
 }
 

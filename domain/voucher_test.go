@@ -55,7 +55,7 @@ func TestVouchers(t *testing.T) {
 	later := at.Add(day)
 	used := domain.VoucherUsed{FactMeta: meta("e-u", later), RequestID: "till-9", Code: code, RedemptionID: "r-1", RewardID: "gift", Channel: "pos-1"}
 	refusedUse := func(id string, at time.Time, request string, reason domain.RedemptionReason, detail string) domain.VoucherRefused {
-		return domain.VoucherRefused{FactMeta: meta(id, at), RequestID: request, Code: code, Reason: reason, Detail: detail}
+		return domain.VoucherRefused{FactMeta: meta(id, at), RequestID: request, Code: code, Channel: "pos-1", Reason: reason, Detail: detail}
 	}
 	pretty := domain.FormatVoucherCode(code)
 	runRuleCases(t, []ruleCase{

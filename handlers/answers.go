@@ -121,7 +121,7 @@ func (e *Engine) answerDeadLetter(p *partition, ev domain.Event, rej *domain.Rej
 	case domain.CancelRequest:
 		request = domain.CancelRef(b.RequestID, b.RedemptionID)
 	case domain.VoucherUse:
-		request = domain.VoucherUseRef(b.RequestID, b.Code)
+		request = domain.VoucherUseRef(b.RequestID, b.Channel, b.Code)
 	default:
 		return
 	}
@@ -177,9 +177,9 @@ func requestOf(facts []domain.Fact) (domain.RequestRef, bool) {
 		case domain.CancellationRejected:
 			return domain.CancelRef(f.RequestID, f.RedemptionID), true
 		case domain.VoucherUsed:
-			return domain.VoucherUseRef(f.RequestID, f.Code), true
+			return domain.VoucherUseRef(f.RequestID, f.Channel, f.Code), true
 		case domain.VoucherRefused:
-			return domain.VoucherUseRef(f.RequestID, f.Code), true
+			return domain.VoucherUseRef(f.RequestID, f.Channel, f.Code), true
 		}
 	}
 	return domain.RequestRef{}, false

@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,5 +106,42 @@ func TestServiceAdjustsAndCancels(t *testing.T) {
 			t.Fatalf("the cancelled vase never came back to its stock: %+v %s %s", got, code, desc)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Concurrent calls with one request id: one decision, and a call whose own
+// event was not the one decided is told it is a repeat; one that asked for
+// another amount is told of the conflict, never that it was accepted.
+func TestConcurrentBackOfficeCallsShareNoFalseDecision(t *testing.T) {
+	env, _ := startRunningEngine(t)
+	publish(t, env.JS, purchase("p-1", "m-1", "o-1", 5000, time.Now().UTC().Add(-time.Hour)))
+	waitForRecords(t, env.JS, 1)
+	for round := range 5 {
+		id := fmt.Sprintf("case-%d", round)
+		var wg sync.WaitGroup
+		codes := make([]string, 2)
+		replies := make([]handlers.RedeemReply, 2)
+		for i, points := range []int64{10, 20} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i], _ = call(t, env.Conn, handlers.AdjustSubject, handlers.AdjustRequestJSON{MemberID: "m-1", RequestID: id, Points: points,
+					ReasonCode: "goodwill", OperatorID: "a"}, &replies[i])
+			}()
+		}
+		wg.Wait()
+		fresh := 0
+		for i := range replies {
+			switch {
+			case codes[i] == handlers.CodeConflict:
+			case codes[i] == "" && !replies[i].Repeated && replies[i].Points == []int64{10, 20}[i]:
+				fresh++
+			default:
+				t.Errorf("round %d, call %d: %q %+v; want its own decision or a conflict", round, i, codes[i], replies[i])
+			}
+		}
+		if fresh != 1 {
+			t.Errorf("round %d: %d calls told their adjustment was decided, want 1 (codes %v)", round, fresh, codes)
+		}
 	}
 }

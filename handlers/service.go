@@ -383,19 +383,7 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 		return
 	}
 	if state.Redemption != nil && !state.Redemption.Held {
-		if why := conflict(ev, state.Redemption); why != "" {
-			_ = req.Error(CodeConflict, why, nil)
-			return
-		}
-		if use, ok := ev.Body.(domain.VoucherUse); ok {
-			reply := voucherAnswer(use.Code, use.RequestID, nil, state.Redemption, state.LedgerSeq)
-			if status, found, _ := s.e.readVoucher(ev.MemberID, use.Code); found {
-				reply.RewardID = status.RewardID
-			}
-			_ = req.RespondJSON(reply)
-			return
-		}
-		_ = req.RespondJSON(repeatedReply(ev.MemberID, request.ID, state))
+		s.repeated(req, ev, state)
 		return
 	}
 	ctx, stop := context.WithTimeout(context.Background(), s.timeout)
@@ -408,17 +396,17 @@ func (s *service) request(req micro.Request, endpoint string, ev domain.Event, r
 	}
 	select {
 	case d := <-decided:
+		// Another call's event with the request's id, or a call before
+		// this one, decided it: this call is a repeat of that one.
+		if d.State.Redemption != nil && (d.DeadLetter != nil || !decidedBy(d.Facts, ev.ID)) {
+			s.repeated(req, ev, d.State)
+			return
+		}
 		if use, ok := ev.Body.(domain.VoucherUse); ok {
 			_ = answerVoucherUse(req, use, d)
 			return
 		}
-		if d.DeadLetter != nil && d.State.Redemption != nil {
-			if why := conflict(ev, d.State.Redemption); why != "" {
-				_ = req.Error(CodeConflict, why, nil)
-				return
-			}
-		}
-		_ = s.answer(req, ev.MemberID, request.ID, ev.ID, d)
+		_ = s.answer(req, ev.MemberID, callerRequestID(ev, request), ev.ID, d)
 	case <-ctx.Done():
 		_ = req.Error(CodeTimeout, fmt.Sprintf("not decided within %s; retry with the same request_id for the decision", s.timeout), nil)
 	}
@@ -501,12 +489,55 @@ func (s *service) badRequest(req micro.Request, description string) {
 	_ = req.Error(CodeBadRequest, description, nil)
 }
 
+// repeated answers a call whose request was decided before, or by another
+// call's event: with that decision, marked repeated, and without what only
+// the decision's own reply carries (voucher codes); a repeat that asks for
+// another amount is a conflict.
+func (s *service) repeated(req micro.Request, ev domain.Event, state MemberView) {
+	if why := conflict(ev, state.Redemption); why != "" {
+		_ = req.Error(CodeConflict, why, nil)
+		return
+	}
+	if use, ok := ev.Body.(domain.VoucherUse); ok {
+		reply := voucherAnswer(use.Code, use.RequestID, nil, state.Redemption, state.LedgerSeq)
+		if status, found, _ := s.e.readVoucher(ev.MemberID, use.Code); found {
+			reply.RewardID = status.RewardID
+		}
+		_ = req.RespondJSON(reply)
+		return
+	}
+	_ = req.RespondJSON(repeatedReply(ev.MemberID, callerRequestID(ev, domain.RequestRef{}), state))
+}
+
+// decidedBy reports whether facts are the decision of the event id.
+func decidedBy(facts []domain.Fact, eventID string) bool {
+	return len(facts) > 0 && facts[len(facts)-1].Meta().EventID == eventID
+}
+
+// callerRequestID is the request id as the caller gave it (a request's key
+// may pair it with more: a cancellation's redemption, a use's code).
+func callerRequestID(ev domain.Event, request domain.RequestRef) string {
+	switch b := ev.Body.(type) {
+	case domain.RedeemRequest:
+		return b.RequestID
+	case domain.TransferRequest:
+		return b.RequestID
+	case domain.AdjustRequest:
+		return b.RequestID
+	case domain.CancelRequest:
+		return b.RequestID
+	case domain.VoucherUse:
+		return b.RequestID
+	}
+	return request.ID
+}
+
 // conflict says how a repeated request differs from the decision its
 // request_id has, or "" when it does not: a retry with another amount is a
 // mistake to report, never a success.
 func conflict(ev domain.Event, o *domain.RedemptionOutcome) string {
-	if b, ok := ev.Body.(domain.AdjustRequest); ok && o.Rejected == "" && o.Points != b.Points {
-		return fmt.Sprintf("request_id %q was decided as an adjustment of %+d points, and this one asks for %+d: give it a new request_id",
+	if b, ok := ev.Body.(domain.AdjustRequest); ok && o.Points != b.Points {
+		return fmt.Sprintf("request_id %q was decided for an adjustment of %+d points, and this one asks for %+d: give it a new request_id",
 			b.RequestID, o.Points, b.Points)
 	}
 	return ""

@@ -178,7 +178,7 @@ func (s *service) voucherUse(req micro.Request) {
 		return
 	}
 	s.request(req, "voucher_use", domain.Event{ID: id, Type: domain.TypeVoucherUse, Source: ServiceSource, MemberID: member,
-		OccurredAt: time.Now().UTC(), Body: body}, domain.VoucherUseRef(body.RequestID, body.Code))
+		OccurredAt: time.Now().UTC(), Body: body}, domain.VoucherUseRef(body.RequestID, body.Channel, body.Code))
 }
 
 // voucherAnswer is the reply to a use the ledger decided (facts), or decided

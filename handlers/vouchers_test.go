@@ -83,13 +83,24 @@ func TestVoucherCodesAtTheTill(t *testing.T) {
 	var first handlers.VoucherReply
 	for i, r := range replies {
 		if r.Status == "accepted" {
-			if c, _ := call(t, env.Conn, handlers.VoucherUseSubject, handlers.VoucherRequestJSON{Code: code, RequestID: fmt.Sprintf("till-%d", i)}, &first); c != "" ||
+			if c, _ := call(t, env.Conn, handlers.VoucherUseSubject, handlers.VoucherRequestJSON{Code: code, RequestID: fmt.Sprintf("till-%d", i), Channel: "pos-1"}, &first); c != "" ||
 				first.Status != "accepted" || !first.Repeated || first.RewardID != "card" {
 				t.Errorf("the accepted till's retry: %+v", first)
 			}
 		}
 	}
 
+	// The accepted till's request id from another till: a use of its own,
+	// refused, not the first till's answer.
+	for i, r := range replies {
+		if r.Status == "accepted" {
+			var other handlers.VoucherReply
+			if c, _ := call(t, env.Conn, handlers.VoucherUseSubject, handlers.VoucherRequestJSON{Code: code, RequestID: fmt.Sprintf("till-%d", i), Channel: "pos-2"}, &other); c != "" ||
+				other.Status != "rejected" || other.Reason != string(domain.VoucherAlreadyUsed) {
+				t.Errorf("another till with the accepted till's request id: %+v; want voucher_used", other)
+			}
+		}
+	}
 	// One request id for the other code: a decision of its own, not the
 	// first code's answer.
 	var second handlers.VoucherReply

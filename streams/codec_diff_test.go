@@ -429,7 +429,7 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.DebtRepaid{FactMeta: meta, Points: n[0], ProgramVersion: s[2]},
 		domain.VoucherIssued{FactMeta: meta, RequestID: s[0], RewardID: s[1], Code: s[2], ExpiresAt: meta.OccurredAt.Add(720 * time.Hour)},
 		domain.VoucherUsed{FactMeta: meta, RequestID: s[1], Code: s[2], RedemptionID: s[0], RewardID: s[1], Channel: s[2]},
-		domain.VoucherRefused{FactMeta: meta, RequestID: s[2], Code: s[0], Reason: domain.RedemptionReason(s[1]), Detail: s[2]},
+		domain.VoucherRefused{FactMeta: meta, RequestID: s[2], Code: s[0], Channel: s[1], Reason: domain.RedemptionReason(s[1]), Detail: s[2]},
 	}
 }
 

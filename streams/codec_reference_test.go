@@ -1216,7 +1216,7 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 	case domain.VoucherUsed:
 		w.RequestID, w.Code, w.RedemptionID, w.RewardID, w.Channel = f.RequestID, f.Code, f.RedemptionID, f.RewardID, f.Channel
 	case domain.VoucherRefused:
-		w.RequestID, w.Code, w.Reason, w.Detail = f.RequestID, f.Code, string(f.Reason), f.Detail
+		w.RequestID, w.Code, w.Channel, w.Reason, w.Detail = f.RequestID, f.Code, f.Channel, string(f.Reason), f.Detail
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -1364,7 +1364,7 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 		return domain.VoucherUsed{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, RedemptionID: w.RedemptionID,
 			RewardID: w.RewardID, Channel: w.Channel}, nil
 	case domain.FactVoucherRefused:
-		return domain.VoucherRefused{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, Reason: domain.RedemptionReason(w.Reason),
+		return domain.VoucherRefused{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, Channel: w.Channel, Reason: domain.RedemptionReason(w.Reason),
 			Detail: w.Detail}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)

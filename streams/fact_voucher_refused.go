@@ -6,10 +6,10 @@ import "github.com/pointsledger/loyalty/domain"
 var factVoucherRefused = newFactCodec(encodeVoucherRefused, decodeVoucherRefused)
 
 func encodeVoucherRefused(w *wireFact, f domain.VoucherRefused) {
-	w.RequestID, w.Code, w.Reason, w.Detail = f.RequestID, f.Code, string(f.Reason), f.Detail
+	w.RequestID, w.Code, w.Channel, w.Reason, w.Detail = f.RequestID, f.Code, f.Channel, string(f.Reason), f.Detail
 }
 
 func decodeVoucherRefused(w *wireFact, meta domain.FactMeta) (domain.VoucherRefused, error) {
-	return domain.VoucherRefused{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, Reason: domain.RedemptionReason(w.Reason),
+	return domain.VoucherRefused{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, Channel: w.Channel, Reason: domain.RedemptionReason(w.Reason),
 		Detail: w.Detail}, nil
 }

@@ -172,7 +172,7 @@ func (p *Publisher) republish(ctx context.Context, msg *nats.Msg, cause error) e
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%s: %w (last error: %w)", msg.Subject, ctx.Err(), cause)
+			return fmt.Errorf("%s: %w (last error: %s)", LoggedSubject(msg.Subject), ctx.Err(), redactSubject(cause, msg.Subject))
 		case <-t.C:
 		}
 		delay = min(2*delay, maxRetryDelay)
