@@ -509,8 +509,16 @@ func (s *service) repeated(req micro.Request, ev domain.Event, state MemberView)
 	_ = req.RespondJSON(repeatedReply(ev.MemberID, callerRequestID(ev, domain.RequestRef{}), state))
 }
 
-// decidedBy reports whether facts are the decision of the event id.
+// decidedBy reports whether facts are the decision of the event id's
+// request: its own record, or the end of the hold it made (the stock's
+// answer decides a held redemption, in a record of the answer's).
 func decidedBy(facts []domain.Fact, eventID string) bool {
+	for _, f := range facts {
+		switch f.(type) {
+		case domain.HoldRedeemed, domain.HoldReturned:
+			return true
+		}
+	}
 	return len(facts) > 0 && facts[len(facts)-1].Meta().EventID == eventID
 }
 
