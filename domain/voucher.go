@@ -2,6 +2,7 @@ package domain
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -185,6 +186,14 @@ func NormalizeVoucherCode(code string) string {
 		return ""
 	}
 	return b.String()
+}
+
+// VoucherCodeHash is how the engine names a code wherever it must not keep
+// the code itself (the vouchers bucket, loyalty.vouchers): the hex SHA-256
+// of its canonical form.
+func VoucherCodeHash(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
 }
 
 // FormatVoucherCode writes a code in groups of four, for people.

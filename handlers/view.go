@@ -60,27 +60,38 @@ type MemberView struct {
 // readMember reads a member's committed state, and the outcome of one of
 // their redemption requests when requestID is set. ok is false when this
 // engine owns no state (standby, starting, stopping).
-func (e *Engine) readMember(memberID string, request domain.RequestRef) (MemberView, bool) {
+func (e *Engine) readMember(memberID string, request domain.RequestRef) (s MemberView, ok bool) {
+	ok = e.withCommittedMember(memberID, func(p *partition, m *domain.Member) {
+		s = p.viewOf(m, memberID, request)
+		if s.Known {
+			now := time.Now().UTC()
+			s.Outlook = m.Outlook(e.programs.Load().At(now), now)
+		}
+	})
+	return s, ok
+}
+
+// withCommittedMember runs read on the member's committed state (nil: not
+// on record) under its partition's view lock; false when this engine owns
+// no state for the member (standby, starting, stopping) or the row cannot
+// be read.
+func (e *Engine) withCommittedMember(memberID string, read func(p *partition, m *domain.Member)) bool {
 	parts := e.parts.Load()
 	if parts == nil {
-		return MemberView{}, false
+		return false
 	}
 	p := (*parts)[streams.PartitionOf(memberID)]
 	if p == nil {
-		return MemberView{}, false
+		return false
 	}
 	p.view.mu.RLock()
 	defer p.view.mu.RUnlock()
 	m, err := p.lookup(memberID)
 	if err != nil {
-		return MemberView{}, false
+		return false
 	}
-	s := p.viewOf(m, memberID, request)
-	if s.Known {
-		now := time.Now().UTC()
-		s.Outlook = m.Outlook(e.programs.Load().At(now), now)
-	}
-	return s, true
+	read(p, m)
+	return true
 }
 
 // memberState is readMember for the partition's own goroutine. A member

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -65,10 +63,7 @@ func openVouchers(ctx context.Context, js jetstream.JetStream) (jetstream.KeyVal
 }
 
 // voucherKey is a code's key in VouchersBucket: the code never is.
-func voucherKey(code string) string {
-	sum := sha256.Sum256([]byte(code))
-	return "code." + hex.EncodeToString(sum[:])
-}
+func voucherKey(code string) string { return "code." + domain.VoucherCodeHash(code) }
 
 // indexVouchers writes the member of each code a record issues.
 func (e *Engine) indexVouchers(ctx context.Context, rec *streams.LedgerRecord) error {
@@ -101,25 +96,12 @@ func (s *service) voucherMember(ctx context.Context, code string) (string, error
 // readVoucher reads a member's voucher from this engine's state; ok is
 // false when it owns no state.
 func (e *Engine) readVoucher(memberID, code string) (status domain.VoucherStatus, found, ok bool) {
-	parts := e.parts.Load()
-	if parts == nil {
-		return status, false, false
-	}
-	p := (*parts)[streams.PartitionOf(memberID)]
-	if p == nil {
-		return status, false, false
-	}
-	p.view.mu.RLock()
-	defer p.view.mu.RUnlock()
-	m, err := p.lookup(memberID)
-	if err != nil {
-		return status, false, false
-	}
-	if m == nil {
-		return status, false, true
-	}
-	status, found = m.Voucher(code, time.Now().UTC())
-	return status, found, true
+	ok = e.withCommittedMember(memberID, func(_ *partition, m *domain.Member) {
+		if m != nil {
+			status, found = m.Voucher(code, time.Now().UTC())
+		}
+	})
+	return status, found, ok
 }
 
 // voucherRequest reads a check or use; the code comes back canonical.

@@ -2,8 +2,6 @@ package projections
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -14,13 +12,6 @@ import (
 
 var vouchersTable = newCopyTable("vouchers", "code_hash", "code_hint", "member_id", "redemption_id", "reward_id", "status",
 	"issued_at", "expires_at", "source_event_id", "ledger_seq", "fact_index")
-
-// VoucherCodeHash is the hash loyalty.vouchers keys a code by: hex SHA-256
-// of its canonical form.
-func VoucherCodeHash(code string) string {
-	sum := sha256.Sum256([]byte(code))
-	return hex.EncodeToString(sum[:])
-}
 
 // voucherChanges is what a batch does to loyalty.vouchers: codes issued
 // (COPY), then used, then voided by cancelled redemptions.
@@ -37,7 +28,7 @@ func (v *voucherChanges) add(seq int64, i int32, f domain.Fact) {
 	case domain.VoucherIssued:
 		r := &v.issued
 		r.row()
-		r.text(VoucherCodeHash(f.Code))
+		r.text(domain.VoucherCodeHash(f.Code))
 		r.text(f.Code[max(len(f.Code)-4, 0):])
 		r.text(meta.MemberID)
 		r.text(f.RequestID)
@@ -49,7 +40,7 @@ func (v *voucherChanges) add(seq int64, i int32, f domain.Fact) {
 		r.int8(seq)
 		r.int4(i)
 	case domain.VoucherUsed:
-		v.usedHashes, v.usedRequests = append(v.usedHashes, VoucherCodeHash(f.Code)), append(v.usedRequests, f.RequestID)
+		v.usedHashes, v.usedRequests = append(v.usedHashes, domain.VoucherCodeHash(f.Code)), append(v.usedRequests, f.RequestID)
 		v.usedChannel, v.usedAt = append(v.usedChannel, f.Channel), append(v.usedAt, meta.OccurredAt)
 	case domain.RedemptionCancelled:
 		v.voidMembers, v.voidRedemptions = append(v.voidMembers, meta.MemberID), append(v.voidRedemptions, f.RedemptionID)

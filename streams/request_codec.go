@@ -18,20 +18,10 @@ const MaxRequestBytes = MaxEventBytes
 //
 // The errors are *domain.RejectedError, as DecodeEvent's.
 func DecodeRequest(t domain.EventType, data []byte, fields ...string) (memberID string, body domain.EventBody, err error) {
-	if len(data) > MaxRequestBytes {
-		return "", nil, rejectWire(ReasonOversized, "", "request is %d bytes, more than the %d allowed", len(data), MaxRequestBytes)
-	}
 	d := decoderPool.Get().(*decoder)
 	defer d.release()
-	d.data = data
-	if err := d.checkJSONText(); err != nil {
-		return "", nil, err
-	}
-	o, err := d.parseObject(skipSpace(data, 0), "", -1)
+	o, err := parseRequest(d, data, append(fields, "member_id"))
 	if err != nil {
-		return "", nil, err
-	}
-	if err := o.onlyKeys(append(fields, "member_id")); err != nil {
 		return "", nil, err
 	}
 	if t == "" {
@@ -66,24 +56,14 @@ next:
 // checked as the event it becomes, member aside.
 func DecodeVoucherRequest(data []byte, use bool) (domain.VoucherUse, error) {
 	var b domain.VoucherUse
-	if len(data) > MaxRequestBytes {
-		return b, rejectWire(ReasonOversized, "", "request is %d bytes, more than the %d allowed", len(data), MaxRequestBytes)
-	}
-	d := decoderPool.Get().(*decoder)
-	defer d.release()
-	d.data = data
-	if err := d.checkJSONText(); err != nil {
-		return b, err
-	}
-	o, err := d.parseObject(skipSpace(data, 0), "", -1)
-	if err != nil {
-		return b, err
-	}
 	keys := []string{"code"}
 	if use {
 		keys = append(keys, "request_id", "channel")
 	}
-	if err := o.onlyKeys(keys); err != nil {
+	d := decoderPool.Get().(*decoder)
+	defer d.release()
+	o, err := parseRequest(d, data, keys)
+	if err != nil {
 		return b, err
 	}
 	if b.Code, err = o.requiredString("code"); err != nil {
@@ -110,4 +90,21 @@ func DecodeVoucherRequest(data []byte, use bool) (domain.VoucherUse, error) {
 		b.RequestID = ""
 	}
 	return b, nil
+}
+
+// parseRequest reads a service request's JSON object with d, by
+// DecodeEvent's rules, refusing an oversized one and any key but keys.
+func parseRequest(d *decoder, data []byte, keys []string) (object, error) {
+	if len(data) > MaxRequestBytes {
+		return object{}, rejectWire(ReasonOversized, "", "request is %d bytes, more than the %d allowed", len(data), MaxRequestBytes)
+	}
+	d.data = data
+	if err := d.checkJSONText(); err != nil {
+		return object{}, err
+	}
+	o, err := d.parseObject(skipSpace(data, 0), "", -1)
+	if err != nil {
+		return object{}, err
+	}
+	return o, o.onlyKeys(keys)
 }
