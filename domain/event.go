@@ -29,6 +29,7 @@ const (
 	TypeAdjustment        EventType = "loyalty.points.adjustment_requested.v1"
 	TypeRedemptionCancel  EventType = "loyalty.redemption.cancel_requested.v1"
 	TypeVoucherUse        EventType = "loyalty.voucher.use_requested.v1"
+	TypeErasure           EventType = "loyalty.member.erasure_requested.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
@@ -36,7 +37,7 @@ var EventTypes = []EventType{
 	TypeMemberEnrolled, TypePurchaseCompleted, TypePurchaseRefunded,
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
 	TypePurchaseConfirmed, TypeTierAssigned, TypeTransfer, TypeTransferIn, TypeReferralReward,
-	TypeStockRequest, TypeStockAnswer, TypeAdjustment, TypeRedemptionCancel, TypeVoucherUse,
+	TypeStockRequest, TypeStockAnswer, TypeAdjustment, TypeRedemptionCancel, TypeVoucherUse, TypeErasure,
 }
 
 // Event is one piece of member activity reported by an upstream system.

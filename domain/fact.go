@@ -45,6 +45,7 @@ const (
 	FactVoucherIssued        FactType = "loyalty.voucher.issued.v1"
 	FactVoucherUsed          FactType = "loyalty.voucher.used.v1"
 	FactVoucherRefused       FactType = "loyalty.voucher.refused.v1"
+	FactMemberErased         FactType = "loyalty.member.erased.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id

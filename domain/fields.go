@@ -142,6 +142,9 @@ func (f StringField) Check() error {
 	if f.NamesMember && IsReservedMemberID(f.Value) {
 		return reject(ReasonInvalidField, f.Name, "ids starting with %q are the engine's own (a reward's stock)", StockMemberPrefix)
 	}
+	if (f.NamesMember || f.Name == "member_id") && strings.HasPrefix(f.Value, ErasedMemberPrefix) {
+		return reject(ReasonInvalidField, f.Name, "ids starting with %q name erased members", ErasedMemberPrefix)
+	}
 	return nil
 }
 
@@ -166,3 +169,7 @@ func textProblem(s string, max int, rule TextRule) string {
 // IsReservedMemberID reports whether id names one of the engine's own
 // members (a reward's stock), which only the engine's own events address.
 func IsReservedMemberID(id string) bool { return strings.HasPrefix(id, StockMemberPrefix) }
+
+// ErasedMemberPrefix starts the id an erased member's records read as
+// (streams.ErasedID); no event may use it.
+const ErasedMemberPrefix = "erased:"

@@ -118,7 +118,7 @@ func TestStringFieldsYieldEveryStringOfEveryBody(t *testing.T) {
 		domain.Enrolment{}, domain.Purchase{}, domain.Refund{}, domain.Feedback{}, domain.Visit{}, domain.StatusChange{},
 		domain.Clock{}, domain.RedeemRequest{}, domain.Confirmation{}, domain.TierAssignment{}, domain.TransferRequest{},
 		domain.TransferIn{}, domain.ReferralReward{}, domain.StockRequest{}, domain.StockAnswer{},
-		domain.AdjustRequest{}, domain.CancelRequest{}, domain.VoucherUse{},
+		domain.AdjustRequest{}, domain.CancelRequest{}, domain.VoucherUse{}, domain.ErasureRequest{},
 	}
 	if len(bodies) != len(domain.EventTypes) {
 		t.Fatalf("%d bodies for %d event types: add a zero body of the new type to this test's list", len(bodies), len(domain.EventTypes))

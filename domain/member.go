@@ -46,6 +46,9 @@ type Member struct {
 	// Status is the account's status; "" until one is set, which is active.
 	Status      MemberStatus
 	StatusSince time.Time
+	// ErasedAt is when the member was erased (MemberErased); nothing is
+	// decided for them after it.
+	ErasedAt time.Time
 
 	// QualifyingSpend is the rolling spend as of the latest purchase or refund.
 	QualifyingSpend int64
@@ -374,6 +377,8 @@ func (m *Member) Evolve(f Fact) {
 		m.Tier, m.TierSince, m.TierExpires = f.To, f.OccurredAt, f.ExpiresAt
 	case StatusChanged:
 		m.Status, m.StatusSince = f.To, f.OccurredAt
+	case MemberErased:
+		m.ErasedAt, m.Birthday, m.ReferredBy = f.OccurredAt, Birthday{}, ""
 	case PointsRedeemed, RedemptionRejected:
 		m.evolveRedemption(f)
 	case PointsCancelled:

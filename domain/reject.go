@@ -24,6 +24,7 @@ const (
 	ReasonRefundWindowClosed  Reason = "refund_window_closed"
 	ReasonAlreadyEnrolled     Reason = "already_enrolled"
 	ReasonUnknownMember       Reason = "unknown_member"
+	ReasonMemberErased        Reason = "member_erased"
 	ReasonDuplicateRequest    Reason = "duplicate_request"
 )
 
@@ -33,7 +34,7 @@ var RuleReasons = []Reason{
 	ReasonMissingField, ReasonInvalidField, ReasonInvalidAmount, ReasonUnknownCurrency,
 	ReasonCurrencyNotAccepted, ReasonCurrencyMismatch, ReasonFutureTimestamp, ReasonInvalidTimestamp,
 	ReasonUnknownOrder, ReasonDuplicateOrder, ReasonRefundExceedsOrder, ReasonRefundWindowClosed,
-	ReasonAlreadyEnrolled, ReasonUnknownMember, ReasonDuplicateRequest,
+	ReasonAlreadyEnrolled, ReasonUnknownMember, ReasonMemberErased, ReasonDuplicateRequest,
 }
 
 // ErrRejected is matched by every *RejectedError.

@@ -15,7 +15,7 @@ import (
 // version it was written with, and a start with another one empties the
 // store and folds the whole ledger again (keyindex.Index.Bind). A snapshot
 // of another version is never decoded.
-const StateVersion = 3
+const StateVersion = 4
 
 // ErrSnapshot means a member snapshot cannot be decoded: damaged, or of
 // another StateVersion.
@@ -52,6 +52,7 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 	w.int(m.Pending)
 	w.str(string(m.Status))
 	w.time(m.StatusSince)
+	w.time(m.ErasedAt)
 	w.int(m.QualifyingSpend)
 	w.days(m.spend)
 	w.orders(m.orders)
@@ -126,6 +127,7 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.Birthday = Birthday{Month: time.Month(r.int()), Day: int(r.int())}
 	m.lastBirthday, m.lastAnniversary, m.noticedUntil = r.time(), r.time(), r.time()
 	m.Pending, m.Status, m.StatusSince = r.int(), MemberStatus(r.str()), r.time()
+	m.ErasedAt = r.time()
 	m.QualifyingSpend = r.int()
 	m.spend = r.days()
 	m.orders = r.orders()

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,9 @@ func Validate(e Event, receivedAt time.Time) error {
 	// The engine's own members (a reward's stock) have ids no member may use.
 	if IsReservedMemberID(e.MemberID) != (e.Type == TypeStockRequest) {
 		return reject(ReasonInvalidField, "member_id", "ids starting with %q are the engine's own (a reward's stock)", StockMemberPrefix)
+	}
+	if strings.HasPrefix(e.MemberID, ErasedMemberPrefix) {
+		return reject(ReasonInvalidField, "member_id", "ids starting with %q name erased members", ErasedMemberPrefix)
 	}
 	if e.Body == nil || e.Body.EventType() != e.Type {
 		return reject(ReasonMissingField, "data", "body does not match type %s", e.Type)

@@ -204,7 +204,7 @@ func TestRuleReasonsListsEveryReasonOnce(t *testing.T) {
 	want := []domain.Reason{
 		"missing_field", "invalid_field", "invalid_amount", "unknown_currency", "currency_not_accepted",
 		"currency_mismatch", "future_timestamp", "invalid_timestamp", "unknown_order", "duplicate_order",
-		"refund_exceeds_order", "refund_window_closed", "already_enrolled", "unknown_member", "duplicate_request",
+		"refund_exceeds_order", "refund_window_closed", "already_enrolled", "unknown_member", "member_erased", "duplicate_request",
 	}
 	seen := map[domain.Reason]int{}
 	for _, r := range domain.RuleReasons {
@@ -243,6 +243,7 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.AdjustRequest{}, "loyalty.points.adjustment_requested.v1"},
 		{domain.CancelRequest{}, "loyalty.redemption.cancel_requested.v1"},
 		{domain.VoucherUse{}, "loyalty.voucher.use_requested.v1"},
+		{domain.ErasureRequest{}, "loyalty.member.erasure_requested.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d: add the new type's body and name to this test's list", got, want)

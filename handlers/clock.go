@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pointsledger/loyalty/domain"
@@ -85,6 +86,9 @@ func (e *Engine) clockTick(ctx context.Context, due DueMembers, p *domain.Progra
 	}
 	pub := streams.NewPublisher(e.js, nil)
 	for _, id := range ids {
+		if strings.HasPrefix(id, domain.ErasedMemberPrefix) {
+			continue // erased: nothing is decided for them again
+		}
 		ev := domain.Event{ID: clockEventID(key, id, now), Type: domain.TypeMemberClock,
 			Source: "loyalty-clock", MemberID: id, OccurredAt: now, Body: domain.Clock{}}
 		if err := pub.Publish(ctx, ev); err != nil {

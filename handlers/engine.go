@@ -196,6 +196,9 @@ type Engine struct {
 	// vouchers is the bucket of voucher codes (VouchersBucket), opened
 	// with the engine.
 	vouchers jetstream.KeyValue
+	// memberKeys make the members' tokens and keys the ledger records are
+	// sealed with (streams.MemberKeysBucket), opened with the engine.
+	memberKeys *streams.MemberKeys
 	// keysFailed stops Run when the key index store fails (keysBroken).
 	keysFailed chan error
 	// keys is the key index while Run has it open.
@@ -357,6 +360,9 @@ func (e *Engine) open(ctx context.Context) (*working, error) {
 		return nil, err
 	}
 	if e.vouchers, err = openVouchers(ctx, e.js); err != nil {
+		return nil, err
+	}
+	if e.memberKeys, err = streams.OpenMemberKeys(ctx, e.js, e.idKey); err != nil {
 		return nil, err
 	}
 	quarantine, err := streams.LoadQuarantine(ctx, e.js)

@@ -185,8 +185,9 @@ func foldLedger(t testing.TB, js jetstream.JetStream) (map[string]*domain.Member
 	t.Helper()
 	members := map[string]*domain.Member{}
 	var records []streams.LedgerRecord
+	keys, _ := streams.ReadMemberKeys(context.Background(), js)
 	for _, m := range readAll(t, js, streams.LedgerStream) {
-		recs, err := streams.DecodeLedgerMessage(m.Data)
+		recs, err := streams.DecodeLedgerMessageWith(m.Data, keys)
 		if err != nil {
 			t.Fatal(err)
 		}

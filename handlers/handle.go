@@ -105,7 +105,13 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		}
 		return outcome, err
 	}
-	encoded, err := streams.AppendLedgerRecord(p.encoded[:0], *v.record)
+	if err := e.ensureMemberKeys(ctx, v.record); errors.Is(err, streams.ErrMemberErased) {
+		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: domain.ReasonMemberErased,
+			Detail: "the member was erased: events for the id are not taken"})
+	} else if err != nil {
+		return "", err
+	}
+	encoded, err := streams.AppendSealedLedgerRecord(p.encoded[:0], *v.record, e.memberKeys)
 	p.encoded = encoded
 	if err != nil {
 		// Nothing was staged: the rules made a record the ledger cannot
@@ -402,4 +408,23 @@ func typeLabel(t domain.EventType) string {
 		}
 	}
 	return "unknown"
+}
+
+// ensureMemberKeys makes the member keys a record is sealed with: its
+// member's (ErrMemberErased for an erased member, whose key must not be
+// made again) and those of the other members its facts name, whose tokens
+// it holds (an erased one's token still names them).
+func (e *Engine) ensureMemberKeys(ctx context.Context, r *streams.LedgerRecord) error {
+	if e.memberKeys == nil || domain.IsReservedMemberID(r.MemberID) {
+		return nil
+	}
+	if err := e.memberKeys.Ensure(ctx, r.MemberID); err != nil {
+		return err
+	}
+	for _, other := range streams.OtherMembers(*r) {
+		if err := e.memberKeys.Ensure(ctx, other); err != nil && !errors.Is(err, streams.ErrMemberErased) {
+			return err
+		}
+	}
+	return nil
 }

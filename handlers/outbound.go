@@ -216,7 +216,11 @@ func (o *Outbound) relayed(ctx context.Context, msg *jetstream.RawStreamMsg) (fa
 	if err != nil {
 		return fact, false, fmt.Errorf("ledger message %d: %w", seq, err)
 	}
-	recs, err := streams.DecodeLedgerMessage(m.Data)
+	keys, err := streams.ReadMemberKeys(ctx, o.js)
+	if err != nil {
+		return fact, false, err
+	}
+	recs, err := streams.DecodeLedgerMessageWith(m.Data, keys)
 	if err != nil {
 		return fact, false, err
 	}

@@ -83,6 +83,16 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 	defer keys.Close()
 	parts := map[int]*partition{}
 	unbounded := newMemoryBudget(0, 1)
+	gone, err := readGoneInputs(ctx, js, stream, last)
+	if err != nil {
+		return stats, err
+	}
+	if stream.CachedInfo().State.Msgs == 0 { // every input gone: nothing to wait for
+		if err := gone.before(last+1, keys, unbounded, parts, until, apply, &stats); err != nil {
+			return stats, err
+		}
+		return stats, closeMembers(parts, ps, closeAt, last, apply)
+	}
 	for {
 		msg, err := nextCtx(ctx, iter)
 		if err != nil {
@@ -93,10 +103,16 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 			return stats, fmt.Errorf("replay: metadata: %w", err)
 		}
 		stats.Inputs++
+		if err := gone.before(meta.Sequence.Stream, keys, unbounded, parts, until, apply, &stats); err != nil {
+			return stats, err
+		}
 		if err := replayOne(e, keys, unbounded, parts, msg, meta, until, apply, &stats); err != nil {
 			return stats, err
 		}
 		if meta.Sequence.Stream >= last || meta.NumPending == 0 {
+			if err := gone.before(last+1, keys, unbounded, parts, until, apply, &stats); err != nil {
+				return stats, err
+			}
 			return stats, closeMembers(parts, ps, closeAt, last, apply)
 		}
 	}
@@ -112,6 +128,9 @@ func closeMembers(parts map[int]*partition, ps *domain.Programs, closeAt time.Ti
 	for _, id := range slices.Sorted(maps.Keys(parts)) {
 		p := parts[id]
 		for _, memberID := range slices.Sorted(maps.Keys(p.cache.byID)) {
+			if !p.cache.byID[memberID].m.ErasedAt.IsZero() {
+				continue // nothing is decided for an erased member
+			}
 			ev := domain.Event{ID: "backtest-close-" + memberID, Type: domain.TypeMemberClock, MemberID: memberID,
 				OccurredAt: closeAt, Body: domain.Clock{}}
 			facts, err := domain.Decide(p.cache.byID[memberID].m, ev, ps.At(closeAt))

@@ -29,7 +29,7 @@ func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
 func (Members) Tables() []string {
-	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers"}
+	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers", "erasures"}
 }
 
 // memberChange is what one batch does to one member row, folded in ledger
@@ -180,6 +180,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	ledgerRows, tierRows, noticeRows := copyData{table: pointsLedgerTable}, copyData{table: tierChangesTable}, copyData{table: noticesTable}
 	var redemptions redemptionRecords
 	adjustmentRows := copyData{table: adjustmentsTable}
+	erasureRows := copyData{table: erasuresTable}
 	vouchers := voucherChanges{issued: copyData{table: vouchersTable}}
 	var stockRewards []string
 	var stockUnits []int64
@@ -208,6 +209,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			addPointsRows(&ledgerRows, seq, int32(i), f)
 			redemptions.add(f, seq, int32(i))
 			addAdjustmentRow(&adjustmentRows, seq, int32(i), f)
+			addErasureRow(&erasureRows, seq, int32(i), f)
 			vouchers.add(seq, int32(i), f)
 			switch f := f.(type) {
 			case domain.PointsExpiring:
@@ -252,6 +254,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		return err
 	}
 	if err := adjustmentRows.write(ctx, tx); err != nil {
+		return err
+	}
+	if err := erasureRows.write(ctx, tx); err != nil {
 		return err
 	}
 	if err := vouchers.write(ctx, tx); err != nil {

@@ -343,12 +343,12 @@ func checkSameLedgerEncode(t *testing.T, r LedgerRecord) {
 	}
 	// json.Marshal of today's wireRecord too: a field added to wireFact but
 	// not to appendWireFact shows here.
-	if live, liveErr := encodeLedgerRecordReflect(r); !sameError(gotErr, liveErr) || !bytes.Equal(got, live) {
+	if live, liveErr := encodeLedgerRecordReflect(r, nil); !sameError(gotErr, liveErr) || !bytes.Equal(got, live) {
 		t.Fatalf("EncodeLedgerRecord(%#v)\n got %s, %v\njson.Marshal %s, %v", r, got, gotErr, live, liveErr)
 	}
 	if gotErr == nil {
 		checkSameLedgerDecode(t, got)
-		if live, liveErr := decodeLedgerRecordReflect(got); liveErr != nil || !reflect.DeepEqual(live, mustDecodeLedger(t, got)) {
+		if live, liveErr := decodeLedgerRecordReflect(got, nil); liveErr != nil || !reflect.DeepEqual(live, mustDecodeLedger(t, got)) {
 			t.Fatalf("DecodeLedgerRecord(%s) differs from json.Unmarshal's %#v, %v", got, live, liveErr)
 		}
 	}
@@ -430,6 +430,7 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.VoucherIssued{FactMeta: meta, RequestID: s[0], RewardID: s[1], Code: s[2], ExpiresAt: meta.OccurredAt.Add(720 * time.Hour)},
 		domain.VoucherUsed{FactMeta: meta, RequestID: s[1], Code: s[2], RedemptionID: s[0], RewardID: s[1], Channel: s[2]},
 		domain.VoucherRefused{FactMeta: meta, RequestID: s[2], Code: s[0], Channel: s[1], Reason: domain.RedemptionReason(s[1]), Detail: s[2]},
+		domain.MemberErased{FactMeta: meta, Channel: s[1]},
 	}
 }
 
@@ -523,7 +524,7 @@ func TestLedgerCodecMatchesReference(t *testing.T) {
 		`{"v":1,"event_digest":"0123456789abcdef","event_id":"e","member_id":"m","facts":[{"type":"loyalty.points.earned.v1","occurred_at":null}]}`,
 		`{"v":1,"event_digest":"0123456789abcdef","event_id":"e","member_id":"m","facts":[{"type":"loyalty.points.earned.v1","occurred_at":"2026-03-01T10:15:00\u005a"}]}`,
 		`{"v":1,"event_digest":"0123456789abcdef","event_id":"e","member_id":"m","facts":[{"type":"loyalty.points.earned.v1","occurred_at":"\"2026-03-01T10:15:00Z\""}]}`,
-		`{"v":2,"event_digest":"0123456789abcdef"}`, `{"v":1.0,"event_digest":"0123456789abcdef"}`, `{"v":"1"}`, `{"V":1,"event_digest":"0123456789abcdef"}`,
+		`{"v":3,"event_digest":"0123456789abcdef"}`, `{"v":1.0,"event_digest":"0123456789abcdef"}`, `{"v":"1"}`, `{"V":1,"event_digest":"0123456789abcdef"}`,
 		`{"v":1,"event_digest":"0123456789ABCDEF"}`, `{"v":1,"event_digest":"0x123456789abcdef"}`, `{"v":1,"event_digest":"123"}`,
 		`{"v":1,"event_digest":"0123456789abcdefg"}`, `{"v":1,"event_digest":"0123456789abcdeg"}`, `{"v":1,"event_digest":""}`,
 		`{"v":1,"event_digest":"\u0030123456789abcdef"}`, `{"v":1,"event_digest":null}`, `{"v":1,"event_digest":"ffffffffffffffff1"}`,

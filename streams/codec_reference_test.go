@@ -172,6 +172,10 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 			}
 		}
 		e.Body = b
+	case domain.TypeErasure:
+		var b domain.ErasureRequest
+		b.Channel, _, err = body.optionalString("channel")
+		e.Body = b
 	case domain.TypeVoucherUse:
 		var b domain.VoucherUse
 		if b.RequestID, err = body.requiredString("request_id"); err == nil {
@@ -737,6 +741,10 @@ type (
 		Note       string `json:"note,omitempty"`
 		OperatorID string `json:"operator_id"`
 	}
+	refWireErasureData struct {
+		MemberID string `json:"member_id"`
+		Channel  string `json:"channel,omitempty"`
+	}
 	refWireVoucherUseData struct {
 		MemberID  string `json:"member_id"`
 		RequestID string `json:"request_id"`
@@ -871,6 +879,9 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 		strs.check("operator_id", b.OperatorID)
 		data = refWireAdjustData{MemberID: e.MemberID, RequestID: b.RequestID, Points: b.Points, Reason: b.Reason, Note: b.Note,
 			OperatorID: b.OperatorID}
+	case domain.ErasureRequest:
+		strs.check("channel", b.Channel)
+		data = refWireErasureData{MemberID: e.MemberID, Channel: b.Channel}
 	case domain.VoucherUse:
 		strs.check("request_id", b.RequestID)
 		strs.check("code", b.Code)
@@ -1217,6 +1228,8 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.RequestID, w.Code, w.RedemptionID, w.RewardID, w.Channel = f.RequestID, f.Code, f.RedemptionID, f.RewardID, f.Channel
 	case domain.VoucherRefused:
 		w.RequestID, w.Code, w.Channel, w.Reason, w.Detail = f.RequestID, f.Code, f.Channel, string(f.Reason), f.Detail
+	case domain.MemberErased:
+		w.Channel = f.Channel
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -1366,6 +1379,8 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactVoucherRefused:
 		return domain.VoucherRefused{FactMeta: meta, RequestID: w.RequestID, Code: w.Code, Channel: w.Channel, Reason: domain.RedemptionReason(w.Reason),
 			Detail: w.Detail}, nil
+	case domain.FactMemberErased:
+		return domain.MemberErased{FactMeta: meta, Channel: w.Channel}, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

@@ -83,6 +83,8 @@ func sampleEvents() []domain.Event {
 		{ID: "cancel-9f2a1d3e-0000-4000-8000-00000000000d", Type: domain.TypeRedemptionCancel, Source: "loyalty-service",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.CancelRequest{RequestID: "case-5523", RedemptionID: "till-3-000812",
 				Reason: "customer_request", OperatorID: "agent-7"}},
+		{ID: "erase-5d0c7a1b-0000-4000-8000-00000000000f", Type: domain.TypeErasure, Source: "loyalty-service",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.ErasureRequest{Channel: "back-office"}},
 	}
 }
 

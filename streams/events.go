@@ -25,6 +25,7 @@ var eventCodecs = []*eventCodec{
 	adjustmentRequested,
 	redemptionCancelRequested,
 	voucherUseRequested,
+	erasureRequested,
 }
 
 // eventCodec is what the wire format knows of one input event type.

@@ -53,6 +53,7 @@ var factCodecs = []*factCodec{
 	factVoucherIssued,
 	factVoucherUsed,
 	factVoucherRefused,
+	factMemberErased,
 }
 
 // factCodec maps one fact kind to and from wireFact.

@@ -56,6 +56,7 @@ type wireRecord struct {
 	MemberID    string        `json:"member_id"`
 	EventType   string        `json:"event_type,omitempty"`
 	After       *wireStanding `json:"after,omitempty"`
+	Sealed      string        `json:"sealed,omitempty"`
 	Facts       []wireFact    `json:"facts"`
 }
 
@@ -159,12 +160,21 @@ func EncodeLedgerRecord(r LedgerRecord) ([]byte, error) {
 // engine encodes every record into one buffer it reuses. On error dst is
 // returned as it was.
 func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
+	return appendRecord(dst, r, nil)
+}
+
+// appendRecord writes version 1, or with s version 2.
+func appendRecord(dst []byte, r LedgerRecord, s *sealing) ([]byte, error) {
 	inputStored := r.InputStored.UTC()
 	if !marshalableTime(inputStored) {
-		return appendReflect(dst, r)
+		return appendReflect(dst, r, s)
+	}
+	version, memberID := ledgerVersion, r.MemberID
+	if s != nil {
+		version, memberID = sealedLedgerVersion, s.token
 	}
 	b := append(dst, `{"v":`...)
-	b = strconv.AppendInt(b, ledgerVersion, 10)
+	b = strconv.AppendInt(b, int64(version), 10)
 	b = append(b, `,"partition":`...)
 	b = strconv.AppendInt(b, int64(r.Partition), 10)
 	b = append(b, `,"input_seq":`...)
@@ -176,7 +186,7 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 	b = append(b, `,"event_digest":"`...)
 	b = appendDigest(b, r.EventDigest)
 	b = append(b, `","member_id":`...)
-	b = appendJSONString(b, r.MemberID, true)
+	b = appendJSONString(b, memberID, true)
 	if r.EventType != "" {
 		b = append(b, `,"event_type":`...)
 		b = appendJSONString(b, string(r.EventType), true)
@@ -194,6 +204,10 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
+	if s != nil && s.sealed != "" {
+		b = append(b, `,"sealed":`...)
+		b = appendJSONString(b, s.sealed, true)
+	}
 	b = append(b, `,"facts":[`...)
 	wf := wireFactPool.Get().(*wireFact)
 	defer func() {
@@ -206,8 +220,9 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 		}
 		if !marshalableTime(wf.OccurredAt) || wf.ExpiresAt != nil && !marshalableTime(*wf.ExpiresAt) ||
 			wf.AvailableAt != nil && !marshalableTime(*wf.AvailableAt) {
-			return appendReflect(dst, r)
+			return appendReflect(dst, r, s)
 		}
+		s.wire(wf)
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -217,8 +232,8 @@ func AppendLedgerRecord(dst []byte, r LedgerRecord) ([]byte, error) {
 }
 
 // appendReflect appends encodeLedgerRecordReflect's bytes to dst.
-func appendReflect(dst []byte, r LedgerRecord) ([]byte, error) {
-	enc, err := encodeLedgerRecordReflect(r)
+func appendReflect(dst []byte, r LedgerRecord, s *sealing) ([]byte, error) {
+	enc, err := encodeLedgerRecordReflect(r, s)
 	if err != nil {
 		return dst, err
 	}
@@ -226,17 +241,21 @@ func appendReflect(dst []byte, r LedgerRecord) ([]byte, error) {
 }
 
 // encodeLedgerRecordReflect is EncodeLedgerRecord by json.Marshal.
-func encodeLedgerRecordReflect(r LedgerRecord) ([]byte, error) {
+func encodeLedgerRecordReflect(r LedgerRecord, s *sealing) ([]byte, error) {
 	w := wireRecord{
 		Version: ledgerVersion, Partition: r.Partition, InputSeq: r.InputSeq, InputStored: r.InputStored.UTC(), EventID: r.EventID,
 		EventDigest: fmt.Sprintf("%016x", r.EventDigest), MemberID: r.MemberID, EventType: string(r.EventType),
 		After: wireStandingOf(r.After), Facts: make([]wireFact, 0, len(r.Facts)),
+	}
+	if s != nil {
+		w.Version, w.MemberID, w.Sealed = sealedLedgerVersion, s.token, s.sealed
 	}
 	for _, f := range r.Facts {
 		var wf wireFact
 		if err := encodeFact(&wf, f); err != nil {
 			return nil, err
 		}
+		s.wire(&wf)
 		wf.Lines = wf.wireLines()
 		w.Facts = append(w.Facts, wf)
 	}
@@ -403,10 +422,16 @@ func AppendLedgerLine(buf, record []byte) []byte {
 // EncodeLedgerMessage, in order, with FirstFact set; Seq and Stored are the
 // caller's to set. A message with no record, or an empty line, is an error.
 func DecodeLedgerMessage(data []byte) ([]LedgerRecord, error) {
+	return DecodeLedgerMessageWith(data, nil)
+}
+
+// DecodeLedgerMessageWith is DecodeLedgerMessage revealing version 2
+// records' members through keys.
+func DecodeLedgerMessageWith(data []byte, keys *MemberKeys) ([]LedgerRecord, error) {
 	records := make([]LedgerRecord, 0, bytes.Count(data, []byte{'\n'})+1)
 	facts := 0
 	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
-		r, err := DecodeLedgerRecord(line)
+		r, err := DecodeLedgerRecordWith(line, keys)
 		if err != nil {
 			return nil, fmt.Errorf("record %d: %w", len(records), err)
 		}
@@ -424,13 +449,28 @@ func DecodeLedgerMessage(data []byte) ([]LedgerRecord, error) {
 // key, a number that does not fit) goes to json.Unmarshal, so every input
 // decodes, or fails, exactly as json.Unmarshal into wireRecord has it.
 func DecodeLedgerRecord(data []byte) (LedgerRecord, error) {
-	p := ledgerParser{data: data}
+	return DecodeLedgerRecordWith(data, nil)
+}
+
+// DecodeLedgerRecordWith is DecodeLedgerRecord revealing a version 2
+// record's members and sealed fields through keys; without keys a version
+// 2 record is an error.
+func DecodeLedgerRecordWith(data []byte, keys *MemberKeys) (LedgerRecord, error) {
+	p := ledgerParser{data: data, keys: keys}
 	var r parsedRecord
 	if !p.record(&r) {
-		return decodeLedgerRecordReflect(data)
+		if p.err != nil {
+			return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", p.err)
+		}
+		return decodeLedgerRecordReflect(data, keys)
 	}
-	if r.version != ledgerVersion {
+	if r.version != ledgerVersion && r.version != sealedLedgerVersion {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", r.version)
+	}
+	if !r.revealed { // a record with no facts key
+		if _, ok := p.reveal(&r); !ok {
+			return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", p.err)
+		}
 	}
 	var ok bool
 	if r.digest != nil {
@@ -440,7 +480,7 @@ func DecodeLedgerRecord(data []byte) (LedgerRecord, error) {
 		var digest string
 		if r.digest != nil {
 			if err := json.Unmarshal(r.digest, &digest); err != nil {
-				return decodeLedgerRecordReflect(data)
+				return decodeLedgerRecordReflect(data, keys)
 			}
 		}
 		var d uint64
@@ -456,13 +496,23 @@ func DecodeLedgerRecord(data []byte) (LedgerRecord, error) {
 }
 
 // decodeLedgerRecordReflect is DecodeLedgerRecord by json.Unmarshal.
-func decodeLedgerRecordReflect(data []byte) (LedgerRecord, error) {
+func decodeLedgerRecordReflect(data []byte, keys *MemberKeys) (LedgerRecord, error) {
 	var w wireRecord
 	if err := json.Unmarshal(data, &w); err != nil {
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", err)
 	}
-	if w.Version != ledgerVersion {
+	var rv *revealing
+	switch {
+	case w.Version == sealedLedgerVersion:
+		var err error
+		if rv, err = reveal(keys, w.MemberID, w.EventID, w.Sealed); err != nil {
+			return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", err)
+		}
+		w.MemberID = rv.member.id
+	case w.Version != ledgerVersion:
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", w.Version)
+	case w.Sealed != "":
+		return LedgerRecord{}, fmt.Errorf("decode ledger record: version %d has no sealed fields", w.Version)
 	}
 	r := LedgerRecord{Partition: w.Partition, InputSeq: w.InputSeq, InputStored: w.InputStored, EventID: w.EventID, MemberID: w.MemberID,
 		EventType: domain.EventType(w.EventType), After: w.After.standing()}
@@ -472,6 +522,9 @@ func decodeLedgerRecordReflect(data []byte) (LedgerRecord, error) {
 	r.Facts = make([]domain.Fact, 0, len(w.Facts))
 	for i := range w.Facts {
 		wf := &w.Facts[i]
+		if err := rv.fact(wf, i); err != nil {
+			return LedgerRecord{}, fmt.Errorf("decode ledger record: facts[%d]: %w", i, err)
+		}
 		f, err := decodeFact(wf, wf.Lines, domain.FactMeta{MemberID: w.MemberID, EventID: w.EventID, OccurredAt: wf.OccurredAt.UTC()})
 		if err != nil {
 			return LedgerRecord{}, fmt.Errorf("decode ledger record: facts[%d]: %w", i, err)

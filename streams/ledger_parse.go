@@ -3,6 +3,7 @@ package streams
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -27,6 +28,10 @@ type ledgerParser struct {
 	// its order id and program version in several facts.
 	recent  [8]string
 	nRecent int
+	// keys reveal a version 2 record; err is why reading one failed,
+	// which no other decoder would change.
+	keys *MemberKeys
+	err  error
 }
 
 // parsedRecord is what ledgerParser.record reads: the record, and the
@@ -35,6 +40,9 @@ type parsedRecord struct {
 	LedgerRecord
 	version int
 	digest  []byte // the event_digest string as written, quotes included; nil when absent
+	sealed  string
+	// revealed is set once a version 2 record's member is revealed.
+	revealed bool
 }
 
 func (p *ledgerParser) space() { p.i = skipSpace(p.data, p.i) }
@@ -111,7 +119,7 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 		return false
 	}
 	p.i++
-	const eventID, memberID = 1 << 4, 1 << 6
+	const version, eventID, memberID = 1 << 0, 1 << 4, 1 << 6
 	var seen uint64
 	for first := true; ; first = false {
 		key, done, ok := p.nextKey(first)
@@ -124,7 +132,7 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 		var bit uint64
 		switch string(key) {
 		case "v":
-			bit, ok = 1<<0, p.integer(&r.version)
+			bit, ok = version, p.integer(&r.version)
 		case "partition":
 			bit, ok = 1<<1, p.integer(&r.Partition)
 		case "input_seq":
@@ -145,11 +153,17 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 		case "after":
 			r.After = new(domain.Standing)
 			bit, ok = 1<<9, p.standing(r.After)
+		case "sealed":
+			bit, ok = 1<<10, p.string(&r.sealed)
 		case "facts":
 			bit = 1 << 7
-			ok = seen&(eventID|memberID) == eventID|memberID
+			ok = seen&(eventID|memberID|version) == eventID|memberID|version
+			var rv *revealing
 			if ok {
-				r.Facts, ok = p.factList(r.MemberID, r.EventID)
+				rv, ok = p.reveal(r)
+			}
+			if ok {
+				r.Facts, ok = p.factList(r.MemberID, r.EventID, rv)
 			}
 		default:
 			return false
@@ -163,7 +177,24 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 	return p.i == len(p.data)
 }
 
-func (p *ledgerParser) factList(memberID, eventID string) ([]domain.Fact, bool) {
+// reveal reads a version 2 record's member and sealed fields, setting its
+// member id; the facts still to be read are given to rv.fact.
+func (p *ledgerParser) reveal(r *parsedRecord) (rv *revealing, ok bool) {
+	switch {
+	case r.version == sealedLedgerVersion:
+		if rv, p.err = reveal(p.keys, r.MemberID, r.EventID, r.sealed); p.err != nil {
+			return nil, false
+		}
+		r.MemberID, r.revealed = rv.member.id, true
+		return rv, true
+	case r.sealed != "":
+		p.err = fmt.Errorf("version %d has no sealed fields", r.version)
+		return nil, false
+	}
+	return nil, true
+}
+
+func (p *ledgerParser) factList(memberID, eventID string, rv *revealing) ([]domain.Fact, bool) {
 	if p.peek() != '[' {
 		return nil, false
 	}
@@ -187,6 +218,9 @@ func (p *ledgerParser) factList(memberID, eventID string) ([]domain.Fact, bool) 
 		var lineBuf [8]wireLine
 		lines, ok := p.fact(w, lineBuf[:0])
 		if !ok {
+			return nil, false
+		}
+		if p.err = rv.fact(w, len(facts)); p.err != nil {
 			return nil, false
 		}
 		f, err := decodeFact(w, lines, domain.FactMeta{MemberID: memberID, EventID: eventID, OccurredAt: w.OccurredAt.UTC()})

@@ -19,6 +19,8 @@ type LedgerReaderConfig struct {
 	Pull int
 	// Quarantine is the quarantine to apply; nil loads it.
 	Quarantine *Quarantine
+	// Keys reveal the members of version 2 records; nil opens the bucket.
+	Keys *MemberKeys
 }
 
 // LedgerReader reads the ledger in stream order through an ordered consumer
@@ -29,6 +31,7 @@ type LedgerReaderConfig struct {
 type LedgerReader struct {
 	iter       jetstream.MessagesContext
 	quarantine Quarantine
+	keys       *MemberKeys
 	pending    uint64
 }
 
@@ -43,6 +46,14 @@ func NewLedgerReader(ctx context.Context, js jetstream.JetStream, cfg LedgerRead
 			return nil, err
 		}
 		r.quarantine = q
+	}
+	r.keys = cfg.Keys
+	if r.keys == nil {
+		keys, err := ReadMemberKeys(ctx, js)
+		if err != nil {
+			return nil, err
+		}
+		r.keys = keys
 	}
 	occ := jetstream.OrderedConsumerConfig{FilterSubjects: cfg.Subjects}
 	if cfg.From > 1 {
@@ -81,7 +92,7 @@ func (r *LedgerReader) Next(ctx context.Context) (LedgerMessage, error) {
 		return LedgerMessage{}, fmt.Errorf("%s message metadata: %w", LedgerStream, err)
 	}
 	return LedgerMessage{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Stored: meta.Timestamp.UTC(),
-		Pending: meta.NumPending, data: msg.Data(), quarantine: r.quarantine}, nil
+		Pending: meta.NumPending, data: msg.Data(), quarantine: r.quarantine, keys: r.keys}, nil
 }
 
 // Stop ends the reading.
@@ -97,13 +108,14 @@ type LedgerMessage struct {
 	Pending    uint64
 	data       []byte
 	quarantine Quarantine
+	keys       *MemberKeys
 }
 
 // Records decodes the message's records, with Seq and Stored set, and
 // checks them (Quarantine.Decode): skipped is true, with no records, for a
 // message the quarantine sets aside.
 func (m LedgerMessage) Records() (recs []LedgerRecord, skipped bool, err error) {
-	recs, skipped, err = m.quarantine.Decode(m.Seq, m.Subject, m.data)
+	recs, skipped, err = m.quarantine.Decode(m.Seq, m.Subject, m.data, m.keys)
 	if err != nil {
 		return nil, false, fmt.Errorf("%s seq %d: %w", LedgerStream, m.Seq, err)
 	}

@@ -93,8 +93,8 @@ func LoadQuarantine(ctx context.Context, js keyValues) (Quarantine, error) {
 // it is quarantined: the key names it and the digest matches. A message
 // that fails either and is not quarantined is an error that says how to
 // quarantine it.
-func (q Quarantine) Decode(seq uint64, subject string, data []byte) (recs []LedgerRecord, skipped bool, err error) {
-	recs, err = DecodeLedgerMessage(data)
+func (q Quarantine) Decode(seq uint64, subject string, data []byte, keys *MemberKeys) (recs []LedgerRecord, skipped bool, err error) {
+	recs, err = DecodeLedgerMessageWith(data, keys)
 	if err == nil {
 		err = CheckLedgerMessage(subject, recs)
 	}
@@ -106,6 +106,9 @@ func (q Quarantine) Decode(seq uint64, subject string, data []byte) (recs []Ledg
 	}
 	if e, ok := q[seq]; ok && e.SHA256 == digestHex(data) {
 		return nil, true, nil
+	}
+	if errors.Is(err, errMemberKeyLookup) { // the bucket failed to answer, not the message
+		return nil, false, err
 	}
 	return nil, false, fmt.Errorf("%w (after checking it, set it aside with `loyalty ledger quarantine %d --reason ...`: docs/operations.md)", err, seq)
 }
@@ -125,7 +128,14 @@ func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq ui
 	if err != nil {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, err)
 	}
-	recs, decodeErr := DecodeLedgerMessage(msg.Data)
+	keys, err := ReadMemberKeys(ctx, js)
+	if err != nil {
+		return Quarantined{}, err
+	}
+	recs, decodeErr := DecodeLedgerMessageWith(msg.Data, keys)
+	if errors.Is(decodeErr, errMemberKeyLookup) {
+		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, decodeErr)
+	}
 	if decodeErr == nil {
 		decodeErr = CheckLedgerMessage(msg.Subject, recs)
 	}

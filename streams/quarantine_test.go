@@ -45,7 +45,7 @@ func TestQuarantineDecodeRefusesWhatTheEngineNeverWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recs, skipped, err := streams.Quarantine{}.Decode(9, c.subject, data)
+			recs, skipped, err := streams.Quarantine{}.Decode(9, c.subject, data, nil)
 			switch {
 			case c.refused == "" && (err != nil || skipped || len(recs) != 1):
 				t.Errorf("Decode = %d records, skipped %v, %v; want the record read", len(recs), skipped, err)

@@ -304,6 +304,8 @@ func TestSchemasRejectBadEvents(t *testing.T) {
 		{"member id of a reward's stock", purchase(`{"member_id":"stock:mug","order_id":"A-1","amount":1,"currency":"EUR"}`)},
 		{"transfer to a reward's stock", event(string(domain.TypeTransfer), okTime, `{"member_id":"m-42","request_id":"t-1","to_member_id":"stock:gift-box","points":5}`)},
 		{"referred by a reward's stock", event(string(domain.TypeMemberEnrolled), okTime, `{"member_id":"m-42","referred_by":"stock:gift-box"}`)},
+		{"member id of an erased member", purchase(`{"member_id":"erased:t07-0123456789abcdef0123456789abcdef","order_id":"A-1","amount":1,"currency":"EUR"}`)},
+		{"transfer to an erased member", event(string(domain.TypeTransfer), okTime, `{"member_id":"m-42","request_id":"t-1","to_member_id":"erased:t07-0123456789abcdef0123456789abcdef","points":5}`)},
 		{"source of 257 characters", strings.Replace(purchase(okPurchase), `"source":"test"`, `"source":"`+strings.Repeat("s", 257)+`"`, 1)},
 	}
 	for _, tt := range tests {
@@ -571,8 +573,8 @@ func TestSchemasStateTheEngineStringLimits(t *testing.T) {
 			if got, want := prop["pattern"], patterns[f.Rule]; got != want && !(path == "data.member_id" && e.Type == domain.TypeStockRequest) {
 				t.Errorf("%s: %s pattern = %v, want %v", e.Type, path, got, want)
 			}
-			if reserved := schemaAt(prop, "not", "pattern") == "^"+domain.StockMemberPrefix; f.NamesMember && !reserved {
-				t.Errorf("%s: %s names a member but does not refuse ids starting with %s", e.Type, path, domain.StockMemberPrefix)
+			if reserved := schemaAt(prop, "not", "pattern") == "^(stock|erased):"; f.NamesMember && !reserved {
+				t.Errorf("%s: %s names a member but does not refuse ids starting with %s or %s", e.Type, path, domain.StockMemberPrefix, domain.ErasedMemberPrefix)
 			}
 		}
 		for path := range limited {

@@ -136,6 +136,10 @@ func ParsePublishedInput(subject string) (StoredInput, error) {
 // member in: FNV-1a of the member key, modulo Partitions, as the server's
 // partition() computes it (a test holds the two together).
 func PartitionOf(memberID string) int {
+	if t, ok := ErasedToken(memberID); ok { // the erased member's records stay where they were
+		p, _ := tokenPartition(t)
+		return p
+	}
 	h := fnv.New32a()
 	h.Write([]byte(MemberKey(memberID)))
 	return int(h.Sum32() % Partitions)

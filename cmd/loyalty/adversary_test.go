@@ -205,12 +205,13 @@ func assertStreamsIntact(t *testing.T, js jetstream.JetStream) {
 // assertLedgerDecodes reads the whole ledger and decodes every message.
 func assertLedgerDecodes(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
+	keys, _ := streams.ReadMemberKeys(context.Background(), js)
 	for _, msg := range streamMessages(t, js, streams.LedgerStream) {
 		meta, err := msg.Metadata()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := streams.DecodeLedgerMessage(msg.Data()); err != nil {
+		if _, err := streams.DecodeLedgerMessageWith(msg.Data(), keys); err != nil {
 			t.Errorf("ledger seq %d (%s) does not decode: %v", meta.Sequence.Stream, msg.Subject(), err)
 		}
 	}

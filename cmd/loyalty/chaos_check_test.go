@@ -144,7 +144,8 @@ func checkAgainstStoredInput(t *testing.T, ctx context.Context, js jetstream.Jet
 	}
 	ref := foldStoredInput(t, input, injected, idKey)
 
-	ledger := checkLedger(t, readStream(t, js, streams.LedgerStream), ref)
+	keys, _ := streams.ReadMemberKeys(context.Background(), js)
+	ledger := checkLedger(t, readStream(t, js, streams.LedgerStream), keys, ref)
 	followUps := checkFollowUps(t, input, ref)
 	dlq := checkDeadLetters(t, readStream(t, js, streams.DeadLetterStream), ref)
 
@@ -215,14 +216,14 @@ type ledgerCounts struct{ records, messages int }
 
 // checkLedger: one record per applied input, with the reference's facts,
 // and none for any other input.
-func checkLedger(t *testing.T, msgs []storedMsg, ref reference) ledgerCounts {
+func checkLedger(t *testing.T, msgs []storedMsg, keys *streams.MemberKeys, ref reference) ledgerCounts {
 	t.Helper()
 	bySeq := map[uint64]int{}
 	byEvent := map[string]int{}
 	counts := ledgerCounts{messages: len(msgs)}
 	mismatched := 0
 	for _, m := range msgs {
-		recs, err := streams.DecodeLedgerMessage(m.data)
+		recs, err := streams.DecodeLedgerMessageWith(m.data, keys)
 		if err != nil {
 			t.Fatalf("ledger seq %d: %v", m.seq, err)
 		}

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,8 +112,9 @@ func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 	waitCaughtUp(t, env.JS, db.Pool, uint64(published))
 
 	ledgered := map[string]int{}
+	keys, _ := streams.ReadMemberKeys(context.Background(), env.JS)
 	for _, m := range streamMessages(t, env.JS, streams.LedgerStream) {
-		recs, err := streams.DecodeLedgerMessage(m.Data())
+		recs, err := streams.DecodeLedgerMessageWith(m.Data(), keys)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ import (
 )
 
 func newMemberCommand(g *globals) *cobra.Command {
-	member := &cobra.Command{Use: "member", Short: "Look up members; adjust their points and cancel their redemptions"}
+	member := &cobra.Command{Use: "member", Short: "Look up members; adjust their points, cancel their redemptions, export and erase their data"}
 	var asJSON bool
 	var recent int
 	show := &cobra.Command{
@@ -39,7 +39,7 @@ func newMemberCommand(g *globals) *cobra.Command {
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	show.Flags().IntVar(&recent, "recent", 10, "how many recent ledger entries to show")
-	member.AddCommand(show, newMemberAdjustCommand(g), newMemberCancelCommand(g), newMemberExportCommand(g))
+	member.AddCommand(show, newMemberAdjustCommand(g), newMemberCancelCommand(g), newMemberExportCommand(g), newMemberEraseCommand(g))
 	return member
 }
 

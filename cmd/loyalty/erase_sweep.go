@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/streams"
+)
+
+// memberMatcher tells whether a stored message names one of the erased
+// members. It matches structure, never substrings (a member id "42" must
+// not take every message with a 42 in it): a subject whose last token is a
+// member's key, a header that is an id or such a subject, a value that is
+// exactly an id (a bucket's), or a JSON string that is an id under a key
+// that names a member.
+type memberMatcher struct {
+	ids  map[string]bool
+	keys map[string]bool
+}
+
+// memberFields are the JSON keys that name a member in the engine's input,
+// outbound events and dead letters (docs/events.md, docs/outbound.md).
+var memberFields = []string{"member_id", "to_member_id", "from_member_id", "for_member_id", "referred_member_id", "referred_by"}
+
+func newMemberMatcher(ids []string) memberMatcher {
+	m := memberMatcher{ids: map[string]bool{}, keys: map[string]bool{}}
+	for _, id := range ids {
+		m.ids[id], m.keys[streams.MemberKey(id)] = true, true
+	}
+	return m
+}
+
+// own reports whether subject is one of a member's own: its last token is
+// their key.
+func (m memberMatcher) own(subject string) bool {
+	return m.keys[subject[strings.LastIndexByte(subject, '.')+1:]]
+}
+
+func (m memberMatcher) match(subject string, header map[string][]string, data []byte) bool {
+	if m.own(subject) || m.ids[string(data)] {
+		return true
+	}
+	for _, values := range header {
+		for _, v := range values {
+			if m.ids[v] || strings.Contains(v, ".") && m.own(v) {
+				return true
+			}
+		}
+	}
+	if len(data) == 0 || data[0] != '{' {
+		return false
+	}
+	var doc any
+	if json.NewDecoder(bytes.NewReader(data)).Decode(&doc) != nil {
+		return false
+	}
+	return m.names(doc)
+}
+
+// names walks a JSON document for a member field holding an erased id.
+func (m memberMatcher) names(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if s, ok := x.(string); ok && m.ids[s] && slices.Contains(memberFields, k) {
+				return true
+			}
+			if m.names(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if m.names(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sweepStreams deletes every message of every stream that names an erased
+// member, but the ledger's (which holds tokens and sealed fields only) and
+// the member keys' (which hold tokens). Input that names them from another
+// member's subject is kept until the engine has taken it (a transfer to
+// them not yet decided is another member's request). It returns what it
+// did, a line per stream.
+func sweepStreams(ctx context.Context, js jetstream.JetStream, renames map[string]string) (string, error) {
+	ids := make([]string, 0, len(renames))
+	for id := range renames {
+		ids = append(ids, id)
+	}
+	m := newMemberMatcher(ids)
+	var report strings.Builder
+	names := js.StreamNames(ctx)
+	var all []string
+	for name := range names.Name() {
+		all = append(all, name)
+	}
+	if err := names.Err(); err != nil {
+		return "", fmt.Errorf("list streams: %w", err)
+	}
+	slices.Sort(all)
+	for _, name := range all {
+		switch name {
+		case streams.LedgerStream:
+			n, err := clearLedgerRecords(ctx, js, m)
+			if err != nil {
+				return "", err
+			}
+			if n > 0 {
+				return "", fmt.Errorf("%s holds %d records of version 1, written before records were sealed, that name the erased members in clear: "+
+					"the ledger cannot be edited, so the erasure is not complete (docs/privacy.md, decision 032)", name, n)
+			}
+			continue
+		case "KV_" + streams.MemberKeysBucket:
+			continue
+		}
+		deleted, held, err := sweepStream(ctx, js, name, m)
+		if err != nil {
+			return "", err
+		}
+		if deleted > 0 {
+			fmt.Fprintf(&report, "%s: %d messages deleted\n", name, deleted)
+		}
+		if held > 0 {
+			fmt.Fprintf(&report, "%s: %d messages of other members naming them are not processed yet: run loyalty member erase --pending later\n", name, held)
+		}
+	}
+	return report.String(), nil
+}
+
+// sweepStream deletes the stream's messages m matches, overwriting them on
+// disk. In the input stream, another member's message is deleted only once
+// every input consumer has acknowledged it; held counts those kept.
+func sweepStream(ctx context.Context, js jetstream.JetStream, name string, m memberMatcher) (deleted, held int, err error) {
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	floor := ^uint64(0)
+	if name == streams.InputStream {
+		if floor, err = ackFloor(ctx, stream); err != nil {
+			return 0, 0, err
+		}
+	}
+	var doomed []uint64
+	var subjects []string
+	err = eachMessage(ctx, stream, func(msg jetstream.Msg, seq uint64) {
+		if !m.match(msg.Subject(), msg.Headers(), msg.Data()) {
+			return
+		}
+		if seq > floor && !m.own(msg.Subject()) {
+			held++
+			return
+		}
+		doomed, subjects = append(doomed, seq), append(subjects, msg.Subject())
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if bucket, ok := strings.CutPrefix(name, "KV_"); ok {
+		return purgeKeys(ctx, js, bucket, subjects)
+	}
+	for _, seq := range doomed {
+		if err := stream.SecureDeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return deleted, held, fmt.Errorf("%s: delete seq %d: %w", name, seq, err)
+		}
+		deleted++
+	}
+	return deleted, held, nil
+}
+
+// purgeKeys purges the keys of a bucket whose values (on subjects) name
+// the members: a bucket's stream refuses message deletes, and a purge
+// leaves a marker without the value in the key's place.
+func purgeKeys(ctx context.Context, js jetstream.JetStream, bucket string, subjects []string) (deleted, held int, err error) {
+	if len(subjects) == 0 {
+		return 0, 0, nil
+	}
+	kv, err := js.KeyValue(ctx, bucket)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	for _, subject := range subjects {
+		key := strings.TrimPrefix(subject, "$KV."+bucket+".")
+		if err := kv.Purge(ctx, key); err != nil {
+			return deleted, 0, fmt.Errorf("bucket %s: purge %s: %w", bucket, key, err)
+		}
+		deleted++
+	}
+	return deleted, 0, nil
+}
+
+// ackFloor is the last input sequence every durable consumer of the input
+// stream has acknowledged.
+func ackFloor(ctx context.Context, stream jetstream.Stream) (uint64, error) {
+	floor := ^uint64(0)
+	consumers := stream.ListConsumers(ctx)
+	for c := range consumers.Info() {
+		if c.Config.Durable != "" {
+			floor = min(floor, c.AckFloor.Stream)
+		}
+	}
+	if err := consumers.Err(); err != nil {
+		return 0, fmt.Errorf("%s consumers: %w", streams.InputStream, err)
+	}
+	return floor, nil
+}
+
+// clearLedgerRecords counts the ledger records that name the members in
+// clear: version 1 records, which no key erasure reaches.
+func clearLedgerRecords(ctx context.Context, js jetstream.JetStream, m memberMatcher) (int, error) {
+	stream, err := js.Stream(ctx, streams.LedgerStream)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = eachMessage(ctx, stream, func(msg jetstream.Msg, _ uint64) {
+		for line := range bytes.SplitSeq(msg.Data(), []byte{'\n'}) {
+			if m.match("", nil, line) {
+				n++
+			}
+		}
+	})
+	return n, err
+}
+
+// eachMessage calls fn with every message the stream holds, in order.
+func eachMessage(ctx context.Context, stream jetstream.Stream, fn func(jetstream.Msg, uint64)) error {
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		return err
+	}
+	if cons.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	iter, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	defer iter.Stop()
+	for {
+		msg, err := iter.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		fn(msg, meta.Sequence.Stream)
+		if meta.NumPending == 0 {
+			return nil
+		}
+	}
+}

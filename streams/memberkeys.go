@@ -1,0 +1,384 @@
+package streams
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
+)
+
+// MemberKeysBucket maps each member's token to their id and the key their
+// personal data is sealed under in the ledger (decision 032). Deleting a
+// member's entry (Erase) is what erases them from the ledger, which cannot
+// itself be edited: their records then read as ErasedID(token), without
+// the sealed fields.
+const MemberKeysBucket = "LOYALTY_MEMBER_KEYS"
+
+// ErasedPrefix starts the id a member's records read as once erased.
+// Upstream may not use it (domain.Validate).
+const ErasedPrefix = domain.ErasedMemberPrefix
+
+// errMemberKeyLookup wraps a failure to read the bucket, which says
+// nothing of the record being read.
+var errMemberKeyLookup = errors.New("member keys")
+
+// ErrMemberErased is returned for a member whose key was erased.
+var ErrMemberErased = errors.New("the member was erased")
+
+// erasedValue is an erased member's entry: it stays, so that the engine
+// never makes the member a key again (their old records would read as the
+// new member's), and so that a reader tells an erased member from a token
+// no one wrote.
+const erasedValue = "erased"
+
+const memberKeyBytes = 32
+
+// MemberToken is the member's pseudonym in the ledger: "t", the member's
+// partition in two digits (so that partition checks hold without the id),
+// "-" and 128 bits of an HMAC of the id under the deployment's secret, so
+// that no one without the secret can tell whose it is.
+func MemberToken(secret []byte, memberID string) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("loyalty/member-token/v1\x00" + memberID))
+	return fmt.Sprintf("t%02d-%s", PartitionOf(memberID), hex.EncodeToString(mac.Sum(nil)[:16]))
+}
+
+// IsMemberToken reports whether s has MemberToken's form.
+func IsMemberToken(s string) bool {
+	_, ok := tokenPartition(s)
+	return ok
+}
+
+// tokenPartition is the partition a token names.
+func tokenPartition(token string) (int, bool) {
+	if len(token) != 36 || token[0] != 't' || token[3] != '-' {
+		return 0, false
+	}
+	p, err := strconv.Atoi(token[1:3])
+	if err != nil || p < 0 || p >= Partitions {
+		return 0, false
+	}
+	for _, c := range token[4:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return 0, false
+		}
+	}
+	return p, true
+}
+
+// ErasedID is the member id an erased member's records read as.
+func ErasedID(token string) string { return ErasedPrefix + token }
+
+// ErasedToken returns the token of an id ErasedID made.
+func ErasedToken(id string) (string, bool) {
+	t, ok := strings.CutPrefix(id, ErasedPrefix)
+	return t, ok && IsMemberToken(t)
+}
+
+// MemberKeys reads and writes MemberKeysBucket through a cache. Readers
+// (projections, the outbound relay, export) reveal tokens; the engine,
+// which holds the secret, also makes entries (Ensure) and seals records.
+type MemberKeys struct {
+	js     jetstream.JetStream
+	secret []byte
+
+	mu      sync.Mutex
+	kv      jetstream.KeyValue // opened at the first look-up when nil
+	stream  jetstream.Stream
+	byToken map[string]memberEntry
+	tokens  map[string]string // id -> token, the engine's
+}
+
+type memberEntry struct {
+	id     string
+	key    []byte
+	erased bool
+}
+
+// memberKeysCached bounds each cache map: a full map is dropped and
+// filled again from the bucket.
+const memberKeysCached = 1 << 18
+
+// lookupTimeout bounds one read of the bucket.
+const lookupTimeout = 10 * time.Second
+
+// OpenMemberKeys makes or opens the bucket. With secret, the keys can make
+// entries and seal records (the engine); without, only reveal.
+func OpenMemberKeys(ctx context.Context, js jetstream.JetStream, secret []byte) (*MemberKeys, error) {
+	kv, err := KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket: MemberKeysBucket, Description: "Loyalty member keys: each member's ledger token, id and data key (loyalty member erase deletes them)",
+		History: 1, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("member keys bucket %s: %w", MemberKeysBucket, err)
+	}
+	stream, err := js.Stream(ctx, "KV_"+MemberKeysBucket)
+	if err != nil {
+		return nil, fmt.Errorf("member keys stream: %w", err)
+	}
+	k := newMemberKeys(js, secret)
+	k.kv, k.stream = kv, stream
+	return k, nil
+}
+
+// ReadMemberKeys gives the keys for revealing tokens. The bucket is opened
+// at the first look-up (the engine makes it when it first starts).
+func ReadMemberKeys(_ context.Context, js jetstream.JetStream) (*MemberKeys, error) {
+	return newMemberKeys(js, nil), nil
+}
+
+func newMemberKeys(js jetstream.JetStream, secret []byte) *MemberKeys {
+	return &MemberKeys{js: js, secret: secret, byToken: map[string]memberEntry{}, tokens: map[string]string{}}
+}
+
+// bucket returns the bucket and its stream, opening them the first time.
+func (k *MemberKeys) bucket(ctx context.Context) (jetstream.KeyValue, jetstream.Stream, error) {
+	k.mu.Lock()
+	kv, stream := k.kv, k.stream
+	k.mu.Unlock()
+	if kv != nil {
+		return kv, stream, nil
+	}
+	kv, err := k.js.KeyValue(ctx, MemberKeysBucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: bucket %s: %w", errMemberKeyLookup, MemberKeysBucket, err)
+	}
+	if stream, err = k.js.Stream(ctx, "KV_"+MemberKeysBucket); err != nil {
+		return nil, nil, fmt.Errorf("%w: bucket %s: %w", errMemberKeyLookup, MemberKeysBucket, err)
+	}
+	k.mu.Lock()
+	k.kv, k.stream = kv, stream
+	k.mu.Unlock()
+	return kv, stream, nil
+}
+
+// Token is the member's token (the engine's keys only).
+func (k *MemberKeys) Token(memberID string) string {
+	k.mu.Lock()
+	t, ok := k.tokens[memberID]
+	k.mu.Unlock()
+	if ok {
+		return t
+	}
+	t = MemberToken(k.secret, memberID)
+	k.mu.Lock()
+	if len(k.tokens) >= memberKeysCached {
+		clear(k.tokens)
+	}
+	k.tokens[memberID] = t
+	k.mu.Unlock()
+	return t
+}
+
+// Ensure makes the member's entry if there is none, before a record that
+// names them is written, and returns ErrMemberErased for an erased member.
+func (k *MemberKeys) Ensure(ctx context.Context, memberID string) error {
+	if k.secret == nil {
+		return errors.New("member keys opened without the secret cannot make entries")
+	}
+	token := k.Token(memberID)
+	e, ok, err := k.entry(ctx, token)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return k.check(e, token, memberID)
+	}
+	key := make([]byte, memberKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	_, err = k.kv.Create(ctx, token, append(key, memberID...))
+	if errors.Is(err, jetstream.ErrKeyExists) { // another engine, or an erasure, came first
+		k.forget(token)
+		if e, ok, err = k.entry(ctx, token); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("member key %s exists and cannot be read", token)
+		}
+		return k.check(e, token, memberID)
+	}
+	if err != nil {
+		return fmt.Errorf("make member key %s: %w", token, err)
+	}
+	k.keep(token, memberEntry{id: memberID, key: key})
+	return nil
+}
+
+func (k *MemberKeys) check(e memberEntry, token, memberID string) error {
+	switch {
+	case e.erased:
+		return ErrMemberErased
+	case e.id != memberID:
+		return fmt.Errorf("member key %s belongs to another member id", token)
+	}
+	return nil
+}
+
+// reveal returns the member behind token: their id and key, or
+// ErasedID(token) and no key when erased. A token with no entry is an
+// error: the engine makes the entry before any record names it.
+func (k *MemberKeys) reveal(ctx context.Context, token string) (memberEntry, error) {
+	if k == nil {
+		return memberEntry{}, errors.New("a version 2 record is read without the member keys")
+	}
+	e, ok, err := k.entry(ctx, token)
+	if err != nil {
+		return memberEntry{}, err
+	}
+	if !ok {
+		return memberEntry{}, fmt.Errorf("no member key %s in %s", token, MemberKeysBucket)
+	}
+	if e.erased {
+		e.id = ErasedID(token)
+	}
+	return e, nil
+}
+
+// entry reads token's entry through the cache. A key not found is looked
+// up again from the stream's leader before it is believed: a direct get
+// may be answered by a replica behind the one that stored it.
+func (k *MemberKeys) entry(ctx context.Context, token string) (memberEntry, bool, error) {
+	k.mu.Lock()
+	e, ok := k.byToken[token]
+	k.mu.Unlock()
+	if ok {
+		return e, true, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	kv, stream, err := k.bucket(ctx)
+	if err != nil {
+		return memberEntry{}, false, err
+	}
+	var value []byte
+	entry, err := kv.Get(ctx, token)
+	switch {
+	case err == nil:
+		value = entry.Value()
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		msg, err := stream.GetLastMsgForSubject(ctx, "$KV."+MemberKeysBucket+"."+token)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return memberEntry{}, false, nil
+		}
+		if err != nil {
+			return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", errMemberKeyLookup, token, err)
+		}
+		if len(msg.Data) == 0 { // a delete marker: erased by hand
+			value = []byte(erasedValue)
+		} else {
+			value = msg.Data
+		}
+	default:
+		return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", errMemberKeyLookup, token, err)
+	}
+	e, err = parseMemberEntry(value)
+	if err != nil {
+		return memberEntry{}, false, fmt.Errorf("member key %s: %w", token, err)
+	}
+	k.keep(token, e)
+	return e, true, nil
+}
+
+func parseMemberEntry(v []byte) (memberEntry, error) {
+	if string(v) == erasedValue {
+		return memberEntry{erased: true}, nil
+	}
+	if len(v) <= memberKeyBytes {
+		return memberEntry{}, fmt.Errorf("an entry of %d bytes is neither a key and an id nor %q", len(v), erasedValue)
+	}
+	return memberEntry{key: v[:memberKeyBytes:memberKeyBytes], id: string(v[memberKeyBytes:])}, nil
+}
+
+func (k *MemberKeys) keep(token string, e memberEntry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.byToken) >= memberKeysCached {
+		clear(k.byToken)
+	}
+	k.byToken[token] = e
+}
+
+func (k *MemberKeys) forget(token string) {
+	k.mu.Lock()
+	delete(k.byToken, token)
+	k.mu.Unlock()
+}
+
+// Erase replaces the member's entry by the erased marker, which keeps only
+// the token: from then on their records read as ErasedID(token) and their
+// sealed fields cannot be opened. The bucket keeps one value per key, so
+// the key and the id are gone from the stream too.
+func (k *MemberKeys) Erase(ctx context.Context, token string) error {
+	kv, _, err := k.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, token, []byte(erasedValue)); err != nil {
+		return fmt.Errorf("erase member key %s: %w", token, err)
+	}
+	k.keep(token, memberEntry{erased: true})
+	return nil
+}
+
+// Erased reports whether token's entry is the erased marker.
+func (k *MemberKeys) Erased(ctx context.Context, token string) (bool, error) {
+	e, ok, err := k.entry(ctx, token)
+	return ok && e.erased, err
+}
+
+// sealFor encrypts plaintext under the member's key (from the cache, which
+// Ensure filled), bound to the record by aad.
+func (k *MemberKeys) sealFor(memberID string, plaintext, aad []byte) ([]byte, error) {
+	token := k.Token(memberID)
+	k.mu.Lock()
+	e, ok := k.byToken[token]
+	k.mu.Unlock()
+	if !ok || e.erased || e.id != memberID {
+		return nil, fmt.Errorf("no member key made for the record's member (Ensure first)")
+	}
+	gcm, err := newGCM(e.key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(plaintext)+gcm.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nonce, nonce, plaintext, aad), nil
+}
+
+// open decrypts what sealFor sealed.
+func openSealed(key, sealed, aad []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("sealed fields too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
