@@ -3,6 +3,7 @@ package domain_test
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -447,7 +448,9 @@ func drawCareHistory(t *rapid.T) []domain.Event {
 		at = at.Add(rapid.SampledFrom(gaps).Draw(t, "gap"))
 		id := fmt.Sprintf("e-%d", i)
 		var body domain.EventBody
-		switch rapid.SampledFrom([]string{"buy", "buy", "buy", "redeem", "redeem", "reward", "cancel", "cancel", "adjust", "adjust", "refund", "answer"}).Draw(t, "kind") {
+		switch rapid.SampledFrom([]string{"buy", "buy", "buy", "redeem", "redeem", "reward", "cancel", "cancel", "adjust", "adjust", "refund", "answer", "erase"}).Draw(t, "kind") {
+		case "erase":
+			body = domain.ErasureRequest{Channel: "back-office"}
 		case "buy":
 			orders = append(orders, "o-"+id)
 			body = domain.Purchase{OrderID: "o-" + id, Total: eur(rapid.Int64Range(100, 80_000).Draw(t, "total"))}
@@ -503,10 +506,26 @@ func TestMemberCareProperties(t *testing.T) {
 		events := drawCareHistory(t)
 		live, shadow := domain.NewMember(memberID), domain.NewMember(memberID)
 		taken := map[string]map[time.Time]int64{} // what each redemption took from each lot
+		var erased *domain.Standing               // the member's standing when erased
 		for i, e := range events {
 			facts, err := domain.Apply(live, e, p)
+			if erased != nil && err == nil {
+				t.Fatalf("event %d (%s) was decided for an erased member: %v", i, e.Type, facts)
+			}
 			if err != nil {
 				continue
+			}
+			if e.Type == domain.TypeErasure {
+				s := domain.StandingAfter(shadow, facts)
+				erased = &s
+				k := slices.IndexFunc(facts, func(f domain.Fact) bool { return f.FactType() == domain.FactMemberErased })
+				if k < 0 {
+					t.Fatalf("event %d: an erasure decided %v", i, facts)
+				}
+				// What time brought before it may move points; the erasure may not.
+				if before := domain.StandingAfter(shadow, facts[:k]); before != s {
+					t.Fatalf("event %d: the erasure moved the member from %+v to %+v", i, before, s)
+				}
 			}
 			// The standing the outbound events tell is the fold's after
 			// every fact, these included.
