@@ -106,7 +106,7 @@ func (p *partition) memberState(memberID string, request domain.RequestRef) Memb
 // message.
 func (p *partition) viewOf(m *domain.Member, memberID string, request domain.RequestRef) MemberView {
 	s := MemberView{LedgerSeq: p.ledgerSeq}
-	if m == nil || !m.Known() {
+	if m == nil || !m.Known() || !m.ErasedAt.IsZero() { // an erased id is no one's: as after a fold
 		return s
 	}
 	s.Known, s.Balance, s.Available, s.Redeemed, s.Debt = true, m.Balance, m.Available(), m.Redeemed, m.Debt

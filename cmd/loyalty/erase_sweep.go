@@ -11,15 +11,16 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams"
 )
 
 // memberMatcher tells whether a stored message names one of the erased
 // members. It matches structure, never substrings (a member id "42" must
 // not take every message with a 42 in it): a subject whose last token is a
-// member's key, a header that is an id or such a subject, a value that is
-// exactly an id (a bucket's), or a JSON string that is an id under a key
-// that names a member.
+// member's key, a header holding such a subject (a dead letter's), a value
+// of the vouchers bucket that is an id, or a JSON string that is an id
+// under a key that names a member.
 type memberMatcher struct {
 	ids  map[string]bool
 	keys map[string]bool
@@ -44,12 +45,12 @@ func (m memberMatcher) own(subject string) bool {
 }
 
 func (m memberMatcher) match(subject string, header map[string][]string, data []byte) bool {
-	if m.own(subject) || m.ids[string(data)] {
+	if m.own(subject) || strings.HasPrefix(subject, "$KV."+handlers.VouchersBucket+".") && m.ids[string(data)] {
 		return true
 	}
 	for _, values := range header {
 		for _, v := range values {
-			if m.ids[v] || strings.Contains(v, ".") && m.own(v) {
+			if strings.Contains(v, ".") && m.own(v) {
 				return true
 			}
 		}

@@ -322,8 +322,9 @@ func checkErasedIDRefused(t *testing.T, env *natstest.Env, pool *pgxpool.Pool, e
 		{ID: "alice-after", Type: domain.TypePurchaseCompleted, Source: "erase-test", MemberID: erasedMember, OccurredAt: at,
 			Body: domain.Purchase{OrderID: "o-after", Total: domain.Money{Minor: 10_00, Currency: "EUR"}}},
 	})
-	if _, err := streams.InputSubject(domain.TypeMemberEnrolled, erased); err != nil {
-		t.Fatal(err)
+	data, _ := json.Marshal(map[string]string{"member_id": erasedMember})
+	if msg, err := env.Conn.Request(handlers.BalanceSubject, data, 10*time.Second); err != nil || msg.Header.Get("Nats-Service-Error-Code") != "404" {
+		t.Errorf("the balance of the erased id: %v %v", err, msg)
 	}
 	ev := domain.Event{ID: "as-erased", Type: domain.TypeMemberEnrolled, Source: "erase-test", MemberID: erased, OccurredAt: at,
 		Body: domain.Enrolment{}}

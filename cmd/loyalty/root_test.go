@@ -17,7 +17,7 @@ import (
 // command, and a command fails on more arguments than it takes.
 func TestEveryCommandRefusesWhatItDoesNotKnow(t *testing.T) {
 	getenv := func(string) string { return "" }
-	takesAny := []string{"loyalty dlq replay", "loyalty webhooks replay"} // IDs or numbers
+	takesAny := []string{"loyalty dlq replay", "loyalty webhooks replay", "loyalty member erase"} // IDs or numbers
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		for _, sub := range c.Commands() {
