@@ -415,11 +415,13 @@ func typeLabel(t domain.EventType) string {
 // made again) and those of the other members its facts name, whose tokens
 // it holds (an erased one's token still names them).
 func (e *Engine) ensureMemberKeys(ctx context.Context, r *streams.LedgerRecord) error {
-	if e.memberKeys == nil || domain.IsReservedMemberID(r.MemberID) {
+	if e.memberKeys == nil {
 		return nil
 	}
-	if err := e.memberKeys.Ensure(ctx, r.MemberID); err != nil {
-		return err
+	if !domain.IsReservedMemberID(r.MemberID) {
+		if err := e.memberKeys.Ensure(ctx, r.MemberID); err != nil {
+			return err
+		}
 	}
 	for _, other := range streams.OtherMembers(*r) {
 		if err := e.memberKeys.Ensure(ctx, other); err != nil && !errors.Is(err, streams.ErrMemberErased) {

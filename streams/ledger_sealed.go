@@ -75,10 +75,14 @@ func (s *sealing) wire(w *wireFact) {
 // AppendSealedLedgerRecord is AppendLedgerRecord writing version 2 with
 // keys, whose Ensure must have made the entries of the record's member and
 // of every other member its facts name. The engine's own members (a
-// reward's stock) hold no personal data: their records stay version 1.
+// reward's stock) keep their ids, which are no one's, and have nothing to
+// seal; the members their facts name are tokens all the same.
 func AppendSealedLedgerRecord(dst []byte, r LedgerRecord, keys *MemberKeys) ([]byte, error) {
-	if keys == nil || domain.IsReservedMemberID(r.MemberID) {
+	if keys == nil {
 		return AppendLedgerRecord(dst, r)
+	}
+	if domain.IsReservedMemberID(r.MemberID) {
+		return appendRecord(dst, r, &sealing{keys: keys, token: r.MemberID})
 	}
 	s := &sealing{keys: keys, token: keys.Token(r.MemberID)}
 	var box []sealedFact
@@ -124,6 +128,9 @@ type revealing struct {
 
 // reveal reads a version 2 record's member and box.
 func reveal(keys *MemberKeys, token, eventID, sealed string) (*revealing, error) {
+	if domain.IsReservedMemberID(token) && sealed == "" { // a reward's stock: its own id
+		return &revealing{keys: keys, member: memberEntry{id: token}}, nil
+	}
 	if !IsMemberToken(token) {
 		return nil, fmt.Errorf("member_id %q is not a member token", token)
 	}

@@ -40,6 +40,9 @@ func sealedRecords(alice, bob string) []streams.LedgerRecord {
 		{Partition: streams.PartitionOf(bob), InputSeq: 5, EventID: "tr-1", MemberID: bob, EventType: domain.TypeTransfer,
 			Facts: []domain.Fact{domain.PointsTransferred{FactMeta: meta(bob, "tr-1"), RequestID: "tr-1", ToMemberID: alice, Points: 10,
 				ProgramVersion: "v1", FollowUpID: "transfer-k1-00"}}},
+		{Partition: streams.PartitionOf("stock:bag"), InputSeq: 6, EventID: "stock-1", MemberID: "stock:bag", EventType: domain.TypeStockRequest,
+			Facts: []domain.Fact{domain.StockTaken{FactMeta: meta("stock:bag", "stock-1"), RewardID: "bag", ForMember: alice, RequestID: "r-1",
+				Quantity: 1, FollowUpID: "stock-k1-00"}}},
 	}
 }
 
@@ -126,6 +129,10 @@ func TestSealedRecordsHoldNoPersonalDataAndReadBack(t *testing.T) {
 	adj, _ := streams.DecodeLedgerRecordWith(encoded[3], fresh)
 	if f := adj.Facts[0].(domain.PointsAdjusted); f.Points != 50 || f.Reason != "goodwill" || f.OperatorID != "agent-7" || f.Note != "" {
 		t.Errorf("the erased member's adjustment reads %+v: its points and codes stay, its note goes", f)
+	}
+	stock, _ := streams.DecodeLedgerRecordWith(encoded[5], fresh)
+	if f := stock.Facts[0].(domain.StockTaken); stock.MemberID != "stock:bag" || f.ForMember != erased {
+		t.Errorf("the stock's record of a unit taken for the erased member reads %q, for %q", stock.MemberID, f.ForMember)
 	}
 	transfer, _ := streams.DecodeLedgerRecordWith(encoded[4], fresh)
 	if f := transfer.Facts[0].(domain.PointsTransferred); transfer.MemberID != bob || f.ToMemberID != erased || f.Points != 10 {

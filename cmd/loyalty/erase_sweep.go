@@ -28,7 +28,8 @@ type memberMatcher struct {
 
 // memberFields are the JSON keys that name a member in the engine's input,
 // outbound events and dead letters (docs/events.md, docs/outbound.md).
-var memberFields = []string{"member_id", "to_member_id", "from_member_id", "for_member_id", "referred_member_id", "referred_by"}
+var memberFields = []string{"member_id", "to_member_id", "from_member_id", "for_member_id", "referred_member_id", "referred_by",
+	"other_member_id"} // the last, a ledger record's of version 1
 
 func newMemberMatcher(ids []string) memberMatcher {
 	m := memberMatcher{ids: map[string]bool{}, keys: map[string]bool{}}
