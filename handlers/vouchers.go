@@ -15,7 +15,8 @@ import (
 
 // A till knows a voucher's code, not its member, and a member's state lives
 // in the member's partition. VouchersBucket tells the service whose a code
-// is: one key per code, its SHA-256, holding the member id. The engine
+// is: one key per code, its SHA-256, holding the member's token (the id,
+// for codes issued before tokens), which the member keys reveal. The engine
 // writes it before the ledger append that issues the code, so a code a
 // member has seen is always found; a key whose append then failed names a
 // member who has no such voucher, and the member's partition refuses its use
@@ -65,11 +66,17 @@ func openVouchers(ctx context.Context, js jetstream.JetStream) (jetstream.KeyVal
 // voucherKey is a code's key in VouchersBucket: the code never is.
 func voucherKey(code string) string { return "code." + domain.VoucherCodeHash(code) }
 
-// indexVouchers writes the member of each code a record issues.
+// indexVouchers writes the member of each code a record issues: their
+// token, never their id, so that an erasure (of the token's key) leaves
+// the bucket nothing to read and nothing to delete.
 func (e *Engine) indexVouchers(ctx context.Context, rec *streams.LedgerRecord) error {
 	for _, f := range rec.Facts {
 		if v, ok := f.(domain.VoucherIssued); ok {
-			if _, err := e.vouchers.Put(ctx, voucherKey(v.Code), []byte(rec.MemberID)); err != nil {
+			member := rec.MemberID
+			if e.memberKeys != nil {
+				member = e.memberKeys.Token(member)
+			}
+			if _, err := e.vouchers.Put(ctx, voucherKey(v.Code), []byte(member)); err != nil {
 				return fmt.Errorf("index voucher of redemption %q: %w", v.RequestID, err)
 			}
 		}
@@ -90,7 +97,15 @@ func (s *service) voucherMember(ctx context.Context, code string) (string, error
 	if err != nil {
 		return "", err
 	}
-	return string(entry.Value()), nil
+	member := string(entry.Value())
+	if !streams.IsMemberToken(member) || s.e.memberKeys == nil {
+		return member, nil // an id, written before tokens were
+	}
+	id, erased, err := s.e.memberKeys.Reveal(ctx, member)
+	if erased {
+		return "", err // an erased member's code is no one's
+	}
+	return id, err
 }
 
 // readVoucher reads a member's voucher from this engine's state; ok is

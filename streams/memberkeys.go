@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,22 +118,50 @@ const lookupTimeout = 10 * time.Second
 
 // OpenMemberKeys makes or opens the bucket. With secret, the keys can make
 // entries and seal records (the engine); without, only reveal.
+//
+// The bucket's stream is made here rather than by the key-value API, which
+// denies deletes: an erasure must overwrite the member's key where the
+// server stored it (Erase), or the bytes would stay in its files, and with
+// them everything sealed under the key.
 func OpenMemberKeys(ctx context.Context, js jetstream.JetStream, secret []byte) (*MemberKeys, error) {
-	kv, err := KeyValueBucket(ctx, js, jetstream.KeyValueConfig{
-		Bucket: MemberKeysBucket, Description: "Loyalty member keys: each member's ledger token, id and data key (loyalty member erase deletes them)",
-		History: 1, Storage: jetstream.FileStorage,
+	cfg := jetstream.StreamConfig{
+		Name: "KV_" + MemberKeysBucket, Subjects: []string{"$KV." + MemberKeysBucket + ".>"},
+		Description: "Loyalty member keys: each member's ledger token, id and data key (loyalty member erase overwrites them)",
+		MaxMsgsPerSubject: 1, MaxMsgs: -1, MaxBytes: -1, MaxConsumers: -1, Storage: jetstream.FileStorage,
+		Replicas: DefaultReplicas(js.Conn()), AllowRollup: true, AllowDirect: true, Discard: jetstream.DiscardNew,
+		Duplicates: 2 * time.Minute,
+	}
+	var stream jetstream.Stream
+	err := whenReady(ctx, slog.Default(), "the bucket "+MemberKeysBucket, bucketAttemptTimeout, func(ctx context.Context) error {
+		c := cfg
+		if s, err := js.Stream(ctx, c.Name); err == nil {
+			if s.CachedInfo().Config.DenyDelete {
+				return fmt.Errorf("%w: stream %s denies deletes, so an erasure could not overwrite a member's key; "+
+					"it was made by an earlier version: delete it while no engine runs (nats stream rm %s) and start again",
+					errBadMemberKeys, c.Name, c.Name)
+			}
+			c.Replicas = max(c.Replicas, s.CachedInfo().Config.Replicas)
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		var err error
+		stream, err = js.CreateOrUpdateStream(ctx, c)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("member keys bucket %s: %w", MemberKeysBucket, err)
 	}
-	stream, err := js.Stream(ctx, "KV_"+MemberKeysBucket)
+	kv, err := js.KeyValue(ctx, MemberKeysBucket)
 	if err != nil {
-		return nil, fmt.Errorf("member keys stream: %w", err)
+		return nil, fmt.Errorf("member keys bucket %s: %w", MemberKeysBucket, err)
 	}
 	k := newMemberKeys(js, secret)
 	k.kv, k.stream = kv, stream
 	return k, nil
 }
+
+// errBadMemberKeys is a bucket no retry mends.
+var errBadMemberKeys = errors.New("member keys bucket")
 
 // ReadMemberKeys gives the keys for revealing tokens. The bucket is opened
 // at the first look-up (the engine makes it when it first starts).
@@ -230,6 +259,13 @@ func (k *MemberKeys) check(e memberEntry, token, memberID string) error {
 	return nil
 }
 
+// Reveal returns the id of the member behind token, or erased true once
+// they are erased.
+func (k *MemberKeys) Reveal(ctx context.Context, token string) (id string, erased bool, err error) {
+	e, err := k.reveal(ctx, token)
+	return e.id, e.erased, err
+}
+
 // reveal returns the member behind token: their id and key, or
 // ErasedID(token) and no key when erased. A token with no entry is an
 // error: the engine makes the entry before any record names it.
@@ -322,12 +358,24 @@ func (k *MemberKeys) forget(token string) {
 
 // Erase replaces the member's entry by the erased marker, which keeps only
 // the token: from then on their records read as ErasedID(token) and their
-// sealed fields cannot be opened. The bucket keeps one value per key, so
-// the key and the id are gone from the stream too.
+// sealed fields cannot be opened. The entry's message is first
+// overwritten where the server stored it (a secure delete), then the
+// marker put: a reader between the two finds no entry, an error it retries.
 func (k *MemberKeys) Erase(ctx context.Context, token string) error {
-	kv, _, err := k.bucket(ctx)
+	kv, stream, err := k.bucket(ctx)
 	if err != nil {
 		return err
+	}
+	// From the stream's leader: a direct get may be answered by a replica behind.
+	msg, err := stream.GetLastMsgForSubject(ctx, "$KV."+MemberKeysBucket+"."+token)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return fmt.Errorf("erase member key %s: %w", token, err)
+	case string(msg.Data) != erasedValue:
+		if err := stream.SecureDeleteMsg(ctx, msg.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("erase member key %s: overwrite it: %w", token, err)
+		}
 	}
 	if _, err := kv.Put(ctx, token, []byte(erasedValue)); err != nil {
 		return fmt.Errorf("erase member key %s: %w", token, err)

@@ -1,9 +1,13 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -55,6 +59,7 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 		t.Fatal("nothing of the member found before the erasure: the scan cannot fail")
 	}
 
+	key := memberKeyBytes(t, env)
 	out := mustLoyalty(t, "member", "erase", erasedMember, "--nats-url", url, "--database-url", db.URL)
 	erased := strings.TrimSpace(strings.TrimPrefix(strings.Split(out, "\n")[0], "erased "))
 	if _, ok := streams.ErasedToken(erased); !ok {
@@ -64,6 +69,7 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 	if found := findMember(t, env.JS, db.Pool, srv.log.String()); len(found) > 0 {
 		t.Errorf("after the erasure the member is still in:\n%s", strings.Join(found, "\n"))
 	}
+	checkStoreFiles(t, env, key)
 	after := readTotals(t, db.Pool)
 	delete(after, "points_ledger rows of alice")
 	for k, v := range before {
@@ -347,4 +353,53 @@ func checkErasedIDRefused(t *testing.T, env *natstest.Env, pool *pgxpool.Pool, e
 		}
 	}
 	t.Error("the erased id's purchase was not dead-lettered within a minute")
+}
+
+// memberKeyBytes is the erased member's data key as the bucket holds it.
+func memberKeyBytes(t *testing.T, env *natstest.Env) []byte {
+	t.Helper()
+	ctx := context.Background()
+	secret, err := handlers.ReadFollowUpIDKey(ctx, env.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := env.JS.KeyValue(ctx, streams.MemberKeysBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := kv.Get(ctx, streams.MemberToken(secret, erasedMember))
+	if err != nil || len(entry.Value()) < 32 {
+		t.Fatalf("the member's key: %v", err)
+	}
+	return entry.Value()[:32]
+}
+
+// checkStoreFiles: the server's files (of the member keys, the input, the
+// outbound events, the dead letters, every bucket) hold neither the
+// member's key, which would open what the ledger seals, nor their id.
+func checkStoreFiles(t *testing.T, env *natstest.Env, key []byte) {
+	t.Helper()
+	if err := env.JS.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the store is flushed every second
+	err := filepath.WalkDir(env.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for what, b := range map[string][]byte{"the member's key": key, "the member's id": []byte(erasedMember),
+			"the comment": []byte(erasedComment), "the birth date": []byte(erasedBirth)} {
+			if bytes.Contains(data, b) {
+				t.Errorf("%s holds %s", path, what)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

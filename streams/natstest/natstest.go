@@ -19,6 +19,8 @@ type Env struct {
 	Server *streams.Server
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
+	// Dir is the server's store directory.
+	Dir string
 }
 
 // Start starts a server on a free port, connects, creates the engine's
@@ -38,7 +40,8 @@ func StartWithSync(t testing.TB, sync streams.SyncPolicy) *Env {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := streams.StartServer(ctx, streams.ServerConfig{Dir: t.TempDir(), Port: -1, Sync: sync})
+	dir := t.TempDir()
+	srv, err := streams.StartServer(ctx, streams.ServerConfig{Dir: dir, Port: -1, Sync: sync})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
 	}
@@ -55,7 +58,7 @@ func StartWithSync(t testing.TB, sync streams.SyncPolicy) *Env {
 	if err := streams.EnsureStreams(ctx, js, streams.StreamsConfig{}); err != nil {
 		t.Fatalf("ensure streams: %v", err)
 	}
-	return &Env{Server: srv, Conn: nc, JS: js}
+	return &Env{Server: srv, Conn: nc, JS: js, Dir: dir}
 }
 
 // MessageCounts counts the messages of each of the engine's streams; a
