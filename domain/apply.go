@@ -38,7 +38,7 @@ func DecideKnown(m *Member, e Event, p *Program, k Known) ([]Fact, error) {
 	if err := refuseKnown(e, k); err != nil {
 		return nil, err
 	}
-	if !m.ErasedAt.IsZero() {
+	if !m.ErasedAt.IsZero() && !SettlesForErased(e.Type) {
 		return nil, reject(ReasonMemberErased, "member_id", "the member was erased: no event for the id is taken")
 	}
 	meta := FactMeta{MemberID: e.MemberID, EventID: e.ID, OccurredAt: e.OccurredAt.UTC()}

@@ -30,6 +30,19 @@ func (b ErasureRequest) decide(m *Member, meta FactMeta, _ time.Time, _ Event, _
 
 func (ErasureRequest) EventType() EventType { return TypeErasure }
 
+// SettlesForErased reports whether events of type t are still decided for
+// an erased member: the engine's follow-ups of what was decided before the
+// erasure (the points another member sent them, a referral's reward, the
+// stock's answer to a redemption held), which would otherwise leave points
+// debited and never credited, or a unit of stock taken and never settled.
+func SettlesForErased(t EventType) bool {
+	switch t {
+	case TypeTransferIn, TypeReferralReward, TypeStockAnswer:
+		return true
+	}
+	return false
+}
+
 // MemberErased records that a member was erased: from then on the engine
 // takes no event for the id, and their birthday and referrer are
 // forgotten. It holds no personal data.

@@ -60,6 +60,13 @@ func TestErasures(t *testing.T) {
 			field:  "member_id",
 		},
 		{
+			name:  "points another member sent before the erasure, arriving after it",
+			given: []domain.Event{enrolled(), firstBuy, erase("e-1", at)},
+			when:  event("e-2", later, domain.TransferIn{RequestID: "t-1", FromMemberID: "m-9", Points: 30}),
+			want: []domain.Fact{domain.PointsReceived{FactMeta: meta("e-2", later), FromMemberID: "m-9", RequestID: "t-1", Points: 30,
+				ProgramVersion: version}},
+		},
+		{
 			name:   "the clock after the erasure, even with points due to expire",
 			given:  []domain.Event{enrolled(), firstBuy, erase("e-1", at)},
 			when:   event("e-2", later.AddDate(5, 0, 0), domain.Clock{}),

@@ -105,10 +105,10 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		}
 		return outcome, err
 	}
-	if err := e.ensureMemberKeys(ctx, v.record); errors.Is(err, streams.ErrMemberErased) {
+	if err := e.ensureMemberKeys(ctx, v.record); errors.Is(err, streams.ErrMemberErased) && !domain.SettlesForErased(ev.Type) {
 		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: domain.ReasonMemberErased,
 			Detail: "the member was erased: events for the id are not taken"})
-	} else if err != nil {
+	} else if err != nil && !errors.Is(err, streams.ErrMemberErased) {
 		return "", err
 	}
 	encoded, err := streams.AppendSealedLedgerRecord(p.encoded[:0], *v.record, e.memberKeys)
@@ -153,6 +153,11 @@ func (e *Engine) decide(p *partition, in input) (ev domain.Event, v verdict) {
 	}()
 	ev, rej := e.admit(in)
 	if rej != nil {
+		return ev, verdict{deadLetter: rej}
+	}
+	if rej, err := e.refuseErased(context.Background(), p, ev); err != nil {
+		return ev, verdict{transient: err}
+	} else if rej != nil {
 		return ev, verdict{deadLetter: rej}
 	}
 	digest := streams.EventDigest(ev)
@@ -418,9 +423,11 @@ func (e *Engine) ensureMemberKeys(ctx context.Context, r *streams.LedgerRecord) 
 	if e.memberKeys == nil {
 		return nil
 	}
+	var own error
 	if !domain.IsReservedMemberID(r.MemberID) {
-		if err := e.memberKeys.Ensure(ctx, r.MemberID); err != nil {
-			return err
+		own = e.memberKeys.Ensure(ctx, r.MemberID)
+		if own != nil && !errors.Is(own, streams.ErrMemberErased) {
+			return own
 		}
 	}
 	for _, other := range streams.OtherMembers(*r) {
@@ -428,5 +435,44 @@ func (e *Engine) ensureMemberKeys(ctx context.Context, r *streams.LedgerRecord) 
 			return err
 		}
 	}
-	return nil
+	return own
+}
+
+// refuseErased refuses an event for an erased member, or a transfer to
+// one, before it is decided, as a member_erased dead letter: the engine
+// that still has the member in memory and the one that folded the ledger
+// since (where the member reads as erased:<token>) decide alike, and so
+// does a replay. The engine's follow-ups that settle what was decided
+// before the erasure go through (domain.SettlesForErased).
+//
+// The member's own state says erased while the engine has it; so only a
+// member the state does not know (after a fold, in a replay) is looked up.
+func (e *Engine) refuseErased(ctx context.Context, p *partition, ev domain.Event) (*domain.RejectedError, error) {
+	if e.memberKeys == nil || !e.memberKeys.CanMake() || domain.SettlesForErased(ev.Type) {
+		return nil, nil
+	}
+	check := func(field, id string) (*domain.RejectedError, error) {
+		if id == "" || domain.IsReservedMemberID(id) {
+			return nil, nil
+		}
+		erased, err := e.memberKeys.Erased(ctx, e.memberKeys.Token(id))
+		if err != nil || !erased {
+			return nil, err
+		}
+		return &domain.RejectedError{Reason: domain.ReasonMemberErased, Field: field,
+			Detail: "the member was erased: no event for the id, and no transfer to it, is taken"}, nil
+	}
+	m, err := p.member(ev.MemberID)
+	if err != nil {
+		return nil, err
+	}
+	if !m.Known() {
+		if rej, err := check("member_id", ev.MemberID); rej != nil || err != nil {
+			return rej, err
+		}
+	}
+	if t, ok := ev.Body.(domain.TransferRequest); ok {
+		return check("to_member_id", t.ToMemberID)
+	}
+	return nil, nil
 }

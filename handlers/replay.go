@@ -52,6 +52,7 @@ func ReplayInput(ctx context.Context, js jetstream.JetStream, ps *domain.Program
 	// are the ones it issues.
 	if key, err := ReadFollowUpIDKey(ctx, js); err == nil {
 		e.idKey = key
+		e.memberKeys = streams.ReadMemberKeysAs(js, key) // to refuse erased members as the engine does
 	}
 	stream, err := js.Stream(ctx, streams.InputStream)
 	if err != nil {

@@ -472,6 +472,9 @@ func DecodeLedgerRecordWith(data []byte, keys *MemberKeys) (LedgerRecord, error)
 			return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", p.err)
 		}
 	}
+	if r.version == sealedLedgerVersion {
+		noteErasure(keys, r.token, r.Facts)
+	}
 	var ok bool
 	if r.digest != nil {
 		r.EventDigest, ok = parseDigest(r.digest[1 : len(r.digest)-1])
@@ -502,12 +505,14 @@ func decodeLedgerRecordReflect(data []byte, keys *MemberKeys) (LedgerRecord, err
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", err)
 	}
 	var rv *revealing
+	var token string
 	switch {
 	case w.Version == sealedLedgerVersion:
 		var err error
 		if rv, err = reveal(keys, w.MemberID, w.EventID, w.Sealed); err != nil {
 			return LedgerRecord{}, fmt.Errorf("decode ledger record: %w", err)
 		}
+		token = w.MemberID
 		w.MemberID = rv.member.id
 	case w.Version != ledgerVersion:
 		return LedgerRecord{}, fmt.Errorf("decode ledger record: unsupported version %d", w.Version)
@@ -531,7 +536,20 @@ func decodeLedgerRecordReflect(data []byte, keys *MemberKeys) (LedgerRecord, err
 		}
 		r.Facts = append(r.Facts, f)
 	}
+	noteErasure(keys, token, r.Facts)
 	return r, nil
+}
+
+// noteErasure tells keys of a member whose erasure a record holds.
+func noteErasure(keys *MemberKeys, token string, facts []domain.Fact) {
+	if keys == nil || token == "" {
+		return
+	}
+	for _, f := range facts {
+		if f.FactType() == domain.FactMemberErased {
+			keys.erasingMember(token)
+		}
+	}
 }
 
 // parseDigest reads the 16 hexadecimal digits EncodeLedgerRecord writes,

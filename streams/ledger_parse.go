@@ -41,8 +41,10 @@ type parsedRecord struct {
 	version int
 	digest  []byte // the event_digest string as written, quotes included; nil when absent
 	sealed  string
-	// revealed is set once a version 2 record's member is revealed.
+	// revealed is set once a version 2 record's member is revealed, from
+	// token.
 	revealed bool
+	token    string
 }
 
 func (p *ledgerParser) space() { p.i = skipSpace(p.data, p.i) }
@@ -153,8 +155,8 @@ func (p *ledgerParser) record(r *parsedRecord) bool {
 		case "after":
 			r.After = new(domain.Standing)
 			bit, ok = 1<<9, p.standing(r.After)
-		case "sealed":
-			bit, ok = 1<<10, p.string(&r.sealed)
+		case "sealed": // before the facts, which it opens; after them, json.Unmarshal's way
+			bit, ok = 1<<10, seen&(1<<7) == 0 && p.string(&r.sealed)
 		case "facts":
 			bit = 1 << 7
 			ok = seen&(eventID|memberID|version) == eventID|memberID|version
@@ -185,7 +187,7 @@ func (p *ledgerParser) reveal(r *parsedRecord) (rv *revealing, ok bool) {
 		if rv, p.err = reveal(p.keys, r.MemberID, r.EventID, r.sealed); p.err != nil {
 			return nil, false
 		}
-		r.MemberID, r.revealed = rv.member.id, true
+		r.token, r.MemberID, r.revealed = r.MemberID, rv.member.id, true
 		return rv, true
 	case r.sealed != "":
 		p.err = fmt.Errorf("version %d has no sealed fields", r.version)

@@ -191,3 +191,45 @@ func TestSealedRecordsRefuseWhatWasNotWritten(t *testing.T) {
 }
 
 func fmtRecord(r streams.LedgerRecord) string { return fmt.Sprintf("%+v", r) }
+
+// A reader that runs for long (the projections) caches members; once it
+// has read a member's erasure, it reveals them again only from the bucket,
+// so the key's erasure reaches it.
+func TestAReaderThatReadAnErasureSeesTheKeyErased(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	keys, err := streams.OpenMemberKeys(ctx, env.JS, bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := "alice@example.com"
+	if err := keys.Ensure(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	record := func(event string, f domain.Fact) []byte {
+		r := streams.LedgerRecord{Partition: streams.PartitionOf(alice), EventID: event, MemberID: alice, Facts: []domain.Fact{f}}
+		b, err := streams.AppendSealedLedgerRecord(nil, r, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	meta := func(event string) domain.FactMeta {
+		return domain.FactMeta{MemberID: alice, EventID: event, OccurredAt: at}
+	}
+	visit := record("v-1", domain.VisitRecorded{FactMeta: meta("v-1"), Channel: "store"})
+	erasure := record("x-1", domain.MemberErased{FactMeta: meta("x-1"), Channel: "back-office"})
+	reader, _ := streams.ReadMemberKeys(ctx, env.JS)
+	for _, b := range [][]byte{visit, erasure} {
+		if r, err := streams.DecodeLedgerRecordWith(b, reader); err != nil || r.MemberID != alice {
+			t.Fatalf("before the key's erasure: %q, %v", r.MemberID, err)
+		}
+	}
+	if err := keys.Erase(ctx, keys.Token(alice)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := streams.DecodeLedgerRecordWith(visit, reader); err != nil || r.MemberID != streams.ErasedID(keys.Token(alice)) {
+		t.Errorf("the reader that read the erasure reveals %q (%v) after the key's erasure", r.MemberID, err)
+	}
+}

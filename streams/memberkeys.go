@@ -101,6 +101,11 @@ type MemberKeys struct {
 	stream  jetstream.Stream
 	byToken map[string]memberEntry
 	tokens  map[string]string // id -> token, the engine's
+	// erasing are the tokens of members whose erasure was read in the
+	// ledger: their entries are read from the bucket every time until it
+	// says erased, so that a long-running reader does not go on revealing
+	// them from its cache after the key is erased.
+	erasing map[string]bool
 }
 
 type memberEntry struct {
@@ -126,7 +131,7 @@ const lookupTimeout = 10 * time.Second
 func OpenMemberKeys(ctx context.Context, js jetstream.JetStream, secret []byte) (*MemberKeys, error) {
 	cfg := jetstream.StreamConfig{
 		Name: "KV_" + MemberKeysBucket, Subjects: []string{"$KV." + MemberKeysBucket + ".>"},
-		Description: "Loyalty member keys: each member's ledger token, id and data key (loyalty member erase overwrites them)",
+		Description:       "Loyalty member keys: each member's ledger token, id and data key (loyalty member erase overwrites them)",
 		MaxMsgsPerSubject: 1, MaxMsgs: -1, MaxBytes: -1, MaxConsumers: -1, Storage: jetstream.FileStorage,
 		Replicas: DefaultReplicas(js.Conn()), AllowRollup: true, AllowDirect: true, Discard: jetstream.DiscardNew,
 		Duplicates: 2 * time.Minute,
@@ -170,7 +175,7 @@ func ReadMemberKeys(_ context.Context, js jetstream.JetStream) (*MemberKeys, err
 }
 
 func newMemberKeys(js jetstream.JetStream, secret []byte) *MemberKeys {
-	return &MemberKeys{js: js, secret: secret, byToken: map[string]memberEntry{}, tokens: map[string]string{}}
+	return &MemberKeys{js: js, secret: secret, byToken: map[string]memberEntry{}, tokens: map[string]string{}, erasing: map[string]bool{}}
 }
 
 // bucket returns the bucket and its stream, opening them the first time.
@@ -192,6 +197,17 @@ func (k *MemberKeys) bucket(ctx context.Context) (jetstream.KeyValue, jetstream.
 	k.kv, k.stream = kv, stream
 	k.mu.Unlock()
 	return kv, stream, nil
+}
+
+// CanMake reports whether the keys hold the secret: they can make tokens
+// and entries.
+func (k *MemberKeys) CanMake() bool { return k != nil && k.secret != nil }
+
+// ReadMemberKeysAs is ReadMemberKeys with the deployment's secret, for a
+// replay that decides as the engine does (tokens, erased members) and
+// writes nothing.
+func ReadMemberKeysAs(js jetstream.JetStream, secret []byte) *MemberKeys {
+	return newMemberKeys(js, secret)
 }
 
 // Token is the member's token (the engine's keys only).
@@ -219,7 +235,7 @@ func (k *MemberKeys) Ensure(ctx context.Context, memberID string) error {
 		return errors.New("member keys opened without the secret cannot make entries")
 	}
 	token := k.Token(memberID)
-	e, ok, err := k.entry(ctx, token)
+	e, ok, err := k.entry(ctx, token, true)
 	if err != nil {
 		return err
 	}
@@ -235,7 +251,7 @@ func (k *MemberKeys) Ensure(ctx context.Context, memberID string) error {
 	_, err = k.kv.Create(ctx, token, append(key, memberID...))
 	if errors.Is(err, jetstream.ErrKeyExists) { // another engine, or an erasure, came first
 		k.forget(token)
-		if e, ok, err = k.entry(ctx, token); err != nil {
+		if e, ok, err = k.entry(ctx, token, true); err != nil {
 			return err
 		} else if !ok {
 			return fmt.Errorf("member key %s exists and cannot be read", token)
@@ -273,7 +289,7 @@ func (k *MemberKeys) reveal(ctx context.Context, token string) (memberEntry, err
 	if k == nil {
 		return memberEntry{}, errors.New("a version 2 record is read without the member keys")
 	}
-	e, ok, err := k.entry(ctx, token)
+	e, ok, err := k.entry(ctx, token, true)
 	if err != nil {
 		return memberEntry{}, err
 	}
@@ -289,7 +305,7 @@ func (k *MemberKeys) reveal(ctx context.Context, token string) (memberEntry, err
 // entry reads token's entry through the cache. A key not found is looked
 // up again from the stream's leader before it is believed: a direct get
 // may be answered by a replica behind the one that stored it.
-func (k *MemberKeys) entry(ctx context.Context, token string) (memberEntry, bool, error) {
+func (k *MemberKeys) entry(ctx context.Context, token string, confirm bool) (memberEntry, bool, error) {
 	k.mu.Lock()
 	e, ok := k.byToken[token]
 	k.mu.Unlock()
@@ -307,6 +323,8 @@ func (k *MemberKeys) entry(ctx context.Context, token string) (memberEntry, bool
 	switch {
 	case err == nil:
 		value = entry.Value()
+	case errors.Is(err, jetstream.ErrKeyNotFound) && !confirm:
+		return memberEntry{}, false, nil
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		msg, err := stream.GetLastMsgForSubject(ctx, "$KV."+MemberKeysBucket+"."+token)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -315,11 +333,11 @@ func (k *MemberKeys) entry(ctx context.Context, token string) (memberEntry, bool
 		if err != nil {
 			return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", errMemberKeyLookup, token, err)
 		}
-		if len(msg.Data) == 0 { // a delete marker: erased by hand
-			value = []byte(erasedValue)
-		} else {
-			value = msg.Data
+		if len(msg.Data) == 0 { // a delete or purge marker: only Erase erases, by its marker
+			return memberEntry{}, false, fmt.Errorf("%w: %s was deleted by hand, not erased (loyalty member erase): "+
+				"the member's sealed records cannot be read", errMemberKeyLookup, token)
 		}
+		value = msg.Data
 	default:
 		return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", errMemberKeyLookup, token, err)
 	}
@@ -344,10 +362,28 @@ func parseMemberEntry(v []byte) (memberEntry, error) {
 func (k *MemberKeys) keep(token string, e memberEntry) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.erasing[token] {
+		if !e.erased {
+			return // read again next time
+		}
+		delete(k.erasing, token)
+	}
 	if len(k.byToken) >= memberKeysCached {
 		clear(k.byToken)
 	}
 	k.byToken[token] = e
+}
+
+// erasingMember is told that the ledger records the erasure of token's
+// member: see erasing.
+func (k *MemberKeys) erasingMember(token string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e, ok := k.byToken[token]; ok && e.erased {
+		return
+	}
+	delete(k.byToken, token)
+	k.erasing[token] = true
 }
 
 func (k *MemberKeys) forget(token string) {
@@ -384,9 +420,21 @@ func (k *MemberKeys) Erase(ctx context.Context, token string) error {
 	return nil
 }
 
-// Erased reports whether token's entry is the erased marker.
+// Erased reports whether token's entry is the erased marker. A key the
+// direct get does not find is taken as not erased without asking the
+// leader: a replica behind it may miss a marker just put, and then the
+// entry's creation (Ensure), which the leader decides, finds it. A member
+// cached as not erased is read again from the bucket: another process may
+// have erased them since.
 func (k *MemberKeys) Erased(ctx context.Context, token string) (bool, error) {
-	e, ok, err := k.entry(ctx, token)
+	k.mu.Lock()
+	e, ok := k.byToken[token]
+	k.mu.Unlock()
+	if ok && e.erased {
+		return true, nil
+	}
+	k.forget(token)
+	e, ok, err := k.entry(ctx, token, false)
 	return ok && e.erased, err
 }
 

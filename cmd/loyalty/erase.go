@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,9 +43,11 @@ voucher keys). Balances, revenue, cohorts and model fits stay as they were.
 
 --pending completes the erasures upstream requested
 (loyalty.member.erasure_requested.v1) and those an interrupted run left.
-It needs --database-url and the operator's NATS user (it purges streams).
-An unknown or already erased member is refused, and nothing changes.
-docs/privacy.md says what is kept where.`,
+Erasing a member again deletes what arrived for them since (their input,
+other members' input naming them), and is refused when there is nothing.
+An unknown member is refused, and nothing changes. Against your own NATS
+and PostgreSQL it needs --database-url and the operator's NATS user (it
+deletes messages). docs/privacy.md says what is kept where.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.pending == (len(args) > 0) {
@@ -75,84 +79,104 @@ func eraseMembers(ctx context.Context, out io.Writer, js jetstream.JetStream, po
 		return err
 	}
 	var refused []error
-	var decided []string
-	for _, id := range ids {
-		if err := decideErasure(ctx, js, pool, keys, secret, id, o); err != nil {
+	var decided, again []string
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		erased, err := decideErasure(ctx, js, pool, keys, secret, id, o)
+		switch {
+		case err != nil:
 			refused = append(refused, err)
-			continue
+		case erased:
+			again = append(again, id)
+		default:
+			decided = append(decided, id)
 		}
-		decided = append(decided, id)
 	}
 	if o.pending {
 		if decided, err = pendingErasures(ctx, pool); err != nil {
 			return err
 		}
+		if len(decided) == 0 {
+			fmt.Fprintln(out, "no erasures pending")
+		}
 	}
 	if len(decided) > 0 {
-		renames := map[string]string{}
-		for _, id := range decided {
-			renames[id] = streams.ErasedID(streams.MemberToken(secret, id))
-		}
-		report, err := completeErasures(ctx, js, pool, keys, renames, o.wait)
-		if err != nil {
+		if err := completeErasures(ctx, out, js, pool, keys, secret, decided, o.wait); err != nil {
 			return err
 		}
-		for _, id := range decided {
-			fmt.Fprintf(out, "erased %s\n", renames[id])
+	}
+	for _, id := range again {
+		if err := sweepAgain(ctx, out, js, secret, id); err != nil {
+			refused = append(refused, err)
 		}
-		fmt.Fprint(out, report)
 	}
 	return errors.Join(refused...)
 }
 
-// decideErasure has the engine decide the member's erasure and waits until
-// the projections hold it.
-func decideErasure(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, keys *streams.MemberKeys, secret []byte, id string, o *eraseOptions) error {
-	if erased, err := keys.Erased(ctx, streams.MemberToken(secret, id)); err != nil {
+// sweepAgain deletes what arrived for a member erased before (their own
+// input since, another member's that names them): a repeated erasure
+// changes nothing else, and is refused when there is nothing to delete.
+func sweepAgain(ctx context.Context, out io.Writer, js jetstream.JetStream, secret []byte, id string) error {
+	deleted, report, err := sweepStreams(ctx, js, []string{id})
+	if err != nil {
 		return err
-	} else if erased {
+	}
+	if deleted == 0 {
 		return fmt.Errorf("member %q was erased already: nothing to do (%s)", id, domain.ReasonMemberErased)
 	}
+	fmt.Fprintf(out, "%s was erased already, as %s; deleted what arrived since:\n%s", id, streams.ErasedID(streams.MemberToken(secret, id)), report)
+	return nil
+}
+
+// decideErasure has the engine decide the member's erasure and waits until
+// the projections hold it; erased is true for a member erased before.
+func decideErasure(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, keys *streams.MemberKeys, secret []byte,
+	id string, o *eraseOptions) (erased bool, err error) {
+	if strings.HasPrefix(id, streams.ErasedPrefix) {
+		return false, fmt.Errorf("%q is the id an erased member's records read as: they were erased already (%s)", id, domain.ReasonMemberErased)
+	}
+	if erased, err := keys.Erased(ctx, streams.MemberToken(secret, id)); err != nil || erased {
+		return erased, err
+	}
 	if ok, err := erasureRecorded(ctx, pool, id); err != nil || ok {
-		return err // decided before: only the completion is left
+		return false, err // decided before: only the completion is left
 	}
 	var known bool
 	if err := pool.QueryRow(ctx, `select exists (select 1 from loyalty.members where member_id = $1)`, id).Scan(&known); err != nil {
-		return err
+		return false, err
 	}
 	if !known {
-		return fmt.Errorf("no member %q is on record: check the id (ids are exact: case, spaces and dots count); nothing was erased (%s)",
+		return false, fmt.Errorf("no member %q is on record: check the id (ids are exact: case, spaces and dots count); nothing was erased (%s)",
 			id, domain.ReasonUnknownMember)
 	}
 	ev := domain.Event{ID: "erase-" + uuid.NewString(), Type: domain.TypeErasure, Source: "loyalty-cli", MemberID: id,
 		OccurredAt: time.Now().UTC(), Body: domain.ErasureRequest{Channel: o.channel}}
 	if err := domain.Validate(ev, ev.OccurredAt); err != nil {
-		return fmt.Errorf("member %q: %w", id, err)
+		return false, fmt.Errorf("member %q: %w", id, err)
 	}
 	data, err := streams.EncodeEvent(ev)
 	if err != nil {
-		return err
+		return false, err
 	}
 	subject, err := streams.InputSubject(ev.Type, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: {ev.ID}}}); err != nil {
-		return fmt.Errorf("publish the erasure of %q: %w", id, err)
+		return false, fmt.Errorf("publish the erasure of %q: %w", id, err)
 	}
 	deadline := time.Now().Add(o.wait)
 	for time.Now().Before(deadline) {
 		if ok, err := erasureRecorded(ctx, pool, id); err != nil || ok {
-			return err
+			return false, err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("the erasure of %q was not in loyalty.erasures within %s: is loyalty serve running? "+
-		"Run loyalty member erase --pending once it is (the request is stored)", id, o.wait)
+	return false, fmt.Errorf("the erasure of %q was not in loyalty.erasures within --wait %s: is loyalty serve running, and "+
+		"are the projections caught up? The request is stored: run loyalty member erase --pending later (or with a longer --wait)", id, o.wait)
 }
 
 func erasureRecorded(ctx context.Context, pool *pgxpool.Pool, id string) (bool, error) {
@@ -171,26 +195,38 @@ func pendingErasures(ctx context.Context, pool *pgxpool.Pool) ([]string, error) 
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// completeErasures completes decided erasures (renames: member id to
-// erased id). Each step can be run again: an interrupted run is completed
-// by --pending. The key goes first, so that from then on no reader can
-// reveal the members; the tables are renamed once the projections have
-// read everything appended before; the streams are swept last.
-func completeErasures(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, keys *streams.MemberKeys,
-	renames map[string]string, wait time.Duration) (string, error) {
-	for _, erased := range renames {
-		token, _ := streams.ErasedToken(erased)
+// completeErasures completes decided erasures. The key goes first, so
+// that from then on no reader can reveal the members; the streams are
+// swept once the projections have read everything appended before; the
+// tables are renamed last, which marks the erasure complete: a run that
+// stops before leaves the row under the id, and --pending takes it up.
+// Each step can be run again.
+func completeErasures(ctx context.Context, out io.Writer, js jetstream.JetStream, pool *pgxpool.Pool, keys *streams.MemberKeys,
+	secret []byte, ids []string, wait time.Duration) error {
+	renames := map[string]string{}
+	for _, id := range ids {
+		token := streams.MemberToken(secret, id)
 		if err := keys.Erase(ctx, token); err != nil {
-			return "", err
+			return err
 		}
+		renames[id] = streams.ErasedID(token)
 	}
 	if err := waitProjections(ctx, js, pool, wait); err != nil {
-		return "", err
+		return err
+	}
+	_, report, err := sweepStreams(ctx, js, ids)
+	if err != nil {
+		return fmt.Errorf("%w; the members' keys are erased, run loyalty member erase --pending to complete", err)
 	}
 	if err := projections.RenameErased(ctx, pool, renames); err != nil {
-		return "", err
+		return fmt.Errorf("%w; the members' keys are erased, run loyalty member erase --pending to complete", err)
 	}
-	return sweepStreams(ctx, js, renames)
+	for _, id := range ids {
+		fmt.Fprintf(out, "erased %s as %s\n", id, renames[id])
+	}
+	fmt.Fprint(out, report)
+	fmt.Fprintln(out, "each engine's member snapshots still hold these ids until it folds the ledger again: stop it, delete <data-dir>/keys, start it (docs/operations.md)")
+	return nil
 }
 
 // waitProjections waits until every projection has applied the ledger as

@@ -17,10 +17,10 @@ import (
 
 // memberMatcher tells whether a stored message names one of the erased
 // members. It matches structure, never substrings (a member id "42" must
-// not take every message with a 42 in it): a subject whose last token is a
-// member's key, a header holding such a subject (a dead letter's), a value
-// of the vouchers bucket that is an id, or a JSON string that is an id
-// under a key that names a member.
+// not take every message with a 42 in it): an input or outbound subject
+// whose last token is a member's key, a dead letter's stored subject that
+// is such an input subject, a value of the vouchers bucket that is an id,
+// or a JSON string that is an id under a key that names a member.
 type memberMatcher struct {
 	ids  map[string]bool
 	keys map[string]bool
@@ -39,21 +39,24 @@ func newMemberMatcher(ids []string) memberMatcher {
 	return m
 }
 
-// own reports whether subject is one of a member's own: its last token is
-// their key.
+// own reports whether subject's last token is a member's key.
 func (m memberMatcher) own(subject string) bool {
 	return m.keys[subject[strings.LastIndexByte(subject, '.')+1:]]
 }
 
+// ownSubject reports whether subject is one of a member's own input or
+// outbound subjects, the only ones that end in a member key.
+func (m memberMatcher) ownSubject(subject string) bool {
+	return (strings.HasPrefix(subject, streams.InputPrefix+".") || strings.HasPrefix(subject, streams.OutboundPrefix+".")) && m.own(subject)
+}
+
 func (m memberMatcher) match(subject string, header map[string][]string, data []byte) bool {
-	if m.own(subject) || strings.HasPrefix(subject, "$KV."+handlers.VouchersBucket+".") && m.ids[string(data)] {
+	if m.ownSubject(subject) || strings.HasPrefix(subject, "$KV."+handlers.VouchersBucket+".") && m.ids[string(data)] {
 		return true
 	}
-	for _, values := range header {
-		for _, v := range values {
-			if strings.Contains(v, ".") && m.own(v) {
-				return true
-			}
+	for _, v := range header[handlers.HeaderStoredSubject] {
+		if strings.HasPrefix(v, streams.InputPrefix+".") && m.own(v) {
+			return true
 		}
 	}
 	if len(data) == 0 || data[0] != '{' {
@@ -90,24 +93,20 @@ func (m memberMatcher) names(v any) bool {
 
 // sweepStreams deletes every message of every stream that names an erased
 // member, but the ledger's (which holds tokens and sealed fields only) and
-// the member keys' (which hold tokens). Input that names them from another
-// member's subject is kept until the engine has taken it (a transfer to
-// them not yet decided is another member's request). It returns what it
-// did, a line per stream.
-func sweepStreams(ctx context.Context, js jetstream.JetStream, renames map[string]string) (string, error) {
-	ids := make([]string, 0, len(renames))
-	for id := range renames {
-		ids = append(ids, id)
-	}
+// the member keys' (which hold tokens). Input or outbound events of
+// another member that name them are kept until read (a transfer to them not
+// yet decided is another member's request). It returns how many messages
+// it deleted and a line per stream.
+func sweepStreams(ctx context.Context, js jetstream.JetStream, ids []string) (deleted int, report string, err error) {
 	m := newMemberMatcher(ids)
-	var report strings.Builder
+	var out strings.Builder
 	names := js.StreamNames(ctx)
 	var all []string
 	for name := range names.Name() {
 		all = append(all, name)
 	}
 	if err := names.Err(); err != nil {
-		return "", fmt.Errorf("list streams: %w", err)
+		return 0, "", fmt.Errorf("list streams: %w", err)
 	}
 	slices.Sort(all)
 	for _, name := range all {
@@ -115,28 +114,29 @@ func sweepStreams(ctx context.Context, js jetstream.JetStream, renames map[strin
 		case streams.LedgerStream:
 			n, err := clearLedgerRecords(ctx, js, m)
 			if err != nil {
-				return "", err
+				return deleted, "", err
 			}
 			if n > 0 {
-				return "", fmt.Errorf("%s holds %d records of version 1, written before records were sealed, that name the erased members in clear: "+
+				return deleted, "", fmt.Errorf("%s holds %d records of version 1, written before records were sealed, that name the erased members in clear: "+
 					"the ledger cannot be edited, so the erasure is not complete (docs/privacy.md, decision 032)", name, n)
 			}
 			continue
 		case "KV_" + streams.MemberKeysBucket:
 			continue
 		}
-		deleted, held, err := sweepStream(ctx, js, name, m)
-		if err != nil {
-			return "", err
-		}
-		if deleted > 0 {
-			fmt.Fprintf(&report, "%s: %d messages deleted\n", name, deleted)
+		n, held, err := sweepStream(ctx, js, name, m)
+		deleted += n
+		if n > 0 {
+			fmt.Fprintf(&out, "%s: %d deleted\n", name, n)
 		}
 		if held > 0 {
-			fmt.Fprintf(&report, "%s: %d messages of other members naming them are not processed yet: run loyalty member erase --pending later\n", name, held)
+			fmt.Fprintf(&out, "%s: %d of other members naming them kept until read (the engine or a webhook has not taken them): run loyalty member erase again later\n", name, held)
+		}
+		if err != nil {
+			return deleted, out.String(), err
 		}
 	}
-	return report.String(), nil
+	return deleted, out.String(), nil
 }
 
 // sweepStream deletes the stream's messages m matches, overwriting them on
@@ -148,8 +148,8 @@ func sweepStream(ctx context.Context, js jetstream.JetStream, name string, m mem
 		return 0, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	floor := ^uint64(0)
-	if name == streams.InputStream {
-		if floor, err = ackFloor(ctx, stream); err != nil {
+	if name == streams.InputStream || name == streams.OutboundStream {
+		if floor, err = ackFloor(ctx, stream, name == streams.InputStream); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -159,7 +159,7 @@ func sweepStream(ctx context.Context, js jetstream.JetStream, name string, m mem
 		if !m.match(msg.Subject(), msg.Headers(), msg.Data()) {
 			return
 		}
-		if seq > floor && !m.own(msg.Subject()) {
+		if seq > floor && !m.ownSubject(msg.Subject()) {
 			held++
 			return
 		}
@@ -201,18 +201,24 @@ func purgeKeys(ctx context.Context, js jetstream.JetStream, bucket string, subje
 	return deleted, 0, nil
 }
 
-// ackFloor is the last input sequence every durable consumer of the input
-// stream has acknowledged.
-func ackFloor(ctx context.Context, stream jetstream.Stream) (uint64, error) {
-	floor := ^uint64(0)
+// ackFloor is the last sequence every durable consumer of the stream has
+// acknowledged: other members' messages after it are still to be read (an
+// input not decided yet, an outbound event a webhook has not delivered).
+// With no durable consumer, the input is not being read (the engines are
+// stopped): nothing of it is past (needsReader); outbound events are.
+func ackFloor(ctx context.Context, stream jetstream.Stream, needsReader bool) (uint64, error) {
+	floor, found := ^uint64(0), false
 	consumers := stream.ListConsumers(ctx)
 	for c := range consumers.Info() {
 		if c.Config.Durable != "" {
-			floor = min(floor, c.AckFloor.Stream)
+			floor, found = min(floor, c.AckFloor.Stream), true
 		}
 	}
 	if err := consumers.Err(); err != nil {
-		return 0, fmt.Errorf("%s consumers: %w", streams.InputStream, err)
+		return 0, fmt.Errorf("%s consumers: %w", stream.CachedInfo().Config.Name, err)
+	}
+	if !found && needsReader {
+		return 0, nil
 	}
 	return floor, nil
 }

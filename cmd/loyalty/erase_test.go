@@ -61,7 +61,8 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 
 	key := memberKeyBytes(t, env)
 	out := mustLoyalty(t, "member", "erase", erasedMember, "--nats-url", url, "--database-url", db.URL)
-	erased := strings.TrimSpace(strings.TrimPrefix(strings.Split(out, "\n")[0], "erased "))
+	first := strings.Fields(strings.Split(out, "\n")[0])
+	erased := first[len(first)-1]
 	if _, ok := streams.ErasedToken(erased); !ok {
 		t.Fatalf("member erase:\n%s", out)
 	}
@@ -96,12 +97,22 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 	for _, c := range []struct{ id, want string }{
 		{erasedMember, "was erased already"},
 		{"nobody-at-all", `no member "nobody-at-all" is on record`},
+		{erased, "the id an erased member's records read as"},
 	} {
 		if _, errOut, err := loyalty(t, "member", "erase", c.id, "--nats-url", url, "--database-url", db.URL); err == nil || !strings.Contains(errOut, c.want) {
 			t.Errorf("member erase %s: err %v, stderr %q, want %q", c.id, err, errOut, c.want)
 		}
 	}
 	checkErasedIDRefused(t, env, db.Pool, erased)
+	// What arrived since (the refused purchase, bob's refused transfer):
+	// erasing again deletes it.
+	waitAllCaughtUp(t, env, db.Pool)
+	if out := mustLoyalty(t, "member", "erase", erasedMember, "--nats-url", url, "--database-url", db.URL); !strings.Contains(out, "deleted what arrived since") {
+		t.Errorf("member erase again:\n%s", out)
+	}
+	if found := findMember(t, env.JS, db.Pool, ""); len(found) > 0 {
+		t.Errorf("after erasing again the member is still in:\n%s", strings.Join(found, "\n"))
+	}
 	srv.stop(t)
 }
 
@@ -324,9 +335,15 @@ func diffLines(want, got []string) string {
 func checkErasedIDRefused(t *testing.T, env *natstest.Env, pool *pgxpool.Pool, erased string) {
 	t.Helper()
 	at := time.Now().UTC().Add(-time.Minute)
+	var bobBefore int64
+	if err := pool.QueryRow(context.Background(), `select points_balance from loyalty.members where member_id = 'bob-2'`).Scan(&bobBefore); err != nil {
+		t.Fatal(err)
+	}
 	publishEvents(t, env, []domain.Event{
 		{ID: "alice-after", Type: domain.TypePurchaseCompleted, Source: "erase-test", MemberID: erasedMember, OccurredAt: at,
 			Body: domain.Purchase{OrderID: "o-after", Total: domain.Money{Minor: 10_00, Currency: "EUR"}}},
+		{ID: "bob-gives-again", Type: domain.TypeTransfer, Source: "erase-test", MemberID: "bob-2", OccurredAt: at,
+			Body: domain.TransferRequest{RequestID: "gift-2", ToMemberID: erasedMember, Points: 10}},
 	})
 	data, _ := json.Marshal(map[string]string{"member_id": erasedMember})
 	if msg, err := env.Conn.Request(handlers.BalanceSubject, data, 10*time.Second); err != nil || msg.Header.Get("Nats-Service-Error-Code") != "404" {
@@ -348,6 +365,7 @@ func checkErasedIDRefused(t *testing.T, env *natstest.Env, pool *pgxpool.Pool, e
 				if err := pool.QueryRow(context.Background(), `select count(*) from loyalty.members where member_id = $1`, erasedMember).Scan(&n); err != nil || n != 0 {
 					t.Errorf("members holds %d rows of the erased id (%v)", n, err)
 				}
+				checkTransferToErasedRefused(t, env, pool, bobBefore)
 				return
 			}
 		}
@@ -402,4 +420,28 @@ func checkStoreFiles(t *testing.T, env *natstest.Env, key []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkTransferToErasedRefused: a transfer to the erased member is refused
+// (member_erased) and takes nothing from the sender.
+func checkTransferToErasedRefused(t *testing.T, env *natstest.Env, pool *pgxpool.Pool, bobBefore int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		for _, m := range streamMessages(t, env.JS, streams.DeadLetterStream) {
+			if !strings.Contains(string(m.Data()), `"bob-gives-again"`) {
+				continue
+			}
+			if reason := m.Headers().Get(handlers.HeaderReason); reason != string(domain.ReasonMemberErased) {
+				t.Errorf("the transfer to the erased member was dead-lettered as %q", reason)
+			}
+			waitAllCaughtUp(t, env, pool)
+			var bob int64
+			if err := pool.QueryRow(context.Background(), `select points_balance from loyalty.members where member_id = 'bob-2'`).Scan(&bob); err != nil || bob != bobBefore {
+				t.Errorf("bob has %d points after a refused transfer, had %d (%v)", bob, bobBefore, err)
+			}
+			return
+		}
+	}
+	t.Error("the transfer to the erased member was not dead-lettered within a minute")
 }
