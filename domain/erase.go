@@ -52,3 +52,8 @@ type MemberErased struct {
 }
 
 func (MemberErased) FactType() FactType { return FactMemberErased }
+
+// activity: an erasure is the member leaving, not activity of theirs (it
+// would move their last activity, which the churn models and inactivity
+// expiry read).
+func (MemberErased) activity() bool { return false }

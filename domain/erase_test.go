@@ -99,6 +99,9 @@ func TestErasureKeepsThePointsAndForgetsThePerson(t *testing.T) {
 	if m.Balance != before.Balance || m.Lifetime != before.Lifetime || m.Tier != before.Tier || m.Purchases != before.Purchases || m.Pending != before.Pending {
 		t.Errorf("the erasure changed the member's figures: %+v, was %+v", m, before)
 	}
+	if !m.LastActivity.Equal(before.LastActivity) {
+		t.Errorf("the erasure moved the last activity from %v to %v", before.LastActivity, m.LastActivity)
+	}
 	if !m.Birthday.IsZero() || m.ReferredBy != "" || !m.ErasedAt.Equal(at) {
 		t.Errorf("after the erasure: birthday %v, referred by %q, erased at %v", m.Birthday, m.ReferredBy, m.ErasedAt)
 	}

@@ -179,6 +179,8 @@ func decideErasure(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Po
 		"are the projections caught up? The request is stored: run loyalty member erase --pending later (or with a longer --wait)", id, o.wait)
 }
 
+// erasureRecorded reports whether loyalty.erasures holds the member's
+// erasure under their id: decided, not completed.
 func erasureRecorded(ctx context.Context, pool *pgxpool.Pool, id string) (bool, error) {
 	var ok bool
 	err := pool.QueryRow(ctx, `select exists (select 1 from loyalty.erasures where member_id = $1)`, id).Scan(&ok)

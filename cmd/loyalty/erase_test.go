@@ -60,9 +60,15 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 	}
 
 	key := memberKeyBytes(t, env)
-	out := mustLoyalty(t, "member", "erase", erasedMember, "--nats-url", url, "--database-url", db.URL)
-	first := strings.Fields(strings.Split(out, "\n")[0])
-	erased := first[len(first)-1]
+	// With members named after a tier, a status and a projection: only
+	// member columns are renamed.
+	out := mustLoyalty(t, "member", "erase", erasedMember, "active", "members", "--nats-url", url, "--database-url", db.URL)
+	var erased string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[1] == erasedMember {
+			erased = f[3]
+		}
+	}
 	if _, ok := streams.ErasedToken(erased); !ok {
 		t.Fatalf("member erase:\n%s", out)
 	}
@@ -77,6 +83,14 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 		if after[k] != v {
 			t.Errorf("%s: %s before the erasure, %s after", k, v, after[k])
 		}
+	}
+	var checkpoints []string
+	rows, err := db.Pool.Query(context.Background(), `select name from loyalty.projection_checkpoints order by 1`)
+	if err == nil {
+		checkpoints, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil || !slices.Equal(checkpoints, []string{projections.ActivityName, projections.MembersName}) {
+		t.Errorf("projection checkpoints after the erasure: %v (%v)", checkpoints, err)
 	}
 	var renamed int
 	if err := db.Pool.QueryRow(context.Background(), `select count(*) from loyalty.points_ledger where member_id = $1`, erased).Scan(&renamed); err != nil || renamed == 0 {
@@ -143,6 +157,9 @@ func publishErasureHistory(t *testing.T, env *natstest.Env, pool *pgxpool.Pool, 
 		fmt.Sprintf(`{"member_id":%q,"channel":"app","birth_date":%q}`, erasedMember, erasedBirth))
 	publishEvents(t, env, []domain.Event{
 		ev("bob-enrol", "bob-2", domain.Enrolment{Channel: "web"}),
+		ev("active-enrol", "active", domain.Enrolment{Channel: "web"}),
+		ev("members-enrol", "members", domain.Enrolment{Channel: "web"}),
+		ev("active-buy", "active", domain.Purchase{OrderID: "o-x1", Total: domain.Money{Minor: 30_00, Currency: "EUR"}, Channel: "web"}),
 		ev("carol-enrol", "carol-3", domain.Enrolment{Channel: "web", ReferredBy: erasedMember}),
 		ev("alice-buy-1", erasedMember, domain.Purchase{OrderID: "o-a1", Total: domain.Money{Minor: 120_00, Currency: "EUR"}, Channel: "web"}),
 		ev("alice-buy-2", erasedMember, domain.Purchase{OrderID: "o-a2", Total: domain.Money{Minor: 45_50, Currency: "EUR"}, Channel: "store"}),

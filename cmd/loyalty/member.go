@@ -25,7 +25,11 @@ func newMemberCommand(g *globals) *cobra.Command {
 			return g.withDatabase(cmd.Context(), func(pool *pgxpool.Pool) error {
 				view, err := projections.MemberSummary(cmd.Context(), pool, args[0], recent)
 				if errors.Is(err, projections.ErrMemberNotFound) {
-					return fmt.Errorf("member %q not found: no events for that id have reached the read models", args[0])
+					return fmt.Errorf("member %q not found: no events for that id have reached the read models, "+
+						"or the member was erased (their rows are under erased:<token> then; docs/privacy.md)", args[0])
+				}
+				if pending, perr := erasureRecorded(cmd.Context(), pool, args[0]); perr == nil && pending {
+					fmt.Fprintf(g.stdout, "erasure decided and not completed: run loyalty member erase --pending\n")
 				}
 				if err != nil {
 					return err
