@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/handlers"
 	"github.com/pointsledger/loyalty/streams"
+	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
 // An erasure deletes what names the member and nothing else: a short id
@@ -44,5 +50,49 @@ func TestErasureMatchesTheMemberOnly(t *testing.T) {
 		if got := m.match(c.subject, c.header, []byte(c.data)); got != c.want {
 			t.Errorf("%s: match = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// Other members' input naming an erased member is deleted only once read:
+// with the engines stopped (no input consumer) nothing of it is; with one,
+// what it acknowledged.
+func TestErasureKeepsInputNotYetRead(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	for i := range 3 {
+		subject, _ := streams.InputSubject(domain.TypeVisitRecorded, fmt.Sprintf("m-%d", i))
+		if _, err := env.JS.Publish(ctx, subject, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, err := env.JS.Stream(ctx, streams.InputStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if floor, err := ackFloor(ctx, in, true); err != nil || floor != 0 {
+		t.Errorf("input with no consumer: floor %d (%v), want 0", floor, err)
+	}
+	out, err := env.JS.Stream(ctx, streams.OutboundStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if floor, err := ackFloor(ctx, out, false); err != nil || floor != ^uint64(0) {
+		t.Errorf("outbound with no consumer: floor %d (%v), want every sequence", floor, err)
+	}
+	cons, err := in.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "reader", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range batch.Messages() {
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if floor, err := ackFloor(ctx, in, true); err != nil || floor != 2 {
+		t.Errorf("input read up to 2: floor %d (%v)", floor, err)
 	}
 }

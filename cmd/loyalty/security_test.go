@@ -457,5 +457,19 @@ func TestBackOfficeAndTillRoles(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Erasure is the operator's: the back office cannot, the operator can,
+	// with the users' permissions as they are.
+	if out, errOut, err := loyalty(t, append(bo, "member", "erase", member, "--database-url", db.URL)...); err == nil {
+		t.Errorf("member erase as the back office succeeded:\n%s", out)
+	} else {
+		t.Logf("member erase as the back office: %s", errOut)
+	}
+	out := mustLoyalty(t, append(sec.as("operator"), "member", "erase", member, "--database-url", db.URL)...)
+	if !strings.Contains(out, "erased "+member+" as erased:t") {
+		t.Errorf("member erase as the operator:\n%s", out)
+	}
+	if msg, err := till.Request(handlers.BalanceSubject, []byte(`{"member_id":"role-member"}`), 5*time.Second); err != nil || msg.Header.Get("Nats-Service-Error-Code") != "404" {
+		t.Errorf("a till's balance of the erased member: %v %v", err, msg)
+	}
 	srv.stop(t)
 }
