@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,12 +35,27 @@ type outgoing struct {
 	from *partition
 }
 
+// followUpOf is domain.FollowUp but for a member whose records read as
+// erased (streams.ErasedID): a follow-up to them, made again from the
+// ledger after their key was erased, cannot be published under an id no
+// event may carry. One made before was published then; one that was not
+// (a record appended and the engine stopped before it published, the
+// member erased in between) is not delivered: the points stay with no one,
+// the erased member being no one.
+func followUpOf(f domain.Fact) (domain.Event, bool) {
+	ev, ok := domain.FollowUp(f)
+	if ok && strings.HasPrefix(ev.MemberID, domain.ErasedMemberPrefix) {
+		return ev, false
+	}
+	return ev, ok
+}
+
 // followUpsOf is the follow-ups of a batch's records.
 func followUpsOf(staged []stagedRecord) []domain.Event {
 	var out []domain.Event
 	for _, r := range staged {
 		for _, f := range r.facts {
-			if ev, ok := domain.FollowUp(f); ok {
+			if ev, ok := followUpOf(f); ok {
 				out = append(out, ev)
 			}
 		}

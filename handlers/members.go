@@ -202,7 +202,7 @@ func (p *partition) fold(r streams.LedgerRecord) error {
 	}
 	for _, f := range r.Facts {
 		e.m.Evolve(f)
-		if ev, ok := domain.FollowUp(f); ok {
+		if ev, ok := followUpOf(f); ok {
 			p.followUps = append(p.followUps, ev)
 		}
 	}

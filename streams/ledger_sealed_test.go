@@ -233,3 +233,38 @@ func TestAReaderThatReadAnErasureSeesTheKeyErased(t *testing.T) {
 		t.Errorf("the reader that read the erasure reveals %q (%v) after the key's erasure", r.MemberID, err)
 	}
 }
+
+// Asking whether a member is erased (a transfer to them, on another
+// partition) never takes their key from under a record being sealed.
+func TestSealingWhileAnotherPartitionAsksIfErased(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	keys, err := streams.OpenMemberKeys(ctx, env.JS, bytes.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := "carol@example.com"
+	rating := 5
+	r := streams.LedgerRecord{Partition: streams.PartitionOf(carol), EventID: "fb-1", MemberID: carol,
+		Facts: []domain.Fact{domain.FeedbackRecorded{FactMeta: domain.FactMeta{MemberID: carol, EventID: "fb-1",
+			OccurredAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}, Rating: &rating, Comment: "lovely"}}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 300 {
+			if _, err := keys.Erased(ctx, keys.Token(carol)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 300 {
+		if err := keys.Ensure(ctx, carol); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := streams.AppendSealedLedgerRecord(nil, r, keys); err != nil {
+			t.Fatalf("seal while another asks: %v", err)
+		}
+	}
+	<-done
+}

@@ -312,6 +312,11 @@ func (k *MemberKeys) entry(ctx context.Context, token string, confirm bool) (mem
 	if ok {
 		return e, true, nil
 	}
+	return k.read(ctx, token, confirm)
+}
+
+// read reads token's entry from the bucket and caches it.
+func (k *MemberKeys) read(ctx context.Context, token string, confirm bool) (memberEntry, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	kv, stream, err := k.bucket(ctx)
@@ -341,7 +346,7 @@ func (k *MemberKeys) entry(ctx context.Context, token string, confirm bool) (mem
 	default:
 		return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", errMemberKeyLookup, token, err)
 	}
-	e, err = parseMemberEntry(value)
+	e, err := parseMemberEntry(value)
 	if err != nil {
 		return memberEntry{}, false, fmt.Errorf("member key %s: %w", token, err)
 	}
@@ -433,8 +438,9 @@ func (k *MemberKeys) Erased(ctx context.Context, token string) (bool, error) {
 	if ok && e.erased {
 		return true, nil
 	}
-	k.forget(token)
-	e, ok, err := k.entry(ctx, token, false)
+	// Read afresh, never dropped from the cache meanwhile: another
+	// partition may be sealing a record of the member with the key.
+	e, ok, err := k.read(ctx, token, false)
 	return ok && e.erased, err
 }
 
@@ -442,9 +448,10 @@ func (k *MemberKeys) Erased(ctx context.Context, token string) (bool, error) {
 // Ensure filled), bound to the record by aad.
 func (k *MemberKeys) sealFor(memberID string, plaintext, aad []byte) ([]byte, error) {
 	token := k.Token(memberID)
-	k.mu.Lock()
-	e, ok := k.byToken[token]
-	k.mu.Unlock()
+	e, ok, err := k.entry(context.Background(), token, true) // Ensure cached it; a full cache may have dropped it
+	if err != nil {
+		return nil, err
+	}
 	if !ok || e.erased || e.id != memberID {
 		return nil, fmt.Errorf("no member key made for the record's member (Ensure first)")
 	}
