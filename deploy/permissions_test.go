@@ -11,7 +11,8 @@ import (
 
 // TestPermissionsNameEveryInputType: the least-privilege NATS accounts let
 // upstream publish every input type it may publish, and none the engine
-// keeps for itself; a new event type must be added there.
+// keeps for itself, nor erasure requests; a new event type must be added
+// there.
 func TestPermissionsNameEveryInputType(t *testing.T) {
 	conf, err := os.ReadFile("nats/permissions.conf")
 	if err != nil {
@@ -28,6 +29,10 @@ func TestPermissionsNameEveryInputType(t *testing.T) {
 		imp := `{ service: { account: LOYALTY, subject: "` + pattern + `" } }`
 		upstreamMay := strings.Contains(text, export) && strings.Contains(text, imp)
 		switch {
+		case typ == domain.TypeErasure: // the privacy team's (loyalty member erase), never a till's
+			if upstreamMay || strings.Contains(text, export) {
+				t.Errorf("deploy/nats/permissions.conf lets upstream publish %s, an erasure request", pattern)
+			}
 		case domain.MadeByEngine(typ) && upstreamMay:
 			t.Errorf("%s is the engine's own, but deploy/nats/permissions.conf lets upstream publish %s", typ, pattern)
 		case !domain.MadeByEngine(typ) && !upstreamMay:
