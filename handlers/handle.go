@@ -113,6 +113,9 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 	}
 	encoded, err := streams.AppendSealedLedgerRecord(p.encoded[:0], *v.record, e.memberKeys)
 	p.encoded = encoded
+	if errors.Is(err, streams.ErrMemberKeysUnavailable) {
+		return "", err // NATS is away: the input is delivered again
+	}
 	if err != nil {
 		// Nothing was staged: the rules made a record the ledger cannot
 		// hold (a time outside years 0-9999), which no retry changes.

@@ -461,6 +461,9 @@ func (r *Runner) collect(ctx context.Context, reader *streams.LedgerReader) ([]s
 // is returned as it was.
 func (r *Runner) decode(batch []streams.LedgerRecord, msg streams.LedgerMessage) ([]streams.LedgerRecord, error) {
 	recs, skipped, err := msg.Records()
+	if errors.Is(err, streams.ErrMemberKeysUnavailable) {
+		return batch, fmt.Errorf("projection %q: %w", r.name, err) // NATS is away: retried
+	}
 	if err != nil {
 		return batch, fmt.Errorf("projection %q: %w: %w", r.name, ErrUndecodable, err)
 	}

@@ -268,3 +268,26 @@ func TestSealingWhileAnotherPartitionAsksIfErased(t *testing.T) {
 	}
 	<-done
 }
+
+// A bucket that cannot be read (NATS restarting, or not made yet) is an
+// outage the readers retry, never a record they take for undecodable.
+func TestMemberKeysUnavailableIsNotUndecodable(t *testing.T) {
+	writer := natstest.Start(t)
+	ctx := context.Background()
+	keys, err := streams.OpenMemberKeys(ctx, writer.JS, bytes.Repeat([]byte{8}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Ensure(ctx, "m-1"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := streams.AppendSealedLedgerRecord(nil, sealedRecords("m-1", "m-2")[1], keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := natstest.Start(t) // a server without the bucket
+	reader, _ := streams.ReadMemberKeys(ctx, elsewhere.JS)
+	if _, err := streams.DecodeLedgerRecordWith(b, reader); !errors.Is(err, streams.ErrMemberKeysUnavailable) {
+		t.Errorf("decode without the bucket: %v, want ErrMemberKeysUnavailable", err)
+	}
+}

@@ -32,9 +32,10 @@ const MemberKeysBucket = "LOYALTY_MEMBER_KEYS"
 // Upstream may not use it (domain.Validate).
 const ErasedPrefix = domain.ErasedMemberPrefix
 
-// errMemberKeyLookup wraps a failure to read the bucket, which says
-// nothing of the record being read.
-var errMemberKeyLookup = errors.New("member keys")
+// ErrMemberKeysUnavailable wraps a failure to read the bucket (NATS
+// restarting, say), which says nothing of the record being read: readers
+// retry it as they retry NATS, never take the record for undecodable.
+var ErrMemberKeysUnavailable = errors.New("member keys")
 
 // ErrMemberErased is returned for a member whose key was erased.
 var ErrMemberErased = errors.New("the member was erased")
@@ -188,10 +189,10 @@ func (k *MemberKeys) bucket(ctx context.Context) (jetstream.KeyValue, jetstream.
 	}
 	kv, err := k.js.KeyValue(ctx, MemberKeysBucket)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: bucket %s: %w", errMemberKeyLookup, MemberKeysBucket, err)
+		return nil, nil, fmt.Errorf("%w: bucket %s: %w", ErrMemberKeysUnavailable, MemberKeysBucket, err)
 	}
 	if stream, err = k.js.Stream(ctx, "KV_"+MemberKeysBucket); err != nil {
-		return nil, nil, fmt.Errorf("%w: bucket %s: %w", errMemberKeyLookup, MemberKeysBucket, err)
+		return nil, nil, fmt.Errorf("%w: bucket %s: %w", ErrMemberKeysUnavailable, MemberKeysBucket, err)
 	}
 	k.mu.Lock()
 	k.kv, k.stream = kv, stream
@@ -336,15 +337,15 @@ func (k *MemberKeys) read(ctx context.Context, token string, confirm bool) (memb
 			return memberEntry{}, false, nil
 		}
 		if err != nil {
-			return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", errMemberKeyLookup, token, err)
+			return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", ErrMemberKeysUnavailable, token, err)
 		}
 		if len(msg.Data) == 0 { // a delete or purge marker: only Erase erases, by its marker
 			return memberEntry{}, false, fmt.Errorf("%w: %s was deleted by hand, not erased (loyalty member erase): "+
-				"the member's sealed records cannot be read", errMemberKeyLookup, token)
+				"the member's sealed records cannot be read", ErrMemberKeysUnavailable, token)
 		}
 		value = msg.Data
 	default:
-		return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", errMemberKeyLookup, token, err)
+		return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", ErrMemberKeysUnavailable, token, err)
 	}
 	e, err := parseMemberEntry(value)
 	if err != nil {

@@ -107,7 +107,7 @@ func (q Quarantine) Decode(seq uint64, subject string, data []byte, keys *Member
 	if e, ok := q[seq]; ok && e.SHA256 == digestHex(data) {
 		return nil, true, nil
 	}
-	if errors.Is(err, errMemberKeyLookup) { // the bucket failed to answer, not the message
+	if errors.Is(err, ErrMemberKeysUnavailable) { // the bucket failed to answer, not the message
 		return nil, false, err
 	}
 	return nil, false, fmt.Errorf("%w (after checking it, set it aside with `loyalty ledger quarantine %d --reason ...`: docs/operations.md)", err, seq)
@@ -133,7 +133,7 @@ func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq ui
 		return Quarantined{}, err
 	}
 	recs, decodeErr := DecodeLedgerMessageWith(msg.Data, keys)
-	if errors.Is(decodeErr, errMemberKeyLookup) {
+	if errors.Is(decodeErr, ErrMemberKeysUnavailable) {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, decodeErr)
 	}
 	if decodeErr == nil {
