@@ -20,6 +20,7 @@ import (
 type ReplayStats struct {
 	Inputs      int                   // read from the input stream
 	Applied     int                   // gave a ledger record
+	Recorded    int                   // of those, inputs the stream no longer holds, taken from the ledger
 	Skipped     int                   // events at or after the replay's end
 	DeadLetters map[domain.Reason]int // would have been dead-lettered, by reason
 }

@@ -106,5 +106,6 @@ func replayRecorded(r streams.LedgerRecord, keys *keyindex.Index, unbounded *mem
 	}
 	r.Seq, r.FirstFact = r.InputSeq, 0
 	stats.Applied++
+	stats.Recorded++
 	return apply(r)
 }

@@ -149,7 +149,8 @@ func replayInto(ctx context.Context, g *globals, o *backtestOptions, pool *pgxpo
 	for _, n := range stats.DeadLetters {
 		dead += n
 	}
-	fmt.Fprintf(g.stderr, "%s: %d inputs, %d applied, %d rejected, %d after --to\n", schema, stats.Inputs, stats.Applied, dead, stats.Skipped)
+	fmt.Fprintf(g.stderr, "%s: %d inputs, %d applied (%d of them taken from the ledger: inputs the stream no longer holds), %d rejected, %d after --to\n",
+		schema, stats.Inputs, stats.Applied, stats.Recorded, dead, stats.Skipped)
 	return nil
 }
 

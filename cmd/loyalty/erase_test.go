@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -102,7 +103,13 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 	if rebuilt := dumpReadModels(t, db.Pool, projections.Schema); !slices.Equal(live, rebuilt) {
 		t.Errorf("a rebuild after the erasure differs from the live tables:\n%s", diffLines(live, rebuilt))
 	}
-	mustLoyalty(t, "backtest", "--program", "../../programs/default.yaml", "--nats-url", url, "--database-url", db.URL, "--quiet", "--keep")
+	_, backtestLog, err := loyalty(t, "backtest", "--program", "../../programs/default.yaml", "--nats-url", url, "--database-url", db.URL, "--quiet", "--keep")
+	if err != nil {
+		t.Fatalf("backtest: %v\n%s", err, backtestLog)
+	}
+	if !regexp.MustCompile(`applied \([1-9][0-9]* of them taken from the ledger`).MatchString(backtestLog) {
+		t.Errorf("the backtest does not say it took the erased member's inputs from the ledger:\n%s", backtestLog)
+	}
 	if replayed := balances(t, db.Pool, "loyalty_backtest_live"); !slices.Equal(replayed, balances(t, db.Pool, projections.Schema)) {
 		t.Errorf("the backtest's replay of the live program differs from the live balances:\n%s",
 			diffLines(balances(t, db.Pool, projections.Schema), replayed))
