@@ -185,7 +185,7 @@ func foldLedger(t testing.TB, js jetstream.JetStream) (map[string]*domain.Member
 	t.Helper()
 	members := map[string]*domain.Member{}
 	var records []streams.LedgerRecord
-	keys, _ := streams.ReadMemberKeys(context.Background(), js)
+	keys := streams.ReadMemberKeys(js)
 	for _, m := range readAll(t, js, streams.LedgerStream) {
 		recs, err := streams.DecodeLedgerMessageWith(m.Data, keys)
 		if err != nil {

@@ -105,10 +105,10 @@ func (e *Engine) handle(ctx context.Context, p *partition, in input) (string, er
 		}
 		return outcome, err
 	}
-	if err := e.ensureMemberKeys(ctx, v.record); errors.Is(err, streams.ErrMemberErased) && !domain.SettlesForErased(ev.Type) {
+	if err := e.ensureMemberKeys(ctx, v.record, domain.SettlesForErased(ev.Type)); errors.Is(err, streams.ErrMemberErased) {
 		return e.deadLetter(ctx, in, ev, &domain.RejectedError{Reason: domain.ReasonMemberErased,
 			Detail: "the member was erased: events for the id are not taken"})
-	} else if err != nil && !errors.Is(err, streams.ErrMemberErased) {
+	} else if err != nil {
 		return "", err
 	}
 	encoded, err := streams.AppendSealedLedgerRecord(p.encoded[:0], *v.record, e.memberKeys)
@@ -420,25 +420,32 @@ func typeLabel(t domain.EventType) string {
 
 // ensureMemberKeys makes the member keys a record is sealed with: its
 // member's (ErrMemberErased for an erased member, whose key must not be
-// made again) and those of the other members its facts name, whose tokens
-// it holds (an erased one's token still names them).
-func (e *Engine) ensureMemberKeys(ctx context.Context, r *streams.LedgerRecord) error {
+// made again, unless the record settles what was decided before the
+// erasure: it then holds their token alone) and those of the other members
+// its facts name, whose tokens it holds (an erased one's token still names
+// them).
+func (e *Engine) ensureMemberKeys(ctx context.Context, r *streams.LedgerRecord, settles bool) error {
 	if e.memberKeys == nil {
 		return nil
 	}
-	var own error
-	if !domain.IsReservedMemberID(r.MemberID) {
-		own = e.memberKeys.Ensure(ctx, r.MemberID)
-		if own != nil && !errors.Is(own, streams.ErrMemberErased) {
-			return own
+	ensure := func(id string, erasedIsFine bool) error {
+		err := e.memberKeys.Ensure(ctx, id)
+		if erasedIsFine && errors.Is(err, streams.ErrMemberErased) {
+			return nil
 		}
+		return err
 	}
-	for _, other := range streams.OtherMembers(*r) {
-		if err := e.memberKeys.Ensure(ctx, other); err != nil && !errors.Is(err, streams.ErrMemberErased) {
+	if !domain.IsReservedMemberID(r.MemberID) {
+		if err := ensure(r.MemberID, settles); err != nil {
 			return err
 		}
 	}
-	return own
+	for _, other := range streams.OtherMembers(*r) {
+		if err := ensure(other, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // refuseErased refuses an event for an erased member, or a transfer to

@@ -216,10 +216,7 @@ func (o *Outbound) relayed(ctx context.Context, msg *jetstream.RawStreamMsg) (fa
 	if err != nil {
 		return fact, false, fmt.Errorf("ledger message %d: %w", seq, err)
 	}
-	keys, err := streams.ReadMemberKeys(ctx, o.js)
-	if err != nil {
-		return fact, false, err
-	}
+	keys := streams.ReadMemberKeys(o.js)
 	recs, err := streams.DecodeLedgerMessageWith(m.Data, keys)
 	if err != nil {
 		return fact, false, err

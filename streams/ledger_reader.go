@@ -49,11 +49,7 @@ func NewLedgerReader(ctx context.Context, js jetstream.JetStream, cfg LedgerRead
 	}
 	r.keys = cfg.Keys
 	if r.keys == nil {
-		keys, err := ReadMemberKeys(ctx, js)
-		if err != nil {
-			return nil, err
-		}
-		r.keys = keys
+		r.keys = ReadMemberKeys(js)
 	}
 	occ := jetstream.OrderedConsumerConfig{FilterSubjects: cfg.Subjects}
 	if cfg.From > 1 {

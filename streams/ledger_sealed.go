@@ -184,18 +184,27 @@ func (v *revealing) fact(w *wireFact, i int) error {
 	return nil
 }
 
+// otherMemberFactTypes are the facts whose other_member_id names another
+// member (TestOtherMemberFactTypes holds it to the fact codecs): only they
+// are encoded once more to find it, not every fact of every record.
+var otherMemberFactTypes = map[domain.FactType]bool{
+	domain.FactMemberEnrolled: true, domain.FactPointsTransferred: true, domain.FactTransferRejected: true,
+	domain.FactPointsReceived: true, domain.FactReferralQualified: true, domain.FactStockTaken: true,
+	domain.FactStockRefused: true, domain.FactStockReturned: true,
+}
+
 // OtherMembers is the members other than its own that r's facts name: a
 // version 2 record holds their tokens, so their keys must exist first.
 func OtherMembers(r LedgerRecord) []string {
 	var others []string
-	w := wireFactPool.Get().(*wireFact)
-	defer wireFactPool.Put(w)
 	for _, f := range r.Facts {
-		*w = wireFact{}
-		if encodeFact(w, f) == nil && w.OtherMemberID != "" {
+		if !otherMemberFactTypes[f.FactType()] {
+			continue
+		}
+		var w wireFact
+		if encodeFact(&w, f) == nil && w.OtherMemberID != "" {
 			others = append(others, w.OtherMemberID)
 		}
 	}
-	*w = wireFact{}
 	return others
 }

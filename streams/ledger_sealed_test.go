@@ -83,7 +83,7 @@ func TestSealedRecordsHoldNoPersonalDataAndReadBack(t *testing.T) {
 		t.Errorf("OtherMembers(enrolment) = %q, want the referrer", got)
 	}
 
-	reader, _ := streams.ReadMemberKeys(ctx, env.JS)
+	reader := streams.ReadMemberKeys(env.JS)
 	for i, b := range encoded {
 		got, err := streams.DecodeLedgerRecordWith(b, reader)
 		if err != nil {
@@ -106,7 +106,7 @@ func TestSealedRecordsHoldNoPersonalDataAndReadBack(t *testing.T) {
 	if err := keys.Ensure(ctx, alice); !errors.Is(err, streams.ErrMemberErased) {
 		t.Errorf("Ensure of an erased member = %v, want ErrMemberErased", err)
 	}
-	fresh, _ := streams.ReadMemberKeys(ctx, env.JS)
+	fresh := streams.ReadMemberKeys(env.JS)
 	erased := streams.ErasedID(token)
 	for i, b := range encoded {
 		got, err := streams.DecodeLedgerRecordWith(b, fresh)
@@ -159,7 +159,7 @@ func TestSealedRecordsRefuseWhatWasNotWritten(t *testing.T) {
 	}
 	feedback, _ := streams.AppendSealedLedgerRecord(nil, records[1], keys)
 	status, _ := streams.AppendSealedLedgerRecord(nil, records[2], keys)
-	reader, _ := streams.ReadMemberKeys(ctx, env.JS)
+	reader := streams.ReadMemberKeys(env.JS)
 	sealedOf := func(b []byte) string {
 		i := bytes.Index(b, []byte(`"sealed":"`)) + len(`"sealed":"`)
 		return string(b[i : i+bytes.IndexByte(b[i:], '"')])
@@ -220,7 +220,7 @@ func TestAReaderThatReadAnErasureSeesTheKeyErased(t *testing.T) {
 	}
 	visit := record("v-1", domain.VisitRecorded{FactMeta: meta("v-1"), Channel: "store"})
 	erasure := record("x-1", domain.MemberErased{FactMeta: meta("x-1"), Channel: "back-office"})
-	reader, _ := streams.ReadMemberKeys(ctx, env.JS)
+	reader := streams.ReadMemberKeys(env.JS)
 	for _, b := range [][]byte{visit, erasure} {
 		if r, err := streams.DecodeLedgerRecordWith(b, reader); err != nil || r.MemberID != alice {
 			t.Fatalf("before the key's erasure: %q, %v", r.MemberID, err)
@@ -286,7 +286,7 @@ func TestMemberKeysUnavailableIsNotUndecodable(t *testing.T) {
 		t.Fatal(err)
 	}
 	elsewhere := natstest.Start(t) // a server without the bucket
-	reader, _ := streams.ReadMemberKeys(ctx, elsewhere.JS)
+	reader := streams.ReadMemberKeys(elsewhere.JS)
 	if _, err := streams.DecodeLedgerRecordWith(b, reader); !errors.Is(err, streams.ErrMemberKeysUnavailable) {
 		t.Errorf("decode without the bucket: %v, want ErrMemberKeysUnavailable", err)
 	}

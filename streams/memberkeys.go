@@ -22,15 +22,14 @@ import (
 )
 
 // MemberKeysBucket maps each member's token to their id and the key their
-// personal data is sealed under in the ledger (decision 032). Deleting a
-// member's entry (Erase) is what erases them from the ledger, which cannot
-// itself be edited: their records then read as ErasedID(token), without
-// the sealed fields.
+// personal data is sealed under in the ledger (decision 032). Replacing a
+// member's entry by the erased marker (Erase) is what erases them from the
+// ledger, which cannot itself be edited: their records then read as
+// ErasedID(token), without the sealed fields.
 const MemberKeysBucket = "LOYALTY_MEMBER_KEYS"
 
-// ErasedPrefix starts the id a member's records read as once erased.
-// Upstream may not use it (domain.Validate).
-const ErasedPrefix = domain.ErasedMemberPrefix
+// keySubject is the bucket's subject of token's entry.
+func keySubject(token string) string { return "$KV." + MemberKeysBucket + "." + token }
 
 // ErrMemberKeysUnavailable wraps a failure to read the bucket (NATS
 // restarting, say), which says nothing of the record being read: readers
@@ -82,11 +81,11 @@ func tokenPartition(token string) (int, bool) {
 }
 
 // ErasedID is the member id an erased member's records read as.
-func ErasedID(token string) string { return ErasedPrefix + token }
+func ErasedID(token string) string { return domain.ErasedMemberPrefix + token }
 
 // ErasedToken returns the token of an id ErasedID made.
 func ErasedToken(id string) (string, bool) {
-	t, ok := strings.CutPrefix(id, ErasedPrefix)
+	t, ok := strings.CutPrefix(id, domain.ErasedMemberPrefix)
 	return t, ok && IsMemberToken(t)
 }
 
@@ -171,9 +170,7 @@ var errBadMemberKeys = errors.New("member keys bucket")
 
 // ReadMemberKeys gives the keys for revealing tokens. The bucket is opened
 // at the first look-up (the engine makes it when it first starts).
-func ReadMemberKeys(_ context.Context, js jetstream.JetStream) (*MemberKeys, error) {
-	return newMemberKeys(js, nil), nil
-}
+func ReadMemberKeys(js jetstream.JetStream) *MemberKeys { return newMemberKeys(js, nil) }
 
 func newMemberKeys(js jetstream.JetStream, secret []byte) *MemberKeys {
 	return &MemberKeys{js: js, secret: secret, byToken: map[string]memberEntry{}, tokens: map[string]string{}, erasing: map[string]bool{}}
@@ -249,7 +246,11 @@ func (k *MemberKeys) Ensure(ctx context.Context, memberID string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	_, err = k.kv.Create(ctx, token, append(key, memberID...))
+	kv, _, err := k.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = kv.Create(ctx, token, append(key, memberID...))
 	if errors.Is(err, jetstream.ErrKeyExists) { // another engine, or an erasure, came first
 		k.forget(token)
 		if e, ok, err = k.entry(ctx, token, true); err != nil {
@@ -332,7 +333,7 @@ func (k *MemberKeys) read(ctx context.Context, token string, confirm bool) (memb
 	case errors.Is(err, jetstream.ErrKeyNotFound) && !confirm:
 		return memberEntry{}, false, nil
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		msg, err := stream.GetLastMsgForSubject(ctx, "$KV."+MemberKeysBucket+"."+token)
+		msg, err := stream.GetLastMsgForSubject(ctx, keySubject(token))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return memberEntry{}, false, nil
 		}
@@ -409,7 +410,7 @@ func (k *MemberKeys) Erase(ctx context.Context, token string) error {
 		return err
 	}
 	// From the stream's leader: a direct get may be answered by a replica behind.
-	msg, err := stream.GetLastMsgForSubject(ctx, "$KV."+MemberKeysBucket+"."+token)
+	msg, err := stream.GetLastMsgForSubject(ctx, keySubject(token))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case err != nil:

@@ -128,11 +128,7 @@ func QuarantineLedgerMessage(ctx context.Context, js jetstream.JetStream, seq ui
 	if err != nil {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, err)
 	}
-	keys, err := ReadMemberKeys(ctx, js)
-	if err != nil {
-		return Quarantined{}, err
-	}
-	recs, decodeErr := DecodeLedgerMessageWith(msg.Data, keys)
+	recs, decodeErr := DecodeLedgerMessageWith(msg.Data, ReadMemberKeys(js))
 	if errors.Is(decodeErr, ErrMemberKeysUnavailable) {
 		return Quarantined{}, fmt.Errorf("%s seq %d: %w", LedgerStream, seq, decodeErr)
 	}

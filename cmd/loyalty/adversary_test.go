@@ -205,7 +205,7 @@ func assertStreamsIntact(t *testing.T, js jetstream.JetStream) {
 // assertLedgerDecodes reads the whole ledger and decodes every message.
 func assertLedgerDecodes(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	keys, _ := streams.ReadMemberKeys(context.Background(), js)
+	keys := streams.ReadMemberKeys(js)
 	for _, msg := range streamMessages(t, js, streams.LedgerStream) {
 		meta, err := msg.Metadata()
 		if err != nil {

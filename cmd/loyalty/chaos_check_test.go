@@ -144,7 +144,7 @@ func checkAgainstStoredInput(t *testing.T, ctx context.Context, js jetstream.Jet
 	}
 	ref := foldStoredInput(t, input, injected, idKey)
 
-	keys, _ := streams.ReadMemberKeys(context.Background(), js)
+	keys := streams.ReadMemberKeys(js)
 	ledger := checkLedger(t, readStream(t, js, streams.LedgerStream), keys, ref)
 	followUps := checkFollowUps(t, input, ref)
 	dlq := checkDeadLetters(t, readStream(t, js, streams.DeadLetterStream), ref)

@@ -74,10 +74,7 @@ func eraseMembers(ctx context.Context, out io.Writer, js jetstream.JetStream, po
 	if err != nil {
 		return fmt.Errorf("the deployment's secret: %w (has loyalty serve ever run against this NATS?)", err)
 	}
-	keys, err := streams.ReadMemberKeys(ctx, js)
-	if err != nil {
-		return err
-	}
+	keys := streams.ReadMemberKeys(js)
 	var refused []error
 	var decided, again []string
 	for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
@@ -131,7 +128,7 @@ func sweepAgain(ctx context.Context, out io.Writer, js jetstream.JetStream, secr
 // the projections hold it; erased is true for a member erased before.
 func decideErasure(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, keys *streams.MemberKeys, secret []byte,
 	id string, o *eraseOptions) (erased bool, err error) {
-	if strings.HasPrefix(id, streams.ErasedPrefix) {
+	if strings.HasPrefix(id, domain.ErasedMemberPrefix) {
 		return false, fmt.Errorf("%q is the id an erased member's records read as: they were erased already (%s)", id, domain.ReasonMemberErased)
 	}
 	if erased, err := keys.Erased(ctx, streams.MemberToken(secret, id)); err != nil || erased {

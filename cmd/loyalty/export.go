@@ -188,43 +188,25 @@ func exportSubjects(ctx context.Context, js jetstream.JetStream, stream, filter 
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: %w", stream, err)
 	}
-	cfg := jetstream.OrderedConsumerConfig{}
+	var filtered []string
 	if filter != "" {
-		cfg.FilterSubjects = []string{filter}
-	}
-	cons, err := s.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", stream, err)
+		filtered = []string{filter}
 	}
 	out := []exportedMessage{}
-	if cons.CachedInfo().NumPending == 0 {
-		return out, nil
-	}
-	iter, err := cons.Messages()
+	err = eachMessage(ctx, s, filtered, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
+		if keep != nil && !keep(msg) {
+			return
+		}
+		data := msg.Data()
+		if structured, ok := streams.StructuredFromBinary(msg.Headers(), data); ok {
+			data = structured
+		}
+		out = append(out, exportedMessage{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Stored: meta.Timestamp.UTC(), Body: jsonOrText(data)})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stream, err)
 	}
-	defer iter.Stop()
-	for {
-		msg, err := iter.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", stream, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", stream, err)
-		}
-		if keep == nil || keep(msg) {
-			data := msg.Data()
-			if structured, ok := streams.StructuredFromBinary(msg.Headers(), data); ok {
-				data = structured
-			}
-			out = append(out, exportedMessage{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Stored: meta.Timestamp.UTC(), Body: jsonOrText(data)})
-		}
-		if meta.NumPending == 0 {
-			return out, nil
-		}
-	}
+	return out, nil
 }
 
 // exportLedger reads the member's partition of the ledger and keeps their

@@ -176,7 +176,7 @@ func checkpointsBehind(t *testing.T, pool *pgxpool.Pool, last uint64) string {
 func assertEveryInputAccounted(t *testing.T, js jetstream.JetStream) (ledgered int, reasons map[string]int) {
 	t.Helper()
 	where, reasons := map[uint64]string{}, map[string]int{}
-	keys, _ := streams.ReadMemberKeys(context.Background(), js)
+	keys := streams.ReadMemberKeys(js)
 	note := func(seq uint64, place string) {
 		if before, ok := where[seq]; ok {
 			t.Errorf("input seq %d is in %s and in %s", seq, before, place)
@@ -218,7 +218,7 @@ func assertEveryInputAccounted(t *testing.T, js jetstream.JetStream) (ledgered i
 func assertBalancesEqualLedger(t *testing.T, js jetstream.JetStream, pool *pgxpool.Pool) int {
 	t.Helper()
 	want := map[string]*domain.Member{}
-	keys, _ := streams.ReadMemberKeys(context.Background(), js)
+	keys := streams.ReadMemberKeys(js)
 	for _, m := range streamMessages(t, js, streams.LedgerStream) {
 		recs, err := streams.DecodeLedgerMessageWith(m.Data(), keys)
 		if err != nil {

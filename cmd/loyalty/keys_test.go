@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,7 +111,7 @@ func TestKeysHoldForEverAndAcrossPartitions(t *testing.T) {
 	waitCaughtUp(t, env.JS, db.Pool, uint64(published))
 
 	ledgered := map[string]int{}
-	keys, _ := streams.ReadMemberKeys(context.Background(), env.JS)
+	keys := streams.ReadMemberKeys(env.JS)
 	for _, m := range streamMessages(t, env.JS, streams.LedgerStream) {
 		recs, err := streams.DecodeLedgerMessageWith(m.Data(), keys)
 		if err != nil {

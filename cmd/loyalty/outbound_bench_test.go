@@ -90,7 +90,7 @@ func outboundLags(b *testing.B, js jetstream.JetStream) (fromInput, fromLedger [
 	b.Helper()
 	type times struct{ stored, input time.Time }
 	ledger := map[uint64]times{}
-	keys, _ := streams.ReadMemberKeys(context.Background(), js)
+	keys := streams.ReadMemberKeys(js)
 	readStream(b, js, streams.LedgerStream, func(m jetstream.Msg, meta *jetstream.MsgMetadata) {
 		recs, err := streams.DecodeLedgerMessageWith(m.Data(), keys)
 		if err != nil {

@@ -107,10 +107,7 @@ func Messages(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.
 func OutboundOfLedger(t testing.TB, js jetstream.JetStream) []streams.OutboundEvent {
 	t.Helper()
 	var out []streams.OutboundEvent
-	keys, err := streams.ReadMemberKeys(context.Background(), js)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := streams.ReadMemberKeys(js)
 	for _, m := range Messages(t, js, streams.LedgerStream) {
 		recs, err := streams.DecodeLedgerMessageWith(m.Data, keys)
 		if err != nil {
