@@ -30,6 +30,8 @@ const (
 	TypeRedemptionCancel  EventType = "loyalty.redemption.cancel_requested.v1"
 	TypeVoucherUse        EventType = "loyalty.voucher.use_requested.v1"
 	TypeErasure           EventType = "loyalty.member.erasure_requested.v1"
+	TypeMemberScored      EventType = "loyalty.member.scored.v1"
+	TypeAttributesUpdated EventType = "loyalty.member.attributes_updated.v1"
 )
 
 // EventTypes lists every input event type the engine accepts.
@@ -38,6 +40,7 @@ var EventTypes = []EventType{
 	TypeFeedbackSubmitted, TypeVisitRecorded, TypeMemberStatus, TypeMemberClock, TypeRedemption,
 	TypePurchaseConfirmed, TypeTierAssigned, TypeTransfer, TypeTransferIn, TypeReferralReward,
 	TypeStockRequest, TypeStockAnswer, TypeAdjustment, TypeRedemptionCancel, TypeVoucherUse, TypeErasure,
+	TypeMemberScored, TypeAttributesUpdated,
 }
 
 // Event is one piece of member activity reported by an upstream system.
@@ -290,12 +293,13 @@ func (b RedeemRequest) decide(m *Member, meta FactMeta, at time.Time, e Event, p
 // the clock, and the follow-ups it publishes for another member or a
 // reward's stock (FollowUp), and the requests that come through the
 // service only: the back office's (adjustments, cancellations) and a
-// till's use of a voucher, whose member the service finds by the code.
+// till's use of a voucher, whose member the service finds by the code; and
+// the scores of the engine's own model fits.
 // Upstream may not publish them.
 func MadeByEngine(t EventType) bool {
 	switch t {
 	case TypeMemberClock, TypeTransferIn, TypeReferralReward, TypeStockRequest, TypeStockAnswer,
-		TypeAdjustment, TypeRedemptionCancel, TypeVoucherUse:
+		TypeAdjustment, TypeRedemptionCancel, TypeVoucherUse, TypeMemberScored:
 		return true
 	}
 	return false

@@ -46,6 +46,8 @@ const (
 	FactVoucherUsed          FactType = "loyalty.voucher.used.v1"
 	FactVoucherRefused       FactType = "loyalty.voucher.refused.v1"
 	FactMemberErased         FactType = "loyalty.member.erased.v1"
+	FactMemberScored         FactType = "loyalty.member.scored.v1"
+	FactAttributesUpdated    FactType = "loyalty.member.attributes_updated.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id

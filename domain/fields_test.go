@@ -119,11 +119,13 @@ func TestStringFieldsYieldEveryStringOfEveryBody(t *testing.T) {
 		domain.Clock{}, domain.RedeemRequest{}, domain.Confirmation{}, domain.TierAssignment{}, domain.TransferRequest{},
 		domain.TransferIn{}, domain.ReferralReward{}, domain.StockRequest{}, domain.StockAnswer{},
 		domain.AdjustRequest{}, domain.CancelRequest{}, domain.VoucherUse{}, domain.ErasureRequest{},
+		domain.Scored{}, domain.AttributesUpdate{},
 	}
 	if len(bodies) != len(domain.EventTypes) {
 		t.Fatalf("%d bodies for %d event types: add a zero body of the new type to this test's list", len(bodies), len(domain.EventTypes))
 	}
-	checkedElsewhere := []string{"Currency", "Status"}
+	checkedElsewhere := []string{"Currency", "Status", "RiskBand", "ValueBand", "Segment", "Kind",
+		"Name"} // an attribute's: a-z, 0-9 and _ (AttributesUpdate.validate)
 	for _, body := range bodies {
 		v := reflect.New(reflect.TypeOf(body)).Elem()
 		var want []string

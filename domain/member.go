@@ -49,6 +49,11 @@ type Member struct {
 	// ErasedAt is when the member was erased (MemberErased); nothing is
 	// decided for them after it.
 	ErasedAt time.Time
+	// Scores are the latest fit's (MemberScored), given at ScoredAt.
+	Scores   Scores
+	ScoredAt time.Time
+	// Attributes are upstream's (AttributesUpdated), sorted by name.
+	Attributes []Attribute
 
 	// QualifyingSpend is the rolling spend as of the latest purchase or refund.
 	QualifyingSpend int64
@@ -378,7 +383,11 @@ func (m *Member) Evolve(f Fact) {
 	case StatusChanged:
 		m.Status, m.StatusSince = f.To, f.OccurredAt
 	case MemberErased:
-		m.ErasedAt, m.Birthday, m.ReferredBy = f.OccurredAt, Birthday{}, ""
+		m.ErasedAt, m.Birthday, m.ReferredBy, m.Attributes = f.OccurredAt, Birthday{}, "", nil
+	case MemberScored:
+		m.Scores, m.ScoredAt = f.Scores, f.OccurredAt
+	case AttributesUpdated:
+		m.Attributes = mergeAttributes(m.Attributes, f.Attributes)
 	case PointsRedeemed, RedemptionRejected:
 		m.evolveRedemption(f)
 	case PointsCancelled:

@@ -114,6 +114,19 @@ type ruleMember struct {
 	// many days ago each was (0: the event's day): n visits in d days is
 	// `len(filter(member.visit_days_ago, # < d)) >= n`.
 	VisitDaysAgo []int `expr:"visit_days_ago"`
+
+	// The latest fit's scores (MemberScored); a member never scored has
+	// scored false, bands and segment "" and the numbers 0. ChurnRisk is
+	// 1 - the probability alive, from its integer parts per million.
+	Scored         bool    `expr:"scored"`
+	ChurnRisk      float64 `expr:"churn_risk"`
+	RiskBand       string  `expr:"risk_band"`
+	ValueBand      string  `expr:"value_band"`
+	PredictedValue int64   `expr:"predicted_value"` // minor units
+	Segment        string  `expr:"segment"`
+	// Attributes are upstream's, by name: a string, an int or a bool; a
+	// name the member does not have reads nil.
+	Attributes map[string]any `expr:"attributes"`
 }
 
 type ruleLine struct {
@@ -319,9 +332,14 @@ func (r *Rule) holds(env ruleEnv) (bool, error) {
 		}
 		return true, nil
 	}
+	// A condition that cannot be evaluated for this member (an attribute
+	// they lack compared with a number, an attribute upstream sent as
+	// another type, an index past the end) does not hold: the event is
+	// valid, and refusing it would lose what the rest of the program
+	// gives. `??` gives an absent attribute a default (docs/program.md).
 	out, err := expr.Run(r.cond, env)
 	if err != nil {
-		return false, err
+		return false, nil
 	}
 	return out.(bool), nil
 }
@@ -380,8 +398,15 @@ func eventEnv(e Event) ruleEvent {
 }
 
 func memberEnv(m *Member, p *Program) ruleMember {
-	return ruleMember{ID: m.ID, Tier: currentTier(m, p), Purchases: m.Purchases, Balance: m.Balance, Lifetime: m.Lifetime,
-		QualifyingSpend: m.QualifyingSpend, Enrolled: !m.EnrolledAt.IsZero(), Status: string(memberStatus(m))}
+	env := ruleMember{ID: m.ID, Tier: currentTier(m, p), Purchases: m.Purchases, Balance: m.Balance, Lifetime: m.Lifetime,
+		QualifyingSpend: m.QualifyingSpend, Enrolled: !m.EnrolledAt.IsZero(), Status: string(memberStatus(m)),
+		Scored: m.Scores.FitID != "", ChurnRisk: float64(m.Scores.ChurnRiskPPM()) / PartsPerMillion,
+		RiskBand: m.Scores.RiskBand, ValueBand: m.Scores.ValueBand, PredictedValue: m.Scores.PredictedValue.Minor,
+		Segment: m.Scores.Segment, Attributes: make(map[string]any, len(m.Attributes))}
+	for _, a := range m.Attributes {
+		env.Attributes[a.Name] = a.Value()
+	}
+	return env
 }
 
 func memberStatus(m *Member) MemberStatus {

@@ -15,7 +15,7 @@ import (
 // version it was written with, and a start with another one empties the
 // store and folds the whole ledger again (keyindex.Index.Bind). A snapshot
 // of another version is never decoded.
-const StateVersion = 4
+const StateVersion = 5
 
 // ErrSnapshot means a member snapshot cannot be decoded: damaged, or of
 // another StateVersion.
@@ -53,6 +53,9 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 	w.str(string(m.Status))
 	w.time(m.StatusSince)
 	w.time(m.ErasedAt)
+	w.scores(m.Scores)
+	w.time(m.ScoredAt)
+	writeSlice(&w, m.Attributes, w.attribute)
 	w.int(m.QualifyingSpend)
 	w.days(m.spend)
 	w.orders(m.orders)
@@ -128,6 +131,8 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.lastBirthday, m.lastAnniversary, m.noticedUntil = r.time(), r.time(), r.time()
 	m.Pending, m.Status, m.StatusSince = r.int(), MemberStatus(r.str()), r.time()
 	m.ErasedAt = r.time()
+	m.Scores, m.ScoredAt = r.scores(), r.time()
+	m.Attributes = readSlice(&r, 5, r.attribute)
 	m.QualifyingSpend = r.int()
 	m.spend = r.days()
 	m.orders = r.orders()
@@ -209,6 +214,24 @@ func writeMap[K cmp.Ordered, V any](w *snapshotWriter, m map[K]V, entry func(K, 
 func (w *snapshotWriter) strInt(k string, v int64) {
 	w.str(k)
 	w.int(v)
+}
+
+func (w *snapshotWriter) scores(s Scores) {
+	w.str(s.FitID)
+	w.int(s.PAlivePPM)
+	w.str(s.RiskBand)
+	w.int(s.PredictedValue.Minor)
+	w.str(s.PredictedValue.Currency)
+	w.str(s.ValueBand)
+	w.str(s.Segment)
+}
+
+func (w *snapshotWriter) attribute(a Attribute) {
+	w.str(a.Name)
+	w.str(string(a.Kind))
+	w.str(a.String)
+	w.int(a.Int)
+	w.bool(a.Bool)
 }
 
 func (w *snapshotWriter) days(ds []daySpend) {
@@ -369,6 +392,15 @@ func readMap[K comparable, V any](r *snapshotReader, min int, entry func() (K, V
 
 // strInt reads what snapshotWriter.strInt wrote.
 func (r *snapshotReader) strInt() (string, int64) { return r.str(), r.int() }
+
+func (r *snapshotReader) scores() Scores {
+	return Scores{FitID: r.str(), PAlivePPM: r.int(), RiskBand: r.str(),
+		PredictedValue: Money{Minor: r.int(), Currency: r.str()}, ValueBand: r.str(), Segment: r.str()}
+}
+
+func (r *snapshotReader) attribute() Attribute {
+	return Attribute{Name: r.str(), Kind: AttributeKind(r.str()), String: r.str(), Int: r.int(), Bool: r.bool()}
+}
 
 func (r *snapshotReader) days() []daySpend {
 	return readSlice(r, 2, func() daySpend { return daySpend{day: r.int(), amount: r.int()} })

@@ -244,6 +244,8 @@ func TestEventTypeNames(t *testing.T) {
 		{domain.CancelRequest{}, "loyalty.redemption.cancel_requested.v1"},
 		{domain.VoucherUse{}, "loyalty.voucher.use_requested.v1"},
 		{domain.ErasureRequest{}, "loyalty.member.erasure_requested.v1"},
+		{domain.Scored{}, "loyalty.member.scored.v1"},
+		{domain.AttributesUpdate{}, "loyalty.member.attributes_updated.v1"},
 	}
 	if got, want := len(domain.EventTypes), len(tests); got != want {
 		t.Errorf("len(EventTypes) = %d, want %d: add the new type's body and name to this test's list", got, want)

@@ -84,7 +84,9 @@ func parseCost(s string) (*big.Rat, error) {
 
 // FitResult is what a fit found and wrote.
 type FitResult struct {
-	FitID      int64
+	FitID int64
+	// FittedAt is when the fit was recorded (model_fits.fitted_at).
+	FittedAt   time.Time
 	Members    int
 	BGNBD      analytics.BGNBDFit
 	GammaGamma analytics.GammaGammaFit
@@ -136,6 +138,7 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 	progress("scoring", 0, len(members))
 	churn, ltv := score(histories, spends, res, cfg, progress)
 	err = notFinite(members, churn, ltv)
+	segment(members, churn, ltv, cfg.AsOf)
 	if err == nil {
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			// Two fits at once (a command during a scheduled refit) would each
@@ -145,7 +148,7 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 				return fmt.Errorf("wait for another fit's scores: %w", err)
 			}
 			var err error
-			if res.FitID, err = insertFit(ctx, tx, cfg, res, nil); err != nil {
+			if res.FitID, res.FittedAt, err = insertFit(ctx, tx, cfg, res, nil); err != nil {
 				return err
 			}
 			return writeScores(ctx, tx, cfg, cost, members, histories, churn, ltv, started, &res)
@@ -163,7 +166,7 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 func failed(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig, res FitResult, started time.Time, err error) (FitResult, error) {
 	res.Duration = time.Since(started)
 	var recErr error
-	res.FitID, recErr = insertFit(ctx, pool, cfg, res, err)
+	res.FitID, res.FittedAt, recErr = insertFit(ctx, pool, cfg, res, err)
 	return res, errors.Join(fmt.Errorf("fit as of %s: %w", cfg.AsOf.Format(time.DateOnly), err), recErr)
 }
 
@@ -224,11 +227,25 @@ func days(from, to time.Time) float64 { return math.Round(to.Sub(from).Hours() /
 
 type churnScore struct {
 	alive, e30, e90, e365 float64
-	band                  string
+	band, segment         string
 }
 
 type ltvScore struct {
 	spend, purchases, value float64
+	band                    string
+}
+
+// segment gives the scores their value bands, by rank among the fit's
+// members, and the members their segments.
+func segment(members []memberHistory, churn []churnScore, ltv []ltvScore, asOf time.Time) {
+	values := make([]float64, len(ltv))
+	for i, l := range ltv {
+		values[i] = math.Round(l.value) // as stored: equal stored values share a band
+	}
+	for i, band := range analytics.ValueBands(values) {
+		ltv[i].band = band
+		churn[i].segment = analytics.Segment(churn[i].band, band, members[i].frequency, days(members[i].first, asOf))
+	}
 }
 
 // score computes every member's churn and value scores, split over the

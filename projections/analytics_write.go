@@ -15,7 +15,7 @@ import (
 // insertFit records a fit in model_fits: a converged one in the transaction
 // of its scores, a failed one on its own (fitErr set), so that every fit is
 // there even when no scores come of it.
-func insertFit(ctx context.Context, q Querier, cfg FitConfig, res FitResult, fitErr error) (int64, error) {
+func insertFit(ctx context.Context, q Querier, cfg FitConfig, res FitResult, fitErr error) (int64, time.Time, error) {
 	status, errText := "converged", (*string)(nil)
 	if fitErr != nil {
 		status = "failed"
@@ -24,22 +24,23 @@ func insertFit(ctx context.Context, q Querier, cfg FitConfig, res FitResult, fit
 	}
 	bg, gg := res.BGNBD, res.GammaGamma
 	var id int64
+	var at time.Time
 	err := q.QueryRow(ctx, `
 insert into loyalty.model_fits (fitted_at, as_of, time_unit, reason, status, error, duration, members,
 	bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b, bgnbd_std_errors, bgnbd_log_likelihood, bgnbd_optimiser, bgnbd_iterations,
 	repeat_members, gg_p, gg_q, gg_gamma, gg_std_errors, gg_log_likelihood, gg_optimiser, gg_iterations)
 values (now(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
-returning id`,
+returning id, fitted_at`,
 		cfg.AsOf, cfg.TimeUnit, cfg.Reason, status, errText, res.Duration, res.Members,
 		positive(bg.Params.R), positive(bg.Params.Alpha), positive(bg.Params.A), positive(bg.Params.B),
 		bg.StdErr, finite(bg.Stats.LogLikelihood, bg.Stats.Status), nullIfEmpty(bg.Stats.Status), iterations(bg.Stats.Iterations, bg.Stats.Status),
 		gg.Stats.Members, positive(gg.Params.P), positive(gg.Params.Q), positive(gg.Params.Gamma),
 		gg.StdErr, finite(gg.Stats.LogLikelihood, gg.Stats.Status), nullIfEmpty(gg.Stats.Status), iterations(gg.Stats.Iterations, gg.Stats.Status),
-	).Scan(&id)
+	).Scan(&id, &at)
 	if err != nil {
-		return 0, fmt.Errorf("record the fit: %w", err)
+		return 0, at, fmt.Errorf("record the fit: %w", err)
 	}
-	return id, nil
+	return id, at.UTC(), nil
 }
 
 // positive, finite and iterations, with nullIfEmpty for the status, map
@@ -82,18 +83,18 @@ func writeScores(ctx context.Context, tx pgx.Tx, cfg FitConfig, cost *big.Rat, m
 	for i, m := range members {
 		c, l := churn[i], ltv[i]
 		churnRows[i] = []any{m.id, fitID, cfg.AsOf, m.frequency, hs[i].Recency, hs[i].Age,
-			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band}
+			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band, c.segment}
 		ltvRows[i] = []any{m.id, fitID, cfg.AsOf, m.revenue, pointsValue(m.netPoints, cost), int64(math.Round(l.spend)),
-			l.purchases, int64(math.Round(l.value)), cfg.Months, cfg.Margin, cfg.AnnualDiscountRate}
+			l.purchases, int64(math.Round(l.value)), cfg.Months, cfg.Margin, cfg.AnnualDiscountRate, l.band}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "member_churn"}, []string{"member_id", "fit_id", "as_of", "frequency",
 		"recency", "age", "probability_alive", "expected_purchases_30d", "expected_purchases_90d", "expected_purchases_365d",
-		"last_activity_on", "days_since_activity", "risk_band"}, pgx.CopyFromRows(churnRows)); err != nil {
+		"last_activity_on", "days_since_activity", "risk_band", "segment"}, pgx.CopyFromRows(churnRows)); err != nil {
 		return fmt.Errorf("write member_churn: %w", err)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "member_ltv"}, []string{"member_id", "fit_id", "as_of",
 		"historical_revenue", "points_cost", "expected_spend", "predicted_purchases", "predicted_value", "horizon_months",
-		"margin", "annual_discount_rate"}, pgx.CopyFromRows(ltvRows)); err != nil {
+		"margin", "annual_discount_rate", "value_band"}, pgx.CopyFromRows(ltvRows)); err != nil {
 		return fmt.Errorf("write member_ltv: %w", err)
 	}
 	var available, pending int64

@@ -29,7 +29,7 @@ func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
 func (Members) Tables() []string {
-	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers", "erasures"}
+	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers", "erasures", "member_scores"}
 }
 
 // memberChange is what one batch does to one member row, folded in ledger
@@ -181,6 +181,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	var redemptions redemptionRecords
 	adjustmentRows := copyData{table: adjustmentsTable}
 	erasureRows := copyData{table: erasuresTable}
+	scoreRows := copyData{table: scoresTable}
 	vouchers := voucherChanges{issued: copyData{table: vouchersTable}}
 	var stockRewards []string
 	var stockUnits []int64
@@ -210,6 +211,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			redemptions.add(f, seq, int32(i))
 			addAdjustmentRow(&adjustmentRows, seq, int32(i), f)
 			addErasureRow(&erasureRows, seq, int32(i), f)
+			addScoreRow(&scoreRows, seq, int32(i), f)
 			vouchers.add(seq, int32(i), f)
 			switch f := f.(type) {
 			case domain.PointsExpiring:
@@ -257,6 +259,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		return err
 	}
 	if err := erasureRows.write(ctx, tx); err != nil {
+		return err
+	}
+	if err := scoreRows.write(ctx, tx); err != nil {
 		return err
 	}
 	if err := vouchers.write(ctx, tx); err != nil {

@@ -166,6 +166,15 @@ func trickyEvents() []string {
 		event(string(domain.TypeMemberEnrolled), okTime, `{"member_id":"m","channel":7}`),
 		event(string(domain.TypeVisitRecorded), okTime, `{"member_id":"m","channel":"c","channel":"d"}`),
 		event(string(domain.TypeVisitRecorded), okTime, `{"member_id":"m"}`) + "\n",
+		event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m","attributes":{"b":"x","a":null,"c":-0,"d":false,"\u0065":"\u00e9"}}`),
+		event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m","attributes":{"a":1,"\u0061":2}}`),
+		event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m","attributes":{"z":1.5,"a":{}}}`),
+		event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m","attributes":{"a":1e2}}`),
+		event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m","attributes":[]}`),
+		event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m","attributes":null}`),
+		event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m","attributes":{"a":-9223372036854775808,"b":9223372036854775808}}`),
+		event(string(domain.TypeMemberScored), okTime, `{"member_id":"m","fit_id":"1","p_alive_ppm":1.0,"risk_band":"low","predicted_value":1,"currency":"EUR","value_band":"low","segment":"new"}`),
+		event(string(domain.TypeMemberScored), okTime, `{"member_id":"m","fit_id":"1","risk_band":"low","predicted_value":1,"currency":"EUR","value_band":"low","segment":"new"}`),
 		nested(maxJSONDepth - 1), nested(maxJSONDepth), nested(40), nested(100),
 		manyKeys(40, func(i int) string { return fmt.Sprintf(`"k%d"`, i) }),
 		manyKeys(40, func(i int) string { return fmt.Sprintf(`"k\u00%02x"`, 0x30+i) }),
@@ -431,6 +440,10 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.VoucherUsed{FactMeta: meta, RequestID: s[1], Code: s[2], RedemptionID: s[0], RewardID: s[1], Channel: s[2]},
 		domain.VoucherRefused{FactMeta: meta, RequestID: s[2], Code: s[0], Channel: s[1], Reason: domain.RedemptionReason(s[1]), Detail: s[2]},
 		domain.MemberErased{FactMeta: meta, Channel: s[1]},
+		domain.MemberScored{FactMeta: meta, Scores: domain.Scores{FitID: s[0], PAlivePPM: n[0], RiskBand: s[1],
+			PredictedValue: domain.Money{Minor: n[1], Currency: s[2]}, ValueBand: s[2], Segment: s[0]}},
+		domain.AttributesUpdated{FactMeta: meta, Attributes: []domain.Attribute{{Name: s[0], Kind: domain.AttributeString, String: s[1]},
+			{Name: s[1], Kind: domain.AttributeInt, Int: n[2]}, {Name: s[2], Kind: domain.AttributeBool, Bool: n[0]%2 == 0}, {Name: s[2]}}},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -176,6 +177,27 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		var b domain.ErasureRequest
 		b.Channel, _, err = body.optionalString("channel")
 		e.Body = b
+	case domain.TypeMemberScored:
+		var b domain.Scored
+		if b.FitID, err = body.requiredString("fit_id"); err == nil {
+			if b.PAlivePPM, err = refRequired(body.integer("p_alive_ppm", 64, domain.ReasonInvalidField)); err == nil {
+				if b.RiskBand, err = body.requiredString("risk_band"); err == nil {
+					if b.PredictedValue.Minor, err = body.requiredAmount("predicted_value"); err == nil {
+						if b.PredictedValue.Currency, err = body.requiredString("currency"); err == nil {
+							if b.ValueBand, err = body.requiredString("value_band"); err == nil {
+								b.Segment, err = body.requiredString("segment")
+							}
+						}
+					}
+				}
+			}
+		}
+		if errors.Is(err, errRefMissing) {
+			err = refRejectWire(domain.ReasonMissingField, "p_alive_ppm", "is required")
+		}
+		e.Body = b
+	case domain.TypeAttributesUpdated:
+		e.Body, err = refDecodeAttributes(body)
 	case domain.TypeVoucherUse:
 		var b domain.VoucherUse
 		if b.RequestID, err = body.requiredString("request_id"); err == nil {
@@ -245,6 +267,62 @@ func refDecodeEventUnlimited(data []byte) (domain.Event, error) {
 		return domain.Event{}, err
 	}
 	return e, nil
+}
+
+var errRefMissing = errors.New("missing")
+
+func refRequired(n int64, ok bool, err error) (int64, error) {
+	if err == nil && !ok {
+		err = errRefMissing
+	}
+	return n, err
+}
+
+func refDecodeAttributes(o refObject) (domain.EventBody, error) {
+	var b domain.AttributesUpdate
+	var err error
+	if b.Channel, _, err = o.optionalString("channel"); err != nil {
+		return b, err
+	}
+	attrs, ok, err := o.object("attributes")
+	if err != nil {
+		return b, err
+	}
+	if !ok {
+		return b, refRejectWire(domain.ReasonMissingField, "attributes", "is required")
+	}
+	if len(attrs.fields) > domain.MaxAttributes {
+		return b, refRejectWire(domain.ReasonInvalidField, "attributes", "holds %d attributes, at most %d are allowed", len(attrs.fields), domain.MaxAttributes)
+	}
+	names := make([]string, 0, len(attrs.fields))
+	for name := range attrs.fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a := domain.Attribute{Name: name}
+		v := bytes.TrimSpace(attrs.fields[name])
+		switch kind := refJsonKind(v); kind {
+		case "null":
+		case "string":
+			a.Kind = domain.AttributeString
+			if err := json.Unmarshal(v, &a.String); err != nil {
+				return b, err
+			}
+		case "boolean":
+			a.Kind, a.Bool = domain.AttributeBool, string(v) == "true"
+		case "number":
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return b, refRejectWire(domain.ReasonInvalidField, "attributes."+name, "must be an integer within 64 bits, got %s", refQuote(string(v)))
+			}
+			a.Kind, a.Int = domain.AttributeInt, n
+		default:
+			return b, refRejectWire(domain.ReasonInvalidField, "attributes."+name, "must be a string, an integer, a boolean or null, got %s", kind)
+		}
+		b.Attributes = append(b.Attributes, a)
+	}
+	return b, nil
 }
 
 func refDecodePurchase(o refObject) (domain.EventBody, error) {
@@ -741,6 +819,21 @@ type (
 		Note       string `json:"note,omitempty"`
 		OperatorID string `json:"operator_id"`
 	}
+	refWireScoredData struct {
+		MemberID       string `json:"member_id"`
+		FitID          string `json:"fit_id"`
+		PAlivePPM      int64  `json:"p_alive_ppm"`
+		RiskBand       string `json:"risk_band"`
+		PredictedValue int64  `json:"predicted_value"`
+		Currency       string `json:"currency"`
+		ValueBand      string `json:"value_band"`
+		Segment        string `json:"segment"`
+	}
+	refWireAttributesData struct {
+		MemberID   string         `json:"member_id"`
+		Channel    string         `json:"channel,omitempty"`
+		Attributes map[string]any `json:"attributes"`
+	}
 	refWireErasureData struct {
 		MemberID string `json:"member_id"`
 		Channel  string `json:"channel,omitempty"`
@@ -882,6 +975,30 @@ func refEncodeEvent(e domain.Event) ([]byte, error) {
 	case domain.ErasureRequest:
 		strs.check("channel", b.Channel)
 		data = refWireErasureData{MemberID: e.MemberID, Channel: b.Channel}
+	case domain.Scored:
+		for _, s := range []string{b.FitID, b.RiskBand, b.PredictedValue.Currency, b.ValueBand, b.Segment} {
+			strs.check("scores", s)
+		}
+		data = refWireScoredData{MemberID: e.MemberID, FitID: b.FitID, PAlivePPM: b.PAlivePPM, RiskBand: b.RiskBand,
+			PredictedValue: b.PredictedValue.Minor, Currency: b.PredictedValue.Currency, ValueBand: b.ValueBand, Segment: b.Segment}
+	case domain.AttributesUpdate:
+		strs.check("channel", b.Channel)
+		w := refWireAttributesData{MemberID: e.MemberID, Channel: b.Channel, Attributes: map[string]any{}}
+		for _, a := range b.Attributes {
+			strs.check("attributes", a.Name)
+			strs.check("attributes", a.String)
+			switch a.Kind {
+			case domain.AttributeString:
+				w.Attributes[a.Name] = a.String
+			case domain.AttributeInt:
+				w.Attributes[a.Name] = a.Int
+			case domain.AttributeBool:
+				w.Attributes[a.Name] = a.Bool
+			default:
+				w.Attributes[a.Name] = nil
+			}
+		}
+		data = w
 	case domain.VoucherUse:
 		strs.check("request_id", b.RequestID)
 		strs.check("code", b.Code)
@@ -1035,6 +1152,19 @@ type refWireFact struct {
 	RedemptionID         string          `json:"redemption_id,omitempty"`
 	Stocked              bool            `json:"stocked,omitempty"`
 	Code                 string          `json:"code,omitempty"`
+	FitID                string          `json:"fit_id,omitempty"`
+	PAlivePPM            int64           `json:"p_alive_ppm,omitempty"`
+	RiskBand             string          `json:"risk_band,omitempty"`
+	ValueBand            string          `json:"value_band,omitempty"`
+	Segment              string          `json:"segment,omitempty"`
+	Attributes           []refWireAttr   `json:"attributes,omitempty"`
+}
+
+type refWireAttr struct {
+	Name   string  `json:"name"`
+	String *string `json:"string,omitempty"`
+	Int    *int64  `json:"int,omitempty"`
+	Bool   *bool   `json:"bool,omitempty"`
 }
 
 type refWireLine struct {
@@ -1230,6 +1360,22 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.RequestID, w.Code, w.Channel, w.Reason, w.Detail = f.RequestID, f.Code, f.Channel, string(f.Reason), f.Detail
 	case domain.MemberErased:
 		w.Channel = f.Channel
+	case domain.MemberScored:
+		w.FitID, w.PAlivePPM, w.RiskBand, w.ValueBand, w.Segment = f.FitID, f.PAlivePPM, f.RiskBand, f.ValueBand, f.Segment
+		w.Amount, w.Currency = f.PredictedValue.Minor, f.PredictedValue.Currency
+	case domain.AttributesUpdated:
+		for _, a := range f.Attributes {
+			ra := refWireAttr{Name: a.Name}
+			switch a.Kind {
+			case domain.AttributeString:
+				ra.String = &a.String
+			case domain.AttributeInt:
+				ra.Int = &a.Int
+			case domain.AttributeBool:
+				ra.Bool = &a.Bool
+			}
+			w.Attributes = append(w.Attributes, ra)
+		}
 	default:
 		return w, fmt.Errorf("encode fact: unknown fact type %T", f)
 	}
@@ -1381,6 +1527,24 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 			Detail: w.Detail}, nil
 	case domain.FactMemberErased:
 		return domain.MemberErased{FactMeta: meta, Channel: w.Channel}, nil
+	case domain.FactMemberScored:
+		return domain.MemberScored{FactMeta: meta, Scores: domain.Scores{FitID: w.FitID, PAlivePPM: w.PAlivePPM, RiskBand: w.RiskBand,
+			PredictedValue: domain.Money{Minor: w.Amount, Currency: w.Currency}, ValueBand: w.ValueBand, Segment: w.Segment}}, nil
+	case domain.FactAttributesUpdated:
+		f := domain.AttributesUpdated{FactMeta: meta}
+		for _, ra := range w.Attributes {
+			a := domain.Attribute{Name: ra.Name}
+			switch {
+			case ra.String != nil:
+				a.Kind, a.String = domain.AttributeString, *ra.String
+			case ra.Int != nil:
+				a.Kind, a.Int = domain.AttributeInt, *ra.Int
+			case ra.Bool != nil:
+				a.Kind, a.Bool = domain.AttributeBool, *ra.Bool
+			}
+			f.Attributes = append(f.Attributes, a)
+		}
+		return f, nil
 	}
 	return nil, fmt.Errorf("unknown fact type %q", w.Type)
 }

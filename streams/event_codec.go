@@ -518,6 +518,16 @@ func (o object) requiredAmount(key string) (int64, error) {
 	return n, err
 }
 
+// requiredInteger reads an integer that is not an amount (a count, a
+// probability in parts per million).
+func (o object) requiredInteger(key string) (int64, error) {
+	n, ok, err := o.integer(key, 64, domain.ReasonInvalidField)
+	if err == nil && !ok {
+		err = rejectWire(domain.ReasonMissingField, o.name(key), "is required")
+	}
+	return n, err
+}
+
 // optionalTrue reads an optional boolean: false when absent or null.
 func (o object) optionalTrue(key string) (bool, error) {
 	switch v := o.value(key); string(v) {

@@ -85,6 +85,14 @@ func sampleEvents() []domain.Event {
 				Reason: "customer_request", OperatorID: "agent-7"}},
 		{ID: "erase-5d0c7a1b-0000-4000-8000-00000000000f", Type: domain.TypeErasure, Source: "loyalty-service",
 			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.ErasureRequest{Channel: "back-office"}},
+		{ID: "scored-5e1f0c2d9a8b7c6d5e4f3a2b1c0d9e8f", Type: domain.TypeMemberScored, Source: "loyalty-engine",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.Scored{Scores: domain.Scores{FitID: "17", PAlivePPM: 250000,
+				RiskBand: "high", PredictedValue: domain.Money{Minor: 45000, Currency: "EUR"}, ValueBand: "medium", Segment: "hibernating"}}},
+		{ID: "c3d4e5f6-0000-4000-8000-000000000010", Type: domain.TypeAttributesUpdated, Source: "crm",
+			MemberID: "m-42", OccurredAt: sampleTime, Body: domain.AttributesUpdate{Channel: "crm", Attributes: []domain.Attribute{
+				{Name: "age_band", Kind: domain.AttributeString, String: "35-44"}, {Name: "home_store", Kind: domain.AttributeString, String: "s-12"},
+				{Name: "old_key"}, {Name: "sms_opt_in", Kind: domain.AttributeBool, Bool: true},
+				{Name: "visits_2025", Kind: domain.AttributeInt, Int: 14}}}},
 	}
 }
 

@@ -26,6 +26,8 @@ var eventCodecs = []*eventCodec{
 	redemptionCancelRequested,
 	voucherUseRequested,
 	erasureRequested,
+	memberScored,
+	attributesUpdated,
 }
 
 // eventCodec is what the wire format knows of one input event type.
@@ -37,7 +39,7 @@ type eventCodec struct {
 	token string
 	// digestTag opens the type's part of EventDigest. Digests are stored in
 	// the ledger: a tag is never changed or given to another type. In use:
-	// 1 to 16, and legacyDigestTag; the next type takes 17.
+	// 1 to 19, and legacyDigestTag; the next type takes 20.
 	digestTag uint64
 	// decode reads the data object's fields but member_id.
 	decode func(data object) (domain.EventBody, error)

@@ -54,6 +54,8 @@ var factCodecs = []*factCodec{
 	factVoucherUsed,
 	factVoucherRefused,
 	factMemberErased,
+	factMemberScored,
+	factAttributesUpdated,
 }
 
 // factCodec maps one fact kind to and from wireFact.

@@ -117,6 +117,14 @@ type wireFact struct {
 	RedemptionID         string          `json:"redemption_id,omitempty"`
 	Stocked              bool            `json:"stocked,omitempty"`
 	Code                 string          `json:"code,omitempty"`
+	FitID                string          `json:"fit_id,omitempty"`
+	PAlivePPM            int64           `json:"p_alive_ppm,omitempty"`
+	RiskBand             string          `json:"risk_band,omitempty"`
+	ValueBand            string          `json:"value_band,omitempty"`
+	Segment              string          `json:"segment,omitempty"`
+	// Attributes are personal: a version 2 record seals them. The parser
+	// leaves a record holding them to json.Unmarshal.
+	Attributes []wireAttribute `json:"attributes,omitempty"`
 
 	// items and refundItems are the fact's lines as the fact codecs read and
 	// write them; Lines is only for encoding/json (see wireLines).
@@ -136,6 +144,40 @@ func (w *wireFact) wireLines() []wireLine {
 		lines = append(lines, wireLine{SKU: l.SKU, Quantity: l.Quantity})
 	}
 	return lines
+}
+
+// wireAttribute is one attribute of an update: the field of its kind is
+// set, none when the update removes it.
+type wireAttribute struct {
+	Name   string  `json:"name"`
+	String *string `json:"string,omitempty"`
+	Int    *int64  `json:"int,omitempty"`
+	Bool   *bool   `json:"bool,omitempty"`
+}
+
+func appendWireAttributes(b []byte, as []wireAttribute) []byte {
+	b = append(b, '[')
+	for i, a := range as {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, a.Name, true)
+		if a.String != nil {
+			b = append(b, `,"string":`...)
+			b = appendJSONString(b, *a.String, true)
+		}
+		if a.Int != nil {
+			b = append(b, `,"int":`...)
+			b = strconv.AppendInt(b, *a.Int, 10)
+		}
+		if a.Bool != nil {
+			b = append(b, `,"bool":`...)
+			b = strconv.AppendBool(b, *a.Bool)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 type wireLine struct {
@@ -345,6 +387,15 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 		b = append(b, `,"stocked":true`...)
 	}
 	b = appendOptString(b, `,"code":`, w.Code)
+	b = appendOptString(b, `,"fit_id":`, w.FitID)
+	b = appendOptInt(b, `,"p_alive_ppm":`, w.PAlivePPM)
+	b = appendOptString(b, `,"risk_band":`, w.RiskBand)
+	b = appendOptString(b, `,"value_band":`, w.ValueBand)
+	b = appendOptString(b, `,"segment":`, w.Segment)
+	if len(w.Attributes) > 0 {
+		b = append(b, `,"attributes":`...)
+		b = appendWireAttributes(b, w.Attributes)
+	}
 	return append(b, '}')
 }
 

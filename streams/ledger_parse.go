@@ -330,6 +330,16 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<34, p.literalTrue(&w.Stocked)
 		case "code":
 			bit, ok = 1<<35, p.string(&w.Code)
+		case "fit_id":
+			bit, ok = 1<<36, p.string(&w.FitID)
+		case "p_alive_ppm":
+			bit, ok = 1<<37, p.int64(&w.PAlivePPM)
+		case "risk_band":
+			bit, ok = 1<<38, p.string(&w.RiskBand)
+		case "value_band":
+			bit, ok = 1<<39, p.string(&w.ValueBand)
+		case "segment":
+			bit, ok = 1<<40, p.string(&w.Segment)
 		default:
 			return nil, false
 		}

@@ -25,27 +25,29 @@ type sealedFact struct {
 	Birthday string `json:"birthday,omitempty"`
 	Note     string `json:"note,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Attributes is an AttributesUpdated's.
+	Attributes []wireAttribute `json:"attributes,omitempty"`
 }
 
 // personalFactTypes are the facts with personal fields.
 var personalFactTypes = map[domain.FactType]bool{
 	domain.FactFeedbackRecorded: true, domain.FactMemberEnrolled: true,
-	domain.FactStatusChanged: true, domain.FactPointsAdjusted: true,
+	domain.FactStatusChanged: true, domain.FactPointsAdjusted: true, domain.FactAttributesUpdated: true,
 }
 
 // takePersonal moves w's personal fields out of it.
 func takePersonal(w *wireFact, i int) (sealedFact, bool) {
-	s := sealedFact{I: i, Comment: w.Comment, Birthday: w.Birthday, Note: w.Note}
-	w.Comment, w.Birthday, w.Note = "", "", ""
+	s := sealedFact{I: i, Comment: w.Comment, Birthday: w.Birthday, Note: w.Note, Attributes: w.Attributes}
+	w.Comment, w.Birthday, w.Note, w.Attributes = "", "", "", nil
 	if w.Type == domain.FactStatusChanged { // elsewhere a reason is a code
 		s.Reason, w.Reason = w.Reason, ""
 	}
-	return s, s.Comment != "" || s.Birthday != "" || s.Note != "" || s.Reason != ""
+	return s, s.Comment != "" || s.Birthday != "" || s.Note != "" || s.Reason != "" || len(s.Attributes) > 0
 }
 
 // putPersonal puts fields takePersonal took back into w.
 func putPersonal(w *wireFact, s sealedFact) {
-	w.Comment, w.Birthday, w.Note = s.Comment, s.Birthday, s.Note
+	w.Comment, w.Birthday, w.Note, w.Attributes = s.Comment, s.Birthday, s.Note, s.Attributes
 	if w.Type == domain.FactStatusChanged {
 		w.Reason = s.Reason
 	}

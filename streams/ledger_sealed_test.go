@@ -43,12 +43,17 @@ func sealedRecords(alice, bob string) []streams.LedgerRecord {
 		{Partition: streams.PartitionOf("stock:bag"), InputSeq: 6, EventID: "stock-1", MemberID: "stock:bag", EventType: domain.TypeStockRequest,
 			Facts: []domain.Fact{domain.StockTaken{FactMeta: meta("stock:bag", "stock-1"), RewardID: "bag", ForMember: alice, RequestID: "r-1",
 				Quantity: 1, FollowUpID: "stock-k1-00"}}},
+		{Partition: streams.PartitionOf(alice), InputSeq: 7, EventID: "attr-1", MemberID: alice, EventType: domain.TypeAttributesUpdated,
+			Facts: []domain.Fact{domain.AttributesUpdated{FactMeta: meta(alice, "attr-1"), Attributes: []domain.Attribute{
+				{Name: "home_postcode", Kind: domain.AttributeString, String: "SW1A 2AA"}, {Name: "old_key"},
+				{Name: "pregnant", Kind: domain.AttributeBool, Bool: true}, {Name: "year_of_birth", Kind: domain.AttributeInt, Int: 1987}}}}},
 	}
 }
 
 // personalOf is what no sealed record may hold in clear.
 func personalOf(alice, bob string) []string {
-	return []string{alice, bob, streams.MemberKey(alice), streams.MemberKey(bob), "05-17", "Jane Roe", "John Roe", "7946"}
+	return []string{alice, bob, streams.MemberKey(alice), streams.MemberKey(bob), "05-17", "Jane Roe", "John Roe", "7946",
+		"SW1A", "pregnant", "1987"}
 }
 
 func TestSealedRecordsHoldNoPersonalDataAndReadBack(t *testing.T) {
@@ -137,6 +142,10 @@ func TestSealedRecordsHoldNoPersonalDataAndReadBack(t *testing.T) {
 	transfer, _ := streams.DecodeLedgerRecordWith(encoded[4], fresh)
 	if f := transfer.Facts[0].(domain.PointsTransferred); transfer.MemberID != bob || f.ToMemberID != erased || f.Points != 10 {
 		t.Errorf("bob's transfer to the erased member reads %q -> %q (%d points)", transfer.MemberID, f.ToMemberID, f.Points)
+	}
+	attrs, _ := streams.DecodeLedgerRecordWith(encoded[6], fresh)
+	if f := attrs.Facts[0].(domain.AttributesUpdated); attrs.MemberID != erased || len(f.Attributes) != 0 {
+		t.Errorf("the erased member's attributes read %q: %+v", attrs.MemberID, f.Attributes)
 	}
 	if p := streams.PartitionOf(erased); p != streams.PartitionOf(alice) {
 		t.Errorf("the erased id is in partition %d, the member was in %d", p, streams.PartitionOf(alice))

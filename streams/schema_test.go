@@ -269,6 +269,14 @@ func constLiterals(files []*ast.File, typeName string) []*ast.BasicLit {
 // What the schemas forbid, the engine rejects too (in DecodeEvent or in
 // domain.Validate), and the validator below is not vacuous.
 func TestSchemasRejectBadEvents(t *testing.T) {
+	attrs := func(m string) string {
+		return event(string(domain.TypeAttributesUpdated), okTime, `{"member_id":"m-42","attributes":`+m+`}`)
+	}
+	var names []string
+	for i := range 33 {
+		names = append(names, fmt.Sprintf(`"a%d":%d`, i, i))
+	}
+	thirtyThree := "{" + strings.Join(names, ",") + "}"
 	tests := []struct {
 		name string
 		in   string
@@ -306,6 +314,19 @@ func TestSchemasRejectBadEvents(t *testing.T) {
 		{"referred by a reward's stock", event(string(domain.TypeMemberEnrolled), okTime, `{"member_id":"m-42","referred_by":"stock:gift-box"}`)},
 		{"member id of an erased member", purchase(`{"member_id":"erased:t07-0123456789abcdef0123456789abcdef","order_id":"A-1","amount":1,"currency":"EUR"}`)},
 		{"transfer to an erased member", event(string(domain.TypeTransfer), okTime, `{"member_id":"m-42","request_id":"t-1","to_member_id":"erased:t07-0123456789abcdef0123456789abcdef","points":5}`)},
+		{"attribute of a fraction", attrs(`{"a":1.5}`)},
+		{"attribute of an object", attrs(`{"a":{"b":1}}`)},
+		{"attribute of an array", attrs(`{"a":[1]}`)},
+		{"attribute name in upper case", attrs(`{"Store":"x"}`)},
+		{"attribute name with a dot", attrs(`{"a.b":"x"}`)},
+		{"attribute name of 65 characters", attrs(`{"` + strings.Repeat("a", 65) + `":"x"}`)},
+		{"attribute value of 257 characters", attrs(`{"a":"` + strings.Repeat("v", 257) + `"}`)},
+		{"attribute value with an escape sequence", attrs(`{"a":"\u001b[31m"}`)},
+		{"no attributes", attrs(`{}`)},
+		{"33 attributes", attrs(thirtyThree)},
+		{"integer attribute beyond 64 bits", attrs(`{"a":9223372036854775808}`)},
+		{"probability alive above one", event(string(domain.TypeMemberScored), okTime, `{"member_id":"m-42","fit_id":"1","p_alive_ppm":1000001,"risk_band":"low","predicted_value":1,"currency":"EUR","value_band":"low","segment":"loyal"}`)},
+		{"unknown segment", event(string(domain.TypeMemberScored), okTime, `{"member_id":"m-42","fit_id":"1","p_alive_ppm":1,"risk_band":"low","predicted_value":1,"currency":"EUR","value_band":"low","segment":"whale"}`)},
 		{"source of 257 characters", strings.Replace(purchase(okPurchase), `"source":"test"`, `"source":"`+strings.Repeat("s", 257)+`"`, 1)},
 	}
 	for _, tt := range tests {
@@ -336,7 +357,8 @@ func TestSchemasRejectBadEvents(t *testing.T) {
 var (
 	annotationKeywords = []string{"$schema", "$id", "$comment", "title", "description", "examples", "format", "default", "deprecated"}
 	assertionKeywords  = []string{"type", "const", "enum", "properties", "required", "dependentRequired", "items",
-		"minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf", "allOf", "not"}
+		"minItems", "maxItems", "minimum", "maximum", "minLength", "maxLength", "pattern", "anyOf", "allOf", "not",
+		"minProperties", "maxProperties", "propertyNames", "additionalProperties"}
 )
 
 func checkSchemaKeywords(s map[string]any, path string) error {
@@ -351,7 +373,7 @@ func checkSchemaKeywords(s map[string]any, path string) error {
 					return err
 				}
 			}
-		case k == "items" || k == "not":
+		case k == "items" || k == "not" || k == "propertyNames" || k == "additionalProperties":
 			if err := checkSchemaKeywords(v.(map[string]any), path+"/"+k); err != nil {
 				return err
 			}
@@ -428,11 +450,27 @@ func validate(s map[string]any, inst any, path string) []string {
 				}
 			}
 		}
-		if props, ok := s["properties"].(map[string]any); ok {
-			for k, sub := range props {
-				if pv, ok := v[k]; ok {
-					problems = append(problems, validate(sub.(map[string]any), pv, path+"/"+k)...)
-				}
+		props, _ := s["properties"].(map[string]any)
+		for k, sub := range props {
+			if pv, ok := v[k]; ok {
+				problems = append(problems, validate(sub.(map[string]any), pv, path+"/"+k)...)
+			}
+		}
+		n := json.Number(strconv.Itoa(len(v)))
+		if m, ok := s["minProperties"]; ok && compareNumber(n, m) < 0 {
+			fail("has %s properties, want at least %v", n, m)
+		}
+		if m, ok := s["maxProperties"]; ok && compareNumber(n, m) > 0 {
+			fail("has %s properties, want at most %v", n, m)
+		}
+		names, _ := s["propertyNames"].(map[string]any)
+		others, _ := s["additionalProperties"].(map[string]any)
+		for k, pv := range v {
+			if names != nil {
+				problems = append(problems, validate(names, k, path+"/"+k+" (name)")...)
+			}
+			if _, named := props[k]; others != nil && !named {
+				problems = append(problems, validate(others, pv, path+"/"+k)...)
 			}
 		}
 	case []any:
@@ -648,11 +686,20 @@ func schemaPath(name string) string {
 	if name == "id" || name == "source" {
 		return name
 	}
+	if attr, ok := strings.CutPrefix(name, "attributes."); ok && attr != "" {
+		return "data.attributes.*" // a value of the map, whatever its name
+	}
 	return "data." + regexp.MustCompile(`\[[0-9]+\]`).ReplaceAllString(name, "[]")
 }
 
+func schemaList(s map[string]any, key string) []any {
+	l, _ := s[key].([]any)
+	return l
+}
+
 // schemaStrings maps the path of every string property of s (data.x,
-// data.lines[].sku) to its schema.
+// data.lines[].sku, data.attributes.* for the string values of a map) to
+// its schema.
 func schemaStrings(s map[string]any, prefix string) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	props, _ := s["properties"].(map[string]any)
@@ -663,6 +710,12 @@ func schemaStrings(s map[string]any, prefix string) map[string]map[string]any {
 			out[prefix+name] = prop
 		case "object":
 			maps.Copy(out, schemaStrings(prop, prefix+name+"."))
+			values, _ := prop["additionalProperties"].(map[string]any)
+			for _, v := range append([]any{values}, schemaList(values, "anyOf")...) {
+				if v, _ := v.(map[string]any); v["type"] == "string" {
+					out[prefix+name+".*"] = v
+				}
+			}
 		case "array":
 			if items, ok := prop["items"].(map[string]any); ok {
 				maps.Copy(out, schemaStrings(items, prefix+name+"[]."))

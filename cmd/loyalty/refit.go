@@ -44,5 +44,30 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 		}
 		log.Info("analytics: models refitted", "reason", reason, "fit", res.FitID, "members", res.Members,
 			"took", res.Duration.Round(time.Millisecond))
+		n, err := publishScores(ctx, pool, engine, res)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("analytics: could not publish the fit's scores; the next fit publishes what changed", "fit", res.FitID, "published", n, "err", err)
+			}
+			return
+		}
+		log.Info("analytics: scores published for the members whose bands or segment changed", "fit", res.FitID, "members", n)
 	})
+}
+
+// publishScores publishes, as loyalty.member.scored.v1 input, the fit's
+// scores of the members whose risk band, value band or segment differs
+// from what the ledger holds for them (decision 033).
+func publishScores(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine, res projections.FitResult) (int, error) {
+	changed, err := projections.ScoresToPublish(ctx, pool, res.FitID)
+	if err != nil {
+		return 0, err
+	}
+	currency := engine.Programs().Latest().Currency
+	members := make([]handlers.ScoredMember, len(changed))
+	for i, c := range changed {
+		c.Scores.PredictedValue.Currency = currency
+		members[i] = handlers.ScoredMember{MemberID: c.MemberID, Scores: c.Scores}
+	}
+	return engine.PublishScores(ctx, res.FittedAt, members)
 }

@@ -118,7 +118,7 @@ func TestLeastPrivilegeNATSUsersOverTLS(t *testing.T) {
 	// event expire points.
 	engineOnly := map[domain.EventType]bool{domain.TypeMemberClock: true, domain.TypeTransferIn: true,
 		domain.TypeReferralReward: true, domain.TypeStockRequest: true, domain.TypeStockAnswer: true,
-		domain.TypeAdjustment: true, domain.TypeRedemptionCancel: true, domain.TypeVoucherUse: true}
+		domain.TypeAdjustment: true, domain.TypeRedemptionCancel: true, domain.TypeVoucherUse: true, domain.TypeMemberScored: true}
 	var allowed, forbidden []string
 	for _, typ := range domain.EventTypes {
 		subject, err := streams.InputSubject(typ, "permission-check")
