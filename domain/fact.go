@@ -48,6 +48,7 @@ const (
 	FactMemberErased         FactType = "loyalty.member.erased.v1"
 	FactMemberScored         FactType = "loyalty.member.scored.v1"
 	FactAttributesUpdated    FactType = "loyalty.member.attributes_updated.v1"
+	FactExperimentAssigned   FactType = "loyalty.experiment.assigned.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id

@@ -54,6 +54,8 @@ type Member struct {
 	ScoredAt time.Time
 	// Attributes are upstream's (AttributesUpdated), sorted by name.
 	Attributes []Attribute
+	// experiments are the arms the member was recorded in, by experiment.
+	experiments map[string]string
 
 	// QualifyingSpend is the rolling spend as of the latest purchase or refund.
 	QualifyingSpend int64
@@ -388,6 +390,12 @@ func (m *Member) Evolve(f Fact) {
 		m.Scores, m.ScoredAt = f.Scores, f.OccurredAt
 	case AttributesUpdated:
 		m.Attributes = mergeAttributes(m.Attributes, f.Attributes)
+	case ExperimentAssigned:
+		m.experiments = maps.Clone(m.experiments) // a fork shares the map
+		if m.experiments == nil {
+			m.experiments = map[string]string{}
+		}
+		m.experiments[f.Experiment] = f.Arm
 	case PointsRedeemed, RedemptionRejected:
 		m.evolveRedemption(f)
 	case PointsCancelled:

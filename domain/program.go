@@ -43,6 +43,8 @@ type Program struct {
 	// RefundWindow is how long after a purchase a refund is accepted; orders
 	// older than that are forgotten, which keeps member state small.
 	RefundWindow time.Duration
+	// Experiments test program rules against control groups.
+	Experiments []Experiment
 	// AcceptEventsFrom refuses events dated before it (invalid_timestamp);
 	// zero is DefaultAcceptEventsFrom. A retailer importing older history
 	// sets it earlier, down to MinEventTime.
@@ -178,6 +180,10 @@ func (p *Program) Validate() error {
 	ids := map[string]bool{}
 	for i := range p.Earning.Rules {
 		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)
+	}
+	experiments, tested := map[string]bool{}, map[string]bool{}
+	for i := range p.Experiments {
+		p.Experiments[i].validate(fmt.Sprintf("experiments[%d]", i), add, experiments, tested, p.Earning.Rules)
 	}
 	return errors.Join(errs...)
 }

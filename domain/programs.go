@@ -49,10 +49,36 @@ func NewPrograms(versions ...*Program) (*Programs, error) {
 				"versions %q and %q both take effect on %s", prev.Version, p.Version, p.EffectiveFrom.Format(time.RFC3339))})
 		}
 	}
+	errs = append(errs, experimentsKeepTheirArms(sorted)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &Programs{versions: sorted}, nil
+}
+
+// experimentsKeepTheirArms refuses versions that change an experiment's
+// start, rules or arms: members recorded in an arm must stay comparable
+// with the members put in it later, under any version.
+func experimentsKeepTheirArms(versions []*Program) []error {
+	var errs []error
+	first := map[string]*Program{}
+	for _, p := range versions {
+		for i := range p.Experiments {
+			x := &p.Experiments[i]
+			was, ok := first[x.ID]
+			if !ok {
+				first[x.ID] = p
+				continue
+			}
+			j := slices.IndexFunc(was.Experiments, func(y Experiment) bool { return y.ID == x.ID })
+			if !was.Experiments[j].sameArms(x) {
+				errs = append(errs, &FieldError{Field: fmt.Sprintf("experiments[%d]", i), Reason: fmt.Sprintf(
+					"version %q changes experiment %q's from, rules or arms from version %q: members already in an arm would be compared with members put in it otherwise; end the experiment (to) and start another",
+					p.Version, x.ID, was.Version)})
+			}
+		}
+	}
+	return errs
 }
 
 // OneVersion is the Programs of a single program.

@@ -271,6 +271,7 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 	if len(order) != len(p.Earning.Rules) { // a program not validated
 		order = sortedRules(p.Earning.Rules)
 	}
+	arms := experimentArms{member: m}
 	for _, r := range order {
 		if r.On != e.Type || !r.covers(meta.OccurredAt) {
 			continue
@@ -278,6 +279,15 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 		points, err := r.points(env, e, base)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		if x := p.experimentTesting(r.ID, meta.OccurredAt); x != nil && points > 0 {
+			arm, assigned := arms.of(x, meta)
+			if assigned != nil {
+				facts = append(facts, *assigned)
+			}
+			if !x.gives(arm, r.ID) {
+				continue // as if the rule were not in the program: no points, no limit, no stop
+			}
 		}
 		if r.Limit.Points > 0 {
 			points = min(points, max(r.Limit.Points-m.ruleAwarded(r.ID, r.Limit.Per, meta.OccurredAt), 0))
@@ -291,6 +301,30 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 		}
 	}
 	return facts, nil
+}
+
+// experimentArms are a member's arms as one decision finds and assigns
+// them.
+type experimentArms struct {
+	member   *Member
+	assigned map[string]string
+}
+
+// of is the member's arm of x, and the fact recording it when this is the
+// first time.
+func (a *experimentArms) of(x *Experiment, meta FactMeta) (string, *ExperimentAssigned) {
+	if arm, ok := a.member.Arm(x.ID); ok {
+		return arm, nil
+	}
+	if arm, ok := a.assigned[x.ID]; ok {
+		return arm, nil
+	}
+	arm := x.ArmOf(meta.MemberID)
+	if a.assigned == nil {
+		a.assigned = map[string]string{}
+	}
+	a.assigned[x.ID] = arm
+	return arm, &ExperimentAssigned{FactMeta: meta, Experiment: x.ID, Arm: arm}
 }
 
 func (r *Rule) covers(at time.Time) bool {

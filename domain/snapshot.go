@@ -15,7 +15,7 @@ import (
 // version it was written with, and a start with another one empties the
 // store and folds the whole ledger again (keyindex.Index.Bind). A snapshot
 // of another version is never decoded.
-const StateVersion = 5
+const StateVersion = 6
 
 // ErrSnapshot means a member snapshot cannot be decoded: damaged, or of
 // another StateVersion.
@@ -56,6 +56,10 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 	w.scores(m.Scores)
 	w.time(m.ScoredAt)
 	writeSlice(&w, m.Attributes, w.attribute)
+	writeMap(&w, m.experiments, func(x, arm string) {
+		w.str(x)
+		w.str(arm)
+	})
 	w.int(m.QualifyingSpend)
 	w.days(m.spend)
 	w.orders(m.orders)
@@ -133,6 +137,7 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.ErasedAt = r.time()
 	m.Scores, m.ScoredAt = r.scores(), r.time()
 	m.Attributes = readSlice(&r, 5, r.attribute)
+	m.experiments = readMap(&r, 2, func() (string, string) { return r.str(), r.str() })
 	m.QualifyingSpend = r.int()
 	m.spend = r.days()
 	m.orders = r.orders()

@@ -22,19 +22,36 @@ import (
 // are read from their text (never through float64) and a value of the wrong
 // type is reported with its YAML path rather than a Go type name.
 type file struct {
-	Version          scalar         `yaml:"version"`
-	EffectiveFrom    scalar         `yaml:"effective_from"`
-	Currency         scalar         `yaml:"currency"`
-	MaxOrderAmount   scalar         `yaml:"max_order_amount"`
-	RefundWindowDays scalar         `yaml:"refund_window_days"`
-	AcceptEventsFrom scalar         `yaml:"accept_events_from"`
-	Earning          fileEarning    `yaml:"earning"`
-	Tiers            []fileTier     `yaml:"tiers"`
-	Returns          fileReturns    `yaml:"returns"`
-	Redemption       fileRedemption `yaml:"redemption"`
-	TierPolicy       fileTierPolicy `yaml:"tier_policy"`
-	Transfers        fileTransfers  `yaml:"transfers"`
-	Adjustments      fileAdjust     `yaml:"adjustments"`
+	Version          scalar           `yaml:"version"`
+	EffectiveFrom    scalar           `yaml:"effective_from"`
+	Currency         scalar           `yaml:"currency"`
+	MaxOrderAmount   scalar           `yaml:"max_order_amount"`
+	RefundWindowDays scalar           `yaml:"refund_window_days"`
+	AcceptEventsFrom scalar           `yaml:"accept_events_from"`
+	Earning          fileEarning      `yaml:"earning"`
+	Tiers            []fileTier       `yaml:"tiers"`
+	Returns          fileReturns      `yaml:"returns"`
+	Redemption       fileRedemption   `yaml:"redemption"`
+	TierPolicy       fileTierPolicy   `yaml:"tier_policy"`
+	Transfers        fileTransfers    `yaml:"transfers"`
+	Adjustments      fileAdjust       `yaml:"adjustments"`
+	Experiments      []fileExperiment `yaml:"experiments"`
+}
+
+type fileExperiment struct {
+	ID          scalar    `yaml:"id"`
+	Description scalar    `yaml:"description"`
+	Rules       []scalar  `yaml:"rules"`
+	Arms        []fileArm `yaml:"arms"`
+	From        scalar    `yaml:"from"`
+	To          scalar    `yaml:"to"`
+}
+
+type fileArm struct {
+	Name  scalar `yaml:"name"`
+	Share scalar `yaml:"share"`
+	// Rules is nil when the arm does not say: it is given them all.
+	Rules *[]scalar `yaml:"rules"`
 }
 
 // DefaultCancelDays is how long the back office may cancel a redemption
@@ -631,6 +648,9 @@ func (f *file) program() (*domain.Program, []error) {
 	for i, fr := range e.Rules {
 		p.Earning.Rules = append(p.Earning.Rules, c.rule(fmt.Sprintf("earning.rules[%d]", i), fr))
 	}
+	for i, fx := range f.Experiments {
+		p.Experiments = append(p.Experiments, c.experiment(fmt.Sprintf("experiments[%d]", i), fx))
+	}
 
 	tp := f.TierPolicy
 	p.TierPolicy = domain.TierPolicy{
@@ -717,6 +737,31 @@ func (c *converter) rule(field string, fr fileRule) domain.Rule {
 		r.On = t
 	}
 	return r
+}
+
+// experiment converts an experiment; domain.Program.Validate checks it.
+func (c *converter) experiment(field string, fx fileExperiment) domain.Experiment {
+	x := domain.Experiment{
+		ID:          c.text(field+".id", fx.ID),
+		Description: c.text(field+".description", fx.Description),
+		From:        c.date(field+".from", fx.From),
+		To:          c.date(field+".to", fx.To),
+	}
+	for i, r := range fx.Rules {
+		x.Rules = append(x.Rules, c.text(fmt.Sprintf("%s.rules[%d]", field, i), r))
+	}
+	for i, fa := range fx.Arms {
+		f := fmt.Sprintf("%s.arms[%d]", field, i)
+		arm := domain.Arm{Name: c.text(f+".name", fa.Name), Share: int(c.integer(f+".share", fa.Share, 100))}
+		if fa.Rules != nil {
+			arm.Rules = []string{}
+			for j, r := range *fa.Rules {
+				arm.Rules = append(arm.Rules, c.text(fmt.Sprintf("%s.rules[%d]", f, j), r))
+			}
+		}
+		x.Arms = append(x.Arms, arm)
+	}
+	return x
 }
 
 // redemption converts the catalogue; domain.Program.Validate checks it.

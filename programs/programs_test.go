@@ -166,6 +166,43 @@ func TestParseGood(t *testing.T) {
 	}
 }
 
+// experimentFile is base with a rule and an experiment on it whose second
+// arm is arm.
+func experimentFile(arm string) string {
+	return strings.Replace(base, "tiers:", `  rules:
+    - {id: winback-bonus, when: 'member.risk_band == "high"', award: {points: 300}}
+tiers:`, 1) + `experiments:
+  - id: winback-2027q1
+    description: does a bonus bring lapsing members back?
+    rules: [winback-bonus]
+    arms:
+      - {name: control, share: 10}
+      - ` + arm + `
+    from: 2027-01-01
+    to: 2027-04-01
+`
+}
+
+func TestParseExperiments(t *testing.T) {
+	p, err := programs.Parse([]byte(experimentFile("{name: treatment, share: 90}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []domain.Experiment{{ID: "winback-2027q1", Description: "does a bonus bring lapsing members back?",
+		Rules: []string{"winback-bonus"}, Arms: []domain.Arm{{Name: "control", Share: 10}, {Name: "treatment", Share: 90}},
+		From: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC)}}
+	if !reflect.DeepEqual(p.Experiments, want) {
+		t.Errorf("experiments read as\n%+v\nwant\n%+v", p.Experiments, want)
+	}
+	placebo, err := programs.Parse([]byte(experimentFile("{name: treatment, share: 90, rules: []}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := placebo.Experiments[0].Arms[1].Rules; r == nil || len(r) != 0 {
+		t.Errorf("an arm given rules: [] reads %#v, want an empty list (no rules), not nil (all of them)", r)
+	}
+}
+
 func TestParseBad(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -183,6 +220,13 @@ func TestParseBad(t *testing.T) {
 		{name: "unknown key in a flow mapping", from: "max_per_day: 2}", to: "max_per_day: 2, per_week: 3}", wantField: "earning.visit_bonus.per_week", wantText: "line 13"},
 		{name: "unknown key in a currency", from: `rate: "0.9"`, to: `rate: "0.9", fee: 1`, wantField: "earning.currencies.USD.fee"},
 		{name: "unknown key in a tier", from: "{name: silver,", to: "{name: silver, colour: grey,", wantField: "tiers[1].colour", wantText: "line 16"},
+
+		// Experiments.
+		{name: "an experiment's share as a word", data: experimentFile("{name: treatment, share: most}"), wantField: "experiments[0].arms[1].share"},
+		{name: "an arm's rules as a mapping", data: experimentFile("{name: treatment, share: 90, rules: {a: 1}}"), wantField: "experiments[0].arms[1].rules"},
+		{name: "an unknown key in an arm", data: experimentFile("{name: treatment, share: 90, colour: red}"), wantField: "experiments[0].arms[1].colour"},
+		{name: "arms short of 100", data: experimentFile("{name: treatment, share: 80}"), wantField: "experiments[0].arms"},
+		{name: "an arm given a rule not under test", data: experimentFile("{name: treatment, share: 90, rules: [other]}"), wantField: "experiments[0].arms[1].rules[0]"},
 
 		// Pending points.
 		{name: "pending days are a word", data: "earning:\n  pending: {days: two}\n", wantField: "earning.pending.days"},

@@ -29,7 +29,7 @@ func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
 func (Members) Tables() []string {
-	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers", "erasures", "member_scores"}
+	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers", "erasures", "member_scores", "experiment_assignments"}
 }
 
 // memberChange is what one batch does to one member row, folded in ledger
@@ -182,6 +182,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	adjustmentRows := copyData{table: adjustmentsTable}
 	erasureRows := copyData{table: erasuresTable}
 	scoreRows := copyData{table: scoresTable}
+	assignmentRows := copyData{table: assignmentsTable}
 	vouchers := voucherChanges{issued: copyData{table: vouchersTable}}
 	var stockRewards []string
 	var stockUnits []int64
@@ -212,6 +213,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			addAdjustmentRow(&adjustmentRows, seq, int32(i), f)
 			addErasureRow(&erasureRows, seq, int32(i), f)
 			addScoreRow(&scoreRows, seq, int32(i), f)
+			addAssignmentRow(&assignmentRows, seq, int32(i), f)
 			vouchers.add(seq, int32(i), f)
 			switch f := f.(type) {
 			case domain.PointsExpiring:
@@ -262,6 +264,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		return err
 	}
 	if err := scoreRows.write(ctx, tx); err != nil {
+		return err
+	}
+	if err := assignmentRows.write(ctx, tx); err != nil {
 		return err
 	}
 	if err := vouchers.write(ctx, tx); err != nil {

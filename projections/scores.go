@@ -14,6 +14,26 @@ import (
 var scoresTable = newCopyTable("member_scores", "ledger_seq", "fact_index", "member_id", "fit_id", "p_alive_ppm", "risk_band",
 	"predicted_value", "currency", "value_band", "segment", "scored_at", "source_event_id")
 
+var assignmentsTable = newCopyTable("experiment_assignments", "experiment", "member_id", "arm", "assigned_at", "source_event_id",
+	"ledger_seq", "fact_index")
+
+// addAssignmentRow adds the experiment_assignments row of an
+// ExperimentAssigned fact; other facts add none.
+func addAssignmentRow(rows *copyData, seq int64, i int32, f domain.Fact) {
+	a, ok := f.(domain.ExperimentAssigned)
+	if !ok {
+		return
+	}
+	rows.row()
+	rows.text(a.Experiment)
+	rows.text(a.MemberID)
+	rows.text(a.Arm)
+	rows.time(a.OccurredAt)
+	rows.text(a.EventID)
+	rows.int8(seq)
+	rows.int4(i)
+}
+
 // addScoreRow adds the member_scores row of a MemberScored fact; other
 // facts add none.
 func addScoreRow(rows *copyData, seq int64, i int32, f domain.Fact) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/pointsledger/loyalty/domain"
 	"github.com/pointsledger/loyalty/domain/analytics"
@@ -121,5 +122,38 @@ func TestFitBandsAndTheScoresToPublish(t *testing.T) {
 	if err := pool.QueryRow(ctx, `select count(*) from loyalty.member_scores where currency = 'EUR' and fit_id = $1`,
 		strconv.FormatInt(res.FitID, 10)).Scan(&n); err != nil || n != 1500 {
 		t.Errorf("member_scores holds %d rows of the fit (%v), want 1500", n, err)
+	}
+}
+
+func TestExperimentAssignmentsAreProjected(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	var recs []streams.LedgerRecord
+	for i, arm := range []string{"control", "treatment", "treatment"} {
+		m, id := fmt.Sprint("m-", i), fmt.Sprint("e-", i)
+		at := base.Add(time.Duration(i) * time.Hour)
+		recs = append(recs, record(m, id, domain.PointsEarned{FactMeta: meta(m, id, at), Points: 5, Rule: domain.RuleBase},
+			domain.ExperimentAssigned{FactMeta: meta(m, id, at), Experiment: "winback", Arm: arm}))
+	}
+	projectAll(t, pool, recs, 2, Members{})
+	rows, err := pool.Query(ctx, `select member_id, arm, assigned_at, source_event_id, ledger_seq, fact_index
+from loyalty.experiment_assignments where experiment = 'winback' order by member_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var m, arm, ev string
+		var at time.Time
+		var seq int64
+		var idx int32
+		if err := rows.Scan(&m, &arm, &at, &ev, &seq, &idx); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s %d/%d", m, arm, at.UTC().Format(time.TimeOnly), ev, seq, idx))
+	}
+	want := []string{"m-0 control 09:00:00 e-0 1/1", "m-1 treatment 10:00:00 e-1 2/1", "m-2 treatment 11:00:00 e-2 3/1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("experiment_assignments:\n%q\nwant\n%q", got, want)
 	}
 }

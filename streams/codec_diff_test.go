@@ -442,6 +442,7 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.MemberErased{FactMeta: meta, Channel: s[1]},
 		domain.MemberScored{FactMeta: meta, Scores: domain.Scores{FitID: s[0], PAlivePPM: n[0], RiskBand: s[1],
 			PredictedValue: domain.Money{Minor: n[1], Currency: s[2]}, ValueBand: s[2], Segment: s[0]}},
+		domain.ExperimentAssigned{FactMeta: meta, Experiment: s[1], Arm: s[2]},
 		domain.AttributesUpdated{FactMeta: meta, Attributes: []domain.Attribute{{Name: s[0], Kind: domain.AttributeString, String: s[1]},
 			{Name: s[1], Kind: domain.AttributeInt, Int: n[2]}, {Name: s[2], Kind: domain.AttributeBool, Bool: n[0]%2 == 0}, {Name: s[2]}}},
 	}

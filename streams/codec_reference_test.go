@@ -1158,6 +1158,8 @@ type refWireFact struct {
 	ValueBand            string          `json:"value_band,omitempty"`
 	Segment              string          `json:"segment,omitempty"`
 	Attributes           []refWireAttr   `json:"attributes,omitempty"`
+	Experiment           string          `json:"experiment,omitempty"`
+	Arm                  string          `json:"arm,omitempty"`
 }
 
 type refWireAttr struct {
@@ -1363,6 +1365,8 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 	case domain.MemberScored:
 		w.FitID, w.PAlivePPM, w.RiskBand, w.ValueBand, w.Segment = f.FitID, f.PAlivePPM, f.RiskBand, f.ValueBand, f.Segment
 		w.Amount, w.Currency = f.PredictedValue.Minor, f.PredictedValue.Currency
+	case domain.ExperimentAssigned:
+		w.Experiment, w.Arm = f.Experiment, f.Arm
 	case domain.AttributesUpdated:
 		for _, a := range f.Attributes {
 			ra := refWireAttr{Name: a.Name}
@@ -1530,6 +1534,8 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactMemberScored:
 		return domain.MemberScored{FactMeta: meta, Scores: domain.Scores{FitID: w.FitID, PAlivePPM: w.PAlivePPM, RiskBand: w.RiskBand,
 			PredictedValue: domain.Money{Minor: w.Amount, Currency: w.Currency}, ValueBand: w.ValueBand, Segment: w.Segment}}, nil
+	case domain.FactExperimentAssigned:
+		return domain.ExperimentAssigned{FactMeta: meta, Experiment: w.Experiment, Arm: w.Arm}, nil
 	case domain.FactAttributesUpdated:
 		f := domain.AttributesUpdated{FactMeta: meta}
 		for _, ra := range w.Attributes {

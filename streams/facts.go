@@ -56,6 +56,7 @@ var factCodecs = []*factCodec{
 	factMemberErased,
 	factMemberScored,
 	factAttributesUpdated,
+	factExperimentAssigned,
 }
 
 // factCodec maps one fact kind to and from wireFact.

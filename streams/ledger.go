@@ -122,6 +122,8 @@ type wireFact struct {
 	RiskBand             string          `json:"risk_band,omitempty"`
 	ValueBand            string          `json:"value_band,omitempty"`
 	Segment              string          `json:"segment,omitempty"`
+	Experiment           string          `json:"experiment,omitempty"`
+	Arm                  string          `json:"arm,omitempty"`
 	// Attributes are personal: a version 2 record seals them. The parser
 	// leaves a record holding them to json.Unmarshal.
 	Attributes []wireAttribute `json:"attributes,omitempty"`
@@ -392,6 +394,8 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"risk_band":`, w.RiskBand)
 	b = appendOptString(b, `,"value_band":`, w.ValueBand)
 	b = appendOptString(b, `,"segment":`, w.Segment)
+	b = appendOptString(b, `,"experiment":`, w.Experiment)
+	b = appendOptString(b, `,"arm":`, w.Arm)
 	if len(w.Attributes) > 0 {
 		b = append(b, `,"attributes":`...)
 		b = appendWireAttributes(b, w.Attributes)

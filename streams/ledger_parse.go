@@ -340,6 +340,10 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<39, p.string(&w.ValueBand)
 		case "segment":
 			bit, ok = 1<<40, p.string(&w.Segment)
+		case "experiment":
+			bit, ok = 1<<41, p.string(&w.Experiment)
+		case "arm":
+			bit, ok = 1<<42, p.string(&w.Arm)
 		default:
 			return nil, false
 		}

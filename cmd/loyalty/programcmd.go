@@ -93,6 +93,49 @@ func printVersions(w io.Writer, path string, ps *domain.Programs) error {
 		slices.Sort(accepts)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Version, from, p.Currency, strings.Join(accepts, " "), strings.Join(tiers, " < "))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printExperiments(w, ps)
+}
+
+// printExperiments lists each experiment once, as its latest version has
+// it: what it tests, its arms and when it runs.
+func printExperiments(w io.Writer, ps *domain.Programs) error {
+	latest := map[string]domain.Experiment{}
+	var ids []string
+	for _, p := range ps.Versions() {
+		for _, x := range p.Experiments {
+			if _, seen := latest[x.ID]; !seen {
+				ids = append(ids, x.ID)
+			}
+			latest[x.ID] = x
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXPERIMENT\tRULES UNDER TEST\tARMS\tRUNS")
+	for _, id := range ids {
+		x := latest[id]
+		var arms []string
+		for _, a := range x.Arms {
+			given := "all"
+			switch {
+			case a.Name == domain.ControlArm:
+				given = "none"
+			case a.Rules != nil:
+				given = strings.Join(a.Rules, "+")
+			}
+			arms = append(arms, fmt.Sprintf("%s %d%% (%s)", a.Name, a.Share, orDash(given)))
+		}
+		to := "open"
+		if !x.To.IsZero() {
+			to = x.To.Format(time.DateOnly)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s to %s\n", x.ID, strings.Join(x.Rules, " "), strings.Join(arms, ", "), x.From.Format(time.DateOnly), to)
+	}
 	return tw.Flush()
 }
 
