@@ -99,8 +99,15 @@ func decideEvent(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([
 		return nil, reject(ReasonMissingField, "data", "no body for event type %s", e.Type)
 	}
 	facts, activity, err := e.Body.decide(m, meta, at, e, p)
-	if !activity {
+	if !activity && (err != nil || !changeEvent(e.Type)) {
 		return facts, err
+	}
+	if !activity { // an update of the member: its change rules
+		fired, err := decideChangeRules(m, meta, e, p, facts)
+		if err != nil || len(fired) == 0 {
+			return facts, err
+		}
+		return earnings(m, meta, at, e, p, append(facts, fired...)), nil
 	}
 	if err != nil {
 		return nil, err
@@ -112,6 +119,19 @@ func decideEvent(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([
 		}
 		facts = append(facts, more...)
 	}
+	facts = earnings(m, meta, at, e, p, facts)
+	if !m.Known() {
+		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}
+		facts = append([]Fact{first}, facts...)
+		return append(facts, decideTierChange(m, meta, at, facts, p)...), nil
+	}
+	return facts, nil
+}
+
+// earnings settles the points an event's facts earn: none for a member who
+// does not earn, their expiry (or when they become available), and the
+// tier change they bring.
+func earnings(m *Member, meta FactMeta, at time.Time, e Event, p *Program, facts []Fact) []Fact {
 	if !m.Earns() {
 		facts = withoutEarnings(facts)
 	}
@@ -130,18 +150,20 @@ func decideEvent(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([
 		}
 	}
 	if !m.Known() {
-		first := TierChanged{FactMeta: meta, To: p.Tiers[0].Name, Reason: TierReasonEnrolment}
-		facts = append([]Fact{first}, facts...)
+		return facts // the caller puts the first tier first
 	}
-	return append(facts, decideTierChange(m, meta, at, facts, p)...), nil
+	return append(facts, decideTierChange(m, meta, at, facts, p)...)
 }
 
 // withoutEarnings drops the points a blocked or closed member would have
-// earned; the activity itself is still recorded.
+// earned, and the offers they would have been made; the activity itself is
+// still recorded.
 func withoutEarnings(facts []Fact) []Fact {
 	kept := facts[:0:0]
 	for _, f := range facts {
-		if _, earns := f.(PointsEarned); !earns {
+		switch f.(type) {
+		case PointsEarned, OfferMade:
+		default:
 			kept = append(kept, f)
 		}
 	}

@@ -49,6 +49,7 @@ const (
 	FactMemberScored         FactType = "loyalty.member.scored.v1"
 	FactAttributesUpdated    FactType = "loyalty.member.attributes_updated.v1"
 	FactExperimentAssigned   FactType = "loyalty.experiment.assigned.v1"
+	FactOfferMade            FactType = "loyalty.offer.made.v1"
 )
 
 // Rule ids recorded on PointsEarned facts. Together with the source event id
@@ -162,6 +163,9 @@ type PointsEarned struct {
 	ProgramVersion string
 	ExpiresAt      time.Time
 	AvailableAt    time.Time
+	// Triggered: a triggered rule gave them (a change of the member's
+	// scores or attributes), which is nothing the member did.
+	Triggered bool
 }
 
 func (f PointsEarned) pointsDelta() int64 {
@@ -179,7 +183,9 @@ func (f PointsEarned) pendingDelta() int64 {
 }
 
 // activity: a yearly bonus comes with the day, not with the member.
-func (f PointsEarned) activity() bool { return f.Rule != RuleBirthday && f.Rule != RuleAnniversary }
+func (f PointsEarned) activity() bool {
+	return f.Rule != RuleBirthday && f.Rule != RuleAnniversary && !f.Triggered
+}
 
 // PointsDebt records points a refund should have taken back but could not,
 // because the program's returns policy keeps balances from going below zero

@@ -56,6 +56,9 @@ type Member struct {
 	Attributes []Attribute
 	// experiments are the arms the member was recorded in, by experiment.
 	experiments map[string]string
+	// ruleFired is when each program rule last gave the member something,
+	// for once_per_days.
+	ruleFired map[string]time.Time
 
 	// QualifyingSpend is the rolling spend as of the latest purchase or refund.
 	QualifyingSpend int64
@@ -360,6 +363,7 @@ func (m *Member) Evolve(f Fact) {
 		}
 		if !slices.Contains(builtinRules, f.Rule) {
 			m.addRuleDay(f.Rule, f.OccurredAt, f.Points)
+			m.noteFired(f.Rule, f.OccurredAt)
 			// A program rule's points on a purchase belong to the order:
 			// a refund takes back its share of them too.
 			if o := m.orderToChange(f.OrderID); o != nil && f.OrderID != "" {
@@ -390,6 +394,8 @@ func (m *Member) Evolve(f Fact) {
 		m.Scores, m.ScoredAt = f.Scores, f.OccurredAt
 	case AttributesUpdated:
 		m.Attributes = mergeAttributes(m.Attributes, f.Attributes)
+	case OfferMade:
+		m.noteFired(f.Rule, f.OccurredAt)
 	case ExperimentAssigned:
 		m.experiments = maps.Clone(m.experiments) // a fork shares the map
 		if m.experiments == nil {

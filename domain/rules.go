@@ -19,8 +19,11 @@ import (
 type Rule struct {
 	ID          string
 	Description string
-	On          EventType // the event type it looks at
-	Scope       RuleScope
+	On          EventType // the event type it looks at; "" for a trigger
+	// Trigger, when set, makes the rule fire on a change of the member
+	// rather than on an event of type On (see triggers.go).
+	Trigger Trigger
+	Scope   RuleScope
 	// When is an expression over event, member and (ScopeLine) line; see
 	// docs/program.md. Empty: always.
 	When     string
@@ -32,6 +35,9 @@ type Rule struct {
 	ValidFrom, ValidTo time.Time
 	// Limit caps what the rule awards one member per period.
 	Limit Limit
+	// OncePerDays, when set, lets the rule award a member at most once in
+	// so many days.
+	OncePerDays int
 
 	cond *vm.Program
 }
@@ -44,11 +50,14 @@ const (
 	ScopeLine  RuleScope = "line"  // once per matching line item of a purchase
 )
 
-// Award is what a rule gives: exactly one of the three.
+// Award is what a rule gives: exactly one of the four.
 type Award struct {
 	Points        int64 // fixed points
 	PointsPerUnit Ratio // per major currency unit of the order, or of the line
 	Multiplier    Ratio // the order's base points times Multiplier-1 more
+	// Offer is an offer for the CRM to make the member (OfferMade, an
+	// outbound event): no points.
+	Offer string
 }
 
 // Limit caps a rule's points per member and period; zero Points: no cap.
@@ -141,12 +150,13 @@ type ruleLine struct {
 var eventKinds = map[EventType]string{
 	TypeMemberEnrolled: "enrolment", TypePurchaseCompleted: "purchase", TypePurchaseRefunded: "refund",
 	TypeFeedbackSubmitted: "feedback", TypeVisitRecorded: "visit", TypeMemberStatus: "status", TypeMemberClock: "clock",
+	TypeMemberScored: "scored", TypeAttributesUpdated: "attributes",
 }
 
 // EventTypeForKind is the event type of an `on:` name.
 func EventTypeForKind(kind string) (EventType, bool) {
 	for t, k := range eventKinds {
-		if k == kind && t != TypePurchaseRefunded && t != TypeMemberStatus && t != TypeMemberClock {
+		if k == kind && t != TypePurchaseRefunded && t != TypeMemberStatus && t != TypeMemberClock && t != TypeMemberScored && t != TypeAttributesUpdated {
 			return t, true
 		}
 	}
@@ -187,8 +197,14 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 		add(field+".id", "%q is used by two rules", r.ID)
 	}
 	ids[r.ID] = true
-	if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded || r.On == TypeMemberStatus || r.On == TypeMemberClock {
-		add(field+".on", "must be purchase, visit, feedback or enrolment")
+	if r.Trigger != "" {
+		r.validateTrigger(field, add)
+	} else if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded || r.On == TypeMemberStatus || r.On == TypeMemberClock ||
+		r.On == TypeMemberScored || r.On == TypeAttributesUpdated {
+		add(field+".on", "must be purchase, visit, feedback, enrolment or change")
+	}
+	if r.OncePerDays < 0 || r.OncePerDays > MaxOncePerDays {
+		add(field+".once_per_days", "must be 1 to %d days", MaxOncePerDays)
 	}
 	if r.Scope != ScopeEvent && r.Scope != ScopeLine {
 		add(field+".scope", "must be event or line, got %q", r.Scope)
@@ -197,14 +213,18 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 	}
 	a := r.Award
 	set := 0
-	for _, on := range []bool{a.Points != 0, a.PointsPerUnit != (Ratio{}), a.Multiplier != (Ratio{})} {
+	for _, on := range []bool{a.Points != 0, a.PointsPerUnit != (Ratio{}), a.Multiplier != (Ratio{}), a.Offer != ""} {
 		if on {
 			set++
 		}
 	}
 	switch {
 	case set != 1:
-		add(field+".award", "must give exactly one of points, points_per_unit and multiplier")
+		add(field+".award", "must give exactly one of points, points_per_unit, multiplier and offer")
+	case a.Offer != "" && textProblem(a.Offer, MaxNameBytes, Identifier) != "":
+		add(field+".award.offer", "%s", textProblem(a.Offer, MaxNameBytes, Identifier))
+	case a.Offer != "" && r.Scope != ScopeEvent:
+		add(field+".award.offer", "an offer is made once per event: scope must be event")
 	case a.Points < 0:
 		add(field+".award.points", "must not be negative")
 	case a.PointsPerUnit != (Ratio{}) && (a.PointsPerUnit.Num <= 0 || r.On != TypePurchaseCompleted):
@@ -273,34 +293,41 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 	}
 	arms := experimentArms{member: m}
 	for _, r := range order {
-		if r.On != e.Type || !r.covers(meta.OccurredAt) {
+		if r.Trigger != "" || r.On != e.Type || !r.covers(meta.OccurredAt) || m.firedWithin(r, meta.OccurredAt) {
 			continue
 		}
 		points, err := r.points(env, e, base)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		if x := p.experimentTesting(r.ID, meta.OccurredAt); x != nil && points > 0 {
-			arm, assigned := arms.of(x, meta)
-			if assigned != nil {
-				facts = append(facts, *assigned)
-			}
-			if !x.gives(arm, r.ID) {
-				continue // as if the rule were not in the program: no points, no limit, no stop
-			}
+		if points <= 0 || !arms.allow(p, r, meta, &facts) {
+			continue // not met; or as if the rule were not in the program: no points, no limit, no stop
 		}
-		if r.Limit.Points > 0 {
-			points = min(points, max(r.Limit.Points-m.ruleAwarded(r.ID, r.Limit.Per, meta.OccurredAt), 0))
-		}
-		if points <= 0 {
+		award, ok := r.give(m, meta, p, points, orderID)
+		if !ok {
 			continue
 		}
-		facts = append(facts, PointsEarned{FactMeta: meta, Points: points, Rule: r.ID, OrderID: orderID, ProgramVersion: p.Version})
+		facts = append(facts, award)
 		if r.Stop {
 			break
 		}
 	}
 	return facts, nil
+}
+
+// allow reports whether the member may be given rule r: not when an
+// experiment testing it puts them in an arm not given it. The first time,
+// it records the member's arm in facts.
+func (a *experimentArms) allow(p *Program, r *Rule, meta FactMeta, facts *[]Fact) bool {
+	x := p.experimentTesting(r.ID, meta.OccurredAt)
+	if x == nil {
+		return true
+	}
+	arm, assigned := a.of(x, meta)
+	if assigned != nil {
+		*facts = append(*facts, *assigned)
+	}
+	return x.gives(arm, r.ID)
 }
 
 // experimentArms are a member's arms as one decision finds and assigns
@@ -382,6 +409,8 @@ func (r *Rule) award(amount int64, currency string, base int64) (int64, error) {
 	a := r.Award
 	var exact *big.Rat
 	switch {
+	case a.Offer != "":
+		return 1, nil // it fires: give makes the offer
 	case a.Points > 0:
 		return a.Points, nil
 	case a.PointsPerUnit != (Ratio{}):

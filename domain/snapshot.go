@@ -60,6 +60,10 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 		w.str(x)
 		w.str(arm)
 	})
+	writeMap(&w, m.ruleFired, func(rule string, at time.Time) {
+		w.str(rule)
+		w.time(at)
+	})
 	w.int(m.QualifyingSpend)
 	w.days(m.spend)
 	w.orders(m.orders)
@@ -138,6 +142,7 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.Scores, m.ScoredAt = r.scores(), r.time()
 	m.Attributes = readSlice(&r, 5, r.attribute)
 	m.experiments = readMap(&r, 2, func() (string, string) { return r.str(), r.str() })
+	m.ruleFired = readMap(&r, 3, func() (string, time.Time) { return r.str(), r.time() })
 	m.QualifyingSpend = r.int()
 	m.spend = r.days()
 	m.orders = r.orders()

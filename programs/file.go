@@ -157,12 +157,14 @@ type fileRule struct {
 	ValidFrom   scalar    `yaml:"valid_from"`
 	ValidTo     scalar    `yaml:"valid_to"`
 	Limit       fileLimit `yaml:"limit"`
+	OncePerDays scalar    `yaml:"once_per_days"`
 }
 
 type fileAward struct {
 	Points        scalar `yaml:"points"`
 	PointsPerUnit scalar `yaml:"points_per_unit"`
 	Multiplier    scalar `yaml:"multiplier"`
+	Offer         scalar `yaml:"offer"`
 }
 
 type fileLimit struct {
@@ -720,7 +722,9 @@ func (c *converter) rule(field string, fr fileRule) domain.Rule {
 			Points:        c.integer(field+".award.points", fr.Award.Points, maxPoints),
 			PointsPerUnit: c.ratio(field+".award.points_per_unit", fr.Award.PointsPerUnit, false, domain.Ratio{}),
 			Multiplier:    c.ratio(field+".award.multiplier", fr.Award.Multiplier, false, domain.Ratio{}),
+			Offer:         c.text(field+".award.offer", fr.Award.Offer),
 		},
+		OncePerDays: int(c.integer(field+".once_per_days", fr.OncePerDays, domain.MaxOncePerDays)),
 		Limit: domain.Limit{
 			Points: c.integer(field+".limit.points", fr.Limit.Points, maxPoints),
 			Per:    domain.LimitPeriod(c.text(field+".limit.per", fr.Limit.Per)),
@@ -729,10 +733,12 @@ func (c *converter) rule(field string, fr fileRule) domain.Rule {
 	if scope := c.text(field+".scope", fr.Scope); scope != "" {
 		r.Scope = domain.RuleScope(scope)
 	}
-	if on := c.text(field+".on", fr.On); on != "" {
+	if on := c.text(field+".on", fr.On); on == string(domain.TriggerChange) {
+		r.On, r.Trigger = "", domain.TriggerChange
+	} else if on != "" {
 		t, ok := domain.EventTypeForKind(on)
 		if !ok {
-			c.fail(field+".on", fr.On, "must be purchase, visit, feedback or enrolment, got %q", on)
+			c.fail(field+".on", fr.On, "must be purchase, visit, feedback, enrolment or change, got %q", on)
 		}
 		r.On = t
 	}

@@ -29,7 +29,7 @@ func (Members) Name() string { return MembersName }
 
 // Tables implements Rebuildable.
 func (Members) Tables() []string {
-	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers", "erasures", "member_scores", "experiment_assignments"}
+	return []string{"members", "points_ledger", "tier_changes", "redemptions", "expiry_notices", "reward_stock", "adjustments", "vouchers", "erasures", "member_scores", "experiment_assignments", "offers"}
 }
 
 // memberChange is what one batch does to one member row, folded in ledger
@@ -183,6 +183,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 	erasureRows := copyData{table: erasuresTable}
 	scoreRows := copyData{table: scoresTable}
 	assignmentRows := copyData{table: assignmentsTable}
+	offerRows := copyData{table: offersTable}
 	vouchers := voucherChanges{issued: copyData{table: vouchersTable}}
 	var stockRewards []string
 	var stockUnits []int64
@@ -214,6 +215,7 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 			addErasureRow(&erasureRows, seq, int32(i), f)
 			addScoreRow(&scoreRows, seq, int32(i), f)
 			addAssignmentRow(&assignmentRows, seq, int32(i), f)
+			addOfferRow(&offerRows, seq, int32(i), f)
 			vouchers.add(seq, int32(i), f)
 			switch f := f.(type) {
 			case domain.PointsExpiring:
@@ -267,6 +269,9 @@ func (Members) Apply(ctx context.Context, tx pgx.Tx, batch []streams.LedgerRecor
 		return err
 	}
 	if err := assignmentRows.write(ctx, tx); err != nil {
+		return err
+	}
+	if err := offerRows.write(ctx, tx); err != nil {
 		return err
 	}
 	if err := vouchers.write(ctx, tx); err != nil {

@@ -34,6 +34,27 @@ func addAssignmentRow(rows *copyData, seq int64, i int32, f domain.Fact) {
 	rows.int4(i)
 }
 
+var offersTable = newCopyTable("offers", "ledger_seq", "fact_index", "member_id", "offer", "rule", "made_at", "program_version",
+	"source_event_id")
+
+// addOfferRow adds the offers row of an OfferMade fact; other facts add
+// none.
+func addOfferRow(rows *copyData, seq int64, i int32, f domain.Fact) {
+	o, ok := f.(domain.OfferMade)
+	if !ok {
+		return
+	}
+	rows.row()
+	rows.int8(seq)
+	rows.int4(i)
+	rows.text(o.MemberID)
+	rows.text(o.Offer)
+	rows.text(o.Rule)
+	rows.time(o.OccurredAt)
+	rows.text(o.ProgramVersion)
+	rows.text(o.EventID)
+}
+
 // addScoreRow adds the member_scores row of a MemberScored fact; other
 // facts add none.
 func addScoreRow(rows *copyData, seq int64, i int32, f domain.Fact) {

@@ -1160,6 +1160,8 @@ type refWireFact struct {
 	Attributes           []refWireAttr   `json:"attributes,omitempty"`
 	Experiment           string          `json:"experiment,omitempty"`
 	Arm                  string          `json:"arm,omitempty"`
+	Triggered            bool            `json:"triggered,omitempty"`
+	Offer                string          `json:"offer,omitempty"`
 }
 
 type refWireAttr struct {
@@ -1262,7 +1264,7 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 	case domain.FeedbackRecorded:
 		w.OrderID, w.Rating, w.NPS, w.Comment, w.Channel = f.OrderID, f.Rating, f.NPS, f.Comment, f.Channel
 	case domain.PointsEarned:
-		w.Points, w.Rule, w.OrderID, w.ProgramVersion = f.Points, f.Rule, f.OrderID, f.ProgramVersion
+		w.Points, w.Rule, w.OrderID, w.ProgramVersion, w.Triggered = f.Points, f.Rule, f.OrderID, f.ProgramVersion, f.Triggered
 		if !f.ExpiresAt.IsZero() {
 			expires := f.ExpiresAt.UTC()
 			w.ExpiresAt = &expires
@@ -1367,6 +1369,8 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.Amount, w.Currency = f.PredictedValue.Minor, f.PredictedValue.Currency
 	case domain.ExperimentAssigned:
 		w.Experiment, w.Arm = f.Experiment, f.Arm
+	case domain.OfferMade:
+		w.Rule, w.Offer, w.ProgramVersion = f.Rule, f.Offer, f.ProgramVersion
 	case domain.AttributesUpdated:
 		for _, a := range f.Attributes {
 			ra := refWireAttr{Name: a.Name}
@@ -1428,7 +1432,8 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactFeedbackRecorded:
 		return domain.FeedbackRecorded{FactMeta: meta, OrderID: w.OrderID, Rating: w.Rating, NPS: w.NPS, Comment: w.Comment, Channel: w.Channel}, nil
 	case domain.FactPointsEarned:
-		f := domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion}
+		f := domain.PointsEarned{FactMeta: meta, Points: w.Points, Rule: w.Rule, OrderID: w.OrderID, ProgramVersion: w.ProgramVersion,
+			Triggered: w.Triggered}
 		if w.ExpiresAt != nil {
 			f.ExpiresAt = w.ExpiresAt.UTC()
 		}
@@ -1534,6 +1539,8 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactMemberScored:
 		return domain.MemberScored{FactMeta: meta, Scores: domain.Scores{FitID: w.FitID, PAlivePPM: w.PAlivePPM, RiskBand: w.RiskBand,
 			PredictedValue: domain.Money{Minor: w.Amount, Currency: w.Currency}, ValueBand: w.ValueBand, Segment: w.Segment}}, nil
+	case domain.FactOfferMade:
+		return domain.OfferMade{FactMeta: meta, Rule: w.Rule, Offer: w.Offer, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactExperimentAssigned:
 		return domain.ExperimentAssigned{FactMeta: meta, Experiment: w.Experiment, Arm: w.Arm}, nil
 	case domain.FactAttributesUpdated:

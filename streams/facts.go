@@ -57,6 +57,7 @@ var factCodecs = []*factCodec{
 	factMemberScored,
 	factAttributesUpdated,
 	factExperimentAssigned,
+	factOfferMade,
 }
 
 // factCodec maps one fact kind to and from wireFact.

@@ -124,6 +124,8 @@ type wireFact struct {
 	Segment              string          `json:"segment,omitempty"`
 	Experiment           string          `json:"experiment,omitempty"`
 	Arm                  string          `json:"arm,omitempty"`
+	Triggered            bool            `json:"triggered,omitempty"`
+	Offer                string          `json:"offer,omitempty"`
 	// Attributes are personal: a version 2 record seals them. The parser
 	// leaves a record holding them to json.Unmarshal.
 	Attributes []wireAttribute `json:"attributes,omitempty"`
@@ -396,6 +398,10 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 	b = appendOptString(b, `,"segment":`, w.Segment)
 	b = appendOptString(b, `,"experiment":`, w.Experiment)
 	b = appendOptString(b, `,"arm":`, w.Arm)
+	if w.Triggered {
+		b = append(b, `,"triggered":true`...)
+	}
+	b = appendOptString(b, `,"offer":`, w.Offer)
 	if len(w.Attributes) > 0 {
 		b = append(b, `,"attributes":`...)
 		b = appendWireAttributes(b, w.Attributes)

@@ -344,6 +344,10 @@ func (p *ledgerParser) fact(w *wireFact, lines []wireLine) ([]wireLine, bool) {
 			bit, ok = 1<<41, p.string(&w.Experiment)
 		case "arm":
 			bit, ok = 1<<42, p.string(&w.Arm)
+		case "triggered":
+			bit, ok = 1<<43, p.literalTrue(&w.Triggered)
+		case "offer":
+			bit, ok = 1<<44, p.string(&w.Offer)
 		default:
 			return nil, false
 		}

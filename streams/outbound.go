@@ -41,6 +41,7 @@ const (
 	OutRedemptionCancel  = "redemption_cancelled"
 	OutVoucherIssued     = "voucher_issued"
 	OutVoucherUsed       = "voucher_used"
+	OutOfferMade         = "offer_made"
 )
 
 // outboundVersion is the version every outbound type has today.
@@ -49,7 +50,7 @@ const outboundVersion = "v1"
 // OutboundTypes lists the outbound event names, in the order the docs give.
 var OutboundTypes = []string{OutMemberEnrolled, OutPointsEarned, OutPointsAvailable, OutPointsReversed, OutPointsExpiring,
 	OutPointsExpired, OutPointsRedeemed, OutTierChanged, OutRedemptionRefused, OutPointsAdjusted, OutRedemptionCancel,
-	OutVoucherIssued, OutVoucherUsed}
+	OutVoucherIssued, OutVoucherUsed, OutOfferMade}
 
 // OutboundType is the CloudEvents type of an outbound event name.
 func OutboundType(name string) string { return OutboundPrefix + "." + name + "." + outboundVersion }
@@ -266,6 +267,13 @@ type outVoucherUsed struct {
 	outStanding
 }
 
+type outOfferMade struct {
+	MemberID string `json:"member_id"`
+	Offer    string `json:"offer"`
+	Rule     string `json:"rule"`
+	outStanding
+}
+
 // outboundData is the outbound event name and data of a fact, or false
 // for a fact that is not told outside (a purchase's record, tier progress,
 // a reward's stock).
@@ -310,6 +318,8 @@ func outboundData(f domain.Fact, s outStanding) (string, any, bool) {
 	case domain.VoucherIssued:
 		return OutVoucherIssued, outVoucherIssued{MemberID: id, Code: domain.FormatVoucherCode(f.Code), RewardID: f.RewardID,
 			RequestID: f.RequestID, ExpiresAt: f.ExpiresAt.UTC(), outStanding: s}, true
+	case domain.OfferMade:
+		return OutOfferMade, outOfferMade{MemberID: id, Offer: f.Offer, Rule: f.Rule, outStanding: s}, true
 	case domain.VoucherUsed:
 		return OutVoucherUsed, outVoucherUsed{MemberID: id, Code: domain.FormatVoucherCode(f.Code), RewardID: f.RewardID,
 			RequestID: f.RedemptionID, Channel: f.Channel, outStanding: s}, true

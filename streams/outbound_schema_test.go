@@ -39,6 +39,7 @@ func everyOutboundFact() LedgerRecord {
 			Reason: "customer_request", OperatorID: "a-1"},
 		domain.VoucherIssued{FactMeta: meta, RequestID: "r-5", RewardID: "gift", Code: "7KQM2XHD9RTBVW4P", ExpiresAt: at},
 		domain.VoucherUsed{FactMeta: meta, RequestID: "till-1", Code: "7KQM2XHD9RTBVW4P", RedemptionID: "r-5", RewardID: "gift", Channel: "pos-1"},
+		domain.OfferMade{FactMeta: meta, Rule: "come-back-offer", Offer: "winback-call", ProgramVersion: "v1"},
 		domain.DebtRepaid{FactMeta: meta, Points: 3},
 	)
 	for _, rule := range []string{domain.RuleExpiry, domain.RuleInactivity} {

@@ -77,6 +77,7 @@ func outboundSamples(t *testing.T) []asyncAPISample {
 				Reason: "customer_request", OperatorID: "a-1"},
 			domain.VoucherIssued{FactMeta: meta, RequestID: "r-5", RewardID: "voucher-10", Code: "7KQM2XHD9RTBVW4P", ExpiresAt: at},
 			domain.VoucherUsed{FactMeta: meta, RequestID: "till-1", Code: "7KQM2XHD9RTBVW4P", RedemptionID: "r-5", RewardID: "voucher-10"},
+			domain.OfferMade{FactMeta: meta, Rule: "come-back-offer", Offer: "winback-call", ProgramVersion: "v1"},
 		}}
 	events, err := streams.OutboundOf(rec, streams.OutboundSource)
 	if err != nil {

@@ -160,6 +160,10 @@ func printEvaluation(w io.Writer, m *domain.Member, p *domain.Program, facts []d
 			}
 		case domain.TierChanged:
 			fmt.Fprintf(w, "  tier %s -> %s (%s)\n", orDash(f.From), f.To, f.Reason)
+		case domain.OfferMade:
+			fmt.Fprintf(w, "  offer %s by rule %s\n", f.Offer, f.Rule)
+		case domain.ExperimentAssigned:
+			fmt.Fprintf(w, "  experiment %s: arm %s\n", f.Experiment, f.Arm)
 		default:
 			fmt.Fprintf(w, "  %s%s\n", strings.TrimPrefix(fmt.Sprintf("%T", f), "domain."), pointsMoved(a, pe))
 		}
