@@ -243,4 +243,3 @@ func dumpTable(t *testing.T, pool *pgxpool.Pool, schema, table string) []string 
 	slices.Sort(lines)
 	return lines
 }
-
