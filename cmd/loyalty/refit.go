@@ -52,6 +52,17 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 			return
 		}
 		log.Info("analytics: scores published for the members whose bands or segment changed", "fit", res.FitID, "members", n)
+		experiments, err := projections.RefreshExperimentResults(ctx, pool, projections.ReportConfig{AsOf: cfg.AsOf,
+			Margin: flags.margin, CostPerPoint: flags.costPerPoint, MinEffect: 0.1})
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("analytics: could not refresh experiment_results; the next refit tries again", "err", err)
+			}
+			return
+		}
+		if experiments > 0 {
+			log.Info("analytics: experiment results refreshed", "experiments", experiments, "as_of", cfg.AsOf.Format(time.DateOnly))
+		}
 	})
 }
 

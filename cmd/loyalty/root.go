@@ -49,7 +49,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	pf.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOYALTY_LOG_LEVEL", "info"), "debug, info, warn or error (env LOYALTY_LOG_LEVEL)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return noSecretsInFlags(cmd) }
 	root.AddCommand(newServeCommand(g), newSimulateCommand(g), newImportCommand(g),
-		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g), newProjectionsCommand(g), newProgramCommand(g), newBacktestCommand(g), newAnalyticsCommand(g),
+		newMemberCommand(g), newMigrateCommand(g), newDLQCommand(g), newProjectionsCommand(g), newProgramCommand(g), newBacktestCommand(g), newAnalyticsCommand(g), newExperimentCommand(g),
 		newLedgerCommand(g), newHealthcheckCommand(g), newVersionCommand(g), newWebhooksCommand(g))
 	for _, c := range root.Commands() {
 		strictArgs(c)

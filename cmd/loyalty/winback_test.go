@@ -105,6 +105,10 @@ func TestWinBackThroughTheBinary(t *testing.T) {
 	waitForFit(t, db.Pool, "rebuild")
 	waitForLog(t, srv, `msg="analytics: scores published`, 2)
 	waitAllCaughtUp(t, env, db.Pool)
+	waitForLog(t, srv, `msg="analytics: experiment results refreshed" experiments=1`, 1)
+	if n := query(t, db.Pool, `select count(*)::text from loyalty.experiment_results where experiment = 'winback-2026'`); n[0] != "10" {
+		t.Errorf("the refit wrote %s rows of experiment_results, want 2 arms of 5 measures", n[0])
+	}
 	left := query(t, db.Pool, `select distinct on (member_id) member_id from loyalty.member_scores
 		where member_id = any($1) order by member_id, ledger_seq desc`, first[:40])
 	moved := 0
@@ -121,6 +125,36 @@ func TestWinBackThroughTheBinary(t *testing.T) {
 		t.Errorf("the second refit published %s scores: want the changes only", n[0])
 	}
 	checkWinBack(t, db.Pool)
+
+	// The report: every member who met the experiment is in an arm; none
+	// met it 30 days ago yet, so the measures are over no one until a
+	// later as-of date (when no one bought again: the history is over).
+	var report projections.Report
+	later := time.Now().UTC().AddDate(0, 0, 100).Format(time.DateOnly)
+	if err := json.Unmarshal([]byte(mustLoyalty(t, "experiment", "report", "winback-2026", "--json", "--as-of", later,
+		"--database-url", db.URL, "--cost-per-point", "0.5")), &report); err != nil {
+		t.Fatal(err)
+	}
+	control := query(t, db.Pool, `select count(*)::text from loyalty.experiment_assignments where arm = 'control'`)
+	treatment := query(t, db.Pool, `select count(*)::text from loyalty.experiment_assignments where arm = 'treatment'`)
+	if len(report.Arms) != 2 || fmt.Sprint(report.Arms[0].Members) != control[0] || fmt.Sprint(report.Arms[1].Members) != treatment[0] {
+		t.Errorf("report arms %+v, the ledger %s control and %s treatment", report.Arms, control[0], treatment[0])
+	}
+	for _, m := range report.Measures {
+		if m.Measure == projections.MeasureCost90d {
+			// The treated were given 300 points at 0.5: 150 each more.
+			if d := m.Arms[1].Difference; d == nil || d.Value < 149 || d.Value > 151 {
+				t.Errorf("points cost: treatment less control %+v, want 150", d)
+			}
+		}
+	}
+	text = mustLoyalty(t, "experiment", "report", "winback-2026", "--as-of", later, "--database-url", db.URL)
+	if !strings.Contains(text, "MEASURE") || !strings.Contains(text, "purchase_30d") || !strings.Contains(text, "control") {
+		t.Errorf("experiment report:\n%s", text)
+	}
+	if _, errOut, err := loyalty(t, "experiment", "report", "no-such-experiment", "--database-url", db.URL); err == nil || !strings.Contains(errOut, "has no members") {
+		t.Errorf("a report of an unknown experiment: %v %s", err, errOut)
+	}
 
 	// The ledger replayed into the read models, and a backtest of the live
 	// program, give what the engine gave.
