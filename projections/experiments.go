@@ -141,10 +141,10 @@ func b2f(b bool) float64 {
 
 // memberOutcome is what one member did after meeting the experiment.
 type memberOutcome struct {
-	arm               string
-	assigned          time.Time
+	arm                string
+	assigned           time.Time
 	orders30, orders90 int
-	spend90, points90 int64
+	spend90, points90  int64
 }
 
 // ExperimentReport compares the arms of an experiment on what its members
