@@ -99,15 +99,11 @@ func decideEvent(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([
 		return nil, reject(ReasonMissingField, "data", "no body for event type %s", e.Type)
 	}
 	facts, activity, err := e.Body.decide(m, meta, at, e, p)
-	if !activity && (err != nil || !changeEvent(e.Type)) {
-		return facts, err
-	}
-	if !activity { // an update of the member: its change rules
-		fired, err := decideChangeRules(m, meta, e, p, facts)
-		if err != nil || len(fired) == 0 {
+	if !activity {
+		if err != nil {
 			return facts, err
 		}
-		return earnings(m, meta, at, e, p, append(facts, fired...)), nil
+		return decideTriggers(m, meta, at, e, p, facts)
 	}
 	if err != nil {
 		return nil, err
@@ -126,6 +122,24 @@ func decideEvent(m *Member, meta FactMeta, at time.Time, e Event, p *Program) ([
 		return append(facts, decideTierChange(m, meta, at, facts, p)...), nil
 	}
 	return facts, nil
+}
+
+// decideTriggers adds to the facts of an event that is not the member's
+// activity what the program's triggered rules give for it: an update of
+// the member fires its change rules, the clock its inactivity rules.
+func decideTriggers(m *Member, meta FactMeta, at time.Time, e Event, p *Program, facts []Fact) ([]Fact, error) {
+	var fired []Fact
+	var err error
+	switch {
+	case changeEvent(e.Type):
+		fired, err = decideChangeRules(m, meta, e, p, facts)
+	case e.Type == TypeMemberClock && m.Known():
+		fired, err = decideInactivityRules(m, meta, e, p)
+	}
+	if err != nil || len(fired) == 0 {
+		return facts, err
+	}
+	return earnings(m, meta, at, e, p, append(facts, fired...)), nil
 }
 
 // earnings settles the points an event's facts earn: none for a member who

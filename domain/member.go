@@ -59,6 +59,9 @@ type Member struct {
 	// ruleFired is when each program rule last gave the member something,
 	// for once_per_days.
 	ruleFired map[string]time.Time
+	// LastPurchaseAt is the time of the latest purchase, for rules on
+	// inactivity.
+	LastPurchaseAt time.Time
 
 	// QualifyingSpend is the rolling spend as of the latest purchase or refund.
 	QualifyingSpend int64
@@ -425,6 +428,9 @@ func (m *Member) touch(at time.Time) {
 
 func (m *Member) evolvePurchase(f PurchaseRecorded) {
 	m.Purchases++
+	if f.OccurredAt.After(m.LastPurchaseAt) {
+		m.LastPurchaseAt = f.OccurredAt
+	}
 	m.forgetOld()
 	m.orderAges.add(orderAge{placedAt: f.OccurredAt, id: f.OrderID})
 	m.setOrder(f.OrderID, &Order{

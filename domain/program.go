@@ -267,6 +267,10 @@ type ClockNeeds struct {
 	Yearly bool
 	// NoticeDays: points are noticed this many days before they expire.
 	NoticeDays int
+	// LapseDays: the days without a purchase of the rules on inactivity;
+	// members are woken at the end of the day their last purchase's date
+	// plus so many days falls on.
+	LapseDays []int
 }
 
 // ClockNeeds says what the clock must look for under p.
@@ -279,5 +283,11 @@ func (p *Program) ClockNeeds() ClockNeeds {
 	if d := p.TierPolicy.Downgrade; d != "" && d != DowngradeNever {
 		n.ReviewGraceDays = p.TierPolicy.GraceDays
 	}
+	for _, r := range p.Earning.Rules {
+		if r.Trigger == TriggerInactivity && !slices.Contains(n.LapseDays, r.InactiveDays) {
+			n.LapseDays = append(n.LapseDays, r.InactiveDays)
+		}
+	}
+	slices.Sort(n.LapseDays)
 	return n
 }

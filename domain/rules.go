@@ -38,6 +38,9 @@ type Rule struct {
 	// OncePerDays, when set, lets the rule award a member at most once in
 	// so many days.
 	OncePerDays int
+	// InactiveDays is how long without a purchase fires a rule on
+	// inactivity.
+	InactiveDays int
 
 	cond *vm.Program
 }
@@ -201,7 +204,9 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 		r.validateTrigger(field, add)
 	} else if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded || r.On == TypeMemberStatus || r.On == TypeMemberClock ||
 		r.On == TypeMemberScored || r.On == TypeAttributesUpdated {
-		add(field+".on", "must be purchase, visit, feedback, enrolment or change")
+		add(field+".on", "must be purchase, visit, feedback, enrolment, change or inactivity")
+	} else if r.InactiveDays != 0 {
+		add(field+".days", "only a rule on inactivity takes days")
 	}
 	if r.OncePerDays < 0 || r.OncePerDays > MaxOncePerDays {
 		add(field+".once_per_days", "must be 1 to %d days", MaxOncePerDays)

@@ -15,6 +15,11 @@ type Trigger string
 // `member.risk_band == "high"` on change.
 const TriggerChange Trigger = "change"
 
+// TriggerInactivity fires a rule once per lapse: on the clock's wake of a
+// member who has not bought in the rule's InactiveDays (and whose condition
+// holds then), and not again until they buy and lapse again.
+const TriggerInactivity Trigger = "inactivity"
+
 // MaxOncePerDays bounds a rule's once_per_days: ten years.
 const MaxOncePerDays = 3650
 
@@ -23,19 +28,63 @@ const MaxOncePerDays = 3650
 func changeEvent(t EventType) bool { return t == TypeMemberScored || t == TypeAttributesUpdated }
 
 func (r *Rule) validateTrigger(field string, add func(field, format string, args ...any)) {
-	if r.Trigger != TriggerChange {
-		add(field+".on", "must be purchase, visit, feedback, enrolment or change, got %q", r.Trigger)
+	if r.Trigger != TriggerChange && r.Trigger != TriggerInactivity {
+		add(field+".on", "must be purchase, visit, feedback, enrolment, change or inactivity, got %q", r.Trigger)
 		return
 	}
 	if r.Scope != ScopeEvent {
-		add(field+".scope", "a rule on change has no lines: its scope is event")
+		add(field+".scope", "a rule on %s has no lines: its scope is event", r.Trigger)
 	}
 	if r.Award.PointsPerUnit != (Ratio{}) || r.Award.Multiplier != (Ratio{}) {
-		add(field+".award", "a rule on change gives points or an offer: there is no amount to multiply")
+		add(field+".award", "a rule on %s gives points or an offer: there is no amount to multiply", r.Trigger)
 	}
-	if r.When == "" {
+	switch {
+	case r.Trigger == TriggerChange && r.When == "":
 		add(field+".when", "a rule on change needs a condition: it fires when the condition becomes true")
+	case r.Trigger == TriggerInactivity && (r.InactiveDays < 1 || r.InactiveDays > MaxOncePerDays):
+		add(field+".days", "a rule on inactivity needs the days without a purchase, 1 to %d", MaxOncePerDays)
+	case r.Trigger != TriggerInactivity && r.InactiveDays != 0:
+		add(field+".days", "only a rule on inactivity takes days")
 	}
+}
+
+// decideInactivityRules fires, on the clock's wake, the rules on
+// inactivity the member has lapsed into: no purchase in their days, and
+// not fired since the last purchase.
+func decideInactivityRules(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) {
+	if e.Type != TypeMemberClock || m.LastPurchaseAt.IsZero() || len(p.Earning.Rules) == 0 {
+		return nil, nil
+	}
+	env := ruleEnv{Event: eventEnv(e), Member: memberEnv(m, p)}
+	order := p.Earning.byPriority
+	if len(order) != len(p.Earning.Rules) {
+		order = sortedRules(p.Earning.Rules)
+	}
+	arms := experimentArms{member: m}
+	var facts []Fact
+	for _, r := range order {
+		if r.Trigger != TriggerInactivity || !r.covers(meta.OccurredAt) || m.firedWithin(r, meta.OccurredAt) ||
+			meta.OccurredAt.Before(m.LastPurchaseAt.Add(time.Duration(r.InactiveDays)*24*time.Hour)) {
+			continue
+		}
+		if last, ok := m.ruleFired[r.ID]; ok && !last.Before(m.LastPurchaseAt) {
+			continue // fired in this lapse already
+		}
+		holds, err := r.holds(env)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+		}
+		if !holds || !arms.allow(p, r, meta, &facts) {
+			continue
+		}
+		if award, ok := r.give(m, meta, p, r.Award.Points, ""); ok {
+			facts = append(facts, award)
+			if r.Stop {
+				break
+			}
+		}
+	}
+	return facts, nil
 }
 
 // OfferMade records that a rule made the member an offer for the CRM to

@@ -169,3 +169,56 @@ func TestTriggersAreValidated(t *testing.T) {
 		})
 	}
 }
+
+func clock(id string, at time.Time) domain.Event { return event(id, at, domain.Clock{}) }
+
+func TestInactivityRules(t *testing.T) {
+	lapsed := domain.Rule{ID: "lapsed", Trigger: domain.TriggerInactivity, Scope: domain.ScopeEvent, InactiveDays: 60,
+		Award: domain.Award{Offer: "we-miss-you"}}
+	goldLapsed := domain.Rule{ID: "gold-lapsed", Trigger: domain.TriggerInactivity, Scope: domain.ScopeEvent, InactiveDays: 60,
+		When: `member.tier == "gold"`, Award: domain.Award{Points: 200}}
+	known := []domain.Event{enrolled(), buy("b-0", t0, "o-0", eur(1000))}
+	offer := func(id string, at time.Time) domain.OfferMade {
+		return domain.OfferMade{FactMeta: meta(id, at), Rule: "lapsed", Offer: "we-miss-you", ProgramVersion: "test-1"}
+	}
+	runRuleCases(t, []ruleCase{
+		{
+			name: "sixty days without a purchase fires it", program: withRules(lapsed),
+			given: known, when: clock("c-1", t0.Add(60*day)),
+			want: []domain.Fact{offer("c-1", t0.Add(60*day))},
+		},
+		{
+			name: "not before", program: withRules(lapsed),
+			given: known, when: clock("c-1", t0.Add(60*day-time.Minute)),
+		},
+		{
+			name: "once in a lapse", program: withRules(lapsed),
+			given: append(known, clock("c-1", t0.Add(60*day))), when: clock("c-2", t0.Add(90*day)),
+		},
+		{
+			name: "again after the member bought and lapsed again", program: withRules(lapsed),
+			given: append(known, clock("c-1", t0.Add(60*day)), buy("b-1", t0.Add(70*day), "o-1", eur(1000))),
+			when:  clock("c-2", t0.Add(130*day)),
+			want:  []domain.Fact{offer("c-2", t0.Add(130*day))},
+		},
+		{
+			name: "a visit is not a purchase", program: withRules(lapsed),
+			given: append(known, visit("v-1", t0.Add(50*day))), when: clock("c-1", t0.Add(61*day)),
+			want: []domain.Fact{offer("c-1", t0.Add(61*day))},
+		},
+		{
+			name: "only the clock wakes it", program: withRules(lapsed),
+			given: known, when: visit("v-1", t0.Add(61*day)),
+			want: []domain.Fact{domain.VisitRecorded{FactMeta: meta("v-1", t0.Add(61*day)), Channel: "store-1"},
+				earned("v-1", t0.Add(61*day), 5, domain.RuleVisitBonus, "")},
+		},
+		{
+			name: "its condition must hold", program: withRules(goldLapsed),
+			given: known, when: clock("c-1", t0.Add(61*day)),
+		},
+		{
+			name: "a member who never bought has not lapsed", program: withRules(lapsed),
+			given: []domain.Event{enrolled()}, when: clock("c-1", t0.Add(400*day)),
+		},
+	})
+}

@@ -158,6 +158,7 @@ type fileRule struct {
 	ValidTo     scalar    `yaml:"valid_to"`
 	Limit       fileLimit `yaml:"limit"`
 	OncePerDays scalar    `yaml:"once_per_days"`
+	Days        scalar    `yaml:"days"`
 }
 
 type fileAward struct {
@@ -724,7 +725,8 @@ func (c *converter) rule(field string, fr fileRule) domain.Rule {
 			Multiplier:    c.ratio(field+".award.multiplier", fr.Award.Multiplier, false, domain.Ratio{}),
 			Offer:         c.text(field+".award.offer", fr.Award.Offer),
 		},
-		OncePerDays: int(c.integer(field+".once_per_days", fr.OncePerDays, domain.MaxOncePerDays)),
+		OncePerDays:  int(c.integer(field+".once_per_days", fr.OncePerDays, domain.MaxOncePerDays)),
+		InactiveDays: int(c.integer(field+".days", fr.Days, domain.MaxOncePerDays)),
 		Limit: domain.Limit{
 			Points: c.integer(field+".limit.points", fr.Limit.Points, maxPoints),
 			Per:    domain.LimitPeriod(c.text(field+".limit.per", fr.Limit.Per)),
@@ -733,12 +735,12 @@ func (c *converter) rule(field string, fr fileRule) domain.Rule {
 	if scope := c.text(field+".scope", fr.Scope); scope != "" {
 		r.Scope = domain.RuleScope(scope)
 	}
-	if on := c.text(field+".on", fr.On); on == string(domain.TriggerChange) {
-		r.On, r.Trigger = "", domain.TriggerChange
+	if on := c.text(field+".on", fr.On); on == string(domain.TriggerChange) || on == string(domain.TriggerInactivity) {
+		r.On, r.Trigger = "", domain.Trigger(on)
 	} else if on != "" {
 		t, ok := domain.EventTypeForKind(on)
 		if !ok {
-			c.fail(field+".on", fr.On, "must be purchase, visit, feedback, enrolment or change, got %q", on)
+			c.fail(field+".on", fr.On, "must be purchase, visit, feedback, enrolment, change or inactivity, got %q", on)
 		}
 		r.On = t
 	}

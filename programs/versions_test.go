@@ -159,7 +159,7 @@ func TestParseRules(t *testing.T) {
 	for _, c := range []struct{ good, bad, want string }{
 		{"award: {points: 15}", "award: {}", "earning.rules[2].award: must give exactly one"},
 		{"when: event.rating >= 4", "when: event.rating >>= 4", "earning.rules[2].when"},
-		{"on: feedback", "on: refund", "earning.rules[2].on: must be purchase, visit, feedback, enrolment or change"},
+		{"on: feedback", "on: refund", "earning.rules[2].on: must be purchase, visit, feedback, enrolment, change or inactivity"},
 	} {
 		broken := strings.Replace(text, c.good, c.bad, 1)
 		if _, err := Parse([]byte(broken)); err == nil || !strings.Contains(err.Error(), c.want) {

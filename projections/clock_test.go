@@ -87,4 +87,28 @@ func TestDueForClockPicksEveryReasonToWake(t *testing.T) {
 	if want := []string{"credited", "expiring", "gifted", "later", "pending"}; !slices.Equal(ids, want) {
 		t.Errorf("with notices 20 days ahead: %v, want %v", ids, want)
 	}
+	// Rules on inactivity after 3 and 30 days: woken at the end of the
+	// day of the last purchase plus the days, whatever the points.
+	exec(`insert into loyalty.member_rfm (member_id, first_purchase_on, last_purchase_on, frequency, recency_days, orders, revenue, average_order_value)
+		values ('bought-day-3', $1, $1, 0, 0, 1, 100, 100), ('bought-day-4', $2, $2, 0, 0, 1, 100, 100), ('bought-feb', $3, $3, 0, 0, 1, 100, 100)`,
+		day(3), day(4), time.Date(2026, 2, 5, 0, 0, 0, 0, time.UTC))
+	for _, id := range []string{"bought-day-3", "bought-day-4", "bought-feb"} {
+		member(id, 0, 0, day(1), nil)
+	}
+	ids, _, err = DueForClock(ctx, pool, day(7), mark, 0, -1, false, 0, 3, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// day 3 + 3 days ends on day 7 at 00:00; day 4's on day 8; 5 February
+	// + 30 ends on 8 March.
+	if want := []string{"bought-day-3", "credited", "expiring", "gifted", "pending"}; !slices.Equal(ids, want) {
+		t.Errorf("with rules on inactivity after 3 and 30 days, on day 7: %v, want %v", ids, want)
+	}
+	ids, _, err = DueForClock(ctx, pool, day(8), ClockMark{At: day(7), Seq: 6}, 0, -1, false, 0, 3, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"bought-day-4", "bought-feb"}; !slices.Equal(ids, want) {
+		t.Errorf("on day 8, after day 7: %v, want %v", ids, want)
+	}
 }

@@ -175,7 +175,8 @@ func NewMembersDue(q Querier) *MembersDue { return &MembersDue{q: q} }
 // Due lists the members who may have work due by now under needs, since
 // the last advance; advance moves the mark past them once they are woken.
 func (m *MembersDue) Due(ctx context.Context, now time.Time, needs domain.ClockNeeds) (ids []string, advance func(), err error) {
-	ids, next, err := DueForClock(ctx, m.q, now, m.mark, needs.InactivityDays, needs.ReviewGraceDays, needs.Yearly, needs.NoticeDays)
+	ids, next, err := DueForClock(ctx, m.q, now, m.mark, needs.InactivityDays, needs.ReviewGraceDays, needs.Yearly, needs.NoticeDays,
+		needs.LapseDays...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -203,8 +204,13 @@ func (m *MembersDue) Due(ctx context.Context, now time.Time, needs domain.ClockN
 //
 // With noticeDays above 0, members whose dated points came within that many
 // days of their expiry since mark.At.
+//
+// For each of lapseDays (the program's rules on inactivity), members whose
+// last purchase day plus that many days ended since mark.At, whatever their
+// points: the end of the day, so that the wake comes after the moment the
+// engine's exact time says they lapsed.
 func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays, reviewGraceDays int, yearly bool,
-	noticeDays int) ([]string, ClockMark, error) {
+	noticeDays int, lapseDays ...int) ([]string, ClockMark, error) {
 	next := ClockMark{At: now}
 	if err := q.QueryRow(ctx, `select coalesce(max(ledger_seq), 0) from loyalty.points_ledger`).Scan(&next.Seq); err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
@@ -243,10 +249,14 @@ with due as (
 	select member_id, false from loyalty.points_ledger
 	where $8 > 0 and kind in ('earned', 'released', 'received', 'adjusted') and expires_at is not null
 		and expires_at - make_interval(days => $8) > $2 and expires_at - make_interval(days => $8) <= $1
+	union
+	select r.member_id, true from loyalty.member_rfm r cross join unnest($9::int[]) n(days)
+	where ((r.last_purchase_on + n.days + 1)::timestamp at time zone 'UTC') > $2
+		and ((r.last_purchase_on + n.days + 1)::timestamp at time zone 'UTC') <= $1
 )
 select distinct d.member_id from due d join loyalty.members m on m.member_id = d.member_id
 where d.tier or m.points_balance > 0 or m.points_pending > 0
-order by 1`, now, since, mark.Seq, next.Seq, inactivityDays, reviewGraceDays, yearly, noticeDays)
+order by 1`, now, since, mark.Seq, next.Seq, inactivityDays, reviewGraceDays, yearly, noticeDays, lapseDays)
 	if err != nil {
 		return nil, mark, fmt.Errorf("members due for the clock: %w", err)
 	}
