@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits of a member's attributes (docs/events.md): a small typed map that
@@ -68,16 +69,30 @@ func (b AttributesUpdate) validate(Event) error {
 	}
 	for i, a := range b.Attributes {
 		if !isAttributeName(a.Name) {
-			return reject(ReasonInvalidField, "attributes", "name %q must be 1 to %d of a-z, 0-9 and _", a.Name, MaxAttributeNameBytes)
+			return reject(ReasonInvalidField, "attributes", "name %q must be 1 to %d of a-z, 0-9 and _", cut(a.Name), MaxAttributeNameBytes)
 		}
 		if i > 0 && b.Attributes[i-1].Name >= a.Name {
-			return reject(ReasonInvalidField, "attributes", "must be sorted by name, each name once (%q)", a.Name)
+			return reject(ReasonInvalidField, "attributes", "must be sorted by name, each name once (%q)", cut(a.Name))
 		}
 		if !slices.Contains([]AttributeKind{AttributeString, AttributeInt, AttributeBool, AttributeRemoved}, a.Kind) {
 			return reject(ReasonInvalidField, "attributes."+a.Name, "has no value of a known kind")
 		}
 	}
 	return nil
+}
+
+// cut shortens a name for an error message, which goes to dead-letter
+// headers and logs: a name is at most 64 bytes, a bad one may be anything.
+func cut(s string) string {
+	const max = MaxAttributeNameBytes
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func isAttributeName(s string) bool {

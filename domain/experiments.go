@@ -165,7 +165,8 @@ func (x *Experiment) validateArms(field string, add func(field, format string, a
 // given.
 func (x *Experiment) sameArms(y *Experiment) bool {
 	return x.From.Equal(y.From) && slices.Equal(x.Rules, y.Rules) && slices.EqualFunc(x.Arms, y.Arms, func(a, b Arm) bool {
-		return a.Name == b.Name && a.Share == b.Share && slices.Equal(a.Rules, b.Rules)
+		// nil is all of the rules, an empty list none: not the same arm
+		return a.Name == b.Name && a.Share == b.Share && (a.Rules == nil) == (b.Rules == nil) && slices.Equal(a.Rules, b.Rules)
 	})
 }
 
@@ -176,10 +177,22 @@ type ExperimentAssigned struct {
 	FactMeta
 	Experiment string
 	Arm        string
+	// Withheld are the rules under test the arm is not given: the member is
+	// not given them for an event dated before this one either, whatever
+	// program version decides it (a backdated event cannot take a control
+	// member out of control).
+	Withheld []string
 }
 
 func (ExperimentAssigned) FactType() FactType { return FactExperimentAssigned }
 func (ExperimentAssigned) activity() bool     { return false }
+
+// withholds reports whether the member was recorded, after at, in an arm
+// not given the rule.
+func (m *Member) withholds(rule string, at time.Time) bool {
+	since, ok := m.withheld[rule]
+	return ok && at.Before(since)
+}
 
 // Arm is the arm of the experiment the member was recorded in, if any.
 func (m *Member) Arm(experiment string) (string, bool) {

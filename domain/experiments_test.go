@@ -50,8 +50,9 @@ func TestExperimentArms(t *testing.T) {
 	x := winback(t0, time.Time{})
 	control, treated := memberInArm(x, domain.ControlArm), memberInArm(x, "treatment")
 	history := func(m string) []domain.Event { return []domain.Event{as(m, enrolled()), as(m, firstBuy)} }
-	assigned := func(m, id string, at time.Time, arm string) domain.ExperimentAssigned {
-		return domain.ExperimentAssigned{FactMeta: domain.FactMeta{MemberID: m, EventID: id, OccurredAt: at}, Experiment: "winback", Arm: arm}
+	assigned := func(m, id string, at time.Time, arm string, withheld ...string) domain.ExperimentAssigned {
+		return domain.ExperimentAssigned{FactMeta: domain.FactMeta{MemberID: m, EventID: id, OccurredAt: at}, Experiment: "winback", Arm: arm,
+			Withheld: withheld}
 	}
 	earnedBy := func(m string, f domain.PointsEarned) domain.PointsEarned { f.MemberID = m; return f }
 	recorded := func(m string, f domain.PurchaseRecorded) domain.PurchaseRecorded { f.MemberID = m; return f }
@@ -70,13 +71,22 @@ func TestExperimentArms(t *testing.T) {
 			name: "a control member is recorded in control and not given it", program: withExperiment(x),
 			given: history(control), when: purchase(control, t0, 2000),
 			want: []domain.Fact{recorded(control, purchased("e-1", t0, "o-1", eur(2000), 2000, 2100)),
-				earnedBy(control, earned("e-1", t0, 20, domain.RuleBase, "o-1")), assigned(control, "e-1", t0, domain.ControlArm)},
+				earnedBy(control, earned("e-1", t0, 20, domain.RuleBase, "o-1")), assigned(control, "e-1", t0, domain.ControlArm, "bonus")},
 		},
 		{
 			name: "once recorded, not again", program: withExperiment(x),
 			given: append(history(control), as(control, buy("e-0b", t0, "o-0b", eur(1500)))), when: purchase(control, t0.Add(day), 2000),
 			want: []domain.Fact{recorded(control, purchased("e-1", t0.Add(day), "o-1", eur(2000), 2000, 3600)),
 				earnedBy(control, earned("e-1", t0.Add(day), 20, domain.RuleBase, "o-1"))},
+		},
+		{
+			// Recorded in control on day 1; a purchase dated before the
+			// experiment, arriving later, is not given the rule either.
+			name: "a backdated event does not take a member out of control", program: withExperiment(x),
+			given: append(history(control), as(control, buy("e-0b", t0.Add(day), "o-0b", eur(1500)))),
+			when:  purchase(control, t0.Add(-time.Hour), 2000),
+			want: []domain.Fact{recorded(control, purchased("e-1", t0.Add(-time.Hour), "o-1", eur(2000), 2000, 2100)),
+				earnedBy(control, earned("e-1", t0.Add(-time.Hour), 20, domain.RuleBase, "o-1"))},
 		},
 		{
 			name: "a member the rule would give nothing meets no experiment", program: withExperiment(x),
@@ -107,7 +117,7 @@ func TestExperimentArms(t *testing.T) {
 			},
 			given: history(control), when: purchase(control, t0, 2000),
 			want: []domain.Fact{recorded(control, purchased("e-1", t0, "o-1", eur(2000), 2000, 2100)),
-				earnedBy(control, earned("e-1", t0, 20, domain.RuleBase, "o-1")), assigned(control, "e-1", t0, domain.ControlArm),
+				earnedBy(control, earned("e-1", t0, 20, domain.RuleBase, "o-1")), assigned(control, "e-1", t0, domain.ControlArm, "bonus"),
 				earnedBy(control, earned("e-1", t0, 7, "fallback", "o-1"))},
 		},
 	}
@@ -124,7 +134,7 @@ func TestExperimentArms(t *testing.T) {
 		},
 		given: history(partial), when: purchase(partial, t0, 2000),
 		want: []domain.Fact{recorded(partial, purchased("e-1", t0, "o-1", eur(2000), 2000, 2100)),
-			earnedBy(partial, earned("e-1", t0, 20, domain.RuleBase, "o-1")), assigned(partial, "e-1", t0, "extra-only"),
+			earnedBy(partial, earned("e-1", t0, 20, domain.RuleBase, "o-1")), assigned(partial, "e-1", t0, "extra-only", "bonus"),
 			earnedBy(partial, earned("e-1", t0, 4, "extra", "o-1"))},
 	})
 	runRuleCases(t, cases)
@@ -244,19 +254,26 @@ func TestVersionsKeepAnExperimentsArms(t *testing.T) {
 	}
 	moved := winback(t0, time.Time{}, domain.Arm{Name: domain.ControlArm, Share: 20}, domain.Arm{Name: "treatment", Share: 80})
 	later := winback(t0.Add(day), time.Time{})
-	for _, changed := range []domain.Experiment{moved, later} {
+	placebo := winback(t0, time.Time{}, domain.Arm{Name: domain.ControlArm, Share: 50}, domain.Arm{Name: "treatment", Share: 50, Rules: []string{}})
+	for _, changed := range []domain.Experiment{moved, later, placebo} {
 		_, err := domain.NewPrograms(version("v1", time.Time{}, x), version("v2", t0.Add(10*day), changed))
 		if err == nil || !strings.Contains(err.Error(), `version "v2" changes experiment "winback"`) {
 			t.Errorf("a version changing the arms to %+v: %v", changed.Arms, err)
+		}
+		// and the other way round: a placebo arm (given none) made a treated one (given all)
+		_, err = domain.NewPrograms(version("v1", time.Time{}, changed), version("v2", t0.Add(10*day), x))
+		if err == nil {
+			t.Errorf("a version changing the arms from %+v to %+v: accepted", changed.Arms, x.Arms)
 		}
 	}
 }
 
 // Whatever the program's version history (an experiment starting, ending,
-// its rule changing or leaving, other rules around it), no member is ever
-// given a rule under test while its experiment runs unless their recorded
-// arm is given it; every member meeting the experiment is recorded once,
-// in the arm of the hash.
+// its rule changing or leaving, other rules around it) and however late
+// events arrive, no member is ever given a rule under test while its
+// experiment runs unless their recorded arm is given it, nor, once
+// recorded in control, for an event dated before that; every member
+// meeting the experiment is recorded once, in the arm of the hash.
 func TestControlNeverReceivesARuleUnderTest(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		x := winback(t0.Add(time.Duration(rapid.IntRange(0, 30).Draw(t, "start_days"))*day), time.Time{},
@@ -300,9 +317,12 @@ func TestControlNeverReceivesARuleUnderTest(t *testing.T) {
 		members := []string{memberInArm(x, domain.ControlArm), memberInArm(x, "treatment"), "m-a", "m-b", "m-c"}
 		for _, m := range members {
 			state := domain.NewMember(m)
-			recorded := ""
+			recorded, recordedAt := "", time.Time{}
 			for i, e := range drawEvents(t) {
 				e.MemberID, e.ID = m, fmt.Sprintf("%s-%d", m, i)
+				if rapid.IntRange(0, 3).Draw(t, "backdated") == 0 { // a late event, dated before the experiment began
+					e.OccurredAt = x.From.Add(-time.Duration(rapid.IntRange(1, 40).Draw(t, "days_back")) * day)
+				}
 				p := programs.At(e.OccurredAt)
 				facts, err := domain.Apply(state, e, p)
 				if err != nil {
@@ -314,12 +334,13 @@ func TestControlNeverReceivesARuleUnderTest(t *testing.T) {
 						if recorded != "" || f.Arm != x.ArmOf(m) {
 							t.Fatalf("%s recorded in %s (already %q, hash %s)", m, f.Arm, recorded, x.ArmOf(m))
 						}
-						recorded = f.Arm
+						recorded, recordedAt = f.Arm, f.OccurredAt
 					case domain.PointsEarned:
 						running := slices.ContainsFunc(p.Experiments, func(y domain.Experiment) bool {
 							return y.ID == x.ID && !f.OccurredAt.Before(y.From) && (y.To.IsZero() || f.OccurredAt.Before(y.To))
 						})
-						if f.Rule == "bonus" && running && recorded != "treatment" {
+						heldOut := recorded == domain.ControlArm && f.OccurredAt.Before(recordedAt)
+						if f.Rule == "bonus" && (running && recorded != "treatment" || heldOut) {
 							t.Fatalf("%s (arm %q) given %d points of the rule under test at %s, version %s", m, recorded, f.Points, f.OccurredAt, p.Version)
 						}
 					}

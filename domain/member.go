@@ -54,8 +54,10 @@ type Member struct {
 	ScoredAt time.Time
 	// Attributes are upstream's (AttributesUpdated), sorted by name.
 	Attributes []Attribute
-	// experiments are the arms the member was recorded in, by experiment.
+	// experiments are the arms the member was recorded in, by experiment;
+	// withheld, the rules an arm is not given, from when it was recorded.
 	experiments map[string]string
+	withheld    map[string]time.Time
 	// ruleFired is when each program rule last gave the member something,
 	// for once_per_days.
 	ruleFired map[string]time.Time
@@ -405,6 +407,17 @@ func (m *Member) Evolve(f Fact) {
 			m.experiments = map[string]string{}
 		}
 		m.experiments[f.Experiment] = f.Arm
+		if len(f.Withheld) > 0 {
+			m.withheld = maps.Clone(m.withheld)
+			if m.withheld == nil {
+				m.withheld = map[string]time.Time{}
+			}
+			for _, r := range f.Withheld {
+				if f.OccurredAt.After(m.withheld[r]) {
+					m.withheld[r] = f.OccurredAt
+				}
+			}
+		}
 	case PointsRedeemed, RedemptionRejected:
 		m.evolveRedemption(f)
 	case PointsCancelled:

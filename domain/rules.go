@@ -324,6 +324,9 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 // experiment testing it puts them in an arm not given it. The first time,
 // it records the member's arm in facts.
 func (a *experimentArms) allow(p *Program, r *Rule, meta FactMeta, facts *[]Fact) bool {
+	if a.member.withholds(r.ID, meta.OccurredAt) {
+		return false
+	}
 	x := p.experimentTesting(r.ID, meta.OccurredAt)
 	if x == nil {
 		return true
@@ -356,7 +359,13 @@ func (a *experimentArms) of(x *Experiment, meta FactMeta) (string, *ExperimentAs
 		a.assigned = map[string]string{}
 	}
 	a.assigned[x.ID] = arm
-	return arm, &ExperimentAssigned{FactMeta: meta, Experiment: x.ID, Arm: arm}
+	var withheld []string
+	for _, r := range x.Rules {
+		if !x.gives(arm, r) {
+			withheld = append(withheld, r)
+		}
+	}
+	return arm, &ExperimentAssigned{FactMeta: meta, Experiment: x.ID, Arm: arm, Withheld: withheld}
 }
 
 func (r *Rule) covers(at time.Time) bool {

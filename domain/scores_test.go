@@ -151,6 +151,7 @@ func TestScoresAndAttributesAreValidated(t *testing.T) {
 		{"a name with upper case", domain.AttributesUpdate{Attributes: []domain.Attribute{str("Store", "x")}}, "attributes"},
 		{"a name with a dot", domain.AttributesUpdate{Attributes: []domain.Attribute{str("a.b", "x")}}, "attributes"},
 		{"a name of 65 bytes", domain.AttributesUpdate{Attributes: []domain.Attribute{str(strings.Repeat("a", 65), "x")}}, "attributes"},
+		{"a name of 64 KB", domain.AttributesUpdate{Attributes: []domain.Attribute{str(strings.Repeat("é", 32<<10), "x")}}, "attributes"},
 		{"a name twice", domain.AttributesUpdate{Attributes: []domain.Attribute{str("a", "x"), num("a", 1)}}, "attributes"},
 		{"a value of 257 bytes", domain.AttributesUpdate{Attributes: []domain.Attribute{str("a", strings.Repeat("v", 257))}}, "attributes.a"},
 		{"a value with a control character", domain.AttributesUpdate{Attributes: []domain.Attribute{str("a", "x\x07")}}, "attributes.a"},
@@ -164,6 +165,8 @@ func TestScoresAndAttributesAreValidated(t *testing.T) {
 			rej := rejection(domain.Validate(event("e-1", t0, tt.body), t0))
 			if rej == nil || rej.Field != tt.field {
 				t.Errorf("Validate = %v, want a rejection of %s", rej, tt.field)
+			} else if len(rej.Detail) > 200 {
+				t.Errorf("the rejection's detail is %d bytes: it goes to headers and logs", len(rej.Detail))
 			}
 		})
 	}

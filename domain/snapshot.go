@@ -15,7 +15,7 @@ import (
 // version it was written with, and a start with another one empties the
 // store and folds the whole ledger again (keyindex.Index.Bind). A snapshot
 // of another version is never decoded.
-const StateVersion = 7
+const StateVersion = 8
 
 // ErrSnapshot means a member snapshot cannot be decoded: damaged, or of
 // another StateVersion.
@@ -65,6 +65,10 @@ func (m *Member) AppendBinary(b []byte) ([]byte, error) {
 		w.time(at)
 	})
 	w.time(m.LastPurchaseAt)
+	writeMap(&w, m.withheld, func(rule string, at time.Time) {
+		w.str(rule)
+		w.time(at)
+	})
 	w.int(m.QualifyingSpend)
 	w.days(m.spend)
 	w.orders(m.orders)
@@ -145,6 +149,7 @@ func DecodeMember(b []byte) (*Member, error) {
 	m.experiments = readMap(&r, 2, func() (string, string) { return r.str(), r.str() })
 	m.ruleFired = readMap(&r, 3, func() (string, time.Time) { return r.str(), r.time() })
 	m.LastPurchaseAt = r.time()
+	m.withheld = readMap(&r, 3, func() (string, time.Time) { return r.str(), r.time() })
 	m.QualifyingSpend = r.int()
 	m.spend = r.days()
 	m.orders = r.orders()

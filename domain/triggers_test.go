@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -127,8 +128,8 @@ func TestChangeRulesUnderExperiment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(facts) != 2 || facts[1] != (domain.ExperimentAssigned{FactMeta: domain.FactMeta{MemberID: control, EventID: "s-1", OccurredAt: t0},
-		Experiment: "winback", Arm: domain.ControlArm}) {
+	if len(facts) != 2 || !reflect.DeepEqual(facts[1], domain.ExperimentAssigned{FactMeta: domain.FactMeta{MemberID: control, EventID: "s-1", OccurredAt: t0},
+		Experiment: "winback", Arm: domain.ControlArm, Withheld: []string{"winback"}}) {
 		t.Errorf("a control member entering the band: %s", formatFacts(facts))
 	}
 }

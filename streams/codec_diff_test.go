@@ -443,6 +443,7 @@ func ledgerFacts(meta domain.FactMeta, s [3]string, n [3]int64) []domain.Fact {
 		domain.MemberScored{FactMeta: meta, Scores: domain.Scores{FitID: s[0], PAlivePPM: n[0], RiskBand: s[1],
 			PredictedValue: domain.Money{Minor: n[1], Currency: s[2]}, ValueBand: s[2], Segment: s[0]}},
 		domain.ExperimentAssigned{FactMeta: meta, Experiment: s[1], Arm: s[2]},
+		domain.ExperimentAssigned{FactMeta: meta, Experiment: s[0], Arm: s[1], Withheld: []string{s[2], s[0]}},
 		domain.OfferMade{FactMeta: meta, Rule: s[0], Offer: s[2], ProgramVersion: s[1]},
 		domain.PointsEarned{FactMeta: meta, Points: n[1], Rule: s[2], ProgramVersion: s[0], Triggered: true},
 		domain.AttributesUpdated{FactMeta: meta, Attributes: []domain.Attribute{{Name: s[0], Kind: domain.AttributeString, String: s[1]},

@@ -314,7 +314,7 @@ func refDecodeAttributes(o refObject) (domain.EventBody, error) {
 		case "number":
 			n, err := strconv.ParseInt(string(v), 10, 64)
 			if err != nil {
-				return b, refRejectWire(domain.ReasonInvalidField, "attributes."+name, "must be an integer within 64 bits, got %s", refQuote(string(v)))
+				return b, refRejectWire(domain.ReasonInvalidField, "attributes."+name, "must be an integer within 64 bits, without fraction or exponent")
 			}
 			a.Kind, a.Int = domain.AttributeInt, n
 		default:
@@ -1162,6 +1162,7 @@ type refWireFact struct {
 	Arm                  string          `json:"arm,omitempty"`
 	Triggered            bool            `json:"triggered,omitempty"`
 	Offer                string          `json:"offer,omitempty"`
+	Rules                []string        `json:"rules,omitempty"`
 }
 
 type refWireAttr struct {
@@ -1368,7 +1369,7 @@ func refEncodeFact(f domain.Fact) (refWireFact, error) {
 		w.FitID, w.PAlivePPM, w.RiskBand, w.ValueBand, w.Segment = f.FitID, f.PAlivePPM, f.RiskBand, f.ValueBand, f.Segment
 		w.Amount, w.Currency = f.PredictedValue.Minor, f.PredictedValue.Currency
 	case domain.ExperimentAssigned:
-		w.Experiment, w.Arm = f.Experiment, f.Arm
+		w.Experiment, w.Arm, w.Rules = f.Experiment, f.Arm, f.Withheld
 	case domain.OfferMade:
 		w.Rule, w.Offer, w.ProgramVersion = f.Rule, f.Offer, f.ProgramVersion
 	case domain.AttributesUpdated:
@@ -1542,7 +1543,7 @@ func refDecodeFact(w refWireFact, meta domain.FactMeta) (domain.Fact, error) {
 	case domain.FactOfferMade:
 		return domain.OfferMade{FactMeta: meta, Rule: w.Rule, Offer: w.Offer, ProgramVersion: w.ProgramVersion}, nil
 	case domain.FactExperimentAssigned:
-		return domain.ExperimentAssigned{FactMeta: meta, Experiment: w.Experiment, Arm: w.Arm}, nil
+		return domain.ExperimentAssigned{FactMeta: meta, Experiment: w.Experiment, Arm: w.Arm, Withheld: w.Rules}, nil
 	case domain.FactAttributesUpdated:
 		f := domain.AttributesUpdated{FactMeta: meta}
 		for _, ra := range w.Attributes {

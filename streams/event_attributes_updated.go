@@ -63,7 +63,9 @@ func decodeAttribute(name string, v []byte) (domain.Attribute, error) {
 	case "number":
 		n, ok := parseInteger(v, 64)
 		if bytes.ContainsAny(v, ".eE") || !ok {
-			return a, rejectWire(domain.ReasonInvalidField, field, "must be an integer within 64 bits, got %s", quote(string(v)))
+			// the value is not repeated: attributes are personal data, and the
+			// reason goes to dead-letter headers and logs
+			return a, rejectWire(domain.ReasonInvalidField, field, "must be an integer within 64 bits, without fraction or exponent")
 		}
 		a.Kind, a.Int = domain.AttributeInt, n
 	default:

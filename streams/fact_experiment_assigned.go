@@ -6,9 +6,9 @@ import "github.com/pointsledger/loyalty/domain"
 var factExperimentAssigned = newFactCodec(encodeExperimentAssigned, decodeExperimentAssigned)
 
 func encodeExperimentAssigned(w *wireFact, f domain.ExperimentAssigned) {
-	w.Experiment, w.Arm = f.Experiment, f.Arm
+	w.Experiment, w.Arm, w.Rules = f.Experiment, f.Arm, f.Withheld
 }
 
 func decodeExperimentAssigned(w *wireFact, meta domain.FactMeta) (domain.ExperimentAssigned, error) {
-	return domain.ExperimentAssigned{FactMeta: meta, Experiment: w.Experiment, Arm: w.Arm}, nil
+	return domain.ExperimentAssigned{FactMeta: meta, Experiment: w.Experiment, Arm: w.Arm, Withheld: w.Rules}, nil
 }

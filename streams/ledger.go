@@ -126,6 +126,9 @@ type wireFact struct {
 	Arm                  string          `json:"arm,omitempty"`
 	Triggered            bool            `json:"triggered,omitempty"`
 	Offer                string          `json:"offer,omitempty"`
+	// Rules are an experiment's rules withheld from an arm; the parser
+	// leaves a record holding them to json.Unmarshal.
+	Rules []string `json:"rules,omitempty"`
 	// Attributes are personal: a version 2 record seals them. The parser
 	// leaves a record holding them to json.Unmarshal.
 	Attributes []wireAttribute `json:"attributes,omitempty"`
@@ -402,6 +405,16 @@ func appendWireFact(b []byte, w *wireFact) []byte {
 		b = append(b, `,"triggered":true`...)
 	}
 	b = appendOptString(b, `,"offer":`, w.Offer)
+	if len(w.Rules) > 0 {
+		b = append(b, `,"rules":[`...)
+		for i, r := range w.Rules {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, r, true)
+		}
+		b = append(b, ']')
+	}
 	if len(w.Attributes) > 0 {
 		b = append(b, `,"attributes":`...)
 		b = appendWireAttributes(b, w.Attributes)

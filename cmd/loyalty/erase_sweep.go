@@ -70,10 +70,16 @@ func (m memberMatcher) match(subject string, header map[string][]string, data []
 }
 
 // names walks a JSON document for a member field holding an erased id.
+// An attributes map is upstream's, keyed by names upstream chooses: a key
+// there that happens to be "member_id" names no member, and another
+// member's update must not be deleted for it.
 func (m memberMatcher) names(v any) bool {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, x := range v {
+			if k == "attributes" {
+				continue
+			}
 			if s, ok := x.(string); ok && m.ids[s] && slices.Contains(memberFields, k) {
 				return true
 			}

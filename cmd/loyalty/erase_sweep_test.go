@@ -45,6 +45,8 @@ func TestErasureMatchesTheMemberOnly(t *testing.T) {
 		{"an event id that is the id", "loyalty.in.9.visit-recorded." + other, map[string][]string{"Nats-Msg-Id": {"42"}}, `{"data":{"member_id":"m-7"}}`, false},
 		{"a subject whose token holds the key", "loyalty.in.9.visit-recorded.x" + key42, nil, `{}`, false},
 		{"a member field of a number", "loyalty.in.9.visit-recorded." + other, nil, `{"data":{"member_id":42}}`, false},
+		{"another member's attribute named like a member field", "loyalty.in.attributes-updated." + other, nil,
+			`{"data":{"member_id":"m-7","attributes":{"member_id":"42","referred_by":"a.b@example.com"}}}`, false},
 	}
 	for _, c := range cases {
 		if got := m.match(c.subject, c.header, []byte(c.data)); got != c.want {
