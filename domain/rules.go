@@ -479,9 +479,12 @@ func memberEnv(m *Member, p *Program) ruleMember {
 		QualifyingSpend: m.QualifyingSpend, Enrolled: !m.EnrolledAt.IsZero(), Status: string(memberStatus(m)),
 		Scored: m.Scores.FitID != "", ChurnRisk: float64(m.Scores.ChurnRiskPPM()) / PartsPerMillion,
 		RiskBand: m.Scores.RiskBand, ValueBand: m.Scores.ValueBand, PredictedValue: m.Scores.PredictedValue.Minor,
-		Segment: m.Scores.Segment, Attributes: make(map[string]any, len(m.Attributes))}
-	for _, a := range m.Attributes {
-		env.Attributes[a.Name] = a.Value()
+		Segment: m.Scores.Segment}
+	if len(m.Attributes) > 0 { // nil reads as no attribute: most members cost no map
+		env.Attributes = make(map[string]any, len(m.Attributes))
+		for _, a := range m.Attributes {
+			env.Attributes[a.Name] = a.Value()
+		}
 	}
 	return env
 }
