@@ -232,6 +232,8 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 		add(field+".award.offer", "an offer is made once per event: scope must be event")
 	case a.Points < 0:
 		add(field+".award.points", "must not be negative")
+	case r.Trigger != "" && (a.PointsPerUnit != (Ratio{}) || a.Multiplier != (Ratio{})):
+		// validateTrigger says why
 	case a.PointsPerUnit != (Ratio{}) && (a.PointsPerUnit.Num <= 0 || r.On != TypePurchaseCompleted):
 		add(field+".award.points_per_unit", "must be greater than zero, on a rule on purchases")
 	case a.Multiplier != (Ratio{}) && (a.Multiplier.Num < a.Multiplier.Den || r.On != TypePurchaseCompleted || r.Scope != ScopeEvent):

@@ -142,6 +142,7 @@ func TestTriggersAreValidated(t *testing.T) {
 	}{
 		{"a change rule without a condition", onChange("x", "", domain.Award{Points: 1}), "earning.rules[0].when"},
 		{"a change rule per unit", onChange("x", "true", domain.Award{PointsPerUnit: ratio(1, 1)}), "earning.rules[0].award"},
+		{"a change rule multiplying", onChange("x", "true", domain.Award{Multiplier: ratio(2, 1)}), "earning.rules[0].award"},
 		{"a change rule on lines", func() domain.Rule {
 			r := onChange("x", "true", domain.Award{Points: 1})
 			r.Scope = domain.ScopeLine
@@ -166,6 +167,12 @@ func TestTriggersAreValidated(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("Validate = %v, want a problem of %s", p.Validate(), tt.field)
+			}
+			for _, fe := range unjoin(p.Validate()) {
+				if e, ok := fe.(*domain.FieldError); ok && tt.rule.Trigger != "" &&
+					(e.Field == "earning.rules[0].award.multiplier" || e.Field == "earning.rules[0].award.points_per_unit") {
+					t.Errorf("a triggered rule is told %v: the rule is not on purchases, which its own problem says", e)
+				}
 			}
 		})
 	}

@@ -38,7 +38,7 @@ func (e *Engine) RunClock(ctx context.Context, every time.Duration, due DueMembe
 		case err != nil && ctx.Err() == nil:
 			e.cfg.Logger.Warn("clock: members due for expiry not woken; trying at the next tick", "err", err)
 		case n > 0:
-			e.cfg.Logger.Info("clock: members woken for points due to expire or become available, or a tier review", "members", n, "at", now)
+			e.cfg.Logger.Info("clock: members woken for points due to expire or become available, a tier review, a yearly bonus or a rule on inactivity", "members", n, "at", now)
 		}
 	})
 }

@@ -180,9 +180,27 @@ group by a.member_id, a.arm, a.assigned_at`, cfg.Experiment, end)
 		return Report{}, fmt.Errorf("experiment %s: %w", cfg.Experiment, err)
 	}
 	if len(outcomes) == 0 {
-		return Report{}, fmt.Errorf("experiment %q has no members yet: none has met it (loyalty.experiment_assignments)", cfg.Experiment)
+		return Report{}, noMembers(ctx, q, cfg)
 	}
 	return compareArms(cfg, cost, end, outcomes), nil
+}
+
+// ErrNoMembers is the error of a report of an experiment no member met by
+// its as-of date.
+var ErrNoMembers = errors.New("no member met the experiment")
+
+// noMembers says why a report has no member: an id no member met (a typo,
+// an experiment not started), or members who met it after the as-of date.
+func noMembers(ctx context.Context, q Querier, cfg ReportConfig) error {
+	var first *time.Time
+	if err := q.QueryRow(ctx, `select min(assigned_at) from loyalty.experiment_assignments where experiment = $1`, cfg.Experiment).Scan(&first); err != nil {
+		return fmt.Errorf("experiment %s: %w", cfg.Experiment, err)
+	}
+	if first == nil {
+		return fmt.Errorf("%w %q: check the id against the program file (loyalty program check lists the experiments); a member meets it when a rule under test would give them something", ErrNoMembers, cfg.Experiment)
+	}
+	return fmt.Errorf("%w %q by the end of %s: the first met it on %s; give a later --as-of", ErrNoMembers, cfg.Experiment,
+		cfg.AsOf.Format(time.DateOnly), first.UTC().Format(time.DateOnly))
 }
 
 // compareArms builds the report from the members' outcomes.
@@ -342,6 +360,9 @@ func RefreshExperimentResults(ctx context.Context, pool *pgxpool.Pool, cfg Repor
 	for _, id := range ids {
 		cfg.Experiment = id
 		r, err := ExperimentReport(ctx, pool, cfg)
+		if errors.Is(err, ErrNoMembers) {
+			continue // met after the as-of date: the next refit reports it
+		}
 		if err == nil {
 			err = WriteExperimentResults(ctx, pool, r)
 		}

@@ -2,8 +2,10 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,7 +137,12 @@ func TestExperimentReportOverTheTables(t *testing.T) {
 		(arm = 'control') = (difference is null)`).Scan(&rows); err != nil || rows != 10 {
 		t.Errorf("experiment_results holds %d rows of 10 with a difference for treatment only (%v)", rows, err)
 	}
-	if _, err := ExperimentReport(ctx, pool, ReportConfig{Experiment: "nobody-met-it", AsOf: asOf, Margin: 1, CostPerPoint: "1", MinEffect: 0.1}); err == nil {
-		t.Error("a report of an experiment no one met: no error")
+	if _, err := ExperimentReport(ctx, pool, ReportConfig{Experiment: "nobody-met-it", AsOf: asOf, Margin: 1, CostPerPoint: "1", MinEffect: 0.1}); !errors.Is(err, ErrNoMembers) ||
+		!strings.Contains(err.Error(), "check the id") {
+		t.Errorf("a report of an experiment no one met: %v", err)
+	}
+	early := ReportConfig{Experiment: "winback", AsOf: met.AddDate(0, 0, -1), Margin: 1, CostPerPoint: "1", MinEffect: 0.1}
+	if _, err := ExperimentReport(ctx, pool, early); !errors.Is(err, ErrNoMembers) || !strings.Contains(err.Error(), "the first met it on "+met.Format(time.DateOnly)) {
+		t.Errorf("a report as of a day before anyone met it: %v", err)
 	}
 }

@@ -52,7 +52,9 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 			return
 		}
 		log.Info("analytics: scores published for the members whose bands or segment changed", "fit", res.FitID, "members", n)
-		experiments, err := projections.RefreshExperimentResults(ctx, pool, projections.ReportConfig{AsOf: cfg.AsOf,
+		// As of today, not the fit's date: a demo's fits are as of its last
+		// day, but its members meet experiments when their scores arrive.
+		experiments, err := projections.RefreshExperimentResults(ctx, pool, projections.ReportConfig{AsOf: now.UTC().Truncate(24 * time.Hour),
 			Margin: flags.margin, CostPerPoint: flags.costPerPoint, MinEffect: 0.1})
 		if err != nil {
 			if ctx.Err() == nil {

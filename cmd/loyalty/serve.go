@@ -91,7 +91,7 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 			"or an interval such as 1s (faster; a power failure loses up to that much); see docs/operations.md (env LOYALTY_NATS_SYNC)")
 	f.IntVar(&o.pgPort, "pg-port", 0, "port of the managed PostgreSQL; 0 reuses the last one or picks a free one")
 	f.DurationVar(&o.clockEvery, "clock-interval", time.Hour,
-		"how often the clock wakes members whose points are due to expire without activity of their own (0: never)")
+		"how often the clock wakes members whose points are due to expire, whose tier is due for review, whose birthday came or who lapsed into a rule on inactivity, without activity of their own (0: never)")
 	f.DurationVar(&o.refitEvery, "refit-every", 24*time.Hour,
 		"how often to refit the churn and lifetime-value models (also soon after a rebuild of the activity projection; 0: never); see docs/analytics.md")
 	f.DurationVar(&o.refitCheck, "refit-check-interval", 10*time.Second, "how often to look whether a refit is due (one cheap query)")

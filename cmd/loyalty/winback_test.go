@@ -152,7 +152,7 @@ func TestWinBackThroughTheBinary(t *testing.T) {
 	if !strings.Contains(text, "MEASURE") || !strings.Contains(text, "purchase_30d") || !strings.Contains(text, "control") {
 		t.Errorf("experiment report:\n%s", text)
 	}
-	if _, errOut, err := loyalty(t, "experiment", "report", "no-such-experiment", "--database-url", db.URL); err == nil || !strings.Contains(errOut, "has no members") {
+	if _, errOut, err := loyalty(t, "experiment", "report", "no-such-experiment", "--database-url", db.URL); err == nil || !strings.Contains(errOut, "check the id against the program file") {
 		t.Errorf("a report of an unknown experiment: %v %s", err, errOut)
 	}
 
