@@ -55,6 +55,7 @@ func Compare(ctx context.Context, q Querier, live, candidate string, from, to ti
 		{"points expired", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'expired' and " + window, inWindow},
 		{"points redeemed", "select coalesce(-sum(points), 0) from %s.points_ledger where kind = 'redeemed' and " + window, inWindow},
 		{"redemptions refused", "select count(*) from %s.redemptions where status = 'rejected' and " + window, inWindow},
+		{"offers made", "select count(*) from %s.offers where made_at >= $1::timestamptz and made_at < $2::timestamptz", inWindow},
 		{"points outstanding", "select coalesce(sum(points_balance), 0) from %s.members", nil},
 		{"points pending", "select coalesce(sum(points_pending), 0) from %s.members", nil},
 		{"members", "select count(*) from %s.members", nil},

@@ -176,6 +176,10 @@ func TestWinBackThroughTheBinary(t *testing.T) {
 			}
 		}
 	}
+	offers := query(t, db.Pool, `select count(*)::text from loyalty.offers`)
+	if f := figure(t, self.Totals, "offers made"); fmt.Sprint(f.Live) != offers[0] || f.Live == 0 {
+		t.Errorf("the backtest's offers made %d, the engine's %s", f.Live, offers[0])
+	}
 	paid := query(t, db.Pool, `select coalesce(sum(points), 0)::text from loyalty.points_ledger where rule = 'winback-bonus'`)
 	if f := figure(t, self.Rules, "winback-bonus"); fmt.Sprint(f.Live) != paid[0] {
 		t.Errorf("the backtest's win-back bonus %d points, the engine's %s", f.Live, paid[0])
