@@ -156,6 +156,9 @@ var eventKinds = map[EventType]string{
 	TypeMemberScored: "scored", TypeAttributesUpdated: "attributes",
 }
 
+// EventKind is an event type's name in conditions and `on:`.
+func EventKind(t EventType) string { return eventKinds[t] }
+
 // EventTypeForKind is the event type of an `on:` name.
 func EventTypeForKind(kind string) (EventType, bool) {
 	for t, k := range eventKinds {

@@ -96,7 +96,60 @@ func printVersions(w io.Writer, path string, ps *domain.Programs) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := printRules(w, ps.Latest()); err != nil {
+		return err
+	}
 	return printExperiments(w, ps)
+}
+
+// printRules lists the latest version's rules as they were read: what
+// fires them, what they give and how often.
+func printRules(w io.Writer, p *domain.Program) error {
+	if len(p.Earning.Rules) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "RULES (%s)\tON\tAWARD\tLIMITS\n", p.Version)
+	for _, r := range p.Earning.Rules {
+		on := domain.EventKind(r.On)
+		switch r.Trigger {
+		case domain.TriggerChange:
+			on = "change"
+		case domain.TriggerInactivity:
+			on = fmt.Sprintf("inactivity, %d days", r.InactiveDays)
+		}
+		if r.Scope == domain.ScopeLine {
+			on += " (lines)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, on, describeAward(r.Award), orDash(describeLimits(r)))
+	}
+	return tw.Flush()
+}
+
+func describeAward(a domain.Award) string {
+	switch {
+	case a.Offer != "":
+		return "offer " + a.Offer
+	case a.PointsPerUnit != (domain.Ratio{}):
+		return a.PointsPerUnit.String() + " points per unit"
+	case a.Multiplier != (domain.Ratio{}):
+		return "base points x" + a.Multiplier.String()
+	}
+	return fmt.Sprintf("%d points", a.Points)
+}
+
+func describeLimits(r domain.Rule) string {
+	var parts []string
+	if r.Limit.Points > 0 {
+		parts = append(parts, fmt.Sprintf("%d points per %s", r.Limit.Points, r.Limit.Per))
+	}
+	if r.OncePerDays > 0 {
+		parts = append(parts, fmt.Sprintf("once per %d days", r.OncePerDays))
+	}
+	if r.Stop {
+		parts = append(parts, "stop")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // printExperiments lists each experiment once, as its latest version has

@@ -66,6 +66,10 @@ func TestWinBackThroughTheBinary(t *testing.T) {
 	if !regexp.MustCompile(`winback-2026 +winback-bonus +control 20% \(none\), treatment 80% \(all\) +2026-01-01 to open`).MatchString(out) {
 		t.Errorf("program check does not show the experiment:\n%s", out)
 	}
+	if !regexp.MustCompile(`winback-bonus +change +300 points +once per 180 days`).MatchString(out) ||
+		!regexp.MustCompile(`winback-call +change +offer winback-call +-`).MatchString(out) {
+		t.Errorf("program check does not show the rules as read:\n%s", out)
+	}
 	// The history goes in before the first fit, which then scores everyone.
 	dataDir := t.TempDir()
 	serveArgs := []string{"--nats-url", url, "--database-url", db.URL, "--data-dir", dataDir, "--program", program, "--refit-check-interval", "300ms"}
