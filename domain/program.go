@@ -181,6 +181,17 @@ func (p *Program) Validate() error {
 	for i := range p.Earning.Rules {
 		p.Earning.Rules[i].validate(fmt.Sprintf("earning.rules[%d]", i), add, ids)
 	}
+	if p.Earning.Expiry.Policy == ExpireOnInactivity {
+		for i, r := range p.Earning.Rules {
+			if r.Trigger != "" && r.Award.Points > 0 {
+				// Triggered points are not the member's activity, and the
+				// members they target are the inactive: they would expire at
+				// the next event, dated before they were given.
+				add(fmt.Sprintf("earning.rules[%d].award.points", i),
+					"a rule on %s gives no points under expiry on inactivity, which would expire them at the member's next event: give an offer, or expire points by date", r.Trigger)
+			}
+		}
+	}
 	experiments, tested := map[string]bool{}, map[string]bool{}
 	for i := range p.Experiments {
 		p.Experiments[i].validate(fmt.Sprintf("experiments[%d]", i), add, experiments, tested, p.Earning.Rules)

@@ -134,6 +134,18 @@ func TestChangeRulesUnderExperiment(t *testing.T) {
 	}
 }
 
+// An offer needs no points: a rule on inactivity may make one under expiry
+// on inactivity.
+func TestOffersUnderInactivityExpiry(t *testing.T) {
+	p := testProgram()
+	p.Earning.Expiry = domain.Expiry{Policy: domain.ExpireOnInactivity, Days: 30}
+	p.Earning.Rules = []domain.Rule{{ID: "we-miss-you", Trigger: domain.TriggerInactivity, Scope: domain.ScopeEvent, InactiveDays: 60,
+		Award: domain.Award{Offer: "come-back"}}}
+	if err := p.Validate(); err != nil {
+		t.Errorf("an offer on inactivity under expiry on inactivity: %v", err)
+	}
+}
+
 func TestTriggersAreValidated(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -155,9 +167,18 @@ func TestTriggersAreValidated(t *testing.T) {
 		{"a rule on scores events", domain.Rule{ID: "x", On: domain.TypeMemberScored, Scope: domain.ScopeEvent, Award: domain.Award{Points: 1}}, "earning.rules[0].on"},
 		{"an unknown trigger", domain.Rule{ID: "x", Trigger: "sometimes", Scope: domain.ScopeEvent, When: "true", Award: domain.Award{Points: 1}}, "earning.rules[0].on"},
 	}
+	inactivityExpiry := domain.Expiry{Policy: domain.ExpireOnInactivity, Days: 30}
+	tests = append(tests, struct {
+		name  string
+		rule  domain.Rule
+		field string
+	}{"points on change under expiry on inactivity", onChange("x", "true", domain.Award{Points: 5}), "earning.rules[0].award.points"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := testProgram()
+			if tt.field == "earning.rules[0].award.points" {
+				p.Earning.Expiry = inactivityExpiry
+			}
 			p.Earning.Rules = []domain.Rule{tt.rule}
 			found := false
 			for _, fe := range unjoin(p.Validate()) {
@@ -169,7 +190,7 @@ func TestTriggersAreValidated(t *testing.T) {
 				t.Errorf("Validate = %v, want a problem of %s", p.Validate(), tt.field)
 			}
 			for _, fe := range unjoin(p.Validate()) {
-				if e, ok := fe.(*domain.FieldError); ok && tt.rule.Trigger != "" &&
+				if e, ok := fe.(*domain.FieldError); ok && tt.rule.Trigger != "" && tt.rule.Award.Points == 0 &&
 					(e.Field == "earning.rules[0].award.multiplier" || e.Field == "earning.rules[0].award.points_per_unit") {
 					t.Errorf("a triggered rule is told %v: the rule is not on purchases, which its own problem says", e)
 				}

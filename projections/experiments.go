@@ -149,7 +149,8 @@ type memberOutcome struct {
 
 // ExperimentReport compares the arms of an experiment on what its members
 // did after they met it: purchases (as recorded, before refunds) and the
-// points they earned.
+// points they earned. Its days are 24 hours, whatever the session's time
+// zone (an interval of days would follow its daylight saving).
 func ExperimentReport(ctx context.Context, q Querier, cfg ReportConfig) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -158,14 +159,14 @@ func ExperimentReport(ctx context.Context, q Querier, cfg ReportConfig) (Report,
 	end := cfg.AsOf.AddDate(0, 0, 1) // the end of the as-of date
 	rows, err := q.Query(ctx, `
 select a.arm, a.assigned_at,
-	count(p.order_id) filter (where p.occurred_at <= a.assigned_at + interval '30 days'),
+	count(p.order_id) filter (where p.occurred_at <= a.assigned_at + interval '720 hours'),
 	count(p.order_id),
 	coalesce(sum(p.qualifying_spend), 0)::bigint,
 	coalesce((select sum(l.points) from loyalty.points_ledger l where l.member_id = a.member_id and l.kind = 'earned'
-		and l.occurred_at >= a.assigned_at and l.occurred_at <= a.assigned_at + interval '90 days' and l.occurred_at < $2), 0)::bigint
+		and l.occurred_at >= a.assigned_at and l.occurred_at <= a.assigned_at + interval '2160 hours' and l.occurred_at < $2), 0)::bigint
 from loyalty.experiment_assignments a
 left join loyalty.purchases p on p.member_id = a.member_id and p.occurred_at > a.assigned_at
-	and p.occurred_at <= a.assigned_at + interval '90 days' and p.occurred_at < $2
+	and p.occurred_at <= a.assigned_at + interval '2160 hours' and p.occurred_at < $2
 where a.experiment = $1 and a.assigned_at < $2
 group by a.member_id, a.arm, a.assigned_at`, cfg.Experiment, end)
 	if err != nil {
@@ -357,6 +358,8 @@ func RefreshExperimentResults(ctx context.Context, pool *pgxpool.Pool, cfg Repor
 	if err != nil {
 		return 0, fmt.Errorf("experiments: %w", err)
 	}
+	var errs []error
+	written := 0
 	for _, id := range ids {
 		cfg.Experiment = id
 		r, err := ExperimentReport(ctx, pool, cfg)
@@ -367,8 +370,10 @@ func RefreshExperimentResults(ctx context.Context, pool *pgxpool.Pool, cfg Repor
 			err = WriteExperimentResults(ctx, pool, r)
 		}
 		if err != nil {
-			return 0, err
+			errs = append(errs, err) // and the other experiments are still reported
+			continue
 		}
+		written++
 	}
-	return len(ids), nil
+	return written, errors.Join(errs...)
 }

@@ -206,9 +206,13 @@ func (m *MembersDue) Due(ctx context.Context, now time.Time, needs domain.ClockN
 // days of their expiry since mark.At.
 //
 // For each of lapseDays (the program's rules on inactivity), members whose
-// last purchase day plus that many days ended since mark.At, whatever their
+// last purchase day plus that many days ended since mark.At, or who changed
+// since mark.Seq (a late batch) and have lapsed already, whatever their
 // points: the end of the day, so that the wake comes after the moment the
 // engine's exact time says they lapsed.
+//
+// Days are 24 hours, as the engine counts them in UTC, whatever the
+// database session's time zone.
 func DueForClock(ctx context.Context, q Querier, now time.Time, mark ClockMark, inactivityDays, reviewGraceDays int, yearly bool,
 	noticeDays int, lapseDays ...int) ([]string, ClockMark, error) {
 	next := ClockMark{At: now}
@@ -234,11 +238,11 @@ with due as (
 	where ledger_seq > $3 and ledger_seq <= $4 and account = 'pending' and kind = 'earned' and available_at <= $1
 	union
 	select member_id, false from loyalty.members
-	where $5 > 0 and last_activity_at > $2 - make_interval(days => $5) and last_activity_at <= $1 - make_interval(days => $5)
+	where $5 > 0 and last_activity_at > $2 - make_interval(hours => 24 * $5::int) and last_activity_at <= $1 - make_interval(hours => 24 * $5::int)
 	union
 	select member_id, true from loyalty.members
-	where $6 >= 0 and tier_expires_at + make_interval(days => $6) <= $1
-		and (tier_expires_at + make_interval(days => $6) > $2 or (last_ledger_seq > $3 and last_ledger_seq <= $4))
+	where $6 >= 0 and tier_expires_at + make_interval(hours => 24 * $6::int) <= $1
+		and (tier_expires_at + make_interval(hours => 24 * $6::int) > $2 or (last_ledger_seq > $3 and last_ledger_seq <= $4))
 	union
 	select m.member_id, true from loyalty.members m
 	join (select to_char(d, 'MM-DD') as day from generate_series(date_trunc('day', $2::timestamptz at time zone 'UTC') + interval '1 day',
@@ -248,10 +252,15 @@ with due as (
 	union
 	select member_id, false from loyalty.points_ledger
 	where $8 > 0 and kind in ('earned', 'released', 'received', 'adjusted') and expires_at is not null
-		and expires_at - make_interval(days => $8) > $2 and expires_at - make_interval(days => $8) <= $1
+		and expires_at - make_interval(hours => 24 * $8::int) > $2 and expires_at - make_interval(hours => 24 * $8::int) <= $1
 	union
 	select r.member_id, true from loyalty.member_rfm r cross join unnest($9::int[]) n(days)
 	where ((r.last_purchase_on + n.days + 1)::timestamp at time zone 'UTC') > $2
+		and ((r.last_purchase_on + n.days + 1)::timestamp at time zone 'UTC') <= $1
+	union
+	select r.member_id, true from loyalty.member_rfm r join loyalty.members m on m.member_id = r.member_id
+		cross join unnest($9::int[]) n(days)
+	where m.last_ledger_seq > $3 and m.last_ledger_seq <= $4
 		and ((r.last_purchase_on + n.days + 1)::timestamp at time zone 'UTC') <= $1
 )
 select distinct d.member_id from due d join loyalty.members m on m.member_id = d.member_id

@@ -89,9 +89,23 @@ func MeanDifference(a1, a0 Summary) Interval {
 	return Interval{Estimate: d, Low: d - t*se, High: d + t*se}
 }
 
+// MaxMembersNeeded bounds the sample sizes below: a change too small to
+// see with that many members per arm is reported as 0, not measurable.
+const MaxMembersNeeded = 1_000_000_000
+
+// membersNeeded is n rounded up, or 0 when it is beyond MaxMembersNeeded
+// or not a number.
+func membersNeeded(n float64) int {
+	if !(n >= 0) || n > MaxMembersNeeded {
+		return 0
+	}
+	return int(math.Ceil(n))
+}
+
 // MembersForProportions is how many members each of two equal arms needs
 // to tell p0 from p1 at 95% two-sided, with 80% power (the normal
-// approximation); 0 when they are equal or out of range.
+// approximation); 0 when they are equal, out of range or the difference is
+// too small to measure (MaxMembersNeeded).
 func MembersForProportions(p0, p1 float64) int {
 	if p0 == p1 || p0 < 0 || p0 > 1 || p1 < 0 || p1 > 1 {
 		return 0
@@ -99,16 +113,16 @@ func MembersForProportions(p0, p1 float64) int {
 	za, zb := zOf(1-(1-Confidence)/2), zOf(Power)
 	pbar := (p0 + p1) / 2
 	n := za*math.Sqrt(2*pbar*(1-pbar)) + zb*math.Sqrt(p0*(1-p0)+p1*(1-p1))
-	return int(math.Ceil(n * n / ((p1 - p0) * (p1 - p0))))
+	return membersNeeded(n * n / ((p1 - p0) * (p1 - p0)))
 }
 
 // MembersForMeans is how many members each of two equal arms needs to see
 // a difference delta in a mean whose standard deviation is sd, at 95%
-// two-sided with 80% power; 0 when delta is 0.
+// two-sided with 80% power; 0 when delta is 0 or too small to measure.
 func MembersForMeans(sd, delta float64) int {
 	if delta == 0 || !(sd >= 0) {
 		return 0
 	}
 	z := zOf(1-(1-Confidence)/2) + zOf(Power)
-	return int(math.Ceil(2 * z * z * sd * sd / (delta * delta)))
+	return membersNeeded(2 * z * z * sd * sd / (delta * delta))
 }

@@ -27,5 +27,5 @@ comment on column loyalty.experiment_results.value is 'The share (0 to 1) or the
 comment on column loyalty.experiment_results.difference is 'The arm''s value less control''s; null for control.';
 comment on column loyalty.experiment_results.difference_low is 'Lower end of the difference''s 95% confidence interval: Newcombe''s hybrid score interval for shares, Welch''s for means.';
 comment on column loyalty.experiment_results.difference_high is 'Upper end of that interval.';
-comment on column loyalty.experiment_results.members_needed is 'Members each arm would need to see a change of min_effect (relative to control''s value) with 80% power at 95%; null when control''s value is 0.';
+comment on column loyalty.experiment_results.members_needed is 'Members each arm would need to see a change of min_effect (relative to control''s value) with 80% power at 95%; null when control''s value is 0 or the change would need more than a billion members (not measurable).';
 comment on column loyalty.experiment_results.min_effect is 'The relative change members_needed is for (0.1: 10%).';
