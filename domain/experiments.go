@@ -87,15 +87,7 @@ func (p *Program) experimentTesting(rule string, t time.Time) *Experiment {
 }
 
 func (x *Experiment) validate(field string, add func(field, format string, args ...any), ids, tested map[string]bool, rules []Rule) {
-	switch {
-	case x.ID == "":
-		add(field+".id", "is required")
-	case textProblem(x.ID, MaxNameBytes, Identifier) != "":
-		add(field+".id", "%s", textProblem(x.ID, MaxNameBytes, Identifier))
-	case ids[x.ID]:
-		add(field+".id", "%q is used by two experiments", x.ID)
-	}
-	ids[x.ID] = true
+	checkName(add, field+".id", x.ID, ids, "is used by two experiments")
 	if len(x.Rules) == 0 {
 		add(field+".rules", "must name at least one rule under test")
 	}
@@ -126,15 +118,7 @@ func (x *Experiment) validateArms(field string, add func(field, format string, a
 	names, total, controls := map[string]bool{}, 0, 0
 	for i, a := range x.Arms {
 		f := fmt.Sprintf("%s.arms[%d]", field, i)
-		switch {
-		case a.Name == "":
-			add(f+".name", "is required")
-		case textProblem(a.Name, MaxNameBytes, Identifier) != "":
-			add(f+".name", "%s", textProblem(a.Name, MaxNameBytes, Identifier))
-		case names[a.Name]:
-			add(f+".name", "%q names two arms", a.Name)
-		}
-		names[a.Name] = true
+		checkName(add, f+".name", a.Name, names, "names two arms")
 		if a.Name == ControlArm {
 			controls++
 			if a.Rules != nil {
@@ -157,6 +141,20 @@ func (x *Experiment) validateArms(field string, add func(field, format string, a
 	if total != 100 {
 		add(field+".arms", "shares add up to %d, not 100", total)
 	}
+}
+
+// checkName checks a name the ledger records: given, an identifier, and not
+// in seen (which it joins); twice is what to say of a name used again.
+func checkName(add func(field, format string, args ...any), field, name string, seen map[string]bool, twice string) {
+	switch {
+	case name == "":
+		add(field, "is required")
+	case textProblem(name, MaxNameBytes, Identifier) != "":
+		add(field, "%s", textProblem(name, MaxNameBytes, Identifier))
+	case seen[name]:
+		add(field, "%q %s", name, twice)
+	}
+	seen[name] = true
 }
 
 // sameArms reports whether two versions of an experiment split members

@@ -259,6 +259,15 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 var envNames = strings.NewReplacer("type domain.ruleEvent", "event", "type domain.ruleMember", "member",
 	"type domain.ruleLine", "line", "domain.ruleEvent", "event", "domain.ruleMember", "member", "domain.ruleLine", "line")
 
+// inOrder is the rules in the order they run: as Validate sorted them, or
+// sorted now for a program not validated.
+func (e *Earning) inOrder() []*Rule {
+	if len(e.byPriority) == len(e.Rules) {
+		return e.byPriority
+	}
+	return sortedRules(e.Rules)
+}
+
 // sortedRules is the program's rules in the order they run.
 func sortedRules(rules []Rule) []*Rule {
 	if len(rules) == 0 {
@@ -297,12 +306,8 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 	if e.Type == TypePurchaseCompleted {
 		orderID = env.Event.OrderID
 	}
-	order := p.Earning.byPriority
-	if len(order) != len(p.Earning.Rules) { // a program not validated
-		order = sortedRules(p.Earning.Rules)
-	}
 	arms := experimentArms{member: m}
-	for _, r := range order {
+	for _, r := range p.Earning.inOrder() {
 		if r.Trigger != "" || r.On != e.Type || !r.covers(meta.OccurredAt) || m.firedWithin(r, meta.OccurredAt) {
 			continue
 		}

@@ -56,13 +56,9 @@ func decideInactivityRules(m *Member, meta FactMeta, e Event, p *Program) ([]Fac
 		return nil, nil
 	}
 	env := ruleEnv{Event: eventEnv(e), Member: memberEnv(m, p)}
-	order := p.Earning.byPriority
-	if len(order) != len(p.Earning.Rules) {
-		order = sortedRules(p.Earning.Rules)
-	}
 	arms := experimentArms{member: m}
 	var facts []Fact
-	for _, r := range order {
+	for _, r := range p.Earning.inOrder() {
 		if r.Trigger != TriggerInactivity || !r.covers(meta.OccurredAt) || m.firedWithin(r, meta.OccurredAt) ||
 			meta.OccurredAt.Before(m.LastPurchaseAt.Add(time.Duration(r.InactiveDays)*24*time.Hour)) {
 			continue
@@ -133,13 +129,9 @@ func decideChangeRules(m *Member, meta FactMeta, e Event, p *Program, own []Fact
 	}
 	event := eventEnv(e)
 	before, now := ruleEnv{Event: event, Member: memberEnv(m, p)}, ruleEnv{Event: event, Member: memberEnv(after, p)}
-	order := p.Earning.byPriority
-	if len(order) != len(p.Earning.Rules) {
-		order = sortedRules(p.Earning.Rules)
-	}
 	arms := experimentArms{member: m}
 	var facts []Fact
-	for _, r := range order {
+	for _, r := range p.Earning.inOrder() {
 		if r.Trigger != TriggerChange || !r.covers(meta.OccurredAt) || m.firedWithin(r, meta.OccurredAt) {
 			continue
 		}
