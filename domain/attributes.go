@@ -115,8 +115,8 @@ func (b AttributesUpdate) stringFields(yield func(StringField) bool) bool {
 	return true
 }
 
-// decide records the update of a known member's attributes, and refuses one that would leave the member with more than
-// MaxAttributes.
+// decide records the update of a known member's attributes, and refuses
+// one that would leave the member with more than MaxAttributes.
 func (b AttributesUpdate) decide(m *Member, meta FactMeta, _ time.Time, _ Event, _ *Program) ([]Fact, bool, error) {
 	if !m.Known() {
 		return nil, false, unknownMember()

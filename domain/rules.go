@@ -159,10 +159,14 @@ var eventKinds = map[EventType]string{
 // EventKind is an event type's name in conditions and `on:`.
 func EventKind(t EventType) string { return eventKinds[t] }
 
+// ruleEvents are the event types a rule may be `on`; the others of
+// eventKinds are named in conditions only.
+var ruleEvents = []EventType{TypeMemberEnrolled, TypePurchaseCompleted, TypeFeedbackSubmitted, TypeVisitRecorded}
+
 // EventTypeForKind is the event type of an `on:` name.
 func EventTypeForKind(kind string) (EventType, bool) {
-	for t, k := range eventKinds {
-		if k == kind && t != TypePurchaseRefunded && t != TypeMemberStatus && t != TypeMemberClock && t != TypeMemberScored && t != TypeAttributesUpdated {
+	for _, t := range ruleEvents {
+		if eventKinds[t] == kind {
 			return t, true
 		}
 	}
@@ -205,8 +209,7 @@ func (r *Rule) validate(field string, add func(field, format string, args ...any
 	ids[r.ID] = true
 	if r.Trigger != "" {
 		r.validateTrigger(field, add)
-	} else if _, ok := eventKinds[r.On]; !ok || r.On == TypePurchaseRefunded || r.On == TypeMemberStatus || r.On == TypeMemberClock ||
-		r.On == TypeMemberScored || r.On == TypeAttributesUpdated {
+	} else if !slices.Contains(ruleEvents, r.On) {
 		add(field+".on", "must be purchase, visit, feedback, enrolment, change or inactivity")
 	} else if r.InactiveDays != 0 {
 		add(field+".days", "only a rule on inactivity takes days")
@@ -315,19 +318,27 @@ func decideRules(m *Member, meta FactMeta, e Event, p *Program, base int64) ([]F
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		if points <= 0 || !arms.allow(p, r, meta, &facts) {
-			continue // not met; or as if the rule were not in the program: no points, no limit, no stop
-		}
-		award, ok := r.give(m, meta, p, points, orderID)
-		if !ok {
-			continue
-		}
-		facts = append(facts, award)
-		if r.Stop {
+		if points > 0 && arms.fire(p, r, meta, &facts, points, orderID) {
 			break
 		}
 	}
 	return facts, nil
+}
+
+// fire gives the member what rule r gives (points, cut to its limit, or
+// its offer) unless an experiment withholds r from them: then it is as if
+// r were not in the program (no points, no limit, no stop). It reports
+// whether r stops the rules after it.
+func (a *experimentArms) fire(p *Program, r *Rule, meta FactMeta, facts *[]Fact, points int64, orderID string) (stop bool) {
+	if !a.allow(p, r, meta, facts) {
+		return false
+	}
+	award, ok := r.give(a.member, meta, p, points, orderID)
+	if !ok {
+		return false
+	}
+	*facts = append(*facts, award)
+	return r.Stop
 }
 
 // allow reports whether the member may be given rule r: not when an

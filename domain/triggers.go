@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -23,7 +24,7 @@ const TriggerInactivity Trigger = "inactivity"
 // MaxOncePerDays bounds a rule's once_per_days: ten years.
 const MaxOncePerDays = 3650
 
-// changeEvents are the events change rules look at: the updates of what
+// changeEvent reports whether t is an event change rules look at: the updates of what
 // the member is, not of what they did.
 func changeEvent(t EventType) bool { return t == TypeMemberScored || t == TypeAttributesUpdated }
 
@@ -52,7 +53,7 @@ func (r *Rule) validateTrigger(field string, add func(field, format string, args
 // inactivity the member has lapsed into: no purchase in their days, and
 // not fired since the last purchase.
 func decideInactivityRules(m *Member, meta FactMeta, e Event, p *Program) ([]Fact, error) {
-	if e.Type != TypeMemberClock || m.LastPurchaseAt.IsZero() || len(p.Earning.Rules) == 0 {
+	if m.LastPurchaseAt.IsZero() || !p.Earning.has(TriggerInactivity) {
 		return nil, nil
 	}
 	env := ruleEnv{Event: eventEnv(e), Member: memberEnv(m, p)}
@@ -70,17 +71,17 @@ func decideInactivityRules(m *Member, meta FactMeta, e Event, p *Program) ([]Fac
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		if !holds || !arms.allow(p, r, meta, &facts) {
-			continue
-		}
-		if award, ok := r.give(m, meta, p, r.Award.Points, ""); ok {
-			facts = append(facts, award)
-			if r.Stop {
-				break
-			}
+		if holds && arms.fire(p, r, meta, &facts, r.Award.Points, "") {
+			break
 		}
 	}
 	return facts, nil
+}
+
+// has reports whether any rule has the trigger: an event that cannot fire
+// one costs no member state to evaluate.
+func (e *Earning) has(t Trigger) bool {
+	return slices.ContainsFunc(e.Rules, func(r Rule) bool { return r.Trigger == t })
 }
 
 // OfferMade records that a rule made the member an offer for the CRM to
@@ -120,7 +121,7 @@ func (m *Member) noteFired(rule string, at time.Time) {
 // event's own facts (own) make true: evaluated on the member before them
 // and after.
 func decideChangeRules(m *Member, meta FactMeta, e Event, p *Program, own []Fact) ([]Fact, error) {
-	if !changeEvent(e.Type) || len(p.Earning.Rules) == 0 {
+	if !p.Earning.has(TriggerChange) {
 		return nil, nil
 	}
 	after := m.fork()
@@ -143,15 +144,7 @@ func decideChangeRules(m *Member, meta FactMeta, e Event, p *Program, own []Fact
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.ID, err)
 		}
-		if was || !is || !arms.allow(p, r, meta, &facts) {
-			continue
-		}
-		award, ok := r.give(m, meta, p, r.Award.Points, "")
-		if !ok {
-			continue
-		}
-		facts = append(facts, award)
-		if r.Stop {
+		if !was && is && arms.fire(p, r, meta, &facts, r.Award.Points, "") {
 			break
 		}
 	}

@@ -28,3 +28,23 @@ func TestClockEventIDsNameNoMember(t *testing.T) {
 		}
 	}
 }
+
+// A scores event's id is the same for one member, fit and fit time, names
+// no member, and differs for another of each.
+func TestScoredEventIDsNameNoMember(t *testing.T) {
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	member := "ana@example.com"
+	id := scoredEventID([]byte("key-1"), member, "7", at)
+	if strings.Contains(id, member) || strings.Contains(id, streams.MemberKey(member)) || !strings.HasPrefix(id, "scored-k1-") {
+		t.Errorf("scores event id %q", id)
+	}
+	if id != scoredEventID([]byte("key-1"), member, "7", at) {
+		t.Error("one member and fit give two ids")
+	}
+	for _, other := range []string{scoredEventID([]byte("key-2"), member, "7", at), scoredEventID([]byte("key-1"), "bob@example.com", "7", at),
+		scoredEventID([]byte("key-1"), member, "8", at), scoredEventID([]byte("key-1"), member, "7", at.Add(time.Nanosecond))} {
+		if other == id {
+			t.Errorf("another key, member, fit or fit time gives the same id %q", id)
+		}
+	}
+}

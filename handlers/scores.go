@@ -2,9 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -50,13 +47,12 @@ func (e *Engine) PublishScores(ctx context.Context, fittedAt time.Time, members 
 	return n, pub.Wait(ctx)
 }
 
-// scoredEventID names a member's scores by one fit: the same when the
-// fit's scores are published again (one event), another for the next fit
-// (whose ids restart after a database is made again, hence the time), and
-// without the member's id, which the ledger would otherwise keep in the
-// event id of every scores record after an erasure.
+// scoredEventID names a member's scores by one fit: a follow-up id (an
+// HMAC under the deployment's key) of the fit and its time, so the same
+// when the fit's scores are published again (one event), another for the
+// next fit (whose ids restart after a database is made again, hence the
+// time), and without the member's id, which the ledger would otherwise keep
+// in the event id of every scores record after an erasure.
 func scoredEventID(key []byte, memberID, fitID string, fittedAt time.Time) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte("loyalty/scored/v1\x00" + memberID + "\x00" + fitID + "\x00" + strconv.FormatInt(fittedAt.UnixNano(), 10)))
-	return "scored-k1-" + hex.EncodeToString(mac.Sum(nil)[:16])
+	return FollowUpIDs(key, memberID, "fit/"+fitID+"/"+strconv.FormatInt(fittedAt.UnixNano(), 10))("scored-", 0)
 }

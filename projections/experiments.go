@@ -93,12 +93,12 @@ type MeasureReport struct {
 // control with its 95% interval (nil for control); MembersNeeded is how
 // many members each arm would need to see MinEffect at 80% power.
 type ArmMeasure struct {
-	Arm           string     `json:"arm"`
-	Members       int        `json:"members"`
-	Value         float64    `json:"value"`
-	Difference    *Estimate  `json:"difference,omitempty"`
-	MembersNeeded int        `json:"members_needed,omitempty"`
-	sample        measureSum `json:"-"`
+	Arm           string    `json:"arm"`
+	Members       int       `json:"members"`
+	Value         float64   `json:"value"`
+	Difference    *Estimate `json:"difference,omitempty"`
+	MembersNeeded int       `json:"members_needed,omitempty"`
+	sample        measureSum
 }
 
 // Estimate is a difference with its 95% confidence interval.

@@ -300,3 +300,34 @@ func TestMemberKeysUnavailableIsNotUndecodable(t *testing.T) {
 		t.Errorf("decode without the bucket: %v, want ErrMemberKeysUnavailable", err)
 	}
 }
+
+// A member key deleted by hand (not erased) is no outage: reading the
+// member's sealed record fails as undecodable, naming the cause, so that
+// readers stop and the record can be set aside, rather than wait for ever.
+func TestAKeyDeletedByHandIsNoOutage(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	keys, err := streams.OpenMemberKeys(ctx, env.JS, bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sealedRecords("alice@example.com", "bob@example.com")[1] // feedback with a sealed comment
+	if err := keys.Ensure(ctx, r.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	b, err := streams.AppendSealedLedgerRecord(nil, r, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := env.JS.KeyValue(ctx, streams.MemberKeysBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, keys.Token(r.MemberID)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = streams.DecodeLedgerRecordWith(b, streams.ReadMemberKeys(env.JS))
+	if err == nil || errors.Is(err, streams.ErrMemberKeysUnavailable) || !strings.Contains(err.Error(), "deleted by hand") {
+		t.Errorf("decoding a record whose key was deleted by hand: %v; want an undecodable record that says so", err)
+	}
+}

@@ -341,8 +341,10 @@ func (k *MemberKeys) read(ctx context.Context, token string, confirm bool) (memb
 			return memberEntry{}, false, fmt.Errorf("%w: read %s: %w", ErrMemberKeysUnavailable, token, err)
 		}
 		if len(msg.Data) == 0 { // a delete or purge marker: only Erase erases, by its marker
+			// not an outage: no retry brings it back, and readers must say so
+			// (and let the operator set the record aside) rather than wait
 			return memberEntry{}, false, fmt.Errorf("%w: %s was deleted by hand, not erased (loyalty member erase): "+
-				"the member's sealed records cannot be read", ErrMemberKeysUnavailable, token)
+				"the member's sealed records cannot be read", errBadMemberKeys, token)
 		}
 		value = msg.Data
 	default:

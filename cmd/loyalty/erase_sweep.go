@@ -69,32 +69,27 @@ func (m memberMatcher) match(subject string, header map[string][]string, data []
 	return m.names(doc)
 }
 
-// names walks a JSON document for a member field holding an erased id.
-// An attributes map is upstream's, keyed by names upstream chooses: a key
-// there that happens to be "member_id" names no member, and another
-// member's update must not be deleted for it.
+// names reports whether a JSON document names an erased member in a
+// member field where documents hold them: at its top (a binary-mode
+// event's data), in its data (an input, outbound or dead-lettered event),
+// or in the facts of a ledger record. Nowhere else: an attributes map is
+// upstream's, keyed by names upstream chooses, and another member's
+// attribute that happens to be called "member_id" names no member.
 func (m memberMatcher) names(v any) bool {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, x := range v {
-			if k == "attributes" {
-				continue
-			}
-			if s, ok := x.(string); ok && m.ids[s] && slices.Contains(memberFields, k) {
-				return true
-			}
-			if m.names(x) {
-				return true
-			}
-		}
-	case []any:
-		for _, x := range v {
-			if m.names(x) {
-				return true
-			}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, x := range doc {
+		if s, ok := x.(string); ok && m.ids[s] && slices.Contains(memberFields, k) {
+			return true
 		}
 	}
-	return false
+	if m.names(doc["data"]) {
+		return true
+	}
+	facts, _ := doc["facts"].([]any)
+	return slices.ContainsFunc(facts, m.names)
 }
 
 // sweepStreams deletes every message of every stream that names an erased

@@ -47,6 +47,12 @@ func TestErasureMatchesTheMemberOnly(t *testing.T) {
 		{"a member field of a number", "loyalty.in.9.visit-recorded." + other, nil, `{"data":{"member_id":42}}`, false},
 		{"another member's attribute named like a member field", "loyalty.in.attributes-updated." + other, nil,
 			`{"data":{"member_id":"m-7","attributes":{"member_id":"42","referred_by":"a.b@example.com"}}}`, false},
+		{"a member field deeper in another member's event", "loyalty.in.9.visit-recorded." + other, nil,
+			`{"data":{"member_id":"m-7","extra":{"member_id":"42"},"list":[{"to_member_id":"42"}]}}`, false},
+		{"a binary-mode event of another member naming them", "loyalty.in.9.transfer-requested." + other, nil,
+			`{"member_id":"m-7","to_member_id":"42","points":5}`, true},
+		{"a ledger record of version 1 naming them", "loyalty.quarantine.x", nil,
+			`{"v":1,"member_id":"m-7","facts":[{"type":"loyalty.points.transferred.v1","other_member_id":"a.b@example.com"}]}`, true},
 	}
 	for _, c := range cases {
 		if got := m.match(c.subject, c.header, []byte(c.data)); got != c.want {
