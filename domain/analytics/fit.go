@@ -164,6 +164,21 @@ func standardErrors(ll objective, params []float64) ([]float64, error) {
 			info.SetSym(i, j, -(h.At(i, j)+h.At(j, i))/2)
 		}
 	}
+	return fromInformation(info, params)
+}
+
+// standardErrorsFromHessian is standardErrors for a log-likelihood without
+// a gradient: the Hessian in log-parameter space by second differences.
+func standardErrorsFromHessian(ll func([]float64) float64, params []float64) ([]float64, error) {
+	h := mat.NewSymDense(len(params), nil)
+	fd.Hessian(h, func(y []float64) float64 { return -ll(exps(y)) }, logs(params), nil)
+	return fromInformation(h, params)
+}
+
+// fromInformation inverts the observed information in log-parameter space
+// and maps each variance back by the delta method.
+func fromInformation(info *mat.SymDense, params []float64) ([]float64, error) {
+	n := len(params)
 	var chol mat.Cholesky
 	if !chol.Factorize(info) {
 		return nil, errors.New("the information matrix is not positive definite: the parameters are not identified by these data")

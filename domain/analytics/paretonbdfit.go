@@ -1,0 +1,119 @@
+package analytics
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/diff/fd"
+)
+
+// ParetoNBDFit is a fitted Pareto/NBD model.
+type ParetoNBDFit struct {
+	Params ParetoNBD
+	// StdErr holds the standard errors of R, Alpha, S and Beta; nil where
+	// the information matrix is singular.
+	StdErr []float64
+	Stats  FitStats
+}
+
+// FitParetoNBD fits the Pareto/NBD model to the histories by maximum
+// likelihood, with the errors of FitBGNBD.
+//
+// The likelihood's gradient is taken by central differences: its exact
+// form needs derivatives of the hypergeometric function in its parameters.
+// The histories are grouped as for BG/NBD, and each hypergeometric term is
+// computed once per distinct (frequency, time) pair.
+func FitParetoNBD(histories []History) (ParetoNBDFit, error) {
+	d := newParetoData(histories)
+	grad := numericGradient(d.logLikelihood)
+	params, stats, err := maximize(grad, []string{"r", "alpha", "s", "beta"}, len(histories), d.starts())
+	fit := ParetoNBDFit{Stats: stats}
+	if params != nil {
+		fit.Params = paretoNBDFrom(params)
+	}
+	if err != nil {
+		return fit, err
+	}
+	fit.StdErr, _ = standardErrorsFromHessian(d.logLikelihood, params)
+	return fit, nil
+}
+
+// paretoData adds to the grouped histories the distinct (frequency,
+// recency) and (frequency, age) pairs, the arguments of the hypergeometric
+// terms.
+type paretoData struct {
+	*bgnbdData
+	recencyPairs, agePairs []freqTime
+	groupRecency, groupAge []int32
+}
+
+type freqTime struct{ freq, time int32 }
+
+func newParetoData(hs []History) *paretoData {
+	d := &paretoData{bgnbdData: newBGNBDData(hs)}
+	recIdx, ageIdx := map[freqTime]int32{}, map[freqTime]int32{}
+	pair := func(m map[freqTime]int32, pairs *[]freqTime, k freqTime) int32 {
+		i, ok := m[k]
+		if !ok {
+			i = int32(len(*pairs))
+			m[k] = i
+			*pairs = append(*pairs, k)
+		}
+		return i
+	}
+	for _, g := range d.groups {
+		d.groupRecency = append(d.groupRecency, pair(recIdx, &d.recencyPairs, freqTime{g.freq, g.recency}))
+		d.groupAge = append(d.groupAge, pair(ageIdx, &d.agePairs, freqTime{g.freq, g.age}))
+	}
+	return d
+}
+
+// starts put the purchase rate's mean r/alpha near the observed repeat
+// rate and the dropout rate's mean s/beta at one per mean age, then wider.
+func (d *paretoData) starts() [][]float64 {
+	rate := math.Max(d.meanFreq, 0.01) / math.Max(d.meanAge, 1)
+	age := math.Max(d.meanAge, 1)
+	return [][]float64{
+		{1, 1 / rate, 1, age},
+		{0.5, 0.5 / rate, 0.5, 0.5 * age},
+		{0.1, 0.1 / rate, 2, 4 * age},
+	}
+}
+
+// logLikelihood sums the members' log-likelihoods at (R, Alpha, S, Beta).
+func (d *paretoData) logLikelihood(params []float64) float64 {
+	p := paretoNBDFrom(params)
+	fronts := make([]float64, len(d.freqs))
+	for i, x := range d.freqs {
+		fronts[i] = p.logFront(x)
+	}
+	logFs := func(pairs []freqTime, times []float64) []float64 {
+		out := make([]float64, len(pairs))
+		for i, k := range pairs {
+			out[i] = p.logF(d.freqs[k.freq], times[k.time])
+		}
+		return out
+	}
+	atRecency, atAge := logFs(d.recencyPairs, d.recencies), logFs(d.agePairs, d.ages)
+	var ll float64
+	for i, g := range d.groups {
+		x := d.freqs[g.freq]
+		logA0 := logSubExp(atRecency[d.groupRecency[i]], atAge[d.groupAge[i]])
+		ll += g.weight * (fronts[g.freq] + p.logTail(x, d.ages[g.age], logA0))
+	}
+	return ll
+}
+
+// numericGradient turns a log-likelihood into an objective whose gradient
+// is taken by central differences in log-parameter space (the steps are
+// relative, as the parameters' scales differ by orders).
+func numericGradient(ll func([]float64) float64) objective {
+	return func(params []float64) (float64, []float64) {
+		value := ll(params)
+		inLogs := func(y []float64) float64 { return ll(exps(y)) }
+		g := fd.Gradient(nil, inLogs, logs(params), &fd.Settings{Formula: fd.Central, OriginKnown: true, OriginValue: value})
+		for i := range g {
+			g[i] /= params[i]
+		}
+		return value, g
+	}
+}
