@@ -1,10 +1,6 @@
 package analytics
 
-import (
-	"math"
-
-	"gonum.org/v1/gonum/mathext"
-)
+import "math"
 
 // ParetoNBD holds the Pareto/NBD parameters (Schmittlein, Morrison and
 // Colombo 1987): while active a member buys at a rate that follows
@@ -68,7 +64,105 @@ func (p ParetoNBD) logF(x, t float64) float64 {
 		m, b = p.Beta, p.R+x
 	}
 	z := math.Abs(p.Alpha-p.Beta) / (m + t)
-	return math.Log(mathext.Hypergeo(rsx, b, rsx+1, z)) - rsx*math.Log(m+t)
+	return logHypergeoNextC(rsx, b, z) - rsx*math.Log(m+t)
+}
+
+// logHypergeoNextC is log 2F1(a, b; a+1; z) for a, b > 0 and 0 <= z < 1,
+// the one hypergeometric function the Pareto/NBD needs. A general routine
+// (Cephes' hyp2f1, as in gonum's mathext) takes thousands of times longer
+// where a fit often goes, z near 1 with a or b large, and loses accuracy
+// there, which numerical gradients cannot bear.
+func logHypergeoNextC(a, b, z float64) float64 {
+	if z <= 0.95 {
+		return logHypergeoSeries(a, b, z)
+	}
+	return logHypergeoIntegral(a, b, z)
+}
+
+// logHypergeoSeries sums Euler's transformation (1−z)^(1−b) · Σ_j
+// (a+1−b)_j / (a+1)_j · z^j. The Pareto/NBD's a+1−b is positive, so the
+// terms are positive and fall by at least z each: at most some 800 terms
+// for z <= 0.95.
+func logHypergeoSeries(a, b, z float64) float64 {
+	sum, term := 1.0, 1.0
+	for j := 0.0; term*z >= (1-z)*sum*0x1p-53; j++ {
+		term *= (a + 1 - b + j) / (a + 1 + j) * z
+		sum += term
+	}
+	return (1-b)*math.Log1p(-z) + math.Log(sum)
+}
+
+// logHypergeoIntegral is the same function by quadrature, from Euler's
+// transformation and integral: (1−z)^(1−b) / B(a+1−b, b) · ∫₀¹ w^(a−b)
+// (1−w)^(b−1) / (1−zw) dw. In this form the factor that is nearly
+// singular as z nears 1 is only 1/(1−zw), tempered by (1−w)^(b−1). The
+// tanh-sinh rule's nodes crowd double-exponentially at both ends, where
+// the powers of w and 1−w are singular or fall steeply; 1−w is computed
+// apart from w, so that 1−zw keeps its digits.
+func logHypergeoIntegral(a, b, z float64) float64 {
+	term := func(t float64) float64 {
+		u := math.Pi / 2 * math.Sinh(t)
+		// w = (1+tanh u)/2 = 1/(1+e^(−2u)), 1−w = 1/(1+e^(2u)),
+		// dw/dt = (π/2)·cosh t / (2·cosh² u).
+		logW, log1mW := -softplus(-2*u), -softplus(2*u)
+		logWeight := math.Log(math.Pi/2*math.Cosh(t)) - 2*logCosh(u) - math.Ln2
+		return logWeight + (a-b)*logW + (b-1)*log1mW - math.Log((1-z)+z*math.Exp(log1mW))
+	}
+	// Halve the step until two estimates agree: the error of each is about
+	// the square of the previous one's, so agreement to 1e-9 leaves far
+	// less. A peaked integrand (a and b both large) needs the finer steps.
+	step := 1.0 / 8
+	var terms []float64
+	for t := -tanhSinhEnd; t <= tanhSinhEnd; t += step {
+		terms = append(terms, term(t))
+	}
+	// Beyond the outermost nodes w^(a−b) and (1−w)^(b−1) may still hold
+	// mass (a+1−b or b near 0): there the integrand is the power alone.
+	uEnd := math.Pi / 2 * math.Sinh(tanhSinhEnd)
+	edge := -softplus(2 * uEnd) // log of w at the first node, and of 1−w at the last
+	tails := logAddExp((a-b+1)*edge-math.Log(a-b+1), b*edge-math.Log(b)-math.Log1p(-z))
+	estimate := logAddExp(math.Log(step)+logSumExp(terms), tails)
+	for range 6 {
+		for t := -tanhSinhEnd + step/2; t < tanhSinhEnd; t += step {
+			terms = append(terms, term(t))
+		}
+		step /= 2
+		previous := estimate
+		estimate = logAddExp(math.Log(step)+logSumExp(terms), tails)
+		if math.Abs(estimate-previous) < 1e-9 {
+			break
+		}
+	}
+	lgA1B, _ := math.Lgamma(a + 1 - b)
+	lgB, _ := math.Lgamma(b)
+	lgA1, _ := math.Lgamma(a + 1)
+	return (1-b)*math.Log1p(-z) + lgA1 - lgA1B - lgB + estimate
+}
+
+// tanhSinhEnd bounds the tanh-sinh rule: at t = ±8 its nodes are within
+// e^−4682 of the ends (in logs: w itself would underflow).
+const tanhSinhEnd = 8.0
+
+func softplus(x float64) float64 { return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) }
+
+func logCosh(u float64) float64 {
+	u = math.Abs(u)
+	return u + math.Log1p(math.Exp(-2*u)) - math.Ln2
+}
+
+func logSumExp(v []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range v {
+		m = math.Max(m, x)
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	sum := 0.0
+	for _, x := range v {
+		sum += math.Exp(x - m)
+	}
+	return m + math.Log(sum)
 }
 
 // ProbabilityAlive is the probability that a member with history h is still

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/diff/fd"
@@ -24,11 +25,16 @@ type ParetoNBDFit struct {
 // computed once per distinct (frequency, time) pair.
 func FitParetoNBD(histories []History) (ParetoNBDFit, error) {
 	d := newParetoData(histories)
-	grad := numericGradient(d.logLikelihood)
-	params, stats, err := maximize(grad, []string{"r", "alpha", "s", "beta"}, len(histories), d.starts())
+	walled := d.walled()
+	params, stats, err := maximize(numericGradient(walled.logLikelihood), []string{"r", "alpha", "s", "beta"}, len(histories), d.starts())
 	fit := ParetoNBDFit{Stats: stats}
 	if params != nil {
 		fit.Params = paretoNBDFrom(params)
+	}
+	if walled.visits > wallVisits {
+		return fit, fmt.Errorf("%w: the members' dropout rates look alike (s ran off past %g with s/beta near %.3g): "+
+			"the Pareto/NBD likelihood has no maximum at finite parameters for these data; BG/NBD may fit them",
+			ErrNotConverged, maxDropoutShape/2, walled.meanRate)
 	}
 	if err != nil {
 		return fit, err
@@ -77,6 +83,39 @@ func (d *paretoData) starts() [][]float64 {
 		{0.5, 0.5 / rate, 0.5, 0.5 * age},
 		{0.1, 0.1 / rate, 2, 4 * age},
 	}
+}
+
+// maxDropoutShape bounds s, the shape of the dropout rates' Gamma
+// distribution. When members' dropout rates hardly vary, the likelihood
+// keeps rising as s and beta grow together (s/beta, the mean rate, fixed),
+// and every evaluation costs more as they do. At s = 100 the rates' spread
+// is a tenth of their mean.
+const maxDropoutShape = 100.0
+
+// wallVisits is how many evaluations beyond half of maxDropoutShape make a
+// runaway: a line search may overshoot there once or twice, a runaway
+// stays.
+const wallVisits = 20
+
+// walledLikelihood is the likelihood the optimiser sees: NaN (a wall)
+// beyond maxDropoutShape, and everywhere once the fit has run towards it.
+type walledLikelihood struct {
+	d        *paretoData
+	visits   int
+	meanRate float64 // s/beta on the way to the wall
+}
+
+func (d *paretoData) walled() *walledLikelihood { return &walledLikelihood{d: d} }
+
+func (w *walledLikelihood) logLikelihood(params []float64) float64 {
+	if params[2] > maxDropoutShape/2 {
+		w.visits++
+		w.meanRate = params[2] / params[3]
+	}
+	if params[2] > maxDropoutShape || w.visits > wallVisits {
+		return math.NaN()
+	}
+	return w.d.logLikelihood(params)
 }
 
 // logLikelihood sums the members' log-likelihoods at (R, Alpha, S, Beta).

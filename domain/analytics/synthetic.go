@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"fmt"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -56,4 +57,86 @@ func Synthesize(bg BGNBD, gg GammaGamma, members int, minAge, maxAge float64, se
 		out.Spends[i] = s
 	}
 	return out
+}
+
+// SyntheticHoldout is a population drawn from a model's own story and
+// followed past the end of calibration: a Holdout to validate with, and
+// the model with the true parameters, whose predictions are the best any
+// fit can do.
+type SyntheticHoldout struct {
+	Holdout Holdout
+	Truth   Model
+}
+
+// SynthesizeHoldout draws members from truth's story (BGNBD or ParetoNBD):
+// each member makes a first purchase on a day spread evenly over the first
+// birthDays days, then buys at exponential intervals of a rate λ ~
+// Gamma(r, α) per member; a BG/NBD member drops out after each repeat
+// purchase with a probability p ~ Beta(a, b), a Pareto/NBD member after an
+// exponential lifetime of rate μ ~ Gamma(s, β). Purchases are counted in
+// whole days, as the engine counts them; daysPerUnit is the models' time
+// unit. Same seed, same members.
+func SynthesizeHoldout(truth Model, members, birthDays, calibrationDays, holdoutDays, daysPerUnit int, seed uint64) SyntheticHoldout {
+	src := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
+	rng := rand.New(src)
+	days := calibrationDays + holdoutDays
+	h := Holdout{Length: float64(holdoutDays) / float64(daysPerUnit), DaysPerUnit: daysPerUnit,
+		CalibrationDays: calibrationDays, HoldoutDays: holdoutDays,
+		FirstPurchases: make([]int, days), RepeatPurchases: make([]int, days),
+		Members: make([]HoldoutMember, members)}
+	draw := lifeStory(truth, src, rng)
+	unit := float64(daysPerUnit)
+	for i := range members {
+		birth := rng.IntN(min(birthDays, calibrationDays))
+		h.FirstPurchases[birth]++
+		m := HoldoutMember{Calibration: History{Age: float64(calibrationDays-1-birth) / unit}}
+		last := birth
+		for _, t := range draw(float64(days-birth) / unit) {
+			day := birth + int(t*unit)
+			if day == last {
+				continue // a second purchase the same day is the same purchase day
+			}
+			last = day
+			h.RepeatPurchases[day]++
+			if day < calibrationDays {
+				m.Calibration.Frequency++
+				m.Calibration.Recency = float64(day-birth) / unit
+			} else {
+				m.Holdout++
+			}
+		}
+		h.Members[i] = m
+	}
+	return SyntheticHoldout{Holdout: h, Truth: truth}
+}
+
+// lifeStory returns a function that draws a new member and returns the
+// times of their repeat purchases before end.
+func lifeStory(truth Model, src rand.Source, rng *rand.Rand) func(end float64) []float64 {
+	switch p := truth.(type) {
+	case BGNBD:
+		rate, dropout := distuv.Gamma{Alpha: p.R, Beta: p.Alpha, Src: src}, distuv.Beta{Alpha: p.A, Beta: p.B, Src: src}
+		return func(end float64) []float64 {
+			lambda, q := rate.Rand(), dropout.Rand()
+			var times []float64
+			for t := rng.ExpFloat64() / lambda; t < end; t += rng.ExpFloat64() / lambda {
+				times = append(times, t)
+				if rng.Float64() < q {
+					break
+				}
+			}
+			return times
+		}
+	case ParetoNBD:
+		rate, death := distuv.Gamma{Alpha: p.R, Beta: p.Alpha, Src: src}, distuv.Gamma{Alpha: p.S, Beta: p.Beta, Src: src}
+		return func(end float64) []float64 {
+			lambda, lifetime := rate.Rand(), rng.ExpFloat64()/death.Rand()
+			var times []float64
+			for t := rng.ExpFloat64() / lambda; t < min(end, lifetime); t += rng.ExpFloat64() / lambda {
+				times = append(times, t)
+			}
+			return times
+		}
+	}
+	panic(fmt.Sprintf("no story for a %T", truth))
 }
