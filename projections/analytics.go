@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +23,10 @@ type FitConfig struct {
 	AsOf time.Time
 	// TimeUnit is "day" or "week".
 	TimeUnit string
+	// Model is the purchase model that scores the members: bgnbd (also
+	// when empty), pareto_nbd, or best: the best model of the latest
+	// validation in the same time unit (BG/NBD without one).
+	Model string
 	// Reason is recorded with the fit: command, schedule or rebuild.
 	Reason string
 	// Months, Margin and AnnualDiscountRate value the predicted purchases.
@@ -53,6 +58,9 @@ func (c FitConfig) Validate() error {
 	if !(c.HighRisk > 0 && c.HighRisk < c.LowRisk && c.LowRisk < 1) {
 		errs = append(errs, fmt.Errorf("risk thresholds high %.3g and low %.3g: need 0 < high < low < 1", c.HighRisk, c.LowRisk))
 	}
+	if c.Model != "" && c.Model != ModelBest && !slices.Contains(analytics.Models, c.Model) {
+		errs = append(errs, fmt.Errorf("model %q: use %s, %s or %s", c.Model, analytics.ModelBGNBD, analytics.ModelParetoNBD, ModelBest))
+	}
 	if c.AsOf.IsZero() {
 		errs = append(errs, errors.New("no as-of date"))
 	}
@@ -82,15 +90,31 @@ func parseCost(s string) (*big.Rat, error) {
 	return new(big.Rat).SetFrac64(r.Num, r.Den), nil
 }
 
+// ModelBest asks a fit for the model that predicted best in the latest
+// validation.
+const ModelBest = "best"
+
 // FitResult is what a fit found and wrote.
 type FitResult struct {
 	FitID int64
 	// FittedAt is when the fit was recorded (model_fits.fitted_at).
-	FittedAt   time.Time
-	Members    int
+	FittedAt time.Time
+	Members  int
+	// Model is the purchase model that scored the members; its fit is in
+	// BGNBD or ParetoNBD.
+	Model      string
 	BGNBD      analytics.BGNBDFit
+	ParetoNBD  analytics.ParetoNBDFit
 	GammaGamma analytics.GammaGammaFit
 	Duration   time.Duration
+}
+
+// purchaseModel is the fitted purchase model that scores.
+func (r FitResult) purchaseModel() analytics.Model {
+	if r.Model == analytics.ModelParetoNBD {
+		return r.ParetoNBD.Params
+	}
+	return r.BGNBD.Params
 }
 
 // memberHistory is one member's purchases up to the as-of date as the
@@ -125,9 +149,17 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 		return FitResult{}, err
 	}
 	res := FitResult{Members: len(members)}
+	if res.Model, err = chooseModel(ctx, pool, cfg); err != nil {
+		return res, err
+	}
 	histories, spends := modelInputs(members, cfg.AsOf, cfg.unit())
-	progress(fmt.Sprintf("fitting BG/NBD to %d members", len(members)), 0, 0)
-	res.BGNBD, err = analytics.FitBGNBD(histories)
+	if res.Model == analytics.ModelParetoNBD {
+		progress(fmt.Sprintf("fitting Pareto/NBD to %d members", len(members)), 0, 0)
+		res.ParetoNBD, err = analytics.FitParetoNBD(histories)
+	} else {
+		progress(fmt.Sprintf("fitting BG/NBD to %d members", len(members)), 0, 0)
+		res.BGNBD, err = analytics.FitBGNBD(histories)
+	}
 	if err == nil {
 		progress("fitting Gamma-Gamma", 0, 0)
 		res.GammaGamma, err = analytics.FitGammaGamma(spends)
@@ -158,6 +190,27 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 		return failed(ctx, pool, cfg, res, started, err)
 	}
 	return res, nil
+}
+
+// chooseModel resolves the configured model: best reads the latest
+// validation in the fit's time unit.
+func chooseModel(ctx context.Context, q Querier, cfg FitConfig) (string, error) {
+	switch cfg.Model {
+	case "":
+		return analytics.ModelBGNBD, nil
+	case ModelBest:
+		var best string
+		err := q.QueryRow(ctx, `select best_model from loyalty.model_validations
+where time_unit = $1 and best_model is not null order by validated_at desc, id desc limit 1`, cfg.TimeUnit).Scan(&best)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return analytics.ModelBGNBD, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("read the latest validation's best model: %w", err)
+		}
+		return best, nil
+	}
+	return cfg.Model, nil
 }
 
 // failed records a fit that came to nothing, on its own: a rolled-back
@@ -254,7 +307,7 @@ func score(hs []analytics.History, spends []analytics.Spend, res FitResult, cfg 
 	progress func(string, int, int)) ([]churnScore, []ltvScore) {
 	n := len(hs)
 	churn, ltv := make([]churnScore, n), make([]ltvScore, n)
-	bg, gg, value, unit := res.BGNBD.Params, res.GammaGamma.Params, cfg.valueSettings(), cfg.unit()
+	bg, gg, value, unit := res.purchaseModel(), res.GammaGamma.Params, cfg.valueSettings(), cfg.unit()
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	var mu sync.Mutex

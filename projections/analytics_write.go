@@ -22,18 +22,26 @@ func insertFit(ctx context.Context, q Querier, cfg FitConfig, res FitResult, fit
 		s := fitErr.Error()
 		errText = &s
 	}
-	bg, gg := res.BGNBD, res.GammaGamma
+	bg, pn, gg := res.BGNBD, res.ParetoNBD, res.GammaGamma
+	model := res.Model
+	if model == "" {
+		model = analytics.ModelBGNBD
+	}
 	var id int64
 	var at time.Time
 	err := q.QueryRow(ctx, `
-insert into loyalty.model_fits (fitted_at, as_of, time_unit, reason, status, error, duration, members,
+insert into loyalty.model_fits (fitted_at, as_of, time_unit, reason, status, error, duration, members, model,
 	bgnbd_r, bgnbd_alpha, bgnbd_a, bgnbd_b, bgnbd_std_errors, bgnbd_log_likelihood, bgnbd_optimiser, bgnbd_iterations,
+	pnbd_r, pnbd_alpha, pnbd_s, pnbd_beta, pnbd_std_errors, pnbd_log_likelihood, pnbd_optimiser, pnbd_iterations,
 	repeat_members, gg_p, gg_q, gg_gamma, gg_std_errors, gg_log_likelihood, gg_optimiser, gg_iterations)
-values (now(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+values (now(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+	$17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)
 returning id, fitted_at`,
-		cfg.AsOf, cfg.TimeUnit, cfg.Reason, status, errText, res.Duration, res.Members,
+		cfg.AsOf, cfg.TimeUnit, cfg.Reason, status, errText, res.Duration, res.Members, model,
 		positive(bg.Params.R), positive(bg.Params.Alpha), positive(bg.Params.A), positive(bg.Params.B),
 		bg.StdErr, finite(bg.Stats.LogLikelihood, bg.Stats.Status), nullIfEmpty(bg.Stats.Status), iterations(bg.Stats.Iterations, bg.Stats.Status),
+		positive(pn.Params.R), positive(pn.Params.Alpha), positive(pn.Params.S), positive(pn.Params.Beta),
+		pn.StdErr, finite(pn.Stats.LogLikelihood, pn.Stats.Status), nullIfEmpty(pn.Stats.Status), iterations(pn.Stats.Iterations, pn.Stats.Status),
 		gg.Stats.Members, positive(gg.Params.P), positive(gg.Params.Q), positive(gg.Params.Gamma),
 		gg.StdErr, finite(gg.Stats.LogLikelihood, gg.Stats.Status), nullIfEmpty(gg.Stats.Status), iterations(gg.Stats.Iterations, gg.Stats.Status),
 	).Scan(&id, &at)
@@ -83,13 +91,13 @@ func writeScores(ctx context.Context, tx pgx.Tx, cfg FitConfig, cost *big.Rat, m
 	for i, m := range members {
 		c, l := churn[i], ltv[i]
 		churnRows[i] = []any{m.id, fitID, cfg.AsOf, m.frequency, hs[i].Recency, hs[i].Age,
-			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band, c.segment}
+			c.alive, c.e30, c.e90, c.e365, m.activity, int(days(m.activity, cfg.AsOf)), c.band, c.segment, res.Model}
 		ltvRows[i] = []any{m.id, fitID, cfg.AsOf, m.revenue, pointsValue(m.netPoints, cost), int64(math.Round(l.spend)),
 			l.purchases, int64(math.Round(l.value)), cfg.Months, cfg.Margin, cfg.AnnualDiscountRate, l.band}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "member_churn"}, []string{"member_id", "fit_id", "as_of", "frequency",
 		"recency", "age", "probability_alive", "expected_purchases_30d", "expected_purchases_90d", "expected_purchases_365d",
-		"last_activity_on", "days_since_activity", "risk_band", "segment"}, pgx.CopyFromRows(churnRows)); err != nil {
+		"last_activity_on", "days_since_activity", "risk_band", "segment", "model"}, pgx.CopyFromRows(churnRows)); err != nil {
 		return fmt.Errorf("write member_churn: %w", err)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "member_ltv"}, []string{"member_id", "fit_id", "as_of",

@@ -9,12 +9,15 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/pointsledger/loyalty/domain/analytics"
 	"github.com/pointsledger/loyalty/projections"
 )
 
 // analyticsFlags are the model settings `analytics fit` and `serve` share.
 type analyticsFlags struct {
 	timeUnit           string
+	model              string
+	validateDays       int
 	months             int
 	margin             float64
 	annualDiscountRate float64
@@ -24,6 +27,7 @@ type analyticsFlags struct {
 
 func (a *analyticsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&a.timeUnit, "time-unit", "day", "time unit of the models: day or week")
+	fs.StringVar(&a.model, "model", projections.ModelBest, "purchase model that scores the members: bgnbd, pareto_nbd, or best (the best of the latest validation; bgnbd without one)")
 	fs.IntVar(&a.months, "horizon-months", 12, "horizon of the predicted value, in 30-day months")
 	fs.Float64Var(&a.margin, "margin", 1, "share of spend counted as value (1: predict revenue)")
 	fs.Float64Var(&a.annualDiscountRate, "annual-discount-rate", 0.1, "yearly rate future value is discounted at")
@@ -33,7 +37,7 @@ func (a *analyticsFlags) register(fs *pflag.FlagSet) {
 }
 
 func (a *analyticsFlags) config(asOf time.Time, reason string) projections.FitConfig {
-	return projections.FitConfig{AsOf: asOf, TimeUnit: a.timeUnit, Reason: reason, Months: a.months, Margin: a.margin,
+	return projections.FitConfig{AsOf: asOf, TimeUnit: a.timeUnit, Model: a.model, Reason: reason, Months: a.months, Margin: a.margin,
 		AnnualDiscountRate: a.annualDiscountRate, CostPerPoint: a.costPerPoint, LowRisk: a.lowRisk, HighRisk: a.highRisk}
 }
 
@@ -44,10 +48,10 @@ func newAnalyticsCommand(g *globals) *cobra.Command {
 	var quiet bool
 	fit := &cobra.Command{
 		Use:   "fit --as-of DATE",
-		Short: "Fit BG/NBD and Gamma-Gamma to the purchases up to DATE and rescore every member",
-		Long: `Fits the BG/NBD model (purchases and dropout) and the Gamma-Gamma model
-(spend per purchase) by maximum likelihood to every member's purchase days
-up to the end of DATE (UTC), records the fit in loyalty.model_fits, and
+		Short: "Fit a purchase model and Gamma-Gamma to the purchases up to DATE and rescore every member",
+		Long: `Fits a purchase model (BG/NBD or Pareto/NBD: purchases and dropout; --model)
+and the Gamma-Gamma model (spend per purchase) by maximum likelihood to every
+member's purchase days up to the end of DATE (UTC), records the fit in loyalty.model_fits, and
 replaces loyalty.member_churn and loyalty.member_ltv with its scores. A fit
 that does not converge is recorded as failed and changes no scores.
 See docs/analytics.md.`,
@@ -67,11 +71,16 @@ See docs/analytics.md.`,
 				if err != nil {
 					return fmt.Errorf("%w (recorded as model_fits id %d)", err, res.FitID)
 				}
-				bg, gg := res.BGNBD, res.GammaGamma
+				bg, pn, gg := res.BGNBD, res.ParetoNBD, res.GammaGamma
 				fmt.Fprintf(g.stdout, "fit %d as of %s (%s): %d members, %d with repeat purchases, in %s\n",
 					res.FitID, asOf, cfg.TimeUnit, res.Members, gg.Stats.Members, res.Duration.Round(time.Millisecond))
-				fmt.Fprintf(g.stdout, "BG/NBD      r=%.4g alpha=%.4g a=%.4g b=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
-					bg.Params.R, bg.Params.Alpha, bg.Params.A, bg.Params.B, bg.Stats.LogLikelihood, bg.Stats.Iterations, bg.Stats.Status)
+				if res.Model == analytics.ModelParetoNBD {
+					fmt.Fprintf(g.stdout, "Pareto/NBD  r=%.4g alpha=%.4g s=%.4g beta=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
+						pn.Params.R, pn.Params.Alpha, pn.Params.S, pn.Params.Beta, pn.Stats.LogLikelihood, pn.Stats.Iterations, pn.Stats.Status)
+				} else {
+					fmt.Fprintf(g.stdout, "BG/NBD      r=%.4g alpha=%.4g a=%.4g b=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
+						bg.Params.R, bg.Params.Alpha, bg.Params.A, bg.Params.B, bg.Stats.LogLikelihood, bg.Stats.Iterations, bg.Stats.Status)
+				}
 				fmt.Fprintf(g.stdout, "Gamma-Gamma p=%.4g q=%.4g gamma=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
 					gg.Params.P, gg.Params.Q, gg.Params.Gamma, gg.Stats.LogLikelihood, gg.Stats.Iterations, gg.Stats.Status)
 				return nil
@@ -81,7 +90,7 @@ See docs/analytics.md.`,
 	fit.Flags().StringVar(&asOf, "as-of", time.Now().UTC().Format(time.DateOnly), "last UTC date whose purchases count (YYYY-MM-DD)")
 	fit.Flags().BoolVar(&quiet, "quiet", false, "no progress")
 	flags.register(fit.Flags())
-	cmd.AddCommand(fit)
+	cmd.AddCommand(fit, newValidateCommand(g))
 	return cmd
 }
 

@@ -35,6 +35,9 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 			return
 		}
 		cfg := flags.config(asOf(now).Truncate(24*time.Hour), reason)
+		if flags.validateDays > 0 {
+			validateBeforeRefit(ctx, pool, cfg, flags.validateDays, log)
+		}
 		res, err := projections.FitModels(ctx, pool, cfg)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -83,4 +86,21 @@ func publishScores(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Eng
 		members[i] = handlers.ScoredMember{MemberID: c.MemberID, Scores: c.Scores}
 	}
 	return engine.PublishScores(ctx, res.FittedAt, members)
+}
+
+// validateBeforeRefit validates the models on the last days before the
+// fit's date as holdout, so that the fit's --model best uses the result.
+// A validation that fails is logged; the refit goes on.
+func validateBeforeRefit(ctx context.Context, pool *pgxpool.Pool, fit projections.FitConfig, holdoutDays int, log *slog.Logger) {
+	cfg := projections.ValidateConfig{CalibrationEnd: fit.AsOf.AddDate(0, 0, -holdoutDays), HoldoutEnd: fit.AsOf,
+		TimeUnit: fit.TimeUnit, Reason: "schedule"}
+	res, err := projections.ValidateModels(ctx, pool, cfg)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("analytics: validation before the refit failed; the refit uses the latest validation there is", "err", err)
+		}
+		return
+	}
+	log.Info("analytics: models validated on a rolling holdout", "validation", res.ID, "best", res.Best,
+		"calibration_end", cfg.CalibrationEnd.Format(time.DateOnly), "members", res.Members, "took", res.Duration.Round(time.Millisecond))
 }

@@ -130,6 +130,8 @@ directory. Metrics, /healthz and /readyz are served on --metrics-addr.`,
 	f.StringVar(&o.webhooksPath, "webhooks", g.getenv("LOYALTY_WEBHOOKS"),
 		"webhooks file: HTTP endpoints that get outbound events, signed and retried (see docs/outbound.md); empty: none (env LOYALTY_WEBHOOKS)")
 	o.analytics.register(f)
+	f.IntVar(&o.analytics.validateDays, "validate-holdout-days", 0,
+		"before each refit, validate the models on the last N days as holdout (fitted to the purchases before them), so that --model best picks the one that predicted them best; 0: never")
 	f.BoolVar(&o.demoOn, "demo", false, "also publish simulated member activity (see loyalty simulate) once running")
 	o.demo.register(f, "demo-")
 	return cmd
@@ -162,6 +164,9 @@ func serve(ctx context.Context, g *globals, o *serveOptions) error {
 	}
 	if err := o.analytics.config(time.Now().UTC(), "schedule").Validate(); err != nil {
 		return fmt.Errorf("analytics settings: %w", err)
+	}
+	if o.analytics.validateDays < 0 || o.analytics.validateDays > 3660 {
+		return fmt.Errorf("--validate-holdout-days %d: give 0 (no validation) or a holdout of 1 to 3660 days", o.analytics.validateDays)
 	}
 	if err := errors.Join(o.memoryEnvErr, o.intervalEnvErr); err != nil {
 		return err

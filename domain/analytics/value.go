@@ -48,12 +48,12 @@ type Value struct {
 // purchases month by month (the customer_lifetime_value method of the
 // lifetimes library): each month's expected purchases, times the expected
 // spend per purchase and the margin, discounted by the months elapsed.
-func PredictValue(bg BGNBD, h History, spend float64, v ValueSettings) Value {
+func PredictValue(model Model, h History, spend float64, v ValueSettings) Value {
 	monthly := math.Pow(1+v.AnnualDiscountRate, 1.0/12) - 1
 	var out Value
 	before := 0.0
 	for m := 1; m <= v.Months; m++ {
-		cum := bg.ExpectedPurchases(h, float64(m)*v.MonthLength)
+		cum := model.ExpectedPurchases(h, float64(m)*v.MonthLength)
 		out.Discounted += (cum - before) * spend * v.Margin / math.Pow(1+monthly, float64(m))
 		before = cum
 	}

@@ -1,0 +1,166 @@
+package projections
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pointsledger/loyalty/domain/analytics"
+)
+
+// seedCDNOW writes the CDNOW sample's purchase days (domain/analytics/
+// testdata, see PROVENANCE.md there) into member_purchase_days.
+func seedCDNOW(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	f, err := os.Open("../domain/analytics/testdata/cdnow_sample.csv.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(z).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]any
+	for _, r := range records[1:] {
+		day, err := time.Parse("20060102", r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cents int64
+		fmt.Sscan(r[2], &cents)
+		rows = append(rows, []any{"cdnow-" + r[0], day, int32(1), cents})
+	}
+	if _, err := pool.CopyFrom(context.Background(), pgx.Identifier{Schema, "member_purchase_days"},
+		[]string{"member_id", "day", "orders", "spend"}, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var (
+	cdnowCalibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
+	cdnowHoldoutEnd     = time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)
+)
+
+// TestValidateModelsOnCDNOW validates over the tables what the domain test
+// validates from the file: the published holdout figures of the CDNOW
+// sample, and the tables dashboards draw.
+func TestValidateModelsOnCDNOW(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	seedCDNOW(t, pool)
+	// A member who first bought in the holdout is not validated.
+	if _, err := pool.Exec(ctx, `insert into loyalty.member_purchase_days values ('newcomer', '1998-01-05', 1, 1000), ('newcomer', '1998-02-05', 1, 1000)`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ValidateModels(ctx, pool, ValidateConfig{CalibrationEnd: cdnowCalibrationEnd, HoldoutEnd: cdnowHoldoutEnd,
+		TimeUnit: "week", Reason: "command"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Members != 2357 || res.ActualRepeatPurchases != 1882 || res.Best != analytics.ModelParetoNBD {
+		t.Errorf("%d members, %d repeat purchases, best %q; the sample has 2,357 and 1,882, and Pareto/NBD predicts it best",
+			res.Members, res.ActualRepeatPurchases, res.Best)
+	}
+	published := map[string][]float64{
+		"actual":                 {0.237, 0.697, 1.393, 1.560, 2.532, 2.947, 3.862, 6.359},
+		analytics.ModelBGNBD:     {0.225, 0.523, 1.044, 1.520, 2.164, 2.654, 3.504, 6.157},
+		analytics.ModelParetoNBD: {0.138, 0.600, 1.196, 1.714, 2.399, 2.907, 3.819, 6.403},
+	}
+	rows, err := pool.Query(ctx, `select frequency, series, members, mean_purchases from loyalty.model_validation_frequencies
+where validation_id = $1 order by series, frequency`, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frequency, members, n int
+	var series string
+	var mean float64
+	if _, err := pgx.ForEachRow(rows, []any{&frequency, &series, &members, &mean}, func() error {
+		n++
+		want := published[series][frequency]
+		tolerance := 0.01 * want
+		if series == "actual" {
+			tolerance = 0.0005 // three decimals
+		}
+		if math.Abs(mean-want) > tolerance {
+			t.Errorf("%s, frequency %d: %.4f, published %.3f", series, frequency, mean, want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 24 {
+		t.Errorf("%d conditional-expectation rows, want 8 frequencies of actual and two models", n)
+	}
+	var weeks, holdoutWeeks int
+	var lastActual, lastPNBD float64
+	if err := pool.QueryRow(ctx, `select count(*) filter (where series = 'actual'), count(*) filter (where series = 'actual' and holdout),
+	max(cumulative) filter (where series = 'actual'), max(cumulative) filter (where series = 'pareto_nbd' and period_end = '1997-05-20')
+from loyalty.model_validation_tracking where validation_id = $1`, res.ID).Scan(&weeks, &holdoutWeeks, &lastActual, &lastPNBD); err != nil {
+		t.Fatal(err)
+	}
+	// Week 20 of BTYD's tracking ends on 1997-05-20: Pareto/NBD 1308.856.
+	if weeks != 78 || holdoutWeeks != 39 || math.Abs(lastPNBD/1308.856-1) > 0.01 {
+		t.Errorf("tracking: %d weeks, %d in the holdout, Pareto/NBD %.3f at week 20; want 78, 39 and 1308.856", weeks, holdoutWeeks, lastPNBD)
+	}
+	var best string
+	var params []byte
+	var predicted float64
+	if err := pool.QueryRow(ctx, `select v.best_model, m.parameters, m.predicted_repeat_purchases from loyalty.model_validations v
+join loyalty.model_validation_models m on m.validation_id = v.id and m.model = 'pareto_nbd' where v.id = $1`, res.ID).Scan(&best, &params, &predicted); err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]float64
+	if err := json.Unmarshal(params, &p); err != nil || math.Abs(p["r"]/0.55315-1) > 0.01 || math.Abs(p["beta"]/11.6715-1) > 0.01 {
+		t.Errorf("stored Pareto/NBD parameters %s (%v)", params, err)
+	}
+
+	// A fit with --model best now scores with Pareto/NBD, and says so.
+	cfg := FitConfig{AsOf: cdnowCalibrationEnd, TimeUnit: "week", Model: ModelBest, Reason: "command", Months: 12, Margin: 1,
+		AnnualDiscountRate: 0.1, CostPerPoint: "1", LowRisk: 0.7, HighRisk: 0.3}
+	fit, err := FitModels(ctx, pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fitModel, pnbdR, scored string
+	var alive float64
+	if err := pool.QueryRow(ctx, `select f.model, f.pnbd_r::text, c.model, c.probability_alive from loyalty.model_fits f
+join loyalty.member_churn c on c.fit_id = f.id where f.id = $1 and c.member_id = 'cdnow-1516'`, fit.FitID).Scan(&fitModel, &pnbdR, &scored, &alive); err != nil {
+		t.Fatal(err)
+	}
+	if fitModel != analytics.ModelParetoNBD || scored != analytics.ModelParetoNBD || fit.BGNBD.Stats.Status != "" {
+		t.Errorf("fit model %q, member_churn model %q, BG/NBD status %q: want Pareto/NBD alone", fitModel, scored, fit.BGNBD.Stats.Status)
+	}
+	// BTYD: customer 1516 (x=26, t_x=30.86, T=31) is alive with probability 0.997874.
+	if math.Abs(alive-0.997874) > 0.001 {
+		t.Errorf("P(alive) of customer 1516: %.6f, BTYD 0.997874", alive)
+	}
+}
+
+func TestValidateConfigRefusesNonsense(t *testing.T) {
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []ValidateConfig{
+		{CalibrationEnd: day, HoldoutEnd: day, TimeUnit: "week"},
+		{CalibrationEnd: day, HoldoutEnd: day.AddDate(0, 0, -1), TimeUnit: "week"},
+		{CalibrationEnd: day, HoldoutEnd: day.AddDate(0, 1, 0), TimeUnit: "month"},
+		{CalibrationEnd: day, HoldoutEnd: day.AddDate(0, 1, 0), TimeUnit: "day", Models: []string{"mbgnbd"}},
+		{HoldoutEnd: day, TimeUnit: "day"},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: accepted", c)
+		}
+	}
+}
