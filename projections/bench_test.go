@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pointsledger/loyalty/domain/analytics"
 	"github.com/pointsledger/loyalty/streams"
 )
 
@@ -101,6 +102,48 @@ func BenchmarkFitModels(b *testing.B) {
 				}
 				if res.Members != n {
 					b.Fatalf("refitted %d members, want %d", res.Members, n)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "members/s")
+		})
+	}
+}
+
+// BenchmarkValidateModels is a whole validation against PostgreSQL: read
+// every member's calibration history and holdout from member_purchase_days
+// (a year of first purchases, a year of calibration, half a year of
+// holdout), fit both models, compare and write the tables. One op is one
+// validation.
+func BenchmarkValidateModels(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			pool := migrated(b)
+			day0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+			data := analytics.SynthesizeHoldout(analytics.BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}, n, 365, 365, 182, 1, 1)
+			var rows [][]any
+			for i, ds := range data.PurchaseDays {
+				for _, d := range ds {
+					rows = append(rows, []any{fmt.Sprintf("member-%07d", i), day0.AddDate(0, 0, int(d)), int32(1), int64(2500)})
+				}
+			}
+			ctx := context.Background()
+			if _, err := pool.CopyFrom(ctx, pgx.Identifier{Schema, "member_purchase_days"},
+				[]string{"member_id", "day", "orders", "spend"}, pgx.CopyFromRows(rows)); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pool.Exec(ctx, "analyze loyalty.member_purchase_days"); err != nil {
+				b.Fatal(err)
+			}
+			cfg := ValidateConfig{CalibrationEnd: day0.AddDate(0, 0, 364), HoldoutEnd: day0.AddDate(0, 0, 364+182),
+				TimeUnit: "day", Reason: "command"}
+			b.ResetTimer()
+			for range b.N {
+				res, err := ValidateModels(ctx, pool, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Members != n {
+					b.Fatalf("validated %d members, want %d", res.Members, n)
 				}
 			}
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "members/s")

@@ -48,6 +48,10 @@ func TestAnalystDashboardSQLRunsAsAnalyst(t *testing.T) {
 	if _, err := FitModels(ctx, pool, testFitConfig("command")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := ValidateModels(ctx, pool, ValidateConfig{CalibrationEnd: fitAsOf.AddDate(0, 0, -91), HoldoutEnd: fitAsOf,
+		TimeUnit: "week", Reason: "command"}); err != nil {
+		t.Fatal(err)
+	}
 	// Grafana's macros, as it expands them for a range that holds the data.
 	macros := strings.NewReplacer("$__timeFrom()", "'2000-01-01T00:00:00Z'::timestamptz", "$__timeTo()", "'2100-01-01T00:00:00Z'::timestamptz")
 	for _, p := range d.Panels {

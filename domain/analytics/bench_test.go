@@ -3,7 +3,10 @@ package analytics
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkFit fits both models to populations drawn from the issue's
@@ -47,4 +50,63 @@ func BenchmarkScore(b *testing.B) {
 		b.Fatal("negative scores")
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "members/s")
+}
+
+// BenchmarkValidate is a holdout validation of both models in whole days:
+// a year of first purchases, a year of calibration and half a year of
+// holdout. One op fits BG/NBD and Pareto/NBD to the calibration histories,
+// predicts every member's holdout and draws the tracking; peak-heap-MB is
+// the largest heap seen while it ran.
+func BenchmarkValidate(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		data := SynthesizeHoldout(trueBGNBD, n, 365, 365, 182, 1, 1)
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			peak := watchHeap()
+			for range b.N {
+				v, err := Validate(data.Holdout)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, c := range v.Models {
+					if c.Err != nil {
+						b.Logf("%s: %v", c.Model, c.Err)
+					}
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "members/s")
+			b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
+		})
+	}
+}
+
+// watchHeap samples the heap in use every 10 ms until the returned
+// function is called, which returns the largest seen.
+func watchHeap() func() uint64 {
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	sample := func() {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		if m.HeapInuse > peak.Load() {
+			peak.Store(m.HeapInuse)
+		}
+	}
+	go func() {
+		defer close(done)
+		for {
+			sample()
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		sample()
+		return peak.Load()
+	}
 }

@@ -66,6 +66,9 @@ func Synthesize(bg BGNBD, gg GammaGamma, members int, minAge, maxAge float64, se
 type SyntheticHoldout struct {
 	Holdout Holdout
 	Truth   Model
+	// PurchaseDays holds each member's purchase days (the first, then the
+	// repeats), counted from day 0, in the order of Holdout.Members.
+	PurchaseDays [][]int32
 }
 
 // SynthesizeHoldout draws members from truth's story (BGNBD or ParetoNBD):
@@ -84,11 +87,13 @@ func SynthesizeHoldout(truth Model, members, birthDays, calibrationDays, holdout
 		CalibrationDays: calibrationDays, HoldoutDays: holdoutDays,
 		FirstPurchases: make([]int, days), RepeatPurchases: make([]int, days),
 		Members: make([]HoldoutMember, members)}
+	purchaseDays := make([][]int32, members)
 	draw := lifeStory(truth, src, rng)
 	unit := float64(daysPerUnit)
 	for i := range members {
 		birth := rng.IntN(min(birthDays, calibrationDays))
 		h.FirstPurchases[birth]++
+		purchaseDays[i] = []int32{int32(birth)}
 		m := HoldoutMember{Calibration: History{Age: float64(calibrationDays-1-birth) / unit}}
 		last := birth
 		for _, t := range draw(float64(days-birth) / unit) {
@@ -97,6 +102,7 @@ func SynthesizeHoldout(truth Model, members, birthDays, calibrationDays, holdout
 				continue // a second purchase the same day is the same purchase day
 			}
 			last = day
+			purchaseDays[i] = append(purchaseDays[i], int32(day))
 			h.RepeatPurchases[day]++
 			if day < calibrationDays {
 				m.Calibration.Frequency++
@@ -107,7 +113,7 @@ func SynthesizeHoldout(truth Model, members, birthDays, calibrationDays, holdout
 		}
 		h.Members[i] = m
 	}
-	return SyntheticHoldout{Holdout: h, Truth: truth}
+	return SyntheticHoldout{Holdout: h, Truth: truth, PurchaseDays: purchaseDays}
 }
 
 // lifeStory returns a function that draws a new member and returns the
