@@ -25,7 +25,7 @@ type FitConfig struct {
 	TimeUnit string
 	// Model is the purchase model that scores the members: bgnbd (also
 	// when empty), pareto_nbd, or best: the best model of the latest
-	// validation in the same time unit (BG/NBD without one).
+	// validation (BG/NBD without one, or when that model does not fit).
 	Model string
 	// Reason is recorded with the fit: command, schedule or rebuild.
 	Reason string
@@ -156,7 +156,14 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 	if res.Model == analytics.ModelParetoNBD {
 		progress(fmt.Sprintf("fitting Pareto/NBD to %d members", len(members)), 0, 0)
 		res.ParetoNBD, err = analytics.FitParetoNBD(histories)
-	} else {
+		// best chose it from an earlier validation; today's data may not
+		// fit it (a runaway), and BG/NBD scores rather than nobody.
+		if err != nil && cfg.Model == ModelBest {
+			progress(fmt.Sprintf("Pareto/NBD did not fit (%v); fitting BG/NBD", err), 0, 0)
+			res.Model, res.ParetoNBD = analytics.ModelBGNBD, analytics.ParetoNBDFit{}
+		}
+	}
+	if res.Model == analytics.ModelBGNBD {
 		progress(fmt.Sprintf("fitting BG/NBD to %d members", len(members)), 0, 0)
 		res.BGNBD, err = analytics.FitBGNBD(histories)
 	}
@@ -193,7 +200,8 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 }
 
 // chooseModel resolves the configured model: best reads the latest
-// validation in the fit's time unit.
+// validation, in either time unit (rescaling time rescales each model's
+// parameters and likelihood alike, so the ranking does not depend on it).
 func chooseModel(ctx context.Context, q Querier, cfg FitConfig) (string, error) {
 	switch cfg.Model {
 	case "":
@@ -201,7 +209,7 @@ func chooseModel(ctx context.Context, q Querier, cfg FitConfig) (string, error) 
 	case ModelBest:
 		var best string
 		err := q.QueryRow(ctx, `select best_model from loyalty.model_validations
-where time_unit = $1 and best_model is not null order by validated_at desc, id desc limit 1`, cfg.TimeUnit).Scan(&best)
+where best_model is not null order by validated_at desc, id desc limit 1`).Scan(&best)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return analytics.ModelBGNBD, nil
 		}

@@ -39,9 +39,11 @@ func (c ValidateConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("the holdout ends %s, not after the calibration end %s: the holdout is the days after calibration",
 			c.HoldoutEnd.Format(time.DateOnly), c.CalibrationEnd.Format(time.DateOnly)))
 	}
-	for _, m := range c.Models {
+	for i, m := range c.Models {
 		if !slices.Contains(analytics.Models, m) {
 			errs = append(errs, fmt.Errorf("model %q: the models are %v", m, analytics.Models))
+		} else if slices.Contains(c.Models[:i], m) {
+			errs = append(errs, fmt.Errorf("model %q is named twice", m))
 		}
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +164,47 @@ func TestValidateConfigRefusesNonsense(t *testing.T) {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: accepted", c)
 		}
+	}
+}
+
+// A fit with --model best whose chosen model does not fit today's data
+// (Pareto/NBD running off on members whose dropout rates are alike) scores
+// with BG/NBD rather than failing every refit.
+func TestBestFallsBackToBGNBD(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	day0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	data := analytics.SynthesizeHoldout(analytics.BGNBD{R: 0.8, Alpha: 6, A: 1.2, B: 1.5}, 8_000, 91, 273, 1, 7, 1)
+	var rows [][]any
+	for i, ds := range data.PurchaseDays {
+		for _, d := range ds {
+			rows = append(rows, []any{fmt.Sprintf("m-%05d", i), day0.AddDate(0, 0, int(d)), int32(1), int64(1000 + (i*37+int(d)*11)%3000)})
+		}
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{Schema, "member_purchase_days"},
+		[]string{"member_id", "day", "orders", "spend"}, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `insert into loyalty.model_validations (validated_at, calibration_end, holdout_end, time_unit, reason,
+	members, actual_repeat_purchases, best_model, duration) values (now(), '2025-06-30', '2025-12-31', 'day', 'command', 100, 50, 'pareto_nbd', '1s')`); err != nil {
+		t.Fatal(err)
+	}
+	var stages []string
+	cfg := FitConfig{AsOf: day0.AddDate(0, 0, 272), TimeUnit: "week", Model: ModelBest, Reason: "command", Months: 12, Margin: 1,
+		AnnualDiscountRate: 0.1, CostPerPoint: "1", LowRisk: 0.7, HighRisk: 0.3,
+		Progress: func(stage string, _, _ int) { stages = append(stages, stage) }}
+	res, err := FitModels(ctx, pool, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var model string
+	if err := pool.QueryRow(ctx, `select model from loyalty.model_fits where id = $1`, res.FitID).Scan(&model); err != nil {
+		t.Fatal(err)
+	}
+	if res.Model != analytics.ModelBGNBD || model != analytics.ModelBGNBD || res.ParetoNBD.Stats.Status != "" {
+		t.Errorf("scored with %q (recorded %q), stages %q: want BG/NBD after Pareto/NBD ran off", res.Model, model, stages)
+	}
+	if !slices.ContainsFunc(stages, func(s string) bool { return strings.Contains(s, "Pareto/NBD did not fit") }) {
+		t.Errorf("the fit did not say Pareto/NBD failed: %q", stages)
 	}
 }

@@ -27,7 +27,7 @@ type analyticsFlags struct {
 
 func (a *analyticsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&a.timeUnit, "time-unit", "day", "time unit of the models: day or week")
-	fs.StringVar(&a.model, "model", projections.ModelBest, "purchase model that scores the members: bgnbd, pareto_nbd, or best (the best of the latest validation; bgnbd without one)")
+	fs.StringVar(&a.model, "model", projections.ModelBest, "purchase model that scores the members: bgnbd, pareto_nbd, or best (the best of the latest validation; bgnbd without one or when that model does not fit)")
 	fs.IntVar(&a.months, "horizon-months", 12, "horizon of the predicted value, in 30-day months")
 	fs.Float64Var(&a.margin, "margin", 1, "share of spend counted as value (1: predict revenue)")
 	fs.Float64Var(&a.annualDiscountRate, "annual-discount-rate", 0.1, "yearly rate future value is discounted at")

@@ -41,6 +41,10 @@ See docs/analytics.md, "Validating the models".`,
 			if cfg.HoldoutEnd, err = parseDateFlag("--holdout-end", holdoutEnd); err != nil {
 				return err
 			}
+			if today := time.Now().UTC().Truncate(24 * time.Hour); cfg.HoldoutEnd.After(today) {
+				return fmt.Errorf("--holdout-end %s is after today (%s): the holdout's purchases have not all happened yet; "+
+					"end it today at the latest, and move --calibration-end back", holdoutEnd, today.Format(time.DateOnly))
+			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("validation settings: %w", err)
 			}
