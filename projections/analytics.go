@@ -101,8 +101,9 @@ type FitResult struct {
 	FittedAt time.Time
 	Members  int
 	// Model is the purchase model that scored the members; its fit is in
-	// BGNBD or ParetoNBD.
+	// BGNBD or ParetoNBD. WhyModel says why it was that one.
 	Model      string
+	WhyModel   string
 	BGNBD      analytics.BGNBDFit
 	ParetoNBD  analytics.ParetoNBDFit
 	GammaGamma analytics.GammaGammaFit
@@ -149,7 +150,7 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 		return FitResult{}, err
 	}
 	res := FitResult{Members: len(members)}
-	if res.Model, err = chooseModel(ctx, pool, cfg); err != nil {
+	if res.Model, res.WhyModel, err = chooseModel(ctx, pool, cfg); err != nil {
 		return res, err
 	}
 	histories, spends := modelInputs(members, cfg.AsOf, cfg.unit())
@@ -161,6 +162,7 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 		if err != nil && cfg.Model == ModelBest {
 			progress(fmt.Sprintf("Pareto/NBD did not fit (%v); fitting BG/NBD", err), 0, 0)
 			res.Model, res.ParetoNBD = analytics.ModelBGNBD, analytics.ParetoNBDFit{}
+			res.WhyModel = fmt.Sprintf("%s, but it did not fit these data (%v)", res.WhyModel, err)
 		}
 	}
 	if res.Model == analytics.ModelBGNBD {
@@ -202,23 +204,26 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 // chooseModel resolves the configured model: best reads the latest
 // validation, in either time unit (rescaling time rescales each model's
 // parameters and likelihood alike, so the ranking does not depend on it).
-func chooseModel(ctx context.Context, q Querier, cfg FitConfig) (string, error) {
+func chooseModel(ctx context.Context, q Querier, cfg FitConfig) (model, why string, err error) {
 	switch cfg.Model {
 	case "":
-		return analytics.ModelBGNBD, nil
+		return analytics.ModelBGNBD, "the default", nil
 	case ModelBest:
+		var id int64
 		var best string
-		err := q.QueryRow(ctx, `select best_model from loyalty.model_validations
-where best_model is not null order by validated_at desc, id desc limit 1`).Scan(&best)
+		var calibrationEnd, holdoutEnd time.Time
+		err := q.QueryRow(ctx, `select id, best_model, calibration_end, holdout_end from loyalty.model_validations
+where best_model is not null order by validated_at desc, id desc limit 1`).Scan(&id, &best, &calibrationEnd, &holdoutEnd)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return analytics.ModelBGNBD, nil
+			return analytics.ModelBGNBD, "--model best without a validation yet (loyalty analytics validate)", nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("read the latest validation's best model: %w", err)
+			return "", "", fmt.Errorf("read the latest validation's best model: %w", err)
 		}
-		return best, nil
+		return best, fmt.Sprintf("--model best: it predicted best in validation %d (holdout %s to %s)", id,
+			calibrationEnd.AddDate(0, 0, 1).Format(time.DateOnly), holdoutEnd.Format(time.DateOnly)), nil
 	}
-	return cfg.Model, nil
+	return cfg.Model, "--model " + cfg.Model, nil
 }
 
 // failed records a fit that came to nothing, on its own: a rolled-back

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,7 +42,7 @@ func (c ValidateConfig) Validate() error {
 	}
 	for i, m := range c.Models {
 		if !slices.Contains(analytics.Models, m) {
-			errs = append(errs, fmt.Errorf("model %q: the models are %v", m, analytics.Models))
+			errs = append(errs, fmt.Errorf("model %q: the models are %s", m, strings.Join(analytics.Models, ", ")))
 		} else if slices.Contains(c.Models[:i], m) {
 			errs = append(errs, fmt.Errorf("model %q is named twice", m))
 		}
@@ -77,14 +78,14 @@ func ValidateModels(ctx context.Context, pool *pgxpool.Pool, cfg ValidateConfig)
 		return ValidationResult{}, err
 	}
 	started := time.Now()
+	if err := checkPurchasesCover(ctx, pool, cfg); err != nil {
+		return ValidationResult{}, err
+	}
 	holdout, firstDay, err := readHoldout(ctx, pool, cfg)
 	if err != nil {
 		return ValidationResult{}, err
 	}
 	res := ValidationResult{FirstDay: firstDay}
-	if len(holdout.Members) == 0 {
-		return res, fmt.Errorf("no member bought by %s: nothing to validate", cfg.CalibrationEnd.Format(time.DateOnly))
-	}
 	res.Validation, err = analytics.Validate(holdout, cfg.Models...)
 	if err != nil {
 		return res, err
@@ -96,6 +97,34 @@ func ValidateModels(ctx context.Context, pool *pgxpool.Pool, cfg ValidateConfig)
 		return err
 	})
 	return res, err
+}
+
+// checkPurchasesCover refuses a validation whose calibration has no
+// purchase, whose holdout has none, or whose holdout runs more than a week
+// past the last purchase: members would count as silent on days that were
+// only not recorded (yet, or in a demo's past).
+func checkPurchasesCover(ctx context.Context, q Querier, cfg ValidateConfig) error {
+	var first, last *time.Time
+	if err := q.QueryRow(ctx, `select min(day), max(day) from loyalty.member_purchase_days`).Scan(&first, &last); err != nil {
+		return fmt.Errorf("read the purchases' dates: %w", err)
+	}
+	if first == nil {
+		return errors.New("no purchases yet: nothing to validate (import or publish purchases first)")
+	}
+	span := fmt.Sprintf("the purchases run from %s to %s", first.Format(time.DateOnly), last.Format(time.DateOnly))
+	if first.After(cfg.CalibrationEnd) {
+		return fmt.Errorf("no member bought by the calibration end %s (%s): end calibration later",
+			cfg.CalibrationEnd.Format(time.DateOnly), span)
+	}
+	if !last.After(cfg.CalibrationEnd) {
+		return fmt.Errorf("no purchase after the calibration end %s (%s): the holdout would be empty; "+
+			"end calibration some weeks before %s", cfg.CalibrationEnd.Format(time.DateOnly), span, last.Format(time.DateOnly))
+	}
+	if last.AddDate(0, 0, 7).Before(cfg.HoldoutEnd) {
+		return fmt.Errorf("the holdout ends %s, more than a week after the last purchase (%s): members would look silent "+
+			"on days nothing was recorded; end the holdout by %s", cfg.HoldoutEnd.Format(time.DateOnly), span, last.Format(time.DateOnly))
+	}
+	return nil
 }
 
 // readHoldout reads the members who bought by the calibration end: their

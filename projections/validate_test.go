@@ -208,3 +208,36 @@ func TestBestFallsBackToBGNBD(t *testing.T) {
 		t.Errorf("the fit did not say Pareto/NBD failed: %q", stages)
 	}
 }
+
+// A validation the data cannot support is refused, saying what the data
+// cover.
+func TestValidateModelsRefusesWhatTheDataDoNotCover(t *testing.T) {
+	pool := migrated(t)
+	ctx := context.Background()
+	validate := func(calibrationEnd, holdoutEnd string) error {
+		c, _ := time.Parse(time.DateOnly, calibrationEnd)
+		h, _ := time.Parse(time.DateOnly, holdoutEnd)
+		_, err := ValidateModels(ctx, pool, ValidateConfig{CalibrationEnd: c, HoldoutEnd: h, TimeUnit: "week", Reason: "command"})
+		return err
+	}
+	if err := validate("1997-09-30", "1998-06-30"); err == nil || !strings.Contains(err.Error(), "no purchases yet") {
+		t.Errorf("an empty database: %v", err)
+	}
+	seedCDNOW(t, pool)
+	for _, c := range []struct{ calibration, holdout, want string }{
+		{"1996-12-31", "1998-06-30", "no member bought by the calibration end 1996-12-31 (the purchases run from 1997-01-01 to 1998-06-30)"},
+		{"1998-06-30", "1998-09-30", "no purchase after the calibration end 1998-06-30"},
+		{"1997-09-30", "1998-07-08", "more than a week after the last purchase"},
+	} {
+		if err := validate(c.calibration, c.holdout); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s to %s: %v, want %q", c.calibration, c.holdout, err, c.want)
+		}
+	}
+	if err := validate("1997-09-30", "1998-07-07"); err != nil {
+		t.Errorf("a holdout a week past the last purchase: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `select count(*) from loyalty.model_validations`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d validations recorded (%v), want the one accepted", n, err)
+	}
+}

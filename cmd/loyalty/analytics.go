@@ -74,6 +74,7 @@ See docs/analytics.md.`,
 				bg, pn, gg := res.BGNBD, res.ParetoNBD, res.GammaGamma
 				fmt.Fprintf(g.stdout, "fit %d as of %s (%s): %d members, %d with repeat purchases, in %s\n",
 					res.FitID, asOf, cfg.TimeUnit, res.Members, gg.Stats.Members, res.Duration.Round(time.Millisecond))
+				fmt.Fprintf(g.stdout, "scored with %s: %s\n", res.Model, res.WhyModel)
 				if res.Model == analytics.ModelParetoNBD {
 					fmt.Fprintf(g.stdout, "Pareto/NBD  r=%.4g alpha=%.4g s=%.4g beta=%.4g  log-likelihood %.2f, %d iterations (%s)\n",
 						pn.Params.R, pn.Params.Alpha, pn.Params.S, pn.Params.Beta, pn.Stats.LogLikelihood, pn.Stats.Iterations, pn.Stats.Status)

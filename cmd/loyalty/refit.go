@@ -45,7 +45,7 @@ func runRefits(ctx context.Context, pool *pgxpool.Pool, engine *handlers.Engine,
 			}
 			return
 		}
-		log.Info("analytics: models refitted", "reason", reason, "fit", res.FitID, "members", res.Members,
+		log.Info("analytics: models refitted", "reason", reason, "fit", res.FitID, "members", res.Members, "model", res.Model, "why", res.WhyModel,
 			"took", res.Duration.Round(time.Millisecond))
 		n, err := publishScores(ctx, pool, engine, res)
 		if err != nil {

@@ -54,7 +54,7 @@ See docs/analytics.md, "Validating the models".`,
 					return err
 				}
 				if plotDir != "" {
-					files, err := writeValidationPlots(plotDir, res)
+					files, err := writeValidationPlots(plotDir, cfg, res)
 					if err != nil {
 						return err
 					}
@@ -100,7 +100,7 @@ func printValidation(w io.Writer, cfg projections.ValidateConfig, res projection
 	fmt.Fprintf(w, "%d members had bought by the calibration end; they made %d repeat purchases (purchase days) in the holdout\n\n",
 		v.Members, v.ActualRepeatPurchases)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODEL\tPREDICTED\tACTUAL\tERROR\tMAE\tRMSE\tCORRELATION\tLOG-LIKELIHOOD\tPARAMETERS")
+	fmt.Fprintln(tw, "MODEL\tPREDICTED\tACTUAL\tTOTAL ERROR\tMAE\tRMSE\tCORRELATION\tLOG-LIKELIHOOD\tPARAMETERS")
 	for _, c := range v.Models {
 		if c.Err != nil {
 			fmt.Fprintf(tw, "%s\tnot fitted: %v\n", c.Model, c.Err)
@@ -135,7 +135,7 @@ func printValidation(w io.Writer, cfg projections.ValidateConfig, res projection
 	tw.Flush()
 	fmt.Fprintln(w, "\ncumulative repeat purchases at the end of calibration and of the holdout (the tracking per period is in --json and the tables):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "DAY\tACTUAL")
+	fmt.Fprint(tw, "PERIOD END\tACTUAL")
 	for _, c := range v.Models {
 		fmt.Fprintf(tw, "\t%s", strings.ToUpper(c.Model))
 	}
@@ -182,7 +182,8 @@ func validationJSON(cfg projections.ValidateConfig, res projections.ValidationRe
 		Correlation              *float64           `json:"correlation,omitempty"`
 	}
 	type frequency struct {
-		Frequency  string              `json:"frequency"`
+		Frequency  int                 `json:"frequency"`
+		Label      string              `json:"label"`
 		Members    int                 `json:"members"`
 		ActualMean *float64            `json:"actual_mean"`
 		Predicted  map[string]*float64 `json:"predicted_mean"`
@@ -224,7 +225,7 @@ func validationJSON(cfg projections.ValidateConfig, res projections.ValidationRe
 		out.Models = append(out.Models, m)
 	}
 	for _, r := range v.ByFrequency {
-		f := frequency{Frequency: frequencyLabel(r.Frequency), Members: r.Members, ActualMean: finitePtr(r.ActualMean), Predicted: map[string]*float64{}}
+		f := frequency{Frequency: r.Frequency, Label: frequencyLabel(r.Frequency), Members: r.Members, ActualMean: finitePtr(r.ActualMean), Predicted: map[string]*float64{}}
 		for i, c := range v.Models {
 			f.Predicted[c.Model] = finitePtr(r.Predicted[i])
 		}

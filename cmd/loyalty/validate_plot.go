@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -19,10 +20,12 @@ import (
 // writeValidationPlots draws the tracking of cumulative repeat purchases
 // and the conditional expectations, actual against each model, as SVG and
 // PNG files in dir.
-func writeValidationPlots(dir string, res projections.ValidationResult) ([]string, error) {
+func writeValidationPlots(dir string, cfg projections.ValidateConfig, res projections.ValidationResult) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("--plot %s: %w", dir, err)
 	}
+	period := fmt.Sprintf("validation %d: calibration to %s, holdout to %s", res.ID,
+		cfg.CalibrationEnd.Format(time.DateOnly), cfg.HoldoutEnd.Format(time.DateOnly))
 	tracking, err := trackingPlot(res)
 	if err != nil {
 		return nil, err
@@ -31,6 +34,8 @@ func writeValidationPlots(dir string, res projections.ValidationResult) ([]strin
 	if err != nil {
 		return nil, err
 	}
+	tracking.Title.Text += "\n" + period
+	expectations.Title.Text += "\n" + period
 	var files []string
 	for name, p := range map[string]*plot.Plot{"tracking": tracking, "conditional-expectations": expectations} {
 		for _, ext := range []string{".svg", ".png"} {
@@ -109,7 +114,7 @@ func expectationsPlot(v analytics.Validation) (*plot.Plot, error) {
 		return xys
 	}
 	for _, r := range v.ByFrequency {
-		ticks = append(ticks, plot.Tick{Value: float64(r.Frequency), Label: frequencyLabel(r.Frequency)})
+		ticks = append(ticks, plot.Tick{Value: float64(r.Frequency), Label: fmt.Sprintf("%s\n(%d members)", frequencyLabel(r.Frequency), r.Members)})
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	if err := addLine(p, "actual", series(func(r analytics.FrequencyRow) float64 { return r.ActualMean }), 0); err != nil {

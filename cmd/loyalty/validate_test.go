@@ -90,7 +90,8 @@ func TestValidateThroughTheBinary(t *testing.T) {
 			PredictedRepeatPurchases float64            `json:"predicted_repeat_purchases"`
 		} `json:"models"`
 		ByFrequency []struct {
-			Frequency  string             `json:"frequency"`
+			Frequency  int                `json:"frequency"`
+			Label      string             `json:"label"`
 			Members    int                `json:"members"`
 			ActualMean float64            `json:"actual_mean"`
 			Predicted  map[string]float64 `json:"predicted_mean"`
@@ -116,9 +117,9 @@ func TestValidateThroughTheBinary(t *testing.T) {
 		t.Fatalf("%d frequencies", len(v.ByFrequency))
 	}
 	for i, r := range v.ByFrequency {
-		if r.Members != members[i] || math.Abs(r.Predicted["pareto_nbd"]/pnbd[i]-1) > 0.01 || math.Abs(r.Predicted["bgnbd"]/bgnbd[i]-1) > 0.01 {
-			t.Errorf("frequency %s: %d members, Pareto/NBD %.4f, BG/NBD %.4f; published %d, %.3f, %.3f",
-				r.Frequency, r.Members, r.Predicted["pareto_nbd"], r.Predicted["bgnbd"], members[i], pnbd[i], bgnbd[i])
+		if r.Frequency != i || r.Label != map[bool]string{true: "7+", false: fmt.Sprint(i)}[i == 7] || r.Members != members[i] || math.Abs(r.Predicted["pareto_nbd"]/pnbd[i]-1) > 0.01 || math.Abs(r.Predicted["bgnbd"]/bgnbd[i]-1) > 0.01 {
+			t.Errorf("frequency %d (%s): %d members, Pareto/NBD %.4f, BG/NBD %.4f; published %d, %.3f, %.3f",
+				r.Frequency, r.Label, r.Members, r.Predicted["pareto_nbd"], r.Predicted["bgnbd"], members[i], pnbd[i], bgnbd[i])
 		}
 	}
 	for _, m := range v.Models {

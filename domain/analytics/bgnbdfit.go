@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"fmt"
 	"math"
 
 	"gonum.org/v1/gonum/mathext"
@@ -23,6 +24,9 @@ type BGNBDFit struct {
 // a maximum.
 func FitBGNBD(histories []History) (BGNBDFit, error) {
 	d := newBGNBDData(histories)
+	if err := d.noRepeats(); err != nil {
+		return BGNBDFit{Stats: FitStats{Members: len(histories)}}, err
+	}
 	params, stats, err := maximize(d.logLikelihood, []string{"r", "alpha", "a", "b"}, len(histories), d.starts())
 	fit := BGNBDFit{Stats: stats}
 	if params != nil {
@@ -76,6 +80,16 @@ func newBGNBDData(hs []History) *bgnbdData {
 		d.meanAge /= n
 	}
 	return d
+}
+
+// noRepeats is ErrNoData when no member has a repeat purchase: the
+// purchase rate cannot be told from the histories then, and the optimiser
+// would return whatever it stopped at.
+func (d *bgnbdData) noRepeats() error {
+	if len(d.groups) > 0 && d.meanFreq == 0 {
+		return fmt.Errorf("%w: no member has a repeat purchase, so the purchase rate cannot be estimated; fit again when some have", ErrNoData)
+	}
+	return nil
 }
 
 func index[K comparable](m map[K]int32, k K, values *[]float64, v float64) int32 {

@@ -200,7 +200,7 @@ func TestCDNOWHoldout(t *testing.T) {
 		if r.LastDay != 7*w.week-1 || r.ActualCum != w.actual {
 			t.Errorf("week %d: ends on day %d with %d repeat purchases, published %d", w.week, r.LastDay, r.ActualCum, w.actual)
 		}
-		within(t, fmt.Sprintf("week %d, Pareto/NBD", w.week), r.ExpectCum[1:], []float64{w.pnbd}, 0.01)
+		within(t, fmt.Sprintf("week %d, Pareto/NBD", w.week), r.ExpectCum[1:], []float64{w.pnbd}, 0.001)
 		t.Logf("week %d: actual %d, Pareto/NBD %.3f (published %.3f)", w.week, r.ActualCum, r.ExpectCum[1], w.pnbd)
 	}
 	if n := len(v.Tracking); n != 78 || v.Tracking[38].Holdout || !v.Tracking[39].Holdout || v.Tracking[n-1].ActualCum != v.Tracking[38].ActualCum+1882 {

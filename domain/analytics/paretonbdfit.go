@@ -25,6 +25,9 @@ type ParetoNBDFit struct {
 // computed once per distinct (frequency, time) pair.
 func FitParetoNBD(histories []History) (ParetoNBDFit, error) {
 	d := newParetoData(histories)
+	if err := d.noRepeats(); err != nil {
+		return ParetoNBDFit{Stats: FitStats{Members: len(histories)}}, err
+	}
 	walled := d.walled()
 	params, stats, err := maximize(numericGradient(walled.logLikelihood), []string{"r", "alpha", "s", "beta"}, len(histories), d.starts())
 	fit := ParetoNBDFit{Stats: stats}

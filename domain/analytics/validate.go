@@ -141,14 +141,19 @@ func Validate(h Holdout, models ...string) (Validation, error) {
 	var fitted []Model
 	for _, name := range models {
 		model, check := fitModel(name, histories)
+		var predictions []float64
 		if check.Err == nil {
-			predictions := predictHoldout(model, h)
+			predictions = predictHoldout(model, h)
 			check.PredictedRepeatPurchases, check.MeanAbsoluteError, check.RootMeanSquaredError, check.Correlation =
 				compare(predictions, h.Members)
-			v.ByFrequency = addFrequencyColumn(v.ByFrequency, predictions, h.Members, len(v.Models))
-		} else {
-			v.ByFrequency = addFrequencyColumn(v.ByFrequency, nil, h.Members, len(v.Models))
+			if !allFinite(check.PredictedRepeatPurchases, check.MeanAbsoluteError, check.RootMeanSquaredError) {
+				check = ModelCheck{Model: name, Names: check.Names, Params: check.Params, Fit: check.Fit,
+					Err: fmt.Errorf("%w: the fitted parameters (%v) give no finite prediction for some members: "+
+						"the calibration period holds too little history to fit this model", ErrNotConverged, check.Params)}
+				model, predictions = nil, nil
+			}
 		}
+		v.ByFrequency = addFrequencyColumn(v.ByFrequency, predictions, h.Members, len(v.Models))
 		v.Models = append(v.Models, check)
 		fitted = append(fitted, model)
 	}
@@ -330,4 +335,13 @@ func periodEnds(h Holdout) []int {
 		ends = append(ends, d)
 	}
 	return append(ends, last)
+}
+
+func allFinite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }

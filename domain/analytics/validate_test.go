@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"errors"
 	"math"
 	"testing"
 )
@@ -61,5 +62,42 @@ func TestValidationAgreesWithTheTruth(t *testing.T) {
 				t.Errorf("%s seed %d: predicted %.0f, the true parameters %.0f", truth.Name(), seed, own.PredictedRepeatPurchases, trueErr.PredictedRepeatPurchases)
 			}
 		}
+	}
+}
+
+// Validations that cannot judge a model say so instead of choosing one: a
+// calibration without a single repeat purchase, and a Holdout that is not
+// one.
+func TestValidationWithoutEnoughHistory(t *testing.T) {
+	h := Holdout{Length: 10, DaysPerUnit: 1, CalibrationDays: 2, HoldoutDays: 10,
+		FirstPurchases: make([]int, 12), RepeatPurchases: make([]int, 12)}
+	for i := range 14 {
+		h.Members = append(h.Members, HoldoutMember{Calibration: History{Age: float64(i % 2)}, Holdout: i % 3})
+		h.FirstPurchases[1-i%2]++
+	}
+	v, err := Validate(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.Models {
+		if !errors.Is(c.Err, ErrNoData) {
+			t.Errorf("%s: %v, want ErrNoData (no repeat purchase to learn from)", c.Model, c.Err)
+		}
+	}
+	if v.Best != "" || len(v.ByFrequency) != FrequencyCensor+1 || !math.IsNaN(v.ByFrequency[0].Predicted[0]) || !math.IsNaN(v.Tracking[0].ExpectCum[1]) {
+		t.Errorf("best %q, frequencies %+v: want no best and no predictions", v.Best, v.ByFrequency)
+	}
+	for _, bad := range []Holdout{
+		{Length: 10, DaysPerUnit: 30, CalibrationDays: 2, HoldoutDays: 10, FirstPurchases: make([]int, 12), RepeatPurchases: make([]int, 12)},
+		{Length: 10, DaysPerUnit: 1, CalibrationDays: 0, HoldoutDays: 10, FirstPurchases: make([]int, 10), RepeatPurchases: make([]int, 10)},
+		{Length: 10, DaysPerUnit: 1, CalibrationDays: 2, HoldoutDays: 10, FirstPurchases: make([]int, 11), RepeatPurchases: make([]int, 12)},
+		{Length: 0, DaysPerUnit: 1, CalibrationDays: 2, HoldoutDays: 10, FirstPurchases: make([]int, 12), RepeatPurchases: make([]int, 12)},
+	} {
+		if _, err := Validate(bad); !errors.Is(err, ErrBadHoldout) {
+			t.Errorf("%+v: %v, want ErrBadHoldout", bad, err)
+		}
+	}
+	if v, _ := Validate(h, "mbgnbd"); v.Models[0].Err == nil {
+		t.Error("an unknown model was fitted")
 	}
 }

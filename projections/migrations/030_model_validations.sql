@@ -113,5 +113,6 @@ comment on column loyalty.model_validation_tracking.holdout is 'The period is in
 comment on column loyalty.model_validation_tracking.purchases is 'Repeat purchase days in the period; null for a model not fitted.';
 comment on column loyalty.model_validation_tracking.cumulative is 'Repeat purchase days from first_day to period_end.';
 
+comment on table loyalty.member_churn is 'Per member with a purchase up to the fit''s as-of date: the probability of being active by the fit''s purchase model (column model), expected purchases and a risk band. Replaced whole by each converged fit.';
 comment on table loyalty.model_fits is 'Every fit of a purchase model (BG/NBD or Pareto/NBD: purchases and dropout) and the Gamma-Gamma model (spend per purchase), failed ones included. member_churn and member_ltv hold the scores of the latest converged fit. Written by `loyalty analytics fit` and by `loyalty serve` on its refit schedule.';
 comment on column loyalty.member_churn.probability_alive is 'Probability the member is still active (has not dropped out) at as_of; under BG/NBD 1 without repeat purchases, as that model has it.';
