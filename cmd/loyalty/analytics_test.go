@@ -117,6 +117,30 @@ func waitForFit(t *testing.T, pool *pgxpool.Pool, reason string) int64 {
 	return 0
 }
 
+// waitForPublishedScores waits until the scores serve published for a fit
+// are in member_scores and no more arrive for a second.
+func waitForPublishedScores(t *testing.T, pool *pgxpool.Pool, fitID int64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	last, steady := -1, 0
+	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var n int
+		if err := pool.QueryRow(context.Background(), `select count(*) from loyalty.member_scores where fit_id = $1`,
+			fmt.Sprint(fitID)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 && n == last {
+			if steady++; steady == 5 {
+				return
+			}
+		} else {
+			steady = 0
+		}
+		last = n
+	}
+	t.Fatalf("the scores of fit %d did not reach member_scores within 2 minutes", fitID)
+}
+
 func latestFit(t *testing.T, pool *pgxpool.Pool, reason string) int64 {
 	t.Helper()
 	var id int64

@@ -50,6 +50,10 @@ func TestMemberEraseThroughTheBinary(t *testing.T) {
 	mustLoyalty(t, "simulate", "--nats-url", url, "--members", "150", "--days", "120", "--seed", "21",
 		"--start", start.Format(time.DateOnly), "--quiet")
 	publishErasureHistory(t, env, db.Pool, url)
+	// serve's own refit publishes scores to the ledger; wait for them, so
+	// that none lands between the live tables' dump and the rebuild below
+	// (the next is a day away).
+	waitForPublishedScores(t, db.Pool, waitForFit(t, db.Pool, "schedule"))
 	mustLoyalty(t, "analytics", "fit", "--as-of", time.Now().UTC().Format(time.DateOnly), "--quiet", "--database-url", db.URL)
 	before := readTotals(t, db.Pool)
 	if before["points_ledger rows of alice"] == "0" {
