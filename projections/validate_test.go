@@ -1,9 +1,7 @@
 package projections
 
 import (
-	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,34 +15,25 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pointsledger/loyalty/domain/analytics"
+	"github.com/pointsledger/loyalty/domain/analytics/cdnow"
 )
 
-// seedCDNOW writes the CDNOW sample's purchase days (domain/analytics/
-// testdata, see PROVENANCE.md there) into member_purchase_days.
+// seedCDNOW writes the CDNOW sample's purchase days into
+// member_purchase_days.
 func seedCDNOW(t testing.TB, pool *pgxpool.Pool) {
 	t.Helper()
-	f, err := os.Open("../domain/analytics/testdata/cdnow_sample.csv.gz")
+	f, err := os.Open("../domain/analytics/cdnow/" + cdnow.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	z, err := gzip.NewReader(f)
+	purchases, err := cdnow.Read(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, err := csv.NewReader(z).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows [][]any
-	for _, r := range records[1:] {
-		day, err := time.Parse("20060102", r[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cents int64
-		fmt.Sscan(r[2], &cents)
-		rows = append(rows, []any{"cdnow-" + r[0], day, int32(1), cents})
+	rows := make([][]any, len(purchases))
+	for i, p := range purchases {
+		rows[i] = []any{fmt.Sprintf("cdnow-%d", p.Customer), p.Day, int32(1), p.Cents}
 	}
 	if _, err := pool.CopyFrom(context.Background(), pgx.Identifier{Schema, "member_purchase_days"},
 		[]string{"member_id", "day", "orders", "spend"}, pgx.CopyFromRows(rows)); err != nil {
@@ -53,8 +42,8 @@ func seedCDNOW(t testing.TB, pool *pgxpool.Pool) {
 }
 
 var (
-	cdnowCalibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
-	cdnowHoldoutEnd     = time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)
+	cdnowCalibrationEnd = cdnow.CalibrationEnd
+	cdnowHoldoutEnd     = cdnow.HoldoutEnd
 )
 
 // TestValidateModelsOnCDNOW validates over the tables what the domain test

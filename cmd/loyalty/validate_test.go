@@ -2,8 +2,6 @@ package main_test
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -11,11 +9,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pointsledger/loyalty/domain/analytics/cdnow"
 	"github.com/pointsledger/loyalty/projections/pgtest"
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
@@ -25,44 +23,30 @@ import (
 // neither a leap year, so every span of days is kept.
 const cdnowShift = 28
 
-// writeCDNOWCSV writes the CDNOW sample (domain/analytics/testdata, see
-// PROVENANCE.md there), cdnowShift years on, as an import file: one
+// writeCDNOWCSV writes the CDNOW sample (domain/analytics/cdnow), cdnowShift years on, as an import file: one
 // purchase per purchase day, at noon UTC; it returns the file and its rows.
 func writeCDNOWCSV(t *testing.T) (string, int) {
 	t.Helper()
-	f, err := os.Open("../../domain/analytics/testdata/cdnow_sample.csv.gz")
+	f, err := os.Open("../../domain/analytics/cdnow/" + cdnow.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	records, err := csv.NewReader(z).ReadAll()
+	purchases, err := cdnow.Read(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	b.WriteString("member_id,occurred_at,amount,currency,order_id\n")
-	rows := 0
-	for _, r := range records[1:] {
-		day, err := time.Parse("20060102", r[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		cents, err := strconv.Atoi(r[2])
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows++
-		fmt.Fprintf(&b, "cdnow-%s,%s,%d.%02d,EUR,cdnow-order-%d\n", r[0], day.AddDate(cdnowShift, 0, 0).Add(12*time.Hour).Format(time.RFC3339), cents/100, cents%100, rows)
+	for i, p := range purchases {
+		fmt.Fprintf(&b, "cdnow-%d,%s,%d.%02d,EUR,cdnow-order-%d\n", p.Customer,
+			p.Day.AddDate(cdnowShift, 0, 0).Add(12*time.Hour).Format(time.RFC3339), p.Cents/100, p.Cents%100, i+1)
 	}
 	path := filepath.Join(t.TempDir(), "cdnow.csv")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path, rows
+	return path, len(purchases)
 }
 
 // The CDNOW sample's purchases go in through `loyalty import`, and

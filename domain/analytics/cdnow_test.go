@@ -1,58 +1,34 @@
 package analytics
 
 import (
-	"compress/gzip"
-	"encoding/csv"
 	"fmt"
 	"math"
 	"os"
-	"strconv"
 	"testing"
 	"time"
-)
 
-// cdnowPurchase is one purchase day of the CDNOW sample: see
-// testdata/PROVENANCE.md.
-type cdnowPurchase struct {
-	customer int
-	day      time.Time
-}
+	"github.com/pointsledger/loyalty/domain/analytics/cdnow"
+)
 
 // readCDNOW reads the CDNOW sample's purchase days, in customer and date
 // order.
-func readCDNOW(t testing.TB) []cdnowPurchase {
+func readCDNOW(t testing.TB) []cdnow.Purchase {
 	t.Helper()
-	f, err := os.Open("testdata/cdnow_sample.csv.gz")
+	f, err := os.Open("cdnow/" + cdnow.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	z, err := gzip.NewReader(f)
+	purchases, err := cdnow.Read(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, err := csv.NewReader(z).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []cdnowPurchase
-	for _, r := range records[1:] {
-		id, err := strconv.Atoi(r[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		day, err := time.Parse("20060102", r[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, cdnowPurchase{id, day})
-	}
-	return out
+	return purchases
 }
 
 var (
-	cdnowCalibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
-	cdnowHoldoutEnd     = time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)
+	cdnowCalibrationEnd = cdnow.CalibrationEnd
+	cdnowHoldoutEnd     = cdnow.HoldoutEnd
 )
 
 // cdnowHistories are the customers' calibration histories in weeks, as
@@ -63,21 +39,21 @@ func cdnowHistories(t testing.TB) ([]History, []int) {
 	var holdout []int
 	var first time.Time
 	for _, p := range readCDNOW(t) {
-		if len(hs) == 0 || p.customer != len(hs) {
-			if p.customer != len(hs)+1 {
-				t.Fatalf("customer %d after %d", p.customer, len(hs))
+		if len(hs) == 0 || p.Customer != len(hs) {
+			if p.Customer != len(hs)+1 {
+				t.Fatalf("customer %d after %d", p.Customer, len(hs))
 			}
-			first = p.day
+			first = p.Day
 			hs = append(hs, History{Age: weeks(first, cdnowCalibrationEnd)})
 			holdout = append(holdout, 0)
 			continue
 		}
 		i := len(hs) - 1
 		switch {
-		case !p.day.After(cdnowCalibrationEnd):
+		case !p.Day.After(cdnowCalibrationEnd):
 			hs[i].Frequency++
-			hs[i].Recency = weeks(first, p.day)
-		case !p.day.After(cdnowHoldoutEnd):
+			hs[i].Recency = weeks(first, p.Day)
+		case !p.Day.After(cdnowHoldoutEnd):
 			holdout[i]++
 		}
 	}
@@ -89,7 +65,7 @@ func weeks(from, to time.Time) float64 { return to.Sub(from).Hours() / 24 / 7 }
 // cdnowHoldout is the sample as a validation sees it, in weeks.
 func cdnowHoldout(t testing.TB) Holdout {
 	purchases := readCDNOW(t)
-	day0 := purchases[0].day
+	day0 := purchases[0].Day
 	calDays := int(cdnowCalibrationEnd.Sub(day0).Hours()/24) + 1
 	h := Holdout{Length: 39, DaysPerUnit: 7, CalibrationDays: calDays,
 		HoldoutDays: int(cdnowHoldoutEnd.Sub(cdnowCalibrationEnd).Hours() / 24)}
@@ -101,10 +77,10 @@ func cdnowHoldout(t testing.TB) Holdout {
 	}
 	previous := 0
 	for _, p := range purchases {
-		day := int(p.day.Sub(day0).Hours() / 24)
-		if p.customer != previous {
+		day := int(p.Day.Sub(day0).Hours() / 24)
+		if p.Customer != previous {
 			h.FirstPurchases[day]++
-			previous = p.customer
+			previous = p.Customer
 		} else if day < len(h.RepeatPurchases) {
 			h.RepeatPurchases[day]++
 		}
