@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -18,14 +19,15 @@ import (
 	"github.com/pointsledger/loyalty/streams/natstest"
 )
 
-// cdnowShift moves the CDNOW sample (1997-1998) into the years the
-// programme accepts: 28 years on, 1997 and 1998 map to 2025 and 2026,
-// neither a leap year, so every span of days is kept.
-const cdnowShift = 28
+// in28Years moves the CDNOW sample (1997-1998) into the years the
+// programme accepts: 1997 and 1998 map to 2025 and 2026, neither a leap
+// year, so every span of days and the published weeks are kept.
+func in28Years(day time.Time) time.Time { return day.AddDate(28, 0, 0) }
 
-// writeCDNOWCSV writes the CDNOW sample (domain/analytics/cdnow), cdnowShift years on, as an import file: one
-// purchase per purchase day, at noon UTC; it returns the file and its rows.
-func writeCDNOWCSV(t *testing.T) (string, int) {
+// writeCDNOWCSV writes the CDNOW sample (domain/analytics/cdnow), its days
+// moved by shift, as an import file: one purchase per purchase day, at noon
+// UTC; it returns the file and its rows.
+func writeCDNOWCSV(t *testing.T, shift func(time.Time) time.Time) (string, int) {
 	t.Helper()
 	f, err := os.Open("../../domain/analytics/cdnow/" + cdnow.File)
 	if err != nil {
@@ -40,7 +42,7 @@ func writeCDNOWCSV(t *testing.T) (string, int) {
 	b.WriteString("member_id,occurred_at,amount,currency,order_id\n")
 	for i, p := range purchases {
 		fmt.Fprintf(&b, "cdnow-%d,%s,%d.%02d,EUR,cdnow-order-%d\n", p.Customer,
-			p.Day.AddDate(cdnowShift, 0, 0).Add(12*time.Hour).Format(time.RFC3339), p.Cents/100, p.Cents%100, i+1)
+			shift(p.Day).Add(12*time.Hour).Format(time.RFC3339), p.Cents/100, p.Cents%100, i+1)
 	}
 	path := filepath.Join(t.TempDir(), "cdnow.csv")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
@@ -57,7 +59,7 @@ func TestValidateThroughTheBinary(t *testing.T) {
 	db := pgtest.New(t)
 	natsURL := env.Server.ClientURL()
 	startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", t.TempDir(), "--refit-every", "0")
-	file, rows := writeCDNOWCSV(t)
+	file, rows := writeCDNOWCSV(t, in28Years)
 	mustLoyalty(t, "import", file, "--quiet", "--nats-url", natsURL)
 	waitCaughtUp(t, env.JS, db.Pool, uint64(rows))
 
@@ -162,5 +164,47 @@ func checkPlots(t *testing.T, dir string) {
 		if err != nil || img.Bounds().Dx() < 500 {
 			t.Errorf("%s.png: %v", name, err)
 		}
+	}
+}
+
+// serve with --validate-holdout-days validates before each refit, and its
+// refit scores with the validation's best model: the CDNOW sample, moved
+// so that its holdout ends today, validated on its published holdout of
+// 273 days.
+func TestServeValidatesBeforeItsRefits(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	natsURL := env.Server.ClientURL()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	shift := today.Sub(cdnow.HoldoutEnd)
+	file, rows := writeCDNOWCSV(t, func(day time.Time) time.Time { return day.Add(shift) })
+	// The history goes in first, with no refits; then a serve that
+	// validates and refits, once, on all of it.
+	dataDir := t.TempDir()
+	importer := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", dataDir, "--refit-every", "0")
+	mustLoyalty(t, "import", file, "--quiet", "--nats-url", natsURL)
+	waitCaughtUp(t, env.JS, db.Pool, uint64(rows))
+	importer.stop(t)
+	srv := startServe(t, "--nats-url", natsURL, "--database-url", db.URL, "--data-dir", dataDir, "--time-unit", "week",
+		"--refit-every", "1h", "--refit-check-interval", "300ms", "--validate-holdout-days", "273", "--model", "best")
+	fit := waitForFit(t, db.Pool, "schedule")
+	var members int
+	var model string
+	if err := db.Pool.QueryRow(context.Background(), `select members, model from loyalty.model_fits where id = $1`, fit).Scan(&members, &model); err != nil {
+		t.Fatal(err)
+	}
+	if members != 2357 {
+		t.Errorf("the fit saw %d members, the sample has 2,357", members)
+	}
+	var validation int64
+	var best string
+	var calibrationEnd time.Time
+	if err := db.Pool.QueryRow(context.Background(), `select id, best_model, calibration_end from loyalty.model_validations
+where reason = 'schedule' order by id desc limit 1`).Scan(&validation, &best, &calibrationEnd); err != nil {
+		t.Fatalf("no scheduled validation: %v\n%s", err, srv.log.String())
+	}
+	if best != "pareto_nbd" || model != "pareto_nbd" || !calibrationEnd.Equal(today.AddDate(0, 0, -273)) {
+		t.Errorf("validation %d: best %q, calibration to %s; the fit scored with %q: want Pareto/NBD, as on the published holdout",
+			validation, best, calibrationEnd.Format(time.DateOnly), model)
 	}
 }
