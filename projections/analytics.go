@@ -156,7 +156,7 @@ func FitModels(ctx context.Context, pool *pgxpool.Pool, cfg FitConfig) (FitResul
 	histories, spends := modelInputs(members, cfg.AsOf, cfg.unit())
 	if res.Model == analytics.ModelParetoNBD {
 		progress(fmt.Sprintf("fitting Pareto/NBD to %d members", len(members)), 0, 0)
-		res.ParetoNBD, err = analytics.FitParetoNBD(histories)
+		res.ParetoNBD, err = analytics.FitParetoNBDContext(ctx, histories)
 		// best chose it from an earlier validation; today's data may not
 		// fit it (a runaway), and BG/NBD scores rather than nobody.
 		if err != nil && cfg.Model == ModelBest {
@@ -289,7 +289,9 @@ func modelInputs(members []memberHistory, asOf time.Time, unit float64) ([]analy
 	return histories, spends
 }
 
-func days(from, to time.Time) float64 { return math.Round(to.Sub(from).Hours() / 24) }
+// days counts whole days between two dates by their Unix seconds: a
+// time.Duration would saturate beyond 292 years.
+func days(from, to time.Time) float64 { return math.Round(float64(to.Unix()-from.Unix()) / 86400) }
 
 type churnScore struct {
 	alive, e30, e90, e365 float64

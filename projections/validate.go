@@ -34,11 +34,18 @@ func (c ValidateConfig) Validate() error {
 	if c.TimeUnit != "day" && c.TimeUnit != "week" {
 		errs = append(errs, fmt.Errorf("time unit %q: use day or week", c.TimeUnit))
 	}
-	if c.CalibrationEnd.IsZero() || c.HoldoutEnd.IsZero() {
+	switch {
+	case c.CalibrationEnd.IsZero() || c.HoldoutEnd.IsZero():
 		errs = append(errs, errors.New("give both the calibration end and the holdout end"))
-	} else if !c.HoldoutEnd.After(c.CalibrationEnd) {
+	case c.CalibrationEnd.Year() < 1900 || c.HoldoutEnd.Year() > 2999:
+		errs = append(errs, fmt.Errorf("calibration end %s, holdout end %s: give dates from 1900 to 2999",
+			c.CalibrationEnd.Format(time.DateOnly), c.HoldoutEnd.Format(time.DateOnly)))
+	case !c.HoldoutEnd.After(c.CalibrationEnd):
 		errs = append(errs, fmt.Errorf("the holdout ends %s, not after the calibration end %s: the holdout is the days after calibration",
 			c.HoldoutEnd.Format(time.DateOnly), c.CalibrationEnd.Format(time.DateOnly)))
+	case c.HoldoutEnd.After(c.CalibrationEnd.AddDate(10, 0, 0)):
+		errs = append(errs, fmt.Errorf("a holdout of more than ten years (%s to %s): end it sooner",
+			c.CalibrationEnd.Format(time.DateOnly), c.HoldoutEnd.Format(time.DateOnly)))
 	}
 	for i, m := range c.Models {
 		if !slices.Contains(analytics.Models, m) {
@@ -86,7 +93,7 @@ func ValidateModels(ctx context.Context, pool *pgxpool.Pool, cfg ValidateConfig)
 		return ValidationResult{}, err
 	}
 	res := ValidationResult{FirstDay: firstDay}
-	res.Validation, err = analytics.Validate(holdout, cfg.Models...)
+	res.Validation, err = analytics.Validate(ctx, holdout, cfg.Models...)
 	if err != nil {
 		return res, err
 	}
@@ -219,13 +226,13 @@ values (now(), $1, $2, $3, $4, $5, $6, $7, $8, $9) returning id`,
 		}
 		js, _ := json.Marshal(params)
 		raw := json.RawMessage(js)
-		modelRows = append(modelRows, []any{id, c.Model, nil, raw, c.Fit.LogLikelihood, c.PredictedRepeatPurchases,
-			c.MeanAbsoluteError, c.RootMeanSquaredError, finiteOrNil(c.Correlation)})
+		modelRows = append(modelRows, []any{id, c.Model, nil, raw, finiteOrNil(c.Fit.LogLikelihood), finiteOrNil(c.PredictedRepeatPurchases),
+			finiteOrNil(c.MeanAbsoluteError), finiteOrNil(c.RootMeanSquaredError), finiteOrNil(c.Correlation)})
 		for _, r := range v.ByFrequency {
 			freqRows = append(freqRows, []any{id, r.Frequency, c.Model, r.Members, finiteOrNil(r.Predicted[i])})
 		}
 		for _, r := range v.Tracking {
-			trackRows = append(trackRows, []any{id, res.PeriodEnd(r), c.Model, r.Holdout, r.Expected[i], r.ExpectCum[i]})
+			trackRows = append(trackRows, []any{id, res.PeriodEnd(r), c.Model, r.Holdout, finiteOrNil(r.Expected[i]), finiteOrNil(r.ExpectCum[i])})
 		}
 	}
 	for _, r := range v.ByFrequency {

@@ -141,6 +141,16 @@ join loyalty.member_churn c on c.fit_id = f.id where f.id = $1 and c.member_id =
 	}
 }
 
+// Days are counted by the calendar however far apart the dates are (a
+// time.Duration saturates at 292 years).
+func TestDaysAcrossCenturies(t *testing.T) {
+	from, to := time.Date(1700, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	want := float64(to.Unix()-from.Unix()) / 86400
+	if got := days(from, to); got != want || got != 118704 {
+		t.Errorf("days from 1700 to 2025: %v, want %v (118,704)", got, want)
+	}
+}
+
 func TestValidateConfigRefusesNonsense(t *testing.T) {
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, c := range []ValidateConfig{
@@ -149,6 +159,10 @@ func TestValidateConfigRefusesNonsense(t *testing.T) {
 		{CalibrationEnd: day, HoldoutEnd: day.AddDate(0, 1, 0), TimeUnit: "month"},
 		{CalibrationEnd: day, HoldoutEnd: day.AddDate(0, 1, 0), TimeUnit: "day", Models: []string{"mbgnbd"}},
 		{HoldoutEnd: day, TimeUnit: "day"},
+		{CalibrationEnd: time.Date(1700, 1, 1, 0, 0, 0, 0, time.UTC), HoldoutEnd: day, TimeUnit: "day"},
+		{CalibrationEnd: day, HoldoutEnd: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), TimeUnit: "day"},
+		{CalibrationEnd: day, HoldoutEnd: day.AddDate(10, 0, 1), TimeUnit: "week"},
+		{CalibrationEnd: day, HoldoutEnd: day.AddDate(0, 1, 0), TimeUnit: "day", Models: []string{"bgnbd", "bgnbd"}},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: accepted", c)

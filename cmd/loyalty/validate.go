@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,6 +49,11 @@ See docs/analytics.md, "Validating the models".`,
 			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("validation settings: %w", err)
+			}
+			if plotDir != "" {
+				if err := checkPlotDir(plotDir); err != nil {
+					return err
+				}
 			}
 			return g.withDatabase(cmd.Context(), func(pool *pgxpool.Pool) error {
 				res, err := projections.ValidateModels(cmd.Context(), pool, cfg)
@@ -110,13 +117,17 @@ func printValidation(w io.Writer, cfg projections.ValidateConfig, res projection
 		for i, n := range c.Names {
 			params[i] = fmt.Sprintf("%s=%.4g", n, c.Params[i])
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%+.1f%%\t%.4f\t%.4f\t%.4f\t%.2f\t%s\n", c.Model, c.PredictedRepeatPurchases,
-			v.ActualRepeatPurchases, 100*(c.PredictedRepeatPurchases/float64(v.ActualRepeatPurchases)-1),
-			c.MeanAbsoluteError, c.RootMeanSquaredError, c.Correlation, c.Fit.LogLikelihood, strings.Join(params, " "))
+		totalError := "-" // nothing to compare with
+		if v.ActualRepeatPurchases > 0 {
+			totalError = fmt.Sprintf("%+.1f%%", 100*(c.PredictedRepeatPurchases/float64(v.ActualRepeatPurchases)-1))
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%s\t%.4f\t%.4f\t%s\t%.2f\t%s\n", c.Model, c.PredictedRepeatPurchases,
+			v.ActualRepeatPurchases, totalError, c.MeanAbsoluteError, c.RootMeanSquaredError, meanText(c.Correlation),
+			c.Fit.LogLikelihood, strings.Join(params, " "))
 	}
 	tw.Flush()
 	if v.Best != "" {
-		fmt.Fprintf(w, "best: %s (the lowest root mean squared error per member)\n", v.Best)
+		fmt.Fprintf(w, "best: %s (the lowest root mean squared error per member)%s\n", v.Best, closeCall(v))
 	}
 	fmt.Fprintln(w, "\nholdout purchases per member, by repeat purchases in the calibration period:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -152,6 +163,35 @@ func printValidation(w io.Writer, cfg projections.ValidateConfig, res projection
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+}
+
+// closeCall notes when the models' errors per member differ by less than
+// 0.5%: then either predicts as well, and the choice is by a hair.
+func closeCall(v analytics.Validation) string {
+	var rmse []float64
+	for _, c := range v.Models {
+		if c.Err == nil {
+			rmse = append(rmse, c.RootMeanSquaredError)
+		}
+	}
+	if len(rmse) > 1 && slices.Max(rmse) < 1.005*slices.Min(rmse) {
+		return "; the models' errors differ by less than 0.5%: either predicts these members as well"
+	}
+	return ""
+}
+
+// checkPlotDir makes the plots' directory and checks it takes files, before
+// any fitting: a validation is recorded before its plots are drawn.
+func checkPlotDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--plot %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".loyalty-plot-check-*")
+	if err != nil {
+		return fmt.Errorf("--plot %s: the plots cannot be written there: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func frequencyLabel(f int) string {

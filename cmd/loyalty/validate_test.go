@@ -126,6 +126,16 @@ func TestValidateThroughTheBinary(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, text)
 		}
 	}
+	// Plots that cannot be written are refused before anything is fitted
+	// or recorded.
+	var before, after int
+	_ = db.Pool.QueryRow(context.Background(), `select count(*) from loyalty.model_validations`).Scan(&before)
+	_, stderr, err := loyalty(t, "analytics", "validate", "--calibration-end", "2025-09-30", "--holdout-end", "2026-06-30",
+		"--plot", file, "--database-url", db.URL)
+	_ = db.Pool.QueryRow(context.Background(), `select count(*) from loyalty.model_validations`).Scan(&after)
+	if err == nil || !strings.Contains(stderr, "--plot") || after != before {
+		t.Errorf("--plot onto a file: %v, %q; %d validations before, %d after", err, stderr, before, after)
+	}
 	fit := mustLoyalty(t, "analytics", "fit", "--as-of", "2025-09-30", "--time-unit", "week", "--quiet", "--database-url", db.URL)
 	if !strings.Contains(fit, "Pareto/NBD  r=0.553") {
 		t.Errorf("a fit after the validation scores with its best model, Pareto/NBD:\n%s", fit)

@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -63,7 +64,7 @@ func BenchmarkValidate(b *testing.B) {
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
 			peak := watchHeap()
 			for range b.N {
-				v, err := Validate(data.Holdout)
+				v, err := Validate(context.Background(), data.Holdout)
 				if err != nil {
 					b.Fatal(err)
 				}

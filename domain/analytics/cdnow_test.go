@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -135,7 +136,7 @@ func within(t *testing.T, what string, got, want []float64, tolerance float64) {
 // holdout): the conditional expectations by calibration frequency, actual
 // and of each model, to 1%, and the actual counts exactly.
 func TestCDNOWHoldout(t *testing.T) {
-	v, err := Validate(cdnowHoldout(t), ModelBGNBD, ModelParetoNBD)
+	v, err := Validate(context.Background(), cdnowHoldout(t), ModelBGNBD, ModelParetoNBD)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,36 +100,24 @@ func logHypergeoSeries(a, b, z float64) float64 {
 // the powers of w and 1−w are singular or fall steeply; 1−w is computed
 // apart from w, so that 1−zw keeps its digits.
 func logHypergeoIntegral(a, b, z float64) float64 {
-	term := func(t float64) float64 {
-		u := math.Pi / 2 * math.Sinh(t)
-		// w = (1+tanh u)/2 = 1/(1+e^(−2u)), 1−w = 1/(1+e^(2u)),
-		// dw/dt = (π/2)·cosh t / (2·cosh² u).
-		logW, log1mW := -softplus(-2*u), -softplus(2*u)
-		logWeight := math.Log(math.Pi/2*math.Cosh(t)) - 2*logCosh(u) - math.Ln2
-		return logWeight + (a-b)*logW + (b-1)*log1mW - math.Log((1-z)+z*math.Exp(log1mW))
-	}
-	// Halve the step until two estimates agree: the error of each is about
-	// the square of the previous one's, so agreement to 1e-9 leaves far
-	// less. A peaked integrand (a and b both large) needs the finer steps.
-	step := 1.0 / 8
-	var terms []float64
-	for t := -tanhSinhEnd; t <= tanhSinhEnd; t += step {
-		terms = append(terms, term(t))
+	terms := make([]float64, 0, len(tanhSinhLevels[0]))
+	add := func(level []tanhSinhNode) {
+		for _, n := range level {
+			terms = append(terms, n.logWeight+(a-b)*n.logW+(b-1)*n.log1mW-math.Log((1-z)+z*n.oneMinusW))
+		}
 	}
 	// Beyond the outermost nodes w^(a−b) and (1−w)^(b−1) may still hold
 	// mass (a+1−b or b near 0): there the integrand is the power alone.
-	uEnd := math.Pi / 2 * math.Sinh(tanhSinhEnd)
-	edge := -softplus(2 * uEnd) // log of w at the first node, and of 1−w at the last
-	tails := logAddExp((a-b+1)*edge-math.Log(a-b+1), b*edge-math.Log(b)-math.Log1p(-z))
-	estimate := logAddExp(math.Log(step)+logSumExp(terms), tails)
-	for range 6 {
-		for t := -tanhSinhEnd + step/2; t < tanhSinhEnd; t += step {
-			terms = append(terms, term(t))
-		}
-		step /= 2
+	tails := logAddExp((a-b+1)*tanhSinhEdge-math.Log(a-b+1), b*tanhSinhEdge-math.Log(b)-math.Log1p(-z))
+	// Halve the step until two estimates agree: the error of each is about
+	// the square of the previous one's, so agreement to 1e-9 leaves far
+	// less. A peaked integrand (a and b both large) needs the finer steps.
+	var estimate float64
+	for level, nodes := range tanhSinhLevels {
+		add(nodes)
 		previous := estimate
-		estimate = logAddExp(math.Log(step)+logSumExp(terms), tails)
-		if math.Abs(estimate-previous) < 1e-9 {
+		estimate = logAddExp(math.Log(tanhSinhStep(level))+logSumExp(terms), tails)
+		if level > 0 && math.Abs(estimate-previous) < 1e-9 {
 			break
 		}
 	}
@@ -138,6 +126,43 @@ func logHypergeoIntegral(a, b, z float64) float64 {
 	lgA1, _ := math.Lgamma(a + 1)
 	return (1-b)*math.Log1p(-z) + lgA1 - lgA1B - lgB + estimate
 }
+
+// tanhSinhNode is a node of the tanh-sinh rule on [0, 1], in logs: w and
+// 1−w are computed apart, since either underflows at the far nodes.
+type tanhSinhNode struct {
+	logWeight, logW, log1mW, oneMinusW float64
+}
+
+// tanhSinhLevels are the rule's nodes, computed once: level 0 at steps of
+// 1/8 over [−tanhSinhEnd, tanhSinhEnd], each later level the midpoints of
+// the one before, down to steps of 1/512.
+var tanhSinhLevels = func() [][]tanhSinhNode {
+	node := func(t float64) tanhSinhNode {
+		u := math.Pi / 2 * math.Sinh(t)
+		// w = (1+tanh u)/2 = 1/(1+e^(−2u)), 1−w = 1/(1+e^(2u)),
+		// dw/dt = (π/2)·cosh t / (2·cosh² u).
+		n := tanhSinhNode{logW: -softplus(-2 * u), log1mW: -softplus(2 * u),
+			logWeight: math.Log(math.Pi/2*math.Cosh(t)) - 2*logCosh(u) - math.Ln2}
+		n.oneMinusW = math.Exp(n.log1mW)
+		return n
+	}
+	levels := make([][]tanhSinhNode, 7)
+	for level := range levels {
+		step, first := tanhSinhStep(level), -tanhSinhEnd
+		if level > 0 {
+			step, first = tanhSinhStep(level-1), -tanhSinhEnd+tanhSinhStep(level)
+		}
+		for t := first; t <= tanhSinhEnd; t += step {
+			levels[level] = append(levels[level], node(t))
+		}
+	}
+	return levels
+}()
+
+func tanhSinhStep(level int) float64 { return 1.0 / float64(int(8)<<level) }
+
+// tanhSinhEdge is log w at the first node, and log(1−w) at the last.
+var tanhSinhEdge = -softplus(math.Pi * math.Sinh(tanhSinhEnd))
 
 // tanhSinhEnd bounds the tanh-sinh rule: at t = ±8 its nodes are within
 // e^−4682 of the ends (in logs: w itself would underflow).

@@ -1,8 +1,12 @@
 package analytics
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/diff/fd"
 )
@@ -24,22 +28,33 @@ type ParetoNBDFit struct {
 // The histories are grouped as for BG/NBD, and each hypergeometric term is
 // computed once per distinct (frequency, time) pair.
 func FitParetoNBD(histories []History) (ParetoNBDFit, error) {
+	return FitParetoNBDContext(context.Background(), histories)
+}
+
+// FitParetoNBDContext is FitParetoNBD that stops, with ctx's error, when
+// ctx is done.
+func FitParetoNBDContext(ctx context.Context, histories []History) (ParetoNBDFit, error) {
 	d := newParetoData(histories)
 	if err := d.noRepeats(); err != nil {
 		return ParetoNBDFit{Stats: FitStats{Members: len(histories)}}, err
 	}
-	walled := d.walled()
+	walled := d.walled(ctx)
 	params, stats, err := maximize(numericGradient(walled.logLikelihood), []string{"r", "alpha", "s", "beta"}, len(histories), d.starts())
 	fit := ParetoNBDFit{Stats: stats}
 	if params != nil {
 		fit.Params = paretoNBDFrom(params)
 	}
-	if walled.visits > wallVisits {
+	switch {
+	case ctx.Err() != nil:
+		return fit, fmt.Errorf("Pareto/NBD fit stopped: %w", ctx.Err())
+	case walled.visits > wallVisits:
 		return fit, fmt.Errorf("%w: the members' dropout rates look alike (s ran off past %g with s/beta near %.3g): "+
 			"the Pareto/NBD likelihood has no maximum at finite parameters for these data; BG/NBD may fit them",
 			ErrNotConverged, maxDropoutShape/2, walled.meanRate)
-	}
-	if err != nil {
+	case walled.evaluations > maxEvaluations:
+		return fit, fmt.Errorf("%w: no maximum found in %d evaluations of the likelihood (%d iterations)",
+			ErrNotConverged, maxEvaluations, stats.Iterations)
+	case err != nil:
 		return fit, err
 	}
 	fit.StdErr, _ = standardErrorsFromHessian(d.logLikelihood, params)
@@ -91,9 +106,15 @@ func (d *paretoData) starts() [][]float64 {
 // maxDropoutShape bounds s, the shape of the dropout rates' Gamma
 // distribution. When members' dropout rates hardly vary, the likelihood
 // keeps rising as s and beta grow together (s/beta, the mean rate, fixed),
-// and every evaluation costs more as they do. At s = 100 the rates' spread
-// is a tenth of their mean.
+// and every evaluation costs more as they do. At s = 100 the rates'
+// spread is a tenth of their mean: for a fit beyond half of that they are
+// all but alike, and BG/NBD (whose members may all drop out alike) is the
+// model to fit.
 const maxDropoutShape = 100.0
+
+// maxEvaluations bounds the likelihood evaluations of one fit (nine make a
+// gradient): a fit that converges takes a few hundred.
+const maxEvaluations = 3000
 
 // wallVisits is how many evaluations beyond half of maxDropoutShape make a
 // runaway: a line search may overshoot there once or twice, a runaway
@@ -102,20 +123,27 @@ const wallVisits = 20
 
 // walledLikelihood is the likelihood the optimiser sees: NaN (a wall)
 // beyond maxDropoutShape, and everywhere once the fit has run towards it.
+// It is a wall too once the fit has taken maxEvaluations, or its context
+// is done.
 type walledLikelihood struct {
-	d        *paretoData
-	visits   int
-	meanRate float64 // s/beta on the way to the wall
+	ctx         context.Context
+	d           *paretoData
+	visits      int
+	evaluations int
+	meanRate    float64 // s/beta on the way to the wall
 }
 
-func (d *paretoData) walled() *walledLikelihood { return &walledLikelihood{d: d} }
+func (d *paretoData) walled(ctx context.Context) *walledLikelihood {
+	return &walledLikelihood{ctx: ctx, d: d}
+}
 
 func (w *walledLikelihood) logLikelihood(params []float64) float64 {
+	w.evaluations++
 	if params[2] > maxDropoutShape/2 {
 		w.visits++
 		w.meanRate = params[2] / params[3]
 	}
-	if params[2] > maxDropoutShape || w.visits > wallVisits {
+	if params[2] > maxDropoutShape || w.visits > wallVisits || w.evaluations > maxEvaluations || w.ctx.Err() != nil {
 		return math.NaN()
 	}
 	return w.d.logLikelihood(params)
@@ -130,9 +158,7 @@ func (d *paretoData) logLikelihood(params []float64) float64 {
 	}
 	logFs := func(pairs []freqTime, times []float64) []float64 {
 		out := make([]float64, len(pairs))
-		for i, k := range pairs {
-			out[i] = p.logF(d.freqs[k.freq], times[k.time])
-		}
+		inParallel(len(pairs), func(i int) { out[i] = p.logF(d.freqs[pairs[i].freq], times[pairs[i].time]) })
 		return out
 	}
 	atRecency, atAge := logFs(d.recencyPairs, d.recencies), logFs(d.agePairs, d.ages)
@@ -158,4 +184,34 @@ func numericGradient(ll func([]float64) float64) objective {
 		}
 		return value, g
 	}
+}
+
+// inParallel calls do(i) for each i below n, spread over the CPUs in
+// chunks: each call writes its own result, so the sum after is the same
+// as one CPU's.
+func inParallel(n int, do func(i int)) {
+	const chunk = 256
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
+	if workers <= 1 {
+		for i := range n {
+			do(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+chunk, n); i++ {
+					do(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

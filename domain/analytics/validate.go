@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -124,8 +125,10 @@ func (h Holdout) check() error {
 // Validate fits each named model (Models if none) to the calibration
 // histories and compares its predictions with the holdout. A model that
 // cannot be fitted is reported with its error, and the others still are;
-// the error is for a Holdout that cannot be validated at all.
-func Validate(h Holdout, models ...string) (Validation, error) {
+// the error is for a Holdout that cannot be validated at all, or ctx's
+// when it is done. The best model is named only when more than one was
+// asked for: a model compared with nothing is not the best.
+func Validate(ctx context.Context, h Holdout, models ...string) (Validation, error) {
 	if err := h.check(); err != nil {
 		return Validation{}, err
 	}
@@ -140,7 +143,10 @@ func Validate(h Holdout, models ...string) (Validation, error) {
 	}
 	var fitted []Model
 	for _, name := range models {
-		model, check := fitModel(name, histories)
+		model, check := fitModel(ctx, name, histories)
+		if err := ctx.Err(); err != nil {
+			return v, fmt.Errorf("validation stopped: %w", err)
+		}
 		var predictions []float64
 		if check.Err == nil {
 			predictions = predictHoldout(model, h)
@@ -160,7 +166,7 @@ func Validate(h Holdout, models ...string) (Validation, error) {
 	v.Tracking = tracking(h, fitted)
 	best := math.Inf(1)
 	for _, c := range v.Models {
-		if c.Err == nil && c.RootMeanSquaredError < best {
+		if c.Err == nil && c.RootMeanSquaredError < best && len(models) > 1 {
 			best, v.Best = c.RootMeanSquaredError, c.Model
 		}
 	}
@@ -168,7 +174,7 @@ func Validate(h Holdout, models ...string) (Validation, error) {
 }
 
 // fitModel fits the named model; the Model is nil when the fit failed.
-func fitModel(name string, hs []History) (Model, ModelCheck) {
+func fitModel(ctx context.Context, name string, hs []History) (Model, ModelCheck) {
 	check := ModelCheck{Model: name}
 	switch name {
 	case ModelBGNBD:
@@ -178,7 +184,7 @@ func fitModel(name string, hs []History) (Model, ModelCheck) {
 			return fit.Params, check
 		}
 	case ModelParetoNBD:
-		fit, err := FitParetoNBD(hs)
+		fit, err := FitParetoNBDContext(ctx, hs)
 		check.Names, check.Params, check.Fit, check.Err = []string{"r", "alpha", "s", "beta"}, fit.Params.vector(), fit.Stats, err
 		if err == nil {
 			return fit.Params, check
@@ -205,25 +211,32 @@ func predictHoldout(model Model, h Holdout) []float64 {
 	return out
 }
 
-// compare sums the predictions and measures their errors per member.
+// compare sums the predictions and measures their errors per member. The
+// correlation is taken about the means (two passes), which keeps it within
+// [-1, 1] and NaN for a constant series.
 func compare(predicted []float64, members []HoldoutMember) (total, mae, rmse, corr float64) {
 	n := float64(len(members))
-	var sumA, sumAA, sumPP, sumAP, absErr, sqErr float64
+	var sumA, absErr, sqErr float64
+	constant := true
 	for i, m := range members {
 		p, a := predicted[i], float64(m.Holdout)
+		constant = constant && p == predicted[0]
 		total += p
 		sumA += a
-		sumAA += a * a
-		sumPP += p * p
-		sumAP += a * p
 		absErr += math.Abs(p - a)
 		sqErr += (p - a) * (p - a)
 	}
-	covariance := sumAP/n - (total/n)*(sumA/n)
-	varP, varA := sumPP/n-(total/n)*(total/n), sumAA/n-(sumA/n)*(sumA/n)
+	meanP, meanA := total/n, sumA/n
+	var cov, varP, varA float64
+	for i, m := range members {
+		dp, da := predicted[i]-meanP, float64(m.Holdout)-meanA
+		cov += dp * da
+		varP += dp * dp
+		varA += da * da
+	}
 	corr = math.NaN()
-	if varP > 0 && varA > 0 {
-		corr = covariance / math.Sqrt(varP*varA)
+	if !constant && varP > 0 && varA > 0 {
+		corr = max(-1, min(1, cov/math.Sqrt(varP*varA)))
 	}
 	return total, absErr / n, math.Sqrt(sqErr / n), corr
 }

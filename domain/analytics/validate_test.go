@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
@@ -29,7 +30,7 @@ func TestValidationAgreesWithTheTruth(t *testing.T) {
 	for _, truth := range truths {
 		for seed := uint64(1); seed <= 3; seed++ {
 			data := SynthesizeHoldout(truth, 20_000, 91, 273, 273, 7, seed)
-			v, err := Validate(data.Holdout)
+			v, err := Validate(context.Background(), data.Holdout)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +76,7 @@ func TestValidationWithoutEnoughHistory(t *testing.T) {
 		h.Members = append(h.Members, HoldoutMember{Calibration: History{Age: float64(i % 2)}, Holdout: i % 3})
 		h.FirstPurchases[1-i%2]++
 	}
-	v, err := Validate(h)
+	v, err := Validate(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +94,47 @@ func TestValidationWithoutEnoughHistory(t *testing.T) {
 		{Length: 10, DaysPerUnit: 1, CalibrationDays: 2, HoldoutDays: 10, FirstPurchases: make([]int, 11), RepeatPurchases: make([]int, 12)},
 		{Length: 0, DaysPerUnit: 1, CalibrationDays: 2, HoldoutDays: 10, FirstPurchases: make([]int, 12), RepeatPurchases: make([]int, 12)},
 	} {
-		if _, err := Validate(bad); !errors.Is(err, ErrBadHoldout) {
+		if _, err := Validate(context.Background(), bad); !errors.Is(err, ErrBadHoldout) {
 			t.Errorf("%+v: %v, want ErrBadHoldout", bad, err)
 		}
 	}
-	if v, _ := Validate(h, "mbgnbd"); v.Models[0].Err == nil {
+	if v, _ := Validate(context.Background(), h, "mbgnbd"); v.Models[0].Err == nil {
 		t.Error("an unknown model was fitted")
 	}
+}
+
+// What a careless or hostile caller may hand the comparison: predictions
+// alike for everyone (no correlation), nearly collinear large numbers
+// (within [-1, 1]), a done context (stops), one model (not "best").
+func TestValidationEdges(t *testing.T) {
+	members := []HoldoutMember{{Holdout: 0}, {Holdout: 1}, {Holdout: 5}}
+	if _, _, _, corr := compare([]float64{0.1, 0.1, 0.1}, members); !math.IsNaN(corr) {
+		t.Errorf("constant predictions: correlation %v, want NaN", corr)
+	}
+	big := make([]HoldoutMember, 1000)
+	predicted := make([]float64, 1000)
+	for i := range big {
+		big[i].Holdout = 1_000_000 + i
+		predicted[i] = 1_000_000 + float64(i) + 1e-3*float64(i%7)
+	}
+	if _, _, _, corr := compare(predicted, big); !(corr > 0.999 && corr <= 1) {
+		t.Errorf("nearly collinear: correlation %v, want just below 1", corr)
+	}
+	data := SynthesizeHoldout(BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}, 2000, 91, 273, 91, 7, 3)
+	if v, err := Validate(context.Background(), data.Holdout, ModelBGNBD); err != nil || v.Best != "" || v.Models[0].Err != nil {
+		t.Errorf("one model: best %q, %v, %v: a model compared with nothing is not the best", v.Best, v.Models[0].Err, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Validate(ctx, data.Holdout); !errors.Is(err, context.Canceled) {
+		t.Errorf("a done context: %v", err)
+	}
+	if _, err := FitParetoNBDContext(ctx, cdnowHistoriesOnly(t)); !errors.Is(err, context.Canceled) {
+		t.Errorf("a Pareto/NBD fit under a done context: %v", err)
+	}
+}
+
+func cdnowHistoriesOnly(t *testing.T) []History {
+	hs, _ := cdnowHistories(t)
+	return hs
 }
