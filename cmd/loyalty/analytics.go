@@ -47,7 +47,7 @@ func newAnalyticsCommand(g *globals) *cobra.Command {
 	var asOf string
 	var quiet bool
 	fit := &cobra.Command{
-		Use:   "fit --as-of DATE",
+		Use:   "fit [--as-of DATE]",
 		Short: "Fit a purchase model and Gamma-Gamma to the purchases up to DATE and rescore every member",
 		Long: `Fits a purchase model (BG/NBD or Pareto/NBD: purchases and dropout; --model)
 and the Gamma-Gamma model (spend per purchase) by maximum likelihood to every

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -256,7 +258,17 @@ func (g *globals) withDatabase(ctx context.Context, do func(*pgxpool.Pool) error
 		return err
 	}
 	defer pool.Close()
-	return do(pool)
+	return withMigrateHint(do(pool))
+}
+
+// withMigrateHint adds to an error about a missing loyalty table what to
+// do: a database that serve has never run against has none yet.
+func withMigrateHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" && strings.Contains(pgErr.Message, "loyalty.") {
+		return fmt.Errorf("%w\nthe database has no loyalty tables yet: run `loyalty migrate` with the same --database-url (serve applies them when it starts)", err)
+	}
+	return err
 }
 
 // withToolAndReadModels is withTool for the commands that also write the

@@ -218,3 +218,18 @@ where reason = 'schedule' order by id desc limit 1`).Scan(&validation, &best, &c
 			validation, best, calibrationEnd.Format(time.DateOnly), model)
 	}
 }
+
+// On a database serve has never run against, the analytics commands say
+// to migrate it rather than only that a table is missing.
+func TestAnalyticsOnAnUnmigratedDatabaseSayToMigrate(t *testing.T) {
+	db := pgtest.New(t)
+	for _, args := range [][]string{
+		{"analytics", "validate", "--calibration-end", "2025-09-30", "--holdout-end", "2026-06-30"},
+		{"analytics", "fit", "--as-of", "2026-06-30", "--quiet"},
+	} {
+		_, stderr, err := loyalty(t, append(args, "--database-url", db.URL)...)
+		if err == nil || !strings.Contains(stderr, "run `loyalty migrate`") {
+			t.Errorf("%v: %v\n%s", args, err, stderr)
+		}
+	}
+}
