@@ -139,20 +139,11 @@ func pointsValue(points int64, cost *big.Rat) int64 {
 func notFinite(members []memberHistory, churn []churnScore, ltv []ltvScore) error {
 	for i, m := range members {
 		c, l := churn[i], ltv[i]
-		if !allFinite(c.alive, c.e30, c.e90, c.e365, l.spend, l.purchases, l.value) {
+		if !analytics.AllFinite(c.alive, c.e30, c.e90, c.e365, l.spend, l.purchases, l.value) {
 			return fmt.Errorf("member %q (%d repeat days over %s..%s): the models give no finite score; "+
 				"the fit's parameters are in model_fits, and such a history needs looking at", m.id, m.frequency,
 				m.first.Format(time.DateOnly), m.last.Format(time.DateOnly))
 		}
 	}
 	return nil
-}
-
-func allFinite(vs ...float64) bool {
-	for _, v := range vs {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return true
 }

@@ -131,11 +131,7 @@ func printValidation(w io.Writer, cfg projections.ValidateConfig, res projection
 	}
 	fmt.Fprintln(w, "\nholdout purchases per member, by repeat purchases in the calibration period:")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "FREQUENCY\tMEMBERS\tACTUAL")
-	for _, c := range v.Models {
-		fmt.Fprintf(tw, "\t%s", strings.ToUpper(c.Model))
-	}
-	fmt.Fprintln(tw)
+	header(tw, "FREQUENCY\tMEMBERS\tACTUAL", v.Models)
 	for _, r := range v.ByFrequency {
 		fmt.Fprintf(tw, "%s\t%d\t%s", frequencyLabel(r.Frequency), r.Members, meanText(r.ActualMean))
 		for _, p := range r.Predicted {
@@ -146,11 +142,7 @@ func printValidation(w io.Writer, cfg projections.ValidateConfig, res projection
 	tw.Flush()
 	fmt.Fprintln(w, "\ncumulative repeat purchases at the end of calibration and of the holdout (the tracking per period is in --json and the tables):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "PERIOD END\tACTUAL")
-	for _, c := range v.Models {
-		fmt.Fprintf(tw, "\t%s", strings.ToUpper(c.Model))
-	}
-	fmt.Fprintln(tw)
+	header(tw, "PERIOD END\tACTUAL", v.Models)
 	for i, r := range v.Tracking {
 		last, calibrationEnd := i == len(v.Tracking)-1, !r.Holdout && i+1 < len(v.Tracking) && v.Tracking[i+1].Holdout
 		if !last && !calibrationEnd {
@@ -163,6 +155,15 @@ func printValidation(w io.Writer, cfg projections.ValidateConfig, res projection
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+}
+
+// header prints a table's header: the given columns, then one per model.
+func header(w io.Writer, columns string, models []analytics.ModelCheck) {
+	fmt.Fprint(w, columns)
+	for _, c := range models {
+		fmt.Fprintf(w, "\t%s", strings.ToUpper(c.Model))
+	}
+	fmt.Fprintln(w)
 }
 
 // closeCall notes when the models' errors per member differ by less than

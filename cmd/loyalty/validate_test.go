@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -128,11 +130,17 @@ func TestValidateThroughTheBinary(t *testing.T) {
 	}
 	// Plots that cannot be written are refused before anything is fitted
 	// or recorded.
-	var before, after int
-	_ = db.Pool.QueryRow(context.Background(), `select count(*) from loyalty.model_validations`).Scan(&before)
+	validations := func() int {
+		var n int
+		if err := db.Pool.QueryRow(context.Background(), `select count(*) from loyalty.model_validations`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := validations()
 	_, stderr, err := loyalty(t, "analytics", "validate", "--calibration-end", "2025-09-30", "--holdout-end", "2026-06-30",
 		"--plot", file, "--database-url", db.URL)
-	_ = db.Pool.QueryRow(context.Background(), `select count(*) from loyalty.model_validations`).Scan(&after)
+	after := validations()
 	if err == nil || !strings.Contains(stderr, "--plot") || after != before {
 		t.Errorf("--plot onto a file: %v, %q; %d validations before, %d after", err, stderr, before, after)
 	}
@@ -154,7 +162,7 @@ func checkPlots(t *testing.T, dir string) {
 		d := xml.NewDecoder(bytes.NewReader(svg))
 		for {
 			if _, err := d.Token(); err != nil {
-				if err.Error() != "EOF" {
+				if !errors.Is(err, io.EOF) {
 					t.Errorf("%s.svg: %v", name, err)
 				}
 				break

@@ -92,7 +92,9 @@ func (d *bgnbdData) noRepeats() error {
 	return nil
 }
 
-func index[K comparable](m map[K]int32, k K, values *[]float64, v float64) int32 {
+// index is k's position in values, appending v (k's value) the first time
+// k is seen.
+func index[K comparable, V any](m map[K]int32, k K, values *[]V, v V) int32 {
 	i, ok := m[k]
 	if !ok {
 		i = int32(len(*values))

@@ -75,18 +75,10 @@ type freqTime struct{ freq, time int32 }
 func newParetoData(hs []History) *paretoData {
 	d := &paretoData{bgnbdData: newBGNBDData(hs)}
 	recIdx, ageIdx := map[freqTime]int32{}, map[freqTime]int32{}
-	pair := func(m map[freqTime]int32, pairs *[]freqTime, k freqTime) int32 {
-		i, ok := m[k]
-		if !ok {
-			i = int32(len(*pairs))
-			m[k] = i
-			*pairs = append(*pairs, k)
-		}
-		return i
-	}
 	for _, g := range d.groups {
-		d.groupRecency = append(d.groupRecency, pair(recIdx, &d.recencyPairs, freqTime{g.freq, g.recency}))
-		d.groupAge = append(d.groupAge, pair(ageIdx, &d.agePairs, freqTime{g.freq, g.age}))
+		rec, age := freqTime{g.freq, g.recency}, freqTime{g.freq, g.age}
+		d.groupRecency = append(d.groupRecency, index(recIdx, rec, &d.recencyPairs, rec))
+		d.groupAge = append(d.groupAge, index(ageIdx, age, &d.agePairs, age))
 	}
 	return d
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // HoldoutMember is a member as a holdout validation sees them: the history
@@ -152,7 +153,7 @@ func Validate(ctx context.Context, h Holdout, models ...string) (Validation, err
 			predictions = predictHoldout(model, h)
 			check.PredictedRepeatPurchases, check.MeanAbsoluteError, check.RootMeanSquaredError, check.Correlation =
 				compare(predictions, h.Members)
-			if !allFinite(check.PredictedRepeatPurchases, check.MeanAbsoluteError, check.RootMeanSquaredError) {
+			if !AllFinite(check.PredictedRepeatPurchases, check.MeanAbsoluteError, check.RootMeanSquaredError) {
 				check = ModelCheck{Model: name, Names: check.Names, Params: check.Params, Fit: check.Fit,
 					Err: fmt.Errorf("%w: the fitted parameters (%v) give no finite prediction for some members: "+
 						"the calibration period holds too little history to fit this model", ErrNotConverged, check.Params)}
@@ -164,13 +165,22 @@ func Validate(ctx context.Context, h Holdout, models ...string) (Validation, err
 		fitted = append(fitted, model)
 	}
 	v.Tracking = tracking(h, fitted)
-	best := math.Inf(1)
-	for _, c := range v.Models {
-		if c.Err == nil && c.RootMeanSquaredError < best && len(models) > 1 {
-			best, v.Best = c.RootMeanSquaredError, c.Model
-		}
+	if len(models) > 1 {
+		v.Best = lowestError(v.Models)
 	}
 	return v, nil
+}
+
+// lowestError is the fitted model with the lowest root mean squared error
+// per member; empty when none was fitted.
+func lowestError(checks []ModelCheck) string {
+	best, name := math.Inf(1), ""
+	for _, c := range checks {
+		if c.Err == nil && c.RootMeanSquaredError < best {
+			best, name = c.RootMeanSquaredError, c.Model
+		}
+	}
+	return name
 }
 
 // fitModel fits the named model; the Model is nil when the fit failed.
@@ -190,7 +200,7 @@ func fitModel(ctx context.Context, name string, hs []History) (Model, ModelCheck
 			return fit.Params, check
 		}
 	default:
-		check.Err = fmt.Errorf("no model %q: the models are %v", name, Models)
+		check.Err = fmt.Errorf("no model %q: the models are %s", name, strings.Join(Models, ", "))
 	}
 	return nil, check
 }
@@ -350,7 +360,9 @@ func periodEnds(h Holdout) []int {
 	return append(ends, last)
 }
 
-func allFinite(vs ...float64) bool {
+// AllFinite says whether every value is a number, neither NaN nor
+// infinite: what a score must be before it is stored.
+func AllFinite(vs ...float64) bool {
 	for _, v := range vs {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return false
