@@ -532,6 +532,8 @@ func TestAnalystRoleReadsAndCannotWrite(t *testing.T) {
 		"insert into loyalty.members (member_id) values ('x')",
 		"update loyalty.projection_checkpoints set ledger_seq = 0",
 		"delete from loyalty.points_ledger",
+		// A forged validation would steer the fits' --model best.
+		"update loyalty.model_validations set best_model = 'pareto_nbd'",
 		"create table loyalty.mine (x int)",
 	} {
 		_, err := conn.Exec(ctx, stmt)
